@@ -1,0 +1,1 @@
+"""Django admin for users (search, filters, actions) — built out by the accounts context."""

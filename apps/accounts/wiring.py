@@ -1,0 +1,4 @@
+"""Composition root of the accounts context: factories that build use cases from adapters.
+
+Views, commands and admin actions get their use cases here; nothing else constructs adapters.
+"""

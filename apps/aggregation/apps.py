@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AggregationConfig(AppConfig):
+    """The aggregation context: composite endpoints and their run history (db `aggregation`)."""
+
+    name = "apps.aggregation"
+    label = "aggregation"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,3 @@
+"""URLs under /api/v1/aggregation/ (composites, runs)."""
+
+urlpatterns: list = []

@@ -1,0 +1,100 @@
+"""Structured JSON logs through structlog, for our code and the standard library alike.
+
+Every line carries the request id bound by `RequestIdMiddleware`. Sensitive keys are masked by
+`redact_secrets` before rendering, as a safety net: code must not log secrets in the first place.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import sys
+from typing import Any
+
+import structlog
+from django.conf import settings
+
+SENSITIVE_KEYS = frozenset(
+    {
+        "password",
+        "new_password",
+        "current_password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "cookie",
+        "secret",
+        "signing_key",
+    }
+)
+
+
+def redact_secrets(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Replace the value of any sensitive-looking key with a mask."""
+    for key in event.keys() & SENSITIVE_KEYS:
+        event[key] = "***"
+    return event
+
+
+def configure_logging() -> None:
+    """Route structlog and stdlib logging to one JSON (or console) stream on stdout."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if settings.LOG_FORMAT == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "structured": {
+                    "()": structlog.stdlib.ProcessorFormatter,
+                    "processors": [
+                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.format_exc_info,
+                        renderer,
+                    ],
+                    "foreign_pre_chain": shared,
+                }
+            },
+            "handlers": {
+                "stdout": {
+                    "class": "logging.StreamHandler",
+                    "stream": sys.stdout,
+                    "formatter": "structured",
+                }
+            },
+            "root": {"handlers": ["stdout"], "level": settings.LOG_LEVEL},
+            "loggers": {
+                # Our access log line replaces Django's per-request warnings for 4xx.
+                "django.request": {"level": "ERROR"},
+                "django.server": {"level": "ERROR"},
+                "django.db.backends": {"level": "INFO"},
+            },
+        }
+    )
+
+
+def bind_user(request: Any, user_id: str) -> None:
+    """Record the authenticated user on the request and in every later log line."""
+    request.platform_user_id = user_id
+    structlog.contextvars.bind_contextvars(user_id=user_id)

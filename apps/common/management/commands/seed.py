@@ -1,0 +1,21 @@
+"""`manage.py seed [--demo]`: idempotent seeding of every context through its registered seeder."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.common.seeding import SeedOptions, seeders
+
+
+class Command(BaseCommand):
+    help = "Seed every context (idempotent); the admin comes only from ADMIN_EMAIL/ADMIN_PASSWORD."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--demo", action="store_true", help="Also add demo data.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        seed_options = SeedOptions(demo=options["demo"])
+        for name, seeder in seeders():
+            for line in seeder(seed_options):
+                self.stdout.write(f"[{name}] {line}")
+        self.stdout.write(self.style.SUCCESS("Seeding done."))

@@ -1,0 +1,141 @@
+"""Cross-cutting HTTP middleware: request ids, the access log, body limits, problem documents.
+
+Nothing here knows a bounded context. Responses that must reach the client untouched (the
+gateway's proxied answers) set `response.passthrough = True` and are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+
+from apps.common.problems import problem_response
+
+log = structlog.get_logger("platform.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+def request_id_from(incoming: str | None) -> str:
+    """The incoming id when well-formed (1-128 of `A-Za-z0-9._:-`), else a new UUID4 hex."""
+    if incoming and _VALID_REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Echo or mint `X-Request-ID` and bind it into every log line of the request."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class AccessLogMiddleware:
+    """One structured line per request: method, path, status, duration_ms, user id if known."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            user_id=getattr(request, "platform_user_id", None),
+        )
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies larger than `MAX_REQUEST_BODY_BYTES` with 413 before anything reads them."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return problem_response(400, "malformed_request", "Content-Length is not a number.")
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return _too_large()
+        return self.get_response(request)
+
+
+def _too_large() -> HttpResponse:
+    return problem_response(
+        413,
+        "payload_too_large",
+        f"The request body exceeds {settings.MAX_REQUEST_BODY_BYTES} bytes.",
+    )
+
+
+class ProblemDetailsMiddleware:
+    """Turn error answers Django builds outside DRF (405 from plain views, oversize bodies,
+    HTML error pages) into problem documents."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code < 400
+            or getattr(response, "passthrough", False)
+            or "json" in response.get("Content-Type", "")
+        ):
+            return response
+        if response.status_code == 405:
+            converted = problem_response(
+                405, "method_not_allowed", f"Method {request.method} is not allowed here."
+            )
+            converted["Allow"] = response.get("Allow", "")
+            return converted
+        return problem_response(response.status_code, _generic_code(response.status_code))
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RequestDataTooBig):
+            return _too_large()
+        return None
+
+
+_GENERIC_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def _generic_code(status: int) -> str:
+    return _GENERIC_CODES.get(status, "error")

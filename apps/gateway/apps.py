@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class GatewayConfig(AppConfig):
+    """The gateway context: routes and the proxy in front of upstream services (db `gateway`)."""
+
+    name = "apps.gateway"
+    label = "gateway"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,3 @@
+"""URLs under /api/v1/gateway/ (route administration)."""
+
+urlpatterns: list = []

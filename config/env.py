@@ -1,0 +1,115 @@
+"""Typed readers for environment variables.
+
+Each helper fails loudly with `ImproperlyConfigured` naming the variable on bad input, so a
+misconfigured deployment stops at start-up instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    """The variable's value, or `default`; raises when neither exists."""
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is None:
+        raise ImproperlyConfigured(f"Set the {name} environment variable.")
+    return default
+
+
+def env_optional(name: str) -> str | None:
+    """The variable's value, or None when it is unset or empty."""
+    return os.environ.get(name) or None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A boolean written as 1/0, true/false, yes/no or on/off."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {raw!r}.")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer, optionally bounded below."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    """A float, optionally bounded below."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list; blanks are dropped."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database(name: str, *, sqlite_file: Path, conn_max_age: int, timeout_s: int) -> dict[str, Any]:
+    """One `DATABASES` entry: PostgreSQL from the URL in `name`, else an embedded SQLite file.
+
+    PostgreSQL connections get a connect timeout and a statement timeout, and are health-checked
+    before reuse; django-prometheus' backend wrappers count queries per alias.
+    """
+    url = env_optional(name)
+    if url is None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django_prometheus.db.backends.sqlite3",
+            "NAME": str(sqlite_file),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    try:
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is not a valid database URL: {error}") from None
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must be a postgres:// or postgresql:// URL.")
+    config["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    config.setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": timeout_s,
+            "options": f"-c statement_timeout={timeout_s * 1000}",
+        }
+    )
+    return config

@@ -1,0 +1,1 @@
+"""Settings modules: `base` (everything), `local` (make run), `test` (pytest), `production`."""

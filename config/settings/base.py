@@ -1,0 +1,265 @@
+"""Settings shared by every environment; environment-specific modules import and adjust these.
+
+Every value that differs between deployments comes from an environment variable read through
+`config.env`; the README's configuration table lists them all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from config.env import (
+    database,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_prometheus",
+    "apps.common",
+    "apps.accounts",
+    "apps.gateway",
+    "apps.aggregation",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.common.middleware.RequestIdMiddleware",
+    "apps.common.middleware.AccessLogMiddleware",
+    "apps.common.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.common.middleware.ProblemDetailsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases: one per bounded context -------------------------------------------------------
+# `default` holds accounts plus Django's auth/contenttypes/admin/sessions; `gateway` and
+# `aggregation` hold their own apps. Without URLs each is an embedded SQLite file under var/.
+DATABASE_TIMEOUT_SECONDS = env_int("DATABASE_TIMEOUT_SECONDS", 5, minimum=1)
+_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASES = {
+    "default": database(
+        "ACCOUNTS_DATABASE_URL",
+        sqlite_file=VAR_DIR / "db" / "accounts.sqlite3",
+        conn_max_age=_CONN_MAX_AGE,
+        timeout_s=DATABASE_TIMEOUT_SECONDS,
+    ),
+    "gateway": database(
+        "GATEWAY_DATABASE_URL",
+        sqlite_file=VAR_DIR / "db" / "gateway.sqlite3",
+        conn_max_age=_CONN_MAX_AGE,
+        timeout_s=DATABASE_TIMEOUT_SECONDS,
+    ),
+    "aggregation": database(
+        "AGGREGATION_DATABASE_URL",
+        sqlite_file=VAR_DIR / "db" / "aggregation.sqlite3",
+        conn_max_age=_CONN_MAX_AGE,
+        timeout_s=DATABASE_TIMEOUT_SECONDS,
+    ),
+}
+DATABASE_ROUTERS = ["config.routers.BoundedContextRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: Redis when REDIS_URL is set, else an in-process cache -----------------------------
+REDIS_URL = env_optional("REDIS_URL")
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25, minimum=0.01)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "platform"),
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                "CONNECTION_POOL_KWARGS": {"max_connections": 64, "health_check_interval": 30},
+            },
+        }
+    }
+else:
+    # Embedded mode: one gunicorn worker process (with threads) shares this cache, so rate
+    # limits, circuit state and revocations behave exactly as with Redis (config/gunicorn.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",
+            "LOCATION": "platform",
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "platform"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
+# --- Identity -----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.BCryptSHA256PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+if JWT_ALGORITHM not in {"HS256", "HS384", "HS512", "RS256", "ES256"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("JWT_ALGORITHM must be one of HS256, HS384, HS512, RS256, ES256.")
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
+JWT_VERIFYING_KEY = env_optional("JWT_VERIFYING_KEY")
+JWT_KEY_ID = env_optional("JWT_KEY_ID")
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_TTL_SECONDS", 1800, minimum=60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env_int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600, minimum=300)
+    ),
+    "ALGORITHM": JWT_ALGORITHM,
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "VERIFYING_KEY": JWT_VERIFYING_KEY or "",
+    "AUDIENCE": env_str("JWT_AUDIENCE", "platform-api"),
+    "ISSUER": env_str("JWT_ISSUER", "platform"),
+    "JWK_URL": None,
+    "LEEWAY": 0,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "sub",
+    "TOKEN_TYPE_CLAIM": "type",
+    "JTI_CLAIM": "jti",
+    "UPDATE_LAST_LOGIN": False,
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": False,
+    "TOKEN_OBTAIN_SERIALIZER": None,
+}
+
+# --- REST framework and the OpenAPI schema ----------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.common.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.common.exceptions.problem_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.PagePagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": None,
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Platform API",
+    "DESCRIPTION": (
+        "Accounts and tokens, the API gateway's administration, and composite endpoints. "
+        "Every error is an RFC 9457 problem document (application/problem+json) with a "
+        "stable `code`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}
+
+# --- Limits ---------------------------------------------------------------------------------------
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+RATELIMIT_VIEW = "apps.common.views.rate_limited"
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+# Client IP is the socket peer unless this many reverse proxies in front append X-Forwarded-For.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+RATELIMIT_IP_META_KEY = "apps.common.clientip.client_ip"
+# Our cache backends are django-prometheus wrappers of django-redis (supported) and, in the
+# single-process embedded mode, of LocMemCache; django-ratelimit only knows the unwrapped names.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+
+# --- Email ----------------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@platform.local")
+# Links in emails point here (the front end that posts the token back to the API).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Internationalisation, static files ---------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Security headers ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Observability ------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOGGING_CONFIG = None  # config.logging configures structlog and the stdlib handlers.
+PROMETHEUS_METRIC_NAMESPACE = "platform"
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# Per-context settings live beside each other so each context's owner edits only its own file.
+from config.settings.components.accounts import *  # noqa: E402,F403
+from config.settings.components.aggregation import *  # noqa: E402,F403
+from config.settings.components.gateway import *  # noqa: E402,F403

@@ -1,0 +1,32 @@
+"""Settings for `make run` on a workstation: zero configuration, embedded defaults.
+
+Secrets not given in the environment are generated once per checkout and kept in
+`var/local-secrets.json`, so tokens survive restarts and nothing secret is in the code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+_VAR = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
+
+
+def _local_secret(name: str) -> str:
+    store = _VAR / "local-secrets.json"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    known = json.loads(store.read_text()) if store.exists() else {}
+    if name not in known:
+        known[name] = secrets.token_urlsafe(48)
+        store.write_text(json.dumps(known))
+        store.chmod(0o600)
+    return str(known[name])
+
+
+os.environ.setdefault("DJANGO_SECRET_KEY", _local_secret("DJANGO_SECRET_KEY"))
+os.environ.setdefault("JWT_SIGNING_KEY", _local_secret("JWT_SIGNING_KEY"))
+os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+
+from config.settings.base import *  # noqa: E402,F403

@@ -1,0 +1,29 @@
+"""The platform's URL map: its own paths first, then the gateway's catch-all proxy.
+
+Each context includes its own `urls.py`; nothing here knows a context's views.
+"""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.common import views as common_views
+
+urlpatterns = [
+    path("health", common_views.liveness, name="health"),
+    path("health/ready", common_views.readiness, name="health-ready"),
+    path("metrics", common_views.metrics, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/auth/", include("apps.accounts.urls.auth")),
+    path("api/v1/users", include("apps.accounts.urls.users")),
+    path(".well-known/", include("apps.accounts.urls.well_known")),
+    path("api/v1/gateway/", include("apps.gateway.urls")),
+    path("api/v1/aggregation/", include("apps.aggregation.urls")),
+]
+
+handler400 = "apps.common.views.bad_request"
+handler403 = "apps.common.views.permission_denied"
+handler404 = "apps.common.views.not_found"
+handler500 = "apps.common.views.server_error"

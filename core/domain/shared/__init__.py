@@ -1,0 +1,1 @@
+"""The shared kernel: small types every bounded context may use."""

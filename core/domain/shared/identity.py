@@ -1,0 +1,49 @@
+"""Who is calling: the principal a verified access token stands for.
+
+Every context that accepts tokens (accounts' own API, the gateway's edge, composites that forward
+auth) speaks in this type, so none of them needs another context's user entity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A caller proven by a valid, unrevoked access token."""
+
+    user_id: str
+    roles: frozenset[str]
+    token_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+    def has_roles(self, required: frozenset[str] | set[str] | tuple[str, ...]) -> bool:
+        """True when every role in `required` is one of the principal's."""
+        return set(required) <= self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class TokenError(StrEnum):
+    """Why an access token was refused; values are the stable API codes."""
+
+    INVALID = "token_invalid"  # malformed, forged, wrong algorithm, type, audience or issuer
+    EXPIRED = "token_expired"  # past its `exp`
+    REVOKED = "token_revoked"  # logged out, or issued before the user's tokens were revoked
+
+
+def is_revoked(*, issued_at: int, token_denied: bool, user_valid_after: int | None) -> bool:
+    """A token is revoked when its own id was denied or it predates the user's cut-off.
+
+    The cut-off is in whole seconds, as `iat` is; a token issued in the cut-off second itself is
+    kept, so a login right after a password change works (Keycloak's not-before rule).
+    """
+    if token_denied:
+        return True
+    return user_valid_after is not None and issued_at < user_valid_after

@@ -1,0 +1,1 @@
+"""Ports every context's use cases may depend on."""

@@ -1,0 +1,36 @@
+"""Ports shared by every context: time, access-token verification and revocation.
+
+Ports are `typing.Protocol`s named by role; their adapters live in `apps/`, never here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from core.domain.shared.identity import Principal, TokenError
+from core.domain.shared.result import Result
+
+
+class Clock(Protocol):
+    """Tells the current time (timezone-aware UTC); injected so tests never sleep."""
+
+    def now(self) -> datetime: ...
+
+
+class AccessTokenVerifier(Protocol):
+    """Turns a raw bearer token into the caller it proves, checking revocation too."""
+
+    def verify(self, raw_token: str) -> Result[Principal, TokenError]: ...
+
+
+class TokenRevocations(Protocol):
+    """Publishes revocation facts every token check (API and gateway edge) must honour."""
+
+    def revoke_token(self, token_id: str, expires_at: datetime) -> None:
+        """Deny one access token until it would have expired anyway."""
+        ...
+
+    def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
+        """Deny every token of the user issued before `issued_before`."""
+        ...

@@ -1,0 +1,4 @@
+-- One PostgreSQL server, one database per bounded context.
+CREATE DATABASE accounts;
+CREATE DATABASE gateway;
+CREATE DATABASE aggregation;

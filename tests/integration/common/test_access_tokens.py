@@ -1,0 +1,113 @@
+"""Access tokens are checked for signature, algorithm, type, expiry, audience, issuer and
+revocation, with the revocation facts read from the real Redis."""
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+
+from apps.common.tokens import CacheTokenRevocations, SimpleJWTAccessTokenVerifier
+from core.domain.shared.identity import TokenError
+from core.domain.shared.result import Err, Ok
+from tests.factories.tokens import access_token, refresh_token
+
+pytestmark = [pytest.mark.django_db(databases=[])]
+
+
+@pytest.fixture
+def verifier():
+    return SimpleJWTAccessTokenVerifier(CacheTokenRevocations())
+
+
+def _forge(payload, key=None, algorithm="HS256"):
+    return jwt.encode(payload, key or settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=algorithm)
+
+
+def _claims(**overrides):
+    now = datetime.now(UTC)
+    claims = {
+        "sub": "u-1",
+        "type": "access",
+        "roles": ["user"],
+        "jti": "j-1",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=5)).timestamp()),
+        "aud": settings.SIMPLE_JWT["AUDIENCE"],
+        "iss": settings.SIMPLE_JWT["ISSUER"],
+    }
+    claims.update(overrides)
+    return claims
+
+
+def test_valid_token_yields_the_principal(verifier):
+    result = verifier.verify(access_token(user_id="u-42", roles=("user", "admin")))
+    match result:
+        case Ok(principal):
+            assert principal.user_id == "u-42"
+            assert principal.roles == {"user", "admin"}
+            assert principal.expires_at > principal.issued_at
+        case Err(error):
+            pytest.fail(f"unexpected {error}")
+
+
+def test_expired_token_is_refused_as_expired(verifier):
+    token = access_token(lifetime=timedelta(seconds=-1))
+    assert verifier.verify(token) == Err(TokenError.EXPIRED)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(
+            lambda: _forge(_claims(), key="another-key-entirely-0123456789abcdef"), id="signature"
+        ),
+        pytest.param(lambda: _forge(_claims(aud="someone-else")), id="audience"),
+        pytest.param(lambda: _forge(_claims(iss="evil")), id="issuer"),
+        pytest.param(lambda: _forge(_claims(type="refresh")), id="type"),
+        pytest.param(lambda: _forge(_claims(roles="admin")), id="roles-not-a-list"),
+        pytest.param(
+            lambda: _forge({k: v for k, v in _claims().items() if k != "jti"}), id="no-jti"
+        ),
+        pytest.param(lambda: _forge(_claims(), algorithm="HS512"), id="algorithm-not-allowed"),
+        pytest.param(lambda: jwt.encode(_claims(), None, algorithm="none"), id="alg-none"),
+        pytest.param(lambda: "not.a.jwt", id="garbage"),
+        pytest.param(refresh_token, id="refresh-token-as-access"),
+    ],
+)
+def test_forged_or_misused_tokens_are_invalid(verifier, token):
+    assert verifier.verify(token()) == Err(TokenError.INVALID)
+
+
+def test_a_denied_token_id_is_revoked_until_it_expires(verifier):
+    revocations = CacheTokenRevocations()
+    token = access_token()
+    principal = verifier.verify(token).unwrap()
+    revocations.revoke_token(principal.token_id, principal.expires_at)
+    assert verifier.verify(token) == Err(TokenError.REVOKED)
+    assert verifier.verify(access_token(user_id=principal.user_id)).is_ok()
+
+
+def test_tokens_issued_before_the_user_cutoff_are_revoked(verifier):
+    revocations = CacheTokenRevocations()
+    old = _forge(_claims(sub="u-7", jti="old", iat=int(datetime.now(UTC).timestamp()) - 60))
+    revocations.revoke_user_tokens("u-7", datetime.now(UTC))
+    assert verifier.verify(old) == Err(TokenError.REVOKED)
+    fresh = _forge(_claims(sub="u-7", jti="fresh"))
+    assert verifier.verify(fresh).is_ok()
+
+
+def test_revoking_an_already_expired_token_stores_nothing():
+    CacheTokenRevocations().revoke_token("gone", datetime.now(UTC) - timedelta(seconds=5))
+    assert CacheTokenRevocations().facts_for("gone", "nobody") == (False, None)
+
+
+def test_unreachable_cache_fails_open_on_revocation(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+        }
+    }
+    assert SimpleJWTAccessTokenVerifier().verify(access_token()).is_ok()

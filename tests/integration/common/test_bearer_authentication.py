@@ -1,0 +1,51 @@
+"""DRF bearer authentication and role permissions, over HTTP."""
+
+import pytest
+
+from apps.common.tokens import CacheTokenRevocations, SimpleJWTAccessTokenVerifier
+from tests.factories.tokens import access_token
+
+pytestmark = [
+    pytest.mark.urls("tests.integration.common.urls"),
+    pytest.mark.django_db(databases=[]),
+]
+
+
+def bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def test_valid_token_authenticates_without_a_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/whoami", **bearer(access_token(user_id="u-1")))
+    assert response.status_code == 200
+    assert response.json() == {"user_id": "u-1", "roles": ["user"]}
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer a b", "Bearer \xff", "Bearer nope"])
+def test_malformed_bearer_headers_are_401_token_invalid(client, header):
+    response = client.get("/whoami", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_invalid"
+
+
+def test_other_schemes_are_anonymous(client):
+    response = client.get("/whoami", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_revoked_token_is_401_token_revoked(client):
+    token = access_token()
+    principal = SimpleJWTAccessTokenVerifier().verify(token).unwrap()
+    CacheTokenRevocations().revoke_token(principal.token_id, principal.expires_at)
+    response = client.get("/whoami", **bearer(token))
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_revoked"
+
+
+def test_admin_role_is_needed_for_admin_endpoints(client):
+    assert client.get("/admin-only", **bearer(access_token())).status_code == 403
+    assert (
+        client.get("/admin-only", **bearer(access_token(roles=("user", "admin")))).status_code
+        == 200
+    )

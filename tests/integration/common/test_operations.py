@@ -1,0 +1,75 @@
+"""Liveness, readiness, metrics, the schema and the admin login page."""
+
+import pytest
+
+ALL_DATABASES = ["default", "gateway", "aggregation"]
+
+
+def test_liveness_touches_nothing(client, django_assert_num_queries):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_readiness_checks_every_database_and_the_cache(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert set(checks) == {"database:default", "database:gateway", "database:aggregation", "cache"}
+    assert all(check["status"] == "ok" for check in checks.values())
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_readiness_is_503_when_the_cache_is_down(client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+        }
+    }
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["cache"]["status"] == "unavailable"
+    assert body["checks"]["database:default"]["status"] == "ok"
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_readiness_is_503_when_a_database_is_down(client, monkeypatch):
+    from django.db import connections
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(connections["gateway"], "cursor", refuse)
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database:gateway"] == {
+        "status": "unavailable",
+        "error": "ConnectionError",
+    }
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_metrics_expose_prometheus_text(client):
+    client.get("/health")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "django_http_requests_total_by_method_total" in response.content.decode()
+
+
+def test_openapi_schema_and_docs_are_served(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    assert schema.json()["info"]["title"] == "Platform API"
+    assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_admin_login_page_is_served(client):
+    response = client.get("/admin/login/")
+    assert response.status_code == 200
+    assert b"csrfmiddlewaretoken" in response.content

@@ -1,0 +1,94 @@
+"""Every error is an RFC 9457 problem document, never an HTML page or a bare 500."""
+
+import pytest
+
+pytestmark = [pytest.mark.urls("tests.integration.common.urls")]
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status, code):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"].endswith(code)
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def test_unknown_api_path_is_a_404_problem(client):
+    assert_problem(client.get("/api/v1/nothing-here"), 404, "not_found")
+
+
+def test_malformed_json_is_a_400_problem(client):
+    response = client.post("/echo", data="{not json", content_type="application/json")
+    assert_problem(response, 400, "malformed_request")
+
+
+def test_field_errors_are_a_validation_error_with_errors(client):
+    response = client.post("/echo", data={"name": "x" * 11}, content_type="application/json")
+    body = assert_problem(response, 400, "validation_error")
+    assert list(body["errors"]) == ["name"]
+    assert isinstance(body["errors"]["name"], list)
+
+
+def test_non_object_body_is_a_validation_error(client):
+    response = client.post("/echo", data="[1, 2]", content_type="application/json")
+    body = assert_problem(response, 400, "validation_error")
+    assert "non_field_errors" in body["errors"]
+
+
+def test_wrong_media_type_is_a_415_problem(client):
+    response = client.post("/echo", data="name=x", content_type="application/x-www-form-urlencoded")
+    assert_problem(response, 415, "unsupported_media_type")
+
+
+def test_oversized_body_is_a_413_problem_before_parsing(client, settings):
+    settings.MAX_REQUEST_BODY_BYTES = 2048
+    response = client.post("/echo", data="x" * 4096, content_type="application/json")
+    assert_problem(response, 413, "payload_too_large")
+
+
+def test_garbage_content_length_is_a_400_problem(client):
+    response = client.generic(
+        "POST", "/echo", data=b"{}", content_type="application/json", CONTENT_LENGTH="abc"
+    )
+    assert_problem(response, 400, "malformed_request")
+
+
+def test_unknown_method_on_a_drf_view_is_a_405_problem(client):
+    assert_problem(client.delete("/echo"), 405, "method_not_allowed")
+
+
+def test_unknown_method_on_a_plain_view_is_a_405_problem_with_allow(client):
+    response = client.post("/health")
+    assert_problem(response, 405, "method_not_allowed")
+    assert "GET" in response["Allow"]
+
+
+def test_throttling_is_a_429_problem_with_retry_after(client):
+    response = client.get("/throttled")
+    assert_problem(response, 429, "rate_limited")
+    assert response["Retry-After"] == "7"
+
+
+def test_problem_error_carries_its_code_and_extra_members(client):
+    body = assert_problem(client.get("/conflict"), 409, "email_taken")
+    assert body["hint"] == "log in"
+
+
+def test_unhandled_exception_is_a_generic_500_without_details(client):
+    client.raise_request_exception = False
+    response = client.get("/broken")
+    body = assert_problem(response, 500, "internal_error")
+    assert "secret internal detail" not in response.content.decode()
+    assert "X-Request-ID" in body["detail"]
+
+
+def test_missing_token_is_a_401_problem_with_www_authenticate(client):
+    response = client.get("/whoami")
+    assert_problem(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer")

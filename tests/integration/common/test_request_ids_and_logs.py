@@ -1,0 +1,63 @@
+"""Every response carries X-Request-ID, and every request logs one structured line."""
+
+import pytest
+
+from apps.common.middleware import request_id_from
+from tests.factories.tokens import access_token
+
+
+def test_well_formed_incoming_request_id_is_echoed(client):
+    response = client.get("/health", HTTP_X_REQUEST_ID="abc-123.X:y_z")
+    assert response["X-Request-ID"] == "abc-123.X:y_z"
+
+
+@pytest.mark.parametrize("incoming", [None, "", "has space", "x" * 129, "semi;colon", "ünï"])
+def test_missing_or_malformed_request_id_is_replaced(incoming):
+    generated = request_id_from(incoming)
+    assert generated != incoming
+    assert len(generated) == 32
+
+
+def test_error_responses_carry_a_request_id_too(client):
+    response = client.get("/api/v1/nothing")
+    assert response.status_code == 404
+    assert len(response["X-Request-ID"]) == 32
+
+
+@pytest.mark.urls("tests.integration.common.urls")
+@pytest.mark.django_db(databases=[])
+def test_access_log_line_has_request_fields_and_no_secrets(client, caplog):
+    token = access_token(user_id="u-log")
+    with caplog.at_level("INFO", logger="platform.access"):
+        client.get("/whoami", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID="rid-1")
+    events = [r.msg for r in caplog.records if r.name == "platform.access"]
+    assert len(events) == 1
+    line = events[0]
+    assert line["event"] == "request"
+    assert line["method"] == "GET"
+    assert line["path"] == "/whoami"
+    assert line["status"] == 200
+    assert line["user_id"] == "u-log"
+    assert isinstance(line["duration_ms"], float)
+    assert token not in str(line)
+
+
+def test_sensitive_keys_are_masked_before_rendering():
+    from apps.common.logging import redact_secrets
+
+    event = redact_secrets(
+        None, "info", {"event": "x", "password": "hunter2", "refresh_token": "t"}
+    )
+    assert event == {"event": "x", "password": "***", "refresh_token": "***"}
+
+
+def test_structured_lines_render_as_json(capsys, settings):
+    import json
+    import logging
+
+    from apps.common.logging import configure_logging
+
+    configure_logging()
+    logging.getLogger("probe").warning("hello %s", "world")
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(line)["event"] == "hello world"

@@ -1,0 +1,85 @@
+"""Settings helpers fail loudly, naming the variable, on bad input."""
+
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config import env
+
+
+def test_env_str_requires_a_value_without_default(monkeypatch):
+    monkeypatch.delenv("PLATFORM_PROBE", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_PROBE"):
+        env.env_str("PLATFORM_PROBE")
+    assert env.env_str("PLATFORM_PROBE", "d") == "d"
+    monkeypatch.setenv("PLATFORM_PROBE", "v")
+    assert env.env_str("PLATFORM_PROBE") == "v"
+    assert env.env_optional("PLATFORM_PROBE") == "v"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("On", True), ("no", False), ("", False)]
+)
+def test_env_bool_accepts_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("PLATFORM_FLAG", raw)
+    assert env.env_bool("PLATFORM_FLAG", not expected) is expected
+
+
+def test_env_bool_rejects_other_words(monkeypatch):
+    monkeypatch.setenv("PLATFORM_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_FLAG"):
+        env.env_bool("PLATFORM_FLAG", False)
+
+
+def test_numbers_are_parsed_and_bounded(monkeypatch):
+    monkeypatch.delenv("PLATFORM_N", raising=False)
+    assert env.env_int("PLATFORM_N", 3) == 3
+    assert env.env_float("PLATFORM_N", 1.5) == 1.5
+    monkeypatch.setenv("PLATFORM_N", "7")
+    assert env.env_int("PLATFORM_N", 3, minimum=1) == 7
+    assert env.env_float("PLATFORM_N", 1.0) == 7.0
+    for bad, fn in (
+        ("x", env.env_int),
+        ("x", env.env_float),
+        ("-1", env.env_int),
+        ("-1", env.env_float),
+    ):
+        monkeypatch.setenv("PLATFORM_N", bad)
+        with pytest.raises(ImproperlyConfigured, match="PLATFORM_N"):
+            fn("PLATFORM_N", 1, minimum=0)
+
+
+def test_env_list_splits_and_drops_blanks(monkeypatch):
+    monkeypatch.delenv("PLATFORM_L", raising=False)
+    assert env.env_list("PLATFORM_L", ["a"]) == ["a"]
+    monkeypatch.setenv("PLATFORM_L", "a, b,,c ")
+    assert env.env_list("PLATFORM_L", []) == ["a", "b", "c"]
+
+
+def test_database_without_url_is_embedded_sqlite(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv("PLATFORM_DB_URL", raising=False)
+    config = env.database(
+        "PLATFORM_DB_URL", sqlite_file=tmp_path / "db" / "x.sqlite3", conn_max_age=0, timeout_s=3
+    )
+    assert config["ENGINE"].endswith("sqlite3")
+    assert (tmp_path / "db").is_dir()
+
+
+def test_database_url_is_postgres_with_timeouts(monkeypatch, tmp_path):
+    monkeypatch.setenv("PLATFORM_DB_URL", "postgresql://u:p@db:5432/accounts")
+    config = env.database(
+        "PLATFORM_DB_URL", sqlite_file=tmp_path / "x", conn_max_age=60, timeout_s=3
+    )
+    assert config["ENGINE"] == "django_prometheus.db.backends.postgresql"
+    assert config["NAME"] == "accounts"
+    assert config["CONN_HEALTH_CHECKS"] is True
+    assert config["OPTIONS"]["connect_timeout"] == 3
+    assert "statement_timeout=3000" in config["OPTIONS"]["options"]
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url at all"])
+def test_database_url_must_be_postgres(monkeypatch, tmp_path, url):
+    monkeypatch.setenv("PLATFORM_DB_URL", url)
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_DB_URL"):
+        env.database("PLATFORM_DB_URL", sqlite_file=tmp_path / "x", conn_max_age=0, timeout_s=3)

@@ -1,0 +1,52 @@
+"""Tracing is off unless OTEL variables ask for it; gunicorn's hooks keep metrics sane."""
+
+import importlib
+
+import pytest
+
+from config.telemetry import tracing_requested
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False),
+    ],
+)
+def test_tracing_is_requested_only_by_otel_variables(environ, expected):
+    assert tracing_requested(environ) is expected
+
+
+def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, tmp_path):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
+    monkeypatch.setenv("PORT", "9123")
+    import config.gunicorn as gunicorn_config
+
+    module = importlib.reload(gunicorn_config)
+    assert module.workers == 1
+    assert module.worker_class == "gthread"
+    assert module.bind.endswith(":9123")
+    (tmp_path / "prom").mkdir()
+    (tmp_path / "prom" / "stale.db").write_text("x")
+    module.on_starting(None)
+    assert list((tmp_path / "prom").iterdir()) == []
+
+    class Worker:
+        pid = 424242
+
+    module.child_exit(None, Worker())
+
+
+def test_gunicorn_scales_workers_with_redis(monkeypatch, tmp_path):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    import config.gunicorn as gunicorn_config
+
+    assert importlib.reload(gunicorn_config).workers == 3

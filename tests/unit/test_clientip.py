@@ -1,0 +1,20 @@
+"""The client IP comes from X-Forwarded-For only through trusted proxies."""
+
+import pytest
+
+from apps.common.clientip import client_ip_from
+
+
+@pytest.mark.parametrize(
+    ("remote", "xff", "trusted", "expected"),
+    [
+        ("10.0.0.1", None, 0, "10.0.0.1"),
+        ("10.0.0.1", "6.6.6.6", 0, "10.0.0.1"),
+        ("10.0.0.1", "6.6.6.6, 1.2.3.4", 1, "1.2.3.4"),
+        ("10.0.0.1", "6.6.6.6, 1.2.3.4, 10.0.0.9", 2, "1.2.3.4"),
+        ("10.0.0.1", "1.2.3.4", 2, "10.0.0.1"),
+        ("10.0.0.1", " , ", 1, "10.0.0.1"),
+    ],
+)
+def test_client_ip(remote, xff, trusted, expected):
+    assert client_ip_from(remote, xff, trusted) == expected
