@@ -30,7 +30,6 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) manage.py migrate_all
 	$(PY) manage.py seed $(SEED_ARGS)
-	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn --config config/gunicorn.py
 
 ## test: install dev tools, check Postgres and Redis, then lint, contracts, types and the suite
