@@ -50,7 +50,7 @@ lint: install-dev
 
 ## bench: run every benchmark in bench/ (needs Postgres and Redis, like the tests)
 bench: install-dev
-	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in $(sort $(wildcard bench/bench_*.py)); do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf var/db var/mail var/prometheus var/static var/coverage.json
