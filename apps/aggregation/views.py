@@ -169,7 +169,7 @@ class CompositeRunView(GenericAPIView):
             caller=caller,
             request_id=getattr(request._request, "request_id", None),
         )
-        match wiring.run_composite().execute(command):
+        match wiring.run_composite(after_response=True).execute(command):
             case Ok(answer) if answer.status is RunStatus.FAILED:
                 ERRORS.raise_for(RunError.SOURCE_FAILED, extra=answer_document(answer))
             case Ok(answer):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 
 from apps.aggregation.adapters import DjangoSourceCache, MonotonicTicker, PrometheusRunMetrics
+from apps.aggregation.deferred import DeferredRunRecorder
 from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
-from apps.aggregation.repositories import DjangoCompositeRepository, DjangoRunHistory
+from apps.aggregation.repositories import CachedCompositeRepository, DjangoRunHistory
 from apps.common.clock import SystemClock
 from core.usecases.aggregation.composites import (
     CreateComposite,
@@ -32,13 +33,14 @@ def fetcher() -> HttpxSourceFetcher:
     )
 
 
-def run_composite() -> RunComposite:
+def run_composite(*, after_response: bool = False) -> RunComposite:
+    """`after_response=True` (HTTP views only) writes the history row once the answer is sent."""
     history = DjangoRunHistory()
     return RunComposite(
-        composites=DjangoCompositeRepository(),
+        composites=CachedCompositeRepository(),
         fetcher=fetcher(),
         cache=DjangoSourceCache(),
-        recorder=history,
+        recorder=DeferredRunRecorder(history) if after_response else history,
         metrics=PrometheusRunMetrics(),
         clock=SystemClock(),
         ticker=MonotonicTicker(),
@@ -46,27 +48,27 @@ def run_composite() -> RunComposite:
 
 
 def create_composite() -> CreateComposite:
-    return CreateComposite(DjangoCompositeRepository())
+    return CreateComposite(CachedCompositeRepository())
 
 
 def ensure_composite() -> EnsureComposite:
-    return EnsureComposite(DjangoCompositeRepository())
+    return EnsureComposite(CachedCompositeRepository())
 
 
 def get_composite() -> GetComposite:
-    return GetComposite(DjangoCompositeRepository())
+    return GetComposite(CachedCompositeRepository())
 
 
 def list_composites() -> ListComposites:
-    return ListComposites(DjangoCompositeRepository())
+    return ListComposites(CachedCompositeRepository())
 
 
 def update_composite() -> UpdateComposite:
-    return UpdateComposite(DjangoCompositeRepository())
+    return UpdateComposite(CachedCompositeRepository())
 
 
 def delete_composite() -> DeleteComposite:
-    return DeleteComposite(DjangoCompositeRepository())
+    return DeleteComposite(CachedCompositeRepository())
 
 
 def list_runs() -> ListRuns:

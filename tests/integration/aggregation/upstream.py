@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
     server: _Server
 
     def log_message(self, format: str, *args: object) -> None:  # silence stderr
