@@ -35,6 +35,8 @@ from core.usecases.aggregation.run import Caller, RunCommand
 
 TOKEN_401 = ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]
 ADMIN_ERRORS = {401: TOKEN_401, 403: ["permission_denied"]}
+BODY_400 = ["validation_error", "malformed_request"]
+PAGE_ERRORS = {404: ["not_found"], **ADMIN_ERRORS}  # a page past the end
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -45,7 +47,7 @@ class CompositeListView(GenericAPIView):
 
     @extend_schema(
         operation_id="aggregation_composites_list",
-        responses={200: CompositeOutputSerializer(many=True), **problems(ADMIN_ERRORS)},
+        responses={200: CompositeOutputSerializer(many=True), **problems(PAGE_ERRORS)},
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(wiring.list_composites().execute())
@@ -56,7 +58,14 @@ class CompositeListView(GenericAPIView):
         request=CompositeInputSerializer,
         responses={
             201: CompositeOutputSerializer,
-            **problems({400: ["validation_error"], 409: ["composite_exists"], **ADMIN_ERRORS}),
+            **problems(
+                {
+                    400: BODY_400,
+                    409: ["composite_exists"],
+                    415: ["unsupported_media_type"],
+                    **ADMIN_ERRORS,
+                }
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -97,9 +106,10 @@ class CompositeDetailView(GenericAPIView):
             200: CompositeOutputSerializer,
             **problems(
                 {
-                    400: ["validation_error"],
+                    400: BODY_400,
                     404: ["composite_not_found"],
                     409: ["composite_exists"],
+                    415: ["unsupported_media_type"],
                     **ADMIN_ERRORS,
                 }
             ),
@@ -192,7 +202,7 @@ class RunListView(GenericAPIView):
         parameters=[RunsQuerySerializer],
         responses={
             200: RunOutputSerializer(many=True),
-            **problems({400: ["validation_error"], **ADMIN_ERRORS}),
+            **problems({400: ["validation_error"], **PAGE_ERRORS}),
         },
     )
     def get(self, request: Request) -> Response:

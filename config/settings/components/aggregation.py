@@ -7,7 +7,8 @@ AGGREGATION_MAX_SOURCE_BYTES = env_int("AGGREGATION_MAX_SOURCE_BYTES", 1024 * 10
 # Threads (per process) that call sources concurrently, and pooled upstream connections.
 AGGREGATION_FETCH_THREADS = env_int("AGGREGATION_FETCH_THREADS", 64, minimum=1)
 AGGREGATION_MAX_CONNECTIONS = env_int("AGGREGATION_MAX_CONNECTIONS", 100, minimum=1)
-# Where `seed --demo` points the demo composite's sources: the platform's own public endpoints.
-AGGREGATION_DEMO_BASE_URL = env_str("AGGREGATION_DEMO_BASE_URL", "http://127.0.0.1:8000").rstrip(
-    "/"
-)
+# Where `seed --demo` points the demo composite's sources: this server's own public endpoints
+# (loopback on $PORT, the port `make run` serves on), so the demo works offline.
+AGGREGATION_DEMO_BASE_URL = env_str(
+    "AGGREGATION_DEMO_BASE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}"
+).rstrip("/")
