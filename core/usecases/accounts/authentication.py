@@ -129,9 +129,9 @@ class AuthenticateUser:
 class RefreshError(StrEnum):
     """Why a refresh token was refused."""
 
-    TOKEN_INVALID = "token_invalid"
-    TOKEN_EXPIRED = "token_expired"
-    TOKEN_REUSED = "token_reused"
+    INVALID = "token_invalid"
+    EXPIRED = "token_expired"
+    REUSED = "token_reused"
     ACCOUNT_INACTIVE = "account_inactive"
 
 
@@ -158,14 +158,14 @@ class RefreshTokens:
     def execute(self, raw_token: str) -> Result[SignedIn, RefreshError]:
         match self._issuer.read_refresh(raw_token):
             case Err(RefreshTokenError.EXPIRED):
-                return Err(RefreshError.TOKEN_EXPIRED)
+                return Err(RefreshError.EXPIRED)
             case Err(_):
-                return Err(RefreshError.TOKEN_INVALID)
+                return Err(RefreshError.INVALID)
             case Ok(claims):
                 pass
         user = self._users.get(claims.user_id)
         if user is None:
-            return Err(RefreshError.TOKEN_INVALID)
+            return Err(RefreshError.INVALID)
         if not user.can_login():
             return Err(RefreshError.ACCOUNT_INACTIVE)
         now = self._clock.now()
@@ -183,18 +183,18 @@ class RefreshTokens:
             return Ok(SignedIn(user, tokens))
         session = self._sessions.get(claims.session_id)
         if session is None or session.user_id != user.id or not session.is_live(now):
-            return Err(RefreshError.TOKEN_INVALID)
+            return Err(RefreshError.INVALID)
         # The family lives but its current token is another one: this one was already used.
         self._sessions.revoke(session.id, user.id, now)
         deny_access_token(self._revocations, session)
         self._events.reuse_detected()
-        return Err(RefreshError.TOKEN_REUSED)
+        return Err(RefreshError.REUSED)
 
 
 class LogoutError(StrEnum):
     """Why a logout was refused."""
 
-    TOKEN_INVALID = "token_invalid"
+    INVALID = "token_invalid"
 
 
 class Logout:
@@ -214,7 +214,7 @@ class Logout:
     def execute(self, principal: Principal, refresh_token: str) -> Result[None, LogoutError]:
         claims = self._issuer.read_refresh(refresh_token)
         if claims.is_err() or claims.unwrap().user_id.value != principal.user_id:
-            return Err(LogoutError.TOKEN_INVALID)
+            return Err(LogoutError.INVALID)
         ended = self._sessions.revoke(
             claims.unwrap().session_id, claims.unwrap().user_id, self._clock.now()
         )

@@ -63,9 +63,7 @@ class Flushed:
 class FlushExpiredTokens:
     """Delete ended refresh families and used or expired one-time tokens."""
 
-    def __init__(
-        self, *, sessions: SessionRepository, tokens: OneTimeTokens, clock: Clock
-    ) -> None:
+    def __init__(self, *, sessions: SessionRepository, tokens: OneTimeTokens, clock: Clock) -> None:
         self._sessions, self._tokens, self._clock = sessions, tokens, clock
 
     def execute(self) -> Result[Flushed, None]:

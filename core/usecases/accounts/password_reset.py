@@ -49,9 +49,7 @@ class RequestPasswordReset:
         if user is None or user.status == UserStatus.DELETED:
             return Ok(None)
         with self._uow:
-            token = self._tokens.issue(
-                user.id, TokenPurpose.RESET_PASSWORD, self._clock.now() + RESET_TTL
-            )
+            token = self._tokens.issue(user.id, TokenPurpose.RESET, self._clock.now() + RESET_TTL)
             self._uow.commit()
         self._mailer.send_password_reset(user.email, token)
         return Ok(None)
@@ -60,7 +58,7 @@ class RequestPasswordReset:
 class ResetPasswordError(StrEnum):
     """Why a reset was refused."""
 
-    INVALID_TOKEN = "invalid_token"
+    INVALID = "invalid_token"
 
 
 class ResetPassword:
@@ -93,10 +91,10 @@ class ResetPassword:
         now = self._clock.now()
         new_hash = self._hasher.hash(new_password)  # before the row lock: bcrypt is slow
         with self._uow:
-            user_id = self._tokens.consume(token, TokenPurpose.RESET_PASSWORD, now)
+            user_id = self._tokens.consume(token, TokenPurpose.RESET, now)
             user = self._users.get_for_update(user_id) if user_id is not None else None
             if user is None or user.status == UserStatus.DELETED:
-                return Err(ResetPasswordError.INVALID_TOKEN)
+                return Err(ResetPasswordError.INVALID)
             rejected = password_problems(
                 self._policy, new_password, email=user.email.value, full_name=user.full_name
             )

@@ -156,7 +156,7 @@ class TokenPurpose(StrEnum):
     """What a one-time token is for."""
 
     VERIFY_EMAIL = "verify_email"
-    RESET_PASSWORD = "reset_password"
+    RESET = "reset_password"
 
 
 class OneTimeTokens(Protocol):

@@ -97,7 +97,7 @@ class RegisterUser:
 class VerifyEmailError(StrEnum):
     """Why a verification token was refused."""
 
-    INVALID_TOKEN = "invalid_token"
+    INVALID = "invalid_token"
 
 
 class VerifyEmail:
@@ -113,7 +113,7 @@ class VerifyEmail:
             user_id = self._tokens.consume(token, TokenPurpose.VERIFY_EMAIL, self._clock.now())
             user = self._users.get_for_update(user_id) if user_id is not None else None
             if user is None or user.status == UserStatus.DELETED:
-                return Err(VerifyEmailError.INVALID_TOKEN)
+                return Err(VerifyEmailError.INVALID)
             user.verify_email()
             self._users.save(user)
             self._uow.commit()
