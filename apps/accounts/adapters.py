@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from types import SimpleNamespace, TracebackType
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -22,6 +22,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.accounts import metrics
+from apps.accounts.models import User as UserRow
 from core.domain.accounts.user import User
 from core.domain.accounts.values import Email, PasswordHash, UserId
 from core.domain.shared.result import Err, Ok, Result
@@ -45,9 +46,10 @@ class DjangoPasswordPolicy:
     """`PasswordPolicy` on `AUTH_PASSWORD_VALIDATORS` (length, common, numeric, similarity)."""
 
     def problems(self, password: str, *, email: str, full_name: str) -> list[str]:
-        person = SimpleNamespace(
-            email=email, username=email.split("@")[0], first_name=full_name, last_name=""
-        )
+        # An unsaved row: the similarity validator reads `_meta` for its messages, and looks
+        # at `first_name` (our `full_name`) and `email`.
+        person = UserRow(email=email, full_name=full_name)
+        person.first_name = full_name  # type: ignore[attr-defined]
         try:
             validate_password(password, user=person)
         except ValidationError as error:

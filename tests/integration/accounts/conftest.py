@@ -42,3 +42,13 @@ def last_mailed_token():
     match = re.search(r"Token: (\S+)", mail.outbox[-1].body)
     assert match, mail.outbox[-1].body
     return match.group(1)
+
+
+@pytest.fixture
+def api_client():
+    """DRF's test client speaking JSON by default, like every real client of this API."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.default_format = "json"
+    return client

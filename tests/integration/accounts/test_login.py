@@ -28,8 +28,7 @@ def test_unknown_email_and_wrong_password_answer_identically(api_client, alice):
         "/api/v1/auth/login", {"email": "alice@example.com", "password": "x" * 12}, format="json"
     )
     assert unknown.status_code == wrong.status_code == 401
-    strip = lambda r: {k: v for k, v in r.json().items()}  # noqa: E731
-    assert strip(unknown) == strip(wrong)
+    assert unknown.json() == wrong.json()
     assert unknown.json()["code"] == "invalid_credentials"
 
 
@@ -58,3 +57,68 @@ def test_inactive_account_is_403_after_the_right_password(api_client, status):
     )
     assert response.status_code == 403
     assert response.json()["code"] == "account_inactive"
+
+
+def test_repeated_wrong_passwords_lock_the_account_with_the_same_401(api_client, alice, settings):
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 3
+    for _ in range(3):
+        wrong = api_client.post(
+            "/api/v1/auth/login",
+            {"email": "alice@example.com", "password": "not-her-password"},
+            format="json",
+        )
+        assert wrong.status_code == 401
+    locked = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "alice@example.com", "password": "correct-horse-battery-9"},
+        format="json",
+    )
+    assert locked.status_code == 401
+    assert locked.json() == wrong.json()
+    alice.refresh_from_db()
+    assert alice.locked_until is not None
+
+
+def test_a_lock_expires(api_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    alice.locked_until = timezone.now() - timedelta(seconds=1)
+    alice.failed_logins = 0
+    alice.save()
+    assert login(api_client, "alice@example.com")["user"]["email"] == "alice@example.com"
+
+
+def test_login_is_rate_limited_per_ip_with_retry_after(api_client, alice, settings):
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "login": "2/m"}
+    body = {"email": "alice@example.com", "password": "wrong-wrong-1"}
+    for _ in range(2):
+        assert api_client.post("/api/v1/auth/login", body, format="json").status_code == 401
+    limited = api_client.post("/api/v1/auth/login", body, format="json")
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    other_ip = api_client.post("/api/v1/auth/login", body, format="json", REMOTE_ADDR="10.0.0.9")
+    assert other_ip.status_code == 401
+
+
+def test_deleted_users_cannot_log_in(api_client):
+    UserFactory(email="old@example.com", status="deleted")
+    response = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "old@example.com", "password": "correct-horse-battery-9"},
+        format="json",
+    )
+    assert response.json()["code"] == "invalid_credentials"
+
+
+@pytest.mark.parametrize("body", [{}, {"email": "a@b.io"}, {"email": "a@b.io", "password": ""}])
+def test_missing_fields_are_validation_errors(api_client, body):
+    response = api_client.post("/api/v1/auth/login", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+
+
+def test_a_stray_bearer_header_does_not_block_login(api_client, alice):
+    assert login(api_client, "alice@example.com", HTTP_AUTHORIZATION="Bearer junk")
