@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import get_default_algorithms
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,8 +32,8 @@ def public_jwks() -> dict[str, Any] | None:
     algorithm, key = settings.JWT_ALGORITHM, settings.JWT_VERIFYING_KEY
     if not algorithm.startswith(("RS", "ES")) or not key:
         return None
-    family = RSAAlgorithm if algorithm.startswith("RS") else ECAlgorithm
-    jwk: dict[str, Any] = family.to_jwk(family.prepare_key(key), as_dict=True)  # type: ignore[attr-defined]
+    signer = get_default_algorithms()[algorithm]
+    jwk: dict[str, Any] = signer.to_jwk(signer.prepare_key(key), as_dict=True)
     jwk.update(use="sig", alg=algorithm, kid=settings.JWT_KEY_ID or _thumbprint(jwk))
     return {"keys": [jwk]}
 
