@@ -26,9 +26,11 @@ def admin_site(client, admin_user):
 def test_admin_searches_and_filters_users(admin_site, alice, bob):
     page = admin_site.get("/admin/accounts/user/?q=alice")
     assert page.status_code == 200
-    assert b"alice@example.com" in page.content and b"bob@example.com" not in page.content
+    assert b"alice@example.com" in page.content
+    assert b"bob@example.com" not in page.content
     admins = admin_site.get("/admin/accounts/user/?role=admin&status__exact=active")
-    assert b"root@example.com" in admins.content and b"alice@example.com" not in admins.content
+    assert b"root@example.com" in admins.content
+    assert b"alice@example.com" not in admins.content
     assert admin_site.get(f"/admin/accounts/user/{alice.id}/change/").status_code == 200
 
 

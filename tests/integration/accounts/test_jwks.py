@@ -28,7 +28,8 @@ def test_rsa_public_key_is_published(client, settings):
     settings.JWT_KEY_ID = None
     key = client.get("/.well-known/jwks.json").json()["keys"][0]
     assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig")
-    assert key["kid"] and "d" not in key
+    assert key["kid"]
+    assert "d" not in key
 
 
 def test_ec_public_key_is_published_with_the_configured_kid(client, settings):

@@ -21,7 +21,8 @@ def test_list_is_paginated_and_filtered(api_client, admin_token, alice, bob):
     assert everyone["count"] == 4
     page = api_client.get("/api/v1/users?page_size=2&page=2", **bearer(admin_token)).json()
     assert len(page["results"]) == 2
-    assert page["previous"] and page["next"] is None
+    assert page["previous"]
+    assert page["next"] is None
     first = api_client.get("/api/v1/users?page_size=2", **bearer(admin_token)).json()
     assert "page=2" in first["next"]
     by_email = api_client.get("/api/v1/users?email=ALICE", **bearer(admin_token)).json()
