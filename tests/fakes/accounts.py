@@ -263,7 +263,7 @@ class FakeTokenRevocations:
         self.cutoffs[user_id] = issued_before
 
 
-def make_user(clock, email: str = "alice@example.com", password: str = "s3cret-pass", **fields):
+def make_user(clock, email: str = "alice@example.com", password: str = "s3cret-pass", **fields):  # noqa: S107
     """A verified, active user whose password is `password` under `FakePasswordHasher`."""
     user = User.register(
         email=Email(email),

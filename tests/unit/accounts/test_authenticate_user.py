@@ -28,7 +28,7 @@ def use_case(w, max_failures=3):
     )
 
 
-def creds(email="alice@example.com", password="s3cret-pass"):
+def creds(email="alice@example.com", password="s3cret-pass"):  # noqa: S107
     return Credentials(email=email, password=password, user_agent="ua", ip="10.0.0.1")
 
 
