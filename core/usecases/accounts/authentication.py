@@ -93,7 +93,6 @@ class AuthenticateUser:
         if not user.email_verified:
             return self._refuse("unverified", AuthenticateError.EMAIL_NOT_VERIFIED)
 
-        user.record_login(now)
         session = Session.start(
             user_id=user.id,
             now=now,
@@ -105,11 +104,17 @@ class AuthenticateUser:
         session.current_jti = tokens.refresh_jti
         session.access_jti, session.access_expires_at = tokens.access_jti, tokens.access_expires_at
         with self._uow:
-            self._users.save(user)
+            # Re-read under a row lock: a password change committed since our read must not
+            # be overwritten with the hash we read before hashing.
+            fresh = self._users.get_for_update(user.id)
+            if fresh is None:  # deleted meanwhile
+                return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
+            fresh.record_login(now)
+            self._users.save(fresh)
             self._sessions.add(session)
             self._uow.commit()
         self._events.login("success")
-        return Ok(SignedIn(user, tokens))
+        return Ok(SignedIn(fresh, tokens))
 
     def _count_failure(self, user_id: UserId, now: datetime) -> None:
         with self._uow:

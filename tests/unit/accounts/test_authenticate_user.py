@@ -87,3 +87,13 @@ def test_a_user_deleted_between_check_and_count_is_ignored(world, alice):
     assert use_case(world).execute(creds(password="x")) == Err(
         AuthenticateError.INVALID_CREDENTIALS
     )
+
+
+def test_a_user_deleted_during_a_good_login_gets_no_session(world, alice):
+    class Vanishing(type(world.users)):
+        def get_for_update(self, user_id):
+            return None
+
+    world.users = Vanishing(alice)
+    assert use_case(world).execute(creds()) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.sessions.rows == {}
