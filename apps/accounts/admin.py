@@ -15,7 +15,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserCreationForm
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from apps.accounts import wiring
 from apps.accounts.models import User
@@ -118,6 +118,15 @@ class UserAdmin(DjangoUserAdmin):
         for user_id in ids:
             use_case.execute(str(user_id))
         messages.info(request, f"Sessions of {len(ids)} user(s) revoked.")
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """A password set here ends the user's sessions, as a reset through the API does."""
+        response: HttpResponse = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            wiring.logout_all().execute(str(id))
+        return response
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)

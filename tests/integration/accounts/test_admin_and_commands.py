@@ -108,6 +108,17 @@ def test_admin_creates_users_through_the_hasher(admin_site):
     assert dup.status_code == 200
 
 
+def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/password/",
+        {"password1": "admin-chosen-pass-5", "password2": "admin-chosen-pass-5"},
+    )
+    assert response.status_code == 302, response.content
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    assert login(api_client, "alice@example.com", "admin-chosen-pass-5")
+
+
 def test_seed_creates_the_admin_once_and_demo_users(monkeypatch):
     assert seed_accounts(SeedOptions(demo=False)) == [
         "no admin: set ADMIN_EMAIL and ADMIN_PASSWORD to create one"
