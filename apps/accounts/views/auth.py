@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,6 +53,7 @@ class PublicView(APIView):
 
 
 class RegisterView(PublicView):
+    @extend_schema_serializer(component_name="RegisterInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = password_field()
@@ -82,6 +83,7 @@ class RegisterView(PublicView):
 
 
 class VerifyEmailView(PublicView):
+    @extend_schema_serializer(component_name="VerifyEmailInput")
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=200)
 
@@ -100,19 +102,19 @@ class VerifyEmailView(PublicView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class _EmailInput(serializers.Serializer):
+class EmailInput(serializers.Serializer):
     email = serializers.CharField(max_length=254)
 
 
 class ResendVerificationView(PublicView):
     @extend_schema(
         operation_id="auth_verify_email_resend",
-        request=_EmailInput,
+        request=EmailInput,
         responses={202: AcceptedOutput, **problems({400: [VALIDATION], **RATE_LIMITED})},
     )
     def post(self, request: Request) -> Response:
         ratelimits.enforce(request, "verification_resend")
-        data = _valid(_EmailInput, request)
+        data = _valid(EmailInput, request)
         wiring.resend_verification().execute(data["email"])
         return Response(
             {"detail": "If this address has an unverified account, an email is on its way."},
@@ -121,6 +123,7 @@ class ResendVerificationView(PublicView):
 
 
 class LoginView(PublicView):
+    @extend_schema_serializer(component_name="LoginInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254)
         password = password_field()
@@ -157,14 +160,14 @@ class LoginView(PublicView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class _RefreshInput(serializers.Serializer):
+class RefreshTokenInput(serializers.Serializer):
     refresh_token = serializers.CharField(max_length=4096)
 
 
 class RefreshView(PublicView):
     @extend_schema(
         operation_id="auth_refresh",
-        request=_RefreshInput,
+        request=RefreshTokenInput,
         responses={
             200: TokenPairOutput,
             **problems(
@@ -176,7 +179,7 @@ class RefreshView(PublicView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = _valid(_RefreshInput, request)
+        data = _valid(RefreshTokenInput, request)
         match wiring.refresh_tokens().execute(data["refresh_token"]):
             case Ok(signed_in):
                 return Response(token_pair_body(signed_in))
@@ -192,11 +195,11 @@ class AuthenticatedView(APIView):
 class LogoutView(AuthenticatedView):
     @extend_schema(
         operation_id="auth_logout",
-        request=_RefreshInput,
+        request=RefreshTokenInput,
         responses={204: None, **problems({400: [VALIDATION], **BEARER_401})},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(_RefreshInput, request)
+        data = _valid(RefreshTokenInput, request)
         match wiring.logout().execute(request.user.principal, data["refresh_token"]):
             case Ok(_):
                 return Response(status=status.HTTP_204_NO_CONTENT)
@@ -215,6 +218,7 @@ class LogoutAllView(AuthenticatedView):
 
 
 class MeView(AuthenticatedView):
+    @extend_schema_serializer(component_name="ProfileInput")
     class InputSerializer(serializers.Serializer):
         full_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
 
@@ -245,6 +249,7 @@ class MeView(AuthenticatedView):
 
 
 class PasswordChangeView(AuthenticatedView):
+    @extend_schema_serializer(component_name="PasswordChangeInput")
     class InputSerializer(serializers.Serializer):
         current_password = password_field()
         new_password = password_field()
@@ -269,12 +274,12 @@ class PasswordChangeView(AuthenticatedView):
 class PasswordResetView(PublicView):
     @extend_schema(
         operation_id="auth_password_reset",
-        request=_EmailInput,
+        request=EmailInput,
         responses={202: AcceptedOutput, **problems({400: [VALIDATION], **RATE_LIMITED})},
     )
     def post(self, request: Request) -> Response:
         ratelimits.enforce(request, "password_reset")
-        data = _valid(_EmailInput, request)
+        data = _valid(EmailInput, request)
         wiring.request_password_reset().execute(data["email"])
         return Response(
             {"detail": "If this address has an account, a reset token is on its way."},
@@ -283,6 +288,7 @@ class PasswordResetView(PublicView):
 
 
 class PasswordResetConfirmView(PublicView):
+    @extend_schema_serializer(component_name="PasswordResetConfirmInput")
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=200)
         new_password = password_field()

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,6 +35,7 @@ STATUSES = [s.value for s in UserStatus]
 class UserListView(APIView):
     permission_classes = [IsAdmin]
 
+    @extend_schema_serializer(component_name="UserListQuery")
     class QuerySerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254, required=False)
         status = serializers.ChoiceField(choices=STATUSES, required=False)
@@ -89,6 +95,7 @@ class UserListView(APIView):
 
 
 class UserDetailView(APIView):
+    @extend_schema_serializer(component_name="UserChangeInput")
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=STATUSES, required=False)
         roles = serializers.ListField(
