@@ -1,4 +1,4 @@
-"""Logout and LogoutAll."""
+"""Logout."""
 
 from datetime import timedelta
 
@@ -9,7 +9,6 @@ from core.usecases.accounts.authentication import (
     AuthenticateUser,
     Credentials,
     Logout,
-    LogoutAll,
     LogoutError,
 )
 
@@ -62,30 +61,3 @@ def test_logout_refuses_garbage_and_other_peoples_tokens(world, alice):
     assert logout(world).execute(me, "garbage") == Err(LogoutError.INVALID)
     other = Principal("someone-else", frozenset(), "j", me.issued_at, me.expires_at)
     assert logout(world).execute(other, tokens.refresh_token) == Err(LogoutError.INVALID)
-
-
-def test_logout_all_ends_everything_and_sets_the_cut_off(world, alice):
-    login(world)
-    login(world)
-    LogoutAll(
-        users=world.users,
-        sessions=world.sessions,
-        revocations=world.revocations,
-        uow=world.uow,
-        clock=world.clock,
-    ).execute(alice.id.value)
-    assert world.sessions.live_for(alice.id, world.clock.now()) == []
-    assert len(world.revocations.denied) == 2
-    assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
-    assert world.users.get(alice.id).tokens_valid_after == world.clock.now()
-
-
-def test_logout_all_of_a_vanished_user_still_publishes_the_cut_off(world):
-    LogoutAll(
-        users=world.users,
-        sessions=world.sessions,
-        revocations=world.revocations,
-        uow=world.uow,
-        clock=world.clock,
-    ).execute("00000000-0000-0000-0000-000000000001")
-    assert world.revocations.cutoffs

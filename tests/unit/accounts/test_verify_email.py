@@ -1,22 +1,16 @@
-"""VerifyEmail and ResendVerification."""
+"""VerifyEmail."""
 
 from datetime import timedelta
 
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
 from core.usecases.accounts.ports import TokenPurpose
-from core.usecases.accounts.registration import ResendVerification, VerifyEmail, VerifyEmailError
+from core.usecases.accounts.registration import VerifyEmail, VerifyEmailError
 from tests.fakes.accounts import make_user
 
 
 def verify(w):
     return VerifyEmail(users=w.users, tokens=w.tokens, uow=w.uow, clock=w.clock)
-
-
-def resend(w):
-    return ResendVerification(
-        users=w.users, tokens=w.tokens, mailer=w.mailer, uow=w.uow, clock=w.clock
-    )
 
 
 def unverified(w, **fields):
@@ -50,11 +44,3 @@ def test_a_deleted_user_cannot_verify(world):
     )
     assert verify(world).execute(token) == Err(VerifyEmailError.INVALID)
     assert world.uow.rollbacks == 1
-
-
-def test_resend_mails_only_active_unverified_accounts(world, alice):
-    unverified(world, email="new@example.com")
-    unverified(world, email="gone@example.com", status=UserStatus.SUSPENDED)
-    for email in ("new@example.com", "alice@example.com", "gone@example.com", "x@y.io", "bad"):
-        assert resend(world).execute(email).is_ok()
-    assert [(kind, to) for kind, to, _ in world.mailer.sent] == [("verify", "new@example.com")]

@@ -1,21 +1,9 @@
-"""ProvisionUser and FlushExpiredTokens."""
+"""FlushExpiredTokens."""
 
 from core.domain.accounts.sessions import Session
-from core.usecases.accounts.maintenance import FlushExpiredTokens, Provisioning, ProvisionUser
+from core.usecases.accounts.maintenance import FlushExpiredTokens
 from core.usecases.accounts.ports import TokenPurpose
 from tests.unit.accounts.conftest import WEEK
-
-
-def test_provision_is_idempotent(world):
-    provision = ProvisionUser(
-        users=world.users, hasher=world.hasher, uow=world.uow, clock=world.clock
-    )
-    command = Provisioning("Boss@X.io", "boss-pass-1", "Boss", ("user", "admin"), True)
-    assert provision.execute(command).unwrap() is True
-    assert provision.execute(command).unwrap() is False
-    boss = next(iter(world.users.rows.values()))
-    assert (boss.email.value, boss.is_staff, boss.email_verified) == ("boss@x.io", True, True)
-    assert provision.execute(Provisioning("nope", "x", "", ())).is_err()
 
 
 def test_flush_deletes_ended_sessions_and_spent_tokens(world, alice):

@@ -1,4 +1,4 @@
-"""RequestPasswordReset and ResetPassword."""
+"""ResetPassword."""
 
 from dataclasses import replace
 
@@ -33,16 +33,6 @@ def reset(w):
     )
 
 
-def test_request_mails_real_accounts_only(world, alice):
-    world.users.add(replace(alice, id=type(alice.id).new(), email=type(alice.email)("d@x.io")))
-    deleted = world.users.by_email(type(alice.email)("d@x.io"))
-    deleted.status = UserStatus.DELETED
-    world.users.save(deleted)
-    for email in ("ALICE@example.com", "nobody@x.io", "d@x.io", "junk"):
-        assert request(world).execute(email).is_ok()
-    assert [(k, to) for k, to, _ in world.mailer.sent] == [("reset", "alice@example.com")]
-
-
 def test_reset_sets_the_password_verifies_unlocks_and_ends_sessions(world, alice):
     world.users.save(replace(alice, email_verified=False, failed_logins=3))
     s = Session.start(user_id=alice.id, now=world.clock.now(), lifetime=WEEK, user_agent="", ip="")
@@ -63,7 +53,6 @@ def test_a_weak_password_leaves_the_token_usable(world, alice):
     weak = reset(world).execute(token, "short")
     assert weak == Err(PasswordRejected(("too short",), field="new_password"))
     assert world.uow.rollbacks == 1
-    # The fake cannot roll back; a real unit of work restores the token (see integration).
 
 
 def test_unknown_tokens_and_deleted_users(world, alice):

@@ -1,4 +1,4 @@
-"""ListUsers, GetUser and UpdateUser."""
+"""UpdateUser."""
 
 from dataclasses import replace
 
@@ -6,43 +6,15 @@ import pytest
 
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
-from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
 from core.usecases.accounts.admin import (
-    GetUser,
-    GetUserError,
-    ListUsers,
     UpdateUser,
     UpdateUserError,
     UserChanges,
 )
-from core.usecases.accounts.ports import UserQuery
-from tests.fakes.accounts import make_user
 from tests.unit.accounts.conftest import WEEK
 
 GHOST = "00000000-0000-0000-0000-000000000001"
-
-
-def who(world, user_id, *roles):
-    now = world.clock.now()
-    return Principal(user_id, frozenset(roles), "j", now, now)
-
-
-def test_list_users_filters(world, alice):
-    world.users.add(make_user(world.clock, email="b@x.io", roles=("user", "admin")))
-    page = ListUsers(users=world.users).execute(UserQuery(role="admin")).unwrap()
-    assert [u.email.value for u in page.items] == ["b@x.io"]
-    assert page.total == 1
-
-
-def test_get_user_for_admins_and_self(world, alice):
-    get = GetUser(users=world.users)
-    assert get.execute(who(world, alice.id.value, "user"), alice.id.value).is_ok()
-    assert get.execute(who(world, "other", "user"), alice.id.value) == Err(GetUserError.FORBIDDEN)
-    admin = who(world, "boss", "admin")
-    assert get.execute(admin, alice.id.value).is_ok()
-    assert get.execute(admin, GHOST) == Err(GetUserError.NOT_FOUND)
-    assert get.execute(admin, "junk") == Err(GetUserError.NOT_FOUND)
 
 
 def update(world):

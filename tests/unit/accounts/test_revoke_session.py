@@ -1,8 +1,8 @@
-"""ListSessions and RevokeSession."""
+"""RevokeSession."""
 
 from core.domain.accounts.sessions import Session
 from core.domain.shared.result import Err
-from core.usecases.accounts.sessions import ListSessions, RevokeSession, RevokeSessionError
+from core.usecases.accounts.sessions import RevokeSession, RevokeSessionError
 from tests.unit.accounts.conftest import WEEK
 
 
@@ -14,13 +14,6 @@ def start(world, user, agent):
     world.sessions.add(s)
     world.clock.advance(seconds=1)
     return s
-
-
-def test_list_is_newest_first(world, alice):
-    start(world, alice, "old")
-    start(world, alice, "new")
-    listed = ListSessions(sessions=world.sessions, clock=world.clock).execute(alice.id.value)
-    assert [s.user_agent for s in listed.unwrap()] == ["new", "old"]
 
 
 def test_revoke_one_session(world, alice):

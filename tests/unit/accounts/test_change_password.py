@@ -1,40 +1,16 @@
-"""GetCurrentUser, UpdateProfile and ChangePassword."""
+"""ChangePassword."""
 
 from dataclasses import replace
 
 from core.domain.accounts.passwords import PasswordRejected
 from core.domain.accounts.sessions import Session
-from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
 from core.usecases.accounts.profile import (
     ChangePassword,
     ChangePasswordError,
-    CurrentUserError,
-    GetCurrentUser,
-    UpdateProfile,
 )
 from tests.unit.accounts.conftest import WEEK
-
-
-def test_get_current_user(world, alice):
-    assert GetCurrentUser(users=world.users).execute(alice.id.value).unwrap().id == alice.id
-    assert GetCurrentUser(users=world.users).execute("not-a-uuid") == Err(
-        CurrentUserError.UNKNOWN_USER
-    )
-
-
-def test_a_deleted_user_is_not_current(world, alice):
-    world.users.save(replace(alice, status=UserStatus.DELETED))
-    assert GetCurrentUser(users=world.users).execute(alice.id.value).is_err()
-
-
-def test_update_profile_trims_the_name(world, alice):
-    update = UpdateProfile(users=world.users, uow=world.uow)
-    assert update.execute(alice.id.value, full_name="  Al ").unwrap().full_name == "Al"
-    assert update.execute(alice.id.value, full_name=None).unwrap().full_name == "Al"
-    missing = update.execute("00000000-0000-0000-0000-000000000001", full_name="x")
-    assert missing == Err(CurrentUserError.UNKNOWN_USER)
 
 
 def session(world, user, jti):
