@@ -1,15 +1,8 @@
-"""Django admin for users, `seed` and `flush_expired_tokens`, and the business metrics."""
-
-from datetime import timedelta
-from io import StringIO
+"""Django admin for users."""
 
 import pytest
-from django.core.management import call_command
-from django.utils import timezone
 
-from apps.accounts.models import OneTimeToken, RefreshSession, User
-from apps.accounts.seed import seed_accounts
-from apps.common.seeding import SeedOptions
+from apps.accounts.models import User
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -117,69 +110,3 @@ def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, api_cli
     assert response.status_code == 302, response.content
     assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
     assert login(api_client, "alice@example.com", "admin-chosen-pass-5")
-
-
-def test_seed_creates_the_admin_once_and_demo_users(monkeypatch):
-    assert seed_accounts(SeedOptions(demo=False)) == [
-        "no admin: set ADMIN_EMAIL and ADMIN_PASSWORD to create one"
-    ]
-    monkeypatch.setenv("ADMIN_EMAIL", "Boss@Example.com")
-    monkeypatch.setenv("ADMIN_PASSWORD", "boss-password-long-1")
-    out = StringIO()
-    call_command("seed", "--demo", stdout=out)
-    assert "[accounts] created boss@example.com" in out.getvalue().casefold()
-    boss = User.objects.get(email="boss@example.com")
-    assert (boss.roles, boss.is_staff, boss.email_verified) == (["user", "admin"], True, True)
-    assert User.objects.count() == 3
-    again = seed_accounts(SeedOptions(demo=True))
-    assert all(line.startswith("exists") for line in again)
-    monkeypatch.setenv("ADMIN_EMAIL", "not-an-email")
-    assert seed_accounts(SeedOptions(demo=False))[0].startswith("skipped")
-
-
-def test_flush_expired_tokens_deletes_only_what_ended(api_client, alice):
-    login(api_client, "alice@example.com")
-    live = login(api_client, "alice@example.com")
-    api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
-    api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})  # voids 1st
-    oldest = RefreshSession.objects.order_by("created_at").first()
-    RefreshSession.objects.filter(pk=oldest.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
-    out = StringIO()
-    call_command("flush_expired_tokens", stdout=out)
-    assert "Deleted 1 sessions and 1 email tokens." in out.getvalue()
-    assert RefreshSession.objects.count() == 1
-    assert OneTimeToken.objects.count() == 1
-    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": live["refresh_token"]})
-    assert refreshed.status_code == 200
-
-
-def test_business_counters_are_exported(client, api_client, alice):
-    login(api_client, "alice@example.com")
-    api_client.post("/api/v1/auth/login", {"email": "alice@example.com", "password": "wrong-1"})
-    text = client.get("/metrics").content.decode()
-    assert 'platform_accounts_logins_total{outcome="success"}' in text
-    assert 'platform_accounts_logins_total{outcome="wrong_password"}' in text
-    for name in (
-        "platform_accounts_registrations_total",
-        "platform_accounts_token_refreshes_total",
-        "platform_accounts_refresh_reuse_total",
-        "platform_accounts_lockouts_total",
-    ):
-        assert name in text
-
-
-def test_openapi_documents_every_accounts_path(client):
-    schema = client.get("/api/schema/?format=json").json()
-    for path in (
-        "/api/v1/auth/register",
-        "/api/v1/auth/login",
-        "/api/v1/auth/refresh",
-        "/api/v1/auth/sessions/{session_id}",
-        "/api/v1/users",
-        "/api/v1/users/{user_id}",
-    ):
-        assert path in schema["paths"], path
-    login_responses = schema["paths"]["/api/v1/auth/login"]["post"]["responses"]
-    assert {"200", "400", "401", "403", "429"} <= set(login_responses)
