@@ -8,6 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_int, env_str
 
+__all__ = ["ACCOUNTS_LOCKOUT_SECONDS", "ACCOUNTS_LOCKOUT_THRESHOLD", "ACCOUNTS_RATE_LIMITS"]
+
 _RATE = re.compile(r"^\d+/\d*[smhd]$")
 
 
