@@ -146,7 +146,7 @@ def define(http: httpx.Client, base: str, headers: dict[str, str], upstream: str
             "timeout_ms": 1000,
             "sources": [
                 *(source(f"d{d}", f"/json?delay_ms={d}") for d in DELAYS[:2]),
-                source("stuck", "/hang", required=False, timeout_ms=HANG_TIMEOUT_MS),
+                source("stuck", "/hang?ms=1000", required=False, timeout_ms=HANG_TIMEOUT_MS),
             ],
         },
     ]

@@ -7,7 +7,7 @@ Paths (all GET):
   /big?bytes=N                      a JSON string of N bytes (Content-Length given)
   /big-chunked?bytes=N              the same, chunked (no Content-Length)
   /drip?chunks=N&every_ms=M         chunked JSON array trickling one chunk every M ms
-  /hang                             never answers (until the server stops)
+  /hang?ms=N                        answers only after N ms (default 30 s) or when stopped
 Every call is counted by path in `calls`.
 """
 
@@ -66,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
             every = int(query.get("every_ms", "100")) / 1000
             self._chunked([b"[", *([b"1,"] * (chunks - 1)), b"1]"], every=every)
         elif split.path == "/hang":
-            self.server.released.wait(30)
+            self.server.released.wait(int(query.get("ms", "30000")) / 1000)
             self._send(200, b"{}")
         else:
             self._send(404, b'{"error": "not found"}')
