@@ -26,13 +26,21 @@ class ErrorTable:
     ) -> None:
         # Keyed by (enum class, member): members of StrEnums with the same code (say two use
         # cases' `invalid_credentials`) are equal as strings, so they collide as dict keys;
-        # pass such tables as a list of pairs.
+        # pass such tables as a list of pairs when their statuses differ. A dict that merged
+        # equal codes still answers for every member of that code (`_by_code`).
         pairs = list(entries.items() if isinstance(entries, Mapping) else entries)
         self._entries = {_key(error): entry for error, entry in pairs}
+        self._by_code = {str(error.value): entry for error, entry in pairs}
         self._members = [error for error, _ in pairs]
 
+    def _entry(self, error: Enum) -> tuple[int, str]:
+        entry = self._entries.get(_key(error)) or self._by_code.get(str(error.value))
+        if entry is None:
+            raise KeyError(f"{error!r} has no entry in this app's error table; add one.")
+        return entry
+
     def status_of(self, error: Enum) -> int:
-        return self._entries[_key(error)][0]
+        return self._entry(error)[0]
 
     def problem(
         self,
@@ -42,9 +50,7 @@ class ErrorTable:
         headers: Mapping[str, str] | None = None,
     ) -> ProblemError:
         """The `ProblemError` for `error` (its enum value is the stable `code`)."""
-        if _key(error) not in self._entries:
-            raise KeyError(f"{error!r} has no entry in this app's error table; add one.")
-        status, detail = self._entries[_key(error)]
+        status, detail = self._entry(error)
         return ProblemError(status, str(error.value), detail, extra=extra, headers=headers)
 
     def raise_for(self, error: Enum, **kwargs: Any) -> NoReturn:

@@ -9,7 +9,8 @@ from apps.accounts.models import User
 from apps.accounts.seed import seed_accounts
 from apps.common.seeding import SeedOptions
 
-pytestmark = pytest.mark.django_db(databases=["default"])
+# `seed` runs every context's seeder, so the command test touches every database.
+pytestmark = pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
 
 
 def test_seed_creates_the_admin_once_and_demo_users(monkeypatch):
