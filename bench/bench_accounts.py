@@ -94,6 +94,7 @@ class Server:
         for alias in ALIASES:
             self.env[f"{alias.upper()}_DATABASE_URL"] = f"{PG}/{DB_PREFIX}_{alias}"
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.log = var_dir / "gunicorn.log"  # gunicorn's own errors (e.g. a port taken meanwhile)
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(
@@ -124,16 +125,16 @@ class Server:
                 cwd=ROOT,
                 env=self.env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=self.log.open("wb"),
             )
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.processes[-1].poll() is None:
             with contextlib.suppress(OSError):
                 if request(self.port, "GET", "/health")[0] == 200:
                     return
             time.sleep(0.2)
-        raise RuntimeError("gunicorn did not come up")
+        raise RuntimeError(f"gunicorn did not come up:\n{self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -386,6 +387,10 @@ def main() -> int:
             connections=16,
             token=pair["access_token"],
         )
+    except Exception:
+        if server.log.exists():
+            print(f"gunicorn log:\n{server.log.read_text()[-3000:]}", file=sys.stderr)
+        raise
     finally:
         server.stop()
         drop_databases()
