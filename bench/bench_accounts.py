@@ -7,7 +7,9 @@ Prints, each against a baseline measured in the same run on the same two cores:
   4. authenticated GET /api/v1/auth/me req/s  vs  GET /health req/s
 
 It creates its own databases (bench_accounts_*), starts its own redis-server on a free port,
-and removes both afterwards. `wrk` drives the throughput figures when installed, else threads.
+and removes both afterwards. Logins are driven by a closed loop of threads timed like the
+baseline processes, interleaved with them in slices (the machine may be busy with other work);
+`wrk` drives /me and /health when installed, else the same threads.
 """
 
 from __future__ import annotations
