@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from apps.gateway.limiter import CircuitHints
 from apps.gateway.redis_support import redis_unavailable
 from core.domain.gateway import breaker as rules
 from core.domain.gateway.breaker import Admission, Circuit, CircuitState
@@ -112,8 +113,10 @@ class RedisCircuitBreaker:
         prefix: str,
         metrics: GatewayMetrics | None = None,
         fallback: InProcessCircuitBreaker | None = None,
+        hints: CircuitHints | None = None,
     ) -> None:
         self._client = client
+        self._hints = hints
         self._admit = client.register_script(_ADMIT)
         self._record = client.register_script(_RECORD)
         self._prefix = f"{prefix}cb:"
@@ -128,6 +131,14 @@ class RedisCircuitBreaker:
             if now < until:
                 return Admission.DENIED, max(1, math.ceil(until - now))
             self._open_until.pop(route, None)
+        known = self._hints.closed_failures(route, now) if self._hints else None
+        if known is not None:  # read closed in this very request by the limiter's script
+            clean = self._clean_routes()
+            if known == 0:
+                clean.add(route)
+            else:
+                clean.discard(route)
+            return Admission.ALLOWED, 0
         try:
             verdict, failures, wait, extra = self._admit(
                 keys=[self._prefix + route], args=[repr(now), policy.recovery_seconds]

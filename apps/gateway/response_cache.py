@@ -20,6 +20,13 @@ from apps.gateway.redis_support import redis_unavailable
 from core.usecases.gateway.ports import CacheResult, StoredResponse
 
 _POLL_SECONDS = 0.01
+# The cached answer, or 1 when this caller now holds the fill lock, 0 when another does.
+_LOOKUP_OR_CLAIM = """
+local found = redis.call('GET', KEYS[1])
+if found then return found end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
 
 
 def encode(response: StoredResponse) -> bytes:
@@ -39,27 +46,22 @@ class RedisResponseCache:
     def __init__(self, client: Any, prefix: str) -> None:
         self._client = client
         self._prefix = f"{prefix}rc:"
+        self._lookup = client.register_script(_LOOKUP_OR_CLAIM)
 
-    def lookup(self, key: str) -> tuple[CacheResult, StoredResponse | None]:
+    def lookup(
+        self, key: str, fill_seconds: float
+    ) -> tuple[CacheResult, StoredResponse | None, bool]:
         try:
-            blob = self._client.get(self._prefix + key)
-        except RedisError as error:
-            redis_unavailable("response_cache", error)
-            return CacheResult.BYPASS, None
-        if blob is None:
-            return CacheResult.MISS, None
-        return CacheResult.HIT, decode(blob)
-
-    def claim_fill(self, key: str, ttl_seconds: float) -> bool:
-        try:
-            return bool(
-                self._client.set(
-                    f"{self._prefix}lock:{key}", b"1", nx=True, px=int(ttl_seconds * 1000)
-                )
+            blob = self._lookup(
+                keys=[self._prefix + key, f"{self._prefix}lock:{key}"],
+                args=[int(fill_seconds * 1000)],
             )
         except RedisError as error:
             redis_unavailable("response_cache", error)
-            return True
+            return CacheResult.BYPASS, None, False
+        if isinstance(blob, int):
+            return CacheResult.MISS, None, bool(blob)
+        return CacheResult.HIT, decode(blob), False
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
         deadline = time.monotonic() + timeout_seconds
@@ -78,7 +80,10 @@ class RedisResponseCache:
 
     def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None:
         try:
-            self._client.set(self._prefix + key, encode(response), px=ttl_seconds * 1000)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(self._prefix + key, encode(response), px=ttl_seconds * 1000)
+            pipe.delete(f"{self._prefix}lock:{key}")
+            pipe.execute()
         except RedisError as error:
             redis_unavailable("response_cache", error)
 
@@ -98,9 +103,17 @@ class InProcessResponseCache:
         self._changed = threading.Condition()
         self._max = max_entries
 
-    def lookup(self, key: str) -> tuple[CacheResult, StoredResponse | None]:
+    def lookup(
+        self, key: str, fill_seconds: float
+    ) -> tuple[CacheResult, StoredResponse | None, bool]:
         found = self._fresh(key)
-        return (CacheResult.HIT, found) if found else (CacheResult.MISS, None)
+        if found is not None:
+            return CacheResult.HIT, found, False
+        with self._changed:
+            if key in self._filling:
+                return CacheResult.MISS, None, False
+            self._filling.add(key)
+            return CacheResult.MISS, None, True
 
     def _fresh(self, key: str) -> StoredResponse | None:
         with self._changed:
@@ -111,13 +124,6 @@ class InProcessResponseCache:
                 del self._entries[key]
                 return None
             return entry[1]
-
-    def claim_fill(self, key: str, ttl_seconds: float) -> bool:
-        with self._changed:
-            if key in self._filling:
-                return False
-            self._filling.add(key)
-            return True
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
         deadline = time.monotonic() + timeout_seconds
@@ -135,6 +141,8 @@ class InProcessResponseCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+            self._filling.discard(key)
+            self._changed.notify_all()
 
     def release_fill(self, key: str) -> None:
         with self._changed:

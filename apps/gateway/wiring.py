@@ -20,13 +20,18 @@ from django.conf import settings
 from apps.common.clock import SystemClock
 from apps.common.tokens import SimpleJWTAccessTokenVerifier
 from apps.gateway.breaker import InProcessCircuitBreaker, RedisCircuitBreaker
-from apps.gateway.limiter import InProcessSlidingWindowLimiter, RedisSlidingWindowLimiter
+from apps.gateway.limiter import (
+    CircuitHints,
+    InProcessSlidingWindowLimiter,
+    RedisSlidingWindowLimiter,
+)
 from apps.gateway.metrics import PrometheusGatewayMetrics, PrometheusTrafficStats
 from apps.gateway.redis_support import key_prefix, raw_redis
 from apps.gateway.repositories import DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
+from apps.gateway.revocations import RedisTokenRevocations
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
-from apps.gateway.upstream import Urllib3Upstream
+from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
 from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
     CreateRoute,
@@ -57,9 +62,10 @@ class GatewayState:
     limiter: RateLimiter
     breaker: CircuitBreaker
     cache: ResponseCache
-    upstream: Urllib3Upstream
+    upstream: HttpClientUpstream | Urllib3Upstream
     metrics: PrometheusGatewayMetrics
     redis: Any | None
+    tokens: SimpleJWTAccessTokenVerifier
 
 
 _state: GatewayState | None = None
@@ -97,8 +103,9 @@ def _build_state() -> GatewayState:
     cache: ResponseCache
     if client is not None:
         prefix = key_prefix()
-        limiter = RedisSlidingWindowLimiter(client, prefix)
-        redis_breaker = RedisCircuitBreaker(client, prefix, metrics)
+        hints = CircuitHints()
+        limiter = RedisSlidingWindowLimiter(client, prefix, circuits=hints)
+        redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
         routes.on_reload.append(redis_breaker.forget_local)
         breaker = redis_breaker
         cache = RedisResponseCache(client, prefix)
@@ -106,15 +113,21 @@ def _build_state() -> GatewayState:
         limiter = InProcessSlidingWindowLimiter()
         breaker = InProcessCircuitBreaker(metrics)
         cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
-    upstream = Urllib3Upstream(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
-    return GatewayState(routes, limiter, breaker, cache, upstream, metrics, client)
+    client_class = (
+        Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
+    )
+    upstream = client_class(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
+    tokens = SimpleJWTAccessTokenVerifier(
+        RedisTokenRevocations(client) if client is not None else None
+    )
+    return GatewayState(routes, limiter, breaker, cache, upstream, metrics, client, tokens)
 
 
 def forward_request() -> ForwardRequest:
     current = state()
     return ForwardRequest(
         routes=current.routes,
-        tokens=SimpleJWTAccessTokenVerifier(),
+        tokens=current.tokens,
         limiter=current.limiter,
         breaker=current.breaker,
         cache=current.cache,

@@ -192,28 +192,29 @@ class ForwardRequest:
         route = call.route
         user_id = call.principal.user_id if call.principal else None
         key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
-        outcome, stored = self._cache.lookup(key)
-        if outcome is CacheResult.MISS:
-            budget = route.timeout_ms / 1000
-            if not self._cache.claim_fill(key, budget + 1):
-                stored = self._cache.wait_for(key, budget)
-                if stored is not None:
-                    outcome = CacheResult.HIT
+        budget = route.timeout_ms / 1000
+        outcome, stored, filling = self._cache.lookup(key, budget + 1)
+        if outcome is CacheResult.MISS and not filling:
+            stored = self._cache.wait_for(key, budget)
+            if stored is not None:
+                outcome = CacheResult.HIT
         self._metrics.cache(route.name, outcome)
         call.extra_headers.append(("X-Cache", outcome.value))
         if stored is not None:
             return Ok(self._respond(call, stored))
+        stored_it = False
         try:
             result = self._call_upstream(call, request, now)
             if (
-                outcome is CacheResult.MISS
+                filling
                 and isinstance(result, Ok)
                 and caching.response_is_cacheable(result.value.status, result.value.headers)
             ):
                 self._cache.store(key, result.value, route.cache_ttl_seconds)
+                stored_it = True
             return result.map(lambda answer: self._respond(call, answer))
         finally:
-            if outcome is CacheResult.MISS:
+            if filling and not stored_it:
                 self._cache.release_fill(key)
 
     def _call_upstream(

@@ -88,19 +88,20 @@ class CacheResult(StrEnum):
 class ResponseCache(Protocol):
     """Cached upstream answers, with a fill lock so concurrent misses wait for one call."""
 
-    def lookup(self, key: str) -> tuple[CacheResult, StoredResponse | None]:
-        """HIT with the response, MISS, or BYPASS when the cache is unreachable."""
-        ...
-
-    def claim_fill(self, key: str, ttl_seconds: float) -> bool:
-        """True for the one caller that should call upstream for `key` now."""
+    def lookup(
+        self, key: str, fill_seconds: float
+    ) -> tuple[CacheResult, StoredResponse | None, bool]:
+        """HIT with the response, MISS, or BYPASS when the cache is unreachable; on a MISS,
+        whether this caller holds the fill lock (for `fill_seconds`) and should call upstream."""
         ...
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
         """The response another caller is filling, if it arrives in time."""
         ...
 
-    def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None: ...
+    def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None:
+        """Keep the response and release the fill lock."""
+        ...
 
     def release_fill(self, key: str) -> None: ...
 
