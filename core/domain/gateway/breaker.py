@@ -66,9 +66,9 @@ def record(
 ) -> Circuit:
     """The circuit after a call's outcome."""
     if success:
-        if circuit.state is CircuitState.HALF_OPEN and not probe:
-            return circuit  # a call admitted before the circuit opened says nothing new
-        return Circuit()
+        if circuit.state is CircuitState.CLOSED or probe:
+            return Circuit()
+        return circuit  # a call admitted before the circuit opened says nothing new
     if circuit.state is CircuitState.HALF_OPEN:
         if not probe:
             return circuit

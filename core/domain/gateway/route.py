@@ -79,10 +79,7 @@ class Route:
         rest = raw_path
         if self.strip_prefix and self.path_prefix != "/":
             rest = raw_path[len(self.path_prefix) :]
-        base = self.upstream_url.rstrip("/")
-        if rest and not rest.startswith("/"):
-            rest = "/" + rest
-        target = base + rest
+        target = self.upstream_url.rstrip("/") + rest
         if target.count("/") < 3:  # scheme://host with no path at all
             target += "/"
         return f"{target}?{query}" if query else target
@@ -144,9 +141,7 @@ def route_problems(route: Route) -> dict[str, list[str]]:
 def prefix_problems(prefix: str) -> list[str]:
     """What is wrong with a path prefix (empty when it is usable)."""
     if not _PREFIX.match(prefix) or "//" in prefix:
-        return ["Use an absolute path such as /orders: no query, fragment, spaces or '//'."]
-    if prefix != "/" and prefix.endswith("/"):
-        return ["Leave out the trailing slash."]
+        return ["Use an absolute path such as /orders: no trailing '/', query, spaces or '//'."]
     if is_platform_path(prefix) or any(p.startswith(prefix + "/") for p in PLATFORM_PREFIXES):
         return ["This path belongs to the platform itself."]
     return []

@@ -238,10 +238,8 @@ class ForwardRequest:
         deadline = started + route.timeout_ms / 1000
         result: Result[StoredResponse, UpstreamFailure] = Err(UpstreamFailure.TIMEOUT)
         for attempt in range(attempts):
-            remaining = deadline - self._monotonic()
-            if remaining <= 0:
-                break
-            result = self._upstream.send(outgoing, remaining)
+            # Each attempt gets what is left of the budget (a retry only starts when some is).
+            result = self._upstream.send(outgoing, deadline - self._monotonic())
             if isinstance(result, Ok) and result.value.status < 500:
                 break
             backoff = BACKOFF_BASE_SECONDS * (2**attempt) * (0.5 + self._random.fraction())
