@@ -98,7 +98,7 @@ class UpstreamServer(ThreadingHTTPServer):
         self.name = name
         self.calls: Counter[str] = Counter()
         self.seen: list[dict[str, Any]] = []
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
