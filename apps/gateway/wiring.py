@@ -29,7 +29,6 @@ from apps.gateway.metrics import PrometheusGatewayMetrics, PrometheusTrafficStat
 from apps.gateway.redis_support import key_prefix, raw_redis
 from apps.gateway.repositories import DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
-from apps.gateway.revocations import RedisTokenRevocations
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
 from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
 from core.usecases.gateway.forward_request import ForwardRequest
@@ -117,9 +116,7 @@ def _build_state() -> GatewayState:
         Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
     )
     upstream = client_class(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
-    tokens = SimpleJWTAccessTokenVerifier(
-        RedisTokenRevocations(client) if client is not None else None
-    )
+    tokens = SimpleJWTAccessTokenVerifier()
     return GatewayState(routes, limiter, breaker, cache, upstream, metrics, client, tokens)
 
 
