@@ -7,7 +7,8 @@ from core.usecases.gateway.errors import ProxyError, RouteError
 
 GATEWAY_ERRORS = ErrorTable(
     {
-        ProxyError.ROUTE_NOT_FOUND: (404, "No route serves this path."),
+        # RouteError.NOT_FOUND has the same code (StrEnum members with equal values are one key).
+        ProxyError.ROUTE_NOT_FOUND: (404, "No route matches this path or name."),
         ProxyError.METHOD_NOT_ALLOWED: (405, "This route does not accept that method."),
         ProxyError.NOT_AUTHENTICATED: (401, "This route needs a bearer access token."),
         ProxyError.TOKEN_INVALID: (401, "The access token is not valid."),
@@ -21,7 +22,6 @@ GATEWAY_ERRORS = ErrorTable(
         ),
         ProxyError.UPSTREAM_TIMEOUT: (504, "The upstream did not answer in time."),
         ProxyError.BAD_GATEWAY: (502, "The upstream refused or broke the connection."),
-        RouteError.NOT_FOUND: (404, "No route has this name."),
         RouteError.NAME_TAKEN: (409, "A route with this name already exists."),
         RouteError.PREFIX_TAKEN: (409, "Another route already serves this path prefix."),
         RouteError.INVALID: (400, "The route is not valid; see `errors`."),
