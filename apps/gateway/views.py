@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -48,8 +48,26 @@ class RouteListView(APIView):
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(responses={200: RouteOutputSerializer(many=True), **problems(_AUTH)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int, description="Page number (from 1)."),
+            OpenApiParameter("page_size", int, description="Routes per page (at most 200)."),
+        ],
+        responses={
+            200: inline_serializer(
+                name="RoutePage",
+                fields={
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": RouteOutputSerializer(many=True),
+                },
+            ),
+            **problems({**_AUTH, 404: ["not_found"]}),
+        },
+    )
     def get(self, request: Request) -> Response:
+        """List every route (paginated), by name."""
         routes = wiring.list_routes().execute()
         paginator = PagePagination()
         page = paginator.paginate_queryset(routes, request, view=self)  # type: ignore[arg-type]
@@ -70,6 +88,7 @@ class RouteListView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        """Create a route; every worker serves it within a second."""
         serializer = RouteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         match wiring.create_route().execute(Route(**route_fields(serializer.validated_data))):
