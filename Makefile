@@ -30,7 +30,6 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) manage.py migrate_all
 	$(PY) manage.py seed $(SEED_ARGS)
-	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn --config config/gunicorn.py
 
 ## test: install dev tools, check Postgres and Redis, then lint, contracts, types and the suite
@@ -51,7 +50,7 @@ lint: install-dev
 
 ## bench: run every benchmark in bench/ (needs Postgres and Redis, like the tests)
 bench: install-dev
-	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in $(sort $(wildcard bench/bench_*.py)); do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf var/db var/mail var/prometheus var/static var/coverage.json

@@ -1,1 +1,141 @@
-"""Django admin for users (search, filters, actions) — built out by the accounts context."""
+"""Django admin for users: search, filters, and actions that go through the use cases.
+
+Status changes and session revocation run the same use cases as the API, so suspending a user
+here revokes their tokens exactly as `PATCH /api/v1/users/{id}` does. Passwords are set through
+Django's forms, hence through the configured bcrypt hasher.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserCreationForm
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
+from django.http import HttpRequest, HttpResponse
+
+from apps.accounts import wiring
+from apps.accounts.models import User
+from core.domain.accounts.user import UserStatus
+from core.usecases.accounts.admin import UserChanges
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("user", "user"), ("admin", "admin")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        if not self.value():
+            return queryset
+        return queryset.annotate(roles_text=Cast("roles", TextField())).filter(
+            roles_text__contains=f'"{self.value()}"'
+        )
+
+
+class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
+    class Meta:
+        model = User
+        fields = ("email", "full_name")
+
+    def clean_email(self) -> str:
+        email: str = self.cleaned_data["email"].strip().casefold()
+        if User.objects.filter(email=email).exists():
+            raise forms.ValidationError("An account with this email already exists.")
+        return email
+
+
+def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges, done: str) -> None:
+    use_case = wiring.update_user()
+    changed = failed = 0
+    for user_id in queryset.values_list("id", flat=True):
+        if use_case.execute(str(user_id), changes).is_ok():
+            changed += 1
+        else:
+            failed += 1
+    messages.info(request, f"{changed} user(s) {done}.")
+    if failed:
+        messages.warning(request, f"{failed} user(s) skipped: that status change is not allowed.")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    add_form = AdminUserCreationForm
+    ordering = ("-created_at",)
+    list_display = ("email", "full_name", "status", "email_verified", "roles", "created_at")
+    list_filter = ("status", "email_verified", RoleFilter, "is_staff")
+    search_fields = ("email", "full_name")
+    readonly_fields = (
+        "status",
+        "created_at",
+        "updated_at",
+        "last_login",
+        "tokens_valid_after",
+        "failed_logins",
+        "locked_until",
+    )
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("full_name", "roles", "email_verified")}),
+        ("Status (change it with the actions)", {"fields": ("status", "tokens_valid_after")}),
+        ("Django admin access", {"fields": ("is_staff", "is_superuser", "groups")}),
+        (
+            "Activity",
+            {"fields": ("created_at", "updated_at", "last_login", "failed_logins", "locked_until")},
+        ),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
+    )
+    filter_horizontal = ("groups",)
+    actions = ("activate", "suspend", "deactivate", "verify_email", "revoke_sessions")
+
+    @admin.action(description="Activate selected users")
+    def activate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        _apply(request, queryset, UserChanges(status=UserStatus.ACTIVE), "activated")
+
+    @admin.action(description="Suspend selected users (revokes their tokens)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        _apply(request, queryset, UserChanges(status=UserStatus.SUSPENDED), "suspended")
+
+    @admin.action(description="Deactivate selected users (revokes their tokens)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        _apply(request, queryset, UserChanges(status=UserStatus.INACTIVE), "deactivated")
+
+    @admin.action(description="Mark selected users' email verified")
+    def verify_email(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        _apply(request, queryset, UserChanges(email_verified=True), "verified")
+
+    @admin.action(description="Revoke every session of selected users")
+    def revoke_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        use_case = wiring.logout_all()
+        ids = list(queryset.values_list("id", flat=True))
+        for user_id in ids:
+            use_case.execute(str(user_id))
+        messages.info(request, f"Sessions of {len(ids)} user(s) revoked.")
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """A password set here ends the user's sessions, as a reset through the API does."""
+        response: HttpResponse = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            wiring.logout_all().execute(str(id))
+        return response
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        if "email" in form.base_fields and obj is not None:
+            form.base_fields["email"].help_text = "Stored trimmed and case-folded."
+        return form
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        obj.email = obj.email.strip().casefold()
+        if not change and not obj.roles:
+            obj.roles = ["user"]
+        super().save_model(request, obj, form, change)

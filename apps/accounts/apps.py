@@ -7,3 +7,9 @@ class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.accounts.seed import seed_accounts
+        from apps.common.seeding import register
+
+        register("accounts", seed_accounts)

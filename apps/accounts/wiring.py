@@ -1,4 +1,217 @@
 """Composition root of the accounts context: factories that build use cases from adapters.
 
-Views, commands and admin actions get their use cases here; nothing else constructs adapters.
+Views, commands, admin actions and the seeder get their use cases here; nothing else constructs
+adapters. Settings are read when a use case is built, never at import time.
 """
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from apps.accounts.adapters import (
+    DjangoMailer,
+    DjangoPasswordHasher,
+    DjangoPasswordPolicy,
+    DjangoUnitOfWork,
+    PrometheusAccountEvents,
+    SimpleJWTTokenIssuer,
+)
+from apps.accounts.repositories import (
+    DjangoOneTimeTokens,
+    DjangoSessionRepository,
+    DjangoUserRepository,
+)
+from apps.common.clock import SystemClock
+from apps.common.tokens import CacheTokenRevocations
+from core.domain.accounts.user import LockoutPolicy
+from core.usecases.accounts.admin import GetUser, ListUsers, UpdateUser
+from core.usecases.accounts.authentication import (
+    AuthenticateUser,
+    Logout,
+    LogoutAll,
+    RefreshTokens,
+)
+from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
+from core.usecases.accounts.password_reset import RequestPasswordReset, ResetPassword
+from core.usecases.accounts.profile import ChangePassword, GetCurrentUser, UpdateProfile
+from core.usecases.accounts.registration import RegisterUser, ResendVerification, VerifyEmail
+from core.usecases.accounts.sessions import ListSessions, RevokeSession
+
+
+def access_token_lifetime() -> timedelta:
+    lifetime: timedelta = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    return lifetime
+
+
+def _session_lifetime() -> timedelta:
+    lifetime: timedelta = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    return lifetime
+
+
+def register_user() -> RegisterUser:
+    return RegisterUser(
+        users=DjangoUserRepository(),
+        tokens=DjangoOneTimeTokens(),
+        hasher=DjangoPasswordHasher(),
+        policy=DjangoPasswordPolicy(),
+        mailer=DjangoMailer(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+        events=PrometheusAccountEvents(),
+    )
+
+
+def verify_email() -> VerifyEmail:
+    return VerifyEmail(
+        users=DjangoUserRepository(),
+        tokens=DjangoOneTimeTokens(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def resend_verification() -> ResendVerification:
+    return ResendVerification(
+        users=DjangoUserRepository(),
+        tokens=DjangoOneTimeTokens(),
+        mailer=DjangoMailer(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def authenticate_user() -> AuthenticateUser:
+    return AuthenticateUser(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        hasher=DjangoPasswordHasher(),
+        issuer=SimpleJWTTokenIssuer(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+        events=PrometheusAccountEvents(),
+        lockout=LockoutPolicy(
+            max_failures=settings.ACCOUNTS_LOCKOUT_THRESHOLD,
+            lock_for=timedelta(seconds=settings.ACCOUNTS_LOCKOUT_SECONDS),
+        ),
+        session_lifetime=_session_lifetime(),
+    )
+
+
+def refresh_tokens() -> RefreshTokens:
+    return RefreshTokens(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        issuer=SimpleJWTTokenIssuer(),
+        revocations=CacheTokenRevocations(),
+        clock=SystemClock(),
+        events=PrometheusAccountEvents(),
+    )
+
+
+def logout() -> Logout:
+    return Logout(
+        sessions=DjangoSessionRepository(),
+        issuer=SimpleJWTTokenIssuer(),
+        revocations=CacheTokenRevocations(),
+        clock=SystemClock(),
+    )
+
+
+def logout_all() -> LogoutAll:
+    return LogoutAll(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def get_current_user() -> GetCurrentUser:
+    return GetCurrentUser(users=DjangoUserRepository())
+
+
+def update_profile() -> UpdateProfile:
+    return UpdateProfile(users=DjangoUserRepository(), uow=DjangoUnitOfWork())
+
+
+def change_password() -> ChangePassword:
+    return ChangePassword(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        hasher=DjangoPasswordHasher(),
+        policy=DjangoPasswordPolicy(),
+        revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def request_password_reset() -> RequestPasswordReset:
+    return RequestPasswordReset(
+        users=DjangoUserRepository(),
+        tokens=DjangoOneTimeTokens(),
+        mailer=DjangoMailer(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def reset_password() -> ResetPassword:
+    return ResetPassword(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        tokens=DjangoOneTimeTokens(),
+        hasher=DjangoPasswordHasher(),
+        policy=DjangoPasswordPolicy(),
+        revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def list_sessions() -> ListSessions:
+    return ListSessions(sessions=DjangoSessionRepository(), clock=SystemClock())
+
+
+def revoke_session() -> RevokeSession:
+    return RevokeSession(
+        sessions=DjangoSessionRepository(),
+        revocations=CacheTokenRevocations(),
+        clock=SystemClock(),
+    )
+
+
+def list_users() -> ListUsers:
+    return ListUsers(users=DjangoUserRepository())
+
+
+def get_user() -> GetUser:
+    return GetUser(users=DjangoUserRepository())
+
+
+def update_user() -> UpdateUser:
+    return UpdateUser(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def provision_user() -> ProvisionUser:
+    return ProvisionUser(
+        users=DjangoUserRepository(),
+        hasher=DjangoPasswordHasher(),
+        uow=DjangoUnitOfWork(),
+        clock=SystemClock(),
+    )
+
+
+def flush_expired_tokens() -> FlushExpiredTokens:
+    return FlushExpiredTokens(
+        sessions=DjangoSessionRepository(), tokens=DjangoOneTimeTokens(), clock=SystemClock()
+    )

@@ -7,3 +7,12 @@ class AggregationConfig(AppConfig):
     name = "apps.aggregation"
     label = "aggregation"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.aggregation import deferred, signals
+        from apps.aggregation.seeding import seed
+        from apps.common.seeding import register
+
+        register("aggregation", seed)
+        signals.connect()
+        deferred.connect()

@@ -6,21 +6,41 @@ to HTTP statuses; views call `table.raise_for(error)` and the exception handler 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, NoReturn
 
 from apps.common.exceptions import ProblemError
 
 
+def _key(error: Enum) -> tuple[type[Enum], str]:
+    return type(error), error.name
+
+
 class ErrorTable:
     """Maps error enum members to `(status, detail)`; unknown members are programmer errors."""
 
-    def __init__(self, entries: Mapping[Enum, tuple[int, str]]) -> None:
-        self._entries = dict(entries)
+    def __init__(
+        self,
+        entries: Mapping[Enum, tuple[int, str]] | Iterable[tuple[Enum, tuple[int, str]]],
+    ) -> None:
+        # Keyed by (enum class, member): members of StrEnums with the same code (say two use
+        # cases' `invalid_credentials`) are equal as strings, so they collide as dict keys;
+        # pass such tables as a list of pairs when their statuses differ. A dict that merged
+        # equal codes still answers for every member of that code (`_by_code`).
+        pairs = list(entries.items() if isinstance(entries, Mapping) else entries)
+        self._entries = {_key(error): entry for error, entry in pairs}
+        self._by_code = {str(error.value): entry for error, entry in pairs}
+        self._members = [error for error, _ in pairs]
+
+    def _entry(self, error: Enum) -> tuple[int, str]:
+        entry = self._entries.get(_key(error)) or self._by_code.get(str(error.value))
+        if entry is None:
+            raise KeyError(f"{error!r} has no entry in this app's error table; add one.")
+        return entry
 
     def status_of(self, error: Enum) -> int:
-        return self._entries[error][0]
+        return self._entry(error)[0]
 
     def problem(
         self,
@@ -30,9 +50,7 @@ class ErrorTable:
         headers: Mapping[str, str] | None = None,
     ) -> ProblemError:
         """The `ProblemError` for `error` (its enum value is the stable `code`)."""
-        if error not in self._entries:
-            raise KeyError(f"{error!r} has no entry in this app's error table; add one.")
-        status, detail = self._entries[error]
+        status, detail = self._entry(error)
         return ProblemError(status, str(error.value), detail, extra=extra, headers=headers)
 
     def raise_for(self, error: Enum, **kwargs: Any) -> NoReturn:
@@ -41,6 +59,6 @@ class ErrorTable:
     def codes_by_status(self) -> dict[int, list[str]]:
         """Codes grouped by status, for the OpenAPI schema."""
         grouped: dict[int, list[str]] = {}
-        for error, (status, _) in self._entries.items():
-            grouped.setdefault(status, []).append(str(error.value))
+        for error in self._members:
+            grouped.setdefault(self.status_of(error), []).append(str(error.value))
         return grouped

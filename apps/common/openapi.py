@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -34,3 +35,13 @@ def problems(codes: Mapping[int, Iterable[str]]) -> dict[int, OpenApiResponse]:
         )
         for status, names in codes.items()
     }
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents `BearerTokenAuthentication` as the `bearerAuth` security scheme (JWT)."""
+
+    target_class = "apps.common.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

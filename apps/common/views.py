@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
@@ -21,6 +22,7 @@ from apps.common.problems import problem_response
 log = structlog.get_logger(__name__)
 
 
+@csrf_exempt
 @require_GET
 def liveness(request: HttpRequest) -> HttpResponse:
     """The process is up; touches no backing service."""
@@ -49,6 +51,7 @@ def _check_cache() -> None:
         raise RuntimeError("cache did not return what was written")
 
 
+@csrf_exempt
 @require_GET
 def readiness(request: HttpRequest) -> HttpResponse:
     """Every database alias and the cache answer; 503 with each check's result otherwise."""
@@ -63,6 +66,7 @@ def readiness(request: HttpRequest) -> HttpResponse:
     )
 
 
+@csrf_exempt
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, aggregated across gunicorn workers when multiprocess."""
@@ -75,6 +79,11 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return problem_response(403, "permission_denied", "You may not do this.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Cookie-authenticated (admin) form posted without a valid CSRF token."""
+    return problem_response(403, "csrf_failed", "The CSRF check failed; reload the form.")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -26,6 +26,7 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "apps.common.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -121,6 +122,9 @@ if REDIS_URL:
                 "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
                 "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
                 "CONNECTION_POOL_KWARGS": {"max_connections": 64, "health_check_interval": 30},
+                # A cache outage degrades to cache misses (logged), never to a 500; code that
+                # must know Redis is down (rate limits, circuit state) uses the raw client.
+                "IGNORE_EXCEPTIONS": True,
             },
         }
     }
@@ -214,6 +218,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 RATELIMIT_VIEW = "apps.common.views.rate_limited"
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+# With the cache unreachable, per-IP limits let requests through; per-account lockout (kept in
+# the database) still stops password guessing.
+RATELIMIT_FAIL_OPEN = True
 # Client IP is the socket peer unless this many reverse proxies in front append X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 RATELIMIT_IP_META_KEY = "apps.common.clientip.client_ip"
@@ -255,6 +262,7 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Observability ------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = env_str("LOG_FORMAT", "json")
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 LOGGING_CONFIG = None  # config.logging configures structlog and the stdlib handlers.
 PROMETHEUS_METRIC_NAMESPACE = "platform"
 PROMETHEUS_EXPORT_MIGRATIONS = False

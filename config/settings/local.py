@@ -30,3 +30,12 @@ os.environ.setdefault("JWT_SIGNING_KEY", _local_secret("JWT_SIGNING_KEY"))
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 
 from config.settings.base import *  # noqa: E402,F403
+
+# Static files straight from the apps' folders: no collectstatic step for `make run`.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_ROOT = None

@@ -1,1 +1,33 @@
 """Settings of the accounts context, read from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_int, env_str
+
+__all__ = ["ACCOUNTS_LOCKOUT_SECONDS", "ACCOUNTS_LOCKOUT_THRESHOLD", "ACCOUNTS_RATE_LIMITS"]
+
+_RATE = re.compile(r"^\d+/\d*[smhd]$")
+
+
+def _rate(name: str, default: str) -> str:
+    value = env_str(name, default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 10/m (count/period s, m, h or d).")
+    return value
+
+
+# Per-client-IP limits (django-ratelimit, fixed windows in the shared cache).
+ACCOUNTS_RATE_LIMITS = {
+    "login": _rate("ACCOUNTS_LOGIN_RATE", "10/m"),
+    "register": _rate("ACCOUNTS_REGISTER_RATE", "10/m"),
+    "password_reset": _rate("ACCOUNTS_PASSWORD_RESET_RATE", "5/m"),
+    "verification_resend": _rate("ACCOUNTS_VERIFICATION_RESEND_RATE", "5/m"),
+}
+# Per-account lockout (kept in the accounts database): this many wrong passwords in a row lock
+# the account for that many seconds; while locked, login answers the same generic 401.
+ACCOUNTS_LOCKOUT_THRESHOLD = env_int("ACCOUNTS_LOCKOUT_THRESHOLD", 5, minimum=1)
+ACCOUNTS_LOCKOUT_SECONDS = env_int("ACCOUNTS_LOCKOUT_SECONDS", 900, minimum=1)

@@ -1,1 +1,14 @@
 """Settings of the aggregation context, read from the environment (see the README's table)."""
+
+from config.env import env_int, env_str
+
+# Largest source answer (decoded bytes) a composite accepts; larger is that source's error.
+AGGREGATION_MAX_SOURCE_BYTES = env_int("AGGREGATION_MAX_SOURCE_BYTES", 1024 * 1024, minimum=1)
+# Threads (per process) that call sources concurrently, and pooled upstream connections.
+AGGREGATION_FETCH_THREADS = env_int("AGGREGATION_FETCH_THREADS", 64, minimum=1)
+AGGREGATION_MAX_CONNECTIONS = env_int("AGGREGATION_MAX_CONNECTIONS", 100, minimum=1)
+# Where `seed --demo` points the demo composite's sources: this server's own public endpoints
+# (loopback on $PORT, the port `make run` serves on), so the demo works offline.
+AGGREGATION_DEMO_BASE_URL = env_str(
+    "AGGREGATION_DEMO_BASE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}"
+).rstrip("/")

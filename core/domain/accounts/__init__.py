@@ -1,0 +1,1 @@
+"""The accounts domain: users, their credentials' rules, and login sessions (refresh families)."""

@@ -1,0 +1,1 @@
+"""The aggregation domain: composites, URL templates, answer shaping and run outcomes."""

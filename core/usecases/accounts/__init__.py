@@ -1,0 +1,1 @@
+"""Use cases of the accounts context; each returns `Result[..., <Name>Error]`."""

@@ -1,0 +1,1 @@
+"""Use cases of the aggregation context and the ports they depend on."""

@@ -92,3 +92,10 @@ def test_missing_token_is_a_401_problem_with_www_authenticate(client):
     response = client.get("/whoami")
     assert_problem(response, 401, "not_authenticated")
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_admin_form_without_csrf_token_is_a_403_problem(client):
+    client.handler.enforce_csrf_checks = True
+    response = client.post("/admin/login/", {"username": "a", "password": "b"})
+    assert_problem(response, 403, "csrf_failed")

@@ -1,0 +1,186 @@
+"""Adapters of the accounts ports on Django and simplejwt (repositories live beside them).
+
+Hashing is Django's configured hasher (bcrypt-SHA256), tokens are simplejwt's classes, mail is
+Django's mail. Nothing here decides a business rule; the use cases do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from apps.accounts import metrics
+from apps.accounts.models import User as UserRow
+from core.domain.accounts.user import User
+from core.domain.accounts.values import Email, PasswordHash, UserId
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.accounts.ports import IssuedTokens, RefreshClaims, RefreshTokenError
+
+log = structlog.get_logger(__name__)
+
+
+class DjangoPasswordHasher:
+    """`PasswordHasher` on Django's configured hasher (bcrypt-SHA256, cost 12): admin agrees."""
+
+    def hash(self, raw_password: str) -> PasswordHash:
+        return PasswordHash(make_password(raw_password))
+
+    def verify(self, raw_password: str, hashed: PasswordHash | None) -> bool:
+        # For None or an unusable hash Django still runs the hasher once, for even timing.
+        return check_password(raw_password, hashed.value if hashed is not None else "")
+
+
+class DjangoPasswordPolicy:
+    """`PasswordPolicy` on `AUTH_PASSWORD_VALIDATORS` (length, common, numeric, similarity)."""
+
+    def problems(self, password: str, *, email: str, full_name: str) -> list[str]:
+        # An unsaved row: the similarity validator reads `_meta` for its messages, and looks
+        # at `first_name` (our `full_name`) and `email`.
+        person = UserRow(email=email, full_name=full_name)
+        person.first_name = full_name  # type: ignore[attr-defined]
+        try:
+            validate_password(password, user=person)
+        except ValidationError as error:
+            return list(error.messages)
+        return []
+
+
+def _epoch(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+class SimpleJWTTokenIssuer:
+    """`TokenIssuer` on simplejwt's token classes; `aud`/`iss` are added by its backend.
+
+    Every refresh token of a family expires when the family does (7 days after the login), so
+    rotating never extends a session. Both tokens carry the family id as `sid`.
+    """
+
+    def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens:
+        access = AccessToken()
+        access["sub"] = user.id.value
+        access["roles"] = list(user.roles)
+        access["sid"] = session_id
+        refresh = RefreshToken()
+        refresh["sub"] = user.id.value
+        refresh["sid"] = session_id
+        refresh["exp"] = int(refresh_expires_at.timestamp())
+        return IssuedTokens(
+            access_token=str(access),
+            refresh_token=str(refresh),
+            access_jti=str(access["jti"]),
+            access_expires_at=_epoch(access["exp"]),
+            refresh_jti=str(refresh["jti"]),
+            refresh_expires_at=_epoch(refresh["exp"]),
+        )
+
+    def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]:
+        try:
+            token = RefreshToken(raw_token)  # type: ignore[arg-type]
+        except ExpiredTokenError:
+            return Err(RefreshTokenError.EXPIRED)
+        except TokenError:
+            return Err(RefreshTokenError.INVALID)
+        user_id = UserId.parse(str(token.get("sub", "")))
+        session_id, jti = token.get("sid"), token.get("jti")
+        if user_id is None or not isinstance(jti, str) or not isinstance(session_id, str):
+            return Err(RefreshTokenError.INVALID)
+        try:
+            uuid.UUID(session_id)
+        except ValueError:
+            return Err(RefreshTokenError.INVALID)
+        return Ok(RefreshClaims(user_id, session_id, jti, _epoch(token["exp"])))
+
+
+class DjangoMailer:
+    """`Mailer` on Django's email backend (SMTP; files in var/mail/ locally; locmem in tests).
+
+    A mail server that is down must not fail the request that triggered the email: the
+    failure is logged and counted, and the user can ask again.
+    """
+
+    def send_verification(self, to: Email, token: str) -> None:
+        link = f"{settings.PUBLIC_BASE_URL}/verify-email?token={token}"
+        self._send(
+            to,
+            "Confirm your email address",
+            "Welcome! Confirm your email address within 24 hours:\n\n"
+            f"{link}\n\nor post this token to /api/v1/auth/verify-email:\n\n"
+            f"Token: {token}\n",
+        )
+
+    def send_password_reset(self, to: Email, token: str) -> None:
+        link = f"{settings.PUBLIC_BASE_URL}/reset-password?token={token}"
+        self._send(
+            to,
+            "Reset your password",
+            "Someone (hopefully you) asked to reset your password. Within one hour:\n\n"
+            f"{link}\n\nor post this token to /api/v1/auth/password/reset/confirm:\n\n"
+            f"Token: {token}\n\nIf it was not you, ignore this email.\n",
+        )
+
+    def _send(self, to: Email, subject: str, body: str) -> None:
+        try:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to.value])
+        except Exception as error:  # any backend failure: log without the token
+            metrics.EMAIL_FAILURES.inc()
+            log.error("account_email_failed", subject=subject, error=type(error).__name__)
+
+
+class DjangoUnitOfWork:
+    """`UnitOfWork` on `transaction.atomic(using=...)`; rolls back unless committed."""
+
+    def __init__(self, using: str = "default") -> None:
+        self._using = using
+        self._stack: list[tuple[transaction.Atomic, list[bool]]] = []
+
+    def __enter__(self) -> DjangoUnitOfWork:
+        atomic = transaction.atomic(using=self._using)
+        atomic.__enter__()
+        self._stack.append((atomic, [False]))
+        return self
+
+    def commit(self) -> None:
+        self._stack[-1][1][0] = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        atomic, committed = self._stack.pop()
+        if exc_type is None and not committed[0]:
+            transaction.set_rollback(True, using=self._using)
+        atomic.__exit__(exc_type, exc, tb)
+
+
+class PrometheusAccountEvents:
+    """`AccountEvents` as Prometheus counters."""
+
+    def registered(self) -> None:
+        metrics.REGISTRATIONS.inc()
+
+    def login(self, outcome: str) -> None:
+        metrics.LOGINS.labels(outcome=outcome).inc()
+
+    def refreshed(self) -> None:
+        metrics.REFRESHES.inc()
+
+    def reuse_detected(self) -> None:
+        metrics.REUSE_DETECTIONS.inc()
+
+    def locked_out(self) -> None:
+        metrics.LOCKOUTS.inc()

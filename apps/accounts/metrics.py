@@ -1,0 +1,20 @@
+"""Prometheus counters of the accounts context (names prefixed `platform_`)."""
+
+from prometheus_client import Counter
+
+REGISTRATIONS = Counter("platform_accounts_registrations_total", "Users registered.")
+LOGINS = Counter(
+    "platform_accounts_logins_total",
+    "Login attempts by outcome (success, wrong_password, unknown_user, locked, inactive, "
+    "unverified).",
+    ["outcome"],
+)
+REFRESHES = Counter("platform_accounts_token_refreshes_total", "Refresh tokens rotated.")
+REUSE_DETECTIONS = Counter(
+    "platform_accounts_refresh_reuse_total",
+    "Already-used refresh tokens presented (each revoked its family).",
+)
+LOCKOUTS = Counter("platform_accounts_lockouts_total", "Accounts locked after repeated failures.")
+EMAIL_FAILURES = Counter(
+    "platform_accounts_email_failures_total", "Account emails that could not be sent."
+)

@@ -1,0 +1,287 @@
+"""Django ORM repositories of the accounts context (database `default`).
+
+Each maps rows to domain entities in `_to_domain` / `_to_row`; nothing outside this module and
+`models.py` sees a row. No business rule lives here, only storage (and the atomic swaps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from apps.accounts.models import OneTimeToken, RefreshSession
+from apps.accounts.models import User as UserRow
+from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import User, UserStatus
+from core.domain.accounts.values import Email, PasswordHash, UserId
+from core.usecases.accounts.ports import TokenPurpose, UserPage, UserQuery
+
+DB = "default"
+
+
+def _to_domain(row: UserRow) -> User:
+    return User(
+        id=UserId(str(row.id)),
+        email=Email(row.email),
+        password_hash=PasswordHash(row.password),
+        created_at=row.created_at,
+        full_name=row.full_name,
+        status=UserStatus(row.status),
+        email_verified=row.email_verified,
+        roles=tuple(row.roles or ()),
+        is_staff=row.is_staff,
+        last_login_at=row.last_login,
+        tokens_valid_after=row.tokens_valid_after,
+        failed_logins=row.failed_logins,
+        locked_until=row.locked_until,
+    )
+
+
+def _to_row(user: User, row: UserRow | None = None) -> UserRow:
+    row = row or UserRow(id=user.id.value, created_at=user.created_at)
+    row.email = user.email.value
+    row.password = user.password_hash.value
+    row.full_name = user.full_name
+    row.status = user.status.value
+    row.email_verified = user.email_verified
+    row.roles = list(user.roles)
+    row.is_staff = user.is_staff
+    row.last_login = user.last_login_at
+    row.tokens_valid_after = user.tokens_valid_after
+    row.failed_logins = user.failed_logins
+    row.locked_until = user.locked_until
+    return row
+
+
+class DjangoUserRepository:
+    """`UserRepository` on the `accounts_user` table."""
+
+    def get(self, user_id: UserId) -> User | None:
+        row = UserRow.objects.using(DB).filter(pk=user_id.value).first()
+        return _to_domain(row) if row is not None else None
+
+    def get_for_update(self, user_id: UserId) -> User | None:
+        row = UserRow.objects.using(DB).select_for_update().filter(pk=user_id.value).first()
+        return _to_domain(row) if row is not None else None
+
+    def by_email(self, email: Email) -> User | None:
+        row = UserRow.objects.using(DB).filter(email=email.value).first()
+        return _to_domain(row) if row is not None else None
+
+    def add(self, user: User) -> bool:
+        row = _to_row(user)
+        try:
+            with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
+                row.save(using=DB, force_insert=True)
+        except IntegrityError:
+            return False
+        return True
+
+    def save(self, user: User) -> None:
+        _to_row(user).save(
+            using=DB,
+            force_update=True,
+            update_fields=[
+                "email",
+                "password",
+                "full_name",
+                "status",
+                "email_verified",
+                "roles",
+                "is_staff",
+                "last_login",
+                "tokens_valid_after",
+                "failed_logins",
+                "locked_until",
+                "updated_at",
+            ],
+        )
+
+    def search(self, query: UserQuery) -> UserPage:
+        rows = UserRow.objects.using(DB).all()
+        if query.email:
+            rows = rows.filter(email__icontains=query.email.strip().casefold())
+        if query.status is not None:
+            rows = rows.filter(status=query.status.value)
+        if query.role:
+            # Roles are slugs, so their quoted form in the JSON text is exact (and portable).
+            rows = rows.annotate(roles_text=Cast("roles", TextField())).filter(
+                roles_text__contains=f'"{query.role}"'
+            )
+        total = rows.count()
+        page = rows.order_by("-created_at", "id")[query.offset : query.offset + query.limit]
+        return UserPage([_to_domain(row) for row in page], total)
+
+
+def _session_to_domain(row: RefreshSession) -> Session:
+    return Session(
+        id=str(row.id),
+        user_id=UserId(str(row.user_id)),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        current_jti=row.current_jti,
+        access_jti=row.access_jti,
+        access_expires_at=row.access_expires_at,
+        user_agent=row.user_agent,
+        ip=row.ip,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _session_to_row(session: Session) -> RefreshSession:
+    return RefreshSession(
+        id=session.id,
+        user_id=session.user_id.value,
+        created_at=session.created_at,
+        last_used_at=session.last_used_at,
+        expires_at=session.expires_at,
+        current_jti=session.current_jti,
+        access_jti=session.access_jti,
+        access_expires_at=session.access_expires_at,
+        user_agent=session.user_agent,
+        ip=session.ip,
+        revoked_at=session.revoked_at,
+    )
+
+
+class DjangoSessionRepository:
+    """`SessionRepository` on `accounts_session`; rotation is one conditional UPDATE."""
+
+    def add(self, session: Session) -> None:
+        _session_to_row(session).save(using=DB, force_insert=True)
+
+    def get(self, session_id: str) -> Session | None:
+        row = RefreshSession.objects.using(DB).filter(pk=session_id).first()
+        return _session_to_domain(row) if row is not None else None
+
+    def rotate(
+        self,
+        session_id: str,
+        *,
+        presented_jti: str,
+        new_jti: str,
+        access_jti: str,
+        access_expires_at: datetime,
+        now: datetime,
+    ) -> bool:
+        # The row lock taken by this UPDATE makes a concurrent second swap wait, re-check the
+        # WHERE clause against the winner's jti and match nothing: exactly one winner.
+        updated = (
+            RefreshSession.objects.using(DB)
+            .filter(
+                pk=session_id,
+                current_jti=presented_jti,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
+            )
+            .update(
+                current_jti=new_jti,
+                access_jti=access_jti,
+                access_expires_at=access_expires_at,
+                last_used_at=now,
+            )
+        )
+        return updated == 1
+
+    def revoke(self, session_id: str, user_id: UserId, now: datetime) -> Session | None:
+        with transaction.atomic(using=DB):
+            row = (
+                RefreshSession.objects.using(DB)
+                .select_for_update()
+                .filter(pk=session_id, user_id=user_id.value, revoked_at__isnull=True)
+                .first()
+            )
+            if row is None:
+                return None
+            session = _session_to_domain(row)
+            if not session.is_live(now):
+                return None
+            row.revoked_at = now
+            row.save(using=DB, update_fields=["revoked_at"])
+        return session
+
+    def revoke_all(
+        self, user_id: UserId, now: datetime, *, keep: str | None = None
+    ) -> list[Session]:
+        live = RefreshSession.objects.using(DB).filter(
+            user_id=user_id.value, revoked_at__isnull=True, expires_at__gt=now
+        )
+        if keep is not None:
+            live = live.exclude(pk=keep)
+        with transaction.atomic(using=DB):
+            rows = list(live.select_for_update())
+            RefreshSession.objects.using(DB).filter(pk__in=[r.pk for r in rows]).update(
+                revoked_at=now
+            )
+        return [_session_to_domain(row) for row in rows]
+
+    def live_for(self, user_id: UserId, now: datetime) -> list[Session]:
+        rows = RefreshSession.objects.using(DB).filter(
+            user_id=user_id.value, revoked_at__isnull=True, expires_at__gt=now
+        )
+        return [_session_to_domain(row) for row in rows]
+
+    def purge(self, before: datetime) -> int:
+        deleted, _ = (
+            RefreshSession.objects.using(DB)
+            .filter(Q(expires_at__lte=before) | Q(revoked_at__lte=before))
+            .delete()
+        )
+        return deleted
+
+
+def _digest(raw_token: str) -> str:
+    return hashlib.sha256(raw_token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class DjangoOneTimeTokens:
+    """`OneTimeTokens`: 256 random bits handed out once; only their SHA-256 is stored."""
+
+    def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str:
+        now = timezone.now()
+        OneTimeToken.objects.using(DB).filter(
+            user_id=user_id.value, purpose=purpose.value, used_at__isnull=True
+        ).update(used_at=now)
+        raw = secrets.token_urlsafe(32)
+        OneTimeToken.objects.using(DB).create(
+            user_id=user_id.value,
+            purpose=purpose.value,
+            token_hash=_digest(raw),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        return raw
+
+    def consume(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        with transaction.atomic(using=DB):
+            row = (
+                OneTimeToken.objects.using(DB)
+                .select_for_update()
+                .filter(
+                    token_hash=_digest(raw_token),
+                    purpose=purpose.value,
+                    used_at__isnull=True,
+                    expires_at__gt=now,
+                )
+                .first()
+            )
+            if row is None:
+                return None
+            row.used_at = now
+            row.save(using=DB, update_fields=["used_at"])
+        return UserId(str(row.user_id))
+
+    def purge(self, now: datetime) -> int:
+        deleted, _ = (
+            OneTimeToken.objects.using(DB)
+            .filter(Q(used_at__isnull=False) | Q(expires_at__lte=now))
+            .delete()
+        )
+        return deleted

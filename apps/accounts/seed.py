@@ -1,0 +1,39 @@
+"""The accounts seeder: the admin from ADMIN_EMAIL/ADMIN_PASSWORD, demo users with `--demo`."""
+
+from __future__ import annotations
+
+import os
+
+from apps.accounts import wiring
+from apps.common.seeding import SeedOptions
+from core.domain.shared.result import Err, Ok
+from core.usecases.accounts.maintenance import Provisioning
+
+# Demo passwords are public by design (they are printed): demo data is for local use only.
+DEMO_USERS = (
+    Provisioning("alice@example.com", "alice-demo-pass-1", "Alice Demo", ("user",)),
+    Provisioning("bob@example.com", "bob-demo-pass-2", "Bob Demo", ("user",)),
+)
+
+
+def seed_accounts(options: SeedOptions) -> list[str]:
+    """Create what is missing; running it twice changes nothing."""
+    wanted: list[tuple[Provisioning, str]] = []
+    email, password = os.environ.get("ADMIN_EMAIL"), os.environ.get("ADMIN_PASSWORD")
+    if email and password:
+        wanted.append((Provisioning(email, password, "Administrator", ("user", "admin"), True), ""))
+    if options.demo:
+        wanted.extend((demo, f" (password {demo.password})") for demo in DEMO_USERS)
+    if not wanted:
+        return ["no admin: set ADMIN_EMAIL and ADMIN_PASSWORD to create one"]
+    lines = []
+    provision = wiring.provision_user()
+    for command, note in wanted:
+        match provision.execute(command):
+            case Ok(True):
+                lines.append(f"created {command.email}{note}")
+            case Ok(False):
+                lines.append(f"exists {command.email}")
+            case Err(reason):
+                lines.append(f"skipped: {reason}")
+    return lines

@@ -1,0 +1,103 @@
+"""Output representations shared by the accounts views (inputs are nested in each view)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.accounts.wiring import access_token_lifetime
+from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH
+from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import User, UserStatus
+from core.usecases.accounts.authentication import SignedIn
+
+
+def password_field(**kwargs: Any) -> serializers.CharField:
+    """Passwords are taken verbatim (no trimming) and never echoed."""
+    return serializers.CharField(
+        trim_whitespace=False, max_length=MAX_PASSWORD_LENGTH, write_only=True, **kwargs
+    )
+
+
+class UserOutput(serializers.Serializer):
+    """A user as clients see it: never a password, hash or token."""
+
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s.value for s in UserStatus])
+    email_verified = serializers.BooleanField()
+    roles = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    last_login_at = serializers.DateTimeField(allow_null=True)
+
+
+def user_body(user: User) -> dict[str, Any]:
+    return UserOutput(
+        {
+            "id": user.id.value,
+            "email": user.email.value,
+            "full_name": user.full_name,
+            "status": user.status.value,
+            "email_verified": user.email_verified,
+            "roles": list(user.roles),
+            "created_at": user.created_at,
+            "last_login_at": user.last_login_at,
+        }
+    ).data
+
+
+class TokenPairOutput(serializers.Serializer):
+    """What login and refresh answer."""
+
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds the access token is valid (1800).")
+    refresh_expires_in = serializers.IntegerField(
+        help_text="Seconds until the refresh token (and its session) expires."
+    )
+    user = UserOutput()
+
+
+def token_pair_body(signed_in: SignedIn) -> dict[str, Any]:
+    tokens = signed_in.tokens
+    remaining = (tokens.refresh_expires_at - datetime.now(UTC)).total_seconds()
+    return {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": int(access_token_lifetime().total_seconds()),
+        "refresh_expires_in": max(0, int(remaining)),
+        "user": user_body(signed_in.user),
+    }
+
+
+class SessionOutput(serializers.Serializer):
+    """A live refresh family of the caller."""
+
+    id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    user_agent = serializers.CharField()
+    ip = serializers.CharField()
+
+
+def session_body(session: Session) -> dict[str, Any]:
+    return SessionOutput(
+        {
+            "id": session.id,
+            "created_at": session.created_at,
+            "last_used_at": session.last_used_at,
+            "user_agent": session.user_agent,
+            "ip": session.ip,
+        }
+    ).data
+
+
+class AcceptedOutput(serializers.Serializer):
+    """The same answer whether or not the address has an account."""
+
+    detail = serializers.CharField()

@@ -1,0 +1,1 @@
+"""Thin DRF views of the accounts context: parse, call one use case, answer or raise."""

@@ -1,0 +1,153 @@
+"""Views of `/api/v1/users`: the admin's list and changes, and reading one user.
+
+Thin as the auth views: parse, call one use case from `wiring`, map the `Result`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts import wiring
+from apps.accounts.errors import ERRORS
+from apps.accounts.serializers import UserOutput, user_body
+from apps.common.openapi import problems
+from apps.common.permissions import IsAdmin, IsAuthenticated
+from core.domain.accounts.user import UserStatus
+from core.domain.shared.result import Err, Ok
+from core.usecases.accounts.admin import UserChanges
+from core.usecases.accounts.ports import UserQuery
+
+BEARER_401 = {401: ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]}
+STATUSES = [s.value for s in UserStatus]
+
+
+class UserListView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema_serializer(component_name="UserListQuery")
+    class QuerySerializer(serializers.Serializer):
+        email = serializers.CharField(max_length=254, required=False)
+        status = serializers.ChoiceField(choices=STATUSES, required=False)
+        role = serializers.RegexField(r"^[a-z][a-z0-9_:.-]{0,49}$", required=False)
+        page = serializers.IntegerField(min_value=1, default=1)
+        page_size = serializers.IntegerField(min_value=1, max_value=200, default=50)
+
+    @extend_schema(
+        operation_id="users_list",
+        parameters=[
+            OpenApiParameter("email", str, description="Part of the email address."),
+            OpenApiParameter("status", str, enum=STATUSES),
+            OpenApiParameter("role", str),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="At most 200."),
+        ],
+        responses={
+            200: inline_serializer(
+                name="UserPage",
+                fields={
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": UserOutput(many=True),
+                },
+            ),
+            **problems({400: ["validation_error"], **BEARER_401, 403: ["permission_denied"]}),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        serializer = self.QuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        page, size = data["page"], data["page_size"]
+        query = UserQuery(
+            email=data.get("email"),
+            status=UserStatus(data["status"]) if "status" in data else None,
+            role=data.get("role"),
+            offset=(page - 1) * size,
+            limit=size,
+        )
+        result = wiring.list_users().execute(query).unwrap()
+        return Response(
+            {
+                "count": result.total,
+                "next": self._link(request, page + 1) if page * size < result.total else None,
+                "previous": self._link(request, page - 1) if page > 1 else None,
+                "results": [user_body(user) for user in result.items],
+            }
+        )
+
+    @staticmethod
+    def _link(request: Request, page: int) -> str:
+        params = request.query_params.copy()
+        params["page"] = str(page)
+        return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+class UserDetailView(APIView):
+    @extend_schema_serializer(component_name="UserChangeInput")
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=STATUSES, required=False)
+        roles = serializers.ListField(
+            child=serializers.CharField(max_length=50), max_length=20, required=False
+        )
+        full_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
+
+    def get_permissions(self) -> list[Any]:
+        return [IsAdmin()] if self.request.method == "PATCH" else [IsAuthenticated()]
+
+    @extend_schema(
+        operation_id="users_read",
+        responses={
+            200: UserOutput,
+            **problems({**BEARER_401, 403: ["permission_denied"], 404: ["not_found"]}),
+        },
+    )
+    def get(self, request: Request, user_id: Any) -> Response:
+        match wiring.get_user().execute(request.user.principal, str(user_id)):
+            case Ok(user):
+                return Response(user_body(user))
+            case Err(error):
+                ERRORS.raise_for(error)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @extend_schema(
+        operation_id="users_update",
+        request=InputSerializer,
+        responses={
+            200: UserOutput,
+            **problems(
+                {
+                    400: ["validation_error", "illegal_status_transition", "invalid_role"],
+                    **BEARER_401,
+                    403: ["permission_denied"],
+                    404: ["not_found"],
+                }
+            ),
+        },
+    )
+    def patch(self, request: Request, user_id: Any) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        changes = UserChanges(
+            status=UserStatus(data["status"]) if "status" in data else None,
+            roles=tuple(data["roles"]) if "roles" in data else None,
+            full_name=data.get("full_name"),
+        )
+        match wiring.update_user().execute(str(user_id), changes):
+            case Ok(user):
+                return Response(user_body(user))
+            case Err(error):
+                ERRORS.raise_for(error)
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,156 @@
+"""`SourceFetcher` on httpx: one pooled client per process, driven by a thread pool.
+
+Gunicorn's gthread workers run views synchronously, so the fan-out happens on a process-wide
+thread pool sharing one keep-alive `httpx.Client`. Each request has its own deadline, enforced
+twice: inside the call (socket timeouts set to the time left, and a check between body chunks)
+and by the coordinator, which stops waiting for a call at its deadline whatever the call does
+(a hanging DNS lookup included), so a hanging source never holds the response.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import httpx
+
+from core.domain.aggregation.runs import SourceFailure
+from core.usecases.aggregation.ports import Fetched, FetchFailed, FetchResult, SourceRequest
+
+USER_AGENT = "platform-aggregation/1.0"
+# The call's own socket timeout fires this long after the coordinator's deadline, so at the
+# deadline the coordinator answers alone instead of racing the call thread for the GIL.
+SOCKET_TIMEOUT_SLACK_S = 0.05
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+class HttpxSourceFetcher:
+    """Calls sources concurrently; answers by each source's deadline."""
+
+    def __init__(
+        self, client: httpx.Client, executor: ThreadPoolExecutor, *, max_body_bytes: int
+    ) -> None:
+        self._client = client
+        self._executor = executor
+        self._max_body_bytes = max_body_bytes
+
+    def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
+        started = time.monotonic()
+        deadlines: dict[Future[FetchResult], tuple[SourceRequest, float]] = {}
+        for request in requests:
+            deadline = started + request.timeout_ms / 1000
+            future = self._executor.submit(self._fetch_one, request, started, deadline)
+            deadlines[future] = (request, deadline)
+        results: dict[str, FetchResult] = {}
+        pending = set(deadlines)
+        while pending:
+            now = time.monotonic()
+            for future in [f for f in pending if deadlines[f][1] <= now and not f.done()]:
+                request = deadlines[future][0]
+                future.cancel()  # still queued: never runs; running: finishes on its own
+                results[request.key] = _timed_out(request, started)
+                pending.discard(future)
+            done = {future for future in pending if future.done()}
+            for future in done:
+                results[deadlines[future][0].key] = future.result()
+            pending -= done
+            if pending:
+                next_deadline = min(deadlines[future][1] for future in pending)
+                wait(pending, timeout=max(0.0, next_deadline - now), return_when=FIRST_COMPLETED)
+        return results
+
+    def _fetch_one(self, request: SourceRequest, started: float, deadline: float) -> FetchResult:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return _timed_out(request, started)
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **request.headers}
+        try:
+            with self._client.stream(
+                request.method,
+                request.url,
+                headers=headers,
+                timeout=httpx.Timeout(left + SOCKET_TIMEOUT_SLACK_S),
+            ) as response:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > self._max_body_bytes:
+                    return self._too_large(response.status_code, started)
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self._max_body_bytes:
+                        return self._too_large(response.status_code, started)
+                    if time.monotonic() > deadline:
+                        return _timed_out(request, started)
+        except httpx.TimeoutException:
+            return _timed_out(request, started)
+        except (httpx.TransportError, httpx.DecodingError) as error:
+            return FetchFailed(
+                SourceFailure.UNREACHABLE,
+                f"The source could not be reached ({type(error).__name__}).",
+                _elapsed_ms(started),
+            )
+        took_ms = _elapsed_ms(started)
+        if not response.is_success:
+            return FetchFailed(
+                SourceFailure.HTTP_ERROR,
+                f"The source answered {response.status_code}.",
+                took_ms,
+                response.status_code,
+            )
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return FetchFailed(
+                SourceFailure.INVALID_JSON,
+                "The source did not answer with JSON.",
+                took_ms,
+                response.status_code,
+            )
+        return Fetched(response.status_code, parsed, took_ms)
+
+    def _too_large(self, status: int, started: float) -> FetchFailed:
+        return FetchFailed(
+            SourceFailure.TOO_LARGE,
+            f"The source's answer exceeds {self._max_body_bytes} bytes.",
+            _elapsed_ms(started),
+            status,
+        )
+
+
+def _timed_out(request: SourceRequest, started: float) -> FetchFailed:
+    return FetchFailed(
+        SourceFailure.TIMEOUT,
+        f"The source did not answer within {request.timeout_ms} ms.",
+        _elapsed_ms(started),
+    )
+
+
+_shared: HttpxSourceFetcher | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_fetcher(
+    *, threads: int, max_connections: int, max_body_bytes: int
+) -> HttpxSourceFetcher:
+    """The process-wide fetcher (created on first use, so after gunicorn forks)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            client = httpx.Client(
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(
+                    max_connections=max_connections,
+                    max_keepalive_connections=max_connections,
+                    keepalive_expiry=30,
+                ),
+            )
+            executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aggregation")
+            _shared = HttpxSourceFetcher(client, executor, max_body_bytes=max_body_bytes)
+        return _shared

@@ -1,0 +1,263 @@
+"""Django ORM adapters of the aggregation ports: composites and the run history.
+
+Rows are mapped to domain entities here (`_to_domain` / `_to_row`) and nowhere else; every
+query and transaction names the `aggregation` database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, overload
+
+import structlog
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
+from prometheus_client import Counter
+
+from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from core.domain.aggregation.composite import AuthMode, Composite, Source
+from core.domain.aggregation.runs import RunRecord, RunStatus, SourceSummary
+
+DB = "aggregation"
+log = structlog.get_logger(__name__)
+RECORD_FAILURES = Counter(
+    "platform_aggregation_run_record_failures_total",
+    "Composite runs answered but not recorded (the aggregation database failed).",
+)
+
+
+class DjangoCompositeRepository:
+    """`CompositeRepository` on the aggregation database."""
+
+    def _rows(self) -> QuerySet[CompositeRow]:
+        return CompositeRow.objects.using(DB).prefetch_related("sources")
+
+    def get(self, name: str) -> Composite | None:
+        row = self._rows().filter(name=name).first()
+        return None if row is None else self._to_domain(row)
+
+    def list(self) -> Sequence[Composite]:
+        return _MappedSequence(self._rows().order_by("name"), self._to_domain)
+
+    def exists(self, name: str) -> bool:
+        return CompositeRow.objects.using(DB).filter(name=name).exists()
+
+    def add(self, composite: Composite) -> None:
+        with transaction.atomic(using=DB):
+            row = CompositeRow()
+            self._to_row(composite, row)
+            row.save(using=DB)
+            self._save_sources(row, composite.sources)
+
+    def replace(self, name: str, composite: Composite) -> None:
+        with transaction.atomic(using=DB):
+            row = CompositeRow.objects.using(DB).select_for_update().get(name=name)
+            self._to_row(composite, row)
+            row.save(using=DB)
+            SourceRow.objects.using(DB).filter(composite=row).delete()
+            self._save_sources(row, composite.sources)
+
+    def delete(self, name: str) -> bool:
+        with transaction.atomic(using=DB):
+            deleted, _ = CompositeRow.objects.using(DB).filter(name=name).delete()
+        return deleted > 0
+
+    @staticmethod
+    def _save_sources(row: CompositeRow, sources: Sequence[Source]) -> None:
+        SourceRow.objects.using(DB).bulk_create(
+            [
+                SourceRow(
+                    composite=row,
+                    position=position,
+                    key=source.key,
+                    url=source.url,
+                    method=source.method,
+                    timeout_ms=source.timeout_ms,
+                    required=source.required,
+                    forward_auth=source.forward_auth,
+                    fields=None if source.fields is None else list(source.fields),
+                    rename=dict(source.rename),
+                )
+                for position, source in enumerate(sources)
+            ]
+        )
+
+    @staticmethod
+    def _to_row(composite: Composite, row: CompositeRow) -> None:
+        row.name = composite.name
+        row.description = composite.description
+        row.auth = composite.auth.value
+        row.cache_ttl_seconds = composite.cache_ttl_seconds
+        row.timeout_ms = composite.timeout_ms
+
+    @staticmethod
+    def _to_domain(row: CompositeRow) -> Composite:
+        sources = sorted(row.sources.all(), key=lambda source: source.position)
+        return Composite(
+            name=row.name,
+            description=row.description,
+            auth=AuthMode(row.auth),
+            cache_ttl_seconds=row.cache_ttl_seconds,
+            timeout_ms=row.timeout_ms,
+            sources=tuple(
+                Source(
+                    key=source.key,
+                    url=source.url,
+                    method=source.method,
+                    timeout_ms=source.timeout_ms,
+                    required=source.required,
+                    forward_auth=source.forward_auth,
+                    fields=None if source.fields is None else tuple(source.fields),
+                    rename=dict(source.rename or {}),
+                )
+                for source in sources
+            ),
+        )
+
+
+DEFINITION_TTL_SECONDS = 60
+
+
+def definition_key(name: str) -> str:
+    return f"aggregation:composite:{name}"
+
+
+def forget_definitions(*names: str) -> None:
+    """Drop cached definitions (after any write, including the admin's); never raises."""
+    try:
+        cache.delete_many([definition_key(name) for name in names])
+    except Exception:  # an unreachable cache holds nothing we could serve stale
+        log.warning("aggregation_definition_cache_unavailable", operation="delete")
+
+
+class CachedCompositeRepository(DjangoCompositeRepository):
+    """Reads a composite from the shared cache before the database: a run costs one cache
+    round trip instead of two queries. Every write through here, and every admin save (see
+    `signals.py`), drops the cached copy; the TTL bounds staleness if an invalidation is lost."""
+
+    def get(self, name: str) -> Composite | None:
+        key = definition_key(name)
+        try:
+            cached = cache.get(key)
+        except Exception:  # cache down: read the database
+            cached = None
+        if isinstance(cached, Composite):
+            return cached
+        composite = super().get(name)
+        if composite is not None:
+            try:
+                cache.set(key, composite, timeout=DEFINITION_TTL_SECONDS)
+            except Exception:  # cache down: nothing to keep
+                log.warning("aggregation_definition_cache_unavailable", operation="set")
+        return composite
+
+    def add(self, composite: Composite) -> None:
+        super().add(composite)
+        forget_definitions(composite.name)
+
+    def replace(self, name: str, composite: Composite) -> None:
+        super().replace(name, composite)
+        forget_definitions(name, composite.name)
+
+    def delete(self, name: str) -> bool:
+        deleted = super().delete(name)
+        forget_definitions(name)
+        return deleted
+
+
+class DjangoRunHistory:
+    """`RunRecorder` and `RunHistory` on the aggregation database."""
+
+    def record(self, run: RunRecord) -> None:
+        """Append the run; a database failure is logged and counted, never the caller's 500."""
+        try:
+            self._to_row(run).save(using=DB, force_insert=True)
+        except DatabaseError:
+            RECORD_FAILURES.inc()
+            log.exception("aggregation_run_not_recorded", composite=run.composite)
+
+    def matching(self, composite: str | None, status: RunStatus | None) -> Sequence[RunRecord]:
+        rows = RunRow.objects.using(DB).order_by("-started_at", "-id")
+        if composite:
+            rows = rows.filter(composite=composite)
+        if status:
+            rows = rows.filter(status=status.value)
+        return _MappedSequence(rows, self._to_domain)
+
+    def delete_started_before(self, moment: datetime) -> int:
+        with transaction.atomic(using=DB):
+            deleted, _ = RunRow.objects.using(DB).filter(started_at__lt=moment).delete()
+        return deleted
+
+    @staticmethod
+    def _to_row(run: RunRecord) -> RunRow:
+        return RunRow(
+            id=run.id,
+            composite=run.composite,
+            status=run.status.value,
+            took_ms=run.took_ms,
+            user_id=run.user_id or "",
+            started_at=run.started_at,
+            sources=[
+                {
+                    "key": source.key,
+                    "status": "ok" if source.ok else "failed",
+                    "took_ms": source.took_ms,
+                    "cached": source.cached,
+                    "code": source.code,
+                }
+                for source in run.sources
+            ],
+        )
+
+    @staticmethod
+    def _to_domain(row: RunRow) -> RunRecord:
+        return RunRecord(
+            id=str(row.id),
+            composite=row.composite,
+            status=RunStatus(row.status),
+            took_ms=row.took_ms,
+            user_id=row.user_id or None,
+            started_at=row.started_at,
+            sources=tuple(
+                SourceSummary(
+                    key=source["key"],
+                    ok=source["status"] == "ok",
+                    took_ms=source["took_ms"],
+                    cached=source["cached"],
+                    code=source.get("code"),
+                )
+                for source in row.sources
+            ),
+        )
+
+
+class _MappedSequence(Sequence[Any]):
+    """A lazy, sliceable view of a queryset as domain entities (for DRF pagination)."""
+
+    def __init__(self, rows: QuerySet[Any], to_domain: Any) -> None:
+        self._rows = rows
+        self._to_domain = to_domain
+
+    def count(self, value: Any = None) -> int:  # type: ignore[override]
+        """Django's paginator asks `count()` for the total; it is one COUNT query."""
+        return self._rows.count()
+
+    def __len__(self) -> int:
+        return self._rows.count()
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._to_domain(row) for row in self._rows[index]]
+        return self._to_domain(self._rows[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self._to_domain(row) for row in self._rows)

@@ -1,0 +1,242 @@
+"""Serializers of the aggregation API: where external JSON becomes domain entities and back.
+
+Field rules are the domain's (`core.domain.aggregation.composite`), asked here so the API answers
+400 `validation_error` with per-field messages before a use case runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+from core.domain.aggregation.composite import (
+    MAX_CACHE_TTL_SECONDS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_TIMEOUT_MS,
+    AuthMode,
+    Composite,
+    Source,
+    fields_problems,
+    key_problems,
+    name_problems,
+    rename_problems,
+    sources_problems,
+)
+from core.domain.aggregation.runs import RunAnswer, RunStatus
+from core.domain.aggregation.templates import template_problems
+
+
+def _check(problems: list[str]) -> None:
+    if problems:
+        raise serializers.ValidationError(problems)
+
+
+class SourceInputSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=64)
+    url = serializers.CharField(max_length=2048, trim_whitespace=False)
+    method = serializers.ChoiceField(choices=["GET"], default="GET")
+    timeout_ms = serializers.IntegerField(
+        min_value=1, max_value=MAX_TIMEOUT_MS, required=False, help_text="Default: the composite's."
+    )
+    required = serializers.BooleanField(default=True)
+    forward_auth = serializers.BooleanField(default=False)
+    fields = serializers.ListField(
+        child=serializers.CharField(max_length=128, trim_whitespace=False),
+        allow_null=True,
+        default=None,
+        help_text="Top-level fields to keep (null: all).",
+    )
+    rename = serializers.DictField(
+        child=serializers.CharField(max_length=128, trim_whitespace=False),
+        default=dict,
+        help_text='Field renamings, {"old": "new"}.',
+    )
+
+    def validate_key(self, value: str) -> str:
+        _check(key_problems(value))
+        return value
+
+    def validate_url(self, value: str) -> str:
+        _check(template_problems(value))
+        return value
+
+    def validate_fields(self, value: list[str] | None) -> list[str] | None:
+        _check(fields_problems(None if value is None else tuple(value)))
+        return value
+
+    def validate_rename(self, value: dict[str, str]) -> dict[str, str]:
+        _check(rename_problems(value))
+        return value
+
+
+def _validate_source_list(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    _check(sources_problems(tuple(Source(key=item["key"], url=item["url"]) for item in value)))
+    return value
+
+
+class CompositeInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION_LENGTH, allow_blank=True, default=""
+    )
+    auth = serializers.ChoiceField(choices=[mode.value for mode in AuthMode], default="required")
+    cache_ttl_seconds = serializers.IntegerField(
+        min_value=0, max_value=MAX_CACHE_TTL_SECONDS, default=0
+    )
+    timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
+    sources = SourceInputSerializer(many=True)
+
+    def validate_name(self, value: str) -> str:
+        _check(name_problems(value))
+        return value
+
+    def validate_sources(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _validate_source_list(value)
+
+
+class CompositePatchSerializer(CompositeInputSerializer):
+    """Use with `partial=True`; `sources`, when given, replaces the whole list (each source
+    validated in full, as on create)."""
+
+    sources = serializers.ListField(child=serializers.JSONField(), required=False)
+
+    def validate_sources(self, value: list[Any]) -> list[dict[str, Any]]:
+        full = SourceInputSerializer(data=value, many=True)
+        if not full.is_valid():
+            raise serializers.ValidationError(full.errors)
+        return _validate_source_list(full.validated_data)
+
+
+def source_from(data: Mapping[str, Any], default_timeout_ms: int) -> Source:
+    fields = data.get("fields")
+    return Source(
+        key=data["key"],
+        url=data["url"],
+        method=data.get("method", "GET"),
+        timeout_ms=data.get("timeout_ms") or default_timeout_ms,
+        required=data.get("required", True),
+        forward_auth=data.get("forward_auth", False),
+        fields=None if fields is None else tuple(fields),
+        rename=dict(data.get("rename") or {}),
+    )
+
+
+def composite_from(data: Mapping[str, Any]) -> Composite:
+    """A new composite from validated create input."""
+    return Composite(
+        name=data["name"],
+        description=data["description"],
+        auth=AuthMode(data["auth"]),
+        cache_ttl_seconds=data["cache_ttl_seconds"],
+        timeout_ms=data["timeout_ms"],
+        sources=tuple(source_from(item, data["timeout_ms"]) for item in data["sources"]),
+    )
+
+
+def patched(current: Composite, data: Mapping[str, Any]) -> Composite:
+    """`current` with the validated PATCH input applied."""
+    timeout_ms = data.get("timeout_ms", current.timeout_ms)
+    sources = (
+        tuple(source_from(item, timeout_ms) for item in data["sources"])
+        if "sources" in data
+        else current.sources
+    )
+    return Composite(
+        name=data.get("name", current.name),
+        description=data.get("description", current.description),
+        auth=AuthMode(data.get("auth", current.auth)),
+        cache_ttl_seconds=data.get("cache_ttl_seconds", current.cache_ttl_seconds),
+        timeout_ms=timeout_ms,
+        sources=sources,
+    )
+
+
+class SourceOutputSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    url = serializers.CharField()
+    method = serializers.CharField()
+    timeout_ms = serializers.IntegerField()
+    required = serializers.BooleanField()
+    forward_auth = serializers.BooleanField()
+    fields = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    rename = serializers.DictField(child=serializers.CharField())
+
+
+class CompositeOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    auth = serializers.ChoiceField(choices=[mode.value for mode in AuthMode])
+    cache_ttl_seconds = serializers.IntegerField()
+    timeout_ms = serializers.IntegerField()
+    sources = SourceOutputSerializer(many=True)
+
+
+class RunSourceOutputSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    took_ms = serializers.FloatField()
+    cached = serializers.BooleanField()
+    code = serializers.CharField(allow_null=True)
+
+    def get_status(self, source: Any) -> str:
+        return "ok" if source.ok else "failed"
+
+
+class RunOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    composite = serializers.CharField()
+    status = serializers.ChoiceField(choices=[status.value for status in RunStatus])
+    took_ms = serializers.FloatField()
+    user_id = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField()
+    sources = RunSourceOutputSerializer(many=True)
+
+
+class RunsQuerySerializer(serializers.Serializer):
+    composite = serializers.CharField(required=False, max_length=64)
+    status = serializers.ChoiceField(choices=[status.value for status in RunStatus], required=False)
+
+
+class RunAnswerSerializer(serializers.Serializer):
+    """Documents the run answer (built by `answer_document`)."""
+
+    data = serializers.DictField(help_text="Each source's shaped JSON answer, by key.")
+    errors = serializers.DictField(
+        help_text='Each failed source, by key: {"status": upstream HTTP status or null, '
+        '"code", "detail"}.'
+    )
+    meta = serializers.DictField(
+        help_text='{"status": complete|partial|failed, "partial", "took_ms", "sources": '
+        '{key: {"status": ok|failed, "took_ms", "cached"}}}'
+    )
+
+
+def answer_document(answer: RunAnswer) -> dict[str, Any]:
+    """The run answer as the API publishes it: `{data, errors, meta}`."""
+    return {
+        "data": {outcome.key: outcome.body for outcome in answer.outcomes if outcome.ok},
+        "errors": {
+            outcome.key: {
+                "status": outcome.http_status,
+                "code": str(outcome.failure.value),
+                "detail": outcome.detail,
+            }
+            for outcome in answer.outcomes
+            if outcome.failure is not None
+        },
+        "meta": {
+            "status": answer.status.value,
+            "partial": answer.partial,
+            "took_ms": answer.took_ms,
+            "sources": {
+                outcome.key: {
+                    "status": "ok" if outcome.ok else "failed",
+                    "took_ms": outcome.took_ms,
+                    "cached": outcome.cached,
+                }
+                for outcome in answer.outcomes
+            },
+        },
+    }

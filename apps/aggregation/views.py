@@ -1,0 +1,217 @@
+"""HTTP views of the aggregation context: thin adapters from requests to use cases.
+
+Each view parses with a serializer, calls one use case from `wiring`, and maps the result;
+errors go through the app's `ERRORS` table. Views import neither models nor repositories.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.aggregation import wiring
+from apps.aggregation.errors import ERRORS
+from apps.aggregation.serializers import (
+    CompositeInputSerializer,
+    CompositeOutputSerializer,
+    CompositePatchSerializer,
+    RunAnswerSerializer,
+    RunOutputSerializer,
+    RunsQuerySerializer,
+    answer_document,
+    composite_from,
+    patched,
+)
+from apps.common.authentication import TokenUser
+from apps.common.openapi import problems
+from apps.common.permissions import IsAdmin
+from core.domain.aggregation.runs import RunStatus
+from core.domain.shared.result import Err, Ok
+from core.usecases.aggregation.errors import ParameterErrors, RunError
+from core.usecases.aggregation.run import Caller, RunCommand
+
+TOKEN_401 = ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]
+ADMIN_ERRORS = {401: TOKEN_401, 403: ["permission_denied"]}
+BODY_400 = ["validation_error", "malformed_request"]
+PAGE_ERRORS = {404: ["not_found"], **ADMIN_ERRORS}  # a page past the end
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
+
+
+class CompositeListView(GenericAPIView):
+    """Admin: list or create composites."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        operation_id="aggregation_composites_list",
+        responses={200: CompositeOutputSerializer(many=True), **problems(PAGE_ERRORS)},
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(wiring.list_composites().execute())
+        return self.get_paginated_response(CompositeOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="aggregation_composites_create",
+        request=CompositeInputSerializer,
+        responses={
+            201: CompositeOutputSerializer,
+            **problems(
+                {
+                    400: BODY_400,
+                    409: ["composite_exists"],
+                    415: ["unsupported_media_type"],
+                    **ADMIN_ERRORS,
+                }
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = CompositeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        match wiring.create_composite().execute(composite_from(serializer.validated_data)):
+            case Ok(composite):
+                return Response(CompositeOutputSerializer(composite).data, status=201)
+            case Err(error):
+                ERRORS.raise_for(error)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class CompositeDetailView(GenericAPIView):
+    """Admin: read, change or remove one composite."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        operation_id="aggregation_composites_read",
+        responses={
+            200: CompositeOutputSerializer,
+            **problems({404: ["composite_not_found"], **ADMIN_ERRORS}),
+        },
+    )
+    def get(self, request: Request, name: str) -> Response:
+        match wiring.get_composite().execute(name):
+            case Ok(composite):
+                return Response(CompositeOutputSerializer(composite).data)
+            case Err(error):
+                ERRORS.raise_for(error)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @extend_schema(
+        operation_id="aggregation_composites_update",
+        request=CompositePatchSerializer,
+        responses={
+            200: CompositeOutputSerializer,
+            **problems(
+                {
+                    400: BODY_400,
+                    404: ["composite_not_found"],
+                    409: ["composite_exists"],
+                    415: ["unsupported_media_type"],
+                    **ADMIN_ERRORS,
+                }
+            ),
+        },
+    )
+    def patch(self, request: Request, name: str) -> Response:
+        serializer = CompositePatchSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        match wiring.update_composite().execute(name, lambda current: patched(current, data)):
+            case Ok(composite):
+                return Response(CompositeOutputSerializer(composite).data)
+            case Err(error):
+                ERRORS.raise_for(error)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @extend_schema(
+        operation_id="aggregation_composites_delete",
+        responses={204: None, **problems({404: ["composite_not_found"], **ADMIN_ERRORS})},
+    )
+    def delete(self, request: Request, name: str) -> Response:
+        match wiring.delete_composite().execute(name):
+            case Ok(_):
+                return Response(status=204)
+            case Err(error):
+                ERRORS.raise_for(error)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class CompositeRunView(GenericAPIView):
+    """Run a composite: every source concurrently, merged into `{data, errors, meta}`."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="aggregation_composites_run",
+        parameters=[
+            OpenApiParameter(
+                "placeholders",
+                type={"type": "object", "additionalProperties": {"type": "string"}},
+                location=OpenApiParameter.QUERY,
+                style="form",
+                explode=True,
+                description="Values of the composite's URL `{placeholders}`, by name.",
+            )
+        ],
+        responses={
+            200: RunAnswerSerializer,
+            **problems(
+                {
+                    400: ["validation_error"],
+                    401: TOKEN_401,
+                    404: ["composite_not_found"],
+                    502: ["source_failed"],
+                }
+            ),
+        },
+    )
+    def get(self, request: Request, name: str) -> Response:
+        user = request.user
+        caller = (
+            Caller(user.principal.user_id, user.raw_token) if isinstance(user, TokenUser) else None
+        )
+        command = RunCommand(
+            name=name,
+            query={key: request.query_params[key] for key in request.query_params},
+            caller=caller,
+            request_id=getattr(request._request, "request_id", None),
+        )
+        match wiring.run_composite(after_response=True).execute(command):
+            case Ok(answer) if answer.status is RunStatus.FAILED:
+                ERRORS.raise_for(RunError.SOURCE_FAILED, extra=answer_document(answer))
+            case Ok(answer):
+                return Response(answer_document(answer))
+            case Err(ParameterErrors(errors=errors, code=code)):
+                ERRORS.raise_for(code, extra={"errors": errors})
+            case Err(error):
+                headers = WWW_AUTHENTICATE if ERRORS.status_of(error) == 401 else None
+                ERRORS.raise_for(error, headers=headers)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RunListView(GenericAPIView):
+    """Admin: past runs, newest first, filtered by `composite` and `status`."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        operation_id="aggregation_runs_list",
+        parameters=[RunsQuerySerializer],
+        responses={
+            200: RunOutputSerializer(many=True),
+            **problems({400: ["validation_error"], **PAGE_ERRORS}),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = RunsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        status = query.validated_data.get("status")
+        runs = wiring.list_runs().execute(
+            composite=query.validated_data.get("composite"),
+            status=RunStatus(status) if status else None,
+        )
+        page = self.paginate_queryset(runs)
+        return self.get_paginated_response(RunOutputSerializer(page, many=True).data)

@@ -1,0 +1,121 @@
+"""The `User` entity: lifecycle (statuses and their legal transitions), login rules, lockout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from core.domain.accounts.values import ADMIN_ROLE, DEFAULT_ROLES, Email, PasswordHash, UserId
+
+
+class UserStatus(StrEnum):
+    """Where a user is in their lifecycle; `deleted` is terminal (soft delete)."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    SUSPENDED = "suspended"
+    DELETED = "deleted"
+
+
+_TRANSITIONS: dict[UserStatus, frozenset[UserStatus]] = {
+    UserStatus.ACTIVE: frozenset({UserStatus.INACTIVE, UserStatus.SUSPENDED, UserStatus.DELETED}),
+    UserStatus.INACTIVE: frozenset({UserStatus.ACTIVE, UserStatus.DELETED}),
+    UserStatus.SUSPENDED: frozenset({UserStatus.ACTIVE, UserStatus.DELETED}),
+    UserStatus.DELETED: frozenset(),
+}
+
+
+def can_transition(current: UserStatus, target: UserStatus) -> bool:
+    """Staying put is always legal; otherwise only the edges above."""
+    return current == target or target in _TRANSITIONS[current]
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    """After `max_failures` wrong passwords in a row the account is locked for `lock_for`."""
+
+    max_failures: int = 5
+    lock_for: timedelta = timedelta(minutes=15)
+
+
+@dataclass(slots=True)
+class User:
+    """A person with an account."""
+
+    id: UserId
+    email: Email
+    password_hash: PasswordHash
+    created_at: datetime
+    full_name: str = ""
+    status: UserStatus = UserStatus.ACTIVE
+    email_verified: bool = False
+    roles: tuple[str, ...] = DEFAULT_ROLES
+    is_staff: bool = False
+    last_login_at: datetime | None = None
+    tokens_valid_after: datetime | None = None
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+    @classmethod
+    def register(
+        cls, *, email: Email, password_hash: PasswordHash, full_name: str, now: datetime
+    ) -> User:
+        """A new user: active, unverified, with the default roles — whatever the client sent."""
+        return cls(
+            id=UserId.new(),
+            email=email,
+            password_hash=password_hash,
+            full_name=full_name.strip(),
+            created_at=now,
+        )
+
+    def can_login(self) -> bool:
+        """Only active users with a verified email may log in."""
+        return self.status == UserStatus.ACTIVE and self.email_verified
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+    def change_status(self, target: UserStatus) -> bool:
+        """Move to `target` if the transition is legal; False (and no change) otherwise."""
+        if not can_transition(self.status, target):
+            return False
+        self.status = target
+        return True
+
+    def ends_sessions_on(self, target: UserStatus) -> bool:
+        """Leaving `active` for any other status ends every session of the user."""
+        return self.status == UserStatus.ACTIVE and target != UserStatus.ACTIVE
+
+    def soft_delete(self) -> bool:
+        return self.change_status(UserStatus.DELETED)
+
+    def verify_email(self) -> None:
+        self.email_verified = True
+
+    def revoke_tokens(self, now: datetime) -> None:
+        """Every token issued before `now` stops working (the durable cut-off)."""
+        self.tokens_valid_after = now
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+    def record_failed_login(self, now: datetime, policy: LockoutPolicy) -> bool:
+        """Count a wrong password; True when this failure locks the account."""
+        if self.locked_until is not None and now >= self.locked_until:
+            self.failed_logins = 0
+            self.locked_until = None
+        self.failed_logins += 1
+        if self.failed_logins >= policy.max_failures:
+            self.locked_until = now + policy.lock_for
+            self.failed_logins = 0
+            return True
+        return False
+
+    def record_login(self, now: datetime) -> None:
+        """A successful login clears the failure count."""
+        self.failed_logins = 0
+        self.locked_until = None
+        self.last_login_at = now

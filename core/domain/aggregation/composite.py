@@ -1,0 +1,148 @@
+"""Composites: named endpoints that call several sources and merge their answers.
+
+A composite is valid when `composite_problems` finds nothing; the REST API, the admin and the
+use cases all ask this one function, so the rules cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core.domain.aggregation.templates import template_problems
+
+MAX_SOURCES = 20
+MAX_TIMEOUT_MS = 30_000
+MAX_CACHE_TTL_SECONDS = 86_400
+MAX_SHAPING_ENTRIES = 100
+MAX_DESCRIPTION_LENGTH = 500
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+FIELD_PATTERN = re.compile(r"^[^\x00-\x1f]{1,128}$")
+METHODS = frozenset({"GET"})
+
+Problems = dict[str, list[str]]
+
+
+class AuthMode(StrEnum):
+    """Who may run a composite."""
+
+    REQUIRED = "required"  # a valid access token is needed
+    NONE = "none"  # anyone; a token, when valid, is still forwarded where allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One call a composite makes; its answer lands under `key`."""
+
+    key: str
+    url: str
+    method: str = "GET"
+    timeout_ms: int = 5_000
+    required: bool = True
+    forward_auth: bool = False
+    fields: tuple[str, ...] | None = None
+    rename: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Composite:
+    """A named endpoint that calls `sources` concurrently within `timeout_ms`."""
+
+    name: str
+    sources: tuple[Source, ...]
+    description: str = ""
+    auth: AuthMode = AuthMode.REQUIRED
+    cache_ttl_seconds: int = 0
+    timeout_ms: int = 5_000
+
+
+def name_problems(name: str) -> list[str]:
+    if NAME_PATTERN.match(name):
+        return []
+    return ["Use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit."]
+
+
+def key_problems(key: str) -> list[str]:
+    if KEY_PATTERN.match(key):
+        return []
+    return ["Use 1-64 letters, digits, '-' or '_', starting with a letter or '_'."]
+
+
+def timeout_problems(timeout_ms: int) -> list[str]:
+    if 1 <= timeout_ms <= MAX_TIMEOUT_MS:
+        return []
+    return [f"Ensure this value is between 1 and {MAX_TIMEOUT_MS} milliseconds."]
+
+
+def cache_ttl_problems(seconds: int) -> list[str]:
+    if 0 <= seconds <= MAX_CACHE_TTL_SECONDS:
+        return []
+    return [f"Ensure this value is between 0 and {MAX_CACHE_TTL_SECONDS} seconds."]
+
+
+def fields_problems(fields: tuple[str, ...] | None) -> list[str]:
+    if fields is None:
+        return []
+    if len(fields) > MAX_SHAPING_ENTRIES:
+        return [f"Ensure there are at most {MAX_SHAPING_ENTRIES} fields."]
+    if not all(FIELD_PATTERN.match(name) for name in fields):
+        return ["Field names are 1-128 characters without control characters."]
+    if len(set(fields)) != len(fields):
+        return ["List each field once."]
+    return []
+
+
+def rename_problems(rename: Mapping[str, str]) -> list[str]:
+    if len(rename) > MAX_SHAPING_ENTRIES:
+        return [f"Ensure there are at most {MAX_SHAPING_ENTRIES} renamings."]
+    names = [*rename.keys(), *rename.values()]
+    if not all(FIELD_PATTERN.match(name) for name in names):
+        return ["Field names are 1-128 characters without control characters."]
+    if len(set(rename.values())) != len(rename):
+        return ["Two fields may not be renamed to the same name."]
+    return []
+
+
+def source_problems(source: Source) -> Problems:
+    """Field-by-field problems of one source (empty: it is valid)."""
+    found: Problems = {
+        "key": key_problems(source.key),
+        "url": template_problems(source.url),
+        "method": [] if source.method in METHODS else ['Only "GET" is supported.'],
+        "timeout_ms": timeout_problems(source.timeout_ms),
+        "fields": fields_problems(source.fields),
+        "rename": rename_problems(source.rename),
+    }
+    return {name: messages for name, messages in found.items() if messages}
+
+
+def sources_problems(sources: tuple[Source, ...]) -> list[str]:
+    """Problems of the source list as a whole (count, unique keys)."""
+    if not 1 <= len(sources) <= MAX_SOURCES:
+        return [f"Give between 1 and {MAX_SOURCES} sources."]
+    keys = [source.key for source in sources]
+    if len(set(keys)) != len(keys):
+        return ["Each source needs its own key."]
+    return []
+
+
+def composite_problems(composite: Composite) -> Problems:
+    """Every problem of `composite`, keyed by field (`sources[2].url` for a source's field)."""
+    found: Problems = {
+        "name": name_problems(composite.name),
+        "description": (
+            []
+            if len(composite.description) <= MAX_DESCRIPTION_LENGTH
+            else [f"Ensure this field has at most {MAX_DESCRIPTION_LENGTH} characters."]
+        ),
+        "cache_ttl_seconds": cache_ttl_problems(composite.cache_ttl_seconds),
+        "timeout_ms": timeout_problems(composite.timeout_ms),
+        "sources": sources_problems(composite.sources),
+    }
+    for index, source in enumerate(composite.sources):
+        for name, messages in source_problems(source).items():
+            found[f"sources[{index}].{name}"] = messages
+    return {name: messages for name, messages in found.items() if messages}

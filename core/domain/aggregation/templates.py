@@ -1,0 +1,92 @@
+"""URL templates with `{placeholders}`, filled only from a run's query string.
+
+Placeholders may stand only in the path or the query of a source URL, never in the scheme, host
+or port, and every value is percent-encoded with no safe characters, so a caller can change
+neither the origin a source is fetched from nor the shape of its path or query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import quote, urlsplit
+
+from core.domain.shared.result import Err, Ok, Result
+
+MAX_URL_LENGTH = 2048
+MAX_VALUE_LENGTH = 1024
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
+_FORBIDDEN_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f]")
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+ParameterErrors = dict[str, list[str]]
+
+
+def placeholders_in(template: str) -> tuple[str, ...]:
+    """The distinct placeholder names of `template`, in order of first appearance."""
+    return tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
+
+
+def template_problems(template: str) -> list[str]:
+    """Why `template` is not a usable source URL (empty list: it is)."""
+    if len(template) > MAX_URL_LENGTH:
+        return [f"Ensure this URL has at most {MAX_URL_LENGTH} characters."]
+    if _FORBIDDEN_CHARACTERS.search(template):
+        return ["A URL may not contain whitespace or control characters."]
+    problems: list[str] = []
+    split = urlsplit(_PLACEHOLDER.sub("x", template))
+    if split.scheme not in {"http", "https"} or not split.hostname:
+        problems.append("Enter an absolute http:// or https:// URL with a host.")
+    if split.fragment or template.endswith("#"):
+        problems.append("A source URL may not have a #fragment.")
+    origin_end = _origin_length(template)
+    if "{" in template[:origin_end] or "}" in template[:origin_end]:
+        problems.append("Placeholders may stand only in the path or the query, not the host.")
+    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+        problems.append(
+            "Write placeholders as {name}: a letter or underscore, then letters, digits or "
+            "underscores."
+        )
+    return problems
+
+
+def fill(template: str, values: Mapping[str, str]) -> Result[str, ParameterErrors]:
+    """`template` with each placeholder replaced by its percent-encoded value from `values`.
+
+    Every placeholder must have a non-empty value; a value in the path may not be a `.` or
+    `..` segment (it would move the request to another path).
+    """
+    query_start = _query_start(template)
+    errors: ParameterErrors = {}
+    for match in _PLACEHOLDER.finditer(template):
+        name = match.group(1)
+        value = values.get(name, "")
+        if not value:
+            errors.setdefault(name, ["This query parameter is required."])
+        elif len(value) > MAX_VALUE_LENGTH:
+            errors.setdefault(
+                name, [f"Ensure this value has at most {MAX_VALUE_LENGTH} characters."]
+            )
+        elif match.start() < query_start and value in _DOT_SEGMENTS:
+            errors.setdefault(name, ["This value may not be a relative path segment."])
+    if errors:
+        return Err(errors)
+    filled = _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template)
+    before, after = urlsplit(_PLACEHOLDER.sub("x", template)), urlsplit(filled)
+    assert (before.scheme, before.netloc) == (after.scheme, after.netloc), "origin changed"
+    return Ok(filled)
+
+
+def _origin_length(template: str) -> int:
+    """Length of `scheme://authority`, the part placeholders may never touch."""
+    scheme_end = template.find("://")
+    if scheme_end < 0:
+        return len(template)
+    start = scheme_end + 3
+    ends = [i for i in (template.find(c, start) for c in "/?#") if i >= 0]
+    return min(ends) if ends else len(template)
+
+
+def _query_start(template: str) -> int:
+    index = template.find("?")
+    return len(template) if index < 0 else index

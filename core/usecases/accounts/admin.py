@@ -1,0 +1,125 @@
+"""Administration of users: ListUsers, GetUser, UpdateUser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.domain.accounts.user import User, UserStatus
+from core.domain.accounts.values import UserId, is_valid_role
+from core.domain.shared.identity import Principal
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.accounts._revocation import deny_access_token, end_user_sessions
+from core.usecases.accounts.ports import (
+    Clock,
+    SessionRepository,
+    TokenRevocations,
+    UnitOfWork,
+    UserPage,
+    UserQuery,
+    UserRepository,
+)
+
+
+class ListUsers:
+    """A filtered page of users."""
+
+    def __init__(self, *, users: UserRepository) -> None:
+        self._users = users
+
+    def execute(self, query: UserQuery) -> Result[UserPage, None]:
+        return Ok(self._users.search(query))
+
+
+class GetUserError(StrEnum):
+    """Why a user could not be shown."""
+
+    FORBIDDEN = "permission_denied"
+    NOT_FOUND = "not_found"
+
+
+class GetUser:
+    """One user, for an admin or for the user themself."""
+
+    def __init__(self, *, users: UserRepository) -> None:
+        self._users = users
+
+    def execute(self, principal: Principal, user_id: str) -> Result[User, GetUserError]:
+        if not principal.is_admin and principal.user_id != user_id:
+            return Err(GetUserError.FORBIDDEN)
+        uid = UserId.parse(user_id)
+        user = self._users.get(uid) if uid is not None else None
+        return Ok(user) if user is not None else Err(GetUserError.NOT_FOUND)
+
+
+class UpdateUserError(StrEnum):
+    """Why an admin change was refused."""
+
+    NOT_FOUND = "not_found"
+    ILLEGAL_TRANSITION = "illegal_status_transition"
+    INVALID_ROLE = "invalid_role"
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """What an admin asked to change; None leaves a field alone."""
+
+    status: UserStatus | None = None
+    roles: tuple[str, ...] | None = None
+    full_name: str | None = None
+    email_verified: bool | None = None
+
+
+class UpdateUser:
+    """Change a user's status, roles or name; leaving `active` ends all their sessions.
+
+    A change of roles revokes the user's access tokens (they carry the old roles) but keeps
+    their sessions, so the next refresh carries the new roles.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        revocations: TokenRevocations,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._sessions, self._revocations = users, sessions, revocations
+        self._uow, self._clock = uow, clock
+
+    def execute(self, user_id: str, changes: UserChanges) -> Result[User, UpdateUserError]:
+        if changes.roles is not None and not all(is_valid_role(r) for r in changes.roles):
+            return Err(UpdateUserError.INVALID_ROLE)
+        uid = UserId.parse(user_id)
+        now = self._clock.now()
+        with self._uow:
+            user = self._users.get_for_update(uid) if uid is not None else None
+            if user is None:
+                return Err(UpdateUserError.NOT_FOUND)
+            ends_sessions = False
+            if changes.status is not None:
+                ends_sessions = user.ends_sessions_on(changes.status)
+                if not user.change_status(changes.status):
+                    return Err(UpdateUserError.ILLEGAL_TRANSITION)
+            roles_changed = changes.roles is not None and set(changes.roles) != set(user.roles)
+            if changes.roles is not None:
+                user.roles = tuple(dict.fromkeys(changes.roles))
+            if changes.full_name is not None:
+                user.full_name = changes.full_name.strip()
+            if changes.email_verified is not None:
+                user.email_verified = changes.email_verified
+            if ends_sessions:
+                user.revoke_tokens(now)
+                end_user_sessions(
+                    user_id=user.id, now=now, sessions=self._sessions, revocations=self._revocations
+                )
+            elif roles_changed:
+                user.revoke_tokens(now)
+                for session in self._sessions.live_for(user.id, now):
+                    deny_access_token(self._revocations, session)
+                self._revocations.revoke_user_tokens(user.id.value, now)
+            self._users.save(user)
+            self._uow.commit()
+        return Ok(user)

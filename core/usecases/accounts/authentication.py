@@ -1,0 +1,261 @@
+"""Logging in and out: AuthenticateUser, RefreshTokens, Logout, LogoutAll."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import LockoutPolicy, User, UserStatus
+from core.domain.accounts.values import Email, UserId
+from core.domain.shared.identity import Principal
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.accounts._revocation import deny_access_token, end_user_sessions
+from core.usecases.accounts.ports import (
+    AccountEvents,
+    Clock,
+    IssuedTokens,
+    PasswordHasher,
+    RefreshTokenError,
+    SessionRepository,
+    TokenIssuer,
+    TokenRevocations,
+    UnitOfWork,
+    UserRepository,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A user and the token pair just issued to them."""
+
+    user: User
+    tokens: IssuedTokens
+
+
+class AuthenticateError(StrEnum):
+    """Why a login was refused; the first is deliberately vague."""
+
+    INVALID_CREDENTIALS = "invalid_credentials"
+    EMAIL_NOT_VERIFIED = "email_not_verified"
+    ACCOUNT_INACTIVE = "account_inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    email: str
+    password: str
+    user_agent: str = ""
+    ip: str = ""
+
+
+class AuthenticateUser:
+    """Check a password and open a session (a new refresh family).
+
+    Unknown email, wrong password and a locked account look the same from outside, and each
+    runs the hasher exactly once. Only after the right password do we say what else is wrong.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        uow: UnitOfWork,
+        clock: Clock,
+        events: AccountEvents,
+        lockout: LockoutPolicy,
+        session_lifetime: timedelta,
+    ) -> None:
+        self._users, self._sessions, self._hasher, self._issuer = users, sessions, hasher, issuer
+        self._uow, self._clock, self._events = uow, clock, events
+        self._lockout, self._lifetime = lockout, session_lifetime
+
+    def execute(self, credentials: Credentials) -> Result[SignedIn, AuthenticateError]:
+        email = Email.parse(credentials.email)
+        user = self._users.by_email(email) if email is not None else None
+        matches = self._hasher.verify(
+            credentials.password, user.password_hash if user is not None else None
+        )
+        now = self._clock.now()
+        if user is None or user.status == UserStatus.DELETED:
+            return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
+        if user.is_locked(now):
+            return self._refuse("locked", AuthenticateError.INVALID_CREDENTIALS)
+        if not matches:
+            self._count_failure(user.id, now)
+            return self._refuse("wrong_password", AuthenticateError.INVALID_CREDENTIALS)
+        if user.status != UserStatus.ACTIVE:
+            return self._refuse("inactive", AuthenticateError.ACCOUNT_INACTIVE)
+        if not user.email_verified:
+            return self._refuse("unverified", AuthenticateError.EMAIL_NOT_VERIFIED)
+
+        session = Session.start(
+            user_id=user.id,
+            now=now,
+            lifetime=self._lifetime,
+            user_agent=credentials.user_agent,
+            ip=credentials.ip,
+        )
+        tokens = self._issuer.issue(user, session.id, session.expires_at)
+        session.current_jti = tokens.refresh_jti
+        session.access_jti, session.access_expires_at = tokens.access_jti, tokens.access_expires_at
+        with self._uow:
+            # Re-read under a row lock: a password change committed since our read must not
+            # be overwritten with the hash we read before hashing.
+            fresh = self._users.get_for_update(user.id)
+            if fresh is None:  # deleted meanwhile
+                return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
+            fresh.record_login(now)
+            self._users.save(fresh)
+            self._sessions.add(session)
+            self._uow.commit()
+        self._events.login("success")
+        return Ok(SignedIn(fresh, tokens))
+
+    def _count_failure(self, user_id: UserId, now: datetime) -> None:
+        with self._uow:
+            user = self._users.get_for_update(user_id)
+            if user is None:  # deleted meanwhile
+                return
+            if user.record_failed_login(now, self._lockout):
+                self._events.locked_out()
+            self._users.save(user)
+            self._uow.commit()
+
+    def _refuse(self, outcome: str, error: AuthenticateError) -> Err[AuthenticateError]:
+        self._events.login(outcome)
+        return Err(error)
+
+
+class RefreshError(StrEnum):
+    """Why a refresh token was refused."""
+
+    INVALID = "token_invalid"
+    EXPIRED = "token_expired"
+    REUSED = "token_reused"
+    ACCOUNT_INACTIVE = "account_inactive"
+
+
+class RefreshTokens:
+    """Rotate a refresh token: the family's current token buys a new pair, exactly once.
+
+    The happy path is two statements: read the user, compare-and-swap the family's current jti.
+    A token that lost the swap was already used: that is reuse, and the whole family ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        issuer: TokenIssuer,
+        revocations: TokenRevocations,
+        clock: Clock,
+        events: AccountEvents,
+    ) -> None:
+        self._users, self._sessions, self._issuer = users, sessions, issuer
+        self._revocations, self._clock, self._events = revocations, clock, events
+
+    def execute(self, raw_token: str) -> Result[SignedIn, RefreshError]:
+        match self._issuer.read_refresh(raw_token):
+            case Err(RefreshTokenError.EXPIRED):
+                return Err(RefreshError.EXPIRED)
+            case Err(_):
+                return Err(RefreshError.INVALID)
+            case Ok(claims):
+                pass
+        user = self._users.get(claims.user_id)
+        if user is None:
+            return Err(RefreshError.INVALID)
+        if not user.can_login():
+            return Err(RefreshError.ACCOUNT_INACTIVE)
+        now = self._clock.now()
+        tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
+        rotated = self._sessions.rotate(
+            claims.session_id,
+            presented_jti=claims.jti,
+            new_jti=tokens.refresh_jti,
+            access_jti=tokens.access_jti,
+            access_expires_at=tokens.access_expires_at,
+            now=now,
+        )
+        if rotated:
+            self._events.refreshed()
+            return Ok(SignedIn(user, tokens))
+        session = self._sessions.get(claims.session_id)
+        if session is None or session.user_id != user.id or not session.is_live(now):
+            return Err(RefreshError.INVALID)
+        # The family lives but its current token is another one: this one was already used.
+        self._sessions.revoke(session.id, user.id, now)
+        deny_access_token(self._revocations, session)
+        self._events.reuse_detected()
+        return Err(RefreshError.REUSED)
+
+
+class LogoutError(StrEnum):
+    """Why a logout was refused."""
+
+    INVALID = "token_invalid"
+
+
+class Logout:
+    """End the session of a refresh token and deny the access token presented with it."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionRepository,
+        issuer: TokenIssuer,
+        revocations: TokenRevocations,
+        clock: Clock,
+    ) -> None:
+        self._sessions, self._issuer = sessions, issuer
+        self._revocations, self._clock = revocations, clock
+
+    def execute(self, principal: Principal, refresh_token: str) -> Result[None, LogoutError]:
+        claims = self._issuer.read_refresh(refresh_token)
+        if claims.is_err() or claims.unwrap().user_id.value != principal.user_id:
+            return Err(LogoutError.INVALID)
+        ended = self._sessions.revoke(
+            claims.unwrap().session_id, claims.unwrap().user_id, self._clock.now()
+        )
+        if ended is not None:
+            deny_access_token(self._revocations, ended)
+        self._revocations.revoke_token(principal.token_id, principal.expires_at)
+        return Ok(None)
+
+
+class LogoutAll:
+    """End every session of the caller; every token issued so far stops working."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        revocations: TokenRevocations,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._sessions, self._revocations = users, sessions, revocations
+        self._uow, self._clock = uow, clock
+
+    def execute(self, user_id: str) -> Result[None, None]:
+        now = self._clock.now()
+        with self._uow:
+            user = self._users.get_for_update(UserId(user_id))
+            if user is not None:
+                user.revoke_tokens(now)
+                self._users.save(user)
+            end_user_sessions(
+                user_id=UserId(user_id),
+                now=now,
+                sessions=self._sessions,
+                revocations=self._revocations,
+            )
+            self._uow.commit()
+        return Ok(None)

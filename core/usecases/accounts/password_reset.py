@@ -1,0 +1,112 @@
+"""Forgotten passwords: RequestPasswordReset, ResetPassword."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from enum import StrEnum
+
+from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.user import UserStatus
+from core.domain.accounts.values import Email
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.accounts._revocation import end_user_sessions
+from core.usecases.accounts.ports import (
+    Clock,
+    Mailer,
+    OneTimeTokens,
+    PasswordHasher,
+    PasswordPolicy,
+    SessionRepository,
+    TokenPurpose,
+    TokenRevocations,
+    UnitOfWork,
+    UserRepository,
+)
+from core.usecases.accounts.registration import password_problems
+
+RESET_TTL = timedelta(hours=1)
+
+
+class RequestPasswordReset:
+    """Mail a single-use reset token (1 h) if the address has an account; answer alike if not."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        tokens: OneTimeTokens,
+        mailer: Mailer,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._tokens, self._mailer = users, tokens, mailer
+        self._uow, self._clock = uow, clock
+
+    def execute(self, email: str) -> Result[None, None]:
+        address = Email.parse(email)
+        user = self._users.by_email(address) if address is not None else None
+        if user is None or user.status == UserStatus.DELETED:
+            return Ok(None)
+        with self._uow:
+            token = self._tokens.issue(user.id, TokenPurpose.RESET, self._clock.now() + RESET_TTL)
+            self._uow.commit()
+        self._mailer.send_password_reset(user.email, token)
+        return Ok(None)
+
+
+class ResetPasswordError(StrEnum):
+    """Why a reset was refused."""
+
+    INVALID = "invalid_token"
+
+
+class ResetPassword:
+    """Set a new password with a reset token; every session of the user ends.
+
+    A weak new password leaves the token unused (the transaction rolls back), so the user can
+    try again with the same email. Proving control of the mailbox also verifies the address
+    and lifts a lockout.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        tokens: OneTimeTokens,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        revocations: TokenRevocations,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._sessions, self._tokens = users, sessions, tokens
+        self._hasher, self._policy, self._revocations = hasher, policy, revocations
+        self._uow, self._clock = uow, clock
+
+    def execute(
+        self, token: str, new_password: str
+    ) -> Result[None, ResetPasswordError | PasswordRejected]:
+        now = self._clock.now()
+        new_hash = self._hasher.hash(new_password)  # before the row lock: bcrypt is slow
+        with self._uow:
+            user_id = self._tokens.consume(token, TokenPurpose.RESET, now)
+            user = self._users.get_for_update(user_id) if user_id is not None else None
+            if user is None or user.status == UserStatus.DELETED:
+                return Err(ResetPasswordError.INVALID)
+            rejected = password_problems(
+                self._policy, new_password, email=user.email.value, full_name=user.full_name
+            )
+            if rejected is not None:
+                return Err(replace(rejected, field="new_password"))
+            user.password_hash = new_hash
+            user.verify_email()
+            user.failed_logins, user.locked_until = 0, None
+            user.revoke_tokens(now)
+            self._users.save(user)
+            end_user_sessions(
+                user_id=user.id, now=now, sessions=self._sessions, revocations=self._revocations
+            )
+            self._uow.commit()
+        return Ok(None)

@@ -1,0 +1,226 @@
+"""Ports of the accounts context: what its use cases need from the outside world.
+
+Protocols named by role; their Django/simplejwt/bcrypt adapters live in `apps/accounts`, fakes in
+`tests/fakes/accounts.py`. Nothing here may import a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Protocol
+
+from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import User, UserStatus
+from core.domain.accounts.values import Email, PasswordHash, UserId
+from core.domain.shared.result import Result
+from core.usecases.shared.ports import Clock, TokenRevocations
+
+__all__ = [
+    "AccountEvents",
+    "Clock",
+    "IssuedTokens",
+    "Mailer",
+    "OneTimeTokens",
+    "PasswordHasher",
+    "PasswordPolicy",
+    "RefreshClaims",
+    "RefreshTokenError",
+    "SessionRepository",
+    "TokenIssuer",
+    "TokenPurpose",
+    "TokenRevocations",
+    "UnitOfWork",
+    "UserPage",
+    "UserQuery",
+    "UserRepository",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    """Filters and window of the admin user list."""
+
+    email: str | None = None
+    status: UserStatus | None = None
+    role: str | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """One page of users and how many match in all."""
+
+    items: list[User]
+    total: int
+
+
+class UserRepository(Protocol):
+    """Users by id or email; `add` refuses a taken email instead of raising."""
+
+    def get(self, user_id: UserId) -> User | None: ...
+
+    def get_for_update(self, user_id: UserId) -> User | None:
+        """The user, row-locked until the unit of work ends."""
+        ...
+
+    def by_email(self, email: Email) -> User | None: ...
+
+    def add(self, user: User) -> bool:
+        """Insert; False when the email is already taken (also under concurrency)."""
+        ...
+
+    def save(self, user: User) -> None: ...
+
+    def search(self, query: UserQuery) -> UserPage: ...
+
+
+class SessionRepository(Protocol):
+    """Refresh-token families; `rotate` is the atomic compare-and-swap that picks one winner."""
+
+    def add(self, session: Session) -> None: ...
+
+    def get(self, session_id: str) -> Session | None: ...
+
+    def rotate(
+        self,
+        session_id: str,
+        *,
+        presented_jti: str,
+        new_jti: str,
+        access_jti: str,
+        access_expires_at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Replace the current refresh jti if it is still `presented_jti` and the family lives."""
+        ...
+
+    def revoke(self, session_id: str, user_id: UserId, now: datetime) -> Session | None:
+        """End one live family of the user; the family as it was, or None if none was live."""
+        ...
+
+    def revoke_all(
+        self, user_id: UserId, now: datetime, *, keep: str | None = None
+    ) -> list[Session]:
+        """End every live family of the user except `keep`; the families ended."""
+        ...
+
+    def live_for(self, user_id: UserId, now: datetime) -> list[Session]: ...
+
+    def purge(self, before: datetime) -> int:
+        """Delete families that expired or were revoked before `before`; how many."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    """A freshly signed access + refresh pair and the ids that revocation needs."""
+
+    access_token: str
+    refresh_token: str
+    access_jti: str
+    access_expires_at: datetime
+    refresh_jti: str
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshClaims:
+    """What a verified refresh token says."""
+
+    user_id: UserId
+    session_id: str
+    jti: str
+    expires_at: datetime
+
+
+class RefreshTokenError(StrEnum):
+    """Why a refresh token was refused."""
+
+    INVALID = "token_invalid"
+    EXPIRED = "token_expired"
+
+
+class TokenIssuer(Protocol):
+    """Signs token pairs and verifies refresh tokens (signature, type, exp, aud, iss)."""
+
+    def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens: ...
+
+    def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]: ...
+
+
+class TokenPurpose(StrEnum):
+    """What a one-time token is for."""
+
+    VERIFY_EMAIL = "verify_email"
+    RESET = "reset_password"
+
+
+class OneTimeTokens(Protocol):
+    """Random single-use tokens, stored hashed; issuing one voids earlier ones of that purpose."""
+
+    def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str: ...
+
+    def consume(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        """Mark the token used and return its user, or None if unknown, used or expired."""
+        ...
+
+    def purge(self, now: datetime) -> int:
+        """Delete used and expired tokens; how many."""
+        ...
+
+
+class Mailer(Protocol):
+    """Sends the account emails."""
+
+    def send_verification(self, to: Email, token: str) -> None: ...
+
+    def send_password_reset(self, to: Email, token: str) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    """Hashes and checks passwords (bcrypt)."""
+
+    def hash(self, raw_password: str) -> PasswordHash: ...
+
+    def verify(self, raw_password: str, hashed: PasswordHash | None) -> bool:
+        """True when it matches; with None, spend the same time and answer False."""
+        ...
+
+
+class PasswordPolicy(Protocol):
+    """Why a new password is not acceptable for this user (empty when it is)."""
+
+    def problems(self, password: str, *, email: str, full_name: str) -> list[str]: ...
+
+
+class UnitOfWork(Protocol):
+    """A transaction: rolled back on leaving the block unless `commit()` was called."""
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class AccountEvents(Protocol):
+    """Business events worth counting (registrations, logins by outcome, refreshes...)."""
+
+    def registered(self) -> None: ...
+
+    def login(self, outcome: str) -> None: ...
+
+    def refreshed(self) -> None: ...
+
+    def reuse_detected(self) -> None: ...
+
+    def locked_out(self) -> None: ...

@@ -1,0 +1,134 @@
+"""The caller's own account: GetCurrentUser, UpdateProfile, ChangePassword."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from enum import StrEnum
+
+from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.user import User, UserStatus
+from core.domain.accounts.values import UserId
+from core.domain.shared.identity import Principal
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.accounts._revocation import end_user_sessions
+from core.usecases.accounts.ports import (
+    Clock,
+    PasswordHasher,
+    PasswordPolicy,
+    SessionRepository,
+    TokenRevocations,
+    UnitOfWork,
+    UserRepository,
+)
+from core.usecases.accounts.registration import password_problems
+
+
+class CurrentUserError(StrEnum):
+    """The token is valid but its user is gone."""
+
+    UNKNOWN_USER = "token_invalid"
+
+
+def _current(users: UserRepository, user_id: str, *, lock: bool = False) -> User | None:
+    uid = UserId.parse(user_id)
+    if uid is None:
+        return None
+    user = users.get_for_update(uid) if lock else users.get(uid)
+    return None if user is None or user.status == UserStatus.DELETED else user
+
+
+class GetCurrentUser:
+    """The caller's user."""
+
+    def __init__(self, *, users: UserRepository) -> None:
+        self._users = users
+
+    def execute(self, user_id: str) -> Result[User, CurrentUserError]:
+        user = _current(self._users, user_id)
+        return Ok(user) if user is not None else Err(CurrentUserError.UNKNOWN_USER)
+
+
+class UpdateProfile:
+    """Change what the caller may change about themselves: their name."""
+
+    def __init__(self, *, users: UserRepository, uow: UnitOfWork) -> None:
+        self._users, self._uow = users, uow
+
+    def execute(self, user_id: str, *, full_name: str | None) -> Result[User, CurrentUserError]:
+        with self._uow:
+            user = _current(self._users, user_id, lock=True)
+            if user is None:
+                return Err(CurrentUserError.UNKNOWN_USER)
+            if full_name is not None:
+                user.full_name = full_name.strip()
+                self._users.save(user)
+            self._uow.commit()
+        return Ok(user)
+
+
+class ChangePasswordError(StrEnum):
+    """Why a password change was refused."""
+
+    INVALID_CREDENTIALS = "invalid_credentials"
+    UNKNOWN_USER = "token_invalid"
+
+
+class ChangePassword:
+    """Replace the password after checking the current one; every other session ends.
+
+    Earlier access tokens stop working (the per-user cut-off); the caller's own refresh family
+    is kept, so they refresh and carry on.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        revocations: TokenRevocations,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._sessions, self._hasher, self._policy = users, sessions, hasher, policy
+        self._revocations, self._uow, self._clock = revocations, uow, clock
+
+    def execute(
+        self, principal: Principal, *, current_password: str, new_password: str
+    ) -> Result[None, ChangePasswordError | PasswordRejected]:
+        user = _current(self._users, principal.user_id)
+        if user is None:
+            return Err(ChangePasswordError.UNKNOWN_USER)
+        if not self._hasher.verify(current_password, user.password_hash):
+            return Err(ChangePasswordError.INVALID_CREDENTIALS)
+        rejected = password_problems(
+            self._policy, new_password, email=user.email.value, full_name=user.full_name
+        )
+        if rejected is not None:
+            return Err(replace(rejected, field="new_password"))
+        new_hash = self._hasher.hash(new_password)
+        now = self._clock.now()
+        keep = next(
+            (
+                s.id
+                for s in self._sessions.live_for(user.id, now)
+                if s.access_jti == principal.token_id
+            ),
+            None,
+        )
+        with self._uow:
+            locked = self._users.get_for_update(user.id)
+            assert locked is not None, "the user was read a moment ago"
+            locked.password_hash = new_hash
+            locked.revoke_tokens(now)
+            self._users.save(locked)
+            end_user_sessions(
+                user_id=user.id,
+                now=now,
+                sessions=self._sessions,
+                revocations=self._revocations,
+                keep=keep,
+            )
+            self._uow.commit()
+        return Ok(None)

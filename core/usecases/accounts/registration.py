@@ -1,0 +1,152 @@
+"""Registration and email verification: RegisterUser, VerifyEmail, ResendVerification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from core.domain.accounts.passwords import PasswordRejected, looks_like_email
+from core.domain.accounts.user import User, UserStatus
+from core.domain.accounts.values import Email
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.accounts.ports import (
+    AccountEvents,
+    Clock,
+    Mailer,
+    OneTimeTokens,
+    PasswordHasher,
+    PasswordPolicy,
+    TokenPurpose,
+    UnitOfWork,
+    UserRepository,
+)
+
+VERIFICATION_TTL = timedelta(hours=24)
+EMAIL_LIKE_MESSAGE = "The password must not be an email address."
+
+
+def password_problems(
+    policy: PasswordPolicy, password: str, *, email: str, full_name: str
+) -> PasswordRejected | None:
+    """The policy's verdict on a new password, None when it is acceptable."""
+    messages = list(policy.problems(password, email=email, full_name=full_name))
+    if looks_like_email(password):
+        messages.append(EMAIL_LIKE_MESSAGE)
+    return PasswordRejected(tuple(messages)) if messages else None
+
+
+class RegisterError(StrEnum):
+    """Why registration was refused."""
+
+    INVALID_EMAIL = "validation_error"
+    EMAIL_TAKEN = "email_taken"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    full_name: str = ""
+
+
+class RegisterUser:
+    """Create an active, unverified user with the default roles and mail a verification token."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        tokens: OneTimeTokens,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        mailer: Mailer,
+        uow: UnitOfWork,
+        clock: Clock,
+        events: AccountEvents,
+    ) -> None:
+        self._users, self._tokens, self._hasher, self._policy = users, tokens, hasher, policy
+        self._mailer, self._uow, self._clock, self._events = mailer, uow, clock, events
+
+    def execute(self, command: Registration) -> Result[User, RegisterError | PasswordRejected]:
+        email = Email.parse(command.email)
+        if email is None:
+            return Err(RegisterError.INVALID_EMAIL)
+        rejected = password_problems(
+            self._policy, command.password, email=email.value, full_name=command.full_name
+        )
+        if rejected is not None:
+            return Err(rejected)
+        now = self._clock.now()
+        user = User.register(
+            email=email,
+            password_hash=self._hasher.hash(command.password),
+            full_name=command.full_name,
+            now=now,
+        )
+        with self._uow:
+            if not self._users.add(user):
+                return Err(RegisterError.EMAIL_TAKEN)
+            token = self._tokens.issue(user.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL)
+            self._uow.commit()
+        self._mailer.send_verification(user.email, token)
+        self._events.registered()
+        return Ok(user)
+
+
+class VerifyEmailError(StrEnum):
+    """Why a verification token was refused."""
+
+    INVALID = "invalid_token"
+
+
+class VerifyEmail:
+    """Consume a verification token (single use, 24 h) and mark the email verified."""
+
+    def __init__(
+        self, *, users: UserRepository, tokens: OneTimeTokens, uow: UnitOfWork, clock: Clock
+    ) -> None:
+        self._users, self._tokens, self._uow, self._clock = users, tokens, uow, clock
+
+    def execute(self, token: str) -> Result[User, VerifyEmailError]:
+        with self._uow:
+            user_id = self._tokens.consume(token, TokenPurpose.VERIFY_EMAIL, self._clock.now())
+            user = self._users.get_for_update(user_id) if user_id is not None else None
+            if user is None or user.status == UserStatus.DELETED:
+                return Err(VerifyEmailError.INVALID)
+            user.verify_email()
+            self._users.save(user)
+            self._uow.commit()
+        return Ok(user)
+
+
+class ResendVerification:
+    """Mail a fresh verification token when the address belongs to an unverified account.
+
+    The caller always answers the same way, so nobody learns which addresses have accounts.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        tokens: OneTimeTokens,
+        mailer: Mailer,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._tokens, self._mailer = users, tokens, mailer
+        self._uow, self._clock = uow, clock
+
+    def execute(self, email: str) -> Result[None, None]:
+        address = Email.parse(email)
+        user = self._users.by_email(address) if address is not None else None
+        if user is None or user.email_verified or user.status != UserStatus.ACTIVE:
+            return Ok(None)
+        with self._uow:
+            token = self._tokens.issue(
+                user.id, TokenPurpose.VERIFY_EMAIL, self._clock.now() + VERIFICATION_TTL
+            )
+            self._uow.commit()
+        self._mailer.send_verification(user.email, token)
+        return Ok(None)

@@ -1,0 +1,95 @@
+"""Managing composites: create, read, list, change and remove them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from core.domain.aggregation.composite import Composite, composite_problems
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.aggregation.errors import CompositeError
+from core.usecases.aggregation.ports import CompositeRepository
+
+
+class CreateComposite:
+    """Store a new, valid composite under an unused name."""
+
+    def __init__(self, composites: CompositeRepository) -> None:
+        self._composites = composites
+
+    def execute(self, composite: Composite) -> Result[Composite, CompositeError]:
+        if composite_problems(composite):
+            return Err(CompositeError.INVALID)
+        if self._composites.exists(composite.name):
+            return Err(CompositeError.NAME_TAKEN)
+        self._composites.add(composite)
+        return Ok(composite)
+
+
+class GetComposite:
+    """Read one composite by name."""
+
+    def __init__(self, composites: CompositeRepository) -> None:
+        self._composites = composites
+
+    def execute(self, name: str) -> Result[Composite, CompositeError]:
+        composite = self._composites.get(name)
+        return Err(CompositeError.NOT_FOUND) if composite is None else Ok(composite)
+
+
+class ListComposites:
+    """Every composite, by name."""
+
+    def __init__(self, composites: CompositeRepository) -> None:
+        self._composites = composites
+
+    def execute(self) -> Sequence[Composite]:
+        return self._composites.list()
+
+
+class UpdateComposite:
+    """Apply a change to a stored composite; the result must still be valid."""
+
+    def __init__(self, composites: CompositeRepository) -> None:
+        self._composites = composites
+
+    def execute(
+        self, name: str, change: Callable[[Composite], Composite]
+    ) -> Result[Composite, CompositeError]:
+        current = self._composites.get(name)
+        if current is None:
+            return Err(CompositeError.NOT_FOUND)
+        changed = change(current)
+        if composite_problems(changed):
+            return Err(CompositeError.INVALID)
+        if changed.name != name and self._composites.exists(changed.name):
+            return Err(CompositeError.NAME_TAKEN)
+        self._composites.replace(name, changed)
+        return Ok(changed)
+
+
+class DeleteComposite:
+    """Remove a composite (its past runs stay in the history)."""
+
+    def __init__(self, composites: CompositeRepository) -> None:
+        self._composites = composites
+
+    def execute(self, name: str) -> Result[None, CompositeError]:
+        return Ok(None) if self._composites.delete(name) else Err(CompositeError.NOT_FOUND)
+
+
+class EnsureComposite:
+    """Create a composite unless one of that name exists (idempotent seeding)."""
+
+    def __init__(self, composites: CompositeRepository) -> None:
+        self._create = CreateComposite(composites)
+
+    def execute(self, composite: Composite) -> Result[bool, CompositeError]:
+        """Ok(True) when created, Ok(False) when it was already there."""
+        match self._create.execute(composite):
+            case Ok(_):
+                return Ok(True)
+            case Err(CompositeError.NAME_TAKEN):
+                return Ok(False)
+            case Err(error):
+                return Err(error)
+        raise AssertionError("unreachable")  # pragma: no cover

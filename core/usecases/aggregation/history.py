@@ -1,0 +1,39 @@
+"""The history of runs: listing it and pruning old rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from core.domain.aggregation.runs import RunRecord, RunStatus
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.aggregation.errors import HistoryError
+from core.usecases.aggregation.ports import RunHistory
+from core.usecases.shared.ports import Clock
+
+
+class ListRuns:
+    """Past runs, newest first, optionally of one composite and/or one status."""
+
+    def __init__(self, history: RunHistory) -> None:
+        self._history = history
+
+    def execute(
+        self, *, composite: str | None = None, status: RunStatus | None = None
+    ) -> Sequence[RunRecord]:
+        return self._history.matching(composite, status)
+
+
+class PruneRuns:
+    """Delete runs that started more than `older_than_days` days ago."""
+
+    def __init__(self, history: RunHistory, clock: Clock) -> None:
+        self._history = history
+        self._clock = clock
+
+    def execute(self, *, older_than_days: int) -> Result[int, HistoryError]:
+        """Ok(number of deleted runs); Err when the age is negative."""
+        if older_than_days < 0:
+            return Err(HistoryError.INVALID_AGE)
+        cutoff = self._clock.now() - timedelta(days=older_than_days)
+        return Ok(self._history.delete_started_before(cutoff))

@@ -1,0 +1,96 @@
+"""The aggregation API through a real HTTP server: define, run, and read back a composite."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+
+import httpx
+import pytest
+from django.core.management import call_command
+
+from tests.factories.tokens import access_token
+from tests.integration.aggregation.upstream import Upstream
+
+ALL_DATABASES = ["default", "gateway", "aggregation"]  # the demo reads /health/ready
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, databases=ALL_DATABASES),
+]
+
+
+@pytest.fixture(autouse=True)
+def _close_live_server_connections():
+    """The live server's request threads keep persistent connections (CONN_MAX_AGE) that
+    would block dropping the test databases; end them after each test."""
+    yield
+    from django.db import connections
+
+    for alias in ALL_DATABASES:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+@pytest.fixture
+def upstream():
+    server = Upstream.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin():
+    return {"Authorization": f"Bearer {access_token(roles=('user', 'admin'))}"}
+
+
+def test_an_admin_defines_a_composite_and_anyone_runs_it(live_server, upstream, admin):
+    api = f"{live_server.url}/api/v1/aggregation"
+    definition = {
+        "name": "profile",
+        "auth": "none",
+        "timeout_ms": 1000,
+        "sources": [
+            {"key": "user", "url": upstream.url("/json?delay_ms=200&name={user}")},
+            {"key": "orders", "url": upstream.url("/json?delay_ms=200"), "fields": ["name"]},
+            {"key": "stuck", "url": upstream.url("/hang"), "required": False, "timeout_ms": 300},
+        ],
+    }
+    with httpx.Client(timeout=5) as http:
+        created = http.post(f"{api}/composites", json=definition, headers=admin)
+        assert created.status_code == 201, created.text
+        started = time.perf_counter()
+        answer = http.get(f"{api}/composites/profile/run", params={"user": "ada"})
+        elapsed = time.perf_counter() - started
+        assert answer.status_code == 200, answer.text
+        assert elapsed < 0.75
+        body = answer.json()
+        assert body["data"]["user"]["name"] == "ada"
+        assert body["data"]["orders"] == {"name": "json"}
+        assert body["errors"]["stuck"]["code"] == "source_timeout"
+        assert body["meta"]["partial"] is True
+        assert answer.headers["X-Request-ID"]
+
+        runs = http.get(f"{api}/runs", params={"composite": "profile"}, headers=admin).json()
+        assert runs["count"] == 1
+        assert runs["results"][0]["status"] == "partial"
+
+        missing = http.get(f"{api}/composites/profile/run")
+        assert missing.status_code == 400
+        assert missing.headers["Content-Type"] == "application/problem+json"
+
+
+def test_the_demo_composite_runs_against_the_platform_itself(live_server, settings):
+    settings.AGGREGATION_DEMO_BASE_URL = live_server.url
+    call_command("seed", "--demo", stdout=StringIO())
+    with httpx.Client(timeout=10) as http:
+        response = http.get(f"{live_server.url}/api/v1/aggregation/composites/demo/run")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["data"]["health"] == {"status": "ok"}
+    assert body["meta"]["status"] == "complete", body["errors"]
+    assert body["data"]["readiness"] == {"state": "ok"}
+    assert set(body["data"]["api"]) == {"info", "openapi_version"}

@@ -1,0 +1,275 @@
+"""In-memory fakes of the accounts ports, for unit tests of the use cases (no I/O)."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import User
+from core.domain.accounts.values import Email, PasswordHash, UserId
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.accounts.ports import (
+    IssuedTokens,
+    RefreshClaims,
+    RefreshTokenError,
+    TokenPurpose,
+    UserPage,
+    UserQuery,
+)
+
+
+class InMemoryUserRepository:
+    def __init__(self, *users: User) -> None:
+        self.rows: dict[str, User] = {u.id.value: copy.deepcopy(u) for u in users}
+        self.locked: list[str] = []
+
+    def get(self, user_id: UserId) -> User | None:
+        user = self.rows.get(user_id.value)
+        return copy.deepcopy(user) if user else None
+
+    def get_for_update(self, user_id: UserId) -> User | None:
+        self.locked.append(user_id.value)
+        return self.get(user_id)
+
+    def by_email(self, email: Email) -> User | None:
+        found = [u for u in self.rows.values() if u.email == email]
+        return copy.deepcopy(found[0]) if found else None
+
+    def add(self, user: User) -> bool:
+        if self.by_email(user.email) is not None:
+            return False
+        self.rows[user.id.value] = copy.deepcopy(user)
+        return True
+
+    def save(self, user: User) -> None:
+        self.rows[user.id.value] = copy.deepcopy(user)
+
+    def search(self, query: UserQuery) -> UserPage:
+        found = [
+            u
+            for u in self.rows.values()
+            if (not query.email or query.email in u.email.value)
+            and (query.status is None or u.status == query.status)
+            and (not query.role or query.role in u.roles)
+        ]
+        return UserPage(found[query.offset : query.offset + query.limit], len(found))
+
+
+class InMemorySessionRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, Session] = {}
+
+    def add(self, session: Session) -> None:
+        self.rows[session.id] = copy.deepcopy(session)
+
+    def get(self, session_id: str) -> Session | None:
+        session = self.rows.get(session_id)
+        return copy.deepcopy(session) if session else None
+
+    def rotate(self, session_id, *, presented_jti, new_jti, access_jti, access_expires_at, now):
+        session = self.rows.get(session_id)
+        if session is None or session.current_jti != presented_jti or not session.is_live(now):
+            return False
+        session.current_jti, session.access_jti = new_jti, access_jti
+        session.access_expires_at, session.last_used_at = access_expires_at, now
+        return True
+
+    def revoke(self, session_id: str, user_id: UserId, now: datetime) -> Session | None:
+        session = self.rows.get(session_id)
+        if session is None or session.user_id != user_id or not session.is_live(now):
+            return None
+        before = copy.deepcopy(session)
+        session.revoked_at = now
+        return before
+
+    def revoke_all(self, user_id: UserId, now: datetime, *, keep: str | None = None):
+        ended = []
+        for session in self.rows.values():
+            if session.user_id == user_id and session.is_live(now) and session.id != keep:
+                ended.append(copy.deepcopy(session))
+                session.revoked_at = now
+        return ended
+
+    def live_for(self, user_id: UserId, now: datetime) -> list[Session]:
+        return [
+            copy.deepcopy(s) for s in self.rows.values() if s.user_id == user_id and s.is_live(now)
+        ]
+
+    def purge(self, before: datetime) -> int:
+        doomed = [
+            s.id
+            for s in self.rows.values()
+            if s.expires_at <= before or (s.revoked_at is not None and s.revoked_at <= before)
+        ]
+        for session_id in doomed:
+            del self.rows[session_id]
+        return len(doomed)
+
+
+class InMemoryOneTimeTokens:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+
+    def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str:
+        for row in self.rows.values():
+            if row["user_id"] == user_id and row["purpose"] == purpose:
+                row["used"] = True
+        raw = f"tok-{len(self.rows)}"
+        self.rows[raw] = {
+            "user_id": user_id,
+            "purpose": purpose,
+            "expires_at": expires_at,
+            "used": False,
+        }
+        return raw
+
+    def consume(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        row = self.rows.get(raw_token)
+        if row is None or row["used"] or row["purpose"] != purpose or now >= row["expires_at"]:
+            return None
+        row["used"] = True
+        return row["user_id"]
+
+    def purge(self, now: datetime) -> int:
+        doomed = [k for k, r in self.rows.items() if r["used"] or r["expires_at"] <= now]
+        for key in doomed:
+            del self.rows[key]
+        return len(doomed)
+
+
+class FakePasswordHasher:
+    """'Hashes' by prefixing; counts every verification (the no-enumeration rule)."""
+
+    def __init__(self) -> None:
+        self.verifications = 0
+
+    def hash(self, raw_password: str) -> PasswordHash:
+        return PasswordHash(f"fake${raw_password}")
+
+    def verify(self, raw_password: str, hashed: PasswordHash | None) -> bool:
+        self.verifications += 1
+        return hashed is not None and hashed.value == f"fake${raw_password}"
+
+
+class FakePasswordPolicy:
+    """Refuses passwords shorter than 8 characters and the word 'password'."""
+
+    def problems(self, password: str, *, email: str, full_name: str) -> list[str]:
+        messages = []
+        if len(password) < 8:
+            messages.append("too short")
+        if "password" in password:
+            messages.append("too common")
+        return messages
+
+
+class FakeTokenIssuer:
+    """Tokens are readable strings `kind|user|session|jti|exp`; any other string is invalid."""
+
+    def __init__(self, clock, access_lifetime: timedelta = timedelta(minutes=30)) -> None:
+        self._clock, self._lifetime = clock, access_lifetime
+        self.issued: list[IssuedTokens] = []
+
+    def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens:
+        access_jti, refresh_jti = uuid.uuid4().hex, uuid.uuid4().hex
+        access_exp = self._clock.now() + self._lifetime
+        tokens = IssuedTokens(
+            access_token=f"access|{user.id}|{session_id}|{access_jti}|{access_exp.isoformat()}",
+            refresh_token=(
+                f"refresh|{user.id}|{session_id}|{refresh_jti}|{refresh_expires_at.isoformat()}"
+            ),
+            access_jti=access_jti,
+            access_expires_at=access_exp,
+            refresh_jti=refresh_jti,
+            refresh_expires_at=refresh_expires_at,
+        )
+        self.issued.append(tokens)
+        return tokens
+
+    def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]:
+        parts = raw_token.split("|")
+        if len(parts) != 5 or parts[0] != "refresh":
+            return Err(RefreshTokenError.INVALID)
+        expires_at = datetime.fromisoformat(parts[4])
+        if expires_at <= self._clock.now():
+            return Err(RefreshTokenError.EXPIRED)
+        return Ok(RefreshClaims(UserId(parts[1]), parts[2], parts[3], expires_at))
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send_verification(self, to: Email, token: str) -> None:
+        self.sent.append(("verify", to.value, token))
+
+    def send_password_reset(self, to: Email, token: str) -> None:
+        self.sent.append(("reset", to.value, token))
+
+
+class FakeUnitOfWork:
+    """Records commits; a block left without `commit()` counts as rolled back."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.rollbacks = 0
+        self._committed = False
+
+    def __enter__(self):
+        self._committed = False
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._committed:
+            self.rollbacks += 1
+
+    def commit(self) -> None:
+        self._committed = True
+        self.commits += 1
+
+
+class FakeAccountEvents:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def registered(self) -> None:
+        self.events.append("registered")
+
+    def login(self, outcome: str) -> None:
+        self.events.append(f"login:{outcome}")
+
+    def refreshed(self) -> None:
+        self.events.append("refreshed")
+
+    def reuse_detected(self) -> None:
+        self.events.append("reuse")
+
+    def locked_out(self) -> None:
+        self.events.append("locked_out")
+
+
+class FakeTokenRevocations:
+    def __init__(self) -> None:
+        self.denied: dict[str, datetime] = {}
+        self.cutoffs: dict[str, datetime] = {}
+
+    def revoke_token(self, token_id: str, expires_at: datetime) -> None:
+        self.denied[token_id] = expires_at
+
+    def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
+        self.cutoffs[user_id] = issued_before
+
+
+def make_user(clock, email: str = "alice@example.com", password: str = "s3cret-pass", **fields):  # noqa: S107
+    """A verified, active user whose password is `password` under `FakePasswordHasher`."""
+    user = User.register(
+        email=Email(email),
+        password_hash=FakePasswordHasher().hash(password),
+        full_name="Alice",
+        now=clock.now(),
+    )
+    user.email_verified = True
+    return replace(user, **fields) if fields else user

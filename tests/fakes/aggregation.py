@@ -1,0 +1,116 @@
+"""In-memory doubles of the aggregation ports, for unit tests of the use cases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from core.domain.aggregation.composite import Composite
+from core.domain.aggregation.runs import RunRecord, RunStatus, SourceOutcome
+from core.usecases.aggregation.ports import Fetched, FetchResult, SourceRequest
+
+
+class InMemoryCompositeRepository:
+    def __init__(self, *composites: Composite) -> None:
+        self.items: dict[str, Composite] = {c.name: c for c in composites}
+
+    def get(self, name: str) -> Composite | None:
+        return self.items.get(name)
+
+    def list(self) -> Sequence[Composite]:
+        return [self.items[name] for name in sorted(self.items)]
+
+    def exists(self, name: str) -> bool:
+        return name in self.items
+
+    def add(self, composite: Composite) -> None:
+        self.items[composite.name] = composite
+
+    def replace(self, name: str, composite: Composite) -> None:
+        del self.items[name]
+        self.items[composite.name] = composite
+
+    def delete(self, name: str) -> bool:
+        return self.items.pop(name, None) is not None
+
+
+class FakeSourceFetcher:
+    """Answers from a table by key (default: `{"key": key}`); records every request."""
+
+    def __init__(
+        self, answers: Mapping[str, FetchResult] | None = None, ticker: Any = None
+    ) -> None:
+        self.answers = dict(answers or {})
+        self.requests: list[SourceRequest] = []
+        self.ticker = ticker
+        self.advance_ms = 0.0
+
+    def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
+        self.requests.extend(requests)
+        if self.ticker is not None:
+            self.ticker.advance(self.advance_ms / 1000)
+        return {r.key: self.answers.get(r.key, Fetched(200, {"key": r.key}, 5.0)) for r in requests}
+
+
+class InMemorySourceCache:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.ttls: dict[str, int] = {}
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, Any]:
+        return {key: self.values[key] for key in keys if key in self.values}
+
+    def set_many(self, values: Mapping[str, Any], ttl_seconds: int) -> None:
+        for key, value in values.items():
+            self.values[key] = value
+            self.ttls[key] = ttl_seconds
+
+
+class InMemoryRunHistory:
+    """`RunRecorder` and `RunHistory` in a list."""
+
+    def __init__(self) -> None:
+        self.runs: list[RunRecord] = []
+
+    def record(self, run: RunRecord) -> None:
+        self.runs.append(run)
+
+    def matching(self, composite: str | None, status: RunStatus | None) -> Sequence[RunRecord]:
+        return [
+            run
+            for run in sorted(self.runs, key=lambda r: r.started_at, reverse=True)
+            if (composite is None or run.composite == composite)
+            and (status is None or run.status is status)
+        ]
+
+    def delete_started_before(self, moment: datetime) -> int:
+        kept = [run for run in self.runs if run.started_at >= moment]
+        deleted = len(self.runs) - len(kept)
+        self.runs = kept
+        return deleted
+
+
+class FakeRunMetrics:
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, RunStatus]] = []
+        self.sources: list[tuple[str, SourceOutcome]] = []
+
+    def run_finished(self, composite: str, status: RunStatus) -> None:
+        self.runs.append((composite, status))
+
+    def source_finished(self, composite: str, outcome: SourceOutcome) -> None:
+        self.sources.append((composite, outcome))
+
+
+class FakeTicker:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -1,0 +1,54 @@
+"""Fixtures of the accounts HTTP tests: personas and logging in over the API."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+
+from tests.factories.accounts import PASSWORD, AdminFactory, UserFactory
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(email="alice@example.com", full_name="Alice Liddell")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(email="bob@example.com", full_name="Bob Builder")
+
+
+@pytest.fixture
+def admin_user(db):
+    return AdminFactory(email="root@example.com", full_name="Root Admin")
+
+
+def login(client, email, password=PASSWORD, **extra):
+    response = client.post(
+        "/api/v1/auth/login", {"email": email, "password": password}, format="json", **extra
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def last_mailed_token():
+    assert mail.outbox, "no email was sent"
+    match = re.search(r"Token: (\S+)", mail.outbox[-1].body)
+    assert match, mail.outbox[-1].body
+    return match.group(1)
+
+
+@pytest.fixture
+def api_client():
+    """DRF's test client speaking JSON by default, like every real client of this API."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.default_format = "json"
+    return client

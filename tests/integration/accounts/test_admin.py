@@ -1,0 +1,112 @@
+"""Django admin for users."""
+
+import pytest
+
+from apps.accounts.models import User
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+@pytest.fixture
+def admin_site(client, admin_user):
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    return client
+
+
+def test_admin_searches_and_filters_users(admin_site, alice, bob):
+    page = admin_site.get("/admin/accounts/user/?q=alice")
+    assert page.status_code == 200
+    assert b"alice@example.com" in page.content
+    assert b"bob@example.com" not in page.content
+    admins = admin_site.get("/admin/accounts/user/?role=admin&status__exact=active")
+    assert b"root@example.com" in admins.content
+    assert b"alice@example.com" not in admins.content
+    assert admin_site.get(f"/admin/accounts/user/{alice.id}/change/").status_code == 200
+
+
+def test_admin_suspend_action_revokes_tokens(admin_site, api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    response = admin_site.post(
+        "/admin/accounts/user/", {"action": "suspend", "_selected_action": [str(alice.id)]}
+    )
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.status == "suspended"
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("action", "field", "value"),
+    [("deactivate", "status", "inactive"), ("activate", "status", "active")],
+)
+def test_admin_status_actions(admin_site, alice, action, field, value):
+    admin_site.post("/admin/accounts/user/", {"action": action, "_selected_action": [alice.id]})
+    alice.refresh_from_db()
+    assert getattr(alice, field) == value
+
+
+def test_admin_verify_and_revoke_actions(admin_site, api_client, alice):
+    alice.email_verified = False
+    alice.save()
+    admin_site.post(
+        "/admin/accounts/user/", {"action": "verify_email", "_selected_action": [alice.id]}
+    )
+    pair = login(api_client, "alice@example.com")
+    admin_site.post(
+        "/admin/accounts/user/", {"action": "revoke_sessions", "_selected_action": [alice.id]}
+    )
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+
+
+def test_admin_skips_illegal_transitions(admin_site, alice):
+    alice.status = "deleted"
+    alice.save()
+    response = admin_site.post(
+        "/admin/accounts/user/",
+        {"action": "activate", "_selected_action": [alice.id]},
+        follow=True,
+    )
+    assert b"skipped" in response.content
+    alice.refresh_from_db()
+    assert alice.status == "deleted"
+
+
+def test_admin_creates_users_through_the_hasher(admin_site):
+    response = admin_site.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": " Carol@Example.com",
+            "full_name": "Carol",
+            "password1": "solid-granite-pass-3",
+            "password2": "solid-granite-pass-3",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content
+    carol = User.objects.get(email="carol@example.com")
+    assert carol.password.startswith("bcrypt_sha256$")
+    assert carol.roles == ["user"]
+    dup = admin_site.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "CAROL@example.com",
+            "password1": "solid-granite-pass-3",
+            "password2": "solid-granite-pass-3",
+            "usable_password": "true",
+        },
+    )
+    assert dup.status_code == 200
+
+
+def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/password/",
+        {"password1": "admin-chosen-pass-5", "password2": "admin-chosen-pass-5"},
+    )
+    assert response.status_code == 302, response.content
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    assert login(api_client, "alice@example.com", "admin-chosen-pass-5")

@@ -1,0 +1,124 @@
+"""POST /api/v1/auth/login."""
+
+import pytest
+
+from tests.factories.accounts import UserFactory
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+def test_login_answers_a_token_pair_and_the_user(api_client, alice):
+    body = login(api_client, "  ALICE@example.com ")
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 1800
+    assert 7 * 24 * 3600 - 60 < body["refresh_expires_in"] <= 7 * 24 * 3600
+    assert body["user"]["email"] == "alice@example.com"
+    assert body["user"]["last_login_at"] is not None
+    me = api_client.get("/api/v1/auth/me", **bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["id"] == str(alice.id)
+
+
+def test_unknown_email_and_wrong_password_answer_identically(api_client, alice):
+    unknown = api_client.post(
+        "/api/v1/auth/login", {"email": "nobody@example.com", "password": "x" * 12}, format="json"
+    )
+    wrong = api_client.post(
+        "/api/v1/auth/login", {"email": "alice@example.com", "password": "x" * 12}, format="json"
+    )
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+    assert unknown.json()["code"] == "invalid_credentials"
+
+
+def test_unverified_user_hears_it_only_after_the_right_password(api_client):
+    UserFactory(email="new@example.com", email_verified=False)
+    wrong = api_client.post(
+        "/api/v1/auth/login", {"email": "new@example.com", "password": "nope-nope-1"}, format="json"
+    )
+    assert wrong.json()["code"] == "invalid_credentials"
+    right = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "new@example.com", "password": "correct-horse-battery-9"},
+        format="json",
+    )
+    assert right.status_code == 403
+    assert right.json()["code"] == "email_not_verified"
+
+
+@pytest.mark.parametrize("status", ["inactive", "suspended"])
+def test_inactive_account_is_403_after_the_right_password(api_client, status):
+    UserFactory(email="gone@example.com", status=status)
+    response = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "gone@example.com", "password": "correct-horse-battery-9"},
+        format="json",
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "account_inactive"
+
+
+def test_repeated_wrong_passwords_lock_the_account_with_the_same_401(api_client, alice, settings):
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 3
+    for _ in range(3):
+        wrong = api_client.post(
+            "/api/v1/auth/login",
+            {"email": "alice@example.com", "password": "not-her-password"},
+            format="json",
+        )
+        assert wrong.status_code == 401
+    locked = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "alice@example.com", "password": "correct-horse-battery-9"},
+        format="json",
+    )
+    assert locked.status_code == 401
+    assert locked.json() == wrong.json()
+    alice.refresh_from_db()
+    assert alice.locked_until is not None
+
+
+def test_a_lock_expires(api_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    alice.locked_until = timezone.now() - timedelta(seconds=1)
+    alice.failed_logins = 0
+    alice.save()
+    assert login(api_client, "alice@example.com")["user"]["email"] == "alice@example.com"
+
+
+def test_login_is_rate_limited_per_ip_with_retry_after(api_client, alice, settings):
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "login": "2/m"}
+    body = {"email": "alice@example.com", "password": "wrong-wrong-1"}
+    for _ in range(2):
+        assert api_client.post("/api/v1/auth/login", body, format="json").status_code == 401
+    limited = api_client.post("/api/v1/auth/login", body, format="json")
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    other_ip = api_client.post("/api/v1/auth/login", body, format="json", REMOTE_ADDR="10.0.0.9")
+    assert other_ip.status_code == 401
+
+
+def test_deleted_users_cannot_log_in(api_client):
+    UserFactory(email="old@example.com", status="deleted")
+    response = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "old@example.com", "password": "correct-horse-battery-9"},
+        format="json",
+    )
+    assert response.json()["code"] == "invalid_credentials"
+
+
+@pytest.mark.parametrize("body", [{}, {"email": "a@b.io"}, {"email": "a@b.io", "password": ""}])
+def test_missing_fields_are_validation_errors(api_client, body):
+    response = api_client.post("/api/v1/auth/login", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+
+
+def test_a_stray_bearer_header_does_not_block_login(api_client, alice):
+    assert login(api_client, "alice@example.com", HTTP_AUTHORIZATION="Bearer junk")

@@ -1,0 +1,48 @@
+"""POST /api/v1/auth/logout."""
+
+import pytest
+
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+def test_logout_ends_the_family_and_the_presented_access_token(api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    other = login(api_client, "alice@example.com")
+    response = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": pair["refresh_token"]},
+        format="json",
+        **bearer(pair["access_token"]),
+    )
+    assert response.status_code == 204
+    me = api_client.get("/api/v1/auth/me", **bearer(pair["access_token"]))
+    assert (me.status_code, me.json()["code"]) == (401, "token_revoked")
+    again = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert again.status_code == 401
+    # Another session of the same user is untouched.
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200
+
+
+def test_logout_needs_a_bearer_token(api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    response = api_client.post(
+        "/api/v1/auth/logout", {"refresh_token": pair["refresh_token"]}, format="json"
+    )
+    assert response.status_code == 401
+
+
+def test_logout_with_someone_elses_refresh_token_is_401(api_client, alice, bob):
+    mine = login(api_client, "alice@example.com")
+    theirs = login(api_client, "bob@example.com")
+    response = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": theirs["refresh_token"]},
+        format="json",
+        **bearer(mine["access_token"]),
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_invalid"
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": theirs["refresh_token"]})
+    assert refreshed.status_code == 200

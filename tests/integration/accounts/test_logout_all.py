@@ -1,0 +1,27 @@
+"""POST /api/v1/auth/logout-all."""
+
+import pytest
+
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+def test_logout_all_ends_every_session(api_client, alice):
+    first = login(api_client, "alice@example.com")
+    second = login(api_client, "alice@example.com")
+    response = api_client.post("/api/v1/auth/logout-all", **bearer(first["access_token"]))
+    assert response.status_code == 204
+    for pair in (first, second):
+        assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+        refreshed = api_client.post(
+            "/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}
+        )
+        assert refreshed.status_code == 401
+    alice.refresh_from_db()
+    assert alice.tokens_valid_after is not None
+    assert login(api_client, "alice@example.com")
+
+
+def test_logout_all_needs_a_token(api_client):
+    assert api_client.post("/api/v1/auth/logout-all").status_code == 401

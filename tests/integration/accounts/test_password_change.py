@@ -1,0 +1,55 @@
+"""POST /api/v1/auth/password/change."""
+
+import pytest
+
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+NEW = "fresh-orchard-lantern-4"
+
+
+def change(client, access, current="correct-horse-battery-9", new=NEW):
+    return client.post(
+        "/api/v1/auth/password/change",
+        {"current_password": current, "new_password": new},
+        **bearer(access),
+    )
+
+
+def test_change_password_ends_other_sessions_and_keeps_mine(api_client, alice):
+    other = login(api_client, "alice@example.com")
+    mine = login(api_client, "alice@example.com")
+    assert change(api_client, mine["access_token"]).status_code == 204
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 401
+    assert (
+        api_client.post(
+            "/api/v1/auth/refresh", {"refresh_token": other["refresh_token"]}
+        ).status_code
+        == 401
+    )
+    kept = api_client.post("/api/v1/auth/refresh", {"refresh_token": mine["refresh_token"]})
+    assert kept.status_code == 200
+    assert login(api_client, "alice@example.com", NEW)
+    old = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "alice@example.com", "password": "correct-horse-battery-9"},
+    )
+    assert old.status_code == 401
+
+
+def test_wrong_current_password_is_400_invalid_credentials(api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    response = change(api_client, pair["access_token"], current="not-it-at-all")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_credentials")
+
+
+@pytest.mark.parametrize("weak", ["short", "password1", "alice@example.com", "alice-liddell"])
+def test_weak_new_password_is_a_field_error(api_client, alice, weak):
+    pair = login(api_client, "alice@example.com")
+    response = change(api_client, pair["access_token"], new=weak)
+    assert response.status_code == 400
+    assert response.json()["errors"]["new_password"]
+
+
+def test_change_needs_a_token(api_client):
+    assert change(api_client, "nope").status_code == 401

@@ -1,0 +1,39 @@
+"""POST /api/v1/auth/password/reset/confirm."""
+
+import pytest
+
+from tests.integration.accounts.conftest import bearer, last_mailed_token, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+NEW = "fresh-orchard-lantern-4"
+
+
+def test_reset_sets_the_password_once_and_ends_every_session(api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
+    token = last_mailed_token()
+    url = "/api/v1/auth/password/reset/confirm"
+    weak = api_client.post(url, {"token": token, "new_password": "123"})
+    assert weak.status_code == 400
+    assert weak.json()["errors"]["new_password"]
+    assert api_client.post(url, {"token": token, "new_password": NEW}).status_code == 204
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 401
+    assert login(api_client, "alice@example.com", NEW)
+    again = api_client.post(url, {"token": token, "new_password": "another-good-one-5"})
+    assert (again.status_code, again.json()["code"]) == (400, "invalid_token")
+
+
+def test_reset_lifts_a_lockout(api_client, alice):
+    from django.utils import timezone
+
+    alice.locked_until = timezone.now() + timezone.timedelta(minutes=10)
+    alice.save()
+    api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
+    confirm = api_client.post(
+        "/api/v1/auth/password/reset/confirm",
+        {"token": last_mailed_token(), "new_password": NEW},
+    )
+    assert confirm.status_code == 204
+    assert login(api_client, "alice@example.com", NEW)

@@ -1,0 +1,140 @@
+"""POST /api/v1/auth/register."""
+
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connections
+
+from apps.accounts.models import User
+from tests.factories.accounts import UserFactory
+from tests.integration.accounts.conftest import login
+
+URL = "/api/v1/auth/register"
+
+
+def register(client, **fields):
+    body = {"email": "new@example.com", "password": "quiet-meadow-river-7", "full_name": "New"}
+    body.update(fields)
+    return client.post(URL, body, format="json")
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_register_creates_an_active_unverified_user_and_mails_a_token(api_client):
+    response = register(api_client, email="  New.Person@Example.COM ")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["email"] == "new.person@example.com"
+    assert body["status"] == "active"
+    assert body["email_verified"] is False
+    assert body["roles"] == ["user"]
+    assert set(body) == {
+        "id",
+        "email",
+        "full_name",
+        "status",
+        "email_verified",
+        "roles",
+        "created_at",
+        "last_login_at",
+    }
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["new.person@example.com"]
+    assert "Token: " in mail.outbox[0].body
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_privileged_fields_sent_by_the_client_never_take_effect(api_client):
+    response = register(
+        api_client,
+        roles=["admin"],
+        status="suspended",
+        email_verified=True,
+        is_staff=True,
+    )
+    body = response.json()
+    assert (body["roles"], body["status"], body["email_verified"]) == (["user"], "active", False)
+    assert User.objects.get(email="new@example.com").is_staff is False
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_the_same_email_in_another_case_is_409_email_taken(api_client):
+    UserFactory(email="taken@example.com")
+    response = register(api_client, email="TAKEN@example.com")
+    assert response.status_code == 409
+    assert response.json()["code"] == "email_taken"
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize(
+    ("password", "field"),
+    [
+        ("short1", "password"),
+        ("password123", "password"),
+        ("12345678901", "password"),
+        ("someone@example.org", "password"),
+        ("new@example.com", "password"),
+    ],
+)
+def test_weak_passwords_are_field_errors(api_client, password, field):
+    response = register(api_client, password=password)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["errors"][field]
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize("email", ["not-an-email", "", "a@b", "x" * 250 + "@example.com"])
+def test_bad_emails_are_field_errors(api_client, email):
+    response = register(api_client, email=email)
+    assert response.status_code == 400
+    assert "email" in response.json()["errors"]
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_long_passwords_are_kept_whole(api_client):
+    password = "long-passphrase-" * 6 + "A"  # 97 characters, past bcrypt's 72 bytes
+    register(api_client, password=password)
+    User.objects.filter(email="new@example.com").update(email_verified=True)
+    assert login(api_client, "new@example.com", password)
+    almost = api_client.post(
+        "/api/v1/auth/login",
+        {"email": "new@example.com", "password": password[:-1] + "B"},
+        format="json",
+    )
+    assert almost.status_code == 401
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_register_is_rate_limited(api_client, settings):
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "register": "1/m"}
+    assert register(api_client).status_code == 201
+    response = register(api_client, email="other@example.com")
+    assert response.status_code == 429
+    assert response["Retry-After"]
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_two_simultaneous_registrations_of_one_email_make_one_row(settings):
+    from rest_framework.test import APIClient
+
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "register": "100/m"}
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def attempt():
+        try:
+            barrier.wait()
+            statuses.append(register(APIClient(), email="race@example.com").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 409, 409, 409]
+    assert User.objects.filter(email="race@example.com").count() == 1

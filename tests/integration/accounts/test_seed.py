@@ -1,0 +1,31 @@
+"""`manage.py seed`: the accounts seeder."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from apps.accounts.models import User
+from apps.accounts.seed import seed_accounts
+from apps.common.seeding import SeedOptions
+
+# `seed` runs every context's seeder, so the command test touches every database.
+pytestmark = pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+
+
+def test_seed_creates_the_admin_once_and_demo_users(monkeypatch):
+    assert seed_accounts(SeedOptions(demo=False)) == [
+        "no admin: set ADMIN_EMAIL and ADMIN_PASSWORD to create one"
+    ]
+    monkeypatch.setenv("ADMIN_EMAIL", "Boss@Example.com")
+    monkeypatch.setenv("ADMIN_PASSWORD", "boss-password-long-1")
+    out = StringIO()
+    call_command("seed", "--demo", stdout=out)
+    assert "[accounts] created boss@example.com" in out.getvalue().casefold()
+    boss = User.objects.get(email="boss@example.com")
+    assert (boss.roles, boss.is_staff, boss.email_verified) == (["user", "admin"], True, True)
+    assert User.objects.count() == 3
+    again = seed_accounts(SeedOptions(demo=True))
+    assert all(line.startswith("exists") for line in again)
+    monkeypatch.setenv("ADMIN_EMAIL", "not-an-email")
+    assert seed_accounts(SeedOptions(demo=False))[0].startswith("skipped")

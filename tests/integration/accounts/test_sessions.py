@@ -1,0 +1,53 @@
+"""GET /api/v1/auth/sessions and DELETE /api/v1/auth/sessions/{id}."""
+
+import uuid
+
+import pytest
+
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+def test_sessions_lists_live_families_with_agent_and_ip(api_client, alice):
+    login(api_client, "alice@example.com", HTTP_USER_AGENT="curl/8")
+    pair = login(api_client, "alice@example.com", HTTP_USER_AGENT="firefox")
+    response = api_client.get("/api/v1/auth/sessions", **bearer(pair["access_token"]))
+    assert response.status_code == 200
+    sessions = response.json()
+    assert [s["user_agent"] for s in sessions] == ["firefox", "curl/8"]
+    assert sessions[0]["ip"] == "127.0.0.1"
+    assert set(sessions[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip"}
+
+
+def test_revoking_a_session_ends_its_tokens(api_client, alice):
+    other = login(api_client, "alice@example.com", HTTP_USER_AGENT="old laptop")
+    mine = login(api_client, "alice@example.com")
+    sessions = api_client.get("/api/v1/auth/sessions", **bearer(mine["access_token"])).json()
+    target = next(s["id"] for s in sessions if s["user_agent"] == "old laptop")
+    response = api_client.delete(f"/api/v1/auth/sessions/{target}", **bearer(mine["access_token"]))
+    assert response.status_code == 204
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 401
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": other["refresh_token"]})
+    assert refreshed.status_code == 401
+    again = api_client.delete(f"/api/v1/auth/sessions/{target}", **bearer(mine["access_token"]))
+    assert again.status_code == 404
+
+
+def test_someone_elses_session_is_404(api_client, alice, bob):
+    login(api_client, "bob@example.com")
+    mine = login(api_client, "alice@example.com")
+    from apps.accounts.models import RefreshSession
+
+    bobs = RefreshSession.objects.get(user__email="bob@example.com")
+    response = api_client.delete(f"/api/v1/auth/sessions/{bobs.id}", **bearer(mine["access_token"]))
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    unknown = api_client.delete(
+        f"/api/v1/auth/sessions/{uuid.uuid4()}", **bearer(mine["access_token"])
+    )
+    assert unknown.status_code == 404
+
+
+def test_sessions_need_a_token(api_client):
+    assert api_client.get("/api/v1/auth/sessions").status_code == 401

@@ -1,0 +1,82 @@
+"""GET and PATCH /api/v1/users/{id}."""
+
+import uuid
+
+import pytest
+
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+@pytest.fixture
+def admin_token(api_client, admin_user):
+    return login(api_client, "root@example.com")["access_token"]
+
+
+def test_a_user_reads_themself_but_nobody_else(api_client, alice, bob):
+    token = login(api_client, "alice@example.com")["access_token"]
+    assert api_client.get(f"/api/v1/users/{alice.id}", **bearer(token)).status_code == 200
+    assert api_client.get(f"/api/v1/users/{bob.id}", **bearer(token)).status_code == 403
+    assert api_client.get(f"/api/v1/users/{uuid.uuid4()}", **bearer(token)).status_code == 403
+
+
+def test_an_admin_reads_anyone_and_unknown_ids_are_404(api_client, admin_token, bob):
+    response = api_client.get(f"/api/v1/users/{bob.id}", **bearer(admin_token))
+    assert response.json()["email"] == "bob@example.com"
+    missing = api_client.get(f"/api/v1/users/{uuid.uuid4()}", **bearer(admin_token))
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("status", ["suspended", "inactive", "deleted"])
+def test_leaving_active_revokes_the_users_tokens(api_client, admin_token, bob, status):
+    pair = login(api_client, "bob@example.com")
+    response = api_client.patch(
+        f"/api/v1/users/{bob.id}", {"status": status}, **bearer(admin_token)
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == status
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 401
+
+
+def test_illegal_transitions_are_400(api_client, admin_token, bob):
+    url = f"/api/v1/users/{bob.id}"
+    assert api_client.patch(url, {"status": "deleted"}, **bearer(admin_token)).status_code == 200
+    response = api_client.patch(url, {"status": "active"}, **bearer(admin_token))
+    assert (response.status_code, response.json()["code"]) == (400, "illegal_status_transition")
+
+
+def test_changing_roles_reissues_roles_on_refresh(api_client, admin_token, bob):
+    pair = login(api_client, "bob@example.com")
+    response = api_client.patch(
+        f"/api/v1/users/{bob.id}",
+        {"roles": ["user", "admin"], "full_name": "Bob the Admin"},
+        **bearer(admin_token),
+    )
+    assert response.json()["roles"] == ["user", "admin"]
+    assert response.json()["full_name"] == "Bob the Admin"
+    # The old access token carried the old roles: it is revoked; the session survives.
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    fresh = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert (
+        api_client.get("/api/v1/users", **bearer(fresh.json()["access_token"])).status_code == 200
+    )
+
+
+def test_bad_roles_are_400(api_client, admin_token, bob):
+    response = api_client.patch(
+        f"/api/v1/users/{bob.id}", {"roles": ["Not A Role"]}, **bearer(admin_token)
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_role")
+
+
+def test_patch_needs_the_admin_role_and_a_known_user(api_client, admin_token, alice, bob):
+    token = login(api_client, "alice@example.com")["access_token"]
+    denied = api_client.patch(f"/api/v1/users/{alice.id}", {"roles": ["admin"]}, **bearer(token))
+    assert denied.status_code == 403
+    missing = api_client.patch(
+        f"/api/v1/users/{uuid.uuid4()}", {"full_name": "x"}, **bearer(admin_token)
+    )
+    assert missing.status_code == 404

@@ -1,0 +1,43 @@
+"""GET /api/v1/users."""
+
+import pytest
+
+from tests.factories.accounts import UserFactory
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+@pytest.fixture
+def admin_token(api_client, admin_user):
+    return login(api_client, "root@example.com")["access_token"]
+
+
+def test_list_is_paginated_and_filtered(api_client, admin_token, alice, bob):
+    UserFactory(email="sleepy@example.com", status="inactive")
+    everyone = api_client.get("/api/v1/users", **bearer(admin_token)).json()
+    assert everyone["count"] == 4
+    page = api_client.get("/api/v1/users?page_size=2&page=2", **bearer(admin_token)).json()
+    assert len(page["results"]) == 2
+    assert page["previous"]
+    assert page["next"] is None
+    first = api_client.get("/api/v1/users?page_size=2", **bearer(admin_token)).json()
+    assert "page=2" in first["next"]
+    by_email = api_client.get("/api/v1/users?email=ALICE", **bearer(admin_token)).json()
+    assert [u["email"] for u in by_email["results"]] == ["alice@example.com"]
+    by_status = api_client.get("/api/v1/users?status=inactive", **bearer(admin_token)).json()
+    assert [u["email"] for u in by_status["results"]] == ["sleepy@example.com"]
+    admins = api_client.get("/api/v1/users?role=admin", **bearer(admin_token)).json()
+    assert [u["email"] for u in admins["results"]] == ["root@example.com"]
+
+
+def test_list_rejects_bad_filters(api_client, admin_token):
+    response = api_client.get("/api/v1/users?status=sleeping", **bearer(admin_token))
+    assert response.status_code == 400
+
+
+def test_list_needs_the_admin_role(api_client, alice):
+    assert api_client.get("/api/v1/users").status_code == 401
+    token = login(api_client, "alice@example.com")["access_token"]
+    response = api_client.get("/api/v1/users", **bearer(token))
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")

@@ -1,0 +1,56 @@
+"""POST /api/v1/auth/verify-email (and the verification email)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.accounts.models import OneTimeToken, User
+from tests.integration.accounts.conftest import last_mailed_token
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+def register(client, email="new@example.com"):
+    response = client.post(
+        "/api/v1/auth/register",
+        {"email": email, "password": "quiet-meadow-river-7", "full_name": "New"},
+    )
+    assert response.status_code == 201
+    return last_mailed_token()
+
+
+def test_the_mailed_token_verifies_once(api_client):
+    token = register(api_client)
+    assert not OneTimeToken.objects.filter(token_hash=token).exists()  # stored hashed
+    response = api_client.post("/api/v1/auth/verify-email", {"token": token})
+    assert response.status_code == 200
+    assert response.json()["email_verified"] is True
+    again = api_client.post("/api/v1/auth/verify-email", {"token": token})
+    assert (again.status_code, again.json()["code"]) == (400, "invalid_token")
+
+
+def test_unknown_and_expired_tokens_are_invalid(api_client):
+    token = register(api_client)
+    OneTimeToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    for candidate in (token, "made-up"):
+        response = api_client.post("/api/v1/auth/verify-email", {"token": candidate})
+        assert response.json()["code"] == "invalid_token"
+    assert User.objects.get().email_verified is False
+
+
+def test_a_reset_token_does_not_verify(api_client):
+    register(api_client)
+    api_client.post("/api/v1/auth/password/reset", {"email": "new@example.com"})
+    response = api_client.post("/api/v1/auth/verify-email", {"token": last_mailed_token()})
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_a_mail_server_that_is_down_does_not_fail_registration(api_client, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 1
+    response = api_client.post(
+        "/api/v1/auth/register",
+        {"email": "new@example.com", "password": "quiet-meadow-river-7"},
+    )
+    assert response.status_code == 201

@@ -1,0 +1,44 @@
+"""POST /api/v1/auth/verify-email/resend."""
+
+import pytest
+from django.core import mail
+
+from tests.factories.accounts import UserFactory
+from tests.integration.accounts.conftest import last_mailed_token
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+
+
+def register(client, email="new@example.com"):
+    response = client.post(
+        "/api/v1/auth/register",
+        {"email": email, "password": "quiet-meadow-river-7", "full_name": "New"},
+    )
+    assert response.status_code == 201
+    return last_mailed_token()
+
+
+def test_resend_answers_alike_and_mails_only_unverified_accounts(api_client):
+    old = register(api_client)
+    UserFactory(email="done@example.com")
+    mail.outbox.clear()
+    answers = [
+        api_client.post("/api/v1/auth/verify-email/resend", {"email": email})
+        for email in ("new@example.com", "done@example.com", "nobody@example.com", "bad")
+    ]
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    assert [m.to for m in mail.outbox] == [["new@example.com"]]
+    # The fresh token works and the earlier one no longer does.
+    fresh = last_mailed_token()
+    assert api_client.post("/api/v1/auth/verify-email", {"token": old}).status_code == 400
+    assert api_client.post("/api/v1/auth/verify-email", {"token": fresh}).status_code == 200
+
+
+def test_resend_is_rate_limited(api_client, settings):
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "verification_resend": "1/m"}
+    url = "/api/v1/auth/verify-email/resend"
+    assert api_client.post(url, {"email": "a@example.com"}).status_code == 202
+    limited = api_client.post(url, {"email": "a@example.com"})
+    assert limited.status_code == 429
+    assert limited["Retry-After"]

@@ -1,0 +1,54 @@
+"""`prune_runs --older-than DAYS` and the demo composite of `seed --demo`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.aggregation.models import CompositeRow, RunRow
+from tests.integration.aggregation.conftest import DATABASES
+
+pytestmark = pytest.mark.django_db(databases=DATABASES)
+
+
+def make_run(days_ago):
+    RunRow.objects.using("aggregation").create(
+        composite="dash",
+        status="complete",
+        took_ms=1.0,
+        started_at=datetime.now(UTC) - timedelta(days=days_ago),
+    )
+
+
+def test_prune_runs_deletes_only_old_runs():
+    for days in (1, 10, 40):
+        make_run(days)
+    out = StringIO()
+    call_command("prune_runs", "--older-than", "7", stdout=out)
+    assert "Deleted 2 runs older than 7 days." in out.getvalue()
+    assert RunRow.objects.using("aggregation").count() == 1
+
+
+def test_prune_runs_refuses_a_negative_age():
+    with pytest.raises(CommandError):
+        call_command("prune_runs", "--older-than", "-1")
+
+
+def test_seed_demo_adds_the_demo_composite_once():
+    out = StringIO()
+    call_command("seed", "--demo", stdout=out)
+    call_command("seed", "--demo", stdout=out)
+    text = out.getvalue()
+    assert "[aggregation] Created the demo composite 'demo'." in text
+    assert "[aggregation] The demo composite 'demo' already exists." in text
+    demo = CompositeRow.objects.using("aggregation").get(name="demo")
+    assert demo.auth == "none"
+    assert [s.key for s in demo.sources.order_by("position")] == ["health", "readiness", "api"]
+
+
+def test_seed_without_demo_adds_no_composite():
+    call_command("seed", stdout=StringIO())
+    assert not CompositeRow.objects.using("aggregation").exists()

@@ -1,0 +1,173 @@
+"""Admin REST API of composites: /api/v1/aggregation/composites[/{name}]."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.aggregation.conftest import DATABASES
+
+pytestmark = pytest.mark.django_db(databases=DATABASES)
+
+URL = "/api/v1/aggregation/composites"
+
+
+def definition(**changes):
+    body = {
+        "name": "dash",
+        "description": "Dashboard",
+        "auth": "none",
+        "cache_ttl_seconds": 10,
+        "timeout_ms": 800,
+        "sources": [
+            {"key": "user", "url": "http://users.internal/users/{id}", "forward_auth": True},
+            {
+                "key": "orders",
+                "url": "http://orders.internal/orders?user={id}",
+                "required": False,
+                "timeout_ms": 300,
+                "fields": ["items", "total"],
+                "rename": {"items": "orders"},
+            },
+        ],
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def created(api_client, admin_headers):
+    response = api_client.post(URL, definition(), format="json", **admin_headers)
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_create_answers_the_stored_composite_with_defaults(created):
+    assert created["name"] == "dash"
+    user, orders = created["sources"]
+    assert user == {
+        "key": "user",
+        "url": "http://users.internal/users/{id}",
+        "method": "GET",
+        "timeout_ms": 800,
+        "required": True,
+        "forward_auth": True,
+        "fields": None,
+        "rename": {},
+    }
+    assert orders["fields"] == ["items", "total"]
+    assert orders["rename"] == {"items": "orders"}
+
+
+def test_list_read_and_delete(api_client, admin_headers, created):
+    listing = api_client.get(URL, **admin_headers).json()
+    assert listing["count"] == 1
+    assert listing["results"][0]["name"] == "dash"
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
+    assert api_client.delete(f"{URL}/dash", **admin_headers).status_code == 204
+    missing = api_client.get(f"{URL}/dash", **admin_headers)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "composite_not_found"
+    assert api_client.delete(f"{URL}/dash", **admin_headers).status_code == 404
+
+
+def test_duplicate_name_is_409(api_client, admin_headers, created):
+    response = api_client.post(URL, definition(), format="json", **admin_headers)
+    assert response.status_code == 409
+    assert response.json()["code"] == "composite_exists"
+
+
+def test_patch_changes_only_what_is_given(api_client, admin_headers, created):
+    response = api_client.patch(
+        f"{URL}/dash", {"timeout_ms": 1500, "auth": "required"}, format="json", **admin_headers
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["timeout_ms"], body["auth"], body["description"]) == (
+        1500,
+        "required",
+        "Dashboard",
+    )
+    assert body["sources"] == created["sources"]
+
+
+def test_patch_sources_replaces_the_list(api_client, admin_headers, created):
+    response = api_client.patch(
+        f"{URL}/dash",
+        {"sources": [{"key": "only", "url": "https://x.internal/"}]},
+        format="json",
+        **admin_headers,
+    )
+    assert [s["key"] for s in response.json()["sources"]] == ["only"]
+    assert response.json()["sources"][0]["timeout_ms"] == 800
+
+
+def test_patch_rename_and_conflicts(api_client, admin_headers, created):
+    api_client.post(URL, definition(name="other"), format="json", **admin_headers)
+    conflict = api_client.patch(f"{URL}/dash", {"name": "other"}, format="json", **admin_headers)
+    assert conflict.status_code == 409
+    renamed = api_client.patch(f"{URL}/dash", {"name": "dash2"}, format="json", **admin_headers)
+    assert renamed.json()["name"] == "dash2"
+    assert api_client.get(f"{URL}/dash2", **admin_headers).status_code == 200
+    assert (
+        api_client.patch(
+            f"{URL}/nope", {"timeout_ms": 5}, format="json", **admin_headers
+        ).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": "Bad Name"}, "name"),
+        ({"auth": "maybe"}, "auth"),
+        ({"timeout_ms": 0}, "timeout_ms"),
+        ({"cache_ttl_seconds": -1}, "cache_ttl_seconds"),
+        ({"sources": []}, "sources"),
+        ({"sources": [{"key": "a", "url": "http://{host}/x"}]}, "sources"),
+        (
+            {"sources": [{"key": "a", "url": "http://h/"}, {"key": "a", "url": "http://h/"}]},
+            "sources",
+        ),
+        ({"sources": [{"key": "a", "url": "http://h/", "method": "POST"}]}, "sources"),
+        ({"sources": [{"key": "a", "url": "http://h/", "fields": ["x", "x"]}]}, "sources"),
+        (
+            {"sources": [{"key": "a", "url": "http://h/", "rename": {"a": "x", "b": "x"}}]},
+            "sources",
+        ),
+        ({"sources": [{"key": "1", "url": "ftp://h/"}]}, "sources"),
+    ],
+)
+def test_invalid_definitions_are_400_with_field_errors(api_client, admin_headers, changes, field):
+    response = api_client.post(URL, definition(**changes), format="json", **admin_headers)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert field in body["errors"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sources": [{"key": "a"}]},
+        {"sources": ["not an object"]},
+        {"sources": [{"key": "a", "url": "http://h/"}, {"key": "a", "url": "http://h/"}]},
+        {"name": "UPPER"},
+    ],
+)
+def test_invalid_patches_are_400_and_change_nothing(api_client, admin_headers, created, change):
+    response = api_client.patch(f"{URL}/dash", change, format="json", **admin_headers)
+    assert response.status_code == 400
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
+
+
+def test_malformed_json_is_400(api_client, admin_headers):
+    response = api_client.post(URL, "{nope", content_type="application/json", **admin_headers)
+    assert response.status_code == 400
+
+
+def test_admin_role_is_required(api_client, user_headers):
+    assert api_client.get(URL).status_code == 401
+    assert api_client.get(URL, **user_headers).status_code == 403
+    assert api_client.post(URL, definition(), format="json", **user_headers).status_code == 403
+    assert api_client.delete(f"{URL}/dash", **user_headers).status_code == 403

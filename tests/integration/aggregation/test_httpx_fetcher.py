@@ -1,0 +1,103 @@
+"""HttpxSourceFetcher against a real upstream: deadlines, sizes, bodies, connection errors."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
+from core.domain.aggregation.runs import SourceFailure
+from core.usecases.aggregation.ports import Fetched, FetchFailed, SourceRequest
+
+
+@pytest.fixture
+def fetcher():
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=4) as executor:
+        yield HttpxSourceFetcher(client, executor, max_body_bytes=10_000)
+
+
+def request(key, url, timeout_ms=2000, **headers):
+    return SourceRequest(key=key, method="GET", url=url, timeout_ms=timeout_ms, headers=headers)
+
+
+def test_answers_are_parsed_json_with_status_and_latency(fetcher, upstream):
+    result = fetcher.fetch_all([request("a", upstream.url("/json?delay_ms=50"))])["a"]
+    assert isinstance(result, Fetched)
+    assert result.status == 200
+    assert result.body["delay_ms"] == 50
+    assert result.took_ms >= 45
+
+
+def test_the_coordinator_stops_waiting_at_the_deadline(fetcher, upstream):
+    started = time.perf_counter()
+    results = fetcher.fetch_all(
+        [request("hang", upstream.url("/hang"), 200), request("ok", upstream.url("/json"))]
+    )
+    assert time.perf_counter() - started < 0.5
+    assert results["hang"].failure is SourceFailure.TIMEOUT
+    assert isinstance(results["ok"], Fetched)
+
+
+def test_a_slow_drip_is_cut_at_the_deadline(fetcher, upstream):
+    started = time.perf_counter()
+    result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=40&every_ms=20"), 250)])
+    assert time.perf_counter() - started < 0.6
+    assert result["d"].failure is SourceFailure.TIMEOUT
+
+
+def test_declared_and_streamed_oversize_are_refused(fetcher, upstream):
+    results = fetcher.fetch_all(
+        [
+            request("declared", upstream.url("/big?bytes=20000")),
+            request("streamed", upstream.url("/big-chunked?bytes=20000")),
+        ]
+    )
+    assert results["declared"].failure is SourceFailure.TOO_LARGE
+    assert results["streamed"].failure is SourceFailure.TOO_LARGE
+    assert results["declared"].status == 200
+
+
+def test_non_2xx_and_non_json_are_failures(fetcher, upstream):
+    results = fetcher.fetch_all(
+        [request("err", upstream.url("/json?status=404")), request("txt", upstream.url("/text"))]
+    )
+    assert results["err"] == FetchFailed(
+        SourceFailure.HTTP_ERROR, "The source answered 404.", results["err"].took_ms, 404
+    )
+    assert results["txt"].failure is SourceFailure.INVALID_JSON
+
+
+def test_refused_connections_are_unreachable(fetcher):
+    result = fetcher.fetch_all([request("x", "http://127.0.0.1:9/")])["x"]
+    assert result.failure is SourceFailure.UNREACHABLE
+
+
+def test_a_request_that_starts_after_its_deadline_is_not_made(upstream):
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
+        before = upstream.calls["/json"]
+        results = fetcher.fetch_all(
+            [
+                request("first", upstream.url("/json?delay_ms=300"), 1000),
+                request("queued", upstream.url("/json"), 100),
+            ]
+        )
+        time.sleep(0.4)  # let the single worker reach the queued call (it must skip it)
+    assert results["queued"].failure is SourceFailure.TIMEOUT
+    assert upstream.calls["/json"] - before == 1
+
+
+def test_the_worker_side_timeout_applies_when_the_thread_runs(upstream):
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
+        started = time.monotonic()
+        result = fetcher._fetch_one(request("h", upstream.url("/hang")), started, started + 0.1)
+    assert result.failure is SourceFailure.TIMEOUT
+
+
+def test_the_shared_fetcher_is_one_per_process():
+    one = shared_fetcher(threads=2, max_connections=2, max_body_bytes=10)
+    assert shared_fetcher(threads=9, max_connections=9, max_body_bytes=99) is one

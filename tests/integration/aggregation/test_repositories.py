@@ -1,0 +1,105 @@
+"""The ORM repositories: mapping, ordering, cached definitions and their invalidation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from django.core.cache import cache
+
+from apps.aggregation.models import CompositeRow, SourceRow
+from apps.aggregation.repositories import (
+    CachedCompositeRepository,
+    DjangoCompositeRepository,
+    definition_key,
+)
+from core.domain.aggregation.composite import AuthMode, Composite, Source
+from tests.integration.aggregation.conftest import DATABASES
+
+pytestmark = pytest.mark.django_db(databases=DATABASES, transaction=True)
+
+DASH = Composite(
+    name="dash",
+    auth=AuthMode.NONE,
+    cache_ttl_seconds=5,
+    timeout_ms=900,
+    sources=(
+        Source(key="b", url="http://h/b", fields=("x",), rename={"x": "y"}, forward_auth=True),
+        Source(key="a", url="http://h/a/{id}", required=False, timeout_ms=100),
+    ),
+)
+
+
+def test_composites_round_trip_with_sources_in_order():
+    repo = DjangoCompositeRepository()
+    repo.add(DASH)
+    assert repo.get("dash") == DASH
+    assert [c.name for c in repo.list()] == ["dash"]
+    assert repo.list()[0] == DASH
+    assert len(repo.list()) == 1
+
+
+def test_replace_and_delete():
+    repo = DjangoCompositeRepository()
+    repo.add(DASH)
+    repo.replace("dash", replace(DASH, name="board", sources=DASH.sources[:1]))
+    assert repo.get("dash") is None
+    assert repo.get("board").sources == DASH.sources[:1]
+    assert repo.delete("board") is True
+    assert repo.delete("board") is False
+
+
+def test_definitions_are_served_from_the_cache_after_the_first_read(
+    django_assert_num_queries,
+):
+    repo = CachedCompositeRepository()
+    repo.add(DASH)
+    assert repo.get("dash") == DASH
+    with django_assert_num_queries(0):
+        assert repo.get("dash") == DASH
+
+
+def test_writes_through_the_repository_forget_the_cached_copy():
+    repo = CachedCompositeRepository()
+    repo.add(DASH)
+    repo.get("dash")
+    repo.replace("dash", replace(DASH, timeout_ms=50))
+    assert repo.get("dash").timeout_ms == 50
+    repo.replace("dash", replace(DASH, name="renamed"))
+    assert repo.get("dash") is None
+    repo.delete("renamed")
+    assert repo.get("renamed") is None
+
+
+def test_admin_style_orm_writes_forget_the_cached_copy():
+    repo = CachedCompositeRepository()
+    repo.add(DASH)
+    repo.get("dash")
+    SourceRow.objects.using("aggregation").filter(key="a").update(timeout_ms=1)  # no signal
+    source = SourceRow.objects.using("aggregation").get(key="b")
+    source.url = "http://h/changed"
+    source.save()
+    assert repo.get("dash").sources[0].url == "http://h/changed"
+    row = CompositeRow.objects.using("aggregation").get(name="dash")
+    row.name = "moved"
+    row.save()
+    assert repo.get("dash") is None
+    assert cache.get(definition_key("moved")) is None
+    assert repo.get("moved").name == "moved"
+    row.delete()
+    assert repo.get("moved") is None
+
+
+def test_an_unreachable_cache_falls_back_to_the_database(settings):
+    repo = CachedCompositeRepository()
+    DjangoCompositeRepository().add(DASH)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+        }
+    }
+    assert repo.get("dash") == DASH
+    repo.replace("dash", replace(DASH, timeout_ms=10))
+    assert repo.get("dash").timeout_ms == 10

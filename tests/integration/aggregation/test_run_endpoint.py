@@ -1,0 +1,308 @@
+"""GET /api/v1/aggregation/composites/{name}/run against real upstreams and the real Postgres."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apps.aggregation.models import RunRow
+from core.domain.aggregation.composite import AuthMode
+from tests.integration.aggregation.conftest import DATABASES, source
+
+pytestmark = pytest.mark.django_db(databases=DATABASES)
+
+
+def run(client, name="combo", query="", **headers):
+    return client.get(f"/api/v1/aggregation/composites/{name}/run{query}", **headers)
+
+
+def test_three_300ms_sources_answer_in_about_300ms_not_900(client, upstream, make_composite):
+    make_composite(
+        "combo",
+        *(source(key, upstream.url(f"/json?delay_ms=300&name={key}")) for key in ("a", "b", "c")),
+    )
+    run(client)  # warm the connection pool and the thread pool
+    started = time.perf_counter()
+    response = run(client)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.content
+    assert elapsed < 0.75, f"took {elapsed:.3f}s: sources were not called concurrently"
+    body = response.json()
+    assert set(body["data"]) == {"a", "b", "c"}
+    assert body["errors"] == {}
+    assert body["meta"]["partial"] is False
+    assert body["meta"]["status"] == "complete"
+    assert all(meta["took_ms"] >= 290 for meta in body["meta"]["sources"].values())
+
+
+def test_fields_are_filtered_and_renamed(client, upstream, make_composite):
+    make_composite(
+        "combo",
+        source(
+            "a",
+            upstream.url("/json?name=alpha"),
+            fields=("name", "delay_ms"),
+            rename={"name": "title"},
+        ),
+    )
+    assert run(client).json()["data"] == {"a": {"title": "alpha", "delay_ms": 0}}
+
+
+def test_failing_optional_source_gives_a_partial_200(client, upstream, make_composite):
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source("broken", upstream.url("/json?status=503"), required=False),
+    )
+    response = run(client)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body["data"]) == {"ok"}
+    assert body["errors"]["broken"]["status"] == 503
+    assert body["errors"]["broken"]["code"] == "source_http_error"
+    assert body["meta"]["partial"] is True
+    assert body["meta"]["sources"]["broken"]["status"] == "failed"
+
+
+def test_failing_required_source_gives_502_source_failed_with_the_answer(
+    client, upstream, make_composite
+):
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source("broken", upstream.url("/json?status=500")),
+    )
+    response = run(client)
+    assert response.status_code == 502
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "source_failed"
+    assert body["status"] == 502
+    assert set(body["data"]) == {"ok"}
+    assert body["errors"]["broken"]["code"] == "source_http_error"
+    assert body["meta"]["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/text", "source_invalid_json"),
+        ("/big?bytes=3000000", "source_too_large"),
+        ("/big-chunked?bytes=3000000", "source_too_large"),
+    ],
+)
+def test_bad_answers_are_that_sources_error(client, upstream, make_composite, path, code):
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source("bad", upstream.url(path), required=False),
+    )
+    response = run(client)
+    assert response.status_code == 200
+    assert response.json()["errors"]["bad"]["code"] == code
+    assert response.json()["data"]["ok"]["name"] == "json"
+
+
+def test_unreachable_source_is_reported(client, make_composite):
+    make_composite("combo", source("gone", "http://127.0.0.1:9/x", required=False))
+    body = run(client).json()
+    assert body["errors"]["gone"] == {
+        "status": None,
+        "code": "source_unreachable",
+        "detail": body["errors"]["gone"]["detail"],
+    }
+
+
+def test_a_hanging_source_does_not_hold_the_answer_past_its_timeout(
+    client, upstream, make_composite
+):
+    make_composite(
+        "combo",
+        source("fast", upstream.url("/json?delay_ms=20")),
+        source("stuck", upstream.url("/hang"), required=False, timeout_ms=300),
+        timeout_ms=5000,
+    )
+    started = time.perf_counter()
+    response = run(client)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200
+    assert elapsed < 0.75, f"took {elapsed:.3f}s"
+    body = response.json()
+    assert body["errors"]["stuck"]["code"] == "source_timeout"
+    assert body["meta"]["partial"] is True
+    assert "fast" in body["data"]
+
+
+def test_the_composite_deadline_caps_every_source(client, upstream, make_composite):
+    make_composite(
+        "combo",
+        source("slow", upstream.url("/json?delay_ms=2000"), timeout_ms=5000),
+        source("drip", upstream.url("/drip?chunks=50&every_ms=50"), timeout_ms=5000),
+        timeout_ms=300,
+    )
+    started = time.perf_counter()
+    response = run(client)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 502
+    assert elapsed < 0.75, f"took {elapsed:.3f}s"
+    errors = response.json()["errors"]
+    assert errors["slow"]["code"] == errors["drip"]["code"] == "source_timeout"
+
+
+def test_placeholders_are_filled_url_encoded_from_the_query_string(
+    client, upstream, make_composite
+):
+    make_composite("combo", source("echo", upstream.url("/echo/users/{id}?q={term}")))
+    response = run(client, query="?id=a/b%3Fc&term=x%26admin%3D1%23frag")
+    assert response.status_code == 200
+    echo = response.json()["data"]["echo"]
+    assert echo["path"] == "/echo/users/a%2Fb%3Fc"
+    assert echo["raw_query"] == "q=x%26admin%3D1%23frag"
+    assert echo["query"] == {"q": "x&admin=1#frag"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["evil.example:80", "@evil.example", "//evil.example/x", "..", "http://evil.example/"],
+)
+def test_placeholder_values_never_change_the_origin_or_path(
+    client, upstream, make_composite, value
+):
+    make_composite("combo", source("echo", upstream.url("/echo/{id}")))
+    response = run(client, query="?" + __import__("urllib.parse").parse.urlencode({"id": value}))
+    if value == "..":
+        assert response.status_code == 400
+        assert response.json()["errors"] == {
+            "id": ["This value may not be a relative path segment."]
+        }
+        return
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["echo"]["path"].startswith("/echo/")
+    assert upstream.calls["/echo/" + __import__("urllib.parse").parse.quote(value, safe="")] >= 1
+
+
+def test_unfilled_placeholder_is_400_and_calls_nothing(client, upstream, make_composite):
+    make_composite("combo", source("echo", upstream.url("/echo/nothing/{id}")))
+    before = sum(upstream.calls.values())
+    response = run(client, query="?other=1")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["errors"] == {"id": ["This query parameter is required."]}
+    assert sum(upstream.calls.values()) == before
+    assert not RunRow.objects.using("aggregation").exists()
+
+
+def test_unknown_composite_is_404(client):
+    response = run(client, name="nope")
+    assert response.status_code == 404
+    assert response.json()["code"] == "composite_not_found"
+
+
+def test_auth_required_composite_needs_a_token(client, upstream, make_composite, user_headers):
+    make_composite("combo", source("a", upstream.url("/json")), auth=AuthMode.REQUIRED)
+    anonymous = run(client)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_authenticated"
+    assert anonymous["WWW-Authenticate"].startswith("Bearer")
+    assert run(client, HTTP_AUTHORIZATION="Bearer forged").status_code == 401
+    assert run(client, **user_headers).status_code == 200
+
+
+def test_token_is_forwarded_only_to_forward_auth_sources(
+    client, upstream, make_composite, user_headers
+):
+    make_composite(
+        "combo",
+        source("trusted", upstream.url("/echo/trusted"), forward_auth=True),
+        source("other", upstream.url("/echo/other")),
+    )
+    data = run(client, HTTP_X_REQUEST_ID="req-42", **user_headers).json()["data"]
+    assert data["trusted"]["headers"]["authorization"] == user_headers["HTTP_AUTHORIZATION"]
+    assert "authorization" not in data["other"]["headers"]
+    assert data["other"]["headers"]["x-request-id"] == "req-42"
+
+
+def test_answers_are_cached_per_user_when_the_token_is_forwarded(
+    client, upstream, make_composite, user_headers
+):
+    make_composite(
+        "cached",
+        source("mine", upstream.url("/echo/cache-mine"), forward_auth=True),
+        source("shared", upstream.url("/echo/cache-shared")),
+        cache_ttl_seconds=60,
+    )
+    first = run(client, "cached", **user_headers).json()
+    second = run(client, "cached", **user_headers).json()
+    anonymous = run(client, "cached").json()
+    assert first["meta"]["sources"]["mine"]["cached"] is False
+    assert second["meta"]["sources"]["mine"]["cached"] is True
+    assert second["data"] == first["data"]
+    assert anonymous["meta"]["sources"]["mine"]["cached"] is False
+    assert "authorization" not in anonymous["data"]["mine"]["headers"]
+    assert anonymous["meta"]["sources"]["shared"]["cached"] is True
+    assert upstream.calls["/echo/cache-mine"] == 2
+    assert upstream.calls["/echo/cache-shared"] == 1
+
+
+def test_failures_are_not_cached(client, upstream, make_composite):
+    make_composite(
+        "combo", source("bad", upstream.url("/json?status=500&name=nocache")), cache_ttl_seconds=60
+    )
+    run(client)
+    assert run(client).json()["meta"]["sources"]["bad"]["cached"] is False
+
+
+def test_a_down_cache_is_bypassed_not_a_500(client, upstream, make_composite, settings):
+    make_composite("combo", source("a", upstream.url("/json")), cache_ttl_seconds=60)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
+        }
+    }
+    response = run(client)
+    assert response.status_code == 200
+    assert response.json()["meta"]["sources"]["a"]["cached"] is False
+
+
+def test_every_run_is_recorded(client, upstream, make_composite, user_headers):
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source("bad", upstream.url("/text"), required=False),
+    )
+    run(client, **user_headers)
+    row = RunRow.objects.using("aggregation").get()
+    assert row.composite == "combo"
+    assert row.status == "partial"
+    assert row.user_id == "alice"
+    assert row.took_ms > 0
+    assert [(s["key"], s["status"], s["code"]) for s in row.sources] == [
+        ("ok", "ok", None),
+        ("bad", "failed", "source_invalid_json"),
+    ]
+
+
+def test_a_failed_history_write_still_answers(client, upstream, make_composite, monkeypatch):
+    from django.db import DatabaseError
+
+    make_composite("combo", source("a", upstream.url("/json")))
+
+    def broken_save(*args, **kwargs):
+        raise DatabaseError("aggregation database gone")
+
+    monkeypatch.setattr(RunRow, "save", broken_save)
+    assert run(client).status_code == 200
+
+
+def test_run_metrics_are_exported(client, upstream, make_composite):
+    make_composite("metered", source("a", upstream.url("/json")))
+    run(client, "metered")
+    text = client.get("/metrics").content.decode()
+    assert 'platform_aggregation_runs_total{composite="metered",status="complete"}' in text
+    assert (
+        'platform_aggregation_source_latency_seconds_count{composite="metered",source="a"}' in text
+    )

@@ -1,0 +1,132 @@
+"""A real HTTP upstream on a loopback ephemeral port, for composite sources in tests and bench.
+
+Paths (all GET):
+  /json?delay_ms=N&status=S&name=X  JSON `{"name", "path", "delay_ms", ...}` after N ms
+  /echo/<anything>?...              JSON of the raw path, query and request headers
+  /text                             200 text/plain (not JSON)
+  /big?bytes=N                      a JSON string of N bytes (Content-Length given)
+  /big-chunked?bytes=N              the same, chunked (no Content-Length)
+  /drip?chunks=N&every_ms=M         chunked JSON array trickling one chunk every M ms
+  /hang                             never answers (until the server stops)
+Every call is counted by path in `calls`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # silence stderr
+        return
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        split = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(split.query).items()}
+        with self.server.lock:
+            self.server.calls[split.path] += 1
+        if split.path == "/json":
+            delay = int(query.get("delay_ms", "0"))
+            if delay:
+                time.sleep(delay / 1000)
+            body = {"name": query.get("name", "json"), "delay_ms": delay, "extra": True}
+            self._send(int(query.get("status", "200")), json.dumps(body).encode())
+        elif split.path.startswith("/echo"):
+            body = {
+                "path": split.path,
+                "raw_query": split.query,
+                "query": query,
+                "headers": {key.lower(): value for key, value in self.headers.items()},
+            }
+            self._send(200, json.dumps(body).encode())
+        elif split.path == "/text":
+            self._send(200, b"<html>not json</html>", "text/html")
+        elif split.path == "/big":
+            self._send(200, json.dumps("x" * int(query.get("bytes", "1000"))).encode())
+        elif split.path == "/big-chunked":
+            self._chunked([json.dumps("x" * int(query.get("bytes", "1000"))).encode()])
+        elif split.path == "/drip":
+            chunks = int(query.get("chunks", "10"))
+            every = int(query.get("every_ms", "100")) / 1000
+            self._chunked([b"[", *([b"1,"] * (chunks - 1)), b"1]"], every=every)
+        elif split.path == "/hang":
+            self.server.released.wait(30)
+            self._send(200, b"{}")
+        else:
+            self._send(404, b'{"error": "not found"}')
+
+    def _chunked(self, parts: list[bytes], every: float = 0.0) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for part in parts:
+                if every:
+                    time.sleep(every)
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client gave up: expected for drips past a deadline
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return  # clients that give up early (timeouts, oversized bodies) are expected here
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.calls: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+
+
+class Upstream:
+    """Start with `Upstream.start()`; `url(path)` builds URLs; `stop()` releases hangs."""
+
+    def __init__(self) -> None:
+        self._server = _Server()
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @classmethod
+    def start(cls) -> Upstream:
+        upstream = cls()
+        upstream._thread.start()
+        return upstream
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def calls(self) -> Counter[str]:
+        return self._server.calls
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self._server.released.set()
+        self._server.shutdown()
+        self._server.server_close()

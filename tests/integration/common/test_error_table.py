@@ -1,0 +1,47 @@
+"""One table per app maps use-case error codes to HTTP problems."""
+
+from enum import StrEnum
+
+import pytest
+
+from apps.common.errors import ErrorTable
+from apps.common.exceptions import ProblemError
+
+
+class LoginError(StrEnum):
+    INVALID_CREDENTIALS = "invalid_credentials"
+    LOCKED = "account_locked"
+
+
+class ChangePasswordError(StrEnum):
+    INVALID_CREDENTIALS = "invalid_credentials"
+
+
+def test_members_with_the_same_code_keep_their_own_status_when_given_as_pairs():
+    table = ErrorTable(
+        [
+            (LoginError.INVALID_CREDENTIALS, (401, "Wrong email or password.")),
+            (ChangePasswordError.INVALID_CREDENTIALS, (400, "The current password is wrong.")),
+        ]
+    )
+    assert table.status_of(LoginError.INVALID_CREDENTIALS) == 401
+    assert table.status_of(ChangePasswordError.INVALID_CREDENTIALS) == 400
+    assert table.codes_by_status() == {401: ["invalid_credentials"], 400: ["invalid_credentials"]}
+
+
+def test_a_dict_that_merged_equal_codes_still_answers_for_each_member():
+    table = ErrorTable({LoginError.INVALID_CREDENTIALS: (401, "Wrong email or password.")})
+    problem = table.problem(ChangePasswordError.INVALID_CREDENTIALS, extra={"hint": "x"})
+    assert (problem.status_code, problem.problem_code, problem.extra) == (
+        401,
+        "invalid_credentials",
+        {"hint": "x"},
+    )
+
+
+def test_an_unmapped_error_is_a_programmer_error():
+    table = ErrorTable({LoginError.INVALID_CREDENTIALS: (401, "Wrong email or password.")})
+    with pytest.raises(KeyError, match="no entry"):
+        table.raise_for(LoginError.LOCKED)
+    with pytest.raises(ProblemError):
+        table.raise_for(LoginError.INVALID_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})

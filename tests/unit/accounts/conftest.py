@@ -1,0 +1,50 @@
+"""A fully faked accounts world: `world.<port>` for every port, built around one clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from tests.fakes.accounts import (
+    FakeAccountEvents,
+    FakeMailer,
+    FakePasswordHasher,
+    FakePasswordPolicy,
+    FakeTokenIssuer,
+    FakeTokenRevocations,
+    FakeUnitOfWork,
+    InMemoryOneTimeTokens,
+    InMemorySessionRepository,
+    InMemoryUserRepository,
+    make_user,
+)
+from tests.fakes.clock import FakeClock
+
+WEEK = timedelta(days=7)
+
+
+@pytest.fixture
+def world():
+    clock = FakeClock()
+    return SimpleNamespace(
+        clock=clock,
+        users=InMemoryUserRepository(),
+        sessions=InMemorySessionRepository(),
+        tokens=InMemoryOneTimeTokens(),
+        hasher=FakePasswordHasher(),
+        policy=FakePasswordPolicy(),
+        issuer=FakeTokenIssuer(clock),
+        mailer=FakeMailer(),
+        uow=FakeUnitOfWork(),
+        events=FakeAccountEvents(),
+        revocations=FakeTokenRevocations(),
+    )
+
+
+@pytest.fixture
+def alice(world):
+    user = make_user(world.clock)
+    world.users.add(user)
+    return user

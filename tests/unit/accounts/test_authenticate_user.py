@@ -1,0 +1,99 @@
+"""AuthenticateUser."""
+
+from datetime import timedelta
+
+import pytest
+
+from core.domain.accounts.user import LockoutPolicy, UserStatus
+from core.domain.shared.result import Err
+from core.usecases.accounts.authentication import (
+    AuthenticateError,
+    AuthenticateUser,
+    Credentials,
+)
+from tests.fakes.accounts import make_user
+
+
+def use_case(w, max_failures=3):
+    return AuthenticateUser(
+        users=w.users,
+        sessions=w.sessions,
+        hasher=w.hasher,
+        issuer=w.issuer,
+        uow=w.uow,
+        clock=w.clock,
+        events=w.events,
+        lockout=LockoutPolicy(max_failures=max_failures, lock_for=timedelta(minutes=10)),
+        session_lifetime=timedelta(days=7),
+    )
+
+
+def creds(email="alice@example.com", password="s3cret-pass"):  # noqa: S107
+    return Credentials(email=email, password=password, user_agent="ua", ip="10.0.0.1")
+
+
+def test_success_opens_a_session_and_clears_failures(world, alice):
+    signed_in = use_case(world).execute(creds(" ALICE@example.com")).unwrap()
+    session = world.sessions.get(world.issuer.issued[0].refresh_token.split("|")[2])
+    assert session.current_jti == signed_in.tokens.refresh_jti
+    assert session.access_jti == signed_in.tokens.access_jti
+    assert (session.user_agent, session.ip) == ("ua", "10.0.0.1")
+    assert session.expires_at == world.clock.now() + timedelta(days=7)
+    assert world.users.get(alice.id).last_login_at == world.clock.now()
+    assert world.events.events == ["login:success"]
+
+
+@pytest.mark.parametrize("email", ["nobody@example.com", "not an email"])
+def test_unknown_email_runs_the_hasher_once_and_is_invalid_credentials(world, alice, email):
+    assert use_case(world).execute(creds(email)) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.hasher.verifications == 1
+
+
+def test_wrong_password_counts_and_locks(world, alice):
+    login = use_case(world)
+    for _ in range(3):
+        assert login.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.events.events[-1] == "login:wrong_password"
+    assert "locked_out" in world.events.events
+    assert login.execute(creds()) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.events.events[-1] == "login:locked"
+    assert world.hasher.verifications == 4
+    world.clock.advance(minutes=10)
+    assert login.execute(creds()).is_ok()
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"status": UserStatus.SUSPENDED}, AuthenticateError.ACCOUNT_INACTIVE),
+        ({"status": UserStatus.INACTIVE}, AuthenticateError.ACCOUNT_INACTIVE),
+        ({"email_verified": False}, AuthenticateError.EMAIL_NOT_VERIFIED),
+        ({"status": UserStatus.DELETED}, AuthenticateError.INVALID_CREDENTIALS),
+    ],
+)
+def test_account_state_is_told_only_after_the_right_password(world, fields, error):
+    world.users.add(make_user(world.clock, email="bob@example.com", **fields))
+    assert use_case(world).execute(creds("bob@example.com")) == Err(error)
+    wrong = use_case(world).execute(creds("bob@example.com", "wrong"))
+    assert wrong == Err(AuthenticateError.INVALID_CREDENTIALS)
+
+
+def test_a_user_deleted_between_check_and_count_is_ignored(world, alice):
+    class Vanishing(type(world.users)):
+        def get_for_update(self, user_id):
+            return None
+
+    world.users = Vanishing(alice)
+    assert use_case(world).execute(creds(password="x")) == Err(
+        AuthenticateError.INVALID_CREDENTIALS
+    )
+
+
+def test_a_user_deleted_during_a_good_login_gets_no_session(world, alice):
+    class Vanishing(type(world.users)):
+        def get_for_update(self, user_id):
+            return None
+
+    world.users = Vanishing(alice)
+    assert use_case(world).execute(creds()) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.sessions.rows == {}

@@ -1,0 +1,61 @@
+"""ChangePassword."""
+
+from dataclasses import replace
+
+from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.sessions import Session
+from core.domain.shared.identity import Principal
+from core.domain.shared.result import Err
+from core.usecases.accounts.profile import (
+    ChangePassword,
+    ChangePasswordError,
+)
+from tests.unit.accounts.conftest import WEEK
+
+
+def session(world, user, jti):
+    s = Session.start(user_id=user.id, now=world.clock.now(), lifetime=WEEK, user_agent="", ip="")
+    s.access_jti, s.access_expires_at = jti, world.clock.now() + WEEK
+    world.sessions.add(s)
+    return s
+
+
+def change(world):
+    return ChangePassword(
+        users=world.users,
+        sessions=world.sessions,
+        hasher=world.hasher,
+        policy=world.policy,
+        revocations=world.revocations,
+        uow=world.uow,
+        clock=world.clock,
+    )
+
+
+def principal(world, user, jti="mine"):
+    now = world.clock.now()
+    return Principal(user.id.value, frozenset({"user"}), jti, now, now)
+
+
+def test_change_password_keeps_only_the_callers_session(world, alice):
+    mine, other = session(world, alice, "mine"), session(world, alice, "theirs")
+    result = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
+    )
+    assert result.is_ok()
+    live = world.sessions.live_for(alice.id, world.clock.now())
+    assert [s.id for s in live] == [mine.id]
+    assert other.access_jti in world.revocations.denied
+    assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
+    assert world.hasher.verify("brand-new-1", world.users.get(alice.id).password_hash)
+
+
+def test_change_password_refusals(world, alice):
+    me = principal(world, alice)
+    wrong = change(world).execute(me, current_password="nope", new_password="brand-new-1")
+    assert wrong == Err(ChangePasswordError.INVALID_CREDENTIALS)
+    weak = change(world).execute(me, current_password="s3cret-pass", new_password="short")
+    assert weak == Err(PasswordRejected(("too short",), field="new_password"))
+    ghost = replace(me, user_id="00000000-0000-0000-0000-000000000001")
+    gone = change(world).execute(ghost, current_password="x", new_password="brand-new-1")
+    assert gone == Err(ChangePasswordError.UNKNOWN_USER)

@@ -1,0 +1,89 @@
+"""The User entity: statuses, login rule, lockout; sessions."""
+
+from datetime import timedelta
+
+import pytest
+
+from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import LockoutPolicy, UserStatus, can_transition
+from tests.fakes.accounts import make_user
+from tests.fakes.clock import FakeClock
+
+clock = FakeClock()
+
+LEGAL = {
+    ("active", "inactive"),
+    ("active", "suspended"),
+    ("active", "deleted"),
+    ("inactive", "active"),
+    ("inactive", "deleted"),
+    ("suspended", "active"),
+    ("suspended", "deleted"),
+}
+
+
+@pytest.mark.parametrize("current", list(UserStatus))
+@pytest.mark.parametrize("target", list(UserStatus))
+def test_only_legal_transitions_happen(current, target):
+    user = make_user(clock, status=current)
+    legal = current == target or (current.value, target.value) in LEGAL
+    assert can_transition(current, target) is legal
+    assert user.change_status(target) is legal
+    assert user.status == (target if legal else current)
+
+
+def test_new_users_are_active_unverified_plain_users():
+    user = make_user(clock, email_verified=False)
+    assert user.status == UserStatus.ACTIVE
+    assert user.roles == ("user",)
+    assert not user.can_login()
+    user.verify_email()
+    assert user.can_login()
+    assert not user.is_admin
+
+
+def test_soft_delete_is_final():
+    user = make_user(clock)
+    assert user.soft_delete()
+    assert not user.can_login()
+    assert not user.change_status(UserStatus.ACTIVE)
+
+
+def test_leaving_active_ends_sessions():
+    user = make_user(clock)
+    assert user.ends_sessions_on(UserStatus.SUSPENDED)
+    assert not user.ends_sessions_on(UserStatus.ACTIVE)
+
+
+def test_lockout_after_repeated_failures_and_its_expiry():
+    user = make_user(clock)
+    policy = LockoutPolicy(max_failures=3, lock_for=timedelta(minutes=5))
+    now = clock.now()
+    assert not user.record_failed_login(now, policy)
+    assert not user.record_failed_login(now, policy)
+    assert user.record_failed_login(now, policy)
+    assert user.is_locked(now + timedelta(minutes=4))
+    later = now + timedelta(minutes=5)
+    assert not user.is_locked(later)
+    assert not user.record_failed_login(later, policy)  # the count restarts after a lock
+    assert user.failed_logins == 1
+    user.record_login(later)
+    assert (user.failed_logins, user.locked_until, user.last_login_at) == (0, None, later)
+
+
+def test_revoking_tokens_sets_the_cut_off():
+    user = make_user(clock)
+    user.revoke_tokens(clock.now())
+    assert user.tokens_valid_after == clock.now()
+
+
+def test_a_session_lives_until_revoked_or_expired():
+    user = make_user(clock)
+    session = Session.start(
+        user_id=user.id, now=clock.now(), lifetime=timedelta(days=7), user_agent="x" * 400, ip="1"
+    )
+    assert len(session.user_agent) == 300
+    assert session.is_live(clock.now())
+    assert not session.is_live(clock.now() + timedelta(days=7))
+    session.revoked_at = clock.now()
+    assert not session.is_live(clock.now())

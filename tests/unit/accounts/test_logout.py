@@ -1,0 +1,63 @@
+"""Logout."""
+
+from datetime import timedelta
+
+from core.domain.accounts.user import LockoutPolicy
+from core.domain.shared.identity import Principal
+from core.domain.shared.result import Err
+from core.usecases.accounts.authentication import (
+    AuthenticateUser,
+    Credentials,
+    Logout,
+    LogoutError,
+)
+
+
+def login(w):
+    return (
+        AuthenticateUser(
+            users=w.users,
+            sessions=w.sessions,
+            hasher=w.hasher,
+            issuer=w.issuer,
+            uow=w.uow,
+            clock=w.clock,
+            events=w.events,
+            lockout=LockoutPolicy(),
+            session_lifetime=timedelta(days=7),
+        )
+        .execute(Credentials("alice@example.com", "s3cret-pass"))
+        .unwrap()
+        .tokens
+    )
+
+
+def principal(w, user, tokens):
+    return Principal(
+        user_id=user.id.value,
+        roles=frozenset({"user"}),
+        token_id=tokens.access_jti,
+        issued_at=w.clock.now(),
+        expires_at=tokens.access_expires_at,
+    )
+
+
+def logout(w):
+    return Logout(sessions=w.sessions, issuer=w.issuer, revocations=w.revocations, clock=w.clock)
+
+
+def test_logout_ends_the_session_and_denies_the_access_token(world, alice):
+    tokens = login(world)
+    assert logout(world).execute(principal(world, alice, tokens), tokens.refresh_token).is_ok()
+    assert tokens.access_jti in world.revocations.denied
+    assert world.sessions.live_for(alice.id, world.clock.now()) == []
+    # Logging out twice is harmless.
+    assert logout(world).execute(principal(world, alice, tokens), tokens.refresh_token).is_ok()
+
+
+def test_logout_refuses_garbage_and_other_peoples_tokens(world, alice):
+    tokens = login(world)
+    me = principal(world, alice, tokens)
+    assert logout(world).execute(me, "garbage") == Err(LogoutError.INVALID)
+    other = Principal("someone-else", frozenset(), "j", me.issued_at, me.expires_at)
+    assert logout(world).execute(other, tokens.refresh_token) == Err(LogoutError.INVALID)

@@ -1,0 +1,61 @@
+"""LogoutAll."""
+
+from datetime import timedelta
+
+from core.domain.accounts.user import LockoutPolicy
+from core.usecases.accounts.authentication import (
+    AuthenticateUser,
+    Credentials,
+    Logout,
+    LogoutAll,
+)
+
+
+def login(w):
+    return (
+        AuthenticateUser(
+            users=w.users,
+            sessions=w.sessions,
+            hasher=w.hasher,
+            issuer=w.issuer,
+            uow=w.uow,
+            clock=w.clock,
+            events=w.events,
+            lockout=LockoutPolicy(),
+            session_lifetime=timedelta(days=7),
+        )
+        .execute(Credentials("alice@example.com", "s3cret-pass"))
+        .unwrap()
+        .tokens
+    )
+
+
+def logout(w):
+    return Logout(sessions=w.sessions, issuer=w.issuer, revocations=w.revocations, clock=w.clock)
+
+
+def test_logout_all_ends_everything_and_sets_the_cut_off(world, alice):
+    login(world)
+    login(world)
+    LogoutAll(
+        users=world.users,
+        sessions=world.sessions,
+        revocations=world.revocations,
+        uow=world.uow,
+        clock=world.clock,
+    ).execute(alice.id.value)
+    assert world.sessions.live_for(alice.id, world.clock.now()) == []
+    assert len(world.revocations.denied) == 2
+    assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
+    assert world.users.get(alice.id).tokens_valid_after == world.clock.now()
+
+
+def test_logout_all_of_a_vanished_user_still_publishes_the_cut_off(world):
+    LogoutAll(
+        users=world.users,
+        sessions=world.sessions,
+        revocations=world.revocations,
+        uow=world.uow,
+        clock=world.clock,
+    ).execute("00000000-0000-0000-0000-000000000001")
+    assert world.revocations.cutoffs

@@ -1,0 +1,83 @@
+"""RefreshTokens."""
+
+from datetime import timedelta
+
+from core.domain.accounts.user import LockoutPolicy, UserStatus
+from core.domain.shared.result import Err
+from core.usecases.accounts.authentication import (
+    AuthenticateUser,
+    Credentials,
+    RefreshError,
+    RefreshTokens,
+)
+
+
+def login(w):
+    return (
+        AuthenticateUser(
+            users=w.users,
+            sessions=w.sessions,
+            hasher=w.hasher,
+            issuer=w.issuer,
+            uow=w.uow,
+            clock=w.clock,
+            events=w.events,
+            lockout=LockoutPolicy(),
+            session_lifetime=timedelta(days=7),
+        )
+        .execute(Credentials("alice@example.com", "s3cret-pass"))
+        .unwrap()
+        .tokens
+    )
+
+
+def use_case(w):
+    return RefreshTokens(
+        users=w.users,
+        sessions=w.sessions,
+        issuer=w.issuer,
+        revocations=w.revocations,
+        clock=w.clock,
+        events=w.events,
+    )
+
+
+def test_rotation_keeps_the_family_expiry(world, alice):
+    first = login(world)
+    world.clock.advance(days=1)
+    second = use_case(world).execute(first.refresh_token).unwrap().tokens
+    assert second.refresh_expires_at == first.refresh_expires_at
+    assert use_case(world).execute(second.refresh_token).is_ok()
+    assert world.events.events.count("refreshed") == 2
+
+
+def test_reuse_ends_the_family_and_denies_its_access_token(world, alice):
+    first = login(world)
+    second = use_case(world).execute(first.refresh_token).unwrap().tokens
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.REUSED)
+    assert second.access_jti in world.revocations.denied
+    assert use_case(world).execute(second.refresh_token) == Err(RefreshError.INVALID)
+    assert "reuse" in world.events.events
+
+
+def test_expired_and_garbage_tokens(world, alice):
+    first = login(world)
+    assert use_case(world).execute("garbage") == Err(RefreshError.INVALID)
+    world.clock.advance(days=8)
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.EXPIRED)
+
+
+def test_unknown_user_or_session(world, alice):
+    first = login(world)
+    world.sessions.rows.clear()
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.INVALID)
+    world.users.rows.clear()
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.INVALID)
+
+
+def test_an_inactive_user_cannot_refresh(world, alice):
+    first = login(world)
+    user = world.users.get(alice.id)
+    user.status = UserStatus.SUSPENDED
+    world.users.save(user)
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.ACCOUNT_INACTIVE)

@@ -1,0 +1,54 @@
+"""RegisterUser."""
+
+from core.domain.accounts.passwords import PasswordRejected
+from core.domain.shared.result import Err, Ok
+from core.usecases.accounts.registration import RegisterError, RegisterUser, Registration
+
+
+def use_case(w):
+    return RegisterUser(
+        users=w.users,
+        tokens=w.tokens,
+        hasher=w.hasher,
+        policy=w.policy,
+        mailer=w.mailer,
+        uow=w.uow,
+        clock=w.clock,
+        events=w.events,
+    )
+
+
+def test_registers_and_mails_a_verification_token(world):
+    result = use_case(world).execute(Registration(" New@X.io ", "good-enough-1", " New "))
+    match result:
+        case Ok(user):
+            assert (user.email.value, user.full_name, user.email_verified) == (
+                "new@x.io",
+                "New",
+                False,
+            )
+    assert world.uow.commits == 1
+    assert world.mailer.sent[0][:2] == ("verify", "new@x.io")
+    assert world.events.events == ["registered"]
+
+
+def test_a_taken_email_rolls_back(world, alice):
+    result = use_case(world).execute(Registration("ALICE@example.com", "good-enough-1"))
+    assert result == Err(RegisterError.EMAIL_TAKEN)
+    assert world.uow.rollbacks == 1
+    assert world.mailer.sent == []
+
+
+def test_bad_email(world):
+    assert use_case(world).execute(Registration("nope", "good-enough-1")) == Err(
+        RegisterError.INVALID_EMAIL
+    )
+
+
+def test_weak_and_email_like_passwords_are_rejected_with_reasons(world):
+    weak = use_case(world).execute(Registration("a@x.io", "short"))
+    assert weak == Err(PasswordRejected(("too short",)))
+    like = use_case(world).execute(Registration("a@x.io", "b@example.org"))
+    assert isinstance(like.unwrap_err(), PasswordRejected)
+    assert "email address" in like.unwrap_err().messages[0]
+    assert world.users.rows == {}

@@ -1,0 +1,72 @@
+"""UpdateUser."""
+
+from dataclasses import replace
+
+import pytest
+
+from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import UserStatus
+from core.domain.shared.result import Err
+from core.usecases.accounts.admin import (
+    UpdateUser,
+    UpdateUserError,
+    UserChanges,
+)
+from tests.unit.accounts.conftest import WEEK
+
+GHOST = "00000000-0000-0000-0000-000000000001"
+
+
+def update(world):
+    return UpdateUser(
+        users=world.users,
+        sessions=world.sessions,
+        revocations=world.revocations,
+        uow=world.uow,
+        clock=world.clock,
+    )
+
+
+def with_session(world, user):
+    s = Session.start(user_id=user.id, now=world.clock.now(), lifetime=WEEK, user_agent="", ip="")
+    s.access_jti, s.access_expires_at = "live-jti", world.clock.now() + WEEK
+    world.sessions.add(s)
+    return s
+
+
+@pytest.mark.parametrize("status", [UserStatus.SUSPENDED, UserStatus.INACTIVE, UserStatus.DELETED])
+def test_leaving_active_ends_sessions(world, alice, status):
+    with_session(world, alice)
+    user = update(world).execute(alice.id.value, UserChanges(status=status)).unwrap()
+    assert user.status == status
+    assert world.sessions.live_for(alice.id, world.clock.now()) == []
+    assert "live-jti" in world.revocations.denied
+    assert alice.id.value in world.revocations.cutoffs
+
+
+def test_role_changes_revoke_access_tokens_but_keep_sessions(world, alice):
+    with_session(world, alice)
+    changes = UserChanges(roles=("user", "admin", "admin"), full_name=" A ", email_verified=True)
+    user = update(world).execute(alice.id.value, changes).unwrap()
+    assert (user.roles, user.full_name) == (("user", "admin"), "A")
+    assert len(world.sessions.live_for(alice.id, world.clock.now())) == 1
+    assert "live-jti" in world.revocations.denied
+
+
+def test_unchanged_roles_and_reactivation_revoke_nothing(world, alice):
+    world.users.save(replace(alice, status=UserStatus.SUSPENDED))
+    user = update(world).execute(
+        alice.id.value, UserChanges(status=UserStatus.ACTIVE, roles=("user",))
+    )
+    assert user.unwrap().status == UserStatus.ACTIVE
+    assert world.revocations.cutoffs == {}
+
+
+def test_update_refusals(world, alice):
+    bad_role = update(world).execute(alice.id.value, UserChanges(roles=("Boss",)))
+    assert bad_role == Err(UpdateUserError.INVALID_ROLE)
+    assert update(world).execute(GHOST, UserChanges()) == Err(UpdateUserError.NOT_FOUND)
+    assert update(world).execute("junk", UserChanges()) == Err(UpdateUserError.NOT_FOUND)
+    update(world).execute(alice.id.value, UserChanges(status=UserStatus.DELETED))
+    back = update(world).execute(alice.id.value, UserChanges(status=UserStatus.ACTIVE))
+    assert back == Err(UpdateUserError.ILLEGAL_TRANSITION)

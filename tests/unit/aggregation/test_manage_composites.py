@@ -1,0 +1,78 @@
+"""Creating, reading, listing, changing and removing composites."""
+
+from dataclasses import replace
+
+from core.domain.aggregation.composite import Composite, Source
+from core.domain.shared.result import Err, Ok
+from core.usecases.aggregation.composites import (
+    CreateComposite,
+    DeleteComposite,
+    EnsureComposite,
+    GetComposite,
+    ListComposites,
+    UpdateComposite,
+)
+from core.usecases.aggregation.errors import CompositeError
+from tests.fakes.aggregation import InMemoryCompositeRepository
+
+DASH = Composite(name="dash", sources=(Source(key="a", url="http://h/a"),))
+INVALID = replace(DASH, name="Not Valid")
+
+
+def test_create_stores_a_valid_composite():
+    repo = InMemoryCompositeRepository()
+    assert CreateComposite(repo).execute(DASH) == Ok(DASH)
+    assert repo.get("dash") == DASH
+
+
+def test_create_refuses_invalid_and_taken_names():
+    repo = InMemoryCompositeRepository(DASH)
+    assert CreateComposite(repo).execute(INVALID) == Err(CompositeError.INVALID)
+    assert CreateComposite(repo).execute(DASH) == Err(CompositeError.NAME_TAKEN)
+
+
+def test_get_and_list():
+    other = replace(DASH, name="alpha")
+    repo = InMemoryCompositeRepository(DASH, other)
+    assert GetComposite(repo).execute("dash") == Ok(DASH)
+    assert GetComposite(repo).execute("nope") == Err(CompositeError.NOT_FOUND)
+    assert [c.name for c in ListComposites(repo).execute()] == ["alpha", "dash"]
+
+
+def test_update_applies_the_change():
+    repo = InMemoryCompositeRepository(DASH)
+    result = UpdateComposite(repo).execute("dash", lambda c: replace(c, timeout_ms=900))
+    assert result.unwrap().timeout_ms == 900
+    assert repo.get("dash").timeout_ms == 900
+
+
+def test_update_can_rename_to_a_free_name_only():
+    repo = InMemoryCompositeRepository(DASH, replace(DASH, name="taken"))
+    update = UpdateComposite(repo)
+    assert update.execute("dash", lambda c: replace(c, name="taken")) == Err(
+        CompositeError.NAME_TAKEN
+    )
+    assert update.execute("dash", lambda c: replace(c, name="fresh")).is_ok()
+    assert repo.exists("fresh")
+    assert not repo.exists("dash")
+
+
+def test_update_refuses_unknown_and_invalid_results():
+    repo = InMemoryCompositeRepository(DASH)
+    update = UpdateComposite(repo)
+    assert update.execute("nope", lambda c: c) == Err(CompositeError.NOT_FOUND)
+    assert update.execute("dash", lambda c: INVALID) == Err(CompositeError.INVALID)
+    assert repo.get("dash") == DASH
+
+
+def test_delete():
+    repo = InMemoryCompositeRepository(DASH)
+    assert DeleteComposite(repo).execute("dash") == Ok(None)
+    assert DeleteComposite(repo).execute("dash") == Err(CompositeError.NOT_FOUND)
+
+
+def test_ensure_is_idempotent():
+    repo = InMemoryCompositeRepository()
+    assert EnsureComposite(repo).execute(DASH) == Ok(True)
+    assert EnsureComposite(repo).execute(DASH) == Ok(False)
+    assert EnsureComposite(repo).execute(INVALID) == Err(CompositeError.INVALID)

@@ -1,0 +1,202 @@
+"""RunComposite with in-memory ports: planning, caching, merging, recording."""
+
+import pytest
+
+from core.domain.aggregation.composite import AuthMode, Composite, Source
+from core.domain.aggregation.runs import RunStatus, SourceFailure
+from core.domain.shared.result import Err, Ok
+from core.usecases.aggregation.errors import ParameterErrors, RunError
+from core.usecases.aggregation.ports import Fetched, FetchFailed
+from core.usecases.aggregation.run import Caller, RunCommand, RunComposite
+from tests.fakes.aggregation import (
+    FakeRunMetrics,
+    FakeSourceFetcher,
+    FakeTicker,
+    InMemoryCompositeRepository,
+    InMemoryRunHistory,
+    InMemorySourceCache,
+)
+from tests.fakes.clock import FakeClock
+
+ALICE = Caller(user_id="alice", raw_token="tok-alice")
+
+
+class World:
+    def __init__(self, *composites):
+        self.composites = InMemoryCompositeRepository(*composites)
+        self.ticker = FakeTicker()
+        self.fetcher = FakeSourceFetcher(ticker=self.ticker)
+        self.cache = InMemorySourceCache()
+        self.history = InMemoryRunHistory()
+        self.metrics = FakeRunMetrics()
+        self.clock = FakeClock()
+        self.use_case = RunComposite(
+            composites=self.composites,
+            fetcher=self.fetcher,
+            cache=self.cache,
+            recorder=self.history,
+            metrics=self.metrics,
+            clock=self.clock,
+            ticker=self.ticker,
+        )
+
+    def run(self, name="c", query=None, caller=None, request_id=None):
+        return self.use_case.execute(RunCommand(name, query or {}, caller, request_id))
+
+
+def composite(*sources, **options):
+    options.setdefault("auth", AuthMode.NONE)
+    return Composite(name="c", sources=tuple(sources), **options)
+
+
+@pytest.fixture
+def two_sources():
+    return composite(
+        Source(key="a", url="http://h/a/{id}", fields=("key",), rename={"key": "k"}),
+        Source(key="b", url="http://h/b", required=False, forward_auth=True),
+    )
+
+
+def test_unknown_composite_is_not_found():
+    assert World().run("nope") == Err(RunError.NOT_FOUND)
+
+
+def test_required_auth_refuses_anonymous_callers(two_sources):
+    world = World(composite(Source(key="a", url="http://h/"), auth=AuthMode.REQUIRED))
+    assert world.run() == Err(RunError.AUTHENTICATION_REQUIRED)
+    assert world.run(caller=ALICE).is_ok()
+
+
+def test_unfilled_placeholders_refuse_the_run_before_any_call(two_sources):
+    world = World(two_sources)
+    assert world.run() == Err(ParameterErrors({"id": ["This query parameter is required."]}))
+    assert world.fetcher.requests == []
+    assert world.history.runs == []
+
+
+def test_answers_are_shaped_and_merged_in_source_order(two_sources):
+    world = World(two_sources)
+    answer = world.run(query={"id": "7"}).unwrap()
+    assert answer.status is RunStatus.COMPLETE
+    assert [o.key for o in answer.outcomes] == ["a", "b"]
+    assert answer.outcomes[0].body == {"k": "a"}
+    assert answer.outcomes[1].body == {"key": "b"}
+    assert [r.url for r in world.fetcher.requests] == ["http://h/a/7", "http://h/b"]
+
+
+def test_the_token_goes_only_to_forward_auth_sources_and_the_request_id_to_all(two_sources):
+    world = World(two_sources)
+    world.run(query={"id": "7"}, caller=ALICE, request_id="rid")
+    a, b = world.fetcher.requests
+    assert a.headers == {"X-Request-ID": "rid"}
+    assert b.headers == {"Authorization": "Bearer tok-alice", "X-Request-ID": "rid"}
+
+
+def test_source_timeouts_are_capped_by_the_composite_deadline():
+    world = World(
+        composite(
+            Source(key="a", url="http://h/", timeout_ms=9000),
+            Source(key="b", url="http://h/", timeout_ms=100),
+            timeout_ms=500,
+        )
+    )
+    world.run()
+    assert [r.timeout_ms for r in world.fetcher.requests] == [500, 100]
+
+
+def test_failed_optional_source_makes_a_partial_run(two_sources):
+    world = World(two_sources)
+    world.fetcher.answers["b"] = FetchFailed(SourceFailure.HTTP_ERROR, "answered 500", 3.0, 500)
+    answer = world.run(query={"id": "1"}).unwrap()
+    assert answer.status is RunStatus.PARTIAL
+    failed = answer.outcomes[1]
+    assert (failed.failure, failed.http_status, failed.detail) == (
+        SourceFailure.HTTP_ERROR,
+        500,
+        "answered 500",
+    )
+
+
+def test_failed_required_source_makes_a_failed_run_that_is_still_answered(two_sources):
+    world = World(two_sources)
+    world.fetcher.answers["a"] = FetchFailed(SourceFailure.TIMEOUT, "slow", 500.0)
+    answer = world.run(query={"id": "1"}).unwrap()
+    assert answer.status is RunStatus.FAILED
+    assert answer.outcomes[1].ok
+
+
+def test_every_run_is_recorded_with_its_sources(two_sources):
+    world = World(two_sources)
+    world.fetcher.advance_ms = 42
+    world.fetcher.answers["b"] = FetchFailed(SourceFailure.TIMEOUT, "slow", 40.0)
+    world.run(query={"id": "1"}, caller=ALICE)
+    (run,) = world.history.runs
+    assert (run.composite, run.status, run.took_ms, run.user_id) == (
+        "c",
+        RunStatus.PARTIAL,
+        42.0,
+        "alice",
+    )
+    assert run.started_at == world.clock.now()
+    assert [(s.key, s.ok, s.code) for s in run.sources] == [
+        ("a", True, None),
+        ("b", False, "source_timeout"),
+    ]
+    assert world.metrics.runs == [("c", RunStatus.PARTIAL)]
+    assert [o.key for _, o in world.metrics.sources] == ["a", "b"]
+
+
+def test_anonymous_runs_are_recorded_without_a_user(two_sources):
+    world = World(two_sources)
+    world.run(query={"id": "1"})
+    assert world.history.runs[0].user_id is None
+
+
+def test_successful_answers_are_cached_for_the_ttl_and_reused():
+    world = World(composite(Source(key="a", url="http://h/a"), cache_ttl_seconds=30))
+    world.fetcher.answers["a"] = Fetched(200, {"v": 1}, 5.0)
+    first = world.run().unwrap()
+    world.fetcher.answers["a"] = Fetched(200, {"v": 2}, 5.0)
+    second = world.run().unwrap()
+    assert first.outcomes[0].cached is False
+    assert second.outcomes[0].cached is True
+    assert second.outcomes[0].body == {"v": 1}
+    assert len(world.fetcher.requests) == 1
+    assert set(world.cache.ttls.values()) == {30}
+
+
+def test_failures_are_not_cached():
+    world = World(composite(Source(key="a", url="http://h/a"), cache_ttl_seconds=30))
+    world.fetcher.answers["a"] = FetchFailed(SourceFailure.UNREACHABLE, "refused", 1.0)
+    world.run()
+    assert world.cache.values == {}
+
+
+def test_nothing_is_cached_without_a_ttl():
+    world = World(composite(Source(key="a", url="http://h/a")))
+    world.run()
+    world.run()
+    assert world.cache.values == {}
+    assert len(world.fetcher.requests) == 2
+
+
+def test_forwarded_answers_are_cached_per_user():
+    world = World(
+        composite(Source(key="a", url="http://h/a", forward_auth=True), cache_ttl_seconds=30)
+    )
+    world.run(caller=ALICE)
+    world.run(caller=Caller("bob", "tok-bob"))
+    world.run(caller=ALICE)
+    assert [r.headers["Authorization"] for r in world.fetcher.requests] == [
+        "Bearer tok-alice",
+        "Bearer tok-bob",
+    ]
+
+
+def test_a_fully_cached_run_calls_nothing():
+    world = World(composite(Source(key="a", url="http://h/a"), cache_ttl_seconds=30))
+    world.run()
+    match world.run():
+        case Ok(answer):
+            assert answer.outcomes[0].cached
+    assert len(world.fetcher.requests) == 1

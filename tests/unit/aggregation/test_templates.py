@@ -1,0 +1,90 @@
+"""URL templates: where placeholders may stand and how values are filled."""
+
+import pytest
+
+from core.domain.aggregation.templates import fill, placeholders_in, template_problems
+from core.domain.shared.result import Err, Ok
+
+
+def test_placeholders_are_listed_once_in_order():
+    assert placeholders_in("http://h/{b}/{a}?x={b}") == ("b", "a")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h/x",
+        "https://h:8443/users/{id}?q={term}&page={page}",
+        "http://127.0.0.1/{a}{b}",
+        "http://h",
+    ],
+)
+def test_valid_templates_have_no_problems(url):
+    assert template_problems(url) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://{host}/x", "only in the path or the query"),
+        ("http://h:{port}/x", "only in the path or the query"),
+        ("http://user:{pw}@h/x", "only in the path or the query"),
+        ("{scheme}://h/x", "only in the path or the query"),
+        ("http:/{x}", "only in the path or the query"),
+        ("ftp://h/x", "absolute http"),
+        ("/relative/{x}", "absolute http"),
+        ("http:///nohost", "absolute http"),
+        ("http://h/x#frag", "#fragment"),
+        ("http://h/x#", "#fragment"),
+        ("http://h/{1bad}", "Write placeholders as {name}"),
+        ("http://h/{unclosed", "Write placeholders as {name}"),
+        ("http://h/closed}", "Write placeholders as {name}"),
+        ("http://h/a b", "whitespace"),
+        ("http://h/\x00", "whitespace"),
+        ("http://h/" + "x" * 2100, "at most 2048"),
+    ],
+)
+def test_invalid_templates_say_why(url, fragment):
+    assert any(fragment in problem for problem in template_problems(url)), template_problems(url)
+
+
+def test_values_are_percent_encoded_with_no_safe_characters():
+    result = fill("http://h/u/{id}?q={q}", {"id": "a/b?c#d", "q": "x&y=z @:"})
+    assert result == Ok("http://h/u/a%2Fb%3Fc%23d?q=x%26y%3Dz%20%40%3A")
+
+
+@pytest.mark.parametrize("value", ["evil.com", "@evil.com", "//evil.com", "evil.com:81/x"])
+def test_a_value_can_never_change_the_origin(value):
+    filled = fill("http://good:8080/{p}", {"p": value}).unwrap()
+    assert filled.startswith("http://good:8080/")
+    assert "/" not in filled.removeprefix("http://good:8080/")
+
+
+def test_missing_and_empty_values_are_reported_by_name():
+    assert fill("http://h/{a}/{b}?c={c}", {"b": "", "x": "1"}) == Err(
+        {
+            "a": ["This query parameter is required."],
+            "b": ["This query parameter is required."],
+            "c": ["This query parameter is required."],
+        }
+    )
+
+
+@pytest.mark.parametrize("value", [".", ".."])
+def test_dot_segments_are_refused_in_the_path(value):
+    assert fill("http://h/a/{x}/b", {"x": value}) == Err(
+        {"x": ["This value may not be a relative path segment."]}
+    )
+
+
+def test_dot_segments_are_fine_in_the_query():
+    assert fill("http://h/a?x={x}", {"x": ".."}) == Ok("http://h/a?x=..")
+
+
+def test_overlong_values_are_refused():
+    errors = fill("http://h/{x}", {"x": "v" * 1025}).unwrap_err()
+    assert errors == {"x": ["Ensure this value has at most 1024 characters."]}
+
+
+def test_a_template_without_placeholders_is_returned_as_is():
+    assert fill("http://h/x?y=1", {}) == Ok("http://h/x?y=1")
