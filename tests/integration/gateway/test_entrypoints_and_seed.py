@@ -58,6 +58,7 @@ def test_django_view_serves_the_same_proxy_untouched_by_problem_middleware(clien
     assert client.get("/api/v1/nope").json()["code"] == "not_found"
 
 
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])  # every seeder runs
 def test_seed_demo_adds_the_demo_route_once():
     call_command("seed")
     assert wiring.get_route().execute("demo").is_err()
