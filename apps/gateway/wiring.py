@@ -22,7 +22,9 @@ from apps.common.tokens import SimpleJWTAccessTokenVerifier
 from apps.gateway.breaker import InProcessCircuitBreaker, RedisCircuitBreaker
 from apps.gateway.limiter import (
     CircuitHints,
+    InProcessEdgeChecks,
     InProcessSlidingWindowLimiter,
+    NoRevocationFacts,
     RedisSlidingWindowLimiter,
 )
 from apps.gateway.metrics import PrometheusGatewayMetrics, PrometheusTrafficStats
@@ -39,7 +41,7 @@ from core.usecases.gateway.manage_routes import (
     ListRoutes,
     UpdateRoute,
 )
-from core.usecases.gateway.ports import CircuitBreaker, RateLimiter, ResponseCache
+from core.usecases.gateway.ports import CircuitBreaker, EdgeChecks, RateLimiter, ResponseCache
 from core.usecases.gateway.route_status import GetRouteStatus
 
 
@@ -59,6 +61,7 @@ class GatewayState:
 
     routes: VersionedRouteSource
     limiter: RateLimiter
+    edge: EdgeChecks
     breaker: CircuitBreaker
     cache: ResponseCache
     upstream: HttpClientUpstream | Urllib3Upstream
@@ -98,26 +101,31 @@ def _build_state() -> GatewayState:
     )
     client = raw_redis()
     limiter: RateLimiter
+    edge: EdgeChecks
     breaker: CircuitBreaker
     cache: ResponseCache
+    edge: EdgeChecks
     if client is not None:
         prefix = key_prefix()
         hints = CircuitHints()
-        limiter = RedisSlidingWindowLimiter(client, prefix, circuits=hints)
+        redis_limiter = RedisSlidingWindowLimiter(client, prefix, circuits=hints)
+        limiter = edge = redis_limiter
         redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
         routes.on_reload.append(redis_breaker.forget_local)
         breaker = redis_breaker
         cache = RedisResponseCache(client, prefix)
     else:
-        limiter = InProcessSlidingWindowLimiter()
+        in_process = InProcessSlidingWindowLimiter()
+        limiter, edge = in_process, InProcessEdgeChecks(in_process)
         breaker = InProcessCircuitBreaker(metrics)
         cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
     client_class = (
         Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
     )
     upstream = client_class(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
-    tokens = SimpleJWTAccessTokenVerifier()
-    return GatewayState(routes, limiter, breaker, cache, upstream, metrics, client, tokens)
+    # Revocation facts are read by `edge`, together with the rate limit (one round trip).
+    tokens = SimpleJWTAccessTokenVerifier(NoRevocationFacts())
+    return GatewayState(routes, limiter, edge, breaker, cache, upstream, metrics, client, tokens)
 
 
 def forward_request() -> ForwardRequest:
@@ -125,7 +133,7 @@ def forward_request() -> ForwardRequest:
     return ForwardRequest(
         routes=current.routes,
         tokens=current.tokens,
-        limiter=current.limiter,
+        edge=current.edge,
         breaker=current.breaker,
         cache=current.cache,
         upstream=current.upstream,
