@@ -105,7 +105,11 @@ class _Call:
 
 
 class ForwardRequest:
-    """Forwards one request to its route's upstream under the route's policies."""
+    """Forwards one request to its route's upstream under the route's policies.
+
+    `tokens` checks the token itself (signature, algorithm, type, expiry, audience, issuer);
+    `edge` reads its revocation facts together with the rate limit, in one round trip.
+    """
 
     def __init__(
         self,
@@ -146,24 +150,9 @@ class ForwardRequest:
         if denied is not None:
             return call.reject(denied)
         now = self._clock.now().timestamp()
-        if call.principal is not None or route.rate_limit is not None:
-            subject = None
-            if route.rate_limit is not None:
-                subject = limit_subject(
-                    route.name,
-                    route.rate_limit,
-                    user_id=call.principal.user_id if call.principal else None,
-                    client_ip=request.client_ip,
-                )
-            verdict = self._edge.check(call.principal, subject, route.rate_limit, now)
-            if verdict.revoked:
-                return call.reject(ProxyError.TOKEN_REVOKED)
-            decision = verdict.decision
-            if decision is not None:
-                if not decision.allowed:
-                    self._metrics.rate_limited(route.name)
-                    return call.reject(ProxyError.RATE_LIMITED, decision.headers())
-                call.extra_headers.extend(decision.headers())
+        refused = self._admit_at_edge(call, request, now)
+        if refused is not None:
+            return refused
         if caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
             return self._through_cache(call, request, now)
         if route.cache_ttl_seconds > 0:
@@ -171,6 +160,33 @@ class ForwardRequest:
         return self._call_upstream(call, request, now).map(
             lambda answer: self._respond(call, answer)
         )
+
+    def _admit_at_edge(
+        self, call: _Call, request: ProxyRequest, now: float
+    ) -> Err[Rejection] | None:
+        """Revocation facts and the rate limit; None when the call may go on."""
+        route = call.route
+        if call.principal is None and route.rate_limit is None:
+            return None
+        subject = None
+        if route.rate_limit is not None:
+            subject = limit_subject(
+                route.name,
+                route.rate_limit,
+                user_id=call.principal.user_id if call.principal else None,
+                client_ip=request.client_ip,
+            )
+        verdict = self._edge.check(call.principal, subject, route.rate_limit, now)
+        if verdict.revoked:
+            return call.reject(ProxyError.TOKEN_REVOKED)
+        decision = verdict.decision
+        if decision is None:
+            return None
+        if not decision.allowed:
+            self._metrics.rate_limited(route.name)
+            return call.reject(ProxyError.RATE_LIMITED, decision.headers())
+        call.extra_headers.extend(decision.headers())
+        return None
 
     def _authenticate(self, call: _Call, request: ProxyRequest) -> ProxyError | None:
         route = call.route
