@@ -33,6 +33,7 @@ from apps.gateway.repositories import DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
 from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
     CreateRoute,
@@ -67,7 +68,7 @@ class GatewayState:
     upstream: HttpClientUpstream | Urllib3Upstream
     metrics: PrometheusGatewayMetrics
     redis: Any | None
-    tokens: SimpleJWTAccessTokenVerifier
+    tokens: MemoizingAccessTokenVerifier
 
 
 _state: GatewayState | None = None
@@ -124,7 +125,9 @@ def _build_state() -> GatewayState:
     )
     upstream = client_class(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
     # Revocation facts are read by `edge`, together with the rate limit (one round trip).
-    tokens = SimpleJWTAccessTokenVerifier(NoRevocationFacts())
+    tokens = MemoizingAccessTokenVerifier(
+        SimpleJWTAccessTokenVerifier(NoRevocationFacts()), SystemClock()
+    )
     return GatewayState(routes, limiter, edge, breaker, cache, upstream, metrics, client, tokens)
 
 
