@@ -16,10 +16,12 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import httpx
+import structlog
 
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, FetchResult, SourceRequest
 
+log = structlog.get_logger(__name__)
 USER_AGENT = "platform-aggregation/1.0"
 # The call's own socket timeout fires this long after the coordinator's deadline, so at the
 # deadline the coordinator answers alone instead of racing the call thread for the GIL.
@@ -89,7 +91,9 @@ class HttpxSourceFetcher:
                         return _timed_out(request, started)
         except httpx.TimeoutException:
             return _timed_out(request, started)
-        except (httpx.TransportError, httpx.DecodingError) as error:
+        except Exception as error:  # any failure is this source's error, never the run's 500
+            if not isinstance(error, httpx.TransportError | httpx.DecodingError):
+                log.warning("aggregation_source_call_failed", error=type(error).__name__)
             return FetchFailed(
                 SourceFailure.UNREACHABLE,
                 f"The source could not be reached ({type(error).__name__}).",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from core.domain.shared.result import Err, Ok, Result
 
@@ -34,9 +34,12 @@ def template_problems(template: str) -> list[str]:
     if _FORBIDDEN_CHARACTERS.search(template):
         return ["A URL may not contain whitespace or control characters."]
     problems: list[str] = []
-    split = urlsplit(_PLACEHOLDER.sub("x", template))
-    if split.scheme not in {"http", "https"} or not split.hostname:
-        problems.append("Enter an absolute http:// or https:// URL with a host.")
+    try:
+        split = urlsplit(_PLACEHOLDER.sub("x", template))
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ["Enter a well-formed URL."]
+    if split.scheme not in {"http", "https"} or not split.hostname or not _valid_port(split):
+        problems.append("Enter an absolute http:// or https:// URL with a host (and valid port).")
     if split.fragment or template.endswith("#"):
         problems.append("A source URL may not have a #fragment.")
     origin_end = _origin_length(template)
@@ -75,6 +78,14 @@ def fill(template: str, values: Mapping[str, str]) -> Result[str, ParameterError
     before, after = urlsplit(_PLACEHOLDER.sub("x", template)), urlsplit(filled)
     assert (before.scheme, before.netloc) == (after.scheme, after.netloc), "origin changed"
     return Ok(filled)
+
+
+def _valid_port(split: SplitResult) -> bool:
+    try:
+        split.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return False
+    return True
 
 
 def _origin_length(template: str) -> int:

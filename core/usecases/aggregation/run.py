@@ -84,6 +84,7 @@ class RunComposite:
         self._ticker = ticker
 
     def execute(self, command: RunCommand) -> Result[RunAnswer, RunError | ParameterErrors]:
+        started_at, started = self._clock.now(), self._ticker.monotonic()
         composite = self._composites.get(command.name)
         if composite is None:
             return Err(RunError.NOT_FOUND)
@@ -93,13 +94,13 @@ class RunComposite:
         if isinstance(planned, dict):
             return Err(ParameterErrors(planned))
 
-        started_at, started = self._clock.now(), self._ticker.monotonic()
         outcomes = self._cached_outcomes(composite, planned)
         missing = [plan for plan in planned if plan.source.key not in outcomes]
         if missing:
-            budget_ms = composite.timeout_ms - (self._ticker.monotonic() - started) * 1000
+            # Every timeout counts from the start of the run, not of the calls.
+            spent_ms = (self._ticker.monotonic() - started) * 1000
             results = self._fetcher.fetch_all(
-                [self._request(plan, budget_ms, command) for plan in missing]
+                [self._request(composite, plan, spent_ms, command) for plan in missing]
             )
             fresh: dict[str, object] = {}
             for plan in missing:
@@ -161,7 +162,9 @@ class RunComposite:
         }
 
     @staticmethod
-    def _request(plan: _Planned, budget_ms: float, command: RunCommand) -> SourceRequest:
+    def _request(
+        composite: Composite, plan: _Planned, spent_ms: float, command: RunCommand
+    ) -> SourceRequest:
         headers: dict[str, str] = {}
         if plan.source.forward_auth and command.caller is not None:
             headers["Authorization"] = f"Bearer {command.caller.raw_token}"
@@ -171,7 +174,7 @@ class RunComposite:
             key=plan.source.key,
             method=plan.source.method,
             url=plan.url,
-            timeout_ms=max(1, min(plan.source.timeout_ms, int(budget_ms))),
+            timeout_ms=max(1, int(min(plan.source.timeout_ms, composite.timeout_ms) - spent_ms)),
             headers=headers,
         )
 

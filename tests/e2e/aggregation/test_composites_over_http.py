@@ -74,7 +74,12 @@ def test_an_admin_defines_a_composite_and_anyone_runs_it(live_server, upstream, 
         assert body["meta"]["partial"] is True
         assert answer.headers["X-Request-ID"]
 
-        runs = http.get(f"{api}/runs", params={"composite": "profile"}, headers=admin).json()
+        deadline = time.monotonic() + 5  # the row is written just after the answer went out
+        while True:
+            runs = http.get(f"{api}/runs", params={"composite": "profile"}, headers=admin).json()
+            if runs["count"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert runs["count"] == 1
         assert runs["results"][0]["status"] == "partial"
 

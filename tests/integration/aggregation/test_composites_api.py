@@ -136,6 +136,7 @@ def test_patch_rename_and_conflicts(api_client, admin_headers, created):
             "sources",
         ),
         ({"sources": [{"key": "1", "url": "ftp://h/"}]}, "sources"),
+        ({"sources": [{"key": "a", "url": "http://[::1/"}]}, "sources"),
     ],
 )
 def test_invalid_definitions_are_400_with_field_errors(api_client, admin_headers, changes, field):

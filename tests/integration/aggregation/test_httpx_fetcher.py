@@ -101,3 +101,9 @@ def test_the_worker_side_timeout_applies_when_the_thread_runs(upstream):
 def test_the_shared_fetcher_is_one_per_process():
     one = shared_fetcher(threads=2, max_connections=2, max_body_bytes=10)
     assert shared_fetcher(threads=9, max_connections=9, max_body_bytes=99) is one
+
+
+def test_an_unexpected_client_error_is_that_sources_failure(fetcher):
+    result = fetcher.fetch_all([request("x", "http://[::1/")])["x"]
+    assert result.failure is SourceFailure.UNREACHABLE
+    assert "InvalidURL" in result.detail

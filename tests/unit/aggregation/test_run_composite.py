@@ -22,11 +22,11 @@ ALICE = Caller(user_id="alice", raw_token="tok-alice")
 
 
 class World:
-    def __init__(self, *composites):
+    def __init__(self, *composites, cache=None):
         self.composites = InMemoryCompositeRepository(*composites)
         self.ticker = FakeTicker()
         self.fetcher = FakeSourceFetcher(ticker=self.ticker)
-        self.cache = InMemorySourceCache()
+        self.cache = cache or InMemorySourceCache()
         self.history = InMemoryRunHistory()
         self.metrics = FakeRunMetrics()
         self.clock = FakeClock()
@@ -200,3 +200,24 @@ def test_a_fully_cached_run_calls_nothing():
         case Ok(answer):
             assert answer.outcomes[0].cached
     assert len(world.fetcher.requests) == 1
+
+
+class SlowCache(InMemorySourceCache):
+    """A cache whose lookups take 50 ms of the run's time (on the world's ticker)."""
+
+    ticker: FakeTicker
+
+    def get_many(self, keys):
+        self.ticker.advance(0.05)
+        return super().get_many(keys)
+
+
+def test_timeouts_count_from_the_start_of_the_run():
+    cache = SlowCache()
+    world = World(
+        composite(Source(key="a", url="http://h/", timeout_ms=300), cache_ttl_seconds=10),
+        cache=cache,
+    )
+    cache.ticker = world.ticker
+    world.run()
+    assert world.fetcher.requests[0].timeout_ms == 250

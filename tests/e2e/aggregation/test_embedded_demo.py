@@ -1,0 +1,90 @@
+"""`make run SEED_ARGS=--demo`'s path: embedded SQLite and local cache, gunicorn, the demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import jwt
+import pytest
+
+from tests.e2e.conftest import ROOT, _free_port, embedded_environment
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("var-aggregation")
+    port = _free_port()
+    env = embedded_environment(var_dir, port)
+    python = sys.executable
+    for command in (["migrate_all", "-v", "0"], ["seed", "--demo"]):
+        subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True)
+    log = (var_dir / "server.log").open("w")
+    server = subprocess.Popen(
+        [python, "-m", "gunicorn", "--config", "config/gunicorn.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    secrets = json.loads((var_dir / "local-secrets.json").read_text())
+    yield base_url, secrets["JWT_SIGNING_KEY"]
+    server.terminate()
+    server.wait(timeout=20)
+    log.close()
+
+
+def admin_token(signing_key: str) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": "embedded-admin",
+        "type": "access",
+        "roles": ["user", "admin"],
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + 300,
+        "aud": "platform-api",
+        "iss": "platform",
+    }
+    return jwt.encode(claims, signing_key, algorithm="HS256")
+
+
+def eventually_counted(http: httpx.Client, headers: dict[str, str], wanted: int) -> int:
+    deadline = time.monotonic() + 5
+    while True:
+        runs = http.get("/api/v1/aggregation/runs", params={"composite": "demo"}, headers=headers)
+        assert runs.status_code == 200, runs.text
+        count = int(runs.json()["count"])
+        if count >= wanted or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+def test_the_demo_composite_answers_and_is_recorded(demo_server):
+    base_url, signing_key = demo_server
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        first = http.get("/api/v1/aggregation/composites/demo/run")
+        assert first.status_code == 200, first.text
+        body = first.json()
+        assert body["meta"]["status"] == "complete", body["errors"]
+        assert body["data"]["health"] == {"status": "ok"}
+        second = http.get("/api/v1/aggregation/composites/demo/run").json()
+        assert second["meta"]["sources"]["health"]["cached"] is True  # the local cache
+        admin = {"Authorization": f"Bearer {admin_token(signing_key)}"}
+        assert eventually_counted(http, admin, 2) >= 2  # rows are written after the answers
+        listing = http.get("/api/v1/aggregation/composites", headers=admin).json()
+        assert [c["name"] for c in listing["results"]] == ["demo"]
