@@ -22,7 +22,9 @@ from apps.common.tokens import SimpleJWTAccessTokenVerifier
 from apps.gateway.breaker import InProcessCircuitBreaker, RedisCircuitBreaker
 from apps.gateway.limiter import (
     CircuitHints,
+    InProcessEdgeChecks,
     InProcessSlidingWindowLimiter,
+    NoRevocationFacts,
     RedisSlidingWindowLimiter,
 )
 from apps.gateway.metrics import PrometheusGatewayMetrics, PrometheusTrafficStats
@@ -31,6 +33,7 @@ from apps.gateway.repositories import DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
 from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
     CreateRoute,
@@ -39,7 +42,7 @@ from core.usecases.gateway.manage_routes import (
     ListRoutes,
     UpdateRoute,
 )
-from core.usecases.gateway.ports import CircuitBreaker, RateLimiter, ResponseCache
+from core.usecases.gateway.ports import CircuitBreaker, EdgeChecks, RateLimiter, ResponseCache
 from core.usecases.gateway.route_status import GetRouteStatus
 
 
@@ -59,12 +62,13 @@ class GatewayState:
 
     routes: VersionedRouteSource
     limiter: RateLimiter
+    edge: EdgeChecks
     breaker: CircuitBreaker
     cache: ResponseCache
     upstream: HttpClientUpstream | Urllib3Upstream
     metrics: PrometheusGatewayMetrics
     redis: Any | None
-    tokens: SimpleJWTAccessTokenVerifier
+    tokens: MemoizingAccessTokenVerifier
 
 
 _state: GatewayState | None = None
@@ -98,26 +102,33 @@ def _build_state() -> GatewayState:
     )
     client = raw_redis()
     limiter: RateLimiter
+    edge: EdgeChecks
     breaker: CircuitBreaker
     cache: ResponseCache
+    edge: EdgeChecks
     if client is not None:
         prefix = key_prefix()
         hints = CircuitHints()
-        limiter = RedisSlidingWindowLimiter(client, prefix, circuits=hints)
+        redis_limiter = RedisSlidingWindowLimiter(client, prefix, circuits=hints)
+        limiter = edge = redis_limiter
         redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
         routes.on_reload.append(redis_breaker.forget_local)
         breaker = redis_breaker
         cache = RedisResponseCache(client, prefix)
     else:
-        limiter = InProcessSlidingWindowLimiter()
+        in_process = InProcessSlidingWindowLimiter()
+        limiter, edge = in_process, InProcessEdgeChecks(in_process)
         breaker = InProcessCircuitBreaker(metrics)
         cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
     client_class = (
         Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
     )
     upstream = client_class(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
-    tokens = SimpleJWTAccessTokenVerifier()
-    return GatewayState(routes, limiter, breaker, cache, upstream, metrics, client, tokens)
+    # Revocation facts are read by `edge`, together with the rate limit (one round trip).
+    tokens = MemoizingAccessTokenVerifier(
+        SimpleJWTAccessTokenVerifier(NoRevocationFacts()), SystemClock()
+    )
+    return GatewayState(routes, limiter, edge, breaker, cache, upstream, metrics, client, tokens)
 
 
 def forward_request() -> ForwardRequest:
@@ -125,7 +136,7 @@ def forward_request() -> ForwardRequest:
     return ForwardRequest(
         routes=current.routes,
         tokens=current.tokens,
-        limiter=current.limiter,
+        edge=current.edge,
         breaker=current.breaker,
         cache=current.cache,
         upstream=current.upstream,

@@ -14,6 +14,7 @@ from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import (
     CacheResult,
+    EdgeVerdict,
     StoredResponse,
     UpstreamFailure,
     UpstreamRequest,
@@ -89,6 +90,29 @@ class FakeRateLimiter:
             self.calls[subject] = used + 1
         remaining = policy.requests - self.calls.get(subject, 0)
         return RateDecision(allowed, policy.requests, remaining, policy.window_seconds)
+
+
+class FakeEdgeChecks:
+    """Revocation by token id (`revoked_ids`) and a `FakeRateLimiter`."""
+
+    def __init__(self, limiter: FakeRateLimiter | None = None) -> None:
+        self.limiter = limiter or FakeRateLimiter()
+        self.revoked_ids: set[str] = set()
+        self.calls = 0
+
+    def check(
+        self,
+        principal: Principal | None,
+        subject: str | None,
+        policy: RateLimitPolicy | None,
+        now: float,
+    ) -> EdgeVerdict:
+        self.calls += 1
+        if principal is not None and principal.token_id in self.revoked_ids:
+            return EdgeVerdict(revoked=True)
+        if subject is None or policy is None:
+            return EdgeVerdict(revoked=False)
+        return EdgeVerdict(False, self.limiter.hit(subject, policy, now))
 
 
 class FakeCircuitBreaker:

@@ -23,10 +23,10 @@ from core.usecases.gateway.errors import ProxyError
 from core.usecases.gateway.ports import (
     CacheResult,
     CircuitBreaker,
+    EdgeChecks,
     GatewayMetrics,
     Monotonic,
     RandomSource,
-    RateLimiter,
     ResponseCache,
     RouteSource,
     Sleeper,
@@ -105,14 +105,18 @@ class _Call:
 
 
 class ForwardRequest:
-    """Forwards one request to its route's upstream under the route's policies."""
+    """Forwards one request to its route's upstream under the route's policies.
+
+    `tokens` checks the token itself (signature, algorithm, type, expiry, audience, issuer);
+    `edge` reads its revocation facts together with the rate limit, in one round trip.
+    """
 
     def __init__(
         self,
         *,
         routes: RouteSource,
         tokens: AccessTokenVerifier,
-        limiter: RateLimiter,
+        edge: EdgeChecks,
         breaker: CircuitBreaker,
         cache: ResponseCache,
         upstream: Upstream,
@@ -124,7 +128,7 @@ class ForwardRequest:
     ) -> None:
         self._routes = routes
         self._tokens = tokens
-        self._limiter = limiter
+        self._edge = edge
         self._breaker = breaker
         self._cache = cache
         self._upstream = upstream
@@ -146,18 +150,9 @@ class ForwardRequest:
         if denied is not None:
             return call.reject(denied)
         now = self._clock.now().timestamp()
-        if route.rate_limit is not None:
-            subject = limit_subject(
-                route.name,
-                route.rate_limit,
-                user_id=call.principal.user_id if call.principal else None,
-                client_ip=request.client_ip,
-            )
-            decision = self._limiter.hit(subject, route.rate_limit, now)
-            if not decision.allowed:
-                self._metrics.rate_limited(route.name)
-                return call.reject(ProxyError.RATE_LIMITED, decision.headers())
-            call.extra_headers.extend(decision.headers())
+        refused = self._admit_at_edge(call, request, now)
+        if refused is not None:
+            return refused
         if caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
             return self._through_cache(call, request, now)
         if route.cache_ttl_seconds > 0:
@@ -165,6 +160,33 @@ class ForwardRequest:
         return self._call_upstream(call, request, now).map(
             lambda answer: self._respond(call, answer)
         )
+
+    def _admit_at_edge(
+        self, call: _Call, request: ProxyRequest, now: float
+    ) -> Err[Rejection] | None:
+        """Revocation facts and the rate limit; None when the call may go on."""
+        route = call.route
+        if call.principal is None and route.rate_limit is None:
+            return None
+        subject = None
+        if route.rate_limit is not None:
+            subject = limit_subject(
+                route.name,
+                route.rate_limit,
+                user_id=call.principal.user_id if call.principal else None,
+                client_ip=request.client_ip,
+            )
+        verdict = self._edge.check(call.principal, subject, route.rate_limit, now)
+        if verdict.revoked:
+            return call.reject(ProxyError.TOKEN_REVOKED)
+        decision = verdict.decision
+        if decision is None:
+            return None
+        if not decision.allowed:
+            self._metrics.rate_limited(route.name)
+            return call.reject(ProxyError.RATE_LIMITED, decision.headers())
+        call.extra_headers.extend(decision.headers())
+        return None
 
     def _authenticate(self, call: _Call, request: ProxyRequest) -> ProxyError | None:
         route = call.route
@@ -184,7 +206,7 @@ class ForwardRequest:
                 return _TOKEN_ERRORS[error]
         if not call.principal.has_roles(route.required_roles):
             return ProxyError.PERMISSION_DENIED
-        return None
+        return None  # revocation facts are read with the rate limit, in one round trip
 
     def _through_cache(
         self, call: _Call, request: ProxyRequest, now: float

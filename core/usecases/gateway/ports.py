@@ -15,6 +15,7 @@ from core.domain.gateway.headers import Headers
 from core.domain.gateway.matching import RouteTable
 from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import BreakerPolicy, RateLimitPolicy, Route
+from core.domain.shared.identity import Principal
 from core.domain.shared.result import Result
 
 
@@ -54,6 +55,30 @@ class RateLimiter(Protocol):
     """A sliding-window limiter: exactly `policy.requests` calls pass per window."""
 
     def hit(self, subject: str, policy: RateLimitPolicy, now: float) -> RateDecision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeVerdict:
+    """What the shared state says about a call: its token revoked?, and the limiter's answer."""
+
+    revoked: bool
+    decision: RateDecision | None = None
+
+
+class EdgeChecks(Protocol):
+    """Revocation facts of a verified token and the rate limit, answered together.
+
+    A revoked token is refused before it is counted; `subject`/`policy` are None on routes
+    without a limit, `principal` is None for anonymous calls.
+    """
+
+    def check(
+        self,
+        principal: Principal | None,
+        subject: str | None,
+        policy: RateLimitPolicy | None,
+        now: float,
+    ) -> EdgeVerdict: ...
 
 
 class CircuitBreaker(Protocol):

@@ -96,3 +96,33 @@ def test_logged_out_or_cut_off_users_are_refused_at_the_edge(proxy, upstream, ad
     other = access_token(user_id="u-cut")
     revocations.revoke_user_tokens("u-cut", datetime.now(UTC) + timedelta(seconds=2))
     assert proxy.get("/orders", headers=bearer(other)).json()["code"] == "token_revoked"
+
+
+def test_revoked_tokens_are_not_counted_against_the_limit(proxy, upstream, add_route):
+    from core.domain.gateway.route import LimitKey
+
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED, rate_limit=(1, 60, LimitKey.USER))
+    revoked = access_token(user_id="u-same", jti="jti-gone")
+    CacheTokenRevocations().revoke_token("jti-gone", datetime.now(UTC) + timedelta(minutes=5))
+    for _ in range(3):
+        assert proxy.get("/orders", headers=bearer(revoked)).json()["code"] == "token_revoked"
+    fresh = access_token(user_id="u-same")
+    assert proxy.get("/orders", headers=bearer(fresh)).status_code == 200
+    assert proxy.get("/orders", headers=bearer(fresh)).status_code == 429
+
+
+def test_embedded_mode_reads_the_same_revocation_facts():
+    from apps.common.tokens import SimpleJWTAccessTokenVerifier
+    from apps.gateway.limiter import InProcessEdgeChecks
+    from core.domain.gateway.route import LimitKey, RateLimitPolicy
+
+    principal = (
+        SimpleJWTAccessTokenVerifier().verify(access_token(user_id="u-e", jti="j-e")).unwrap()
+    )
+    edge = InProcessEdgeChecks()
+    policy = RateLimitPolicy(1, 60, LimitKey.USER)
+    assert edge.check(principal, "r:user:u-e", policy, 0.0).decision.allowed
+    assert not edge.check(principal, "r:user:u-e", policy, 1.0).decision.allowed
+    assert edge.check(None, None, None, 1.0).revoked is False
+    CacheTokenRevocations().revoke_token("j-e", datetime.now(UTC) + timedelta(minutes=5))
+    assert edge.check(principal, None, None, 2.0).revoked is True

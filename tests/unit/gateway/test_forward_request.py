@@ -14,6 +14,7 @@ from core.usecases.gateway.ports import StoredResponse, UpstreamFailure
 from tests.fakes.clock import FakeClock
 from tests.fakes.gateway import (
     FakeCircuitBreaker,
+    FakeEdgeChecks,
     FakeMetrics,
     FakeMonotonic,
     FakeRandom,
@@ -63,6 +64,7 @@ class World:
         self.monotonic = FakeMonotonic()
         self.upstream = FakeUpstream(script or [OK], clock=self.monotonic, takes=takes)
         self.limiter = FakeRateLimiter()
+        self.edge = FakeEdgeChecks(self.limiter)
         self.breaker = FakeCircuitBreaker()
         self.cache = cache or InMemoryResponseCache()
         self.metrics = FakeMetrics()
@@ -70,7 +72,7 @@ class World:
         self.use_case = ForwardRequest(
             routes=FakeRouteSource(*(routes or (make_route(),))),
             tokens=FakeTokenVerifier(),
-            limiter=self.limiter,
+            edge=self.edge,
             breaker=self.breaker,
             cache=self.cache,
             upstream=self.upstream,
@@ -265,3 +267,20 @@ def test_trusted_proxies_extend_the_forwarded_chain_and_traceparent_is_set():
     assert sent["traceparent"] == "00-" + "ab" * 16 + "-" + "ab" * 8 + "-01"
     assert sent["X-Forwarded-Host"] == "gw.test"
     assert sent["X-Forwarded-Proto"] == "http"
+
+
+def test_revoked_tokens_are_refused_before_the_limit_counts_them():
+    world = World(
+        make_route(auth=AuthMode.REQUIRED, rate_limit=RateLimitPolicy(5, 60, LimitKey.USER))
+    )
+    world.edge.revoked_ids.add("jti")
+    refused = error_of(world.run(request(headers=[("Authorization", "Bearer user:u1:user")])))
+    assert refused.error is ProxyError.TOKEN_REVOKED
+    assert world.limiter.calls == {}
+    assert world.upstream.requests == []
+
+
+def test_anonymous_calls_on_unlimited_routes_skip_the_shared_state():
+    world = World()
+    world.run()
+    assert world.edge.calls == 0
