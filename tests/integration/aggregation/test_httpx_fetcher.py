@@ -43,8 +43,9 @@ def test_the_coordinator_stops_waiting_at_the_deadline(fetcher, upstream):
 
 def test_a_slow_drip_is_cut_at_the_deadline(fetcher, upstream):
     started = time.perf_counter()
-    result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=40&every_ms=20"), 250)])
-    assert time.perf_counter() - started < 0.6
+    # The drip lasts 3 s; being cut at the 250 ms deadline leaves a wide margin for a loaded box.
+    result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=150&every_ms=20"), 250)])
+    assert time.perf_counter() - started < 1.5
     assert result["d"].failure is SourceFailure.TIMEOUT
 
 
