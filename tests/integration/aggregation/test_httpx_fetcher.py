@@ -36,7 +36,7 @@ def test_the_coordinator_stops_waiting_at_the_deadline(fetcher, upstream):
     results = fetcher.fetch_all(
         [request("hang", upstream.url("/hang"), 200), request("ok", upstream.url("/json"))]
     )
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 1.5  # /hang never answers; margin for a loaded box
     assert results["hang"].failure is SourceFailure.TIMEOUT
     assert isinstance(results["ok"], Fetched)
 
