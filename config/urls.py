@@ -4,10 +4,11 @@ Each context includes its own `urls.py`; nothing here knows a context's views.
 """
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.common import views as common_views
+from apps.gateway.entrypoint import proxy_view
 
 urlpatterns = [
     path("health", common_views.liveness, name="health"),
@@ -21,6 +22,13 @@ urlpatterns = [
     path(".well-known/", include("apps.accounts.urls.well_known")),
     path("api/v1/gateway/", include("apps.gateway.urls")),
     path("api/v1/aggregation/", include("apps.aggregation.urls")),
+    # Last: every path that is not the platform's own is the gateway's (config.wsgi sends such
+    # paths to the lean proxy directly; this entry serves the same handler inside Django).
+    re_path(
+        r"^(?!(?:api|admin|health|metrics|\.well-known|static)(?:/|$)).*$",
+        proxy_view,
+        name="gateway-proxy",
+    ),
 ]
 
 handler400 = "apps.common.views.bad_request"

@@ -50,13 +50,17 @@ def _session_lifetime() -> timedelta:
     return lifetime
 
 
+def _mailer() -> DjangoMailer:
+    return DjangoMailer(background=settings.ACCOUNTS_EMAIL_IN_BACKGROUND)
+
+
 def register_user() -> RegisterUser:
     return RegisterUser(
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
         hasher=DjangoPasswordHasher(),
         policy=DjangoPasswordPolicy(),
-        mailer=DjangoMailer(),
+        mailer=_mailer(),
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
         events=PrometheusAccountEvents(),
@@ -76,7 +80,7 @@ def resend_verification() -> ResendVerification:
     return ResendVerification(
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
-        mailer=DjangoMailer(),
+        mailer=_mailer(),
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
     )
@@ -153,7 +157,7 @@ def request_password_reset() -> RequestPasswordReset:
     return RequestPasswordReset(
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
-        mailer=DjangoMailer(),
+        mailer=_mailer(),
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
     )

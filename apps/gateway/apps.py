@@ -7,3 +7,9 @@ class GatewayConfig(AppConfig):
     name = "apps.gateway"
     label = "gateway"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.common.seeding import register
+        from apps.gateway.seed import seed_gateway
+
+        register("gateway", seed_gateway)

@@ -1,4 +1,186 @@
 """Composition root of the gateway context: factories that build use cases from adapters.
 
-Views, commands and admin actions get their use cases here; nothing else constructs adapters.
+Views, the WSGI proxy entry point, commands and admin get their use cases here; nothing else
+constructs adapters. Per-process state (route table, in-process limiter/breaker/cache, upstream
+pools) is built once per worker. With REDIS_URL the shared state lives in Redis; without it
+(embedded `make run`, one worker process) the thread-safe in-process adapters are used.
 """
+
+from __future__ import annotations
+
+import random as _random
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from apps.common.clock import SystemClock
+from apps.common.tokens import SimpleJWTAccessTokenVerifier
+from apps.gateway.breaker import InProcessCircuitBreaker, RedisCircuitBreaker
+from apps.gateway.limiter import (
+    CircuitHints,
+    InProcessEdgeChecks,
+    InProcessSlidingWindowLimiter,
+    NoRevocationFacts,
+    RedisSlidingWindowLimiter,
+)
+from apps.gateway.metrics import PrometheusGatewayMetrics, PrometheusTrafficStats
+from apps.gateway.redis_support import key_prefix, raw_redis
+from apps.gateway.repositories import DjangoRouteRepository
+from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
+from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
+from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
+from core.usecases.gateway.forward_request import ForwardRequest
+from core.usecases.gateway.manage_routes import (
+    CreateRoute,
+    DeleteRoute,
+    GetRoute,
+    ListRoutes,
+    UpdateRoute,
+)
+from core.usecases.gateway.ports import CircuitBreaker, EdgeChecks, RateLimiter, ResponseCache
+from core.usecases.gateway.route_status import GetRouteStatus
+
+
+class SystemRandom:
+    """`RandomSource` on the standard library (jitter) and `secrets` (trace ids)."""
+
+    def fraction(self) -> float:
+        return _random.random()  # noqa: S311 - jitter, not security
+
+    def hex(self, nbytes: int) -> str:
+        return secrets.token_hex(nbytes)
+
+
+@dataclass
+class GatewayState:
+    """Everything one worker process keeps between requests."""
+
+    routes: VersionedRouteSource
+    limiter: RateLimiter
+    edge: EdgeChecks
+    breaker: CircuitBreaker
+    cache: ResponseCache
+    upstream: HttpClientUpstream | Urllib3Upstream
+    metrics: PrometheusGatewayMetrics
+    redis: Any | None
+    tokens: MemoizingAccessTokenVerifier
+
+
+_state: GatewayState | None = None
+_state_lock = threading.Lock()
+
+
+def state() -> GatewayState:
+    """This process's gateway state, built on first use (after gunicorn forked the worker)."""
+    global _state
+    if _state is None:
+        with _state_lock:
+            if _state is None:
+                _state = _build_state()
+    return _state
+
+
+def reset_state() -> None:
+    """Forget this process's state (tests that switch Redis on and off)."""
+    global _state
+    with _state_lock:
+        if _state is not None:
+            _state.upstream.close()
+        _state = None
+
+
+def _build_state() -> GatewayState:
+    metrics = PrometheusGatewayMetrics()
+    repository = DjangoRouteRepository()
+    routes = VersionedRouteSource(
+        repository.enabled, refresh_seconds=settings.GATEWAY_ROUTE_REFRESH_SECONDS
+    )
+    client = raw_redis()
+    limiter: RateLimiter
+    edge: EdgeChecks
+    breaker: CircuitBreaker
+    cache: ResponseCache
+    edge: EdgeChecks
+    if client is not None:
+        prefix = key_prefix()
+        hints = CircuitHints()
+        redis_limiter = RedisSlidingWindowLimiter(client, prefix, circuits=hints)
+        limiter = edge = redis_limiter
+        redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
+        routes.on_reload.append(redis_breaker.forget_local)
+        breaker = redis_breaker
+        cache = RedisResponseCache(client, prefix)
+    else:
+        in_process = InProcessSlidingWindowLimiter()
+        limiter, edge = in_process, InProcessEdgeChecks(in_process)
+        breaker = InProcessCircuitBreaker(metrics)
+        cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
+    client_class = (
+        Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
+    )
+    upstream = client_class(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
+    # Revocation facts are read by `edge`, together with the rate limit (one round trip).
+    tokens = MemoizingAccessTokenVerifier(
+        SimpleJWTAccessTokenVerifier(NoRevocationFacts()), SystemClock()
+    )
+    return GatewayState(routes, limiter, edge, breaker, cache, upstream, metrics, client, tokens)
+
+
+def forward_request() -> ForwardRequest:
+    current = state()
+    return ForwardRequest(
+        routes=current.routes,
+        tokens=current.tokens,
+        edge=current.edge,
+        breaker=current.breaker,
+        cache=current.cache,
+        upstream=current.upstream,
+        metrics=current.metrics,
+        clock=SystemClock(),
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+        random=SystemRandom(),
+    )
+
+
+def _notifier() -> CacheRouteChangeNotifier:
+    return CacheRouteChangeNotifier(state().routes)
+
+
+def list_routes() -> ListRoutes:
+    return ListRoutes(routes=DjangoRouteRepository())
+
+
+def get_route() -> GetRoute:
+    return GetRoute(routes=DjangoRouteRepository())
+
+
+def create_route() -> CreateRoute:
+    return CreateRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+
+
+def update_route() -> UpdateRoute:
+    return UpdateRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+
+
+def delete_route() -> DeleteRoute:
+    return DeleteRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+
+
+def route_status() -> GetRouteStatus:
+    return GetRouteStatus(
+        routes=DjangoRouteRepository(),
+        breaker=state().breaker,
+        stats=PrometheusTrafficStats(),
+        clock=SystemClock(),
+    )
+
+
+def route_changed() -> None:
+    """For the admin, which saves through the ORM: announce a change to every worker."""
+    _notifier().routes_changed()

@@ -6,9 +6,14 @@ import re
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_int, env_str
+from config.env import env_bool, env_int, env_str
 
-__all__ = ["ACCOUNTS_LOCKOUT_SECONDS", "ACCOUNTS_LOCKOUT_THRESHOLD", "ACCOUNTS_RATE_LIMITS"]
+__all__ = [
+    "ACCOUNTS_EMAIL_IN_BACKGROUND",
+    "ACCOUNTS_LOCKOUT_SECONDS",
+    "ACCOUNTS_LOCKOUT_THRESHOLD",
+    "ACCOUNTS_RATE_LIMITS",
+]
 
 _RATE = re.compile(r"^\d+/\d*[smhd]$")
 
@@ -31,3 +36,6 @@ ACCOUNTS_RATE_LIMITS = {
 # the account for that many seconds; while locked, login answers the same generic 401.
 ACCOUNTS_LOCKOUT_THRESHOLD = env_int("ACCOUNTS_LOCKOUT_THRESHOLD", 5, minimum=1)
 ACCOUNTS_LOCKOUT_SECONDS = env_int("ACCOUNTS_LOCKOUT_SECONDS", 900, minimum=1)
+# Account emails leave on a background thread, so the time of a 202 from password reset or
+# verification resend does not tell whether the address has an account.
+ACCOUNTS_EMAIL_IN_BACKGROUND = env_bool("ACCOUNTS_EMAIL_IN_BACKGROUND", True)

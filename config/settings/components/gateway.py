@@ -1,1 +1,18 @@
 """Settings of the gateway context, read from the environment (see the README's table)."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_float, env_int, env_str
+
+# How often a worker compares its route table with the shared version key (seconds).
+GATEWAY_ROUTE_REFRESH_SECONDS = env_float("GATEWAY_ROUTE_REFRESH_SECONDS", 0.5, minimum=0.05)
+# Keep-alive connections kept per upstream host and worker (match GUNICORN_THREADS or more).
+GATEWAY_UPSTREAM_POOL_SIZE = env_int("GATEWAY_UPSTREAM_POOL_SIZE", 16, minimum=1)
+# Entries of the in-process response cache (embedded mode only; Redis evicts by TTL).
+GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 10_000, minimum=10)
+# Largest request body the proxy forwards; larger ones answer 413 (default: the API's limit).
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None
+# The upstream HTTP client: `http.client` pools (default, measured fastest) or `urllib3`.
+GATEWAY_UPSTREAM_CLIENT = env_str("GATEWAY_UPSTREAM_CLIENT", "http.client")
+if GATEWAY_UPSTREAM_CLIENT not in {"http.client", "urllib3"}:
+    raise ImproperlyConfigured("GATEWAY_UPSTREAM_CLIENT must be http.client or urllib3.")

@@ -1,0 +1,1 @@
+"""The gateway's domain: routes, matching, header rules, rate-limit, cache and circuit rules."""

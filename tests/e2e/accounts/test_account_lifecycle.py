@@ -13,6 +13,11 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _mail_in_the_request(settings):
+    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = False
+
+
 def mailed_token():
     return re.search(r"Token: (\S+)", mail.outbox[-1].body).group(1)
 

@@ -2,6 +2,7 @@
 
 import re
 import threading
+import time
 
 import httpx
 import pytest
@@ -10,10 +11,20 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "analytical-engine-1843"
 
 
+_READ: set = set()  # emails already read by earlier calls (the server lives for the module)
+
+
 def last_token(mail_dir):
-    mails = sorted(mail_dir.glob("*.log"))
-    assert mails, "no email in var/mail"
-    return re.findall(r"^Token: (\S+)$", mails[-1].read_text(), re.M)[-1]
+    """The token of the newest email not read yet; emails leave on a background thread."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        fresh = [m for m in sorted(mail_dir.glob("*.log")) if m not in _READ]
+        tokens = re.findall(r"^Token: (\S+)$", fresh[-1].read_text(), re.M) if fresh else []
+        if tokens:
+            _READ.update(fresh)
+            return tokens[-1]
+        time.sleep(0.05)
+    raise AssertionError("no new email in var/mail")
 
 
 def bearer(pair):

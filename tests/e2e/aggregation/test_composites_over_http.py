@@ -66,7 +66,7 @@ def test_an_admin_defines_a_composite_and_anyone_runs_it(live_server, upstream, 
         answer = http.get(f"{api}/composites/profile/run", params={"user": "ada"})
         elapsed = time.perf_counter() - started
         assert answer.status_code == 200, answer.text
-        assert elapsed < 0.75
+        assert elapsed < 0.95  # cut by the stuck source's 300 ms, before the 1 s composite cap
         body = answer.json()
         assert body["data"]["user"]["name"] == "ada"
         assert body["data"]["orders"] == {"name": "json"}

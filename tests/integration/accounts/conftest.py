@@ -10,6 +10,12 @@ from django.core import mail
 from tests.factories.accounts import PASSWORD, AdminFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _mail_in_the_request(settings):
+    """Send account emails inline so tests read `mail.outbox` right after the call."""
+    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = False
+
+
 @pytest.fixture
 def alice(db):
     return UserFactory(email="alice@example.com", full_name="Alice Liddell")

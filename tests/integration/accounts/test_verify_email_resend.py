@@ -42,3 +42,14 @@ def test_resend_is_rate_limited(api_client, settings):
     limited = api_client.post(url, {"email": "a@example.com"})
     assert limited.status_code == 429
     assert limited["Retry-After"]
+
+
+def test_emails_can_leave_on_a_background_thread(api_client, settings):
+    import time
+
+    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = True
+    register(api_client)
+    deadline = time.monotonic() + 10
+    while not mail.outbox and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert mail.outbox[0].to == ["new@example.com"]

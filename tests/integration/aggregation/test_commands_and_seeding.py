@@ -37,6 +37,7 @@ def test_prune_runs_refuses_a_negative_age():
         call_command("prune_runs", "--older-than", "-1")
 
 
+@pytest.mark.django_db(databases=[*DATABASES, "gateway"])  # `seed` runs every context's seeder
 def test_seed_demo_adds_the_demo_composite_once():
     out = StringIO()
     call_command("seed", "--demo", stdout=out)

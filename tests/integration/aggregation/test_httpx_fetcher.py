@@ -36,15 +36,16 @@ def test_the_coordinator_stops_waiting_at_the_deadline(fetcher, upstream):
     results = fetcher.fetch_all(
         [request("hang", upstream.url("/hang"), 200), request("ok", upstream.url("/json"))]
     )
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 1.5  # /hang never answers; margin for a loaded box
     assert results["hang"].failure is SourceFailure.TIMEOUT
     assert isinstance(results["ok"], Fetched)
 
 
 def test_a_slow_drip_is_cut_at_the_deadline(fetcher, upstream):
     started = time.perf_counter()
-    result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=40&every_ms=20"), 250)])
-    assert time.perf_counter() - started < 0.6
+    # The drip lasts 3 s; being cut at the 250 ms deadline leaves a wide margin for a loaded box.
+    result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=150&every_ms=20"), 250)])
+    assert time.perf_counter() - started < 1.5
     assert result["d"].failure is SourceFailure.TIMEOUT
 
 

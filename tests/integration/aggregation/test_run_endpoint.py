@@ -128,7 +128,7 @@ def test_a_hanging_source_does_not_hold_the_answer_past_its_timeout(
     response = run(client)
     elapsed = time.perf_counter() - started
     assert response.status_code == 200
-    assert elapsed < 0.75, f"took {elapsed:.3f}s"
+    assert elapsed < 1.5, f"took {elapsed:.3f}s"  # /hang never answers
     body = response.json()
     assert body["errors"]["stuck"]["code"] == "source_timeout"
     assert body["meta"]["partial"] is True
@@ -146,7 +146,7 @@ def test_the_composite_deadline_caps_every_source(client, upstream, make_composi
     response = run(client)
     elapsed = time.perf_counter() - started
     assert response.status_code == 502
-    assert elapsed < 0.75, f"took {elapsed:.3f}s"
+    assert elapsed < 1.5, f"took {elapsed:.3f}s"  # the sources alone would take 2 s and more
     errors = response.json()["errors"]
     assert errors["slow"]["code"] == errors["drip"]["code"] == "source_timeout"
 

@@ -1,0 +1,78 @@
+"""Django admin for routes: edit with the domain's validation, see each circuit's state.
+
+Saves go through the ORM (Django admin's way) and then announce the change to every worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.gateway import wiring
+from apps.gateway.models import RouteRow
+
+
+@admin.register(RouteRow)
+class RouteAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "path_prefix",
+        "upstream_url",
+        "auth",
+        "enabled",
+        "circuit_state",
+        "updated_at",
+    )
+    list_filter = ("enabled", "auth")
+    search_fields = ("name", "path_prefix", "upstream_url")
+    readonly_fields = ("circuit_state", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "path_prefix", "upstream_url", "strip_prefix", "enabled")}),
+        ("Access", {"fields": ("methods", "auth", "required_roles")}),
+        (
+            "Rate limit (leave all three empty for none)",
+            {"fields": ("rate_limit_requests", "rate_limit_window_seconds", "rate_limit_key")},
+        ),
+        (
+            "Upstream calls",
+            {
+                "fields": (
+                    "timeout_ms",
+                    "retries",
+                    "cache_ttl_seconds",
+                    "failure_threshold",
+                    "recovery_seconds",
+                    "circuit_state",
+                )
+            },
+        ),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RouteRow]:
+        return super().get_queryset(request).using("gateway")
+
+    @admin.display(description="circuit")
+    def circuit_state(self, obj: RouteRow) -> str:
+        if not obj.pk:
+            return "-"
+        circuit = wiring.state().breaker.snapshot(obj.name)
+        if circuit.failures and circuit.state.value == "closed":
+            return f"closed ({circuit.failures} consecutive failures)"
+        return circuit.state.value
+
+    def save_model(self, request: HttpRequest, obj: RouteRow, form: Any, change: bool) -> None:
+        obj.methods = sorted({str(m).upper() for m in obj.methods})
+        obj.save(using="gateway")
+        wiring.route_changed()
+
+    def delete_model(self, request: HttpRequest, obj: RouteRow) -> None:
+        obj.delete(using="gateway")
+        wiring.route_changed()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RouteRow]) -> None:
+        queryset.delete()
+        wiring.route_changed()

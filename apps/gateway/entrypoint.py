@@ -1,0 +1,269 @@
+"""The proxy's HTTP entry points: a lean WSGI application and a Django view over one handler.
+
+Production traffic reaches `GatewayApplication` straight from `config.wsgi`'s dispatcher,
+without Django's middleware stack or DRF: it does the request id, body limit, problem
+documents, metrics and the one access-log line itself. `proxy_view` serves the same handler
+inside Django (test client, live_server, runserver) and marks its answers `passthrough`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.common.clientip import client_ip_from
+from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
+from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+from apps.gateway import wiring
+from apps.gateway.errors import GATEWAY_ERRORS
+from core.domain.gateway.route import is_platform_path
+from core.domain.shared.result import Err, Ok
+from core.usecases.gateway.errors import ProxyError
+from core.usecases.gateway.forward_request import ForwardRequest, ProxyRequest
+
+access_log = structlog.get_logger("platform.access")
+log = structlog.get_logger("platform.gateway")
+
+Headers = list[tuple[str, str]]
+# Set by the server answering the client; the upstream's copies would be duplicates or leaks.
+_DROPPED_FROM_UPSTREAM = frozenset({"date", "server", "content-length", "x-request-id"})
+_NO_ROUTE = "-"
+
+
+def _precomputed() -> dict[ProxyError, tuple[int, bytes]]:
+    # The gateway's own refusals have a fixed body per code: build each once.
+    answers = {}
+    for error in ProxyError:
+        problem = GATEWAY_ERRORS.problem(error)
+        body = problem_body(problem.status_code, error.value, problem.problem_detail)
+        answers[error] = (problem.status_code, json.dumps(body).encode())
+    return answers
+
+
+_REFUSALS = _precomputed()
+
+
+class Reply:
+    """What goes back to the client, plus what the log line and metrics need."""
+
+    __slots__ = ("body", "headers", "route", "status", "user_id")
+
+    def __init__(
+        self, status: int, headers: Headers, body: bytes, route: str | None, user_id: str | None
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.route = route
+        self.user_id = user_id
+
+
+def _problem(
+    status: int, code: str, detail: str | None = None, headers: Iterable[tuple[str, str]] = ()
+) -> tuple[Headers, bytes]:
+    body = json.dumps(problem_body(status, code, detail)).encode()
+    return [("Content-Type", PROBLEM_CONTENT_TYPE), *headers], body
+
+
+def _incoming_headers(environ: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    headers = [
+        (key[5:].replace("_", "-").title(), value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    ]
+    if environ.get("CONTENT_TYPE"):
+        headers.append(("Content-Type", environ["CONTENT_TYPE"]))
+    return tuple(headers)
+
+
+def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str]:
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        path, _, query = raw.partition("?")
+        return path, query
+    path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
+    return path, environ.get("QUERY_STRING", "")
+
+
+def _max_body() -> int:
+    return int(settings.GATEWAY_MAX_BODY_BYTES or settings.MAX_REQUEST_BODY_BYTES)
+
+
+class GatewayHandler:
+    """Turns a WSGI environ into a `ProxyRequest`, runs `ForwardRequest`, builds the reply."""
+
+    def __init__(self, forward: Callable[[], ForwardRequest] = wiring.forward_request) -> None:
+        self._make_forward = forward
+        self._forward: ForwardRequest | None = None
+
+    def handle(self, environ: dict[str, Any], request_id: str) -> Reply:
+        method = environ["REQUEST_METHOD"].upper()
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        domain, _ = split_domain_port(host)
+        if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+            return self._error(400, "bad_request", "The Host header is not allowed.")
+        body = self._body(environ)
+        if isinstance(body, Reply):
+            return body
+        trusted = settings.TRUSTED_PROXY_COUNT
+        peer = environ.get("REMOTE_ADDR", "")
+        scheme = environ.get("wsgi.url_scheme", "http")
+        if trusted > 0 and environ.get("HTTP_X_FORWARDED_PROTO") in {"http", "https"}:
+            scheme = environ["HTTP_X_FORWARDED_PROTO"]
+        path, query = _raw_path_and_query(environ)
+        request = ProxyRequest(
+            method=method,
+            path=path,
+            query=query,
+            headers=_incoming_headers(environ),
+            body=body,
+            peer_ip=peer,
+            client_ip=client_ip_from(peer, environ.get("HTTP_X_FORWARDED_FOR"), trusted),
+            scheme=scheme,
+            host=host,
+            request_id=request_id,
+            trust_forwarded=trusted > 0,
+        )
+        if self._forward is None:
+            self._forward = self._make_forward()
+        match self._forward.execute(request):
+            case Ok(answer):
+                dropped = _DROPPED_FROM_UPSTREAM
+                if method == "HEAD":
+                    dropped = dropped - {"content-length"}
+                headers = [
+                    (name, value) for name, value in answer.headers if name.lower() not in dropped
+                ]
+                return Reply(answer.status, headers, answer.body, answer.route, answer.user_id)
+            case Err(rejection):
+                status, payload = _REFUSALS[rejection.error]
+                headers = [("Content-Type", PROBLEM_CONTENT_TYPE), *rejection.headers]
+                return Reply(status, headers, payload, rejection.route, rejection.user_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _body(self, environ: dict[str, Any]) -> bytes | Reply:
+        limit = _max_body()
+        raw_length = environ.get("CONTENT_LENGTH") or ""
+        stream = environ.get("wsgi.input")
+        if raw_length:
+            try:
+                length = int(raw_length)
+            except ValueError:
+                return self._error(400, "malformed_request", "Content-Length is not a number.")
+            if length < 0:
+                return self._error(400, "malformed_request", "Content-Length is not a number.")
+            if length > limit:
+                return self._too_large(limit)
+            return stream.read(length) if stream is not None and length else b""
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and stream is not None:
+            body = stream.read(limit + 1)
+            return self._too_large(limit) if len(body) > limit else body
+        return b""
+
+    def _too_large(self, limit: int) -> Reply:
+        return self._error(413, "payload_too_large", f"The request body exceeds {limit} bytes.")
+
+    def _error(self, status: int, code: str, detail: str) -> Reply:
+        headers, body = _problem(status, code, detail)
+        return Reply(status, headers, body, None, None)
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+class GatewayApplication:
+    """The lean WSGI application that serves every non-platform path."""
+
+    def __init__(self, handler: GatewayHandler | None = None) -> None:
+        self._handler = handler or GatewayHandler()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started = time.perf_counter()
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            reply = self._handler.handle(environ, request_id)
+        except Exception:
+            log.exception("gateway_unhandled_error")
+            headers, body = _problem(
+                500,
+                "internal_error",
+                "Something went wrong on our side; quote the X-Request-ID when reporting it.",
+            )
+            reply = Reply(500, headers, body, None, None)
+        elapsed = time.perf_counter() - started
+        method = environ.get("REQUEST_METHOD", "GET")
+        body = b"" if method == "HEAD" else reply.body
+        headers = reply.headers
+        if method != "HEAD" or not any(name.lower() == "content-length" for name, _ in headers):
+            headers.append(("Content-Length", str(len(reply.body))))
+        headers.append((REQUEST_ID_HEADER, request_id))
+        wiring.state().metrics.answered(reply.route or _NO_ROUTE, reply.status, elapsed)
+        access_log.info(
+            "request",
+            method=method,
+            path=environ.get("PATH_INFO", "/"),
+            status=reply.status,
+            duration_ms=round(elapsed * 1000, 2),
+            user_id=reply.user_id,
+            route=reply.route,
+        )
+        start_response(_status_line(reply.status), headers)
+        return [body]
+
+
+def dispatcher(
+    django_app: Callable[..., Any], gateway_app: Callable[..., Any]
+) -> Callable[..., Any]:
+    """One WSGI application: platform paths to Django, everything else to the gateway."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if is_platform_path(environ.get("PATH_INFO", "/")):
+            return django_app(environ, start_response)
+        return gateway_app(environ, start_response)
+
+    return application
+
+
+_view_handler = GatewayHandler()
+
+
+@csrf_exempt
+def proxy_view(request: HttpRequest, **_: Any) -> HttpResponse:
+    """The same proxy inside Django (test client, live_server); the middleware does the rest."""
+    request_id = getattr(request, "request_id", None) or request_id_from(
+        request.META.get("HTTP_X_REQUEST_ID")
+    )
+    started = time.perf_counter()
+    reply = _view_handler.handle(request.META, request_id)
+    wiring.state().metrics.answered(
+        reply.route or _NO_ROUTE, reply.status, time.perf_counter() - started
+    )
+    if reply.user_id:
+        request.platform_user_id = reply.user_id  # type: ignore[attr-defined]
+    response = HttpResponse(reply.body, status=reply.status)
+    del response["Content-Type"]
+    for name, value in reply.headers:
+        if name.lower() == "content-type":
+            response["Content-Type"] = value
+        elif name.lower() == "set-cookie":
+            response.cookies.load(value)
+        elif name.lower() != "content-length":
+            response[name] = value
+    response.passthrough = True  # type: ignore[attr-defined]
+    return response

@@ -1,0 +1,69 @@
+"""ORM rows of the gateway database. Only repositories.py and admin.py use them."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from core.domain.gateway.route import AuthMode, LimitKey
+
+
+class RouteRow(models.Model):
+    """One route; nested policies are flattened into columns."""
+
+    name = models.CharField(max_length=63, unique=True)
+    path_prefix = models.CharField(max_length=255, unique=True)
+    upstream_url = models.CharField(max_length=2048)
+    strip_prefix = models.BooleanField(default=True)
+    methods = models.JSONField(default=list)
+    auth = models.CharField(
+        max_length=16, choices=[(m.value, m.value) for m in AuthMode], default=AuthMode.NONE.value
+    )
+    required_roles = models.JSONField(default=list, blank=True)
+    rate_limit_requests = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_window_seconds = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_key = models.CharField(
+        max_length=8, choices=[(k.value, k.value) for k in LimitKey], blank=True, default=""
+    )
+    cache_ttl_seconds = models.PositiveIntegerField(default=0)
+    timeout_ms = models.PositiveIntegerField(default=5000)
+    retries = models.PositiveSmallIntegerField(default=0)
+    failure_threshold = models.PositiveIntegerField(default=5)
+    recovery_seconds = models.PositiveIntegerField(default=30)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "gateway_route"
+        ordering = ["name"]
+        verbose_name = "route"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.path_prefix})"
+
+    def clean(self) -> None:
+        """Admin forms refuse what the domain refuses."""
+        from apps.gateway.repositories import to_domain
+        from core.domain.gateway.route import route_problems
+
+        rates = (self.rate_limit_requests, self.rate_limit_window_seconds, self.rate_limit_key)
+        if any(value not in (None, "") for value in rates) and not all(
+            value not in (None, "") for value in rates
+        ):
+            raise ValidationError(
+                {"rate_limit_requests": "Set requests, window and key together, or none of them."}
+            )
+        if not isinstance(self.methods, list) or not all(isinstance(m, str) for m in self.methods):
+            raise ValidationError({"methods": "A list of method names."})
+        if not isinstance(self.required_roles, list):
+            raise ValidationError({"required_roles": "A list of role names."})
+        problems = route_problems(to_domain(self))
+        if problems:
+            raise ValidationError(
+                {_FORM_FIELDS.get(key, key): messages for key, messages in problems.items()}
+            )
+
+
+# Domain fields that are flattened into several columns report on their first column.
+_FORM_FIELDS = {"rate_limit": "rate_limit_requests", "circuit_breaker": "failure_threshold"}

@@ -1,0 +1,98 @@
+"""The route repository on the gateway database, and the ORM ↔ domain mapping.
+
+Only this module and admin.py touch the ORM; the rest of the context speaks `Route`.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from apps.gateway.models import RouteRow
+from core.domain.gateway.route import (
+    AuthMode,
+    BreakerPolicy,
+    LimitKey,
+    RateLimitPolicy,
+    Route,
+)
+
+DATABASE = "gateway"
+
+
+def to_domain(row: RouteRow) -> Route:
+    rate_limit = None
+    if row.rate_limit_requests is not None and row.rate_limit_window_seconds is not None:
+        rate_limit = RateLimitPolicy(
+            requests=row.rate_limit_requests,
+            window_seconds=row.rate_limit_window_seconds,
+            key=LimitKey(row.rate_limit_key or LimitKey.IP.value),
+        )
+    return Route(
+        name=row.name,
+        path_prefix=row.path_prefix,
+        upstream_url=row.upstream_url,
+        strip_prefix=row.strip_prefix,
+        methods=frozenset(str(m).upper() for m in row.methods),
+        auth=AuthMode(row.auth),
+        required_roles=frozenset(str(r) for r in row.required_roles),
+        rate_limit=rate_limit,
+        cache_ttl_seconds=row.cache_ttl_seconds,
+        timeout_ms=row.timeout_ms,
+        retries=row.retries,
+        circuit_breaker=BreakerPolicy(row.failure_threshold, row.recovery_seconds),
+        enabled=row.enabled,
+    )
+
+
+def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
+    row = row or RouteRow()
+    row.name = route.name
+    row.path_prefix = route.path_prefix
+    row.upstream_url = route.upstream_url
+    row.strip_prefix = route.strip_prefix
+    row.methods = sorted(route.methods)
+    row.auth = route.auth.value
+    row.required_roles = sorted(route.required_roles)
+    limit = route.rate_limit
+    row.rate_limit_requests = limit.requests if limit else None
+    row.rate_limit_window_seconds = limit.window_seconds if limit else None
+    row.rate_limit_key = limit.key.value if limit else ""
+    row.cache_ttl_seconds = route.cache_ttl_seconds
+    row.timeout_ms = route.timeout_ms
+    row.retries = route.retries
+    row.failure_threshold = route.circuit_breaker.failure_threshold
+    row.recovery_seconds = route.circuit_breaker.recovery_seconds
+    row.enabled = route.enabled
+    return row
+
+
+class DjangoRouteRepository:
+    """`RouteRepository` on the `gateway` database."""
+
+    def _rows(self):  # type: ignore[no-untyped-def]
+        return RouteRow.objects.using(DATABASE)
+
+    def all(self) -> list[Route]:
+        return [to_domain(row) for row in self._rows().all()]
+
+    def enabled(self) -> list[Route]:
+        return [to_domain(row) for row in self._rows().filter(enabled=True)]
+
+    def get(self, name: str) -> Route | None:
+        row = self._rows().filter(name=name).first()
+        return to_domain(row) if row is not None else None
+
+    def name_taken(self, name: str) -> bool:
+        return self._rows().filter(name=name).exists()
+
+    def prefix_owner(self, prefix: str) -> str | None:
+        return self._rows().filter(path_prefix=prefix).values_list("name", flat=True).first()
+
+    def save(self, route: Route) -> None:
+        with transaction.atomic(using=DATABASE):
+            row = self._rows().select_for_update().filter(name=route.name).first()
+            to_row(route, row).save(using=DATABASE)
+
+    def delete(self, name: str) -> bool:
+        deleted, _ = self._rows().filter(name=name).delete()
+        return deleted > 0

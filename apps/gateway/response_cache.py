@@ -1,0 +1,154 @@
+"""Response caches: Redis (shared by every worker) and an in-process twin for embedded mode.
+
+Keys come from `core.domain.gateway.caching.cache_key` (they include the caller's user id).
+A fill lock (`SET NX PX`) lets one caller per key go upstream on a miss while the others wait
+for its answer, so a burst of misses makes at most a couple of upstream calls. When Redis is
+unreachable every lookup is a BYPASS (counted), never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from apps.gateway.redis_support import redis_unavailable
+from core.usecases.gateway.ports import CacheResult, StoredResponse
+
+_POLL_SECONDS = 0.01
+# The cached answer, or 1 when this caller now holds the fill lock, 0 when another does.
+_LOOKUP_OR_CLAIM = """
+local found = redis.call('GET', KEYS[1])
+if found then return found end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
+def encode(response: StoredResponse) -> bytes:
+    meta = json.dumps([response.status, [list(pair) for pair in response.headers]])
+    return meta.encode() + b"\n" + response.body
+
+
+def decode(blob: bytes) -> StoredResponse:
+    meta, _, body = blob.partition(b"\n")
+    status, headers = json.loads(meta)
+    return StoredResponse(int(status), tuple((str(k), str(v)) for k, v in headers), body)
+
+
+class RedisResponseCache:
+    """`ResponseCache` in Redis."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self._client = client
+        self._prefix = f"{prefix}rc:"
+        self._lookup = client.register_script(_LOOKUP_OR_CLAIM)
+
+    def lookup(
+        self, key: str, fill_seconds: float
+    ) -> tuple[CacheResult, StoredResponse | None, bool]:
+        try:
+            blob = self._lookup(
+                keys=[self._prefix + key, f"{self._prefix}lock:{key}"],
+                args=[int(fill_seconds * 1000)],
+            )
+        except RedisError as error:
+            redis_unavailable("response_cache", error)
+            return CacheResult.BYPASS, None, False
+        if isinstance(blob, int):
+            return CacheResult.MISS, None, bool(blob)
+        return CacheResult.HIT, decode(blob), False
+
+    def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+            try:
+                blob, locked = self._client.mget([self._prefix + key, f"{self._prefix}lock:{key}"])
+            except RedisError as error:
+                redis_unavailable("response_cache", error)
+                return None
+            if blob is not None:
+                return decode(blob)
+            if locked is None:
+                return None  # the filler finished without a cacheable answer
+        return None
+
+    def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None:
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(self._prefix + key, encode(response), px=ttl_seconds * 1000)
+            pipe.delete(f"{self._prefix}lock:{key}")
+            pipe.execute()
+        except RedisError as error:
+            redis_unavailable("response_cache", error)
+
+    def release_fill(self, key: str) -> None:
+        try:
+            self._client.delete(f"{self._prefix}lock:{key}")
+        except RedisError as error:
+            redis_unavailable("response_cache", error)
+
+
+class InProcessResponseCache:
+    """`ResponseCache` in this process's memory, bounded (least recently stored goes first)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._entries: OrderedDict[str, tuple[float, StoredResponse]] = OrderedDict()
+        self._filling: set[str] = set()
+        self._changed = threading.Condition()
+        self._max = max_entries
+
+    def lookup(
+        self, key: str, fill_seconds: float
+    ) -> tuple[CacheResult, StoredResponse | None, bool]:
+        found = self._fresh(key)
+        if found is not None:
+            return CacheResult.HIT, found, False
+        with self._changed:
+            if key in self._filling:
+                return CacheResult.MISS, None, False
+            self._filling.add(key)
+            return CacheResult.MISS, None, True
+
+    def _fresh(self, key: str) -> StoredResponse | None:
+        with self._changed:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
+        deadline = time.monotonic() + timeout_seconds
+        with self._changed:
+            while key in self._filling:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+        return self._fresh(key)
+
+    def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None:
+        with self._changed:
+            self._entries[key] = (time.monotonic() + ttl_seconds, response)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+            self._filling.discard(key)
+            self._changed.notify_all()
+
+    def release_fill(self, key: str) -> None:
+        with self._changed:
+            self._filling.discard(key)
+            self._changed.notify_all()
+
+    def clear(self) -> None:
+        with self._changed:
+            self._entries.clear()

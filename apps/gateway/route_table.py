@@ -1,0 +1,103 @@
+"""The in-process route table of each worker, refreshed through a version key in the cache.
+
+Proxied requests read the table from memory. At most every `refresh_seconds` one request
+compares the shared version key (Redis, or the in-process cache in embedded mode) with the
+table's and reloads from the gateway database only when it changed, so every worker sees a
+change within a second and no request pays a database query.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from django.core.cache import cache
+from django.db import connections
+
+from core.domain.gateway.matching import RouteTable
+from core.domain.gateway.route import Route
+
+log = structlog.get_logger("platform.gateway")
+
+VERSION_KEY = "gateway:routes:version"
+_UNREADABLE_RELOAD_SECONDS = 5.0
+
+
+class VersionedRouteSource:
+    """`RouteSource`: a table per process, reloaded when the shared version key changes."""
+
+    def __init__(
+        self,
+        load: Callable[[], list[Route]],
+        refresh_seconds: float = 0.5,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._refresh = refresh_seconds
+        self._monotonic = monotonic
+        self._table: RouteTable | None = None
+        self._next_check = 0.0
+        self._stale = True
+        self._lock = threading.Lock()
+        self.on_reload: list[Callable[[], None]] = []
+
+    def current(self) -> RouteTable:
+        table = self._table
+        if table is not None and not self._stale and self._monotonic() < self._next_check:
+            return table
+        if table is None:
+            with self._lock:
+                return self._refresh_now()
+        if not self._lock.acquire(blocking=False):
+            return table  # another thread is refreshing; this request uses the current table
+        try:
+            return self._refresh_now()
+        finally:
+            self._lock.release()
+
+    def mark_stale(self) -> None:
+        """This process changed the routes: reload on the next request."""
+        self._stale = True
+
+    def _refresh_now(self) -> RouteTable:
+        now = self._monotonic()
+        if self._table is not None and not self._stale and now < self._next_check:
+            return self._table
+        try:
+            version = str(cache.get(VERSION_KEY) or "")
+        except Exception as error:  # cache unreachable: reload now and then from the database
+            log.warning("gateway_route_version_unreadable", error=type(error).__name__)
+            version = f"unreadable:{int(now // _UNREADABLE_RELOAD_SECONDS)}"
+        if self._table is None or self._stale or version != self._table.version:
+            self._stale = False
+            _fresh_connection()
+            self._table = RouteTable(self._load(), version)
+            for callback in self.on_reload:
+                callback()
+        self._next_check = now + self._refresh
+        return self._table
+
+
+def _fresh_connection() -> None:
+    # The proxy path runs outside Django's request signals: retire a stale connection here.
+    connection = connections["gateway"]
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+class CacheRouteChangeNotifier:
+    """`RouteChangeNotifier`: a new version key for every worker, and a stale local table."""
+
+    def __init__(self, source: VersionedRouteSource | None = None) -> None:
+        self._source = source
+
+    def routes_changed(self) -> None:
+        if self._source is not None:
+            self._source.mark_stale()
+        try:
+            cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        except Exception as error:  # other workers catch up once the cache is back
+            log.warning("gateway_route_version_not_published", error=type(error).__name__)

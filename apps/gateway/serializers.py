@@ -1,0 +1,140 @@
+"""Route representations of the admin REST API (shape of API.md), and the mapping to `Route`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from core.domain.gateway.route import (
+    HTTP_METHODS,
+    MAX_RETRIES,
+    MAX_TIMEOUT_MS,
+    AuthMode,
+    BreakerPolicy,
+    LimitKey,
+    RateLimitPolicy,
+    Route,
+    normalise_prefix,
+    prefix_problems,
+    upstream_problems,
+)
+
+
+class RateLimitSerializer(serializers.Serializer):
+    requests = serializers.IntegerField(min_value=1)
+    window_seconds = serializers.IntegerField(min_value=1, max_value=86_400)
+    key = serializers.ChoiceField(choices=[k.value for k in LimitKey], default=LimitKey.IP.value)
+
+
+class CircuitBreakerSerializer(serializers.Serializer):
+    failure_threshold = serializers.IntegerField(min_value=1, default=5)
+    recovery_seconds = serializers.IntegerField(min_value=1, max_value=86_400, default=30)
+
+
+class RouteInputSerializer(serializers.Serializer):
+    """A route to create (or, with `partial=True`, the fields to change)."""
+
+    name = serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length=63)
+    path_prefix = serializers.CharField(max_length=255)
+    upstream_url = serializers.CharField(max_length=2048)
+    strip_prefix = serializers.BooleanField(default=True)
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
+        allow_empty=False,
+        default=lambda: ["GET", "HEAD"],
+    )
+    auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], default=AuthMode.NONE.value)
+    required_roles = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
+    rate_limit = RateLimitSerializer(allow_null=True, default=None)
+    cache_ttl_seconds = serializers.IntegerField(min_value=0, max_value=86_400, default=0)
+    timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
+    retries = serializers.IntegerField(min_value=0, max_value=MAX_RETRIES, default=0)
+    circuit_breaker = CircuitBreakerSerializer(default=dict)
+    enabled = serializers.BooleanField(default=True)
+
+    def validate_path_prefix(self, value: str) -> str:
+        value = normalise_prefix(value)
+        problems = prefix_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
+    def validate_upstream_url(self, value: str) -> str:
+        problems = upstream_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
+
+class RouteOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    path_prefix = serializers.CharField()
+    upstream_url = serializers.CharField()
+    strip_prefix = serializers.BooleanField()
+    methods = serializers.ListField(child=serializers.CharField())
+    auth = serializers.ChoiceField(choices=[m.value for m in AuthMode])
+    required_roles = serializers.ListField(child=serializers.CharField())
+    rate_limit = RateLimitSerializer(allow_null=True)
+    cache_ttl_seconds = serializers.IntegerField()
+    timeout_ms = serializers.IntegerField()
+    retries = serializers.IntegerField()
+    circuit_breaker = CircuitBreakerSerializer()
+    enabled = serializers.BooleanField()
+
+
+def route_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Validated input → the `Route` fields it sets (nested policies as domain objects)."""
+    fields: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "methods" or key == "required_roles":
+            fields[key] = frozenset(value)
+        elif key == "auth":
+            fields[key] = AuthMode(value)
+        elif key == "rate_limit":
+            fields[key] = (
+                None
+                if value is None
+                else RateLimitPolicy(
+                    value["requests"], value["window_seconds"], LimitKey(value["key"])
+                )
+            )
+        elif key == "circuit_breaker":
+            defaults = BreakerPolicy()
+            fields[key] = BreakerPolicy(
+                value.get("failure_threshold", defaults.failure_threshold),
+                value.get("recovery_seconds", defaults.recovery_seconds),
+            )
+        else:
+            fields[key] = value
+    return fields
+
+
+def route_out(route: Route) -> dict[str, Any]:
+    limit = route.rate_limit
+    return {
+        "name": route.name,
+        "path_prefix": route.path_prefix,
+        "upstream_url": route.upstream_url,
+        "strip_prefix": route.strip_prefix,
+        "methods": sorted(route.methods),
+        "auth": route.auth.value,
+        "required_roles": sorted(route.required_roles),
+        "rate_limit": (
+            None
+            if limit is None
+            else {
+                "requests": limit.requests,
+                "window_seconds": limit.window_seconds,
+                "key": limit.key.value,
+            }
+        ),
+        "cache_ttl_seconds": route.cache_ttl_seconds,
+        "timeout_ms": route.timeout_ms,
+        "retries": route.retries,
+        "circuit_breaker": {
+            "failure_threshold": route.circuit_breaker.failure_threshold,
+            "recovery_seconds": route.circuit_breaker.recovery_seconds,
+        },
+        "enabled": route.enabled,
+    }

@@ -1,0 +1,81 @@
+"""The circuit breaker's state machine, as pure functions of (circuit, policy, now).
+
+closed → open after `failure_threshold` consecutive failures → half-open once
+`recovery_seconds` have passed, letting exactly one probe through → closed when the probe
+succeeds, open again when it fails. A probe that never reports frees its slot after
+`recovery_seconds`. The Redis adapter runs the same rules in Lua; tests hold both to them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from enum import IntEnum, StrEnum
+
+from core.domain.gateway.route import BreakerPolicy
+
+
+class CircuitState(StrEnum):
+    """Where a route's circuit is."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+    @property
+    def gauge(self) -> int:
+        """0 closed, 1 half-open, 2 open (the Prometheus gauge's value)."""
+        return {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}[self]
+
+
+class Admission(IntEnum):
+    """What the breaker says about one call."""
+
+    DENIED = 0
+    ALLOWED = 1
+    PROBE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Circuit:
+    """A route's circuit: its state, consecutive failures and when it opened (epoch s)."""
+
+    state: CircuitState = CircuitState.CLOSED
+    failures: int = 0
+    opened_at: float = 0.0
+    probe_started_at: float = 0.0
+
+    def retry_after(self, policy: BreakerPolicy, now: float) -> int:
+        """Whole seconds until a probe may be let through (at least 1)."""
+        start = self.probe_started_at if self.state is CircuitState.HALF_OPEN else self.opened_at
+        return max(1, math.ceil(start + policy.recovery_seconds - now))
+
+
+def admit(circuit: Circuit, policy: BreakerPolicy, now: float) -> tuple[Circuit, Admission]:
+    """Whether a call may go upstream now, and the circuit after deciding."""
+    if circuit.state is CircuitState.CLOSED:
+        return circuit, Admission.ALLOWED
+    started = circuit.opened_at if circuit.state is CircuitState.OPEN else circuit.probe_started_at
+    if now < started + policy.recovery_seconds:
+        return circuit, Admission.DENIED
+    return replace(circuit, state=CircuitState.HALF_OPEN, probe_started_at=now), Admission.PROBE
+
+
+def record(
+    circuit: Circuit, policy: BreakerPolicy, now: float, *, success: bool, probe: bool
+) -> Circuit:
+    """The circuit after a call's outcome."""
+    if success:
+        if circuit.state is CircuitState.CLOSED or probe:
+            return Circuit()
+        return circuit  # a call admitted before the circuit opened says nothing new
+    if circuit.state is CircuitState.HALF_OPEN:
+        if not probe:
+            return circuit
+        return Circuit(CircuitState.OPEN, circuit.failures + 1, opened_at=now)
+    if circuit.state is CircuitState.OPEN:
+        return circuit
+    failures = circuit.failures + 1
+    if failures >= policy.failure_threshold:
+        return Circuit(CircuitState.OPEN, failures, opened_at=now)
+    return replace(circuit, failures=failures)

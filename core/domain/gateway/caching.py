@@ -1,0 +1,35 @@
+"""When a proxied answer may be cached, and under which key (never shared across users)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+_FORBIDDING_DIRECTIVES = frozenset({"no-store", "private"})
+
+
+def request_is_cacheable(method: str, ttl_seconds: int) -> bool:
+    return ttl_seconds > 0 and method in CACHEABLE_METHODS
+
+
+def response_is_cacheable(status: int, headers: Iterable[tuple[str, str]]) -> bool:
+    """200 without `Cache-Control: no-store`/`private` and without `Set-Cookie`."""
+    if status != 200:
+        return False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "set-cookie":
+            return False
+        if lowered == "cache-control":
+            directives = {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
+            if directives & _FORBIDDING_DIRECTIVES:
+                return False
+    return True
+
+
+def cache_key(route: str, method: str, path: str, query: str, user_id: str | None) -> str:
+    """A fixed-length key; the caller's user id (or `anon`) is part of it."""
+    material = "\x1f".join((route, method, path, query, user_id or "\x00anon"))
+    digest = hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{route}:{digest}"

@@ -1,0 +1,81 @@
+"""Which headers cross the gateway, in either direction, and which the gateway sets itself."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+Headers = tuple[tuple[str, str], ...]
+
+# RFC 9110 §7.6.1 hop-by-hop headers, plus the proxy's own connection headers.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Set by the gateway from what it verified; whatever a client sends in these is dropped.
+IDENTITY_HEADERS = frozenset({"x-user-id", "x-user-roles"})
+# Recomputed on every hop.
+RECOMPUTED = frozenset(
+    {
+        "host",
+        "content-length",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "traceparent",
+    }
+)
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return tokens
+
+
+def end_to_end(
+    headers: Iterable[tuple[str, str]], *, also_drop: frozenset[str] = frozenset()
+) -> Headers:
+    """`headers` without hop-by-hop ones (including those named in `Connection`)."""
+    items = tuple(headers)
+    drop = HOP_BY_HOP | _connection_tokens(items) | also_drop
+    return tuple((name, value) for name, value in items if name.lower() not in drop)
+
+
+def traceparent_for(incoming: str | None, *, trace_id: str, span_id: str) -> str:
+    """Continue a valid incoming W3C trace as a new span, or start a new trace."""
+    if incoming:
+        found = _TRACEPARENT.match(incoming.strip().lower())
+        if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
+            return f"00-{found.group(1)}-{span_id}-{found.group(3)}"
+    return f"00-{trace_id}-{span_id}-01"
+
+
+def forwarded_for(existing: str | None, client_ip: str, *, trust_existing: bool) -> str:
+    """The `X-Forwarded-For` chain to send upstream, ending with the address that called us."""
+    if trust_existing and existing and existing.strip():
+        return f"{existing.strip()}, {client_ip}"
+    return client_ip
+
+
+def header_value(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header `name` (case-insensitive), or None."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None

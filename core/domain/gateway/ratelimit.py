@@ -1,0 +1,38 @@
+"""What a rate-limit check answers, and the headers it puts on every response."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.domain.gateway.route import LimitKey, RateLimitPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """One check of a sliding window: allowed or not, what is left, when a slot frees."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: float
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        reset = str(max(0, math.ceil(self.reset_seconds)))
+        items = (
+            ("RateLimit-Limit", str(self.limit)),
+            ("RateLimit-Remaining", str(max(0, self.remaining))),
+            ("RateLimit-Reset", reset),
+        )
+        if self.allowed:
+            return items
+        return (*items, ("Retry-After", str(max(1, math.ceil(self.reset_seconds)))))
+
+
+def limit_subject(
+    route: str, policy: RateLimitPolicy, *, user_id: str | None, client_ip: str
+) -> str:
+    """Whom this call counts against: the user when known and asked for, else the client IP."""
+    if policy.key is LimitKey.USER and user_id:
+        return f"{route}:user:{user_id}"
+    return f"{route}:ip:{client_ip}"

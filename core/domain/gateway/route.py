@@ -1,0 +1,165 @@
+"""A route: which requests the gateway forwards where, and under which policies.
+
+Validation lives here so Django admin, the REST API and the seeder refuse the same things.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Paths the platform serves itself; a route may never shadow them.
+PLATFORM_PREFIXES = ("/api", "/admin", "/health", "/metrics", "/.well-known", "/static")
+MAX_TIMEOUT_MS = 60_000
+MAX_RETRIES = 5
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
+_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?$")
+
+
+class AuthMode(StrEnum):
+    """Whether a route needs, accepts or ignores an access token."""
+
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    NONE = "none"
+
+
+class LimitKey(StrEnum):
+    """Whom a rate limit counts: the token's user or the client IP."""
+
+    USER = "user"
+    IP = "ip"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitPolicy:
+    """`requests` calls per sliding `window_seconds`, counted per `key`."""
+
+    requests: int
+    window_seconds: int
+    key: LimitKey = LimitKey.IP
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """Open after `failure_threshold` consecutive failures; probe after `recovery_seconds`."""
+
+    failure_threshold: int = 5
+    recovery_seconds: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One upstream behind the gateway and its policies."""
+
+    name: str
+    path_prefix: str
+    upstream_url: str
+    strip_prefix: bool = True
+    methods: frozenset[str] = field(default_factory=lambda: frozenset({"GET", "HEAD"}))
+    auth: AuthMode = AuthMode.NONE
+    required_roles: frozenset[str] = frozenset()
+    rate_limit: RateLimitPolicy | None = None
+    cache_ttl_seconds: int = 0
+    timeout_ms: int = 5000
+    retries: int = 0
+    circuit_breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    enabled: bool = True
+
+    def allows(self, method: str) -> bool:
+        return method in self.methods
+
+    def upstream_target(self, raw_path: str, query: str) -> str:
+        """The upstream URL for a request path (prefix stripped when configured) and query."""
+        rest = raw_path
+        if self.strip_prefix and self.path_prefix != "/":
+            rest = raw_path[len(self.path_prefix) :]
+        target = self.upstream_url.rstrip("/") + rest
+        if target.count("/") < 3:  # scheme://host with no path at all
+            target += "/"
+        return f"{target}?{query}" if query else target
+
+
+def normalise_prefix(prefix: str) -> str:
+    """Prefixes are kept without a trailing slash (except the root `/`)."""
+    stripped = prefix.strip()
+    return stripped.rstrip("/") or "/" if stripped.startswith("/") else stripped
+
+
+def is_platform_path(path: str) -> bool:
+    """True for the platform's own paths, which the proxy never handles."""
+    return any(path == p or path.startswith(p + "/") for p in PLATFORM_PREFIXES)
+
+
+def route_problems(route: Route) -> dict[str, list[str]]:
+    """Every rule the route breaks, by field; empty when the route is valid."""
+    problems: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    if not _NAME.match(route.name):
+        add("name", "Use 1-63 lowercase letters, digits, '-' or '_', starting with a letter/digit.")
+    for message in prefix_problems(route.path_prefix):
+        add("path_prefix", message)
+    for message in upstream_problems(route.upstream_url):
+        add("upstream_url", message)
+    if not route.methods:
+        add("methods", "List at least one method.")
+    unknown = sorted(route.methods - HTTP_METHODS)
+    if unknown:
+        add("methods", f"Unknown methods: {', '.join(unknown)}.")
+    if any(not role.strip() for role in route.required_roles):
+        add("required_roles", "Roles are non-empty strings.")
+    if route.required_roles and route.auth is not AuthMode.REQUIRED:
+        add("required_roles", "Roles can only be required on routes with auth 'required'.")
+    if route.rate_limit is not None:
+        if route.rate_limit.requests < 1:
+            add("rate_limit", "requests must be a positive integer.")
+        if route.rate_limit.window_seconds < 1:
+            add("rate_limit", "window_seconds must be a positive integer.")
+        if route.rate_limit.key is LimitKey.USER and route.auth is AuthMode.NONE:
+            add("rate_limit", "A per-user limit needs auth 'required' or 'optional'.")
+    if route.cache_ttl_seconds < 0:
+        add("cache_ttl_seconds", "Use 0 (no caching) or a positive number of seconds.")
+    if not 1 <= route.timeout_ms <= MAX_TIMEOUT_MS:
+        add("timeout_ms", f"Use 1 to {MAX_TIMEOUT_MS} milliseconds.")
+    if not 0 <= route.retries <= MAX_RETRIES:
+        add("retries", f"Use 0 to {MAX_RETRIES} retries.")
+    if route.circuit_breaker.failure_threshold < 1:
+        add("circuit_breaker", "failure_threshold must be a positive integer.")
+    if route.circuit_breaker.recovery_seconds < 1:
+        add("circuit_breaker", "recovery_seconds must be a positive integer.")
+    return problems
+
+
+def prefix_problems(prefix: str) -> list[str]:
+    """What is wrong with a path prefix (empty when it is usable)."""
+    if not _PREFIX.match(prefix) or "//" in prefix:
+        return ["Use an absolute path such as /orders: no trailing '/', query, spaces or '//'."]
+    if is_platform_path(prefix) or any(p.startswith(prefix + "/") for p in PLATFORM_PREFIXES):
+        return ["This path belongs to the platform itself."]
+    return []
+
+
+def upstream_problems(url: str) -> list[str]:
+    """What is wrong with an upstream URL (empty when it is usable)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ["Not a valid URL."]
+    if parts.scheme not in {"http", "https"}:
+        return ["Use an http:// or https:// URL."]
+    if not parts.hostname:
+        return ["The URL needs a host."]
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return ["Leave out query, fragment and credentials."]
+    if port == 0:
+        return ["Port 0 is not a valid port."]
+    return []

@@ -1,0 +1,328 @@
+"""ForwardRequest: match a route, check token, limit, cache and circuit, then call upstream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.domain.gateway import caching
+from core.domain.gateway.breaker import Admission
+from core.domain.gateway.headers import (
+    IDENTITY_HEADERS,
+    RECOMPUTED,
+    Headers,
+    end_to_end,
+    forwarded_for,
+    header_value,
+    traceparent_for,
+)
+from core.domain.gateway.ratelimit import limit_subject
+from core.domain.gateway.route import IDEMPOTENT_METHODS, AuthMode, Route
+from core.domain.shared.identity import Principal, TokenError
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.gateway.errors import ProxyError
+from core.usecases.gateway.ports import (
+    CacheResult,
+    CircuitBreaker,
+    EdgeChecks,
+    GatewayMetrics,
+    Monotonic,
+    RandomSource,
+    ResponseCache,
+    RouteSource,
+    Sleeper,
+    StoredResponse,
+    Upstream,
+    UpstreamFailure,
+    UpstreamRequest,
+)
+from core.usecases.shared.ports import AccessTokenVerifier, Clock
+
+_TOKEN_ERRORS = {
+    TokenError.INVALID: ProxyError.TOKEN_INVALID,
+    TokenError.EXPIRED: ProxyError.TOKEN_EXPIRED,
+    TokenError.REVOKED: ProxyError.TOKEN_REVOKED,
+}
+BACKOFF_BASE_SECONDS = 0.025
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRequest:
+    """An incoming request as the proxy sees it (raw path, query and headers as sent)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    body: bytes
+    peer_ip: str
+    client_ip: str
+    scheme: str
+    host: str
+    request_id: str
+    trust_forwarded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyResponse:
+    """The answer to send back, with the facts the access log and metrics need."""
+
+    status: int
+    headers: Headers
+    body: bytes
+    route: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """The gateway's own refusal: a code, the headers that go with it, what was known."""
+
+    error: ProxyError
+    headers: Headers = ()
+    route: str | None = None
+    user_id: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class _Call:
+    route: Route
+    principal: Principal | None = None
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def reject(
+        self, error: ProxyError, headers: Headers = (), detail: str | None = None
+    ) -> Err[Rejection]:
+        return Err(
+            Rejection(
+                error,
+                (*self.extra_headers, *headers),
+                self.route.name,
+                self.principal.user_id if self.principal else None,
+                detail,
+            )
+        )
+
+
+class ForwardRequest:
+    """Forwards one request to its route's upstream under the route's policies.
+
+    `tokens` checks the token itself (signature, algorithm, type, expiry, audience, issuer);
+    `edge` reads its revocation facts together with the rate limit, in one round trip.
+    """
+
+    def __init__(
+        self,
+        *,
+        routes: RouteSource,
+        tokens: AccessTokenVerifier,
+        edge: EdgeChecks,
+        breaker: CircuitBreaker,
+        cache: ResponseCache,
+        upstream: Upstream,
+        metrics: GatewayMetrics,
+        clock: Clock,
+        monotonic: Monotonic,
+        sleep: Sleeper,
+        random: RandomSource,
+    ) -> None:
+        self._routes = routes
+        self._tokens = tokens
+        self._edge = edge
+        self._breaker = breaker
+        self._cache = cache
+        self._upstream = upstream
+        self._metrics = metrics
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._random = random
+
+    def execute(self, request: ProxyRequest) -> Result[ProxyResponse, Rejection]:
+        route = self._routes.current().match(request.path)
+        if route is None:
+            return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
+        call = _Call(route)
+        if not route.allows(request.method):
+            allow = ", ".join(sorted(route.methods))
+            return call.reject(ProxyError.METHOD_NOT_ALLOWED, (("Allow", allow),))
+        denied = self._authenticate(call, request)
+        if denied is not None:
+            return call.reject(denied)
+        now = self._clock.now().timestamp()
+        refused = self._admit_at_edge(call, request, now)
+        if refused is not None:
+            return refused
+        if caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
+            return self._through_cache(call, request, now)
+        if route.cache_ttl_seconds > 0:
+            call.extra_headers.append(("X-Cache", CacheResult.BYPASS.value))
+        return self._call_upstream(call, request, now).map(
+            lambda answer: self._respond(call, answer)
+        )
+
+    def _admit_at_edge(
+        self, call: _Call, request: ProxyRequest, now: float
+    ) -> Err[Rejection] | None:
+        """Revocation facts and the rate limit; None when the call may go on."""
+        route = call.route
+        if call.principal is None and route.rate_limit is None:
+            return None
+        subject = None
+        if route.rate_limit is not None:
+            subject = limit_subject(
+                route.name,
+                route.rate_limit,
+                user_id=call.principal.user_id if call.principal else None,
+                client_ip=request.client_ip,
+            )
+        verdict = self._edge.check(call.principal, subject, route.rate_limit, now)
+        if verdict.revoked:
+            return call.reject(ProxyError.TOKEN_REVOKED)
+        decision = verdict.decision
+        if decision is None:
+            return None
+        if not decision.allowed:
+            self._metrics.rate_limited(route.name)
+            return call.reject(ProxyError.RATE_LIMITED, decision.headers())
+        call.extra_headers.extend(decision.headers())
+        return None
+
+    def _authenticate(self, call: _Call, request: ProxyRequest) -> ProxyError | None:
+        route = call.route
+        if route.auth is AuthMode.NONE:
+            return None
+        authorization = header_value(request.headers, "authorization")
+        scheme, _, raw = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return ProxyError.NOT_AUTHENTICATED if route.auth is AuthMode.REQUIRED else None
+        raw = raw.strip()
+        if not raw or " " in raw:
+            return ProxyError.TOKEN_INVALID
+        match self._tokens.verify(raw):
+            case Ok(principal):
+                call.principal = principal
+            case Err(error):
+                return _TOKEN_ERRORS[error]
+        if not call.principal.has_roles(route.required_roles):
+            return ProxyError.PERMISSION_DENIED
+        return None  # revocation facts are read with the rate limit, in one round trip
+
+    def _through_cache(
+        self, call: _Call, request: ProxyRequest, now: float
+    ) -> Result[ProxyResponse, Rejection]:
+        route = call.route
+        user_id = call.principal.user_id if call.principal else None
+        key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
+        budget = route.timeout_ms / 1000
+        outcome, stored, filling = self._cache.lookup(key, budget + 1)
+        if outcome is CacheResult.MISS and not filling:
+            stored = self._cache.wait_for(key, budget)
+            if stored is not None:
+                outcome = CacheResult.HIT
+        self._metrics.cache(route.name, outcome)
+        call.extra_headers.append(("X-Cache", outcome.value))
+        if stored is not None:
+            return Ok(self._respond(call, stored))
+        stored_it = False
+        try:
+            result = self._call_upstream(call, request, now)
+            if (
+                filling
+                and isinstance(result, Ok)
+                and caching.response_is_cacheable(result.value.status, result.value.headers)
+            ):
+                self._cache.store(key, result.value, route.cache_ttl_seconds)
+                stored_it = True
+            return result.map(lambda answer: self._respond(call, answer))
+        finally:
+            if filling and not stored_it:
+                self._cache.release_fill(key)
+
+    def _call_upstream(
+        self, call: _Call, request: ProxyRequest, now: float
+    ) -> Result[StoredResponse, Rejection]:
+        route = call.route
+        policy = route.circuit_breaker
+        admission, retry_after = self._breaker.admit(route.name, policy, now)
+        if admission is Admission.DENIED:
+            return call.reject(
+                ProxyError.UPSTREAM_UNAVAILABLE, (("Retry-After", str(retry_after)),)
+            )
+        outgoing = UpstreamRequest(
+            method=request.method,
+            url=route.upstream_target(request.path, request.query),
+            headers=self._upstream_headers(call, request),
+            body=request.body or None,
+        )
+        attempts = 1 + (route.retries if request.method in IDEMPOTENT_METHODS else 0)
+        started = self._monotonic()
+        deadline = started + route.timeout_ms / 1000
+        result: Result[StoredResponse, UpstreamFailure] = Err(UpstreamFailure.TIMEOUT)
+        for attempt in range(attempts):
+            # Each attempt gets what is left of the budget (a retry only starts when some is).
+            result = self._upstream.send(outgoing, deadline - self._monotonic())
+            if isinstance(result, Ok) and result.value.status < 500:
+                break
+            backoff = BACKOFF_BASE_SECONDS * (2**attempt) * (0.5 + self._random.fraction())
+            if attempt + 1 == attempts or self._monotonic() + backoff >= deadline:
+                break
+            self._sleep(backoff)
+        success = isinstance(result, Ok) and result.value.status < 500
+        self._breaker.record(
+            route.name,
+            policy,
+            self._clock.now().timestamp(),
+            success=success,
+            probe=admission is Admission.PROBE,
+        )
+        elapsed = self._monotonic() - started
+        match result:
+            case Ok(answer):
+                self._metrics.upstream(route.name, elapsed, str(answer.status))
+                return Ok(StoredResponse(answer.status, end_to_end(answer.headers), answer.body))
+            case Err(failure):
+                self._metrics.upstream(route.name, elapsed, failure.value)
+                if failure is UpstreamFailure.TIMEOUT:
+                    return call.reject(ProxyError.UPSTREAM_TIMEOUT)
+                return call.reject(ProxyError.BAD_GATEWAY)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _upstream_headers(self, call: _Call, request: ProxyRequest) -> Headers:
+        headers = list(end_to_end(request.headers, also_drop=IDENTITY_HEADERS | RECOMPUTED))
+        incoming_xff = header_value(request.headers, "x-forwarded-for")
+        headers.append(("X-Request-ID", request.request_id))
+        headers.append(
+            (
+                "X-Forwarded-For",
+                forwarded_for(
+                    incoming_xff, request.peer_ip, trust_existing=request.trust_forwarded
+                ),
+            )
+        )
+        headers.append(("X-Forwarded-Proto", request.scheme))
+        headers.append(("X-Forwarded-Host", request.host))
+        headers.append(
+            (
+                "traceparent",
+                traceparent_for(
+                    header_value(request.headers, "traceparent"),
+                    trace_id=self._random.hex(16),
+                    span_id=self._random.hex(8),
+                ),
+            )
+        )
+        if call.principal is not None:
+            headers.append(("X-User-Id", call.principal.user_id))
+            headers.append(("X-User-Roles", ",".join(sorted(call.principal.roles))))
+        return tuple(headers)
+
+    def _respond(self, call: _Call, answer: StoredResponse) -> ProxyResponse:
+        headers = (*answer.headers, *call.extra_headers)
+        return ProxyResponse(
+            answer.status,
+            headers,
+            answer.body,
+            call.route.name,
+            call.principal.user_id if call.principal else None,
+        )

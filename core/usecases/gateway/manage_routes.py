@@ -1,0 +1,135 @@
+"""Route administration: list, read, create, change and remove routes.
+
+Every change is validated by the domain's rules and announced to every worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.domain.gateway.route import Route, normalise_prefix, route_problems
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.gateway.errors import RouteError
+from core.usecases.gateway.ports import RouteChangeNotifier, RouteRepository
+
+CHANGEABLE_FIELDS = frozenset(
+    {
+        "path_prefix",
+        "upstream_url",
+        "strip_prefix",
+        "methods",
+        "auth",
+        "required_roles",
+        "rate_limit",
+        "cache_ttl_seconds",
+        "timeout_ms",
+        "retries",
+        "circuit_breaker",
+        "enabled",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRejected:
+    """A refused change: the code and, for `validation_error`, the field errors."""
+
+    error: RouteError
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+class ListRoutes:
+    """Every route, enabled or not, by name."""
+
+    def __init__(self, *, routes: RouteRepository) -> None:
+        self._routes = routes
+
+    def execute(self) -> list[Route]:
+        return sorted(self._routes.all(), key=lambda route: route.name)
+
+
+class GetRoute:
+    """One route by name."""
+
+    def __init__(self, *, routes: RouteRepository) -> None:
+        self._routes = routes
+
+    def execute(self, name: str) -> Result[Route, RouteRejected]:
+        route = self._routes.get(name)
+        return Ok(route) if route is not None else Err(RouteRejected(RouteError.NOT_FOUND))
+
+
+def _checked(
+    routes: RouteRepository, route: Route, *, replacing: str | None
+) -> RouteRejected | None:
+    problems = route_problems(route)
+    if problems:
+        return RouteRejected(RouteError.INVALID, problems)
+    if replacing is None and routes.name_taken(route.name):
+        return RouteRejected(RouteError.NAME_TAKEN, {"name": ["A route with this name exists."]})
+    owner = routes.prefix_owner(route.path_prefix)
+    if owner is not None and owner != replacing:
+        return RouteRejected(
+            RouteError.PREFIX_TAKEN, {"path_prefix": [f"Route {owner!r} already serves it."]}
+        )
+    return None
+
+
+class CreateRoute:
+    """Adds a route; every worker serves it within a second."""
+
+    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+        self._routes = routes
+        self._notifier = notifier
+
+    def execute(self, route: Route) -> Result[Route, RouteRejected]:
+        route = replace(route, path_prefix=normalise_prefix(route.path_prefix))
+        rejected = _checked(self._routes, route, replacing=None)
+        if rejected is not None:
+            return Err(rejected)
+        self._routes.save(route)
+        self._notifier.routes_changed()
+        return Ok(route)
+
+
+class UpdateRoute:
+    """Changes some fields of a route (its name stays)."""
+
+    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+        self._routes = routes
+        self._notifier = notifier
+
+    def execute(self, name: str, changes: dict[str, Any]) -> Result[Route, RouteRejected]:
+        current = self._routes.get(name)
+        if current is None:
+            return Err(RouteRejected(RouteError.NOT_FOUND))
+        unknown = sorted(set(changes) - CHANGEABLE_FIELDS)
+        if unknown:
+            return Err(
+                RouteRejected(
+                    RouteError.INVALID, {key: ["This field cannot change."] for key in unknown}
+                )
+            )
+        updated = replace(current, **changes)
+        updated = replace(updated, path_prefix=normalise_prefix(updated.path_prefix))
+        rejected = _checked(self._routes, updated, replacing=name)
+        if rejected is not None:
+            return Err(rejected)
+        self._routes.save(updated)
+        self._notifier.routes_changed()
+        return Ok(updated)
+
+
+class DeleteRoute:
+    """Removes a route; its prefix answers `route_not_found` within a second."""
+
+    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+        self._routes = routes
+        self._notifier = notifier
+
+    def execute(self, name: str) -> Result[None, RouteRejected]:
+        if not self._routes.delete(name):
+            return Err(RouteRejected(RouteError.NOT_FOUND))
+        self._notifier.routes_changed()
+        return Ok(None)

@@ -1,0 +1,186 @@
+"""Ports of the gateway context: routes, limiter, breaker, response cache, upstream, metrics.
+
+Protocols named by role; the Redis, ORM, HTTP and Prometheus adapters live in apps/gateway,
+in-memory fakes in tests/fakes/gateway.py. Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from core.domain.gateway.breaker import Admission, Circuit
+from core.domain.gateway.headers import Headers
+from core.domain.gateway.matching import RouteTable
+from core.domain.gateway.ratelimit import RateDecision
+from core.domain.gateway.route import BreakerPolicy, RateLimitPolicy, Route
+from core.domain.shared.identity import Principal
+from core.domain.shared.result import Result
+
+
+class RouteRepository(Protocol):
+    """Routes as stored in the gateway database."""
+
+    def all(self) -> list[Route]: ...
+
+    def get(self, name: str) -> Route | None: ...
+
+    def name_taken(self, name: str) -> bool: ...
+
+    def prefix_owner(self, prefix: str) -> str | None:
+        """The name of the route that already uses `prefix`, if any."""
+        ...
+
+    def save(self, route: Route) -> None:
+        """Insert or update by name."""
+        ...
+
+    def delete(self, name: str) -> bool: ...
+
+
+class RouteChangeNotifier(Protocol):
+    """Tells every worker that the routes changed (they reload within a second)."""
+
+    def routes_changed(self) -> None: ...
+
+
+class RouteSource(Protocol):
+    """The current table of enabled routes, without a database query per request."""
+
+    def current(self) -> RouteTable: ...
+
+
+class RateLimiter(Protocol):
+    """A sliding-window limiter: exactly `policy.requests` calls pass per window."""
+
+    def hit(self, subject: str, policy: RateLimitPolicy, now: float) -> RateDecision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeVerdict:
+    """What the shared state says about a call: its token revoked?, and the limiter's answer."""
+
+    revoked: bool
+    decision: RateDecision | None = None
+
+
+class EdgeChecks(Protocol):
+    """Revocation facts of a verified token and the rate limit, answered together.
+
+    A revoked token is refused before it is counted; `subject`/`policy` are None on routes
+    without a limit, `principal` is None for anonymous calls.
+    """
+
+    def check(
+        self,
+        principal: Principal | None,
+        subject: str | None,
+        policy: RateLimitPolicy | None,
+        now: float,
+    ) -> EdgeVerdict: ...
+
+
+class CircuitBreaker(Protocol):
+    """Per-route circuit state shared by every worker."""
+
+    def admit(self, route: str, policy: BreakerPolicy, now: float) -> tuple[Admission, int]:
+        """The admission and, when denied, the seconds until a probe may pass."""
+        ...
+
+    def record(
+        self, route: str, policy: BreakerPolicy, now: float, *, success: bool, probe: bool
+    ) -> None: ...
+
+    def snapshot(self, route: str) -> Circuit: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """An upstream answer as the gateway keeps and returns it."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+class CacheResult(StrEnum):
+    HIT = "HIT"
+    MISS = "MISS"
+    BYPASS = "BYPASS"
+
+
+class ResponseCache(Protocol):
+    """Cached upstream answers, with a fill lock so concurrent misses wait for one call."""
+
+    def lookup(
+        self, key: str, fill_seconds: float
+    ) -> tuple[CacheResult, StoredResponse | None, bool]:
+        """HIT with the response, MISS, or BYPASS when the cache is unreachable; on a MISS,
+        whether this caller holds the fill lock (for `fill_seconds`) and should call upstream."""
+        ...
+
+    def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
+        """The response another caller is filling, if it arrives in time."""
+        ...
+
+    def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None:
+        """Keep the response and release the fill lock."""
+        ...
+
+    def release_fill(self, key: str) -> None: ...
+
+
+class UpstreamFailure(StrEnum):
+    """Why an upstream call produced no answer."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: Headers
+    body: bytes | None
+
+
+class Upstream(Protocol):
+    """Sends one HTTP request over pooled keep-alive connections."""
+
+    def send(
+        self, request: UpstreamRequest, timeout_seconds: float
+    ) -> Result[StoredResponse, UpstreamFailure]: ...
+
+
+class GatewayMetrics(Protocol):
+    """Business counters of the proxy (Prometheus in production)."""
+
+    def rate_limited(self, route: str) -> None: ...
+
+    def cache(self, route: str, result: CacheResult) -> None: ...
+
+    def upstream(self, route: str, seconds: float, outcome: str) -> None: ...
+
+    def circuit(self, route: str, circuit: Circuit) -> None: ...
+
+
+class Monotonic(Protocol):
+    """Seconds on a clock that never goes back (deadlines of upstream calls)."""
+
+    def __call__(self) -> float: ...
+
+
+class Sleeper(Protocol):
+    """Waits between retries (tests inject one that does not sleep)."""
+
+    def __call__(self, seconds: float) -> None: ...
+
+
+class RandomSource(Protocol):
+    """Jitter in [0, 1) and random hex ids (trace and span ids)."""
+
+    def fraction(self) -> float: ...
+
+    def hex(self, nbytes: int) -> str: ...

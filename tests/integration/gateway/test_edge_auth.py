@@ -1,0 +1,128 @@
+"""JWT at the edge: required/optional/none, roles, revocation facts from the accounts context."""
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+
+from apps.common.tokens import CacheTokenRevocations
+from core.domain.gateway.route import AuthMode
+from tests.factories.tokens import access_token, refresh_token
+
+pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_required_auth_needs_a_valid_token(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED)
+    assert proxy.get("/orders").json()["code"] == "not_authenticated"
+    assert proxy.get("/orders", headers=bearer("nonsense")).json()["code"] == "token_invalid"
+    assert proxy.get("/orders", headers=bearer(refresh_token())).status_code == 401
+    expired = access_token(lifetime=timedelta(seconds=-5))
+    assert proxy.get("/orders", headers=bearer(expired)).json()["code"] == "token_expired"
+    assert upstream.calls == {}
+    token = access_token(user_id="u-1", roles=("user", "ops"))
+    sent = proxy.get("/orders", headers=bearer(token)).json()["headers"]
+    assert sent["x-user-id"] == "u-1"
+    assert sent["x-user-roles"] == "ops,user"
+    assert sent["authorization"] == f"Bearer {token}"
+
+
+def _forged(**overrides):
+    now = datetime.now(UTC)
+    claims = {
+        "sub": "u-1",
+        "type": "access",
+        "roles": ["user"],
+        "jti": "j-1",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=5)).timestamp()),
+        "aud": settings.SIMPLE_JWT["AUDIENCE"],
+        "iss": settings.SIMPLE_JWT["ISSUER"],
+        **overrides,
+    }
+    return jwt.encode(claims, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+
+
+def test_foreign_audience_issuer_or_key_is_refused(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED)
+    assert proxy.get("/orders", headers=bearer(_forged())).status_code == 200
+    for token in (
+        _forged(aud="someone-else"),
+        _forged(iss="someone-else"),
+        jwt.encode({"sub": "u"}, "another-key-that-is-long-enough-for-hs256!!", algorithm="HS256"),
+    ):
+        response = proxy.get("/orders", headers=bearer(token))
+        assert response.status_code == 401
+
+
+def test_roles_are_checked_per_route(proxy, upstream, add_route):
+    add_route(
+        upstream_url=upstream.url, auth=AuthMode.REQUIRED, required_roles=frozenset({"admin"})
+    )
+    denied = proxy.get("/orders", headers=bearer(access_token(roles=("user",))))
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "permission_denied"
+    allowed = proxy.get("/orders", headers=bearer(access_token(roles=("admin",))))
+    assert allowed.status_code == 200
+
+
+def test_optional_auth_passes_anonymous_but_refuses_bad_tokens(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.OPTIONAL)
+    anonymous = proxy.get("/orders", headers={"X-User-Id": "spoof"})
+    assert anonymous.status_code == 200
+    assert "x-user-id" not in anonymous.json()["headers"]
+    assert proxy.get("/orders", headers=bearer("forged")).status_code == 401
+
+
+def test_tokens_are_ignored_on_open_routes(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.NONE)
+    response = proxy.get("/orders", headers=bearer("forged"))
+    assert response.status_code == 200
+    assert "x-user-id" not in response.json()["headers"]
+
+
+def test_logged_out_or_cut_off_users_are_refused_at_the_edge(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED)
+    revocations = CacheTokenRevocations()
+    token = access_token(user_id="u-out", jti="jti-out")
+    assert proxy.get("/orders", headers=bearer(token)).status_code == 200
+    revocations.revoke_token("jti-out", datetime.now(UTC) + timedelta(minutes=5))
+    assert proxy.get("/orders", headers=bearer(token)).json()["code"] == "token_revoked"
+    other = access_token(user_id="u-cut")
+    revocations.revoke_user_tokens("u-cut", datetime.now(UTC) + timedelta(seconds=2))
+    assert proxy.get("/orders", headers=bearer(other)).json()["code"] == "token_revoked"
+
+
+def test_revoked_tokens_are_not_counted_against_the_limit(proxy, upstream, add_route):
+    from core.domain.gateway.route import LimitKey
+
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED, rate_limit=(1, 60, LimitKey.USER))
+    revoked = access_token(user_id="u-same", jti="jti-gone")
+    CacheTokenRevocations().revoke_token("jti-gone", datetime.now(UTC) + timedelta(minutes=5))
+    for _ in range(3):
+        assert proxy.get("/orders", headers=bearer(revoked)).json()["code"] == "token_revoked"
+    fresh = access_token(user_id="u-same")
+    assert proxy.get("/orders", headers=bearer(fresh)).status_code == 200
+    assert proxy.get("/orders", headers=bearer(fresh)).status_code == 429
+
+
+def test_embedded_mode_reads_the_same_revocation_facts():
+    from apps.common.tokens import SimpleJWTAccessTokenVerifier
+    from apps.gateway.limiter import InProcessEdgeChecks
+    from core.domain.gateway.route import LimitKey, RateLimitPolicy
+
+    principal = (
+        SimpleJWTAccessTokenVerifier().verify(access_token(user_id="u-e", jti="j-e")).unwrap()
+    )
+    edge = InProcessEdgeChecks()
+    policy = RateLimitPolicy(1, 60, LimitKey.USER)
+    assert edge.check(principal, "r:user:u-e", policy, 0.0).decision.allowed
+    assert not edge.check(principal, "r:user:u-e", policy, 1.0).decision.allowed
+    assert edge.check(None, None, None, 1.0).revoked is False
+    CacheTokenRevocations().revoke_token("j-e", datetime.now(UTC) + timedelta(minutes=5))
+    assert edge.check(principal, None, None, 2.0).revoked is True

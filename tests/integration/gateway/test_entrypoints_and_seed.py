@@ -1,0 +1,167 @@
+"""config.wsgi's dispatcher, the Django fallback view, the seeder, the admin site, clients."""
+
+import pytest
+from django.core.management import call_command
+
+from apps.gateway import wiring
+from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
+from tests.factories.gateway import refusing_url
+from tests.factories.tokens import access_token
+
+pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
+
+
+def test_wsgi_dispatcher_sends_platform_paths_to_django_and_the_rest_to_the_proxy():
+    from django.core import signals
+    from django.db import close_old_connections
+
+    from config.wsgi import application
+
+    # Django's real handler would close the test transaction's connection after a request.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+
+    seen = []
+
+    def start_response(status, headers):
+        seen.append((status, dict(headers)))
+
+    base = {"REQUEST_METHOD": "GET", "HTTP_HOST": "testserver", "SERVER_NAME": "testserver"}
+    base |= {"SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    import io
+
+    for path in ("/health", "/api/v1/nothing", "/somewhere"):
+        body = b"".join(
+            application({**base, "PATH_INFO": path, "wsgi.input": io.BytesIO()}, start_response)
+        )
+        seen[-1] = (*seen[-1], body)
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+    assert seen[0][0].startswith("200")
+    assert b'"not_found"' in seen[1][2]
+    assert b'"route_not_found"' in seen[2][2]
+
+
+def test_django_view_serves_the_same_proxy_untouched_by_problem_middleware(client, upstream):
+    wiring.create_route().execute(
+        __import__("tests.factories.gateway", fromlist=["route"]).route(upstream_url=upstream.url)
+    )
+    ok = client.get("/orders/cookie?x=1", HTTP_X_REQUEST_ID="rid-9")
+    assert ok.status_code == 200
+    assert ok["X-Request-ID"] == "rid-9"
+    assert ok.json()["query"] == "x=1"
+    assert {"a", "b"} <= set(ok.cookies)
+    failing = client.get("/orders/fail")
+    assert failing.status_code == 500
+    assert failing["Content-Type"] == "application/json"  # the upstream's body, not a problem
+    assert client.get("/nope").json()["code"] == "route_not_found"
+    assert client.get("/api/v1/nope").json()["code"] == "not_found"
+
+
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])  # every seeder runs
+def test_seed_demo_adds_the_demo_route_once():
+    call_command("seed")
+    assert wiring.get_route().execute("demo").is_err()
+    call_command("seed", "--demo")
+    call_command("seed", "--demo")
+    demo = wiring.get_route().execute("demo").unwrap()
+    assert demo.path_prefix == "/demo"
+    assert demo.upstream_url.endswith("/health")
+
+
+def test_admin_site_lists_routes_with_circuit_state_and_saves_announce(admin_client, upstream):
+    from apps.gateway.models import RouteRow
+
+    wiring.create_route().execute(
+        __import__("tests.factories.gateway", fromlist=["route"]).route(upstream_url=upstream.url)
+    )
+    listing = admin_client.get("/admin/gateway/routerow/")
+    assert listing.status_code == 200
+    assert b"closed" in listing.content
+    row = RouteRow.objects.using("gateway").get(name="orders")
+    form = {
+        "name": "orders",
+        "path_prefix": "/orders2",
+        "upstream_url": upstream.url,
+        "strip_prefix": "on",
+        "enabled": "on",
+        "methods": '["get"]',
+        "auth": "none",
+        "required_roles": "[]",
+        "rate_limit_requests": "",
+        "rate_limit_window_seconds": "",
+        "rate_limit_key": "",
+        "cache_ttl_seconds": "0",
+        "timeout_ms": "1000",
+        "retries": "0",
+        "failure_threshold": "5",
+        "recovery_seconds": "30",
+    }
+    changed = admin_client.post(f"/admin/gateway/routerow/{row.pk}/change/", form)
+    assert changed.status_code == 302, changed.content[:2000]
+    assert wiring.state().routes.current().match("/orders2/x").methods == frozenset({"GET"})
+    bad = admin_client.post(
+        f"/admin/gateway/routerow/{row.pk}/change/",
+        {**form, "upstream_url": "ftp://x", "rate_limit_requests": "5"},
+    )
+    assert bad.status_code == 200
+    assert b"errorlist" in bad.content
+    deleted = admin_client.post(f"/admin/gateway/routerow/{row.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert wiring.state().routes.current().match("/orders2/x") is None
+
+
+def test_both_upstream_clients_map_failures(upstream):
+    from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+
+    for client in (HttpClientUpstream(pool_size=1), Urllib3Upstream(pool_size=1)):
+        ok = client.send(
+            UpstreamRequest("GET", upstream.url + "/x?y=1", (("A", "1"), ("a", "2")), None), 2
+        )
+        assert ok.unwrap().status == 200
+        assert ok.unwrap().body
+        again = client.send(UpstreamRequest("POST", upstream.url + "/x", (), b"hi"), 2)
+        assert again.unwrap().status == 200
+        refused = client.send(UpstreamRequest("GET", refusing_url() + "/", (), None), 1)
+        assert refused.unwrap_err() is UpstreamFailure.CONNECTION
+        slow = client.send(UpstreamRequest("GET", upstream.url + "/slow?ms=800", (), None), 0.1)
+        assert slow.unwrap_err() is UpstreamFailure.TIMEOUT
+        client.close()
+
+
+def test_http_client_pool_resends_once_when_a_kept_connection_was_closed():
+    import socket
+    import threading
+
+    from apps.gateway.upstream import HttpClientUpstream
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve_one_answer_per_connection():
+        for _ in range(2):
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            connection.close()  # without announcing it: the client pooled it
+
+    thread = threading.Thread(target=serve_one_answer_per_connection, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    client = HttpClientUpstream(pool_size=2)
+    assert client.send(UpstreamRequest("GET", url, (), None), 2).unwrap().body == b"ok"
+    assert client.send(UpstreamRequest("GET", url, (), None), 2).unwrap().body == b"ok"
+    thread.join(timeout=5)
+    listener.close()
+    client.close()
+
+
+def test_token_headers_reach_the_upstream_through_the_django_view(client, upstream):
+    from core.domain.gateway.route import AuthMode
+    from tests.factories.gateway import route
+
+    wiring.create_route().execute(route(upstream_url=upstream.url, auth=AuthMode.REQUIRED))
+    token = access_token(user_id="u-view")
+    seen = client.get("/orders", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert seen["headers"]["x-user-id"] == "u-view"

@@ -1,0 +1,177 @@
+"""The lean proxy forwards method, path, query, body and end-to-end headers; sets its own."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
+
+
+def test_request_is_forwarded_with_prefix_stripped(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url + "/base")
+    response = proxy.post(
+        "/orders/42/items?x=1&y=%20z",
+        content=b'{"a": 1}',
+        headers={"Content-Type": "application/json", "X-Custom": "kept"},
+    )
+    assert response.status_code == 200, response.text
+    seen = response.json()
+    assert seen["method"] == "POST"
+    assert seen["path"] == "/base/42/items"
+    assert seen["query"] == "x=1&y=%20z"
+    assert seen["body"] == '{"a": 1}'
+    assert seen["headers"]["x-custom"] == "kept"
+    assert seen["headers"]["content-type"] == "application/json"
+    assert seen["headers"]["x-request-id"] == response.headers["x-request-id"]
+    assert seen["headers"]["x-forwarded-for"] == "10.1.2.3"
+    assert seen["headers"]["x-forwarded-proto"] == "http"
+    assert seen["headers"]["x-forwarded-host"] == "testserver"
+    assert seen["headers"]["traceparent"].startswith("00-")
+
+
+def test_prefix_is_kept_when_strip_prefix_is_off(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, strip_prefix=False)
+    assert proxy.get("/orders/1").json()["path"] == "/orders/1"
+
+
+def test_incoming_request_id_and_trace_are_continued(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url)
+    trace = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    response = proxy.get("/orders", headers={"X-Request-ID": "abc-1", "traceparent": trace})
+    assert response.headers["x-request-id"] == "abc-1"
+    sent = response.json()["headers"]
+    assert sent["x-request-id"] == "abc-1"
+    assert sent["traceparent"].startswith("00-" + "1" * 32 + "-")
+    assert sent["traceparent"] != trace
+
+
+def test_spoofed_identity_and_forwarding_headers_are_replaced(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url)
+    response = proxy.get(
+        "/orders",
+        headers={
+            "X-User-Id": "admin",
+            "X-User-Roles": "admin",
+            "X-Forwarded-For": "6.6.6.6",
+            "X-Forwarded-Proto": "https",
+        },
+    )
+    sent = response.json()["headers"]
+    assert "x-user-id" not in sent
+    assert "x-user-roles" not in sent
+    assert sent["x-forwarded-for"] == "10.1.2.3"
+    assert sent["x-forwarded-proto"] == "http"
+
+
+def test_trusted_proxy_chain_is_extended(proxy, upstream, add_route, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    add_route(upstream_url=upstream.url)
+    sent = proxy.get(
+        "/orders", headers={"X-Forwarded-For": "7.7.7.7", "X-Forwarded-Proto": "https"}
+    ).json()["headers"]
+    assert sent["x-forwarded-for"] == "7.7.7.7, 10.1.2.3"
+    assert sent["x-forwarded-proto"] == "https"
+
+
+def test_hop_by_hop_headers_are_not_forwarded_either_way(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url)
+    response = proxy.get(
+        "/orders/hop", headers={"Connection": "X-Private", "X-Private": "1", "TE": "trailers"}
+    )
+    sent = response.json()["headers"]
+    assert "x-private" not in sent
+    assert "te" not in sent
+    assert "x-secret-hop" not in response.headers
+    assert response.headers["x-end"] == "yes"
+
+
+def test_repeated_response_headers_survive(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url)
+    response = proxy.get("/orders/cookie")
+    assert response.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+
+
+def test_head_is_forwarded_without_a_body(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url)
+    response = proxy.head("/orders/x")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert upstream.seen[-1]["method"] == "HEAD"
+
+
+def test_unknown_path_is_route_not_found(proxy):
+    response = proxy.get("/nothing/here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "route_not_found"
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_method_outside_the_route_is_405_with_allow(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, methods=frozenset({"GET"}))
+    response = proxy.delete("/orders/1")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET"
+
+
+def test_oversized_body_is_413_before_any_upstream_call(proxy, upstream, add_route, settings):
+    settings.GATEWAY_MAX_BODY_BYTES = 10
+    add_route(upstream_url=upstream.url)
+    response = proxy.post("/orders", content=b"x" * 11)
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert upstream.calls == {}
+
+
+def test_malformed_content_length_and_foreign_host_are_400(upstream, add_route):
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url)
+    app, answers = GatewayApplication(), []
+
+    def start_response(status, headers):
+        answers.append(status)
+
+    base = {"REQUEST_METHOD": "POST", "PATH_INFO": "/orders", "wsgi.url_scheme": "http"}
+    app({**base, "HTTP_HOST": "testserver", "CONTENT_LENGTH": "x"}, start_response)
+    app({**base, "HTTP_HOST": "testserver", "CONTENT_LENGTH": "-1"}, start_response)
+    app({**base, "HTTP_HOST": "evil.example"}, start_response)
+    assert answers == ["400 Bad Request"] * 3
+
+
+def test_chunked_bodies_are_read_and_limited(upstream, add_route, settings):
+    import io
+
+    from apps.gateway.entrypoint import GatewayApplication
+
+    settings.GATEWAY_MAX_BODY_BYTES = 10
+    add_route(upstream_url=upstream.url)
+    statuses = []
+    for body in (b"small", b"x" * 20):
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/orders",
+            "HTTP_HOST": "testserver",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http",
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+        GatewayApplication()(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["200 OK", "413 Request Entity Too Large"]
+    assert upstream.seen[-1]["method"] == "POST"
+
+
+def test_unexpected_errors_are_a_500_problem(add_route):
+    from apps.gateway.entrypoint import GatewayApplication, GatewayHandler
+
+    def broken():
+        raise RuntimeError("boom")
+
+    app = GatewayApplication(GatewayHandler(forward=broken))
+    statuses = []
+    body = app(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "HTTP_HOST": "testserver"},
+        lambda status, headers: statuses.append(status),
+    )
+    assert statuses == ["500 Internal Server Error"]
+    assert b"internal_error" in body[0]

@@ -1,0 +1,115 @@
+"""Redis stopped mid-test (our own redis-server): no 500s; per-process limits; cache bypass."""
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+from core.domain.gateway.route import AuthMode, LimitKey
+from tests.factories.tokens import access_token
+
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "gateway"]),
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+]
+
+
+@pytest.fixture
+def own_redis(settings):
+    """A private redis-server on a free port, which the test may kill."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    settings.REDIS_URL = url
+    caches = {"default": {**settings.CACHES["default"], "LOCATION": url}}
+    settings.CACHES = caches
+    from apps.gateway import wiring
+
+    wiring.reset_state()
+    yield process
+    process.kill()
+    process.wait(timeout=10)
+    wiring.reset_state()
+
+
+def test_redis_going_down_mid_test_degrades_without_errors(proxy, upstream, add_route, own_redis):
+    from apps.gateway.redis_support import REDIS_FALLBACKS
+
+    add_route(
+        upstream_url=upstream.url,
+        auth=AuthMode.OPTIONAL,
+        rate_limit=(3, 60, LimitKey.IP),
+        cache_ttl_seconds=60,
+    )
+    token = {"Authorization": f"Bearer {access_token(user_id='u-1')}"}
+    assert proxy.get("/orders", headers=token).headers["x-cache"] == "MISS"
+    assert proxy.get("/orders", headers=token).headers["x-cache"] == "HIT"
+    before = REDIS_FALLBACKS.labels("rate_limit")._value.get()
+
+    own_redis.kill()
+    own_redis.wait(timeout=10)
+
+    answers = [proxy.get("/orders", headers=token) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[0].headers["x-cache"] == "BYPASS"
+    assert answers[0].json()["headers"]["x-user-id"] == "u-1"  # revocation check fails open
+    assert REDIS_FALLBACKS.labels("rate_limit")._value.get() >= before + 4
+
+
+def test_breaker_falls_back_to_process_state_when_redis_is_gone(own_redis):
+    from apps.gateway.breaker import RedisCircuitBreaker
+    from apps.gateway.redis_support import key_prefix, raw_redis
+    from core.domain.gateway.breaker import Admission, CircuitState
+    from core.domain.gateway.route import BreakerPolicy
+
+    breaker = RedisCircuitBreaker(raw_redis(), key_prefix())
+    own_redis.kill()
+    own_redis.wait(timeout=10)
+    policy = BreakerPolicy(1, 10)
+    assert breaker.admit("r", policy, 0.0)[0] is Admission.ALLOWED
+    breaker.record("r", policy, 0.0, success=False, probe=False)
+    assert breaker.snapshot("r").state is CircuitState.OPEN
+    assert breaker.admit("r", policy, 1.0)[0] is Admission.DENIED
+
+
+def test_cache_adapter_reports_bypass_and_swallows_errors(own_redis):
+    from apps.gateway.redis_support import key_prefix, raw_redis
+    from apps.gateway.response_cache import RedisResponseCache
+    from core.usecases.gateway.ports import CacheResult, StoredResponse
+
+    cache = RedisResponseCache(raw_redis(), key_prefix())
+    own_redis.kill()
+    own_redis.wait(timeout=10)
+    assert cache.lookup("k", 1) == (CacheResult.BYPASS, None, False)
+    assert cache.wait_for("k", 0.05) is None
+    cache.store("k", StoredResponse(200, (), b""), 5)
+    cache.release_fill("k")

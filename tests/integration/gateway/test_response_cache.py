@@ -1,0 +1,104 @@
+"""The response cache: per-user keys, what is never cached, X-Cache, no stampede."""
+
+import threading
+
+import pytest
+
+from core.domain.gateway.route import AuthMode
+from core.usecases.gateway.ports import CacheResult, StoredResponse
+from tests.factories.tokens import access_token
+
+pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
+
+
+def test_miss_then_hit_without_a_second_upstream_call(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    first = proxy.get("/orders/item")
+    second = proxy.get("/orders/item")
+    assert first.headers["x-cache"] == "MISS"
+    assert second.headers["x-cache"] == "HIT"
+    assert second.json() == first.json()
+    assert upstream.calls["/item"] == 1
+    assert proxy.post("/orders/item").headers["x-cache"] == "BYPASS"
+
+
+def test_users_never_see_each_others_or_anonymous_answers(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.OPTIONAL, cache_ttl_seconds=60)
+    alice = {"Authorization": f"Bearer {access_token(user_id='alice')}"}
+    bob = {"Authorization": f"Bearer {access_token(user_id='bob')}"}
+    anonymous = proxy.get("/orders/me")
+    as_alice = proxy.get("/orders/me", headers=alice)
+    as_bob = proxy.get("/orders/me", headers=bob)
+    assert [r.headers["x-cache"] for r in (anonymous, as_alice, as_bob)] == ["MISS"] * 3
+    assert as_alice.json()["headers"]["x-user-id"] == "alice"
+    assert as_bob.json()["headers"]["x-user-id"] == "bob"
+    again = proxy.get("/orders/me", headers=alice)
+    assert again.headers["x-cache"] == "HIT"
+    assert again.json()["headers"]["x-user-id"] == "alice"
+
+
+@pytest.mark.parametrize("behaviour", ["nostore", "private", "cookie", "fail"])
+def test_uncacheable_answers_are_fetched_every_time(proxy, upstream, add_route, behaviour):
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    proxy.get(f"/orders/{behaviour}")
+    assert proxy.get(f"/orders/{behaviour}").headers["x-cache"] == "MISS"
+    assert upstream.calls[f"/{behaviour}"] == 2
+
+
+def test_concurrent_misses_make_at_most_a_couple_of_upstream_calls(upstream, settings):
+    from apps.gateway import wiring
+    from apps.gateway.entrypoint import GatewayApplication
+    from tests.factories.gateway import route
+
+    settings.GATEWAY_ROUTE_REFRESH_SECONDS = 60  # threads use the table loaded here
+    wiring.create_route().execute(route(upstream_url=upstream.url, cache_ttl_seconds=60))
+    wiring.state().routes.current()
+    app = GatewayApplication()
+    statuses = []
+    barrier = threading.Barrier(8)
+
+    def call():
+        barrier.wait()
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/orders/slowfill",
+            "HTTP_HOST": "testserver",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.url_scheme": "http",
+        }
+        app(environ, lambda status, headers: statuses.append(status))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == ["200 OK"] * 8
+    assert upstream.calls["/slowfill"] <= 2
+
+
+def test_in_process_cache_fills_once_and_expires():
+    from apps.gateway.response_cache import InProcessResponseCache
+
+    cache = InProcessResponseCache(max_entries=10)
+    answer = StoredResponse(200, (("A", "1"),), b"x")
+    assert cache.lookup("k", 1) == (CacheResult.MISS, None, True)
+    assert cache.lookup("k", 1) == (CacheResult.MISS, None, False)
+    assert cache.wait_for("k", 0.01) is None
+    cache.store("k", answer, 60)
+    assert cache.wait_for("k", 0.01) == answer
+    assert cache.lookup("k", 1) == (CacheResult.HIT, answer, False)
+    cache.store("old", answer, 0)
+    assert cache.lookup("old", 1)[0] is CacheResult.MISS
+    cache.release_fill("old")
+    for index in range(12):
+        cache.store(f"n{index}", answer, 60)
+    assert cache.lookup("k", 1)[0] is CacheResult.MISS
+    cache.clear()
+
+
+def test_encoded_responses_round_trip():
+    from apps.gateway.response_cache import decode, encode
+
+    answer = StoredResponse(201, (("Set-Cookie", "a\nb"), ("X", "y")), b"line1\nline2")
+    assert decode(encode(answer)) == answer

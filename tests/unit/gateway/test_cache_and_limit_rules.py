@@ -1,0 +1,59 @@
+"""Which answers may be cached under which key, and rate-limit headers and subjects."""
+
+import pytest
+
+from core.domain.gateway.caching import cache_key, request_is_cacheable, response_is_cacheable
+from core.domain.gateway.ratelimit import RateDecision, limit_subject
+from core.domain.gateway.route import LimitKey, RateLimitPolicy
+
+
+def test_only_get_and_head_with_a_ttl_are_cacheable():
+    assert request_is_cacheable("GET", 5)
+    assert request_is_cacheable("HEAD", 5)
+    assert not request_is_cacheable("POST", 5)
+    assert not request_is_cacheable("GET", 0)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "cacheable"),
+    [
+        (200, (("Cache-Control", "max-age=60"),), True),
+        (200, (("Cache-Control", "no-store"),), False),
+        (200, (("cache-control", "Private, max-age=5"),), False),
+        (200, (("Set-Cookie", "a=1"),), False),
+        (404, (), False),
+    ],
+)
+def test_response_cacheability(status, headers, cacheable):
+    assert response_is_cacheable(status, headers) is cacheable
+
+
+def test_keys_differ_per_user_and_from_anonymous():
+    keys = {
+        cache_key("r", "GET", "/x", "", None),
+        cache_key("r", "GET", "/x", "", "alice"),
+        cache_key("r", "GET", "/x", "", "bob"),
+        cache_key("r", "GET", "/x", "a=1", None),
+        cache_key("r", "HEAD", "/x", "", None),
+    }
+    assert len(keys) == 5
+    assert cache_key("r", "GET", "/x", "", "alice").startswith("r:")
+
+
+def test_rate_headers_and_retry_after():
+    allowed = RateDecision(True, 10, 3, 4.2)
+    assert dict(allowed.headers()) == {
+        "RateLimit-Limit": "10",
+        "RateLimit-Remaining": "3",
+        "RateLimit-Reset": "5",
+    }
+    refused = RateDecision(False, 10, 0, 0.2)
+    assert dict(refused.headers())["Retry-After"] == "1"
+
+
+def test_limit_subject_is_the_user_when_asked_and_known_else_the_ip():
+    per_user = RateLimitPolicy(1, 1, LimitKey.USER)
+    assert limit_subject("r", per_user, user_id="u1", client_ip="1.2.3.4") == "r:user:u1"
+    assert limit_subject("r", per_user, user_id=None, client_ip="1.2.3.4") == "r:ip:1.2.3.4"
+    per_ip = RateLimitPolicy(1, 1, LimitKey.IP)
+    assert limit_subject("r", per_ip, user_id="u1", client_ip="1.2.3.4") == "r:ip:1.2.3.4"

@@ -1,0 +1,286 @@
+"""ForwardRequest with in-memory fakes: every branch of the proxy's decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from core.domain.gateway.route import AuthMode, BreakerPolicy, LimitKey, RateLimitPolicy, Route
+from core.domain.shared.result import Err, Ok
+from core.usecases.gateway.errors import ProxyError
+from core.usecases.gateway.forward_request import ForwardRequest, ProxyRequest
+from core.usecases.gateway.ports import StoredResponse, UpstreamFailure
+from tests.fakes.clock import FakeClock
+from tests.fakes.gateway import (
+    FakeCircuitBreaker,
+    FakeEdgeChecks,
+    FakeMetrics,
+    FakeMonotonic,
+    FakeRandom,
+    FakeRateLimiter,
+    FakeRouteSource,
+    FakeSleeper,
+    FakeTokenVerifier,
+    FakeUpstream,
+    InMemoryResponseCache,
+)
+
+OK = StoredResponse(200, (("Content-Type", "application/json"), ("Connection", "close")), b"{}")
+
+
+def make_route(**fields) -> Route:
+    base = {
+        "name": "svc",
+        "path_prefix": "/svc",
+        "upstream_url": "http://up:1/base",
+        "methods": frozenset({"GET", "HEAD", "POST", "PUT"}),
+        "circuit_breaker": BreakerPolicy(2, 30),
+    }
+    base.update(fields)
+    return Route(**base)
+
+
+def request(path="/svc/x", method="GET", headers=(), **fields) -> ProxyRequest:
+    base = {
+        "method": method,
+        "path": path,
+        "query": "q=1",
+        "headers": tuple(headers),
+        "body": b"",
+        "peer_ip": "10.0.0.9",
+        "client_ip": "10.0.0.9",
+        "scheme": "http",
+        "host": "gw.test",
+        "request_id": "rid-1",
+    }
+    base.update(fields)
+    return ProxyRequest(**base)
+
+
+class World:
+    def __init__(self, *routes: Route, script=None, cache=None, takes=0.0) -> None:
+        self.clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+        self.monotonic = FakeMonotonic()
+        self.upstream = FakeUpstream(script or [OK], clock=self.monotonic, takes=takes)
+        self.limiter = FakeRateLimiter()
+        self.edge = FakeEdgeChecks(self.limiter)
+        self.breaker = FakeCircuitBreaker()
+        self.cache = cache or InMemoryResponseCache()
+        self.metrics = FakeMetrics()
+        self.sleeper = FakeSleeper(self.monotonic)
+        self.use_case = ForwardRequest(
+            routes=FakeRouteSource(*(routes or (make_route(),))),
+            tokens=FakeTokenVerifier(),
+            edge=self.edge,
+            breaker=self.breaker,
+            cache=self.cache,
+            upstream=self.upstream,
+            metrics=self.metrics,
+            clock=self.clock,
+            monotonic=self.monotonic,
+            sleep=self.sleeper,
+            random=FakeRandom(),
+        )
+
+    def run(self, req: ProxyRequest | None = None):
+        return self.use_case.execute(req or request())
+
+
+def error_of(result):
+    assert isinstance(result, Err), result
+    return result.error
+
+
+def test_forwards_to_the_upstream_with_prefix_stripped_and_hop_headers_dropped():
+    world = World()
+    result = world.run(request(headers=[("Accept", "a/b"), ("Connection", "close")]))
+    assert isinstance(result, Ok)
+    sent = world.upstream.requests[0]
+    assert sent.url == "http://up:1/base/x?q=1"
+    names = [name.lower() for name, _ in sent.headers]
+    assert "accept" in names
+    assert "connection" not in names
+    assert dict(sent.headers)["X-Forwarded-For"] == "10.0.0.9"
+    assert dict(sent.headers)["X-Request-ID"] == "rid-1"
+    assert "Connection" not in dict(result.value.headers)
+    assert result.value.route == "svc"
+
+
+def test_unknown_path_and_wrong_method_are_refused():
+    world = World()
+    assert error_of(world.run(request(path="/other"))).error is ProxyError.ROUTE_NOT_FOUND
+    refused = error_of(world.run(request(method="DELETE")))
+    assert refused.error is ProxyError.METHOD_NOT_ALLOWED
+    assert dict(refused.headers)["Allow"] == "GET, HEAD, POST, PUT"
+
+
+@pytest.mark.parametrize(
+    ("auth", "authorization", "expected"),
+    [
+        (AuthMode.REQUIRED, None, ProxyError.NOT_AUTHENTICATED),
+        (AuthMode.REQUIRED, "Basic abc", ProxyError.NOT_AUTHENTICATED),
+        (AuthMode.REQUIRED, "Bearer", ProxyError.TOKEN_INVALID),
+        (AuthMode.REQUIRED, "Bearer a b", ProxyError.TOKEN_INVALID),
+        (AuthMode.REQUIRED, "Bearer forged", ProxyError.TOKEN_INVALID),
+        (AuthMode.REQUIRED, "Bearer expired", ProxyError.TOKEN_EXPIRED),
+        (AuthMode.OPTIONAL, "Bearer revoked", ProxyError.TOKEN_REVOKED),
+    ],
+)
+def test_bad_or_missing_tokens_are_refused(auth, authorization, expected):
+    world = World(make_route(auth=auth))
+    headers = [("Authorization", authorization)] if authorization else []
+    assert error_of(world.run(request(headers=headers))).error is expected
+    assert world.upstream.requests == []
+
+
+def test_missing_role_is_forbidden_and_identity_headers_come_from_the_token():
+    world = World(make_route(auth=AuthMode.REQUIRED, required_roles=frozenset({"admin"})))
+    refused = error_of(world.run(request(headers=[("Authorization", "Bearer user:u1:user")])))
+    assert refused.error is ProxyError.PERMISSION_DENIED
+    assert refused.user_id == "u1"
+    spoofed = [("Authorization", "Bearer user:u2:admin,user"), ("X-User-Id", "evil")]
+    assert isinstance(world.run(request(headers=spoofed)), Ok)
+    sent = dict(world.upstream.requests[0].headers)
+    assert sent["X-User-Id"] == "u2"
+    assert sent["X-User-Roles"] == "admin,user"
+
+
+def test_optional_auth_passes_anonymous_calls_and_none_ignores_tokens():
+    world = World(make_route(auth=AuthMode.OPTIONAL))
+    assert isinstance(world.run(request(headers=[("X-User-Id", "evil")])), Ok)
+    assert "X-User-Id" not in dict(world.upstream.requests[0].headers)
+    world = World(make_route(auth=AuthMode.NONE))
+    assert isinstance(world.run(request(headers=[("Authorization", "Bearer forged")])), Ok)
+
+
+def test_rate_limit_refuses_past_the_limit_with_headers_and_no_upstream_call():
+    world = World(make_route(rate_limit=RateLimitPolicy(1, 60, LimitKey.IP)))
+    first = world.run()
+    assert dict(first.value.headers)["RateLimit-Remaining"] == "0"
+    refused = error_of(world.run())
+    assert refused.error is ProxyError.RATE_LIMITED
+    assert dict(refused.headers)["Retry-After"] == "60"
+    assert len(world.upstream.requests) == 1
+    assert ("rate_limited", "svc") in world.metrics.events
+
+
+def test_cache_miss_then_hit_and_uncacheable_methods_bypass():
+    world = World(make_route(cache_ttl_seconds=30))
+    assert dict(world.run().value.headers)["X-Cache"] == "MISS"
+    assert dict(world.run().value.headers)["X-Cache"] == "HIT"
+    assert len(world.upstream.requests) == 1
+    posted = world.run(request(method="POST"))
+    assert dict(posted.value.headers)["X-Cache"] == "BYPASS"
+
+
+def test_uncacheable_answers_release_the_fill_lock():
+    no_store = StoredResponse(200, (("Cache-Control", "no-store"),), b"x")
+    world = World(make_route(cache_ttl_seconds=30), script=[no_store])
+    world.run()
+    world.run()
+    assert len(world.upstream.requests) == 2
+    assert len(world.cache.released) == 2
+
+
+def test_waiters_get_the_fillers_answer_or_call_upstream_themselves():
+    busy = InMemoryResponseCache(busy=True)
+    busy.arrives = OK
+    world = World(make_route(cache_ttl_seconds=30), cache=busy)
+    assert dict(world.run().value.headers)["X-Cache"] == "HIT"
+    assert world.upstream.requests == []
+    busy.arrives = None
+    assert dict(world.run().value.headers)["X-Cache"] == "MISS"
+    assert len(world.upstream.requests) == 1
+
+
+def test_cache_unreachable_is_a_bypass():
+    world = World(make_route(cache_ttl_seconds=30), cache=InMemoryResponseCache(unavailable=True))
+    assert dict(world.run().value.headers)["X-Cache"] == "BYPASS"
+
+
+def test_failures_open_the_circuit_and_open_circuit_answers_without_calling():
+    world = World(script=[UpstreamFailure.CONNECTION])
+    assert error_of(world.run()).error is ProxyError.BAD_GATEWAY
+    assert error_of(world.run()).error is ProxyError.BAD_GATEWAY
+    refused = error_of(world.run())
+    assert refused.error is ProxyError.UPSTREAM_UNAVAILABLE
+    assert dict(refused.headers)["Retry-After"] == "30"
+    assert len(world.upstream.requests) == 2
+
+
+def test_half_open_probe_success_closes_the_circuit():
+    world = World(script=[UpstreamFailure.TIMEOUT, UpstreamFailure.TIMEOUT, OK])
+    world.run()
+    world.run()
+    world.clock.advance(seconds=31)
+    assert isinstance(world.run(), Ok)
+    assert world.breaker.snapshot("svc").state.value == "closed"
+
+
+def test_timeouts_answer_504_and_5xx_pass_through_but_count_as_failures():
+    world = World(script=[UpstreamFailure.TIMEOUT])
+    assert error_of(world.run()).error is ProxyError.UPSTREAM_TIMEOUT
+    failing = StoredResponse(503, (), b"down")
+    world = World(script=[failing])
+    assert world.run().value.status == 503
+    assert world.breaker.snapshot("svc").failures == 1
+
+
+def test_idempotent_calls_are_retried_with_backoff_and_posts_are_not():
+    flaky = [StoredResponse(502, (), b""), UpstreamFailure.CONNECTION, OK]
+    world = World(make_route(retries=2), script=flaky)
+    assert world.run().value.status == 200
+    assert len(world.upstream.requests) == 3
+    assert world.sleeper.slept == [0.025, 0.05]
+    world = World(make_route(retries=2), script=flaky)
+    assert world.run(request(method="POST")).value.status == 502
+    assert len(world.upstream.requests) == 1
+
+
+def test_retries_stay_within_the_overall_timeout():
+    world = World(
+        make_route(retries=5, timeout_ms=100), script=[UpstreamFailure.CONNECTION], takes=0.04
+    )
+    assert error_of(world.run()).error is ProxyError.BAD_GATEWAY
+    assert len(world.upstream.requests) == 2
+    assert all(t <= 0.1 for t in world.upstream.timeouts)
+    assert world.upstream.timeouts[1] < world.upstream.timeouts[0]
+
+
+def test_a_call_that_used_up_its_budget_is_a_timeout():
+    world = World(make_route(retries=1, timeout_ms=50), script=[UpstreamFailure.CONNECTION])
+    world.monotonic.now += 0  # the first attempt takes the whole budget
+    world.upstream.takes = 0.2
+    assert error_of(world.run()).error is ProxyError.BAD_GATEWAY
+    assert len(world.upstream.requests) == 1
+
+
+def test_trusted_proxies_extend_the_forwarded_chain_and_traceparent_is_set():
+    world = World()
+    req = request(
+        headers=[("X-Forwarded-For", "1.1.1.1"), ("traceparent", "bad")], trust_forwarded=True
+    )
+    world.run(req)
+    sent = dict(world.upstream.requests[0].headers)
+    assert sent["X-Forwarded-For"] == "1.1.1.1, 10.0.0.9"
+    assert sent["traceparent"] == "00-" + "ab" * 16 + "-" + "ab" * 8 + "-01"
+    assert sent["X-Forwarded-Host"] == "gw.test"
+    assert sent["X-Forwarded-Proto"] == "http"
+
+
+def test_revoked_tokens_are_refused_before_the_limit_counts_them():
+    world = World(
+        make_route(auth=AuthMode.REQUIRED, rate_limit=RateLimitPolicy(5, 60, LimitKey.USER))
+    )
+    world.edge.revoked_ids.add("jti")
+    refused = error_of(world.run(request(headers=[("Authorization", "Bearer user:u1:user")])))
+    assert refused.error is ProxyError.TOKEN_REVOKED
+    assert world.limiter.calls == {}
+    assert world.upstream.requests == []
+
+
+def test_anonymous_calls_on_unlimited_routes_skip_the_shared_state():
+    world = World()
+    world.run()
+    assert world.edge.calls == 0

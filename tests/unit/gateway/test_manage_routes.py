@@ -1,0 +1,87 @@
+"""Route administration use cases: validation, uniqueness, change notifications."""
+
+from dataclasses import replace
+
+from core.domain.gateway.breaker import Circuit, CircuitState
+from core.domain.gateway.route import Route
+from core.domain.shared.result import Err, Ok
+from core.usecases.gateway.errors import RouteError
+from core.usecases.gateway.manage_routes import (
+    CreateRoute,
+    DeleteRoute,
+    GetRoute,
+    ListRoutes,
+    UpdateRoute,
+)
+from core.usecases.gateway.route_status import GetRouteStatus
+from tests.fakes.clock import FakeClock
+from tests.fakes.gateway import (
+    FakeCircuitBreaker,
+    FakeNotifier,
+    FakeTrafficStats,
+    InMemoryRouteRepository,
+)
+
+ORDERS = Route("orders", "/orders", "http://svc")
+
+
+def test_create_normalises_the_prefix_saves_and_notifies():
+    repo, notifier = InMemoryRouteRepository(), FakeNotifier()
+    result = CreateRoute(routes=repo, notifier=notifier).execute(
+        replace(ORDERS, path_prefix="/orders/")
+    )
+    assert result == Ok(ORDERS)
+    assert repo.get("orders") == ORDERS
+    assert notifier.changes == 1
+
+
+def test_create_refuses_invalid_duplicate_names_and_taken_prefixes():
+    repo, notifier = InMemoryRouteRepository(ORDERS), FakeNotifier()
+    create = CreateRoute(routes=repo, notifier=notifier)
+    invalid = create.execute(replace(ORDERS, name="x y", upstream_url="ftp://x"))
+    assert invalid.error.error is RouteError.INVALID
+    assert set(invalid.error.errors) == {"name", "upstream_url"}
+    assert create.execute(ORDERS).error.error is RouteError.NAME_TAKEN
+    assert create.execute(replace(ORDERS, name="other")).error.error is RouteError.PREFIX_TAKEN
+    assert notifier.changes == 0
+
+
+def test_update_changes_fields_keeps_the_name_and_checks_the_result():
+    repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
+    update = UpdateRoute(routes=repo, notifier=notifier)
+    changed = update.execute("orders", {"timeout_ms": 900, "path_prefix": "/o2/"})
+    assert isinstance(changed, Ok)
+    assert changed.value.path_prefix == "/o2"
+    assert repo.get("orders").timeout_ms == 900
+    assert notifier.changes == 1
+    assert update.execute("orders", {"path_prefix": "/b"}).error.error is RouteError.PREFIX_TAKEN
+    assert update.execute("orders", {"timeout_ms": 0}).error.error is RouteError.INVALID
+    assert update.execute("orders", {"name": "x"}).error.errors == {
+        "name": ["This field cannot change."]
+    }
+    assert update.execute("nope", {}).error.error is RouteError.NOT_FOUND
+
+
+def test_read_list_and_delete():
+    repo, notifier = InMemoryRouteRepository(Route("z", "/z", "http://z"), ORDERS), FakeNotifier()
+    assert [r.name for r in ListRoutes(routes=repo).execute()] == ["orders", "z"]
+    assert GetRoute(routes=repo).execute("orders") == Ok(ORDERS)
+    assert GetRoute(routes=repo).execute("nope").error.error is RouteError.NOT_FOUND
+    delete = DeleteRoute(routes=repo, notifier=notifier)
+    assert delete.execute("orders") == Ok(None)
+    assert notifier.changes == 1
+    assert isinstance(delete.execute("orders"), Err)
+
+
+def test_status_reports_the_circuit_and_traffic():
+    repo, breaker, clock = InMemoryRouteRepository(ORDERS), FakeCircuitBreaker(), FakeClock()
+    status = GetRouteStatus(routes=repo, breaker=breaker, stats=FakeTrafficStats(), clock=clock)
+    closed = status.execute("orders").unwrap()
+    assert closed.circuit.state is CircuitState.CLOSED
+    assert closed.retry_after_seconds is None
+    assert closed.traffic.requests_by_status == {"200": 3}
+    now = clock.now().timestamp()
+    breaker.circuits["orders"] = Circuit(CircuitState.OPEN, 5, opened_at=now - 10)
+    opened = status.execute("orders").unwrap()
+    assert opened.retry_after_seconds == 20
+    assert status.execute("nope").error.error is RouteError.NOT_FOUND

@@ -1,0 +1,38 @@
+"""Longest-prefix matching on path-segment boundaries."""
+
+from core.domain.gateway.matching import RouteTable
+from core.domain.gateway.route import Route
+
+
+def route(name, prefix, enabled=True):
+    return Route(name, prefix, "http://svc", enabled=enabled)
+
+
+TABLE = RouteTable(
+    [route("a", "/a"), route("ab", "/a/b"), route("off", "/off", enabled=False)], "v1"
+)
+
+
+def test_longest_prefix_wins():
+    assert TABLE.match("/a/b/c").name == "ab"
+    assert TABLE.match("/a/x").name == "a"
+    assert TABLE.match("/a").name == "a"
+    assert TABLE.match("/a/b/").name == "ab"
+
+
+def test_prefixes_match_whole_segments_only():
+    assert TABLE.match("/ab") is None
+    assert TABLE.match("/nothing") is None
+
+
+def test_disabled_routes_are_not_in_the_table():
+    assert TABLE.match("/off") is None
+    assert len(TABLE) == 2
+    assert TABLE.by_name("ab").path_prefix == "/a/b"
+    assert TABLE.version == "v1"
+
+
+def test_root_route_catches_everything_else():
+    table = RouteTable([route("root", "/"), route("a", "/a")])
+    assert table.match("/zzz/y").name == "root"
+    assert table.match("/a/q").name == "a"

@@ -1,0 +1,98 @@
+"""Route validation, prefix normalisation and upstream URL building (core.domain.gateway.route)."""
+
+import pytest
+
+from core.domain.gateway.route import (
+    AuthMode,
+    BreakerPolicy,
+    LimitKey,
+    RateLimitPolicy,
+    Route,
+    is_platform_path,
+    normalise_prefix,
+    prefix_problems,
+    route_problems,
+    upstream_problems,
+)
+
+
+def make(**fields):
+    base = {"name": "orders", "path_prefix": "/orders", "upstream_url": "http://svc:8080/api"}
+    base.update(fields)
+    return Route(**base)
+
+
+def test_a_sensible_route_has_no_problems():
+    assert route_problems(make()) == {}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": "Bad Name"}, "name"),
+        ({"path_prefix": "orders"}, "path_prefix"),
+        ({"path_prefix": "/a//b"}, "path_prefix"),
+        ({"path_prefix": "/orders/"}, "path_prefix"),
+        ({"path_prefix": "/api/v2"}, "path_prefix"),
+        ({"path_prefix": "/health"}, "path_prefix"),
+        ({"upstream_url": "ftp://svc"}, "upstream_url"),
+        ({"upstream_url": "http://"}, "upstream_url"),
+        ({"upstream_url": "http://svc?x=1"}, "upstream_url"),
+        ({"upstream_url": "http://svc:0/"}, "upstream_url"),
+        ({"upstream_url": "http://svc:99999/"}, "upstream_url"),
+        ({"methods": frozenset()}, "methods"),
+        ({"methods": frozenset({"GET", "BREW"})}, "methods"),
+        ({"required_roles": frozenset({"admin"})}, "required_roles"),
+        ({"required_roles": frozenset({" "}), "auth": AuthMode.REQUIRED}, "required_roles"),
+        ({"rate_limit": RateLimitPolicy(0, 1)}, "rate_limit"),
+        ({"rate_limit": RateLimitPolicy(1, 0)}, "rate_limit"),
+        ({"rate_limit": RateLimitPolicy(1, 1, LimitKey.USER)}, "rate_limit"),
+        ({"cache_ttl_seconds": -1}, "cache_ttl_seconds"),
+        ({"timeout_ms": 0}, "timeout_ms"),
+        ({"retries": 9}, "retries"),
+        ({"circuit_breaker": BreakerPolicy(0, 1)}, "circuit_breaker"),
+        ({"circuit_breaker": BreakerPolicy(1, 0)}, "circuit_breaker"),
+    ],
+)
+def test_each_broken_rule_is_reported_on_its_field(fields, field):
+    assert field in route_problems(make(**fields))
+
+
+def test_root_prefix_is_allowed_and_platform_parents_are_not():
+    assert prefix_problems("/") == []
+    assert prefix_problems("/.well-known") != []
+    assert upstream_problems("https://example.test") == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("/orders/", "/orders"), ("/", "/"), (" /a/b// ", "/a/b"), ("x/", "x/")]
+)
+def test_prefixes_are_normalised_without_trailing_slash(raw, expected):
+    assert normalise_prefix(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "platform"),
+    [("/api", True), ("/api/v1/x", True), ("/health", True), ("/apix", False), ("/o", False)],
+)
+def test_platform_paths_are_recognised(path, platform):
+    assert is_platform_path(path) is platform
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "query", "target"),
+    [
+        (make(), "/orders/7", "a=1", "http://svc:8080/api/7?a=1"),
+        (make(), "/orders", "", "http://svc:8080/api"),
+        (make(strip_prefix=False), "/orders/7", "", "http://svc:8080/api/orders/7"),
+        (make(upstream_url="http://svc"), "/orders", "", "http://svc/"),
+        (make(path_prefix="/"), "/x", "", "http://svc:8080/api/x"),
+    ],
+)
+def test_upstream_target_strips_the_prefix_when_asked(route, path, query, target):
+    assert route.upstream_target(path, query) == target
+
+
+def test_methods_are_checked_exactly():
+    assert make().allows("GET")
+    assert not make().allows("POST")
