@@ -77,6 +77,7 @@ def server_environment(port: int, var_dir: str) -> dict[str, str]:
         WEB_CONCURRENCY="2",
         GUNICORN_THREADS="8",
         RATELIMIT_ENABLE="false",
+        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),  # as measured for the README
     )
     return env
 
