@@ -89,6 +89,9 @@ def configure_logging() -> None:
                 "django.request": {"level": "ERROR"},
                 "django.server": {"level": "ERROR"},
                 "django.db.backends": {"level": "INFO"},
+                # One line per outgoing call is noise; our own lines name the source or route.
+                "httpx": {"level": "WARNING"},
+                "httpcore": {"level": "WARNING"},
             },
         }
     )

@@ -42,3 +42,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_ROOT = None  # WhiteNoise serves nothing collected in tests
+
+# Each context's test database stands alone, so a test may ask for `gateway` or `aggregation`
+# without `default` (Django otherwise makes every alias depend on `default`).
+for _alias in ("gateway", "aggregation"):
+    DATABASES[_alias]["TEST"] = {"DEPENDENCIES": []}  # noqa: F405
