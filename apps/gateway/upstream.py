@@ -147,8 +147,10 @@ class HttpClientUpstream:
         if parts.query:
             target += "?" + parts.query
         headers = dict(_joined(request.headers))
-        for _ in range(2):
-            connection, reused = self._checkout(origin, timeout_seconds)
+        for attempt in range(2):
+            # The one resend after a stale kept-alive connection goes on a new connection: the
+            # other idle ones are as old and may have been closed by the upstream too.
+            connection, reused = self._checkout(origin, timeout_seconds, reuse=attempt == 0)
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
                 response = connection.getresponse()
@@ -171,10 +173,14 @@ class HttpClientUpstream:
             return Ok(StoredResponse(response.status, tuple(response.headers.items()), body))
         return Err(UpstreamFailure.CONNECTION)
 
-    def _checkout(self, origin: _Origin, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            idle = self._idle.get(origin)
-            connection = idle.pop() if idle else None
+    def _checkout(
+        self, origin: _Origin, timeout: float, *, reuse: bool = True
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        connection = None
+        if reuse:
+            with self._lock:
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
         if connection is not None and connection.sock is not None:
             connection.sock.settimeout(timeout)
             return connection, True

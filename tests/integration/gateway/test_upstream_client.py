@@ -124,3 +124,37 @@ def test_malformed_answers_are_connection_failures(client, answer):
     server.close()
     assert isinstance(result, Err)
     assert result.error is UpstreamFailure.CONNECTION
+
+
+def test_resend_after_a_stale_kept_alive_connection_uses_a_new_one(client):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(0.2)
+                try:
+                    if connection.recv(65536):
+                        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                except TimeoutError:
+                    pass  # an idle kept-alive connection: the upstream closes it
+
+    threading.Thread(target=serve, daemon=True).start()
+    from apps.gateway.upstream import _Connection
+
+    origin = ("http", "127.0.0.1", port)
+    for _ in range(2):  # two idle connections in the pool, both closed by the upstream meanwhile
+        idle = _Connection("127.0.0.1", port, timeout=5)
+        idle.connect()
+        client._checkin(origin, idle)
+    threading.Event().wait(0.5)
+
+    answer = _get(client, f"http://127.0.0.1:{port}/")
+    listener.close()
+    assert isinstance(answer, Ok), answer
+    assert answer.value.body == b"ok"
