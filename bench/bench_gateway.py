@@ -313,7 +313,14 @@ def run(args: argparse.Namespace, upstream: str, gateway: str, token: str) -> No
         "ratelimit_vs_incr": check_us / incr_us,
     }
     print(
-        json.dumps({"medians": med, "ratelimit_check_us": check_us, "incr_us": incr_us}, indent=2)
+        json.dumps(
+            {
+                "rounds": results,
+                "medians": med,
+                "ratelimit_check_us": check_us,
+                "incr_us": incr_us,
+            },
+        )
     )
     print(f"throughput via gateway / direct : {figures['throughput_ratio']:.2f}x (goal >= 0.5)")
     print(f"added p50 latency at c=1        : {figures['added_p50_ms']:+.2f} ms (goal <= 1.0)")
