@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -185,6 +186,25 @@ def _status_line(status: int) -> str:
         return f"{status} Unknown"
 
 
+_STATUS_LINES = {status.value: _status_line(status.value) for status in HTTPStatus}
+
+
+class _Body(list[bytes]):
+    """The response body. The WSGI server calls `close()` once the bytes are on the wire, so the
+    access-log line (JSON rendering, ~65 µs) is written after the client has its answer."""
+
+    __slots__ = ("_after",)
+
+    def __init__(self, body: bytes, after: Callable[[], None]) -> None:
+        super().__init__((body,))
+        self._after: Callable[[], None] | None = after
+
+    def close(self) -> None:
+        after, self._after = self._after, None
+        if after is not None:
+            after()
+
+
 class GatewayApplication:
     """The lean WSGI application that serves every non-platform path."""
 
@@ -214,17 +234,22 @@ class GatewayApplication:
             headers.append(("Content-Length", str(len(reply.body))))
         headers.append((REQUEST_ID_HEADER, request_id))
         wiring.state().metrics.answered(reply.route or _NO_ROUTE, reply.status, elapsed)
-        access_log.info(
-            "request",
-            method=method,
-            path=environ.get("PATH_INFO", "/"),
-            status=reply.status,
-            duration_ms=round(elapsed * 1000, 2),
-            user_id=reply.user_id,
-            route=reply.route,
-        )
-        start_response(_status_line(reply.status), headers)
-        return [body]
+        start_response(_STATUS_LINES.get(reply.status) or _status_line(reply.status), headers)
+        path = environ.get("PATH_INFO", "/")
+        return _Body(body, partial(_log_access, reply, method, path, elapsed))
+
+
+def _log_access(reply: Reply, method: str, path: str, elapsed: float) -> None:
+    """The access-log line of one answered request."""
+    access_log.info(
+        "request",
+        method=method,
+        path=path,
+        status=reply.status,
+        duration_ms=round(elapsed * 1000, 2),
+        user_id=reply.user_id,
+        route=reply.route,
+    )
 
 
 def dispatcher(

@@ -30,9 +30,9 @@ from core.domain.shared.identity import Principal, is_revoked
 from core.usecases.gateway.ports import EdgeVerdict
 
 # KEYS: window, circuit, denied-jti, user cut-off. ARGV: now_ms, window_ms, limit (0: none),
-# member, iat (-1: anonymous). Returns {revoked} or {0, allowed, remaining, reset_ms, circuit
-# state, failures}: the circuit fields let the breaker admit a call on a closed circuit without
-# a round trip of its own (see RedisCircuitBreaker.admit).
+# member, iat (-1: anonymous), 1 to read the circuit (0: nobody uses it). Returns {revoked} or
+# {0, allowed, remaining, reset_ms, circuit state, failures}: the circuit fields let the breaker
+# admit a call on a closed circuit without a round trip of its own (RedisCircuitBreaker.admit).
 _SLIDING_WINDOW = """
 if ARGV[5] ~= '-1' then
   local facts = redis.call('MGET', KEYS[3], KEYS[4])
@@ -41,9 +41,12 @@ if ARGV[5] ~= '-1' then
 end
 local limit = tonumber(ARGV[3])
 if limit == 0 then return {0} end
-local circuit = redis.call('HMGET', KEYS[2], 's', 'f')
-local state = circuit[1] or 'closed'
-local fails = circuit[2] or '0'
+local state, fails = 'closed', '0'
+if ARGV[6] == '1' then
+  local circuit = redis.call('HMGET', KEYS[2], 's', 'f')
+  state = circuit[1] or 'closed'
+  fails = circuit[2] or '0'
+end
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -165,6 +168,7 @@ class RedisSlidingWindowLimiter:
             policy.requests if policy else 0,
             f"{now_ms}:{self._pid}:{next(self._ids)}",
             int(principal.issued_at.timestamp()) if principal else -1,
+            1 if self._circuits is not None else 0,
         ]
         try:
             reply = self._run(*keys, *args)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -48,7 +49,15 @@ UPSTREAM = Histogram(
 
 
 class PrometheusGatewayMetrics:
-    """`GatewayMetrics` on prometheus_client."""
+    """`GatewayMetrics` on prometheus_client.
+
+    The children of the per-request metrics are bound once per label set and kept (labels are
+    route names and statuses, a bounded set): `.labels()` costs more than the increment.
+    """
+
+    def __init__(self) -> None:
+        self._answered: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._upstream: dict[tuple[str, str], Any] = {}
 
     def rate_limited(self, route: str) -> None:
         RATE_LIMITED.labels(route).inc()
@@ -57,15 +66,22 @@ class PrometheusGatewayMetrics:
         CACHE.labels(route, result.value).inc()
 
     def upstream(self, route: str, seconds: float, outcome: str) -> None:
-        UPSTREAM.labels(route, outcome).observe(seconds)
+        child = self._upstream.get((route, outcome))
+        if child is None:
+            child = self._upstream[(route, outcome)] = UPSTREAM.labels(route, outcome)
+        child.observe(seconds)
 
     def circuit(self, route: str, circuit: Circuit) -> None:
         CIRCUIT.labels(route).set(circuit.state.gauge)
 
     def answered(self, route: str, status: int, seconds: float) -> None:
-        label = str(status)
-        REQUESTS.labels(route, label).inc()
-        DURATION.labels(route, label).observe(seconds)
+        children = self._answered.get((route, status))
+        if children is None:
+            label = str(status)
+            children = (REQUESTS.labels(route, label), DURATION.labels(route, label))
+            self._answered[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def _registry() -> CollectorRegistry:

@@ -1,0 +1,160 @@
+"""The http.client upstream reads every HTTP/1.x response framing a real upstream may send."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from apps.gateway.upstream import HttpClientUpstream
+from core.domain.shared.result import Err, Ok
+from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
+
+
+class CannedUpstream:
+    """A loopback server that answers each request on a connection with the next canned bytes."""
+
+    def __init__(self, *answers: bytes) -> None:
+        self._answers = list(answers)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self._answers:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            with connection:
+                while self._answers:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        chunk = connection.recv(65536)
+                        if not chunk:
+                            break
+                        request += chunk
+                    if not request:
+                        break
+                    self.requests.append(request)
+                    answer = self._answers.pop(0)
+                    connection.sendall(answer)  # the last answer is followed by a close
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _get(client: HttpClientUpstream, url: str, method: str = "GET"):
+    return client.send(UpstreamRequest(method=method, url=url, headers=(), body=None), 5.0)
+
+
+@pytest.fixture
+def client():
+    upstream = HttpClientUpstream()
+    yield upstream
+    upstream.close()
+
+
+def test_chunked_body_folded_header_and_continue_are_read(client):
+    server = CannedUpstream(
+        b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Folded: first\r\n  second\r\n"
+        b"X-Spaced:   padded  \r\nnot a header line\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\nX-Second: on the same connection\r\n\r\n",
+    )
+    first = _get(client, server.url + "/a")
+    second = _get(client, server.url + "/b")
+    server.close()
+
+    assert isinstance(first, Ok)
+    assert first.value.status == 200
+    assert first.value.body == b"hello world"
+    headers = dict(first.value.headers)
+    assert headers["X-Folded"] == "first second"
+    assert headers["X-Spaced"] == "padded"
+    assert "X-Interim" not in headers
+    assert isinstance(second, Ok)
+    assert second.value.status == 204
+    assert second.value.body == b""
+    assert dict(second.value.headers)["X-Second"] == "on the same connection"
+    assert len(server.requests) == 2
+
+
+def test_http_1_0_body_until_close_and_bad_lengths(client):
+    server = CannedUpstream(
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+    )
+    until_close = _get(client, server.url)
+    server.close()
+    assert isinstance(until_close, Ok)
+    assert until_close.value.body == b"until the end"
+
+    for length in (b"nonsense", b"-5"):
+        server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nrest")
+        answer = _get(client, server.url)
+        server.close()
+        assert isinstance(answer, Ok)
+        assert answer.value.body == b"rest"  # no usable length: read until the upstream closes
+
+
+def test_head_answers_have_no_body(client):
+    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
+    answer = _get(client, server.url, method="HEAD")
+    server.close()
+    assert isinstance(answer, Ok)
+    assert answer.value.body == b""
+    assert dict(answer.value.headers)["Content-Length"] == "42"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/2 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"x" * 70_000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n",
+    ],
+    ids=["unknown-protocol", "header-line-too-long", "too-many-headers"],
+)
+def test_malformed_answers_are_connection_failures(client, answer):
+    server = CannedUpstream(answer)
+    result = _get(client, server.url)
+    server.close()
+    assert isinstance(result, Err)
+    assert result.error is UpstreamFailure.CONNECTION
+
+
+def test_resend_after_a_stale_kept_alive_connection_uses_a_new_one(client):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(0.2)
+                try:
+                    if connection.recv(65536):
+                        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                except TimeoutError:
+                    pass  # an idle kept-alive connection: the upstream closes it
+
+    threading.Thread(target=serve, daemon=True).start()
+    from apps.gateway.upstream import _Connection
+
+    origin = ("http", "127.0.0.1", port)
+    for _ in range(2):  # two idle connections in the pool, both closed by the upstream meanwhile
+        idle = _Connection("127.0.0.1", port, timeout=5)
+        idle.connect()
+        client._checkin(origin, idle)
+    threading.Event().wait(0.5)
+
+    answer = _get(client, f"http://127.0.0.1:{port}/")
+    listener.close()
+    assert isinstance(answer, Ok), answer
+    assert answer.value.body == b"ok"
