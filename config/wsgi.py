@@ -14,9 +14,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 from config.telemetry import configure_tracing
 
-configure_tracing()
+tracing = configure_tracing()
 django_application = get_wsgi_application()
 
 from apps.gateway.entrypoint import GatewayApplication, dispatcher  # noqa: E402
 
-application = dispatcher(django_application, GatewayApplication())
+gateway_application = GatewayApplication()
+if tracing:  # proxied requests skip Django, so they get their server spans here
+    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
+    gateway_application = OpenTelemetryMiddleware(gateway_application)
+application = dispatcher(django_application, gateway_application)
