@@ -2,57 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from types import SimpleNamespace
-
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import ROOT, _free_port, embedded_environment
-
-
-@contextlib.contextmanager
-def serve(var_dir: Path, **extra_env: str) -> Iterator[SimpleNamespace]:
-    """migrate_all, seed and gunicorn like `make run`; `.url`, and `.mail` (var/mail)."""
-    port = _free_port()
-    env = {**embedded_environment(var_dir, port), **extra_env}
-    for command in (["manage.py", "migrate_all", "-v", "0"], ["manage.py", "seed"]):
-        subprocess.run(
-            [sys.executable, *command], cwd=ROOT, env=env, check=True, capture_output=True
-        )
-    log = (var_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"server did not start: {(var_dir / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.1)
-    try:
-        yield SimpleNamespace(url=url, mail=var_dir / "mail")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+from tests.e2e.servers import serve
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 
@@ -12,40 +10,16 @@ import httpx
 import jwt
 import pytest
 
-from tests.e2e.conftest import ROOT, _free_port, embedded_environment
+from tests.e2e.servers import serve
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    var_dir = tmp_path_factory.mktemp("var-aggregation")
-    port = _free_port()
-    env = embedded_environment(var_dir, port)
-    python = sys.executable
-    for command in (["migrate_all", "-v", "0"], ["seed", "--demo"]):
-        subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True)
-    log = (var_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [python, "-m", "gunicorn", "--config", "config/gunicorn.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    secrets = json.loads((var_dir / "local-secrets.json").read_text())
-    yield base_url, secrets["JWT_SIGNING_KEY"]
-    server.terminate()
-    server.wait(timeout=20)
-    log.close()
+    with serve(tmp_path_factory.mktemp("var-aggregation"), seed_args=("--demo",)) as server:
+        secrets = json.loads((server.var_dir / "local-secrets.json").read_text())
+        yield server.url, secrets["JWT_SIGNING_KEY"]
 
 
 def admin_token(signing_key: str) -> str:

@@ -1,0 +1,96 @@
+"""Real server processes started the way `make run` starts them, for the e2e tests.
+
+`serve()` runs `migrate_all`, `seed` and gunicorn (`config/gunicorn.py`) in embedded mode — no
+database URL, no Redis — with `var/` in a folder of the test's, and stops the server after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the test process itself carries (config/settings/test.py sets these) must not leak in.
+_INHERITED = (
+    "ACCOUNTS_DATABASE_URL",
+    "GATEWAY_DATABASE_URL",
+    "AGGREGATION_DATABASE_URL",
+    "REDIS_URL",
+    "CACHE_KEY_PREFIX",
+    "EMAIL_BACKEND",
+    "DJANGO_SECRET_KEY",
+    "JWT_SIGNING_KEY",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def embedded_environment(var_dir: Path, port: int) -> dict[str, str]:
+    """The environment of a fresh `make run`: nothing configured but where to put var/."""
+    env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        VAR_DIR=str(var_dir),
+        HOST="127.0.0.1",
+        PORT=str(port),
+        GUNICORN_THREADS="4",
+    )
+    return env
+
+
+@contextlib.contextmanager
+def serve(
+    var_dir: Path, *, seed_args: tuple[str, ...] = (), **extra_env: str
+) -> Iterator[SimpleNamespace]:
+    """A running server: `.url`, `.var_dir` and `.mail` (where the file email backend writes)."""
+    port = free_port()
+    env = {**embedded_environment(var_dir, port), **extra_env}
+    for command in (["migrate_all", "-v", "0"], ["seed", *seed_args]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    log = (var_dir / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"server did not start: {(var_dir / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.1)
+    try:
+        yield SimpleNamespace(url=url, var_dir=var_dir, mail=var_dir / "mail")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
