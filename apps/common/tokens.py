@@ -28,8 +28,9 @@ REVOCATION_LOOKUP_FAILURES = Counter(
     "Token checks that could not read revocation facts (cache unreachable) and failed open.",
 )
 
-_JTI_KEY = "auth:revoked-jti:{}"
-_USER_KEY = "auth:valid-after:{}"
+# Cache keys of the revocation facts; the gateway reads them inside its one Lua call per request.
+REVOKED_JTI_KEY = "auth:revoked-jti:{}"
+USER_CUTOFF_KEY = "auth:valid-after:{}"
 
 
 def _user_cutoff_ttl() -> int:
@@ -46,16 +47,18 @@ class CacheTokenRevocations:
     def revoke_token(self, token_id: str, expires_at: datetime) -> None:
         ttl = math.ceil((expires_at - datetime.now(UTC)).total_seconds())
         if ttl > 0:
-            cache.set(_JTI_KEY.format(token_id), 1, timeout=ttl)
+            cache.set(REVOKED_JTI_KEY.format(token_id), 1, timeout=ttl)
 
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
         cache.set(
-            _USER_KEY.format(user_id), int(issued_before.timestamp()), timeout=_user_cutoff_ttl()
+            USER_CUTOFF_KEY.format(user_id),
+            int(issued_before.timestamp()),
+            timeout=_user_cutoff_ttl(),
         )
 
     def facts_for(self, token_id: str, user_id: str) -> tuple[bool, int | None]:
         """(token denied?, user's cut-off epoch second or None) in one round trip."""
-        jti_key, user_key = _JTI_KEY.format(token_id), _USER_KEY.format(user_id)
+        jti_key, user_key = REVOKED_JTI_KEY.format(token_id), USER_CUTOFF_KEY.format(user_id)
         found = cache.get_many([jti_key, user_key])
         return jti_key in found, found.get(user_key)
 

@@ -20,9 +20,9 @@ from typing import Any
 from django.core.cache import cache
 from redis.exceptions import NoScriptError, RedisError
 
-from apps.common.tokens import _JTI_KEY as REVOKED_JTI  # the accounts context's keys
-from apps.common.tokens import _USER_KEY as VALID_AFTER
 from apps.common.tokens import REVOCATION_LOOKUP_FAILURES, CacheTokenRevocations
+from apps.common.tokens import REVOKED_JTI_KEY as REVOKED_JTI
+from apps.common.tokens import USER_CUTOFF_KEY as VALID_AFTER
 from apps.gateway.redis_support import redis_unavailable
 from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import RateLimitPolicy
