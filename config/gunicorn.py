@@ -34,6 +34,9 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 wsgi_app = "config.wsgi:application"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicornc's control socket lives with this checkout's var/, so several servers on one machine
+# (tests, benchmarks, a second checkout) never fight over the per-user default path.
+control_socket = str(_var / "gunicorn.ctl")
 # Each worker touches its heartbeat file on every turn of its event loop (per request): on a
 # disk-backed /tmp that is a journaled metadata write; on tmpfs it is a memory operation.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108

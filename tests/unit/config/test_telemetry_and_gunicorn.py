@@ -32,6 +32,7 @@ def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, 
     assert module.workers == 1
     assert module.worker_class == "gthread"
     assert module.bind.endswith(":9123")
+    assert module.control_socket.endswith("/gunicorn.ctl")  # per checkout, not per user
     (tmp_path / "prom").mkdir()
     (tmp_path / "prom" / "stale.db").write_text("x")
     module.on_starting(None)
