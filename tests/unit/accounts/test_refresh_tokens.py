@@ -1,34 +1,12 @@
 """RefreshTokens."""
 
-from datetime import timedelta
-
-from core.domain.accounts.user import LockoutPolicy, UserStatus
+from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import (
-    AuthenticateUser,
-    Credentials,
     RefreshError,
     RefreshTokens,
 )
-
-
-def login(w):
-    return (
-        AuthenticateUser(
-            users=w.users,
-            sessions=w.sessions,
-            hasher=w.hasher,
-            issuer=w.issuer,
-            uow=w.uow,
-            clock=w.clock,
-            events=w.events,
-            lockout=LockoutPolicy(),
-            session_lifetime=timedelta(days=7),
-        )
-        .execute(Credentials("alice@example.com", "s3cret-pass"))
-        .unwrap()
-        .tokens
-    )
+from tests.unit.accounts.sessions import login
 
 
 def use_case(w):
