@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[1] / "var
 _shared_state = bool(os.environ.get("REDIS_URL"))
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-worker_class = "gthread"
+# gthread plus keep-alive lingering (config/gunicorn_worker.py).
+worker_class = "config.gunicorn_worker.LingeringThreadWorker"
 workers = (
     int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count())) if _shared_state else 1
 )
@@ -33,6 +35,11 @@ accesslog = None  # one structured line per request comes from apps.common.middl
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 wsgi_app = "config.wsgi:application"
+# Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections over
+# them. With one shared socket, whichever worker wins the accept race takes a burst of
+# connections: measured, 16 kept-alive connections all landed on one of two workers in some
+# runs, halving throughput (docs/operations.md). GUNICORN_REUSE_PORT=0 restores the shared one.
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicornc's control socket lives with this checkout's var/, so several servers on one machine
 # (tests, benchmarks, a second checkout) never fight over the per-user default path.
@@ -45,9 +52,28 @@ _metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var /
 
 
 def on_starting(server: Any) -> None:
-    """Start every server with an empty metrics directory (stale files would be summed)."""
+    """Refuse a taken port; start with an empty metrics directory (stale files would be summed)."""
+    if reuse_port:
+        ensure_port_free(bind)
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     _metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def ensure_port_free(address: str) -> None:
+    """Fail the start when something already listens on `address`.
+
+    With SO_REUSEPORT a second server of the same user would silently join the first one's
+    socket group and share its traffic; a plain bind, without the option, still fails on it.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - the address gunicorn is about to bind
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no conflict
+        try:
+            probe.bind((host, int(port)))
+        except OSError as error:
+            raise SystemExit(f"cannot listen on {address}: {error.strerror}") from error
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -55,53 +81,3 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-
-
-# A gthread worker hands every kept-alive connection back to its main thread's poller after
-# each response, and the next request on it comes back through the poller and the thread pool:
-# three thread wake-ups per request (measured ~0.3-0.5 ms on 2 cores, about the time the
-# gateway itself takes). A thread that just answered keeps serving its connection while the
-# next request arrives within KEEPALIVE_LINGER_SECONDS, unless other connections wait for a
-# thread. Everything else (limits, timeouts, graceful shutdown) is gthread's own.
-KEEPALIVE_LINGER_SECONDS = float(os.environ.get("GUNICORN_KEEPALIVE_LINGER_MS", "2")) / 1000
-
-
-def post_worker_init(worker: Any) -> None:
-    """Serve a kept-alive connection's next request on the thread that answered the last one."""
-    handle = getattr(worker, "handle", None)
-    pool = getattr(worker, "tpool", None)
-    if (
-        handle is None
-        or pool is None
-        or KEEPALIVE_LINGER_SECONDS <= 0
-        or getattr(worker, "_lingering", False)
-    ):
-        return
-    worker._lingering = True
-    waiting = getattr(pool, "_work_queue", None)
-
-    def lingering_handle(conn: Any) -> Any:
-        keepalive = handle(conn)
-        while (
-            keepalive is True
-            and worker.alive
-            and not conn.is_http2
-            and (waiting is None or waiting.empty())
-            and _next_request_arrives(conn, KEEPALIVE_LINGER_SECONDS)
-        ):
-            keepalive = handle(conn)
-        return keepalive
-
-    worker.handle = lingering_handle
-
-
-def _next_request_arrives(conn: Any, seconds: float) -> bool:
-    import select
-
-    if conn.parser is not None and conn.parser.unreader.buf.getvalue():
-        return True  # already read ahead (pipelined)
-    try:
-        readable, _, _ = select.select([conn.sock], [], [], seconds)
-    except (OSError, ValueError):
-        return False
-    return bool(readable)

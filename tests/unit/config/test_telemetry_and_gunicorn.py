@@ -1,6 +1,7 @@
 """Tracing is off unless OTEL variables ask for it; gunicorn's hooks keep metrics sane."""
 
 import importlib
+import socket
 
 import pytest
 
@@ -25,13 +26,17 @@ def test_tracing_is_requested_only_by_otel_variables(environ, expected):
 def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, tmp_path):
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
-    monkeypatch.setenv("PORT", "9123")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("PORT", str(port))
     import config.gunicorn as gunicorn_config
 
     module = importlib.reload(gunicorn_config)
     assert module.workers == 1
-    assert module.worker_class == "gthread"
-    assert module.bind.endswith(":9123")
+    assert module.worker_class == "config.gunicorn_worker.LingeringThreadWorker"
+    assert module.reuse_port is True
+    assert module.bind.endswith(f":{port}")
     assert module.control_socket.endswith("/gunicorn.ctl")  # per checkout, not per user
     (tmp_path / "prom").mkdir()
     (tmp_path / "prom" / "stale.db").write_text("x")
@@ -51,3 +56,28 @@ def test_gunicorn_scales_workers_with_redis(monkeypatch, tmp_path):
     import config.gunicorn as gunicorn_config
 
     assert importlib.reload(gunicorn_config).workers == 3
+
+
+def test_a_taken_port_stops_the_start_even_with_reuse_port(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    import config.gunicorn as gunicorn_config
+
+    module = importlib.reload(gunicorn_config)
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(SystemExit, match="cannot listen on"):
+            module.ensure_port_free(address)
+    module.ensure_port_free(address)  # free again once the other server is gone
+
+
+def test_reuse_port_can_be_switched_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GUNICORN_REUSE_PORT", "0")
+    import config.gunicorn as gunicorn_config
+
+    assert importlib.reload(gunicorn_config).reuse_port is False
+    monkeypatch.delenv("GUNICORN_REUSE_PORT")
+    importlib.reload(gunicorn_config)
