@@ -8,7 +8,7 @@ then measures, interleaved in rounds, and prints ratios against baselines from t
      (goal >= 0.5x), and the added p50 latency at concurrency 1 (goal <= 1.0 ms);
   2. cache HIT vs MISS throughput (goal >= 2.5x), MISS = a new query string per request;
   3. open-circuit 503 vs a gateway-local answer (404 route_not_found) (goal >= 0.9x);
-  4. one rate-limit check vs a bare Redis INCR, same client, in-process (goal <= 1.6x).
+  4. one rate-limit check vs a bare Redis INCR, same connection, in-process (goal <= 1.6x).
 
 Usage: python bench/bench_gateway.py [--seconds 8] [--rounds 3] [--connections 16]
 """
@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -44,6 +45,59 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+# CPU per request, by side: what each answer costs the machine, whatever the scheduling did.
+_SIDES = ("gateway", "upstream", "redis", "postgres", "wrk")
+
+
+def _stat(pid: int) -> tuple[int, str, float] | None:
+    """(parent pid, command name, CPU seconds used) of a live process, from /proc."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), name, (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class CpuMeter:
+    """CPU seconds used by each side of the benchmark: gateway and upstream process trees,
+    redis-server, every postgres process, and wrk (this process's waited-for children)."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self._roots = roots
+
+    def snapshot(self) -> dict[int, tuple[str, float]]:
+        """Each process's side and CPU seconds so far; wrk's under the pseudo-pid 0."""
+        stats = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+                stats[int(entry.name)] = stat
+        owner = {pid: side for side, pid in self._roots.items()}
+        sides: dict[int, tuple[str, float]] = {}
+        for pid, (parent, name, seconds) in stats.items():
+            side = owner.get(pid) or owner.get(parent)
+            if side is None and name in {"redis-server", "postgres"}:
+                side = "redis" if name == "redis-server" else "postgres"
+            if side is not None:
+                sides[pid] = (side, seconds)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sides[0] = ("wrk", children.ru_utime + children.ru_stime)
+        return sides
+
+    @staticmethod
+    def used(
+        before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+    ) -> dict[str, float]:
+        """CPU seconds per side between two snapshots (a process that ended in between is
+        left out; one that started is counted whole)."""
+        used = dict.fromkeys(_SIDES, 0.0)
+        for pid, (side, seconds) in after.items():
+            used[side] += seconds - before.get(pid, (side, 0.0))[1]
+        return used
 
 
 def prepare_databases() -> None:
@@ -115,8 +169,8 @@ def wrk(
     connections: int,
     token: str | None = None,
     unique_queries: bool = False,
-) -> tuple[float, float]:
-    """(requests/s, p50 ms) from wrk; non-2xx answers are expected for some scenarios."""
+) -> tuple[float, float, int]:
+    """(requests/s, p50 ms, requests) from wrk; non-2xx answers are expected in some runs."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
@@ -130,7 +184,9 @@ def wrk(
     p50_raw = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     assert p50_raw, out
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p50_raw.group(2)]
-    return rps, float(p50_raw.group(1)) * scale
+    done = re.search(r"(\d+) requests in", out)
+    assert done, out
+    return rps, float(p50_raw.group(1)) * scale, int(done.group(1))
 
 
 def setup_platform(env: dict[str, str], upstream: str) -> str:
@@ -183,13 +239,12 @@ def setup_platform(env: dict[str, str], upstream: str) -> str:
 
 
 def rate_limit_cost(samples: int = 20_000) -> tuple[float, float]:
-    """Microseconds per limiter check and per bare INCR, same redis-py client, interleaved."""
+    """Microseconds per limiter check and per bare INCR, on the same connection, interleaved."""
     from apps.gateway.limiter import RedisSlidingWindowLimiter
     from apps.gateway.redis_support import key_prefix, raw_redis
     from core.domain.gateway.route import LimitKey, RateLimitPolicy
 
-    client = raw_redis()
-    limiter = RedisSlidingWindowLimiter(client, key_prefix())
+    limiter = RedisSlidingWindowLimiter(raw_redis(), key_prefix())
     policy = RateLimitPolicy(requests=100, window_seconds=1, key=LimitKey.USER)
     check, incr = [], []
     for _ in range(5):
@@ -199,7 +254,7 @@ def rate_limit_cost(samples: int = 20_000) -> tuple[float, float]:
         check.append((time.perf_counter() - started) / (samples // 5) * 1e6)
         started = time.perf_counter()
         for _ in range(samples // 5):
-            client.incr("bench-gw:incr")
+            limiter.incr("bench-gw:incr")
         incr.append((time.perf_counter() - started) / (samples // 5) * 1e6)
     return statistics.median(check), statistics.median(incr)
 
@@ -227,6 +282,7 @@ def main() -> None:
                 "gunicorn",
                 "--pythonpath",
                 str(ROOT / "bench" / "gateway"),
+                "--reuse-port",
                 "-k",
                 "gthread",
                 "-w",
@@ -262,7 +318,8 @@ def main() -> None:
             urllib.request.urlopen(gateway + "/open", timeout=5)  # noqa: S310 - loopback
         for url in (upstream + "/item", gateway + "/bench", gateway + "/cached"):
             wrk(url, seconds=2, connections=4, token=token)  # warm pools, caches, JIT-free paths
-        run(args, upstream, gateway, token)
+        meter = CpuMeter({"upstream": processes[0].pid, "gateway": processes[1].pid})
+        run(args, upstream, gateway, token, meter)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -270,43 +327,41 @@ def main() -> None:
             process.wait(timeout=30)
 
 
-def run(args: argparse.Namespace, upstream: str, gateway: str, token: str) -> None:
+def run(args: argparse.Namespace, upstream: str, gateway: str, token: str, meter: CpuMeter) -> None:
     seconds, conns = args.seconds, args.connections
     results: dict[str, list[float]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {}
 
-    def note(name: str, value: float) -> None:
-        results.setdefault(name, []).append(value)
+    def measure(name: str, url: str, c: int, duration: int, **options: object) -> None:
+        before = meter.snapshot()
+        rps, p50, requests = wrk(url, seconds=duration, connections=c, **options)  # type: ignore[arg-type]
+        used = meter.used(before, meter.snapshot())
+        if c == 1:
+            results.setdefault(f"{name}_p50", []).append(p50)
+            return
+        results.setdefault(f"{name}_rps", []).append(rps)
+        per_side = cpu.setdefault(name, {})
+        for side in _SIDES:
+            used_us = used[side] / max(requests, 1) * 1e6
+            per_side.setdefault(side, []).append(used_us)
 
     for _ in range(args.rounds):
-        note("direct_rps", wrk(upstream + "/item", seconds=seconds, connections=conns)[0])
-        note(
-            "gateway_rps",
-            wrk(gateway + "/bench", seconds=seconds, connections=conns, token=token)[0],
-        )
-        note("direct_p50", wrk(upstream + "/item", seconds=seconds // 2, connections=1)[1])
-        note(
-            "gateway_p50",
-            wrk(gateway + "/bench", seconds=seconds // 2, connections=1, token=token)[1],
-        )
-        note(
-            "hit_rps", wrk(gateway + "/cached", seconds=seconds, connections=conns, token=token)[0]
-        )
+        measure("direct", upstream + "/item", conns, seconds)
+        measure("gateway", gateway + "/bench", conns, seconds, token=token)
+        measure("direct", upstream + "/item", 1, seconds // 2)
+        measure("gateway", gateway + "/bench", 1, seconds // 2, token=token)
+        measure("hit", gateway + "/cached", conns, seconds, token=token)
         # A MISS every time: the cached route with a new query string per request (lookup, fill
-        # lock, upstream call, store). The uncached twin route is printed for comparison.
-        note(
-            "miss_rps",
-            wrk(
-                gateway + "/cached",
-                seconds=seconds,
-                connections=conns,
-                token=token,
-                unique_queries=True,
-            )[0],
-        )
-        note("open_rps", wrk(gateway + "/open", seconds=seconds, connections=conns)[0])
-        note("local_rps", wrk(gateway + "/no-such-route", seconds=seconds, connections=conns)[0])
+        # lock, upstream call, store).
+        measure("miss", gateway + "/cached", conns, seconds, token=token, unique_queries=True)
+        measure("open", gateway + "/open", conns, seconds)
+        measure("local", gateway + "/no-such-route", conns, seconds)
     check_us, incr_us = rate_limit_cost()
     med = {name: statistics.median(values) for name, values in results.items()}
+    cpu_med = {
+        name: {side: statistics.median(values) for side, values in sides.items()}
+        for name, sides in cpu.items()
+    }
     figures = {
         "throughput_ratio": med["gateway_rps"] / med["direct_rps"],
         "added_p50_ms": med["gateway_p50"] - med["direct_p50"],
@@ -320,11 +375,15 @@ def run(args: argparse.Namespace, upstream: str, gateway: str, token: str) -> No
             {
                 "rounds": results,
                 "medians": med,
+                "cpu_us_per_request": cpu_med,
                 "ratelimit_check_us": check_us,
                 "incr_us": incr_us,
             },
         )
     )
+    print("CPU µs per request (median)  " + "".join(f"{side:>10}" for side in _SIDES))
+    for name, sides in cpu_med.items():
+        print(f"  {name:<27}" + "".join(f"{sides[side]:>10.0f}" for side in _SIDES))
     print(f"throughput via gateway / direct : {figures['throughput_ratio']:.2f}x (goal >= 0.5)")
     print(f"added p50 latency at c=1        : {figures['added_p50_ms']:+.2f} ms (goal <= 1.0)")
     print(f"cache HIT / MISS throughput     : {figures['cache_hit_vs_miss']:.2f}x (goal >= 2.5)")

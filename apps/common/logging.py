@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from django.conf import settings
@@ -37,6 +37,12 @@ def redact_secrets(logger: Any, method: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
+def _renderer() -> Any:
+    if settings.LOG_FORMAT == "console":
+        return structlog.dev.ConsoleRenderer(colors=False)
+    return structlog.processors.JSONRenderer()
+
+
 def configure_logging() -> None:
     """Route structlog and stdlib logging to one JSON (or console) stream on stdout."""
     shared: list[Any] = [
@@ -46,11 +52,7 @@ def configure_logging() -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_secrets,
     ]
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if settings.LOG_FORMAT == "console"
-        else structlog.processors.JSONRenderer()
-    )
+    renderer = _renderer()
     structlog.configure(
         processors=[
             *shared,
@@ -94,6 +96,35 @@ def configure_logging() -> None:
                 "httpcore": {"level": "WARNING"},
             },
         }
+    )
+
+
+def direct_logger(name: str, stream: TextIO | None = None) -> Any:
+    """A structlog logger that renders and writes its own lines, one `write` each.
+
+    Same fields, masking, renderer and level as every other line, without the standard
+    library's record, handler and formatter machinery: for a line written on every request
+    of a hot path (the gateway's access log; measured ~85 µs a line through logging, ~25 µs
+    here, docs/gateway.md). It writes to stdout, not to other handlers a deployment may add.
+    """
+
+    def add_logger_name(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["logger"] = name
+        return event
+
+    level = logging.getLevelNamesMapping().get(settings.LOG_LEVEL, logging.INFO)
+    return structlog.wrap_logger(
+        structlog.WriteLogger(stream or sys.stdout),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            _renderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=True,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
+from functools import cache, partial
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from django.http.request import split_domain_port, validate_host
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.common.clientip import client_ip_from
+from apps.common.logging import direct_logger
 from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apps.gateway import wiring
@@ -32,7 +33,6 @@ from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.errors import ProxyError
 from core.usecases.gateway.forward_request import ForwardRequest, ProxyRequest
 
-access_log = structlog.get_logger("platform.access")
 log = structlog.get_logger("platform.gateway")
 
 Headers = list[tuple[str, str]]
@@ -239,9 +239,14 @@ class GatewayApplication:
         return _Body(body, partial(_log_access, reply, method, path, elapsed))
 
 
+@cache
+def _access_log() -> Any:
+    return direct_logger("platform.access")
+
+
 def _log_access(reply: Reply, method: str, path: str, elapsed: float) -> None:
-    """The access-log line of one answered request."""
-    access_log.info(
+    """The access-log line of one answered request (the same fields as Django's side)."""
+    _access_log().info(
         "request",
         method=method,
         path=path,

@@ -11,6 +11,7 @@ everywhere on the platform; both are counted.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import threading
@@ -23,44 +24,66 @@ from redis.exceptions import NoScriptError, RedisError
 from apps.common.tokens import REVOCATION_LOOKUP_FAILURES, CacheTokenRevocations
 from apps.common.tokens import REVOKED_JTI_KEY as REVOKED_JTI
 from apps.common.tokens import USER_CUTOFF_KEY as VALID_AFTER
-from apps.gateway.redis_support import redis_unavailable
+from apps.gateway.redis_support import DirectRedis, redis_unavailable
+from apps.gateway.response_cache import RedisResponseCache
 from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import RateLimitPolicy
 from core.domain.shared.identity import Principal, is_revoked
-from core.usecases.gateway.ports import EdgeVerdict
+from core.usecases.gateway.ports import CacheLookup, CacheProbe, CacheResult, EdgeVerdict
 
-# KEYS: window, circuit, denied-jti, user cut-off. ARGV: now_ms, window_ms, limit (0: none),
-# member, iat (-1: anonymous), 1 to read the circuit (0: nobody uses it). Returns {revoked} or
-# {0, allowed, remaining, reset_ms, circuit state, failures}: the circuit fields let the breaker
-# admit a call on a closed circuit without a round trip of its own (RedisCircuitBreaker.admit).
-_SLIDING_WINDOW = """
+# KEYS: window, circuit, denied-jti, user cut-off, cached answer, fill lock ('' when unused).
+# ARGV: now_ms, window_ms, limit (0: none), member, iat (-1: anonymous), 1 to read the circuit,
+# fill-lock ms. Returns {1} when the token is revoked, else {0, allowed (1/0, -1: no limit),
+# remaining, reset_ms, circuit state, failures, cache}: cache is the stored answer, 1 when this
+# call took the fill lock, 0 when another holds it, -1 when nothing was looked up (no probe, or
+# the call is refused). The circuit fields let the breaker admit a call on a closed circuit
+# without a round trip of its own (RedisCircuitBreaker.admit).
+_EDGE = """
 if ARGV[5] ~= '-1' then
   local facts = redis.call('MGET', KEYS[3], KEYS[4])
   if facts[1] then return {1} end
   if facts[2] and tonumber(ARGV[5]) < tonumber(facts[2]) then return {1} end
 end
-local limit = tonumber(ARGV[3])
-if limit == 0 then return {0} end
 local state, fails = 'closed', '0'
 if ARGV[6] == '1' then
   local circuit = redis.call('HMGET', KEYS[2], 's', 'f')
   state = circuit[1] or 'closed'
   fails = circuit[2] or '0'
 end
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], window)
-  count = count + 1
+local allowed, remaining, reset = -1, 0, 0
+local limit = tonumber(ARGV[3])
+if limit > 0 then
+  local now = tonumber(ARGV[1])
+  local window = tonumber(ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  local count = redis.call('ZCARD', KEYS[1])
+  allowed = 0
+  if count < limit then
+    redis.call('ZADD', KEYS[1], now, ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], window)
+    count = count + 1
+    allowed = 1
+    remaining = limit - count
+  end
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, 1, limit - count, tonumber(oldest[2]) + window - now, state, fails}
+  reset = tonumber(oldest[2]) + window - now
+  if allowed == 0 then return {0, 0, 0, reset, state, fails, -1} end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, 0, 0, tonumber(oldest[2]) + window - now, state, fails}
+local cached = -1
+if KEYS[5] ~= '' then
+  cached = redis.call('GET', KEYS[5])
+  if not cached then
+    cached = 0
+    if redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[7]) then cached = 1 end
+  end
+end
+return {0, allowed, remaining, reset, state, fails, cached}
 """
+_NO_KEY = ""
+
+
+def _sha1(script: str) -> str:
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
 
 
 class CircuitHints:
@@ -115,7 +138,9 @@ class InProcessSlidingWindowLimiter:
 
 
 class RedisSlidingWindowLimiter:
-    """`RateLimiter` shared by every worker: a sorted set per subject, one EVALSHA per check."""
+    """`RateLimiter` and `EdgeChecks` shared by every worker: a sorted set per subject, one
+    EVALSHA per request for revocation, limit, circuit hint and (given `responses`) the
+    response-cache lookup."""
 
     def __init__(
         self,
@@ -123,73 +148,106 @@ class RedisSlidingWindowLimiter:
         prefix: str,
         fallback: InProcessSlidingWindowLimiter | None = None,
         circuits: CircuitHints | None = None,
+        responses: RedisResponseCache | None = None,
     ) -> None:
-        self._client = client
-        self._script = client.register_script(_SLIDING_WINDOW)
+        self._redis = DirectRedis(client)
+        self._sha = _sha1(_EDGE)
         self._prefix = f"{prefix}rl:"
         self._circuit_prefix = f"{prefix}cb:"
         self._circuits = circuits
+        self._responses = responses
         self._fallback = fallback or InProcessSlidingWindowLimiter()
         self._ids = itertools.count()
         self._pid = os.getpid()
 
     def _run(self, *keys_and_args: Any) -> Any:
-        # EVALSHA straight on the client: redis-py's Script wrapper costs more than the script.
         try:
-            return self._client.evalsha(self._script.sha, 4, *keys_and_args)
-        except NoScriptError:
-            return self._script(keys=list(keys_and_args[:4]), args=list(keys_and_args[4:]))
+            return self._redis.execute("EVALSHA", self._sha, 6, *keys_and_args)
+        except NoScriptError:  # a new or flushed Redis: load the script once, then again
+            return self._redis.execute("EVAL", _EDGE, 6, *keys_and_args)
 
     def hit(self, subject: str, policy: RateLimitPolicy, now: float) -> RateDecision:
         """`RateLimiter`: one sliding-window check."""
-        decision = self.check(None, subject, policy, now).decision
+        route = subject.split(":", 1)[0]  # subjects start with the route
+        decision = self.check(route, None, subject, policy, now).decision
         assert decision is not None
         return decision
 
     def check(
         self,
+        route: str,
         principal: Principal | None,
         subject: str | None,
         policy: RateLimitPolicy | None,
         now: float,
+        probe: CacheProbe | None = None,
     ) -> EdgeVerdict:
-        """`EdgeChecks`: revocation facts, then the limit, in one EVALSHA."""
+        """`EdgeChecks`: revocation facts, the limit and the cache lookup, in one EVALSHA."""
         now_ms = int(now * 1000)
-        route = subject.split(":", 1)[0] if subject else ""  # subjects start with the route
-        keys = [
-            self._prefix + (subject or ""),
+        responses = self._responses if probe is not None else None
+        entry, lock = responses.keys_for(probe.key) if responses and probe else (_NO_KEY, _NO_KEY)
+        keys = (
+            self._prefix + subject if subject and policy else _NO_KEY,
             self._circuit_prefix + route,
-            cache.make_key(REVOKED_JTI.format(principal.token_id)) if principal else "",
-            cache.make_key(VALID_AFTER.format(principal.user_id)) if principal else "",
-        ]
-        args = [
+            cache.make_key(REVOKED_JTI.format(principal.token_id)) if principal else _NO_KEY,
+            cache.make_key(VALID_AFTER.format(principal.user_id)) if principal else _NO_KEY,
+            entry,
+            lock,
+        )
+        args = (
             now_ms,
-            policy.window_seconds * 1000 if policy else 0,
-            policy.requests if policy else 0,
+            policy.window_seconds * 1000 if subject and policy else 0,
+            policy.requests if subject and policy else 0,
             f"{now_ms}:{self._pid}:{next(self._ids)}",
             int(principal.issued_at.timestamp()) if principal else -1,
             1 if self._circuits is not None else 0,
-        ]
+            int(probe.fill_seconds * 1000) if probe else 0,
+        )
         try:
             reply = self._run(*keys, *args)
         except RedisError as error:
-            redis_unavailable("rate_limit", error)
-            if principal is not None:
-                REVOCATION_LOOKUP_FAILURES.inc()  # fail open, as the platform's verifier does
-            if subject is None or policy is None:
-                return EdgeVerdict(revoked=False)
-            return EdgeVerdict(False, self._fallback.hit(subject, policy, now))
+            return self._degraded(error, principal, subject, policy, now, probe)
         if int(reply[0]):
             return EdgeVerdict(revoked=True)
-        if subject is None or policy is None:
-            return EdgeVerdict(revoked=False)
-        _, allowed, remaining, reset_ms, state, failures = reply
+        _, allowed, remaining, reset_ms, state, failures, cached = reply
         if self._circuits is not None:
             self._circuits.remember(route, now, state, int(failures))
-        decision = RateDecision(
-            bool(allowed), policy.requests, int(remaining), int(reset_ms) / 1000
-        )
-        return EdgeVerdict(False, decision)
+        decision = None
+        if subject is not None and policy is not None:
+            decision = RateDecision(
+                bool(allowed), policy.requests, int(remaining), int(reset_ms) / 1000
+            )
+        looked_up = None
+        if responses is not None and cached != -1:
+            looked_up = responses.read_lookup(cached)
+        return EdgeVerdict(False, decision, looked_up)
+
+    def _degraded(
+        self,
+        error: RedisError,
+        principal: Principal | None,
+        subject: str | None,
+        policy: RateLimitPolicy | None,
+        now: float,
+        probe: CacheProbe | None,
+    ) -> EdgeVerdict:
+        """Redis unreachable: per-process limits, revocation fails open, the cache is bypassed;
+        each counted."""
+        redis_unavailable("rate_limit", error)
+        if principal is not None:
+            REVOCATION_LOOKUP_FAILURES.inc()  # fail open, as the platform's verifier does
+        decision = None
+        if subject is not None and policy is not None:
+            decision = self._fallback.hit(subject, policy, now)
+        looked_up = None
+        if probe is not None and self._responses is not None:
+            redis_unavailable("response_cache", error)
+            looked_up = CacheLookup(CacheResult.BYPASS)
+        return EdgeVerdict(False, decision, looked_up)
+
+    def incr(self, key: str) -> int:
+        """A bare `INCR` on the same connection as the checks (the benchmark's baseline)."""
+        return int(self._redis.execute("INCR", key))
 
 
 class NoRevocationFacts(CacheTokenRevocations):
@@ -209,11 +267,14 @@ class InProcessEdgeChecks:
 
     def check(
         self,
+        route: str,
         principal: Principal | None,
         subject: str | None,
         policy: RateLimitPolicy | None,
         now: float,
+        probe: CacheProbe | None = None,
     ) -> EdgeVerdict:
+        """`EdgeChecks`; the response cache is left to the caller."""
         if principal is not None:
             denied, cutoff = self._revocations.facts_for(principal.token_id, principal.user_id)
             issued_at = int(principal.issued_at.timestamp())

@@ -17,7 +17,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from apps.gateway.redis_support import redis_unavailable
-from core.usecases.gateway.ports import CacheResult, StoredResponse
+from core.usecases.gateway.ports import CacheLookup, CacheResult, StoredResponse
 
 _POLL_SECONDS = 0.01
 # The cached answer, or 1 when this caller now holds the fill lock, 0 when another does.
@@ -41,27 +41,32 @@ def decode(blob: bytes) -> StoredResponse:
 
 
 class RedisResponseCache:
-    """`ResponseCache` in Redis."""
+    """`ResponseCache` in Redis. The proxy's edge call usually makes the lookup itself, with
+    the same keys and answer (`keys_for`, `read_lookup`): see `apps.gateway.limiter`."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self._client = client
         self._prefix = f"{prefix}rc:"
         self._lookup = client.register_script(_LOOKUP_OR_CLAIM)
 
-    def lookup(
-        self, key: str, fill_seconds: float
-    ) -> tuple[CacheResult, StoredResponse | None, bool]:
+    def keys_for(self, key: str) -> tuple[str, str]:
+        """The Redis keys of a cached answer and of its fill lock."""
+        return self._prefix + key, f"{self._prefix}lock:{key}"
+
+    @staticmethod
+    def read_lookup(reply: Any) -> CacheLookup:
+        """A lookup script's reply: the stored answer, or 1/0 for a MISS with/without the lock."""
+        if isinstance(reply, int):
+            return CacheLookup(CacheResult.MISS, filling=bool(reply))
+        return CacheLookup(CacheResult.HIT, decode(reply))
+
+    def lookup(self, key: str, fill_seconds: float) -> CacheLookup:
         try:
-            blob = self._lookup(
-                keys=[self._prefix + key, f"{self._prefix}lock:{key}"],
-                args=[int(fill_seconds * 1000)],
-            )
+            reply = self._lookup(keys=list(self.keys_for(key)), args=[int(fill_seconds * 1000)])
         except RedisError as error:
             redis_unavailable("response_cache", error)
-            return CacheResult.BYPASS, None, False
-        if isinstance(blob, int):
-            return CacheResult.MISS, None, bool(blob)
-        return CacheResult.HIT, decode(blob), False
+            return CacheLookup(CacheResult.BYPASS)
+        return self.read_lookup(reply)
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
         deadline = time.monotonic() + timeout_seconds
@@ -103,17 +108,15 @@ class InProcessResponseCache:
         self._changed = threading.Condition()
         self._max = max_entries
 
-    def lookup(
-        self, key: str, fill_seconds: float
-    ) -> tuple[CacheResult, StoredResponse | None, bool]:
+    def lookup(self, key: str, fill_seconds: float) -> CacheLookup:
         found = self._fresh(key)
         if found is not None:
-            return CacheResult.HIT, found, False
+            return CacheLookup(CacheResult.HIT, found)
         with self._changed:
             if key in self._filling:
-                return CacheResult.MISS, None, False
+                return CacheLookup(CacheResult.MISS)
             self._filling.add(key)
-            return CacheResult.MISS, None, True
+            return CacheLookup(CacheResult.MISS, filling=True)
 
     def _fresh(self, key: str) -> StoredResponse | None:
         with self._changed:

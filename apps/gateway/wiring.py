@@ -109,12 +109,16 @@ def _build_state() -> GatewayState:
     if client is not None:
         prefix = key_prefix()
         hints = CircuitHints()
-        redis_limiter = RedisSlidingWindowLimiter(client, prefix, circuits=hints)
+        responses = RedisResponseCache(client, prefix)
+        # One EVALSHA per request: revocation, limit, circuit hint and cache lookup.
+        redis_limiter = RedisSlidingWindowLimiter(
+            client, prefix, circuits=hints, responses=responses
+        )
         limiter = edge = redis_limiter
         redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
         routes.on_reload.append(redis_breaker.forget_local)
         breaker = redis_breaker
-        cache = RedisResponseCache(client, prefix)
+        cache = responses
     else:
         in_process = InProcessSlidingWindowLimiter()
         limiter, edge = in_process, InProcessEdgeChecks(in_process)

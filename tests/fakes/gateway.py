@@ -13,6 +13,8 @@ from core.domain.gateway.route import BreakerPolicy, RateLimitPolicy, Route
 from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import (
+    CacheLookup,
+    CacheProbe,
     CacheResult,
     EdgeVerdict,
     StoredResponse,
@@ -93,26 +95,40 @@ class FakeRateLimiter:
 
 
 class FakeEdgeChecks:
-    """Revocation by token id (`revoked_ids`) and a `FakeRateLimiter`."""
+    """Revocation by token id (`revoked_ids`), a `FakeRateLimiter`, and the cache lookup when
+    given a `cache` (like the Redis edge) or left to the caller (like the in-process one)."""
 
-    def __init__(self, limiter: FakeRateLimiter | None = None) -> None:
+    def __init__(
+        self, limiter: FakeRateLimiter | None = None, cache: InMemoryResponseCache | None = None
+    ) -> None:
         self.limiter = limiter or FakeRateLimiter()
+        self.cache = cache
         self.revoked_ids: set[str] = set()
         self.calls = 0
+        self.routes: list[str] = []
 
     def check(
         self,
+        route: str,
         principal: Principal | None,
         subject: str | None,
         policy: RateLimitPolicy | None,
         now: float,
+        probe: CacheProbe | None = None,
     ) -> EdgeVerdict:
         self.calls += 1
+        self.routes.append(route)
         if principal is not None and principal.token_id in self.revoked_ids:
             return EdgeVerdict(revoked=True)
-        if subject is None or policy is None:
-            return EdgeVerdict(revoked=False)
-        return EdgeVerdict(False, self.limiter.hit(subject, policy, now))
+        decision = None
+        if subject is not None and policy is not None:
+            decision = self.limiter.hit(subject, policy, now)
+            if not decision.allowed:
+                return EdgeVerdict(False, decision)
+        cached = None
+        if probe is not None and self.cache is not None:
+            cached = self.cache.lookup(probe.key, probe.fill_seconds)
+        return EdgeVerdict(False, decision, cached)
 
 
 class FakeCircuitBreaker:
@@ -146,18 +162,18 @@ class InMemoryResponseCache:
         self.busy = busy  # another caller always holds the fill lock
         self.arrives: StoredResponse | None = None  # what a waiter receives
         self.released: list[str] = []
+        self.lookups = 0
 
-    def lookup(
-        self, key: str, fill_seconds: float
-    ) -> tuple[CacheResult, StoredResponse | None, bool]:
+    def lookup(self, key: str, fill_seconds: float) -> CacheLookup:
+        self.lookups += 1
         if self.unavailable:
-            return CacheResult.BYPASS, None, False
+            return CacheLookup(CacheResult.BYPASS)
         if key in self.entries:
-            return CacheResult.HIT, self.entries[key], False
+            return CacheLookup(CacheResult.HIT, self.entries[key])
         if self.busy or key in self.filling:
-            return CacheResult.MISS, None, False
+            return CacheLookup(CacheResult.MISS)
         self.filling.add(key)
-        return CacheResult.MISS, None, True
+        return CacheLookup(CacheResult.MISS, filling=True)
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
         return self.arrives

@@ -21,6 +21,8 @@ from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import ProxyError
 from core.usecases.gateway.ports import (
+    CacheLookup,
+    CacheProbe,
     CacheResult,
     CircuitBreaker,
     EdgeChecks,
@@ -150,24 +152,36 @@ class ForwardRequest:
         if denied is not None:
             return call.reject(denied)
         now = self._clock.now().timestamp()
-        refused = self._admit_at_edge(call, request, now)
+        probe = self._cache_probe(call, request)
+        refused, cached = self._admit_at_edge(call, request, now, probe)
         if refused is not None:
             return refused
-        if caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
-            return self._through_cache(call, request, now)
+        if probe is not None:
+            return self._through_cache(call, request, now, probe, cached)
         if route.cache_ttl_seconds > 0:
             call.extra_headers.append(("X-Cache", CacheResult.BYPASS.value))
         return self._call_upstream(call, request, now).map(
             lambda answer: self._respond(call, answer)
         )
 
-    def _admit_at_edge(
-        self, call: _Call, request: ProxyRequest, now: float
-    ) -> Err[Rejection] | None:
-        """Revocation facts and the rate limit; None when the call may go on."""
+    def _cache_probe(self, call: _Call, request: ProxyRequest) -> CacheProbe | None:
+        """The cache lookup this request makes, if its answer may come from the cache."""
         route = call.route
-        if call.principal is None and route.rate_limit is None:
+        if not caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
             return None
+        user_id = call.principal.user_id if call.principal else None
+        key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
+        # The fill lock outlives the whole upstream budget, so a slow filler keeps it.
+        return CacheProbe(key, route.timeout_ms / 1000 + 1)
+
+    def _admit_at_edge(
+        self, call: _Call, request: ProxyRequest, now: float, probe: CacheProbe | None
+    ) -> tuple[Err[Rejection] | None, CacheLookup | None]:
+        """Revocation facts, the rate limit and the cache lookup, in one call to the edge:
+        a refusal, or None and the lookup when the edge made it."""
+        route = call.route
+        if call.principal is None and route.rate_limit is None and probe is None:
+            return None, None
         subject = None
         if route.rate_limit is not None:
             subject = limit_subject(
@@ -176,17 +190,18 @@ class ForwardRequest:
                 user_id=call.principal.user_id if call.principal else None,
                 client_ip=request.client_ip,
             )
-        verdict = self._edge.check(call.principal, subject, route.rate_limit, now)
+        verdict = self._edge.check(
+            route.name, call.principal, subject, route.rate_limit, now, probe
+        )
         if verdict.revoked:
-            return call.reject(ProxyError.TOKEN_REVOKED)
+            return call.reject(ProxyError.TOKEN_REVOKED), None
         decision = verdict.decision
-        if decision is None:
-            return None
-        if not decision.allowed:
-            self._metrics.rate_limited(route.name)
-            return call.reject(ProxyError.RATE_LIMITED, decision.headers())
-        call.extra_headers.extend(decision.headers())
-        return None
+        if decision is not None:
+            if not decision.allowed:
+                self._metrics.rate_limited(route.name)
+                return call.reject(ProxyError.RATE_LIMITED, decision.headers()), None
+            call.extra_headers.extend(decision.headers())
+        return None, verdict.cached
 
     def _authenticate(self, call: _Call, request: ProxyRequest) -> ProxyError | None:
         route = call.route
@@ -209,13 +224,17 @@ class ForwardRequest:
         return None  # revocation facts are read with the rate limit, in one round trip
 
     def _through_cache(
-        self, call: _Call, request: ProxyRequest, now: float
+        self,
+        call: _Call,
+        request: ProxyRequest,
+        now: float,
+        probe: CacheProbe,
+        looked_up: CacheLookup | None,
     ) -> Result[ProxyResponse, Rejection]:
         route = call.route
-        user_id = call.principal.user_id if call.principal else None
-        key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
+        key = probe.key
         budget = route.timeout_ms / 1000
-        outcome, stored, filling = self._cache.lookup(key, budget + 1)
+        outcome, stored, filling = looked_up or self._cache.lookup(key, probe.fill_seconds)
         if outcome is CacheResult.MISS and not filling:
             stored = self._cache.wait_for(key, budget)
             if stored is not None:

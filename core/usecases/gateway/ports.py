@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from core.domain.gateway.breaker import Admission, Circuit
 from core.domain.gateway.headers import Headers
@@ -58,26 +58,65 @@ class RateLimiter(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """An upstream answer as the gateway keeps and returns it."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+class CacheResult(StrEnum):
+    HIT = "HIT"
+    MISS = "MISS"
+    BYPASS = "BYPASS"
+
+
+class CacheLookup(NamedTuple):
+    """A response-cache lookup: HIT with the response, MISS, or BYPASS (cache unreachable);
+    on a MISS, whether this caller now holds the fill lock and should call upstream."""
+
+    result: CacheResult
+    response: StoredResponse | None = None
+    filling: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CacheProbe:
+    """A response-cache lookup to make, for a request the route may answer from the cache."""
+
+    key: str
+    fill_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeVerdict:
-    """What the shared state says about a call: its token revoked?, and the limiter's answer."""
+    """What the shared state says about a call: its token revoked?, the limiter's answer, and
+    the cache lookup when the edge made it (None: the caller asks the cache itself)."""
 
     revoked: bool
     decision: RateDecision | None = None
+    cached: CacheLookup | None = None
 
 
 class EdgeChecks(Protocol):
-    """Revocation facts of a verified token and the rate limit, answered together.
+    """Revocation facts of a verified token, the rate limit and (optionally) the response
+    cache, answered together: one round trip to the shared state instead of two.
 
-    A revoked token is refused before it is counted; `subject`/`policy` are None on routes
-    without a limit, `principal` is None for anonymous calls.
+    A revoked token is refused before it is counted, and a refused call looks nothing up;
+    `subject`/`policy` are None on routes without a limit, `principal` is None for anonymous
+    calls, `probe` is None when the answer may not come from the cache. An implementation may
+    leave the lookup to the caller (`EdgeVerdict.cached` None).
     """
 
     def check(
         self,
+        route: str,
         principal: Principal | None,
         subject: str | None,
         policy: RateLimitPolicy | None,
         now: float,
+        probe: CacheProbe | None = None,
     ) -> EdgeVerdict: ...
 
 
@@ -95,29 +134,12 @@ class CircuitBreaker(Protocol):
     def snapshot(self, route: str) -> Circuit: ...
 
 
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """An upstream answer as the gateway keeps and returns it."""
-
-    status: int
-    headers: Headers
-    body: bytes
-
-
-class CacheResult(StrEnum):
-    HIT = "HIT"
-    MISS = "MISS"
-    BYPASS = "BYPASS"
-
-
 class ResponseCache(Protocol):
     """Cached upstream answers, with a fill lock so concurrent misses wait for one call."""
 
-    def lookup(
-        self, key: str, fill_seconds: float
-    ) -> tuple[CacheResult, StoredResponse | None, bool]:
-        """HIT with the response, MISS, or BYPASS when the cache is unreachable; on a MISS,
-        whether this caller holds the fill lock (for `fill_seconds`) and should call upstream."""
+    def lookup(self, key: str, fill_seconds: float) -> CacheLookup:
+        """The cached answer or a MISS; a MISS takes the fill lock for `fill_seconds` when
+        nobody holds it."""
         ...
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:

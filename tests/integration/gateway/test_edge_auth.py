@@ -121,8 +121,8 @@ def test_embedded_mode_reads_the_same_revocation_facts():
     )
     edge = InProcessEdgeChecks()
     policy = RateLimitPolicy(1, 60, LimitKey.USER)
-    assert edge.check(principal, "r:user:u-e", policy, 0.0).decision.allowed
-    assert not edge.check(principal, "r:user:u-e", policy, 1.0).decision.allowed
-    assert edge.check(None, None, None, 1.0).revoked is False
+    assert edge.check("r", principal, "r:user:u-e", policy, 0.0).decision.allowed
+    assert not edge.check("r", principal, "r:user:u-e", policy, 1.0).decision.allowed
+    assert edge.check("r", None, None, None, 1.0).revoked is False
     CacheTokenRevocations().revoke_token("j-e", datetime.now(UTC) + timedelta(minutes=5))
-    assert edge.check(principal, None, None, 2.0).revoked is True
+    assert edge.check("r", principal, None, None, 2.0).revoked is True

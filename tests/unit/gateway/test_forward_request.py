@@ -59,14 +59,16 @@ def request(path="/svc/x", method="GET", headers=(), **fields) -> ProxyRequest:
 
 
 class World:
-    def __init__(self, *routes: Route, script=None, cache=None, takes=0.0) -> None:
+    def __init__(
+        self, *routes: Route, script=None, cache=None, takes=0.0, edge_looks_up=False
+    ) -> None:
         self.clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
         self.monotonic = FakeMonotonic()
         self.upstream = FakeUpstream(script or [OK], clock=self.monotonic, takes=takes)
         self.limiter = FakeRateLimiter()
-        self.edge = FakeEdgeChecks(self.limiter)
         self.breaker = FakeCircuitBreaker()
         self.cache = cache or InMemoryResponseCache()
+        self.edge = FakeEdgeChecks(self.limiter, self.cache if edge_looks_up else None)
         self.metrics = FakeMetrics()
         self.sleeper = FakeSleeper(self.monotonic)
         self.use_case = ForwardRequest(
@@ -165,8 +167,13 @@ def test_rate_limit_refuses_past_the_limit_with_headers_and_no_upstream_call():
     assert ("rate_limited", "svc") in world.metrics.events
 
 
-def test_cache_miss_then_hit_and_uncacheable_methods_bypass():
-    world = World(make_route(cache_ttl_seconds=30))
+# The cache lookup is made by the edge (the Redis adapter: one round trip) or by the use case.
+edge_or_cache = pytest.mark.parametrize("edge_looks_up", [False, True], ids=["cache", "edge"])
+
+
+@edge_or_cache
+def test_cache_miss_then_hit_and_uncacheable_methods_bypass(edge_looks_up):
+    world = World(make_route(cache_ttl_seconds=30), edge_looks_up=edge_looks_up)
     assert dict(world.run().value.headers)["X-Cache"] == "MISS"
     assert dict(world.run().value.headers)["X-Cache"] == "HIT"
     assert len(world.upstream.requests) == 1
@@ -174,19 +181,21 @@ def test_cache_miss_then_hit_and_uncacheable_methods_bypass():
     assert dict(posted.value.headers)["X-Cache"] == "BYPASS"
 
 
-def test_uncacheable_answers_release_the_fill_lock():
+@edge_or_cache
+def test_uncacheable_answers_release_the_fill_lock(edge_looks_up):
     no_store = StoredResponse(200, (("Cache-Control", "no-store"),), b"x")
-    world = World(make_route(cache_ttl_seconds=30), script=[no_store])
+    world = World(make_route(cache_ttl_seconds=30), script=[no_store], edge_looks_up=edge_looks_up)
     world.run()
     world.run()
     assert len(world.upstream.requests) == 2
     assert len(world.cache.released) == 2
 
 
-def test_waiters_get_the_fillers_answer_or_call_upstream_themselves():
+@edge_or_cache
+def test_waiters_get_the_fillers_answer_or_call_upstream_themselves(edge_looks_up):
     busy = InMemoryResponseCache(busy=True)
     busy.arrives = OK
-    world = World(make_route(cache_ttl_seconds=30), cache=busy)
+    world = World(make_route(cache_ttl_seconds=30), cache=busy, edge_looks_up=edge_looks_up)
     assert dict(world.run().value.headers)["X-Cache"] == "HIT"
     assert world.upstream.requests == []
     busy.arrives = None
@@ -194,9 +203,30 @@ def test_waiters_get_the_fillers_answer_or_call_upstream_themselves():
     assert len(world.upstream.requests) == 1
 
 
-def test_cache_unreachable_is_a_bypass():
-    world = World(make_route(cache_ttl_seconds=30), cache=InMemoryResponseCache(unavailable=True))
+@edge_or_cache
+def test_cache_unreachable_is_a_bypass(edge_looks_up):
+    down = InMemoryResponseCache(unavailable=True)
+    world = World(make_route(cache_ttl_seconds=30), cache=down, edge_looks_up=edge_looks_up)
     assert dict(world.run().value.headers)["X-Cache"] == "BYPASS"
+
+
+def test_a_lookup_made_by_the_edge_is_not_repeated_and_refused_calls_look_nothing_up():
+    limit = RateLimitPolicy(2, 60, LimitKey.IP)
+    world = World(make_route(cache_ttl_seconds=30, rate_limit=limit), edge_looks_up=True)
+    assert dict(world.run().value.headers)["X-Cache"] == "MISS"
+    assert dict(world.run().value.headers)["X-Cache"] == "HIT"
+    assert world.cache.lookups == 2  # once per request, by the edge
+    assert world.edge.routes == ["svc", "svc"]
+    assert error_of(world.run()).error is ProxyError.RATE_LIMITED
+    assert world.cache.lookups == 2
+
+
+def test_anonymous_calls_on_unlimited_cached_routes_still_make_one_edge_call():
+    world = World(make_route(cache_ttl_seconds=30), edge_looks_up=True)
+    world.run()
+    world.run()
+    assert world.edge.calls == 2
+    assert world.cache.lookups == 2
 
 
 def test_failures_open_the_circuit_and_open_circuit_answers_without_calling():

@@ -1,0 +1,88 @@
+"""The Redis edge call: revocation, limit, circuit hint and cache lookup in one EVALSHA."""
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from core.domain.gateway.route import LimitKey, RateLimitPolicy
+from core.usecases.gateway.ports import CacheLookup, CacheProbe, CacheResult, StoredResponse
+
+pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
+
+ANSWER = StoredResponse(200, (("Content-Type", "application/json"),), b'{"ok": true}')
+
+
+def _commands(client, *names):
+    stats = client.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in names}
+
+
+def test_the_edge_looks_the_cache_up_and_takes_the_fill_lock():
+    from apps.gateway import wiring
+
+    state = wiring.state()
+    edge, cache = state.edge, state.cache
+    policy = RateLimitPolicy(2, 60, LimitKey.IP)
+    probe = CacheProbe("r:GET:/a::", 5)
+    first = edge.check("r", None, "r:ip:1", policy, 1000.0, probe)
+    assert first.decision.allowed
+    assert first.decision.remaining == 1
+    assert first.cached == CacheLookup(CacheResult.MISS, filling=True)
+    cache.store(probe.key, ANSWER, 60)
+    second = edge.check("r", None, "r:ip:1", policy, 1000.1, probe)
+    assert second.cached == CacheLookup(CacheResult.HIT, ANSWER)
+    refused = edge.check("r", None, "r:ip:1", policy, 1000.2, probe)
+    assert not refused.decision.allowed
+    assert refused.cached is None  # a refused call looks nothing up
+    other = CacheProbe("r:GET:/b::", 5)
+    assert edge.check("r", None, None, None, 1000.3, other).cached.filling is True
+    waiting = edge.check("r", None, None, None, 1000.4, other).cached
+    assert waiting == CacheLookup(CacheResult.MISS, filling=False)
+    assert edge.check("r", None, None, None, 1000.5).cached is None  # nothing to look up
+
+
+def test_a_cache_hit_through_the_proxy_is_one_redis_command(proxy, upstream, add_route, settings):
+    from apps.gateway import wiring
+
+    settings.GATEWAY_ROUTE_REFRESH_SECONDS = 60
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    assert proxy.get("/orders/item").headers["x-cache"] == "MISS"
+    client = wiring.state().redis
+    names = ("evalsha", "eval", "get", "mget", "set", "hmget")
+    before = _commands(client, *names)
+    assert proxy.get("/orders/item").headers["x-cache"] == "HIT"
+    after = _commands(client, *names)
+    # Redis counts the commands a script runs too: the one EVALSHA read the circuit (HMGET)
+    # and the cached answer (GET); nothing else was sent.
+    assert {name: after[name] - before[name] for name in names} == {
+        "evalsha": 1,
+        "eval": 0,
+        "get": 1,
+        "mget": 0,
+        "set": 0,
+        "hmget": 1,
+    }
+    assert upstream.calls["/item"] == 1
+
+
+def test_a_flushed_script_cache_is_reloaded_transparently():
+    from apps.gateway import wiring
+
+    edge = wiring.state().edge
+    wiring.state().redis.script_flush()
+    policy = RateLimitPolicy(5, 60, LimitKey.IP)
+    assert edge.check("r", None, "r:ip:flushed", policy, 5.0).decision.remaining == 4
+    assert edge.check("r", None, "r:ip:flushed", policy, 5.1).decision.remaining == 3
+
+
+def test_a_dropped_connection_is_replaced_on_the_next_command():
+    from apps.gateway import wiring
+    from apps.gateway.redis_support import DirectRedis
+
+    client = wiring.state().redis
+    direct = DirectRedis(client)
+    own_id = direct.execute("CLIENT", "ID")
+    client.client_kill_filter(_id=own_id)
+    with pytest.raises(RedisConnectionError):
+        direct.execute("PING")
+    assert direct.execute("PING") in (True, b"PONG", "PONG")
+    assert direct.execute("CLIENT", "ID") != own_id
