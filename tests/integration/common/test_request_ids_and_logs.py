@@ -61,3 +61,31 @@ def test_structured_lines_render_as_json(capsys, settings):
     logging.getLogger("probe").warning("hello %s", "world")
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(line)["event"] == "hello world"
+
+
+def test_direct_logger_writes_the_same_json_lines_itself(settings):
+    import io
+    import json
+
+    import structlog
+
+    from apps.common.logging import direct_logger
+
+    settings.LOG_LEVEL = "INFO"
+    stream = io.StringIO()
+    logger = direct_logger("platform.access", stream)
+    structlog.contextvars.bind_contextvars(request_id="rid-1")
+    try:
+        logger.info("request", path="/x", status=200, token="secret-value")
+        logger.debug("not written at INFO")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert line["event"] == "request"
+    assert line["logger"] == "platform.access"
+    assert line["level"] == "info"
+    assert line["request_id"] == "rid-1"
+    assert line["token"] == "***"
+    assert line["timestamp"].endswith("Z")
