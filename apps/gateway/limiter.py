@@ -31,25 +31,10 @@ from core.domain.gateway.route import RateLimitPolicy
 from core.domain.shared.identity import Principal, is_revoked
 from core.usecases.gateway.ports import CacheLookup, CacheProbe, CacheResult, EdgeVerdict
 
-# KEYS: window, circuit, denied-jti, user cut-off, cached answer, fill lock ('' when unused).
-# ARGV: now_ms, window_ms, limit (0: none), member, iat (-1: anonymous), 1 to read the circuit,
-# fill-lock ms. Returns {1} when the token is revoked, else {0, allowed (1/0, -1: no limit),
-# remaining, reset_ms, circuit state, failures, cache}: cache is the stored answer, 1 when this
-# call took the fill lock, 0 when another holds it, -1 when nothing was looked up (no probe, or
-# the call is refused). The circuit fields let the breaker admit a call on a closed circuit
-# without a round trip of its own (RedisCircuitBreaker.admit).
-_EDGE = """
-if ARGV[5] ~= '-1' then
-  local facts = redis.call('MGET', KEYS[3], KEYS[4])
-  if facts[1] then return {1} end
-  if facts[2] and tonumber(ARGV[5]) < tonumber(facts[2]) then return {1} end
-end
-local state, fails = 'closed', '0'
-if ARGV[6] == '1' then
-  local circuit = redis.call('HMGET', KEYS[2], 's', 'f')
-  state = circuit[1] or 'closed'
-  fails = circuit[2] or '0'
-end
+# The sliding window, shared by both scripts. KEYS[1]: the subject's sorted set of call times;
+# ARGV: now_ms, window_ms, limit (0: none), member. Sets allowed (1/0, -1: no limit), remaining
+# and reset (ms until the oldest call leaves the window).
+_WINDOW = """
 local allowed, remaining, reset = -1, 0, 0
 local limit = tonumber(ARGV[3])
 if limit > 0 then
@@ -67,8 +52,34 @@ if limit > 0 then
   end
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   reset = tonumber(oldest[2]) + window - now
-  if allowed == 0 then return {0, 0, 0, reset, state, fails, -1} end
 end
+"""
+# `RateLimiter.hit`: the window alone. Returns {allowed, remaining, reset_ms}.
+_LIMIT = _WINDOW + "return {allowed, remaining, reset}\n"
+# The edge call. KEYS: window, circuit, denied-jti, user cut-off, cached answer, fill lock (''
+# when unused). ARGV: the window's four, then iat (-1: anonymous), 1 to read the circuit,
+# fill-lock ms. Returns {1} when the token is revoked (before it is counted), else {0, allowed,
+# remaining, reset_ms, circuit state, failures, cache}: cache is the stored answer, 1 when this
+# call took the fill lock, 0 when another holds it, -1 when nothing was looked up (no probe, or
+# the call is refused). The circuit fields let the breaker admit a call on a closed circuit
+# without a round trip of its own (RedisCircuitBreaker.admit).
+_EDGE = (
+    """
+if ARGV[5] ~= '-1' then
+  local facts = redis.call('MGET', KEYS[3], KEYS[4])
+  if facts[1] then return {1} end
+  if facts[2] and tonumber(ARGV[5]) < tonumber(facts[2]) then return {1} end
+end
+local state, fails = 'closed', '0'
+if ARGV[6] == '1' then
+  local circuit = redis.call('HMGET', KEYS[2], 's', 'f')
+  state = circuit[1] or 'closed'
+  fails = circuit[2] or '0'
+end
+"""
+    + _WINDOW
+    + """
+if allowed == 0 then return {0, 0, 0, reset, state, fails, -1} end
 local cached = -1
 if KEYS[5] ~= '' then
   cached = redis.call('GET', KEYS[5])
@@ -79,6 +90,7 @@ if KEYS[5] ~= '' then
 end
 return {0, allowed, remaining, reset, state, fails, cached}
 """
+)
 _NO_KEY = ""
 
 
@@ -151,7 +163,7 @@ class RedisSlidingWindowLimiter:
         responses: RedisResponseCache | None = None,
     ) -> None:
         self._redis = DirectRedis(client)
-        self._sha = _sha1(_EDGE)
+        self._scripts = {_EDGE: _sha1(_EDGE), _LIMIT: _sha1(_LIMIT)}
         self._prefix = f"{prefix}rl:"
         self._circuit_prefix = f"{prefix}cb:"
         self._circuits = circuits
@@ -160,18 +172,33 @@ class RedisSlidingWindowLimiter:
         self._ids = itertools.count()
         self._pid = os.getpid()
 
-    def _run(self, *keys_and_args: Any) -> Any:
+    def _run(self, script: str, keys: int, *keys_and_args: Any) -> Any:
         try:
-            return self._redis.execute("EVALSHA", self._sha, 6, *keys_and_args)
+            return self._redis.execute("EVALSHA", self._scripts[script], keys, *keys_and_args)
         except NoScriptError:  # a new or flushed Redis: load the script once, then again
-            return self._redis.execute("EVAL", _EDGE, 6, *keys_and_args)
+            return self._redis.execute("EVAL", script, keys, *keys_and_args)
+
+    def _member(self, now_ms: int) -> str:
+        return f"{now_ms}:{self._pid}:{next(self._ids)}"
 
     def hit(self, subject: str, policy: RateLimitPolicy, now: float) -> RateDecision:
-        """`RateLimiter`: one sliding-window check."""
-        route = subject.split(":", 1)[0]  # subjects start with the route
-        decision = self.check(route, None, subject, policy, now).decision
-        assert decision is not None
-        return decision
+        """`RateLimiter`: one sliding-window check (the window script alone)."""
+        now_ms = int(now * 1000)
+        window_ms = policy.window_seconds * 1000
+        try:
+            allowed, remaining, reset_ms = self._run(
+                _LIMIT,
+                1,
+                self._prefix + subject,
+                now_ms,
+                window_ms,
+                policy.requests,
+                self._member(now_ms),
+            )
+        except RedisError as error:
+            redis_unavailable("rate_limit", error)
+            return self._fallback.hit(subject, policy, now)
+        return RateDecision(bool(allowed), policy.requests, int(remaining), int(reset_ms) / 1000)
 
     def check(
         self,
@@ -198,13 +225,13 @@ class RedisSlidingWindowLimiter:
             now_ms,
             policy.window_seconds * 1000 if subject and policy else 0,
             policy.requests if subject and policy else 0,
-            f"{now_ms}:{self._pid}:{next(self._ids)}",
+            self._member(now_ms),
             int(principal.issued_at.timestamp()) if principal else -1,
             1 if self._circuits is not None else 0,
             int(probe.fill_seconds * 1000) if probe else 0,
         )
         try:
-            reply = self._run(*keys, *args)
+            reply = self._run(_EDGE, len(keys), *keys, *args)
         except RedisError as error:
             return self._degraded(error, principal, subject, policy, now, probe)
         if int(reply[0]):
