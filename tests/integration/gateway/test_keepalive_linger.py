@@ -86,3 +86,44 @@ def test_linger_comes_from_the_environment(monkeypatch):
     assert gunicorn_worker.linger_seconds() == 0
     monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "-5")
     assert gunicorn_worker.linger_seconds() == 0
+
+
+class _Pool:
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, fn, *args):
+        self.submitted.append((fn, args))
+        return _Done()
+
+
+class _Done:
+    def add_done_callback(self, callback):
+        pass
+
+
+def test_the_worker_lingers_only_while_no_connection_waits_for_a_thread(monkeypatch, tmp_path):
+    from gunicorn.config import Config
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from config.gunicorn_worker import LingeringThreadWorker
+
+    monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "5")
+    cfg = Config()
+    cfg.set("worker_tmp_dir", str(tmp_path))
+    worker = LingeringThreadWorker(0, 0, [], None, 30, cfg, None)
+    assert worker.linger_seconds == pytest.approx(0.005)
+    worker.tpool = _Pool()
+    worker.enqueue_req("first")
+    worker.enqueue_req("second")  # waits for a thread
+    lingered = []
+    monkeypatch.setattr(
+        ThreadWorker, "handle", lambda self, conn: lingered.append(self._nobody_waits()) or False
+    )
+    assert worker.handle("first") is False  # picked up: one connection still waits
+    assert lingered == [False]
+    worker.handle("second")  # nobody waits now
+    assert lingered == [False, True]
+    worker.alive = False  # a stopping worker hands every connection back
+    assert worker._nobody_waits() is False
+    worker.tmp.close()
