@@ -166,6 +166,9 @@ StatusSerializer = inline_serializer(
                 "retry_after_seconds": serializers.IntegerField(allow_null=True),
             },
         ),
+        "window_seconds": serializers.IntegerField(
+            help_text="requests and latency cover the last window_seconds (every worker)"
+        ),
         "requests": inline_serializer(
             name="RouteRequests",
             fields={
@@ -191,7 +194,8 @@ def _moment(epoch: float) -> str | None:
 
 
 class RouteStatusView(APIView):
-    """Circuit state, consecutive failures, request counts and latency of one route."""
+    """Circuit state, consecutive failures, and the recent request counts and latency of one
+    route (a rolling window, `GATEWAY_STATUS_WINDOW_SECONDS`)."""
 
     permission_classes = [IsAdmin]
 
@@ -211,6 +215,7 @@ class RouteStatusView(APIView):
                         "opened_at": _moment(found.circuit.opened_at),
                         "retry_after_seconds": found.retry_after_seconds,
                     },
+                    "window_seconds": traffic.window_seconds,
                     "requests": {
                         "total": sum(traffic.requests_by_status.values()),
                         "by_status": traffic.requests_by_status,

@@ -27,11 +27,12 @@ from apps.gateway.limiter import (
     NoRevocationFacts,
     RedisSlidingWindowLimiter,
 )
-from apps.gateway.metrics import PrometheusGatewayMetrics, PrometheusTrafficStats
+from apps.gateway.metrics import PrometheusGatewayMetrics
 from apps.gateway.redis_support import key_prefix, raw_redis
 from apps.gateway.repositories import DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
+from apps.gateway.traffic import RecentTraffic
 from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
 from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.usecases.gateway.forward_request import ForwardRequest
@@ -95,12 +96,17 @@ def reset_state() -> None:
 
 
 def _build_state() -> GatewayState:
-    metrics = PrometheusGatewayMetrics()
+    client = raw_redis()
+    recent = RecentTraffic(
+        settings.GATEWAY_STATUS_WINDOW_SECONDS,
+        client,
+        key_prefix() if client is not None else "",
+    )
+    metrics = PrometheusGatewayMetrics(recent)
     repository = DjangoRouteRepository()
     routes = VersionedRouteSource(
         repository.enabled, refresh_seconds=settings.GATEWAY_ROUTE_REFRESH_SECONDS
     )
-    client = raw_redis()
     limiter: RateLimiter
     edge: EdgeChecks
     breaker: CircuitBreaker
@@ -180,7 +186,7 @@ def route_status() -> GetRouteStatus:
     return GetRouteStatus(
         routes=DjangoRouteRepository(),
         breaker=state().breaker,
-        stats=PrometheusTrafficStats(),
+        stats=state().metrics.recent,
         clock=SystemClock(),
     )
 

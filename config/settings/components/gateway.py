@@ -10,6 +10,8 @@ GATEWAY_ROUTE_REFRESH_SECONDS = env_float("GATEWAY_ROUTE_REFRESH_SECONDS", 0.5, 
 GATEWAY_UPSTREAM_POOL_SIZE = env_int("GATEWAY_UPSTREAM_POOL_SIZE", 16, minimum=1)
 # Entries of the in-process response cache (embedded mode only; Redis evicts by TTL).
 GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 10_000, minimum=10)
+# The route status endpoint's rolling window (counts and latency of the last N seconds).
+GATEWAY_STATUS_WINDOW_SECONDS = env_int("GATEWAY_STATUS_WINDOW_SECONDS", 300, minimum=10)
 # Largest request body the proxy forwards; larger ones answer 413 (default: the API's limit).
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None
 # The upstream HTTP client: `http.client` pools (default, measured fastest) or `urllib3`.

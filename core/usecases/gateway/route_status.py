@@ -16,17 +16,18 @@ from core.usecases.shared.ports import Clock
 
 @dataclass(frozen=True, slots=True)
 class TrafficSummary:
-    """Requests by status and latency of one route, as the metrics know them."""
+    """Requests by status and latency of one route over the last `window_seconds`."""
 
     requests_by_status: dict[str, int]
     latency_ms_avg: float | None
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     upstream_ms_avg: float | None
+    window_seconds: int = 0
 
 
 class TrafficStats(Protocol):
-    """Reads a route's traffic figures (from the metrics every worker writes)."""
+    """Reads a route's recent traffic (what every worker recorded in a rolling window)."""
 
     def summary(self, route: str) -> TrafficSummary: ...
 
