@@ -24,7 +24,10 @@ GATEWAY_ERRORS = ErrorTable(
             ),
         ),
         (ProxyError.UPSTREAM_TIMEOUT, (504, "The upstream did not answer in time.")),
-        (ProxyError.BAD_GATEWAY, (502, "The upstream refused or broke the connection.")),
+        (
+            ProxyError.BAD_GATEWAY,
+            (502, "The upstream refused or broke the connection, or its answer was too large."),
+        ),
         (RouteError.NOT_FOUND, (404, "No route has this name.")),
         (RouteError.NAME_TAKEN, (409, "A route with this name already exists.")),
         (RouteError.PREFIX_TAKEN, (409, "Another route already serves this path prefix.")),

@@ -129,11 +129,36 @@ class _TLSConnection(http.client.HTTPSConnection):
     response_class = _LeanResponse
 
 
-class HttpClientUpstream:
-    """`Upstream` on `http.client` with a LIFO pool of idle connections per origin."""
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+_READ_PIECE = 64 * 1024
 
-    def __init__(self, pool_size: int = 16) -> None:
+
+class _TooLarge(Exception):
+    """The answer's body exceeds the limit (the connection is dropped, not reused)."""
+
+
+def _read_body(response: http.client.HTTPResponse, limit: int) -> bytes:
+    """The whole body, or `_TooLarge` past `limit` bytes (known from Content-Length at once)."""
+    if response.length is not None:  # Content-Length (and not chunked): read it in one go
+        if response.length > limit:
+            raise _TooLarge
+        return response.read()
+    pieces, size = [], 0
+    while piece := response.read(_READ_PIECE):
+        size += len(piece)
+        if size > limit:
+            raise _TooLarge
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+class HttpClientUpstream:
+    """`Upstream` on `http.client` with a LIFO pool of idle connections per origin; answers
+    larger than `max_body_bytes` are refused (`UpstreamFailure.TOO_LARGE`)."""
+
+    def __init__(self, pool_size: int = 16, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self._pool_size = pool_size
+        self._max_body = max_body_bytes
         self._idle: dict[_Origin, deque[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._tls = ssl.create_default_context()
@@ -154,7 +179,10 @@ class HttpClientUpstream:
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
                 response = connection.getresponse()
-                body = response.read()
+                body = _read_body(response, self._max_body)
+            except _TooLarge:
+                connection.close()
+                return Err(UpstreamFailure.TOO_LARGE)
             except _STALE:
                 connection.close()
                 if reused:
@@ -225,8 +253,9 @@ def _joined(headers: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
 class Urllib3Upstream:
     """`Upstream` over a urllib3 `PoolManager`; thread-safe, shared by a worker's threads."""
 
-    def __init__(self, pool_size: int = 16) -> None:
+    def __init__(self, pool_size: int = 16, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self._pools = urllib3.PoolManager(num_pools=64, maxsize=pool_size, block=False)
+        self._max_body = max_body_bytes
 
     def send(
         self, request: UpstreamRequest, timeout_seconds: float
@@ -243,18 +272,21 @@ class Urllib3Upstream:
                 retries=False,
                 redirect=False,
                 timeout=urllib3.Timeout(total=timeout_seconds),
-                preload_content=True,
+                preload_content=False,
                 decode_content=False,
             )
+            data = response.read(self._max_body + 1, decode_content=False)
         except NewConnectionError:
             return Err(UpstreamFailure.CONNECTION)
         except Urllib3Timeout:
             return Err(UpstreamFailure.TIMEOUT)
         except (HTTPError, OSError):
             return Err(UpstreamFailure.CONNECTION)
-        return Ok(
-            StoredResponse(response.status, tuple(response.headers.iteritems()), response.data)
-        )
+        if len(data) > self._max_body:
+            response.close()  # the rest is never read: the connection is not reused
+            return Err(UpstreamFailure.TOO_LARGE)
+        response.release_conn()
+        return Ok(StoredResponse(response.status, tuple(response.headers.iteritems()), data))
 
     def close(self) -> None:
         self._pools.clear()

@@ -133,7 +133,10 @@ def _build_state() -> GatewayState:
     client_class = (
         Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
     )
-    upstream = client_class(pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE)
+    upstream = client_class(
+        pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE,
+        max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES,
+    )
     # Revocation facts are read by `edge`, together with the rate limit (one round trip).
     tokens = MemoizingAccessTokenVerifier(
         SimpleJWTAccessTokenVerifier(NoRevocationFacts()), SystemClock()

@@ -52,6 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(float(query.get("ms", ["500"])[0]) / 1000)
         if behaviour == "slowfill":
             time.sleep(0.2)
+        if behaviour in {"big", "bigchunked"}:
+            self._big(int(query.get("bytes", ["4096"])[0]), chunked=behaviour == "bigchunked")
+            return
         status = 200
         headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
         if behaviour == "fail":
@@ -84,6 +87,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _big(self, size: int, *, chunked: bool) -> None:
+        """`size` bytes of body, with a Content-Length or in 1 000-byte chunks."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if not chunked:
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            self.wfile.write(b"x" * size)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, size, 1000):
+            piece = b"x" * min(1000, size - start)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
 

@@ -14,6 +14,8 @@ GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 10_000, minimum
 GATEWAY_STATUS_WINDOW_SECONDS = env_int("GATEWAY_STATUS_WINDOW_SECONDS", 300, minimum=10)
 # Largest request body the proxy forwards; larger ones answer 413 (default: the API's limit).
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None
+# Largest upstream answer the proxy buffers and passes on; larger ones answer 502 bad_gateway.
+GATEWAY_MAX_RESPONSE_BYTES = env_int("GATEWAY_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
 # The upstream HTTP client: `http.client` pools (default, measured fastest) or `urllib3`.
 GATEWAY_UPSTREAM_CLIENT = env_str("GATEWAY_UPSTREAM_CLIENT", "http.client")
 if GATEWAY_UPSTREAM_CLIENT not in {"http.client", "urllib3"}:

@@ -106,6 +106,17 @@ class _Call:
         )
 
 
+def _answered(result: Result[StoredResponse, UpstreamFailure]) -> bool:
+    """The upstream is up: an answer below 500, or one too large to pass on (retrying or
+    counting it as a breaker failure would not help)."""
+    match result:
+        case Ok(answer):
+            return answer.status < 500
+        case Err(failure):
+            return failure is UpstreamFailure.TOO_LARGE
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class ForwardRequest:
     """Forwards one request to its route's upstream under the route's policies.
 
@@ -281,13 +292,13 @@ class ForwardRequest:
         for attempt in range(attempts):
             # Each attempt gets what is left of the budget (a retry only starts when some is).
             result = self._upstream.send(outgoing, deadline - self._monotonic())
-            if isinstance(result, Ok) and result.value.status < 500:
+            if _answered(result):
                 break
             backoff = BACKOFF_BASE_SECONDS * (2**attempt) * (0.5 + self._random.fraction())
             if attempt + 1 == attempts or self._monotonic() + backoff >= deadline:
                 break
             self._sleep(backoff)
-        success = isinstance(result, Ok) and result.value.status < 500
+        success = _answered(result)
         self._breaker.record(
             route.name,
             policy,

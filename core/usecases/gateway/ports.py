@@ -158,6 +158,9 @@ class UpstreamFailure(StrEnum):
 
     TIMEOUT = "timeout"
     CONNECTION = "connection"
+    # The upstream answered with more than the gateway buffers (GATEWAY_MAX_RESPONSE_BYTES):
+    # a broken answer for the client (502), not a sign the upstream is down (no breaker failure).
+    TOO_LARGE = "too_large"
 
 
 @dataclass(frozen=True, slots=True)

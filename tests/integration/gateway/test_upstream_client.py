@@ -158,3 +158,40 @@ def test_resend_after_a_stale_kept_alive_connection_uses_a_new_one(client):
     listener.close()
     assert isinstance(answer, Ok), answer
     assert answer.value.body == b"ok"
+
+
+@pytest.mark.parametrize("client_class", ["http.client", "urllib3"])
+@pytest.mark.parametrize("framing", ["big", "bigchunked"])
+def test_answers_beyond_the_body_limit_are_refused_and_the_connection_dropped(
+    upstream, client_class, framing
+):
+    from apps.gateway.upstream import Urllib3Upstream
+
+    make = HttpClientUpstream if client_class == "http.client" else Urllib3Upstream
+    limited = make(max_body_bytes=5000)
+    try:
+        at_limit = _get(limited, f"{upstream.url}/{framing}?bytes=5000")
+        assert isinstance(at_limit, Ok)
+        assert at_limit.value.body == b"x" * 5000
+        assert _get(limited, f"{upstream.url}/{framing}?bytes=5001") == Err(
+            UpstreamFailure.TOO_LARGE
+        )
+        again = _get(limited, f"{upstream.url}/item")  # a clean connection, not the cut one
+        assert isinstance(again, Ok)
+        assert again.value.status == 200
+    finally:
+        limited.close()
+
+
+@pytest.mark.django_db(databases=["default", "gateway"])
+def test_the_proxy_answers_502_for_an_answer_too_large(proxy, upstream, add_route, settings):
+    from apps.gateway import wiring
+
+    settings.GATEWAY_MAX_RESPONSE_BYTES = 2048
+    wiring.reset_state()
+    add_route(upstream_url=upstream.url, retries=2)
+    assert proxy.get("/orders/big?bytes=2048").status_code == 200
+    refused = proxy.get("/orders/big?bytes=4096")
+    assert refused.status_code == 502
+    assert refused.json()["code"] == "bad_gateway"
+    assert upstream.calls["/big"] == 2  # not retried

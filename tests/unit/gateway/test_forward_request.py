@@ -268,6 +268,14 @@ def test_idempotent_calls_are_retried_with_backoff_and_posts_are_not():
     assert len(world.upstream.requests) == 1
 
 
+def test_an_answer_too_large_is_a_502_neither_retried_nor_a_breaker_failure():
+    world = World(make_route(retries=2), script=[UpstreamFailure.TOO_LARGE, OK])
+    assert error_of(world.run()).error is ProxyError.BAD_GATEWAY
+    assert len(world.upstream.requests) == 1
+    assert world.breaker.snapshot("svc").failures == 0
+    assert ("upstream", "svc", "too_large") in [event[:3] for event in world.metrics.events]
+
+
 def test_retries_stay_within_the_overall_timeout():
     world = World(
         make_route(retries=5, timeout_ms=100), script=[UpstreamFailure.CONNECTION], takes=0.04
