@@ -62,3 +62,13 @@ def test_the_demo_composite_answers_and_is_recorded(demo_server):
         assert eventually_counted(http, admin, 2) >= 2  # rows are written after the answers
         listing = http.get("/api/v1/aggregation/composites", headers=admin).json()
         assert [c["name"] for c in listing["results"]] == ["demo"]
+
+
+def test_the_demo_route_proxies_to_this_server_on_its_own_port(demo_server):
+    base_url, _ = demo_server
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        proxied = http.get("/demo")
+        assert proxied.status_code == 200, proxied.text
+        assert proxied.json() == {"status": "ok"}
+        assert proxied.headers["x-cache"] in {"MISS", "HIT"}
+        assert "ratelimit-limit" in proxied.headers
