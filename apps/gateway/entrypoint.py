@@ -236,19 +236,12 @@ class GatewayApplication:
         wiring.state().metrics.answered(reply.route or _NO_ROUTE, reply.status, elapsed)
         start_response(_STATUS_LINES.get(reply.status) or _status_line(reply.status), headers)
         path = environ.get("PATH_INFO", "/")
-        return _Body(body, partial(_after_answer, reply, method, path, elapsed))
+        return _Body(body, partial(_log_access, reply, method, path, elapsed))
 
 
 @cache
 def _access_log() -> Any:
     return direct_logger("platform.access")
-
-
-def _after_answer(reply: Reply, method: str, path: str, elapsed: float) -> None:
-    """Once the answer is on the wire: its access-log line, and the rolling traffic window
-    shared with the other workers (at most once a second)."""
-    _log_access(reply, method, path, elapsed)
-    wiring.state().metrics.recent.maybe_flush()
 
 
 def _log_access(reply: Reply, method: str, path: str, elapsed: float) -> None:
@@ -288,9 +281,9 @@ def proxy_view(request: HttpRequest, **_: Any) -> HttpResponse:
     )
     started = time.perf_counter()
     reply = _view_handler.handle(request.META, request_id)
-    metrics = wiring.state().metrics
-    metrics.answered(reply.route or _NO_ROUTE, reply.status, time.perf_counter() - started)
-    metrics.recent.maybe_flush()
+    wiring.state().metrics.answered(
+        reply.route or _NO_ROUTE, reply.status, time.perf_counter() - started
+    )
     if reply.user_id:
         request.platform_user_id = reply.user_id  # type: ignore[attr-defined]
     response = HttpResponse(reply.body, status=reply.status)

@@ -5,10 +5,12 @@ Prometheus counters run since each worker started, which is right for `/metrics`
 upstream time in 10-second buckets for the last `GATEWAY_STATUS_WINDOW_SECONDS` (300):
 
 - recording is a few dict increments under a lock, on the request's thread;
-- with Redis, each worker adds what it recorded to shared per-bucket hashes at most once a
-  second (one pipelined round trip, after the answer is on the wire) and the status endpoint
-  sums the window's hashes, so it sees every worker within about a second;
-- without Redis (embedded mode: one worker) the buckets in this process are the figures.
+- with Redis, a background thread of each worker adds what the worker recorded to shared
+  per-bucket hashes once a second (one pipelined round trip, off the request path, idle workers
+  included) and the status endpoint sums the window's hashes, so it sees every worker within
+  about a second;
+- without Redis (embedded mode: one worker) the buckets in this process are the figures; the
+  same thread forgets buckets older than the window.
 """
 
 from __future__ import annotations
@@ -136,16 +138,18 @@ class RecentTraffic:
         client: Any | None = None,
         prefix: str = "",
         clock: Callable[[], float] = time.time,
+        flush_every: float = FLUSH_EVERY_SECONDS,
     ) -> None:
         self.window_seconds = max(BUCKET_SECONDS, int(window_seconds))
         self._client = client
         self._prefix = f"{prefix}ts:"
         self._clock = clock
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
         # (route, bucket start) → traffic; with Redis, what is not flushed yet.
         self._buckets: dict[tuple[str, int], _Bucket] = {}
-        self._last_flush = clock()
+        self._flush_every = flush_every
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def _bucket(self, route: str) -> _Bucket:
         start = int(self._clock() // BUCKET_SECONDS * BUCKET_SECONDS)
@@ -157,25 +161,34 @@ class RecentTraffic:
     def answered(self, route: str, status: int, seconds: float) -> None:
         with self._lock:
             self._bucket(route).answered(status, seconds)
+            if self._flusher is None:
+                self._start_flusher()
 
     def called_upstream(self, route: str, seconds: float) -> None:
         with self._lock:
             self._bucket(route).called_upstream(seconds)
 
-    def maybe_flush(self) -> None:
-        """With Redis, share what this process recorded, at most once a second (called after
-        each answer is on the wire); without it, forget buckets older than the window."""
-        if self._clock() - self._last_flush < FLUSH_EVERY_SECONDS:
-            return
-        if not self._flush_lock.acquire(blocking=False):
-            return  # another thread is flushing
-        try:
-            self._last_flush = self._clock()
+    def _start_flusher(self) -> None:
+        # Started by the first answer, so after gunicorn forked this worker.
+        self._flusher = threading.Thread(
+            target=self._flush_forever, name="gateway-traffic-flush", daemon=True
+        )
+        self._flusher.start()
+
+    def _flush_forever(self) -> None:
+        while not self._closed.wait(self._flush_every):
             self.flush()
-        finally:
-            self._flush_lock.release()
+
+    def close(self) -> None:
+        """Stop the background flusher (it flushes once more)."""
+        self._closed.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        self.flush()
 
     def flush(self) -> None:
+        """With Redis, share what this process recorded; without it, forget buckets older
+        than the window."""
         oldest = self._oldest_bucket()
         with self._lock:
             if self._client is None:

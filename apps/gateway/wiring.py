@@ -92,6 +92,7 @@ def reset_state() -> None:
     with _state_lock:
         if _state is not None:
             _state.upstream.close()
+            _state.metrics.recent.close()
         _state = None
 
 
