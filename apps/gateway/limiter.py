@@ -25,7 +25,7 @@ from apps.common.tokens import REVOCATION_LOOKUP_FAILURES, CacheTokenRevocations
 from apps.common.tokens import REVOKED_JTI_KEY as REVOKED_JTI
 from apps.common.tokens import USER_CUTOFF_KEY as VALID_AFTER
 from apps.gateway.redis_support import DirectRedis, redis_unavailable
-from apps.gateway.response_cache import RedisResponseCache
+from apps.gateway.response_cache import RedisResponseCache, lookup_or_claim_lua
 from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import RateLimitPolicy
 from core.domain.shared.identity import Principal, is_revoked
@@ -82,11 +82,9 @@ end
 if allowed == 0 then return {0, 0, 0, reset, state, fails, -1} end
 local cached = -1
 if KEYS[5] ~= '' then
-  cached = redis.call('GET', KEYS[5])
-  if not cached then
-    cached = 0
-    if redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[7]) then cached = 1 end
-  end
+"""
+    + lookup_or_claim_lua("KEYS[5]", "KEYS[6]", "ARGV[7]")
+    + """
 end
 return {0, allowed, remaining, reset, state, fails, cached}
 """

@@ -15,8 +15,6 @@ from apps.gateway.traffic import LATENCY_BOUNDS, RecentTraffic
 from core.domain.gateway.breaker import Circuit
 from core.usecases.gateway.ports import CacheResult
 
-_BUCKETS = LATENCY_BOUNDS
-
 REQUESTS = Counter(
     "platform_gateway_requests_total", "Proxied requests by route and status.", ["route", "status"]
 )
@@ -24,7 +22,7 @@ DURATION = Histogram(
     "platform_gateway_request_duration_seconds",
     "Time the gateway took to answer, by route and status.",
     ["route", "status"],
-    buckets=_BUCKETS,
+    buckets=LATENCY_BOUNDS,
 )
 RATE_LIMITED = Counter(
     "platform_gateway_rate_limited_total", "Calls refused by a route's rate limit.", ["route"]
@@ -42,7 +40,7 @@ UPSTREAM = Histogram(
     "platform_gateway_upstream_duration_seconds",
     "Upstream call time (retries included) by route and outcome.",
     ["route", "outcome"],
-    buckets=_BUCKETS,
+    buckets=LATENCY_BOUNDS,
 )
 
 

@@ -59,7 +59,6 @@ class DirectRedis:
     """
 
     def __init__(self, client: Any) -> None:
-        self.client = client
         self._pool = client.connection_pool
         self._local = threading.local()
 

@@ -20,13 +20,24 @@ from apps.gateway.redis_support import redis_unavailable
 from core.usecases.gateway.ports import CacheLookup, CacheResult, StoredResponse
 
 _POLL_SECONDS = 0.01
-# The cached answer, or 1 when this caller now holds the fill lock, 0 when another does.
-_LOOKUP_OR_CLAIM = """
-local found = redis.call('GET', KEYS[1])
-if found then return found end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
-return 0
+
+
+def lookup_or_claim_lua(entry: str, lock: str, fill_ms: str) -> str:
+    """Lua that sets the variable `cached` to the cached answer, or to 1 when this caller now
+    holds the fill lock, 0 when another does (`entry`, `lock`, `fill_ms`: KEYS/ARGV slots).
+    Shared by this cache's own script and the proxy's edge call (`apps.gateway.limiter`)."""
+    return f"""
+cached = redis.call('GET', {entry})
+if not cached then
+  cached = 0
+  if redis.call('SET', {lock}, '1', 'NX', 'PX', {fill_ms}) then cached = 1 end
+end
 """
+
+
+_LOOKUP_OR_CLAIM = (
+    "local cached\n" + lookup_or_claim_lua("KEYS[1]", "KEYS[2]", "ARGV[1]") + "return cached\n"
+)
 
 
 def encode(response: StoredResponse) -> bytes:

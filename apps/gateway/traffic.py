@@ -121,7 +121,8 @@ def _quantile(counts: list[int], q: float) -> float | None:
             upper = LATENCY_BOUNDS[slot]
             return round((lower + (upper - lower) * (target - seen) / count) * 1000, 2)
         seen += count
-        lower = LATENCY_BOUNDS[slot] if slot < len(LATENCY_BOUNDS) else lower
+        if slot < len(LATENCY_BOUNDS):
+            lower = LATENCY_BOUNDS[slot]
     return None  # pragma: no cover - the loop always reaches the target
 
 
@@ -210,10 +211,9 @@ class RecentTraffic:
             redis_unavailable("traffic", error)  # these seconds are missing from the status
 
     def _oldest_bucket(self) -> int:
-        now = self._clock()
-        return int((now - self.window_seconds) // BUCKET_SECONDS * BUCKET_SECONDS) + (
-            BUCKET_SECONDS
-        )
+        """The start of the oldest bucket that lies wholly inside the window."""
+        start = (self._clock() - self.window_seconds) // BUCKET_SECONDS * BUCKET_SECONDS
+        return int(start) + BUCKET_SECONDS
 
     def summary(self, route: str) -> TrafficSummary:
         """`TrafficStats`: the route's traffic over the window, from every worker."""
