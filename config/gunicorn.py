@@ -19,6 +19,14 @@ from typing import Any
 _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[1] / "var"))
 _shared_state = bool(os.environ.get("REDIS_URL"))
 
+
+def _trusts_proxies() -> bool:
+    try:
+        return int(os.environ.get("TRUSTED_PROXY_COUNT", "0") or 0) > 0
+    except ValueError:
+        return False  # the settings refuse the value with a clear message at start-up
+
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # gthread plus keep-alive lingering (config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.LingeringThreadWorker"
@@ -40,7 +48,12 @@ wsgi_app = "config.wsgi:application"
 # connections: measured, 16 kept-alive connections all landed on one of two workers in some
 # runs, halving throughput (docs/operations.md). GUNICORN_REUSE_PORT=0 restores the shared one.
 reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Peers gunicorn lets set the request's scheme (`X-Forwarded-Proto`): with no trusted proxies
+# (TRUSTED_PROXY_COUNT, which also governs `X-Forwarded-For`) none, so a client cannot claim
+# https; with some, the loopback proxy by default.
+forwarded_allow_ips = os.environ.get(
+    "FORWARDED_ALLOW_IPS", "127.0.0.1,::1" if _trusts_proxies() else ""
+)
 # gunicornc's control socket lives with this checkout's var/, so several servers on one machine
 # (tests, benchmarks, a second checkout) never fight over the per-user default path.
 control_socket = str(_var / "gunicorn.ctl")

@@ -5,19 +5,70 @@ response, and the next request on it comes back through the poller and the threa
 thread wake-ups per request (measured ~0.3-0.5 ms on 2 cores, about the time the gateway itself
 takes; docs/gateway.md). `LingeringThreadWorker` lets the pool thread that just answered keep
 serving its connection while the next request arrives within `GUNICORN_KEEPALIVE_LINGER_MS`
-(default 2; 0 switches it off), unless another connection waits for a thread. Everything else
-(limits, timeouts, graceful shutdown, HTTP/2) is gthread's own.
+(default 2; 0 switches it off), unless another connection waits for a thread. Requests gunicorn
+cannot parse (a malformed `Content-Length`, an oversized request line or header block) are
+refused with a problem document, like every other error of the platform, instead of gunicorn's
+HTML page. Everything else (limits, timeouts, graceful shutdown, HTTP/2) is gthread's own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import threading
+import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
+from gunicorn import util
+from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
+
+from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+
+# gunicorn's refusals of a request it could not parse: (error, status, problem code). The order
+# matters (first match wins); any other request-side parse error is a 400 `malformed_request`.
+_PARSE_REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
+    (http_errors.LimitRequestLine, 414, "uri_too_long"),
+    (http_errors.LimitRequestHeaders, 431, "headers_too_large"),
+    (http_errors.UnsupportedTransferCoding, 501, "not_implemented"),
+    (http_errors.ExpectationFailed, 417, "expectation_failed"),
+    (http_errors.ForbiddenProxyRequest, 403, "permission_denied"),
+)
+# Parse errors that are not the client's fault: gunicorn answers these (500) and logs them.
+_NOT_THE_CLIENTS = (
+    http_errors.InvalidResponseHeader,
+    http_errors.InvalidResponseHeaderName,
+    http_errors.ConfigurationProblem,
+)
+_MAX_DETAIL = 200
+
+
+def parse_refusal(exc: BaseException) -> tuple[int, str, str] | None:
+    """(status, code, detail) for a request gunicorn could not parse; None for other errors."""
+    if not isinstance(exc, http_errors.ParseException) or isinstance(exc, _NOT_THE_CLIENTS):
+        return None
+    status, code = next(
+        ((status, code) for kind, status, code in _PARSE_REFUSALS if isinstance(exc, kind)),
+        (400, "malformed_request"),
+    )
+    detail = f"The request is not valid HTTP/1.1: {exc}"[:_MAX_DETAIL]
+    return status, code, detail
+
+
+def problem_answer(status: int, code: str, detail: str) -> bytes:
+    """A complete HTTP/1.1 answer carrying a problem document; the connection closes after it."""
+    body = json.dumps(problem_body(status, code, detail)).encode()
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        "Connection: close\r\n"
+        f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Request-ID: {uuid.uuid4().hex}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
 
 
 def linger_seconds() -> float:
@@ -79,3 +130,15 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _nobody_waits(self) -> bool:
         return bool(self.alive) and self._queued <= 0
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        refusal = parse_refusal(exc)
+        if refusal is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        peer = addr[0] if addr else ""
+        self.log.warning("Invalid request from ip=%s: %s", peer, exc)
+        try:
+            util.write_nonblock(client, problem_answer(*refusal))
+        except OSError:
+            self.log.debug("Failed to send error message.")

@@ -14,6 +14,7 @@ from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 
@@ -53,13 +54,32 @@ _CODES: dict[type[drf.APIException], str] = {
 }
 
 
-def _flatten(detail: Any) -> Any:
-    """DRF's ErrorDetail tree as plain strings, lists and dicts."""
+def field_errors(detail: Any, name: str = "") -> dict[str, list[str]]:
+    """DRF's error tree as API.md's flat `{"field": ["message", ...]}`.
+
+    Nested fields and list items get dotted names (`rate_limit.requests`, `methods.0`,
+    `sources.1.url`); a nested object's own errors go under its name; errors about the body as
+    a whole under `non_field_errors`.
+    """
     if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
+        errors: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            own = key == api_settings.NON_FIELD_ERRORS_KEY and name
+            inner = name if own else f"{name}.{key}" if name else str(key)
+            for field, messages in field_errors(value, inner).items():
+                errors.setdefault(field, []).extend(messages)
+        return errors
     if isinstance(detail, list):
-        return [_flatten(item) for item in detail]
-    return str(detail)
+        errors = {}
+        for index, item in enumerate(detail):
+            if isinstance(item, dict | list):  # one item of a list of objects or lists
+                inner = f"{name}.{index}" if name else str(index)
+                for field, messages in field_errors(item, inner).items():
+                    errors.setdefault(field, []).extend(messages)
+            else:
+                errors.setdefault(name or api_settings.NON_FIELD_ERRORS_KEY, []).append(str(item))
+        return errors
+    return {name or api_settings.NON_FIELD_ERRORS_KEY: [str(detail)]}
 
 
 def _respond(
@@ -110,14 +130,11 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
 
     if isinstance(exc, drf.ValidationError):
-        errors = _flatten(exc.detail)
-        if not isinstance(errors, dict):
-            errors = {"non_field_errors": errors if isinstance(errors, list) else [errors]}
         return _respond(
             400,
             "validation_error",
             "The request body is not valid; see `errors`.",
-            extra={"errors": errors},
+            extra={"errors": field_errors(exc.detail)},
             headers=headers,
         )
 

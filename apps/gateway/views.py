@@ -134,7 +134,6 @@ class RouteDetailView(APIView):
         serializer = RouteInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = route_fields(serializer.validated_data)
-        changes.pop("name", None)
         match wiring.update_route().execute(name, changes):
             case Ok(route):
                 return Response(route_out(route))

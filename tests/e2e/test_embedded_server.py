@@ -1,5 +1,8 @@
 """`make run` with no configuration: a real gunicorn process on the embedded defaults."""
 
+import json
+import socket
+
 import httpx
 import pytest
 
@@ -51,3 +54,34 @@ def test_malformed_and_oversized_requests_never_500(embedded_server):
     wrong_method = httpx.put(f"{embedded_server}/health")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+def _raw(base_url: str, request: bytes) -> bytes:
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"POST /o HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "malformed_request"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400, "malformed_request"),
+    ],
+)
+def test_requests_the_server_cannot_parse_get_problem_documents(
+    embedded_server, request_bytes, status, code
+):
+    head, _, body = _raw(embedded_server, request_bytes).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith(f"HTTP/1.1 {status} ")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    assert headers["Content-Type"] == "application/problem+json"
+    assert len(headers["X-Request-ID"]) == 32
+    problem = json.loads(body)
+    assert (problem["status"], problem["code"]) == (status, code)

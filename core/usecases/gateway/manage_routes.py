@@ -94,7 +94,8 @@ class CreateRoute:
 
 
 class UpdateRoute:
-    """Changes some fields of a route (its name stays)."""
+    """Changes some fields of a route. Its name is its identity: giving the current one is
+    allowed, giving another is refused (a rename is a new route and the removal of this one)."""
 
     def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
         self._routes = routes
@@ -104,6 +105,14 @@ class UpdateRoute:
         current = self._routes.get(name)
         if current is None:
             return Err(RouteRejected(RouteError.NOT_FOUND))
+        if changes.get("name", name) != name:
+            return Err(
+                RouteRejected(
+                    RouteError.INVALID,
+                    {"name": ["A route's name cannot change; create a new route instead."]},
+                )
+            )
+        changes = {key: value for key, value in changes.items() if key != "name"}
         unknown = sorted(set(changes) - CHANGEABLE_FIELDS)
         if unknown:
             return Err(

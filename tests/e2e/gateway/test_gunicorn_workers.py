@@ -125,3 +125,20 @@ def test_every_worker_serves_route_changes_within_a_second_and_limits_are_exact(
         assert after == [404] * 6
     finally:
         upstream.stop()
+
+
+def test_a_client_cannot_claim_https_without_trusted_proxies(platform):
+    upstream = UpstreamServer().start()
+    admin = {"Authorization": f"Bearer {access_token(roles=('admin',))}"}
+    try:
+        created = httpx.post(
+            platform + "/api/v1/gateway/routes",
+            json={"name": "scheme", "path_prefix": "/scheme", "upstream_url": upstream.url},
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        time.sleep(1.0)
+        seen = httpx.get(platform + "/scheme/x", headers={"X-Forwarded-Proto": "https"}).json()
+        assert seen["headers"]["x-forwarded-proto"] == "http"
+    finally:
+        upstream.stop()

@@ -144,7 +144,8 @@ def test_invalid_definitions_are_400_with_field_errors(api_client, admin_headers
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "validation_error"
-    assert field in body["errors"]
+    assert any(name == field or name.startswith(f"{field}.") for name in body["errors"])
+    assert all(isinstance(messages, list) for messages in body["errors"].values())
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,19 @@ def test_logged_out_or_cut_off_users_are_refused_at_the_edge(proxy, upstream, ad
     assert proxy.get("/orders", headers=bearer(other)).json()["code"] == "token_revoked"
 
 
+def test_a_logged_out_token_lacking_the_role_is_refused_as_revoked(proxy, upstream, add_route):
+    add_route(
+        upstream_url=upstream.url, auth=AuthMode.REQUIRED, required_roles=frozenset({"admin"})
+    )
+    token = access_token(user_id="u-out", jti="jti-role", roles=("user",))
+    assert proxy.get("/orders", headers=bearer(token)).json()["code"] == "permission_denied"
+    CacheTokenRevocations().revoke_token("jti-role", datetime.now(UTC) + timedelta(minutes=5))
+    refused = proxy.get("/orders", headers=bearer(token))
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "token_revoked"
+    assert upstream.calls == {}
+
+
 def test_revoked_tokens_are_not_counted_against_the_limit(proxy, upstream, add_route):
     from core.domain.gateway.route import LimitKey
 

@@ -51,6 +51,20 @@ def test_admin_creates_reads_lists_changes_and_deletes_a_route(admin):
     assert admin.patch(f"{ROUTES}/orders", {}, format="json").status_code == 404
 
 
+def test_nested_field_errors_are_flat_and_a_rename_is_refused(admin):
+    admin.post(ROUTES, BODY, format="json")
+    bad = {**BODY, "name": "n2", "path_prefix": "/n2", "methods": ["GET", "BREW"]}
+    bad["rate_limit"] = {"requests": 0, "window_seconds": 60}
+    errors = admin.post(ROUTES, bad, format="json").json()["errors"]
+    assert set(errors) == {"methods.1", "rate_limit.requests"}
+    renamed = admin.patch(f"{ROUTES}/orders", {"name": "renamed"}, format="json")
+    assert renamed.status_code == 400
+    assert list(renamed.json()["errors"]) == ["name"]
+    assert admin.get(f"{ROUTES}/renamed").status_code == 404
+    same = admin.patch(f"{ROUTES}/orders", {"name": "orders", "retries": 1}, format="json")
+    assert same.json()["retries"] == 1
+
+
 def test_defaults_fill_a_minimal_route(admin):
     minimal = {"name": "m", "path_prefix": "/m", "upstream_url": "https://example.test"}
     body = admin.post(ROUTES, minimal, format="json").json()
@@ -77,7 +91,9 @@ def test_invalid_routes_are_400_validation_errors(admin, change, field):
     response = admin.post(ROUTES, {**BODY, **change}, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
-    assert field in response.json()["errors"] or "required_roles" in response.json()["errors"]
+    errors = response.json()["errors"]
+    assert any(name.split(".")[0] in (field, "required_roles") for name in errors)
+    assert all(isinstance(messages, list) for messages in errors.values())
 
 
 def test_conflicting_names_and_prefixes_are_409(admin):

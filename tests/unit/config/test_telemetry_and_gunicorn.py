@@ -81,3 +81,38 @@ def test_reuse_port_can_be_switched_off(monkeypatch, tmp_path):
     assert importlib.reload(gunicorn_config).reuse_port is False
     monkeypatch.delenv("GUNICORN_REUSE_PORT")
     importlib.reload(gunicorn_config)
+
+
+def test_only_the_clients_parse_errors_become_problem_documents():
+    from gunicorn.http import errors
+
+    from config.gunicorn_worker import parse_refusal, problem_answer
+
+    assert parse_refusal(errors.LimitRequestHeaders("too many"))[:2] == (431, "headers_too_large")
+    assert parse_refusal(errors.InvalidHeader("CONTENT-LENGTH"))[:2] == (400, "malformed_request")
+    assert parse_refusal(errors.InvalidResponseHeader("X-Bad", "v")) is None  # the app's fault
+    assert parse_refusal(ValueError("boom")) is None
+    status, code, detail = parse_refusal(errors.InvalidRequestLine("x" * 500))
+    assert len(detail) <= 200
+    answer = problem_answer(status, code, detail)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n")
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, ""),
+        ({"TRUSTED_PROXY_COUNT": "0"}, ""),
+        ({"TRUSTED_PROXY_COUNT": "1"}, "127.0.0.1,::1"),
+        ({"TRUSTED_PROXY_COUNT": "1", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}, "10.0.0.0/8"),
+    ],
+)
+def test_only_trusted_proxies_may_set_the_scheme(monkeypatch, tmp_path, environ, expected):
+    for name in ("TRUSTED_PROXY_COUNT", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    import config.gunicorn as gunicorn_config
+
+    assert importlib.reload(gunicorn_config).forwarded_allow_ips == expected

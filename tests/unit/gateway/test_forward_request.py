@@ -318,6 +318,23 @@ def test_revoked_tokens_are_refused_before_the_limit_counts_them():
     assert world.upstream.requests == []
 
 
+def test_a_revoked_token_without_the_role_is_unauthenticated_not_forbidden():
+    world = World(
+        make_route(
+            auth=AuthMode.REQUIRED,
+            required_roles=frozenset({"admin"}),
+            rate_limit=RateLimitPolicy(5, 60, LimitKey.USER),
+        )
+    )
+    token = [("Authorization", "Bearer user:u1:user")]
+    assert error_of(world.run(request(headers=token))).error is ProxyError.PERMISSION_DENIED
+    world.edge.revoked_ids.add("jti")
+    assert error_of(world.run(request(headers=token))).error is ProxyError.TOKEN_REVOKED
+    assert world.edge.calls == 2  # asked about revocation only, on the way to each refusal
+    assert world.limiter.calls == {}
+    assert world.upstream.requests == []
+
+
 def test_anonymous_calls_on_unlimited_routes_skip_the_shared_state():
     world = World()
     world.run()

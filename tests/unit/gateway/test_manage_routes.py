@@ -57,8 +57,10 @@ def test_update_changes_fields_keeps_the_name_and_checks_the_result():
     assert update.execute("orders", {"path_prefix": "/b"}).error.error is RouteError.PREFIX_TAKEN
     assert update.execute("orders", {"timeout_ms": 0}).error.error is RouteError.INVALID
     assert update.execute("orders", {"name": "x"}).error.errors == {
-        "name": ["This field cannot change."]
+        "name": ["A route's name cannot change; create a new route instead."]
     }
+    assert isinstance(update.execute("orders", {"name": "orders", "retries": 1}), Ok)
+    assert update.execute("orders", {"id": 3}).error.errors == {"id": ["This field cannot change."]}
     assert update.execute("nope", {}).error.error is RouteError.NOT_FOUND
 
 
