@@ -72,6 +72,13 @@ def on_starting(server: Any) -> None:
     _metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
+def when_ready(server: Any) -> None:
+    """Say where the server listens: with `reuse_port` the workers bind, and gunicorn's own
+    "Listening at:" line (the master's sockets) comes out empty."""
+    if reuse_port:
+        server.log.info("Listening at: http://%s (each worker binds it, SO_REUSEPORT)", bind)
+
+
 def ensure_port_free(address: str) -> None:
     """Fail the start when something already listens on `address`.
 

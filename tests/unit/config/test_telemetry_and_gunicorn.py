@@ -43,6 +43,20 @@ def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, 
     module.on_starting(None)
     assert list((tmp_path / "prom").iterdir()) == []
 
+    class Log:
+        lines: list[str] = []
+
+        def info(self, message, *args):
+            self.lines.append(message % args)
+
+    class Server:
+        log = Log()
+
+    module.when_ready(Server())
+    assert Server.log.lines == [
+        f"Listening at: http://{module.bind} (each worker binds it, SO_REUSEPORT)"
+    ]
+
     class Worker:
         pid = 424242
 
