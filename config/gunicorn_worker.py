@@ -30,7 +30,7 @@ from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 # gunicorn's refusals of a request it could not parse: (error, status, problem code). The order
 # matters (first match wins); any other request-side parse error is a 400 `malformed_request`.
-_PARSE_REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
+PARSE_REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
     (http_errors.LimitRequestLine, 414, "uri_too_long"),
     (http_errors.LimitRequestHeaders, 431, "headers_too_large"),
     (http_errors.UnsupportedTransferCoding, 501, "not_implemented"),
@@ -51,7 +51,7 @@ def parse_refusal(exc: BaseException) -> tuple[int, str, str] | None:
     if not isinstance(exc, http_errors.ParseException) or isinstance(exc, _NOT_THE_CLIENTS):
         return None
     status, code = next(
-        ((status, code) for kind, status, code in _PARSE_REFUSALS if isinstance(exc, kind)),
+        ((status, code) for kind, status, code in PARSE_REFUSALS if isinstance(exc, kind)),
         (400, "malformed_request"),
     )
     detail = f"The request is not valid HTTP/1.1: {exc}"[:_MAX_DETAIL]

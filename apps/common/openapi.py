@@ -1,15 +1,27 @@
-"""OpenAPI helpers: the problem-document schema and per-status error responses for views."""
+"""OpenAPI helpers: the problem-document schema and per-status error responses for views.
+
+`problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
+operation, the problems any DRF view may answer whatever it declares (405; and 400, 413, 415
+when it takes a body), merging their codes into the view's own.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ComponentRegistry, build_media_type_object
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+PROBLEM_COMPONENT = "Problem"
+PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
+
 ProblemSerializer = inline_serializer(
-    name="Problem",
+    name=PROBLEM_COMPONENT,
     fields={
         "type": serializers.CharField(),
         "title": serializers.CharField(),
@@ -24,17 +36,82 @@ ProblemSerializer = inline_serializer(
     },
 )
 
+# What any DRF view may answer besides its own errors: DRF's MethodNotAllowed, ParseError and
+# UnsupportedMediaType through apps.common.exceptions, and BodySizeLimitMiddleware's 413.
+# tests/integration/common/test_openapi_contract.py checks these against real answers.
+EVERY_OPERATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {405: ("method_not_allowed",)}
+BODY_PROBLEMS: Mapping[int, tuple[str, ...]] = {
+    400: ("malformed_request",),
+    413: ("payload_too_large",),
+    415: ("unsupported_media_type",),
+}
+ALLOW_HEADER = {
+    "Allow": {"schema": {"type": "string"}, "description": "The methods this path accepts."}
+}
+
+_DESCRIPTION_PREFIX = "Problem document; `code` is one of: "
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def problem_description(codes: Iterable[str]) -> str:
+    """The description of a problem response: which `code`s it may carry (sorted, unique)."""
+    return _DESCRIPTION_PREFIX + ", ".join(f"`{code}`" for code in sorted(set(codes)))
+
 
 def problems(codes: Mapping[int, Iterable[str]]) -> dict[int, OpenApiResponse]:
     """`{status: OpenApiResponse}` documenting which problem codes each status may carry."""
     return {
-        status: OpenApiResponse(
-            response=ProblemSerializer,
-            description="Problem document; `code` is one of: "
-            + ", ".join(f"`{code}`" for code in sorted(set(names))),
-        )
+        status: OpenApiResponse(response=ProblemSerializer, description=problem_description(names))
         for status, names in codes.items()
     }
+
+
+def merge_problem_codes(response: dict[str, Any], codes: Iterable[str]) -> None:
+    """Add `codes` to a documented response, keeping the codes it already lists."""
+    description = response.get("description", "")
+    if description.startswith(_DESCRIPTION_PREFIX):
+        listed = _CODE.findall(description.removeprefix(_DESCRIPTION_PREFIX))
+        response["description"] = problem_description([*listed, *codes])
+    else:  # not a problem response the view declared: say a problem may come instead
+        extra = problem_description(codes)
+        response["description"] = f"{description} Or a {extra[0].lower()}{extra[1:]}".strip()
+
+
+class ProblemAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, plus the problems any DRF view may answer."""
+
+    def get_operation(
+        self,
+        path: str,
+        path_regex: str,
+        path_prefix: str,
+        method: str,
+        registry: ComponentRegistry,
+    ) -> dict[str, Any] | None:
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        general = dict(EVERY_OPERATION_PROBLEMS)
+        if "requestBody" in operation:
+            general |= BODY_PROBLEMS
+        responses = operation.setdefault("responses", {})
+        for status, codes in general.items():
+            if str(status) in responses:
+                merge_problem_codes(responses[str(status)], codes)
+            else:
+                responses[str(status)] = self._problem_response(codes)
+        responses["405"].setdefault("headers", {}).update(ALLOW_HEADER)
+        return operation
+
+    def _problem_response(self, codes: Iterable[str]) -> dict[str, Any]:
+        schema = self.resolve_serializer(ProblemSerializer, "response").ref
+        return {
+            "content": {
+                media_type: build_media_type_object(schema)
+                for media_type in self.map_renderers("media_type")
+            },
+            "description": problem_description(codes),
+        }
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

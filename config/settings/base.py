@@ -191,7 +191,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.common.openapi.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "apps.common.exceptions.problem_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.PagePagination",
     "PAGE_SIZE": 50,
@@ -204,12 +204,20 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Accounts and tokens, the API gateway's administration, and composite endpoints. "
         "Every error is an RFC 9457 problem document (application/problem+json) with a "
-        "stable `code`."
+        "stable `code`. Requests the server cannot parse as HTTP/1.1 are refused before any "
+        "operation, on any path, and the connection closes: 400 `malformed_request`, 414 "
+        "`uri_too_long`, 431 `headers_too_large`, 417 `expectation_failed`, 501 "
+        "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # The proxy is a lean WSGI app, not a DRF view: document its catch-all path by hand.
+        "apps.gateway.openapi.document_proxy",
+    ],
 }
 
 # --- Limits ---------------------------------------------------------------------------------------

@@ -1,0 +1,228 @@
+"""The OpenAPI schema lists every status and problem code the platform can answer.
+
+DRF operations gain the problems any DRF view may answer (merged into the ones they declare);
+the gateway proxy, a lean WSGI app the generator cannot see, is documented from its error table.
+"""
+
+import io
+import json
+import re
+
+import pytest
+
+from apps.common.openapi import merge_problem_codes
+from apps.gateway.entrypoint import GatewayHandler
+from apps.gateway.errors import GATEWAY_ERRORS
+from core.domain.gateway.route import HTTP_METHODS
+from core.usecases.gateway.errors import ProxyError
+
+PROXY_PATH = "/{path}"
+CODE = re.compile(r"`([^`]+)`")
+
+
+@pytest.fixture(scope="module")
+def schema():
+    from django.test import Client
+
+    response = Client().get("/api/schema/?format=json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def follow(schema, node):
+    """`node`, or what its local `$ref` points at."""
+    if "$ref" not in node:
+        return node
+    target = schema
+    for part in node["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return target
+
+
+def documented_codes(schema, operation, status):
+    """The problem codes `operation` documents for `status` (empty when it lists none)."""
+    response = operation["responses"].get(str(status))
+    if response is None:
+        return set()
+    listed = follow(schema, response)["description"].partition("`code` is one of: ")[2]
+    return set(CODE.findall(listed))
+
+
+def drf_operations(schema):
+    for path, item in schema["paths"].items():
+        if path == PROXY_PATH:
+            continue
+        for method, operation in item.items():
+            yield f"{method.upper()} {path}", operation
+
+
+# --- The gateway proxy -------------------------------------------------------------------------
+
+
+def test_proxy_path_is_documented_unprefixed_for_every_method_a_route_may_accept(schema):
+    assert PROXY_PATH in schema["paths"], sorted(schema["paths"])
+    operations = schema["paths"][PROXY_PATH]
+    assert set(operations) == {method.lower() for method in HTTP_METHODS}
+    for operation in operations.values():
+        assert operation["tags"] == ["gateway proxy"]
+        assert "longest `path_prefix`" in operation["description"]
+        assert [p["name"] for p in operation["parameters"]] == ["path"]
+    assert not any(path.startswith("/api/v1/{") for path in schema["paths"])
+
+
+def test_proxy_documents_every_proxy_error_with_its_status(schema):
+    for method, operation in schema["paths"][PROXY_PATH].items():
+        for error in ProxyError:
+            status = GATEWAY_ERRORS.status_of(error)
+            assert error.value in documented_codes(schema, operation, status), (
+                f"{method.upper()} {PROXY_PATH} does not document {status} `{error.value}`"
+            )
+            response = follow(schema, operation["responses"][str(status)])
+            assert "application/problem+json" in response["content"]
+
+
+def test_every_gateway_error_code_is_documented_under_its_status(schema):
+    gateway_operations = [
+        operation
+        for path, item in schema["paths"].items()
+        if path == PROXY_PATH or path.startswith("/api/v1/gateway/")
+        for operation in item.values()
+    ]
+    for status, codes in GATEWAY_ERRORS.codes_by_status().items():
+        for code in codes:
+            assert any(
+                code in documented_codes(schema, operation, status)
+                for operation in gateway_operations
+            ), f"no gateway operation documents {status} `{code}`"
+
+
+def test_proxy_answers_upstream_statuses_with_its_headers(schema):
+    operation = schema["paths"][PROXY_PATH]["get"]
+    assert {"2XX", "default"} <= set(operation["responses"])
+    for key, response in operation["responses"].items():
+        headers = follow(schema, response)["headers"]
+        for name in ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "X-Cache"):
+            assert name in headers, f"{key} lacks {name}"
+        assert "RateLimit-Reset" in headers
+    for error, header in (
+        (ProxyError.METHOD_NOT_ALLOWED, "Allow"),
+        (ProxyError.RATE_LIMITED, "Retry-After"),
+        (ProxyError.UPSTREAM_UNAVAILABLE, "Retry-After"),
+    ):
+        response = operation["responses"][str(GATEWAY_ERRORS.status_of(error))]
+        assert header in follow(schema, response)["headers"], (error, header)
+
+
+def _proxy_answer(**environ):
+    base = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/orders",
+        "HTTP_HOST": "localhost",
+        "wsgi.input": io.BytesIO(b""),
+    }
+    reply = GatewayHandler().handle({**base, **environ}, "rid-1")
+    return reply.status, json.loads(reply.body)["code"]
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"HTTP_HOST": "evil.example"},
+        {"CONTENT_LENGTH": "abc"},
+        {"CONTENT_LENGTH": str(10**12)},
+    ],
+    ids=["host-not-allowed", "garbage-content-length", "oversized-body"],
+)
+def test_the_proxy_entrypoints_own_answers_are_documented(schema, environ):
+    status, code = _proxy_answer(**environ)
+    assert status >= 400
+    operation = schema["paths"][PROXY_PATH]["post"]
+    assert code in documented_codes(schema, operation, status), (status, code)
+
+
+# --- DRF operations ----------------------------------------------------------------------------
+
+
+def test_every_drf_operation_documents_405_with_allow(schema):
+    for name, operation in drf_operations(schema):
+        assert "method_not_allowed" in documented_codes(schema, operation, 405), name
+        assert "Allow" in operation["responses"]["405"]["headers"], name
+
+
+def test_every_drf_operation_with_a_body_documents_400_413_415(schema):
+    with_body = [(name, op) for name, op in drf_operations(schema) if "requestBody" in op]
+    assert with_body
+    for name, operation in with_body:
+        assert "malformed_request" in documented_codes(schema, operation, 400), name
+        assert "payload_too_large" in documented_codes(schema, operation, 413), name
+        assert "unsupported_media_type" in documented_codes(schema, operation, 415), name
+
+
+def test_operations_without_a_body_do_not_claim_body_problems(schema):
+    operation = schema["paths"]["/api/v1/gateway/routes"]["get"]
+    assert "413" not in operation["responses"]
+    assert "415" not in operation["responses"]
+
+
+def test_create_route_keeps_its_own_problems_beside_the_general_ones(schema):
+    operation = schema["paths"]["/api/v1/gateway/routes"]["post"]
+    assert documented_codes(schema, operation, 405) == {"method_not_allowed"}
+    assert documented_codes(schema, operation, 413) == {"payload_too_large"}
+    assert documented_codes(schema, operation, 415) == {"unsupported_media_type"}
+    assert documented_codes(schema, operation, 400) == {"validation_error", "malformed_request"}
+    assert documented_codes(schema, operation, 409) == {"route_name_taken", "route_prefix_taken"}
+    assert "token_expired" in documented_codes(schema, operation, 401)
+    assert "201" in operation["responses"]
+
+
+def test_declared_codes_of_a_status_are_merged_not_overwritten(schema):
+    # register declares 400 `validation_error` only; `malformed_request` joins it.
+    operation = schema["paths"]["/api/v1/auth/register"]["post"]
+    assert documented_codes(schema, operation, 400) == {"validation_error", "malformed_request"}
+    assert documented_codes(schema, operation, 409) == {"email_taken"}
+    assert documented_codes(schema, operation, 429) == {"rate_limited"}
+
+
+def test_codes_added_to_a_non_problem_response_keep_its_description():
+    response = {"description": "The user."}
+    merge_problem_codes(response, ["payload_too_large"])
+    assert response["description"].startswith("The user. Or a problem document")
+    assert "`payload_too_large`" in response["description"]
+
+
+VERIFY_EMAIL = "/api/v1/auth/verify-email"
+
+
+@pytest.mark.parametrize(
+    ("send", "status"),
+    [
+        (lambda client: client.put(VERIFY_EMAIL, data="{}", content_type="application/json"), 405),
+        (
+            lambda client: client.post(VERIFY_EMAIL, data="{no", content_type="application/json"),
+            400,
+        ),
+        (lambda client: client.post(VERIFY_EMAIL, data="token=x", content_type="text/plain"), 415),
+        (
+            lambda client: client.post(
+                VERIFY_EMAIL, data="x" * 4096, content_type="application/json"
+            ),
+            413,
+        ),
+    ],
+    ids=["unknown-method", "bad-json", "wrong-media-type", "oversized-body"],
+)
+def test_a_drf_views_general_answers_are_documented(client, settings, schema, send, status):
+    settings.MAX_REQUEST_BODY_BYTES = 2048
+    response = send(client)
+    assert response.status_code == status, response.content
+    code = response.json()["code"]
+    operation = schema["paths"][VERIFY_EMAIL]["post"]
+    assert code in documented_codes(schema, operation, status), (status, code)
+
+
+def test_the_servers_own_refusals_are_listed(schema):
+    from config.gunicorn_worker import PARSE_REFUSALS
+
+    description = schema["info"]["description"]
+    for _, status, code in (*PARSE_REFUSALS, (None, 400, "malformed_request")):
+        assert f"{status} `{code}`" in description
