@@ -1,4 +1,4 @@
-"""Per-IP rate limits of the public accounts endpoints, on django-ratelimit.
+"""Rate limits of the accounts endpoints, on django-ratelimit: per client IP, or per user.
 
 Rates are read from `ACCOUNTS_RATE_LIMITS` at request time; a blocked request raises
 `Ratelimited` carrying `retry_after`, which the problem handler turns into 429 + Retry-After.
@@ -13,12 +13,17 @@ from django_ratelimit.core import get_usage
 from django_ratelimit.exceptions import Ratelimited
 
 
-def enforce(request: Any, group: str) -> None:
-    """Count this request against the client IP's `group` limit; raise when over it."""
+def _user(group: str, request: Any) -> str:
+    return str(request.user.principal.user_id)
+
+
+def enforce(request: Any, group: str, *, per_user: bool = False) -> None:
+    """Count this request against the `group` limit of its client IP (or, with `per_user`, of
+    its authenticated user); raise when over it."""
     usage = get_usage(
         getattr(request, "_request", request),
         group=f"accounts.{group}",
-        key="ip",
+        key=_user if per_user else "ip",
         rate=settings.ACCOUNTS_RATE_LIMITS[group],
         increment=True,
     )

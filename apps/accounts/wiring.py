@@ -18,6 +18,7 @@ from apps.accounts.adapters import (
     PrometheusAccountEvents,
     SimpleJWTTokenIssuer,
 )
+from apps.accounts.background import InBackground
 from apps.accounts.repositories import (
     DjangoOneTimeTokens,
     DjangoSessionRepository,
@@ -76,11 +77,16 @@ def verify_email() -> VerifyEmail:
     )
 
 
-def resend_verification() -> ResendVerification:
+def resend_verification() -> InBackground:
+    """Answered alike for every address: the whole use case runs in the background."""
+    return InBackground(_resend_verification, enabled=settings.ACCOUNTS_EMAIL_IN_BACKGROUND)
+
+
+def _resend_verification() -> ResendVerification:
     return ResendVerification(
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
-        mailer=_mailer(),
+        mailer=DjangoMailer(),
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
     )
@@ -153,11 +159,16 @@ def change_password() -> ChangePassword:
     )
 
 
-def request_password_reset() -> RequestPasswordReset:
+def request_password_reset() -> InBackground:
+    """Answered alike for every address: the whole use case runs in the background."""
+    return InBackground(_request_password_reset, enabled=settings.ACCOUNTS_EMAIL_IN_BACKGROUND)
+
+
+def _request_password_reset() -> RequestPasswordReset:
     return RequestPasswordReset(
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
-        mailer=_mailer(),
+        mailer=DjangoMailer(),  # already off the request's thread when that is wanted
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
     )

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 import httpx
 import structlog
@@ -109,7 +110,9 @@ class HttpxSourceFetcher:
             )
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the recursion limit
+            parsed = _NOT_JSON
+        if parsed is _NOT_JSON or _nested_deeper_than(parsed, MAX_JSON_DEPTH):
             return FetchFailed(
                 SourceFailure.INVALID_JSON,
                 "The source did not answer with JSON.",
@@ -158,3 +161,26 @@ def shared_fetcher(
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aggregation")
             _shared = HttpxSourceFetcher(client, executor, max_body_bytes=max_body_bytes)
         return _shared
+
+
+# A source's answer nested deeper than this is refused as not JSON: merging and rendering it
+# would recurse as deep again, inside a request that is already some frames down.
+MAX_JSON_DEPTH = 100
+_NOT_JSON = object()
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value has containers nested more than `limit` levels (no recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

@@ -85,3 +85,23 @@ def test_requests_the_server_cannot_parse_get_problem_documents(
     assert len(headers["X-Request-ID"]) == 32
     problem = json.loads(body)
     assert (problem["status"], problem["code"]) == (status, code)
+
+
+def test_chunked_request_bodies_reach_django_and_keep_the_size_limit(embedded_server):
+    def chunks(*parts):
+        yield from parts
+
+    login = httpx.post(
+        f"{embedded_server}/api/v1/auth/login",
+        content=chunks(b'{"email": "nobody@example.com", ', b'"password": "not-the-one-1"}'),
+        headers={"Content-Type": "application/json"},
+    )
+    assert login.status_code == 401  # the body was read: unknown credentials, not a 400
+    assert login.json()["code"] == "invalid_credentials"
+    huge = httpx.post(
+        f"{embedded_server}/api/v1/auth/login",
+        content=chunks(*[b" " * 65536] * 20),
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413
+    assert huge.json()["code"] == "payload_too_large"

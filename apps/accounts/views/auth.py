@@ -257,9 +257,13 @@ class PasswordChangeView(AuthenticatedView):
     @extend_schema(
         operation_id="auth_password_change",
         request=InputSerializer,
-        responses={204: None, **problems({400: [VALIDATION, "invalid_credentials"], **BEARER_401})},
+        responses={
+            204: None,
+            **problems({400: [VALIDATION, "invalid_credentials"], **BEARER_401, **RATE_LIMITED}),
+        },
     )
     def post(self, request: Request) -> Response:
+        ratelimits.enforce(request, "password_change", per_user=True)
         data = _valid(self.InputSerializer, request)
         match wiring.change_password().execute(request.user.principal, **data):
             case Ok(_):

@@ -25,12 +25,14 @@ def _rate(name: str, default: str) -> str:
     return value
 
 
-# Per-client-IP limits (django-ratelimit, fixed windows in the shared cache).
+# Per-client-IP limits (django-ratelimit, fixed windows in the shared cache); password change
+# is limited per user instead: it guesses the current password with a token already in hand.
 ACCOUNTS_RATE_LIMITS = {
     "login": _rate("ACCOUNTS_LOGIN_RATE", "10/m"),
     "register": _rate("ACCOUNTS_REGISTER_RATE", "10/m"),
     "password_reset": _rate("ACCOUNTS_PASSWORD_RESET_RATE", "5/m"),
     "verification_resend": _rate("ACCOUNTS_VERIFICATION_RESEND_RATE", "5/m"),
+    "password_change": _rate("ACCOUNTS_PASSWORD_CHANGE_RATE", "5/15m"),
 }
 # Per-account lockout (kept in the accounts database): this many wrong passwords in a row lock
 # the account for that many seconds; while locked, login answers the same generic 401.

@@ -8,11 +8,12 @@ pytestmark = pytest.mark.django_db(databases=["default"])
 NEW = "fresh-orchard-lantern-4"
 
 
-def change(client, access, current="correct-horse-battery-9", new=NEW):
+def change(client, access, current="correct-horse-battery-9", new=NEW, **extra):
     return client.post(
         "/api/v1/auth/password/change",
         {"current_password": current, "new_password": new},
         **bearer(access),
+        **extra,
     )
 
 
@@ -53,3 +54,16 @@ def test_weak_new_password_is_a_field_error(api_client, alice, weak):
 
 def test_change_needs_a_token(api_client):
     assert change(api_client, "nope").status_code == 401
+
+
+def test_guessing_the_current_password_is_rate_limited_per_user(api_client, alice, settings):
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "password_change": "3/m"}
+    pair = login(api_client, "alice@example.com")
+    for _ in range(3):
+        assert change(api_client, pair["access_token"], current="guess-guess-1").status_code == 400
+    limited = change(api_client, pair["access_token"])
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate_limited"
+    assert int(limited["Retry-After"]) >= 1
+    other_ip = change(api_client, pair["access_token"], REMOTE_ADDR="10.0.0.9")
+    assert other_ip.status_code == 429  # per user, not per address

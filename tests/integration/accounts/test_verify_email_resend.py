@@ -53,3 +53,18 @@ def test_emails_can_leave_on_a_background_thread(api_client, settings):
     while not mail.outbox and time.monotonic() < deadline:
         time.sleep(0.01)
     assert mail.outbox[0].to == ["new@example.com"]
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+def test_in_the_background_the_request_does_the_same_for_every_address(api_client, settings):
+    import time
+
+    UserFactory(email="pending@example.com", email_verified=False)
+    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = True
+    url = "/api/v1/auth/verify-email/resend"
+    for email in ("nobody@example.com", "pending@example.com"):
+        assert api_client.post(url, {"email": email}).status_code == 202
+    deadline = time.monotonic() + 10
+    while not mail.outbox and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [message.to for message in mail.outbox] == [["pending@example.com"]]

@@ -71,6 +71,19 @@ def test_non_2xx_and_non_json_are_failures(fetcher, upstream):
     assert results["txt"].failure is SourceFailure.INVALID_JSON
 
 
+def test_json_nested_past_the_depth_limit_is_not_json(fetcher, upstream):
+    results = fetcher.fetch_all(
+        [
+            request("ok", upstream.url("/deep?levels=100")),
+            request("deep", upstream.url("/deep?levels=101")),
+            request("abyss", upstream.url("/deep?levels=5000")),  # past the recursion limit
+        ]
+    )
+    assert results["ok"].status == 200
+    assert results["deep"].failure is SourceFailure.INVALID_JSON
+    assert results["abyss"].failure is SourceFailure.INVALID_JSON
+
+
 def test_refused_connections_are_unreachable(fetcher):
     result = fetcher.fetch_all([request("x", "http://127.0.0.1:9/")])["x"]
     assert result.failure is SourceFailure.UNREACHABLE

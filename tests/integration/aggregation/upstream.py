@@ -57,6 +57,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps(body).encode())
         elif split.path == "/text":
             self._send(200, b"<html>not json</html>", "text/html")
+        elif split.path == "/deep":
+            levels = int(query.get("levels", "10"))
+            self._send(200, b"[" * levels + b"]" * levels)
         elif split.path == "/big":
             self._send(200, json.dumps("x" * int(query.get("bytes", "1000"))).encode())
         elif split.path == "/big-chunked":

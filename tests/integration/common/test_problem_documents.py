@@ -28,6 +28,12 @@ def test_malformed_json_is_a_400_problem(client):
     assert_problem(response, 400, "malformed_request")
 
 
+def test_json_nested_past_the_recursion_limit_is_malformed_not_a_500(client):
+    deep = '{"name": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post("/echo", data=deep, content_type="application/json")
+    assert_problem(response, 400, "malformed_request")
+
+
 def test_field_errors_are_a_validation_error_with_errors(client):
     response = client.post("/echo", data={"name": "x" * 11}, content_type="application/json")
     body = assert_problem(response, 400, "validation_error")

@@ -1,0 +1,32 @@
+"""WSGI-level helpers for the Django side of the platform."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
+
+def buffer_chunked_bodies(app: WSGIApp) -> WSGIApp:
+    """Give Django the body of a `Transfer-Encoding: chunked` request.
+
+    Django reads `CONTENT_LENGTH` bytes of a request body and so sees a chunked one (which has
+    no Content-Length) as empty. gunicorn hands the decoded body to `wsgi.input`; this reads it
+    up to one byte past `MAX_REQUEST_BODY_BYTES` and sets `CONTENT_LENGTH`, so Django parses it
+    and `BodySizeLimitMiddleware` refuses an oversized one with 413 as for any other body.
+    """
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        stream = environ.get("wsgi.input")
+        if chunked and not environ.get("CONTENT_LENGTH") and stream is not None:
+            body = stream.read(settings.MAX_REQUEST_BODY_BYTES + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return app(environ, start_response)
+
+    return application
