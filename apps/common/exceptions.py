@@ -133,7 +133,7 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         return _respond(
             400,
             "validation_error",
-            "The request body is not valid; see `errors`.",
+            "The request is not valid; see `errors`.",
             extra={"errors": field_errors(exc.detail)},
             headers=headers,
         )

@@ -102,6 +102,10 @@ class ChangePassword:
             return Err(ChangePasswordError.UNKNOWN_USER)
         if not self._hasher.verify(current_password, user.password_hash):
             return Err(ChangePasswordError.INVALID_CREDENTIALS)
+        if new_password == current_password:
+            return Err(
+                PasswordRejected(("Choose a password other than the current one.",), "new_password")
+            )
         rejected = password_problems(
             self._policy, new_password, email=user.email.value, full_name=user.full_name
         )

@@ -67,3 +67,10 @@ def test_guessing_the_current_password_is_rate_limited_per_user(api_client, alic
     assert int(limited["Retry-After"]) >= 1
     other_ip = change(api_client, pair["access_token"], REMOTE_ADDR="10.0.0.9")
     assert other_ip.status_code == 429  # per user, not per address
+
+
+def test_the_new_password_must_differ_from_the_current_one(api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    same = change(api_client, pair["access_token"], new="correct-horse-battery-9")
+    assert (same.status_code, same.json()["code"]) == (400, "validation_error")
+    assert list(same.json()["errors"]) == ["new_password"]
