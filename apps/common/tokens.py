@@ -1,8 +1,9 @@
 """Access-token verification shared by every context, and the revocation facts behind it.
 
 The token is checked by simplejwt (signature, algorithm allow-list, `type`, `exp`, `aud`, `iss`,
-`jti`) and then against revocation facts kept in the shared cache (Redis): a denied `jti`, or a
-per-user cut-off time. Verifying costs one cache round trip (MGET) and no database query.
+`jti`) and then against revocation facts kept in the shared cache (Redis): a denied `jti`, an
+ended session (the token's `sid`), or a per-user cut-off time. Verifying costs one cache round
+trip (MGET) and no database query.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ REVOCATION_LOOKUP_FAILURES = Counter(
 
 # Cache keys of the revocation facts; the gateway reads them inside its one Lua call per request.
 REVOKED_JTI_KEY = "auth:revoked-jti:{}"
+REVOKED_SID_KEY = "auth:revoked-sid:{}"
 USER_CUTOFF_KEY = "auth:valid-after:{}"
 
 
@@ -41,13 +43,21 @@ def _user_cutoff_ttl() -> int:
     return int(lifetime.total_seconds()) + 60
 
 
+def _set_until(key: str, expires_at: datetime) -> None:
+    # A fact about tokens that have all expired is not worth keeping.
+    ttl = math.ceil((expires_at - datetime.now(UTC)).total_seconds())
+    if ttl > 0:
+        cache.set(key, 1, timeout=ttl)
+
+
 class CacheTokenRevocations:
     """`TokenRevocations` on Django's cache (Redis in production; shared by all workers)."""
 
     def revoke_token(self, token_id: str, expires_at: datetime) -> None:
-        ttl = math.ceil((expires_at - datetime.now(UTC)).total_seconds())
-        if ttl > 0:
-            cache.set(REVOKED_JTI_KEY.format(token_id), 1, timeout=ttl)
+        _set_until(REVOKED_JTI_KEY.format(token_id), expires_at)
+
+    def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        _set_until(REVOKED_SID_KEY.format(session_id), expires_at)
 
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
         cache.set(
@@ -56,11 +66,18 @@ class CacheTokenRevocations:
             timeout=_user_cutoff_ttl(),
         )
 
-    def facts_for(self, token_id: str, user_id: str) -> tuple[bool, int | None]:
-        """(token denied?, user's cut-off epoch second or None) in one round trip."""
+    def facts_for(
+        self, token_id: str, user_id: str, session_id: str | None = None
+    ) -> tuple[bool, bool, int | None]:
+        """(token denied?, session revoked?, user's cut-off epoch second or None) in one round
+        trip."""
         jti_key, user_key = REVOKED_JTI_KEY.format(token_id), USER_CUTOFF_KEY.format(user_id)
-        found = cache.get_many([jti_key, user_key])
-        return jti_key in found, found.get(user_key)
+        keys = [jti_key, user_key]
+        sid_key = REVOKED_SID_KEY.format(session_id) if session_id is not None else None
+        if sid_key is not None:
+            keys.append(sid_key)
+        found = cache.get_many(keys)
+        return jti_key in found, sid_key in found, found.get(user_key)
 
 
 class SimpleJWTAccessTokenVerifier:
@@ -78,18 +95,22 @@ class SimpleJWTAccessTokenVerifier:
             return Err(TokenError.INVALID)
         payload = token.payload
         user_id, jti, iat = payload.get("sub"), payload.get("jti"), payload.get("iat")
-        roles = payload.get("roles", [])
+        roles, session_id = payload.get("roles", []), payload.get("sid")
         if not (isinstance(user_id, str) and isinstance(jti, str) and isinstance(iat, int)):
+            return Err(TokenError.INVALID)
+        if session_id is not None and not isinstance(session_id, str):
             return Err(TokenError.INVALID)
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             return Err(TokenError.INVALID)
         try:
-            denied, cutoff = self._revocations.facts_for(jti, user_id)
+            denied, ended, cutoff = self._revocations.facts_for(jti, user_id, session_id)
         except Exception:  # cache unreachable: fail open on revocation, loudly
             REVOCATION_LOOKUP_FAILURES.inc()
             log.warning("revocation_lookup_failed")
-            denied, cutoff = False, None
-        if is_revoked(issued_at=iat, token_denied=denied, user_valid_after=cutoff):
+            denied, ended, cutoff = False, False, None
+        if is_revoked(
+            issued_at=iat, token_denied=denied, user_valid_after=cutoff, session_revoked=ended
+        ):
             return Err(TokenError.REVOKED)
         return Ok(
             Principal(
@@ -98,5 +119,6 @@ class SimpleJWTAccessTokenVerifier:
                 token_id=jti,
                 issued_at=datetime.fromtimestamp(iat, UTC),
                 expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+                session_id=session_id,
             )
         )

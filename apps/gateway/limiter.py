@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from apps.common.tokens import REVOCATION_LOOKUP_FAILURES, CacheTokenRevocations
 from apps.common.tokens import REVOKED_JTI_KEY as REVOKED_JTI
+from apps.common.tokens import REVOKED_SID_KEY as REVOKED_SID
 from apps.common.tokens import USER_CUTOFF_KEY as VALID_AFTER
 from apps.gateway.redis_support import DirectRedis, redis_unavailable
 from apps.gateway.response_cache import RedisResponseCache, lookup_or_claim_lua
@@ -56,18 +57,18 @@ end
 """
 # `RateLimiter.hit`: the window alone. Returns {allowed, remaining, reset_ms}.
 _LIMIT = _WINDOW + "return {allowed, remaining, reset}\n"
-# The edge call. KEYS: window, circuit, denied-jti, user cut-off, cached answer, fill lock (''
-# when unused). ARGV: the window's four, then iat (-1: anonymous), 1 to read the circuit,
-# fill-lock ms. Returns {1} when the token is revoked (before it is counted), else {0, allowed,
-# remaining, reset_ms, circuit state, failures, cache}: cache is the stored answer, 1 when this
-# call took the fill lock, 0 when another holds it, -1 when nothing was looked up (no probe, or
-# the call is refused). The circuit fields let the breaker admit a call on a closed circuit
-# without a round trip of its own (RedisCircuitBreaker.admit).
+# The edge call. KEYS: window, circuit, denied-jti, user cut-off, revoked session (sid), cached
+# answer, fill lock ('' when unused). ARGV: the window's four, then iat (-1: anonymous), 1 to
+# read the circuit, fill-lock ms. Returns {1} when the token is revoked (before it is counted),
+# else {0, allowed, remaining, reset_ms, circuit state, failures, cache}: cache is the stored
+# answer, 1 when this call took the fill lock, 0 when another holds it, -1 when nothing was
+# looked up (no probe, or the call is refused). The circuit fields let the breaker admit a call
+# on a closed circuit without a round trip of its own (RedisCircuitBreaker.admit).
 _EDGE = (
     """
 if ARGV[5] ~= '-1' then
-  local facts = redis.call('MGET', KEYS[3], KEYS[4])
-  if facts[1] then return {1} end
+  local facts = redis.call('MGET', KEYS[3], KEYS[4], KEYS[5])
+  if facts[1] or facts[3] then return {1} end
   if facts[2] and tonumber(ARGV[5]) < tonumber(facts[2]) then return {1} end
 end
 local state, fails = 'closed', '0'
@@ -81,9 +82,9 @@ end
     + """
 if allowed == 0 then return {0, 0, 0, reset, state, fails, -1} end
 local cached = -1
-if KEYS[5] ~= '' then
+if KEYS[6] ~= '' then
 """
-    + lookup_or_claim_lua("KEYS[5]", "KEYS[6]", "ARGV[7]")
+    + lookup_or_claim_lua("KEYS[6]", "KEYS[7]", "ARGV[7]")
     + """
 end
 return {0, allowed, remaining, reset, state, fails, cached}
@@ -216,6 +217,9 @@ class RedisSlidingWindowLimiter:
             self._circuit_prefix + route,
             cache.make_key(REVOKED_JTI.format(principal.token_id)) if principal else _NO_KEY,
             cache.make_key(VALID_AFTER.format(principal.user_id)) if principal else _NO_KEY,
+            cache.make_key(REVOKED_SID.format(principal.session_id))
+            if principal and principal.session_id
+            else _NO_KEY,
             entry,
             lock,
         )
@@ -279,8 +283,10 @@ class NoRevocationFacts(CacheTokenRevocations):
     """Revocation reader for the edge's verifier: the facts are read by `EdgeChecks` instead,
     together with the rate limit (one round trip). Writing is unchanged."""
 
-    def facts_for(self, token_id: str, user_id: str) -> tuple[bool, int | None]:
-        return False, None
+    def facts_for(
+        self, token_id: str, user_id: str, session_id: str | None = None
+    ) -> tuple[bool, bool, int | None]:
+        return False, False, None
 
 
 class InProcessEdgeChecks:
@@ -301,9 +307,15 @@ class InProcessEdgeChecks:
     ) -> EdgeVerdict:
         """`EdgeChecks`; the response cache is left to the caller."""
         if principal is not None:
-            denied, cutoff = self._revocations.facts_for(principal.token_id, principal.user_id)
-            issued_at = int(principal.issued_at.timestamp())
-            if is_revoked(issued_at=issued_at, token_denied=denied, user_valid_after=cutoff):
+            denied, ended, cutoff = self._revocations.facts_for(
+                principal.token_id, principal.user_id, principal.session_id
+            )
+            if is_revoked(
+                issued_at=int(principal.issued_at.timestamp()),
+                token_denied=denied,
+                user_valid_after=cutoff,
+                session_revoked=ended,
+            ):
                 return EdgeVerdict(revoked=True)
         if subject is None or policy is None:
             return EdgeVerdict(revoked=False)

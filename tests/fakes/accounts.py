@@ -254,10 +254,14 @@ class FakeAccountEvents:
 class FakeTokenRevocations:
     def __init__(self) -> None:
         self.denied: dict[str, datetime] = {}
+        self.denied_sessions: dict[str, datetime] = {}
         self.cutoffs: dict[str, datetime] = {}
 
     def revoke_token(self, token_id: str, expires_at: datetime) -> None:
         self.denied[token_id] = expires_at
+
+    def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        self.denied_sessions[session_id] = expires_at
 
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
         self.cutoffs[user_id] = issued_before

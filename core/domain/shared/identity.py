@@ -20,6 +20,7 @@ class Principal:
     token_id: str
     issued_at: datetime
     expires_at: datetime
+    session_id: str | None = None  # the refresh family (`sid`) the token was issued in
 
     def has_roles(self, required: frozenset[str] | set[str] | tuple[str, ...]) -> bool:
         """True when every role in `required` is one of the principal's."""
@@ -35,15 +36,22 @@ class TokenError(StrEnum):
 
     INVALID = "token_invalid"  # malformed, forged, wrong algorithm, type, audience or issuer
     EXPIRED = "token_expired"  # past its `exp`
-    REVOKED = "token_revoked"  # logged out, or issued before the user's tokens were revoked
+    REVOKED = "token_revoked"  # logged out, its session ended, or issued before the user's cut-off
 
 
-def is_revoked(*, issued_at: int, token_denied: bool, user_valid_after: int | None) -> bool:
-    """A token is revoked when its own id was denied or it predates the user's cut-off.
+def is_revoked(
+    *,
+    issued_at: int,
+    token_denied: bool,
+    user_valid_after: int | None,
+    session_revoked: bool = False,
+) -> bool:
+    """A token is revoked when its own id was denied, its session (refresh family) was ended, or
+    it predates the user's cut-off.
 
     The cut-off is in whole seconds, as `iat` is; a token issued in the cut-off second itself is
     kept, so a login right after a password change works (Keycloak's not-before rule).
     """
-    if token_denied:
+    if token_denied or session_revoked:
         return True
     return user_valid_after is not None and issued_at < user_valid_after

@@ -11,7 +11,7 @@ from core.domain.accounts.user import LockoutPolicy, User, UserStatus
 from core.domain.accounts.values import Email, UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import deny_access_token, end_user_sessions
+from core.usecases.accounts._revocation import deny_session_tokens, end_user_sessions
 from core.usecases.accounts.ports import (
     AccountEvents,
     Clock,
@@ -190,8 +190,9 @@ class RefreshTokens:
         if session is None or session.user_id != user.id or not session.is_live(now):
             return Err(RefreshError.INVALID)
         # The family lives but its current token is another one: this one was already used.
-        self._sessions.revoke(session.id, user.id, now)
-        deny_access_token(self._revocations, session)
+        # The family as revoked under its row lock knows its latest access token.
+        ended = self._sessions.revoke(session.id, user.id, now)
+        deny_session_tokens(self._revocations, ended or session)
         self._events.reuse_detected()
         return Err(RefreshError.REUSED)
 
@@ -203,7 +204,8 @@ class LogoutError(StrEnum):
 
 
 class Logout:
-    """End the session of a refresh token and deny the access token presented with it."""
+    """End the session of a refresh token (every access token of it) and deny the access
+    token presented with it."""
 
     def __init__(
         self,
@@ -224,7 +226,7 @@ class Logout:
             claims.unwrap().session_id, claims.unwrap().user_id, self._clock.now()
         )
         if ended is not None:
-            deny_access_token(self._revocations, ended)
+            deny_session_tokens(self._revocations, ended)
         self._revocations.revoke_token(principal.token_id, principal.expires_at)
         return Ok(None)
 

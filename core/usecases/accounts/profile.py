@@ -117,7 +117,7 @@ class ChangePassword:
             (
                 s.id
                 for s in self._sessions.live_for(user.id, now)
-                if s.access_jti == principal.token_id
+                if s.id == principal.session_id or s.access_jti == principal.token_id
             ),
             None,
         )

@@ -7,7 +7,7 @@ from enum import StrEnum
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.values import UserId
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import deny_access_token
+from core.usecases.accounts._revocation import deny_session_tokens
 from core.usecases.accounts.ports import Clock, SessionRepository, TokenRevocations
 
 
@@ -29,7 +29,7 @@ class RevokeSessionError(StrEnum):
 
 
 class RevokeSession:
-    """End one of the caller's sessions: its refresh token and its last access token die."""
+    """End one of the caller's sessions: its refresh token and all its access tokens die."""
 
     def __init__(
         self, *, sessions: SessionRepository, revocations: TokenRevocations, clock: Clock
@@ -40,5 +40,5 @@ class RevokeSession:
         ended = self._sessions.revoke(session_id, UserId(user_id), self._clock.now())
         if ended is None:
             return Err(RevokeSessionError.NOT_FOUND)
-        deny_access_token(self._revocations, ended)
+        deny_session_tokens(self._revocations, ended)
         return Ok(None)

@@ -31,6 +31,10 @@ class TokenRevocations(Protocol):
         """Deny one access token until it would have expired anyway."""
         ...
 
+    def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        """Deny every access token of one session (its `sid`) until the last would expire."""
+        ...
+
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
         """Deny every token of the user issued before `issued_before`."""
         ...

@@ -46,3 +46,20 @@ def test_logout_with_someone_elses_refresh_token_is_401(api_client, alice, bob):
     assert response.json()["code"] == "token_invalid"
     refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": theirs["refresh_token"]})
     assert refreshed.status_code == 200
+
+
+def test_logout_revokes_every_access_token_of_the_family(api_client, alice):
+    first = login(api_client, "alice@example.com")
+    second = api_client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]})
+    latest = second.json()
+    response = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": latest["refresh_token"]},
+        format="json",
+        **bearer(latest["access_token"]),
+    )
+    assert response.status_code == 204
+    # The access token minted before the rotation dies with the family, not only the last one.
+    for token in (first["access_token"], latest["access_token"]):
+        me = api_client.get("/api/v1/auth/me", **bearer(token))
+        assert (me.status_code, me.json()["code"]) == (401, "token_revoked")

@@ -149,3 +149,16 @@ def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(alice):
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [200, 401, 401, 401, 401]
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_reuse_revokes_the_access_tokens_a_thief_minted(api_client, alice):
+    mine = login(api_client, "alice@example.com")
+    # A thief presents the stolen refresh token first, then keeps rotating.
+    thief = refresh(api_client, mine["refresh_token"]).json()
+    thief_again = refresh(api_client, thief["refresh_token"]).json()
+    # The owner still holds the first refresh token: presenting it again is reuse.
+    assert refresh(api_client, mine["refresh_token"]).json()["code"] == "token_reused"
+    for token in (mine["access_token"], thief["access_token"], thief_again["access_token"]):
+        me = api_client.get("/api/v1/auth/me", **bearer(token))
+        assert (me.status_code, me.json()["code"]) == (401, "token_revoked")

@@ -51,3 +51,17 @@ def test_someone_elses_session_is_404(api_client, alice, bob):
 
 def test_sessions_need_a_token(api_client):
     assert api_client.get("/api/v1/auth/sessions").status_code == 401
+
+
+def test_revoking_a_session_ends_its_access_tokens_from_before_a_rotation(api_client, alice):
+    other = login(api_client, "alice@example.com", HTTP_USER_AGENT="old laptop")
+    rotated = api_client.post("/api/v1/auth/refresh", {"refresh_token": other["refresh_token"]})
+    mine = login(api_client, "alice@example.com")
+    sessions = api_client.get("/api/v1/auth/sessions", **bearer(mine["access_token"])).json()
+    target = next(s["id"] for s in sessions if s["user_agent"] == "old laptop")
+    response = api_client.delete(f"/api/v1/auth/sessions/{target}", **bearer(mine["access_token"]))
+    assert response.status_code == 204
+    for token in (other["access_token"], rotated.json()["access_token"]):
+        me = api_client.get("/api/v1/auth/me", **bearer(token))
+        assert (me.status_code, me.json()["code"]) == (401, "token_revoked")
+    assert api_client.get("/api/v1/auth/me", **bearer(mine["access_token"])).status_code == 200

@@ -97,9 +97,24 @@ def test_tokens_issued_before_the_user_cutoff_are_revoked(verifier):
     assert verifier.verify(fresh).is_ok()
 
 
-def test_revoking_an_already_expired_token_stores_nothing():
-    CacheTokenRevocations().revoke_token("gone", datetime.now(UTC) - timedelta(seconds=5))
-    assert CacheTokenRevocations().facts_for("gone", "nobody") == (False, None)
+def test_every_token_of_a_revoked_session_is_revoked(verifier):
+    earlier, latest = access_token(user_id="u-8", sid="s-8"), access_token(user_id="u-8", sid="s-8")
+    principal = verifier.verify(latest).unwrap()
+    assert principal.session_id == "s-8"
+    CacheTokenRevocations().revoke_session("s-8", principal.expires_at)
+    assert verifier.verify(earlier) == Err(TokenError.REVOKED)
+    assert verifier.verify(latest) == Err(TokenError.REVOKED)
+    assert verifier.verify(access_token(user_id="u-8", sid="s-9")).is_ok()
+    assert verifier.verify(access_token(user_id="u-8")).unwrap().session_id is None
+    assert verifier.verify(access_token(sid=["s-8"])) == Err(TokenError.INVALID)
+
+
+def test_revoking_an_already_expired_token_or_session_stores_nothing():
+    gone = datetime.now(UTC) - timedelta(seconds=5)
+    CacheTokenRevocations().revoke_token("gone", gone)
+    CacheTokenRevocations().revoke_session("gone-sid", gone)
+    facts = CacheTokenRevocations().facts_for("gone", "nobody", "gone-sid")
+    assert facts == (False, False, None)
 
 
 def test_unreachable_cache_fails_open_on_revocation(settings):

@@ -139,3 +139,29 @@ def test_embedded_mode_reads_the_same_revocation_facts():
     assert edge.check("r", None, None, None, 1.0).revoked is False
     CacheTokenRevocations().revoke_token("j-e", datetime.now(UTC) + timedelta(minutes=5))
     assert edge.check("r", principal, None, None, 2.0).revoked is True
+
+
+def test_every_token_of_a_revoked_session_is_refused_at_the_edge(proxy, upstream, add_route):
+    from apps.common.tokens import SimpleJWTAccessTokenVerifier
+    from apps.gateway.limiter import InProcessEdgeChecks
+
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED)
+    earlier = access_token(user_id="u-sid", jti="j-sid-1", sid="s-ended")
+    latest = access_token(user_id="u-sid", jti="j-sid-2", sid="s-ended")
+    elsewhere = access_token(user_id="u-sid", sid="s-alive")
+    for token in (earlier, latest, elsewhere):
+        assert proxy.get("/orders", headers=bearer(token)).status_code == 200
+    CacheTokenRevocations().revoke_session("s-ended", datetime.now(UTC) + timedelta(minutes=5))
+    for token in (earlier, latest):
+        refused = proxy.get("/orders", headers=bearer(token))
+        assert (refused.status_code, refused.json()["code"]) == (401, "token_revoked")
+    assert proxy.get("/orders", headers=bearer(elsewhere)).status_code == 200
+    # The embedded edge reads the same fact.
+    verify = SimpleJWTAccessTokenVerifier().verify
+    edge = InProcessEdgeChecks()
+    assert edge.check("r", verify(elsewhere).unwrap(), None, None, 0.0).revoked is False
+    # A token verified before its session ended (the proxy's memo keeps such principals).
+    remembered = verify(access_token(user_id="u-sid", sid="s-later")).unwrap()
+    assert remembered.session_id == "s-later"
+    CacheTokenRevocations().revoke_session("s-later", datetime.now(UTC) + timedelta(minutes=5))
+    assert edge.check("r", remembered, None, None, 1.0).revoked is True

@@ -46,6 +46,7 @@ def test_change_password_keeps_only_the_callers_session(world, alice):
     live = world.sessions.live_for(alice.id, world.clock.now())
     assert [s.id for s in live] == [mine.id]
     assert other.access_jti in world.revocations.denied
+    assert world.revocations.denied_sessions == {other.id: other.access_expires_at}
     assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
     assert world.hasher.verify("brand-new-1", world.users.get(alice.id).password_hash)
 
@@ -59,3 +60,14 @@ def test_change_password_refusals(world, alice):
     ghost = replace(me, user_id="00000000-0000-0000-0000-000000000001")
     gone = change(world).execute(ghost, current_password="x", new_password="brand-new-1")
     assert gone == Err(ChangePasswordError.UNKNOWN_USER)
+
+
+def test_an_access_token_from_before_a_rotation_keeps_its_own_session(world, alice):
+    mine, other = session(world, alice, "newest"), session(world, alice, "theirs")
+    older = replace(principal(world, alice, jti="before-rotation"), session_id=mine.id)
+    result = change(world).execute(
+        older, current_password="s3cret-pass", new_password="brand-new-1"
+    )
+    assert result.is_ok()
+    assert [s.id for s in world.sessions.live_for(alice.id, world.clock.now())] == [mine.id]
+    assert other.id in world.revocations.denied_sessions

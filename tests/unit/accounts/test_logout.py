@@ -38,3 +38,10 @@ def test_logout_refuses_garbage_and_other_peoples_tokens(world, alice):
     assert logout(world).execute(me, "garbage") == Err(LogoutError.INVALID)
     other = Principal("someone-else", frozenset(), "j", me.issued_at, me.expires_at)
     assert logout(world).execute(other, tokens.refresh_token) == Err(LogoutError.INVALID)
+
+
+def test_logout_denies_every_access_token_of_the_session(world, alice):
+    tokens = login(world)
+    session_id = tokens.refresh_token.split("|")[2]
+    assert logout(world).execute(principal(world, alice, tokens), tokens.refresh_token).is_ok()
+    assert world.revocations.denied_sessions == {session_id: tokens.access_expires_at}

@@ -23,6 +23,7 @@ def test_logout_all_ends_everything_and_sets_the_cut_off(world, alice):
     ).execute(alice.id.value)
     assert world.sessions.live_for(alice.id, world.clock.now()) == []
     assert len(world.revocations.denied) == 2
+    assert len(world.revocations.denied_sessions) == 2
     assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
     assert world.users.get(alice.id).tokens_valid_after == world.clock.now()
 

@@ -59,3 +59,15 @@ def test_an_inactive_user_cannot_refresh(world, alice):
     user.status = UserStatus.SUSPENDED
     world.users.save(user)
     assert use_case(world).execute(first.refresh_token) == Err(RefreshError.ACCOUNT_INACTIVE)
+
+
+def test_reuse_denies_every_access_token_of_the_family_until_the_last_expires(world, alice):
+    first = login(world)
+    world.clock.advance(minutes=5)
+    stolen = use_case(world).execute(first.refresh_token).unwrap().tokens
+    world.clock.advance(minutes=5)
+    latest = use_case(world).execute(stolen.refresh_token).unwrap().tokens
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.REUSED)
+    session_id = first.refresh_token.split("|")[2]
+    # One fact for the family outlives its every access token (first, stolen and latest).
+    assert world.revocations.denied_sessions == {session_id: latest.access_expires_at}

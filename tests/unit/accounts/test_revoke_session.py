@@ -23,6 +23,7 @@ def test_revoke_one_session(world, alice):
     )
     assert revoke.execute(alice.id.value, target.id).is_ok()
     assert "jti-old" in world.revocations.denied
+    assert world.revocations.denied_sessions == {target.id: target.access_expires_at}
     assert revoke.execute(alice.id.value, target.id) == Err(RevokeSessionError.NOT_FOUND)
     assert revoke.execute("00000000-0000-0000-0000-000000000001", "x") == Err(
         RevokeSessionError.NOT_FOUND

@@ -41,6 +41,7 @@ def test_leaving_active_ends_sessions(world, alice, status):
     assert user.status == status
     assert world.sessions.live_for(alice.id, world.clock.now()) == []
     assert "live-jti" in world.revocations.denied
+    assert len(world.revocations.denied_sessions) == 1
     assert alice.id.value in world.revocations.cutoffs
 
 
@@ -51,6 +52,8 @@ def test_role_changes_revoke_access_tokens_but_keep_sessions(world, alice):
     assert (user.roles, user.full_name) == (("user", "admin"), "A")
     assert len(world.sessions.live_for(alice.id, world.clock.now())) == 1
     assert "live-jti" in world.revocations.denied
+    # The session lives on, so its next refresh (same `sid`) must not be refused.
+    assert world.revocations.denied_sessions == {}
 
 
 def test_unchanged_roles_and_reactivation_revoke_nothing(world, alice):
