@@ -49,6 +49,7 @@ class RouteListView(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
+        operation_id="gateway_routes_list",
         parameters=[
             OpenApiParameter("page", int, description="Page number (from 1)."),
             OpenApiParameter("page_size", int, description="Routes per page (at most 200)."),

@@ -18,6 +18,10 @@ from config.env import (
     env_optional,
     env_str,
 )
+from core.domain.accounts.user import UserStatus
+from core.domain.aggregation.composite import AuthMode as CompositeAuthMode
+from core.domain.aggregation.runs import RunStatus
+from core.domain.gateway.route import AuthMode as RouteAuthMode
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -37,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
     "apps.common",
     "apps.accounts",
@@ -213,6 +218,19 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Fields that share a name across contexts get one named enum each (no generated names).
+    # (The serializers offer the enums' values as plain choices, so the overrides list values.)
+    "ENUM_NAME_OVERRIDES": {
+        "RouteAuthEnum": [mode.value for mode in RouteAuthMode],
+        "CompositeAuthEnum": [mode.value for mode in CompositeAuthMode],
+        "UserStatusEnum": [status.value for status in UserStatus],
+        "RunStatusEnum": [status.value for status in RunStatus],
+    },
+    # Swagger UI's files come from the drf-spectacular-sidecar package, not a CDN: /api/docs/
+    # works offline and on a pinned version.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # The proxy is a lean WSGI app, not a DRF view: document its catch-all path by hand.

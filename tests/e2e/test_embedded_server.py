@@ -1,6 +1,7 @@
 """`make run` with no configuration: a real gunicorn process on the embedded defaults."""
 
 import json
+import re
 import socket
 
 import httpx
@@ -28,6 +29,12 @@ def test_operational_pages_are_served(embedded_server):
     schema = httpx.get(f"{embedded_server}/api/schema/", headers={"Accept": "application/json"})
     assert schema.json()["openapi"].startswith("3.")
     assert httpx.get(f"{embedded_server}/admin/login/").status_code == 200
+    docs = httpx.get(f"{embedded_server}/api/docs/")
+    assert docs.status_code == 200
+    assert "cdn.jsdelivr.net" not in docs.text  # Swagger UI is served from here, offline too
+    bundle = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', docs.text)
+    assert bundle, docs.text
+    assert httpx.get(f"{embedded_server}{bundle.group(1)}").status_code == 200
     css = httpx.get(f"{embedded_server}/static/admin/css/base.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
