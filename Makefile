@@ -41,12 +41,14 @@ test: install-dev
 		$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-report=json:var/coverage.json $(PYTEST_ARGS)
 	$(PY) scripts/coverage_gates.py var/coverage.json
 
-## lint: ruff (lint and format check), import-linter contracts, mypy on core/
+## lint: ruff (lint and format check), import-linter contracts, mypy on core/, a valid OpenAPI schema
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	@mkdir -p var
+	$(PY) manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
 
 ## bench: run every benchmark in bench/ (needs Postgres and Redis, like the tests)
 bench: install-dev
