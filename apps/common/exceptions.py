@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
@@ -40,6 +42,9 @@ class ProblemError(drf.APIException):
         self.extra = dict(extra or {})
         self.headers = dict(headers or {})
 
+
+log = structlog.get_logger(__name__)
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 _CODES: dict[type[drf.APIException], str] = {
     drf.ParseError: "malformed_request",
@@ -115,6 +120,14 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
             "rate_limited",
             "Too many requests; try again later.",
             headers={"Retry-After": retry_after},
+        )
+    if isinstance(exc, OperationalError | InterfaceError):  # a database is unreachable
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return _respond(
+            503,
+            "service_unavailable",
+            "A database is unreachable right now; try again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, Http404):
         exc = drf.NotFound()

@@ -28,6 +28,7 @@ from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apps.gateway import wiring
 from apps.gateway.errors import GATEWAY_ERRORS
+from apps.gateway.route_table import RoutesUnavailable
 from core.domain.gateway.route import is_platform_path
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.errors import ProxyError
@@ -39,6 +40,7 @@ Headers = list[tuple[str, str]]
 # Set by the server answering the client; the upstream's copies would be duplicates or leaks.
 _DROPPED_FROM_UPSTREAM = frozenset({"date", "server", "content-length", "x-request-id"})
 _NO_ROUTE = "-"
+_ROUTES_RETRY_AFTER = 5  # seconds; a worker retries its route reload every refresh period
 
 
 def _precomputed() -> dict[ProxyError, tuple[int, bytes]]:
@@ -137,7 +139,17 @@ class GatewayHandler:
         )
         if self._forward is None:
             self._forward = self._make_forward()
-        match self._forward.execute(request):
+        try:
+            result = self._forward.execute(request)
+        except RoutesUnavailable:
+            headers, payload = _problem(
+                503,
+                "service_unavailable",
+                "The gateway's routes cannot be loaded right now; try again shortly.",
+                (("Retry-After", str(_ROUTES_RETRY_AFTER)),),
+            )
+            return Reply(503, headers, payload, None, None)
+        match result:
             case Ok(answer):
                 dropped = _DROPPED_FROM_UPSTREAM
                 if method == "HEAD":

@@ -24,6 +24,7 @@ ENTRYPOINT_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     400: ("bad_request", "malformed_request"),
     413: ("payload_too_large",),
     500: ("internal_error",),
+    503: ("service_unavailable",),  # no route table yet and the gateway database unreadable
 }
 
 

@@ -3,7 +3,9 @@
 Proxied requests read the table from memory. At most every `refresh_seconds` one request
 compares the shared version key (Redis, or the in-process cache in embedded mode) with the
 table's and reloads from the gateway database only when it changed, so every worker sees a
-change within a second and no request pays a database query.
+change within a second and no request pays a database query. If the gateway database cannot be
+read, a worker keeps serving the last table it loaded (as a Kong data plane keeps its last
+configuration) and tries again a refresh later; one that never loaded a table answers 503.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 import structlog
 from django.core.cache import cache
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from core.domain.gateway.matching import RouteTable
 from core.domain.gateway.route import Route
@@ -24,6 +26,10 @@ log = structlog.get_logger("platform.gateway")
 
 VERSION_KEY = "gateway:routes:version"
 _UNREADABLE_RELOAD_SECONDS = 5.0
+
+
+class RoutesUnavailable(Exception):
+    """No route table yet, and the gateway database cannot be read (the proxy answers 503)."""
 
 
 class VersionedRouteSource:
@@ -41,6 +47,7 @@ class VersionedRouteSource:
         self._table: RouteTable | None = None
         self._next_check = 0.0
         self._stale = True
+        self._retry_at = 0.0  # after a failed reload, the next attempt waits until then
         self._lock = threading.Lock()
         self.on_reload: list[Callable[[], None]] = []
 
@@ -72,12 +79,27 @@ class VersionedRouteSource:
             log.warning("gateway_route_version_unreadable", error=type(error).__name__)
             version = f"unreadable:{int(now // _UNREADABLE_RELOAD_SECONDS)}"
         if self._table is None or self._stale or version != self._table.version:
+            if self._table is not None and now < self._retry_at:
+                return self._table  # the database failed a moment ago: not once per request
+            try:
+                _fresh_connection()
+                routes = self._load()
+            except DatabaseError as error:
+                return self._last_known(error, now)
             self._stale = False
-            _fresh_connection()
-            self._table = RouteTable(self._load(), version)
+            self._table = RouteTable(routes, version)
             for callback in self.on_reload:
                 callback()
         self._next_check = now + self._refresh
+        return self._table
+
+    def _last_known(self, error: DatabaseError, now: float) -> RouteTable:
+        """The database is unreadable: keep the table in hand (retry after a refresh period),
+        or, with none, refuse."""
+        log.warning("gateway_routes_unloadable", error=type(error).__name__)
+        if self._table is None:
+            raise RoutesUnavailable from error
+        self._retry_at = self._next_check = now + self._refresh
         return self._table
 
 

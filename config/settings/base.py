@@ -212,7 +212,9 @@ SPECTACULAR_SETTINGS = {
         "stable `code`. Requests the server cannot parse as HTTP/1.1 are refused before any "
         "operation, on any path, and the connection closes: 400 `malformed_request`, 414 "
         "`uri_too_long`, 431 `headers_too_large`, 417 `expectation_failed`, 501 "
-        "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py)."
+        "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py). Any "
+        "operation answers 503 `service_unavailable` with Retry-After while a database it "
+        "needs is unreachable."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

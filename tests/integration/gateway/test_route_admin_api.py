@@ -173,3 +173,54 @@ def test_other_workers_pick_changes_up_through_the_version_key(upstream):
     assert other_worker.current().match("/orders") is None  # not yet: checked twice a second
     clock[0] = 0.6
     assert other_worker.current().match("/orders").name == "orders"
+
+
+def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_period(upstream):
+    from django.db import OperationalError
+
+    from apps.gateway.route_table import (
+        CacheRouteChangeNotifier,
+        RoutesUnavailable,
+        VersionedRouteSource,
+    )
+    from tests.factories.gateway import route
+
+    clock, loads, database = [0.0], [], {"up": False, "routes": [route(upstream_url=upstream.url)]}
+
+    def load():
+        loads.append(clock[0])
+        if not database["up"]:
+            raise OperationalError("connection refused")
+        return database["routes"]
+
+    worker = VersionedRouteSource(load, refresh_seconds=0.5, monotonic=lambda: clock[0])
+    with pytest.raises(RoutesUnavailable):  # never loaded: nothing to serve
+        worker.current()
+    database["up"] = True
+    assert worker.current().match("/orders").name == "orders"
+    database["up"] = False
+    database["routes"] = []
+    CacheRouteChangeNotifier().routes_changed()  # another worker changed the routes
+    clock[0] = 0.6
+    attempts = len(loads)
+    for _ in range(20):  # many requests within one period: one reload attempt
+        assert worker.current().match("/orders").name == "orders"  # the last table serves
+    assert len(loads) == attempts + 1
+    clock[0] = 1.2
+    database["up"] = True
+    assert worker.current().match("/orders") is None  # the database is back: the new table
+
+
+def test_a_worker_with_no_routes_and_no_database_answers_503(client, monkeypatch):
+    from apps.gateway import entrypoint
+    from apps.gateway.route_table import RoutesUnavailable
+
+    class Unavailable:
+        def execute(self, request):
+            raise RoutesUnavailable
+
+    monkeypatch.setattr(entrypoint, "_view_handler", entrypoint.GatewayHandler(Unavailable))
+    response = client.get("/orders/1")
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+    assert response["Retry-After"] == "5"
