@@ -223,6 +223,18 @@ class GatewayApplication:
     def __init__(self, handler: GatewayHandler | None = None) -> None:
         self._handler = handler or GatewayHandler()
 
+    @staticmethod
+    def load_routes() -> bool:
+        """Load this worker's route table now, at start, rather than on its first proxied
+        request: a worker that starts while the gateway database is reachable can then serve
+        through a later outage. False (logged) when the database cannot be read yet."""
+        try:
+            wiring.state().routes.current()
+        except Exception as error:  # never stop a worker from starting: the first request retries
+            log.warning("gateway_routes_not_loaded_at_start", error=type(error).__name__)
+            return False
+        return True
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         started = time.perf_counter()
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
