@@ -72,6 +72,13 @@ def on_starting(server: Any) -> None:
     _metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
+def post_worker_init(worker: Any) -> None:
+    """Each worker loads its route table at once and keeps it current (apps/gateway)."""
+    from apps.gateway.entrypoint import GatewayApplication
+
+    GatewayApplication.keep_routes_current()
+
+
 def when_ready(server: Any) -> None:
     """Say where the server listens: with `reuse_port` the workers bind, and gunicorn's own
     "Listening at:" line (the master's sockets) comes out empty."""

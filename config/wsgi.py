@@ -21,7 +21,6 @@ django_application = buffer_chunked_bodies(get_wsgi_application())
 from apps.gateway.entrypoint import GatewayApplication, dispatcher  # noqa: E402
 
 gateway_application = GatewayApplication()
-GatewayApplication.load_routes()  # each worker imports this module: its table is ready at once
 if tracing:  # proxied requests skip Django, so they get their server spans here
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 

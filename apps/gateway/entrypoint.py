@@ -224,16 +224,11 @@ class GatewayApplication:
         self._handler = handler or GatewayHandler()
 
     @staticmethod
-    def load_routes() -> bool:
-        """Load this worker's route table now, at start, rather than on its first proxied
-        request: a worker that starts while the gateway database is reachable can then serve
-        through a later outage. False (logged) when the database cannot be read yet."""
-        try:
-            wiring.state().routes.current()
-        except Exception as error:  # never stop a worker from starting: the first request retries
-            log.warning("gateway_routes_not_loaded_at_start", error=type(error).__name__)
-            return False
-        return True
+    def keep_routes_current() -> None:
+        """Load this worker's route table now and keep it current in the background, rather
+        than on proxied requests only: a worker then serves the latest routes it could read
+        through a later database outage, even if it was idle before it."""
+        wiring.state().routes.start_refreshing()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         started = time.perf_counter()

@@ -6,6 +6,7 @@ table's and reloads from the gateway database only when it changed, so every wor
 change within a second and no request pays a database query. If the gateway database cannot be
 read, a worker keeps serving the last table it loaded (as a Kong data plane keeps its last
 configuration) and tries again a refresh later; one that never loaded a table answers 503.
+Under gunicorn a background thread per worker also runs the check, so idle workers keep up.
 """
 
 from __future__ import annotations
@@ -64,6 +65,23 @@ class VersionedRouteSource:
             return self._refresh_now()
         finally:
             self._lock.release()
+
+    def start_refreshing(self) -> threading.Thread:
+        """Keep the table current from a background thread, one check per refresh period, so a
+        worker that serves nothing for a while still has the latest routes when the database
+        goes away. gunicorn starts it in each worker (config/gunicorn.py, post_worker_init)."""
+
+        def refresh_forever() -> None:
+            while True:
+                try:
+                    self.current()
+                except Exception as error:  # logged by the reload; try again next period
+                    log.debug("gateway_routes_refresh_failed", error=type(error).__name__)
+                time.sleep(self._refresh)
+
+        thread = threading.Thread(target=refresh_forever, name="gateway-routes", daemon=True)
+        thread.start()
+        return thread
 
     def mark_stale(self) -> None:
         """This process changed the routes: reload on the next request."""
