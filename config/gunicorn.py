@@ -16,15 +16,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from config.env import env_int
+
 _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[1] / "var"))
 _shared_state = bool(os.environ.get("REDIS_URL"))
-
-
-def _trusts_proxies() -> bool:
-    try:
-        return int(os.environ.get("TRUSTED_PROXY_COUNT", "0") or 0) > 0
-    except ValueError:
-        return False  # the settings refuse the value with a clear message at start-up
 
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -52,7 +47,8 @@ reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 # (TRUSTED_PROXY_COUNT, which also governs `X-Forwarded-For`) none, so a client cannot claim
 # https; with some, the loopback proxy by default.
 forwarded_allow_ips = os.environ.get(
-    "FORWARDED_ALLOW_IPS", "127.0.0.1,::1" if _trusts_proxies() else ""
+    "FORWARDED_ALLOW_IPS",
+    "127.0.0.1,::1" if env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) > 0 else "",
 )
 # gunicornc's control socket lives with this checkout's var/, so several servers on one machine
 # (tests, benchmarks, a second checkout) never fight over the per-user default path.

@@ -66,25 +66,27 @@ def field_errors(detail: Any, name: str = "") -> dict[str, list[str]]:
     `sources.1.url`); a nested object's own errors go under its name; errors about the body as
     a whole under `non_field_errors`.
     """
+    if not isinstance(detail, dict | list):
+        return {name or api_settings.NON_FIELD_ERRORS_KEY: [str(detail)]}
     if isinstance(detail, dict):
-        errors: dict[str, list[str]] = {}
-        for key, value in detail.items():
-            own = key == api_settings.NON_FIELD_ERRORS_KEY and name
-            inner = name if own else f"{name}.{key}" if name else str(key)
-            for field, messages in field_errors(value, inner).items():
-                errors.setdefault(field, []).extend(messages)
-        return errors
-    if isinstance(detail, list):
-        errors = {}
-        for index, item in enumerate(detail):
-            if isinstance(item, dict | list):  # one item of a list of objects or lists
-                inner = f"{name}.{index}" if name else str(index)
-                for field, messages in field_errors(item, inner).items():
-                    errors.setdefault(field, []).extend(messages)
-            else:
-                errors.setdefault(name or api_settings.NON_FIELD_ERRORS_KEY, []).append(str(item))
-        return errors
-    return {name or api_settings.NON_FIELD_ERRORS_KEY: [str(detail)]}
+        children = [
+            (name if key == api_settings.NON_FIELD_ERRORS_KEY and name else _dotted(name, key), v)
+            for key, v in detail.items()
+        ]
+    else:  # messages stay under this name; objects or lists in a list get their index
+        children = [
+            (_dotted(name, index) if isinstance(item, dict | list) else name, item)
+            for index, item in enumerate(detail)
+        ]
+    errors: dict[str, list[str]] = {}
+    for inner, value in children:
+        for field, messages in field_errors(value, inner).items():
+            errors.setdefault(field, []).extend(messages)
+    return errors
+
+
+def _dotted(name: str, key: Any) -> str:
+    return f"{name}.{key}" if name else str(key)
 
 
 def _respond(

@@ -79,6 +79,13 @@ class CacheTokenRevocations:
         found = cache.get_many(keys)
         return jti_key in found, sid_key in found, found.get(user_key)
 
+    def revoked(self, token_id: str, user_id: str, session_id: str | None, issued_at: int) -> bool:
+        """Whether these facts revoke a token (`facts_for`, then the domain's rule)."""
+        denied, ended, cutoff = self.facts_for(token_id, user_id, session_id)
+        return is_revoked(
+            issued_at=issued_at, token_denied=denied, user_valid_after=cutoff, session_revoked=ended
+        )
+
 
 class SimpleJWTAccessTokenVerifier:
     """`AccessTokenVerifier` on simplejwt plus the cache-held revocation facts."""
@@ -103,14 +110,12 @@ class SimpleJWTAccessTokenVerifier:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             return Err(TokenError.INVALID)
         try:
-            denied, ended, cutoff = self._revocations.facts_for(jti, user_id, session_id)
+            revoked = self._revocations.revoked(jti, user_id, session_id, iat)
         except Exception:  # cache unreachable: fail open on revocation, loudly
             REVOCATION_LOOKUP_FAILURES.inc()
             log.warning("revocation_lookup_failed")
-            denied, ended, cutoff = False, False, None
-        if is_revoked(
-            issued_at=iat, token_denied=denied, user_valid_after=cutoff, session_revoked=ended
-        ):
+            revoked = False
+        if revoked:
             return Err(TokenError.REVOKED)
         return Ok(
             Principal(

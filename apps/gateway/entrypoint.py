@@ -23,6 +23,7 @@ from django.http.request import split_domain_port, validate_host
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.common.clientip import client_ip_from
+from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from apps.common.logging import direct_logger
 from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
@@ -40,7 +41,6 @@ Headers = list[tuple[str, str]]
 # Set by the server answering the client; the upstream's copies would be duplicates or leaks.
 _DROPPED_FROM_UPSTREAM = frozenset({"date", "server", "content-length", "x-request-id"})
 _NO_ROUTE = "-"
-_ROUTES_RETRY_AFTER = 5  # seconds; a worker retries its route reload every refresh period
 
 
 def _precomputed() -> dict[ProxyError, tuple[int, bytes]]:
@@ -146,7 +146,7 @@ class GatewayHandler:
                 503,
                 "service_unavailable",
                 "The gateway's routes cannot be loaded right now; try again shortly.",
-                (("Retry-After", str(_ROUTES_RETRY_AFTER)),),
+                (("Retry-After", str(DATABASE_RETRY_AFTER_SECONDS)),),
             )
             return Reply(503, headers, payload, None, None)
         match result:

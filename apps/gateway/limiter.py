@@ -29,7 +29,7 @@ from apps.gateway.redis_support import DirectRedis, redis_unavailable
 from apps.gateway.response_cache import RedisResponseCache, lookup_or_claim_lua
 from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import RateLimitPolicy
-from core.domain.shared.identity import Principal, is_revoked
+from core.domain.shared.identity import Principal
 from core.usecases.gateway.ports import CacheLookup, CacheProbe, CacheResult, EdgeVerdict
 
 # The sliding window, shared by both scripts. KEYS[1]: the subject's sorted set of call times;
@@ -306,17 +306,13 @@ class InProcessEdgeChecks:
         probe: CacheProbe | None = None,
     ) -> EdgeVerdict:
         """`EdgeChecks`; the response cache is left to the caller."""
-        if principal is not None:
-            denied, ended, cutoff = self._revocations.facts_for(
-                principal.token_id, principal.user_id, principal.session_id
-            )
-            if is_revoked(
-                issued_at=int(principal.issued_at.timestamp()),
-                token_denied=denied,
-                user_valid_after=cutoff,
-                session_revoked=ended,
-            ):
-                return EdgeVerdict(revoked=True)
+        if principal is not None and self._revocations.revoked(
+            principal.token_id,
+            principal.user_id,
+            principal.session_id,
+            int(principal.issued_at.timestamp()),
+        ):
+            return EdgeVerdict(revoked=True)
         if subject is None or policy is None:
             return EdgeVerdict(revoked=False)
         return EdgeVerdict(False, self._limiter.hit(subject, policy, now))

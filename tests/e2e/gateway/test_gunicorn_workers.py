@@ -93,91 +93,78 @@ def _fresh_get(url):
     return httpx.get(url, headers={"Connection": "close"}, timeout=5)
 
 
-def test_every_worker_serves_route_changes_within_a_second_and_limits_are_exact(platform):
-    upstream = UpstreamServer().start()
-    admin = {"Authorization": f"Bearer {access_token(roles=('admin',))}"}
-    try:
-        created = httpx.post(
-            platform + "/api/v1/gateway/routes",
-            json={
-                "name": "live",
-                "path_prefix": "/live",
-                "upstream_url": upstream.url,
-                "rate_limit": {"requests": 10, "window_seconds": 60, "key": "ip"},
-            },
-            headers=admin,
-        )
-        assert created.status_code == 201, created.text
-        time.sleep(1.0)
-        first = [_fresh_get(platform + "/live/x").status_code for _ in range(6)]
-        assert first == [200] * 6
-
-        statuses = []
-        barrier = threading.Barrier(8)
-
-        def burst():
-            barrier.wait()
-            for _ in range(3):
-                statuses.append(_fresh_get(platform + "/live/x").status_code)
-
-        threads = [threading.Thread(target=burst) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert statuses.count(200) == 4  # 10 per window, 6 already used
-        assert statuses.count(429) == 20
-
-        changed = httpx.patch(
-            platform + "/api/v1/gateway/routes/live", json={"enabled": False}, headers=admin
-        )
-        assert changed.status_code == 200
-        time.sleep(1.0)
-        after = [_fresh_get(platform + "/live/x").status_code for _ in range(6)]
-        assert after == [404] * 6
-    finally:
-        upstream.stop()
+@pytest.fixture
+def upstream():
+    server = UpstreamServer().start()
+    yield server
+    server.stop()
 
 
-def test_a_client_cannot_claim_https_without_trusted_proxies(platform):
-    upstream = UpstreamServer().start()
-    admin = {"Authorization": f"Bearer {access_token(roles=('admin',))}"}
-    try:
-        created = httpx.post(
-            platform + "/api/v1/gateway/routes",
-            json={"name": "scheme", "path_prefix": "/scheme", "upstream_url": upstream.url},
-            headers=admin,
-        )
-        assert created.status_code == 201, created.text
-        time.sleep(1.0)
-        seen = httpx.get(platform + "/scheme/x", headers={"X-Forwarded-Proto": "https"}).json()
-        assert seen["headers"]["x-forwarded-proto"] == "http"
-    finally:
-        upstream.stop()
+def _admin():
+    return {"Authorization": f"Bearer {access_token(roles=('admin',))}"}
+
+
+def _add_route(platform, **route):
+    created = httpx.post(platform + "/api/v1/gateway/routes", json=route, headers=_admin())
+    assert created.status_code == 201, created.text
+
+
+def test_every_worker_serves_route_changes_within_a_second_and_limits_are_exact(platform, upstream):
+    _add_route(
+        platform,
+        name="live",
+        path_prefix="/live",
+        upstream_url=upstream.url,
+        rate_limit={"requests": 10, "window_seconds": 60, "key": "ip"},
+    )
+    time.sleep(1.0)
+    first = [_fresh_get(platform + "/live/x").status_code for _ in range(6)]
+    assert first == [200] * 6
+
+    statuses = []
+    barrier = threading.Barrier(8)
+
+    def burst():
+        barrier.wait()
+        for _ in range(3):
+            statuses.append(_fresh_get(platform + "/live/x").status_code)
+
+    threads = [threading.Thread(target=burst) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(200) == 4  # 10 per window, 6 already used
+    assert statuses.count(429) == 20
+
+    changed = httpx.patch(
+        platform + "/api/v1/gateway/routes/live", json={"enabled": False}, headers=_admin()
+    )
+    assert changed.status_code == 200
+    time.sleep(1.0)
+    after = [_fresh_get(platform + "/live/x").status_code for _ in range(6)]
+    assert after == [404] * 6
+
+
+def test_a_client_cannot_claim_https_without_trusted_proxies(platform, upstream):
+    _add_route(platform, name="scheme", path_prefix="/scheme", upstream_url=upstream.url)
+    time.sleep(1.0)
+    seen = httpx.get(platform + "/scheme/x", headers={"X-Forwarded-Proto": "https"}).json()
+    assert seen["headers"]["x-forwarded-proto"] == "http"
 
 
 @pytest.mark.relayed
 def test_with_postgres_gone_the_proxy_serves_its_last_routes_and_the_api_answers_503(
-    platform, postgres_relay
+    platform, postgres_relay, upstream
 ):
-    upstream = UpstreamServer().start()
-    admin = {"Authorization": f"Bearer {access_token(roles=('admin',))}"}
-    try:
-        created = httpx.post(
-            platform + "/api/v1/gateway/routes",
-            json={"name": "kept", "path_prefix": "/kept", "upstream_url": upstream.url},
-            headers=admin,
-        )
-        assert created.status_code == 201, created.text
-        time.sleep(1.5)  # every worker's background refresh has loaded the route by now
+    _add_route(platform, name="kept", path_prefix="/kept", upstream_url=upstream.url)
+    time.sleep(1.5)  # every worker's background refresh has loaded the route by now
 
-        postgres_relay.cut()  # PostgreSQL is gone for the platform
+    postgres_relay.cut()  # PostgreSQL is gone for the platform
 
-        assert {_fresh_get(platform + "/kept/x").status_code for _ in range(6)} == {200}
-        listed = httpx.get(platform + "/api/v1/gateway/routes", headers=admin, timeout=10)
-        assert listed.status_code == 503, listed.text
-        assert listed.json()["code"] == "service_unavailable"
-        assert listed.headers["retry-after"] == "5"
-        assert httpx.get(platform + "/health/ready", timeout=10).status_code == 503
-    finally:
-        upstream.stop()
+    assert {_fresh_get(platform + "/kept/x").status_code for _ in range(6)} == {200}
+    listed = httpx.get(platform + "/api/v1/gateway/routes", headers=_admin(), timeout=10)
+    assert listed.status_code == 503, listed.text
+    assert listed.json()["code"] == "service_unavailable"
+    assert listed.headers["retry-after"] == "5"
+    assert httpx.get(platform + "/health/ready", timeout=10).status_code == 503

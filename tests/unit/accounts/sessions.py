@@ -1,4 +1,5 @@
-"""Shared steps for the session use-case tests: log alice in against the faked world."""
+"""Shared steps for the accounts use-case tests: AuthenticateUser on the faked world, and
+logging alice in with it."""
 
 from datetime import timedelta
 
@@ -6,20 +7,20 @@ from core.domain.accounts.user import LockoutPolicy
 from core.usecases.accounts.authentication import AuthenticateUser, Credentials
 
 
-def login(w):
-    return (
-        AuthenticateUser(
-            users=w.users,
-            sessions=w.sessions,
-            hasher=w.hasher,
-            issuer=w.issuer,
-            uow=w.uow,
-            clock=w.clock,
-            events=w.events,
-            lockout=LockoutPolicy(),
-            session_lifetime=timedelta(days=7),
-        )
-        .execute(Credentials("alice@example.com", "s3cret-pass"))
-        .unwrap()
-        .tokens
+def authenticate_user(w, lockout=None):
+    return AuthenticateUser(
+        users=w.users,
+        sessions=w.sessions,
+        hasher=w.hasher,
+        issuer=w.issuer,
+        uow=w.uow,
+        clock=w.clock,
+        events=w.events,
+        lockout=lockout or LockoutPolicy(),
+        session_lifetime=timedelta(days=7),
     )
+
+
+def login(w):
+    credentials = Credentials("alice@example.com", "s3cret-pass")
+    return authenticate_user(w).execute(credentials).unwrap().tokens

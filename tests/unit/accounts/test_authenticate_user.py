@@ -8,23 +8,15 @@ from core.domain.accounts.user import LockoutPolicy, UserStatus
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import (
     AuthenticateError,
-    AuthenticateUser,
     Credentials,
 )
 from tests.fakes.accounts import make_user
+from tests.unit.accounts.sessions import authenticate_user
 
 
 def use_case(w, max_failures=3):
-    return AuthenticateUser(
-        users=w.users,
-        sessions=w.sessions,
-        hasher=w.hasher,
-        issuer=w.issuer,
-        uow=w.uow,
-        clock=w.clock,
-        events=w.events,
-        lockout=LockoutPolicy(max_failures=max_failures, lock_for=timedelta(minutes=10)),
-        session_lifetime=timedelta(days=7),
+    return authenticate_user(
+        w, LockoutPolicy(max_failures=max_failures, lock_for=timedelta(minutes=10))
     )
 
 

@@ -1,14 +1,7 @@
 """LogoutAll."""
 
-from core.usecases.accounts.authentication import (
-    Logout,
-    LogoutAll,
-)
+from core.usecases.accounts.authentication import LogoutAll
 from tests.unit.accounts.sessions import login
-
-
-def logout(w):
-    return Logout(sessions=w.sessions, issuer=w.issuer, revocations=w.revocations, clock=w.clock)
 
 
 def test_logout_all_ends_everything_and_sets_the_cut_off(world, alice):
