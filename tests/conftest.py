@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+
+# Port 1 on loopback: nothing listens there, so a connection is refused at once.
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture
@@ -20,8 +25,20 @@ def _fresh_cache(request):
     ):
         yield
         return
-    from django.core.cache import cache
+    from django.core.cache import caches
 
-    cache.clear()
+    for alias in caches:
+        caches[alias].clear()
     yield
-    cache.clear()
+    for alias in caches:
+        caches[alias].clear()
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Redis is gone: every cache alias, with the settings production uses (the errors it
+    raises or ignores), points at a port nobody listens on."""
+    configured = copy.deepcopy(settings.CACHES)
+    for alias in configured.values():
+        alias["LOCATION"] = UNREACHABLE_REDIS
+    settings.CACHES = configured

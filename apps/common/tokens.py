@@ -28,6 +28,11 @@ REVOCATION_LOOKUP_FAILURES = Counter(
     "platform_token_revocation_lookup_failures_total",
     "Token checks that could not read revocation facts (cache unreachable) and failed open.",
 )
+REVOCATION_WRITE_FAILURES = Counter(
+    "platform_token_revocation_write_failures_total",
+    "Revocation facts that could not be written (cache unreachable): those access tokens live "
+    "on until they expire.",
+)
 
 # Cache keys of the revocation facts; the gateway reads them inside its one Lua call per request.
 REVOKED_JTI_KEY = "auth:revoked-jti:{}"
@@ -47,7 +52,19 @@ def _set_until(key: str, expires_at: datetime) -> None:
     # A fact about tokens that have all expired is not worth keeping.
     ttl = math.ceil((expires_at - datetime.now(UTC)).total_seconds())
     if ttl > 0:
-        cache.set(key, 1, timeout=ttl)
+        _publish(key, 1, ttl)
+
+
+def _publish(key: str, value: int, ttl: int) -> None:
+    """Write one revocation fact. With the cache unreachable the operation that revokes (logout,
+    suspension, password change, ...) still completes: its durable part is in the database
+    (refresh families end there), and only access tokens already issued stay usable until they
+    expire, which is counted and logged rather than turned into a failed request."""
+    try:
+        cache.set(key, value, timeout=ttl)
+    except Exception as error:
+        REVOCATION_WRITE_FAILURES.inc()
+        log.warning("revocation_write_failed", fact=key.split(":")[1], error=type(error).__name__)
 
 
 class CacheTokenRevocations:
@@ -60,10 +77,8 @@ class CacheTokenRevocations:
         _set_until(REVOKED_SID_KEY.format(session_id), expires_at)
 
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
-        cache.set(
-            USER_CUTOFF_KEY.format(user_id),
-            int(issued_before.timestamp()),
-            timeout=_user_cutoff_ttl(),
+        _publish(
+            USER_CUTOFF_KEY.format(user_id), int(issued_before.timestamp()), _user_cutoff_ttl()
         )
 
     def facts_for(

@@ -117,21 +117,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_optional("REDIS_URL")
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25, minimum=0.01)
 if REDIS_URL:
+    _redis_cache = {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "platform"),
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "CONNECTION_POOL_KWARGS": {"max_connections": 64, "health_check_interval": 30},
+        },
+    }
     CACHES = {
-        "default": {
-            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "platform"),
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "CONNECTION_POOL_KWARGS": {"max_connections": 64, "health_check_interval": 30},
-                # A cache outage degrades to cache misses (logged), never to a 500; code that
-                # must know Redis is down (rate limits, circuit state) uses the raw client.
-                "IGNORE_EXCEPTIONS": True,
-            },
-        }
+        # Errors raise: every adapter on this alias decides itself what an outage means
+        # (revocation fails open and is counted, the route table reloads now and then, the
+        # aggregation cache is bypassed, readiness reports it) instead of reading "not there".
+        "default": _redis_cache,
+        # The same Redis for django-ratelimit, which expects a failed cache call to come back as
+        # None (RATELIMIT_FAIL_OPEN): the accounts limits lapse during an outage, logged.
+        "ratelimit": {
+            **_redis_cache,
+            "OPTIONS": {**_redis_cache["OPTIONS"], "IGNORE_EXCEPTIONS": True},
+        },
     }
 else:
     # Embedded mode: one gunicorn worker process (with threads) shares this cache, so rate
@@ -142,7 +149,13 @@ else:
             "LOCATION": "platform",
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "platform"),
             "OPTIONS": {"MAX_ENTRIES": 100_000},
-        }
+        },
+        "ratelimit": {
+            "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",
+            "LOCATION": "platform-ratelimit",
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "platform"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
     }
 
 # --- Identity -----------------------------------------------------------------------------------
@@ -244,7 +257,7 @@ SPECTACULAR_SETTINGS = {
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 RATELIMIT_VIEW = "apps.common.views.rate_limited"
-RATELIMIT_USE_CACHE = "default"
+RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 # With the cache unreachable, per-IP limits let requests through; per-account lockout (kept in
 # the database) still stops password guessing.

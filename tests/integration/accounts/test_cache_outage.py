@@ -1,28 +1,20 @@
 """With Redis unreachable the accounts API degrades (no rate limits) but never answers 500."""
 
-import copy
-import socket
-
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
 
-@pytest.fixture
-def redis_down(settings):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["LOCATION"] = f"redis://127.0.0.1:{port}/0"
-    settings.CACHES = caches
-
-
 def test_login_me_refresh_and_logout_survive_a_cache_outage(api_client, alice, redis_down):
     pair = login(api_client, "alice@example.com")
+    unread = _sample("platform_token_revocation_lookup_failures_total")
+    written = _sample("platform_token_revocation_write_failures_total")
     assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+    # The revocation facts could not be read: the token passes (fail open), counted.
+    assert _sample("platform_token_revocation_lookup_failures_total") > unread
     fresh = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
     assert fresh.status_code == 200
     out = api_client.post(
@@ -31,8 +23,14 @@ def test_login_me_refresh_and_logout_survive_a_cache_outage(api_client, alice, r
         **bearer(fresh.json()["access_token"]),
     )
     assert out.status_code == 204
+    # The access token's denial could not be written: counted, and it lives until it expires.
+    assert _sample("platform_token_revocation_write_failures_total") > written
     # The family is ended in the database whatever the cache did.
     again = api_client.post(
         "/api/v1/auth/refresh", {"refresh_token": fresh.json()["refresh_token"]}
     )
     assert again.status_code == 401
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0

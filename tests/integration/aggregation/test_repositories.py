@@ -90,16 +90,10 @@ def test_admin_style_orm_writes_forget_the_cached_copy():
     assert repo.get("moved") is None
 
 
-def test_an_unreachable_cache_falls_back_to_the_database(settings):
+def test_an_unreachable_cache_falls_back_to_the_database(request):
     repo = CachedCompositeRepository()
     DjangoCompositeRepository().add(DASH)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
-        }
-    }
+    request.getfixturevalue("redis_down")
     assert repo.get("dash") == DASH
     repo.replace("dash", replace(DASH, timeout_ms=10))
     assert repo.get("dash").timeout_ms == 10

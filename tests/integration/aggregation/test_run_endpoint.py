@@ -255,18 +255,20 @@ def test_failures_are_not_cached(client, upstream, make_composite):
     assert run(client).json()["meta"]["sources"]["bad"]["cached"] is False
 
 
-def test_a_down_cache_is_bypassed_not_a_500(client, upstream, make_composite, settings):
+def _sample(name: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def test_a_down_cache_is_bypassed_not_a_500(client, upstream, make_composite, request):
     make_composite("combo", source("a", upstream.url("/json")), cache_ttl_seconds=60)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
-        }
-    }
+    failures = _sample("platform_aggregation_cache_errors_total")
+    request.getfixturevalue("redis_down")
     response = run(client)
     assert response.status_code == 200
     assert response.json()["meta"]["sources"]["a"]["cached"] is False
+    assert _sample("platform_aggregation_cache_errors_total") > failures
 
 
 def test_every_run_is_recorded(client, upstream, make_composite, user_headers):

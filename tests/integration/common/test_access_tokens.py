@@ -117,12 +117,23 @@ def test_revoking_an_already_expired_token_or_session_stores_nothing():
     assert facts == (False, False, None)
 
 
-def test_unreachable_cache_fails_open_on_revocation(settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
-        }
-    }
+def test_unreachable_cache_fails_open_on_revocation_and_counts_it(redis_down):
+    from prometheus_client import REGISTRY
+
+    name = "platform_token_revocation_lookup_failures_total"
+    before = REGISTRY.get_sample_value(name) or 0.0
     assert SimpleJWTAccessTokenVerifier().verify(access_token()).is_ok()
+    assert REGISTRY.get_sample_value(name) == before + 1
+
+
+def test_unwritable_revocation_facts_are_counted_not_raised(redis_down):
+    from prometheus_client import REGISTRY
+
+    name = "platform_token_revocation_write_failures_total"
+    before = REGISTRY.get_sample_value(name) or 0.0
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    revocations = CacheTokenRevocations()
+    revocations.revoke_token("t", later)
+    revocations.revoke_session("s", later)
+    revocations.revoke_user_tokens("u", datetime.now(UTC))
+    assert REGISTRY.get_sample_value(name) == before + 3

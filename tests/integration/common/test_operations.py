@@ -21,14 +21,7 @@ def test_readiness_checks_every_database_and_the_cache(client):
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
-def test_readiness_is_503_when_the_cache_is_down(client, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1},
-        }
-    }
+def test_readiness_is_503_when_the_cache_is_down(client, redis_down):
     response = client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()

@@ -1,0 +1,30 @@
+"""With Redis unreachable, a worker cannot read the shared route version: it reloads its table
+from the gateway database now and then, so changes made meanwhile still reach it."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.gateway.route_table import _UNREADABLE_RELOAD_SECONDS, VersionedRouteSource
+from tests.factories.gateway import route
+
+pytestmark = pytest.mark.django_db(databases=["gateway"])
+
+
+def test_an_unreadable_version_key_reloads_from_the_database_now_and_then(redis_down):
+    clock, loads, routes = [0.0], [], [route(name="orders", path_prefix="/orders")]
+
+    def load():
+        loads.append(clock[0])
+        return list(routes)
+
+    worker = VersionedRouteSource(load, refresh_seconds=0.5, monotonic=lambda: clock[0])
+    assert worker.current().match("/orders").name == "orders"
+    routes.append(route(name="billing", path_prefix="/billing"))  # changed by another worker
+    for step in range(1, 9):  # checked every half second, within one reload period
+        clock[0] = step * 0.5
+        if clock[0] < _UNREADABLE_RELOAD_SECONDS:
+            assert worker.current().match("/billing") is None
+    clock[0] = _UNREADABLE_RELOAD_SECONDS + 0.1
+    assert worker.current().match("/billing").name == "billing"
+    assert len(loads) == 2  # once at start, once per period: not once per check
