@@ -8,6 +8,10 @@ from core.usecases.gateway.errors import ProxyError, RouteError
 GATEWAY_ERRORS = ErrorTable(
     # A list of pairs: RouteError.NOT_FOUND shares the code `route_not_found` with the proxy.
     [
+        (
+            ProxyError.MALFORMED_PATH,
+            (400, "The path holds an encoded '/' or a '\\', which the gateway does not forward."),
+        ),
         (ProxyError.ROUTE_NOT_FOUND, (404, "No route serves this path.")),
         (ProxyError.METHOD_NOT_ALLOWED, (405, "This route does not accept that method.")),
         (ProxyError.NOT_AUTHENTICATED, (401, "This route needs a bearer access token.")),

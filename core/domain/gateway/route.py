@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from core.domain.gateway.paths import normalise_path
+
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Paths the platform serves itself; a route may never shadow them.
@@ -140,8 +142,11 @@ def route_problems(route: Route) -> dict[str, list[str]]:
 
 def prefix_problems(prefix: str) -> list[str]:
     """What is wrong with a path prefix (empty when it is usable)."""
-    if not _PREFIX.match(prefix) or "//" in prefix:
-        return ["Use an absolute path such as /orders: no trailing '/', query, spaces or '//'."]
+    if not _PREFIX.match(prefix) or normalise_path(prefix) != prefix:
+        return [
+            "Use an absolute path such as /orders: no trailing '/', query, spaces, '//', "
+            "'.' or '..' segments or needless escapes."
+        ]
     if is_platform_path(prefix) or any(p.startswith(prefix + "/") for p in PLATFORM_PREFIXES):
         return ["This path belongs to the platform itself."]
     return []

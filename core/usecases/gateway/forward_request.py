@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core.domain.gateway import caching
 from core.domain.gateway.breaker import Admission
@@ -15,6 +15,7 @@ from core.domain.gateway.headers import (
     header_value,
     traceparent_for,
 )
+from core.domain.gateway.paths import normalise_path
 from core.domain.gateway.ratelimit import limit_subject
 from core.domain.gateway.route import IDEMPOTENT_METHODS, AuthMode, Route
 from core.domain.shared.identity import Principal, TokenError
@@ -152,7 +153,12 @@ class ForwardRequest:
         self._random = random
 
     def execute(self, request: ProxyRequest) -> Result[ProxyResponse, Rejection]:
-        route = self._routes.current().match(request.path)
+        path = normalise_path(request.path)
+        if path is None:
+            return Err(Rejection(ProxyError.MALFORMED_PATH))
+        if path is not request.path:  # matched, cached and forwarded as one normal path
+            request = replace(request, path=path)
+        route = self._routes.current().match(path)
         if route is None:
             return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
         call = _Call(route)
@@ -183,6 +189,10 @@ class ForwardRequest:
         if not caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
             return None
         user_id = call.principal.user_id if call.principal else None
+        if user_id is None and header_value(request.headers, "authorization") is not None:
+            # Credentials the gateway did not verify (any scheme on an `auth: none` route, a
+            # non-Bearer one elsewhere) may shape the answer: never shared, never served.
+            return None
         key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
         # The fill lock outlives the whole upstream budget, so a slow filler keeps it.
         return CacheProbe(key, route.timeout_ms / 1000 + 1)

@@ -1,6 +1,11 @@
 """The lean proxy forwards method, path, query, body and end-to-end headers; sets its own."""
 
+import json
+from wsgiref.util import setup_testing_defaults
+
 import pytest
+
+from core.domain.gateway.route import AuthMode
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -175,3 +180,32 @@ def test_unexpected_errors_are_a_500_problem(add_route):
     )
     assert statuses == ["500 Internal Server Error"]
     assert b"internal_error" in body[0]
+
+
+def test_paths_are_matched_and_forwarded_in_normal_form(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url + "/base")
+    add_route(
+        name="orders-admin",
+        path_prefix="/orders/admin",
+        upstream_url=upstream.url + "/admin",
+        auth=AuthMode.REQUIRED,
+    )
+    assert proxy.get("/orders//admin/users").json()["code"] == "not_authenticated"
+    assert proxy.get("/orders/%61dmin/users").json()["code"] == "not_authenticated"
+    assert proxy.get("/orders//42//items/").json()["path"] == "/base/42/items/"
+
+
+def test_an_encoded_slash_is_refused_with_a_problem_document(upstream, add_route):
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url)
+    # As gunicorn calls it: PATH_INFO decoded, the request line's path as sent in RAW_URI.
+    environ = {"PATH_INFO": "/orders/admin/users", "RAW_URI": "/orders/admin%2Fusers"}
+    setup_testing_defaults(environ)
+    answered = []
+    body = b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
+    status, headers = answered[0]
+    assert status == "400 Bad Request"
+    assert dict(headers)["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["code"] == "malformed_request"
+    assert upstream.seen == []

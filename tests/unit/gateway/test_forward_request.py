@@ -118,6 +118,41 @@ def test_unknown_path_and_wrong_method_are_refused():
 
 
 @pytest.mark.parametrize(
+    "path",
+    ["/svc//admin/users", "/svc/./admin/users", "/svc/x/../admin/users", "/svc/%61dmin/users"],
+)
+def test_a_protected_sub_route_cannot_be_reached_through_an_unnormal_path(path):
+    public = make_route(auth=AuthMode.NONE)
+    admin = make_route(
+        name="svc-admin",
+        path_prefix="/svc/admin",
+        upstream_url="http://up:1/admin",
+        auth=AuthMode.REQUIRED,
+        required_roles=frozenset({"admin"}),
+    )
+    world = World(public, admin)
+    refused = error_of(world.run(request(path=path)))
+    assert (refused.error, refused.route) == (ProxyError.NOT_AUTHENTICATED, "svc-admin")
+    token = [("Authorization", "Bearer user:u1:admin")]
+    assert world.run(request(path=path, headers=token)).value.route == "svc-admin"
+    assert world.upstream.requests[0].url == "http://up:1/admin/users?q=1"
+
+
+def test_a_path_normalised_upward_is_forwarded_in_its_normal_form():
+    world = World()
+    assert isinstance(world.run(request(path="/svc/a/../b/./c")), Ok)
+    assert world.upstream.requests[0].url == "http://up:1/base/b/c?q=1"
+
+
+@pytest.mark.parametrize("path", ["/svc/admin%2Fusers", "/svc/a%5cb", "/svc/a\\b"])
+def test_encoded_slashes_and_backslashes_are_refused_before_matching(path):
+    world = World()
+    refused = error_of(world.run(request(path=path)))
+    assert (refused.error, refused.route) == (ProxyError.MALFORMED_PATH, None)
+    assert world.upstream.requests == []
+
+
+@pytest.mark.parametrize(
     ("auth", "authorization", "expected"),
     [
         (AuthMode.REQUIRED, None, ProxyError.NOT_AUTHENTICATED),
@@ -179,6 +214,23 @@ def test_cache_miss_then_hit_and_uncacheable_methods_bypass(edge_looks_up):
     assert len(world.upstream.requests) == 1
     posted = world.run(request(method="POST"))
     assert dict(posted.value.headers)["X-Cache"] == "BYPASS"
+
+
+@edge_or_cache
+@pytest.mark.parametrize(
+    ("auth", "authorization"),
+    [(AuthMode.NONE, "Bearer user:u1:user"), (AuthMode.OPTIONAL, "Basic dTE6cHc=")],
+)
+def test_unverified_credentials_are_never_cached_nor_served_from_the_cache(
+    edge_looks_up, auth, authorization
+):
+    world = World(make_route(auth=auth, cache_ttl_seconds=30), edge_looks_up=edge_looks_up)
+    assert dict(world.run().value.headers)["X-Cache"] == "MISS"  # anonymous fills the cache
+    with_credentials = request(headers=[("Authorization", authorization)])
+    for _ in range(2):  # neither served the anonymous answer nor stored for others
+        assert dict(world.run(with_credentials).value.headers)["X-Cache"] == "BYPASS"
+    assert len(world.upstream.requests) == 3
+    assert dict(world.run().value.headers)["X-Cache"] == "HIT"
 
 
 @edge_or_cache

@@ -1,0 +1,40 @@
+import pytest
+
+from core.domain.gateway.paths import normalise_path
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("/", "/"),
+        ("/orders/42", "/orders/42"),
+        ("/orders/42/", "/orders/42/"),
+        ("/svc//admin/users", "/svc/admin/users"),
+        ("//svc/admin", "/svc/admin"),
+        ("/svc/./admin", "/svc/admin"),
+        ("/svc/x/../admin", "/svc/admin"),
+        ("/svc/%61dmin", "/svc/admin"),
+        ("/svc/%2e%2e/admin", "/admin"),
+        ("/svc/%2E/admin", "/svc/admin"),
+        ("/a/b/.", "/a/b/"),
+        ("/a/b/c/..", "/a/b/"),
+        ("/..", "/"),
+        ("/../../etc/passwd", "/etc/passwd"),
+        ("/a/..", "/"),
+        ("/a.b/c..d/.e", "/a.b/c..d/.e"),
+        ("/q/%20x%3f", "/q/%20x%3F"),
+        ("/q/%c3%a9", "/q/%C3%A9"),
+    ],
+)
+def test_paths_are_normalised_before_matching(raw, normal):
+    assert normalise_path(raw) == normal
+
+
+@pytest.mark.parametrize("raw", ["/svc/admin%2Fusers", "/svc/admin%2fusers", "/a%5cb", "/a\\b"])
+def test_encoded_slashes_and_backslashes_are_refused(raw):
+    assert normalise_path(raw) is None
+
+
+def test_a_normal_path_is_returned_as_it_came():
+    raw = "/orders/42/items"
+    assert normalise_path(raw) is raw
