@@ -8,7 +8,10 @@ from rest_framework import serializers
 
 from core.domain.gateway.route import (
     HTTP_METHODS,
+    MAX_FAILURE_THRESHOLD,
+    MAX_LIMIT_REQUESTS,
     MAX_RETRIES,
+    MAX_SECONDS,
     MAX_TIMEOUT_MS,
     AuthMode,
     BreakerPolicy,
@@ -22,14 +25,16 @@ from core.domain.gateway.route import (
 
 
 class RateLimitSerializer(serializers.Serializer):
-    requests = serializers.IntegerField(min_value=1)
-    window_seconds = serializers.IntegerField(min_value=1, max_value=86_400)
+    requests = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT_REQUESTS)
+    window_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS)
     key = serializers.ChoiceField(choices=[k.value for k in LimitKey], default=LimitKey.IP.value)
 
 
 class CircuitBreakerSerializer(serializers.Serializer):
-    failure_threshold = serializers.IntegerField(min_value=1, default=5)
-    recovery_seconds = serializers.IntegerField(min_value=1, max_value=86_400, default=30)
+    failure_threshold = serializers.IntegerField(
+        min_value=1, max_value=MAX_FAILURE_THRESHOLD, default=5
+    )
+    recovery_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS, default=30)
 
 
 class RouteInputSerializer(serializers.Serializer):
@@ -47,7 +52,7 @@ class RouteInputSerializer(serializers.Serializer):
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], default=AuthMode.NONE.value)
     required_roles = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
     rate_limit = RateLimitSerializer(allow_null=True, default=None)
-    cache_ttl_seconds = serializers.IntegerField(min_value=0, max_value=86_400, default=0)
+    cache_ttl_seconds = serializers.IntegerField(min_value=0, max_value=MAX_SECONDS, default=0)
     timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
     retries = serializers.IntegerField(min_value=0, max_value=MAX_RETRIES, default=0)
     circuit_breaker = CircuitBreakerSerializer(default=dict)

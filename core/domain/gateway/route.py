@@ -18,6 +18,9 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 PLATFORM_PREFIXES = ("/api", "/admin", "/health", "/metrics", "/.well-known", "/static")
 MAX_TIMEOUT_MS = 60_000
 MAX_RETRIES = 5
+MAX_LIMIT_REQUESTS = 1_000_000_000  # calls per window; the columns are 32-bit integers
+MAX_FAILURE_THRESHOLD = 10_000
+MAX_SECONDS = 86_400  # a window, a recovery time or a cache lifetime: at most a day
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
 _PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?$")
@@ -121,22 +124,22 @@ def route_problems(route: Route) -> dict[str, list[str]]:
     if route.required_roles and route.auth is not AuthMode.REQUIRED:
         add("required_roles", "Roles can only be required on routes with auth 'required'.")
     if route.rate_limit is not None:
-        if route.rate_limit.requests < 1:
-            add("rate_limit", "requests must be a positive integer.")
-        if route.rate_limit.window_seconds < 1:
-            add("rate_limit", "window_seconds must be a positive integer.")
+        if not 1 <= route.rate_limit.requests <= MAX_LIMIT_REQUESTS:
+            add("rate_limit", f"requests must be 1 to {MAX_LIMIT_REQUESTS}.")
+        if not 1 <= route.rate_limit.window_seconds <= MAX_SECONDS:
+            add("rate_limit", f"window_seconds must be 1 to {MAX_SECONDS}.")
         if route.rate_limit.key is LimitKey.USER and route.auth is AuthMode.NONE:
             add("rate_limit", "A per-user limit needs auth 'required' or 'optional'.")
-    if route.cache_ttl_seconds < 0:
-        add("cache_ttl_seconds", "Use 0 (no caching) or a positive number of seconds.")
+    if not 0 <= route.cache_ttl_seconds <= MAX_SECONDS:
+        add("cache_ttl_seconds", f"Use 0 (no caching) to {MAX_SECONDS} seconds.")
     if not 1 <= route.timeout_ms <= MAX_TIMEOUT_MS:
         add("timeout_ms", f"Use 1 to {MAX_TIMEOUT_MS} milliseconds.")
     if not 0 <= route.retries <= MAX_RETRIES:
         add("retries", f"Use 0 to {MAX_RETRIES} retries.")
-    if route.circuit_breaker.failure_threshold < 1:
-        add("circuit_breaker", "failure_threshold must be a positive integer.")
-    if route.circuit_breaker.recovery_seconds < 1:
-        add("circuit_breaker", "recovery_seconds must be a positive integer.")
+    if not 1 <= route.circuit_breaker.failure_threshold <= MAX_FAILURE_THRESHOLD:
+        add("circuit_breaker", f"failure_threshold must be 1 to {MAX_FAILURE_THRESHOLD}.")
+    if not 1 <= route.circuit_breaker.recovery_seconds <= MAX_SECONDS:
+        add("circuit_breaker", f"recovery_seconds must be 1 to {MAX_SECONDS}.")
     return problems
 
 
@@ -154,6 +157,8 @@ def prefix_problems(prefix: str) -> list[str]:
 
 def upstream_problems(url: str) -> list[str]:
     """What is wrong with an upstream URL (empty when it is usable)."""
+    if not url.isascii() or any(char.isspace() or not char.isprintable() for char in url):
+        return ["Percent-encode spaces, control and non-ASCII characters."]
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -52,6 +52,18 @@ def test_a_sensible_route_has_no_problems():
         ({"retries": 9}, "retries"),
         ({"circuit_breaker": BreakerPolicy(0, 1)}, "circuit_breaker"),
         ({"circuit_breaker": BreakerPolicy(1, 0)}, "circuit_breaker"),
+        ({"path_prefix": "/a/../b"}, "path_prefix"),
+        ({"path_prefix": "/a/./b"}, "path_prefix"),
+        ({"path_prefix": "/%61dmin"}, "path_prefix"),
+        ({"path_prefix": "/a%2Fb"}, "path_prefix"),
+        ({"upstream_url": "http://svc/a b"}, "upstream_url"),
+        ({"upstream_url": "http://svc/a\tb"}, "upstream_url"),
+        ({"upstream_url": "http://svc/\u00e9"}, "upstream_url"),
+        ({"rate_limit": RateLimitPolicy(2**31, 1)}, "rate_limit"),
+        ({"rate_limit": RateLimitPolicy(1, 86_401)}, "rate_limit"),
+        ({"cache_ttl_seconds": 86_401}, "cache_ttl_seconds"),
+        ({"circuit_breaker": BreakerPolicy(2**31, 1)}, "circuit_breaker"),
+        ({"circuit_breaker": BreakerPolicy(1, 86_401)}, "circuit_breaker"),
     ],
 )
 def test_each_broken_rule_is_reported_on_its_field(fields, field):
