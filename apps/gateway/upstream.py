@@ -10,8 +10,10 @@ redirects or decodes bodies; retries are the use case's business.
 from __future__ import annotations
 
 import http.client
+import re
 import ssl
 import threading
+import time
 from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +26,10 @@ from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
 
 _Origin = tuple[str, str, int]
+# RFC 9110 field names and values, as gunicorn checks them before they reach the client: an
+# upstream header that breaks them makes the answer malformed (502), not a server error.
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 _MAX_LINE = 65536  # http.client's limits on a header line and on the number of headers
 _MAX_HEADERS = 100
 # Errors that mean a kept-alive connection was closed by the upstream before it read our
@@ -69,11 +75,20 @@ def _read_header_block(fp: Any) -> _ResponseHeaders:
         if text[0] in " \t":
             if items:  # obs-fold (RFC 9112 §5.2): a continuation of the previous value
                 name, value = items[-1]
-                items[-1] = (name, f"{value} {text.strip()}")
+                items[-1] = (name, f"{value} {_field_value(text)}")
             continue
         name, colon, value = text.partition(":")
         if colon:
-            items.append((name, value.strip()))
+            if not _FIELD_NAME.fullmatch(name):
+                raise http.client.HTTPException("malformed header field name")
+            items.append((name, _field_value(value)))
+
+
+def _field_value(raw: str) -> str:
+    value = raw.strip(" \t\r\n")
+    if not _FIELD_VALUE.fullmatch(value):
+        raise http.client.HTTPException("malformed header field value")
+    return value
 
 
 class _LeanResponse(http.client.HTTPResponse):
@@ -92,6 +107,8 @@ class _LeanResponse(http.client.HTTPResponse):
             if status != http.client.CONTINUE:
                 break
             _read_header_block(self.fp)
+        if status > 599:
+            raise http.client.HTTPException("status code out of range")
         self.code = self.status = status
         self.reason = reason.strip()
         if version in ("HTTP/1.0", "HTTP/0.9"):
@@ -137,19 +154,31 @@ class _TooLarge(Exception):
     """The answer's body exceeds the limit (the connection is dropped, not reused)."""
 
 
-def _read_body(response: http.client.HTTPResponse, limit: int) -> bytes:
-    """The whole body, or `_TooLarge` past `limit` bytes (known from Content-Length at once)."""
-    if response.length is not None:  # Content-Length (and not chunked): read it in one go
-        if response.length > limit:
-            raise _TooLarge
-        return response.read()
+def _read_body(response: http.client.HTTPResponse, limit: int, sock: Any, deadline: float) -> bytes:
+    """The whole body by the deadline, or `_TooLarge` past `limit` bytes (known from
+    Content-Length at once). Each read waits at most what is left of the call's budget, so an
+    upstream that sends its body slowly, a byte at a time, still times out at the deadline."""
+    if response.length is not None and response.length > limit:
+        raise _TooLarge
     pieces, size = [], 0
-    while piece := response.read(_READ_PIECE):
+    while response.length != 0 and not response.isclosed():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the body outlasted the call's deadline")
+        if sock is not None:
+            sock.settimeout(remaining)
+        piece = response.read1(_READ_PIECE)
+        if not piece:
+            break
         size += len(piece)
         if size > limit:
             raise _TooLarge
         pieces.append(piece)
-    return b"".join(pieces)
+    body = b"".join(pieces)
+    if response.length:  # the upstream closed before its Content-Length was read
+        raise http.client.IncompleteRead(body, response.length)
+    response.close()  # done: the connection may carry the next request
+    return body
 
 
 class HttpClientUpstream:
@@ -172,14 +201,18 @@ class HttpClientUpstream:
         if parts.query:
             target += "?" + parts.query
         headers = dict(_joined(request.headers))
+        deadline = time.monotonic() + timeout_seconds
         for attempt in range(2):
             # The one resend after a stale kept-alive connection goes on a new connection: the
             # other idle ones are as old and may have been closed by the upstream too.
-            connection, reused = self._checkout(origin, timeout_seconds, reuse=attempt == 0)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return Err(UpstreamFailure.TIMEOUT)
+            connection, reused = self._checkout(origin, left, reuse=attempt == 0)
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
                 response = connection.getresponse()
-                body = _read_body(response, self._max_body)
+                body = _read_body(response, self._max_body, connection.sock, deadline)
             except _TooLarge:
                 connection.close()
                 return Err(UpstreamFailure.TOO_LARGE)

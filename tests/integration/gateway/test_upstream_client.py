@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -115,8 +116,22 @@ def test_head_answers_have_no_body(client):
         b"HTTP/2 200 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX-Long: " + b"x" * 70_000 + b"\r\n\r\n",
         b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Bad: a\rb\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
     ],
-    ids=["unknown-protocol", "header-line-too-long", "too-many-headers"],
+    ids=[
+        "unknown-protocol",
+        "header-line-too-long",
+        "too-many-headers",
+        "bare-cr-in-value",
+        "nul-in-value",
+        "space-in-name",
+        "status-out-of-range",
+        "closed-before-content-length",
+    ],
 )
 def test_malformed_answers_are_connection_failures(client, answer):
     server = CannedUpstream(answer)
@@ -195,3 +210,41 @@ def test_the_proxy_answers_502_for_an_answer_too_large(proxy, upstream, add_rout
     assert refused.status_code == 502
     assert refused.json()["code"] == "bad_gateway"
     assert upstream.calls["/big"] == 2  # not retried
+
+
+class DrippingUpstream:
+    """Sends its headers at once, then its body one byte every `interval` seconds."""
+
+    def __init__(self, length: int, interval: float) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._length, self._interval = length, interval
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        connection, _ = self._listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self._length)
+            for _ in range(self._length):
+                if self._stop.wait(self._interval):
+                    return
+                try:
+                    connection.sendall(b"x")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+def test_a_body_sent_slowly_times_out_at_the_deadline_not_per_read(client):
+    server = DrippingUpstream(length=100, interval=0.05)  # 5 s in all, a byte every 50 ms
+    started = time.monotonic()
+    result = client.send(UpstreamRequest("GET", server.url, (), None), 0.5)
+    took = time.monotonic() - started
+    server.close()
+    assert result == Err(UpstreamFailure.TIMEOUT)
+    assert took < 3.0  # per-read timeouts alone would wait for all 5 s of the body
