@@ -108,11 +108,11 @@ class HttpxSourceFetcher:
                 took_ms,
                 response.status_code,
             )
-        try:
-            parsed = json.loads(body)
+        try:  # NaN and Infinity are not JSON (RFC 8259), and could not be answered as JSON
+            parsed = json.loads(body, parse_constant=_not_json_constant)
         except (ValueError, RecursionError):  # not JSON, or nested past the recursion limit
             parsed = _NOT_JSON
-        if parsed is _NOT_JSON or _nested_deeper_than(parsed, MAX_JSON_DEPTH):
+        if parsed is _NOT_JSON or _unusable(parsed, MAX_JSON_DEPTH):
             return FetchFailed(
                 SourceFailure.INVALID_JSON,
                 "The source did not answer with JSON.",
@@ -169,12 +169,24 @@ MAX_JSON_DEPTH = 100
 _NOT_JSON = object()
 
 
-def _nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether a parsed JSON value has containers nested more than `limit` levels (no recursion)."""
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unusable(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests containers more than `limit` levels, or holds a string
+    with a lone surrogate (`"\\ud800"` parses, but is no text and cannot be answered as UTF-8).
+    Walked without recursion."""
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         node, depth = pending.pop()
+        if isinstance(node, str):
+            if _lone_surrogate(node):
+                return True
+            continue
         if isinstance(node, dict):
+            if any(_lone_surrogate(key) for key in node):
+                return True
             children: Any = node.values()
         elif isinstance(node, list):
             children = node
@@ -182,5 +194,17 @@ def _nested_deeper_than(value: Any, limit: int) -> bool:
             continue
         if depth > limit:
             return True
-        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        pending.extend(
+            (child, depth + 1) for child in children if isinstance(child, str | dict | list)
+        )
+    return False
+
+
+def _lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
     return False

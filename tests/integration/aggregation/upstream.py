@@ -55,6 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "headers": {key.lower(): value for key, value in self.headers.items()},
             }
             self._send(200, json.dumps(body).encode())
+        elif split.path == "/raw":  # the `body` query value, as it is, labelled JSON
+            self._send(200, query.get("body", "").encode())
         elif split.path == "/text":
             self._send(200, b"<html>not json</html>", "text/html")
         elif split.path == "/deep":
