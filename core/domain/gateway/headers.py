@@ -34,8 +34,11 @@ RECOMPUTED = frozenset(
         "x-forwarded-proto",
         "x-forwarded-host",
         "traceparent",
+        "tracestate",
     }
 )
+# Client-address headers other than `X-Forwarded-For`: believed only from trusted proxies.
+FORWARDING_CLAIMS = frozenset({"forwarded", "x-real-ip"})
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -56,13 +59,17 @@ def end_to_end(
     return tuple((name, value) for name, value in items if name.lower() not in drop)
 
 
-def traceparent_for(incoming: str | None, *, trace_id: str, span_id: str) -> str:
-    """Continue a valid incoming W3C trace as a new span, or start a new trace."""
-    if incoming:
-        found = _TRACEPARENT.match(incoming.strip().lower())
+def trace_context(
+    traceparent: str | None, tracestate: str | None, *, trace_id: str, span_id: str
+) -> Headers:
+    """W3C trace context for the next hop: a valid incoming trace continued as a new span with
+    its `tracestate`, or a new trace (whose vendors' state would not apply: none is sent)."""
+    if traceparent:
+        found = _TRACEPARENT.match(traceparent.strip().lower())
         if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
-            return f"00-{found.group(1)}-{span_id}-{found.group(3)}"
-    return f"00-{trace_id}-{span_id}-01"
+            continued = (("traceparent", f"00-{found.group(1)}-{span_id}-{found.group(3)}"),)
+            return (*continued, ("tracestate", tracestate)) if tracestate else continued
+    return (("traceparent", f"00-{trace_id}-{span_id}-01"),)
 
 
 def forwarded_for(existing: str | None, client_ip: str, *, trust_existing: bool) -> str:

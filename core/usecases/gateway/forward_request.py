@@ -7,13 +7,14 @@ from dataclasses import dataclass, field, replace
 from core.domain.gateway import caching
 from core.domain.gateway.breaker import Admission
 from core.domain.gateway.headers import (
+    FORWARDING_CLAIMS,
     IDENTITY_HEADERS,
     RECOMPUTED,
     Headers,
     end_to_end,
     forwarded_for,
     header_value,
-    traceparent_for,
+    trace_context,
 )
 from core.domain.gateway.paths import normalise_path
 from core.domain.gateway.ratelimit import limit_subject
@@ -336,7 +337,10 @@ class ForwardRequest:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upstream_headers(self, call: _Call, request: ProxyRequest) -> Headers:
-        headers = list(end_to_end(request.headers, also_drop=IDENTITY_HEADERS | RECOMPUTED))
+        dropped = IDENTITY_HEADERS | RECOMPUTED
+        if not request.trust_forwarded:
+            dropped |= FORWARDING_CLAIMS
+        headers = list(end_to_end(request.headers, also_drop=dropped))
         incoming_xff = header_value(request.headers, "x-forwarded-for")
         headers.append(("X-Request-ID", request.request_id))
         headers.append(
@@ -349,14 +353,12 @@ class ForwardRequest:
         )
         headers.append(("X-Forwarded-Proto", request.scheme))
         headers.append(("X-Forwarded-Host", request.host))
-        headers.append(
-            (
-                "traceparent",
-                traceparent_for(
-                    header_value(request.headers, "traceparent"),
-                    trace_id=self._random.hex(16),
-                    span_id=self._random.hex(8),
-                ),
+        headers.extend(
+            trace_context(
+                header_value(request.headers, "traceparent"),
+                header_value(request.headers, "tracestate"),
+                trace_id=self._random.hex(16),
+                span_id=self._random.hex(8),
             )
         )
         if call.principal is not None:

@@ -209,3 +209,29 @@ def test_an_encoded_slash_is_refused_with_a_problem_document(upstream, add_route
     assert dict(headers)["Content-Type"] == "application/problem+json"
     assert json.loads(body)["code"] == "malformed_request"
     assert upstream.seen == []
+
+
+def test_tracestate_travels_with_a_continued_trace_only(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url)
+    trace = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    continued = proxy.get("/orders", headers={"traceparent": trace, "tracestate": "v=1"})
+    assert continued.json()["headers"]["tracestate"] == "v=1"
+    restarted = proxy.get("/orders", headers={"traceparent": "garbage", "tracestate": "v=1"})
+    assert "tracestate" not in restarted.json()["headers"]
+
+
+def test_client_sent_forwarded_and_x_real_ip_are_dropped(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url)
+    response = proxy.get("/orders", headers={"Forwarded": "for=6.6.6.6", "X-Real-IP": "6.6.6.6"})
+    sent = response.json()["headers"]
+    assert "forwarded" not in sent
+    assert "x-real-ip" not in sent
+
+
+def test_forwarded_and_x_real_ip_pass_from_trusted_proxies(proxy, upstream, add_route, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    add_route(upstream_url=upstream.url)
+    response = proxy.get("/orders", headers={"Forwarded": "for=1.2.3.4", "X-Real-IP": "1.2.3.4"})
+    sent = response.json()["headers"]
+    assert sent["forwarded"] == "for=1.2.3.4"
+    assert sent["x-real-ip"] == "1.2.3.4"

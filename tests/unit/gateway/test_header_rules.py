@@ -1,6 +1,6 @@
 """Hop-by-hop removal, X-Forwarded-For chains and W3C traceparent continuation."""
 
-from core.domain.gateway.headers import end_to_end, forwarded_for, header_value, traceparent_for
+from core.domain.gateway.headers import end_to_end, forwarded_for, header_value, trace_context
 
 
 def test_hop_by_hop_and_connection_named_headers_are_dropped():
@@ -22,19 +22,24 @@ def test_forwarded_for_trusts_the_incoming_chain_only_when_told():
     assert forwarded_for(" ", "10.0.0.1", trust_existing=True) == "10.0.0.1"
 
 
-def test_valid_traceparent_is_continued_with_a_new_span():
+def test_valid_traceparent_is_continued_with_a_new_span_and_its_tracestate():
     incoming = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    assert traceparent_for(incoming, trace_id="a" * 32, span_id="b" * 16) == (
-        "00-" + "1" * 32 + "-" + "b" * 16 + "-01"
+    continued = "00-" + "1" * 32 + "-" + "b" * 16 + "-01"
+    ids = {"trace_id": "a" * 32, "span_id": "b" * 16}
+    assert trace_context(incoming, None, **ids) == (("traceparent", continued),)
+    assert trace_context(incoming, "v=1", **ids) == (
+        ("traceparent", continued),
+        ("tracestate", "v=1"),
     )
 
 
-def test_missing_or_invalid_traceparent_starts_a_new_trace():
-    fresh = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
-    assert traceparent_for(None, trace_id="a" * 32, span_id="b" * 16) == fresh
-    assert traceparent_for("garbage", trace_id="a" * 32, span_id="b" * 16) == fresh
+def test_missing_or_invalid_traceparent_starts_a_new_trace_without_tracestate():
+    fresh = (("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01"),)
+    ids = {"trace_id": "a" * 32, "span_id": "b" * 16}
+    assert trace_context(None, "v=1", **ids) == fresh
+    assert trace_context("garbage", "v=1", **ids) == fresh
     zeros = "00-" + "0" * 32 + "-" + "2" * 16 + "-01"
-    assert traceparent_for(zeros, trace_id="a" * 32, span_id="b" * 16) == fresh
+    assert trace_context(zeros, None, **ids) == fresh
 
 
 def test_header_lookup_is_case_insensitive():
