@@ -163,7 +163,11 @@ StatusSerializer = inline_serializer(
                 "state": serializers.ChoiceField(choices=["closed", "open", "half_open"]),
                 "consecutive_failures": serializers.IntegerField(),
                 "opened_at": serializers.DateTimeField(allow_null=True),
-                "retry_after_seconds": serializers.IntegerField(allow_null=True),
+                "retry_after_seconds": serializers.IntegerField(
+                    allow_null=True,
+                    help_text="seconds until a probe may go upstream; 0: the next call probes "
+                    "(an open circuit turns half-open when a call arrives); null when closed",
+                ),
             },
         ),
         "window_seconds": serializers.IntegerField(

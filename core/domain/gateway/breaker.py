@@ -46,9 +46,14 @@ class Circuit:
     probe_started_at: float = 0.0
 
     def retry_after(self, policy: BreakerPolicy, now: float) -> int:
-        """Whole seconds until a probe may be let through (at least 1)."""
+        """Whole seconds until a probe may be let through, for `Retry-After` (at least 1)."""
+        return max(1, self.seconds_until_probe(policy, now))
+
+    def seconds_until_probe(self, policy: BreakerPolicy, now: float) -> int:
+        """Whole seconds until a probe may be let through; 0 when the next call would probe
+        (an open circuit turns half-open only when a call arrives)."""
         start = self.probe_started_at if self.state is CircuitState.HALF_OPEN else self.opened_at
-        return max(1, math.ceil(start + policy.recovery_seconds - now))
+        return max(0, math.ceil(start + policy.recovery_seconds - now))
 
 
 def admit(circuit: Circuit, policy: BreakerPolicy, now: float) -> tuple[Circuit, Admission]:

@@ -59,6 +59,6 @@ class GetRouteStatus:
         retry_after = (
             None
             if circuit.state is CircuitState.CLOSED
-            else circuit.retry_after(route.circuit_breaker, self._clock.now().timestamp())
+            else circuit.seconds_until_probe(route.circuit_breaker, self._clock.now().timestamp())
         )
         return Ok(RouteStatus(route, circuit, retry_after, self._stats.summary(name)))

@@ -86,4 +86,7 @@ def test_status_reports_the_circuit_and_traffic():
     breaker.circuits["orders"] = Circuit(CircuitState.OPEN, 5, opened_at=now - 10)
     opened = status.execute("orders").unwrap()
     assert opened.retry_after_seconds == 20
+    breaker.circuits["orders"] = Circuit(CircuitState.OPEN, 5, opened_at=now - 45)
+    due = status.execute("orders").unwrap()  # recovery over: the next call probes
+    assert (due.circuit.state, due.retry_after_seconds) == (CircuitState.OPEN, 0)
     assert status.execute("nope").error.error is RouteError.NOT_FOUND
