@@ -11,6 +11,7 @@ from pathlib import Path
 
 from config.env import (
     database,
+    env_choice,
     env_bool,
     env_float,
     env_int,
@@ -172,12 +173,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
-if JWT_ALGORITHM not in {"HS256", "HS384", "HS512", "RS256", "ES256"}:
+JWT_ALGORITHM = env_choice("JWT_ALGORITHM", "HS256", ["HS256", "HS384", "HS512", "RS256", "ES256"])
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
+# RFC 7518 §3.2: an HMAC key at least as long as the hash's output.
+_HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}.get(JWT_ALGORITHM, 0)
+if len(JWT_SIGNING_KEY.encode()) < _HMAC_KEY_BYTES:
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("JWT_ALGORITHM must be one of HS256, HS384, HS512, RS256, ES256.")
-JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
+    raise ImproperlyConfigured(
+        f"JWT_SIGNING_KEY must be at least {_HMAC_KEY_BYTES} bytes for {JWT_ALGORITHM}."
+    )
 JWT_VERIFYING_KEY = env_optional("JWT_VERIFYING_KEY")
 JWT_KEY_ID = env_optional("JWT_KEY_ID")
 SIMPLE_JWT = {
@@ -302,8 +307,10 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Observability ------------------------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOG_LEVEL = env_choice(
+    "LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], upper=True
+)
+LOG_FORMAT = env_choice("LOG_FORMAT", "json", ["json", "console"])
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 LOGGING_CONFIG = None  # config.logging configures structlog and the stdlib handlers.
 PROMETHEUS_METRIC_NAMESPACE = "platform"

@@ -83,3 +83,13 @@ def test_database_url_must_be_postgres(monkeypatch, tmp_path, url):
     monkeypatch.setenv("PLATFORM_DB_URL", url)
     with pytest.raises(ImproperlyConfigured, match="PLATFORM_DB_URL"):
         env.database("PLATFORM_DB_URL", sqlite_file=tmp_path / "x", conn_max_age=0, timeout_s=3)
+
+
+def test_env_choice_accepts_only_its_choices(monkeypatch):
+    monkeypatch.delenv("PLATFORM_PICK", raising=False)
+    assert env.env_choice("PLATFORM_PICK", "json", ["json", "console"]) == "json"
+    monkeypatch.setenv("PLATFORM_PICK", "warning")
+    assert env.env_choice("PLATFORM_PICK", "INFO", ["INFO", "WARNING"], upper=True) == "WARNING"
+    monkeypatch.setenv("PLATFORM_PICK", "verbose")
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_PICK must be one of INFO, WARNING"):
+        env.env_choice("PLATFORM_PICK", "INFO", ["INFO", "WARNING"], upper=True)
