@@ -11,8 +11,8 @@ from pathlib import Path
 
 from config.env import (
     database,
-    env_choice,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
