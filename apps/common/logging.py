@@ -14,26 +14,56 @@ from typing import Any, TextIO
 import structlog
 from django.conf import settings
 
-SENSITIVE_KEYS = frozenset(
-    {
-        "password",
-        "new_password",
-        "current_password",
-        "token",
-        "access_token",
-        "refresh_token",
-        "authorization",
-        "cookie",
-        "secret",
-        "signing_key",
-    }
+# A key naming any of these, in any case and anywhere in the name (`raw_token`,
+# `email_host_password`, `X-Api-Key`), has its value masked, at any depth of the event.
+SENSITIVE_PARTS = (
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "authorization",
+    "cookie",
+    "api_key",
+    "apikey",
+    "api-key",
+    "signing_key",
+    "private_key",
+    "credential",
 )
+MASK = "***"
+_verdicts: dict[str, bool] = {}
+
+
+def _sensitive(key: str) -> bool:
+    verdict = _verdicts.get(key)
+    if verdict is None:
+        lowered = key.lower()
+        verdict = any(part in lowered for part in SENSITIVE_PARTS)
+        if len(_verdicts) < 4096:  # log keys come from code: a small, fixed set
+            _verdicts[key] = verdict
+    return verdict
+
+
+def _masked(value: Any, depth: int = 0) -> Any:
+    if depth > 8:
+        return value
+    if isinstance(value, dict):
+        return {
+            key: MASK if isinstance(key, str) and _sensitive(key) else _masked(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_masked(item, depth + 1) for item in value]
+    return value
 
 
 def redact_secrets(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Replace the value of any sensitive-looking key with a mask."""
-    for key in event.keys() & SENSITIVE_KEYS:
-        event[key] = "***"
+    """Replace the value of any sensitive-looking key with a mask, in nested values too."""
+    for key, value in event.items():
+        if _sensitive(key):
+            event[key] = MASK
+        elif isinstance(value, dict | list | tuple):
+            event[key] = _masked(value)
     return event
 
 

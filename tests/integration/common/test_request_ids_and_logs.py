@@ -51,6 +51,29 @@ def test_sensitive_keys_are_masked_before_rendering():
     assert event == {"event": "x", "password": "***", "refresh_token": "***"}
 
 
+def test_keys_naming_a_secret_anywhere_are_masked_at_any_depth():
+    from apps.common.logging import redact_secrets
+
+    event = redact_secrets(
+        None,
+        "info",
+        {
+            "event": "x",
+            "raw_token": "t",
+            "EMAIL_HOST_PASSWORD": "p",
+            "headers": {"X-Api-Key": "k", "Accept": "*/*", "nested": [{"client_secret": "s"}]},
+            "user_id": "u1",
+        },
+    )
+    assert event == {
+        "event": "x",
+        "raw_token": "***",
+        "EMAIL_HOST_PASSWORD": "***",
+        "headers": {"X-Api-Key": "***", "Accept": "*/*", "nested": [{"client_secret": "***"}]},
+        "user_id": "u1",
+    }
+
+
 def test_structured_lines_render_as_json(capsys, settings):
     import json
     import logging
