@@ -13,13 +13,9 @@ class RouteTable:
     def __init__(self, routes: Iterable[Route], version: str = "") -> None:
         self.version = version
         self._by_prefix = {route.path_prefix: route for route in routes if route.enabled}
-        self._by_name = {route.name: route for route in self._by_prefix.values()}
 
     def __len__(self) -> int:
         return len(self._by_prefix)
-
-    def by_name(self, name: str) -> Route | None:
-        return self._by_name.get(name)
 
     def match(self, path: str) -> Route | None:
         """The route with the longest prefix that `path` equals or continues with `/…`."""
