@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -114,3 +115,14 @@ class FakeTicker:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeIdGenerator:
+    """Hands out predictable UUIDs (…0001, …0002, …) and remembers each one."""
+
+    def __init__(self) -> None:
+        self.issued: list[str] = []
+
+    def new_id(self) -> str:
+        self.issued.append(str(uuid.UUID(int=len(self.issued) + 1)))
+        return self.issued[-1]

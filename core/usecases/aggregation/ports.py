@@ -110,3 +110,9 @@ class Ticker(Protocol):
     """A monotonic clock in seconds, for durations."""
 
     def monotonic(self) -> float: ...
+
+
+class IdGenerator(Protocol):
+    """New unique ids (of recorded runs); injected so tests can predict them."""
+
+    def new_id(self) -> str: ...
