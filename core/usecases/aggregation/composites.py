@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from core.domain.aggregation.composite import Composite, composite_problems
+from core.domain.aggregation.composite import Composite, CompositeChanges, composite_problems
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.aggregation.errors import CompositeError
 from core.usecases.aggregation.ports import CompositeRepository
@@ -47,18 +47,16 @@ class ListComposites:
 
 
 class UpdateComposite:
-    """Apply a change to a stored composite; the result must still be valid."""
+    """Apply a change set to a stored composite; the result must still be valid."""
 
     def __init__(self, composites: CompositeRepository) -> None:
         self._composites = composites
 
-    def execute(
-        self, name: str, change: Callable[[Composite], Composite]
-    ) -> Result[Composite, CompositeError]:
+    def execute(self, name: str, changes: CompositeChanges) -> Result[Composite, CompositeError]:
         current = self._composites.get(name)
         if current is None:
             return Err(CompositeError.NOT_FOUND)
-        changed = change(current)
+        changed = changes.applied_to(current)
         if composite_problems(changed):
             return Err(CompositeError.INVALID)
         if changed.name != name and self._composites.exists(changed.name):

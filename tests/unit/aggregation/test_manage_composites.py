@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from core.domain.aggregation.composite import Composite, Source
+from core.domain.aggregation.composite import Composite, CompositeChanges, Source, SourceSpec
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.composites import (
     CreateComposite,
@@ -41,18 +41,24 @@ def test_get_and_list():
 
 def test_update_applies_the_change():
     repo = InMemoryCompositeRepository(DASH)
-    result = UpdateComposite(repo).execute("dash", lambda c: replace(c, timeout_ms=900))
+    result = UpdateComposite(repo).execute("dash", CompositeChanges(timeout_ms=900))
     assert result.unwrap().timeout_ms == 900
     assert repo.get("dash").timeout_ms == 900
+
+
+def test_update_gives_new_sources_without_a_timeout_the_composites():
+    repo = InMemoryCompositeRepository(replace(DASH, timeout_ms=700))
+    changes = CompositeChanges(sources=(SourceSpec(key="b", url="http://h/b"),))
+    updated = UpdateComposite(repo).execute("dash", changes).unwrap()
+    assert updated.sources == (Source(key="b", url="http://h/b", timeout_ms=700),)
+    assert repo.get("dash") == updated
 
 
 def test_update_can_rename_to_a_free_name_only():
     repo = InMemoryCompositeRepository(DASH, replace(DASH, name="taken"))
     update = UpdateComposite(repo)
-    assert update.execute("dash", lambda c: replace(c, name="taken")) == Err(
-        CompositeError.NAME_TAKEN
-    )
-    assert update.execute("dash", lambda c: replace(c, name="fresh")).is_ok()
+    assert update.execute("dash", CompositeChanges(name="taken")) == Err(CompositeError.NAME_TAKEN)
+    assert update.execute("dash", CompositeChanges(name="fresh")).is_ok()
     assert repo.exists("fresh")
     assert not repo.exists("dash")
 
@@ -60,8 +66,10 @@ def test_update_can_rename_to_a_free_name_only():
 def test_update_refuses_unknown_and_invalid_results():
     repo = InMemoryCompositeRepository(DASH)
     update = UpdateComposite(repo)
-    assert update.execute("nope", lambda c: c) == Err(CompositeError.NOT_FOUND)
-    assert update.execute("dash", lambda c: INVALID) == Err(CompositeError.INVALID)
+    assert update.execute("nope", CompositeChanges()) == Err(CompositeError.NOT_FOUND)
+    assert update.execute("dash", CompositeChanges(name=INVALID.name)) == Err(
+        CompositeError.INVALID
+    )
     assert repo.get("dash") == DASH
 
 
