@@ -9,7 +9,7 @@ from typing import Any
 
 from core.domain.aggregation.composite import Composite
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceOutcome
-from core.usecases.aggregation.ports import Fetched, FetchResult, SourceRequest
+from core.usecases.aggregation.ports import CompositeWrite, Fetched, FetchResult, SourceRequest
 
 
 class InMemoryCompositeRepository:
@@ -25,15 +25,38 @@ class InMemoryCompositeRepository:
     def exists(self, name: str) -> bool:
         return name in self.items
 
-    def add(self, composite: Composite) -> None:
+    def add(self, composite: Composite) -> CompositeWrite:
+        if composite.name in self.items:
+            return CompositeWrite.NAME_TAKEN
         self.items[composite.name] = composite
+        return CompositeWrite.DONE
 
-    def replace(self, name: str, composite: Composite) -> None:
+    def replace(self, name: str, composite: Composite) -> CompositeWrite:
+        if name not in self.items:
+            return CompositeWrite.NOT_FOUND
+        if composite.name != name and composite.name in self.items:
+            return CompositeWrite.NAME_TAKEN
         del self.items[name]
         self.items[composite.name] = composite
+        return CompositeWrite.DONE
 
     def delete(self, name: str) -> bool:
         return self.items.pop(name, None) is not None
+
+
+class OvertakenCompositeRepository(InMemoryCompositeRepository):
+    """Reads answer from what the request saw (`seen`); writes meet the store as concurrent
+    writers left it (`items`): the race between a check and a write, made certain."""
+
+    def __init__(self, seen: Sequence[Composite], now: Sequence[Composite]) -> None:
+        super().__init__(*now)
+        self.seen = {c.name: c for c in seen}
+
+    def get(self, name: str) -> Composite | None:
+        return self.seen.get(name)
+
+    def exists(self, name: str) -> bool:
+        return name in self.seen
 
 
 class FakeSourceFetcher:

@@ -13,7 +13,7 @@ from core.usecases.aggregation.composites import (
     UpdateComposite,
 )
 from core.usecases.aggregation.errors import CompositeError
-from tests.fakes.aggregation import InMemoryCompositeRepository
+from tests.fakes.aggregation import InMemoryCompositeRepository, OvertakenCompositeRepository
 
 DASH = Composite(name="dash", sources=(Source(key="a", url="http://h/a"),))
 INVALID = replace(DASH, name="Not Valid")
@@ -29,6 +29,13 @@ def test_create_refuses_invalid_and_taken_names():
     repo = InMemoryCompositeRepository(DASH)
     assert CreateComposite(repo).execute(INVALID) == Err(CompositeError.INVALID)
     assert CreateComposite(repo).execute(DASH) == Err(CompositeError.NAME_TAKEN)
+
+
+def test_create_that_loses_a_race_for_the_name_is_name_taken():
+    other = replace(DASH, description="the winner's")
+    repo = OvertakenCompositeRepository(seen=[], now=[other])
+    assert CreateComposite(repo).execute(DASH) == Err(CompositeError.NAME_TAKEN)
+    assert repo.items == {"dash": other}
 
 
 def test_get_and_list():
@@ -71,6 +78,23 @@ def test_update_refuses_unknown_and_invalid_results():
         CompositeError.INVALID
     )
     assert repo.get("dash") == DASH
+
+
+def test_update_of_a_composite_deleted_meanwhile_is_not_found_and_recreates_nothing():
+    repo = OvertakenCompositeRepository(seen=[DASH], now=[])
+    assert UpdateComposite(repo).execute("dash", CompositeChanges(timeout_ms=900)) == Err(
+        CompositeError.NOT_FOUND
+    )
+    assert repo.items == {}
+
+
+def test_rename_that_loses_a_race_for_the_new_name_is_name_taken():
+    winner = replace(DASH, name="taken")
+    repo = OvertakenCompositeRepository(seen=[DASH], now=[DASH, winner])
+    assert UpdateComposite(repo).execute("dash", CompositeChanges(name="taken")) == Err(
+        CompositeError.NAME_TAKEN
+    )
+    assert repo.items == {"dash": DASH, "taken": winner}
 
 
 def test_delete():
