@@ -52,8 +52,10 @@ class DjangoCompositeRepository:
             with transaction.atomic(using=DB):  # a savepoint: an outer transaction survives
                 row.save(using=DB, force_insert=True)
                 self._save_sources(row, composite.sources)
-        except IntegrityError:  # the unique name: a concurrent create got it first
-            return CompositeWrite.NAME_TAKEN
+        except IntegrityError:
+            if not self.exists(composite.name):
+                raise  # not the name: a broken invariant, not a lost race
+            return CompositeWrite.NAME_TAKEN  # a concurrent create got the name first
         return CompositeWrite.DONE
 
     def replace(self, name: str, composite: Composite) -> CompositeWrite:
@@ -66,8 +68,10 @@ class DjangoCompositeRepository:
                 row.save(using=DB, force_update=True)
                 SourceRow.objects.using(DB).filter(composite=row).delete()
                 self._save_sources(row, composite.sources)
-        except IntegrityError:  # renamed to a name a concurrent create or rename got first
-            return CompositeWrite.NAME_TAKEN
+        except IntegrityError:
+            if composite.name == name or not self.exists(composite.name):
+                raise  # not the new name: a broken invariant, not a lost race
+            return CompositeWrite.NAME_TAKEN  # a concurrent create or rename got it first
         return CompositeWrite.DONE
 
     def delete(self, name: str) -> bool:
