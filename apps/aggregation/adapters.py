@@ -1,8 +1,10 @@
-"""Small adapters of the aggregation ports: the Django cache, prometheus metrics, the ticker."""
+"""Small adapters of the aggregation ports: the Django cache, prometheus metrics, the ticker,
+run ids."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,3 +81,10 @@ class MonotonicTicker:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+
+class Uuid4IdGenerator:
+    """`IdGenerator` on random UUIDs (the run table's primary key is a UUID)."""
+
+    def new_id(self) -> str:
+        return str(uuid.uuid4())

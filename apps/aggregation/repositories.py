@@ -12,13 +12,14 @@ from typing import Any, overload
 
 import structlog
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import QuerySet
 from prometheus_client import Counter
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceSummary
+from core.usecases.aggregation.ports import CompositeWrite
 
 DB = "aggregation"
 log = structlog.get_logger(__name__)
@@ -44,25 +45,45 @@ class DjangoCompositeRepository:
     def exists(self, name: str) -> bool:
         return CompositeRow.objects.using(DB).filter(name=name).exists()
 
-    def add(self, composite: Composite) -> None:
-        with transaction.atomic(using=DB):
-            row = CompositeRow()
-            self._to_row(composite, row)
-            row.save(using=DB)
-            self._save_sources(row, composite.sources)
+    def add(self, composite: Composite) -> CompositeWrite:
+        row = CompositeRow()
+        self._to_row(composite, row)
+        try:
+            with transaction.atomic(using=DB):  # a savepoint: an outer transaction survives
+                row.save(using=DB, force_insert=True)
+                self._save_sources(row, composite.sources)
+        except IntegrityError:
+            if not self.exists(composite.name):
+                raise  # not the name: a broken invariant, not a lost race
+            return CompositeWrite.NAME_TAKEN  # a concurrent create got the name first
+        return CompositeWrite.DONE
 
-    def replace(self, name: str, composite: Composite) -> None:
-        with transaction.atomic(using=DB):
-            row = CompositeRow.objects.using(DB).select_for_update().get(name=name)
-            self._to_row(composite, row)
-            row.save(using=DB)
-            SourceRow.objects.using(DB).filter(composite=row).delete()
-            self._save_sources(row, composite.sources)
+    def replace(self, name: str, composite: Composite) -> CompositeWrite:
+        try:
+            with transaction.atomic(using=DB):
+                row = CompositeRow.objects.using(DB).select_for_update().filter(name=name).first()
+                if row is None:  # deleted since the caller read it: never re-create it
+                    return CompositeWrite.NOT_FOUND
+                self._to_row(composite, row)
+                row.save(using=DB, force_update=True)
+                SourceRow.objects.using(DB).filter(composite=row).delete()
+                self._save_sources(row, composite.sources)
+        except IntegrityError:
+            if composite.name == name or not self.exists(composite.name):
+                raise  # not the new name: a broken invariant, not a lost race
+            return CompositeWrite.NAME_TAKEN  # a concurrent create or rename got it first
+        return CompositeWrite.DONE
 
     def delete(self, name: str) -> bool:
         with transaction.atomic(using=DB):
-            deleted, _ = CompositeRow.objects.using(DB).filter(name=name).delete()
-        return deleted > 0
+            # The composite's row lock first, as `replace` takes it: a racing replace and delete
+            # queue on it instead of each holding rows (sources, composite) the other waits for.
+            locked = CompositeRow.objects.using(DB).select_for_update().filter(name=name)
+            ids = list(locked.values_list("id", flat=True))
+            if not ids:
+                return False
+            CompositeRow.objects.using(DB).filter(id__in=ids).delete()
+        return True
 
     @staticmethod
     def _save_sources(row: CompositeRow, sources: Sequence[Source]) -> None:
@@ -153,13 +174,15 @@ class CachedCompositeRepository(DjangoCompositeRepository):
                 log.warning("aggregation_definition_cache_unavailable", operation="set")
         return composite
 
-    def add(self, composite: Composite) -> None:
-        super().add(composite)
+    def add(self, composite: Composite) -> CompositeWrite:
+        written = super().add(composite)
         forget_definitions(composite.name)
+        return written
 
-    def replace(self, name: str, composite: Composite) -> None:
-        super().replace(name, composite)
+    def replace(self, name: str, composite: Composite) -> CompositeWrite:
+        written = super().replace(name, composite)
         forget_definitions(name, composite.name)
+        return written
 
     def delete(self, name: str) -> bool:
         deleted = super().delete(name)

@@ -17,7 +17,9 @@ from core.domain.aggregation.composite import (
     MAX_TIMEOUT_MS,
     AuthMode,
     Composite,
+    CompositeChanges,
     Source,
+    SourceSpec,
     fields_problems,
     key_problems,
     name_problems,
@@ -109,13 +111,13 @@ class CompositePatchSerializer(CompositeInputSerializer):
         return _validate_source_list(full.validated_data)
 
 
-def source_from(data: Mapping[str, Any], default_timeout_ms: int) -> Source:
+def _source_spec(data: Mapping[str, Any]) -> SourceSpec:
     fields = data.get("fields")
-    return Source(
+    return SourceSpec(
         key=data["key"],
         url=data["url"],
         method=data.get("method", "GET"),
-        timeout_ms=data.get("timeout_ms") or default_timeout_ms,
+        timeout_ms=data.get("timeout_ms"),
         required=data.get("required", True),
         forward_auth=data.get("forward_auth", False),
         fields=None if fields is None else tuple(fields),
@@ -131,25 +133,20 @@ def composite_from(data: Mapping[str, Any]) -> Composite:
         auth=AuthMode(data["auth"]),
         cache_ttl_seconds=data["cache_ttl_seconds"],
         timeout_ms=data["timeout_ms"],
-        sources=tuple(source_from(item, data["timeout_ms"]) for item in data["sources"]),
+        sources=tuple(_source_spec(item).resolved(data["timeout_ms"]) for item in data["sources"]),
     )
 
 
-def patched(current: Composite, data: Mapping[str, Any]) -> Composite:
-    """`current` with the validated PATCH input applied."""
-    timeout_ms = data.get("timeout_ms", current.timeout_ms)
-    sources = (
-        tuple(source_from(item, timeout_ms) for item in data["sources"])
-        if "sources" in data
-        else current.sources
-    )
-    return Composite(
-        name=data.get("name", current.name),
-        description=data.get("description", current.description),
-        auth=AuthMode(data.get("auth", current.auth)),
-        cache_ttl_seconds=data.get("cache_ttl_seconds", current.cache_ttl_seconds),
-        timeout_ms=timeout_ms,
-        sources=sources,
+def changes_from(data: Mapping[str, Any]) -> CompositeChanges:
+    """Validated PATCH input as a change set: what is absent stays None (unchanged)."""
+    auth, sources = data.get("auth"), data.get("sources")
+    return CompositeChanges(
+        name=data.get("name"),
+        description=data.get("description"),
+        auth=None if auth is None else AuthMode(auth),
+        cache_ttl_seconds=data.get("cache_ttl_seconds"),
+        timeout_ms=data.get("timeout_ms"),
+        sources=None if sources is None else tuple(_source_spec(item) for item in sources),
     )
 
 

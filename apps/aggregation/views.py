@@ -22,8 +22,8 @@ from apps.aggregation.serializers import (
     RunOutputSerializer,
     RunsQuerySerializer,
     answer_document,
+    changes_from,
     composite_from,
-    patched,
 )
 from apps.common.authentication import TokenUser
 from apps.common.openapi import problems
@@ -118,8 +118,8 @@ class CompositeDetailView(GenericAPIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = CompositePatchSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        match wiring.update_composite().execute(name, lambda current: patched(current, data)):
+        changes = changes_from(serializer.validated_data)
+        match wiring.update_composite().execute(name, changes):
             case Ok(composite):
                 return Response(CompositeOutputSerializer(composite).data)
             case Err(error):

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from apps.aggregation.adapters import DjangoSourceCache, MonotonicTicker, PrometheusRunMetrics
+from apps.aggregation.adapters import (
+    DjangoSourceCache,
+    MonotonicTicker,
+    PrometheusRunMetrics,
+    Uuid4IdGenerator,
+)
 from apps.aggregation.deferred import DeferredRunRecorder
 from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
 from apps.aggregation.repositories import CachedCompositeRepository, DjangoRunHistory
@@ -44,6 +49,7 @@ def run_composite(*, after_response: bool = False) -> RunComposite:
         metrics=PrometheusRunMetrics(),
         clock=SystemClock(),
         ticker=MonotonicTicker(),
+        ids=Uuid4IdGenerator(),
     )
 
 

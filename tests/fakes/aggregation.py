@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from core.domain.aggregation.composite import Composite
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceOutcome
-from core.usecases.aggregation.ports import Fetched, FetchResult, SourceRequest
+from core.usecases.aggregation.ports import CompositeWrite, Fetched, FetchResult, SourceRequest
 
 
 class InMemoryCompositeRepository:
@@ -24,15 +25,38 @@ class InMemoryCompositeRepository:
     def exists(self, name: str) -> bool:
         return name in self.items
 
-    def add(self, composite: Composite) -> None:
+    def add(self, composite: Composite) -> CompositeWrite:
+        if composite.name in self.items:
+            return CompositeWrite.NAME_TAKEN
         self.items[composite.name] = composite
+        return CompositeWrite.DONE
 
-    def replace(self, name: str, composite: Composite) -> None:
+    def replace(self, name: str, composite: Composite) -> CompositeWrite:
+        if name not in self.items:
+            return CompositeWrite.NOT_FOUND
+        if composite.name != name and composite.name in self.items:
+            return CompositeWrite.NAME_TAKEN
         del self.items[name]
         self.items[composite.name] = composite
+        return CompositeWrite.DONE
 
     def delete(self, name: str) -> bool:
         return self.items.pop(name, None) is not None
+
+
+class OvertakenCompositeRepository(InMemoryCompositeRepository):
+    """Reads answer from what the request saw (`seen`); writes meet the store as concurrent
+    writers left it (`items`): the race between a check and a write, made certain."""
+
+    def __init__(self, seen: Sequence[Composite], now: Sequence[Composite]) -> None:
+        super().__init__(*now)
+        self.seen = {c.name: c for c in seen}
+
+    def get(self, name: str) -> Composite | None:
+        return self.seen.get(name)
+
+    def exists(self, name: str) -> bool:
+        return name in self.seen
 
 
 class FakeSourceFetcher:
@@ -114,3 +138,14 @@ class FakeTicker:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeIdGenerator:
+    """Hands out predictable UUIDs (…0001, …0002, …) and remembers each one."""
+
+    def __init__(self) -> None:
+        self.issued: list[str] = []
+
+    def new_id(self) -> str:
+        self.issued.append(str(uuid.UUID(int=len(self.issued) + 1)))
+        return self.issued[-1]

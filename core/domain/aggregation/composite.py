@@ -59,6 +59,67 @@ class Composite:
     timeout_ms: int = 5_000
 
 
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """A source as a client gives it: without `timeout_ms` it takes its composite's."""
+
+    key: str
+    url: str
+    method: str = "GET"
+    timeout_ms: int | None = None
+    required: bool = True
+    forward_auth: bool = False
+    fields: tuple[str, ...] | None = None
+    rename: Mapping[str, str] = field(default_factory=dict)
+
+    def resolved(self, composite_timeout_ms: int) -> Source:
+        """The source, its timeout defaulting to its composite's `timeout_ms`."""
+        return Source(
+            key=self.key,
+            url=self.url,
+            method=self.method,
+            timeout_ms=composite_timeout_ms if self.timeout_ms is None else self.timeout_ms,
+            required=self.required,
+            forward_auth=self.forward_auth,
+            fields=self.fields,
+            rename=dict(self.rename),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeChanges:
+    """What a change (a PATCH) sets; None leaves a field as it is. `sources`, when given,
+    replaces the whole list, and its sources without a timeout take the composite's (the new
+    one when this change sets it); a new composite timeout leaves stored sources alone."""
+
+    name: str | None = None
+    description: str | None = None
+    auth: AuthMode | None = None
+    cache_ttl_seconds: int | None = None
+    timeout_ms: int | None = None
+    sources: tuple[SourceSpec, ...] | None = None
+
+    def applied_to(self, current: Composite) -> Composite:
+        """`current` with these changes (validity is `composite_problems`' business)."""
+        timeout_ms = current.timeout_ms if self.timeout_ms is None else self.timeout_ms
+        return Composite(
+            name=current.name if self.name is None else self.name,
+            description=current.description if self.description is None else self.description,
+            auth=current.auth if self.auth is None else self.auth,
+            cache_ttl_seconds=(
+                current.cache_ttl_seconds
+                if self.cache_ttl_seconds is None
+                else self.cache_ttl_seconds
+            ),
+            timeout_ms=timeout_ms,
+            sources=(
+                current.sources
+                if self.sources is None
+                else tuple(spec.resolved(timeout_ms) for spec in self.sources)
+            ),
+        )
+
+
 def name_problems(name: str) -> list[str]:
     if NAME_PATTERN.match(name):
         return []

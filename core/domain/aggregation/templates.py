@@ -22,11 +22,6 @@ _DOT_SEGMENTS = frozenset({".", ".."})
 ParameterErrors = dict[str, list[str]]
 
 
-def placeholders_in(template: str) -> tuple[str, ...]:
-    """The distinct placeholder names of `template`, in order of first appearance."""
-    return tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
-
-
 def template_problems(template: str) -> list[str]:
     """Why `template` is not a usable source URL (empty list: it is)."""
     if len(template) > MAX_URL_LENGTH:

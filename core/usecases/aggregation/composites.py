@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from core.domain.aggregation.composite import Composite, composite_problems
+from core.domain.aggregation.composite import Composite, CompositeChanges, composite_problems
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.aggregation.errors import CompositeError
-from core.usecases.aggregation.ports import CompositeRepository
+from core.usecases.aggregation.ports import CompositeRepository, CompositeWrite
+
+# A write that lost a race answers as the same request would have after the winner.
+_LOST_RACE = {
+    CompositeWrite.NAME_TAKEN: CompositeError.NAME_TAKEN,
+    CompositeWrite.NOT_FOUND: CompositeError.NOT_FOUND,
+}
 
 
 class CreateComposite:
@@ -21,8 +27,8 @@ class CreateComposite:
             return Err(CompositeError.INVALID)
         if self._composites.exists(composite.name):
             return Err(CompositeError.NAME_TAKEN)
-        self._composites.add(composite)
-        return Ok(composite)
+        written = self._composites.add(composite)  # a concurrent create may win in between
+        return Ok(composite) if written is CompositeWrite.DONE else Err(_LOST_RACE[written])
 
 
 class GetComposite:
@@ -47,24 +53,22 @@ class ListComposites:
 
 
 class UpdateComposite:
-    """Apply a change to a stored composite; the result must still be valid."""
+    """Apply a change set to a stored composite; the result must still be valid."""
 
     def __init__(self, composites: CompositeRepository) -> None:
         self._composites = composites
 
-    def execute(
-        self, name: str, change: Callable[[Composite], Composite]
-    ) -> Result[Composite, CompositeError]:
+    def execute(self, name: str, changes: CompositeChanges) -> Result[Composite, CompositeError]:
         current = self._composites.get(name)
         if current is None:
             return Err(CompositeError.NOT_FOUND)
-        changed = change(current)
+        changed = changes.applied_to(current)
         if composite_problems(changed):
             return Err(CompositeError.INVALID)
         if changed.name != name and self._composites.exists(changed.name):
             return Err(CompositeError.NAME_TAKEN)
-        self._composites.replace(name, changed)
-        return Ok(changed)
+        written = self._composites.replace(name, changed)  # a delete or create may win meanwhile
+        return Ok(changed) if written is CompositeWrite.DONE else Err(_LOST_RACE[written])
 
 
 class DeleteComposite:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any, Protocol
 
 from core.domain.aggregation.composite import Composite
@@ -56,8 +57,16 @@ class SourceFetcher(Protocol):
         ...
 
 
+class CompositeWrite(Enum):
+    """How a composite write ended; a race lost to another writer is an outcome, not an error."""
+
+    DONE = "done"
+    NAME_TAKEN = "name_taken"  # another composite holds the name (it may have just got it)
+    NOT_FOUND = "not_found"  # the composite to replace is gone (it may have just been deleted)
+
+
 class CompositeRepository(Protocol):
-    """Stores composites by name."""
+    """Stores composites by name; names are unique however many writers race."""
 
     def get(self, name: str) -> Composite | None: ...
 
@@ -65,10 +74,13 @@ class CompositeRepository(Protocol):
 
     def exists(self, name: str) -> bool: ...
 
-    def add(self, composite: Composite) -> None: ...
+    def add(self, composite: Composite) -> CompositeWrite:
+        """Insert a composite: DONE, or NAME_TAKEN with nothing written."""
+        ...
 
-    def replace(self, name: str, composite: Composite) -> None:
-        """Overwrite the composite called `name` (which may be renamed by `composite`)."""
+    def replace(self, name: str, composite: Composite) -> CompositeWrite:
+        """Overwrite the composite called `name` (which may be renamed by `composite`): DONE,
+        NOT_FOUND or NAME_TAKEN, never re-creating a composite that is gone."""
         ...
 
     def delete(self, name: str) -> bool: ...
@@ -110,3 +122,9 @@ class Ticker(Protocol):
     """A monotonic clock in seconds, for durations."""
 
     def monotonic(self) -> float: ...
+
+
+class IdGenerator(Protocol):
+    """New unique ids (of recorded runs); injected so tests can predict them."""
+
+    def new_id(self) -> str: ...

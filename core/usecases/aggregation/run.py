@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from core.usecases.aggregation.ports import (
     CompositeRepository,
     Fetched,
     FetchResult,
+    IdGenerator,
     RunMetrics,
     RunRecorder,
     SourceCache,
@@ -74,6 +74,7 @@ class RunComposite:
         metrics: RunMetrics,
         clock: Clock,
         ticker: Ticker,
+        ids: IdGenerator,
     ) -> None:
         self._composites = composites
         self._fetcher = fetcher
@@ -82,6 +83,7 @@ class RunComposite:
         self._metrics = metrics
         self._clock = clock
         self._ticker = ticker
+        self._ids = ids
 
     def execute(self, command: RunCommand) -> Result[RunAnswer, RunError | ParameterErrors]:
         started_at, started = self._clock.now(), self._ticker.monotonic()
@@ -115,7 +117,7 @@ class RunComposite:
         answer = RunAnswer(composite.name, run_status(ordered), took_ms, ordered)
         self._recorder.record(
             RunRecord(
-                id=str(uuid.uuid4()),
+                id=self._ids.new_id(),
                 composite=composite.name,
                 status=answer.status,
                 took_ms=took_ms,

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
+import pytest
+from django.db import connections, transaction
+from rest_framework.test import APIClient
+
+from apps.aggregation.models import CompositeRow
+from apps.aggregation.repositories import DjangoCompositeRepository
+from core.domain.aggregation.composite import Composite, Source
 from tests.integration.aggregation.conftest import DATABASES
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
+# Races need requests on their own connections, so these tests commit (and are flushed after).
+racing = pytest.mark.django_db(databases=DATABASES, transaction=True)
 
 URL = "/api/v1/aggregation/composites"
+DB = "aggregation"
+# Readers pass a SHARE lock; writers (INSERT, UPDATE) wait for it.
+WRITES_WAIT = "LOCK TABLE aggregation_composite IN SHARE MODE"
+# Whoever locks the composite row next (replace, delete) waits for it.
+DASH_LOCKED = "SELECT 1 FROM aggregation_composite WHERE name = 'dash' FOR UPDATE"
 
 
 def definition(**changes):
@@ -173,3 +190,98 @@ def test_admin_role_is_required(api_client, user_headers):
     assert api_client.get(URL, **user_headers).status_code == 403
     assert api_client.post(URL, definition(), format="json", **user_headers).status_code == 403
     assert api_client.delete(f"{URL}/dash", **user_headers).status_code == 403
+
+
+# --- Races: other requests on their own threads and connections, ordered by PostgreSQL locks
+# the test holds, so each interleaving is reached every time (no sleeps, no mocks).
+
+
+@contextmanager
+def holding(lock_sql: str) -> Iterator[None]:
+    """Run `lock_sql` in a transaction of the test's own connection; commit on leaving."""
+    with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
+        cursor.execute(lock_sql)
+        yield
+
+
+def wait_for_lock_waiters(count: int, timeout_s: float = 10.0) -> None:
+    """Return once `count` other backends of this database wait for a lock."""
+    deadline = time.monotonic() + timeout_s
+    with connections[DB].cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the view is per-transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+            assert time.monotonic() < deadline, f"{count} requests never reached the lock"
+            time.sleep(0.005)
+
+
+@pytest.fixture
+def send(admin_headers):
+    """`send(method, path, body)` runs one admin request on a thread of its own: a Future."""
+    pool = ThreadPoolExecutor(max_workers=4)
+
+    def request(method, path, body):
+        try:
+            return getattr(APIClient(), method)(path, body, format="json", **admin_headers)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def submit(method: str, path: str, body=None) -> Future:
+        return pool.submit(request, method, path, body)
+
+    yield submit
+    pool.shutdown(wait=True)
+
+
+@racing
+def test_two_concurrent_creates_of_one_name_give_201_and_409(send):
+    # Both requests find the name free, then both insert: the unique index decides.
+    with holding(WRITES_WAIT):
+        first, second = send("post", URL, definition()), send("post", URL, definition())
+        wait_for_lock_waiters(2)  # both checked the name and now wait to insert
+    responses = sorted((first.result(), second.result()), key=lambda r: r.status_code)
+    assert [r.status_code for r in responses] == [201, 409]
+    assert responses[1].json()["code"] == "composite_exists"
+    assert CompositeRow.objects.using(DB).filter(name="dash").count() == 1
+
+
+@racing
+def test_a_rename_racing_a_create_of_that_name_is_409(send, created):
+    with holding(WRITES_WAIT):
+        patch = send("patch", f"{URL}/dash", {"name": "taken"})
+        wait_for_lock_waiters(1)  # it found "taken" free and waits to write
+        DjangoCompositeRepository().add(Composite("taken", (Source("a", "http://h/"),)))
+    assert patch.result().status_code == 409
+    assert patch.result().json()["code"] == "composite_exists"
+    assert set(CompositeRow.objects.using(DB).values_list("name", flat=True)) == {"dash", "taken"}
+
+
+@racing
+def test_a_patch_that_loses_to_a_delete_is_404_and_recreates_nothing(send, created):
+    with holding(DASH_LOCKED):
+        delete = send("delete", f"{URL}/dash")
+        wait_for_lock_waiters(1)
+        patch = send("patch", f"{URL}/dash", {"timeout_ms": 900})
+        wait_for_lock_waiters(2)  # the PATCH read the composite; the DELETE is ahead of it
+    assert delete.result().status_code == 204
+    assert patch.result().status_code == 404
+    assert patch.result().json()["code"] == "composite_not_found"
+    assert not CompositeRow.objects.using(DB).exists()
+
+
+@racing
+def test_a_patch_that_wins_against_a_delete_is_applied_then_deleted(send, created):
+    # Both lock the composite before its sources, so they queue instead of deadlocking.
+    with holding(DASH_LOCKED):
+        patch = send("patch", f"{URL}/dash", {"timeout_ms": 900})
+        wait_for_lock_waiters(1)
+        delete = send("delete", f"{URL}/dash")
+        wait_for_lock_waiters(2)
+    assert patch.result().status_code == 200
+    assert delete.result().status_code == 204
+    assert not CompositeRow.objects.using(DB).exists()

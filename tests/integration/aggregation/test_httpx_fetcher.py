@@ -99,7 +99,8 @@ def test_a_request_that_starts_after_its_deadline_is_not_made(upstream):
                 request("queued", upstream.url("/json"), 100),
             ]
         )
-        time.sleep(0.4)  # let the single worker reach the queued call (it must skip it)
+    # Leaving the block shut the executor down and waited for its worker: had the queued call
+    # been made after "first", the upstream would have counted it by now.
     assert results["queued"].failure is SourceFailure.TIMEOUT
     assert upstream.calls["/json"] - before == 1
 

@@ -49,6 +49,20 @@ def test_replace_and_delete():
     assert repo.delete("board") is False
 
 
+def test_a_broken_constraint_other_than_the_name_is_raised_not_taken_for_a_lost_race():
+    from django.db import IntegrityError
+
+    repo = DjangoCompositeRepository()
+    twice = replace(DASH, sources=(DASH.sources[0], DASH.sources[0]))  # past the domain rules
+    with pytest.raises(IntegrityError):
+        repo.add(twice)
+    assert repo.get("dash") is None  # nothing half-written
+    repo.add(DASH)
+    with pytest.raises(IntegrityError):
+        repo.replace("dash", replace(twice, name="board"))
+    assert repo.get("dash") == DASH
+
+
 def test_definitions_are_served_from_the_cache_after_the_first_read(
     django_assert_num_queries,
 ):

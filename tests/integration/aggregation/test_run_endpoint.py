@@ -289,16 +289,46 @@ def test_every_run_is_recorded(client, upstream, make_composite, user_headers):
     ]
 
 
-def test_a_failed_history_write_still_answers(client, upstream, make_composite, monkeypatch):
-    from django.db import DatabaseError
+# PostgreSQL itself refuses the history row (a trigger), so the write really fails. The test
+# commits (no surrounding test transaction) as the server does, and drops the trigger after.
+REFUSE_RUN_ROWS = """
+    CREATE FUNCTION test_refuse_run_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'the run history refuses writes'; END $$;
+    CREATE TRIGGER test_refuse_run_rows BEFORE INSERT ON aggregation_run
+        FOR EACH ROW EXECUTE FUNCTION test_refuse_run_rows();
+"""
+ACCEPT_RUN_ROWS = """
+    DROP TRIGGER IF EXISTS test_refuse_run_rows ON aggregation_run;
+    DROP FUNCTION IF EXISTS test_refuse_run_rows();
+"""
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_failed_history_write_still_answers(client, upstream, make_composite, caplog):
+    from django.db import connections
+    from prometheus_client import REGISTRY
 
     make_composite("combo", source("a", upstream.url("/json")))
-
-    def broken_save(*args, **kwargs):
-        raise DatabaseError("aggregation database gone")
-
-    monkeypatch.setattr(RunRow, "save", broken_save)
-    assert run(client).status_code == 200
+    failures = "platform_aggregation_run_record_failures_total"
+    before = REGISTRY.get_sample_value(failures)
+    with connections["aggregation"].cursor() as cursor:
+        cursor.execute(REFUSE_RUN_ROWS)
+    try:
+        response = run(client)
+    finally:
+        with connections["aggregation"].cursor() as cursor:
+            cursor.execute(ACCEPT_RUN_ROWS)
+    assert response.status_code == 200
+    assert response.json()["data"]["a"]["name"] == "json"
+    logged = [r for r in caplog.records if r.name == "apps.aggregation.repositories"]
+    assert [(r.levelname, r.msg["event"], r.msg["composite"]) for r in logged] == [
+        ("ERROR", "aggregation_run_not_recorded", "combo")
+    ]
+    assert "the run history refuses writes" in str(logged[0].exc_info[1])
+    assert REGISTRY.get_sample_value(failures) == before + 1
+    assert not RunRow.objects.using("aggregation").exists()  # nothing half-written
+    run(client)  # the connection is still good: the next run is recorded
+    assert RunRow.objects.using("aggregation").count() == 1
 
 
 def test_run_metrics_are_exported(client, upstream, make_composite):

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from core.domain.aggregation.composite import Composite, Source
+from core.domain.aggregation.composite import Composite, CompositeChanges, Source, SourceSpec
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.composites import (
     CreateComposite,
@@ -13,7 +13,7 @@ from core.usecases.aggregation.composites import (
     UpdateComposite,
 )
 from core.usecases.aggregation.errors import CompositeError
-from tests.fakes.aggregation import InMemoryCompositeRepository
+from tests.fakes.aggregation import InMemoryCompositeRepository, OvertakenCompositeRepository
 
 DASH = Composite(name="dash", sources=(Source(key="a", url="http://h/a"),))
 INVALID = replace(DASH, name="Not Valid")
@@ -31,6 +31,13 @@ def test_create_refuses_invalid_and_taken_names():
     assert CreateComposite(repo).execute(DASH) == Err(CompositeError.NAME_TAKEN)
 
 
+def test_create_that_loses_a_race_for_the_name_is_name_taken():
+    other = replace(DASH, description="the winner's")
+    repo = OvertakenCompositeRepository(seen=[], now=[other])
+    assert CreateComposite(repo).execute(DASH) == Err(CompositeError.NAME_TAKEN)
+    assert repo.items == {"dash": other}
+
+
 def test_get_and_list():
     other = replace(DASH, name="alpha")
     repo = InMemoryCompositeRepository(DASH, other)
@@ -41,18 +48,24 @@ def test_get_and_list():
 
 def test_update_applies_the_change():
     repo = InMemoryCompositeRepository(DASH)
-    result = UpdateComposite(repo).execute("dash", lambda c: replace(c, timeout_ms=900))
+    result = UpdateComposite(repo).execute("dash", CompositeChanges(timeout_ms=900))
     assert result.unwrap().timeout_ms == 900
     assert repo.get("dash").timeout_ms == 900
+
+
+def test_update_gives_new_sources_without_a_timeout_the_composites():
+    repo = InMemoryCompositeRepository(replace(DASH, timeout_ms=700))
+    changes = CompositeChanges(sources=(SourceSpec(key="b", url="http://h/b"),))
+    updated = UpdateComposite(repo).execute("dash", changes).unwrap()
+    assert updated.sources == (Source(key="b", url="http://h/b", timeout_ms=700),)
+    assert repo.get("dash") == updated
 
 
 def test_update_can_rename_to_a_free_name_only():
     repo = InMemoryCompositeRepository(DASH, replace(DASH, name="taken"))
     update = UpdateComposite(repo)
-    assert update.execute("dash", lambda c: replace(c, name="taken")) == Err(
-        CompositeError.NAME_TAKEN
-    )
-    assert update.execute("dash", lambda c: replace(c, name="fresh")).is_ok()
+    assert update.execute("dash", CompositeChanges(name="taken")) == Err(CompositeError.NAME_TAKEN)
+    assert update.execute("dash", CompositeChanges(name="fresh")).is_ok()
     assert repo.exists("fresh")
     assert not repo.exists("dash")
 
@@ -60,9 +73,28 @@ def test_update_can_rename_to_a_free_name_only():
 def test_update_refuses_unknown_and_invalid_results():
     repo = InMemoryCompositeRepository(DASH)
     update = UpdateComposite(repo)
-    assert update.execute("nope", lambda c: c) == Err(CompositeError.NOT_FOUND)
-    assert update.execute("dash", lambda c: INVALID) == Err(CompositeError.INVALID)
+    assert update.execute("nope", CompositeChanges()) == Err(CompositeError.NOT_FOUND)
+    assert update.execute("dash", CompositeChanges(name=INVALID.name)) == Err(
+        CompositeError.INVALID
+    )
     assert repo.get("dash") == DASH
+
+
+def test_update_of_a_composite_deleted_meanwhile_is_not_found_and_recreates_nothing():
+    repo = OvertakenCompositeRepository(seen=[DASH], now=[])
+    assert UpdateComposite(repo).execute("dash", CompositeChanges(timeout_ms=900)) == Err(
+        CompositeError.NOT_FOUND
+    )
+    assert repo.items == {}
+
+
+def test_rename_that_loses_a_race_for_the_new_name_is_name_taken():
+    winner = replace(DASH, name="taken")
+    repo = OvertakenCompositeRepository(seen=[DASH], now=[DASH, winner])
+    assert UpdateComposite(repo).execute("dash", CompositeChanges(name="taken")) == Err(
+        CompositeError.NAME_TAKEN
+    )
+    assert repo.items == {"dash": DASH, "taken": winner}
 
 
 def test_delete():

@@ -9,6 +9,7 @@ from core.usecases.aggregation.errors import ParameterErrors, RunError
 from core.usecases.aggregation.ports import Fetched, FetchFailed
 from core.usecases.aggregation.run import Caller, RunCommand, RunComposite
 from tests.fakes.aggregation import (
+    FakeIdGenerator,
     FakeRunMetrics,
     FakeSourceFetcher,
     FakeTicker,
@@ -30,6 +31,7 @@ class World:
         self.history = InMemoryRunHistory()
         self.metrics = FakeRunMetrics()
         self.clock = FakeClock()
+        self.ids = FakeIdGenerator()
         self.use_case = RunComposite(
             composites=self.composites,
             fetcher=self.fetcher,
@@ -38,6 +40,7 @@ class World:
             metrics=self.metrics,
             clock=self.clock,
             ticker=self.ticker,
+            ids=self.ids,
         )
 
     def run(self, name="c", query=None, caller=None, request_id=None):
@@ -144,6 +147,14 @@ def test_every_run_is_recorded_with_its_sources(two_sources):
     ]
     assert world.metrics.runs == [("c", RunStatus.PARTIAL)]
     assert [o.key for _, o in world.metrics.sources] == ["a", "b"]
+
+
+def test_each_run_is_recorded_under_the_next_id_of_the_id_generator(two_sources):
+    world = World(two_sources)
+    world.run(query={"id": "1"})
+    world.run(query={"id": "2"})
+    assert [run.id for run in world.history.runs] == world.ids.issued
+    assert len(set(world.ids.issued)) == 2
 
 
 def test_anonymous_runs_are_recorded_without_a_user(two_sources):

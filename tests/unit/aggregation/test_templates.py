@@ -2,12 +2,8 @@
 
 import pytest
 
-from core.domain.aggregation.templates import fill, placeholders_in, template_problems
+from core.domain.aggregation.templates import fill, template_problems
 from core.domain.shared.result import Err, Ok
-
-
-def test_placeholders_are_listed_once_in_order():
-    assert placeholders_in("http://h/{b}/{a}?x={b}") == ("b", "a")
 
 
 @pytest.mark.parametrize(
