@@ -37,6 +37,10 @@ def template_problems(template: str) -> list[str]:
         problems.append("Enter an absolute http:// or https:// URL with a host (and valid port).")
     if split.fragment or template.endswith("#"):
         problems.append("A source URL may not have a #fragment.")
+    if "@" in template[: _origin_length(template)]:
+        # Credentials would sit in the stored definition and every log of the URL; a source
+        # that needs them gets the caller's token (`forward_auth`), as gateway routes do.
+        problems.append("Leave credentials (user:password@) out of the URL.")
     origin_end = _origin_length(template)
     if "{" in template[:origin_end] or "}" in template[:origin_end]:
         problems.append("Placeholders may stand only in the path or the query, not the host.")

@@ -34,6 +34,8 @@ def test_valid_templates_have_no_problems(url):
         ("http://h:port/x", "valid port"),
         ("http://[::1/x", "well-formed"),
         ("http://h/x#frag", "#fragment"),
+        ("http://user:pw@h/x", "credentials"),
+        ("http://token@h/x", "credentials"),
         ("http://h/x#", "#fragment"),
         ("http://h/{1bad}", "Write placeholders as {name}"),
         ("http://h/{unclosed", "Write placeholders as {name}"),
