@@ -1,11 +1,11 @@
-"""Listing and pruning the run history."""
+"""Pruning the run history (listing is the repository's filtering: tests/integration)."""
 
 from datetime import timedelta
 
 from core.domain.aggregation.runs import RunRecord, RunStatus
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.errors import HistoryError
-from core.usecases.aggregation.history import ListRuns, PruneRuns
+from core.usecases.aggregation.history import PruneRuns
 from tests.fakes.aggregation import InMemoryRunHistory
 from tests.fakes.clock import FakeClock
 
@@ -31,14 +31,6 @@ def history_with_runs(clock):
     ]:
         history.record(run)
     return history
-
-
-def test_list_filters_by_composite_and_status_newest_first():
-    clock = FakeClock()
-    runs = ListRuns(history_with_runs(clock))
-    assert [r.id for r in runs.execute()] == ["a-1", "a-10", "b-40"]
-    assert [r.id for r in runs.execute(composite="a")] == ["a-1", "a-10"]
-    assert [r.id for r in runs.execute(status=RunStatus.PARTIAL)] == ["b-40"]
 
 
 def test_prune_deletes_runs_older_than_the_given_days():
