@@ -76,6 +76,12 @@ def _checked(
     return None
 
 
+def _taken_meanwhile(error: RouteError, field: str) -> RouteRejected:
+    # A write refused for a conflict that is gone again when the use case looks (the route that
+    # took the name or prefix was removed at once): still a conflict, with no owner to name.
+    return RouteRejected(error, {field: ["Another route took it meanwhile; try again."]})
+
+
 class CreateRoute:
     """Adds a route; every worker serves it within a second."""
 
@@ -88,7 +94,13 @@ class CreateRoute:
         rejected = _checked(self._routes, route, replacing=None)
         if rejected is not None:
             return Err(rejected)
-        self._routes.save(route)
+        if not self._routes.add(route):
+            # A concurrent create took the name or prefix after the check: the same answer as
+            # if it had come first.
+            return Err(
+                _checked(self._routes, route, replacing=None)
+                or _taken_meanwhile(RouteError.NAME_TAKEN, "name")
+            )
         self._notifier.routes_changed()
         return Ok(route)
 
@@ -125,7 +137,15 @@ class UpdateRoute:
         rejected = _checked(self._routes, updated, replacing=name)
         if rejected is not None:
             return Err(rejected)
-        self._routes.save(updated)
+        if not self._routes.update(updated):
+            # A concurrent change removed the route or took its new prefix after the check:
+            # the same answer as if it had come first.
+            if self._routes.get(name) is None:
+                return Err(RouteRejected(RouteError.NOT_FOUND))
+            return Err(
+                _checked(self._routes, updated, replacing=name)
+                or _taken_meanwhile(RouteError.PREFIX_TAKEN, "path_prefix")
+            )
         self._notifier.routes_changed()
         return Ok(updated)
 

@@ -168,7 +168,7 @@ def test_other_workers_pick_changes_up_through_the_version_key(upstream):
         DjangoRouteRepository().enabled, refresh_seconds=0.5, monotonic=lambda: clock[0]
     )
     assert other_worker.current().match("/orders") is None
-    DjangoRouteRepository().save(route(upstream_url=upstream.url))
+    DjangoRouteRepository().add(route(upstream_url=upstream.url))
     CacheRouteChangeNotifier().routes_changed()  # as done by another worker
     assert other_worker.current().match("/orders") is None  # not yet: checked twice a second
     clock[0] = 0.6
