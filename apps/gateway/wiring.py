@@ -39,6 +39,7 @@ from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
     CreateRoute,
     DeleteRoute,
+    EnsureRoute,
     GetRoute,
     ListRoutes,
     UpdateRoute,
@@ -176,6 +177,10 @@ def get_route() -> GetRoute:
 
 def create_route() -> CreateRoute:
     return CreateRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+
+
+def ensure_route() -> EnsureRoute:
+    return EnsureRoute(routes=DjangoRouteRepository(), notifier=_notifier())
 
 
 def update_route() -> UpdateRoute:

@@ -1,4 +1,4 @@
-"""Route administration: list, read, create, change and remove routes.
+"""Route administration: list, read, create (or ensure), change and remove routes.
 
 Every change is validated by the domain's rules and announced to every worker.
 """
@@ -103,6 +103,24 @@ class CreateRoute:
             )
         self._notifier.routes_changed()
         return Ok(route)
+
+
+class EnsureRoute:
+    """Creates a route unless one of that name exists (idempotent seeding)."""
+
+    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+        self._create = CreateRoute(routes=routes, notifier=notifier)
+
+    def execute(self, route: Route) -> Result[bool, RouteRejected]:
+        """Ok(True) when created, Ok(False) when a route of that name was already there."""
+        match self._create.execute(route):
+            case Ok(_):
+                return Ok(True)
+            case Err(RouteRejected(error=RouteError.NAME_TAKEN)):
+                return Ok(False)
+            case Err(rejected):
+                return Err(rejected)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class UpdateRoute:

@@ -11,6 +11,7 @@ from core.usecases.gateway.errors import RouteError
 from core.usecases.gateway.manage_routes import (
     CreateRoute,
     DeleteRoute,
+    EnsureRoute,
     GetRoute,
     ListRoutes,
     RouteRejected,
@@ -154,4 +155,24 @@ def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
     changed = UpdateRoute(routes=repo, notifier=notifier).execute("orders", {"path_prefix": "/y"})
     assert changed.error.error is RouteError.PREFIX_TAKEN
     assert set(changed.error.errors) == {"path_prefix"}
+    assert notifier.changes == 0
+
+
+def test_ensure_creates_a_missing_route_once_and_refuses_a_taken_prefix():
+    repo, notifier = InMemoryRouteRepository(), FakeNotifier()
+    ensure = EnsureRoute(routes=repo, notifier=notifier)
+    assert ensure.execute(replace(ORDERS, path_prefix="/orders/")) == Ok(True)
+    assert repo.get("orders") == ORDERS
+    assert ensure.execute(replace(ORDERS, upstream_url="http://elsewhere")) == Ok(False)
+    assert repo.get("orders") == ORDERS  # an existing route is left as it is
+    assert notifier.changes == 1
+    taken = ensure.execute(replace(ORDERS, name="other"))
+    assert taken.error.error is RouteError.PREFIX_TAKEN
+    assert ensure.execute(replace(ORDERS, name="x y")).error.error is RouteError.INVALID
+
+
+def test_ensure_racing_another_seeder_finds_the_route_there():
+    repo, notifier = InMemoryRouteRepository(), FakeNotifier()
+    repo.concurrently = lambda routes: routes.routes.update(orders=ORDERS)  # the other seeder
+    assert EnsureRoute(routes=repo, notifier=notifier).execute(ORDERS) == Ok(False)
     assert notifier.changes == 0
