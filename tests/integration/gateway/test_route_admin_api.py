@@ -211,16 +211,23 @@ def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_perio
     assert worker.current().match("/orders") is None  # the database is back: the new table
 
 
-def test_a_worker_with_no_routes_and_no_database_answers_503(client, monkeypatch):
-    from apps.gateway import entrypoint
+def test_a_worker_with_no_routes_and_no_database_answers_503():
+    import httpx
+
+    from apps.gateway.entrypoint import GatewayApplication, GatewayHandler
     from apps.gateway.route_table import RoutesUnavailable
 
-    class Unavailable:
+    class NoRouteTable:
+        """`ForwardRequest` of a worker that never loaded its routes, the database down."""
+
         def execute(self, request):
             raise RoutesUnavailable
 
-    monkeypatch.setattr(entrypoint, "_view_handler", entrypoint.GatewayHandler(Unavailable))
-    response = client.get("/orders/1")
+    app = GatewayApplication(GatewayHandler(forward=NoRouteTable))
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://testserver") as c:
+        response = c.get("/orders/1")
     assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "service_unavailable"
-    assert response["Retry-After"] == "5"
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["x-request-id"]
