@@ -109,6 +109,7 @@ def _build_state() -> GatewayState:
     routes = VersionedRouteSource(
         repository.enabled, refresh_seconds=settings.GATEWAY_ROUTE_REFRESH_SECONDS
     )
+    routes.on_reload.append(metrics.route_table_loaded)
     limiter: RateLimiter
     edge: EdgeChecks
     breaker: CircuitBreaker
@@ -124,7 +125,7 @@ def _build_state() -> GatewayState:
         )
         limiter = edge = redis_limiter
         redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
-        routes.on_reload.append(redis_breaker.forget_local)
+        routes.on_reload.append(lambda table: redis_breaker.forget_local())
         breaker = redis_breaker
         cache = responses
     else:

@@ -145,17 +145,25 @@ def test_status_shows_the_circuit_and_traffic(admin, upstream):
 
 
 def test_route_changes_take_effect_without_restart(admin, proxy, upstream):
+    from prometheus_client import REGISTRY
+
+    def routes_in_table():
+        return REGISTRY.get_sample_value("platform_gateway_route_table_routes")
+
     assert proxy.get("/live/x").status_code == 404
+    assert routes_in_table() == 0
     admin.post(
         ROUTES,
         {"name": "live", "path_prefix": "/live", "upstream_url": upstream.url},
         format="json",
     )
     assert proxy.get("/live/x").status_code == 200
+    assert routes_in_table() == 1
     admin.patch(f"{ROUTES}/live", {"methods": ["POST"]}, format="json")
     assert proxy.get("/live/x").status_code == 405
     admin.patch(f"{ROUTES}/live", {"enabled": False}, format="json")
     assert proxy.get("/live/x").status_code == 404
+    assert routes_in_table() == 0
 
 
 def test_other_workers_pick_changes_up_through_the_version_key(upstream):
