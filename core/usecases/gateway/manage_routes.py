@@ -96,7 +96,7 @@ class CreateRoute:
             return Err(rejected)
         if not self._routes.add(route):
             # A concurrent create took the name or prefix after the check: the same answer as
-            # if it had come first.
+            # if this one had come second.
             return Err(
                 _checked(self._routes, route, replacing=None)
                 or _taken_meanwhile(RouteError.NAME_TAKEN, "name")
@@ -157,7 +157,7 @@ class UpdateRoute:
             return Err(rejected)
         if not self._routes.update(updated):
             # A concurrent change removed the route or took its new prefix after the check:
-            # the same answer as if it had come first.
+            # the same answer as if this one had come second.
             if self._routes.get(name) is None:
                 return Err(RouteRejected(RouteError.NOT_FOUND))
             return Err(
