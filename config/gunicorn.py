@@ -25,14 +25,12 @@ _shared_state = bool(os.environ.get("REDIS_URL"))
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # gthread plus keep-alive lingering (config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.LingeringThreadWorker"
-workers = (
-    int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count())) if _shared_state else 1
-)
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+workers = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count(), minimum=1) if _shared_state else 1
+threads = env_int("GUNICORN_THREADS", 8, minimum=1)
+keepalive = env_int("GUNICORN_KEEPALIVE", 75, minimum=0)
+timeout = env_int("GUNICORN_TIMEOUT", 30, minimum=0)  # 0: gunicorn never kills a silent worker
 graceful_timeout = 20
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests = env_int("GUNICORN_MAX_REQUESTS", 0, minimum=0)  # 0: workers are never recycled
 max_requests_jitter = 100
 accesslog = None  # one structured line per request comes from apps.common.middleware
 errorlog = "-"

@@ -14,7 +14,6 @@ HTML page. Everything else (limits, timeouts, graceful shutdown, HTTP/2) is gthr
 from __future__ import annotations
 
 import json
-import os
 import select
 import threading
 import uuid
@@ -27,6 +26,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
 
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+from config.env import env_float
 
 # gunicorn's refusals of a request it could not parse: (error, status, problem code). The order
 # matters (first match wins); any other request-side parse error is a 400 `malformed_request`.
@@ -73,7 +73,7 @@ def problem_answer(status: int, code: str, detail: str) -> bytes:
 
 def linger_seconds() -> float:
     """`GUNICORN_KEEPALIVE_LINGER_MS` in seconds (0: hand every connection back at once)."""
-    return max(0.0, float(os.environ.get("GUNICORN_KEEPALIVE_LINGER_MS", "2")) / 1000)
+    return env_float("GUNICORN_KEEPALIVE_LINGER_MS", 2, minimum=0) / 1000
 
 
 def serve_while_kept_alive(

@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from apps.gateway.traffic import LATENCY_BOUNDS, RecentTraffic
 from core.domain.gateway.breaker import Circuit
+from core.domain.gateway.matching import RouteTable
 from core.usecases.gateway.ports import CacheResult
 
 REQUESTS = Counter(
@@ -35,6 +36,11 @@ CIRCUIT = Gauge(
     "Circuit state by route: 0 closed, 1 half-open, 2 open.",
     ["route"],
     multiprocess_mode="livemostrecent",
+)
+ROUTE_TABLE = Gauge(
+    "platform_gateway_route_table_routes",
+    "Enabled routes in the table each worker serves (by pid: a worker behind the others shows).",
+    multiprocess_mode="liveall",
 )
 UPSTREAM = Histogram(
     "platform_gateway_upstream_duration_seconds",
@@ -68,6 +74,9 @@ class PrometheusGatewayMetrics:
             child = self._upstream[(route, outcome)] = UPSTREAM.labels(route, outcome)
         child.observe(seconds)
         self.recent.called_upstream(route, seconds)
+
+    def route_table_loaded(self, table: RouteTable) -> None:
+        ROUTE_TABLE.set(len(table))
 
     def circuit(self, route: str, circuit: Circuit) -> None:
         CIRCUIT.labels(route).set(circuit.state.gauge)

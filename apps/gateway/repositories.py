@@ -5,7 +5,7 @@ Only this module and admin.py touch the ORM; the rest of the context speaks `Rou
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.gateway.models import RouteRow
 from core.domain.gateway.route import (
@@ -88,10 +88,24 @@ class DjangoRouteRepository:
     def prefix_owner(self, prefix: str) -> str | None:
         return self._rows().filter(path_prefix=prefix).values_list("name", flat=True).first()
 
-    def save(self, route: Route) -> None:
-        with transaction.atomic(using=DATABASE):
-            row = self._rows().select_for_update().filter(name=route.name).first()
-            to_row(route, row).save(using=DATABASE)
+    def add(self, route: Route) -> bool:
+        try:
+            with transaction.atomic(using=DATABASE):  # a savepoint: the outer transaction survives
+                to_row(route).save(using=DATABASE, force_insert=True)
+        except IntegrityError:  # a concurrent create took the name or the prefix
+            return False
+        return True
+
+    def update(self, route: Route) -> bool:
+        try:
+            with transaction.atomic(using=DATABASE):
+                row = self._rows().select_for_update().filter(name=route.name).first()
+                if row is None:  # removed since the use case read it: do not bring it back
+                    return False
+                to_row(route, row).save(using=DATABASE, force_update=True)
+        except IntegrityError:  # a concurrent change took the new prefix
+            return False
+        return True
 
     def delete(self, name: str) -> bool:
         deleted, _ = self._rows().filter(name=name).delete()

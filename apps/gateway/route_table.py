@@ -50,7 +50,7 @@ class VersionedRouteSource:
         self._stale = True
         self._retry_at = 0.0  # after a failed reload, the next attempt waits until then
         self._lock = threading.Lock()
-        self.on_reload: list[Callable[[], None]] = []
+        self.on_reload: list[Callable[[RouteTable], None]] = []  # each gets the new table
 
     def current(self) -> RouteTable:
         table = self._table
@@ -107,7 +107,7 @@ class VersionedRouteSource:
             self._stale = False
             self._table = RouteTable(routes, version)
             for callback in self.on_reload:
-                callback()
+                callback(self._table)
         self._next_check = now + self._refresh
         return self._table
 

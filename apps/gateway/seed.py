@@ -30,11 +30,12 @@ def demo_route() -> Route:
 def seed_gateway(options: SeedOptions) -> list[str]:
     if not options.demo:
         return []
-    if wiring.get_route().execute(DEMO_ROUTE).is_ok():
-        return [f"demo route {DEMO_ROUTE!r} already present"]
-    match wiring.create_route().execute(demo_route()):
-        case Ok(route):
+    route = demo_route()
+    match wiring.ensure_route().execute(route):
+        case Ok(True):
             return [f"demo route {route.name!r}: {route.path_prefix} -> {route.upstream_url}"]
+        case Ok(False):
+            return [f"demo route {route.name!r} already present"]
         case Err(rejected):
             return [f"demo route not added: {rejected.error.value} {rejected.errors}"]
     raise AssertionError("unreachable")  # pragma: no cover

@@ -39,6 +39,7 @@ from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
     CreateRoute,
     DeleteRoute,
+    EnsureRoute,
     GetRoute,
     ListRoutes,
     UpdateRoute,
@@ -108,6 +109,7 @@ def _build_state() -> GatewayState:
     routes = VersionedRouteSource(
         repository.enabled, refresh_seconds=settings.GATEWAY_ROUTE_REFRESH_SECONDS
     )
+    routes.on_reload.append(metrics.route_table_loaded)
     limiter: RateLimiter
     edge: EdgeChecks
     breaker: CircuitBreaker
@@ -123,7 +125,7 @@ def _build_state() -> GatewayState:
         )
         limiter = edge = redis_limiter
         redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
-        routes.on_reload.append(redis_breaker.forget_local)
+        routes.on_reload.append(lambda table: redis_breaker.forget_local())
         breaker = redis_breaker
         cache = responses
     else:
@@ -176,6 +178,10 @@ def get_route() -> GetRoute:
 
 def create_route() -> CreateRoute:
     return CreateRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+
+
+def ensure_route() -> EnsureRoute:
+    return EnsureRoute(routes=DjangoRouteRepository(), notifier=_notifier())
 
 
 def update_route() -> UpdateRoute:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -25,8 +26,13 @@ from core.usecases.gateway.route_status import TrafficSummary
 
 
 class InMemoryRouteRepository:
+    """Routes in a dict, unique by name and prefix like the table. `concurrently`, when set,
+    runs once just before the next write: another writer's change landing between a use
+    case's check and its write."""
+
     def __init__(self, *routes: Route) -> None:
         self.routes = {route.name: route for route in routes}
+        self.concurrently: Callable[[InMemoryRouteRepository], None] | None = None
 
     def all(self) -> list[Route]:
         return list(self.routes.values())
@@ -40,8 +46,26 @@ class InMemoryRouteRepository:
     def prefix_owner(self, prefix: str) -> str | None:
         return next((r.name for r in self.routes.values() if r.path_prefix == prefix), None)
 
-    def save(self, route: Route) -> None:
+    def add(self, route: Route) -> bool:
+        self._interleave()
+        if route.name in self.routes or self.prefix_owner(route.path_prefix) is not None:
+            return False
         self.routes[route.name] = route
+        return True
+
+    def update(self, route: Route) -> bool:
+        self._interleave()
+        if route.name not in self.routes:
+            return False
+        if self.prefix_owner(route.path_prefix) not in (None, route.name):
+            return False
+        self.routes[route.name] = route
+        return True
+
+    def _interleave(self) -> None:
+        change, self.concurrently = self.concurrently, None
+        if change is not None:
+            change(self)
 
     def delete(self, name: str) -> bool:
         return self.routes.pop(name, None) is not None

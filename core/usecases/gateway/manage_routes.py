@@ -1,4 +1,4 @@
-"""Route administration: list, read, create, change and remove routes.
+"""Route administration: list, read, create (or ensure), change and remove routes.
 
 Every change is validated by the domain's rules and announced to every worker.
 """
@@ -76,6 +76,12 @@ def _checked(
     return None
 
 
+def _taken_meanwhile(error: RouteError, field: str) -> RouteRejected:
+    # A write refused for a conflict that is gone again when the use case looks (the route that
+    # took the name or prefix was removed at once): still a conflict, with no owner to name.
+    return RouteRejected(error, {field: ["Another route took it meanwhile; try again."]})
+
+
 class CreateRoute:
     """Adds a route; every worker serves it within a second."""
 
@@ -88,9 +94,33 @@ class CreateRoute:
         rejected = _checked(self._routes, route, replacing=None)
         if rejected is not None:
             return Err(rejected)
-        self._routes.save(route)
+        if not self._routes.add(route):
+            # A concurrent create took the name or prefix after the check: the same answer as
+            # if this one had come second.
+            return Err(
+                _checked(self._routes, route, replacing=None)
+                or _taken_meanwhile(RouteError.NAME_TAKEN, "name")
+            )
         self._notifier.routes_changed()
         return Ok(route)
+
+
+class EnsureRoute:
+    """Creates a route unless one of that name exists (idempotent seeding)."""
+
+    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+        self._create = CreateRoute(routes=routes, notifier=notifier)
+
+    def execute(self, route: Route) -> Result[bool, RouteRejected]:
+        """Ok(True) when created, Ok(False) when a route of that name was already there."""
+        match self._create.execute(route):
+            case Ok(_):
+                return Ok(True)
+            case Err(RouteRejected(error=RouteError.NAME_TAKEN)):
+                return Ok(False)
+            case Err(rejected):
+                return Err(rejected)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class UpdateRoute:
@@ -125,7 +155,15 @@ class UpdateRoute:
         rejected = _checked(self._routes, updated, replacing=name)
         if rejected is not None:
             return Err(rejected)
-        self._routes.save(updated)
+        if not self._routes.update(updated):
+            # A concurrent change removed the route or took its new prefix after the check:
+            # the same answer as if this one had come second.
+            if self._routes.get(name) is None:
+                return Err(RouteRejected(RouteError.NOT_FOUND))
+            return Err(
+                _checked(self._routes, updated, replacing=name)
+                or _taken_meanwhile(RouteError.PREFIX_TAKEN, "path_prefix")
+            )
         self._notifier.routes_changed()
         return Ok(updated)
 

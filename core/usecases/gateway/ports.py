@@ -32,8 +32,13 @@ class RouteRepository(Protocol):
         """The name of the route that already uses `prefix`, if any."""
         ...
 
-    def save(self, route: Route) -> None:
-        """Insert or update by name."""
+    def add(self, route: Route) -> bool:
+        """Insert; False when its name or prefix is already taken (also under concurrency)."""
+        ...
+
+    def update(self, route: Route) -> bool:
+        """Overwrite the route of that name; False when it is gone or its new prefix is taken
+        (also under concurrency). Never inserts: a route removed meanwhile stays removed."""
         ...
 
     def delete(self, name: str) -> bool: ...

@@ -1,5 +1,7 @@
-"""Through real gunicorn workers (2 processes, Redis): live route changes and exact limits."""
+"""Through real gunicorn workers (2 processes, Redis): live route changes and exact limits,
+proved on each worker (which one answered is read from its own metrics file)."""
 
+import json
 import os
 import socket
 import subprocess
@@ -7,11 +9,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from django.conf import settings
 from django.db import connections
+from prometheus_client.mmap_dict import MmapedDict
 
 from tests.factories.gateway import UpstreamServer
 from tests.factories.relay import TcpRelay
@@ -22,6 +26,9 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "gateway"]),
 ]
 ROOT = Path(__file__).resolve().parents[3]
+WORKERS = 2
+# Routes refresh every 0.5 s; a loaded 2-core machine can take much longer, so poll up to this.
+DEADLINE_SECONDS = 10.0
 
 
 def _free_port():
@@ -59,9 +66,10 @@ def platform(tmp_path, request):
             "REDIS_URL": settings.REDIS_URL,
             "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
             "PORT": str(port),
-            "WEB_CONCURRENCY": "2",
+            "WEB_CONCURRENCY": str(WORKERS),
             "GUNICORN_THREADS": "4",
             "VAR_DIR": str(tmp_path),
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
             "LOG_LEVEL": "WARNING",
         }
     )
@@ -83,14 +91,75 @@ def platform(tmp_path, request):
                 process.kill()
                 pytest.fail("gunicorn did not start")
             time.sleep(0.2)
-    yield base
+    yield SimpleNamespace(url=base, metrics=tmp_path / "prometheus")
     process.terminate()
     process.wait(timeout=30)
 
 
-def _fresh_get(url):
+def _fresh_get(url, **kwargs):
     # A new connection per call, so both worker processes answer over time.
-    return httpx.get(url, headers={"Connection": "close"}, timeout=5)
+    return httpx.get(url, headers={"Connection": "close", **kwargs.pop("headers", {})}, timeout=5)
+
+
+def _per_worker(metrics_dir, sample, **labels):
+    """`sample` summed over the label sets matching `labels`, by worker pid.
+
+    In prometheus_client's multiprocess mode every worker writes its own files in
+    PROMETHEUS_MULTIPROC_DIR, named after its pid (`counter_<pid>.db`, `gauge_liveall_<pid>.db`):
+    that tells the workers apart without anything in the answers themselves.
+    """
+    values = {}
+    for path in metrics_dir.glob("*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            _, name, sample_labels, _ = json.loads(key)
+            if name == sample and labels.items() <= sample_labels.items():
+                values[pid] = values.get(pid, 0) + value
+    return values
+
+
+def _answered_by(platform, path, **kwargs):
+    """GET `path` on a new connection: the answer, and the pid of the worker that gave it (the
+    one whose request count went up; the gateway counts before it answers)."""
+    before = _per_worker(platform.metrics, "platform_gateway_requests_total")
+    response = _fresh_get(platform.url + path, **kwargs)
+    after = _per_worker(platform.metrics, "platform_gateway_requests_total")
+    [pid] = [pid for pid, count in after.items() if count > before.get(pid, 0)]
+    return response, pid
+
+
+def _until_every_worker_answers(platform, path, status, *, meanwhile=(), **kwargs):
+    """New connections to `path` until each worker has answered `status` at least once.
+
+    SO_REUSEPORT hashes each new connection onto one worker's socket, so a handful of requests
+    may all land on the same worker; counting who answered is what proves both did. Answers in
+    `meanwhile` (e.g. the old route table, before a worker's refresh) are allowed on the way,
+    anything else fails. Gives up after DEADLINE_SECONDS; returns the `status` answers.
+    """
+    answered, wanted = set(), []
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while len(answered) < WORKERS:
+        assert time.monotonic() < deadline, f"only workers {answered} answered {status} on {path}"
+        response, pid = _answered_by(platform, path, **kwargs)
+        if response.status_code == status:
+            answered.add(pid)
+            wanted.append(response)
+        else:
+            assert response.status_code in meanwhile, (response.status_code, response.text)
+            time.sleep(0.05)  # a worker refreshes its routes every 0.5 s
+    return wanted
+
+
+def _until_every_worker_holds(platform, routes):
+    """Wait, without proxied requests, until each worker's table has `routes` enabled routes
+    (the `platform_gateway_route_table_routes` gauge each worker sets when it reloads)."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        tables = _per_worker(platform.metrics, "platform_gateway_route_table_routes")
+        if len(tables) == WORKERS and set(tables.values()) == {routes}:
+            return
+        assert time.monotonic() < deadline, f"route tables by worker pid: {tables}"
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -105,21 +174,22 @@ def _admin():
 
 
 def _add_route(platform, **route):
-    created = httpx.post(platform + "/api/v1/gateway/routes", json=route, headers=_admin())
+    created = httpx.post(platform.url + "/api/v1/gateway/routes", json=route, headers=_admin())
     assert created.status_code == 201, created.text
 
 
-def test_every_worker_serves_route_changes_within_a_second_and_limits_are_exact(platform, upstream):
+def test_every_worker_serves_route_changes_and_limits_are_exact(platform, upstream):
+    limit = {"requests": 10, "window_seconds": 60, "key": "ip"}
     _add_route(
         platform,
-        name="live",
-        path_prefix="/live",
+        name="limited",
+        path_prefix="/limited",
         upstream_url=upstream.url,
-        rate_limit={"requests": 10, "window_seconds": 60, "key": "ip"},
+        rate_limit=limit,
     )
-    time.sleep(1.0)
-    first = [_fresh_get(platform + "/live/x").status_code for _ in range(6)]
-    assert first == [200] * 6
+    _add_route(platform, name="live", path_prefix="/live", upstream_url=upstream.url)
+    # A worker that serves /live has reloaded since /limited was created, so it has both.
+    _until_every_worker_answers(platform, "/live/x", 200, meanwhile={404})
 
     statuses = []
     barrier = threading.Barrier(8)
@@ -127,30 +197,31 @@ def test_every_worker_serves_route_changes_within_a_second_and_limits_are_exact(
     def burst():
         barrier.wait()
         for _ in range(3):
-            statuses.append(_fresh_get(platform + "/live/x").status_code)
+            statuses.append(_fresh_get(platform.url + "/limited/x").status_code)
 
     threads = [threading.Thread(target=burst) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert statuses.count(200) == 4  # 10 per window, 6 already used
-    assert statuses.count(429) == 20
+    assert statuses.count(200) == 10  # 10 per window, over both workers
+    assert statuses.count(429) == 14
+    counted = _per_worker(platform.metrics, "platform_gateway_requests_total", route="limited")
+    assert len(counted) == WORKERS, counted  # 24 new connections: both workers took some
 
     changed = httpx.patch(
-        platform + "/api/v1/gateway/routes/live", json={"enabled": False}, headers=_admin()
+        platform.url + "/api/v1/gateway/routes/live", json={"enabled": False}, headers=_admin()
     )
     assert changed.status_code == 200
-    time.sleep(1.0)
-    after = [_fresh_get(platform + "/live/x").status_code for _ in range(6)]
-    assert after == [404] * 6
+    _until_every_worker_answers(platform, "/live/x", 404, meanwhile={200})
 
 
 def test_a_client_cannot_claim_https_without_trusted_proxies(platform, upstream):
     _add_route(platform, name="scheme", path_prefix="/scheme", upstream_url=upstream.url)
-    time.sleep(1.0)
-    seen = httpx.get(platform + "/scheme/x", headers={"X-Forwarded-Proto": "https"}).json()
-    assert seen["headers"]["x-forwarded-proto"] == "http"
+    answers = _until_every_worker_answers(
+        platform, "/scheme/x", 200, meanwhile={404}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert {answer.json()["headers"]["x-forwarded-proto"] for answer in answers} == {"http"}
 
 
 @pytest.mark.relayed
@@ -158,13 +229,14 @@ def test_with_postgres_gone_the_proxy_serves_its_last_routes_and_the_api_answers
     platform, postgres_relay, upstream
 ):
     _add_route(platform, name="kept", path_prefix="/kept", upstream_url=upstream.url)
-    time.sleep(1.5)  # every worker's background refresh has loaded the route by now
+    # No proxied request before the cut: each worker's background refresh alone loads the route.
+    _until_every_worker_holds(platform, routes=1)
 
     postgres_relay.cut()  # PostgreSQL is gone for the platform
 
-    assert {_fresh_get(platform + "/kept/x").status_code for _ in range(6)} == {200}
-    listed = httpx.get(platform + "/api/v1/gateway/routes", headers=_admin(), timeout=10)
+    _until_every_worker_answers(platform, "/kept/x", 200)  # and nothing but 200 on the way
+    listed = httpx.get(platform.url + "/api/v1/gateway/routes", headers=_admin(), timeout=10)
     assert listed.status_code == 503, listed.text
     assert listed.json()["code"] == "service_unavailable"
     assert listed.headers["retry-after"] == "5"
-    assert httpx.get(platform + "/health/ready", timeout=10).status_code == 503
+    assert httpx.get(platform.url + "/health/ready", timeout=10).status_code == 503

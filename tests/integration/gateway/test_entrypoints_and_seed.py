@@ -1,5 +1,7 @@
 """config.wsgi's dispatcher, the Django fallback view, the seeder, the admin site, clients."""
 
+import io
+
 import pytest
 from django.core.management import call_command
 
@@ -62,11 +64,23 @@ def test_django_view_serves_the_same_proxy_untouched_by_problem_middleware(clien
 def test_seed_demo_adds_the_demo_route_once():
     call_command("seed")
     assert wiring.get_route().execute("demo").is_err()
-    call_command("seed", "--demo")
-    call_command("seed", "--demo")
+    first, second = io.StringIO(), io.StringIO()
+    call_command("seed", "--demo", stdout=first)
+    call_command("seed", "--demo", stdout=second)
     demo = wiring.get_route().execute("demo").unwrap()
     assert demo.path_prefix == "/demo"
     assert demo.upstream_url.endswith("/health")
+    assert f"[gateway] demo route 'demo': /demo -> {demo.upstream_url}" in first.getvalue()
+    assert "[gateway] demo route 'demo' already present" in second.getvalue()
+
+
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])  # every seeder runs
+def test_seed_demo_reports_a_demo_prefix_served_by_another_route(add_route):
+    add_route(name="mine", path_prefix="/demo")
+    out = io.StringIO()
+    call_command("seed", "--demo", stdout=out)
+    assert "[gateway] demo route not added: route_prefix_taken" in out.getvalue()
+    assert wiring.get_route().execute("demo").is_err()
 
 
 def test_admin_site_lists_routes_with_circuit_state_and_saves_announce(admin_client, upstream):

@@ -7,6 +7,7 @@ import socket
 from types import SimpleNamespace
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from config import gunicorn_worker
 from config.gunicorn_worker import next_request_arrives, serve_while_kept_alive
@@ -84,8 +85,15 @@ def test_linger_comes_from_the_environment(monkeypatch):
     assert gunicorn_worker.linger_seconds() == pytest.approx(0.002)
     monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "0")
     assert gunicorn_worker.linger_seconds() == 0
-    monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "-5")
-    assert gunicorn_worker.linger_seconds() == 0
+    monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "0.5")
+    assert gunicorn_worker.linger_seconds() == pytest.approx(0.0005)
+
+
+@pytest.mark.parametrize("value", ["2ms", "-5"])
+def test_a_bad_linger_stops_the_worker_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", value)
+    with pytest.raises(ImproperlyConfigured, match="GUNICORN_KEEPALIVE_LINGER_MS must be"):
+        gunicorn_worker.linger_seconds()
 
 
 class _Pool:

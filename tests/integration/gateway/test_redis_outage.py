@@ -1,5 +1,6 @@
 """Redis stopped mid-test (our own redis-server): no 500s; per-process limits; cache bypass."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -11,10 +12,49 @@ import redis
 from core.domain.gateway.route import AuthMode, LimitKey
 from tests.factories.tokens import access_token
 
-pytestmark = [
-    pytest.mark.django_db(databases=["default", "gateway"]),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
+
+# Where packages put redis-server when it is not on the PATH of the test run (sbin, Homebrew).
+USUAL_PLACES = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/opt/homebrew/bin")
+
+
+def redis_server_binary(environ=os.environ, places=USUAL_PLACES) -> str:
+    """The redis-server to start: `$REDIS_SERVER`, else the one on PATH, else a usual place.
+
+    `make test` needs Redis anyway, so a missing binary fails the run with what to do rather
+    than skipping these tests quietly.
+    """
+    explicit = environ.get("REDIS_SERVER")
+    found = (
+        shutil.which(explicit)
+        if explicit
+        else shutil.which("redis-server", path=environ.get("PATH"))
+        or shutil.which("redis-server", path=os.pathsep.join(places))
+    )
+    if found is None:
+        where = f"REDIS_SERVER={explicit!r}" if explicit else f"PATH or {', '.join(places)}"
+        pytest.fail(
+            f"redis-server not found ({where}): these tests start a private Redis to stop it"
+            " mid-test. Install it (apt-get install redis-server) or set REDIS_SERVER to its"
+            " path.",
+            pytrace=False,
+        )
+    return found
+
+
+def test_redis_server_is_found_off_the_path_and_its_absence_fails_clearly(tmp_path):
+    empty, elsewhere = tmp_path / "empty", tmp_path / "sbin"
+    empty.mkdir()
+    elsewhere.mkdir()
+    binary = elsewhere / "redis-server"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    assert redis_server_binary({"PATH": str(empty)}, (str(elsewhere),)) == str(binary)
+    assert redis_server_binary({"REDIS_SERVER": str(binary)}, ()) == str(binary)
+    with pytest.raises(pytest.fail.Exception, match=r"redis-server not found \(PATH or "):
+        redis_server_binary({"PATH": str(empty)}, (str(empty),))
+    with pytest.raises(pytest.fail.Exception, match="REDIS_SERVER='/nowhere/redis-server'"):
+        redis_server_binary({"REDIS_SERVER": "/nowhere/redis-server"}, (str(elsewhere),))
 
 
 @pytest.fixture
@@ -25,7 +65,7 @@ def own_redis(settings):
         port = sock.getsockname()[1]
     process = subprocess.Popen(
         [
-            "redis-server",
+            redis_server_binary(),
             "--port",
             str(port),
             "--bind",

@@ -148,17 +148,25 @@ def test_status_shows_the_circuit_and_traffic(admin, upstream):
 
 
 def test_route_changes_take_effect_without_restart(admin, proxy, upstream):
+    from prometheus_client import REGISTRY
+
+    def routes_in_table():
+        return REGISTRY.get_sample_value("platform_gateway_route_table_routes")
+
     assert proxy.get("/live/x").status_code == 404
+    assert routes_in_table() == 0
     admin.post(
         ROUTES,
         {"name": "live", "path_prefix": "/live", "upstream_url": upstream.url},
         format="json",
     )
     assert proxy.get("/live/x").status_code == 200
+    assert routes_in_table() == 1
     admin.patch(f"{ROUTES}/live", {"methods": ["POST"]}, format="json")
     assert proxy.get("/live/x").status_code == 405
     admin.patch(f"{ROUTES}/live", {"enabled": False}, format="json")
     assert proxy.get("/live/x").status_code == 404
+    assert routes_in_table() == 0
 
 
 def test_other_workers_pick_changes_up_through_the_version_key(upstream):
@@ -171,7 +179,7 @@ def test_other_workers_pick_changes_up_through_the_version_key(upstream):
         DjangoRouteRepository().enabled, refresh_seconds=0.5, monotonic=lambda: clock[0]
     )
     assert other_worker.current().match("/orders") is None
-    DjangoRouteRepository().save(route(upstream_url=upstream.url))
+    DjangoRouteRepository().add(route(upstream_url=upstream.url))
     CacheRouteChangeNotifier().routes_changed()  # as done by another worker
     assert other_worker.current().match("/orders") is None  # not yet: checked twice a second
     clock[0] = 0.6
@@ -214,16 +222,23 @@ def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_perio
     assert worker.current().match("/orders") is None  # the database is back: the new table
 
 
-def test_a_worker_with_no_routes_and_no_database_answers_503(client, monkeypatch):
-    from apps.gateway import entrypoint
+def test_a_worker_with_no_routes_and_no_database_answers_503():
+    import httpx
+
+    from apps.gateway.entrypoint import GatewayApplication, GatewayHandler
     from apps.gateway.route_table import RoutesUnavailable
 
-    class Unavailable:
+    class NoRouteTable:
+        """`ForwardRequest` of a worker that never loaded its routes, the database down."""
+
         def execute(self, request):
             raise RoutesUnavailable
 
-    monkeypatch.setattr(entrypoint, "_view_handler", entrypoint.GatewayHandler(Unavailable))
-    response = client.get("/orders/1")
+    app = GatewayApplication(GatewayHandler(forward=NoRouteTable))
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://testserver") as c:
+        response = c.get("/orders/1")
     assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "service_unavailable"
-    assert response["Retry-After"] == "5"
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["x-request-id"]

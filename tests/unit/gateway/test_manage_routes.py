@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 from core.domain.gateway.breaker import Circuit, CircuitState
 from core.domain.gateway.route import Route
 from core.domain.shared.result import Err, Ok
@@ -9,8 +11,10 @@ from core.usecases.gateway.errors import RouteError
 from core.usecases.gateway.manage_routes import (
     CreateRoute,
     DeleteRoute,
+    EnsureRoute,
     GetRoute,
     ListRoutes,
+    RouteRejected,
     UpdateRoute,
 )
 from core.usecases.gateway.route_status import GetRouteStatus
@@ -90,3 +94,88 @@ def test_status_reports_the_circuit_and_traffic():
     due = status.execute("orders").unwrap()  # recovery over: the next call probes
     assert (due.circuit.state, due.retry_after_seconds) == (CircuitState.OPEN, 0)
     assert status.execute("nope").error.error is RouteError.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("rival", "sequential"),
+    [
+        (
+            ORDERS,
+            RouteRejected(RouteError.NAME_TAKEN, {"name": ["A route with this name exists."]}),
+        ),
+        (
+            replace(ORDERS, name="rival"),
+            RouteRejected(
+                RouteError.PREFIX_TAKEN, {"path_prefix": ["Route 'rival' already serves it."]}
+            ),
+        ),
+    ],
+    ids=["name", "prefix"],
+)
+def test_a_create_that_loses_a_race_gets_the_answer_of_the_sequential_duplicate(rival, sequential):
+    repo, notifier = InMemoryRouteRepository(), FakeNotifier()
+    repo.concurrently = lambda routes: routes.routes.update({rival.name: rival})  # won the race
+    assert CreateRoute(routes=repo, notifier=notifier).execute(ORDERS) == Err(sequential)
+    assert repo.all() == [rival]
+    assert notifier.changes == 0
+
+
+def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_back():
+    repo, notifier = InMemoryRouteRepository(ORDERS), FakeNotifier()
+    repo.concurrently = lambda routes: routes.delete("orders")
+    result = UpdateRoute(routes=repo, notifier=notifier).execute("orders", {"timeout_ms": 900})
+    assert result == Err(RouteRejected(RouteError.NOT_FOUND))
+    assert repo.all() == []
+    assert notifier.changes == 0
+
+
+def test_an_update_racing_for_a_prefix_gets_the_answer_of_the_sequential_conflict():
+    repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
+    repo.concurrently = lambda routes: routes.routes.update(b=Route("b", "/x", "http://b"))
+    result = UpdateRoute(routes=repo, notifier=notifier).execute("orders", {"path_prefix": "/x"})
+    assert result == Err(
+        RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": ["Route 'b' already serves it."]})
+    )
+    assert repo.get("orders") == ORDERS
+    assert notifier.changes == 0
+
+
+class _RefusingRouteRepository(InMemoryRouteRepository):
+    """A store that refused the write for a rival that was removed again before the re-check."""
+
+    def add(self, route):
+        return False
+
+    def update(self, route):
+        return False
+
+
+def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
+    repo, notifier = _RefusingRouteRepository(ORDERS), FakeNotifier()
+    created = CreateRoute(routes=repo, notifier=notifier).execute(Route("n", "/n", "http://n"))
+    assert created.error.error is RouteError.NAME_TAKEN
+    assert set(created.error.errors) == {"name"}
+    changed = UpdateRoute(routes=repo, notifier=notifier).execute("orders", {"path_prefix": "/y"})
+    assert changed.error.error is RouteError.PREFIX_TAKEN
+    assert set(changed.error.errors) == {"path_prefix"}
+    assert notifier.changes == 0
+
+
+def test_ensure_creates_a_missing_route_once_and_refuses_a_taken_prefix():
+    repo, notifier = InMemoryRouteRepository(), FakeNotifier()
+    ensure = EnsureRoute(routes=repo, notifier=notifier)
+    assert ensure.execute(replace(ORDERS, path_prefix="/orders/")) == Ok(True)
+    assert repo.get("orders") == ORDERS
+    assert ensure.execute(replace(ORDERS, upstream_url="http://elsewhere")) == Ok(False)
+    assert repo.get("orders") == ORDERS  # an existing route is left as it is
+    assert notifier.changes == 1
+    taken = ensure.execute(replace(ORDERS, name="other"))
+    assert taken.error.error is RouteError.PREFIX_TAKEN
+    assert ensure.execute(replace(ORDERS, name="x y")).error.error is RouteError.INVALID
+
+
+def test_ensure_racing_another_seeder_finds_the_route_there():
+    repo, notifier = InMemoryRouteRepository(), FakeNotifier()
+    repo.concurrently = lambda routes: routes.routes.update(orders=ORDERS)  # the other seeder
+    assert EnsureRoute(routes=repo, notifier=notifier).execute(ORDERS) == Ok(False)
+    assert notifier.changes == 0

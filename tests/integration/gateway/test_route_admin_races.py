@@ -1,0 +1,144 @@
+"""Routes API under concurrent writes (real PostgreSQL): a lost race answers like the sequential
+conflict (409, 404), never 500, and a route removed meanwhile is not brought back.
+
+The interleaving is made by PostgreSQL itself, not by patching: the test holds a lock in its
+own transaction so that the API requests pass their checks and then wait at their write; it
+lets them go once it sees them waiting (`pg_blocking_pids`), and the writes collide for real.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connections, transaction
+from rest_framework.test import APIClient
+
+from apps.gateway.repositories import DATABASE, DjangoRouteRepository
+from tests.factories.gateway import route
+from tests.factories.tokens import access_token
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "gateway"])
+
+ROUTES = "/api/v1/gateway/routes"
+
+
+def _admin() -> APIClient:
+    client = APIClient(raise_request_exception=False)  # a 500 is an answer to assert on
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
+    return client
+
+
+def _in_thread(call):
+    """Run `call()` (an API request) in a thread with its own database connections."""
+    answers = []
+
+    def run():
+        try:
+            answers.append(call())
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, answers
+
+
+def _wait_until_blocked_by_me(cursor, sessions: int) -> None:
+    """Poll until `sessions` other database sessions wait for this transaction's locks."""
+    deadline = time.monotonic() + 10
+    while True:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per txn
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+        )
+        if cursor.fetchone()[0] >= sessions:
+            return
+        assert time.monotonic() < deadline, f"{sessions} requests never reached their write"
+        time.sleep(0.01)
+
+
+def _problem(response) -> tuple[int, str, dict]:
+    body = response.json()
+    return response.status_code, body["code"], body.get("errors", {})
+
+
+def _body(name: str, prefix: str) -> dict:
+    return {"name": name, "path_prefix": prefix, "upstream_url": "http://127.0.0.1:9"}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "code"),
+    [
+        (_body("orders", "/orders"), _body("orders", "/orders-2"), "route_name_taken"),
+        (_body("orders", "/orders"), _body("orders-2", "/orders"), "route_prefix_taken"),
+    ],
+    ids=["same-name", "same-prefix"],
+)
+def test_two_concurrent_creates_give_201_and_the_sequential_409(first, second, code):
+    with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
+        # Reads go on, inserts wait: both requests pass their uniqueness checks, then queue.
+        cursor.execute("LOCK TABLE gateway_route IN SHARE MODE")
+        racers = [
+            _in_thread(lambda body=body: _admin().post(ROUTES, body, format="json"))
+            for body in (first, second)
+        ]
+        _wait_until_blocked_by_me(cursor, 2)
+    for thread, _ in racers:
+        thread.join(timeout=30)
+    answers = sorted((a for _, answers in racers for a in answers), key=lambda a: a.status_code)
+    assert [a.status_code for a in answers] == [201, 409], [a.content for a in answers]
+
+    loser = second if answers[0].json()["name"] == first["name"] else first
+    sequential = _admin().post(ROUTES, loser, format="json")
+    assert _problem(sequential)[1] == code
+    assert _problem(answers[1]) == _problem(sequential)
+    assert [r.name for r in DjangoRouteRepository().all()] == [answers[0].json()["name"]]
+
+
+def test_two_concurrent_changes_to_one_prefix_give_200_and_the_sequential_409():
+    repository = DjangoRouteRepository()
+    assert repository.add(route(name="a", path_prefix="/a"))
+    assert repository.add(route(name="b", path_prefix="/b"))
+    with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
+        cursor.execute("LOCK TABLE gateway_route IN SHARE MODE")
+        racers = [
+            _in_thread(
+                lambda name=name: _admin().patch(
+                    f"{ROUTES}/{name}", {"path_prefix": "/x"}, format="json"
+                )
+            )
+            for name in ("a", "b")
+        ]
+        _wait_until_blocked_by_me(cursor, 2)
+    for thread, _ in racers:
+        thread.join(timeout=30)
+    answers = sorted((a for _, answers in racers for a in answers), key=lambda a: a.status_code)
+    assert [a.status_code for a in answers] == [200, 409], [a.content for a in answers]
+
+    loser = "b" if answers[0].json()["name"] == "a" else "a"
+    sequential = _admin().patch(f"{ROUTES}/{loser}", {"path_prefix": "/x"}, format="json")
+    assert _problem(sequential)[1] == "route_prefix_taken"
+    assert _problem(answers[1]) == _problem(sequential)
+
+
+def test_a_change_racing_a_removal_answers_404_and_does_not_bring_the_route_back():
+    repository = DjangoRouteRepository()
+    assert repository.add(route(name="orders", path_prefix="/orders"))
+    with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
+        # The removal is not committed yet: the change still reads the route, then waits for
+        # the row lock and finds the row gone once the removal commits.
+        assert repository.delete("orders")
+        thread, answers = _in_thread(
+            lambda: _admin().patch(f"{ROUTES}/orders", {"timeout_ms": 900}, format="json")
+        )
+        _wait_until_blocked_by_me(cursor, 1)
+    thread.join(timeout=30)
+    [changed] = answers
+    unknown = _admin().patch(f"{ROUTES}/never-was", {"timeout_ms": 900}, format="json")
+    assert _problem(unknown) == (404, "route_not_found", {})
+    assert _problem(changed) == _problem(unknown), changed.content
+    assert repository.get("orders") is None
+    assert _admin().get(f"{ROUTES}/orders").status_code == 404
