@@ -14,8 +14,10 @@ from core.domain.gateway.route import (
     MAX_SECONDS,
     MAX_TIMEOUT_MS,
     AuthMode,
+    BreakerPatch,
     BreakerPolicy,
     LimitKey,
+    RateLimitPatch,
     RateLimitPolicy,
     Route,
     normalise_prefix,
@@ -88,14 +90,25 @@ class RouteOutputSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
 
 
-def route_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Validated input → the `Route` fields it sets (nested policies as domain objects)."""
+def route_fields(data: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:
+    """Validated input → the `Route` fields it sets (nested policies as domain objects; with
+    `patch`, a nested policy's given fields only, for the use case to merge)."""
     fields: dict[str, Any] = {}
     for key, value in data.items():
         if key == "methods" or key == "required_roles":
             fields[key] = frozenset(value)
         elif key == "auth":
             fields[key] = AuthMode(value)
+        elif patch and key == "rate_limit" and value is not None:
+            fields[key] = RateLimitPatch(
+                value.get("requests"),
+                value.get("window_seconds"),
+                LimitKey(value["key"]) if "key" in value else None,
+            )
+        elif patch and key == "circuit_breaker":
+            fields[key] = BreakerPatch(
+                value.get("failure_threshold"), value.get("recovery_seconds")
+            )
         elif key == "rate_limit":
             fields[key] = (
                 None

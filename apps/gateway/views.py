@@ -134,7 +134,7 @@ class RouteDetailView(APIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = RouteInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        changes = route_fields(serializer.validated_data)
+        changes = route_fields(serializer.validated_data, patch=True)
         match wiring.update_route().execute(name, changes):
             case Ok(route):
                 return Response(route_out(route))

@@ -59,6 +59,52 @@ class BreakerPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitPatch:
+    """The fields of a rate limit that a PATCH gives (RFC 7396: absent ones are kept)."""
+
+    requests: int | None = None
+    window_seconds: int | None = None
+    key: LimitKey | None = None
+
+    def applied_to(self, current: RateLimitPolicy | None) -> RateLimitPolicy | list[str]:
+        """The limit after this patch, or the fields a new limit still lacks."""
+        requests = (
+            self.requests if self.requests is not None else getattr(current, "requests", None)
+        )
+        window = (
+            self.window_seconds
+            if self.window_seconds is not None
+            else getattr(current, "window_seconds", None)
+        )
+        if requests is None or window is None:
+            return [
+                name
+                for name, value in (("requests", requests), ("window_seconds", window))
+                if value is None
+            ]
+        key = self.key or (current.key if current is not None else LimitKey.IP)
+        return RateLimitPolicy(requests, window, key)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPatch:
+    """The fields of a circuit breaker that a PATCH gives (absent ones are kept)."""
+
+    failure_threshold: int | None = None
+    recovery_seconds: int | None = None
+
+    def applied_to(self, current: BreakerPolicy) -> BreakerPolicy:
+        return BreakerPolicy(
+            self.failure_threshold
+            if self.failure_threshold is not None
+            else current.failure_threshold,
+            self.recovery_seconds
+            if self.recovery_seconds is not None
+            else current.recovery_seconds,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One upstream behind the gateway and its policies."""
 

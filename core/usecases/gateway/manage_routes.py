@@ -8,7 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.domain.gateway.route import Route, normalise_prefix, route_problems
+from core.domain.gateway.route import (
+    BreakerPatch,
+    RateLimitPatch,
+    Route,
+    normalise_prefix,
+    route_problems,
+)
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import RouteError
 from core.usecases.gateway.ports import RouteChangeNotifier, RouteRepository
@@ -150,7 +156,10 @@ class UpdateRoute:
                     RouteError.INVALID, {key: ["This field cannot change."] for key in unknown}
                 )
             )
-        updated = replace(current, **changes)
+        merged = _merge_policies(current, changes)
+        if isinstance(merged, RouteRejected):
+            return Err(merged)
+        updated = replace(current, **merged)
         updated = replace(updated, path_prefix=normalise_prefix(updated.path_prefix))
         rejected = _checked(self._routes, updated, replacing=name)
         if rejected is not None:
@@ -166,6 +175,28 @@ class UpdateRoute:
             )
         self._notifier.routes_changed()
         return Ok(updated)
+
+
+def _merge_policies(current: Route, changes: dict[str, Any]) -> dict[str, Any] | RouteRejected:
+    """Nested policies given as patches are merged into the route's current ones (RFC 7396):
+    `{"circuit_breaker": {"recovery_seconds": 7}}` keeps the failure threshold."""
+    merged = dict(changes)
+    limit = changes.get("rate_limit")
+    if isinstance(limit, RateLimitPatch):
+        applied = limit.applied_to(current.rate_limit)
+        if isinstance(applied, list):
+            return RouteRejected(
+                RouteError.INVALID,
+                {
+                    f"rate_limit.{name}": ["Required for a route with no limit yet."]
+                    for name in applied
+                },
+            )
+        merged["rate_limit"] = applied
+    breaker = changes.get("circuit_breaker")
+    if isinstance(breaker, BreakerPatch):
+        merged["circuit_breaker"] = breaker.applied_to(current.circuit_breaker)
+    return merged
 
 
 class DeleteRoute:

@@ -242,3 +242,28 @@ def test_a_worker_with_no_routes_and_no_database_answers_503():
     assert response.json()["code"] == "service_unavailable"
     assert response.headers["retry-after"] == "5"
     assert response.headers["x-request-id"]
+
+
+def test_patching_a_nested_policy_merges_it_with_the_current_one(admin):
+    admin.post(ROUTES, {**BODY, "circuit_breaker": {"failure_threshold": 3}}, format="json")
+    url = f"{ROUTES}/orders"
+    breaker = admin.patch(url, {"circuit_breaker": {"recovery_seconds": 7}}, format="json")
+    assert breaker.json()["circuit_breaker"] == {"failure_threshold": 3, "recovery_seconds": 7}
+    limit = admin.patch(url, {"rate_limit": {"requests": 9}}, format="json")
+    assert limit.json()["rate_limit"]["requests"] == 9
+    assert limit.json()["rate_limit"]["window_seconds"] == BODY["rate_limit"]["window_seconds"]
+    removed = admin.patch(url, {"rate_limit": None}, format="json")
+    assert removed.json()["rate_limit"] is None
+
+
+def test_a_new_limit_given_by_patch_needs_its_required_fields(admin):
+    admin.post(ROUTES, {**BODY, "rate_limit": None}, format="json")
+    url = f"{ROUTES}/orders"
+    incomplete = admin.patch(url, {"rate_limit": {"requests": 5}}, format="json")
+    assert incomplete.status_code == 400
+    assert list(incomplete.json()["errors"]) == ["rate_limit.window_seconds"]
+    complete = admin.patch(
+        url, {"rate_limit": {"requests": 5, "window_seconds": 60}}, format="json"
+    )
+    assert complete.status_code == 200
+    assert complete.json()["rate_limit"] == {"requests": 5, "window_seconds": 60, "key": "ip"}

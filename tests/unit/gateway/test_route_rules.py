@@ -4,8 +4,10 @@ import pytest
 
 from core.domain.gateway.route import (
     AuthMode,
+    BreakerPatch,
     BreakerPolicy,
     LimitKey,
+    RateLimitPatch,
     RateLimitPolicy,
     Route,
     is_platform_path,
@@ -108,3 +110,21 @@ def test_upstream_target_strips_the_prefix_when_asked(route, path, query, target
 def test_methods_are_checked_exactly():
     assert make().allows("GET")
     assert not make().allows("POST")
+
+
+def test_a_rate_limit_patch_keeps_what_it_does_not_give():
+    current = RateLimitPolicy(10, 60, LimitKey.USER)
+    assert RateLimitPatch(requests=5).applied_to(current) == RateLimitPolicy(5, 60, LimitKey.USER)
+    assert RateLimitPatch(key=LimitKey.IP).applied_to(current) == RateLimitPolicy(10, 60)
+
+
+def test_a_rate_limit_patch_on_no_limit_needs_the_required_fields():
+    assert RateLimitPatch(requests=5).applied_to(None) == ["window_seconds"]
+    assert RateLimitPatch().applied_to(None) == ["requests", "window_seconds"]
+    assert RateLimitPatch(5, 60).applied_to(None) == RateLimitPolicy(5, 60, LimitKey.IP)
+
+
+def test_a_breaker_patch_keeps_what_it_does_not_give():
+    current = BreakerPolicy(3, 20)
+    assert BreakerPatch(recovery_seconds=7).applied_to(current) == BreakerPolicy(3, 7)
+    assert BreakerPatch(failure_threshold=9).applied_to(current) == BreakerPolicy(9, 20)
