@@ -239,4 +239,8 @@ def test_with_postgres_gone_the_proxy_serves_its_last_routes_and_the_api_answers
     assert listed.status_code == 503, listed.text
     assert listed.json()["code"] == "service_unavailable"
     assert listed.headers["retry-after"] == "5"
-    assert httpx.get(platform.url + "/health/ready", timeout=10).status_code == 503
+    ready = httpx.get(platform.url + "/health/ready", timeout=10)
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["database:gateway"] == {"status": "unavailable", "error": "OperationalError"}
+    assert checks["cache"]["status"] == "ok"

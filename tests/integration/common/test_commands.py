@@ -17,12 +17,13 @@ def test_migrate_all_visits_every_alias():
         assert f"Migrating database '{alias}'" in text
 
 
-def test_seed_runs_each_registered_seeder_with_the_options(monkeypatch):
-    calls = []
-    monkeypatch.setattr(seeding, "_seeders", {})
-    seeding.register("probe", lambda options: calls.append(options) or [f"demo={options.demo}"])
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+def test_seed_runs_every_context_seeder_in_registration_order():
     out = StringIO()
     call_command("seed", "--demo", stdout=out)
-    assert calls == [seeding.SeedOptions(demo=True)]
-    assert "[probe] demo=True" in out.getvalue()
-    assert seeding.seeders()[0][0] == "probe"
+    lines = out.getvalue().splitlines()
+    contexts = [line.split("]")[0] + "]" for line in lines if line.startswith("[")]
+    firsts = [name for i, name in enumerate(contexts) if name not in contexts[:i]]
+    assert firsts == ["[accounts]", "[gateway]", "[aggregation]"]
+    assert [name for name, _ in seeding.seeders()] == ["accounts", "gateway", "aggregation"]
+    assert lines[-1] == "Seeding done."
