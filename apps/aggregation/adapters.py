@@ -3,7 +3,6 @@ run ids."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,13 +73,6 @@ class PrometheusRunMetrics:
             SOURCE_LATENCY.labels(composite, outcome.key).observe(outcome.took_ms / 1000)
         if outcome.failure is not None:
             SOURCE_FAILURES.labels(composite, outcome.key, outcome.failure.value).inc()
-
-
-class MonotonicTicker:
-    """`Ticker` on `time.monotonic`."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class Uuid4IdGenerator:

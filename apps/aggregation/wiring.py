@@ -6,11 +6,12 @@ Settings are read when a factory runs, never copied at import time.
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 
 from apps.aggregation.adapters import (
     DjangoSourceCache,
-    MonotonicTicker,
     PrometheusRunMetrics,
     Uuid4IdGenerator,
 )
@@ -48,7 +49,7 @@ def run_composite(*, after_response: bool = False) -> RunComposite:
         recorder=DeferredRunRecorder(history) if after_response else history,
         metrics=PrometheusRunMetrics(),
         clock=SystemClock(),
-        ticker=MonotonicTicker(),
+        monotonic=time.monotonic,
         ids=Uuid4IdGenerator(),
     )
 

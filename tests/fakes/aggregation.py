@@ -63,17 +63,17 @@ class FakeSourceFetcher:
     """Answers from a table by key (default: `{"key": key}`); records every request."""
 
     def __init__(
-        self, answers: Mapping[str, FetchResult] | None = None, ticker: Any = None
+        self, answers: Mapping[str, FetchResult] | None = None, monotonic: Any = None
     ) -> None:
         self.answers = dict(answers or {})
         self.requests: list[SourceRequest] = []
-        self.ticker = ticker
+        self.monotonic = monotonic
         self.advance_ms = 0.0
 
     def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
         self.requests.extend(requests)
-        if self.ticker is not None:
-            self.ticker.advance(self.advance_ms / 1000)
+        if self.monotonic is not None:
+            self.monotonic.advance(self.advance_ms / 1000)
         return {r.key: self.answers.get(r.key, Fetched(200, {"key": r.key}, 5.0)) for r in requests}
 
 
@@ -125,19 +125,6 @@ class FakeRunMetrics:
 
     def source_finished(self, composite: str, outcome: SourceOutcome) -> None:
         self.sources.append((composite, outcome))
-
-
-class FakeTicker:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeIdGenerator:

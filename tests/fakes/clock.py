@@ -1,4 +1,4 @@
-"""A clock that moves only when told to: tests inject it instead of sleeping."""
+"""Clocks that move only when told to: tests inject them instead of sleeping."""
 
 from __future__ import annotations
 
@@ -19,3 +19,16 @@ class FakeClock:
 
     def set(self, moment: datetime) -> None:
         self._now = moment
+
+
+class FakeMonotonic:
+    """`Monotonic` whose seconds move only when the test (or a fake it drives) says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -23,6 +23,7 @@ from core.usecases.gateway.ports import (
     UpstreamRequest,
 )
 from core.usecases.gateway.route_status import TrafficSummary
+from tests.fakes.clock import FakeMonotonic
 
 
 class InMemoryRouteRepository:
@@ -234,14 +235,6 @@ class FakeUpstream:
         if isinstance(answer, UpstreamFailure):
             return Err(answer)
         return Ok(answer)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeSleeper:

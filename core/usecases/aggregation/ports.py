@@ -118,12 +118,6 @@ class RunMetrics(Protocol):
     def source_finished(self, composite: str, outcome: SourceOutcome) -> None: ...
 
 
-class Ticker(Protocol):
-    """A monotonic clock in seconds, for durations."""
-
-    def monotonic(self) -> float: ...
-
-
 class IdGenerator(Protocol):
     """New unique ids (of recorded runs); injected so tests can predict them."""
 

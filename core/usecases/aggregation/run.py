@@ -29,9 +29,8 @@ from core.usecases.aggregation.ports import (
     SourceCache,
     SourceFetcher,
     SourceRequest,
-    Ticker,
 )
-from core.usecases.shared.ports import Clock
+from core.usecases.shared.ports import Clock, Monotonic
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +72,7 @@ class RunComposite:
         recorder: RunRecorder,
         metrics: RunMetrics,
         clock: Clock,
-        ticker: Ticker,
+        monotonic: Monotonic,
         ids: IdGenerator,
     ) -> None:
         self._composites = composites
@@ -82,11 +81,11 @@ class RunComposite:
         self._recorder = recorder
         self._metrics = metrics
         self._clock = clock
-        self._ticker = ticker
+        self._monotonic = monotonic
         self._ids = ids
 
     def execute(self, command: RunCommand) -> Result[RunAnswer, RunError | ParameterErrors]:
-        started_at, started = self._clock.now(), self._ticker.monotonic()
+        started_at, started = self._clock.now(), self._monotonic()
         composite = self._composites.get(command.name)
         if composite is None:
             return Err(RunError.NOT_FOUND)
@@ -100,7 +99,7 @@ class RunComposite:
         missing = [plan for plan in planned if plan.source.key not in outcomes]
         if missing:
             # Every timeout counts from the start of the run, not of the calls.
-            spent_ms = (self._ticker.monotonic() - started) * 1000
+            spent_ms = (self._monotonic() - started) * 1000
             results = self._fetcher.fetch_all(
                 [self._request(composite, plan, spent_ms, command) for plan in missing]
             )
@@ -113,7 +112,7 @@ class RunComposite:
             if fresh and composite.cache_ttl_seconds > 0:
                 self._cache.set_many(fresh, composite.cache_ttl_seconds)
         ordered = tuple(outcomes[source.key] for source in composite.sources)
-        took_ms = round((self._ticker.monotonic() - started) * 1000, 1)
+        took_ms = round((self._monotonic() - started) * 1000, 1)
         answer = RunAnswer(composite.name, run_status(ordered), took_ms, ordered)
         self._recorder.record(
             RunRecord(

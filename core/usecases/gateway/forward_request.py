@@ -29,7 +29,6 @@ from core.usecases.gateway.ports import (
     CircuitBreaker,
     EdgeChecks,
     GatewayMetrics,
-    Monotonic,
     RandomSource,
     ResponseCache,
     RouteSource,
@@ -39,7 +38,7 @@ from core.usecases.gateway.ports import (
     UpstreamFailure,
     UpstreamRequest,
 )
-from core.usecases.shared.ports import AccessTokenVerifier, Clock
+from core.usecases.shared.ports import AccessTokenVerifier, Clock, Monotonic
 
 _TOKEN_ERRORS = {
     TokenError.INVALID: ProxyError.TOKEN_INVALID,

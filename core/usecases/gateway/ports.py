@@ -196,12 +196,6 @@ class GatewayMetrics(Protocol):
     def circuit(self, route: str, circuit: Circuit) -> None: ...
 
 
-class Monotonic(Protocol):
-    """Seconds on a clock that never goes back (deadlines of upstream calls)."""
-
-    def __call__(self) -> float: ...
-
-
 class Sleeper(Protocol):
     """Waits between retries (tests inject one that does not sleep)."""
 

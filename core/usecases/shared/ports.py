@@ -18,6 +18,12 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class Monotonic(Protocol):
+    """Seconds on a clock that never goes back, for durations and deadlines; injected."""
+
+    def __call__(self) -> float: ...
+
+
 class AccessTokenVerifier(Protocol):
     """Turns a raw bearer token into the caller it proves, checking revocation too."""
 

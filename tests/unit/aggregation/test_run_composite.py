@@ -12,12 +12,11 @@ from tests.fakes.aggregation import (
     FakeIdGenerator,
     FakeRunMetrics,
     FakeSourceFetcher,
-    FakeTicker,
     InMemoryCompositeRepository,
     InMemoryRunHistory,
     InMemorySourceCache,
 )
-from tests.fakes.clock import FakeClock
+from tests.fakes.clock import FakeClock, FakeMonotonic
 
 ALICE = Caller(user_id="alice", raw_token="tok-alice")
 
@@ -25,8 +24,8 @@ ALICE = Caller(user_id="alice", raw_token="tok-alice")
 class World:
     def __init__(self, *composites, cache=None):
         self.composites = InMemoryCompositeRepository(*composites)
-        self.ticker = FakeTicker()
-        self.fetcher = FakeSourceFetcher(ticker=self.ticker)
+        self.monotonic = FakeMonotonic()
+        self.fetcher = FakeSourceFetcher(monotonic=self.monotonic)
         self.cache = cache or InMemorySourceCache()
         self.history = InMemoryRunHistory()
         self.metrics = FakeRunMetrics()
@@ -39,7 +38,7 @@ class World:
             recorder=self.history,
             metrics=self.metrics,
             clock=self.clock,
-            ticker=self.ticker,
+            monotonic=self.monotonic,
             ids=self.ids,
         )
 
@@ -214,12 +213,12 @@ def test_a_fully_cached_run_calls_nothing():
 
 
 class SlowCache(InMemorySourceCache):
-    """A cache whose lookups take 50 ms of the run's time (on the world's ticker)."""
+    """A cache whose lookups take 50 ms of the run's time (on the world's monotonic clock)."""
 
-    ticker: FakeTicker
+    monotonic: FakeMonotonic
 
     def get_many(self, keys):
-        self.ticker.advance(0.05)
+        self.monotonic.advance(0.05)
         return super().get_many(keys)
 
 
@@ -229,6 +228,6 @@ def test_timeouts_count_from_the_start_of_the_run():
         composite(Source(key="a", url="http://h/", timeout_ms=300), cache_ttl_seconds=10),
         cache=cache,
     )
-    cache.ticker = world.ticker
+    cache.monotonic = world.monotonic
     world.run()
     assert world.fetcher.requests[0].timeout_ms == 250

@@ -11,12 +11,11 @@ from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.errors import ProxyError
 from core.usecases.gateway.forward_request import ForwardRequest, ProxyRequest
 from core.usecases.gateway.ports import StoredResponse, UpstreamFailure
-from tests.fakes.clock import FakeClock
+from tests.fakes.clock import FakeClock, FakeMonotonic
 from tests.fakes.gateway import (
     FakeCircuitBreaker,
     FakeEdgeChecks,
     FakeMetrics,
-    FakeMonotonic,
     FakeRandom,
     FakeRateLimiter,
     FakeRouteSource,
