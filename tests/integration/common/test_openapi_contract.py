@@ -56,6 +56,30 @@ def drf_operations(schema):
             yield f"{method.upper()} {path}", operation
 
 
+# --- Problem documents ------------------------------------------------------------------------
+
+
+def every_response(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                yield f"{method.upper()} {path} {status}", follow(schema, response)
+
+
+def test_problems_are_declared_with_the_media_type_the_server_sends(schema):
+    problem_ref = "#/components/schemas/Problem"
+    declared = 0
+    for name, response in every_response(schema):
+        content = response.get("content", {})
+        for media_type, body in content.items():
+            if body.get("schema", {}).get("$ref") == problem_ref:
+                assert media_type == "application/problem+json", (name, media_type)
+                declared += 1
+        if response["description"].startswith("Problem document"):
+            assert "application/problem+json" in content, name
+    assert declared > 100
+
+
 # --- The gateway proxy -------------------------------------------------------------------------
 
 
