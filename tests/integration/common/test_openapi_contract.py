@@ -80,6 +80,25 @@ def test_problems_are_declared_with_the_media_type_the_server_sends(schema):
     assert declared > 100
 
 
+# --- Operational endpoints --------------------------------------------------------------------
+
+
+def test_health_readiness_and_metrics_are_documented_with_every_status(schema):
+    paths = schema["paths"]
+    health = paths["/health"]["get"]["responses"]
+    assert follow(schema, health["200"]["content"]["application/json"]["schema"])["properties"]
+    ready = paths["/health/ready"]["get"]["responses"]
+    for status in ("200", "503"):
+        body = follow(schema, ready[status]["content"]["application/json"]["schema"])
+        assert {"status", "checks"} <= set(body["properties"]), status
+    assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+    for path in ("/health", "/health/ready", "/metrics"):
+        operation = paths[path]["get"]
+        assert "method_not_allowed" in documented_codes(schema, operation, 405), path
+        assert "security" not in operation or {} in operation["security"], path
+        assert set(paths[path]) == {"get"}, path
+
+
 # --- The gateway proxy -------------------------------------------------------------------------
 
 

@@ -70,7 +70,7 @@ def test_unknown_method_on_a_drf_view_is_a_405_problem(client):
 
 
 def test_unknown_method_on_a_plain_view_is_a_405_problem_with_allow(client):
-    response = client.post("/health")
+    response = client.post("/plain")
     assert_problem(response, 405, "method_not_allowed")
     assert "GET" in response["Allow"]
 
