@@ -18,6 +18,7 @@ from apps.accounts import ratelimits, wiring
 from apps.accounts.errors import ERRORS, reject_password
 from apps.accounts.serializers import (
     AcceptedOutput,
+    EmailAddressField,
     SessionOutput,
     TokenPairOutput,
     UserOutput,
@@ -55,7 +56,7 @@ class PublicView(APIView):
 class RegisterView(PublicView):
     @extend_schema_serializer(component_name="RegisterInput")
     class InputSerializer(serializers.Serializer):
-        email = serializers.EmailField(max_length=254)
+        email = EmailAddressField()
         password = password_field()
         full_name = serializers.CharField(
             max_length=200, required=False, allow_blank=True, default=""
