@@ -104,7 +104,10 @@ class VerifyEmailView(PublicView):
 
 
 class EmailInput(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    """A malformed address is a field error, as an empty one is: the answer depends only on the
+    text sent, so it says nothing about which accounts exist."""
+
+    email = EmailAddressField()
 
 
 class ResendVerificationView(PublicView):
