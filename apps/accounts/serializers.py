@@ -13,7 +13,7 @@ from apps.accounts.wiring import access_token_lifetime
 from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import MAX_EMAIL_LENGTH, Email
+from core.domain.accounts.values import MAX_EMAIL_LENGTH, Email, is_valid_role
 from core.usecases.accounts.authentication import SignedIn
 
 
@@ -40,6 +40,28 @@ class EmailAddressField(serializers.CharField):
         if email is None:
             self.fail("invalid")
         return email.value
+
+
+class RoleField(serializers.CharField):
+    """A role as the domain accepts it (`is_valid_role`: a short lowercase slug); a JSON string,
+    never a number coerced to one."""
+
+    default_error_messages = {
+        "not_a_string": "Not a valid string.",
+        "invalid": "Roles are short lowercase slugs (`user`, `admin`, `billing:read`).",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 50)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        role = super().to_internal_value(data)
+        if not is_valid_role(role):
+            self.fail("invalid")
+        return role
 
 
 class UserOutput(serializers.Serializer):

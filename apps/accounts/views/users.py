@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import wiring
 from apps.accounts.errors import ERRORS
-from apps.accounts.serializers import UserOutput, user_body
+from apps.accounts.serializers import RoleField, UserOutput, user_body
 from apps.common.openapi import problems
 from apps.common.permissions import IsAdmin, IsAuthenticated
 from core.domain.accounts.user import UserStatus
@@ -39,7 +39,7 @@ class UserListView(APIView):
     class QuerySerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254, required=False)
         status = serializers.ChoiceField(choices=STATUSES, required=False)
-        role = serializers.RegexField(r"^[a-z][a-z0-9_:.-]{0,49}$", required=False)
+        role = RoleField(required=False)
         page = serializers.IntegerField(min_value=1, default=1)
         page_size = serializers.IntegerField(min_value=1, max_value=200, default=50)
 
@@ -98,9 +98,7 @@ class UserDetailView(APIView):
     @extend_schema_serializer(component_name="UserChangeInput")
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=STATUSES, required=False)
-        roles = serializers.ListField(
-            child=serializers.CharField(max_length=50), max_length=20, required=False
-        )
+        roles = serializers.ListField(child=RoleField(), max_length=20, required=False)
         full_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
 
     def get_permissions(self) -> list[Any]:
@@ -128,7 +126,7 @@ class UserDetailView(APIView):
             200: UserOutput,
             **problems(
                 {
-                    400: ["validation_error", "illegal_status_transition", "invalid_role"],
+                    400: ["validation_error", "illegal_status_transition"],
                     **BEARER_401,
                     403: ["permission_denied"],
                     404: ["not_found"],

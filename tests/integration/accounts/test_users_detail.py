@@ -65,11 +65,25 @@ def test_changing_roles_reissues_roles_on_refresh(api_client, admin_token, bob):
     )
 
 
-def test_bad_roles_are_400(api_client, admin_token, bob):
-    response = api_client.patch(
-        f"/api/v1/users/{bob.id}", {"roles": ["Not A Role"]}, **bearer(admin_token)
-    )
-    assert (response.status_code, response.json()["code"]) == (400, "invalid_role")
+@pytest.mark.parametrize(
+    ("roles", "field"),
+    [
+        ([1], "roles.0"),
+        (["user", "Not A Role"], "roles.1"),
+        (["user", None], "roles.1"),
+        (["user", {"name": "admin"}], "roles.1"),
+        ("admin", "roles"),
+    ],
+)
+def test_a_malformed_role_is_a_field_error(api_client, admin_token, bob, roles, field):
+    response = api_client.patch(f"/api/v1/users/{bob.id}", {"roles": roles}, **bearer(admin_token))
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert list(body["errors"]) == [field]
+    assert body["errors"][field]
+    bob.refresh_from_db()
+    assert bob.roles == ["user"]
 
 
 def test_patch_needs_the_admin_role_and_a_known_user(api_client, admin_token, alice, bob):
