@@ -47,7 +47,7 @@ class Email:
 
         Normalise first (NFKC, case-fold, NFKC again, trim), then validate what would be stored,
         so every accepted address is stored as it was checked: `xİ@x.io` folds to a non-ASCII
-        `xi̇@x.io` and is refused like `josé@x.io`, and `ＡＢ@x.io` is `ab@x.io`.
+        `xi̇@x.io` and is refused like `josé@x.io`, and a fullwidth `AB@x.io` is `ab@x.io`.
         """
         normalised = normalise_email(raw)
         return cls(normalised) if _is_address(normalised) else None
