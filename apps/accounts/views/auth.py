@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -331,10 +332,18 @@ class SessionListView(AuthenticatedView):
 class SessionDetailView(AuthenticatedView):
     @extend_schema(
         operation_id="auth_session_revoke",
+        parameters=[
+            OpenApiParameter(
+                "session_id",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="The session's id, in any case; anything that is not a UUID is 404.",
+            )
+        ],
         responses={204: None, **problems({404: ["not_found"], **BEARER_401})},
     )
-    def delete(self, request: Request, session_id: Any) -> Response:
-        match wiring.revoke_session().execute(request.user.principal.user_id, str(session_id)):
+    def delete(self, request: Request, session_id: str) -> Response:
+        match wiring.revoke_session().execute(request.user.principal.user_id, session_id):
             case Ok(_):
                 return Response(status=status.HTTP_204_NO_CONTENT)
             case Err(error):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -30,6 +31,12 @@ from core.usecases.accounts.ports import UserQuery
 
 BEARER_401 = {401: ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]}
 STATUSES = [s.value for s in UserStatus]
+USER_ID = OpenApiParameter(
+    "user_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The user's id, in any case; anything that is not a UUID is 404.",
+)
 
 
 class UserListView(APIView):
@@ -106,13 +113,14 @@ class UserDetailView(APIView):
 
     @extend_schema(
         operation_id="users_read",
+        parameters=[USER_ID],
         responses={
             200: UserOutput,
             **problems({**BEARER_401, 403: ["permission_denied"], 404: ["not_found"]}),
         },
     )
-    def get(self, request: Request, user_id: Any) -> Response:
-        match wiring.get_user().execute(request.user.principal, str(user_id)):
+    def get(self, request: Request, user_id: str) -> Response:
+        match wiring.get_user().execute(request.user.principal, user_id):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
@@ -121,6 +129,7 @@ class UserDetailView(APIView):
 
     @extend_schema(
         operation_id="users_update",
+        parameters=[USER_ID],
         request=InputSerializer,
         responses={
             200: UserOutput,
@@ -134,7 +143,7 @@ class UserDetailView(APIView):
             ),
         },
     )
-    def patch(self, request: Request, user_id: Any) -> Response:
+    def patch(self, request: Request, user_id: str) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -143,7 +152,7 @@ class UserDetailView(APIView):
             roles=tuple(data["roles"]) if "roles" in data else None,
             full_name=data.get("full_name"),
         )
-        match wiring.update_user().execute(str(user_id), changes):
+        match wiring.update_user().execute(user_id, changes):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):

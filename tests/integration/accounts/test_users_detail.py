@@ -28,6 +28,27 @@ def test_an_admin_reads_anyone_and_unknown_ids_are_404(api_client, admin_token, 
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
 
 
+def test_an_upper_case_id_is_the_same_user(api_client, admin_token, alice, bob):
+    token = login(api_client, "alice@example.com")["access_token"]
+    upper = str(alice.id).upper()
+    assert api_client.get(f"/api/v1/users/{upper}", **bearer(token)).json()["id"] == str(alice.id)
+    changed = api_client.patch(
+        f"/api/v1/users/{str(bob.id).upper()}", {"full_name": "Robert"}, **bearer(admin_token)
+    )
+    assert (changed.status_code, changed.json()["full_name"]) == (200, "Robert")
+
+
+@pytest.mark.parametrize("user_id", ["not-a-uuid", "12345", "0" * 33])
+def test_a_malformed_id_is_the_users_404(api_client, admin_token, user_id):
+    for response in (
+        api_client.get(f"/api/v1/users/{user_id}", **bearer(admin_token)),
+        api_client.patch(f"/api/v1/users/{user_id}", {"full_name": "x"}, **bearer(admin_token)),
+    ):
+        assert response.status_code == 404
+        body = response.json()
+        assert (body["code"], body["detail"]) == ("not_found", "No user has this id.")
+
+
 @pytest.mark.parametrize("status", ["suspended", "inactive", "deleted"])
 def test_leaving_active_revokes_the_users_tokens(api_client, admin_token, bob, status):
     pair = login(api_client, "bob@example.com")
