@@ -86,7 +86,9 @@ def test_wrong_current_password_is_400_invalid_credentials(api_client, alice):
     assert (response.status_code, response.json()["code"]) == (400, "invalid_credentials")
 
 
-@pytest.mark.parametrize("weak", ["short", "password1", "alice@example.com", "alice-liddell"])
+@pytest.mark.parametrize(
+    "weak", ["short", "password1", "alice@example.com", "alice-liddell", " " * 20]
+)
 def test_weak_new_password_is_a_field_error(api_client, alice, weak):
     pair = login(api_client, "alice@example.com")
     response = change(api_client, pair["access_token"], new=weak)

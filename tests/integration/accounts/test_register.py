@@ -74,6 +74,7 @@ def test_the_same_email_in_another_case_is_409_email_taken(api_client):
         ("12345678901", "password"),
         ("someone@example.org", "password"),
         ("new@example.com", "password"),
+        (" " * 20, "password"),
     ],
 )
 def test_weak_passwords_are_field_errors(api_client, password, field):

@@ -3,7 +3,7 @@
 from dataclasses import replace
 from datetime import timedelta
 
-from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
 from core.domain.accounts.sessions import Session
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
@@ -98,6 +98,14 @@ def test_change_password_refusals(world, alice):
     ghost = replace(me, user_id="00000000-0000-0000-0000-000000000001")
     gone = change(world).execute(ghost, current_password="x", new_password="brand-new-1")
     assert gone == Err(ChangePasswordError.UNKNOWN_USER)
+
+
+def test_a_password_of_spaces_alone_is_rejected(world, alice):
+    blank = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="\t" + " " * 19
+    )
+    assert blank == Err(PasswordRejected((BLANK_MESSAGE,), field="new_password"))
+    assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
 
 
 def test_an_access_token_from_before_a_rotation_keeps_its_own_session(world, alice):

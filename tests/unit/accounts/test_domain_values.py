@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.domain.accounts.passwords import PasswordRejected, looks_like_email
+from core.domain.accounts.passwords import PasswordRejected, is_blank, looks_like_email
 from core.domain.accounts.values import Email, PasswordHash, UserId, is_valid_role
 
 
@@ -106,3 +106,15 @@ def test_email_like_passwords_are_spotted():
 def test_password_rejection_is_a_validation_error_on_a_field():
     rejected = PasswordRejected(("too short",))
     assert (rejected.field, rejected.value) == ("password", "validation_error")
+
+
+@pytest.mark.parametrize(
+    "password", [" " * 20, "\t\n \r" * 5, "\u3000" * 10, "\u00a0" * 12, "\u200b" * 10 + " "]
+)
+def test_a_password_of_whitespace_alone_is_blank(password):
+    assert is_blank(password)
+
+
+@pytest.mark.parametrize("password", ["  a  " * 4, "correct horse battery", "\u200bx" * 8])
+def test_a_password_with_anything_visible_is_not_blank(password):
+    assert not is_blank(password)
