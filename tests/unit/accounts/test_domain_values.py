@@ -39,6 +39,8 @@ def test_bad_emails_do_not_parse(raw):
         "a@example..com",
         "a@exa_mple.com",
         "a@bü\u00adcher.de",  # a soft hyphen IDNA would drop: two spellings of one host
+        "a@bü..de",  # IDNA refuses an empty label
+        "a@" + "ü" * 70 + ".de",  # and a label past 63 characters
         "x" * 65 + "@example.com",
     ],
 )
