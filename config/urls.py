@@ -11,9 +11,9 @@ from apps.common import views as common_views
 from apps.gateway.entrypoint import proxy_view
 
 urlpatterns = [
-    path("health", common_views.liveness, name="health"),
-    path("health/ready", common_views.readiness, name="health-ready"),
-    path("metrics", common_views.metrics, name="metrics"),
+    path("health", common_views.LivenessView.as_view(), name="health"),
+    path("health/ready", common_views.ReadinessView.as_view(), name="health-ready"),
+    path("metrics", common_views.MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

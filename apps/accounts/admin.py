@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from apps.accounts import wiring
 from apps.accounts.models import User
 from core.domain.accounts.user import UserStatus
+from core.domain.accounts.values import MAX_EMAIL_LENGTH, Email
 from core.usecases.accounts.admin import UserChanges
 
 
@@ -38,16 +39,40 @@ class RoleFilter(admin.SimpleListFilter):
         )
 
 
+def _email_field() -> forms.CharField:
+    # Not Django's EmailField: its validator would run on the raw text, before normalisation.
+    return forms.CharField(
+        max_length=MAX_EMAIL_LENGTH, help_text="Stored trimmed and case-folded (NFKC)."
+    )
+
+
+def _normalised_email(raw: str) -> str:
+    """The address as the API accepts and stores it (`Email.parse`), or a form error."""
+    email = Email.parse(raw)
+    if email is None:
+        raise forms.ValidationError("Enter a valid email address.")
+    return email.value
+
+
 class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
+    email = _email_field()
+
     class Meta:
         model = User
         fields = ("email", "full_name")
 
     def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"].strip().casefold()
+        email = _normalised_email(self.cleaned_data["email"])
         if User.objects.filter(email=email).exists():
             raise forms.ValidationError("An account with this email already exists.")
         return email
+
+
+class AdminUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
+    email = _email_field()
+
+    def clean_email(self) -> str:
+        return _normalised_email(self.cleaned_data["email"])
 
 
 def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges, done: str) -> None:
@@ -66,6 +91,7 @@ def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges,
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     add_form = AdminUserCreationForm
+    form = AdminUserChangeForm
     ordering = ("-created_at",)
     list_display = ("email", "full_name", "status", "email_verified", "roles", "created_at")
     list_filter = ("status", "email_verified", RoleFilter, "is_staff")
@@ -128,14 +154,7 @@ class UserAdmin(DjangoUserAdmin):
             wiring.logout_all().execute(str(id))
         return response
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
-        if "email" in form.base_fields and obj is not None:
-            form.base_fields["email"].help_text = "Stored trimmed and case-folded."
-        return form
-
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        obj.email = obj.email.strip().casefold()
         if not change and not obj.roles:
             obj.roles = ["user"]
         super().save_model(request, obj, form, change)

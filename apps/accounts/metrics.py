@@ -18,3 +18,9 @@ LOCKOUTS = Counter("platform_accounts_lockouts_total", "Accounts locked after re
 EMAIL_FAILURES = Counter(
     "platform_accounts_email_failures_total", "Account emails that could not be sent."
 )
+RATE_LIMITED = Counter(
+    "platform_accounts_rate_limited_total",
+    "Accounts calls refused with 429 by a rate limit, by endpoint (login, register, "
+    "password_reset, verification_resend, password_change).",
+    ["endpoint"],
+)

@@ -1,7 +1,8 @@
 """Rate limits of the accounts endpoints, on django-ratelimit: per client IP, or per user.
 
-Rates are read from `ACCOUNTS_RATE_LIMITS` at request time; a blocked request raises
-`Ratelimited` carrying `retry_after`, which the problem handler turns into 429 + Retry-After.
+Rates are read from `ACCOUNTS_RATE_LIMITS` at request time; a blocked request is counted
+(`platform_accounts_rate_limited_total{endpoint}`) and raises `Ratelimited` carrying
+`retry_after`, which the problem handler turns into 429 + Retry-After.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 from django.conf import settings
 from django_ratelimit.core import get_usage
 from django_ratelimit.exceptions import Ratelimited
+
+from apps.accounts import metrics
 
 
 def _user(group: str, request: Any) -> str:
@@ -28,6 +31,7 @@ def enforce(request: Any, group: str, *, per_user: bool = False) -> None:
         increment=True,
     )
     if usage is not None and usage["should_limit"]:
+        metrics.RATE_LIMITED.labels(endpoint=group).inc()
         error = Ratelimited()
         error.retry_after = max(1, int(usage["time_left"]))  # type: ignore[attr-defined]
         raise error

@@ -228,10 +228,19 @@ class DjangoSessionRepository:
         )
         return [_session_to_domain(row) for row in rows]
 
+    def with_live_access(self, user_id: UserId, now: datetime) -> list[Session]:
+        rows = RefreshSession.objects.using(DB).filter(
+            user_id=user_id.value, access_expires_at__gt=now
+        )
+        return [_session_to_domain(row) for row in rows]
+
     def purge(self, before: datetime) -> int:
+        # A family whose last access token still lives is kept: password change finds it
+        # there to deny that token.
         deleted, _ = (
             RefreshSession.objects.using(DB)
             .filter(Q(expires_at__lte=before) | Q(revoked_at__lte=before))
+            .filter(Q(access_expires_at__isnull=True) | Q(access_expires_at__lte=before))
             .delete()
         )
         return deleted

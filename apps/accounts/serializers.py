@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.wiring import access_token_lifetime
 from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
+from core.domain.accounts.values import MAX_EMAIL_LENGTH, Email, is_valid_role
 from core.usecases.accounts.authentication import SignedIn
 
 
@@ -19,6 +22,46 @@ def password_field(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(
         trim_whitespace=False, max_length=MAX_PASSWORD_LENGTH, write_only=True, **kwargs
     )
+
+
+@extend_schema_field(OpenApiTypes.EMAIL)
+class EmailAddressField(serializers.CharField):
+    """An email address as the domain accepts it (`Email.parse`: normalised, then validated);
+    its value is the normalised address."""
+
+    default_error_messages = {"invalid": "Enter a valid email address."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", MAX_EMAIL_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        email = Email.parse(super().to_internal_value(data))
+        if email is None:
+            self.fail("invalid")
+        return email.value
+
+
+class RoleField(serializers.CharField):
+    """A role as the domain accepts it (`is_valid_role`: a short lowercase slug); a JSON string,
+    never a number coerced to one."""
+
+    default_error_messages = {
+        "not_a_string": "Not a valid string.",
+        "invalid": "Roles are short lowercase slugs (`user`, `admin`, `billing:read`).",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 50)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        role = super().to_internal_value(data)
+        if not is_valid_role(role):
+            self.fail("invalid")
+        return role
 
 
 class UserOutput(serializers.Serializer):

@@ -15,6 +15,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -89,6 +90,21 @@ def _dotted(name: str, key: Any) -> str:
     return f"{name}.{key}" if name else str(key)
 
 
+class ProblemResponse(Response):
+    """A problem document, always rendered as JSON whatever renderer the view negotiated.
+
+    A view that speaks YAML or HTML (the schema, the docs) or whose negotiation failed (406, an
+    unknown `?format=`) would otherwise render its error in that format under the problem media
+    type.
+    """
+
+    @property
+    def rendered_content(self) -> bytes:
+        self.accepted_renderer = JSONRenderer()
+        self.accepted_media_type = JSONRenderer.media_type
+        return super().rendered_content
+
+
 def _respond(
     status: int,
     code: str,
@@ -99,7 +115,7 @@ def _respond(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = problem_body(status, code, detail, title=title, extra=extra)
-    return Response(
+    return ProblemResponse(
         body, status=status, headers=dict(headers or {}), content_type=PROBLEM_CONTENT_TYPE
     )
 
@@ -157,5 +173,6 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
     code = codes if isinstance(codes, str) and codes != exc.default_code else None
     if code is None:
         code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
-    detail = exc.detail if isinstance(exc.detail, str) else None
+    # `str()`: DRF's ErrorDetail is a str subclass that other renderers (YAML) expand.
+    detail = str(exc.detail) if isinstance(exc.detail, str) else None
     return _respond(exc.status_code, code, detail, headers=headers)

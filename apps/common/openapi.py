@@ -2,7 +2,8 @@
 
 `problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
 operation, the problems any DRF view may answer whatever it declares (405; and 400, 413, 415
-when it takes a body), merging their codes into the view's own.
+when it takes a body), merging their codes into the view's own. Problems are declared under
+`application/problem+json`, the media type the server sends them with.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ComponentRegistry, build_media_type_object
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
+
+from apps.common.problems import PROBLEM_CONTENT_TYPE
 
 PROBLEM_COMPONENT = "Problem"
 PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
@@ -58,10 +61,13 @@ def problem_description(codes: Iterable[str]) -> str:
     return _DESCRIPTION_PREFIX + ", ".join(f"`{code}`" for code in sorted(set(codes)))
 
 
-def problems(codes: Mapping[int, Iterable[str]]) -> dict[int, OpenApiResponse]:
-    """`{status: OpenApiResponse}` documenting which problem codes each status may carry."""
+def problems(codes: Mapping[int, Iterable[str]]) -> dict[tuple[int, str], OpenApiResponse]:
+    """`extend_schema` responses documenting which problem codes each status may carry, under
+    the media type the server sends them with (`application/problem+json`)."""
     return {
-        status: OpenApiResponse(response=ProblemSerializer, description=problem_description(names))
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+            response=ProblemSerializer, description=problem_description(names)
+        )
         for status, names in codes.items()
     }
 
@@ -95,23 +101,18 @@ class ProblemAutoSchema(AutoSchema):
         if "requestBody" in operation:
             general |= BODY_PROBLEMS
         responses = operation.setdefault("responses", {})
+        problem = build_media_type_object(
+            self.resolve_serializer(ProblemSerializer, "response").ref
+        )
         for status, codes in general.items():
             if str(status) in responses:
                 merge_problem_codes(responses[str(status)], codes)
             else:
-                responses[str(status)] = self._problem_response(codes)
+                responses[str(status)] = {"description": problem_description(codes)}
+            content = responses[str(status)].setdefault("content", {})
+            content.setdefault(PROBLEM_CONTENT_TYPE, problem)
         responses["405"].setdefault("headers", {}).update(ALLOW_HEADER)
         return operation
-
-    def _problem_response(self, codes: Iterable[str]) -> dict[str, Any]:
-        schema = self.resolve_serializer(ProblemSerializer, "response").ref
-        return {
-            "content": {
-                media_type: build_media_type_object(schema)
-                for media_type in self.map_renderers("media_type")
-            },
-            "description": problem_description(codes),
-        }
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

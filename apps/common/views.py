@@ -1,6 +1,8 @@
 """Operational endpoints (health, readiness, metrics) and Django's error handlers.
 
-Every handler answers a problem document; none of them touches a bounded context.
+Every handler answers a problem document; none of them touches a bounded context. The
+operational endpoints are DRF views only so that the OpenAPI schema documents them: they take
+no token, answer GET and HEAD (load balancers probe with HEAD), and ignore `Accept`.
 """
 
 from __future__ import annotations
@@ -8,25 +10,90 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import prometheus_client
 import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.http import HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.common.problems import problem_response
 
 log = structlog.get_logger(__name__)
 
+OPERATIONS_TAG = "operations"
 
-@csrf_exempt
-@require_GET
-def liveness(request: HttpRequest) -> HttpResponse:
-    """The process is up; touches no backing service."""
-    return JsonResponse({"status": "ok"})
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """Probes and scrapers get the one format an operational endpoint speaks, whatever their
+    `Accept` says (a 406 would read as "down")."""
+
+    def select_parser(self, request: Request, parsers: list[BaseParser]) -> BaseParser | None:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class OperationalView(APIView):
+    """GET and HEAD, no authentication, no content negotiation."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    content_negotiation_class = FirstRendererNegotiation
+    http_method_names = ["get", "head"]
+
+
+def _status_field(values: str) -> serializers.CharField:
+    # A plain string, not an enum: the schema's enum naming is global and `status` is taken.
+    return serializers.CharField(help_text=f"One of {values}.")
+
+
+Liveness = inline_serializer(name="Liveness", fields={"status": _status_field("`ok`")})
+ReadinessCheck = inline_serializer(
+    name="ReadinessCheck",
+    fields={
+        "status": _status_field("`ok`, `unavailable`"),
+        "latency_ms": serializers.FloatField(required=False, help_text="When `ok`."),
+        "error": serializers.CharField(
+            required=False, help_text="The failure's exception type, when `unavailable`."
+        ),
+    },
+)
+Readiness = inline_serializer(
+    name="Readiness",
+    fields={
+        "status": _status_field("`ok`, `unavailable`"),
+        "checks": serializers.DictField(
+            child=ReadinessCheck,
+            help_text="By check: `database:<alias>` for every database alias, and `cache`.",
+        ),
+    },
+)
+
+
+class LivenessView(OperationalView):
+    @extend_schema(
+        operation_id="health",
+        summary="Liveness",
+        description="The process is up; touches no backing service.",
+        tags=[OPERATIONS_TAG],
+        responses={200: OpenApiResponse(Liveness, description="The process is up.")},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
 
 
 def _timed(check: Any) -> dict[str, Any]:
@@ -51,26 +118,49 @@ def _check_cache() -> None:
         raise RuntimeError("cache did not return what was written")
 
 
-@csrf_exempt
-@require_GET
-def readiness(request: HttpRequest) -> HttpResponse:
-    """Every database alias and the cache answer; 503 with each check's result otherwise."""
-    checks = {
-        f"database:{alias}": _timed(lambda a=alias: _check_database(a))
-        for alias in settings.DATABASES
-    }
-    checks["cache"] = _timed(_check_cache)
-    ready = all(result["status"] == "ok" for result in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+class ReadinessView(OperationalView):
+    @extend_schema(
+        operation_id="health_ready",
+        summary="Readiness",
+        description="Checks every database alias and the cache.",
+        tags=[OPERATIONS_TAG],
+        responses={
+            200: OpenApiResponse(Readiness, description="Every check is `ok`."),
+            503: OpenApiResponse(
+                Readiness, description="A check failed; each check's result says which."
+            ),
+        },
     )
+    def get(self, request: Request) -> Response:
+        checks = {
+            f"database:{alias}": _timed(lambda a=alias: _check_database(a))
+            for alias in settings.DATABASES
+        }
+        checks["cache"] = _timed(_check_cache)
+        ready = all(result["status"] == "ok" for result in checks.values())
+        return Response(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status=200 if ready else 503,
+        )
 
 
-@csrf_exempt
-@require_GET
-def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format, aggregated across gunicorn workers when multiprocess."""
-    return ExportToDjangoView(request)
+class MetricsView(OperationalView):
+    @extend_schema(
+        operation_id="metrics",
+        summary="Prometheus metrics",
+        description=(
+            "Prometheus text format, aggregated across gunicorn workers when multiprocess: "
+            "request rate and duration, database and cache calls, and business counters."
+        ),
+        tags=[OPERATIONS_TAG],
+        responses={
+            (200, prometheus_client.CONTENT_TYPE_LATEST.split(";")[0]): OpenApiResponse(
+                OpenApiTypes.STR, description="Prometheus text exposition format."
+            )
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        return ExportToDjangoView(request._request)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

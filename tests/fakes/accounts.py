@@ -98,11 +98,21 @@ class InMemorySessionRepository:
             copy.deepcopy(s) for s in self.rows.values() if s.user_id == user_id and s.is_live(now)
         ]
 
+    def with_live_access(self, user_id: UserId, now: datetime) -> list[Session]:
+        return [
+            copy.deepcopy(s)
+            for s in self.rows.values()
+            if s.user_id == user_id
+            and s.access_expires_at is not None
+            and s.access_expires_at > now
+        ]
+
     def purge(self, before: datetime) -> int:
         doomed = [
             s.id
             for s in self.rows.values()
-            if s.expires_at <= before or (s.revoked_at is not None and s.revoked_at <= before)
+            if (s.expires_at <= before or (s.revoked_at is not None and s.revoked_at <= before))
+            and (s.access_expires_at is None or s.access_expires_at <= before)
         ]
         for session_id in doomed:
             del self.rows[session_id]

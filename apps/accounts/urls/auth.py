@@ -1,4 +1,8 @@
-"""`/api/v1/auth/...` (included by config/urls.py; no trailing slashes)."""
+"""`/api/v1/auth/...` (included by config/urls.py; no trailing slashes).
+
+A session id is any text: the use case parses it, so an upper-case UUID finds its session and
+a malformed one is that resource's 404 (Django's `uuid` converter takes lower case only).
+"""
 
 from django.urls import path
 
@@ -25,5 +29,5 @@ urlpatterns = [
         name="auth-password-reset-confirm",
     ),
     path("sessions", views.SessionListView.as_view(), name="auth-sessions"),
-    path("sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="auth-session"),
+    path("sessions/<str:session_id>", views.SessionDetailView.as_view(), name="auth-session"),
 ]

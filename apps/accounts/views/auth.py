@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from apps.accounts import ratelimits, wiring
 from apps.accounts.errors import ERRORS, reject_password
 from apps.accounts.serializers import (
     AcceptedOutput,
+    EmailAddressField,
     SessionOutput,
     TokenPairOutput,
     UserOutput,
@@ -55,7 +57,7 @@ class PublicView(APIView):
 class RegisterView(PublicView):
     @extend_schema_serializer(component_name="RegisterInput")
     class InputSerializer(serializers.Serializer):
-        email = serializers.EmailField(max_length=254)
+        email = EmailAddressField()
         password = password_field()
         full_name = serializers.CharField(
             max_length=200, required=False, allow_blank=True, default=""
@@ -103,7 +105,10 @@ class VerifyEmailView(PublicView):
 
 
 class EmailInput(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    """A malformed address is a field error, as an empty one is: the answer depends only on the
+    text sent, so it says nothing about which accounts exist."""
+
+    email = EmailAddressField()
 
 
 class ResendVerificationView(PublicView):
@@ -327,10 +332,18 @@ class SessionListView(AuthenticatedView):
 class SessionDetailView(AuthenticatedView):
     @extend_schema(
         operation_id="auth_session_revoke",
+        parameters=[
+            OpenApiParameter(
+                "session_id",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="The session's id, in any case; anything that is not a UUID is 404.",
+            )
+        ],
         responses={204: None, **problems({404: ["not_found"], **BEARER_401})},
     )
-    def delete(self, request: Request, session_id: Any) -> Response:
-        match wiring.revoke_session().execute(request.user.principal.user_id, str(session_id)):
+    def delete(self, request: Request, session_id: str) -> Response:
+        match wiring.revoke_session().execute(request.user.principal.user_id, session_id):
             case Ok(_):
                 return Response(status=status.HTTP_204_NO_CONTENT)
             case Err(error):

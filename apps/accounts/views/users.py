@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import wiring
 from apps.accounts.errors import ERRORS
-from apps.accounts.serializers import UserOutput, user_body
+from apps.accounts.serializers import RoleField, UserOutput, user_body
 from apps.common.openapi import problems
 from apps.common.permissions import IsAdmin, IsAuthenticated
 from core.domain.accounts.user import UserStatus
@@ -30,6 +31,12 @@ from core.usecases.accounts.ports import UserQuery
 
 BEARER_401 = {401: ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]}
 STATUSES = [s.value for s in UserStatus]
+USER_ID = OpenApiParameter(
+    "user_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The user's id, in any case; anything that is not a UUID is 404.",
+)
 
 
 class UserListView(APIView):
@@ -39,7 +46,7 @@ class UserListView(APIView):
     class QuerySerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254, required=False)
         status = serializers.ChoiceField(choices=STATUSES, required=False)
-        role = serializers.RegexField(r"^[a-z][a-z0-9_:.-]{0,49}$", required=False)
+        role = RoleField(required=False)
         page = serializers.IntegerField(min_value=1, default=1)
         page_size = serializers.IntegerField(min_value=1, max_value=200, default=50)
 
@@ -98,9 +105,7 @@ class UserDetailView(APIView):
     @extend_schema_serializer(component_name="UserChangeInput")
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=STATUSES, required=False)
-        roles = serializers.ListField(
-            child=serializers.CharField(max_length=50), max_length=20, required=False
-        )
+        roles = serializers.ListField(child=RoleField(), max_length=20, required=False)
         full_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
 
     def get_permissions(self) -> list[Any]:
@@ -108,13 +113,14 @@ class UserDetailView(APIView):
 
     @extend_schema(
         operation_id="users_read",
+        parameters=[USER_ID],
         responses={
             200: UserOutput,
             **problems({**BEARER_401, 403: ["permission_denied"], 404: ["not_found"]}),
         },
     )
-    def get(self, request: Request, user_id: Any) -> Response:
-        match wiring.get_user().execute(request.user.principal, str(user_id)):
+    def get(self, request: Request, user_id: str) -> Response:
+        match wiring.get_user().execute(request.user.principal, user_id):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
@@ -123,12 +129,13 @@ class UserDetailView(APIView):
 
     @extend_schema(
         operation_id="users_update",
+        parameters=[USER_ID],
         request=InputSerializer,
         responses={
             200: UserOutput,
             **problems(
                 {
-                    400: ["validation_error", "illegal_status_transition", "invalid_role"],
+                    400: ["validation_error", "illegal_status_transition"],
                     **BEARER_401,
                     403: ["permission_denied"],
                     404: ["not_found"],
@@ -136,7 +143,7 @@ class UserDetailView(APIView):
             ),
         },
     )
-    def patch(self, request: Request, user_id: Any) -> Response:
+    def patch(self, request: Request, user_id: str) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -145,7 +152,7 @@ class UserDetailView(APIView):
             roles=tuple(data["roles"]) if "roles" in data else None,
             full_name=data.get("full_name"),
         )
-        match wiring.update_user().execute(str(user_id), changes):
+        match wiring.update_user().execute(user_id, changes):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):

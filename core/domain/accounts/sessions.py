@@ -13,6 +13,14 @@ from datetime import datetime, timedelta
 from core.domain.accounts.values import UserId
 
 
+def parse_session_id(raw: str) -> str | None:
+    """A session id in canonical form (a lowercase UUID, as stored), None when `raw` is not one."""
+    try:
+        return str(uuid.UUID(raw))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
 @dataclass(slots=True)
 class Session:
     """A refresh-token family of one user, with what the user sees in their session list."""

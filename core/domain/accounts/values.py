@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -11,6 +12,14 @@ ADMIN_ROLE = "admin"
 DEFAULT_ROLES: tuple[str, ...] = (USER_ROLE,)
 _ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part (no
+# quoted strings: few mail systems take them, and non-ASCII needs SMTPUTF8 end to end) and a
+# host name of letters, digits and hyphens, which may be internationalised (checked as IDNA).
+_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TOP_LABEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+MAX_EMAIL_LENGTH = 254
+MAX_LOCAL_PART_LENGTH = 64
 
 
 def is_valid_role(role: str) -> bool:
@@ -20,7 +29,11 @@ def is_valid_role(role: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Email:
-    """An email address, normalised (trimmed, case-folded) so `A@X.io` and `a@x.io` are one."""
+    """An email address, normalised (trimmed, case-folded) so `A@X.io` and `a@x.io` are one.
+
+    `parse` decides what is accepted; the constructor only insists on a normalised-looking
+    value, so rows stored under earlier rules still load.
+    """
 
     value: str
 
@@ -30,14 +43,50 @@ class Email:
 
     @classmethod
     def parse(cls, raw: str) -> Email | None:
-        """The normalised email, or None when `raw` is not an address."""
-        normalised = raw.strip().casefold()
-        if not _EMAIL.match(normalised) or len(normalised) > 254:
-            return None
-        return cls(normalised)
+        """The normalised email, or None when `raw` is not an address.
+
+        Normalise first (NFKC, case-fold, NFKC again, trim), then validate what would be stored,
+        so every accepted address is stored as it was checked: `xİ@x.io` folds to a non-ASCII
+        `xi̇@x.io` and is refused like `josé@x.io`, and a fullwidth `AB@x.io` is `ab@x.io`.
+        """
+        normalised = normalise_email(raw)
+        return cls(normalised) if _is_address(normalised) else None
 
     def __str__(self) -> str:
         return self.value
+
+
+def normalise_email(raw: str) -> str:
+    """The form emails are compared and stored in (NFKC case folding, trimmed)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw).casefold())
+    return folded.strip()
+
+
+def _is_address(normalised: str) -> bool:
+    local, at, host = normalised.rpartition("@")
+    if not at or len(normalised) > MAX_EMAIL_LENGTH or len(local) > MAX_LOCAL_PART_LENGTH:
+        return False
+    return bool(_LOCAL_PART.match(local)) and _is_host_name(host)
+
+
+def _is_host_name(host: str) -> bool:
+    ascii_host = host if host.isascii() else _idna(host)
+    if ascii_host is None:
+        return False
+    labels = ascii_host.split(".")
+    if len(labels) < 2 or len(ascii_host) > 253:
+        return False
+    return all(_LABEL.match(label) for label in labels) and bool(_TOP_LABEL.match(labels[-1]))
+
+
+def _idna(host: str) -> str | None:
+    """The ASCII form of an internationalised host name, None when it has none or when IDNA
+    would map part of it away (soft hyphens...): one host, one stored spelling."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+        return ascii_host if ascii_host.encode("ascii").decode("idna") == host else None
+    except UnicodeError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

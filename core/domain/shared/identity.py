@@ -50,7 +50,7 @@ def is_revoked(
     it predates the user's cut-off.
 
     The cut-off is in whole seconds, as `iat` is; a token issued in the cut-off second itself is
-    kept, so a login right after a password change works (Keycloak's not-before rule).
+    kept, so a login right after a password reset works (Keycloak's not-before rule).
     """
     if token_denied or session_revoked:
         return True

@@ -45,9 +45,11 @@ class GetUser:
         self._users = users
 
     def execute(self, principal: Principal, user_id: str) -> Result[User, GetUserError]:
-        if not principal.is_admin and principal.user_id != user_id:
-            return Err(GetUserError.FORBIDDEN)
+        """`user_id` as the client wrote it: any case, or not a UUID at all (not found)."""
         uid = UserId.parse(user_id)
+        itself = uid is not None and uid.value == principal.user_id
+        if not principal.is_admin and not itself:
+            return Err(GetUserError.FORBIDDEN)
         user = self._users.get(uid) if uid is not None else None
         return Ok(user) if user is not None else Err(GetUserError.NOT_FOUND)
 

@@ -110,8 +110,13 @@ class SessionRepository(Protocol):
 
     def live_for(self, user_id: UserId, now: datetime) -> list[Session]: ...
 
+    def with_live_access(self, user_id: UserId, now: datetime) -> list[Session]:
+        """Families of the user, live or ended, whose last access token has not expired."""
+        ...
+
     def purge(self, before: datetime) -> int:
-        """Delete families that expired or were revoked before `before`; how many."""
+        """Delete families that expired or were revoked before `before` and whose last access
+        token expired by then; how many."""
         ...
 
 

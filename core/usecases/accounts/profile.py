@@ -10,7 +10,7 @@ from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import end_user_sessions
+from core.usecases.accounts._revocation import end_other_sessions
 from core.usecases.accounts.ports import (
     Clock,
     PasswordHasher,
@@ -76,8 +76,10 @@ class ChangePasswordError(StrEnum):
 class ChangePassword:
     """Replace the password after checking the current one; every other session ends.
 
-    Earlier access tokens stop working (the per-user cut-off); the caller's own refresh family
-    is kept, so they refresh and carry on.
+    Every other refresh family ends and its access tokens are denied by session (`sid`); the
+    caller's own session (the presenting token's family) goes on: its access token keeps
+    working and its refresh token still refreshes. No per-user cut-off, which would log the
+    caller out too.
     """
 
     def __init__(
@@ -112,27 +114,17 @@ class ChangePassword:
         if rejected is not None:
             return Err(replace(rejected, field="new_password"))
         new_hash = self._hasher.hash(new_password)
-        now = self._clock.now()
-        keep = next(
-            (
-                s.id
-                for s in self._sessions.live_for(user.id, now)
-                if s.id == principal.session_id or s.access_jti == principal.token_id
-            ),
-            None,
-        )
         with self._uow:
             locked = self._users.get_for_update(user.id)
             assert locked is not None, "the user was read a moment ago"
             locked.password_hash = new_hash
-            locked.revoke_tokens(now)
             self._users.save(locked)
-            end_user_sessions(
+            end_other_sessions(
                 user_id=user.id,
-                now=now,
+                caller=principal,
+                now=self._clock.now(),
                 sessions=self._sessions,
                 revocations=self._revocations,
-                keep=keep,
             )
             self._uow.commit()
         return Ok(None)

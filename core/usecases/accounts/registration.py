@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from core.domain.accounts.passwords import PasswordRejected, looks_like_email
+from core.domain.accounts.passwords import (
+    BLANK_MESSAGE,
+    PasswordRejected,
+    is_blank,
+    looks_like_email,
+)
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email
 from core.domain.shared.result import Err, Ok, Result
@@ -31,6 +36,8 @@ def password_problems(
 ) -> PasswordRejected | None:
     """The policy's verdict on a new password, None when it is acceptable."""
     messages = list(policy.problems(password, email=email, full_name=full_name))
+    if is_blank(password):
+        messages.append(BLANK_MESSAGE)
     if looks_like_email(password):
         messages.append(EMAIL_LIKE_MESSAGE)
     return PasswordRejected(tuple(messages)) if messages else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, parse_session_id
 from core.domain.accounts.values import UserId
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import deny_session_tokens
@@ -37,7 +37,11 @@ class RevokeSession:
         self._sessions, self._revocations, self._clock = sessions, revocations, clock
 
     def execute(self, user_id: str, session_id: str) -> Result[None, RevokeSessionError]:
-        ended = self._sessions.revoke(session_id, UserId(user_id), self._clock.now())
+        """`session_id` as the client wrote it: any case, or not a UUID at all (not found)."""
+        canonical = parse_session_id(session_id)
+        if canonical is None:
+            return Err(RevokeSessionError.NOT_FOUND)
+        ended = self._sessions.revoke(canonical, UserId(user_id), self._clock.now())
         if ended is None:
             return Err(RevokeSessionError.NOT_FOUND)
         deny_session_tokens(self._revocations, ended)

@@ -101,6 +101,39 @@ def test_admin_creates_users_through_the_hasher(admin_site):
     assert dup.status_code == 200
 
 
+def test_the_admin_normalises_an_email_before_validating_it_as_the_api_does(admin_site, alice):
+    def add(email):
+        return admin_site.post(
+            "/admin/accounts/user/add/",
+            {
+                "email": email,
+                "password1": "solid-granite-pass-3",
+                "password2": "solid-granite-pass-3",
+                "usable_password": "true",
+            },
+        )
+
+    assert add("xİ@example.com").status_code == 200  # the form again, with its error
+    assert add("\uff24\uff21\uff36\uff25@example.com")  # fullwidth DAVE.status_code == 302
+    assert set(User.objects.values_list("email", flat=True)) == {
+        "alice@example.com",
+        "dave@example.com",
+        "root@example.com",
+    }
+    change = admin_site.get(f"/admin/accounts/user/{alice.id}/change/")
+    form = change.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(email="josé@example.com", groups=[], roles='["user"]')
+    refused = admin_site.post(f"/admin/accounts/user/{alice.id}/change/", data)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["email"]
+    data.update(email=" ALICE.L@Example.com ")
+    saved = admin_site.post(f"/admin/accounts/user/{alice.id}/change/", data)
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    alice.refresh_from_db()
+    assert alice.email == "alice.l@example.com"
+
+
 def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, api_client, alice):
     pair = login(api_client, "alice@example.com")
     response = admin_site.post(

@@ -20,7 +20,8 @@ def test_flush_expired_tokens_deletes_only_what_ended(api_client, alice):
     api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})  # voids 1st
     oldest = RefreshSession.objects.order_by("created_at").first()
     RefreshSession.objects.filter(pk=oldest.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
+        expires_at=timezone.now() - timedelta(seconds=2),
+        access_expires_at=timezone.now() - timedelta(seconds=1),
     )
     out = StringIO()
     call_command("flush_expired_tokens", stdout=out)
@@ -29,3 +30,18 @@ def test_flush_expired_tokens_deletes_only_what_ended(api_client, alice):
     assert OneTimeToken.objects.count() == 1
     refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": live["refresh_token"]})
     assert refreshed.status_code == 200
+
+
+def test_a_family_whose_last_access_token_lives_is_kept_until_it_expires(api_client, alice):
+    login(api_client, "alice@example.com")
+    family = RefreshSession.objects.get()
+    RefreshSession.objects.filter(pk=family.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    call_command("flush_expired_tokens", stdout=StringIO())
+    assert RefreshSession.objects.filter(pk=family.pk).exists()  # password change still finds it
+    RefreshSession.objects.filter(pk=family.pk).update(
+        access_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    call_command("flush_expired_tokens", stdout=StringIO())
+    assert not RefreshSession.objects.exists()

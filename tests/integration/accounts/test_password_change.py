@@ -1,7 +1,13 @@
 """POST /api/v1/auth/password/change."""
 
-import pytest
+import time
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apps.accounts.models import RefreshSession
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -38,13 +44,51 @@ def test_change_password_ends_other_sessions_and_keeps_mine(api_client, alice):
     assert old.status_code == 401
 
 
+def into_the_next_second():
+    """Sleep past the current wall-clock second, so tokens minted so far predate the change by
+    a whole second (`iat` and a per-user cut-off have one-second resolution)."""
+    time.sleep(1 - time.time() % 1 + 0.01)
+
+
+def test_the_callers_access_token_keeps_working_and_every_other_session_stops(api_client, alice):
+    other = login(api_client, "alice@example.com")
+    mine = login(api_client, "alice@example.com")
+    into_the_next_second()
+    assert change(api_client, mine["access_token"]).status_code == 204
+    assert api_client.get("/api/v1/auth/me", **bearer(mine["access_token"])).status_code == 200
+    theirs = api_client.get("/api/v1/auth/me", **bearer(other["access_token"]))
+    assert (theirs.status_code, theirs.json()["code"]) == (401, "token_revoked")
+    stale = api_client.post("/api/v1/auth/refresh", {"refresh_token": other["refresh_token"]})
+    assert stale.status_code == 401
+    kept = api_client.post("/api/v1/auth/refresh", {"refresh_token": mine["refresh_token"]})
+    assert kept.status_code == 200
+    # The caller may go on changing things with the token they already hold.
+    again = change(api_client, mine["access_token"], current=NEW, new="second-quiet-harbour-7")
+    assert again.status_code == 204
+
+
+def test_an_access_token_outliving_its_family_stops_too(api_client, alice):
+    other = login(api_client, "alice@example.com")
+    mine = login(api_client, "alice@example.com")
+    # The other family reached its 7 days; its last access token has minutes left.
+    family = AccessToken(other["access_token"])["sid"]
+    ended = RefreshSession.objects.filter(pk=family)
+    assert ended.update(expires_at=timezone.now() - timedelta(seconds=1)) == 1
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200
+    assert change(api_client, mine["access_token"]).status_code == 204
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 401
+    assert api_client.get("/api/v1/auth/me", **bearer(mine["access_token"])).status_code == 200
+
+
 def test_wrong_current_password_is_400_invalid_credentials(api_client, alice):
     pair = login(api_client, "alice@example.com")
     response = change(api_client, pair["access_token"], current="not-it-at-all")
     assert (response.status_code, response.json()["code"]) == (400, "invalid_credentials")
 
 
-@pytest.mark.parametrize("weak", ["short", "password1", "alice@example.com", "alice-liddell"])
+@pytest.mark.parametrize(
+    "weak", ["short", "password1", "alice@example.com", "alice-liddell", " " * 20]
+)
 def test_weak_new_password_is_a_field_error(api_client, alice, weak):
     pair = login(api_client, "alice@example.com")
     response = change(api_client, pair["access_token"], new=weak)

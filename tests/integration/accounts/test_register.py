@@ -74,6 +74,7 @@ def test_the_same_email_in_another_case_is_409_email_taken(api_client):
         ("12345678901", "password"),
         ("someone@example.org", "password"),
         ("new@example.com", "password"),
+        (" " * 20, "password"),
     ],
 )
 def test_weak_passwords_are_field_errors(api_client, password, field):
@@ -91,6 +92,24 @@ def test_bad_emails_are_field_errors(api_client, email):
     response = register(api_client, email=email)
     assert response.status_code == 400
     assert "email" in response.json()["errors"]
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize("email", ["xİ@example.com", "josé@example.com", "a\u200b@example.com"])
+def test_an_email_that_is_not_ascii_once_normalised_is_a_field_error(api_client, email):
+    response = register(api_client, email=email)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"]["email"] == ["Enter a valid email address."]
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_an_email_is_normalised_before_it_is_validated(api_client):
+    response = register(api_client, email="\uff2e\uff25\uff37@Example.com")  # fullwidth NEW
+    assert response.status_code == 201, response.content
+    assert response.json()["email"] == "new@example.com"
+    assert User.objects.get().email == "new@example.com"
 
 
 @pytest.mark.django_db(databases=["default"])

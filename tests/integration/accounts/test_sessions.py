@@ -49,6 +49,24 @@ def test_someone_elses_session_is_404(api_client, alice, bob):
     assert unknown.status_code == 404
 
 
+def test_an_upper_case_session_id_is_the_same_session(api_client, alice):
+    other = login(api_client, "alice@example.com", HTTP_USER_AGENT="old laptop")
+    mine = login(api_client, "alice@example.com")
+    sessions = api_client.get("/api/v1/auth/sessions", **bearer(mine["access_token"])).json()
+    target = next(s["id"] for s in sessions if s["user_agent"] == "old laptop")
+    url = f"/api/v1/auth/sessions/{target.upper()}"
+    assert api_client.delete(url, **bearer(mine["access_token"])).status_code == 204
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 401
+
+
+def test_a_malformed_session_id_is_the_sessions_404(api_client, alice):
+    mine = login(api_client, "alice@example.com")
+    response = api_client.delete("/api/v1/auth/sessions/not-a-uuid", **bearer(mine["access_token"]))
+    assert response.status_code == 404
+    body = response.json()
+    assert (body["code"], body["detail"]) == ("not_found", "You have no live session with this id.")
+
+
 def test_sessions_need_a_token(api_client):
     assert api_client.get("/api/v1/auth/sessions").status_code == 401
 

@@ -28,6 +28,27 @@ def test_an_admin_reads_anyone_and_unknown_ids_are_404(api_client, admin_token, 
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
 
 
+def test_an_upper_case_id_is_the_same_user(api_client, admin_token, alice, bob):
+    token = login(api_client, "alice@example.com")["access_token"]
+    upper = str(alice.id).upper()
+    assert api_client.get(f"/api/v1/users/{upper}", **bearer(token)).json()["id"] == str(alice.id)
+    changed = api_client.patch(
+        f"/api/v1/users/{str(bob.id).upper()}", {"full_name": "Robert"}, **bearer(admin_token)
+    )
+    assert (changed.status_code, changed.json()["full_name"]) == (200, "Robert")
+
+
+@pytest.mark.parametrize("user_id", ["not-a-uuid", "12345", "0" * 33])
+def test_a_malformed_id_is_the_users_404(api_client, admin_token, user_id):
+    for response in (
+        api_client.get(f"/api/v1/users/{user_id}", **bearer(admin_token)),
+        api_client.patch(f"/api/v1/users/{user_id}", {"full_name": "x"}, **bearer(admin_token)),
+    ):
+        assert response.status_code == 404
+        body = response.json()
+        assert (body["code"], body["detail"]) == ("not_found", "No user has this id.")
+
+
 @pytest.mark.parametrize("status", ["suspended", "inactive", "deleted"])
 def test_leaving_active_revokes_the_users_tokens(api_client, admin_token, bob, status):
     pair = login(api_client, "bob@example.com")
@@ -65,11 +86,25 @@ def test_changing_roles_reissues_roles_on_refresh(api_client, admin_token, bob):
     )
 
 
-def test_bad_roles_are_400(api_client, admin_token, bob):
-    response = api_client.patch(
-        f"/api/v1/users/{bob.id}", {"roles": ["Not A Role"]}, **bearer(admin_token)
-    )
-    assert (response.status_code, response.json()["code"]) == (400, "invalid_role")
+@pytest.mark.parametrize(
+    ("roles", "field"),
+    [
+        ([1], "roles.0"),
+        (["user", "Not A Role"], "roles.1"),
+        (["user", None], "roles.1"),
+        (["user", {"name": "admin"}], "roles.1"),
+        ("admin", "roles"),
+    ],
+)
+def test_a_malformed_role_is_a_field_error(api_client, admin_token, bob, roles, field):
+    response = api_client.patch(f"/api/v1/users/{bob.id}", {"roles": roles}, **bearer(admin_token))
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert list(body["errors"]) == [field]
+    assert body["errors"][field]
+    bob.refresh_from_db()
+    assert bob.roles == ["user"]
 
 
 def test_patch_needs_the_admin_role_and_a_known_user(api_client, admin_token, alice, bob):

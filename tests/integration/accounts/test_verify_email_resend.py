@@ -24,7 +24,7 @@ def test_resend_answers_alike_and_mails_only_unverified_accounts(api_client):
     mail.outbox.clear()
     answers = [
         api_client.post("/api/v1/auth/verify-email/resend", {"email": email})
-        for email in ("new@example.com", "done@example.com", "nobody@example.com", "bad")
+        for email in ("new@example.com", "done@example.com", "nobody@example.com")
     ]
     assert {a.status_code for a in answers} == {202}
     assert len({a.content for a in answers}) == 1
@@ -33,6 +33,14 @@ def test_resend_answers_alike_and_mails_only_unverified_accounts(api_client):
     fresh = last_mailed_token()
     assert api_client.post("/api/v1/auth/verify-email", {"token": old}).status_code == 400
     assert api_client.post("/api/v1/auth/verify-email", {"token": fresh}).status_code == 200
+
+
+@pytest.mark.parametrize("email", ["not-email", "bad", "a@b", ""])
+def test_a_malformed_email_is_a_field_error_like_an_empty_one(api_client, email):
+    response = api_client.post("/api/v1/auth/verify-email/resend", {"email": email})
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert (body["code"], list(body["errors"])) == ("validation_error", ["email"])
 
 
 def test_resend_is_rate_limited(api_client, settings):

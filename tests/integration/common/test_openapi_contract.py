@@ -56,6 +56,49 @@ def drf_operations(schema):
             yield f"{method.upper()} {path}", operation
 
 
+# --- Problem documents ------------------------------------------------------------------------
+
+
+def every_response(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                yield f"{method.upper()} {path} {status}", follow(schema, response)
+
+
+def test_problems_are_declared_with_the_media_type_the_server_sends(schema):
+    problem_ref = "#/components/schemas/Problem"
+    declared = 0
+    for name, response in every_response(schema):
+        content = response.get("content", {})
+        for media_type, body in content.items():
+            if body.get("schema", {}).get("$ref") == problem_ref:
+                assert media_type == "application/problem+json", (name, media_type)
+                declared += 1
+        if response["description"].startswith("Problem document"):
+            assert "application/problem+json" in content, name
+    assert declared > 100
+
+
+# --- Operational endpoints --------------------------------------------------------------------
+
+
+def test_health_readiness_and_metrics_are_documented_with_every_status(schema):
+    paths = schema["paths"]
+    health = paths["/health"]["get"]["responses"]
+    assert follow(schema, health["200"]["content"]["application/json"]["schema"])["properties"]
+    ready = paths["/health/ready"]["get"]["responses"]
+    for status in ("200", "503"):
+        body = follow(schema, ready[status]["content"]["application/json"]["schema"])
+        assert {"status", "checks"} <= set(body["properties"]), status
+    assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+    for path in ("/health", "/health/ready", "/metrics"):
+        operation = paths[path]["get"]
+        assert "method_not_allowed" in documented_codes(schema, operation, 405), path
+        assert "security" not in operation or {} in operation["security"], path
+        assert set(paths[path]) == {"get"}, path
+
+
 # --- The gateway proxy -------------------------------------------------------------------------
 
 

@@ -38,6 +38,22 @@ def test_metrics_expose_prometheus_text(client):
     assert "django_http_requests_total_by_method_total" in response.content.decode()
 
 
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@pytest.mark.parametrize("path", ["/health", "/health/ready", "/metrics"])
+def test_load_balancers_may_probe_with_head(client, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response["Content-Type"] == client.get(path)["Content-Type"]
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@pytest.mark.parametrize("path", ["/health", "/health/ready", "/metrics"])
+def test_probes_get_their_one_format_whatever_they_accept(client, path):
+    assert client.get(path, HTTP_ACCEPT="text/html").status_code == 200
+    assert client.get(f"{path}?format=yaml").status_code == 200
+
+
 def test_openapi_schema_and_docs_are_served(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200

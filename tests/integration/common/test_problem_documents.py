@@ -70,7 +70,7 @@ def test_unknown_method_on_a_drf_view_is_a_405_problem(client):
 
 
 def test_unknown_method_on_a_plain_view_is_a_405_problem_with_allow(client):
-    response = client.post("/health")
+    response = client.post("/plain")
     assert_problem(response, 405, "method_not_allowed")
     assert "GET" in response["Allow"]
 
@@ -105,3 +105,23 @@ def test_admin_form_without_csrf_token_is_a_403_problem(client):
     client.handler.enforce_csrf_checks = True
     response = client.post("/admin/login/", {"username": "a", "password": "b"})
     assert_problem(response, 403, "csrf_failed")
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "code"),
+    [
+        (lambda client: client.post("/api/schema/"), 405, "method_not_allowed"),
+        (lambda client: client.get("/api/schema/?format=bogus"), 404, "not_found"),
+        (
+            lambda client: client.get("/api/schema/", HTTP_ACCEPT="application/xml"),
+            406,
+            "not_acceptable",
+        ),
+        (lambda client: client.post("/api/docs/"), 405, "method_not_allowed"),
+    ],
+    ids=["schema-post", "schema-unknown-format", "schema-unacceptable", "docs-post"],
+)
+def test_errors_of_views_that_render_yaml_or_html_are_json_problems(client, send, status, code):
+    # The schema view negotiates YAML first and the docs view HTML; their errors are still JSON.
+    body = assert_problem(send(client), status, code)
+    assert isinstance(body["detail"], str)

@@ -1,6 +1,8 @@
 """A test-only URLconf: small DRF views that exercise the shared error handling."""
 
+from django.http import HttpResponse
 from django.urls import include, path
+from django.views.decorators.http import require_GET
 from rest_framework import serializers
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
@@ -50,7 +52,14 @@ class BrokenView(APIView):
         raise RuntimeError("secret internal detail")
 
 
+@require_GET
+def plain_view(request):
+    """A plain Django view: its 405 is Django's, turned into a problem by the middleware."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 urlpatterns = [
+    path("plain", plain_view),
     path("echo", EchoView.as_view()),
     path("whoami", WhoAmIView.as_view()),
     path("admin-only", AdminOnlyView.as_view()),

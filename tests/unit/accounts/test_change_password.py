@@ -1,8 +1,9 @@
 """ChangePassword."""
 
 from dataclasses import replace
+from datetime import timedelta
 
-from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
 from core.domain.accounts.sessions import Session
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
@@ -32,9 +33,9 @@ def change(world):
     )
 
 
-def principal(world, user, jti="mine"):
+def principal(world, user, jti="mine", session_id=None):
     now = world.clock.now()
-    return Principal(user.id.value, frozenset({"user"}), jti, now, now)
+    return Principal(user.id.value, frozenset({"user"}), jti, now, now, session_id)
 
 
 def test_change_password_keeps_only_the_callers_session(world, alice):
@@ -47,8 +48,45 @@ def test_change_password_keeps_only_the_callers_session(world, alice):
     assert [s.id for s in live] == [mine.id]
     assert other.access_jti in world.revocations.denied
     assert world.revocations.denied_sessions == {other.id: other.access_expires_at}
-    assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
     assert world.hasher.verify("brand-new-1", world.users.get(alice.id).password_hash)
+
+
+def test_the_callers_own_access_token_keeps_working(world, alice):
+    mine, other = session(world, alice, "mine"), session(world, alice, "theirs")
+    me = principal(world, alice, jti="mine", session_id=mine.id)
+    result = change(world).execute(me, current_password="s3cret-pass", new_password="brand-new-1")
+    assert result.is_ok()
+    # A per-user cut-off cannot spare one session: it would deny the caller's token too.
+    assert world.revocations.cutoffs == {}
+    assert "mine" not in world.revocations.denied
+    assert mine.id not in world.revocations.denied_sessions
+    assert other.id in world.revocations.denied_sessions
+    assert world.users.get(alice.id).tokens_valid_after is None
+
+
+def test_access_tokens_of_families_that_already_ended_are_denied_too(world, alice):
+    mine = session(world, alice, "mine")
+    expired = session(world, alice, "outlives-its-family")
+    expired.expires_at = world.clock.now() - timedelta(seconds=1)  # family over, token alive
+    gone = session(world, alice, "long-expired")
+    gone.access_expires_at = world.clock.now() - timedelta(seconds=1)
+    world.sessions.add(expired)
+    world.sessions.add(gone)
+    me = principal(world, alice, session_id=mine.id)
+    result = change(world).execute(me, current_password="s3cret-pass", new_password="brand-new-1")
+    assert result.is_ok()
+    assert world.revocations.denied_sessions == {expired.id: expired.access_expires_at}
+    assert world.revocations.denied == {"outlives-its-family": expired.access_expires_at}
+
+
+def test_a_caller_whose_own_family_expired_is_not_denied(world, alice):
+    mine, other = session(world, alice, "mine"), session(world, alice, "theirs")
+    mine.expires_at = world.clock.now() - timedelta(seconds=1)
+    world.sessions.add(mine)
+    me = principal(world, alice, session_id=mine.id)
+    result = change(world).execute(me, current_password="s3cret-pass", new_password="brand-new-1")
+    assert result.is_ok()
+    assert set(world.revocations.denied_sessions) == {other.id}
 
 
 def test_change_password_refusals(world, alice):
@@ -60,6 +98,14 @@ def test_change_password_refusals(world, alice):
     ghost = replace(me, user_id="00000000-0000-0000-0000-000000000001")
     gone = change(world).execute(ghost, current_password="x", new_password="brand-new-1")
     assert gone == Err(ChangePasswordError.UNKNOWN_USER)
+
+
+def test_a_password_of_spaces_alone_is_rejected(world, alice):
+    blank = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="\t" + " " * 19
+    )
+    assert blank == Err(PasswordRejected((BLANK_MESSAGE,), field="new_password"))
+    assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
 
 
 def test_an_access_token_from_before_a_rotation_keeps_its_own_session(world, alice):

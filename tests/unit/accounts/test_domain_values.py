@@ -2,8 +2,13 @@
 
 import pytest
 
-from core.domain.accounts.passwords import PasswordRejected, looks_like_email
+from core.domain.accounts.passwords import PasswordRejected, is_blank, looks_like_email
 from core.domain.accounts.values import Email, PasswordHash, UserId, is_valid_role
+
+
+def fullwidth(text):
+    """`text` in fullwidth forms (U+FF01..U+FF5E), which NFKC maps back to ASCII."""
+    return "".join(chr(ord(char) + 0xFEE0) for char in text)
 
 
 def test_email_is_trimmed_and_case_folded():
@@ -14,6 +19,58 @@ def test_email_is_trimmed_and_case_folded():
 @pytest.mark.parametrize("raw", ["", "plain", "a@b", "a b@c.io", "a@@b.io", "x" * 250 + "@b.io"])
 def test_bad_emails_do_not_parse(raw):
     assert Email.parse(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "xİ@example.com",  # folds to "xi" + U+0307: as non-ASCII as josé once normalised
+        "josé@example.com",
+        "Xİ@EXAMPLE.COM",
+        "a\u200b@example.com",  # zero-width space
+        "a..b@example.com",
+        ".a@example.com",
+        "a.@example.com",
+        '"a b"@example.com',
+        "a@[127.0.0.1]",
+        "a@127.0.0.1",
+        "a@example.c",
+        "a@-example.com",
+        "a@example..com",
+        "a@exa_mple.com",
+        "a@bü\u00adcher.de",  # a soft hyphen IDNA would drop: two spellings of one host
+        "a@bü..de",  # IDNA refuses an empty label
+        "a@" + "ü" * 70 + ".de",  # and a label past 63 characters
+        "x" * 65 + "@example.com",
+    ],
+)
+def test_what_fails_once_normalised_does_not_parse(raw):
+    assert Email.parse(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        (fullwidth("ALICE@EXAMPLE.COM"), "alice@example.com"),  # NFKC first
+        ("\u212a@example.com", "k@example.com"),  # the Kelvin sign folds to k
+        ("Bob+Tag@Sub.Example.Org", "bob+tag@sub.example.org"),
+        ("a@BÜCHER.de", "a@bücher.de"),  # an internationalised host name
+        ("a@xn--bcher-kva.de", "a@xn--bcher-kva.de"),
+    ],
+)
+def test_emails_are_normalised_before_they_are_validated(raw, stored):
+    assert Email.parse(raw) == Email(stored)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["  A.B@X.IO ", fullwidth("AB") + "@x.io", "a@BÜCHER.de", "\u212a@example.com", "Straße@x.io"],
+)
+def test_a_parsed_email_parses_to_itself(raw):
+    parsed = Email.parse(raw)
+    assert parsed is not None
+    assert Email.parse(parsed.value) == parsed
+    assert parsed.value.split("@")[0].isascii()
 
 
 def test_email_refuses_a_non_normalised_value():
@@ -51,3 +108,15 @@ def test_email_like_passwords_are_spotted():
 def test_password_rejection_is_a_validation_error_on_a_field():
     rejected = PasswordRejected(("too short",))
     assert (rejected.field, rejected.value) == ("password", "validation_error")
+
+
+@pytest.mark.parametrize(
+    "password", [" " * 20, "\t\n \r" * 5, "\u3000" * 10, "\u00a0" * 12, "\u200b" * 10 + " "]
+)
+def test_a_password_of_whitespace_alone_is_blank(password):
+    assert is_blank(password)
+
+
+@pytest.mark.parametrize("password", ["  a  " * 4, "correct horse battery", "\u200bx" * 8])
+def test_a_password_with_anything_visible_is_not_blank(password):
+    assert not is_blank(password)

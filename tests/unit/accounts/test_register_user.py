@@ -1,6 +1,6 @@
 """RegisterUser."""
 
-from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.registration import RegisterError, RegisterUser, Registration
 
@@ -51,4 +51,10 @@ def test_weak_and_email_like_passwords_are_rejected_with_reasons(world):
     like = use_case(world).execute(Registration("a@x.io", "b@example.org"))
     assert isinstance(like.unwrap_err(), PasswordRejected)
     assert "email address" in like.unwrap_err().messages[0]
+    assert world.users.rows == {}
+
+
+def test_a_password_of_spaces_alone_is_rejected(world):
+    blank = use_case(world).execute(Registration("a@x.io", " " * 20))
+    assert blank == Err(PasswordRejected((BLANK_MESSAGE,)))
     assert world.users.rows == {}

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
@@ -53,6 +53,14 @@ def test_a_weak_password_leaves_the_token_usable(world, alice):
     weak = reset(world).execute(token, "short")
     assert weak == Err(PasswordRejected(("too short",), field="new_password"))
     assert world.uow.rollbacks == 1
+
+
+def test_a_password_of_spaces_alone_is_rejected(world, alice):
+    request(world).execute("alice@example.com")
+    token = world.mailer.sent[-1][2]
+    blank = reset(world).execute(token, " " * 20)
+    assert blank == Err(PasswordRejected((BLANK_MESSAGE,), field="new_password"))
+    assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
 
 
 def test_unknown_tokens_and_deleted_users(world, alice):

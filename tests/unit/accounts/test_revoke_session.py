@@ -1,6 +1,6 @@
 """RevokeSession."""
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, parse_session_id
 from core.domain.shared.result import Err
 from core.usecases.accounts.sessions import RevokeSession, RevokeSessionError
 from tests.unit.accounts.conftest import WEEK
@@ -28,3 +28,19 @@ def test_revoke_one_session(world, alice):
     assert revoke.execute("00000000-0000-0000-0000-000000000001", "x") == Err(
         RevokeSessionError.NOT_FOUND
     )
+
+
+def test_a_session_id_in_upper_case_is_the_same_session(world, alice):
+    target = start(world, alice, "old")
+    revoke = RevokeSession(
+        sessions=world.sessions, revocations=world.revocations, clock=world.clock
+    )
+    assert revoke.execute(alice.id.value, target.id.upper()).is_ok()
+    assert target.id in world.revocations.denied_sessions
+
+
+def test_session_ids_parse_to_their_canonical_form():
+    canonical = "6f1c3b1e-8d2a-4c5b-9e7f-0a1b2c3d4e5f"
+    assert parse_session_id(canonical.upper()) == canonical
+    assert parse_session_id("{" + canonical + "}") == canonical
+    assert parse_session_id("not-a-uuid") is None
