@@ -171,6 +171,7 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "apps.accounts.validators.DomainPasswordValidator"},
 ]
 
 JWT_ALGORITHM = env_choice("JWT_ALGORITHM", "HS256", ["HS256", "HS384", "HS512", "RS256", "ES256"])

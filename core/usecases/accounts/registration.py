@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from core.domain.accounts.passwords import (
     BLANK_MESSAGE,
+    EMAIL_LIKE_MESSAGE,
     PasswordRejected,
     is_blank,
     looks_like_email,
@@ -28,7 +29,6 @@ from core.usecases.accounts.ports import (
 )
 
 VERIFICATION_TTL = timedelta(hours=24)
-EMAIL_LIKE_MESSAGE = "The password must not be an email address."
 
 
 def password_problems(
@@ -40,7 +40,8 @@ def password_problems(
         messages.append(BLANK_MESSAGE)
     if looks_like_email(password):
         messages.append(EMAIL_LIKE_MESSAGE)
-    return PasswordRejected(tuple(messages)) if messages else None
+    # The Django policy may hold the same rules (admin forms use them): each message once.
+    return PasswordRejected(tuple(dict.fromkeys(messages))) if messages else None
 
 
 class RegisterError(StrEnum):

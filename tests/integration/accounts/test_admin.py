@@ -101,6 +101,21 @@ def test_admin_creates_users_through_the_hasher(admin_site):
     assert dup.status_code == 200
 
 
+@pytest.mark.parametrize("password", [" " * 20, "carol@example.org"])
+def test_the_admin_refuses_passwords_the_api_refuses(admin_site, password):
+    response = admin_site.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "carol@example.com",
+            "password1": password,
+            "password2": password,
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert not User.objects.filter(email="carol@example.com").exists()
+
+
 def test_the_admin_normalises_an_email_before_validating_it_as_the_api_does(admin_site, alice):
     def add(email):
         return admin_site.post(
@@ -114,7 +129,7 @@ def test_the_admin_normalises_an_email_before_validating_it_as_the_api_does(admi
         )
 
     assert add("xİ@example.com").status_code == 200  # the form again, with its error
-    assert add("\uff24\uff21\uff36\uff25@example.com")  # fullwidth DAVE.status_code == 302
+    assert add("\uff24\uff21\uff36\uff25@example.com").status_code == 302  # fullwidth DAVE
     assert set(User.objects.values_list("email", flat=True)) == {
         "alice@example.com",
         "dave@example.com",

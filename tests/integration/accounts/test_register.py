@@ -157,3 +157,10 @@ def test_two_simultaneous_registrations_of_one_email_make_one_row(settings):
         thread.join()
     assert sorted(statuses) == [201, 409, 409, 409]
     assert User.objects.filter(email="race@example.com").count() == 1
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_each_reason_a_password_is_refused_is_said_once(api_client):
+    messages = register(api_client, password=" " * 20).json()["errors"]["password"]
+    assert len(messages) == len(set(messages))
+    assert "The password must contain something other than spaces." in messages
