@@ -6,7 +6,6 @@ Django's mail. Nothing here decides a business rule; the use cases do.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime
 from types import TracebackType
@@ -22,7 +21,7 @@ from django.db import transaction
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from apps.accounts import metrics
+from apps.accounts import background, metrics
 from apps.accounts.models import User as UserRow
 from core.domain.accounts.user import User
 from core.domain.accounts.values import Email, PasswordHash, UserId
@@ -110,8 +109,9 @@ class DjangoMailer:
 
     A mail server that is down must not fail the request that triggered the email: the
     failure is logged and counted, and the user can ask again. With `background` the message
-    leaves on its own thread, so answering "202, an email is on its way" takes as long for an
-    address with an account as for one without (no enumeration by timing).
+    leaves on the accounts' background pool (`apps.accounts.background`), so answering "202, an
+    email is on its way" takes as long for an address with an account as for one without (no
+    enumeration by timing).
     """
 
     def __init__(self, *, background: bool = False) -> None:
@@ -139,9 +139,7 @@ class DjangoMailer:
 
     def _send(self, to: Email, subject: str, body: str) -> None:
         if self._background:
-            threading.Thread(
-                target=self._send_now, args=(to, subject, body), name="account-email", daemon=True
-            ).start()
+            background.submit(self._send_now, to, subject, body)
         else:
             self._send_now(to, subject, body)
 

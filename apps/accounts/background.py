@@ -31,6 +31,11 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="account-email")
 
 
+def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Run `work(*args)` on the accounts' background pool (emails, email use cases)."""
+    return _pool().submit(work, *args)
+
+
 class InBackground:
     """Runs `make().execute(email)` on the background pool and returns at once (or, when not
     `enabled`, in the request, as the tests and `ACCOUNTS_EMAIL_IN_BACKGROUND=false` want)."""
@@ -43,7 +48,7 @@ class InBackground:
         if not self._enabled:
             self._make().execute(email)
             return None
-        return _pool().submit(self._run, email)
+        return submit(self._run, email)
 
     def _run(self, email: str) -> None:
         try:
