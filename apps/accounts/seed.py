@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from django.conf import settings
 
 from apps.accounts import wiring
 from apps.common.seeding import SeedOptions
@@ -19,7 +19,7 @@ DEMO_USERS = (
 def seed_accounts(options: SeedOptions) -> list[str]:
     """Create what is missing; running it twice changes nothing."""
     wanted: list[tuple[Provisioning, str]] = []
-    email, password = os.environ.get("ADMIN_EMAIL"), os.environ.get("ADMIN_PASSWORD")
+    email, password = settings.ACCOUNTS_ADMIN_EMAIL, settings.ACCOUNTS_ADMIN_PASSWORD
     if email and password:
         wanted.append((Provisioning(email, password, "Administrator", ("user", "admin"), True), ""))
     if options.demo:

@@ -6,9 +6,11 @@ import re
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_str
+from config.env import env_bool, env_int, env_optional, env_str
 
 __all__ = [
+    "ACCOUNTS_ADMIN_EMAIL",
+    "ACCOUNTS_ADMIN_PASSWORD",
     "ACCOUNTS_EMAIL_IN_BACKGROUND",
     "ACCOUNTS_LOCKOUT_SECONDS",
     "ACCOUNTS_LOCKOUT_THRESHOLD",
@@ -41,3 +43,6 @@ ACCOUNTS_LOCKOUT_SECONDS = env_int("ACCOUNTS_LOCKOUT_SECONDS", 900, minimum=1)
 # Account emails leave on a background thread, so the time of a 202 from password reset or
 # verification resend does not tell whether the address has an account.
 ACCOUNTS_EMAIL_IN_BACKGROUND = env_bool("ACCOUNTS_EMAIL_IN_BACKGROUND", True)
+# The administrator `manage.py seed` creates when both are set (never a default).
+ACCOUNTS_ADMIN_EMAIL = env_optional("ADMIN_EMAIL")
+ACCOUNTS_ADMIN_PASSWORD = env_optional("ADMIN_PASSWORD")

@@ -13,12 +13,12 @@ from apps.common.seeding import SeedOptions
 pytestmark = pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
 
 
-def test_seed_creates_the_admin_once_and_demo_users(monkeypatch):
+def test_seed_creates_the_admin_once_and_demo_users(settings):
     assert seed_accounts(SeedOptions(demo=False)) == [
         "no admin: set ADMIN_EMAIL and ADMIN_PASSWORD to create one"
     ]
-    monkeypatch.setenv("ADMIN_EMAIL", "Boss@Example.com")
-    monkeypatch.setenv("ADMIN_PASSWORD", "boss-password-long-1")
+    settings.ACCOUNTS_ADMIN_EMAIL = "Boss@Example.com"
+    settings.ACCOUNTS_ADMIN_PASSWORD = "boss-password-long-1"
     out = StringIO()
     call_command("seed", "--demo", stdout=out)
     assert "[accounts] created boss@example.com" in out.getvalue().casefold()
@@ -27,5 +27,5 @@ def test_seed_creates_the_admin_once_and_demo_users(monkeypatch):
     assert User.objects.count() == 3
     again = seed_accounts(SeedOptions(demo=True))
     assert all(line.startswith("exists") for line in again)
-    monkeypatch.setenv("ADMIN_EMAIL", "not-an-email")
+    settings.ACCOUNTS_ADMIN_EMAIL = "not-an-email"
     assert seed_accounts(SeedOptions(demo=False))[0].startswith("skipped")
