@@ -89,9 +89,6 @@ class User:
         """Leaving `active` for any other status ends every session of the user."""
         return self.status == UserStatus.ACTIVE and target != UserStatus.ACTIVE
 
-    def soft_delete(self) -> bool:
-        return self.change_status(UserStatus.DELETED)
-
     def verify_email(self) -> None:
         self.email_verified = True
 

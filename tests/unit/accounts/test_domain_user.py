@@ -42,9 +42,9 @@ def test_new_users_are_active_unverified_plain_users():
     assert not user.is_admin
 
 
-def test_soft_delete_is_final():
+def test_deleted_is_final():
     user = make_user(clock)
-    assert user.soft_delete()
+    assert user.change_status(UserStatus.DELETED)
     assert not user.can_login()
     assert not user.change_status(UserStatus.ACTIVE)
 
