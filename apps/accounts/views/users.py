@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +24,7 @@ from apps.accounts import wiring
 from apps.accounts.errors import ERRORS
 from apps.accounts.serializers import RoleField, UserOutput, user_body
 from apps.common.openapi import problems
+from apps.common.pagination import PagePagination
 from apps.common.permissions import IsAdmin, IsAuthenticated
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err, Ok
@@ -48,7 +50,9 @@ class UserListView(APIView):
         status = serializers.ChoiceField(choices=STATUSES, required=False)
         role = RoleField(required=False)
         page = serializers.IntegerField(min_value=1, default=1)
-        page_size = serializers.IntegerField(min_value=1, max_value=200, default=50)
+        page_size = serializers.IntegerField(
+            min_value=1, max_value=PagePagination.max_page_size, default=PagePagination.page_size
+        )
 
     @extend_schema(
         operation_id="users_list",
@@ -69,7 +73,14 @@ class UserListView(APIView):
                     "results": UserOutput(many=True),
                 },
             ),
-            **problems({400: ["validation_error"], **BEARER_401, 403: ["permission_denied"]}),
+            **problems(
+                {
+                    400: ["validation_error"],
+                    **BEARER_401,
+                    403: ["permission_denied"],
+                    404: ["not_found"],  # a page past the end, as every paginated list
+                }
+            ),
         },
     )
     def get(self, request: Request) -> Response:
@@ -85,6 +96,8 @@ class UserListView(APIView):
             limit=size,
         )
         result = wiring.list_users().execute(query).unwrap()
+        if page > 1 and not result.items:  # the users are paged in the database: same answer
+            raise NotFound("Invalid page.")  # as PagePagination past the end of other lists
         return Response(
             {
                 "count": result.total,

@@ -41,3 +41,10 @@ def test_list_needs_the_admin_role(api_client, alice):
     token = login(api_client, "alice@example.com")["access_token"]
     response = api_client.get("/api/v1/users", **bearer(token))
     assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+
+
+def test_a_page_past_the_end_is_404_as_on_every_paginated_list(api_client, admin_token):
+    past = api_client.get("/api/v1/users?page=9", **bearer(admin_token))
+    assert (past.status_code, past.json()["code"]) == (404, "not_found")
+    none_match = api_client.get("/api/v1/users?email=nobody", **bearer(admin_token))
+    assert (none_match.status_code, none_match.json()["count"]) == (200, 0)
