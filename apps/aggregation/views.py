@@ -26,17 +26,15 @@ from apps.aggregation.serializers import (
     composite_from,
 )
 from apps.common.authentication import TokenUser
-from apps.common.openapi import problems
+from apps.common.openapi import ADMIN_ONLY, BEARER_401, problems
 from apps.common.permissions import IsAdmin
 from core.domain.aggregation.runs import RunStatus
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.errors import ParameterErrors, RunError
 from core.usecases.aggregation.run import Caller, RunCommand
 
-TOKEN_401 = ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]
-ADMIN_ERRORS = {401: TOKEN_401, 403: ["permission_denied"]}
 BODY_400 = ["validation_error", "malformed_request"]
-PAGE_ERRORS = {404: ["not_found"], **ADMIN_ERRORS}  # a page past the end
+PAGE_ERRORS = {404: ["not_found"], **ADMIN_ONLY}  # a page past the end
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -63,7 +61,7 @@ class CompositeListView(GenericAPIView):
                     400: BODY_400,
                     409: ["composite_exists"],
                     415: ["unsupported_media_type"],
-                    **ADMIN_ERRORS,
+                    **ADMIN_ONLY,
                 }
             ),
         },
@@ -88,7 +86,7 @@ class CompositeDetailView(GenericAPIView):
         operation_id="aggregation_composites_read",
         responses={
             200: CompositeOutputSerializer,
-            **problems({404: ["composite_not_found"], **ADMIN_ERRORS}),
+            **problems({404: ["composite_not_found"], **ADMIN_ONLY}),
         },
     )
     def get(self, request: Request, name: str) -> Response:
@@ -110,7 +108,7 @@ class CompositeDetailView(GenericAPIView):
                     404: ["composite_not_found"],
                     409: ["composite_exists"],
                     415: ["unsupported_media_type"],
-                    **ADMIN_ERRORS,
+                    **ADMIN_ONLY,
                 }
             ),
         },
@@ -128,7 +126,7 @@ class CompositeDetailView(GenericAPIView):
 
     @extend_schema(
         operation_id="aggregation_composites_delete",
-        responses={204: None, **problems({404: ["composite_not_found"], **ADMIN_ERRORS})},
+        responses={204: None, **problems({404: ["composite_not_found"], **ADMIN_ONLY})},
     )
     def delete(self, request: Request, name: str) -> Response:
         match wiring.delete_composite().execute(name):
@@ -161,7 +159,7 @@ class CompositeRunView(GenericAPIView):
             **problems(
                 {
                     400: ["validation_error"],
-                    401: TOKEN_401,
+                    **BEARER_401,
                     404: ["composite_not_found"],
                     502: ["source_failed"],
                 }

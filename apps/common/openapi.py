@@ -19,7 +19,14 @@ from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from apps.common.problems import PROBLEM_CONTENT_TYPE
+from core.domain.shared.identity import TokenError
 
+# What a bearer-token operation may answer: no token (DRF's `not_authenticated`), or one the
+# verifier refused (its `TokenError` codes); admin-only operations add the missing role.
+BEARER_401: dict[int, list[str]] = {
+    401: ["not_authenticated", *(str(error.value) for error in TokenError)]
+}
+ADMIN_ONLY: dict[int, list[str]] = {**BEARER_401, 403: ["permission_denied"]}
 PROBLEM_COMPONENT = "Problem"
 PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
 

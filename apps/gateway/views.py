@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.openapi import problems
+from apps.common.openapi import ADMIN_ONLY, problems
 from apps.common.pagination import PagePagination
 from apps.common.permissions import IsAdmin
 from apps.gateway import wiring
@@ -30,11 +30,6 @@ from apps.gateway.serializers import (
 from core.domain.gateway.route import Route
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.manage_routes import RouteRejected
-
-_AUTH = {
-    401: ["not_authenticated", "token_invalid", "token_expired", "token_revoked"],
-    403: ["permission_denied"],
-}
 
 
 def _refuse(rejected: RouteRejected) -> None:
@@ -64,7 +59,7 @@ class RouteListView(APIView):
                     "results": RouteOutputSerializer(many=True),
                 },
             ),
-            **problems({**_AUTH, 404: ["not_found"]}),
+            **problems({**ADMIN_ONLY, 404: ["not_found"]}),
         },
     )
     def get(self, request: Request) -> Response:
@@ -83,7 +78,7 @@ class RouteListView(APIView):
                     400: ["validation_error", "malformed_request"],
                     409: ["route_name_taken", "route_prefix_taken"],
                     415: ["unsupported_media_type"],
-                    **_AUTH,
+                    **ADMIN_ONLY,
                 }
             ),
         },
@@ -106,7 +101,7 @@ class RouteDetailView(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        responses={200: RouteOutputSerializer, **problems({404: ["route_not_found"], **_AUTH})}
+        responses={200: RouteOutputSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})}
     )
     def get(self, request: Request, name: str) -> Response:
         match wiring.get_route().execute(name):
@@ -126,7 +121,7 @@ class RouteDetailView(APIView):
                     404: ["route_not_found"],
                     409: ["route_prefix_taken"],
                     415: ["unsupported_media_type"],
-                    **_AUTH,
+                    **ADMIN_ONLY,
                 }
             ),
         },
@@ -142,7 +137,7 @@ class RouteDetailView(APIView):
                 _refuse(rejected)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @extend_schema(responses={204: None, **problems({404: ["route_not_found"], **_AUTH})})
+    @extend_schema(responses={204: None, **problems({404: ["route_not_found"], **ADMIN_ONLY})})
     def delete(self, request: Request, name: str) -> Response:
         match wiring.delete_route().execute(name):
             case Ok(_):
@@ -204,7 +199,7 @@ class RouteStatusView(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        responses={200: StatusSerializer, **problems({404: ["route_not_found"], **_AUTH})}
+        responses={200: StatusSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})}
     )
     def get(self, request: Request, name: str) -> Response:
         match wiring.route_status().execute(name):

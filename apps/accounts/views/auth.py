@@ -29,7 +29,7 @@ from apps.accounts.serializers import (
     user_body,
 )
 from apps.common.clientip import client_ip
-from apps.common.openapi import problems
+from apps.common.openapi import BEARER_401, problems
 from apps.common.permissions import IsAuthenticated
 from core.domain.accounts.passwords import PasswordRejected
 from core.domain.shared.result import Err, Ok
@@ -38,7 +38,6 @@ from core.usecases.accounts.registration import Registration
 
 VALIDATION = "validation_error"
 RATE_LIMITED = {429: ["rate_limited"]}
-BEARER_401 = {401: ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]}
 
 
 def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:

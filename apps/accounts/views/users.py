@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from apps.accounts import wiring
 from apps.accounts.errors import ERRORS
 from apps.accounts.serializers import RoleField, UserOutput, user_body
-from apps.common.openapi import problems
+from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PagePagination
 from apps.common.permissions import IsAdmin, IsAuthenticated
 from core.domain.accounts.user import UserStatus
@@ -31,7 +31,6 @@ from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.admin import UserChanges
 from core.usecases.accounts.ports import UserQuery
 
-BEARER_401 = {401: ["not_authenticated", "token_invalid", "token_expired", "token_revoked"]}
 STATUSES = [s.value for s in UserStatus]
 USER_ID = OpenApiParameter(
     "user_id",
