@@ -20,7 +20,13 @@ from django.http import HttpRequest, HttpResponse
 from apps.accounts import wiring
 from apps.accounts.models import User
 from core.domain.accounts.user import UserStatus
-from core.domain.accounts.values import MAX_EMAIL_LENGTH, Email
+from core.domain.accounts.values import (
+    ADMIN_ROLE,
+    DEFAULT_ROLES,
+    MAX_EMAIL_LENGTH,
+    USER_ROLE,
+    Email,
+)
 from core.usecases.accounts.admin import UserChanges
 
 
@@ -29,7 +35,7 @@ class RoleFilter(admin.SimpleListFilter):
     parameter_name = "role"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("user", "user"), ("admin", "admin")]
+        return [(USER_ROLE, USER_ROLE), (ADMIN_ROLE, ADMIN_ROLE)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
         if not self.value():
@@ -156,5 +162,5 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if not change and not obj.roles:
-            obj.roles = ["user"]
+            obj.roles = list(DEFAULT_ROLES)  # as for users who register
         super().save_model(request, obj, form, change)
