@@ -27,16 +27,18 @@ def password_field(**kwargs: Any) -> serializers.CharField:
 @extend_schema_field(OpenApiTypes.EMAIL)
 class EmailAddressField(serializers.CharField):
     """An email address as the domain accepts it (`Email.parse`: normalised, then validated);
-    its value is the normalised address."""
+    its value is the normalised address. With `lookup`, an address that names an account to
+    look up (`Email.lookup`: also those stored under earlier, looser rules)."""
 
     default_error_messages = {"invalid": "Enter a valid email address."}
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, lookup: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", MAX_EMAIL_LENGTH)
         super().__init__(**kwargs)
+        self._read = Email.lookup if lookup else Email.parse
 
     def to_internal_value(self, data: Any) -> str:
-        email = Email.parse(super().to_internal_value(data))
+        email = self._read(super().to_internal_value(data))
         if email is None:
             self.fail("invalid")
         return email.value

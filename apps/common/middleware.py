@@ -21,7 +21,7 @@ from apps.common.problems import problem_response
 log = structlog.get_logger("platform.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}\Z")
 
 Handler = Callable[[HttpRequest], HttpResponse]
 

@@ -42,7 +42,7 @@ class CircuitBreakerSerializer(serializers.Serializer):
 class RouteInputSerializer(serializers.Serializer):
     """A route to create (or, with `partial=True`, the fields to change)."""
 
-    name = serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length=63)
+    name = serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,62}\Z", max_length=63)
     path_prefix = serializers.CharField(max_length=255)
     upstream_url = serializers.CharField(max_length=2048)
     strip_prefix = serializers.BooleanField(default=True)

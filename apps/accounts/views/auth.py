@@ -107,7 +107,7 @@ class EmailInput(serializers.Serializer):
     """A malformed address is a field error, as an empty one is: the answer depends only on the
     text sent, so it says nothing about which accounts exist."""
 
-    email = EmailAddressField()
+    email = EmailAddressField(lookup=True)
 
 
 class ResendVerificationView(PublicView):

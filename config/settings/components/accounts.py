@@ -17,7 +17,7 @@ __all__ = [
     "ACCOUNTS_RATE_LIMITS",
 ]
 
-_RATE = re.compile(r"^\d+/\d*[smhd]$")
+_RATE = re.compile(r"^\d+/\d*[smhd]\Z")
 
 
 def _rate(name: str, default: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
-_EMAIL_LIKE = re.compile(r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$")
+_EMAIL_LIKE = re.compile(r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*\Z")
 BLANK_MESSAGE = "The password must contain something other than spaces."
 EMAIL_LIKE_MESSAGE = "The password must not be an email address."
 _INVISIBLE = frozenset({"Cc", "Cf"})  # control and format characters (tabs, zero-width space)

@@ -10,21 +10,21 @@ from dataclasses import dataclass
 USER_ROLE = "user"
 ADMIN_ROLE = "admin"
 DEFAULT_ROLES: tuple[str, ...] = (USER_ROLE,)
-_ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}\Z")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 # What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part (no
 # quoted strings: few mail systems take them, and non-ASCII needs SMTPUTF8 end to end) and a
 # host name of letters, digits and hyphens, which may be internationalised (checked as IDNA).
-_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_TOP_LABEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+_TOP_LABEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\Z")
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
 
 
 def is_valid_role(role: str) -> bool:
     """Roles are short lowercase slugs (`user`, `admin`, `billing:read`)."""
-    return bool(_ROLE.match(role))
+    return bool(_ROLE.fullmatch(role))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Email:
     value: str
 
     def __post_init__(self) -> None:
-        if not _EMAIL.match(self.value) or self.value != self.value.strip().casefold():
+        if not _EMAIL.fullmatch(self.value) or self.value != self.value.strip().casefold():
             raise ValueError("not a normalised email address")
 
     @classmethod
@@ -51,6 +51,16 @@ class Email:
         """
         normalised = normalise_email(raw)
         return cls(normalised) if _is_address(normalised) else None
+
+    @classmethod
+    def lookup(cls, raw: str) -> Email | None:
+        """The normalised email to look an existing account up by (login, reset, resend), or
+        None when `raw` cannot name one. Only the stored shape is checked, not `parse`'s rules,
+        so an account stored under earlier, looser rules can still sign in and recover."""
+        normalised = normalise_email(raw)
+        if not _EMAIL.fullmatch(normalised) or len(normalised) > MAX_EMAIL_LENGTH:
+            return None
+        return cls(normalised)
 
     def __str__(self) -> str:
         return self.value
@@ -66,7 +76,12 @@ def _is_address(normalised: str) -> bool:
     local, at, host = normalised.rpartition("@")
     if not at or len(normalised) > MAX_EMAIL_LENGTH or len(local) > MAX_LOCAL_PART_LENGTH:
         return False
-    return bool(_LOCAL_PART.match(local)) and _is_host_name(host)
+    # fullmatch: `$` would also match before a final newline ("a\n@x.io").
+    return (
+        bool(_LOCAL_PART.fullmatch(local))
+        and _is_host_name(host)
+        and bool(_EMAIL.fullmatch(normalised))
+    )
 
 
 def _is_host_name(host: str) -> bool:
@@ -76,7 +91,9 @@ def _is_host_name(host: str) -> bool:
     labels = ascii_host.split(".")
     if len(labels) < 2 or len(ascii_host) > 253:
         return False
-    return all(_LABEL.match(label) for label in labels) and bool(_TOP_LABEL.match(labels[-1]))
+    return all(_LABEL.fullmatch(label) for label in labels) and bool(
+        _TOP_LABEL.fullmatch(labels[-1])
+    )
 
 
 def _idna(host: str) -> str | None:

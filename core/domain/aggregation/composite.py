@@ -18,9 +18,9 @@ MAX_TIMEOUT_MS = 30_000
 MAX_CACHE_TTL_SECONDS = 86_400
 MAX_SHAPING_ENTRIES = 100
 MAX_DESCRIPTION_LENGTH = 500
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-FIELD_PATTERN = re.compile(r"^[^\x00-\x1f]{1,128}$")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+FIELD_PATTERN = re.compile(r"^[^\x00-\x1f]{1,128}\Z")
 METHODS = frozenset({"GET"})
 
 Problems = dict[str, list[str]]

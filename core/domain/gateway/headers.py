@@ -39,7 +39,7 @@ RECOMPUTED = frozenset(
 )
 # Client-address headers other than `X-Forwarded-For`: believed only from trusted proxies.
 FORWARDING_CLAIMS = frozenset({"forwarded", "x-real-ip"})
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
 
 
 def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:

@@ -22,8 +22,8 @@ MAX_LIMIT_REQUESTS = 1_000_000_000  # calls per window; the columns are 32-bit i
 MAX_FAILURE_THRESHOLD = 10_000
 MAX_SECONDS = 86_400  # a window, a recovery time or a cache lifetime: at most a day
 
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
-_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?$")
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})\Z")
+_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?\Z")
 
 
 class AuthMode(StrEnum):

@@ -75,7 +75,7 @@ class AuthenticateUser:
         self._lockout, self._lifetime = lockout, session_lifetime
 
     def execute(self, credentials: Credentials) -> Result[SignedIn, AuthenticateError]:
-        email = Email.parse(credentials.email)
+        email = Email.lookup(credentials.email)
         user = self._users.by_email(email) if email is not None else None
         matches = self._hasher.verify(
             credentials.password, user.password_hash if user is not None else None

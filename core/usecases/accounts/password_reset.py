@@ -44,7 +44,7 @@ class RequestPasswordReset:
         self._uow, self._clock = uow, clock
 
     def execute(self, email: str) -> Result[None, None]:
-        address = Email.parse(email)
+        address = Email.lookup(email)
         user = self._users.by_email(address) if address is not None else None
         if user is None or user.status == UserStatus.DELETED:
             return Ok(None)

@@ -147,7 +147,7 @@ class ResendVerification:
         self._uow, self._clock = uow, clock
 
     def execute(self, email: str) -> Result[None, None]:
-        address = Email.parse(email)
+        address = Email.lookup(email)
         user = self._users.by_email(address) if address is not None else None
         if user is None or user.email_verified or user.status != UserStatus.ACTIVE:
             return Ok(None)

@@ -122,3 +122,9 @@ def test_missing_fields_are_validation_errors(api_client, body):
 
 def test_a_stray_bearer_header_does_not_block_login(api_client, alice):
     assert login(api_client, "alice@example.com", HTTP_AUTHORIZATION="Bearer junk")
+
+
+@pytest.mark.parametrize("email", ["a\n@x.io", "a@x\n.io", "not-an-email"])
+def test_odd_emails_are_the_generic_401_never_a_500(api_client, email):
+    response = api_client.post("/api/v1/auth/login", {"email": email, "password": "whatever-1234"})
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_credentials")

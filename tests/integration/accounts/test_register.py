@@ -87,7 +87,9 @@ def test_weak_passwords_are_field_errors(api_client, password, field):
 
 
 @pytest.mark.django_db(databases=["default"])
-@pytest.mark.parametrize("email", ["not-an-email", "", "a@b", "x" * 250 + "@example.com"])
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "", "a@b", "x" * 250 + "@example.com", "a\n@x.io", "a@x\n.io"]
+)
 def test_bad_emails_are_field_errors(api_client, email):
     response = register(api_client, email=email)
     assert response.status_code == 400

@@ -120,3 +120,12 @@ def test_a_password_of_whitespace_alone_is_blank(password):
 @pytest.mark.parametrize("password", ["  a  " * 4, "correct horse battery", "\u200bx" * 8])
 def test_a_password_with_anything_visible_is_not_blank(password):
     assert not is_blank(password)
+
+
+@pytest.mark.parametrize("raw", ["a\n@x.io", "a@x\n.io", "a@x.io\nb", "a@x.io\n\n\nq"])
+def test_a_newline_inside_an_email_does_not_parse(raw):
+    assert Email.parse(raw) is None
+
+
+def test_a_role_with_a_trailing_newline_is_not_a_slug():
+    assert not is_valid_role("admin\n")

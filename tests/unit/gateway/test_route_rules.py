@@ -128,3 +128,7 @@ def test_a_breaker_patch_keeps_what_it_does_not_give():
     current = BreakerPolicy(3, 20)
     assert BreakerPatch(recovery_seconds=7).applied_to(current) == BreakerPolicy(3, 7)
     assert BreakerPatch(failure_threshold=9).applied_to(current) == BreakerPolicy(9, 20)
+
+
+def test_a_name_with_a_trailing_newline_is_refused():
+    assert "name" in route_problems(make(name="orders\n"))
