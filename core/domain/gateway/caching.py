@@ -9,8 +9,19 @@ CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 _FORBIDDING_DIRECTIVES = frozenset({"no-store", "private"})
 
 
+# Headers that carry a caller's credentials. A request with one the gateway did not verify may
+# get an answer made for that caller: it neither reads nor fills the shared cache (as Varnish's
+# built-in rule passes any request with `Authorization` or `Cookie`).
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
+
+
 def request_is_cacheable(method: str, ttl_seconds: int) -> bool:
     return ttl_seconds > 0 and method in CACHEABLE_METHODS
+
+
+def carries_credentials(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether a request sends credentials of any kind (`Authorization`, `Cookie`)."""
+    return any(name.lower() in CREDENTIAL_HEADERS for name, _ in headers)
 
 
 def response_is_cacheable(status: int, headers: Iterable[tuple[str, str]]) -> bool:

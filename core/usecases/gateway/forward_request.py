@@ -189,9 +189,9 @@ class ForwardRequest:
         if not caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
             return None
         user_id = call.principal.user_id if call.principal else None
-        if user_id is None and header_value(request.headers, "authorization") is not None:
-            # Credentials the gateway did not verify (any scheme on an `auth: none` route, a
-            # non-Bearer one elsewhere) may shape the answer: never shared, never served.
+        if user_id is None and caching.carries_credentials(request.headers):
+            # Credentials the gateway did not verify (a token on an `auth: none` route, another
+            # scheme, a cookie) may shape the answer: never shared, never served.
             return None
         key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
         # The fill lock outlives the whole upstream budget, so a slow filler keeps it.

@@ -218,14 +218,19 @@ def test_cache_miss_then_hit_and_uncacheable_methods_bypass(edge_looks_up):
 @edge_or_cache
 @pytest.mark.parametrize(
     ("auth", "authorization"),
-    [(AuthMode.NONE, "Bearer user:u1:user"), (AuthMode.OPTIONAL, "Basic dTE6cHc=")],
+    [
+        (AuthMode.NONE, ("Authorization", "Bearer user:u1:user")),
+        (AuthMode.OPTIONAL, ("Authorization", "Basic dTE6cHc=")),
+        (AuthMode.NONE, ("Cookie", "session=s1")),
+        (AuthMode.OPTIONAL, ("cookie", "session=s1")),
+    ],
 )
 def test_unverified_credentials_are_never_cached_nor_served_from_the_cache(
     edge_looks_up, auth, authorization
 ):
     world = World(make_route(auth=auth, cache_ttl_seconds=30), edge_looks_up=edge_looks_up)
     assert dict(world.run().value.headers)["X-Cache"] == "MISS"  # anonymous fills the cache
-    with_credentials = request(headers=[("Authorization", authorization)])
+    with_credentials = request(headers=[authorization])
     for _ in range(2):  # neither served the anonymous answer nor stored for others
         assert dict(world.run(with_credentials).value.headers)["X-Cache"] == "BYPASS"
     assert len(world.upstream.requests) == 3
