@@ -92,8 +92,10 @@ class DjangoRouteRepository:
         try:
             with transaction.atomic(using=DATABASE):  # a savepoint: the outer transaction survives
                 to_row(route).save(using=DATABASE, force_insert=True)
-        except IntegrityError:  # a concurrent create took the name or the prefix
-            return False
+        except IntegrityError:
+            if self.name_taken(route.name) or self.prefix_owner(route.path_prefix) is not None:
+                return False  # a concurrent create took the name or the prefix
+            raise  # a broken invariant (a CHECK constraint, ...), not a lost race
         return True
 
     def update(self, route: Route) -> bool:
@@ -103,8 +105,10 @@ class DjangoRouteRepository:
                 if row is None:  # removed since the use case read it: do not bring it back
                     return False
                 to_row(route, row).save(using=DATABASE, force_update=True)
-        except IntegrityError:  # a concurrent change took the new prefix
-            return False
+        except IntegrityError:
+            if self.prefix_owner(route.path_prefix) not in (None, route.name):
+                return False  # a concurrent change took the new prefix
+            raise  # a broken invariant (a CHECK constraint, ...), not a lost race
         return True
 
     def delete(self, name: str) -> bool:

@@ -1,0 +1,31 @@
+"""DjangoRouteRepository: a lost race is a refusal, any other integrity error still raises."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from django.db import IntegrityError
+
+from apps.gateway.repositories import DjangoRouteRepository
+from tests.factories.gateway import route
+
+pytestmark = pytest.mark.django_db(databases=["gateway"])
+
+
+def test_a_taken_name_or_prefix_is_a_refusal():
+    repository = DjangoRouteRepository()
+    assert repository.add(route(name="orders", path_prefix="/orders"))
+    assert not repository.add(route(name="orders", path_prefix="/other"))
+    assert not repository.add(route(name="other", path_prefix="/orders"))
+    assert repository.add(route(name="billing", path_prefix="/billing"))
+    assert not repository.update(route(name="billing", path_prefix="/orders"))
+
+
+def test_a_broken_invariant_is_not_taken_for_a_lost_race():
+    repository = DjangoRouteRepository()
+    with pytest.raises(IntegrityError):  # the domain refuses it; the column's CHECK too
+        repository.add(route(name="odd", path_prefix="/odd", timeout_ms=-1))
+    assert repository.add(route(name="fine", path_prefix="/fine"))
+    with pytest.raises(IntegrityError):
+        repository.update(replace(repository.get("fine"), retries=-1))
