@@ -37,7 +37,9 @@ RECOMPUTED = frozenset(
         "tracestate",
     }
 )
-# Client-address headers other than `X-Forwarded-For`: believed only from trusted proxies.
+# Client-address headers other than `X-Forwarded-For`, which the gateway sets (hop-counted
+# through TRUSTED_PROXY_COUNT). Proxies in front commonly pass a client's copies on unchanged,
+# so they are never forwarded: an upstream reads the client from `X-Forwarded-For` alone.
 FORWARDING_CLAIMS = frozenset({"forwarded", "x-real-ip"})
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
 

@@ -336,9 +336,7 @@ class ForwardRequest:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upstream_headers(self, call: _Call, request: ProxyRequest) -> Headers:
-        dropped = IDENTITY_HEADERS | RECOMPUTED
-        if not request.trust_forwarded:
-            dropped |= FORWARDING_CLAIMS
+        dropped = IDENTITY_HEADERS | RECOMPUTED | FORWARDING_CLAIMS
         headers = list(end_to_end(request.headers, also_drop=dropped))
         incoming_xff = header_value(request.headers, "x-forwarded-for")
         headers.append(("X-Request-ID", request.request_id))

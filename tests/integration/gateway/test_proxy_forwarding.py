@@ -228,10 +228,12 @@ def test_client_sent_forwarded_and_x_real_ip_are_dropped(proxy, upstream, add_ro
     assert "x-real-ip" not in sent
 
 
-def test_forwarded_and_x_real_ip_pass_from_trusted_proxies(proxy, upstream, add_route, settings):
+def test_forwarded_and_x_real_ip_are_dropped_behind_trusted_proxies_too(
+    proxy, upstream, add_route, settings
+):
     settings.TRUSTED_PROXY_COUNT = 1
     add_route(upstream_url=upstream.url)
     response = proxy.get("/orders", headers={"Forwarded": "for=1.2.3.4", "X-Real-IP": "1.2.3.4"})
     sent = response.json()["headers"]
-    assert sent["forwarded"] == "for=1.2.3.4"
-    assert sent["x-real-ip"] == "1.2.3.4"
+    assert "forwarded" not in sent
+    assert "x-real-ip" not in sent
