@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from functools import cache, partial
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import structlog
 from django.conf import settings
@@ -94,6 +94,9 @@ def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str]:
     if raw and raw.startswith("/"):
         path, _, query = raw.partition("?")
         return path, query
+    if raw and "://" in raw:  # absolute form (`GET http://host/path`): the path as sent too
+        parts = urlsplit(raw)
+        return parts.path or "/", parts.query
     path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
     return path, environ.get("QUERY_STRING", "")
 

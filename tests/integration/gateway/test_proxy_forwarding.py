@@ -195,12 +195,16 @@ def test_paths_are_matched_and_forwarded_in_normal_form(proxy, upstream, add_rou
     assert proxy.get("/orders//42//items/").json()["path"] == "/base/42/items/"
 
 
-def test_an_encoded_slash_is_refused_with_a_problem_document(upstream, add_route):
+@pytest.mark.parametrize(
+    "raw_uri", ["/orders/admin%2Fusers", "http://testserver/orders/admin%2Fusers?x=1"]
+)
+def test_an_encoded_slash_is_refused_with_a_problem_document(upstream, add_route, raw_uri):
     from apps.gateway.entrypoint import GatewayApplication
 
     add_route(upstream_url=upstream.url)
-    # As gunicorn calls it: PATH_INFO decoded, the request line's path as sent in RAW_URI.
-    environ = {"PATH_INFO": "/orders/admin/users", "RAW_URI": "/orders/admin%2Fusers"}
+    # As gunicorn calls it: PATH_INFO decoded, the request line's target as sent in RAW_URI
+    # (origin form, or the absolute form a client may send).
+    environ = {"PATH_INFO": "/orders/admin/users", "RAW_URI": raw_uri}
     setup_testing_defaults(environ)
     answered = []
     body = b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
