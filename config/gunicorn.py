@@ -16,13 +16,13 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from config.env import env_int
+from config.env import LOG_LEVELS, env_bool, env_choice, env_int, env_str
 
 _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[1] / "var"))
 _shared_state = bool(os.environ.get("REDIS_URL"))
 
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+bind = f"{env_str('HOST', '127.0.0.1')}:{env_int('PORT', 8000, minimum=1)}"
 # gthread plus keep-alive lingering (config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.LingeringThreadWorker"
 workers = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count(), minimum=1) if _shared_state else 1
@@ -34,13 +34,13 @@ max_requests = env_int("GUNICORN_MAX_REQUESTS", 0, minimum=0)  # 0: workers are 
 max_requests_jitter = 100
 accesslog = None  # one structured line per request comes from apps.common.middleware
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True).lower()
 wsgi_app = "config.wsgi:application"
 # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections over
 # them. With one shared socket, whichever worker wins the accept race takes a burst of
 # connections: measured, 16 kept-alive connections all landed on one of two workers in some
 # runs, halving throughput (docs/operations.md). GUNICORN_REUSE_PORT=0 restores the shared one.
-reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
+reuse_port = env_bool("GUNICORN_REUSE_PORT", True)
 # Peers gunicorn lets set the request's scheme (`X-Forwarded-Proto`): with no trusted proxies
 # (TRUSTED_PROXY_COUNT, which also governs `X-Forwarded-For`) none, so a client cannot claim
 # https; with some, the loopback proxy by default.

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.env import (
+    LOG_LEVELS,
     database,
     env_bool,
     env_choice,
@@ -308,9 +309,7 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Observability ------------------------------------------------------------------------------
-LOG_LEVEL = env_choice(
-    "LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], upper=True
-)
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True)
 LOG_FORMAT = env_choice("LOG_FORMAT", "json", ["json", "console"])
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 LOGGING_CONFIG = None  # config.logging configures structlog and the stdlib handlers.

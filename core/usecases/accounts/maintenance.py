@@ -61,7 +61,9 @@ class Flushed:
 
 
 class FlushExpiredTokens:
-    """Delete ended refresh families and used or expired one-time tokens."""
+    """Delete ended refresh families whose last access token has expired too (until then a
+    password change may still need to deny it by session), and used or expired one-time
+    tokens."""
 
     def __init__(self, *, sessions: SessionRepository, tokens: OneTimeTokens, clock: Clock) -> None:
         self._sessions, self._tokens, self._clock = sessions, tokens, clock

@@ -1,4 +1,4 @@
-"""config/gunicorn.py reads its numbers through config.env: a bad value stops the start with
+"""config/gunicorn.py reads its settings through config.env: a bad value stops the start with
 the variable's name instead of a bare ValueError (or a nonsensical server)."""
 
 import importlib
@@ -12,6 +12,9 @@ NUMBERS = (
     "GUNICORN_KEEPALIVE",
     "GUNICORN_TIMEOUT",
     "GUNICORN_MAX_REQUESTS",
+    "PORT",
+    "LOG_LEVEL",
+    "GUNICORN_REUSE_PORT",
 )
 
 
@@ -51,6 +54,9 @@ def test_numbers_come_from_the_environment_with_defaults(reload):
         ("GUNICORN_KEEPALIVE", "-1", "GUNICORN_KEEPALIVE must be at least 0, not -1"),
         ("GUNICORN_TIMEOUT", "30s", "GUNICORN_TIMEOUT must be an integer, not '30s'"),
         ("GUNICORN_MAX_REQUESTS", "1e3", "GUNICORN_MAX_REQUESTS must be an integer"),
+        ("PORT", "http", "PORT must be an integer, not 'http'"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of DEBUG, INFO"),
+        ("GUNICORN_REUSE_PORT", "maybe", "GUNICORN_REUSE_PORT must be a boolean"),
     ],
 )
 def test_a_bad_number_stops_the_start_naming_the_variable(reload, name, value, message):
