@@ -41,6 +41,7 @@ def test_users_never_see_each_others_or_anonymous_answers(proxy, upstream, add_r
 def test_uncacheable_answers_are_fetched_every_time(proxy, upstream, add_route, behaviour):
     add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
     proxy.get(f"/orders/{behaviour}")
+    proxy.cookies.clear()  # an anonymous client again (a Cookie would bypass the cache)
     assert proxy.get(f"/orders/{behaviour}").headers["x-cache"] == "MISS"
     assert upstream.calls[f"/{behaviour}"] == 2
 
