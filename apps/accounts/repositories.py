@@ -19,7 +19,7 @@ from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import Email, PasswordHash, UserId
+from core.domain.accounts.values import Email, PasswordHash, UserId, normalise_email
 from core.usecases.accounts.ports import TokenPurpose, UserPage, UserQuery
 
 DB = "default"
@@ -106,7 +106,7 @@ class DjangoUserRepository:
     def search(self, query: UserQuery) -> UserPage:
         rows = UserRow.objects.using(DB).all()
         if query.email:
-            rows = rows.filter(email__icontains=query.email.strip().casefold())
+            rows = rows.filter(email__icontains=normalise_email(query.email))
         if query.status is not None:
             rows = rows.filter(status=query.status.value)
         if query.role:
@@ -115,6 +115,8 @@ class DjangoUserRepository:
                 roles_text__contains=f'"{query.role}"'
             )
         total = rows.count()
+        if query.offset >= total:  # past the end (also offsets no SQL integer can hold)
+            return UserPage([], total)
         page = rows.order_by("-created_at", "id")[query.offset : query.offset + query.limit]
         return UserPage([_to_domain(row) for row in page], total)
 

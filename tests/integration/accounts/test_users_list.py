@@ -48,3 +48,20 @@ def test_a_page_past_the_end_is_404_as_on_every_paginated_list(api_client, admin
     assert (past.status_code, past.json()["code"]) == (404, "not_found")
     none_match = api_client.get("/api/v1/users?email=nobody", **bearer(admin_token))
     assert (none_match.status_code, none_match.json()["count"]) == (200, 0)
+
+
+@pytest.mark.parametrize("page", ["9223372036854775807", "99999999999999999999999"])
+def test_a_page_no_database_integer_holds_is_404_not_500(api_client, admin_token, page):
+    past = api_client.get(f"/api/v1/users?page={page}", **bearer(admin_token))
+    assert (past.status_code, past.json()["code"]) == (404, "not_found")
+
+
+def test_a_page_size_over_the_largest_is_cut_to_it_as_on_other_lists(api_client, admin_token):
+    response = api_client.get("/api/v1/users?page_size=100000", **bearer(admin_token))
+    assert response.status_code == 200
+
+
+def test_the_email_filter_is_normalised_as_addresses_are(api_client, admin_token, alice):
+    fullwidth = "\uff21\uff2c\uff29\uff23\uff25"  # ALICE in fullwidth letters
+    found = api_client.get(f"/api/v1/users?email={fullwidth}", **bearer(admin_token)).json()
+    assert [u["email"] for u in found["results"]] == ["alice@example.com"]
