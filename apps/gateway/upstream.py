@@ -67,8 +67,10 @@ def _read_header_block(fp: Any) -> _ResponseHeaders:
         line = fp.readline(_MAX_LINE + 1)
         if len(line) > _MAX_LINE:
             raise http.client.LineTooLong("header line")
-        if line in (b"\r\n", b"\n", b""):
+        if line in (b"\r\n", b"\n"):
             return _ResponseHeaders(items)
+        if not line:  # closed before the blank line: a broken answer, not an empty header block
+            raise http.client.IncompleteRead(b"")
         if len(items) >= _MAX_HEADERS:
             raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
         text = line.decode("iso-8859-1")
@@ -102,10 +104,12 @@ class _LeanResponse(http.client.HTTPResponse):
     def begin(self) -> None:
         if self.headers is not None:
             return
-        while True:  # skip interim 100 Continue answers
+        while True:  # skip interim answers (100 Continue, 103 Early Hints, ...)
             version, status, reason = self._read_status()
-            if status != http.client.CONTINUE:
+            if not 100 <= status < 200:
                 break
+            if status == http.client.SWITCHING_PROTOCOLS:  # never asked for: no Upgrade is sent
+                raise http.client.HTTPException("unexpected 101 Switching Protocols")
             _read_header_block(self.fp)
         if status > 599:
             raise http.client.HTTPException("status code out of range")
@@ -123,7 +127,10 @@ class _LeanResponse(http.client.HTTPResponse):
         self.chunk_left = None
         self.will_close = self._check_close()  # type: ignore[attr-defined]
         self.length = None
-        length = self.headers.get("content-length")
+        lengths = self.headers.get_all("content-length") or []
+        if len({value.strip() for value in lengths}) > 1:  # RFC 9112 §6.3: unrecoverable
+            raise http.client.HTTPException("conflicting Content-Length values")
+        length = lengths[0] if lengths else None
         if length and not self.chunked:
             try:
                 self.length = int(length)

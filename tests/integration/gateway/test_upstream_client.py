@@ -84,6 +84,27 @@ def test_chunked_body_folded_header_and_continue_are_read(client):
     assert len(server.requests) == 2
 
 
+def test_interim_answers_are_skipped_up_to_the_final_one(client):
+    server = CannedUpstream(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    )
+    answer = _get(client, server.url)
+    server.close()
+    assert isinstance(answer, Ok)
+    assert (answer.value.status, answer.value.body) == (200, b"ok")
+    assert "Link" not in dict(answer.value.headers)
+
+
+def test_repeated_equal_content_lengths_are_one(client):
+    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok")
+    answer = _get(client, server.url)
+    server.close()
+    assert isinstance(answer, Ok)
+    assert answer.value.body == b"ok"
+
+
 def test_http_1_0_body_until_close_and_bad_lengths(client):
     server = CannedUpstream(
         b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
@@ -121,6 +142,9 @@ def test_head_answers_have_no_body(client):
         b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nX-A: b\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
     ],
     ids=[
         "unknown-protocol",
@@ -131,6 +155,9 @@ def test_head_answers_have_no_body(client):
         "space-in-name",
         "status-out-of-range",
         "closed-before-content-length",
+        "closed-inside-the-headers",
+        "conflicting-content-lengths",
+        "unasked-switching-protocols",
     ],
 )
 def test_malformed_answers_are_connection_failures(client, answer):
