@@ -231,7 +231,7 @@ class HttpClientUpstream:
             except TimeoutError:
                 connection.close()
                 return Err(UpstreamFailure.TIMEOUT)
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException, UnicodeError):  # UnicodeError: a bad host
                 connection.close()
                 return Err(UpstreamFailure.CONNECTION)
             if response.will_close:

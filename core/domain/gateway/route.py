@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from core.domain.gateway.paths import normalise_path
 
@@ -22,6 +22,7 @@ MAX_LIMIT_REQUESTS = 1_000_000_000  # calls per window; the columns are 32-bit i
 MAX_FAILURE_THRESHOLD = 10_000
 MAX_SECONDS = 86_400  # a window, a recovery time or a cache lifetime: at most a day
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})\Z")
 _PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?\Z")
 
@@ -218,4 +219,19 @@ def upstream_problems(url: str) -> list[str]:
         return ["Leave out query, fragment and credentials."]
     if port == 0:
         return ["Port 0 is not a valid port."]
+    if not _is_host(parts.hostname):
+        return ["The host is not a valid name or address."]
+    segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
+    if "\\" in parts.path or any(segment in {"", ".", ".."} for segment in segments[:-1]):
+        return ["Write the path without '//', '.' or '..' segments and without '\\'."]
+    if segments and segments[-1] in {".", ".."}:
+        return ["Write the path without '//', '.' or '..' segments and without '\\'."]
     return []
+
+
+def _is_host(host: str) -> bool:
+    """A DNS name (labels of 1 to 63 characters, 253 in all) or an IP literal."""
+    if ":" in host:  # an IPv6 literal, already bracket-checked by urlsplit
+        return True
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)

@@ -275,3 +275,8 @@ def test_a_body_sent_slowly_times_out_at_the_deadline_not_per_read(client):
     server.close()
     assert result == Err(UpstreamFailure.TIMEOUT)
     assert took < 3.0  # per-read timeouts alone would wait for all 5 s of the body
+
+
+def test_a_host_name_the_idna_codec_refuses_is_a_connection_failure(client):
+    result = _get(client, "http://a..b/")  # stored before routes checked their hosts
+    assert result == Err(UpstreamFailure.CONNECTION)

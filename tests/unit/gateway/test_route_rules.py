@@ -59,6 +59,11 @@ def test_a_sensible_route_has_no_problems():
         ({"path_prefix": "/%61dmin"}, "path_prefix"),
         ({"path_prefix": "/a%2Fb"}, "path_prefix"),
         ({"upstream_url": "http://svc/a b"}, "upstream_url"),
+        ({"upstream_url": "http://a..b/"}, "upstream_url"),
+        ({"upstream_url": "http://" + "a" * 64 + ".example/"}, "upstream_url"),
+        ({"upstream_url": "http://svc/a/../b"}, "upstream_url"),
+        ({"upstream_url": "http://svc//b"}, "upstream_url"),
+        ({"upstream_url": "http://svc/%2e%2e/b"}, "upstream_url"),
         ({"upstream_url": "http://svc/a\tb"}, "upstream_url"),
         ({"upstream_url": "http://svc/\u00e9"}, "upstream_url"),
         ({"rate_limit": RateLimitPolicy(2**31, 1)}, "rate_limit"),
@@ -132,3 +137,19 @@ def test_a_breaker_patch_keeps_what_it_does_not_give():
 
 def test_a_name_with_a_trailing_newline_is_refused():
     assert "name" in route_problems(make(name="orders\n"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/base",
+        "http://127.0.0.1:9/base/",
+        "http://[::1]:8080/x",
+        "https://api.example.com/v1/",
+        "http://svc_1:8080",
+        "http://svc/%7Euser",
+        "http://svc/projects/group%2Fproject",
+    ],
+)
+def test_usable_upstream_urls_have_no_problems(url):
+    assert upstream_problems(url) == []
