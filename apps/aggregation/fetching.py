@@ -10,6 +10,7 @@ and by the coordinator, which stops waiting for a call at its deadline whatever 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -109,7 +110,7 @@ class HttpxSourceFetcher:
                 response.status_code,
             )
         try:  # NaN and Infinity are not JSON (RFC 8259), and could not be answered as JSON
-            parsed = json.loads(body, parse_constant=_not_json_constant)
+            parsed = json.loads(body, parse_constant=_not_json_constant, parse_float=_finite_float)
         except (ValueError, RecursionError):  # not JSON, or nested past the recursion limit
             parsed = _NOT_JSON
         if parsed is _NOT_JSON or _unusable(parsed, MAX_JSON_DEPTH):
@@ -171,6 +172,13 @@ _NOT_JSON = object()
 
 def _not_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to infinity
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def _unusable(value: Any, limit: int) -> bool:

@@ -20,7 +20,15 @@ def raw(upstream, text: str) -> str:
 
 @pytest.mark.parametrize(
     "text",
-    ['{"a": NaN}', '{"a": Infinity}', "[-Infinity]", '{"n": "\\ud800"}', '{"\\udfff": 1}'],
+    [
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        "[-Infinity]",
+        '{"a": 1e999}',
+        "[-1.5e400]",
+        '{"n": "\\ud800"}',
+        '{"\\udfff": 1}',
+    ],
 )
 def test_json_the_platform_could_not_answer_with_is_invalid(upstream, text):
     with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
