@@ -10,7 +10,11 @@ GATEWAY_ERRORS = ErrorTable(
     [
         (
             ProxyError.MALFORMED_PATH,
-            (400, "The path holds an encoded '/' or a '\\', which the gateway does not forward."),
+            (
+                400,
+                "The path holds an encoded '/', a '\\' or a ';', which the gateway does not "
+                "forward.",
+            ),
         ),
         (ProxyError.ROUTE_NOT_FOUND, (404, "No route serves this path.")),
         (ProxyError.METHOD_NOT_ALLOWED, (405, "This route does not accept that method.")),

@@ -3,9 +3,11 @@
 A path is normalised once, before matching (RFC 3986 §6.2.2): escapes of unreserved characters
 decoded, empty and dot segments removed. The route that matches, the auth that guards it and the
 path the upstream receives then all see one path, so `/svc//admin`, `/svc/./admin`,
-`/svc/x/../admin` and `/svc/%61dmin` are `/svc/admin` everywhere. An encoded slash or a
-backslash is refused: upstreams disagree on whether it separates segments (Apache httpd and
-Tomcat refuse it by default too).
+`/svc/x/../admin` and `/svc/%61dmin` are `/svc/admin` everywhere. Refused, because upstreams
+disagree on what they mean: an encoded slash or a backslash (a segment separator to some;
+Apache httpd and Tomcat refuse them by default too), and a `;` (a path parameter that
+Tomcat, Jetty and Spring strip, so `/svc/admin;x` and `/svc/..;/admin` would reach
+`/svc/admin` behind the `/svc` route's back).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import string
 
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_REFUSED = re.compile(r"%(?:2[Ff]|5[Cc])|\\")
+_REFUSED = re.compile(r"%(?:2[Ff]|5[Cc])|[\\;]")
 _NEEDS_WORK = re.compile(r"%|//|/\.(?:/|\.?$|\./)")
 
 
@@ -25,7 +27,8 @@ def _unescape_unreserved(escape: re.Match[str]) -> str:
 
 
 def normalise_path(raw: str) -> str | None:
-    """`raw` in its normal form, or None when it holds an encoded `/`, or a `\\` in any form."""
+    """`raw` in its normal form, or None when it holds an encoded `/`, a `\\` in any form or
+    a `;`."""
     if _REFUSED.search(raw):
         return None
     if not _NEEDS_WORK.search(raw):

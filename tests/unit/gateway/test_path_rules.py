@@ -30,8 +30,18 @@ def test_paths_are_normalised_before_matching(raw, normal):
     assert normalise_path(raw) == normal
 
 
-@pytest.mark.parametrize("raw", ["/svc/admin%2Fusers", "/svc/admin%2fusers", "/a%5cb", "/a\\b"])
-def test_encoded_slashes_and_backslashes_are_refused(raw):
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/svc/admin%2Fusers",
+        "/svc/admin%2fusers",
+        "/a%5cb",
+        "/a\\b",
+        "/svc/admin;x",
+        "/svc/..;/admin",
+    ],
+)
+def test_encoded_slashes_backslashes_and_path_parameters_are_refused(raw):
     assert normalise_path(raw) is None
 
 
