@@ -37,10 +37,23 @@ RECOMPUTED = frozenset(
         "tracestate",
     }
 )
-# Client-address headers other than `X-Forwarded-For`, which the gateway sets (hop-counted
-# through TRUSTED_PROXY_COUNT). Proxies in front commonly pass a client's copies on unchanged,
-# so they are never forwarded: an upstream reads the client from `X-Forwarded-For` alone.
-FORWARDING_CLAIMS = frozenset({"forwarded", "x-real-ip"})
+# What a client might claim about its address or the URL, besides the `X-Forwarded-*` headers
+# the gateway sets (`X-Forwarded-For` hop-counted through TRUSTED_PROXY_COUNT). Proxies in front
+# commonly pass a client's copies on unchanged, and some frameworks route by them
+# (`X-Original-URL`, `X-Rewrite-URL`: another path than the one the route checked), so they are
+# never forwarded.
+FORWARDING_CLAIMS = frozenset(
+    {
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-server",
+        "x-forwarded-ssl",
+        "x-original-url",
+        "x-rewrite-url",
+    }
+)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
 
 
