@@ -20,6 +20,7 @@ import structlog
 from django.core.cache import cache
 from django.db import DatabaseError, connections
 
+from apps.gateway.redis_support import redis_unavailable
 from core.domain.gateway.matching import RouteTable
 from core.domain.gateway.route import Route
 
@@ -27,6 +28,7 @@ log = structlog.get_logger("platform.gateway")
 
 VERSION_KEY = "gateway:routes:version"
 _UNREADABLE_RELOAD_SECONDS = 5.0
+_WARN_EVERY_SECONDS = 60.0
 
 
 class RoutesUnavailable(Exception):
@@ -49,6 +51,7 @@ class VersionedRouteSource:
         self._next_check = 0.0
         self._stale = True
         self._retry_at = 0.0  # after a failed reload, the next attempt waits until then
+        self._warn_after = 0.0
         self._lock = threading.Lock()
         self.on_reload: list[Callable[[RouteTable], None]] = []  # each gets the new table
 
@@ -94,7 +97,7 @@ class VersionedRouteSource:
         try:
             version = str(cache.get(VERSION_KEY) or "")
         except Exception as error:  # cache unreachable: reload now and then from the database
-            log.warning("gateway_route_version_unreadable", error=type(error).__name__)
+            redis_unavailable("route_version", error)  # counted; logged at most every 5 s
             version = f"unreadable:{int(now // _UNREADABLE_RELOAD_SECONDS)}"
         if self._table is None or self._stale or version != self._table.version:
             if self._table is not None and now < self._retry_at:
@@ -114,7 +117,9 @@ class VersionedRouteSource:
     def _last_known(self, error: DatabaseError, now: float) -> RouteTable:
         """The database is unreadable: keep the table in hand (retry after a refresh period),
         or, with none, refuse."""
-        log.warning("gateway_routes_unloadable", error=type(error).__name__)
+        if now >= self._warn_after:  # at most one line per outage minute and worker
+            self._warn_after = now + _WARN_EVERY_SECONDS
+            log.warning("gateway_routes_unloadable", error=type(error).__name__)
         if self._table is None:
             raise RoutesUnavailable from error
         self._retry_at = self._next_check = now + self._refresh
@@ -140,4 +145,4 @@ class CacheRouteChangeNotifier:
         try:
             cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
         except Exception as error:  # other workers catch up once the cache is back
-            log.warning("gateway_route_version_not_published", error=type(error).__name__)
+            redis_unavailable("route_version", error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.gateway.redis_support import REDIS_FALLBACKS
 from apps.gateway.route_table import _UNREADABLE_RELOAD_SECONDS, VersionedRouteSource
 from tests.factories.gateway import route
 
@@ -19,7 +20,9 @@ def test_an_unreadable_version_key_reloads_from_the_database_now_and_then(redis_
         return list(routes)
 
     worker = VersionedRouteSource(load, refresh_seconds=0.5, monotonic=lambda: clock[0])
+    unread = REDIS_FALLBACKS.labels("route_version")._value.get()
     assert worker.current().match("/orders").name == "orders"
+    assert REDIS_FALLBACKS.labels("route_version")._value.get() == unread + 1  # counted
     routes.append(route(name="billing", path_prefix="/billing"))  # changed by another worker
     for step in range(1, 9):  # checked every half second, within one reload period
         clock[0] = step * 0.5
