@@ -222,9 +222,9 @@ def upstream_problems(url: str) -> list[str]:
     if not _is_host(parts.hostname):
         return ["The host is not a valid name or address."]
     segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
-    if "\\" in parts.path or any(segment in {"", ".", ".."} for segment in segments[:-1]):
-        return ["Write the path without '//', '.' or '..' segments and without '\\'."]
-    if segments and segments[-1] in {".", ".."}:
+    inner, last = segments[:-1], segments[-1:]  # a trailing empty segment is a trailing "/"
+    dotted = any(segment in {"", ".", ".."} for segment in inner) or last in (["."], [".."])
+    if "\\" in parts.path or dotted:
         return ["Write the path without '//', '.' or '..' segments and without '\\'."]
     return []
 

@@ -64,6 +64,7 @@ def test_a_sensible_route_has_no_problems():
         ({"upstream_url": "http://svc/a/../b"}, "upstream_url"),
         ({"upstream_url": "http://svc//b"}, "upstream_url"),
         ({"upstream_url": "http://svc/%2e%2e/b"}, "upstream_url"),
+        ({"upstream_url": "http://svc/b/.."}, "upstream_url"),
         ({"upstream_url": "http://svc/a\tb"}, "upstream_url"),
         ({"upstream_url": "http://svc/\u00e9"}, "upstream_url"),
         ({"rate_limit": RateLimitPolicy(2**31, 1)}, "rate_limit"),
