@@ -19,7 +19,7 @@ from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import Email, PasswordHash, UserId, normalise_email
+from core.domain.accounts.values import Email, PasswordHash, UserId, normalise_email_query
 from core.usecases.accounts.ports import TokenPurpose, UserPage, UserQuery
 
 DB = "default"
@@ -106,7 +106,7 @@ class DjangoUserRepository:
     def search(self, query: UserQuery) -> UserPage:
         rows = UserRow.objects.using(DB).all()
         if query.email:
-            rows = rows.filter(email__icontains=normalise_email(query.email))
+            rows = rows.filter(email__icontains=normalise_email_query(query.email))
         if query.status is not None:
             rows = rows.filter(status=query.status.value)
         if query.role:
