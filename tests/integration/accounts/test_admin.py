@@ -101,7 +101,7 @@ def test_admin_creates_users_through_the_hasher(admin_site):
     assert dup.status_code == 200
 
 
-@pytest.mark.parametrize("password", [" " * 20, "carol@example.org"])
+@pytest.mark.parametrize("password", [" " * 20, "carol@example.org", "\uffa0" * 12])
 def test_the_admin_refuses_passwords_the_api_refuses(admin_site, password):
     response = admin_site.post(
         "/admin/accounts/user/add/",

@@ -108,6 +108,17 @@ def test_weak_passwords_are_field_errors(api_client, password, field):
 
 
 @pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize("char", ["\u3164", "\u2800", "\u115f", "\u1160", "\uffa0"])
+def test_a_password_of_invisible_characters_alone_is_refused(api_client, char):
+    response = register(api_client, password=char * 12)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert (body["code"], list(body["errors"])) == ("validation_error", ["password"])
+    assert "The password must contain something other than spaces." in body["errors"]["password"]
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db(databases=["default"])
 @pytest.mark.parametrize(
     "email", ["not-an-email", "", "a@b", "x" * 250 + "@example.com", "a\n@x.io", "a@x\n.io"]
 )

@@ -168,7 +168,43 @@ def test_a_password_of_whitespace_alone_is_blank(password):
     assert is_blank(password)
 
 
-@pytest.mark.parametrize("password", ["  a  " * 4, "correct horse battery", "\u200bx" * 8])
+@pytest.mark.parametrize(
+    "char",
+    [
+        "\u3164",  # Hangul filler: a letter (Lo) that renders as nothing
+        "\u2800",  # Braille pattern blank: a symbol (So) drawn as an empty cell
+        "\u115f",  # Hangul choseong filler
+        "\u1160",  # Hangul jungseong filler
+        "\uffa0",  # halfwidth Hangul filler
+        "\u180e",  # Mongolian vowel separator
+        "\u17b4",  # Khmer inherent vowels
+        "\u17b5",
+        "\u034f",  # combining grapheme joiner
+        "\u2065",  # reserved, default ignorable
+        "\U0001d159",  # musical null notehead
+        *(chr(code) for code in range(0xFE00, 0xFE10)),  # variation selectors
+        *(chr(code) for code in range(0xE0000, 0xE0080)),  # tags
+        "\U000e0100",  # variation selector 17
+        "\U000e0fff",  # the last reserved default-ignorable code point
+    ],
+)
+def test_a_password_of_invisible_characters_alone_is_blank(char):
+    assert is_blank(char * 12)
+    assert is_blank(f" {char} " * 4)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "  a  " * 4,
+        "correct horse battery",
+        "\u200bx" * 8,
+        "\u3164" * 11 + "a",
+        "\u2800" * 11 + "\u2801",  # one raised dot is visible
+        "\ufe0f" * 11 + "\u263a",  # an emoji with its presentation selector
+        "\U000e1000" * 12,  # past the default-ignorable block: unassigned, not ignorable
+    ],
+)
 def test_a_password_with_anything_visible_is_not_blank(password):
     assert not is_blank(password)
 
