@@ -347,7 +347,10 @@ class SessionDetailView(AuthenticatedView):
                 "session_id",
                 OpenApiTypes.UUID,
                 OpenApiParameter.PATH,
-                description="The session's id, in any case; anything that is not a UUID is 404.",
+                description=(
+                    "The session's id: a UUID in its canonical 8-4-4-4-12 form, either letter "
+                    "case; any other spelling is 404."
+                ),
             )
         ],
         responses={204: None, **problems({404: ["not_found"], **BEARER_401})},

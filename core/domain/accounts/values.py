@@ -19,6 +19,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 _LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 _TOP_LABEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\Z")
+# A UUID exactly as RFC 9562 writes it (8-4-4-4-12 hex digits, either letter case): what ids in
+# paths must look like. `uuid.UUID` also reads `{...}`, `urn:uuid:...` and hyphen-less forms,
+# which would give one resource many addresses.
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
 
@@ -137,6 +143,14 @@ def _idna(host: str) -> str | None:
     return ".".join(labels)
 
 
+def parse_uuid(raw: object) -> str | None:
+    """`raw` as a lowercase UUID string when it is one in the canonical 8-4-4-4-12 hex form
+    (either letter case), None otherwise: one id, one spelling."""
+    if not isinstance(raw, str) or not _CANONICAL_UUID.fullmatch(raw):
+        return None
+    return raw.lower()
+
+
 @dataclass(frozen=True, slots=True)
 class UserId:
     """A user's identity: a UUID, carried as its canonical string."""
@@ -149,11 +163,10 @@ class UserId:
 
     @classmethod
     def parse(cls, raw: str) -> UserId | None:
-        """The id in canonical form, or None when `raw` is not a UUID."""
-        try:
-            return cls(str(uuid.UUID(raw)))
-        except (ValueError, AttributeError, TypeError):
-            return None
+        """The id in canonical form, or None when `raw` is not a UUID in its canonical
+        8-4-4-4-12 form (either letter case)."""
+        canonical = parse_uuid(raw)
+        return None if canonical is None else cls(canonical)
 
     def __str__(self) -> str:
         return self.value

@@ -3,6 +3,7 @@
 import pytest
 
 from core.domain.accounts.passwords import PasswordRejected, is_blank, looks_like_email
+from core.domain.accounts.sessions import parse_session_id
 from core.domain.accounts.values import (
     Email,
     PasswordHash,
@@ -134,6 +135,39 @@ def test_user_ids_are_canonical_uuids():
     assert UserId.parse(new.value.upper()) == new
     assert str(new) == new.value
     assert UserId.parse("nope") is None
+
+
+ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+@pytest.mark.parametrize("raw", [ID, ID.upper(), "0A1b2C3d-4E5f-4A6b-8C7d-9E0f1A2b3C4d"])
+def test_an_id_in_its_canonical_form_parses_in_either_letter_case(raw):
+    assert UserId.parse(raw) == UserId(ID)
+    assert parse_session_id(raw) == ID
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ID.replace("-", ""),  # hyphen-less
+        "{" + ID + "}",  # braces
+        "urn:uuid:" + ID,
+        " " + ID,
+        ID + "\n",
+        ID[:-1],
+        ID + "0",
+        "0a1b2c3d4-e5f-4a6b-8c7d-9e0f1a2b3c4d",  # hyphens in the wrong places
+        ID.replace("0", "\uff10"),  # fullwidth digits
+        ID.replace("0", "\u0660"),  # Arabic-Indic digits
+        "g" + ID[1:],
+        "",
+        None,
+        42,
+    ],
+)
+def test_any_other_spelling_of_an_id_does_not_parse(raw):
+    assert UserId.parse(raw) is None
+    assert parse_session_id(raw) is None
 
 
 def test_password_hash_never_prints():
