@@ -76,6 +76,12 @@ class DjangoUserRepository:
 
     def add(self, user: User) -> bool:
         row = _to_row(user)
+        # The domain's `is_staff` means "may use Django admin". The platform defines no finer
+        # Django permission sets (groups, model permissions), so a staff user without every
+        # permission would open /admin/ and find nothing to view or change: a staff user the
+        # platform creates (the provisioned administrator) is a Django superuser. Finer
+        # grants, if ever wanted, are made in the admin itself, not here.
+        row.is_superuser = user.is_staff
         try:
             with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
                 row.save(using=DB, force_insert=True)
