@@ -48,7 +48,8 @@ class RoleFilter(admin.SimpleListFilter):
 def _email_field() -> forms.CharField:
     # Not Django's EmailField: its validator would run on the raw text, before normalisation.
     return forms.CharField(
-        max_length=MAX_EMAIL_LENGTH, help_text="Stored trimmed and case-folded (NFKC)."
+        max_length=MAX_EMAIL_LENGTH,
+        help_text="Stored trimmed and case-folded (NFKC), an internationalised host in A-labels.",
     )
 
 

@@ -10,14 +10,20 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from core.domain.accounts.values import Email
+
 
 class UserManager(BaseUserManager["User"]):
-    """Creates users with a normalised email and a hashed password."""
+    """Creates users (`createsuperuser`) with the email normalised as accounts store it and a
+    hashed password."""
 
     use_in_migrations = True
 
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
-        user = self.model(email=email.strip().casefold(), **fields)
+        normalised = Email.lookup(email)  # the host in A-labels too: one mailbox, one account
+        user = self.model(
+            email=normalised.value if normalised else email.strip().casefold(), **fields
+        )
         user.set_password(password)
         user.save(using=self._db)
         return user

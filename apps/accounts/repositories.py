@@ -19,7 +19,7 @@ from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import Email, PasswordHash, UserId, normalise_email
+from core.domain.accounts.values import Email, PasswordHash, UserId, normalise_email_query
 from core.usecases.accounts.ports import TokenPurpose, UserPage, UserQuery
 
 DB = "default"
@@ -76,6 +76,12 @@ class DjangoUserRepository:
 
     def add(self, user: User) -> bool:
         row = _to_row(user)
+        # The domain's `is_staff` means "may use Django admin". The platform defines no finer
+        # Django permission sets (groups, model permissions), so a staff user without every
+        # permission would open /admin/ and find nothing to view or change: a staff user the
+        # platform creates (the provisioned administrator) is a Django superuser. Finer
+        # grants, if ever wanted, are made in the admin itself, not here.
+        row.is_superuser = user.is_staff
         try:
             with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
                 row.save(using=DB, force_insert=True)
@@ -106,7 +112,7 @@ class DjangoUserRepository:
     def search(self, query: UserQuery) -> UserPage:
         rows = UserRow.objects.using(DB).all()
         if query.email:
-            rows = rows.filter(email__icontains=normalise_email(query.email))
+            rows = rows.filter(email__icontains=normalise_email_query(query.email))
         if query.status is not None:
             rows = rows.filter(status=query.status.value)
         if query.role:

@@ -16,6 +16,9 @@ from apps.common.tokens import SimpleJWTAccessTokenVerifier
 from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok
 
+# The challenge of every 401 about a bearer token (RFC 6750), also those a view answers after
+# loading the token's user.
+BEARER_CHALLENGE = 'Bearer realm="api"'
 _DETAILS = {
     TokenError.INVALID: "The access token is not valid.",
     TokenError.EXPIRED: "The access token has expired.",
@@ -74,4 +77,4 @@ class BearerTokenAuthentication(BaseAuthentication):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def authenticate_header(self, request: Any) -> str:
-        return 'Bearer realm="api"'
+        return BEARER_CHALLENGE

@@ -1,8 +1,9 @@
 """OpenAPI helpers: the problem-document schema and per-status error responses for views.
 
 `problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
-operation, the problems any DRF view may answer whatever it declares (405; and 400, 413, 415
-when it takes a body), merging their codes into the view's own. Problems are declared under
+operation, the problems any DRF view may answer whatever it declares (405; 400, 413, 415 when
+it takes a body; 406 and 404 when it negotiates content; 503 on the API's `/api/v1/`
+operations), merging their codes into the view's own. Problems are declared under
 `application/problem+json`, the media type the server sends them with.
 """
 
@@ -17,7 +18,9 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ComponentRegistry, build_media_type_object
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 
+from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from apps.common.problems import PROBLEM_CONTENT_TYPE
 from core.domain.shared.identity import TokenError
 
@@ -55,8 +58,32 @@ BODY_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     413: ("payload_too_large",),
     415: ("unsupported_media_type",),
 }
+# DRF's DefaultContentNegotiation answers an `Accept` no renderer of the view matches with 406
+# (NotAcceptable), and a `?format=` none matches with 404 (Http404), before authentication.
+NEGOTIATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {
+    404: ("not_found",),
+    406: ("not_acceptable",),
+}
+# apps.common.exceptions maps a database that cannot be reached (OperationalError,
+# InterfaceError) to 503 with Retry-After. Documented on every operation under this prefix
+# rather than per view: which operations reach a database is decided deep inside adapters
+# (a repository call, a recorded run, a revocation that also writes a row) and by settings
+# (reset and resend work in the request when ACCOUNTS_EMAIL_IN_BACKGROUND is off), which a
+# schema generator cannot see and a hand-kept list would silently go stale on. Outside it
+# (health, metrics, JWKS) no operation touches a database for its answer.
+DATABASE_PROBLEMS: Mapping[int, tuple[str, ...]] = {503: ("service_unavailable",)}
+DATABASE_PATH_PREFIX = "/api/v1/"
 ALLOW_HEADER = {
     "Allow": {"schema": {"type": "string"}, "description": "The methods this path accepts."}
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": (
+            f"Seconds to wait before trying again ({DATABASE_RETRY_AFTER_SECONDS} while a "
+            "database is unreachable)."
+        ),
+    }
 }
 
 _DESCRIPTION_PREFIX = "Problem document; `code` is one of: "
@@ -107,6 +134,10 @@ class ProblemAutoSchema(AutoSchema):
         general = dict(EVERY_OPERATION_PROBLEMS)
         if "requestBody" in operation:
             general |= BODY_PROBLEMS
+        if issubclass(self.view.content_negotiation_class, DefaultContentNegotiation):
+            general |= NEGOTIATION_PROBLEMS
+        if path.startswith(DATABASE_PATH_PREFIX):
+            general |= DATABASE_PROBLEMS
         responses = operation.setdefault("responses", {})
         problem = build_media_type_object(
             self.resolve_serializer(ProblemSerializer, "response").ref
@@ -119,6 +150,8 @@ class ProblemAutoSchema(AutoSchema):
             content = responses[str(status)].setdefault("content", {})
             content.setdefault(PROBLEM_CONTENT_TYPE, problem)
         responses["405"].setdefault("headers", {}).update(ALLOW_HEADER)
+        if "503" in responses:
+            responses["503"].setdefault("headers", {}).update(RETRY_AFTER_HEADER)
         return operation
 
 

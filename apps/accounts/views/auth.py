@@ -6,7 +6,8 @@ Each parses its input with a nested serializer, calls one use case from `wiring`
 
 from __future__ import annotations
 
-from typing import Any
+from enum import Enum
+from typing import Any, NoReturn
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -28,6 +29,7 @@ from apps.accounts.serializers import (
     token_pair_body,
     user_body,
 )
+from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.clientip import client_ip
 from apps.common.openapi import BEARER_401, problems
 from apps.common.permissions import IsAuthenticated
@@ -44,6 +46,15 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def _refuse_caller(error: Enum) -> NoReturn:
+    """`ERRORS.raise_for` for a use case acting for the token's user: its 401 (the user gone,
+    or the token revoked by what the user's record says) carries the bearer challenge, as the
+    authentication's own 401s do."""
+    if ERRORS.status_of(error) == 401:
+        ERRORS.raise_for(error, headers={"WWW-Authenticate": BEARER_CHALLENGE})
+    ERRORS.raise_for(error)
 
 
 class PublicView(APIView):
@@ -228,11 +239,11 @@ class MeView(AuthenticatedView):
 
     @extend_schema(operation_id="auth_me", responses={200: UserOutput, **problems(BEARER_401)})
     def get(self, request: Request) -> Response:
-        match wiring.get_current_user().execute(request.user.principal.user_id):
+        match wiring.get_current_user().execute(request.user.principal):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                ERRORS.raise_for(error)
+                _refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
@@ -243,12 +254,12 @@ class MeView(AuthenticatedView):
     def patch(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request)
         match wiring.update_profile().execute(
-            request.user.principal.user_id, full_name=data.get("full_name")
+            request.user.principal, full_name=data.get("full_name")
         ):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                ERRORS.raise_for(error)
+                _refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -275,7 +286,7 @@ class PasswordChangeView(AuthenticatedView):
             case Err(PasswordRejected() as rejected):
                 reject_password(rejected)
             case Err(error):
-                ERRORS.raise_for(error)
+                _refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -336,7 +347,10 @@ class SessionDetailView(AuthenticatedView):
                 "session_id",
                 OpenApiTypes.UUID,
                 OpenApiParameter.PATH,
-                description="The session's id, in any case; anything that is not a UUID is 404.",
+                description=(
+                    "The session's id: a UUID in its canonical 8-4-4-4-12 form, either letter "
+                    "case; any other spelling is 404."
+                ),
             )
         ],
         responses={204: None, **problems({404: ["not_found"], **BEARER_401})},

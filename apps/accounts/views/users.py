@@ -36,7 +36,10 @@ USER_ID = OpenApiParameter(
     "user_id",
     OpenApiTypes.UUID,
     OpenApiParameter.PATH,
-    description="The user's id, in any case; anything that is not a UUID is 404.",
+    description=(
+        "The user's id: a UUID in its canonical 8-4-4-4-12 form, either letter case; any "
+        "other spelling is 404 (403 for a non-admin, as any id but their own)."
+    ),
 )
 
 

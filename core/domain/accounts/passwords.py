@@ -12,6 +12,30 @@ _EMAIL_LIKE = re.compile(r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*\Z")
 BLANK_MESSAGE = "The password must contain something other than spaces."
 EMAIL_LIKE_MESSAGE = "The password must not be an email address."
 _INVISIBLE = frozenset({"Cc", "Cf"})  # control and format characters (tabs, zero-width space)
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt of Unicode 14.0, which
+# `unicodedata` does not expose): what renders as nothing, letters among them (the Hangul
+# fillers), plus variation selectors, tags and the reserved code points kept for more of them.
+_DEFAULT_IGNORABLE: tuple[tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors and vowel separator
+    (0x200B, 0x200F),  # zero-width space, joiners, direction marks
+    (0x202A, 0x202E),  # bidirectional embeddings and overrides
+    (0x2060, 0x206F),  # word joiner, invisible operators, isolates, deprecated formats
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors 1-16
+    (0xFEFF, 0xFEFF),  # zero-width no-break space
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFF0, 0xFFF8),  # reserved
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical beam and phrase controls
+    (0xE0000, 0xE0FFF),  # tags, variation selectors 17-256, reserved
+)
+# Assigned characters outside that property that fonts draw as an empty cell.
+_BLANK_GLYPHS = frozenset({"\u2800", "\U0001d159"})  # Braille blank, musical null notehead
 
 
 def looks_like_email(password: str) -> bool:
@@ -22,7 +46,14 @@ def looks_like_email(password: str) -> bool:
 def is_blank(password: str) -> bool:
     """A password of whitespace (or invisible characters) alone passes every length rule and
     is still no secret: twenty spaces are guessed as fast as one."""
-    return all(char.isspace() or unicodedata.category(char) in _INVISIBLE for char in password)
+    return all(_is_invisible(char) for char in password)
+
+
+def _is_invisible(char: str) -> bool:
+    if char.isspace() or char in _BLANK_GLYPHS or unicodedata.category(char) in _INVISIBLE:
+        return True
+    code = ord(char)
+    return any(low <= code <= high for low, high in _DEFAULT_IGNORABLE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,15 +10,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.domain.accounts.values import UserId
+from core.domain.accounts.values import UserId, parse_uuid
 
 
 def parse_session_id(raw: str) -> str | None:
-    """A session id in canonical form (a lowercase UUID, as stored), None when `raw` is not one."""
-    try:
-        return str(uuid.UUID(raw))
-    except (ValueError, AttributeError, TypeError):
-        return None
+    """A session id in canonical form (a lowercase UUID, as stored), None when `raw` is not a
+    UUID in its canonical 8-4-4-4-12 form (either letter case)."""
+    return parse_uuid(raw)
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.domain.accounts.values import ADMIN_ROLE, DEFAULT_ROLES, Email, PasswordHash, UserId
+from core.domain.shared.identity import is_revoked
 
 
 class UserStatus(StrEnum):
@@ -95,6 +96,20 @@ class User:
     def revoke_tokens(self, now: datetime) -> None:
         """Every token issued before `now` stops working (the durable cut-off)."""
         self.tokens_valid_after = now
+
+    def honours_token_issued_at(self, issued_at: datetime) -> bool:
+        """Whether an access token issued at `issued_at` may still act for this user, by what
+        the user's own record holds: only an active user's tokens, and none issued before the
+        durable cut-off. The cut-off compares whole seconds, as `iat` and the cache's cut-off
+        do (`is_revoked`), so both say the same about every token."""
+        if self.status != UserStatus.ACTIVE:
+            return False
+        cutoff = self.tokens_valid_after
+        return not is_revoked(
+            issued_at=int(issued_at.timestamp()),
+            token_denied=False,
+            user_valid_after=None if cutoff is None else int(cutoff.timestamp()),
+        )
 
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until

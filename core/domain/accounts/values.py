@@ -14,10 +14,17 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}\Z")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 # What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part (no
 # quoted strings: few mail systems take them, and non-ASCII needs SMTPUTF8 end to end) and a
-# host name of letters, digits and hyphens, which may be internationalised (checked as IDNA).
+# host name of letters, digits and hyphens, which may be internationalised (checked as IDNA and
+# stored as its ASCII A-labels, `xn--...`, the one spelling DNS uses).
 _LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 _TOP_LABEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\Z")
+# A UUID exactly as RFC 9562 writes it (8-4-4-4-12 hex digits, either letter case): what ids in
+# paths must look like. `uuid.UUID` also reads `{...}`, `urn:uuid:...` and hyphen-less forms,
+# which would give one resource many addresses.
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
 
@@ -29,7 +36,8 @@ def is_valid_role(role: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Email:
-    """An email address, normalised (trimmed, case-folded) so `A@X.io` and `a@x.io` are one.
+    """An email address, normalised (trimmed, case-folded, host in ASCII A-labels) so `A@X.io`
+    and `a@x.io` are one, and so are `a@bücher.de` and `a@xn--bcher-kva.de`.
 
     `parse` decides what is accepted; the constructor only insists on a normalised-looking
     value, so rows stored under earlier rules still load.
@@ -48,16 +56,21 @@ class Email:
         Normalise first (NFKC, case-fold, NFKC again, trim), then validate what would be stored,
         so every accepted address is stored as it was checked: `xİ@x.io` folds to a non-ASCII
         `xi̇@x.io` and is refused like `josé@x.io`, and a fullwidth `AB@x.io` is `ab@x.io`.
+        An internationalised host is stored as its A-labels (`a@BÜCHER.de` is
+        `a@xn--bcher-kva.de`): one mailbox, one stored spelling, one account.
         """
-        normalised = normalise_email(raw)
-        return cls(normalised) if _is_address(normalised) else None
+        canonical = _canonical_email(normalise_email(raw))
+        return cls(canonical) if canonical is not None and _is_address(canonical) else None
 
     @classmethod
     def lookup(cls, raw: str) -> Email | None:
         """The normalised email to look an existing account up by (login, reset, resend), or
         None when `raw` cannot name one. Only the stored shape is checked, not `parse`'s rules,
-        so an account stored under earlier, looser rules can still sign in and recover."""
+        so an account stored under earlier, looser rules can still sign in and recover. The
+        host is put in A-labels as `parse` stores it whenever it has that form, so either
+        spelling of an internationalised host finds the account."""
         normalised = normalise_email(raw)
+        normalised = _canonical_email(normalised) or normalised
         if not _EMAIL.fullmatch(normalised) or len(normalised) > MAX_EMAIL_LENGTH:
             return None
         return cls(normalised)
@@ -72,22 +85,38 @@ def normalise_email(raw: str) -> str:
     return folded.strip()
 
 
-def _is_address(normalised: str) -> bool:
+def normalise_email_query(raw: str) -> str:
+    """What a search for (part of) an address looks for: normalised as addresses are, its host
+    part (after the last `@`, or all of it without one) in A-labels when it has that form, so
+    `bücher.de` finds `a@xn--bcher-kva.de`."""
+    normalised = normalise_email(raw)
     local, at, host = normalised.rpartition("@")
-    if not at or len(normalised) > MAX_EMAIL_LENGTH or len(local) > MAX_LOCAL_PART_LENGTH:
+    ascii_host = host if host.isascii() else _idna(host)
+    return normalised if ascii_host is None else f"{local}{at}{ascii_host}"
+
+
+def _canonical_email(normalised: str) -> str | None:
+    """`normalised` with its host in ASCII A-labels, or None when the host has no such form."""
+    local, at, host = normalised.rpartition("@")
+    if not at or host.isascii():
+        return normalised
+    ascii_host = _idna(host)
+    return None if ascii_host is None else f"{local}@{ascii_host}"
+
+
+def _is_address(canonical: str) -> bool:
+    local, at, host = canonical.rpartition("@")
+    if not at or len(canonical) > MAX_EMAIL_LENGTH or len(local) > MAX_LOCAL_PART_LENGTH:
         return False
     # fullmatch: `$` would also match before a final newline ("a\n@x.io").
     return (
         bool(_LOCAL_PART.fullmatch(local))
         and _is_host_name(host)
-        and bool(_EMAIL.fullmatch(normalised))
+        and bool(_EMAIL.fullmatch(canonical))
     )
 
 
-def _is_host_name(host: str) -> bool:
-    ascii_host = host if host.isascii() else _idna(host)
-    if ascii_host is None:
-        return False
+def _is_host_name(ascii_host: str) -> bool:
     labels = ascii_host.split(".")
     if len(labels) < 2 or len(ascii_host) > 253:
         return False
@@ -97,13 +126,29 @@ def _is_host_name(host: str) -> bool:
 
 
 def _idna(host: str) -> str | None:
-    """The ASCII form of an internationalised host name, None when it has none or when IDNA
-    would map part of it away (soft hyphens...): one host, one stored spelling."""
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-        return ascii_host if ascii_host.encode("ascii").decode("idna") == host else None
-    except UnicodeError:
+    """The ASCII form of an internationalised host name, label by label (labels already in
+    ASCII, A-labels included, are kept), None when a label has none or when IDNA would map
+    part of it away (soft hyphens...): one host, one stored spelling."""
+    labels = []
+    for label in host.split("."):
+        if not label.isascii():
+            try:
+                ascii_label = label.encode("idna").decode("ascii")
+                if ascii_label.encode("ascii").decode("idna") != label:
+                    return None
+            except UnicodeError:
+                return None
+            label = ascii_label
+        labels.append(label)
+    return ".".join(labels)
+
+
+def parse_uuid(raw: object) -> str | None:
+    """`raw` as a lowercase UUID string when it is one in the canonical 8-4-4-4-12 hex form
+    (either letter case), None otherwise: one id, one spelling."""
+    if not isinstance(raw, str) or not _CANONICAL_UUID.fullmatch(raw):
         return None
+    return raw.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +163,10 @@ class UserId:
 
     @classmethod
     def parse(cls, raw: str) -> UserId | None:
-        """The id in canonical form, or None when `raw` is not a UUID."""
-        try:
-            return cls(str(uuid.UUID(raw)))
-        except (ValueError, AttributeError, TypeError):
-            return None
+        """The id in canonical form, or None when `raw` is not a UUID in its canonical
+        8-4-4-4-12 form (either letter case)."""
+        canonical = parse_uuid(raw)
+        return None if canonical is None else cls(canonical)
 
     def __str__(self) -> str:
         return self.value

@@ -6,7 +6,7 @@ from dataclasses import replace
 from enum import StrEnum
 
 from core.domain.accounts.passwords import PasswordRejected
-from core.domain.accounts.user import User, UserStatus
+from core.domain.accounts.user import User
 from core.domain.accounts.values import UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
@@ -24,28 +24,38 @@ from core.usecases.accounts.registration import password_problems
 
 
 class CurrentUserError(StrEnum):
-    """The token is valid but its user is gone."""
+    """Why the caller's user cannot be acted for although the token passed verification."""
 
-    UNKNOWN_USER = "token_invalid"
+    UNKNOWN_USER = "token_invalid"  # the token's user is gone
+    # The user is no longer active, or the token predates their cut-off: what the cache's
+    # revocation facts say too, kept here in case those facts were lost (a Redis flush).
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an error code, not a secret
 
 
-def _current(users: UserRepository, user_id: str, *, lock: bool = False) -> User | None:
-    uid = UserId.parse(user_id)
+def _acting_for(
+    users: UserRepository, principal: Principal, *, lock: bool = False
+) -> Result[User, CurrentUserError]:
+    """The principal's user, checked against the user's own record (defence in depth: the
+    token verifier checks revocation in the cache only, and this row is loaded anyway)."""
+    uid = UserId.parse(principal.user_id)
     if uid is None:
-        return None
+        return Err(CurrentUserError.UNKNOWN_USER)
     user = users.get_for_update(uid) if lock else users.get(uid)
-    return None if user is None or user.status == UserStatus.DELETED else user
+    if user is None:
+        return Err(CurrentUserError.UNKNOWN_USER)
+    if not user.honours_token_issued_at(principal.issued_at):
+        return Err(CurrentUserError.TOKEN_REVOKED)
+    return Ok(user)
 
 
 class GetCurrentUser:
-    """The caller's user."""
+    """The caller's user, unless the database says the caller's token is revoked."""
 
     def __init__(self, *, users: UserRepository) -> None:
         self._users = users
 
-    def execute(self, user_id: str) -> Result[User, CurrentUserError]:
-        user = _current(self._users, user_id)
-        return Ok(user) if user is not None else Err(CurrentUserError.UNKNOWN_USER)
+    def execute(self, principal: Principal) -> Result[User, CurrentUserError]:
+        return _acting_for(self._users, principal)
 
 
 class UpdateProfile:
@@ -54,11 +64,14 @@ class UpdateProfile:
     def __init__(self, *, users: UserRepository, uow: UnitOfWork) -> None:
         self._users, self._uow = users, uow
 
-    def execute(self, user_id: str, *, full_name: str | None) -> Result[User, CurrentUserError]:
+    def execute(
+        self, principal: Principal, *, full_name: str | None
+    ) -> Result[User, CurrentUserError]:
         with self._uow:
-            user = _current(self._users, user_id, lock=True)
-            if user is None:
-                return Err(CurrentUserError.UNKNOWN_USER)
+            current = _acting_for(self._users, principal, lock=True)
+            if current.is_err():
+                return current
+            user = current.unwrap()
             if full_name is not None:
                 user.full_name = full_name.strip()
                 self._users.save(user)
@@ -71,6 +84,13 @@ class ChangePasswordError(StrEnum):
 
     INVALID_CREDENTIALS = "invalid_credentials"
     UNKNOWN_USER = "token_invalid"
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - as for `CurrentUserError`
+
+
+_CHANGE_PASSWORD_ERRORS = {
+    CurrentUserError.UNKNOWN_USER: ChangePasswordError.UNKNOWN_USER,
+    CurrentUserError.TOKEN_REVOKED: ChangePasswordError.TOKEN_REVOKED,
+}
 
 
 class ChangePassword:
@@ -99,9 +119,10 @@ class ChangePassword:
     def execute(
         self, principal: Principal, *, current_password: str, new_password: str
     ) -> Result[None, ChangePasswordError | PasswordRejected]:
-        user = _current(self._users, principal.user_id)
-        if user is None:
-            return Err(ChangePasswordError.UNKNOWN_USER)
+        current = _acting_for(self._users, principal)
+        if current.is_err():
+            return Err(_CHANGE_PASSWORD_ERRORS[current.unwrap_err()])
+        user = current.unwrap()
         if not self._hasher.verify(current_password, user.password_hash):
             return Err(ChangePasswordError.INVALID_CREDENTIALS)
         if new_password == current_password:

@@ -244,3 +244,30 @@ def test_with_postgres_gone_the_proxy_serves_its_last_routes_and_the_api_answers
     checks = ready.json()["checks"]
     assert checks["database:gateway"] == {"status": "unavailable", "error": "OperationalError"}
     assert checks["cache"]["status"] == "ok"
+
+
+@pytest.mark.relayed
+def test_with_postgres_gone_each_contexts_api_answers_the_503_its_schema_documents(
+    platform, postgres_relay
+):
+    schema = httpx.get(platform.url + "/api/schema/?format=json", timeout=10).json()
+    postgres_relay.cut()  # PostgreSQL is gone for the platform
+    calls = [
+        ("post", "/api/v1/auth/login", {"email": "a@example.com", "password": "p" * 12}, {}),
+        ("get", "/api/v1/auth/me", None, {"Authorization": f"Bearer {access_token()}"}),
+        ("get", "/api/v1/users", None, _admin()),
+        ("get", "/api/v1/gateway/routes", None, _admin()),
+        ("get", "/api/v1/aggregation/composites", None, _admin()),
+    ]
+    for method, path, body, headers in calls:
+        response = httpx.request(
+            method, platform.url + path, json=body, headers=headers, timeout=10
+        )
+        assert (response.status_code, response.json()["code"]) == (503, "service_unavailable"), (
+            path,
+            response.text,
+        )
+        assert response.headers["retry-after"] == "5", path
+        documented = schema["paths"][path][method]["responses"]["503"]
+        assert "`service_unavailable`" in documented["description"], path
+        assert "Retry-After" in documented["headers"], path

@@ -101,7 +101,7 @@ def test_admin_creates_users_through_the_hasher(admin_site):
     assert dup.status_code == 200
 
 
-@pytest.mark.parametrize("password", [" " * 20, "carol@example.org"])
+@pytest.mark.parametrize("password", [" " * 20, "carol@example.org", "\uffa0" * 12])
 def test_the_admin_refuses_passwords_the_api_refuses(admin_site, password):
     response = admin_site.post(
         "/admin/accounts/user/add/",
@@ -158,3 +158,20 @@ def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, api_cli
     assert response.status_code == 302, response.content
     assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
     assert login(api_client, "alice@example.com", "admin-chosen-pass-5")
+
+
+def test_the_admin_refuses_the_other_spelling_of_a_taken_internationalised_host(admin_site):
+    User.objects.create_user("N1@Bücher.example", "solid-granite-pass-3")  # createsuperuser's way
+    assert User.objects.filter(email="n1@xn--bcher-kva.example").exists()
+    response = admin_site.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "n1@xn--bcher-kva.example",
+            "password1": "solid-granite-pass-3",
+            "password2": "solid-granite-pass-3",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert response.context["adminform"].form.errors["email"]
+    assert User.objects.filter(email__startswith="n1@").count() == 1

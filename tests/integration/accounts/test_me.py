@@ -1,7 +1,18 @@
 """GET and PATCH /api/v1/auth/me."""
 
-import pytest
+import time
 
+import pytest
+from django.core.cache import cache
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apps.common.tokens import (
+    REVOKED_JTI_KEY,
+    REVOKED_SID_KEY,
+    USER_CUTOFF_KEY,
+    SimpleJWTAccessTokenVerifier,
+)
+from tests.factories.accounts import PASSWORD
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -61,3 +72,65 @@ def test_me_of_a_deleted_user_is_401(api_client, alice):
     assert response.status_code == 401
     patch = api_client.patch("/api/v1/auth/me", {"full_name": "x"}, **bearer(pair["access_token"]))
     assert patch.status_code == 401
+
+
+def forget_revocation_facts(access_token):
+    """Lose what the cache knows against this token (a Redis flush, an outage that lost the
+    writes), through the real cache, and check the token verifier now lets it through."""
+    claims = AccessToken(access_token)
+    keys = [
+        REVOKED_JTI_KEY.format(claims["jti"]),
+        REVOKED_SID_KEY.format(claims["sid"]),
+        USER_CUTOFF_KEY.format(claims["sub"]),
+    ]
+    assert cache.get_many(keys), "the cache held no revocation fact for this token"
+    cache.delete_many(keys)
+    assert SimpleJWTAccessTokenVerifier().verify(access_token).is_ok()
+
+
+def assert_refused_as_revoked(api_client, access_token, revoked_by_cache):
+    for response in (
+        api_client.get("/api/v1/auth/me", **bearer(access_token)),
+        api_client.patch("/api/v1/auth/me", {"full_name": "Mallory"}, **bearer(access_token)),
+    ):
+        assert response.status_code == 401, response.content
+        assert response.json() == revoked_by_cache.json()  # the same problem document
+        assert response["WWW-Authenticate"] == revoked_by_cache["WWW-Authenticate"]
+
+
+def test_a_suspended_users_token_is_refused_on_me_after_the_cache_lost_the_fact(
+    api_client, alice, admin_user
+):
+    token = login(api_client, "alice@example.com")["access_token"]
+    admin = login(api_client, "root@example.com")["access_token"]
+    suspended = api_client.patch(
+        f"/api/v1/users/{alice.id}", {"status": "suspended"}, **bearer(admin)
+    )
+    assert suspended.status_code == 200, suspended.content
+    by_cache = api_client.get("/api/v1/auth/me", **bearer(token))
+    assert (by_cache.status_code, by_cache.json()["code"]) == (401, "token_revoked")
+    forget_revocation_facts(token)
+    assert_refused_as_revoked(api_client, token, by_cache)
+    change = api_client.post(
+        "/api/v1/auth/password/change",
+        {"current_password": PASSWORD, "new_password": "fresh-orchard-lantern-4"},
+        **bearer(token),
+    )
+    assert change.json() == by_cache.json()  # password change loads the user too
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Liddell"
+    assert alice.check_password(PASSWORD)
+
+
+def test_a_token_cut_off_by_logout_all_is_refused_on_me_after_the_cache_lost_the_fact(
+    api_client, alice
+):
+    token = login(api_client, "alice@example.com")["access_token"]
+    time.sleep(1.01 - time.time() % 1)  # the cut-off has whole seconds, as `iat` has
+    assert api_client.post("/api/v1/auth/logout-all", **bearer(token)).status_code == 204
+    by_cache = api_client.get("/api/v1/auth/me", **bearer(token))
+    assert (by_cache.status_code, by_cache.json()["code"]) == (401, "token_revoked")
+    forget_revocation_facts(token)
+    assert_refused_as_revoked(api_client, token, by_cache)
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Liddell"

@@ -40,3 +40,12 @@ def test_an_account_stored_under_earlier_looser_rules_can_still_reset_and_sign_i
     reset = api_client.post("/api/v1/auth/password/reset", {"email": "JOSÉ@example.com"})
     assert reset.status_code == 202
     assert [m.to for m in mail.outbox] == [["josé@example.com"]]
+
+
+def test_either_spelling_of_an_internationalised_host_finds_the_account(api_client):
+    from tests.factories.accounts import UserFactory
+
+    UserFactory(email="n1@xn--bcher-kva.example")
+    reset = api_client.post("/api/v1/auth/password/reset", {"email": "N1@Bücher.example"})
+    assert reset.status_code == 202
+    assert [m.to for m in mail.outbox] == [["n1@xn--bcher-kva.example"]]

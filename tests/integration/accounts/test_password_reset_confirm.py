@@ -39,11 +39,14 @@ def test_reset_lifts_a_lockout(api_client, alice):
     assert login(api_client, "alice@example.com", NEW)
 
 
-def test_a_password_of_spaces_alone_is_weak_and_the_token_still_works(api_client, alice):
+@pytest.mark.parametrize("blank_password", [" " * 20, "\u3164" * 12, "\u2800" * 12])
+def test_a_password_of_spaces_alone_is_weak_and_the_token_still_works(
+    api_client, alice, blank_password
+):
     api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
     token = last_mailed_token()
     url = "/api/v1/auth/password/reset/confirm"
-    blank = api_client.post(url, {"token": token, "new_password": " " * 20})
+    blank = api_client.post(url, {"token": token, "new_password": blank_password})
     assert (blank.status_code, blank.json()["code"]) == (400, "validation_error")
     assert list(blank.json()["errors"]) == ["new_password"]
     assert api_client.post(url, {"token": token, "new_password": NEW}).status_code == 204

@@ -8,7 +8,7 @@ from django.db import connections
 
 from apps.accounts.models import User
 from tests.factories.accounts import UserFactory
-from tests.integration.accounts.conftest import login
+from tests.integration.accounts.conftest import last_mailed_token, login
 
 URL = "/api/v1/auth/register"
 
@@ -67,6 +67,27 @@ def test_the_same_email_in_another_case_is_409_email_taken(api_client):
 
 @pytest.mark.django_db(databases=["default"])
 @pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("n1@bücher.example", "n1@xn--bcher-kva.example"),
+        ("n1@XN--BCHER-KVA.example", "N1@Bücher.Example"),
+    ],
+)
+def test_both_spellings_of_an_internationalised_host_are_one_account(api_client, first, second):
+    created = register(api_client, email=first)
+    assert created.status_code == 201, created.content
+    assert created.json()["email"] == "n1@xn--bcher-kva.example"  # the A-labels DNS uses
+    verified = api_client.post("/api/v1/auth/verify-email", {"token": last_mailed_token()})
+    assert verified.status_code == 200, verified.content
+    again = register(api_client, email=second)
+    assert (again.status_code, again.json()["code"]) == (409, "email_taken")
+    assert User.objects.count() == 1
+    signed_in = login(api_client, second, "quiet-meadow-river-7")
+    assert signed_in["user"]["id"] == created.json()["id"]
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize(
     ("password", "field"),
     [
         ("short1", "password"),
@@ -83,6 +104,17 @@ def test_weak_passwords_are_field_errors(api_client, password, field):
     body = response.json()
     assert body["code"] == "validation_error"
     assert body["errors"][field]
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize("char", ["\u3164", "\u2800", "\u115f", "\u1160", "\uffa0"])
+def test_a_password_of_invisible_characters_alone_is_refused(api_client, char):
+    response = register(api_client, password=char * 12)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert (body["code"], list(body["errors"])) == ("validation_error", ["password"])
+    assert "The password must contain something other than spaces." in body["errors"]["password"]
     assert not User.objects.exists()
 
 

@@ -24,8 +24,32 @@ def test_seed_creates_the_admin_once_and_demo_users(settings):
     assert "[accounts] created boss@example.com" in out.getvalue().casefold()
     boss = User.objects.get(email="boss@example.com")
     assert (boss.roles, boss.is_staff, boss.email_verified) == (["user", "admin"], True, True)
+    assert boss.is_superuser
+    assert not User.objects.get(email="alice@example.com").is_superuser
     assert User.objects.count() == 3
     again = seed_accounts(SeedOptions(demo=True))
     assert all(line.startswith("exists") for line in again)
     settings.ACCOUNTS_ADMIN_EMAIL = "not-an-email"
     assert seed_accounts(SeedOptions(demo=False))[0].startswith("skipped")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/admin/",
+        "/admin/accounts/user/",
+        "/admin/accounts/user/add/",
+        "/admin/gateway/routerow/",
+        "/admin/gateway/routerow/add/",
+        "/admin/aggregation/compositerow/",
+        "/admin/aggregation/runrow/",
+    ],
+)
+def test_the_seeded_admin_can_use_django_admin(client, settings, page):
+    settings.ACCOUNTS_ADMIN_EMAIL = "boss@example.com"
+    settings.ACCOUNTS_ADMIN_PASSWORD = "boss-password-long-1"
+    call_command("seed", stdout=StringIO())
+    assert client.login(email="boss@example.com", password="boss-password-long-1")
+    response = client.get(page)
+    assert response.status_code == 200, (page, response.status_code)
+    assert b"have permission to view or edit anything" not in response.content

@@ -67,6 +67,30 @@ def test_a_malformed_session_id_is_the_sessions_404(api_client, alice):
     assert (body["code"], body["detail"]) == ("not_found", "You have no live session with this id.")
 
 
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda sid: uuid.UUID(sid).hex,
+        lambda sid: "{" + sid + "}",
+        lambda sid: "urn:uuid:" + sid,
+        lambda sid: uuid.UUID(sid).hex.upper(),
+    ],
+    ids=["hyphen-less", "braces", "urn", "hyphen-less-upper"],
+)
+def test_only_the_canonical_form_of_a_session_id_names_the_session(api_client, alice, spell):
+    other = login(api_client, "alice@example.com", HTTP_USER_AGENT="old laptop")
+    mine = login(api_client, "alice@example.com")
+    sessions = api_client.get("/api/v1/auth/sessions", **bearer(mine["access_token"])).json()
+    target = next(s["id"] for s in sessions if s["user_agent"] == "old laptop")
+    response = api_client.delete(
+        f"/api/v1/auth/sessions/{spell(target)}", **bearer(mine["access_token"])
+    )
+    assert response.status_code == 404, response.content
+    body = response.json()
+    assert (body["code"], body["detail"]) == ("not_found", "You have no live session with this id.")
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200
+
+
 def test_sessions_need_a_token(api_client):
     assert api_client.get("/api/v1/auth/sessions").status_code == 401
 

@@ -38,6 +38,29 @@ def test_an_upper_case_id_is_the_same_user(api_client, admin_token, alice, bob):
     assert (changed.status_code, changed.json()["full_name"]) == (200, "Robert")
 
 
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda uid: uid.hex,
+        lambda uid: "{" + str(uid) + "}",
+        lambda uid: "urn:uuid:" + str(uid),
+        lambda uid: uid.hex.upper(),
+    ],
+    ids=["hyphen-less", "braces", "urn", "hyphen-less-upper"],
+)
+def test_only_the_canonical_form_of_an_id_names_the_user(api_client, admin_token, alice, spell):
+    user_id = spell(alice.id)
+    for response in (
+        api_client.get(f"/api/v1/users/{user_id}", **bearer(admin_token)),
+        api_client.patch(f"/api/v1/users/{user_id}", {"full_name": "x"}, **bearer(admin_token)),
+    ):
+        assert response.status_code == 404, (user_id, response.content)
+        body = response.json()
+        assert (body["code"], body["detail"]) == ("not_found", "No user has this id.")
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Liddell"
+
+
 @pytest.mark.parametrize("user_id", ["not-a-uuid", "12345", "0" * 33])
 def test_a_malformed_id_is_the_users_404(api_client, admin_token, user_id):
     for response in (

@@ -65,3 +65,12 @@ def test_the_email_filter_is_normalised_as_addresses_are(api_client, admin_token
     fullwidth = "\uff21\uff2c\uff29\uff23\uff25"  # ALICE in fullwidth letters
     found = api_client.get(f"/api/v1/users?email={fullwidth}", **bearer(admin_token)).json()
     assert [u["email"] for u in found["results"]] == ["alice@example.com"]
+
+
+def test_the_email_filter_finds_an_internationalised_host_by_either_spelling(
+    api_client, admin_token
+):
+    UserFactory(email="n1@xn--bcher-kva.example")
+    for text in ("bücher.example", "xn--bcher-kva", "N1@Bücher.Example"):
+        found = api_client.get(f"/api/v1/users?email={text}", **bearer(admin_token)).json()
+        assert [u["email"] for u in found["results"]] == ["n1@xn--bcher-kva.example"], text

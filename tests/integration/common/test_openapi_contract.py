@@ -263,6 +263,64 @@ def test_a_drf_views_general_answers_are_documented(client, settings, schema, se
     assert code in documented_codes(schema, operation, status), (status, code)
 
 
+NOT_NEGOTIATING = {"/health", "/health/ready", "/metrics"}  # FirstRendererNegotiation
+PATH_PARAMETERS = {
+    "name": "no-such-name",
+    "user_id": "00000000-0000-4000-8000-000000000000",
+    "session_id": "00000000-0000-4000-8000-000000000000",
+}
+
+
+def concrete(path):
+    return re.sub(r"\{(\w+)\}", lambda match: PATH_PARAMETERS[match[1]], path)
+
+
+def test_every_negotiating_drf_operation_documents_406_and_404(schema):
+    for name, operation in drf_operations(schema):
+        path = name.split(" ", 1)[1]
+        negotiates = path not in NOT_NEGOTIATING
+        assert ("not_acceptable" in documented_codes(schema, operation, 406)) is negotiates, name
+        assert ("not_found" in documented_codes(schema, operation, 404)) is negotiates, name
+
+
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+def test_every_drf_operation_answering_406_for_an_unacceptable_accept_documents_it(client, schema):
+    # Content negotiation comes before authentication, parsing and the database.
+    checked = 0
+    for name, operation in drf_operations(schema):
+        method, path = name.split(" ", 1)
+        response = client.generic(method, concrete(path), HTTP_ACCEPT="application/xml")
+        if path in NOT_NEGOTIATING:
+            assert response.status_code != 406, name
+            continue
+        assert response.status_code == 406, (name, response.status_code)
+        assert response.json()["code"] in documented_codes(schema, operation, 406), name
+        assert response["Content-Type"] == "application/problem+json", name
+        checked += 1
+    assert checked > 25
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_an_unknown_format_is_the_documented_404(client, schema):
+    response = client.post("/api/v1/auth/login?format=xml", {}, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    operation = schema["paths"]["/api/v1/auth/login"]["post"]
+    assert "not_found" in documented_codes(schema, operation, 404)
+
+
+def test_every_api_operation_documents_503_with_retry_after_and_no_other_does(schema):
+    api_operations = 0
+    for name, operation in drf_operations(schema):
+        path = name.split(" ", 1)[1]
+        if path.startswith("/api/v1/"):
+            api_operations += 1
+            assert documented_codes(schema, operation, 503) == {"service_unavailable"}, name
+            assert "Retry-After" in operation["responses"]["503"]["headers"], name
+        else:  # health, metrics, JWKS: /health/ready's 503 is its readiness body
+            assert "service_unavailable" not in documented_codes(schema, operation, 503), name
+    assert api_operations > 25
+
+
 def test_the_servers_own_refusals_are_listed(schema):
     from config.gunicorn_worker import PARSE_REFUSALS
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
 from core.domain.accounts.sessions import Session
+from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
 from core.usecases.accounts.profile import (
@@ -117,3 +118,12 @@ def test_an_access_token_from_before_a_rotation_keeps_its_own_session(world, ali
     assert result.is_ok()
     assert [s.id for s in world.sessions.live_for(alice.id, world.clock.now())] == [mine.id]
     assert other.id in world.revocations.denied_sessions
+
+
+def test_a_token_the_users_record_says_is_revoked_changes_nothing(world, alice):
+    world.users.save(replace(alice, status=UserStatus.SUSPENDED))
+    result = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
+    )
+    assert result == Err(ChangePasswordError.TOKEN_REVOKED)
+    assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)

@@ -87,3 +87,17 @@ def test_a_session_lives_until_revoked_or_expired():
     assert not session.is_live(clock.now() + timedelta(days=7))
     session.revoked_at = clock.now()
     assert not session.is_live(clock.now())
+
+
+def test_a_user_honours_only_tokens_after_their_cut_off_and_only_while_active():
+    from dataclasses import replace
+    from datetime import timedelta
+
+    now = clock.now()  # a whole second, as `iat` is
+    user = make_user(clock)
+    assert user.honours_token_issued_at(now)
+    cut = replace(user, tokens_valid_after=now + timedelta(seconds=1, milliseconds=500))
+    assert not cut.honours_token_issued_at(now)
+    assert cut.honours_token_issued_at(now + timedelta(seconds=1))  # the cut-off second itself
+    for status in (UserStatus.INACTIVE, UserStatus.SUSPENDED, UserStatus.DELETED):
+        assert not replace(user, status=status).honours_token_issued_at(now)

@@ -3,7 +3,14 @@
 import pytest
 
 from core.domain.accounts.passwords import PasswordRejected, is_blank, looks_like_email
-from core.domain.accounts.values import Email, PasswordHash, UserId, is_valid_role
+from core.domain.accounts.sessions import parse_session_id
+from core.domain.accounts.values import (
+    Email,
+    PasswordHash,
+    UserId,
+    is_valid_role,
+    normalise_email_query,
+)
 
 
 def fullwidth(text):
@@ -40,6 +47,7 @@ def test_bad_emails_do_not_parse(raw):
         "a@exa_mple.com",
         "a@bü\u00adcher.de",  # a soft hyphen IDNA would drop: two spellings of one host
         "a@bü..de",  # IDNA refuses an empty label
+        "a@bücher\u3002de",  # a full stop IDNA reads as a dot, so two spellings of a host
         "a@" + "ü" * 70 + ".de",  # and a label past 63 characters
         "x" * 65 + "@example.com",
     ],
@@ -54,7 +62,7 @@ def test_what_fails_once_normalised_does_not_parse(raw):
         (fullwidth("ALICE@EXAMPLE.COM"), "alice@example.com"),  # NFKC first
         ("\u212a@example.com", "k@example.com"),  # the Kelvin sign folds to k
         ("Bob+Tag@Sub.Example.Org", "bob+tag@sub.example.org"),
-        ("a@BÜCHER.de", "a@bücher.de"),  # an internationalised host name
+        ("a@BÜCHER.de", "a@xn--bcher-kva.de"),  # an internationalised host, in A-labels
         ("a@xn--bcher-kva.de", "a@xn--bcher-kva.de"),
     ],
 )
@@ -70,7 +78,51 @@ def test_a_parsed_email_parses_to_itself(raw):
     parsed = Email.parse(raw)
     assert parsed is not None
     assert Email.parse(parsed.value) == parsed
-    assert parsed.value.split("@")[0].isascii()
+    assert parsed.value.isascii()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "n1@bücher.example",
+        "n1@xn--bcher-kva.example",
+        "N1@BÜCHER.EXAMPLE",
+        "n1@XN--BCHER-KVA.example",
+        "n1@bu\u0308cher.example",  # u + combining diaeresis: NFKC composes it to ü
+    ],
+)
+def test_both_spellings_of_an_internationalised_host_are_one_address(raw):
+    assert Email.parse(raw) == Email("n1@xn--bcher-kva.example")
+    assert Email.lookup(raw) == Email("n1@xn--bcher-kva.example")
+
+
+def test_only_the_host_of_an_address_is_put_in_a_labels():
+    assert Email.parse("a.b@sub.bücher.xn--p1ai") == Email("a.b@sub.xn--bcher-kva.xn--p1ai")
+
+
+def test_an_address_whose_a_label_form_is_too_long_does_not_parse():
+    label = "abcdefghij" * 4 + "ü" * 4  # 44 characters, 51 as an A-label
+    raw = "a@" + ".".join([label] * 5) + ".de"  # 229 characters, 264 in A-labels
+    assert len(raw) <= 254
+    assert Email.parse(raw) is None
+
+
+def test_lookup_keeps_a_host_that_has_no_a_label_form_as_normalised():
+    # A row stored under earlier, looser rules is still found by its stored spelling.
+    assert Email.lookup("A@Bü\u00adcher.de") == Email("a@bü\u00adcher.de")
+
+
+@pytest.mark.parametrize(
+    ("raw", "searched"),
+    [
+        ("Bücher.example", "xn--bcher-kva.example"),
+        ("N1@BÜCHER.example", "n1@xn--bcher-kva.example"),
+        (fullwidth("ALICE"), "alice"),
+        ("bü\u00adcher", "bü\u00adcher"),  # no A-label form: searched as normalised
+    ],
+)
+def test_a_search_for_part_of_an_address_is_normalised_as_addresses_are(raw, searched):
+    assert normalise_email_query(raw) == searched
 
 
 def test_email_refuses_a_non_normalised_value():
@@ -83,6 +135,39 @@ def test_user_ids_are_canonical_uuids():
     assert UserId.parse(new.value.upper()) == new
     assert str(new) == new.value
     assert UserId.parse("nope") is None
+
+
+ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+@pytest.mark.parametrize("raw", [ID, ID.upper(), "0A1b2C3d-4E5f-4A6b-8C7d-9E0f1A2b3C4d"])
+def test_an_id_in_its_canonical_form_parses_in_either_letter_case(raw):
+    assert UserId.parse(raw) == UserId(ID)
+    assert parse_session_id(raw) == ID
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ID.replace("-", ""),  # hyphen-less
+        "{" + ID + "}",  # braces
+        "urn:uuid:" + ID,
+        " " + ID,
+        ID + "\n",
+        ID[:-1],
+        ID + "0",
+        "0a1b2c3d4-e5f-4a6b-8c7d-9e0f1a2b3c4d",  # hyphens in the wrong places
+        ID.replace("0", "\uff10"),  # fullwidth digits
+        ID.replace("0", "\u0660"),  # Arabic-Indic digits
+        "g" + ID[1:],
+        "",
+        None,
+        42,
+    ],
+)
+def test_any_other_spelling_of_an_id_does_not_parse(raw):
+    assert UserId.parse(raw) is None
+    assert parse_session_id(raw) is None
 
 
 def test_password_hash_never_prints():
@@ -117,7 +202,43 @@ def test_a_password_of_whitespace_alone_is_blank(password):
     assert is_blank(password)
 
 
-@pytest.mark.parametrize("password", ["  a  " * 4, "correct horse battery", "\u200bx" * 8])
+@pytest.mark.parametrize(
+    "char",
+    [
+        "\u3164",  # Hangul filler: a letter (Lo) that renders as nothing
+        "\u2800",  # Braille pattern blank: a symbol (So) drawn as an empty cell
+        "\u115f",  # Hangul choseong filler
+        "\u1160",  # Hangul jungseong filler
+        "\uffa0",  # halfwidth Hangul filler
+        "\u180e",  # Mongolian vowel separator
+        "\u17b4",  # Khmer inherent vowels
+        "\u17b5",
+        "\u034f",  # combining grapheme joiner
+        "\u2065",  # reserved, default ignorable
+        "\U0001d159",  # musical null notehead
+        *(chr(code) for code in range(0xFE00, 0xFE10)),  # variation selectors
+        *(chr(code) for code in range(0xE0000, 0xE0080)),  # tags
+        "\U000e0100",  # variation selector 17
+        "\U000e0fff",  # the last reserved default-ignorable code point
+    ],
+)
+def test_a_password_of_invisible_characters_alone_is_blank(char):
+    assert is_blank(char * 12)
+    assert is_blank(f" {char} " * 4)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "  a  " * 4,
+        "correct horse battery",
+        "\u200bx" * 8,
+        "\u3164" * 11 + "a",
+        "\u2800" * 11 + "\u2801",  # one raised dot is visible
+        "\ufe0f" * 11 + "\u263a",  # an emoji with its presentation selector
+        "\U000e1000" * 12,  # past the default-ignorable block: unassigned, not ignorable
+    ],
+)
 def test_a_password_with_anything_visible_is_not_blank(password):
     assert not is_blank(password)
 

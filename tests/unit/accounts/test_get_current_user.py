@@ -1,8 +1,12 @@
 """GetCurrentUser."""
 
 from dataclasses import replace
+from datetime import timedelta
+
+import pytest
 
 from core.domain.accounts.user import UserStatus
+from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
 from core.usecases.accounts.profile import (
     CurrentUserError,
@@ -10,13 +14,41 @@ from core.usecases.accounts.profile import (
 )
 
 
+def token_of(user_id, issued_at):
+    return Principal(user_id, frozenset({"user"}), "jti-1", issued_at, issued_at, "sid-1")
+
+
 def test_get_current_user(world, alice):
-    assert GetCurrentUser(users=world.users).execute(alice.id.value).unwrap().id == alice.id
-    assert GetCurrentUser(users=world.users).execute("not-a-uuid") == Err(
-        CurrentUserError.UNKNOWN_USER
-    )
+    me = token_of(alice.id.value, world.clock.now())
+    assert GetCurrentUser(users=world.users).execute(me).unwrap().id == alice.id
+    assert GetCurrentUser(users=world.users).execute(
+        token_of("not-a-uuid", world.clock.now())
+    ) == Err(CurrentUserError.UNKNOWN_USER)
+    assert GetCurrentUser(users=world.users).execute(
+        token_of("00000000-0000-4000-8000-000000000001", world.clock.now())
+    ) == Err(CurrentUserError.UNKNOWN_USER)
 
 
-def test_a_deleted_user_is_not_current(world, alice):
-    world.users.save(replace(alice, status=UserStatus.DELETED))
-    assert GetCurrentUser(users=world.users).execute(alice.id.value).is_err()
+@pytest.mark.parametrize("status", [UserStatus.SUSPENDED, UserStatus.INACTIVE, UserStatus.DELETED])
+def test_the_token_of_a_user_who_is_not_active_is_revoked(world, alice, status):
+    # What the cache's revocation facts say, also once those facts are lost.
+    world.users.save(replace(alice, status=status))
+    me = token_of(alice.id.value, world.clock.now())
+    assert GetCurrentUser(users=world.users).execute(me) == Err(CurrentUserError.TOKEN_REVOKED)
+
+
+def test_a_token_issued_before_the_users_cut_off_is_revoked(world, alice):
+    issued = world.clock.now()
+    world.users.save(replace(alice, tokens_valid_after=issued + timedelta(seconds=1)))
+    before = token_of(alice.id.value, issued)
+    after = token_of(alice.id.value, issued + timedelta(seconds=1))
+    get = GetCurrentUser(users=world.users)
+    assert get.execute(before) == Err(CurrentUserError.TOKEN_REVOKED)
+    assert get.execute(after).unwrap().id == alice.id
+
+
+def test_a_token_of_the_cut_off_second_itself_is_kept_as_the_cache_keeps_it(world, alice):
+    issued = world.clock.now()  # a whole second: `iat` has no fraction
+    world.users.save(replace(alice, tokens_valid_after=issued + timedelta(milliseconds=700)))
+    me = token_of(alice.id.value, issued)
+    assert GetCurrentUser(users=world.users).execute(me).is_ok()
