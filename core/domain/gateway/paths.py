@@ -3,11 +3,13 @@
 A path is normalised once, before matching (RFC 3986 §6.2.2): escapes of unreserved characters
 decoded, empty and dot segments removed. The route that matches, the auth that guards it and the
 path the upstream receives then all see one path, so `/svc//admin`, `/svc/./admin`,
-`/svc/x/../admin` and `/svc/%61dmin` are `/svc/admin` everywhere. Refused, because upstreams
-disagree on what they mean: an encoded slash or a backslash (a segment separator to some;
-Apache httpd and Tomcat refuse them by default too), and a `;` (a path parameter that
-Tomcat, Jetty and Spring strip, so `/svc/admin;x` and `/svc/..;/admin` would reach
-`/svc/admin` behind the `/svc` route's back).
+`/svc/x/../admin` and `/svc/%61dmin` are `/svc/admin` everywhere. An encoded slash or a
+backslash is refused: upstreams disagree on whether it separates segments (Apache httpd and
+Tomcat refuse them by default too). Path parameters (`;jsessionid=…`, matrix parameters) are
+forwarded, but Tomcat, Jetty and Spring strip them (some after decoding `%3B`), so
+`/svc/admin;x` and `/svc/..;/admin` mean `/svc/admin` there: `without_parameters` gives the
+path such an upstream sees, and the proxy refuses a path whose two readings belong to
+different routes.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import string
 
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_REFUSED = re.compile(r"%(?:2[Ff]|5[Cc])|[\\;]")
-_NEEDS_WORK = re.compile(r"%|//|/\.(?:/|\.?$|\./)")
+_REFUSED = re.compile(r"%(?:2[Ff]|5[Cc])|\\")
+_NEEDS_WORK = re.compile(r"%|//|/\.(?:/|\.?\Z|\./)")
+_PARAMETERS = re.compile(r"(?:;|%3[Bb])[^/]*")
 
 
 def _unescape_unreserved(escape: re.Match[str]) -> str:
@@ -27,8 +30,7 @@ def _unescape_unreserved(escape: re.Match[str]) -> str:
 
 
 def normalise_path(raw: str) -> str | None:
-    """`raw` in its normal form, or None when it holds an encoded `/`, a `\\` in any form or
-    a `;`."""
+    """`raw` in its normal form, or None when it holds an encoded `/`, or a `\\` in any form."""
     if _REFUSED.search(raw):
         return None
     if not _NEEDS_WORK.search(raw):
@@ -46,3 +48,14 @@ def normalise_path(raw: str) -> str | None:
     if segments and last in ("", ".", ".."):
         path += "/"  # `/a/b/`, `/a/b/.` and `/a/b/c/..` all name the directory `/a/b/`
     return path
+
+
+def has_parameters(path: str) -> bool:
+    """Whether a path carries path parameters (`;…`, also written `%3B…`)."""
+    return ";" in path or "%3b" in path.lower()
+
+
+def without_parameters(normal: str) -> str:
+    """The path a parameter-stripping upstream sees: each segment's `;…` dropped, then
+    normalised again (`/svc/..;/admin` is `/admin` there)."""
+    return normalise_path(_PARAMETERS.sub("", normal)) or normal

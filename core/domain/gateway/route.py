@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
-from core.domain.gateway.paths import normalise_path
+from core.domain.gateway.paths import has_parameters, normalise_path
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -192,7 +192,7 @@ def route_problems(route: Route) -> dict[str, list[str]]:
 
 def prefix_problems(prefix: str) -> list[str]:
     """What is wrong with a path prefix (empty when it is usable)."""
-    if not _PREFIX.match(prefix) or normalise_path(prefix) != prefix:
+    if not _PREFIX.match(prefix) or normalise_path(prefix) != prefix or has_parameters(prefix):
         return [
             "Use an absolute path such as /orders: no trailing '/', query, spaces, '//', "
             "'.' or '..' segments or needless escapes."

@@ -16,7 +16,7 @@ from core.domain.gateway.headers import (
     header_value,
     trace_context,
 )
-from core.domain.gateway.paths import normalise_path
+from core.domain.gateway.paths import has_parameters, normalise_path, without_parameters
 from core.domain.gateway.ratelimit import limit_subject
 from core.domain.gateway.route import IDEMPOTENT_METHODS, AuthMode, Route
 from core.domain.shared.identity import Principal, TokenError
@@ -158,7 +158,12 @@ class ForwardRequest:
             return Err(Rejection(ProxyError.MALFORMED_PATH))
         if path is not request.path:  # matched, cached and forwarded as one normal path
             request = replace(request, path=path)
-        route = self._routes.current().match(path)
+        table = self._routes.current()
+        route = table.match(path)
+        if has_parameters(path) and table.match(without_parameters(path)) is not route:
+            # Read without its `;` parameters, as Tomcat or Spring would, the path belongs to
+            # another route (`/svc/admin;x`, `/svc/..;/admin`): ambiguous, so refused.
+            return Err(Rejection(ProxyError.MALFORMED_PATH))
         if route is None:
             return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
         call = _Call(route)

@@ -250,3 +250,20 @@ def test_forwarded_and_x_real_ip_are_dropped_behind_trusted_proxies_too(
     sent = response.json()["headers"]
     assert "forwarded" not in sent
     assert "x-real-ip" not in sent
+
+
+def test_path_parameters_pass_unless_they_lead_to_another_route(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url + "/base")
+    add_route(
+        name="orders-admin",
+        path_prefix="/orders/admin",
+        upstream_url=upstream.url + "/admin",
+        auth=AuthMode.REQUIRED,
+    )
+    kept = proxy.get("/orders/items;jsessionid=abc?a=1;b=2")
+    assert kept.json()["path"] == "/base/items;jsessionid=abc"
+    assert kept.json()["query"] == "a=1;b=2"
+    for path in ("/orders/admin;x/users", "/orders/..;/orders/admin/users"):
+        refused = proxy.get(path)
+        assert (refused.status_code, refused.json()["code"]) == (400, "malformed_request")
+    assert upstream.calls["/base/items;jsessionid=abc"] == 1

@@ -137,15 +137,25 @@ def test_a_protected_sub_route_cannot_be_reached_through_an_unnormal_path(path):
     assert world.upstream.requests[0].url == "http://up:1/admin/users?q=1"
 
 
+def test_path_parameters_that_keep_the_route_are_forwarded_as_sent():
+    world = World(make_route(), make_route(name="svc-admin", path_prefix="/svc/admin"))
+    assert world.run(request(path="/svc/items;jsessionid=abc")).value.route == "svc"
+    assert world.upstream.requests[0].url == "http://up:1/base/items;jsessionid=abc?q=1"
+
+
 def test_a_path_normalised_upward_is_forwarded_in_its_normal_form():
     world = World()
     assert isinstance(world.run(request(path="/svc/a/../b/./c")), Ok)
     assert world.upstream.requests[0].url == "http://up:1/base/b/c?q=1"
 
 
-@pytest.mark.parametrize("path", ["/svc/admin%2Fusers", "/svc/a%5cb", "/svc/a\\b"])
-def test_encoded_slashes_and_backslashes_are_refused_before_matching(path):
-    world = World()
+@pytest.mark.parametrize(
+    "path",
+    ["/svc/admin%2Fusers", "/svc/a%5cb", "/svc/a\\b", "/svc/admin;x", "/svc/..;/admin/x"],
+)
+def test_encoded_slashes_backslashes_and_ambiguous_parameters_are_refused(path):
+    admin = make_route(name="svc-admin", path_prefix="/svc/admin", auth=AuthMode.REQUIRED)
+    world = World(make_route(), admin, make_route(name="top", path_prefix="/admin"))
     refused = error_of(world.run(request(path=path)))
     assert (refused.error, refused.route) == (ProxyError.MALFORMED_PATH, None)
     assert world.upstream.requests == []

@@ -1,6 +1,6 @@
 import pytest
 
-from core.domain.gateway.paths import normalise_path
+from core.domain.gateway.paths import has_parameters, normalise_path, without_parameters
 
 
 @pytest.mark.parametrize(
@@ -37,14 +37,31 @@ def test_paths_are_normalised_before_matching(raw, normal):
         "/svc/admin%2fusers",
         "/a%5cb",
         "/a\\b",
-        "/svc/admin;x",
-        "/svc/..;/admin",
     ],
 )
-def test_encoded_slashes_backslashes_and_path_parameters_are_refused(raw):
+def test_encoded_slashes_and_backslashes_are_refused(raw):
     assert normalise_path(raw) is None
 
 
 def test_a_normal_path_is_returned_as_it_came():
     raw = "/orders/42/items"
     assert normalise_path(raw) is raw
+
+
+@pytest.mark.parametrize(
+    ("path", "bare"),
+    [
+        ("/svc/items;jsessionid=abc", "/svc/items"),
+        ("/svc/admin;x", "/svc/admin"),
+        ("/svc/..;/admin", "/admin"),
+        ("/svc/%3Bx/admin", "/svc/admin"),
+        ("/a;p=1/b;q=2/c", "/a/b/c"),
+    ],
+)
+def test_without_parameters_is_the_path_a_stripping_upstream_sees(path, bare):
+    assert has_parameters(path)
+    assert without_parameters(normalise_path(path)) == bare
+
+
+def test_a_path_without_parameters_says_so():
+    assert not has_parameters("/svc/items")

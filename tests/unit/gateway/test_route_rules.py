@@ -58,6 +58,7 @@ def test_a_sensible_route_has_no_problems():
         ({"path_prefix": "/a/./b"}, "path_prefix"),
         ({"path_prefix": "/%61dmin"}, "path_prefix"),
         ({"path_prefix": "/a%2Fb"}, "path_prefix"),
+        ({"path_prefix": "/a;b"}, "path_prefix"),
         ({"upstream_url": "http://svc/a b"}, "upstream_url"),
         ({"upstream_url": "http://a..b/"}, "upstream_url"),
         ({"upstream_url": "http://" + "a" * 64 + ".example/"}, "upstream_url"),
