@@ -19,7 +19,7 @@ from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import Email, PasswordHash, UserId, normalise_email_query
+from core.domain.accounts.values import Email, PasswordHash, UserId, email_query_spellings
 from core.usecases.accounts.ports import TokenPurpose, UserPage, UserQuery
 
 DB = "default"
@@ -112,7 +112,10 @@ class DjangoUserRepository:
     def search(self, query: UserQuery) -> UserPage:
         rows = UserRow.objects.using(DB).all()
         if query.email:
-            rows = rows.filter(email__icontains=normalise_email_query(query.email))
+            matches = Q()
+            for spelling in email_query_spellings(query.email):
+                matches |= Q(email__icontains=spelling)
+            rows = rows.filter(matches)
         if query.status is not None:
             rows = rows.filter(status=query.status.value)
         if query.role:

@@ -85,14 +85,17 @@ def normalise_email(raw: str) -> str:
     return folded.strip()
 
 
-def normalise_email_query(raw: str) -> str:
-    """What a search for (part of) an address looks for: normalised as addresses are, its host
-    part (after the last `@`, or all of it without one) in A-labels when it has that form, so
-    `bücher.de` finds `a@xn--bcher-kva.de`."""
+def email_query_spellings(raw: str) -> tuple[str, ...]:
+    """What a search for (part of) an address looks for: the text normalised as addresses are,
+    and, when its host part (after the last `@`, or all of it without one) has an A-label form,
+    that spelling too, so `bücher.de` finds `a@xn--bcher-kva.de` and `josé` still finds an
+    older `josé@…` row."""
     normalised = normalise_email(raw)
     local, at, host = normalised.rpartition("@")
     ascii_host = host if host.isascii() else _idna(host)
-    return normalised if ascii_host is None else f"{local}{at}{ascii_host}"
+    if ascii_host is None or ascii_host == host:
+        return (normalised,)
+    return (normalised, f"{local}{at}{ascii_host}")
 
 
 def _canonical_email(normalised: str) -> str | None:

@@ -8,8 +8,8 @@ from core.domain.accounts.values import (
     Email,
     PasswordHash,
     UserId,
+    email_query_spellings,
     is_valid_role,
-    normalise_email_query,
 )
 
 
@@ -115,14 +115,14 @@ def test_lookup_keeps_a_host_that_has_no_a_label_form_as_normalised():
 @pytest.mark.parametrize(
     ("raw", "searched"),
     [
-        ("Bücher.example", "xn--bcher-kva.example"),
-        ("N1@BÜCHER.example", "n1@xn--bcher-kva.example"),
-        (fullwidth("ALICE"), "alice"),
-        ("bü\u00adcher", "bü\u00adcher"),  # no A-label form: searched as normalised
+        ("Bücher.example", ("bücher.example", "xn--bcher-kva.example")),
+        ("N1@BÜCHER.example", ("n1@bücher.example", "n1@xn--bcher-kva.example")),
+        (fullwidth("ALICE"), ("alice",)),
+        ("bü\u00adcher", ("bü\u00adcher",)),  # no A-label form: searched as normalised
     ],
 )
 def test_a_search_for_part_of_an_address_is_normalised_as_addresses_are(raw, searched):
-    assert normalise_email_query(raw) == searched
+    assert email_query_spellings(raw) == searched
 
 
 def test_email_refuses_a_non_normalised_value():
