@@ -86,6 +86,21 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class NulByteMiddleware:
+    """Refuse a NUL character in the path or the query string (`%00`) with 400 before any view
+    or admin filter hands it to the database, whose text columns cannot hold one (a 500)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return problem_response(
+                400, "malformed_request", "The path or the query holds a NUL character."
+            )
+        return self.get_response(request)
+
+
 def _too_large() -> HttpResponse:
     return problem_response(
         413,

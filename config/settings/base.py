@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "apps.common.middleware.RequestIdMiddleware",
     "apps.common.middleware.AccessLogMiddleware",
     "apps.common.middleware.BodySizeLimitMiddleware",
+    "apps.common.middleware.NulByteMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -217,6 +218,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.common.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "apps.common.openapi.ProblemAutoSchema",
+    # No self-description on OPTIONS: the OpenAPI schema describes every operation, and an
+    # undocumented 200 on every path would not be in it. OPTIONS answers 405 with `Allow`.
+    "DEFAULT_METADATA_CLASS": None,
     "EXCEPTION_HANDLER": "apps.common.exceptions.problem_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.PagePagination",
     "PAGE_SIZE": 50,
@@ -232,9 +236,10 @@ SPECTACULAR_SETTINGS = {
         "stable `code`. Requests the server cannot parse as HTTP/1.1 are refused before any "
         "operation, on any path, and the connection closes: 400 `malformed_request`, 414 "
         "`uri_too_long`, 431 `headers_too_large`, 417 `expectation_failed`, 501 "
-        "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py). Any "
-        "operation answers 503 `service_unavailable` with Retry-After while a database it "
-        "needs is unreachable."
+        "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py). A NUL "
+        "character in a path or a query (`%00`) is 400 `malformed_request` on every "
+        "operation. Any operation answers 503 `service_unavailable` with Retry-After while "
+        "a database it needs is unreachable."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -66,3 +66,26 @@ def test_admin_login_page_is_served(client):
     response = client.get("/admin/login/")
     assert response.status_code == 200
     assert b"csrfmiddlewaretoken" in response.content
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/aggregation/composites/a%00b/run",
+        "/api/v1/gateway/routes/%00",
+        "/api/v1/aggregation/runs?composite=%00",
+        "/admin/accounts/user/?role=%00",
+    ],
+)
+def test_a_nul_in_the_path_or_query_is_400_never_a_500(client, url):
+    response = client.get(url)
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_request"
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_options_is_405_with_allow_not_an_undocumented_description(api_client):
+    response = api_client.options("/api/v1/auth/login")
+    assert response.status_code == 405
+    assert "POST" in response["Allow"]
