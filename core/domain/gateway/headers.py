@@ -37,11 +37,12 @@ RECOMPUTED = frozenset(
         "tracestate",
     }
 )
-# What a client might claim about its address or the URL, besides the `X-Forwarded-*` headers
-# the gateway sets (`X-Forwarded-For` hop-counted through TRUSTED_PROXY_COUNT). Proxies in front
-# commonly pass a client's copies on unchanged, and some frameworks route by them
-# (`X-Original-URL`, `X-Rewrite-URL`: another path than the one the route checked), so they are
-# never forwarded.
+# What a client might claim about its address, the URL or the method, besides the
+# `X-Forwarded-*` headers the gateway sets (`X-Forwarded-For` hop-counted through
+# TRUSTED_PROXY_COUNT). Proxies in front commonly pass a client's copies on unchanged, and
+# frameworks act on them: Symfony/IIS route by `X-Original-URL`/`X-Rewrite-URL` (another path
+# than the one the route checked), Rack and Express turn a POST into the method an override
+# header names (past the route's `methods`). They are never forwarded.
 FORWARDING_CLAIMS = frozenset(
     {
         "forwarded",
@@ -50,8 +51,16 @@ FORWARDING_CLAIMS = frozenset(
         "x-forwarded-prefix",
         "x-forwarded-server",
         "x-forwarded-ssl",
+        "x-forwarded-scheme",
+        "x-forwarded-uri",
         "x-original-url",
+        "x-original-uri",
+        "x-original-host",
         "x-rewrite-url",
+        "front-end-https",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
     }
 )
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")

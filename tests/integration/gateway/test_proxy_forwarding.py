@@ -233,6 +233,13 @@ def test_tracestate_travels_with_a_continued_trace_only(proxy, upstream, add_rou
         "X-Forwarded-Prefix",
         "X-Original-URL",
         "X-Rewrite-URL",
+        "X-Forwarded-Scheme",
+        "X-Forwarded-Uri",
+        "X-Original-URI",
+        "X-Original-Host",
+        "Front-End-Https",
+        "X-HTTP-Method-Override",
+        "X-Method-Override",
     ],
 )
 def test_client_claims_about_its_address_or_the_url_are_dropped(proxy, upstream, add_route, header):

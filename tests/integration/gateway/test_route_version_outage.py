@@ -4,8 +4,8 @@ from the gateway database now and then, so changes made meanwhile still reach it
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
-from apps.gateway.redis_support import REDIS_FALLBACKS
 from apps.gateway.route_table import _UNREADABLE_RELOAD_SECONDS, VersionedRouteSource
 from tests.factories.gateway import route
 
@@ -20,9 +20,9 @@ def test_an_unreadable_version_key_reloads_from_the_database_now_and_then(redis_
         return list(routes)
 
     worker = VersionedRouteSource(load, refresh_seconds=0.5, monotonic=lambda: clock[0])
-    unread = REDIS_FALLBACKS.labels("route_version")._value.get()
+    unread = _fallbacks("route_version")
     assert worker.current().match("/orders").name == "orders"
-    assert REDIS_FALLBACKS.labels("route_version")._value.get() == unread + 1  # counted
+    assert _fallbacks("route_version") == unread + 1  # counted
     routes.append(route(name="billing", path_prefix="/billing"))  # changed by another worker
     for step in range(1, 9):  # checked every half second, within one reload period
         clock[0] = step * 0.5
@@ -31,3 +31,16 @@ def test_an_unreadable_version_key_reloads_from_the_database_now_and_then(redis_
     clock[0] = _UNREADABLE_RELOAD_SECONDS + 0.1
     assert worker.current().match("/billing").name == "billing"
     assert len(loads) == 2  # once at start, once per period: not once per check
+
+
+def test_a_route_change_that_cannot_be_published_is_counted(redis_down):
+    from apps.gateway.route_table import CacheRouteChangeNotifier
+
+    before = _fallbacks("route_version_publish")
+    CacheRouteChangeNotifier().routes_changed()
+    assert _fallbacks("route_version_publish") == before + 1
+
+
+def _fallbacks(component: str) -> float:
+    labels = {"component": component}
+    return REGISTRY.get_sample_value("platform_gateway_redis_fallbacks_total", labels) or 0.0
