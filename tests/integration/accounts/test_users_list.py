@@ -57,8 +57,15 @@ def test_a_page_no_database_integer_holds_is_404_not_500(api_client, admin_token
 
 
 def test_a_page_size_over_the_largest_is_cut_to_it_as_on_other_lists(api_client, admin_token):
+    from apps.accounts.models import User
+
+    User.objects.bulk_create(
+        User(email=f"p{n}@example.com", password="!", roles=["user"]) for n in range(201)
+    )
     response = api_client.get("/api/v1/users?page_size=100000", **bearer(admin_token))
     assert response.status_code == 200
+    assert len(response.json()["results"]) == 200
+    assert response.json()["count"] == 202  # and the admin
 
 
 def test_the_email_filter_is_normalised_as_addresses_are(api_client, admin_token, alice):
