@@ -29,10 +29,11 @@ def test_an_account_stored_with_an_internationalised_host_moves_to_a_labels(api_
     assert login(api_client, "legacy@bücher.example")["user"]["id"] == str(legacy.id)
 
 
-def test_an_account_whose_a_label_spelling_is_taken_is_left_as_it_is():
+def test_an_account_whose_a_label_spelling_is_taken_is_left_as_it_is_and_named(capsys):
     unicode_spelling = UserFactory(email="n1@bücher.example")
     UserFactory(email="n1@xn--bcher-kva.example")
     migrate_hosts_to_a_labels()
+    assert str(unicode_spelling.pk) in capsys.readouterr().out
     unicode_spelling.refresh_from_db()
     assert unicode_spelling.email == "n1@bücher.example"
     assert User.objects.count() == 2
