@@ -228,7 +228,9 @@ def upstream_problems(url: str) -> list[str]:
         return ["Use an http:// or https:// URL."]
     if not parts.hostname:
         return ["The URL needs a host."]
-    if parts.query or parts.fragment or parts.username or parts.password:
+    # Any "?" or "#", even with nothing after it: the request's path is appended to the URL,
+    # so "http://h?" would send "/?/rest" and "http://h/b/#" would drop the path.
+    if "?" in url or "#" in url or parts.username is not None or parts.password is not None:
         return ["Leave out query, fragment and credentials."]
     if port == 0:
         return ["Port 0 is not a valid port."]

@@ -59,3 +59,11 @@ def test_the_admin_trims_required_roles(admin_client):
     assert response.status_code == 302, response.content.decode()[:3000]
     row = RouteRow.objects.using("gateway").get(name="orders")
     assert sorted(row.required_roles) == ["admin", "billing:read"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:18141?", "http://h/base/#"])
+def test_the_admin_refuses_an_upstream_url_with_an_empty_query_or_fragment(admin_client, url):
+    response = admin_client.post(ADD, route_form(upstream_url=url))
+    assert response.status_code == 200
+    assert b"Leave out query, fragment and credentials." in response.content
+    assert not RouteRow.objects.using("gateway").exists()
