@@ -1,16 +1,63 @@
-"""Django admin for composites (with their sources inline) and the read-only run history."""
+"""Django admin for composites (with their sources inline) and the read-only run history.
+
+Every rule comes from the domain: each row's `clean` asks for its own fields, and the sources'
+formset asks `composite_problems` about the composite as a whole (how many sources, unique keys),
+so the admin refuses what the REST API refuses.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from core.domain.aggregation.composite import AuthMode, Composite, composite_problems
+
+
+class SourceFormSet(BaseInlineFormSet):
+    """The inline sources, checked together with their composite before anything is saved."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return  # each source's own errors are shown on its row first
+        sources = tuple(
+            form.instance.to_domain()
+            for form in sorted(self._kept_forms(), key=lambda form: form.instance.position)
+        )
+        parent: CompositeRow = self.instance
+        composite = Composite(
+            name=parent.name or "",
+            description=parent.description or "",
+            auth=AuthMode.NONE,  # not a source rule; the composite's form checks its fields
+            cache_ttl_seconds=parent.cache_ttl_seconds or 0,
+            timeout_ms=parent.timeout_ms or 0,
+            sources=sources,
+        )
+        messages = [
+            message
+            for field, found in composite_problems(composite).items()
+            if field.startswith("sources")
+            for message in found
+        ]
+        if messages:
+            raise ValidationError(messages)
+
+    def _kept_forms(self) -> list[Any]:
+        """Forms of the sources that will exist after the save (not deleted, not left blank)."""
+        return [
+            form
+            for form in self.forms
+            if form.cleaned_data and not (self.can_delete and self._should_delete_form(form))
+        ]
 
 
 class SourceInline(admin.TabularInline):
     model = SourceRow
+    formset = SourceFormSet
     extra = 0
     fields = [
         "position",

@@ -8,7 +8,14 @@ ERRORS = ErrorTable(
     [
         (CompositeError.NOT_FOUND, (404, "No composite has this name.")),
         (CompositeError.NAME_TAKEN, (409, "A composite with this name already exists.")),
-        (CompositeError.INVALID, (400, "The composite is not valid.")),
+        (
+            CompositeError.INVALID,
+            (
+                400,
+                "The composite would not be valid: its stored definition breaks a rule "
+                "(say, no sources); give the fields that fix it.",
+            ),
+        ),
         (RunError.NOT_FOUND, (404, "No composite has this name.")),
         (RunError.AUTHENTICATION_REQUIRED, (401, "This composite needs an access token.")),
         (

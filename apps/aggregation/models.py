@@ -13,15 +13,13 @@ from django.db import models
 
 from core.domain.aggregation.composite import (
     AuthMode,
+    Source,
     cache_ttl_problems,
-    fields_problems,
-    key_problems,
     name_problems,
-    rename_problems,
+    source_problems,
     timeout_problems,
 )
 from core.domain.aggregation.runs import RunStatus
-from core.domain.aggregation.templates import template_problems
 
 
 def _raise_if(problems: dict[str, list[str]]) -> None:
@@ -55,6 +53,7 @@ class CompositeRow(models.Model):
         return self.name
 
     def clean(self) -> None:
+        """The composite's own fields; its source list is checked by the admin's formset."""
         _raise_if(
             {
                 "name": name_problems(self.name),
@@ -90,24 +89,38 @@ class SourceRow(models.Model):
         return self.key
 
     def clean(self) -> None:
-        fields = self.fields
-        rename = self.rename if self.rename is not None else {}
-        _raise_if(
-            {
-                "key": key_problems(self.key),
-                "url": template_problems(self.url),
-                "timeout_ms": timeout_problems(self.timeout_ms or 0),
-                "fields": (
-                    fields_problems(tuple(fields))
-                    if isinstance(fields, list) and all(isinstance(f, str) for f in fields)
-                    else ([] if fields is None else ["Give a list of field names, or null."])
-                ),
-                "rename": (
-                    rename_problems(rename)
-                    if isinstance(rename, dict) and all(isinstance(v, str) for v in rename.values())
-                    else ['Give an object {"old": "new"}.']
-                ),
-            }
+        """The domain's rules for one source (`source_problems`), after JSON shape checks."""
+        if self.rename is None:
+            # An empty rename box means "no renaming"; the column is NOT NULL, so store {}.
+            self.rename = {}
+        shape: dict[str, list[str]] = {
+            "fields": (
+                []
+                if self.fields is None
+                or (isinstance(self.fields, list) and all(isinstance(f, str) for f in self.fields))
+                else ["Give a list of field names, or null."]
+            ),
+            "rename": (
+                []
+                if isinstance(self.rename, dict)
+                and all(isinstance(v, str) for v in self.rename.values())
+                else ['Give an object {"old": "new"}.']
+            ),
+        }
+        _raise_if(shape)
+        _raise_if(source_problems(self.to_domain()))
+
+    def to_domain(self) -> Source:
+        """This row as the domain's `Source` (its JSON columns already shape-checked)."""
+        return Source(
+            key=self.key,
+            url=self.url,
+            method=self.method,
+            timeout_ms=self.timeout_ms or 0,
+            required=self.required,
+            forward_auth=self.forward_auth,
+            fields=None if self.fields is None else tuple(self.fields),
+            rename=dict(self.rename or {}),
         )
 
 

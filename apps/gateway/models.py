@@ -56,8 +56,13 @@ class RouteRow(models.Model):
             )
         if not isinstance(self.methods, list) or not all(isinstance(m, str) for m in self.methods):
             raise ValidationError({"methods": "A list of method names."})
-        if not isinstance(self.required_roles, list):
-            raise ValidationError({"required_roles": "A list of role names."})
+        if not isinstance(self.required_roles, list) or not all(
+            isinstance(role, str) for role in self.required_roles
+        ):
+            # Refused rather than stringified: [1, null] is not the roles "1" and "None".
+            raise ValidationError({"required_roles": 'A list of role names, say ["admin"].'})
+        # Trimmed as the REST API trims them; the domain then judges what is left.
+        self.required_roles = [role.strip() for role in self.required_roles]
         problems = route_problems(to_domain(self))
         if problems:
             raise ValidationError(

@@ -8,6 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+# Runs are pruned by age in days, at most a century: an older cut-off keeps nothing more, and
+# a huge one would overflow the date arithmetic (before year 1).
+MAX_RETENTION_DAYS = 36_500
+
 
 class RunStatus(StrEnum):
     """How a run ended."""

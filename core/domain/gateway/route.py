@@ -24,6 +24,10 @@ MAX_SECONDS = 86_400  # a window, a recovery time or a cache lifetime: at most a
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})\Z")
+# Roles as the accounts context issues them: short lowercase slugs (`admin`, `billing:read`).
+# The same shape as there, written out here because contexts do not import each other; a role
+# of another shape could never be in a token, so a route requiring it could never be passed.
+_ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}\Z")
 _PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?\Z")
 
 
@@ -166,8 +170,12 @@ def route_problems(route: Route) -> dict[str, list[str]]:
     unknown = sorted(route.methods - HTTP_METHODS)
     if unknown:
         add("methods", f"Unknown methods: {', '.join(unknown)}.")
-    if any(not role.strip() for role in route.required_roles):
-        add("required_roles", "Roles are non-empty strings.")
+    if not all(is_valid_role(role) for role in route.required_roles):
+        add(
+            "required_roles",
+            "Roles are 1-50 lowercase letters, digits, '_', ':', '.' or '-', starting with a "
+            "letter.",
+        )
     if route.required_roles and route.auth is not AuthMode.REQUIRED:
         add("required_roles", "Roles can only be required on routes with auth 'required'.")
     if route.rate_limit is not None:
@@ -188,6 +196,11 @@ def route_problems(route: Route) -> dict[str, list[str]]:
     if not 1 <= route.circuit_breaker.recovery_seconds <= MAX_SECONDS:
         add("circuit_breaker", f"recovery_seconds must be 1 to {MAX_SECONDS}.")
     return problems
+
+
+def is_valid_role(role: str) -> bool:
+    """Roles are short lowercase slugs, the shape access tokens carry them in."""
+    return bool(_ROLE.fullmatch(role))
 
 
 def prefix_problems(prefix: str) -> list[str]:
@@ -215,7 +228,9 @@ def upstream_problems(url: str) -> list[str]:
         return ["Use an http:// or https:// URL."]
     if not parts.hostname:
         return ["The URL needs a host."]
-    if parts.query or parts.fragment or parts.username or parts.password:
+    # Any "?" or "#", even with nothing after it: the request's path is appended to the URL,
+    # so "http://h?" would send "/?/rest" and "http://h/b/#" would drop the path.
+    if "?" in url or "#" in url or parts.username is not None or parts.password is not None:
         return ["Leave out query, fragment and credentials."]
     if port == 0:
         return ["Port 0 is not a valid port."]

@@ -26,7 +26,7 @@ class RunError(StrEnum):
 class HistoryError(StrEnum):
     """Why a history operation was refused."""
 
-    INVALID_AGE = "invalid_age"  # a retention age below zero days
+    INVALID_AGE = "invalid_age"  # a retention age below zero or over MAX_RETENTION_DAYS days
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from core.domain.aggregation.runs import RunRecord, RunStatus
+from core.domain.aggregation.runs import MAX_RETENTION_DAYS, RunRecord, RunStatus
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.aggregation.errors import HistoryError
 from core.usecases.aggregation.ports import RunHistory
@@ -32,8 +32,8 @@ class PruneRuns:
         self._clock = clock
 
     def execute(self, *, older_than_days: int) -> Result[int, HistoryError]:
-        """Ok(number of deleted runs); Err when the age is negative."""
-        if older_than_days < 0:
+        """Ok(number of deleted runs); Err when the age is negative or over a century."""
+        if not 0 <= older_than_days <= MAX_RETENTION_DAYS:
             return Err(HistoryError.INVALID_AGE)
         cutoff = self._clock.now() - timedelta(days=older_than_days)
         return Ok(self._history.delete_started_before(cutoff))

@@ -9,6 +9,7 @@ from apps.aggregation.models import CompositeRow, RunRow, SourceRow
 from tests.integration.aggregation.conftest import DATABASES
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
+ADD = "/admin/aggregation/compositerow/add/"
 
 
 @pytest.fixture
@@ -69,6 +70,74 @@ def test_the_admin_applies_the_domain_rules(staff_client, changes, message):
     assert response.status_code == 200
     assert message in response.content
     assert not CompositeRow.objects.using("aggregation").exists()
+
+
+def sources_form(name, count):
+    """A composite form with `count` inline sources `s0`, `s1`, ..."""
+    form = {key: value for key, value in inline_form(name).items() if not key.startswith("sources")}
+    form |= {
+        "sources-TOTAL_FORMS": str(count),
+        "sources-INITIAL_FORMS": "0",
+        "sources-MIN_NUM_FORMS": "0",
+        "sources-MAX_NUM_FORMS": "1000",
+    }
+    for index in range(count):
+        form |= {
+            f"sources-{index}-position": str(index),
+            f"sources-{index}-key": f"s{index}",
+            f"sources-{index}-url": "http://h/x",
+            f"sources-{index}-method": "GET",
+            f"sources-{index}-timeout_ms": "500",
+            f"sources-{index}-fields": "null",
+            f"sources-{index}-rename": "{}",
+        }
+    return form
+
+
+@pytest.mark.parametrize("count", [0, 21])
+def test_the_admin_refuses_a_composite_with_too_few_or_too_many_sources(staff_client, count):
+    response = staff_client.post(ADD, sources_form("dash", count))
+    assert response.status_code == 200
+    assert b"Give between 1 and 20 sources." in response.content
+    assert not CompositeRow.objects.using("aggregation").exists()
+
+
+def test_the_admin_allows_twenty_sources(staff_client):
+    response = staff_client.post("/admin/aggregation/compositerow/add/", sources_form("dash", 20))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert CompositeRow.objects.using("aggregation").get(name="dash").sources.count() == 20
+
+
+def test_the_admin_refuses_removing_the_last_source(staff_client, admin_headers):
+    assert staff_client.post(ADD, inline_form("dash")).status_code == 302
+    row = CompositeRow.objects.using("aggregation").get(name="dash")
+    source = row.sources.get()
+    form = inline_form("dash") | {
+        "sources-INITIAL_FORMS": "1",
+        "sources-0-id": str(source.pk),
+        "sources-0-composite": str(row.pk),
+        "sources-0-DELETE": "on",
+    }
+    response = staff_client.post(f"/admin/aggregation/compositerow/{row.pk}/change/", form)
+    assert response.status_code == 200
+    assert b"Give between 1 and 20 sources." in response.content
+    assert row.sources.count() == 1
+    # The stored composite stays one the API can change.
+    patched = staff_client.patch(
+        "/api/v1/aggregation/composites/dash",
+        {"description": "still valid"},
+        content_type="application/json",
+        **admin_headers,
+    )
+    assert patched.status_code == 200, patched.content
+
+
+@pytest.mark.parametrize("rename", ["", "null"])
+def test_an_empty_rename_is_stored_as_an_empty_object(staff_client, rename):
+    form = inline_form("dash") | {"sources-0-rename": rename}
+    response = staff_client.post("/admin/aggregation/compositerow/add/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert SourceRow.objects.using("aggregation").get(key="a").rename == {}
 
 
 def test_runs_are_listed_read_only(staff_client):

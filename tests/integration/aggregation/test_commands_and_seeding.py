@@ -32,9 +32,19 @@ def test_prune_runs_deletes_only_old_runs():
     assert RunRow.objects.using("aggregation").count() == 1
 
 
-def test_prune_runs_refuses_a_negative_age():
-    with pytest.raises(CommandError):
-        call_command("prune_runs", "--older-than", "-1")
+@pytest.mark.parametrize("days", ["-1", "36501", "800000", "99999999999999"])
+def test_prune_runs_refuses_an_age_out_of_range_cleanly(days):
+    make_run(1)
+    with pytest.raises(CommandError, match="must be 0 to 36500 days"):
+        call_command("prune_runs", "--older-than", days)
+    assert RunRow.objects.using("aggregation").count() == 1
+
+
+def test_prune_runs_takes_a_century():
+    make_run(40)
+    out = StringIO()
+    call_command("prune_runs", "--older-than", "36500", stdout=out)
+    assert "Deleted 0 runs older than 36500 days." in out.getvalue()
 
 
 @pytest.mark.django_db(databases=[*DATABASES, "gateway"])  # `seed` runs every context's seeder

@@ -285,3 +285,35 @@ def test_a_patch_that_wins_against_a_delete_is_applied_then_deleted(send, create
     assert patch.result().status_code == 200
     assert delete.result().status_code == 204
     assert not CompositeRow.objects.using(DB).exists()
+
+
+def test_patch_of_a_stored_composite_that_breaks_a_rule_is_the_documented_400(
+    api_client, admin_headers
+):
+    # Written past the API and the admin (or before a rule existed): no sources at all.
+    CompositeRow.objects.using(DB).create(name="legacy", auth="none", timeout_ms=800)
+    response = api_client.patch(
+        f"{URL}/legacy", {"description": "x"}, format="json", **admin_headers
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_composite"
+    schema = api_client.get("/api/schema/?format=json").json()
+    patch = schema["paths"][f"{URL}/{{name}}"]["patch"]
+    assert "`invalid_composite`" in schema_description(schema, patch["responses"]["400"])
+    # Giving what fixes it is accepted.
+    fixed = api_client.patch(
+        f"{URL}/legacy",
+        {"sources": [{"key": "a", "url": "http://h/"}]},
+        format="json",
+        **admin_headers,
+    )
+    assert fixed.status_code == 200, fixed.content
+
+
+def schema_description(schema, node):
+    while "$ref" in node:
+        target = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node["description"]

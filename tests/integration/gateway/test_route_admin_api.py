@@ -88,6 +88,12 @@ def test_defaults_fill_a_minimal_route(admin):
         ({"timeout_ms": 0}, "timeout_ms"),
         ({"auth": "maybe"}, "auth"),
         ({"auth": "none"}, "rate_limit"),
+        ({"upstream_url": "http://127.0.0.1:18141?"}, "upstream_url"),
+        ({"upstream_url": "http://h/base/#"}, "upstream_url"),
+        ({"required_roles": ["a\nb"]}, "required_roles"),
+        ({"required_roles": ["Admin"]}, "required_roles"),
+        ({"required_roles": ["a" * 51]}, "required_roles"),
+        ({"required_roles": [1]}, "required_roles"),
     ],
 )
 def test_invalid_routes_are_400_validation_errors(admin, change, field):

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+
 from core.domain.aggregation.runs import RunRecord, RunStatus
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.errors import HistoryError
@@ -40,8 +42,9 @@ def test_prune_deletes_runs_older_than_the_given_days():
     assert [r.id for r in history.runs] == ["a-1"]
 
 
-def test_prune_refuses_a_negative_age():
+@pytest.mark.parametrize("days", [-1, 36_501, 99_999_999_999_999])
+def test_prune_refuses_an_age_out_of_range(days):
     clock = FakeClock()
-    assert PruneRuns(history_with_runs(clock), clock).execute(older_than_days=-1) == Err(
+    assert PruneRuns(history_with_runs(clock), clock).execute(older_than_days=days) == Err(
         HistoryError.INVALID_AGE
     )

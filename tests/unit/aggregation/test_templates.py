@@ -13,6 +13,7 @@ from core.domain.shared.result import Err, Ok
         "https://h:8443/users/{id}?q={term}&page={page}",
         "http://127.0.0.1/{a}{b}",
         "http://h",
+        "http://h/x?",
     ],
 )
 def test_valid_templates_have_no_problems(url):
@@ -37,6 +38,9 @@ def test_valid_templates_have_no_problems(url):
         ("http://user:pw@h/x", "credentials"),
         ("http://token@h/x", "credentials"),
         ("http://h/x#", "#fragment"),
+        ("http://h#", "#fragment"),
+        ("http://h/x?#", "#fragment"),
+        ("http://h/x?q={q}#", "#fragment"),
         ("http://h/{1bad}", "Write placeholders as {name}"),
         ("http://h/{unclosed", "Write placeholders as {name}"),
         ("http://h/closed}", "Write placeholders as {name}"),

@@ -40,6 +40,12 @@ def test_a_sensible_route_has_no_problems():
         ({"upstream_url": "ftp://svc"}, "upstream_url"),
         ({"upstream_url": "http://"}, "upstream_url"),
         ({"upstream_url": "http://svc?x=1"}, "upstream_url"),
+        ({"upstream_url": "http://127.0.0.1:18141?"}, "upstream_url"),
+        ({"upstream_url": "http://svc/base?"}, "upstream_url"),
+        ({"upstream_url": "http://h/base/#"}, "upstream_url"),
+        ({"upstream_url": "http://h#"}, "upstream_url"),
+        ({"upstream_url": "http://h/base?#"}, "upstream_url"),
+        ({"upstream_url": "http://@h/base"}, "upstream_url"),
         ({"upstream_url": "http://svc:0/"}, "upstream_url"),
         ({"upstream_url": "http://svc:99999/"}, "upstream_url"),
         ({"methods": frozenset()}, "methods"),
@@ -135,6 +141,20 @@ def test_a_breaker_patch_keeps_what_it_does_not_give():
     current = BreakerPolicy(3, 20)
     assert BreakerPatch(recovery_seconds=7).applied_to(current) == BreakerPolicy(3, 7)
     assert BreakerPatch(failure_threshold=9).applied_to(current) == BreakerPolicy(9, 20)
+
+
+@pytest.mark.parametrize(
+    "role", ["a\nb", "admin\n", " admin", "Admin", "1", "_x", "a" * 51, "r\u00f4le", "a b", ""]
+)
+def test_required_roles_must_be_role_slugs(role):
+    assert "required_roles" in route_problems(
+        make(auth=AuthMode.REQUIRED, required_roles=frozenset({role}))
+    )
+
+
+@pytest.mark.parametrize("role", ["admin", "billing:read", "a", "ops.team-1_x", "a" * 50])
+def test_role_slugs_may_be_required(role):
+    assert route_problems(make(auth=AuthMode.REQUIRED, required_roles=frozenset({role}))) == {}
 
 
 def test_a_name_with_a_trailing_newline_is_refused():

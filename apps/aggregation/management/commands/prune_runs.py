@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.aggregation import wiring
+from core.domain.aggregation.runs import MAX_RETENTION_DAYS
 from core.domain.shared.result import Err, Ok
 
 
@@ -20,4 +21,4 @@ class Command(BaseCommand):
             case Ok(deleted):
                 self.stdout.write(f"Deleted {deleted} runs older than {days} days.")
             case Err(_):
-                raise CommandError("--older-than must be 0 or more days.")
+                raise CommandError(f"--older-than must be 0 to {MAX_RETENTION_DAYS} days.")
