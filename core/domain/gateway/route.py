@@ -239,7 +239,7 @@ def upstream_problems(url: str) -> list[str]:
     segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
     inner, last = segments[:-1], segments[-1:]  # a trailing empty segment is a trailing "/"
     dotted = any(segment in {"", ".", ".."} for segment in inner) or last in (["."], [".."])
-    if "\\" in parts.path or dotted:
+    if "\\" in parts.path or "%5c" in parts.path.lower() or dotted:
         return ["Write the path without '//', '.' or '..' segments and without '\\'."]
     return []
 
@@ -248,5 +248,6 @@ def _is_host(host: str) -> bool:
     """A DNS name (labels of 1 to 63 characters, 253 in all) or an IP literal."""
     if ":" in host:  # an IPv6 literal, already bracket-checked by urlsplit
         return True
-    labels = host.rstrip(".").split(".")
-    return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+    name = host[:-1] if host.endswith(".") else host  # one trailing dot: the root, allowed
+    labels = name.split(".")
+    return len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)

@@ -72,6 +72,8 @@ def test_a_sensible_route_has_no_problems():
         ({"upstream_url": "http://svc//b"}, "upstream_url"),
         ({"upstream_url": "http://svc/%2e%2e/b"}, "upstream_url"),
         ({"upstream_url": "http://svc/b/.."}, "upstream_url"),
+        ({"upstream_url": "http://svc/a%5cb"}, "upstream_url"),
+        ({"upstream_url": "http://example.com../"}, "upstream_url"),
         ({"upstream_url": "http://svc/a\tb"}, "upstream_url"),
         ({"upstream_url": "http://svc/\u00e9"}, "upstream_url"),
         ({"rate_limit": RateLimitPolicy(2**31, 1)}, "rate_limit"),
@@ -171,6 +173,7 @@ def test_a_name_with_a_trailing_newline_is_refused():
         "http://svc_1:8080",
         "http://svc/%7Euser",
         "http://svc/projects/group%2Fproject",
+        "http://example.com./v1",
     ],
 )
 def test_usable_upstream_urls_have_no_problems(url):
