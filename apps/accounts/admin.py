@@ -24,8 +24,10 @@ from core.domain.accounts.values import (
     ADMIN_ROLE,
     DEFAULT_ROLES,
     MAX_EMAIL_LENGTH,
+    MAX_ROLES,
     USER_ROLE,
     Email,
+    parse_roles,
 )
 from core.usecases.accounts.admin import UserChanges
 
@@ -75,11 +77,27 @@ class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
         return email
 
 
+ROLES_MESSAGE = (
+    f"Enter a JSON list of at most {MAX_ROLES} roles, each a short lowercase slug "
+    '(`user`, `admin`, `billing:read`), for example ["user", "admin"]; [] for none.'
+)
+
+
 class AdminUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
     email = _email_field()
+    # Tokens carry the roles as they are stored: the domain's rule (`parse_roles`), as for
+    # `PATCH /api/v1/users/{id}`, so a bare string, numbers, null or a header-breaking role
+    # never reach the database (nor a token).
+    roles = forms.JSONField(required=False, help_text=ROLES_MESSAGE)
 
     def clean_email(self) -> str:
         return _normalised_email(self.cleaned_data["email"])
+
+    def clean_roles(self) -> list[str]:
+        roles = parse_roles(self.cleaned_data.get("roles"))
+        if roles is None:
+            raise forms.ValidationError(ROLES_MESSAGE)
+        return list(roles)
 
 
 def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges, done: str) -> None:

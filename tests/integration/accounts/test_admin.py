@@ -175,3 +175,47 @@ def test_the_admin_refuses_the_other_spelling_of_a_taken_internationalised_host(
     assert response.status_code == 200  # the form again, with its error
     assert response.context["adminform"].form.errors["email"]
     assert User.objects.filter(email__startswith="n1@").count() == 1
+
+
+def _change_form_data(admin_site, user, **changes):
+    """What the change page would post back for `user`, with `changes` applied."""
+    form = admin_site.get(f"/admin/accounts/user/{user.id}/change/").context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(groups=[], **changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        '"admin"',  # tokens would carry ['a', 'd', 'm', 'i', 'n']
+        "[1, null]",  # login would work, then every token is 401 token_invalid
+        '{"a": 1}',
+        '["ADMIN"]',
+        '["' + "a" * 300 + '"]',
+        '["admin\\r\\nX-Injected: 1"]',  # every proxied call with that token would be a 500
+        "null",  # NOT NULL: a 500
+        "",
+        '["ad\\u0000min"]',  # Postgres refuses NUL in jsonb: a 500
+        "[" + ", ".join(f'"r{n}"' for n in range(21)) + "]",
+    ],
+)
+def test_the_admin_refuses_roles_the_api_refuses(admin_site, alice, roles):
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/change/",
+        _change_form_data(admin_site, alice, roles=roles),
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert response.context["adminform"].form.errors["roles"]
+    alice.refresh_from_db()
+    assert alice.roles == ["user"]
+
+
+def test_the_admin_stores_each_role_once(admin_site, alice):
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/change/",
+        _change_form_data(admin_site, alice, roles='["user", "billing:read", "user"]'),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    alice.refresh_from_db()
+    assert alice.roles == ["user", "billing:read"]
