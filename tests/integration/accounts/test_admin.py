@@ -3,6 +3,7 @@
 import pytest
 
 from apps.accounts.models import User
+from tests.factories.accounts import PASSWORD
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -219,3 +220,25 @@ def test_the_admin_stores_each_role_once(admin_site, alice):
     assert response.status_code == 302, response.context["adminform"].form.errors
     alice.refresh_from_db()
     assert alice.roles == ["user", "billing:read"]
+
+
+def test_the_admin_refuses_a_password_too_long_to_log_in_with(admin_site, alice):
+    too_long = "k" + "long-but-fine-" * 10
+    response = admin_site.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "carol@example.com",
+            "password1": too_long,
+            "password2": too_long,
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert not User.objects.filter(email="carol@example.com").exists()
+    changed = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/password/",
+        {"password1": too_long, "password2": too_long, "usable_password": "true"},
+    )
+    assert changed.status_code == 200
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
