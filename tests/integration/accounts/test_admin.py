@@ -242,3 +242,31 @@ def test_the_admin_refuses_a_password_too_long_to_log_in_with(admin_site, alice)
     assert changed.status_code == 200
     alice.refresh_from_db()
     assert alice.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "action", ["activate", "suspend", "deactivate", "verify_email", "revoke_sessions"]
+)
+def test_admin_actions_ignore_ids_that_are_not_user_ids(admin_site, alice, action):
+    response = admin_site.post(
+        "/admin/accounts/user/",
+        {"action": action, "_selected_action": ["notauuid", "1", str(alice.id).replace("-", "")]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"not user ids" in response.content
+    alice.refresh_from_db()
+    assert alice.status == "active"
+
+
+def test_admin_actions_apply_to_the_valid_ids_among_malformed_ones(admin_site, alice, bob):
+    response = admin_site.post(
+        "/admin/accounts/user/",
+        {"action": "suspend", "_selected_action": ["notauuid", str(alice.id).upper()]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"1 user(s) suspended" in response.content
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    assert (alice.status, bob.status) == ("suspended", "active")
