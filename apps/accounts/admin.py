@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet, TextField
@@ -24,8 +25,11 @@ from core.domain.accounts.values import (
     ADMIN_ROLE,
     DEFAULT_ROLES,
     MAX_EMAIL_LENGTH,
+    MAX_ROLES,
     USER_ROLE,
     Email,
+    parse_roles,
+    parse_uuid,
 )
 from core.usecases.accounts.admin import UserChanges
 
@@ -75,11 +79,27 @@ class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
         return email
 
 
+ROLES_MESSAGE = (
+    f"Enter a JSON list of at most {MAX_ROLES} roles, each a short lowercase slug "
+    '(`user`, `admin`, `billing:read`), for example ["user", "admin"]; [] for none.'
+)
+
+
 class AdminUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
     email = _email_field()
+    # Tokens carry the roles as they are stored: the domain's rule (`parse_roles`), as for
+    # `PATCH /api/v1/users/{id}`, so a bare string, numbers, null or a header-breaking role
+    # never reach the database (nor a token).
+    roles = forms.JSONField(required=False, help_text=ROLES_MESSAGE)
 
     def clean_email(self) -> str:
         return _normalised_email(self.cleaned_data["email"])
+
+    def clean_roles(self) -> list[str]:
+        roles = parse_roles(self.cleaned_data.get("roles"))
+        if roles is None:
+            raise forms.ValidationError(ROLES_MESSAGE)
+        return list(roles)
 
 
 def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges, done: str) -> None:
@@ -151,6 +171,22 @@ class UserAdmin(DjangoUserAdmin):
         for user_id in ids:
             use_case.execute(str(user_id))
         messages.info(request, f"Sessions of {len(ids)} user(s) revoked.")
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> HttpResponse | None:
+        """Selected ids that are not user ids (a UUID, `parse_uuid`) are left out with a warning:
+        Django filters the primary key by them, and a malformed one would be a 500."""
+        selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+        valid = [uid for uid in map(parse_uuid, selected) if uid is not None]
+        if len(valid) < len(selected):
+            post = request.POST.copy()
+            post.setlist(ACTION_CHECKBOX_NAME, valid)
+            request.POST = post  # type: ignore[assignment]
+            ignored = len(selected) - len(valid)
+            messages.warning(request, f"{ignored} selected id(s) ignored: not user ids.")
+        response: HttpResponse | None = super().response_action(request, queryset)
+        return response
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""

@@ -7,6 +7,7 @@ import uuid
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -18,6 +19,13 @@ class UserManager(BaseUserManager["User"]):
     hashed password."""
 
     use_in_migrations = True
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        """The user by email as login looks it up (`Email.lookup`), so `createsuperuser` finds
+        `su@example.com` taken when given `SU@Example.com`, and admin sign-in is as forgiving
+        as the API's."""
+        email = Email.lookup(username) if isinstance(username, str) else None
+        return self.get(**{self.model.USERNAME_FIELD: email.value if email else username})
 
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
         normalised = Email.lookup(email)  # the host in A-labels too: one mailbox, one account
@@ -35,6 +43,19 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **fields)
 
 
+class NormalisedEmailField(models.EmailField):  # type: ignore[type-arg]
+    """The account's address. `clean` (model validation, and `createsuperuser`'s check of its
+    `--email`) normalises it as register does (`Email.parse`) before validating, so a padded or
+    upper-case address is accepted as the API would accept it, and the value checked is the one
+    stored. Queries and saves are untouched: rows stored under earlier rules still load."""
+
+    def clean(self, value: Any, model_instance: Any) -> Any:
+        email = Email.parse(value) if isinstance(value, str) else None
+        if email is None:
+            raise ValidationError("Enter a valid email address.", code="invalid")
+        return super().clean(email.value, model_instance)
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person with an account; also Django admin's user model."""
 
@@ -45,7 +66,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         DELETED = "deleted"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField(max_length=254, unique=True)
+    email = NormalisedEmailField(max_length=254, unique=True)
     full_name = models.CharField(max_length=200, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     email_verified = models.BooleanField(default=False)

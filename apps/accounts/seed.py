@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from apps.accounts import wiring
-from apps.common.seeding import SeedOptions
+from apps.common.seeding import SeedFailure, SeedOptions
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.maintenance import Provisioning
 
@@ -35,5 +35,5 @@ def seed_accounts(options: SeedOptions) -> list[str]:
             case Ok(False):
                 lines.append(f"exists {command.email}")
             case Err(reason):
-                lines.append(f"skipped: {reason}")
+                lines.append(SeedFailure(f"skipped: {reason}"))
     return lines

@@ -1,5 +1,7 @@
 """The domain's password rules as a Django password validator, so passwords set in Django admin
-(user creation and change forms, `changepassword`) meet the same rules as the API's."""
+(user creation and change forms, `changepassword`, an interactive `createsuperuser`) meet the
+same rules as the API's. The messages are the domain's own text: `password_problems` asks this
+validator too (through the Django policy) and keeps each message once."""
 
 from __future__ import annotations
 
@@ -10,16 +12,22 @@ from django.core.exceptions import ValidationError
 from core.domain.accounts.passwords import (
     BLANK_MESSAGE,
     EMAIL_LIKE_MESSAGE,
+    MAX_PASSWORD_LENGTH,
+    TOO_LONG_MESSAGE,
     is_blank,
+    is_too_long,
     looks_like_email,
 )
 
 
 class DomainPasswordValidator:
-    """Refuses a password of whitespace alone, or one that is an email address."""
+    """Refuses a password longer than the API takes, of whitespace alone, or that is an email
+    address."""
 
     def validate(self, password: str, user: Any = None) -> None:
         messages = []
+        if is_too_long(password):
+            messages.append(TOO_LONG_MESSAGE)
         if is_blank(password):
             messages.append(BLANK_MESSAGE)
         if looks_like_email(password):
@@ -28,4 +36,7 @@ class DomainPasswordValidator:
             raise ValidationError(messages, code="password_not_secret")
 
     def get_help_text(self) -> str:
-        return "Your password cannot be only spaces, nor an email address."
+        return (
+            f"Your password can contain at most {MAX_PASSWORD_LENGTH} characters, and cannot be "
+            "only spaces, nor an email address."
+        )

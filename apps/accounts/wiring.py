@@ -221,6 +221,7 @@ def provision_user() -> ProvisionUser:
     return ProvisionUser(
         users=DjangoUserRepository(),
         hasher=DjangoPasswordHasher(),
+        policy=DjangoPasswordPolicy(),
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
     )

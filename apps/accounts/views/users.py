@@ -27,6 +27,7 @@ from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PagePagination
 from apps.common.permissions import IsAdmin, IsAuthenticated
 from core.domain.accounts.user import UserStatus
+from core.domain.accounts.values import MAX_ROLES
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.admin import UserChanges
 from core.usecases.accounts.ports import UserQuery
@@ -119,7 +120,7 @@ class UserDetailView(APIView):
     @extend_schema_serializer(component_name="UserChangeInput")
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=STATUSES, required=False)
-        roles = serializers.ListField(child=RoleField(), max_length=20, required=False)
+        roles = serializers.ListField(child=RoleField(), max_length=MAX_ROLES, required=False)
         full_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
 
     def get_permissions(self) -> list[Any]:

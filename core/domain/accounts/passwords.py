@@ -11,6 +11,9 @@ MAX_PASSWORD_LENGTH = 128
 _EMAIL_LIKE = re.compile(r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*\Z")
 BLANK_MESSAGE = "The password must contain something other than spaces."
 EMAIL_LIKE_MESSAGE = "The password must not be an email address."
+TOO_LONG_MESSAGE = (
+    f"This password is too long. It must contain at most {MAX_PASSWORD_LENGTH} characters."
+)
 _INVISIBLE = frozenset({"Cc", "Cf"})  # control and format characters (tabs, zero-width space)
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt of Unicode 14.0, which
 # `unicodedata` does not expose): what renders as nothing, letters among them (the Hangul
@@ -36,6 +39,11 @@ _DEFAULT_IGNORABLE: tuple[tuple[int, int], ...] = (
 )
 # Assigned characters outside that property that fonts draw as an empty cell.
 _BLANK_GLYPHS = frozenset({"\u2800", "\U0001d159"})  # Braille blank, musical null notehead
+
+
+def is_too_long(password: str) -> bool:
+    """Longer than the API takes at login: a password nobody could sign in with."""
+    return len(password) > MAX_PASSWORD_LENGTH
 
 
 def looks_like_email(password: str) -> bool:

@@ -27,11 +27,23 @@ _CANONICAL_UUID = re.compile(
 )
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
+MAX_ROLES = 20
 
 
 def is_valid_role(role: str) -> bool:
     """Roles are short lowercase slugs (`user`, `admin`, `billing:read`)."""
     return bool(_ROLE.fullmatch(role))
+
+
+def parse_roles(raw: object) -> tuple[str, ...] | None:
+    """A user's roles from untyped input (a JSON value): a list of at most `MAX_ROLES` roles,
+    each a string `is_valid_role` accepts, kept in order with duplicates dropped; None for
+    anything else (a bare string, numbers, null, an object), which tokens could not carry."""
+    if not isinstance(raw, list | tuple) or len(raw) > MAX_ROLES:
+        return None
+    if not all(isinstance(role, str) and is_valid_role(role) for role in raw):
+        return None
+    return tuple(dict.fromkeys(raw))
 
 
 @dataclass(frozen=True, slots=True)

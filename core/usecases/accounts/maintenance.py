@@ -11,10 +11,12 @@ from core.usecases.accounts.ports import (
     Clock,
     OneTimeTokens,
     PasswordHasher,
+    PasswordPolicy,
     SessionRepository,
     UnitOfWork,
     UserRepository,
 )
+from core.usecases.accounts.registration import password_problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +29,32 @@ class Provisioning:
 
 
 class ProvisionUser:
-    """Create a verified user unless the email exists; Ok(True) when one was created."""
+    """Create a verified user unless the email exists; Ok(True) when one was created, Err(why)
+    when the address or the password would not be accepted at registration."""
 
     def __init__(
-        self, *, users: UserRepository, hasher: PasswordHasher, uow: UnitOfWork, clock: Clock
+        self,
+        *,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        uow: UnitOfWork,
+        clock: Clock,
     ) -> None:
-        self._users, self._hasher, self._uow, self._clock = users, hasher, uow, clock
+        self._users, self._hasher, self._policy = users, hasher, policy
+        self._uow, self._clock = uow, clock
 
     def execute(self, command: Provisioning) -> Result[bool, str]:
         email = Email.parse(command.email)
         if email is None:
             return Err(f"{command.email!r} is not an email address")
         if self._users.by_email(email) is not None:
-            return Ok(False)
+            return Ok(False)  # seeding never changes an existing account, its password neither
+        rejected = password_problems(
+            self._policy, command.password, email=email.value, full_name=command.full_name
+        )
+        if rejected is not None:
+            return Err(f"the password for {email.value} is refused: {' '.join(rejected.messages)}")
         user = User.register(
             email=email,
             password_hash=self._hasher.hash(command.password),

@@ -9,8 +9,10 @@ from enum import StrEnum
 from core.domain.accounts.passwords import (
     BLANK_MESSAGE,
     EMAIL_LIKE_MESSAGE,
+    TOO_LONG_MESSAGE,
     PasswordRejected,
     is_blank,
+    is_too_long,
     looks_like_email,
 )
 from core.domain.accounts.user import User, UserStatus
@@ -36,6 +38,8 @@ def password_problems(
 ) -> PasswordRejected | None:
     """The policy's verdict on a new password, None when it is acceptable."""
     messages = list(policy.problems(password, email=email, full_name=full_name))
+    if is_too_long(password):
+        messages.append(TOO_LONG_MESSAGE)
     if is_blank(password):
         messages.append(BLANK_MESSAGE)
     if looks_like_email(password):

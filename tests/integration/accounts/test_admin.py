@@ -3,6 +3,7 @@
 import pytest
 
 from apps.accounts.models import User
+from tests.factories.accounts import PASSWORD
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -175,3 +176,97 @@ def test_the_admin_refuses_the_other_spelling_of_a_taken_internationalised_host(
     assert response.status_code == 200  # the form again, with its error
     assert response.context["adminform"].form.errors["email"]
     assert User.objects.filter(email__startswith="n1@").count() == 1
+
+
+def _change_form_data(admin_site, user, **changes):
+    """What the change page would post back for `user`, with `changes` applied."""
+    form = admin_site.get(f"/admin/accounts/user/{user.id}/change/").context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(groups=[], **changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        '"admin"',  # tokens would carry ['a', 'd', 'm', 'i', 'n']
+        "[1, null]",  # login would work, then every token is 401 token_invalid
+        '{"a": 1}',
+        '["ADMIN"]',
+        '["' + "a" * 300 + '"]',
+        '["admin\\r\\nX-Injected: 1"]',  # every proxied call with that token would be a 500
+        "null",  # NOT NULL: a 500
+        "",
+        '["ad\\u0000min"]',  # Postgres refuses NUL in jsonb: a 500
+        "[" + ", ".join(f'"r{n}"' for n in range(21)) + "]",
+    ],
+)
+def test_the_admin_refuses_roles_the_api_refuses(admin_site, alice, roles):
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/change/",
+        _change_form_data(admin_site, alice, roles=roles),
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert response.context["adminform"].form.errors["roles"]
+    alice.refresh_from_db()
+    assert alice.roles == ["user"]
+
+
+def test_the_admin_stores_each_role_once(admin_site, alice):
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/change/",
+        _change_form_data(admin_site, alice, roles='["user", "billing:read", "user"]'),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    alice.refresh_from_db()
+    assert alice.roles == ["user", "billing:read"]
+
+
+def test_the_admin_refuses_a_password_too_long_to_log_in_with(admin_site, alice):
+    too_long = "k" + "long-but-fine-" * 10
+    response = admin_site.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "carol@example.com",
+            "password1": too_long,
+            "password2": too_long,
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert not User.objects.filter(email="carol@example.com").exists()
+    changed = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/password/",
+        {"password1": too_long, "password2": too_long, "usable_password": "true"},
+    )
+    assert changed.status_code == 200
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "action", ["activate", "suspend", "deactivate", "verify_email", "revoke_sessions"]
+)
+def test_admin_actions_ignore_ids_that_are_not_user_ids(admin_site, alice, action):
+    response = admin_site.post(
+        "/admin/accounts/user/",
+        {"action": action, "_selected_action": ["notauuid", "1", str(alice.id).replace("-", "")]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"not user ids" in response.content
+    alice.refresh_from_db()
+    assert alice.status == "active"
+
+
+def test_admin_actions_apply_to_the_valid_ids_among_malformed_ones(admin_site, alice, bob):
+    response = admin_site.post(
+        "/admin/accounts/user/",
+        {"action": "suspend", "_selected_action": ["notauuid", str(alice.id).upper()]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"1 user(s) suspended" in response.content
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    assert (alice.status, bob.status) == ("suspended", "active")

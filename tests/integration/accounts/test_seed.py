@@ -4,6 +4,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from apps.accounts.models import User
 from apps.accounts.seed import seed_accounts
@@ -31,6 +32,25 @@ def test_seed_creates_the_admin_once_and_demo_users(settings):
     assert all(line.startswith("exists") for line in again)
     settings.ACCOUNTS_ADMIN_EMAIL = "not-an-email"
     assert seed_accounts(SeedOptions(demo=False))[0].startswith("skipped")
+
+
+@pytest.mark.parametrize("password", ["short", "12345678901", "boss@example.com", " " * 20])
+def test_seed_fails_on_an_admin_password_registration_would_refuse(settings, password):
+    settings.ACCOUNTS_ADMIN_EMAIL = "boss@example.com"
+    settings.ACCOUNTS_ADMIN_PASSWORD = password
+    out = StringIO()
+    with pytest.raises(CommandError, match="could not be created"):  # a non-zero exit status
+        call_command("seed", stdout=out)
+    assert "[accounts] skipped: the password for boss@example.com is refused: " in out.getvalue()
+    assert not User.objects.exists()
+
+
+def test_seed_fails_on_an_admin_address_registration_would_refuse(settings):
+    settings.ACCOUNTS_ADMIN_EMAIL = "not-an-email"
+    settings.ACCOUNTS_ADMIN_PASSWORD = "boss-password-long-1"
+    with pytest.raises(CommandError):
+        call_command("seed", stdout=StringIO())
+    assert not User.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from core.domain.accounts.values import (
     UserId,
     email_query_spellings,
     is_valid_role,
+    parse_roles,
 )
 
 
@@ -183,6 +184,30 @@ def test_roles_are_slugs():
     assert is_valid_role("billing:read")
     assert not is_valid_role("Admin")
     assert not is_valid_role("")
+
+
+def test_roles_are_a_list_of_slugs_kept_once_each():
+    assert parse_roles(["user", "admin", "user"]) == ("user", "admin")
+    assert parse_roles([]) == ()
+    assert parse_roles(["r" + str(n) for n in range(20)]) is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "admin",  # a bare string: tokens would carry its letters as roles
+        [1, None],
+        {"a": 1},
+        None,
+        ["ADMIN"],
+        ["a" * 300],
+        ["admin\r\nX-Injected: 1"],
+        ["ad\u0000min"],
+        ["r" + str(n) for n in range(21)],
+    ],
+)
+def test_anything_but_a_short_list_of_slugs_is_no_roles(raw):
+    assert parse_roles(raw) is None
 
 
 def test_email_like_passwords_are_spotted():

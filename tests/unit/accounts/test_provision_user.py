@@ -1,15 +1,33 @@
 """ProvisionUser."""
 
+from core.domain.shared.result import Err
 from core.usecases.accounts.maintenance import Provisioning, ProvisionUser
 
 
-def test_provision_is_idempotent(world):
-    provision = ProvisionUser(
-        users=world.users, hasher=world.hasher, uow=world.uow, clock=world.clock
+def use_case(world):
+    return ProvisionUser(
+        users=world.users,
+        hasher=world.hasher,
+        policy=world.policy,
+        uow=world.uow,
+        clock=world.clock,
     )
+
+
+def test_provision_is_idempotent(world):
+    provision = use_case(world)
     command = Provisioning("Boss@X.io", "boss-pass-1", "Boss", ("user", "admin"), True)
     assert provision.execute(command).unwrap() is True
     assert provision.execute(command).unwrap() is False
     boss = next(iter(world.users.rows.values()))
     assert (boss.email.value, boss.is_staff, boss.email_verified) == ("boss@x.io", True, True)
     assert provision.execute(Provisioning("nope", "x", "", ())).is_err()
+
+
+def test_a_password_registration_would_refuse_creates_nobody(world):
+    for password in ("short", " " * 20, "boss@x.io"):
+        result = use_case(world).execute(Provisioning("boss@x.io", password, "Boss", ("admin",)))
+        assert isinstance(result, Err)
+        assert result.unwrap_err().startswith("the password for boss@x.io is refused: ")
+    assert world.users.rows == {}
+    assert world.uow.commits == 0

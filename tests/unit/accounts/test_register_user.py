@@ -1,6 +1,11 @@
 """RegisterUser."""
 
-from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
+from core.domain.accounts.passwords import (
+    BLANK_MESSAGE,
+    MAX_PASSWORD_LENGTH,
+    TOO_LONG_MESSAGE,
+    PasswordRejected,
+)
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.registration import RegisterError, RegisterUser, Registration
 
@@ -58,3 +63,11 @@ def test_a_password_of_spaces_alone_is_rejected(world):
     blank = use_case(world).execute(Registration("a@x.io", " " * 20))
     assert blank == Err(PasswordRejected((BLANK_MESSAGE,)))
     assert world.users.rows == {}
+
+
+def test_a_password_longer_than_login_takes_is_refused(world):
+    too_long = "long-but-fine-" * 10
+    assert len(too_long) > MAX_PASSWORD_LENGTH
+    result = use_case(world).execute(Registration("new@x.io", too_long))
+    assert result == Err(PasswordRejected((TOO_LONG_MESSAGE,)))
+    assert use_case(world).execute(Registration("new@x.io", too_long[:MAX_PASSWORD_LENGTH])).is_ok()

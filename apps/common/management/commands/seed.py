@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.common.seeding import SeedOptions, seeders
+from apps.common.seeding import SeedOptions, failures, seeders
 
 
 class Command(BaseCommand):
@@ -15,7 +15,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         seed_options = SeedOptions(demo=options["demo"])
+        failed = 0
         for name, seeder in seeders():
-            for line in seeder(seed_options):
+            lines = seeder(seed_options)
+            for line in lines:
                 self.stdout.write(f"[{name}] {line}")
+            failed += len(failures(lines))
+        if failed:
+            raise CommandError(f"Seeding incomplete: {failed} item(s) could not be created.")
         self.stdout.write(self.style.SUCCESS("Seeding done."))
