@@ -200,4 +200,12 @@ class UserAdmin(DjangoUserAdmin):
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if not change and not obj.roles:
             obj.roles = list(DEFAULT_ROLES)  # as for users who register
+        if not change or "roles" not in form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        # New roles go through UpdateUser, as PATCH /users/{id} does: it also revokes the
+        # access tokens that carry the old roles. The form saves the other fields first.
+        roles, obj.roles = tuple(obj.roles), list(form.initial.get("roles") or [])
         super().save_model(request, obj, form, change)
+        wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles))
+        obj.refresh_from_db()

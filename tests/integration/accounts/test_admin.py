@@ -1,5 +1,7 @@
 """Django admin for users."""
 
+import time
+
 import pytest
 
 from apps.accounts.models import User
@@ -270,3 +272,22 @@ def test_admin_actions_apply_to_the_valid_ids_among_malformed_ones(admin_site, a
     alice.refresh_from_db()
     bob.refresh_from_db()
     assert (alice.status, bob.status) == ("suspended", "active")
+
+
+def test_roles_changed_in_the_admin_revoke_the_tokens_carrying_the_old_ones(
+    admin_site, alice, api_client
+):
+    from tests.integration.accounts.conftest import bearer, login
+
+    token = login(api_client, "alice@example.com")["access_token"]
+    assert api_client.get("/api/v1/auth/me", **bearer(token)).status_code == 200
+    time.sleep(1.01 - time.time() % 1)  # into the next second: the cut-off is in whole seconds
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/change/",
+        _change_form_data(admin_site, alice, roles='["user", "billing:read"]', full_name="A."),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    alice.refresh_from_db()
+    assert (alice.roles, alice.full_name) == (["user", "billing:read"], "A.")
+    stale = api_client.get("/api/v1/auth/me", **bearer(token))
+    assert (stale.status_code, stale.json()["code"]) == (401, "token_revoked")
