@@ -6,7 +6,6 @@ Django's mail. Nothing here decides a business rule; the use cases do.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -23,6 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.accounts import background, metrics
 from apps.accounts.models import User as UserRow
+from core.domain.accounts.sessions import parse_session_id
 from core.domain.accounts.user import User
 from core.domain.accounts.values import Email, PasswordHash, UserId
 from core.domain.shared.result import Err, Ok, Result
@@ -94,12 +94,9 @@ class SimpleJWTTokenIssuer:
         except TokenError:
             return Err(RefreshTokenError.INVALID)
         user_id = UserId.parse(str(token.get("sub", "")))
-        session_id, jti = token.get("sid"), token.get("jti")
-        if user_id is None or not isinstance(jti, str) or not isinstance(session_id, str):
-            return Err(RefreshTokenError.INVALID)
-        try:
-            uuid.UUID(session_id)
-        except ValueError:
+        raw_sid, jti = token.get("sid"), token.get("jti")
+        session_id = parse_session_id(raw_sid) if isinstance(raw_sid, str) else None
+        if user_id is None or not isinstance(jti, str) or session_id is None:
             return Err(RefreshTokenError.INVALID)
         return Ok(RefreshClaims(user_id, session_id, jti, _epoch(token["exp"])))
 
