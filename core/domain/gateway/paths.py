@@ -59,3 +59,11 @@ def without_parameters(normal: str) -> str:
     """The path a parameter-stripping upstream sees: each segment's `;…` dropped, then
     normalised again (`/svc/..;/admin` is `/admin` there)."""
     return normalise_path(_PARAMETERS.sub("", normal)) or normal
+
+
+def parameters_move_the_path(normal: str) -> bool:
+    """Whether dropping the `;…` parameters changes more than the parameters: a `..;` or `.;`
+    segment, which a parameter-stripping upstream reads as a step up or nothing, so the path
+    could leave the route's upstream base path (`/svc/..;/svc/internal`)."""
+    bare = _PARAMETERS.sub("", normal)
+    return normalise_path(bare) != bare

@@ -16,7 +16,12 @@ from core.domain.gateway.headers import (
     header_value,
     trace_context,
 )
-from core.domain.gateway.paths import has_parameters, normalise_path, without_parameters
+from core.domain.gateway.paths import (
+    has_parameters,
+    normalise_path,
+    parameters_move_the_path,
+    without_parameters,
+)
 from core.domain.gateway.ratelimit import limit_subject
 from core.domain.gateway.route import IDEMPOTENT_METHODS, AuthMode, Route
 from core.domain.shared.identity import Principal, TokenError
@@ -160,9 +165,11 @@ class ForwardRequest:
             request = replace(request, path=path)
         table = self._routes.current()
         route = table.match(path)
-        if has_parameters(path) and table.match(without_parameters(path)) is not route:
-            # Read without its `;` parameters, as Tomcat or Spring would, the path belongs to
-            # another route (`/svc/admin;x`, `/svc/..;/admin`): ambiguous, so refused.
+        if has_parameters(path) and (
+            parameters_move_the_path(path) or table.match(without_parameters(path)) is not route
+        ):
+            # Read without its `;` parameters, as Tomcat or Spring would, the path climbs
+            # (`/svc/..;/svc/internal`) or belongs to another route (`/svc/admin;x`): refused.
             return Err(Rejection(ProxyError.MALFORMED_PATH))
         if route is None:
             return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))

@@ -151,7 +151,15 @@ def test_a_path_normalised_upward_is_forwarded_in_its_normal_form():
 
 @pytest.mark.parametrize(
     "path",
-    ["/svc/admin%2Fusers", "/svc/a%5cb", "/svc/a\\b", "/svc/admin;x", "/svc/..;/admin/x"],
+    [
+        "/svc/admin%2Fusers",
+        "/svc/a%5cb",
+        "/svc/a\\b",
+        "/svc/admin;x",
+        "/svc/..;/admin/x",
+        "/svc/..;/svc/internal",  # same route, but out of the upstream's base path
+        "/svc/.;/x",
+    ],
 )
 def test_encoded_slashes_backslashes_and_ambiguous_parameters_are_refused(path):
     admin = make_route(name="svc-admin", path_prefix="/svc/admin", auth=AuthMode.REQUIRED)

@@ -1,6 +1,11 @@
 import pytest
 
-from core.domain.gateway.paths import has_parameters, normalise_path, without_parameters
+from core.domain.gateway.paths import (
+    has_parameters,
+    normalise_path,
+    parameters_move_the_path,
+    without_parameters,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +70,18 @@ def test_without_parameters_is_the_path_a_stripping_upstream_sees(path, bare):
 
 def test_a_path_without_parameters_says_so():
     assert not has_parameters("/svc/items")
+
+
+@pytest.mark.parametrize(
+    ("path", "moves"),
+    [
+        ("/svc/items;jsessionid=abc", False),
+        ("/svc/admin;x/users", False),
+        ("/svc/..;/svc/internal", True),
+        ("/..;/internal", True),
+        ("/svc/.;x/y", True),
+        ("/svc/%2e%2e;/x", True),  # the escapes are decoded first
+    ],
+)
+def test_parameters_that_hide_a_dot_segment_move_the_path(path, moves):
+    assert parameters_move_the_path(normalise_path(path)) is moves
