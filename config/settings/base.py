@@ -218,9 +218,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.common.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "apps.common.openapi.ProblemAutoSchema",
-    # No self-description on OPTIONS: the OpenAPI schema describes every operation, and an
-    # undocumented 200 on every path would not be in it. OPTIONS answers 405 with `Allow`.
-    "DEFAULT_METADATA_CLASS": None,
     "EXCEPTION_HANDLER": "apps.common.exceptions.problem_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.PagePagination",
     "PAGE_SIZE": 50,
@@ -238,8 +235,9 @@ SPECTACULAR_SETTINGS = {
         "`uri_too_long`, 431 `headers_too_large`, 417 `expectation_failed`, 501 "
         "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py). A NUL "
         "character in a path or a query (`%00`) is 400 `malformed_request` on every "
-        "operation. Any operation answers 503 `service_unavailable` with Retry-After while "
-        "a database it needs is unreachable."
+        "operation below (proxied paths are forwarded as sent). OPTIONS on an operation's "
+        "path answers 200 with DRF's description of it. Any operation answers 503 "
+        "`service_unavailable` with Retry-After while a database it needs is unreachable."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -82,10 +82,3 @@ def test_a_nul_in_the_path_or_query_is_400_never_a_500(client, url):
     response = client.get(url)
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_request"
-
-
-@pytest.mark.django_db(databases=ALL_DATABASES)
-def test_options_is_405_with_allow_not_an_undocumented_description(api_client):
-    response = api_client.options("/api/v1/auth/login")
-    assert response.status_code == 405
-    assert "POST" in response["Allow"]
