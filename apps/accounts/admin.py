@@ -207,5 +207,6 @@ class UserAdmin(DjangoUserAdmin):
         # access tokens that carry the old roles. The form saves the other fields first.
         roles, obj.roles = tuple(obj.roles), list(form.initial.get("roles") or [])
         super().save_model(request, obj, form, change)
-        wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles))
+        if wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles)).is_err():
+            messages.error(request, "The roles were not changed: the user could not be updated.")
         obj.refresh_from_db()
