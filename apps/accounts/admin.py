@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db import router, transaction
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
@@ -204,9 +205,16 @@ class UserAdmin(DjangoUserAdmin):
             super().save_model(request, obj, form, change)
             return
         # New roles go through UpdateUser, as PATCH /users/{id} does: it also revokes the
-        # access tokens that carry the old roles. The form saves the other fields first.
+        # access tokens that carry the old roles. The form saves the other fields first; the
+        # roles change once the admin's transaction has committed, so a refresh in between
+        # cannot mint a token with the old roles after they were revoked.
         roles, obj.roles = tuple(obj.roles), list(form.initial.get("roles") or [])
         super().save_model(request, obj, form, change)
-        if wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles)).is_err():
-            messages.error(request, "The roles were not changed: the user could not be updated.")
-        obj.refresh_from_db()
+
+        def change_roles() -> None:
+            if wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles)).is_err():
+                messages.error(
+                    request, "The roles were not changed: the user could not be updated."
+                )
+
+        transaction.on_commit(change_roles, using=router.db_for_write(User))

@@ -214,11 +214,10 @@ def test_the_admin_refuses_roles_the_api_refuses(admin_site, alice, roles):
     assert alice.roles == ["user"]
 
 
-def test_the_admin_stores_each_role_once(admin_site, alice):
-    response = admin_site.post(
-        f"/admin/accounts/user/{alice.id}/change/",
-        _change_form_data(admin_site, alice, roles='["user", "billing:read", "user"]'),
-    )
+def test_the_admin_stores_each_role_once(admin_site, alice, django_capture_on_commit_callbacks):
+    data = _change_form_data(admin_site, alice, roles='["user", "billing:read", "user"]')
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_site.post(f"/admin/accounts/user/{alice.id}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     alice.refresh_from_db()
     assert alice.roles == ["user", "billing:read"]
@@ -275,18 +274,18 @@ def test_admin_actions_apply_to_the_valid_ids_among_malformed_ones(admin_site, a
 
 
 def test_roles_changed_in_the_admin_revoke_the_tokens_carrying_the_old_ones(
-    admin_site, alice, api_client
+    admin_site, alice, api_client, django_capture_on_commit_callbacks
 ):
     from tests.integration.accounts.conftest import bearer, login
 
     token = login(api_client, "alice@example.com")["access_token"]
     assert api_client.get("/api/v1/auth/me", **bearer(token)).status_code == 200
     time.sleep(1.01 - time.time() % 1)  # into the next second: the cut-off is in whole seconds
-    response = admin_site.post(
-        f"/admin/accounts/user/{alice.id}/change/",
-        _change_form_data(admin_site, alice, roles='["user", "billing:read"]', full_name="A."),
-    )
+    data = _change_form_data(admin_site, alice, roles='["user", "billing:read"]', full_name="A.")
+    with django_capture_on_commit_callbacks(execute=True) as committed:
+        response = admin_site.post(f"/admin/accounts/user/{alice.id}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
+    assert len(committed) == 1  # the roles change waits for the admin's commit
     alice.refresh_from_db()
     assert (alice.roles, alice.full_name) == (["user", "billing:read"], "A.")
     stale = api_client.get("/api/v1/auth/me", **bearer(token))
