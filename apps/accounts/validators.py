@@ -9,15 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from core.domain.accounts.passwords import (
-    BLANK_MESSAGE,
-    EMAIL_LIKE_MESSAGE,
-    MAX_PASSWORD_LENGTH,
-    TOO_LONG_MESSAGE,
-    is_blank,
-    is_too_long,
-    looks_like_email,
-)
+from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH, rule_breaches
 
 
 class DomainPasswordValidator:
@@ -25,13 +17,7 @@ class DomainPasswordValidator:
     address."""
 
     def validate(self, password: str, user: Any = None) -> None:
-        messages = []
-        if is_too_long(password):
-            messages.append(TOO_LONG_MESSAGE)
-        if is_blank(password):
-            messages.append(BLANK_MESSAGE)
-        if looks_like_email(password):
-            messages.append(EMAIL_LIKE_MESSAGE)
+        messages = rule_breaches(password)
         if messages:
             raise ValidationError(messages, code="password_not_secret")
 

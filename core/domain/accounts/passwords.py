@@ -57,6 +57,17 @@ def is_blank(password: str) -> bool:
     return all(_is_invisible(char) for char in password)
 
 
+def rule_breaches(password: str) -> list[str]:
+    """The messages of the domain's own password rules this password breaks (too long, blank,
+    an email address), in that order; empty when it keeps them all."""
+    checks = (
+        (is_too_long, TOO_LONG_MESSAGE),
+        (is_blank, BLANK_MESSAGE),
+        (looks_like_email, EMAIL_LIKE_MESSAGE),
+    )
+    return [message for breaks, message in checks if breaks(password)]
+
+
 def _is_invisible(char: str) -> bool:
     if char.isspace() or char in _BLANK_GLYPHS or unicodedata.category(char) in _INVISIBLE:
         return True

@@ -6,15 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from core.domain.accounts.passwords import (
-    BLANK_MESSAGE,
-    EMAIL_LIKE_MESSAGE,
-    TOO_LONG_MESSAGE,
-    PasswordRejected,
-    is_blank,
-    is_too_long,
-    looks_like_email,
-)
+from core.domain.accounts.passwords import PasswordRejected, rule_breaches
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email
 from core.domain.shared.result import Err, Ok, Result
@@ -37,13 +29,8 @@ def password_problems(
     policy: PasswordPolicy, password: str, *, email: str, full_name: str
 ) -> PasswordRejected | None:
     """The policy's verdict on a new password, None when it is acceptable."""
-    messages = list(policy.problems(password, email=email, full_name=full_name))
-    if is_too_long(password):
-        messages.append(TOO_LONG_MESSAGE)
-    if is_blank(password):
-        messages.append(BLANK_MESSAGE)
-    if looks_like_email(password):
-        messages.append(EMAIL_LIKE_MESSAGE)
+    messages = [*policy.problems(password, email=email, full_name=full_name)]
+    messages += rule_breaches(password)
     # The Django policy may hold the same rules (admin forms use them): each message once.
     return PasswordRejected(tuple(dict.fromkeys(messages))) if messages else None
 
