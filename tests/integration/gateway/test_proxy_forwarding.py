@@ -182,7 +182,9 @@ def test_unexpected_errors_are_a_500_problem(add_route):
     assert b"internal_error" in body[0]
 
 
-def test_paths_are_matched_and_forwarded_in_normal_form(proxy, upstream, add_route):
+@pytest.fixture
+def orders_and_its_admin(upstream, add_route):
+    """A public `/orders` route (upstream `/base`) and a protected `/orders/admin` below it."""
     add_route(upstream_url=upstream.url + "/base")
     add_route(
         name="orders-admin",
@@ -190,6 +192,9 @@ def test_paths_are_matched_and_forwarded_in_normal_form(proxy, upstream, add_rou
         upstream_url=upstream.url + "/admin",
         auth=AuthMode.REQUIRED,
     )
+
+
+def test_paths_are_matched_and_forwarded_in_normal_form(proxy, orders_and_its_admin):
     assert proxy.get("/orders//admin/users").json()["code"] == "not_authenticated"
     assert proxy.get("/orders/%61dmin/users").json()["code"] == "not_authenticated"
     assert proxy.get("/orders//42//items/").json()["path"] == "/base/42/items/"
@@ -259,14 +264,9 @@ def test_forwarded_and_x_real_ip_are_dropped_behind_trusted_proxies_too(
     assert "x-real-ip" not in sent
 
 
-def test_path_parameters_pass_unless_they_lead_to_another_route(proxy, upstream, add_route):
-    add_route(upstream_url=upstream.url + "/base")
-    add_route(
-        name="orders-admin",
-        path_prefix="/orders/admin",
-        upstream_url=upstream.url + "/admin",
-        auth=AuthMode.REQUIRED,
-    )
+def test_path_parameters_pass_unless_they_lead_to_another_route(
+    proxy, upstream, orders_and_its_admin
+):
     kept = proxy.get("/orders/items;jsessionid=abc?a=1;b=2")
     assert kept.json()["path"] == "/base/items;jsessionid=abc"
     assert kept.json()["query"] == "a=1;b=2"
