@@ -51,6 +51,8 @@ _TOKEN_ERRORS = {
     TokenError.REVOKED: ProxyError.TOKEN_REVOKED,
 }
 BACKOFF_BASE_SECONDS = 0.025
+# Client headers the upstream never gets as sent: set from the token, recomputed, or claims.
+_NOT_FORWARDED = IDENTITY_HEADERS | RECOMPUTED | FORWARDING_CLAIMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +350,7 @@ class ForwardRequest:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upstream_headers(self, call: _Call, request: ProxyRequest) -> Headers:
-        dropped = IDENTITY_HEADERS | RECOMPUTED | FORWARDING_CLAIMS
-        headers = list(end_to_end(request.headers, also_drop=dropped))
+        headers = list(end_to_end(request.headers, also_drop=_NOT_FORWARDED))
         incoming_xff = header_value(request.headers, "x-forwarded-for")
         headers.append(("X-Request-ID", request.request_id))
         headers.append(
