@@ -9,6 +9,7 @@ and by the coordinator, which stops waiting for a call at its deadline whatever 
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import threading
@@ -49,7 +50,10 @@ class HttpxSourceFetcher:
         deadlines: dict[Future[FetchResult], tuple[SourceRequest, float]] = {}
         for request in requests:
             deadline = started + request.timeout_ms / 1000
-            future = self._executor.submit(self._fetch_one, request, started, deadline)
+            # Each call runs in a copy of this thread's context, so what the request set there
+            # (its trace span above all) is the parent of the call's own span and headers.
+            context = contextvars.copy_context()
+            future = self._executor.submit(context.run, self._fetch_one, request, started, deadline)
             deadlines[future] = (request, deadline)
         results: dict[str, FetchResult] = {}
         pending = set(deadlines)

@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -47,6 +47,9 @@ from core.usecases.gateway.manage_routes import (
 from core.usecases.gateway.ports import CircuitBreaker, EdgeChecks, RateLimiter, ResponseCache
 from core.usecases.gateway.route_status import GetRouteStatus
 
+if TYPE_CHECKING:  # imported only when tracing is on: it loads OpenTelemetry
+    from apps.gateway.tracing import OpenTelemetryUpstream
+
 
 class SystemRandom:
     """`RandomSource` on the standard library (jitter) and `secrets` (trace ids)."""
@@ -67,7 +70,7 @@ class GatewayState:
     edge: EdgeChecks
     breaker: CircuitBreaker
     cache: ResponseCache
-    upstream: HttpClientUpstream | Urllib3Upstream
+    upstream: HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
     metrics: PrometheusGatewayMetrics
     redis: Any | None
     tokens: MemoizingAccessTokenVerifier
@@ -136,10 +139,16 @@ def _build_state() -> GatewayState:
     client_class = (
         Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
     )
-    upstream = client_class(
+    upstream: HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream = client_class(
         pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE,
         max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES,
     )
+    if settings.TRACING:  # each attempt a client span, its context sent upstream
+        from opentelemetry import trace
+
+        from apps.gateway.tracing import OpenTelemetryUpstream
+
+        upstream = OpenTelemetryUpstream(upstream, trace.get_tracer(__name__))
     # Revocation facts are read by `edge`, together with the rate limit (one round trip).
     tokens = MemoizingAccessTokenVerifier(
         SimpleJWTAccessTokenVerifier(NoRevocationFacts()), SystemClock()

@@ -20,6 +20,7 @@ from config.env import (
     env_optional,
     env_str,
 )
+from config.telemetry import tracing_requested
 from core.domain.accounts.user import UserStatus
 from core.domain.aggregation.composite import AuthMode as CompositeAuthMode
 from core.domain.aggregation.runs import RunStatus
@@ -318,6 +319,8 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 LOGGING_CONFIG = None  # config.logging configures structlog and the stdlib handlers.
 PROMETHEUS_METRIC_NAMESPACE = "platform"
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# Read once here so the apps can tell without importing config (config/telemetry.py turns it on).
+TRACING = tracing_requested()
 
 # Per-context settings live beside each other so each context's owner edits only its own file.
 from config.settings.components.accounts import *  # noqa: E402,F403

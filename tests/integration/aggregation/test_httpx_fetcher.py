@@ -122,3 +122,30 @@ def test_an_unexpected_client_error_is_that_sources_failure(fetcher):
     result = fetcher.fetch_all([request("x", "http://[::1/")])["x"]
     assert result.failure is SourceFailure.UNREACHABLE
     assert "InvalidURL" in result.detail
+
+
+def test_each_source_call_is_a_child_of_the_runs_span_and_carries_its_trace(upstream):
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=2) as executor:
+        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=provider)
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=10_000)
+        with provider.get_tracer("test").start_as_current_span("run") as run:
+            results = fetcher.fetch_all(
+                [request("a", upstream.url("/echo/a")), request("b", upstream.url("/echo/b"))]
+            )
+    provider.shutdown()
+
+    run_context = run.get_span_context()
+    calls = [span for span in exporter.get_finished_spans() if span.name != "run"]
+    assert len(calls) == 2
+    assert {span.parent.span_id for span in calls} == {run_context.span_id}
+    for key in ("a", "b"):
+        traceparent = results[key].body["headers"]["traceparent"]
+        assert traceparent.split("-")[1] == format(run_context.trace_id, "032x")

@@ -1,0 +1,83 @@
+"""OpenTelemetry for the proxy: each upstream attempt is a client span, and its context travels.
+
+Used only when tracing is switched on (`settings.TRACING`, config/telemetry.py). Without it the
+use case's own `traceparent` (the client's trace continued, or a new one) goes upstream and
+nothing here runs. With it, the upstream must see the gateway's spans as its parents, or the
+trace breaks at the front door: this wrapper replaces the use case's `traceparent`/`tracestate`
+with the context of the attempt's own span, a child of the proxied request's server span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from core.domain.shared.result import Err, Ok, Result
+from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
+
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
+
+class _ClosableUpstream(Protocol):
+    def send(
+        self, request: UpstreamRequest, timeout_seconds: float
+    ) -> Result[StoredResponse, UpstreamFailure]: ...
+
+    def close(self) -> None: ...
+
+
+class OpenTelemetryUpstream:
+    """`Upstream` that records every attempt as an HTTP client span and propagates its context."""
+
+    def __init__(self, inner: _ClosableUpstream, tracer: trace.Tracer) -> None:
+        self._inner = inner
+        self._tracer = tracer
+
+    def send(
+        self, request: UpstreamRequest, timeout_seconds: float
+    ) -> Result[StoredResponse, UpstreamFailure]:
+        with self._tracer.start_as_current_span(
+            request.method,
+            kind=SpanKind.CLIENT,
+            attributes=_request_attributes(request),
+            record_exception=False,
+        ) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            if carrier.get("traceparent"):  # a recording span: its context replaces ours
+                kept = tuple(
+                    (name, value)
+                    for name, value in request.headers
+                    if name.lower() not in _TRACE_HEADERS
+                )
+                request = replace(request, headers=kept + tuple(carrier.items()))
+            result = self._inner.send(request, timeout_seconds)
+            match result:
+                case Ok(answer):
+                    span.set_attribute("http.response.status_code", answer.status)
+                    if answer.status >= 500:
+                        span.set_attribute("error.type", str(answer.status))
+                        span.set_status(Status(StatusCode.ERROR))
+                case Err(failure):
+                    span.set_attribute("error.type", failure.value)
+                    span.set_status(Status(StatusCode.ERROR))
+            return result
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _request_attributes(request: UpstreamRequest) -> dict[str, str | int]:
+    """HTTP client semantic conventions; the query is left out (it may carry secrets)."""
+    parts = urlsplit(request.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return {
+        "http.request.method": request.method,
+        "server.address": parts.hostname or "",
+        "server.port": port,
+        "url.full": f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path or '/'}",
+    }

@@ -1,0 +1,137 @@
+"""With OpenTelemetry on, one trace runs from the client through the platform to the upstreams.
+
+The server exports over OTLP/HTTP to a collector stand-in on loopback, as it would to a real
+collector; the upstreams report the `traceparent` they received.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.e2e.aggregation.test_embedded_demo import admin_token
+from tests.e2e.servers import serve
+from tests.factories.gateway import UpstreamServer
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+CLIENT_TRACEPARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
+
+
+class Collector(ThreadingHTTPServer):
+    """Receives OTLP/HTTP protobuf exports; `spans` maps span id (hex) to (parent id, kind)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _CollectorHandler)
+        self.spans: dict[str, tuple[str, str, int]] = {}
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def span(self, span_id: str) -> tuple[str, str, int]:
+        """(trace id, parent span id, kind) of an exported span, waiting for its batch."""
+        deadline = time.monotonic() + 10
+        while span_id not in self.spans:
+            assert time.monotonic() < deadline, f"span {span_id} never exported"
+            time.sleep(0.05)
+        return self.spans[span_id]
+
+
+class _CollectorHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        export = ExportTraceServiceRequest()
+        export.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+        for resource in export.resource_spans:
+            for scope in resource.scope_spans:
+                for span in scope.spans:
+                    self.server.spans[span.span_id.hex()] = (  # type: ignore[attr-defined]
+                        span.trace_id.hex(),
+                        span.parent_span_id.hex(),
+                        span.kind,
+                    )
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+SERVER, CLIENT = 2, 3  # OTLP's SpanKind values
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    collector = Collector()
+    upstream = UpstreamServer().start()
+    with serve(
+        tmp_path_factory.mktemp("var-tracing"),
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+        OTEL_BSP_SCHEDULE_DELAY="50",
+        OTEL_SERVICE_NAME="platform-e2e",
+    ) as server:
+        secrets = json.loads((server.var_dir / "local-secrets.json").read_text())
+        admin = {"Authorization": f"Bearer {admin_token(secrets['JWT_SIGNING_KEY'])}"}
+        with httpx.Client(base_url=server.url, timeout=10, headers=admin) as http:
+            yield http, collector, upstream
+    upstream.stop()
+    collector.shutdown()
+    collector.server_close()
+
+
+def _parent_of_upstream_call(traceparent: str) -> str:
+    version, trace_id, parent_id, _flags = traceparent.split("-")
+    assert (version, trace_id) == ("00", CLIENT_TRACE), traceparent
+    return parent_id
+
+
+def test_a_proxied_call_continues_the_clients_trace_through_the_gateways_spans(traced):
+    http, collector, upstream = traced
+    created = http.post(
+        "/api/v1/gateway/routes",
+        json={"name": "traced", "path_prefix": "/traced", "upstream_url": upstream.url},
+    )
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 10
+    while (
+        answer := http.get("/traced/x", headers={"traceparent": CLIENT_TRACEPARENT})
+    ).status_code == 404:
+        assert time.monotonic() < deadline, "the route never took effect"
+        time.sleep(0.05)
+    assert answer.status_code == 200, answer.text
+
+    attempt = _parent_of_upstream_call(answer.json()["headers"]["traceparent"])
+    trace_id, server_span, kind = collector.span(attempt)
+    assert (trace_id, kind) == (CLIENT_TRACE, CLIENT)
+    assert collector.span(server_span) == (CLIENT_TRACE, CLIENT_SPAN, SERVER)
+
+
+def test_a_composite_runs_sources_inside_the_clients_trace(traced):
+    http, collector, upstream = traced
+    created = http.post(
+        "/api/v1/aggregation/composites",
+        json={"name": "traced", "auth": "none", "sources": [{"key": "a", "url": upstream.url}]},
+    )
+    assert created.status_code == 201, created.text
+
+    run = http.get(
+        "/api/v1/aggregation/composites/traced/run", headers={"traceparent": CLIENT_TRACEPARENT}
+    )
+    assert run.status_code == 200, run.text
+
+    source_call = _parent_of_upstream_call(run.json()["data"]["a"]["headers"]["traceparent"])
+    trace_id, run_span, kind = collector.span(source_call)
+    assert (trace_id, kind) == (CLIENT_TRACE, CLIENT)
+    assert collector.span(run_span)[0] == CLIENT_TRACE
