@@ -1,6 +1,7 @@
 """Structured JSON logs through structlog, for our code and the standard library alike.
 
-Every line carries the request id bound by `RequestIdMiddleware`. Sensitive keys are masked by
+Every line carries the request id bound by `RequestIdMiddleware`, and with tracing on the
+current span's `trace_id` and `span_id`. Sensitive keys are masked by
 `redact_secrets` before rendering, as a safety net: code must not log secrets in the first place.
 """
 
@@ -67,6 +68,41 @@ def redact_secrets(logger: Any, method: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
+def add_trace_ids(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The current OpenTelemetry span's `trace_id` and `span_id`, unless the request bound its
+    own (`bind_request`), so a line leads to its trace."""
+    if "trace_id" not in event:
+        event.update(_current_trace_ids())
+    return event
+
+
+def _current_trace_ids() -> dict[str, str]:
+    from opentelemetry import trace  # only ever called with tracing on (settings.TRACING)
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+    }
+
+
+def _tracing_processors() -> list[Any]:
+    """`add_trace_ids` when tracing is on (settings.TRACING); nothing otherwise."""
+    return [add_trace_ids] if settings.TRACING else []
+
+
+def bind_request(request_id: str) -> None:
+    """Start a request's log context: its id and, with tracing on, its span's ids, which every
+    line of the request carries, the access-log line written after the span ended included."""
+    structlog.contextvars.clear_contextvars()
+    if settings.TRACING:
+        structlog.contextvars.bind_contextvars(request_id=request_id, **_current_trace_ids())
+    else:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
 def _renderer() -> Any:
     if settings.LOG_FORMAT == "console":
         return structlog.dev.ConsoleRenderer(colors=False)
@@ -77,6 +113,7 @@ def configure_logging() -> None:
     """Route structlog and stdlib logging to one JSON (or console) stream on stdout."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        *_tracing_processors(),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -147,6 +184,7 @@ def direct_logger(name: str, stream: TextIO | None = None) -> Any:
         structlog.WriteLogger(stream or sys.stdout),
         processors=[
             structlog.contextvars.merge_contextvars,
+            *_tracing_processors(),
             structlog.processors.add_log_level,
             add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
+from apps.common.logging import bind_request
 from apps.common.problems import problem_response
 
 log = structlog.get_logger("platform.access")
@@ -42,8 +43,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
         request.request_id = request_id  # type: ignore[attr-defined]
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        bind_request(request_id)
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response

@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.common.clientip import client_ip_from
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
-from apps.common.logging import direct_logger
+from apps.common.logging import bind_request, direct_logger
 from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apps.gateway import wiring
@@ -236,8 +236,7 @@ class GatewayApplication:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         started = time.perf_counter()
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        bind_request(request_id)
         try:
             reply = self._handler.handle(environ, request_id)
         except Exception:

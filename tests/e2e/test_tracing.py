@@ -85,7 +85,7 @@ def traced(tmp_path_factory):
         secrets = json.loads((server.var_dir / "local-secrets.json").read_text())
         admin = {"Authorization": f"Bearer {admin_token(secrets['JWT_SIGNING_KEY'])}"}
         with httpx.Client(base_url=server.url, timeout=10, headers=admin) as http:
-            yield http, collector, upstream
+            yield http, collector, upstream, server.var_dir / "server.log"
     upstream.stop()
     collector.shutdown()
     collector.server_close()
@@ -98,7 +98,7 @@ def _parent_of_upstream_call(traceparent: str) -> str:
 
 
 def test_a_proxied_call_continues_the_clients_trace_through_the_gateways_spans(traced):
-    http, collector, upstream = traced
+    http, collector, upstream, log = traced
     created = http.post(
         "/api/v1/gateway/routes",
         json={"name": "traced", "path_prefix": "/traced", "upstream_url": upstream.url},
@@ -116,10 +116,24 @@ def test_a_proxied_call_continues_the_clients_trace_through_the_gateways_spans(t
     trace_id, server_span, kind = collector.span(attempt)
     assert (trace_id, kind) == (CLIENT_TRACE, CLIENT)
     assert collector.span(server_span) == (CLIENT_TRACE, CLIENT_SPAN, SERVER)
+    request_id = answer.headers["X-Request-ID"]
+    deadline = time.monotonic() + 10
+    while not (lines := _log_lines(log, request_id)):  # written once the answer is sent
+        assert time.monotonic() < deadline, "no access-log line"
+        time.sleep(0.05)
+    assert (lines[0]["trace_id"], lines[0]["span_id"]) == (CLIENT_TRACE, server_span)
+
+
+def _log_lines(log, request_id):
+    found = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and request_id in line:
+            found.append(json.loads(line))
+    return found
 
 
 def test_a_composite_runs_sources_inside_the_clients_trace(traced):
-    http, collector, upstream = traced
+    http, collector, upstream, _log = traced
     created = http.post(
         "/api/v1/aggregation/composites",
         json={"name": "traced", "auth": "none", "sources": [{"key": "a", "url": upstream.url}]},

@@ -112,3 +112,43 @@ def test_direct_logger_writes_the_same_json_lines_itself(settings):
     assert line["request_id"] == "rid-1"
     assert line["token"] == "***"
     assert line["timestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize("tracing", [True, False])
+def test_with_tracing_on_a_line_names_the_current_span(settings, tracing):
+    import io
+    import json
+
+    import structlog
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from apps.common.logging import bind_request, direct_logger
+
+    settings.TRACING = tracing
+    stream = io.StringIO()
+    logger = direct_logger("platform.access", stream)
+    tracer = TracerProvider().get_tracer("test")
+    try:
+        with tracer.start_as_current_span("loose") as loose:
+            logger.info("inside a span")
+        logger.info("outside")
+        with tracer.start_as_current_span("request") as request:
+            bind_request("rid-2")
+            with tracer.start_as_current_span("query"):
+                logger.info("nested")
+        logger.info("the access line, after the request's span ended")
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    ids = [(line.get("trace_id"), line.get("span_id")) for line in lines]
+
+    def of(span):
+        context = span.get_span_context()
+        return (format(context.trace_id, "032x"), format(context.span_id, "016x"))
+
+    if tracing:
+        assert ids == [of(loose), (None, None), of(request), of(request)]
+    else:
+        assert ids == [(None, None)] * 4
+    assert lines[-1]["request_id"] == "rid-2"
