@@ -9,7 +9,7 @@ class AggregationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.aggregation import deferred, signals
+        from apps.aggregation import checks, deferred, signals  # noqa: F401 - checks registers
         from apps.aggregation.seeding import seed
         from apps.common.seeding import register
 

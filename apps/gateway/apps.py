@@ -10,6 +10,7 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.common.seeding import register
+        from apps.gateway import checks  # noqa: F401 - registers the stored-routes check
         from apps.gateway.seed import seed_gateway
 
         register("gateway", seed_gateway)
