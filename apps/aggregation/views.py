@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import APISettings
 
 from apps.aggregation import wiring
 from apps.aggregation.errors import ERRORS
@@ -141,10 +143,18 @@ class CompositeDetailView(GenericAPIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+class AcceptHeaderNegotiation(DefaultContentNegotiation):
+    """Negotiation on `Accept` alone: a run's query string belongs to its composite, so
+    `?format=` fills a `{format}` placeholder instead of picking a renderer (404 otherwise)."""
+
+    settings = APISettings({"URL_FORMAT_OVERRIDE": None})
+
+
 class CompositeRunView(GenericAPIView):
     """Run a composite: every source concurrently, merged into `{data, errors, meta}`."""
 
     permission_classes = [AllowAny]
+    content_negotiation_class = AcceptHeaderNegotiation
 
     @extend_schema(
         operation_id="aggregation_composites_run",
