@@ -6,7 +6,7 @@ errors go through the app's `ERRORS` table. Views import neither models nor repo
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
@@ -23,13 +23,15 @@ from apps.aggregation.serializers import (
     RunAnswerSerializer,
     RunOutputSerializer,
     RunsQuerySerializer,
+    SourceFailedProblemSerializer,
     answer_document,
     changes_from,
     composite_from,
 )
 from apps.common.authentication import TokenUser
-from apps.common.openapi import ADMIN_ONLY, BEARER_401, problems
+from apps.common.openapi import ADMIN_ONLY, BEARER_401, problem_description, problems
 from apps.common.permissions import IsAdmin
+from apps.common.problems import PROBLEM_CONTENT_TYPE
 from core.domain.aggregation.runs import RunStatus
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.errors import ParameterErrors, RunError
@@ -170,13 +172,9 @@ class CompositeRunView(GenericAPIView):
         ],
         responses={
             200: RunAnswerSerializer,
-            **problems(
-                {
-                    400: ["validation_error"],
-                    **BEARER_401,
-                    404: ["composite_not_found"],
-                    502: ["source_failed"],
-                }
+            **problems({400: ["validation_error"], **BEARER_401, 404: ["composite_not_found"]}),
+            (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                SourceFailedProblemSerializer, description=problem_description(["source_failed"])
             ),
         },
     )
