@@ -30,6 +30,7 @@ from apps.aggregation.serializers import (
 )
 from apps.common.authentication import TokenUser
 from apps.common.openapi import ADMIN_ONLY, BEARER_401, problem_description, problems
+from apps.common.pagination import PagePagination
 from apps.common.permissions import IsAdmin
 from apps.common.problems import PROBLEM_CONTENT_TYPE
 from core.domain.aggregation.runs import RunStatus
@@ -43,6 +44,20 @@ BODY_400 = ["validation_error", "malformed_request"]
 # written past the API and the admin): `invalid_composite` then asks for the fields that fix it.
 PATCH_400 = [*BODY_400, "invalid_composite"]
 PAGE_ERRORS = {404: ["not_found"], **ADMIN_ONLY}  # a page past the end
+
+
+def page_parameters(items: str) -> list[OpenApiParameter]:
+    """`?page=` and `?page_size=` of a paginated list (apps.common.pagination)."""
+    return [
+        OpenApiParameter("page", int, description="Page number (from 1)."),
+        OpenApiParameter(
+            "page_size",
+            int,
+            description=f"{items} per page (at most {PagePagination.max_page_size}).",
+        ),
+    ]
+
+
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -53,6 +68,7 @@ class CompositeListView(GenericAPIView):
 
     @extend_schema(
         operation_id="aggregation_composites_list",
+        parameters=page_parameters("Composites"),
         responses={200: CompositeOutputSerializer(many=True), **problems(PAGE_ERRORS)},
     )
     def get(self, request: Request) -> Response:
@@ -209,7 +225,7 @@ class RunListView(GenericAPIView):
 
     @extend_schema(
         operation_id="aggregation_runs_list",
-        parameters=[RunsQuerySerializer],
+        parameters=[RunsQuerySerializer, *page_parameters("Runs")],
         responses={
             200: RunOutputSerializer(many=True),
             **problems({400: ["validation_error"], **PAGE_ERRORS}),

@@ -338,3 +338,17 @@ def test_the_servers_own_refusals_are_listed(schema):
     description = schema["info"]["description"]
     for _, status, code in (*PARSE_REFUSALS, (None, 400, "malformed_request")):
         assert f"{status} `{code}`" in description
+
+
+def test_every_paginated_list_documents_page_and_page_size(schema):
+    paginated = 0
+    for name, operation in drf_operations(schema):
+        ok = operation["responses"].get("200", {}).get("content", {}).get("application/json")
+        if not ok or "results" not in follow(schema, ok["schema"]).get("properties", {}):
+            continue
+        paginated += 1
+        parameters = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+        for parameter in ("page", "page_size"):
+            assert parameter in parameters, f"{name} does not document ?{parameter}="
+            assert parameters[parameter]["schema"]["type"] == "integer", (name, parameter)
+    assert paginated >= 4  # users, routes, composites, runs
