@@ -26,7 +26,7 @@ from core.domain.aggregation.composite import (
     rename_problems,
     sources_problems,
 )
-from core.domain.aggregation.runs import RunAnswer, RunStatus
+from core.domain.aggregation.runs import RunAnswer, RunStatus, SourceFailure
 from core.domain.aggregation.templates import template_problems
 
 
@@ -196,18 +196,48 @@ class RunsQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[status.value for status in RunStatus], required=False)
 
 
+class RunSourceErrorSerializer(serializers.Serializer):
+    status = serializers.IntegerField(
+        allow_null=True, help_text="The source's HTTP status; null when it gave none."
+    )
+    code = serializers.CharField(
+        help_text=f"One of {', '.join(f'`{failure.value}`' for failure in SourceFailure)}."
+    )
+    detail = serializers.CharField()
+
+
+class RunSourceMetaSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="`ok` or `failed`.")
+    took_ms = serializers.FloatField()
+    cached = serializers.BooleanField()
+
+
+class RunMetaSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="`complete`, `partial` or `failed`.")
+    partial = serializers.BooleanField(help_text="Whether a source failed.")
+    took_ms = serializers.FloatField()
+    sources = serializers.DictField(child=RunSourceMetaSerializer(), help_text="By source key.")
+
+
 class RunAnswerSerializer(serializers.Serializer):
     """Documents the run answer (built by `answer_document`)."""
 
     data = serializers.DictField(help_text="Each source's shaped JSON answer, by key.")
     errors = serializers.DictField(
-        help_text='Each failed source, by key: {"status": upstream HTTP status or null, '
-        '"code", "detail"}.'
+        child=RunSourceErrorSerializer(), help_text="Each failed source, by key."
     )
-    meta = serializers.DictField(
-        help_text='{"status": complete|partial|failed, "partial", "took_ms", "sources": '
-        '{key: {"status": ok|failed, "took_ms", "cached"}}}'
-    )
+    meta = RunMetaSerializer()
+
+
+class SourceFailedProblemSerializer(RunAnswerSerializer):
+    """Documents the 502 `source_failed` problem: a problem document that also carries the
+    run's answer (`errors` here are the sources' failures, not field errors)."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="`source_failed`.")
 
 
 def answer_document(answer: RunAnswer) -> dict[str, Any]:

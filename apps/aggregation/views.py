@@ -6,11 +6,13 @@ errors go through the app's `ERRORS` table. Views import neither models nor repo
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import APISettings
 
 from apps.aggregation import wiring
 from apps.aggregation.errors import ERRORS
@@ -21,13 +23,16 @@ from apps.aggregation.serializers import (
     RunAnswerSerializer,
     RunOutputSerializer,
     RunsQuerySerializer,
+    SourceFailedProblemSerializer,
     answer_document,
     changes_from,
     composite_from,
 )
 from apps.common.authentication import TokenUser
-from apps.common.openapi import ADMIN_ONLY, BEARER_401, problems
+from apps.common.openapi import ADMIN_ONLY, BEARER_401, problem_description, problems
+from apps.common.pagination import PagePagination
 from apps.common.permissions import IsAdmin
+from apps.common.problems import PROBLEM_CONTENT_TYPE
 from core.domain.aggregation.runs import RunStatus
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.errors import ParameterErrors, RunError
@@ -39,6 +44,20 @@ BODY_400 = ["validation_error", "malformed_request"]
 # written past the API and the admin): `invalid_composite` then asks for the fields that fix it.
 PATCH_400 = [*BODY_400, "invalid_composite"]
 PAGE_ERRORS = {404: ["not_found"], **ADMIN_ONLY}  # a page past the end
+
+
+def page_parameters(items: str) -> list[OpenApiParameter]:
+    """`?page=` and `?page_size=` of a paginated list (apps.common.pagination)."""
+    return [
+        OpenApiParameter("page", int, description="Page number (from 1)."),
+        OpenApiParameter(
+            "page_size",
+            int,
+            description=f"{items} per page (at most {PagePagination.max_page_size}).",
+        ),
+    ]
+
+
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -49,6 +68,7 @@ class CompositeListView(GenericAPIView):
 
     @extend_schema(
         operation_id="aggregation_composites_list",
+        parameters=page_parameters("Composites"),
         responses={200: CompositeOutputSerializer(many=True), **problems(PAGE_ERRORS)},
     )
     def get(self, request: Request) -> Response:
@@ -141,10 +161,18 @@ class CompositeDetailView(GenericAPIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+class AcceptHeaderNegotiation(DefaultContentNegotiation):
+    """Negotiation on `Accept` alone: a run's query string belongs to its composite, so
+    `?format=` fills a `{format}` placeholder instead of picking a renderer (404 otherwise)."""
+
+    settings = APISettings({"URL_FORMAT_OVERRIDE": None})
+
+
 class CompositeRunView(GenericAPIView):
     """Run a composite: every source concurrently, merged into `{data, errors, meta}`."""
 
     permission_classes = [AllowAny]
+    content_negotiation_class = AcceptHeaderNegotiation
 
     @extend_schema(
         operation_id="aggregation_composites_run",
@@ -160,13 +188,9 @@ class CompositeRunView(GenericAPIView):
         ],
         responses={
             200: RunAnswerSerializer,
-            **problems(
-                {
-                    400: ["validation_error"],
-                    **BEARER_401,
-                    404: ["composite_not_found"],
-                    502: ["source_failed"],
-                }
+            **problems({400: ["validation_error"], **BEARER_401, 404: ["composite_not_found"]}),
+            (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                SourceFailedProblemSerializer, description=problem_description(["source_failed"])
             ),
         },
     )
@@ -201,7 +225,7 @@ class RunListView(GenericAPIView):
 
     @extend_schema(
         operation_id="aggregation_runs_list",
-        parameters=[RunsQuerySerializer],
+        parameters=[RunsQuerySerializer, *page_parameters("Runs")],
         responses={
             200: RunOutputSerializer(many=True),
             **problems({400: ["validation_error"], **PAGE_ERRORS}),

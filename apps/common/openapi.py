@@ -2,9 +2,9 @@
 
 `problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
 operation, the problems any DRF view may answer whatever it declares (405; 400, 413, 415 when
-it takes a body; 406 and 404 when it negotiates content; 503 on the API's `/api/v1/`
-operations), merging their codes into the view's own. Problems are declared under
-`application/problem+json`, the media type the server sends them with.
+it takes a body; 406 when it negotiates content, 404 when `?format=` may pick its renderer;
+503 on the API's `/api/v1/` operations), merging their codes into the view's own. Problems are
+declared under `application/problem+json`, the media type the server sends them with.
 """
 
 from __future__ import annotations
@@ -59,11 +59,10 @@ BODY_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     415: ("unsupported_media_type",),
 }
 # DRF's DefaultContentNegotiation answers an `Accept` no renderer of the view matches with 406
-# (NotAcceptable), and a `?format=` none matches with 404 (Http404), before authentication.
-NEGOTIATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {
-    404: ("not_found",),
-    406: ("not_acceptable",),
-}
+# (NotAcceptable), and a `?format=` none matches with 404 (Http404), before authentication; a
+# view whose negotiation reads no `?format=` (its `URL_FORMAT_OVERRIDE` is None) has no such 404.
+NEGOTIATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {406: ("not_acceptable",)}
+FORMAT_OVERRIDE_PROBLEMS: Mapping[int, tuple[str, ...]] = {404: ("not_found",)}
 # apps.common.exceptions maps a database that cannot be reached (OperationalError,
 # InterfaceError) to 503 with Retry-After. Documented on every operation under this prefix
 # rather than per view: which operations reach a database is decided deep inside adapters
@@ -134,8 +133,11 @@ class ProblemAutoSchema(AutoSchema):
         general = dict(EVERY_OPERATION_PROBLEMS)
         if "requestBody" in operation:
             general |= BODY_PROBLEMS
-        if issubclass(self.view.content_negotiation_class, DefaultContentNegotiation):
+        negotiation = self.view.content_negotiation_class
+        if issubclass(negotiation, DefaultContentNegotiation):
             general |= NEGOTIATION_PROBLEMS
+            if negotiation.settings.URL_FORMAT_OVERRIDE:
+                general |= FORMAT_OVERRIDE_PROBLEMS
         if path.startswith(DATABASE_PATH_PREFIX):
             general |= DATABASE_PROBLEMS
         responses = operation.setdefault("responses", {})

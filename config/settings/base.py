@@ -59,7 +59,6 @@ MIDDLEWARE = [
     "apps.common.middleware.BodySizeLimitMiddleware",
     "apps.common.middleware.NulByteMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -67,6 +66,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.common.middleware.ProblemDetailsMiddleware",
+    # Inside ProblemDetailsMiddleware, not first as WhiteNoise suggests: its own 405 for a
+    # POST to a static file (no body, no type) becomes a problem document like any other.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -63,6 +63,19 @@ def test_malformed_and_oversized_requests_never_500(embedded_server):
     assert wrong_method.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_a_static_file_refuses_other_methods_with_a_problem_document(embedded_server, method):
+    response = httpx.request(
+        method, f"{embedded_server}/static/admin/css/base.css", headers={"X-Request-ID": "st-1"}
+    )
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.headers["x-request-id"] == "st-1"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 def _raw(base_url: str, request: bytes) -> bytes:
     host, port = base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:

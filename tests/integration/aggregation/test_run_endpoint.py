@@ -183,6 +183,18 @@ def test_placeholder_values_never_change_the_origin_or_path(
     assert upstream.calls["/echo/" + quote(value, safe="")] >= 1
 
 
+@pytest.mark.parametrize("value", ["csv", "xml", "api", "json"])
+def test_the_query_string_is_the_composites_even_a_format_placeholder(
+    client, upstream, make_composite, value
+):
+    # `?format=` is DRF's renderer override elsewhere; here it fills the placeholder.
+    make_composite("combo", source("echo", upstream.url("/echo/report.{format}")))
+    response = run(client, query=f"?format={value}")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["data"]["echo"]["path"] == f"/echo/report.{value}"
+
+
 def test_unfilled_placeholder_is_400_and_calls_nothing(client, upstream, make_composite):
     make_composite("combo", source("echo", upstream.url("/echo/nothing/{id}")))
     before = sum(upstream.calls.values())

@@ -264,6 +264,8 @@ def test_a_drf_views_general_answers_are_documented(client, settings, schema, se
 
 
 NOT_NEGOTIATING = {"/health", "/health/ready", "/metrics"}  # FirstRendererNegotiation
+# A composite run's query string is its composite's: `?format=` fills a placeholder there.
+NO_FORMAT_OVERRIDE = {"/api/v1/aggregation/composites/{name}/run"}
 PATH_PARAMETERS = {
     "name": "no-such-name",
     "user_id": "00000000-0000-4000-8000-000000000000",
@@ -279,8 +281,9 @@ def test_every_negotiating_drf_operation_documents_406_and_404(schema):
     for name, operation in drf_operations(schema):
         path = name.split(" ", 1)[1]
         negotiates = path not in NOT_NEGOTIATING
+        reads_format = negotiates and path not in NO_FORMAT_OVERRIDE
         assert ("not_acceptable" in documented_codes(schema, operation, 406)) is negotiates, name
-        assert ("not_found" in documented_codes(schema, operation, 404)) is negotiates, name
+        assert ("not_found" in documented_codes(schema, operation, 404)) is reads_format, name
 
 
 @pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
@@ -308,6 +311,14 @@ def test_an_unknown_format_is_the_documented_404(client, schema):
     assert "not_found" in documented_codes(schema, operation, 404)
 
 
+@pytest.mark.django_db(databases=["default", "aggregation"])
+def test_a_composite_run_leaves_format_to_the_composite(client, schema):
+    response = client.get("/api/v1/aggregation/composites/no-such-name/run?format=xml")
+    assert (response.status_code, response.json()["code"]) == (404, "composite_not_found")
+    operation = schema["paths"]["/api/v1/aggregation/composites/{name}/run"]["get"]
+    assert documented_codes(schema, operation, 404) == {"composite_not_found"}
+
+
 def test_every_api_operation_documents_503_with_retry_after_and_no_other_does(schema):
     api_operations = 0
     for name, operation in drf_operations(schema):
@@ -327,3 +338,17 @@ def test_the_servers_own_refusals_are_listed(schema):
     description = schema["info"]["description"]
     for _, status, code in (*PARSE_REFUSALS, (None, 400, "malformed_request")):
         assert f"{status} `{code}`" in description
+
+
+def test_every_paginated_list_documents_page_and_page_size(schema):
+    paginated = 0
+    for name, operation in drf_operations(schema):
+        ok = operation["responses"].get("200", {}).get("content", {}).get("application/json")
+        if not ok or "results" not in follow(schema, ok["schema"]).get("properties", {}):
+            continue
+        paginated += 1
+        parameters = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+        for parameter in ("page", "page_size"):
+            assert parameter in parameters, f"{name} does not document ?{parameter}="
+            assert parameters[parameter]["schema"]["type"] == "integer", (name, parameter)
+    assert paginated >= 4  # users, routes, composites, runs
