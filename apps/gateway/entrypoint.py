@@ -89,16 +89,20 @@ def _incoming_headers(environ: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str]:
+def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str | None]:
+    """The path and query as the request line sent them; the query is None when it had no
+    `?` and "" when it had an empty one (`/x?`), so the upstream gets the target as sent."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw and raw.startswith("/"):
-        path, _, query = raw.partition("?")
-        return path, query
+        path, question, query = raw.partition("?")
+        return path, query if question else None
     if raw and "://" in raw:  # absolute form (`GET http://host/path`): the path as sent too
         parts = urlsplit(raw)
-        return parts.path or "/", parts.query
+        asked = parts.query or "?" in raw.partition("#")[0]  # no `?` can come before the query
+        return parts.path or "/", parts.query if asked else None
+    # No request line (Django's test client, runserver): an empty query cannot be told from none.
     path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
-    return path, environ.get("QUERY_STRING", "")
+    return path, environ.get("QUERY_STRING") or None
 
 
 def _max_body() -> int:

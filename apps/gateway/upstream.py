@@ -205,7 +205,7 @@ class HttpClientUpstream:
         parts = urlsplit(request.url)
         origin = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
         target = parts.path or "/"
-        if parts.query:
+        if parts.query or "?" in request.url:  # an empty query (`/x?`) is sent as it came
             target += "?" + parts.query
         headers = dict(_joined(request.headers))
         deadline = time.monotonic() + timeout_seconds

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from core.domain.gateway.route import AuthMode, BreakerPolicy, RateLimitPolicy, Route
 
@@ -130,6 +130,23 @@ class UpstreamServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+def gunicorn_environ(raw_uri: str, method: str = "GET", **extra: Any) -> dict[str, Any]:
+    """A WSGI environ as gunicorn builds it: the request target as sent in RAW_URI, PATH_INFO
+    and QUERY_STRING split from it (fragment dropped), the rest wsgiref's test defaults."""
+    from wsgiref.util import setup_testing_defaults
+
+    parts = urlsplit(raw_uri)
+    environ = {
+        "REQUEST_METHOD": method,
+        "RAW_URI": raw_uri,
+        "PATH_INFO": unquote(parts.path),
+        "QUERY_STRING": parts.query,
+        **extra,
+    }
+    setup_testing_defaults(environ)
+    return environ
 
 
 def refusing_url() -> str:

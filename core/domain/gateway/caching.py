@@ -39,8 +39,10 @@ def response_is_cacheable(status: int, headers: Iterable[tuple[str, str]]) -> bo
     return True
 
 
-def cache_key(route: str, method: str, path: str, query: str, user_id: str | None) -> str:
-    """A fixed-length key; the caller's user id (or `anon`) is part of it."""
-    material = "\x1f".join((route, method, path, query, user_id or "\x00anon"))
+def cache_key(route: str, method: str, path: str, query: str | None, user_id: str | None) -> str:
+    """A fixed-length key; the caller's user id (or `anon`) is part of it. `/x?` and `/x` are
+    two keys, as they are two targets upstream (RFC 3986 §6.2.3 does not make them equal)."""
+    target = path if query is None else f"{path}?{query}"
+    material = "\x1f".join((route, method, target, user_id or "\x00anon"))
     digest = hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{route}:{digest}"

@@ -57,11 +57,12 @@ _NOT_FORWARDED = IDENTITY_HEADERS | RECOMPUTED | FORWARDING_CLAIMS
 
 @dataclass(frozen=True, slots=True)
 class ProxyRequest:
-    """An incoming request as the proxy sees it (raw path, query and headers as sent)."""
+    """An incoming request as the proxy sees it (raw path, query and headers as sent); `query`
+    is None when the target had no `?`, "" when it had an empty one."""
 
     method: str
     path: str
-    query: str
+    query: str | None
     headers: Headers
     body: bytes
     peer_ip: str

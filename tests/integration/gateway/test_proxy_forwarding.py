@@ -6,6 +6,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from core.domain.gateway.route import AuthMode
+from tests.factories.gateway import gunicorn_environ
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -218,6 +219,26 @@ def test_an_encoded_slash_is_refused_with_a_problem_document(upstream, add_route
     assert dict(headers)["Content-Type"] == "application/problem+json"
     assert json.loads(body)["code"] == "malformed_request"
     assert upstream.seen == []
+
+
+@pytest.mark.parametrize(
+    ("raw_uri", "sent"),
+    [
+        ("/orders/x?", "/x?"),
+        ("/orders/x", "/x"),
+        ("/orders/x?a=1&b", "/x?a=1&b"),
+        ("http://testserver/orders/x?", "/x?"),
+        ("http://testserver/orders/x", "/x"),
+    ],
+)
+def test_the_query_is_forwarded_as_sent_even_an_empty_one(upstream, add_route, raw_uri, sent):
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url)
+    answered = []
+    GatewayApplication()(gunicorn_environ(raw_uri), lambda *status: answered.append(status))
+    assert answered[0][0] == "200 OK"
+    assert upstream.seen[-1]["path"] == sent
 
 
 def test_tracestate_travels_with_a_continued_trace_only(proxy, upstream, add_route):

@@ -122,6 +122,15 @@ def test_http_1_0_body_until_close_and_bad_lengths(client):
         assert answer.value.body == b"rest"  # no usable length: read until the upstream closes
 
 
+@pytest.mark.parametrize("target", ["/x?", "/x", "/x?a=1"])
+def test_the_request_target_is_sent_as_given_even_with_an_empty_query(client, target):
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
+    answer = _get(client, server.url + target)
+    server.close()
+    assert isinstance(answer, Ok)
+    assert server.requests[0].startswith(f"GET {target} HTTP/1.1\r\n".encode())
+
+
 def test_head_answers_have_no_body(client):
     server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
     answer = _get(client, server.url, method="HEAD")
