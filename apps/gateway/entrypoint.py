@@ -93,12 +93,16 @@ def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str | None]:
     """The path and query as the request line sent them; the query is None when it had no
     `?` and "" when it had an empty one (`/x?`), so the upstream gets the target as sent."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        # A fragment is no part of a request target (RFC 9112 §3.2): gunicorn leaves it out of
+        # PATH_INFO, which the dispatcher and the access log read, so the route does too.
+        raw = raw.partition("#")[0]
     if raw and raw.startswith("/"):
         path, question, query = raw.partition("?")
         return path, query if question else None
     if raw and "://" in raw:  # absolute form (`GET http://host/path`): the path as sent too
         parts = urlsplit(raw)
-        asked = parts.query or "?" in raw.partition("#")[0]  # no `?` can come before the query
+        asked = parts.query or "?" in raw  # no `?` can come before the query
         return parts.path or "/", parts.query if asked else None
     # No request line (Django's test client, runserver): an empty query cannot be told from none.
     path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")

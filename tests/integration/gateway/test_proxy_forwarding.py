@@ -241,6 +241,27 @@ def test_the_query_is_forwarded_as_sent_even_an_empty_one(upstream, add_route, r
     assert upstream.seen[-1]["path"] == sent
 
 
+@pytest.mark.parametrize(
+    ("raw_uri", "sent"),
+    [
+        ("/orders/x#/../../other/y", "/a/x"),
+        ("/orders/x?q=1#/../../other", "/a/x?q=1"),
+        ("http://testserver/orders/x#/../../other/y", "/a/x"),
+    ],
+)
+def test_a_fragment_in_the_request_target_neither_routes_nor_travels(
+    upstream, add_route, raw_uri, sent
+):
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url + "/a")
+    add_route(name="other", path_prefix="/other", upstream_url=upstream.url + "/b")
+    answered = []
+    GatewayApplication()(gunicorn_environ(raw_uri), lambda *status: answered.append(status))
+    assert answered[0][0] == "200 OK"
+    assert [seen["path"] for seen in upstream.seen] == [sent]
+
+
 def test_tracestate_travels_with_a_continued_trace_only(proxy, upstream, add_route):
     add_route(upstream_url=upstream.url)
     trace = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
