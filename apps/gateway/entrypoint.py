@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.clientip import client_ip_from
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from apps.common.logging import direct_logger
@@ -43,13 +44,16 @@ _DROPPED_FROM_UPSTREAM = frozenset({"date", "server", "content-length", "x-reque
 _NO_ROUTE = "-"
 
 
-def _precomputed() -> dict[ProxyError, tuple[int, bytes]]:
-    # The gateway's own refusals have a fixed body per code: build each once.
+def _precomputed() -> dict[ProxyError, tuple[int, bytes, Headers]]:
+    # The gateway's own refusals have a fixed body and headers per code: build each once.
     answers = {}
     for error in ProxyError:
         problem = GATEWAY_ERRORS.problem(error)
         body = problem_body(problem.status_code, error.value, problem.problem_detail)
-        answers[error] = (problem.status_code, json.dumps(body).encode())
+        headers = [("Content-Type", PROBLEM_CONTENT_TYPE)]
+        if problem.status_code == 401:  # RFC 9110 §15.5.2: a 401 says which scheme to use
+            headers.append(("WWW-Authenticate", BEARER_CHALLENGE))
+        answers[error] = (problem.status_code, json.dumps(body).encode(), headers)
     return answers
 
 
@@ -170,8 +174,8 @@ class GatewayHandler:
                 ]
                 return Reply(answer.status, headers, answer.body, answer.route, answer.user_id)
             case Err(rejection):
-                status, payload = _REFUSALS[rejection.error]
-                headers = [("Content-Type", PROBLEM_CONTENT_TYPE), *rejection.headers]
+                status, payload, fixed = _REFUSALS[rejection.error]
+                headers = [*fixed, *rejection.headers]
                 return Reply(status, headers, payload, rejection.route, rejection.user_id)
         raise AssertionError("unreachable")  # pragma: no cover
 
