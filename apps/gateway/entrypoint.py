@@ -113,6 +113,11 @@ def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str | None]:
     return path, environ.get("QUERY_STRING") or None
 
 
+def _without_body(method: str, status: int) -> bool:
+    """Whether an answer carries no body whatever its headers say (RFC 9110 §6.4.1)."""
+    return method == "HEAD" or status in (204, 304) or status < 200
+
+
 def _max_body() -> int:
     return int(settings.GATEWAY_MAX_BODY_BYTES or settings.MAX_REQUEST_BODY_BYTES)
 
@@ -167,7 +172,8 @@ class GatewayHandler:
         match result:
             case Ok(answer):
                 dropped = _DROPPED_FROM_UPSTREAM
-                if method == "HEAD":
+                if _without_body(method, answer.status) and answer.status != 204:
+                    # The upstream's Content-Length is the full answer's, which it may state.
                     dropped = dropped - {"content-length"}
                 headers = [
                     (name, value) for name, value in answer.headers if name.lower() not in dropped
@@ -262,9 +268,17 @@ class GatewayApplication:
             reply = Reply(500, headers, body, None, None)
         elapsed = time.perf_counter() - started
         method = environ.get("REQUEST_METHOD", "GET")
-        body = b"" if method == "HEAD" else reply.body
+        bodiless = _without_body(method, reply.status)
+        body = b"" if bodiless else reply.body
         headers = reply.headers
-        if method != "HEAD" or not any(name.lower() == "content-length" for name, _ in headers):
+        if not bodiless or (
+            # RFC 9110 §8.6: a HEAD or 304 answer states the full answer's length or none (a
+            # proxied one has the upstream's, if any; the gateway's own, the problem's); a 204
+            # never does.
+            reply.body
+            and reply.status != 204
+            and not any(name.lower() == "content-length" for name, _ in headers)
+        ):
             headers.append(("Content-Length", str(len(reply.body))))
         headers.append((REQUEST_ID_HEADER, request_id))
         wiring.state().metrics.answered(reply.route or _NO_ROUTE, reply.status, elapsed)

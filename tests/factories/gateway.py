@@ -55,6 +55,17 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour in {"big", "bigchunked"}:
             self._big(int(query.get("bytes", ["4096"])[0]), chunked=behaviour == "bigchunked")
             return
+        if behaviour == "notmodified":  # a 304 states the length of the full answer
+            self.send_response(304)
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            return
+        if behaviour == "unsized" and self.command == "HEAD":  # its GET would come chunked
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            return
         status = 200
         headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
         if behaviour == "fail":

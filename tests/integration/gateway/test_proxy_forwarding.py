@@ -103,6 +103,23 @@ def test_head_is_forwarded_without_a_body(proxy, upstream, add_route):
     assert upstream.seen[-1]["method"] == "HEAD"
 
 
+def test_answers_without_a_body_never_state_a_length_of_zero_they_do_not_have(
+    proxy, upstream, add_route
+):
+    # RFC 9110 §8.6: a 304 or a HEAD answer may only state the full answer's length, and 204
+    # none; the proxy passes the upstream's on and makes none up.
+    add_route(upstream_url=upstream.url)
+    not_modified = proxy.get("/orders/notmodified", headers={"If-None-Match": '"v1"'})
+    assert not_modified.status_code == 304
+    assert not_modified.headers.get_list("content-length") == ["4096"]
+    unsized = proxy.head("/orders/unsized")
+    assert unsized.status_code == 200
+    assert "content-length" not in unsized.headers
+    assert int(proxy.head("/orders/x").headers["content-length"]) > 0  # the upstream's
+    refused = proxy.head("/nothing")  # the gateway's own answer: the length of its GET
+    assert refused.headers["content-length"] == str(len(proxy.get("/nothing").content))
+
+
 def test_unknown_path_is_route_not_found(proxy):
     response = proxy.get("/nothing/here")
     assert response.status_code == 404
