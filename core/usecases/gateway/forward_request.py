@@ -208,7 +208,8 @@ class ForwardRequest:
             # Credentials the gateway did not verify (a token on an `auth: none` route, another
             # scheme, a cookie) may shape the answer: never shared, never served.
             return None
-        key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
+        target = route.upstream_target(request.path, request.query)
+        key = caching.cache_key(route.name, request.method, target, user_id)
         # The fill lock outlives the whole upstream budget, so a slow filler keeps it.
         return CacheProbe(key, route.timeout_ms / 1000 + 1)
 

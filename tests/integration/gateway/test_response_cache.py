@@ -43,6 +43,24 @@ def test_an_empty_query_is_its_own_entry_as_it_is_its_own_upstream_target(upstre
     assert [seen["path"] for seen in upstream.seen] == ["/x", "/x?"]
 
 
+def test_a_route_sent_elsewhere_never_answers_from_its_old_upstreams_entries(
+    proxy, upstream, add_route
+):
+    from apps.gateway import wiring
+
+    add_route(upstream_url=upstream.url + "/old", cache_ttl_seconds=60)
+    assert proxy.get("/orders/item").json()["path"] == "/old/item"
+    moving = wiring.update_route().execute("orders", {"upstream_url": upstream.url + "/new"})
+    assert moving.is_ok(), moving
+    moved = proxy.get("/orders/item")
+    assert (moved.headers["x-cache"], moved.json()["path"]) == ("MISS", "/new/item")
+    assert wiring.delete_route().execute("orders").is_ok()
+    add_route(upstream_url=upstream.url + "/other", cache_ttl_seconds=60)  # the same name
+    recreated = proxy.get("/orders/item")
+    assert (recreated.headers["x-cache"], recreated.json()["path"]) == ("MISS", "/other/item")
+    assert proxy.get("/orders/item").headers["x-cache"] == "HIT"
+
+
 def test_users_never_see_each_others_or_anonymous_answers(proxy, upstream, add_route):
     add_route(upstream_url=upstream.url, auth=AuthMode.OPTIONAL, cache_ttl_seconds=60)
     alice = {"Authorization": f"Bearer {access_token(user_id='alice')}"}
