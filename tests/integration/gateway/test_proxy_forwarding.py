@@ -1,6 +1,7 @@
 """The lean proxy forwards method, path, query, body and end-to-end headers; sets its own."""
 
 import json
+import threading
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -277,6 +278,31 @@ def test_a_fragment_in_the_request_target_neither_routes_nor_travels(
     GatewayApplication()(gunicorn_environ(raw_uri), lambda *status: answered.append(status))
     assert answered[0][0] == "200 OK"
     assert [seen["path"] for seen in upstream.seen] == [sent]
+
+
+@pytest.mark.parametrize(
+    ("method", "raw_uri"), [("OPTIONS", "*"), ("CONNECT", "127.0.0.1:9"), ("GET", "orders")]
+)
+def test_a_target_that_is_not_a_path_is_refused_at_once(upstream, add_route, method, raw_uri):
+    # gunicorn hands these on (asterisk and authority forms): the route search never ended,
+    # and each such request kept a worker thread spinning.
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(path_prefix="/", upstream_url=upstream.url)
+    answered, body = [], []
+    environ = gunicorn_environ(raw_uri, method)
+    call = threading.Thread(
+        target=lambda: body.append(
+            b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
+        ),
+        daemon=True,
+    )
+    call.start()
+    call.join(timeout=10)
+    assert not call.is_alive(), f"{method} {raw_uri} gets no answer"
+    assert answered[0][0] == "400 Bad Request"
+    assert json.loads(body[0])["code"] == "malformed_request"
+    assert upstream.seen == []
 
 
 def test_tracestate_travels_with_a_continued_trace_only(proxy, upstream, add_route):
