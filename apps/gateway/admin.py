@@ -67,12 +67,14 @@ class RouteAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RouteRow, form: Any, change: bool) -> None:
         obj.methods = sorted({str(m).upper() for m in obj.methods})
         obj.save(using="gateway")
-        wiring.route_changed()
+        fresh = not change or "upstream_url" in form.changed_data  # as CreateRoute/UpdateRoute
+        wiring.route_changed(fresh_circuits=[obj.name] if fresh else [])
 
     def delete_model(self, request: HttpRequest, obj: RouteRow) -> None:
         obj.delete(using="gateway")
-        wiring.route_changed()
+        wiring.route_changed(fresh_circuits=[obj.name])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RouteRow]) -> None:
+        names = list(queryset.values_list("name", flat=True))
         queryset.delete()
-        wiring.route_changed()
+        wiring.route_changed(fresh_circuits=names)

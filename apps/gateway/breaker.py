@@ -99,9 +99,9 @@ class InProcessCircuitBreaker:
         with self._lock:
             return self._circuits.get(route, Circuit())
 
-    def forget(self) -> None:
+    def forget(self, route: str) -> None:
         with self._lock:
-            self._circuits.clear()
+            self._circuits.pop(route, None)
 
 
 class RedisCircuitBreaker:
@@ -194,6 +194,14 @@ class RedisCircuitBreaker:
             float(fields.get("o", "0")),
             float(fields.get("p", "0")),
         )
+
+    def forget(self, route: str) -> None:
+        self._open_until.pop(route, None)  # other workers drop theirs on the route reload
+        self._fallback.forget(route)
+        try:
+            self._client.delete(self._prefix + route)
+        except RedisError as error:
+            redis_unavailable("circuit_breaker", error)
 
     def forget_local(self) -> None:
         """Drop what this worker remembers (after a route change)."""

@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.clientip import client_ip_from
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from apps.common.logging import bind_request, direct_logger
@@ -43,13 +44,16 @@ _DROPPED_FROM_UPSTREAM = frozenset({"date", "server", "content-length", "x-reque
 _NO_ROUTE = "-"
 
 
-def _precomputed() -> dict[ProxyError, tuple[int, bytes]]:
-    # The gateway's own refusals have a fixed body per code: build each once.
+def _precomputed() -> dict[ProxyError, tuple[int, bytes, Headers]]:
+    # The gateway's own refusals have a fixed body and headers per code: build each once.
     answers = {}
     for error in ProxyError:
         problem = GATEWAY_ERRORS.problem(error)
         body = problem_body(problem.status_code, error.value, problem.problem_detail)
-        answers[error] = (problem.status_code, json.dumps(body).encode())
+        headers = [("Content-Type", PROBLEM_CONTENT_TYPE)]
+        if problem.status_code == 401:  # RFC 9110 §15.5.2: a 401 says which scheme to use
+            headers.append(("WWW-Authenticate", BEARER_CHALLENGE))
+        answers[error] = (problem.status_code, json.dumps(body).encode(), headers)
     return answers
 
 
@@ -89,16 +93,29 @@ def _incoming_headers(environ: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str]:
+def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str | None]:
+    """The path and query as the request line sent them; the query is None when it had no
+    `?` and "" when it had an empty one (`/x?`), so the upstream gets the target as sent."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        # A fragment is no part of a request target (RFC 9112 §3.2): gunicorn leaves it out of
+        # PATH_INFO, which the dispatcher and the access log read, so the route does too.
+        raw = raw.partition("#")[0]
     if raw and raw.startswith("/"):
-        path, _, query = raw.partition("?")
-        return path, query
+        path, question, query = raw.partition("?")
+        return path, query if question else None
     if raw and "://" in raw:  # absolute form (`GET http://host/path`): the path as sent too
         parts = urlsplit(raw)
-        return parts.path or "/", parts.query
+        asked = parts.query or "?" in raw  # no `?` can come before the query
+        return parts.path or "/", parts.query if asked else None
+    # No request line (Django's test client, runserver): an empty query cannot be told from none.
     path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
-    return path, environ.get("QUERY_STRING", "")
+    return path, environ.get("QUERY_STRING") or None
+
+
+def _without_body(method: str, status: int) -> bool:
+    """Whether an answer carries no body whatever its headers say (RFC 9110 §6.4.1)."""
+    return method == "HEAD" or status in (204, 304) or status < 200
 
 
 def _max_body() -> int:
@@ -155,15 +172,16 @@ class GatewayHandler:
         match result:
             case Ok(answer):
                 dropped = _DROPPED_FROM_UPSTREAM
-                if method == "HEAD":
+                if _without_body(method, answer.status) and answer.status != 204:
+                    # The upstream's Content-Length is the full answer's, which it may state.
                     dropped = dropped - {"content-length"}
                 headers = [
                     (name, value) for name, value in answer.headers if name.lower() not in dropped
                 ]
                 return Reply(answer.status, headers, answer.body, answer.route, answer.user_id)
             case Err(rejection):
-                status, payload = _REFUSALS[rejection.error]
-                headers = [("Content-Type", PROBLEM_CONTENT_TYPE), *rejection.headers]
+                status, payload, fixed = _REFUSALS[rejection.error]
+                headers = [*fixed, *rejection.headers]
                 return Reply(status, headers, payload, rejection.route, rejection.user_id)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -249,9 +267,17 @@ class GatewayApplication:
             reply = Reply(500, headers, body, None, None)
         elapsed = time.perf_counter() - started
         method = environ.get("REQUEST_METHOD", "GET")
-        body = b"" if method == "HEAD" else reply.body
+        bodiless = _without_body(method, reply.status)
+        body = b"" if bodiless else reply.body
         headers = reply.headers
-        if method != "HEAD" or not any(name.lower() == "content-length" for name, _ in headers):
+        if not bodiless or (
+            # RFC 9110 §8.6: a HEAD or 304 answer states the full answer's length or none (a
+            # proxied one has the upstream's, if any; the gateway's own, the problem's); a 204
+            # never does.
+            reply.body
+            and reply.status != 204
+            and not any(name.lower() == "content-length" for name, _ in headers)
+        ):
             headers.append(("Content-Length", str(len(reply.body))))
         headers.append((REQUEST_ID_HEADER, request_id))
         wiring.state().metrics.answered(reply.route or _NO_ROUTE, reply.status, elapsed)

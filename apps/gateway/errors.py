@@ -12,8 +12,9 @@ GATEWAY_ERRORS = ErrorTable(
             ProxyError.MALFORMED_PATH,
             (
                 400,
-                "The path holds an encoded '/' or a '\\', or ';' parameters that would lead "
-                "to another route: the gateway does not forward it.",
+                "The target is not an absolute path, or holds an encoded '/' or a '\\', or "
+                "';' parameters that would lead to another route: the gateway does not "
+                "forward it.",
             ),
         ),
         (ProxyError.ROUTE_NOT_FOUND, (404, "No route serves this path.")),

@@ -52,6 +52,7 @@ _HEADERS = {
         "Seconds to wait before trying again (the gateway's refusal).", "integer"
     ),
     "Allow": _header("The methods the route accepts (the gateway's refusal)."),
+    "WWW-Authenticate": _header('The bearer challenge, `Bearer realm="api"` (the gateway\'s 401).'),
 }
 _EVERY_ANSWER = (
     "X-Request-ID",
@@ -61,6 +62,10 @@ _EVERY_ANSWER = (
     "X-Cache",
 )
 _REFUSAL_HEADERS: Mapping[ProxyError, tuple[str, ...]] = {
+    ProxyError.NOT_AUTHENTICATED: ("WWW-Authenticate",),
+    ProxyError.TOKEN_INVALID: ("WWW-Authenticate",),
+    ProxyError.TOKEN_EXPIRED: ("WWW-Authenticate",),
+    ProxyError.TOKEN_REVOKED: ("WWW-Authenticate",),
     ProxyError.METHOD_NOT_ALLOWED: ("Allow",),
     ProxyError.RATE_LIMITED: ("Retry-After",),
     ProxyError.UPSTREAM_UNAVAILABLE: ("Retry-After",),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import select
 import ssl
 import threading
 import time
@@ -22,6 +23,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from core.domain.gateway.route import IDEMPOTENT_METHODS
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
 
@@ -32,8 +34,11 @@ _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 _MAX_LINE = 65536  # http.client's limits on a header line and on the number of headers
 _MAX_HEADERS = 100
-# Errors that mean a kept-alive connection was closed by the upstream before it read our
-# request: safe to resend once on a fresh connection.
+# Errors that mean a kept-alive connection was closed by the upstream. Before the request was
+# written it cannot have been read: resent once on a fresh connection. After, the upstream may
+# have acted on it before closing: resent only when the method may be repeated (API.md: only
+# idempotent methods are retried); an idle connection the upstream closed is left out of the
+# pool before it is used (`_closed_by_peer`), so that is rarely the case.
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
@@ -205,7 +210,7 @@ class HttpClientUpstream:
         parts = urlsplit(request.url)
         origin = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
         target = parts.path or "/"
-        if parts.query:
+        if parts.query or "?" in request.url:  # an empty query (`/x?`) is sent as it came
             target += "?" + parts.query
         headers = dict(_joined(request.headers))
         deadline = time.monotonic() + timeout_seconds
@@ -216,8 +221,10 @@ class HttpClientUpstream:
             if left <= 0:
                 return Err(UpstreamFailure.TIMEOUT)
             connection, reused = self._checkout(origin, left, reuse=attempt == 0)
+            written = False
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
+                written = True
                 response = connection.getresponse()
                 body = _read_body(response, self._max_body, connection.sock, deadline)
             except _TooLarge:
@@ -225,8 +232,8 @@ class HttpClientUpstream:
                 return Err(UpstreamFailure.TOO_LARGE)
             except _STALE:
                 connection.close()
-                if reused:
-                    continue  # the upstream closed an idle connection: one fresh attempt
+                if reused and (not written or request.method in IDEMPOTENT_METHODS):
+                    continue  # the upstream closed a kept-alive connection: one fresh attempt
                 return Err(UpstreamFailure.CONNECTION)
             except TimeoutError:
                 connection.close()
@@ -244,14 +251,16 @@ class HttpClientUpstream:
     def _checkout(
         self, origin: _Origin, timeout: float, *, reuse: bool = True
     ) -> tuple[http.client.HTTPConnection, bool]:
-        connection = None
-        if reuse:
+        while reuse:
             with self._lock:
                 idle = self._idle.get(origin)
                 connection = idle.pop() if idle else None
-        if connection is not None and connection.sock is not None:
-            connection.sock.settimeout(timeout)
-            return connection, True
+            if connection is None:
+                break
+            if connection.sock is not None and not _closed_by_peer(connection.sock):
+                connection.sock.settimeout(timeout)
+                return connection, True
+            connection.close()
         scheme, host, port = origin
         if scheme == "https":
             return _TLSConnection(host, port, timeout=timeout, context=self._tls), False
@@ -272,6 +281,14 @@ class HttpClientUpstream:
         for idle in pools.values():
             for connection in idle:
                 connection.close()
+
+
+def _closed_by_peer(sock: Any) -> bool:
+    """Whether an idle connection is readable: the upstream closed it (or sent what nobody
+    asked for), so it cannot carry a request. One zero-timeout poll."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _default_port(scheme: str) -> int:

@@ -12,6 +12,7 @@ import random as _random
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -186,19 +187,27 @@ def get_route() -> GetRoute:
 
 
 def create_route() -> CreateRoute:
-    return CreateRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+    return CreateRoute(
+        routes=DjangoRouteRepository(), notifier=_notifier(), breaker=state().breaker
+    )
 
 
 def ensure_route() -> EnsureRoute:
-    return EnsureRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+    return EnsureRoute(
+        routes=DjangoRouteRepository(), notifier=_notifier(), breaker=state().breaker
+    )
 
 
 def update_route() -> UpdateRoute:
-    return UpdateRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+    return UpdateRoute(
+        routes=DjangoRouteRepository(), notifier=_notifier(), breaker=state().breaker
+    )
 
 
 def delete_route() -> DeleteRoute:
-    return DeleteRoute(routes=DjangoRouteRepository(), notifier=_notifier())
+    return DeleteRoute(
+        routes=DjangoRouteRepository(), notifier=_notifier(), breaker=state().breaker
+    )
 
 
 def route_status() -> GetRouteStatus:
@@ -210,6 +219,10 @@ def route_status() -> GetRouteStatus:
     )
 
 
-def route_changed() -> None:
-    """For the admin, which saves through the ORM: announce a change to every worker."""
+def route_changed(*, fresh_circuits: Iterable[str] = ()) -> None:
+    """For the admin, which saves through the ORM: announce a change to every worker, after
+    dropping the circuits of routes that are new, gone or sent to another upstream (as the
+    use cases do)."""
+    for name in fresh_circuits:
+        state().breaker.forget(name)
     _notifier().routes_changed()

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from core.domain.gateway.route import AuthMode, BreakerPolicy, RateLimitPolicy, Route
 
@@ -54,6 +54,17 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(0.2)
         if behaviour in {"big", "bigchunked"}:
             self._big(int(query.get("bytes", ["4096"])[0]), chunked=behaviour == "bigchunked")
+            return
+        if behaviour == "notmodified":  # a 304 states the length of the full answer
+            self.send_response(304)
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            return
+        if behaviour == "unsized" and self.command == "HEAD":  # its GET would come chunked
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
             return
         status = 200
         headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
@@ -130,6 +141,23 @@ class UpstreamServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+def gunicorn_environ(raw_uri: str, method: str = "GET", **extra: Any) -> dict[str, Any]:
+    """A WSGI environ as gunicorn builds it: the request target as sent in RAW_URI, PATH_INFO
+    and QUERY_STRING split from it (fragment dropped), the rest wsgiref's test defaults."""
+    from wsgiref.util import setup_testing_defaults
+
+    parts = urlsplit(raw_uri)
+    environ = {
+        "REQUEST_METHOD": method,
+        "RAW_URI": raw_uri,
+        "PATH_INFO": unquote(parts.path),
+        "QUERY_STRING": parts.query,
+        **extra,
+    }
+    setup_testing_defaults(environ)
+    return environ
 
 
 def refusing_url() -> str:

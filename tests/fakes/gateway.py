@@ -178,6 +178,9 @@ class FakeCircuitBreaker:
     def snapshot(self, route: str) -> Circuit:
         return self.circuits.get(route, Circuit())
 
+    def forget(self, route: str) -> None:
+        self.circuits.pop(route, None)
+
 
 class InMemoryResponseCache:
     def __init__(self, *, unavailable: bool = False, busy: bool = False) -> None:

@@ -39,8 +39,13 @@ def response_is_cacheable(status: int, headers: Iterable[tuple[str, str]]) -> bo
     return True
 
 
-def cache_key(route: str, method: str, path: str, query: str, user_id: str | None) -> str:
-    """A fixed-length key; the caller's user id (or `anon`) is part of it."""
-    material = "\x1f".join((route, method, path, query, user_id or "\x00anon"))
+def cache_key(route: str, method: str, upstream_url: str, user_id: str | None) -> str:
+    """A fixed-length key; the caller's user id (or `anon`) is part of it.
+
+    The URL is the one the request is forwarded to: a route pointed at another upstream (or
+    removed and created again elsewhere) never answers from the old upstream's entries, and
+    `/x?` and `/x` are two keys, as they are two targets (RFC 3986 §6.2.3 does not make them
+    equal)."""
+    material = "\x1f".join((route, method, upstream_url, user_id or "\x00anon"))
     digest = hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{route}:{digest}"

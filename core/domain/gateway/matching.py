@@ -18,7 +18,10 @@ class RouteTable:
         return len(self._by_prefix)
 
     def match(self, path: str) -> Route | None:
-        """The route with the longest prefix that `path` equals or continues with `/…`."""
+        """The route with the longest prefix that `path` equals or continues with `/…`; None
+        for anything but an absolute path (`*`, `host:port`), which no prefix can start."""
+        if not path.startswith("/"):
+            return None  # and the search below, which shortens at each `/`, would never end
         candidate = path.rstrip("/") or "/"
         while True:
             route = self._by_prefix.get(candidate)

@@ -30,8 +30,9 @@ def _unescape_unreserved(escape: re.Match[str]) -> str:
 
 
 def normalise_path(raw: str) -> str | None:
-    """`raw` in its normal form, or None when it holds an encoded `/`, or a `\\` in any form."""
-    if _REFUSED.search(raw):
+    """`raw` in its normal form, or None when it holds an encoded `/`, or a `\\` in any form,
+    or is not an absolute path at all (`OPTIONS *`, `CONNECT host:port`)."""
+    if not raw.startswith("/") or _REFUSED.search(raw):
         return None
     if not _NEEDS_WORK.search(raw):
         return raw  # the common case: already normal

@@ -130,15 +130,16 @@ class Route:
     def allows(self, method: str) -> bool:
         return method in self.methods
 
-    def upstream_target(self, raw_path: str, query: str) -> str:
-        """The upstream URL for a request path (prefix stripped when configured) and query."""
+    def upstream_target(self, raw_path: str, query: str | None) -> str:
+        """The upstream URL for a request path (prefix stripped when configured) and query
+        (None: no `?`; "": an empty one, kept as sent)."""
         rest = raw_path
         if self.strip_prefix and self.path_prefix != "/":
             rest = raw_path[len(self.path_prefix) :]
         target = self.upstream_url.rstrip("/") + rest
         if target.count("/") < 3:  # scheme://host with no path at all
             target += "/"
-        return f"{target}?{query}" if query else target
+        return target if query is None else f"{target}?{query}"
 
 
 def normalise_prefix(prefix: str) -> str:

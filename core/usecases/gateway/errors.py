@@ -8,9 +8,9 @@ from enum import StrEnum
 class ProxyError(StrEnum):
     """Why the proxy answered itself instead of with the upstream's answer."""
 
-    MALFORMED_PATH = (
-        "malformed_request"  # an encoded '/' or a '\\'; or ';' params naming another route
-    )
+    # not an absolute path (`*`, `host:port`); an encoded '/' or a '\\'; or ';' params
+    # naming another route
+    MALFORMED_PATH = "malformed_request"
     ROUTE_NOT_FOUND = "route_not_found"  # no enabled route matches the path
     METHOD_NOT_ALLOWED = "method_not_allowed"  # the route does not accept this method
     NOT_AUTHENTICATED = "not_authenticated"  # the route needs a token and none came

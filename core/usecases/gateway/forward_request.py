@@ -57,11 +57,12 @@ _NOT_FORWARDED = IDENTITY_HEADERS | RECOMPUTED | FORWARDING_CLAIMS
 
 @dataclass(frozen=True, slots=True)
 class ProxyRequest:
-    """An incoming request as the proxy sees it (raw path, query and headers as sent)."""
+    """An incoming request as the proxy sees it (raw path, query and headers as sent); `query`
+    is None when the target had no `?`, "" when it had an empty one."""
 
     method: str
     path: str
-    query: str
+    query: str | None
     headers: Headers
     body: bytes
     peer_ip: str
@@ -207,7 +208,8 @@ class ForwardRequest:
             # Credentials the gateway did not verify (a token on an `auth: none` route, another
             # scheme, a cookie) may shape the answer: never shared, never served.
             return None
-        key = caching.cache_key(route.name, request.method, request.path, request.query, user_id)
+        target = route.upstream_target(request.path, request.query)
+        key = caching.cache_key(route.name, request.method, target, user_id)
         # The fill lock outlives the whole upstream budget, so a slow filler keeps it.
         return CacheProbe(key, route.timeout_ms / 1000 + 1)
 

@@ -1,6 +1,8 @@
 """Route administration: list, read, create (or ensure), change and remove routes.
 
-Every change is validated by the domain's rules and announced to every worker.
+Every change is validated by the domain's rules and announced to every worker. A route that is
+created, removed or sent to another upstream starts with a closed circuit: the state of the
+circuit it had (or an earlier route of its name had) was about another upstream.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from core.domain.gateway.route import (
 )
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import RouteError
-from core.usecases.gateway.ports import RouteChangeNotifier, RouteRepository
+from core.usecases.gateway.ports import CircuitBreaker, RouteChangeNotifier, RouteRepository
 
 CHANGEABLE_FIELDS = frozenset(
     {
@@ -91,9 +93,12 @@ def _taken_meanwhile(error: RouteError, field: str) -> RouteRejected:
 class CreateRoute:
     """Adds a route; every worker serves it within a second."""
 
-    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+    def __init__(
+        self, *, routes: RouteRepository, notifier: RouteChangeNotifier, breaker: CircuitBreaker
+    ) -> None:
         self._routes = routes
         self._notifier = notifier
+        self._breaker = breaker
 
     def execute(self, route: Route) -> Result[Route, RouteRejected]:
         route = replace(route, path_prefix=normalise_prefix(route.path_prefix))
@@ -107,6 +112,7 @@ class CreateRoute:
                 _checked(self._routes, route, replacing=None)
                 or _taken_meanwhile(RouteError.NAME_TAKEN, "name")
             )
+        self._breaker.forget(route.name)  # left by a removed route of this name, if any
         self._notifier.routes_changed()
         return Ok(route)
 
@@ -114,8 +120,10 @@ class CreateRoute:
 class EnsureRoute:
     """Creates a route unless one of that name exists (idempotent seeding)."""
 
-    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
-        self._create = CreateRoute(routes=routes, notifier=notifier)
+    def __init__(
+        self, *, routes: RouteRepository, notifier: RouteChangeNotifier, breaker: CircuitBreaker
+    ) -> None:
+        self._create = CreateRoute(routes=routes, notifier=notifier, breaker=breaker)
 
     def execute(self, route: Route) -> Result[bool, RouteRejected]:
         """Ok(True) when created, Ok(False) when a route of that name was already there."""
@@ -133,9 +141,12 @@ class UpdateRoute:
     """Changes some fields of a route. Its name is its identity: giving the current one is
     allowed, giving another is refused (a rename is a new route and the removal of this one)."""
 
-    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+    def __init__(
+        self, *, routes: RouteRepository, notifier: RouteChangeNotifier, breaker: CircuitBreaker
+    ) -> None:
         self._routes = routes
         self._notifier = notifier
+        self._breaker = breaker
 
     def execute(self, name: str, changes: dict[str, Any]) -> Result[Route, RouteRejected]:
         current = self._routes.get(name)
@@ -173,6 +184,8 @@ class UpdateRoute:
                 _checked(self._routes, updated, replacing=name)
                 or _taken_meanwhile(RouteError.PREFIX_TAKEN, "path_prefix")
             )
+        if updated.upstream_url != current.upstream_url:
+            self._breaker.forget(name)  # the old upstream's failures say nothing of the new one
         self._notifier.routes_changed()
         return Ok(updated)
 
@@ -202,12 +215,16 @@ def _merge_policies(current: Route, changes: dict[str, Any]) -> dict[str, Any] |
 class DeleteRoute:
     """Removes a route; its prefix answers `route_not_found` within a second."""
 
-    def __init__(self, *, routes: RouteRepository, notifier: RouteChangeNotifier) -> None:
+    def __init__(
+        self, *, routes: RouteRepository, notifier: RouteChangeNotifier, breaker: CircuitBreaker
+    ) -> None:
         self._routes = routes
         self._notifier = notifier
+        self._breaker = breaker
 
     def execute(self, name: str) -> Result[None, RouteRejected]:
         if not self._routes.delete(name):
             return Err(RouteRejected(RouteError.NOT_FOUND))
+        self._breaker.forget(name)
         self._notifier.routes_changed()
         return Ok(None)

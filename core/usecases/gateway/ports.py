@@ -138,6 +138,10 @@ class CircuitBreaker(Protocol):
 
     def snapshot(self, route: str) -> Circuit: ...
 
+    def forget(self, route: str) -> None:
+        """Drop a route's circuit: the route is new, gone, or calls another upstream now."""
+        ...
+
 
 class ResponseCache(Protocol):
     """Cached upstream answers, with a fill lock so concurrent misses wait for one call."""

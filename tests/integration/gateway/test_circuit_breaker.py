@@ -53,6 +53,37 @@ def test_failed_probe_reopens_and_a_success_resets_failures():
     assert one.snapshot("s").failures == 0
 
 
+def test_forgetting_a_circuit_closes_it_for_every_worker():
+    one, two = breakers()
+    for now in (0.0, 1.0):
+        one.record("r", POLICY, now, success=False, probe=False)
+    assert two.admit("r", POLICY, 2.0)[0] is Admission.DENIED  # two now knows it open until 11
+    one.forget("r")
+    assert one.snapshot("r").state is CircuitState.CLOSED
+    assert one.admit("r", POLICY, 2.0) == (Admission.ALLOWED, 0)
+    two.forget_local()  # what every worker does when it reloads the changed routes
+    assert two.admit("r", POLICY, 2.0) == (Admission.ALLOWED, 0)
+
+
+def test_a_route_created_again_or_sent_elsewhere_does_not_inherit_an_open_circuit(
+    proxy, add_route, upstream
+):
+    from apps.gateway import wiring
+
+    add_route(upstream_url=upstream.url + "/fail", circuit_breaker=BreakerPolicy(2, 3600))
+    assert [proxy.get("/orders").status_code for _ in range(3)] == [500, 500, 503]
+    moved = wiring.update_route().execute("orders", {"upstream_url": upstream.url + "/ok"})
+    assert moved.is_ok(), moved
+    assert proxy.get("/orders").status_code == 200  # the new upstream is called at once
+    back = wiring.update_route().execute("orders", {"upstream_url": upstream.url + "/fail"})
+    assert back.is_ok(), back
+    assert [proxy.get("/orders").status_code for _ in range(3)] == [500, 500, 503]
+    assert wiring.delete_route().execute("orders").is_ok()
+    add_route(upstream_url=upstream.url + "/ok")  # a new route under the same name
+    assert proxy.get("/orders").status_code == 200
+    assert wiring.route_status().execute("orders").unwrap().circuit.state is CircuitState.CLOSED
+
+
 def test_open_circuit_answers_503_without_calling_upstream(proxy, add_route, upstream):
     add_route(upstream_url=upstream.url + "/fail", circuit_breaker=BreakerPolicy(2, 30))
     assert proxy.get("/orders").status_code == 500
@@ -98,4 +129,6 @@ def test_in_process_breaker_follows_the_same_rules():
     assert breaker.admit("r", POLICY, 10.0) == (Admission.PROBE, 0)
     breaker.record("r", POLICY, 10.0, success=True, probe=True)
     assert breaker.snapshot("r").state is CircuitState.CLOSED
-    breaker.forget()
+    breaker.record("r", POLICY, 11.0, success=False, probe=False)
+    breaker.forget("r")
+    assert breaker.snapshot("r").failures == 0

@@ -32,6 +32,35 @@ def test_required_auth_needs_a_valid_token(proxy, upstream, add_route):
     assert sent["authorization"] == f"Bearer {token}"
 
 
+def test_every_401_carries_the_bearer_challenge_and_a_403_does_not(proxy, upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED)
+    add_route(
+        name="admin",
+        path_prefix="/orders/admin",
+        upstream_url=upstream.url,
+        auth=AuthMode.REQUIRED,
+        required_roles=frozenset({"admin"}),
+    )
+    CacheTokenRevocations().revoke_token("jti-gone", datetime.now(UTC) + timedelta(minutes=5))
+    refusals = [
+        proxy.get("/orders"),
+        proxy.get("/orders", headers=bearer("nonsense")),
+        proxy.get("/orders", headers=bearer(access_token(lifetime=timedelta(seconds=-5)))),
+        proxy.get("/orders", headers=bearer(access_token(jti="jti-gone"))),
+    ]
+    assert [r.json()["code"] for r in refusals] == [
+        "not_authenticated",
+        "token_invalid",
+        "token_expired",
+        "token_revoked",
+    ]
+    # RFC 9110 §15.5.2, and what the platform's own API answers (RFC 6750's scheme)
+    assert {r.headers.get("www-authenticate") for r in refusals} == {'Bearer realm="api"'}
+    denied = proxy.get("/orders/admin", headers=bearer(access_token(roles=("user",))))
+    assert denied.status_code == 403
+    assert "www-authenticate" not in denied.headers
+
+
 def _forged(**overrides):
     now = datetime.now(UTC)
     claims = {

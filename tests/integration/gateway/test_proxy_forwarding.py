@@ -1,11 +1,13 @@
 """The lean proxy forwards method, path, query, body and end-to-end headers; sets its own."""
 
 import json
+import threading
 from wsgiref.util import setup_testing_defaults
 
 import pytest
 
 from core.domain.gateway.route import AuthMode
+from tests.factories.gateway import gunicorn_environ
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -100,6 +102,23 @@ def test_head_is_forwarded_without_a_body(proxy, upstream, add_route):
     assert response.status_code == 200
     assert response.content == b""
     assert upstream.seen[-1]["method"] == "HEAD"
+
+
+def test_answers_without_a_body_never_state_a_length_of_zero_they_do_not_have(
+    proxy, upstream, add_route
+):
+    # RFC 9110 §8.6: a 304 or a HEAD answer may only state the full answer's length, and 204
+    # none; the proxy passes the upstream's on and makes none up.
+    add_route(upstream_url=upstream.url)
+    not_modified = proxy.get("/orders/notmodified", headers={"If-None-Match": '"v1"'})
+    assert not_modified.status_code == 304
+    assert not_modified.headers.get_list("content-length") == ["4096"]
+    unsized = proxy.head("/orders/unsized")
+    assert unsized.status_code == 200
+    assert "content-length" not in unsized.headers
+    assert int(proxy.head("/orders/x").headers["content-length"]) > 0  # the upstream's
+    refused = proxy.head("/nothing")  # the gateway's own answer: the length of its GET
+    assert refused.headers["content-length"] == str(len(proxy.get("/nothing").content))
 
 
 def test_unknown_path_is_route_not_found(proxy):
@@ -217,6 +236,72 @@ def test_an_encoded_slash_is_refused_with_a_problem_document(upstream, add_route
     assert status == "400 Bad Request"
     assert dict(headers)["Content-Type"] == "application/problem+json"
     assert json.loads(body)["code"] == "malformed_request"
+    assert upstream.seen == []
+
+
+@pytest.mark.parametrize(
+    ("raw_uri", "sent"),
+    [
+        ("/orders/x?", "/x?"),
+        ("/orders/x", "/x"),
+        ("/orders/x?a=1&b", "/x?a=1&b"),
+        ("http://testserver/orders/x?", "/x?"),
+        ("http://testserver/orders/x", "/x"),
+    ],
+)
+def test_the_query_is_forwarded_as_sent_even_an_empty_one(upstream, add_route, raw_uri, sent):
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url)
+    answered = []
+    GatewayApplication()(gunicorn_environ(raw_uri), lambda *status: answered.append(status))
+    assert answered[0][0] == "200 OK"
+    assert upstream.seen[-1]["path"] == sent
+
+
+@pytest.mark.parametrize(
+    ("raw_uri", "sent"),
+    [
+        ("/orders/x#/../../other/y", "/a/x"),
+        ("/orders/x?q=1#/../../other", "/a/x?q=1"),
+        ("http://testserver/orders/x#/../../other/y", "/a/x"),
+    ],
+)
+def test_a_fragment_in_the_request_target_neither_routes_nor_travels(
+    upstream, add_route, raw_uri, sent
+):
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url + "/a")
+    add_route(name="other", path_prefix="/other", upstream_url=upstream.url + "/b")
+    answered = []
+    GatewayApplication()(gunicorn_environ(raw_uri), lambda *status: answered.append(status))
+    assert answered[0][0] == "200 OK"
+    assert [seen["path"] for seen in upstream.seen] == [sent]
+
+
+@pytest.mark.parametrize(
+    ("method", "raw_uri"), [("OPTIONS", "*"), ("CONNECT", "127.0.0.1:9"), ("GET", "orders")]
+)
+def test_a_target_that_is_not_a_path_is_refused_at_once(upstream, add_route, method, raw_uri):
+    # gunicorn hands these on (asterisk and authority forms): the route search never ended,
+    # and each such request kept a worker thread spinning.
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(path_prefix="/", upstream_url=upstream.url)
+    answered, body = [], []
+    environ = gunicorn_environ(raw_uri, method)
+    call = threading.Thread(
+        target=lambda: body.append(
+            b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
+        ),
+        daemon=True,
+    )
+    call.start()
+    call.join(timeout=10)
+    assert not call.is_alive(), f"{method} {raw_uri} gets no answer"
+    assert answered[0][0] == "400 Bad Request"
+    assert json.loads(body[0])["code"] == "malformed_request"
     assert upstream.seen == []
 
 

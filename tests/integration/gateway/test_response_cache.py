@@ -6,6 +6,7 @@ import pytest
 
 from core.domain.gateway.route import AuthMode
 from core.usecases.gateway.ports import CacheResult, StoredResponse
+from tests.factories.gateway import gunicorn_environ
 from tests.factories.tokens import access_token
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
@@ -20,6 +21,44 @@ def test_miss_then_hit_without_a_second_upstream_call(proxy, upstream, add_route
     assert second.json() == first.json()
     assert upstream.calls["/item"] == 1
     assert proxy.post("/orders/item").headers["x-cache"] == "BYPASS"
+
+
+def test_an_empty_query_is_its_own_entry_as_it_is_its_own_upstream_target(upstream, add_route):
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    app = GatewayApplication()
+
+    def x_cache(raw_uri):
+        answered = []
+        app(gunicorn_environ(raw_uri), lambda *status: answered.append(status))
+        return dict(answered[0][1])["X-Cache"]
+
+    assert [x_cache(uri) for uri in ("/orders/x", "/orders/x?", "/orders/x?", "/orders/x")] == [
+        "MISS",
+        "MISS",
+        "HIT",
+        "HIT",
+    ]
+    assert [seen["path"] for seen in upstream.seen] == ["/x", "/x?"]
+
+
+def test_a_route_sent_elsewhere_never_answers_from_its_old_upstreams_entries(
+    proxy, upstream, add_route
+):
+    from apps.gateway import wiring
+
+    add_route(upstream_url=upstream.url + "/old", cache_ttl_seconds=60)
+    assert proxy.get("/orders/item").json()["path"] == "/old/item"
+    moving = wiring.update_route().execute("orders", {"upstream_url": upstream.url + "/new"})
+    assert moving.is_ok(), moving
+    moved = proxy.get("/orders/item")
+    assert (moved.headers["x-cache"], moved.json()["path"]) == ("MISS", "/new/item")
+    assert wiring.delete_route().execute("orders").is_ok()
+    add_route(upstream_url=upstream.url + "/other", cache_ttl_seconds=60)  # the same name
+    recreated = proxy.get("/orders/item")
+    assert (recreated.headers["x-cache"], recreated.json()["path"]) == ("MISS", "/other/item")
+    assert proxy.get("/orders/item").headers["x-cache"] == "HIT"
 
 
 def test_users_never_see_each_others_or_anonymous_answers(proxy, upstream, add_route):

@@ -67,3 +67,33 @@ def test_the_admin_refuses_an_upstream_url_with_an_empty_query_or_fragment(admin
     assert response.status_code == 200
     assert b"Leave out query, fragment and credentials." in response.content
     assert not RouteRow.objects.using("gateway").exists()
+
+
+def test_a_route_added_or_sent_elsewhere_in_the_admin_starts_with_a_closed_circuit(admin_client):
+    from apps.gateway import wiring
+    from core.domain.gateway.breaker import CircuitState
+    from core.domain.gateway.route import BreakerPolicy
+
+    breaker, policy = wiring.state().breaker, BreakerPolicy(1, 3600)
+
+    def open_circuit():
+        breaker.record("orders", policy, 1.0, success=False, probe=False)
+        assert breaker.snapshot("orders").state is CircuitState.OPEN
+
+    open_circuit()  # left by an earlier route of that name
+    assert admin_client.post(ADD, route_form()).status_code == 302
+    assert breaker.snapshot("orders").state is CircuitState.CLOSED
+    pk = RouteRow.objects.using("gateway").get(name="orders").pk
+    change = f"/admin/gateway/routerow/{pk}/change/"
+    open_circuit()
+    assert admin_client.post(change, route_form(timeout_ms="900")).status_code == 302
+    assert breaker.snapshot("orders").state is CircuitState.OPEN  # the same upstream
+    moved = route_form(upstream_url="http://127.0.0.1:9/replica")
+    assert admin_client.post(change, moved).status_code == 302
+    assert breaker.snapshot("orders").state is CircuitState.CLOSED
+    open_circuit()
+    assert (
+        admin_client.post(f"/admin/gateway/routerow/{pk}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
+    assert breaker.snapshot("orders").state is CircuitState.CLOSED

@@ -122,6 +122,15 @@ def test_http_1_0_body_until_close_and_bad_lengths(client):
         assert answer.value.body == b"rest"  # no usable length: read until the upstream closes
 
 
+@pytest.mark.parametrize("target", ["/x?", "/x", "/x?a=1"])
+def test_the_request_target_is_sent_as_given_even_with_an_empty_query(client, target):
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
+    answer = _get(client, server.url + target)
+    server.close()
+    assert isinstance(answer, Ok)
+    assert server.requests[0].startswith(f"GET {target} HTTP/1.1\r\n".encode())
+
+
 def test_head_answers_have_no_body(client):
     server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
     answer = _get(client, server.url, method="HEAD")
@@ -168,7 +177,8 @@ def test_malformed_answers_are_connection_failures(client, answer):
     assert result.error is UpstreamFailure.CONNECTION
 
 
-def test_resend_after_a_stale_kept_alive_connection_uses_a_new_one(client):
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_idle_connections_the_upstream_closed_are_not_used(client, method):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
@@ -196,10 +206,45 @@ def test_resend_after_a_stale_kept_alive_connection_uses_a_new_one(client):
         client._checkin(origin, idle)
     threading.Event().wait(0.5)
 
-    answer = _get(client, f"http://127.0.0.1:{port}/")
+    answer = _get(client, f"http://127.0.0.1:{port}/", method=method)
     listener.close()
     assert isinstance(answer, Ok), answer
     assert answer.value.body == b"ok"
+
+
+@pytest.mark.parametrize(("method", "resent"), [("GET", True), ("PUT", True), ("POST", False)])
+def test_a_request_read_then_dropped_is_sent_again_only_if_it_may_be_repeated(
+    client, method, resent
+):
+    # The upstream reads the second request on a kept-alive connection and closes it without
+    # answering (it crashed, or acted on it and died): a POST it may have acted on is not sent
+    # again (API.md: only idempotent methods are retried).
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = []
+
+    def answer_once_then_drop(connection):
+        with connection:
+            while data := connection.recv(65536):
+                received.append(data.split(b" ", 1)[0].decode())
+                if len(received) == 2:
+                    return
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer_once_then_drop, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    assert isinstance(_get(client, url), Ok)  # the connection is now idle in the pool
+    answer = _get(client, url, method=method)
+    listener.close()
+    assert isinstance(answer, Ok) is resent, answer
+    assert received == ["GET", method, method] if resent else ["GET", method]
 
 
 @pytest.mark.parametrize("client_class", ["http.client", "urllib3"])

@@ -30,14 +30,16 @@ def test_response_cacheability(status, headers, cacheable):
 
 def test_keys_differ_per_user_and_from_anonymous():
     keys = {
-        cache_key("r", "GET", "/x", "", None),
-        cache_key("r", "GET", "/x", "", "alice"),
-        cache_key("r", "GET", "/x", "", "bob"),
-        cache_key("r", "GET", "/x", "a=1", None),
-        cache_key("r", "HEAD", "/x", "", None),
+        cache_key("r", "GET", "http://up/x", None),
+        cache_key("r", "GET", "http://up/x", "alice"),
+        cache_key("r", "GET", "http://up/x", "bob"),
+        cache_key("r", "GET", "http://up/x?a=1", None),
+        cache_key("r", "HEAD", "http://up/x", None),
+        cache_key("r", "GET", "http://up/x?", None),  # `/x?`: another target upstream
+        cache_key("r", "GET", "http://elsewhere/x", None),
     }
-    assert len(keys) == 5
-    assert cache_key("r", "GET", "/x", "", "alice").startswith("r:")
+    assert len(keys) == 7
+    assert cache_key("r", "GET", "http://up/x", "alice").startswith("r:")
 
 
 def test_rate_headers_and_retry_after():

@@ -108,6 +108,15 @@ def test_forwards_to_the_upstream_with_prefix_stripped_and_hop_headers_dropped()
     assert result.value.route == "svc"
 
 
+@pytest.mark.parametrize(
+    ("query", "url"), [(None, "http://up:1/base/x"), ("", "http://up:1/base/x?")]
+)
+def test_an_empty_query_is_forwarded_as_sent(query, url):
+    world = World()
+    world.run(request(query=query))
+    assert world.upstream.requests[0].url == url
+
+
 def test_unknown_path_and_wrong_method_are_refused():
     world = World()
     assert error_of(world.run(request(path="/other"))).error is ProxyError.ROUTE_NOT_FOUND

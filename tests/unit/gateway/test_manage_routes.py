@@ -31,7 +31,7 @@ ORDERS = Route("orders", "/orders", "http://svc")
 
 def test_create_normalises_the_prefix_saves_and_notifies():
     repo, notifier = InMemoryRouteRepository(), FakeNotifier()
-    result = CreateRoute(routes=repo, notifier=notifier).execute(
+    result = CreateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
         replace(ORDERS, path_prefix="/orders/")
     )
     assert result == Ok(ORDERS)
@@ -41,7 +41,7 @@ def test_create_normalises_the_prefix_saves_and_notifies():
 
 def test_create_refuses_invalid_duplicate_names_and_taken_prefixes():
     repo, notifier = InMemoryRouteRepository(ORDERS), FakeNotifier()
-    create = CreateRoute(routes=repo, notifier=notifier)
+    create = CreateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
     invalid = create.execute(replace(ORDERS, name="x y", upstream_url="ftp://x"))
     assert invalid.error.error is RouteError.INVALID
     assert set(invalid.error.errors) == {"name", "upstream_url"}
@@ -52,7 +52,7 @@ def test_create_refuses_invalid_duplicate_names_and_taken_prefixes():
 
 def test_update_changes_fields_keeps_the_name_and_checks_the_result():
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
-    update = UpdateRoute(routes=repo, notifier=notifier)
+    update = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
     changed = update.execute("orders", {"timeout_ms": 900, "path_prefix": "/o2/"})
     assert isinstance(changed, Ok)
     assert changed.value.path_prefix == "/o2"
@@ -73,10 +73,40 @@ def test_read_list_and_delete():
     assert [r.name for r in ListRoutes(routes=repo).execute()] == ["orders", "z"]
     assert GetRoute(routes=repo).execute("orders") == Ok(ORDERS)
     assert GetRoute(routes=repo).execute("nope").error.error is RouteError.NOT_FOUND
-    delete = DeleteRoute(routes=repo, notifier=notifier)
+    delete = DeleteRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
     assert delete.execute("orders") == Ok(None)
     assert notifier.changes == 1
     assert isinstance(delete.execute("orders"), Err)
+
+
+OPEN = Circuit(CircuitState.OPEN, 5, opened_at=1.0)
+
+
+def test_a_new_removed_or_re_pointed_route_starts_with_a_closed_circuit():
+    repo, notifier, breaker = InMemoryRouteRepository(), FakeNotifier(), FakeCircuitBreaker()
+    breaker.circuits["orders"] = OPEN  # left by an earlier route of that name
+    assert CreateRoute(routes=repo, notifier=notifier, breaker=breaker).execute(ORDERS).is_ok()
+    assert "orders" not in breaker.circuits
+    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
+    breaker.circuits["orders"] = OPEN
+    assert update.execute("orders", {"timeout_ms": 900, "strip_prefix": False}).is_ok()
+    assert breaker.circuits["orders"] == OPEN  # the same upstream: its failures still count
+    assert update.execute("orders", {"upstream_url": "http://replica"}).is_ok()
+    assert "orders" not in breaker.circuits
+    breaker.circuits["orders"] = OPEN
+    assert DeleteRoute(routes=repo, notifier=notifier, breaker=breaker).execute("orders").is_ok()
+    assert "orders" not in breaker.circuits
+
+
+def test_refused_changes_leave_the_circuit_alone():
+    repo, notifier, breaker = InMemoryRouteRepository(ORDERS), FakeNotifier(), FakeCircuitBreaker()
+    breaker.circuits["orders"] = OPEN
+    create = CreateRoute(routes=repo, notifier=notifier, breaker=breaker)
+    assert create.execute(replace(ORDERS, path_prefix="/o2")).is_err()  # the name is taken
+    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
+    assert update.execute("orders", {"upstream_url": "ftp://x"}).is_err()
+    assert DeleteRoute(routes=repo, notifier=notifier, breaker=breaker).execute("x").is_err()
+    assert breaker.circuits["orders"] == OPEN
 
 
 def test_status_reports_the_circuit_and_traffic():
@@ -115,7 +145,9 @@ def test_status_reports_the_circuit_and_traffic():
 def test_a_create_that_loses_a_race_gets_the_answer_of_the_sequential_duplicate(rival, sequential):
     repo, notifier = InMemoryRouteRepository(), FakeNotifier()
     repo.concurrently = lambda routes: routes.routes.update({rival.name: rival})  # won the race
-    assert CreateRoute(routes=repo, notifier=notifier).execute(ORDERS) == Err(sequential)
+    assert CreateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
+        ORDERS
+    ) == Err(sequential)
     assert repo.all() == [rival]
     assert notifier.changes == 0
 
@@ -123,7 +155,9 @@ def test_a_create_that_loses_a_race_gets_the_answer_of_the_sequential_duplicate(
 def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_back():
     repo, notifier = InMemoryRouteRepository(ORDERS), FakeNotifier()
     repo.concurrently = lambda routes: routes.delete("orders")
-    result = UpdateRoute(routes=repo, notifier=notifier).execute("orders", {"timeout_ms": 900})
+    result = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
+        "orders", {"timeout_ms": 900}
+    )
     assert result == Err(RouteRejected(RouteError.NOT_FOUND))
     assert repo.all() == []
     assert notifier.changes == 0
@@ -132,7 +166,9 @@ def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_ba
 def test_an_update_racing_for_a_prefix_gets_the_answer_of_the_sequential_conflict():
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
     repo.concurrently = lambda routes: routes.routes.update(b=Route("b", "/x", "http://b"))
-    result = UpdateRoute(routes=repo, notifier=notifier).execute("orders", {"path_prefix": "/x"})
+    result = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
+        "orders", {"path_prefix": "/x"}
+    )
     assert result == Err(
         RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": ["Route 'b' already serves it."]})
     )
@@ -152,10 +188,14 @@ class _RefusingRouteRepository(InMemoryRouteRepository):
 
 def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
     repo, notifier = _RefusingRouteRepository(ORDERS), FakeNotifier()
-    created = CreateRoute(routes=repo, notifier=notifier).execute(Route("n", "/n", "http://n"))
+    created = CreateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
+        Route("n", "/n", "http://n")
+    )
     assert created.error.error is RouteError.NAME_TAKEN
     assert set(created.error.errors) == {"name"}
-    changed = UpdateRoute(routes=repo, notifier=notifier).execute("orders", {"path_prefix": "/y"})
+    changed = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
+        "orders", {"path_prefix": "/y"}
+    )
     assert changed.error.error is RouteError.PREFIX_TAKEN
     assert set(changed.error.errors) == {"path_prefix"}
     assert notifier.changes == 0
@@ -163,7 +203,7 @@ def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
 
 def test_ensure_creates_a_missing_route_once_and_refuses_a_taken_prefix():
     repo, notifier = InMemoryRouteRepository(), FakeNotifier()
-    ensure = EnsureRoute(routes=repo, notifier=notifier)
+    ensure = EnsureRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
     assert ensure.execute(replace(ORDERS, path_prefix="/orders/")) == Ok(True)
     assert repo.get("orders") == ORDERS
     assert ensure.execute(replace(ORDERS, upstream_url="http://elsewhere")) == Ok(False)
@@ -177,5 +217,7 @@ def test_ensure_creates_a_missing_route_once_and_refuses_a_taken_prefix():
 def test_ensure_racing_another_seeder_finds_the_route_there():
     repo, notifier = InMemoryRouteRepository(), FakeNotifier()
     repo.concurrently = lambda routes: routes.routes.update(orders=ORDERS)  # the other seeder
-    assert EnsureRoute(routes=repo, notifier=notifier).execute(ORDERS) == Ok(False)
+    assert EnsureRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
+        ORDERS
+    ) == Ok(False)
     assert notifier.changes == 0

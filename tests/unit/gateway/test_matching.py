@@ -1,5 +1,9 @@
 """Longest-prefix matching on path-segment boundaries."""
 
+import threading
+
+import pytest
+
 from core.domain.gateway.matching import RouteTable
 from core.domain.gateway.route import Route
 
@@ -36,3 +40,15 @@ def test_root_route_catches_everything_else():
     table = RouteTable([route("root", "/"), route("a", "/a")])
     assert table.match("/zzz/y").name == "root"
     assert table.match("/a/q").name == "a"
+
+
+@pytest.mark.parametrize("target", ["*", "127.0.0.1:9", "a/b", ""])
+def test_a_target_that_is_not_an_absolute_path_matches_nothing_and_returns(target):
+    # `OPTIONS *` and `CONNECT host:port` send such targets; the search once never ended.
+    table = RouteTable([route("root", "/"), route("a", "/a")])
+    found = []
+    search = threading.Thread(target=lambda: found.append(table.match(target)), daemon=True)
+    search.start()
+    search.join(timeout=5)
+    assert not search.is_alive(), f"match({target!r}) does not return"
+    assert found == [None]

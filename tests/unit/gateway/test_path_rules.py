@@ -48,6 +48,11 @@ def test_encoded_slashes_and_backslashes_are_refused(raw):
     assert normalise_path(raw) is None
 
 
+@pytest.mark.parametrize("raw", ["*", "127.0.0.1:8080", "svc/x", ""])
+def test_a_target_that_is_not_an_absolute_path_is_refused(raw):
+    assert normalise_path(raw) is None
+
+
 def test_a_normal_path_is_returned_as_it_came():
     raw = "/orders/42/items"
     assert normalise_path(raw) is raw

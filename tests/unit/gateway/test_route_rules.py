@@ -112,10 +112,12 @@ def test_platform_paths_are_recognised(path, platform):
     ("route", "path", "query", "target"),
     [
         (make(), "/orders/7", "a=1", "http://svc:8080/api/7?a=1"),
-        (make(), "/orders", "", "http://svc:8080/api"),
-        (make(strip_prefix=False), "/orders/7", "", "http://svc:8080/api/orders/7"),
-        (make(upstream_url="http://svc"), "/orders", "", "http://svc/"),
-        (make(path_prefix="/"), "/x", "", "http://svc:8080/api/x"),
+        (make(), "/orders/7", "", "http://svc:8080/api/7?"),  # an empty query, as sent
+        (make(), "/orders", None, "http://svc:8080/api"),
+        (make(strip_prefix=False), "/orders/7", None, "http://svc:8080/api/orders/7"),
+        (make(upstream_url="http://svc"), "/orders", None, "http://svc/"),
+        (make(upstream_url="http://svc"), "/orders", "", "http://svc/?"),
+        (make(path_prefix="/"), "/x", None, "http://svc:8080/api/x"),
     ],
 )
 def test_upstream_target_strips_the_prefix_when_asked(route, path, query, target):
