@@ -41,14 +41,24 @@ _LOOKUP_OR_CLAIM = (
 
 
 def encode(response: StoredResponse) -> bytes:
-    meta = json.dumps([response.status, [list(pair) for pair in response.headers]])
+    meta = json.dumps(
+        [
+            response.status,
+            [list(pair) for pair in response.headers],
+            [list(pair) for pair in response.varied_on],
+        ]
+    )
     return meta.encode() + b"\n" + response.body
 
 
 def decode(blob: bytes) -> StoredResponse:
     meta, _, body = blob.partition(b"\n")
-    status, headers = json.loads(meta)
-    return StoredResponse(int(status), tuple((str(k), str(v)) for k, v in headers), body)
+    status, headers, varied_on = json.loads(meta)
+    return StoredResponse(int(status), _pairs(headers), body, _pairs(varied_on))
+
+
+def _pairs(items: list[list[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(name), str(value)) for name, value in items)
 
 
 class RedisResponseCache:

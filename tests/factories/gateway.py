@@ -74,6 +74,12 @@ class _Handler(BaseHTTPRequestHandler):
             headers.append(("Cache-Control", "no-store"))
         elif behaviour == "private":
             headers.append(("Cache-Control", "private, max-age=60"))
+        elif behaviour == "nocache":
+            headers.append(("Cache-Control", "no-cache"))
+        elif behaviour == "vary":
+            headers.append(("Vary", "Accept-Encoding"))
+        elif behaviour == "varyall":
+            headers.append(("Vary", "*"))
         elif behaviour == "cookie":
             headers += [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]
         elif behaviour == "hop":

@@ -1,12 +1,17 @@
-"""When a proxied answer may be cached, and under which key (never shared across users)."""
+"""When a proxied answer may be cached, under which key (never shared across users), and which
+requests a cached answer may serve (its `Vary`)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
 
+from core.domain.gateway.headers import Headers
+
 CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
-_FORBIDDING_DIRECTIVES = frozenset({"no-store", "private"})
+# `no-cache` lets a cache store an answer only to revalidate it before each use (RFC 9111
+# §5.2.2.4); this cache does not revalidate, so it does not store it.
+_FORBIDDING_DIRECTIVES = frozenset({"no-store", "private", "no-cache"})
 
 
 # Headers that carry a caller's credentials. A request with one the gateway did not verify may
@@ -25,7 +30,8 @@ def carries_credentials(headers: Iterable[tuple[str, str]]) -> bool:
 
 
 def response_is_cacheable(status: int, headers: Iterable[tuple[str, str]]) -> bool:
-    """200 without `Cache-Control: no-store`/`private` and without `Set-Cookie`."""
+    """200 without `Cache-Control: no-store`/`private`/`no-cache`, without `Set-Cookie`, and
+    not varying on everything (`Vary: *`)."""
     if status != 200:
         return False
     for name, value in headers:
@@ -36,7 +42,37 @@ def response_is_cacheable(status: int, headers: Iterable[tuple[str, str]]) -> bo
             directives = {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
             if directives & _FORBIDDING_DIRECTIVES:
                 return False
-    return True
+    return vary_names(headers) is not None
+
+
+def vary_names(headers: Iterable[tuple[str, str]]) -> tuple[str, ...] | None:
+    """The request fields an answer's `Vary` names, lowercased and sorted; None for `*`."""
+    names: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "vary":
+            names.update(part.strip().lower() for part in value.split(",") if part.strip())
+    return None if "*" in names else tuple(sorted(names))
+
+
+def variant(request_headers: Iterable[tuple[str, str]], names: tuple[str, ...]) -> Headers:
+    """What a request sent in each of `names` (its lines joined, "" when absent): stored with
+    an answer, it says which requests that answer may serve (RFC 9111 §4.1)."""
+    if not names:
+        return ()
+    sent: dict[str, list[str]] = {}
+    for name, value in request_headers:
+        lowered = name.lower()
+        if lowered in names:
+            sent.setdefault(lowered, []).append(value.strip())
+    return tuple((name, ", ".join(sent.get(name, ()))) for name in names)
+
+
+def serves(varied_on: Headers, request_headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether an answer stored for a request that sent `varied_on` may answer this request:
+    the same values in every field its `Vary` named."""
+    if not varied_on:
+        return True
+    return variant(request_headers, tuple(name for name, _ in varied_on)) == varied_on
 
 
 def cache_key(route: str, method: str, upstream_url: str, user_id: str | None) -> str:

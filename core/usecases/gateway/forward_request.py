@@ -283,6 +283,9 @@ class ForwardRequest:
             stored = self._cache.wait_for(key, budget)
             if stored is not None:
                 outcome = CacheResult.HIT
+        if stored is not None and not caching.serves(stored.varied_on, request.headers):
+            # Another variant (`Vary`) holds the key: fetched, not stored, until it expires.
+            outcome, stored = CacheResult.MISS, None
         self._metrics.cache(route.name, outcome)
         call.extra_headers.append(("X-Cache", outcome.value))
         if stored is not None:
@@ -295,7 +298,13 @@ class ForwardRequest:
                 and isinstance(result, Ok)
                 and caching.response_is_cacheable(result.value.status, result.value.headers)
             ):
-                self._cache.store(key, result.value, route.cache_ttl_seconds)
+                answer = result.value
+                varied_on = caching.variant(
+                    request.headers, caching.vary_names(answer.headers) or ()
+                )
+                self._cache.store(
+                    key, replace(answer, varied_on=varied_on), route.cache_ttl_seconds
+                )
                 stored_it = True
             return result.map(lambda answer: self._respond(call, answer))
         finally:

@@ -64,11 +64,14 @@ class RateLimiter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
-    """An upstream answer as the gateway keeps and returns it."""
+    """An upstream answer as the gateway keeps and returns it. A cached one also keeps what its
+    request sent in the fields its `Vary` names (`varied_on`): it serves only requests that
+    send the same."""
 
     status: int
     headers: Headers
     body: bytes
+    varied_on: Headers = ()
 
 
 class CacheResult(StrEnum):

@@ -76,13 +76,32 @@ def test_users_never_see_each_others_or_anonymous_answers(proxy, upstream, add_r
     assert again.json()["headers"]["x-user-id"] == "alice"
 
 
-@pytest.mark.parametrize("behaviour", ["nostore", "private", "cookie", "fail"])
+@pytest.mark.parametrize(
+    "behaviour", ["nostore", "private", "nocache", "varyall", "cookie", "fail"]
+)
 def test_uncacheable_answers_are_fetched_every_time(proxy, upstream, add_route, behaviour):
     add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
     proxy.get(f"/orders/{behaviour}")
     proxy.cookies.clear()  # an anonymous client again (a Cookie would bypass the cache)
     assert proxy.get(f"/orders/{behaviour}").headers["x-cache"] == "MISS"
     assert upstream.calls[f"/{behaviour}"] == 2
+
+
+def test_an_answer_varying_on_accept_encoding_never_reaches_another_encodings_client(
+    proxy, upstream, add_route
+):
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    gzip = {"Accept-Encoding": "gzip"}
+    identity = {"Accept-Encoding": "identity"}
+
+    first = proxy.get("/orders/vary", headers=gzip)
+    again = proxy.get("/orders/vary", headers=gzip)
+    other = proxy.get("/orders/vary", headers=identity)
+
+    assert [r.headers["x-cache"] for r in (first, again, other)] == ["MISS", "HIT", "MISS"]
+    assert again.json()["headers"]["accept-encoding"] == "gzip"
+    assert other.json()["headers"]["accept-encoding"] == "identity"
+    assert upstream.calls["/vary"] == 2
 
 
 def test_concurrent_misses_make_at_most_a_couple_of_upstream_calls(upstream, settings):
@@ -140,5 +159,7 @@ def test_in_process_cache_fills_once_and_expires():
 def test_encoded_responses_round_trip():
     from apps.gateway.response_cache import decode, encode
 
-    answer = StoredResponse(201, (("Set-Cookie", "a\nb"), ("X", "y")), b"line1\nline2")
+    answer = StoredResponse(
+        201, (("Set-Cookie", "a\nb"), ("X", "y")), b"line1\nline2", (("accept", "a/b"),)
+    )
     assert decode(encode(answer)) == answer

@@ -2,7 +2,14 @@
 
 import pytest
 
-from core.domain.gateway.caching import cache_key, request_is_cacheable, response_is_cacheable
+from core.domain.gateway.caching import (
+    cache_key,
+    request_is_cacheable,
+    response_is_cacheable,
+    serves,
+    variant,
+    vary_names,
+)
 from core.domain.gateway.ratelimit import RateDecision, limit_subject
 from core.domain.gateway.route import LimitKey, RateLimitPolicy
 
@@ -21,11 +28,37 @@ def test_only_get_and_head_with_a_ttl_are_cacheable():
         (200, (("Cache-Control", "no-store"),), False),
         (200, (("cache-control", "Private, max-age=5"),), False),
         (200, (("Set-Cookie", "a=1"),), False),
+        (200, (("Cache-Control", "public, no-cache"),), False),  # revalidate first: we don't
+        (200, (("Cache-Control", 'no-cache="Set-Cookie"'),), False),
+        (200, (("Vary", "Accept-Encoding"),), True),
+        (200, (("Vary", "Accept-Encoding"), ("vary", "*")), False),
         (404, (), False),
     ],
 )
 def test_response_cacheability(status, headers, cacheable):
     assert response_is_cacheable(status, headers) is cacheable
+
+
+def test_vary_names_the_request_fields_an_answer_depends_on():
+    assert vary_names(()) == ()
+    assert vary_names((("Vary", "Accept-Encoding, origin"), ("VARY", " Accept "))) == (
+        "accept",
+        "accept-encoding",
+        "origin",
+    )
+    assert vary_names((("Vary", "Origin, *"),)) is None
+
+
+def test_a_stored_answer_serves_only_requests_sending_what_its_request_sent():
+    gzip = (("Accept-Encoding", "gzip"), ("Accept", "*/*"), ("accept-encoding", "br"))
+    stored = variant(gzip, ("accept-encoding", "origin"))
+    assert stored == (("accept-encoding", "gzip, br"), ("origin", ""))
+    assert serves(stored, (("ACCEPT-ENCODING", " gzip "), ("Accept-Encoding", "br")))
+    assert not serves(stored, (("Accept-Encoding", "identity"),))
+    assert not serves(stored, (("Accept-Encoding", "gzip, br"), ("Origin", "https://a.example")))
+    assert not serves(stored, ())
+    assert serves((), (("Accept-Encoding", "identity"),))  # it varies on nothing
+    assert variant(gzip, ()) == ()
 
 
 def test_keys_differ_per_user_and_from_anonymous():

@@ -275,6 +275,20 @@ def test_uncacheable_answers_release_the_fill_lock(edge_looks_up):
 
 
 @edge_or_cache
+def test_an_answer_that_varies_serves_only_requests_sending_the_same_values(edge_looks_up):
+    varies = StoredResponse(200, (("Vary", "Accept-Encoding"),), b"gzipped")
+    world = World(make_route(cache_ttl_seconds=30), script=[varies], edge_looks_up=edge_looks_up)
+    gzip = request(headers=[("Accept-Encoding", "gzip")])
+    identity = request(headers=[("Accept-Encoding", "identity")])
+
+    x_cache = [dict(world.run(r).value.headers)["X-Cache"] for r in (gzip, gzip, identity)]
+    assert x_cache == ["MISS", "HIT", "MISS"]
+    assert len(world.upstream.requests) == 2  # the identity request got its own answer
+    assert dict(world.run(gzip).value.headers)["X-Cache"] == "HIT"  # and did not replace it
+    assert dict(world.run(request()).value.headers)["X-Cache"] == "MISS"  # none sent: another
+
+
+@edge_or_cache
 def test_waiters_get_the_fillers_answer_or_call_upstream_themselves(edge_looks_up):
     busy = InMemoryResponseCache(busy=True)
     busy.arrives = OK
