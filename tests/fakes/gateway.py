@@ -183,8 +183,16 @@ class FakeCircuitBreaker:
 
 
 class InMemoryResponseCache:
-    def __init__(self, *, unavailable: bool = False, busy: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        unavailable: bool = False,
+        busy: bool = False,
+        clock: FakeMonotonic | None = None,
+        waits: float = 0.0,
+    ) -> None:
         self.entries: dict[str, StoredResponse] = {}
+        self.clock, self.waits = clock, waits  # how long a waiter waits for the filler
         self.filling: set[str] = set()
         self.unavailable = unavailable
         self.busy = busy  # another caller always holds the fill lock
@@ -204,6 +212,8 @@ class InMemoryResponseCache:
         return CacheLookup(CacheResult.MISS, filling=True)
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
+        if self.clock is not None:
+            self.clock.now += min(self.waits, timeout_seconds)
         return self.arrives
 
     def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None:

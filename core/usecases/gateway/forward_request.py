@@ -277,10 +277,11 @@ class ForwardRequest:
     ) -> Result[ProxyResponse, Rejection]:
         route = call.route
         key = probe.key
-        budget = route.timeout_ms / 1000
+        # `timeout_ms` bounds the whole call: waiting for another caller's fill included.
+        deadline = self._monotonic() + route.timeout_ms / 1000
         outcome, stored, filling = looked_up or self._cache.lookup(key, probe.fill_seconds)
         if outcome is CacheResult.MISS and not filling:
-            stored = self._cache.wait_for(key, budget)
+            stored = self._cache.wait_for(key, route.timeout_ms / 1000)
             if stored is not None:
                 outcome = CacheResult.HIT
         if stored is not None and not caching.serves(stored.varied_on, request.headers):
@@ -290,9 +291,11 @@ class ForwardRequest:
         call.extra_headers.append(("X-Cache", outcome.value))
         if stored is not None:
             return Ok(self._respond(call, stored))
+        if self._monotonic() >= deadline:  # the fill took the whole budget, and went unstored
+            return call.reject(ProxyError.UPSTREAM_TIMEOUT)
         stored_it = False
         try:
-            result = self._call_upstream(call, request, now)
+            result = self._call_upstream(call, request, now, deadline)
             if (
                 filling
                 and isinstance(result, Ok)
@@ -312,8 +315,10 @@ class ForwardRequest:
                 self._cache.release_fill(key)
 
     def _call_upstream(
-        self, call: _Call, request: ProxyRequest, now: float
+        self, call: _Call, request: ProxyRequest, now: float, deadline: float | None = None
     ) -> Result[StoredResponse, Rejection]:
+        """The upstream call with its retries, all before `deadline` (by default `timeout_ms`
+        from now)."""
         route = call.route
         policy = route.circuit_breaker
         admission, retry_after = self._breaker.admit(route.name, policy, now)
@@ -329,7 +334,8 @@ class ForwardRequest:
         )
         attempts = 1 + (route.retries if request.method in IDEMPOTENT_METHODS else 0)
         started = self._monotonic()
-        deadline = started + route.timeout_ms / 1000
+        if deadline is None:
+            deadline = started + route.timeout_ms / 1000
         result: Result[StoredResponse, UpstreamFailure] = Err(UpstreamFailure.TIMEOUT)
         for attempt in range(attempts):
             # Each attempt gets what is left of the budget (a retry only starts when some is).

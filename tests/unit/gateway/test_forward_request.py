@@ -301,6 +301,22 @@ def test_waiters_get_the_fillers_answer_or_call_upstream_themselves(edge_looks_u
 
 
 @edge_or_cache
+def test_waiting_for_another_callers_fill_counts_against_the_timeout(edge_looks_up):
+    busy = InMemoryResponseCache(busy=True, waits=0.4)  # the filler's answer is not stored
+    route = make_route(cache_ttl_seconds=30, timeout_ms=1000)
+    world = World(route, cache=busy, edge_looks_up=edge_looks_up)
+    busy.clock = world.monotonic
+
+    assert dict(world.run().value.headers)["X-Cache"] == "MISS"
+    assert world.upstream.timeouts == [pytest.approx(0.6)]  # what the wait left of 1 s
+
+    busy.waits = 1.0  # the whole budget went on waiting: no upstream call is started
+    assert error_of(world.run()).error is ProxyError.UPSTREAM_TIMEOUT
+    assert len(world.upstream.requests) == 1
+    assert world.breaker.snapshot("svc").failures == 0
+
+
+@edge_or_cache
 def test_cache_unreachable_is_a_bypass(edge_looks_up):
     down = InMemoryResponseCache(unavailable=True)
     world = World(make_route(cache_ttl_seconds=30), cache=down, edge_looks_up=edge_looks_up)
