@@ -6,6 +6,9 @@ import copy
 
 import pytest
 
+# Every answer of a documented operation is checked against the OpenAPI schema.
+pytest_plugins = ["tests.openapi_conformance"]
+
 # Port 1 on loopback: nothing listens there, so a connection is refused at once.
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 

@@ -1,10 +1,11 @@
 """OpenAPI helpers: the problem-document schema and per-status error responses for views.
 
 `problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
-operation, the problems any DRF view may answer whatever it declares (405; 400, 413, 415 when
-it takes a body; 406 when it negotiates content, 404 when `?format=` may pick its renderer;
-503 on the API's `/api/v1/` operations), merging their codes into the view's own. Problems are
-declared under `application/problem+json`, the media type the server sends them with.
+operation, the problems any DRF view may answer whatever it declares (405, and 400 for a NUL
+in the path or the query; 413, 415 and a malformed body's 400 when it takes a body; 406 when it
+negotiates content, 404 when `?format=` may pick its renderer; 503 on the API's `/api/v1/`
+operations), merging their codes into the view's own. Problems are declared under
+`application/problem+json`, the media type the server sends them with.
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ ProblemSerializer = inline_serializer(
 )
 
 # What any DRF view may answer besides its own errors: DRF's MethodNotAllowed, ParseError and
-# UnsupportedMediaType through apps.common.exceptions, and BodySizeLimitMiddleware's 413.
+# UnsupportedMediaType through apps.common.exceptions, BodySizeLimitMiddleware's 413, and
+# NulByteMiddleware's 400 for a NUL in the path or the query, which comes before any view.
 # tests/integration/common/test_openapi_contract.py checks these against real answers.
-EVERY_OPERATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {405: ("method_not_allowed",)}
+EVERY_OPERATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {
+    400: ("malformed_request",),
+    405: ("method_not_allowed",),
+}
 BODY_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     400: ("malformed_request",),
     413: ("payload_too_large",),

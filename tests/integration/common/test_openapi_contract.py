@@ -192,6 +192,19 @@ def test_every_drf_operation_documents_405_with_allow(schema):
         assert "Allow" in operation["responses"]["405"]["headers"], name
 
 
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+def test_every_drf_operation_documents_the_400_for_a_nul_in_its_path_or_query(client, schema):
+    # NulByteMiddleware answers before any view, on every path, whatever the method.
+    checked = 0
+    for name, operation in drf_operations(schema):
+        method, path = name.split(" ", 1)
+        response = client.generic(method, f"{concrete(path)}?q=%00")
+        assert (response.status_code, response.json()["code"]) == (400, "malformed_request")
+        assert "malformed_request" in documented_codes(schema, operation, 400), name
+        checked += 1
+    assert checked > 30
+
+
 def test_every_drf_operation_with_a_body_documents_400_413_415(schema):
     with_body = [(name, op) for name, op in drf_operations(schema) if "requestBody" in op]
     assert with_body
