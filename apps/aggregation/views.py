@@ -43,7 +43,8 @@ BODY_400 = ["validation_error", "malformed_request"]
 # rule only when the stored definition already did (kept from before a rule was added, or
 # written past the API and the admin): `invalid_composite` then asks for the fields that fix it.
 PATCH_400 = [*BODY_400, "invalid_composite"]
-PAGE_ERRORS = {404: ["not_found"], **ADMIN_ONLY}  # a page past the end
+# A page or page size that is not a whole number from 1 (400), a page past the end (404).
+PAGE_ERRORS = {400: ["validation_error"], 404: ["not_found"], **ADMIN_ONLY}
 
 
 def page_parameters(items: str) -> list[OpenApiParameter]:

@@ -1,11 +1,29 @@
 """Page-number pagination with a bounded page size, for admin list endpoints."""
 
+from typing import Any
+
+from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+
+
+class _PageQuery(serializers.Serializer[Any]):
+    """`?page=` and `?page_size=` must be whole numbers from 1, as on every list."""
+
+    page = serializers.IntegerField(min_value=1, required=False)
+    page_size = serializers.IntegerField(min_value=1, required=False)
 
 
 class PagePagination(PageNumberPagination):
-    """`?page=N&page_size=M` (M at most 200); answers `{count, next, previous, results}`."""
+    """`?page=N&page_size=M` (M cut to 200); answers `{count, next, previous, results}`.
+
+    A page or size that is not a whole number from 1 is a 400 `validation_error` (DRF alone
+    would answer 404 for the one and ignore the other); a page past the end is a 404."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        _PageQuery(data=request.query_params).is_valid(raise_exception=True)
+        return super().paginate_queryset(queryset, request, view)

@@ -59,7 +59,7 @@ class RouteListView(APIView):
                     "results": RouteOutputSerializer(many=True),
                 },
             ),
-            **problems({**ADMIN_ONLY, 404: ["not_found"]}),
+            **problems({400: ["validation_error"], **ADMIN_ONLY, 404: ["not_found"]}),
         },
     )
     def get(self, request: Request) -> Response:

@@ -1,0 +1,45 @@
+"""Every paginated list reads `?page=` and `?page_size=` the same way."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories.tokens import access_token
+
+pytestmark = pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+
+LISTS = [
+    "/api/v1/users",
+    "/api/v1/gateway/routes",
+    "/api/v1/aggregation/composites",
+    "/api/v1/aggregation/runs",
+]
+
+
+@pytest.fixture
+def admin(api_client):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('user', 'admin'))}")
+    return api_client
+
+
+@pytest.mark.parametrize("path", LISTS)
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("page=abc", "page"), ("page=0", "page"), ("page=last", "page"), ("page_size=x", "page_size")],
+)
+def test_a_page_or_size_that_is_not_a_whole_number_from_1_is_a_validation_error(
+    admin, path, query, field
+):
+    answer = admin.get(f"{path}?{query}")
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["code"] == "validation_error"
+    assert field in answer.json()["errors"]
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_a_page_past_the_end_is_not_found_and_sizes_are_cut_to_200(admin, path):
+    assert admin.get(f"{path}?page=2").status_code == 404
+    assert admin.get(f"{path}?page=99999999999999999999999").status_code == 404
+    first = admin.get(f"{path}?page=1&page_size=100000")
+    assert first.status_code == 200, first.content
+    assert first.json()["next"] is None
