@@ -200,20 +200,18 @@ class RunSourceErrorSerializer(serializers.Serializer):
     status = serializers.IntegerField(
         allow_null=True, help_text="The source's HTTP status; null when it gave none."
     )
-    code = serializers.CharField(
-        help_text=f"One of {', '.join(f'`{failure.value}`' for failure in SourceFailure)}."
-    )
+    code = serializers.ChoiceField(choices=[failure.value for failure in SourceFailure])
     detail = serializers.CharField()
 
 
 class RunSourceMetaSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text="`ok` or `failed`.")
+    status = serializers.ChoiceField(choices=["ok", "failed"])
     took_ms = serializers.FloatField()
     cached = serializers.BooleanField()
 
 
 class RunMetaSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text="`complete`, `partial` or `failed`.")
+    status = serializers.ChoiceField(choices=[status.value for status in RunStatus])
     partial = serializers.BooleanField(help_text="Whether a source failed.")
     took_ms = serializers.FloatField()
     sources = serializers.DictField(child=RunSourceMetaSerializer(), help_text="By source key.")

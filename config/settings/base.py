@@ -23,7 +23,7 @@ from config.env import (
 from config.telemetry import tracing_requested
 from core.domain.accounts.user import UserStatus
 from core.domain.aggregation.composite import AuthMode as CompositeAuthMode
-from core.domain.aggregation.runs import RunStatus
+from core.domain.aggregation.runs import RunStatus, SourceFailure
 from core.domain.gateway.route import AuthMode as RouteAuthMode
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -253,6 +253,10 @@ SPECTACULAR_SETTINGS = {
         "CompositeAuthEnum": [mode.value for mode in CompositeAuthMode],
         "UserStatusEnum": [status.value for status in UserStatus],
         "RunStatusEnum": [status.value for status in RunStatus],
+        "SourceFailureEnum": [failure.value for failure in SourceFailure],
+        "SourceOutcomeEnum": ["ok", "failed"],
+        "HealthStatusEnum": ["ok", "unavailable"],
+        "LivenessStatusEnum": ["ok"],
     },
     # Swagger UI's files come from the drf-spectacular-sidecar package, not a CDN: /api/docs/
     # works offline and on a pinned version.
