@@ -115,6 +115,7 @@ def refresh_tokens() -> RefreshTokens:
         sessions=DjangoSessionRepository(),
         issuer=SimpleJWTTokenIssuer(),
         revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(),
         clock=SystemClock(),
         events=PrometheusAccountEvents(),
     )

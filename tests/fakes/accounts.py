@@ -221,18 +221,22 @@ class FakeMailer:
 
 
 class FakeUnitOfWork:
-    """Records commits; a block left without `commit()` counts as rolled back."""
+    """Records commits; a block left without `commit()` counts as rolled back. `open` while
+    inside the block."""
 
     def __init__(self) -> None:
         self.commits = 0
         self.rollbacks = 0
+        self.open = False
         self._committed = False
 
     def __enter__(self):
         self._committed = False
+        self.open = True
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self.open = False
         if not self._committed:
             self.rollbacks += 1
 
@@ -262,18 +266,28 @@ class FakeAccountEvents:
 
 
 class FakeTokenRevocations:
-    def __init__(self) -> None:
+    """Records the facts. Given the world's unit of work, refuses a fact written while it is
+    open: facts are published once the change they follow from has committed."""
+
+    def __init__(self, uow: FakeUnitOfWork | None = None) -> None:
         self.denied: dict[str, datetime] = {}
         self.denied_sessions: dict[str, datetime] = {}
         self.cutoffs: dict[str, datetime] = {}
+        self._uow = uow
+
+    def _outside_the_transaction(self) -> None:
+        assert self._uow is None or not self._uow.open, "a revocation fact written before commit"
 
     def revoke_token(self, token_id: str, expires_at: datetime) -> None:
+        self._outside_the_transaction()
         self.denied[token_id] = expires_at
 
     def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        self._outside_the_transaction()
         self.denied_sessions[session_id] = expires_at
 
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
+        self._outside_the_transaction()
         self.cutoffs[user_id] = issued_before
 
 

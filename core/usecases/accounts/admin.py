@@ -9,7 +9,7 @@ from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import UserId, is_valid_role
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import deny_access_token, end_user_sessions
+from core.usecases.accounts._revocation import Revocation, end_user_sessions
 from core.usecases.accounts.ports import (
     Clock,
     SessionRepository,
@@ -76,7 +76,10 @@ class UpdateUser:
     """Change a user's status, roles or name; leaving `active` ends all their sessions.
 
     A change of roles revokes the user's access tokens (they carry the old roles) but keeps
-    their sessions, so the next refresh carries the new roles.
+    their sessions, so the next refresh carries the new roles. The revocation facts are
+    published once the change has committed: a refresh reads the user under the row lock this
+    change holds, so it either committed before (and its new access token is among those
+    denied) or reads the changed row.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class UpdateUser:
             return Err(UpdateUserError.INVALID_ROLE)
         uid = UserId.parse(user_id)
         now = self._clock.now()
+        revocation = Revocation()
         with self._uow:
             user = self._users.get_for_update(uid) if uid is not None else None
             if user is None:
@@ -114,14 +118,15 @@ class UpdateUser:
                 user.email_verified = changes.email_verified
             if ends_sessions:
                 user.revoke_tokens(now)
-                end_user_sessions(
-                    user_id=user.id, now=now, sessions=self._sessions, revocations=self._revocations
-                )
+                revocation = end_user_sessions(user_id=user.id, now=now, sessions=self._sessions)
             elif roles_changed:
                 user.revoke_tokens(now)
-                for session in self._sessions.live_for(user.id, now):
-                    deny_access_token(self._revocations, session)
-                self._revocations.revoke_user_tokens(user.id.value, now)
+                revocation = Revocation(
+                    last_tokens=tuple(self._sessions.live_for(user.id, now)),
+                    user_id=user.id,
+                    issued_before=now,
+                )
             self._users.save(user)
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(user)

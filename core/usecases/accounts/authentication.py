@@ -143,8 +143,11 @@ class RefreshError(StrEnum):
 class RefreshTokens:
     """Rotate a refresh token: the family's current token buys a new pair, exactly once.
 
-    The happy path is two statements: read the user, compare-and-swap the family's current jti.
-    A token that lost the swap was already used: that is reuse, and the whole family ends.
+    The happy path is two statements in one short transaction: read the user under a row lock,
+    compare-and-swap the family's current jti. A token that lost the swap was already used:
+    that is reuse, and the whole family ends. The lock orders the refresh with every change of
+    the user's roles or status (they lock the row too): the new pair is minted either from the
+    changed row, or before the change, which then finds the new access token to deny.
     """
 
     def __init__(
@@ -154,11 +157,13 @@ class RefreshTokens:
         sessions: SessionRepository,
         issuer: TokenIssuer,
         revocations: TokenRevocations,
+        uow: UnitOfWork,
         clock: Clock,
         events: AccountEvents,
     ) -> None:
         self._users, self._sessions, self._issuer = users, sessions, issuer
-        self._revocations, self._clock, self._events = revocations, clock, events
+        self._revocations, self._uow = revocations, uow
+        self._clock, self._events = clock, events
 
     def execute(self, raw_token: str) -> Result[SignedIn, RefreshError]:
         match self._issuer.read_refresh(raw_token):
@@ -168,21 +173,23 @@ class RefreshTokens:
                 return Err(RefreshError.INVALID)
             case Ok(claims):
                 pass
-        user = self._users.get(claims.user_id)
-        if user is None:
-            return Err(RefreshError.INVALID)
-        if not user.can_login():
-            return Err(RefreshError.ACCOUNT_INACTIVE)
-        now = self._clock.now()
-        tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
-        rotated = self._sessions.rotate(
-            claims.session_id,
-            presented_jti=claims.jti,
-            new_jti=tokens.refresh_jti,
-            access_jti=tokens.access_jti,
-            access_expires_at=tokens.access_expires_at,
-            now=now,
-        )
+        with self._uow:
+            user = self._users.get_for_update(claims.user_id)
+            if user is None:
+                return Err(RefreshError.INVALID)
+            if not user.can_login():
+                return Err(RefreshError.ACCOUNT_INACTIVE)
+            now = self._clock.now()
+            tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
+            rotated = self._sessions.rotate(
+                claims.session_id,
+                presented_jti=claims.jti,
+                new_jti=tokens.refresh_jti,
+                access_jti=tokens.access_jti,
+                access_expires_at=tokens.access_expires_at,
+                now=now,
+            )
+            self._uow.commit()
         if rotated:
             self._events.refreshed()
             return Ok(SignedIn(user, tokens))
@@ -253,11 +260,9 @@ class LogoutAll:
             if user is not None:
                 user.revoke_tokens(now)
                 self._users.save(user)
-            end_user_sessions(
-                user_id=UserId(user_id),
-                now=now,
-                sessions=self._sessions,
-                revocations=self._revocations,
+            revocation = end_user_sessions(
+                user_id=UserId(user_id), now=now, sessions=self._sessions
             )
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(None)

@@ -105,8 +105,7 @@ class ResetPassword:
             user.failed_logins, user.locked_until = 0, None
             user.revoke_tokens(now)
             self._users.save(user)
-            end_user_sessions(
-                user_id=user.id, now=now, sessions=self._sessions, revocations=self._revocations
-            )
+            revocation = end_user_sessions(user_id=user.id, now=now, sessions=self._sessions)
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(None)

@@ -140,12 +140,9 @@ class ChangePassword:
             assert locked is not None, "the user was read a moment ago"
             locked.password_hash = new_hash
             self._users.save(locked)
-            end_other_sessions(
-                user_id=user.id,
-                caller=principal,
-                now=self._clock.now(),
-                sessions=self._sessions,
-                revocations=self._revocations,
+            revocation = end_other_sessions(
+                user_id=user.id, caller=principal, now=self._clock.now(), sessions=self._sessions
             )
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(None)

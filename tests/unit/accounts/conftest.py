@@ -28,6 +28,7 @@ WEEK = timedelta(days=7)
 @pytest.fixture
 def world():
     clock = FakeClock()
+    uow = FakeUnitOfWork()
     return SimpleNamespace(
         clock=clock,
         users=InMemoryUserRepository(),
@@ -37,9 +38,9 @@ def world():
         policy=FakePasswordPolicy(),
         issuer=FakeTokenIssuer(clock),
         mailer=FakeMailer(),
-        uow=FakeUnitOfWork(),
+        uow=uow,
         events=FakeAccountEvents(),
-        revocations=FakeTokenRevocations(),
+        revocations=FakeTokenRevocations(uow),
     )
 
 
