@@ -10,8 +10,9 @@ from apps.common.errors import ErrorTable
 from core.domain.accounts.passwords import PasswordRejected
 from core.usecases.accounts.admin import GetUserError, UpdateUserError
 from core.usecases.accounts.authentication import AuthenticateError, LogoutError, RefreshError
+from core.usecases.accounts.caller import CurrentUserError
 from core.usecases.accounts.password_reset import ResetPasswordError
-from core.usecases.accounts.profile import ChangePasswordError, CurrentUserError
+from core.usecases.accounts.profile import ChangePasswordError
 from core.usecases.accounts.registration import RegisterError, VerifyEmailError
 from core.usecases.accounts.sessions import RevokeSessionError
 

@@ -189,11 +189,14 @@ def reset_password() -> ResetPassword:
 
 
 def list_sessions() -> ListSessions:
-    return ListSessions(sessions=DjangoSessionRepository(), clock=SystemClock())
+    return ListSessions(
+        users=DjangoUserRepository(), sessions=DjangoSessionRepository(), clock=SystemClock()
+    )
 
 
 def revoke_session() -> RevokeSession:
     return RevokeSession(
+        users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),
         clock=SystemClock(),

@@ -15,6 +15,7 @@ from core.usecases.accounts.ports import (
     IssuedTokens,
     RefreshClaims,
     RefreshTokenError,
+    TokenOwner,
     TokenPurpose,
     UserPage,
     UserQuery,
@@ -22,9 +23,10 @@ from core.usecases.accounts.ports import (
 
 
 class InMemoryUserRepository:
-    def __init__(self, *users: User) -> None:
+    def __init__(self, *users: User, sessions: InMemorySessionRepository | None = None) -> None:
         self.rows: dict[str, User] = {u.id.value: copy.deepcopy(u) for u in users}
         self.locked: list[str] = []
+        self.sessions = sessions
 
     def get(self, user_id: UserId) -> User | None:
         user = self.rows.get(user_id.value)
@@ -33,6 +35,17 @@ class InMemoryUserRepository:
     def get_for_update(self, user_id: UserId) -> User | None:
         self.locked.append(user_id.value)
         return self.get(user_id)
+
+    def token_owner(
+        self, user_id: UserId, session_id: str | None, *, lock: bool = False
+    ) -> TokenOwner | None:
+        """Needs the world's sessions (`sessions`) to say whether a session was revoked."""
+        user = self.get_for_update(user_id) if lock else self.get(user_id)
+        if user is None:
+            return None
+        session = self.sessions.get(session_id) if session_id and self.sessions else None
+        revoked = session is not None and session.user_id == user_id and session.revoked_at
+        return TokenOwner(user, bool(revoked))
 
     def by_email(self, email: Email) -> User | None:
         found = [u for u in self.rows.values() if u.email == email]
@@ -88,7 +101,13 @@ class InMemorySessionRepository:
     def revoke_all(self, user_id: UserId, now: datetime, *, keep: str | None = None):
         ended = []
         for session in self.rows.values():
-            if session.user_id == user_id and session.is_live(now) and session.id != keep:
+            access_lives = session.access_expires_at is not None and session.access_expires_at > now
+            if (
+                session.user_id == user_id
+                and session.revoked_at is None
+                and (now < session.expires_at or access_lives)
+                and session.id != keep
+            ):
                 ended.append(copy.deepcopy(session))
                 session.revoked_at = now
         return ended

@@ -50,7 +50,7 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
 
 def _refuse_caller(error: Enum) -> NoReturn:
     """`ERRORS.raise_for` for a use case acting for the token's user: its 401 (the user gone,
-    or the token revoked by what the user's record says) carries the bearer challenge, as the
+    or the token revoked by what the database says) carries the bearer challenge, as the
     authentication's own 401s do."""
     if ERRORS.status_of(error) == 401:
         ERRORS.raise_for(error, headers={"WWW-Authenticate": BEARER_CHALLENGE})
@@ -228,8 +228,13 @@ class LogoutAllView(AuthenticatedView):
         operation_id="auth_logout_all", request=None, responses={204: None, **problems(BEARER_401)}
     )
     def post(self, request: Request) -> Response:
-        wiring.logout_all().execute(request.user.principal.user_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        principal = request.user.principal
+        match wiring.logout_all().execute(principal.user_id, caller=principal):
+            case Ok(_):
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            case Err(error):
+                _refuse_caller(error)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class MeView(AuthenticatedView):
@@ -335,8 +340,12 @@ class SessionListView(AuthenticatedView):
         responses={200: SessionOutput(many=True), **problems(BEARER_401)},
     )
     def get(self, request: Request) -> Response:
-        sessions = wiring.list_sessions().execute(request.user.principal.user_id).unwrap()
-        return Response([session_body(s) for s in sessions])
+        match wiring.list_sessions().execute(request.user.principal):
+            case Ok(sessions):
+                return Response([session_body(s) for s in sessions])
+            case Err(error):
+                _refuse_caller(error)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class SessionDetailView(AuthenticatedView):
@@ -356,9 +365,9 @@ class SessionDetailView(AuthenticatedView):
         responses={204: None, **problems({404: ["not_found"], **BEARER_401})},
     )
     def delete(self, request: Request, session_id: str) -> Response:
-        match wiring.revoke_session().execute(request.user.principal.user_id, session_id):
+        match wiring.revoke_session().execute(request.user.principal, session_id):
             case Ok(_):
                 return Response(status=status.HTTP_204_NO_CONTENT)
             case Err(error):
-                ERRORS.raise_for(error)
+                _refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -97,11 +97,12 @@ class User:
         """Every token issued before `now` stops working (the durable cut-off)."""
         self.tokens_valid_after = now
 
-    def honours_token_issued_at(self, issued_at: datetime) -> bool:
+    def honours_token(self, issued_at: datetime, *, session_revoked: bool = False) -> bool:
         """Whether an access token issued at `issued_at` may still act for this user, by what
-        the user's own record holds: only an active user's tokens, and none issued before the
-        durable cut-off. The cut-off compares whole seconds, as `iat` and the cache's cut-off
-        do (`is_revoked`), so both say the same about every token."""
+        the database holds: only an active user's tokens, none issued before the durable
+        cut-off, and none of a session (refresh family) that was revoked. The cut-off compares
+        whole seconds, as `iat` and the cache's cut-off do (`is_revoked`), so both say the
+        same about every token."""
         if self.status != UserStatus.ACTIVE:
             return False
         cutoff = self.tokens_valid_after
@@ -109,6 +110,7 @@ class User:
             issued_at=int(issued_at.timestamp()),
             token_denied=False,
             user_valid_after=None if cutoff is None else int(cutoff.timestamp()),
+            session_revoked=session_revoked,
         )
 
     def is_locked(self, now: datetime) -> bool:

@@ -12,6 +12,7 @@ from core.domain.accounts.values import Email, UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import deny_session_tokens, end_user_sessions
+from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
     AccountEvents,
     Clock,
@@ -239,7 +240,11 @@ class Logout:
 
 
 class LogoutAll:
-    """End every session of the caller; every token issued so far stops working."""
+    """End every session of a user; every token issued so far stops working.
+
+    The API's caller ends their own (`caller`): refused if the database revokes the caller's
+    token. The admin ends anyone's (no caller).
+    """
 
     def __init__(
         self,
@@ -253,10 +258,19 @@ class LogoutAll:
         self._users, self._sessions, self._revocations = users, sessions, revocations
         self._uow, self._clock = uow, clock
 
-    def execute(self, user_id: str) -> Result[None, None]:
+    def execute(
+        self, user_id: str, *, caller: Principal | None = None
+    ) -> Result[None, CurrentUserError]:
+        assert caller is None or caller.user_id == user_id, "a caller ends only their own sessions"
         now = self._clock.now()
         with self._uow:
-            user = self._users.get_for_update(UserId(user_id))
+            if caller is not None:
+                acting = acting_for(self._users, caller, lock=True)
+                if acting.is_err():
+                    return Err(acting.unwrap_err())
+                user: User | None = acting.unwrap()
+            else:
+                user = self._users.get_for_update(UserId(user_id))
             if user is not None:
                 user.revoke_tokens(now)
                 self._users.save(user)

@@ -30,6 +30,7 @@ __all__ = [
     "RefreshTokenError",
     "SessionRepository",
     "TokenIssuer",
+    "TokenOwner",
     "TokenPurpose",
     "TokenRevocations",
     "UnitOfWork",
@@ -58,6 +59,14 @@ class UserPage:
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """The user an access token acts for, and whether the token's session has been revoked."""
+
+    user: User
+    session_revoked: bool
+
+
 class UserRepository(Protocol):
     """Users by id or email; `add` refuses a taken email instead of raising."""
 
@@ -65,6 +74,13 @@ class UserRepository(Protocol):
 
     def get_for_update(self, user_id: UserId) -> User | None:
         """The user, row-locked until the unit of work ends."""
+        ...
+
+    def token_owner(
+        self, user_id: UserId, session_id: str | None, *, lock: bool = False
+    ) -> TokenOwner | None:
+        """The user, and whether `session_id` names one of their sessions that was revoked,
+        in one query (with `lock`, the user row-locked until the unit of work ends)."""
         ...
 
     def by_email(self, email: Email) -> User | None: ...
@@ -105,7 +121,8 @@ class SessionRepository(Protocol):
     def revoke_all(
         self, user_id: UserId, now: datetime, *, keep: str | None = None
     ) -> list[Session]:
-        """End every live family of the user except `keep`; the families ended."""
+        """End every family of the user except `keep` that is live or expired with its last
+        access token still valid; the families ended."""
         ...
 
     def live_for(self, user_id: UserId, now: datetime) -> list[Session]: ...

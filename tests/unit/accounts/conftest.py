@@ -28,11 +28,11 @@ WEEK = timedelta(days=7)
 @pytest.fixture
 def world():
     clock = FakeClock()
-    uow = FakeUnitOfWork()
+    uow, sessions = FakeUnitOfWork(), InMemorySessionRepository()
     return SimpleNamespace(
         clock=clock,
-        users=InMemoryUserRepository(),
-        sessions=InMemorySessionRepository(),
+        users=InMemoryUserRepository(sessions=sessions),
+        sessions=sessions,
         tokens=InMemoryOneTimeTokens(),
         hasher=FakePasswordHasher(),
         policy=FakePasswordPolicy(),

@@ -4,6 +4,7 @@ logging alice in with it."""
 from datetime import timedelta
 
 from core.domain.accounts.user import LockoutPolicy
+from core.domain.shared.identity import Principal
 from core.usecases.accounts.authentication import AuthenticateUser, Credentials
 
 
@@ -24,3 +25,9 @@ def authenticate_user(w, lockout=None):
 def login(w):
     credentials = Credentials("alice@example.com", "s3cret-pass")
     return authenticate_user(w).execute(credentials).unwrap().tokens
+
+
+def principal_of(w, user, *, session_id=None, jti="mine", issued_at=None):
+    """An access token of `user` as the verifier hands it to the use cases."""
+    issued = issued_at or w.clock.now()
+    return Principal(user.id.value, frozenset(user.roles), jti, issued, issued, session_id)

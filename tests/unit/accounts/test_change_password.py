@@ -78,6 +78,8 @@ def test_access_tokens_of_families_that_already_ended_are_denied_too(world, alic
     assert result.is_ok()
     assert world.revocations.denied_sessions == {expired.id: expired.access_expires_at}
     assert world.revocations.denied == {"outlives-its-family": expired.access_expires_at}
+    # Ended in the database too, so its token stays refused where the database is asked.
+    assert world.sessions.get(expired.id).revoked_at == world.clock.now()
 
 
 def test_a_caller_whose_own_family_expired_is_not_denied(world, alice):
@@ -127,3 +129,13 @@ def test_a_token_the_users_record_says_is_revoked_changes_nothing(world, alice):
     )
     assert result == Err(ChangePasswordError.TOKEN_REVOKED)
     assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
+
+
+def test_a_token_of_a_revoked_session_changes_nothing(world, alice):
+    mine, other = session(world, alice, "mine"), session(world, alice, "theirs")
+    world.sessions.revoke(mine.id, alice.id, world.clock.now())
+    me = principal(world, alice, session_id=mine.id)
+    result = change(world).execute(me, current_password="s3cret-pass", new_password="brand-new-1")
+    assert result == Err(ChangePasswordError.TOKEN_REVOKED)
+    assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
+    assert world.sessions.get(other.id).is_live(world.clock.now())
