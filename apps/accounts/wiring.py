@@ -18,7 +18,7 @@ from apps.accounts.adapters import (
     PrometheusAccountEvents,
     SimpleJWTTokenIssuer,
 )
-from apps.accounts.background import InBackground
+from apps.accounts.background import BackgroundLoginFailures, InBackground
 from apps.accounts.repositories import (
     DjangoOneTimeTokens,
     DjangoSessionRepository,
@@ -32,6 +32,7 @@ from core.usecases.accounts.authentication import (
     AuthenticateUser,
     Logout,
     LogoutAll,
+    RecordFailedLogin,
     RefreshTokens,
 )
 from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
@@ -101,11 +102,22 @@ def authenticate_user() -> AuthenticateUser:
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
         events=PrometheusAccountEvents(),
+        failures=BackgroundLoginFailures(
+            _record_failed_login, enabled=settings.ACCOUNTS_EMAIL_IN_BACKGROUND
+        ),
+        session_lifetime=_session_lifetime(),
+    )
+
+
+def _record_failed_login() -> RecordFailedLogin:
+    return RecordFailedLogin(
+        users=DjangoUserRepository(),
+        uow=DjangoUnitOfWork(),
+        events=PrometheusAccountEvents(),
         lockout=LockoutPolicy(
             max_failures=settings.ACCOUNTS_LOCKOUT_THRESHOLD,
             lock_for=timedelta(seconds=settings.ACCOUNTS_LOCKOUT_SECONDS),
         ),
-        session_lifetime=_session_lifetime(),
     )
 
 

@@ -264,6 +264,19 @@ class FakeUnitOfWork:
         self.commits += 1
 
 
+class InlineLoginFailures:
+    """`LoginFailures` that counts at once with the given use case (`RecordFailedLogin`), as
+    the adapter does when its background pool is switched off; remembers what it counted."""
+
+    def __init__(self, record) -> None:
+        self._record = record
+        self.recorded: list[tuple[UserId, datetime]] = []
+
+    def record(self, user_id: UserId, at: datetime) -> None:
+        self.recorded.append((user_id, at))
+        self._record.execute(user_id, at)
+
+
 class FakeAccountEvents:
     def __init__(self) -> None:
         self.events: list[str] = []

@@ -17,6 +17,7 @@ from core.usecases.accounts.ports import (
     AccountEvents,
     Clock,
     IssuedTokens,
+    LoginFailures,
     PasswordHasher,
     RefreshTokenError,
     SessionRepository,
@@ -51,11 +52,39 @@ class Credentials:
     ip: str = ""
 
 
+class RecordFailedLogin:
+    """Count a wrong password against an account; enough in a row lock it (`LockoutPolicy`)."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        uow: UnitOfWork,
+        events: AccountEvents,
+        lockout: LockoutPolicy,
+    ) -> None:
+        self._users, self._uow, self._events, self._lockout = users, uow, events, lockout
+
+    def execute(self, user_id: UserId, at: datetime) -> Result[None, None]:
+        with self._uow:
+            user = self._users.get_for_update(user_id)
+            if user is None:  # deleted meanwhile
+                return Ok(None)
+            if user.record_failed_login(at, self._lockout):
+                self._events.locked_out()
+            self._users.save(user)
+            self._uow.commit()
+        return Ok(None)
+
+
 class AuthenticateUser:
     """Check a password and open a session (a new refresh family).
 
     Unknown email, wrong password and a locked account look the same from outside, and each
-    runs the hasher exactly once. Only after the right password do we say what else is wrong.
+    runs the hasher exactly once. A wrong password for a known account is counted through
+    `failures` (off the request in production), so that refusal does not take longer than the
+    one for an unknown address either. Only after the right password do we say what else is
+    wrong.
     """
 
     def __init__(
@@ -68,12 +97,12 @@ class AuthenticateUser:
         uow: UnitOfWork,
         clock: Clock,
         events: AccountEvents,
-        lockout: LockoutPolicy,
+        failures: LoginFailures,
         session_lifetime: timedelta,
     ) -> None:
         self._users, self._sessions, self._hasher, self._issuer = users, sessions, hasher, issuer
         self._uow, self._clock, self._events = uow, clock, events
-        self._lockout, self._lifetime = lockout, session_lifetime
+        self._failures, self._lifetime = failures, session_lifetime
 
     def execute(self, credentials: Credentials) -> Result[SignedIn, AuthenticateError]:
         email = Email.lookup(credentials.email)
@@ -87,7 +116,7 @@ class AuthenticateUser:
         if user.is_locked(now):
             return self._refuse("locked", AuthenticateError.INVALID_CREDENTIALS)
         if not matches:
-            self._count_failure(user.id, now)
+            self._failures.record(user.id, now)
             return self._refuse("wrong_password", AuthenticateError.INVALID_CREDENTIALS)
         if user.status != UserStatus.ACTIVE:
             return self._refuse("inactive", AuthenticateError.ACCOUNT_INACTIVE)
@@ -110,22 +139,14 @@ class AuthenticateUser:
             fresh = self._users.get_for_update(user.id)
             if fresh is None:  # deleted meanwhile
                 return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
+            if fresh.is_locked(now):  # wrong passwords counted while we were hashing
+                return self._refuse("locked", AuthenticateError.INVALID_CREDENTIALS)
             fresh.record_login(now)
             self._users.save(fresh)
             self._sessions.add(session)
             self._uow.commit()
         self._events.login("success")
         return Ok(SignedIn(fresh, tokens))
-
-    def _count_failure(self, user_id: UserId, now: datetime) -> None:
-        with self._uow:
-            user = self._users.get_for_update(user_id)
-            if user is None:  # deleted meanwhile
-                return
-            if user.record_failed_login(now, self._lockout):
-                self._events.locked_out()
-            self._users.save(user)
-            self._uow.commit()
 
     def _refuse(self, outcome: str, error: AuthenticateError) -> Err[AuthenticateError]:
         self._events.login(outcome)

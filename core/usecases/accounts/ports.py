@@ -22,6 +22,7 @@ __all__ = [
     "AccountEvents",
     "Clock",
     "IssuedTokens",
+    "LoginFailures",
     "Mailer",
     "OneTimeTokens",
     "PasswordHasher",
@@ -232,6 +233,13 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     def commit(self) -> None: ...
+
+
+class LoginFailures(Protocol):
+    """Takes a wrong password for a known account to count (`RecordFailedLogin`), possibly
+    after the answer has left: a refusal must not take longer for a known address."""
+
+    def record(self, user_id: UserId, at: datetime) -> None: ...
 
 
 class AccountEvents(Protocol):

@@ -5,7 +5,18 @@ from datetime import timedelta
 
 from core.domain.accounts.user import LockoutPolicy
 from core.domain.shared.identity import Principal
-from core.usecases.accounts.authentication import AuthenticateUser, Credentials
+from core.usecases.accounts.authentication import (
+    AuthenticateUser,
+    Credentials,
+    RecordFailedLogin,
+)
+from tests.fakes.accounts import InlineLoginFailures
+
+
+def record_failed_login(w, lockout=None):
+    return RecordFailedLogin(
+        users=w.users, uow=w.uow, events=w.events, lockout=lockout or LockoutPolicy()
+    )
 
 
 def authenticate_user(w, lockout=None):
@@ -17,7 +28,7 @@ def authenticate_user(w, lockout=None):
         uow=w.uow,
         clock=w.clock,
         events=w.events,
-        lockout=lockout or LockoutPolicy(),
+        failures=InlineLoginFailures(record_failed_login(w, lockout)),
         session_lifetime=timedelta(days=7),
     )
 

@@ -1,17 +1,20 @@
 """AuthenticateUser."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from core.domain.accounts.user import LockoutPolicy, UserStatus
+from core.domain.accounts.values import UserId
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import (
     AuthenticateError,
+    AuthenticateUser,
     Credentials,
 )
-from tests.fakes.accounts import make_user
-from tests.unit.accounts.sessions import authenticate_user
+from tests.fakes.accounts import InlineLoginFailures, make_user
+from tests.unit.accounts.sessions import authenticate_user, record_failed_login
 
 
 def use_case(w, max_failures=3):
@@ -89,3 +92,42 @@ def test_a_user_deleted_during_a_good_login_gets_no_session(world, alice):
     world.users = Vanishing(alice)
     assert use_case(world).execute(creds()) == Err(AuthenticateError.INVALID_CREDENTIALS)
     assert world.sessions.rows == {}
+
+
+def test_a_wrong_password_is_handed_over_to_be_counted_not_counted_in_the_login(world, alice):
+    counted = InlineLoginFailures(record_failed_login(world))
+    login = AuthenticateUser(
+        users=world.users,
+        sessions=world.sessions,
+        hasher=world.hasher,
+        issuer=world.issuer,
+        uow=world.uow,
+        clock=world.clock,
+        events=world.events,
+        failures=counted,
+        session_lifetime=timedelta(days=7),
+    )
+    assert login.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert counted.recorded == [(alice.id, world.clock.now())]
+    assert world.users.get(alice.id).failed_logins == 1
+    assert login.execute(creds("nobody@example.com", "nope")).is_err()
+    assert len(counted.recorded) == 1  # an unknown address has nothing to count
+
+
+def test_a_lock_counted_while_the_right_password_was_hashed_still_holds(world, alice):
+    class CountedMeanwhile(type(world.users)):
+        def by_email(self, email):  # read before the last wrong password's count landed
+            return replace(super().by_email(email), locked_until=None)
+
+    world.users = CountedMeanwhile(
+        replace(alice, locked_until=world.clock.now() + timedelta(minutes=5))
+    )
+    assert use_case(world).execute(creds()) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.events.events[-1] == "login:locked"
+    assert world.sessions.rows == {}
+
+
+def test_recording_a_failure_of_a_vanished_user_does_nothing(world):
+    ghost = UserId("00000000-0000-0000-0000-000000000001")
+    assert record_failed_login(world).execute(ghost, world.clock.now()).is_ok()
+    assert world.uow.commits == 0
