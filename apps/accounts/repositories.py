@@ -318,6 +318,20 @@ class DjangoOneTimeTokens:
             row.save(using=DB, update_fields=["used_at"])
         return UserId(str(row.user_id))
 
+    def peek(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        user_id = (
+            OneTimeToken.objects.using(DB)
+            .filter(
+                token_hash=_digest(raw_token),
+                purpose=purpose.value,
+                used_at__isnull=True,
+                expires_at__gt=now,
+            )
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        return UserId(str(user_id)) if user_id is not None else None
+
     def purge(self, now: datetime) -> int:
         deleted, _ = (
             OneTimeToken.objects.using(DB)

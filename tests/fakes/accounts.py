@@ -156,10 +156,15 @@ class InMemoryOneTimeTokens:
         return raw
 
     def consume(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        user_id = self.peek(raw_token, purpose, now)
+        if user_id is not None:
+            self.rows[raw_token]["used"] = True
+        return user_id
+
+    def peek(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
         row = self.rows.get(raw_token)
         if row is None or row["used"] or row["purpose"] != purpose or now >= row["expires_at"]:
             return None
-        row["used"] = True
         return row["user_id"]
 
     def purge(self, now: datetime) -> int:
@@ -170,12 +175,15 @@ class InMemoryOneTimeTokens:
 
 
 class FakePasswordHasher:
-    """'Hashes' by prefixing; counts every verification (the no-enumeration rule)."""
+    """'Hashes' by prefixing; counts every verification (the no-enumeration rule) and every
+    hash (the real ones are slow)."""
 
     def __init__(self) -> None:
         self.verifications = 0
+        self.hashes = 0
 
     def hash(self, raw_password: str) -> PasswordHash:
+        self.hashes += 1
         return PasswordHash(f"fake${raw_password}")
 
     def verify(self, raw_password: str, hashed: PasswordHash | None) -> bool:

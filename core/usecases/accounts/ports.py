@@ -191,6 +191,10 @@ class OneTimeTokens(Protocol):
         """Mark the token used and return its user, or None if unknown, used or expired."""
         ...
 
+    def peek(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        """The user of a token `consume` would accept now, leaving it unused; else None."""
+        ...
+
     def purge(self, now: datetime) -> int:
         """Delete used and expired tokens; how many."""
         ...
