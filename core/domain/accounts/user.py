@@ -97,13 +97,20 @@ class User:
         """Every token issued before `now` stops working (the durable cut-off)."""
         self.tokens_valid_after = now
 
-    def honours_token(self, issued_at: datetime, *, session_revoked: bool = False) -> bool:
-        """Whether an access token issued at `issued_at` may still act for this user, by what
-        the database holds: only an active user's tokens, none issued before the durable
-        cut-off, and none of a session (refresh family) that was revoked. The cut-off compares
-        whole seconds, as `iat` and the cache's cut-off do (`is_revoked`), so both say the
-        same about every token."""
-        if self.status != UserStatus.ACTIVE:
+    def honours_token(
+        self,
+        issued_at: datetime,
+        *,
+        roles: frozenset[str] = frozenset(),
+        session_revoked: bool = False,
+    ) -> bool:
+        """Whether an access token issued at `issued_at` carrying `roles` may still act for
+        this user, by what the database holds: only an active user's tokens, none issued before
+        the durable cut-off, none of a session (refresh family) that was revoked, and none
+        carrying a role the user no longer has (a token of the cut-off's own second, which the
+        cut-off keeps). The cut-off compares whole seconds, as `iat` and the cache's cut-off
+        do (`is_revoked`), so both say the same about every token."""
+        if self.status != UserStatus.ACTIVE or not roles <= set(self.roles):
             return False
         cutoff = self.tokens_valid_after
         return not is_revoked(

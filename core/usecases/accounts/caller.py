@@ -21,8 +21,9 @@ class CurrentUserError(StrEnum):
     """Why the caller's user cannot be acted for although the token passed verification."""
 
     UNKNOWN_USER = "token_invalid"  # the token's user is gone
-    # The user is no longer active, the token predates their cut-off, or its session was
-    # revoked: what the cache's facts say too, kept here in case those facts were lost.
+    # The user is no longer active, the token predates their cut-off, its session was revoked
+    # or it carries a role taken away: what the cache's facts say too, kept here in case those
+    # facts were lost.
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an error code, not a secret
 
 
@@ -30,9 +31,9 @@ def acting_for(
     users: UserRepository, principal: Principal, *, lock: bool = False
 ) -> Result[User, CurrentUserError]:
     """The principal's user, unless the database revokes the principal's token: the user is
-    gone or not active, the token was issued before the user's cut-off, or the token's session
-    (`sid`) was revoked. One query; with `lock`, the user row-locked until the unit of work
-    ends."""
+    gone or not active, the token was issued before the user's cut-off, the token's session
+    (`sid`) was revoked, or the token carries a role the user no longer has. One query; with
+    `lock`, the user row-locked until the unit of work ends."""
     uid = UserId.parse(principal.user_id)
     if uid is None:
         return Err(CurrentUserError.UNKNOWN_USER)
@@ -40,6 +41,8 @@ def acting_for(
     owner = users.token_owner(uid, session_id, lock=lock)
     if owner is None:
         return Err(CurrentUserError.UNKNOWN_USER)
-    if not owner.user.honours_token(principal.issued_at, session_revoked=owner.session_revoked):
+    if not owner.user.honours_token(
+        principal.issued_at, roles=principal.roles, session_revoked=owner.session_revoked
+    ):
         return Err(CurrentUserError.TOKEN_REVOKED)
     return Ok(owner.user)

@@ -108,3 +108,11 @@ def test_a_user_honours_no_token_of_a_revoked_session():
     user = make_user(clock)
     assert not user.honours_token(now, session_revoked=True)
     assert user.honours_token(now, session_revoked=False)
+
+
+def test_a_user_honours_no_token_carrying_a_role_they_no_longer_have():
+    now = clock.now()
+    user = make_user(clock, roles=("user", "billing:read"))
+    assert user.honours_token(now, roles=frozenset({"user", "billing:read"}))
+    assert user.honours_token(now, roles=frozenset({"user"}))  # a role added since: kept
+    assert not user.honours_token(now, roles=frozenset({"user", "admin"}))
