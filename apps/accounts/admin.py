@@ -189,6 +189,21 @@ class UserAdmin(DjangoUserAdmin):
         response: HttpResponse | None = super().response_action(request, queryset)
         return response
 
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        """Deleting the row ends the user's sessions first, as logout-all does: the cache's
+        revocation facts (what the gateway checks) would otherwise let their access tokens
+        act for a user who no longer exists until they expire. (The API's soft delete,
+        status `deleted`, revokes them as every status change that leaves `active` does.)"""
+        wiring.logout_all().execute(str(obj.pk))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        """The delete action: each user's sessions end first, as in `delete_model`."""
+        use_case = wiring.logout_all()
+        for user_id in queryset.values_list("id", flat=True):
+            use_case.execute(str(user_id))
+        super().delete_queryset(request, queryset)
+
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
     ) -> HttpResponse:

@@ -290,3 +290,24 @@ def test_roles_changed_in_the_admin_revoke_the_tokens_carrying_the_old_ones(
     assert (alice.roles, alice.full_name) == (["user", "billing:read"], "A.")
     stale = api_client.get("/api/v1/auth/me", **bearer(token))
     assert (stale.status_code, stale.json()["code"]) == (401, "token_revoked")
+
+
+@pytest.mark.parametrize("how", ["delete view", "delete action"])
+def test_deleting_a_user_in_the_admin_revokes_their_tokens(admin_site, api_client, alice, how):
+    from apps.common.tokens import SimpleJWTAccessTokenVerifier
+    from core.domain.shared.identity import TokenError
+    from core.domain.shared.result import Err
+
+    pair = login(api_client, "alice@example.com")
+    if how == "delete view":
+        response = admin_site.post(f"/admin/accounts/user/{alice.id}/delete/", {"post": "yes"})
+    else:
+        response = admin_site.post(
+            "/admin/accounts/user/",
+            {"action": "delete_selected", "_selected_action": [alice.id], "post": "yes"},
+        )
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=alice.id).exists()
+    # Where only the cache's facts are asked (the gateway), her token is refused too.
+    verified = SimpleJWTAccessTokenVerifier().verify(pair["access_token"])
+    assert verified == Err(TokenError.REVOKED)
