@@ -209,6 +209,7 @@ class FakeTokenIssuer:
     def __init__(self, clock, access_lifetime: timedelta = timedelta(minutes=30)) -> None:
         self._clock, self._lifetime = clock, access_lifetime
         self.issued: list[IssuedTokens] = []
+        self.roles: list[tuple[str, ...]] = []  # what each access token carries
 
     def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens:
         access_jti, refresh_jti = uuid.uuid4().hex, uuid.uuid4().hex
@@ -224,6 +225,7 @@ class FakeTokenIssuer:
             refresh_expires_at=refresh_expires_at,
         )
         self.issued.append(tokens)
+        self.roles.append(user.roles)
         return tokens
 
     def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]:

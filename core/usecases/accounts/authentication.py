@@ -77,6 +77,24 @@ class RecordFailedLogin:
         return Ok(None)
 
 
+def _refusal(
+    user: User | None, now: datetime, *, password_matches: bool
+) -> tuple[str, AuthenticateError] | None:
+    """Why a login is refused (the outcome counted, the error answered), in the order that
+    says nothing about the account before the right password; None when it may go on."""
+    if user is None or user.status == UserStatus.DELETED:
+        return "unknown_user", AuthenticateError.INVALID_CREDENTIALS
+    if user.is_locked(now):
+        return "locked", AuthenticateError.INVALID_CREDENTIALS
+    if not password_matches:
+        return "wrong_password", AuthenticateError.INVALID_CREDENTIALS
+    if user.status != UserStatus.ACTIVE:
+        return "inactive", AuthenticateError.ACCOUNT_INACTIVE
+    if not user.email_verified:
+        return "unverified", AuthenticateError.EMAIL_NOT_VERIFIED
+    return None
+
+
 class AuthenticateUser:
     """Check a password and open a session (a new refresh family).
 
@@ -111,36 +129,34 @@ class AuthenticateUser:
             credentials.password, user.password_hash if user is not None else None
         )
         now = self._clock.now()
-        if user is None or user.status == UserStatus.DELETED:
-            return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
-        if user.is_locked(now):
-            return self._refuse("locked", AuthenticateError.INVALID_CREDENTIALS)
-        if not matches:
-            self._failures.record(user.id, now)
-            return self._refuse("wrong_password", AuthenticateError.INVALID_CREDENTIALS)
-        if user.status != UserStatus.ACTIVE:
-            return self._refuse("inactive", AuthenticateError.ACCOUNT_INACTIVE)
-        if not user.email_verified:
-            return self._refuse("unverified", AuthenticateError.EMAIL_NOT_VERIFIED)
+        refusal = _refusal(user, now, password_matches=matches)
+        if refusal is not None:
+            if user is not None and refusal[0] == "wrong_password":
+                self._failures.record(user.id, now)
+            return self._refuse(*refusal)
+        assert user is not None, "no refusal means a user"
 
-        session = Session.start(
-            user_id=user.id,
-            now=now,
-            lifetime=self._lifetime,
-            user_agent=credentials.user_agent,
-            ip=credentials.ip,
-        )
-        tokens = self._issuer.issue(user, session.id, session.expires_at)
-        session.current_jti = tokens.refresh_jti
-        session.access_jti, session.access_expires_at = tokens.access_jti, tokens.access_expires_at
         with self._uow:
-            # Re-read under a row lock: a password change committed since our read must not
-            # be overwritten with the hash we read before hashing.
+            # Read again under the row lock, and mint from that row: a change committed while
+            # we were hashing (a suspension, new roles, a lock, a new password) decides, and
+            # one that waits for this lock then finds the new session to end or deny.
             fresh = self._users.get_for_update(user.id)
-            if fresh is None:  # deleted meanwhile
-                return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
-            if fresh.is_locked(now):  # wrong passwords counted while we were hashing
-                return self._refuse("locked", AuthenticateError.INVALID_CREDENTIALS)
+            changed = fresh is not None and fresh.password_hash != user.password_hash
+            refusal = _refusal(fresh, now, password_matches=not changed)
+            if refusal is not None:
+                return self._refuse(*refusal)
+            assert fresh is not None, "no refusal means a user"
+            session = Session.start(
+                user_id=fresh.id,
+                now=now,
+                lifetime=self._lifetime,
+                user_agent=credentials.user_agent,
+                ip=credentials.ip,
+            )
+            tokens = self._issuer.issue(fresh, session.id, session.expires_at)
+            session.current_jti = tokens.refresh_jti
+            session.access_jti = tokens.access_jti
+            session.access_expires_at = tokens.access_expires_at
             fresh.record_login(now)
             self._users.save(fresh)
             self._sessions.add(session)

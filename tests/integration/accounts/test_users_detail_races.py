@@ -20,6 +20,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.common.tokens import SimpleJWTAccessTokenVerifier
 from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err
+from tests.factories.accounts import PASSWORD
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default"])
@@ -162,3 +163,36 @@ def test_a_change_that_did_not_commit_revokes_nothing(alice, tokens, body):
     assert APIClient().get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
     fresh = _refresh(pair["refresh_token"])().json()
     assert _accepted_roles(fresh["access_token"]) == ["user"]
+
+
+def _login():
+    return APIClient().post(
+        "/api/v1/auth/login",
+        {"email": "alice@example.com", "password": PASSWORD},
+        format="json",
+    )
+
+
+@pytest.mark.parametrize("body", [{"roles": NEW_ROLES}, {"status": "suspended"}])
+def test_a_login_that_read_alice_before_the_change_committed_goes_by_the_change(
+    alice, tokens, body
+):
+    _, admin = tokens
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        # The change waits for alice's row first; the login reads her, checks the password,
+        # then queues for her row behind the change.
+        cursor.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [alice.id])
+        change = _in_thread(_patch(admin["access_token"], alice.id, body))
+        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the change never waited")
+        login = _in_thread(_login)
+        _poll(lambda: _waiting(cursor) == 2, "the login never waited")  # behind the change
+    for thread, _ in (change, login):
+        thread.join(timeout=30)
+    assert change[1][0].status_code == 200, change[1][0].content
+    answer = login[1][0]
+    if "status" in body:
+        assert (answer.status_code, answer.json()["code"]) == (403, "account_inactive")
+        alice.refresh_from_db()
+        assert not alice.sessions.filter(revoked_at__isnull=True).exists()
+    else:
+        assert _accepted_roles(answer.json()["access_token"]) == NEW_ROLES

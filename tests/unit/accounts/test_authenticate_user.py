@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from core.domain.accounts.user import LockoutPolicy, UserStatus
-from core.domain.accounts.values import UserId
+from core.domain.accounts.values import PasswordHash, UserId
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import (
     AuthenticateError,
@@ -131,3 +131,32 @@ def test_recording_a_failure_of_a_vanished_user_does_nothing(world):
     ghost = UserId("00000000-0000-0000-0000-000000000001")
     assert record_failed_login(world).execute(ghost, world.clock.now()).is_ok()
     assert world.uow.commits == 0
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "error"),
+    [
+        ({"status": UserStatus.SUSPENDED}, AuthenticateError.ACCOUNT_INACTIVE),
+        ({"status": UserStatus.DELETED}, AuthenticateError.INVALID_CREDENTIALS),
+        ({"password_hash": PasswordHash("fake$changed-1")}, AuthenticateError.INVALID_CREDENTIALS),
+    ],
+    ids=["suspended", "deleted", "password-reset"],
+)
+def test_a_change_committed_while_the_password_was_hashed_decides(world, alice, meanwhile, error):
+    class ReadBeforeTheChange(type(world.users)):
+        def by_email(self, email):
+            return replace(super().by_email(email), **{k: getattr(alice, k) for k in meanwhile})
+
+    world.users = ReadBeforeTheChange(replace(alice, **meanwhile))
+    assert use_case(world).execute(creds()) == Err(error)
+    assert world.sessions.rows == {}
+
+
+def test_the_tokens_carry_the_roles_read_under_the_lock(world, alice):
+    class ReadBeforeTheChange(type(world.users)):
+        def by_email(self, email):
+            return replace(super().by_email(email), roles=("user",))
+
+    world.users = ReadBeforeTheChange(replace(alice, roles=("user", "billing:read")))
+    signed_in = use_case(world).execute(creds()).unwrap()
+    assert signed_in.user.roles == world.issuer.roles[-1] == ("user", "billing:read")
