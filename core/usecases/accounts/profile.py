@@ -119,8 +119,16 @@ class ChangePassword:
             return Err(replace(rejected, field="new_password"))
         new_hash = self._hasher.hash(new_password)
         with self._uow:
-            locked = self._users.get_for_update(user.id)
-            assert locked is not None, "the user was read a moment ago"
+            # Again under the row lock: what was committed while we were hashing decides. A
+            # reset, suspension, logout-all or deletion revokes this token (a reset's new
+            # password must not be overwritten with one checked against the old), and so does
+            # a password change from another session (it ended this one).
+            again = acting_for(self._users, principal, lock=True)
+            if again.is_err():
+                return Err(_CHANGE_PASSWORD_ERRORS[again.unwrap_err()])
+            locked = again.unwrap()
+            if locked.password_hash != user.password_hash:
+                return Err(ChangePasswordError.INVALID_CREDENTIALS)
             locked.password_hash = new_hash
             self._users.save(locked)
             revocation = end_other_sessions(
