@@ -34,6 +34,7 @@ from core.usecases.accounts.authentication import (
     LogoutAll,
     RecordFailedLogin,
     RefreshTokens,
+    VerifyCredentials,
 )
 from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
 from core.usecases.accounts.password_reset import RequestPasswordReset, ResetPassword
@@ -102,10 +103,25 @@ def authenticate_user() -> AuthenticateUser:
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
         events=PrometheusAccountEvents(),
-        failures=BackgroundLoginFailures(
-            _record_failed_login, enabled=settings.ACCOUNTS_EMAIL_IN_BACKGROUND
-        ),
+        failures=_login_failures(),
         session_lifetime=_session_lifetime(),
+    )
+
+
+def verify_credentials() -> VerifyCredentials:
+    """Login's password check without a session: Django admin's sign-in."""
+    return VerifyCredentials(
+        users=DjangoUserRepository(),
+        hasher=DjangoPasswordHasher(),
+        clock=SystemClock(),
+        events=PrometheusAccountEvents(),
+        failures=_login_failures(),
+    )
+
+
+def _login_failures() -> BackgroundLoginFailures:
+    return BackgroundLoginFailures(
+        _record_failed_login, enabled=settings.ACCOUNTS_EMAIL_IN_BACKGROUND
     )
 
 

@@ -95,8 +95,9 @@ def _refusal(
     return None
 
 
-class AuthenticateUser:
-    """Check a password and open a session (a new refresh family).
+class VerifyCredentials:
+    """Check an email and password as login does, without opening a session (AuthenticateUser
+    opens one; Django admin's sign-in has its own).
 
     Unknown email, wrong password and a locked account look the same from outside, and each
     runs the hasher exactly once. A wrong password for a known account is counted through
@@ -104,6 +105,38 @@ class AuthenticateUser:
     one for an unknown address either. Only after the right password do we say what else is
     wrong.
     """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        clock: Clock,
+        events: AccountEvents,
+        failures: LoginFailures,
+    ) -> None:
+        self._users, self._hasher, self._clock = users, hasher, clock
+        self._events, self._failures = events, failures
+
+    def execute(self, credentials: Credentials) -> Result[User, AuthenticateError]:
+        email = Email.lookup(credentials.email)
+        user = self._users.by_email(email) if email is not None else None
+        matches = self._hasher.verify(
+            credentials.password, user.password_hash if user is not None else None
+        )
+        now = self._clock.now()
+        refusal = _refusal(user, now, password_matches=matches)
+        if refusal is None:
+            assert user is not None, "no refusal means a user"
+            return Ok(user)
+        if user is not None and refusal[0] == "wrong_password":
+            self._failures.record(user.id, now)
+        self._events.login(refusal[0])
+        return Err(refusal[1])
+
+
+class AuthenticateUser:
+    """Check a password (`VerifyCredentials`) and open a session (a new refresh family)."""
 
     def __init__(
         self,
@@ -118,24 +151,18 @@ class AuthenticateUser:
         failures: LoginFailures,
         session_lifetime: timedelta,
     ) -> None:
-        self._users, self._sessions, self._hasher, self._issuer = users, sessions, hasher, issuer
+        self._users, self._sessions, self._issuer = users, sessions, issuer
         self._uow, self._clock, self._events = uow, clock, events
-        self._failures, self._lifetime = failures, session_lifetime
+        self._lifetime = session_lifetime
+        self._verify = VerifyCredentials(
+            users=users, hasher=hasher, clock=clock, events=events, failures=failures
+        )
 
     def execute(self, credentials: Credentials) -> Result[SignedIn, AuthenticateError]:
-        email = Email.lookup(credentials.email)
-        user = self._users.by_email(email) if email is not None else None
-        matches = self._hasher.verify(
-            credentials.password, user.password_hash if user is not None else None
-        )
-        now = self._clock.now()
-        refusal = _refusal(user, now, password_matches=matches)
-        if refusal is not None:
-            if user is not None and refusal[0] == "wrong_password":
-                self._failures.record(user.id, now)
-            return self._refuse(*refusal)
-        assert user is not None, "no refusal means a user"
-
+        verified = self._verify.execute(credentials)
+        if verified.is_err():
+            return Err(verified.unwrap_err())
+        user, now = verified.unwrap(), self._clock.now()
         with self._uow:
             # Read again under the row lock, and mint from that row: a change committed while
             # we were hashing (a suspension, new roles, a lock, a new password) decides, and

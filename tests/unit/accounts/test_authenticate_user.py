@@ -12,6 +12,7 @@ from core.usecases.accounts.authentication import (
     AuthenticateError,
     AuthenticateUser,
     Credentials,
+    VerifyCredentials,
 )
 from tests.fakes.accounts import InlineLoginFailures, make_user
 from tests.unit.accounts.sessions import authenticate_user, record_failed_login
@@ -160,3 +161,17 @@ def test_the_tokens_carry_the_roles_read_under_the_lock(world, alice):
     world.users = ReadBeforeTheChange(replace(alice, roles=("user", "billing:read")))
     signed_in = use_case(world).execute(creds()).unwrap()
     assert signed_in.user.roles == world.issuer.roles[-1] == ("user", "billing:read")
+
+
+def test_verifying_credentials_opens_no_session_and_counts_like_login(world, alice):
+    verify = VerifyCredentials(
+        users=world.users,
+        hasher=world.hasher,
+        clock=world.clock,
+        events=world.events,
+        failures=InlineLoginFailures(record_failed_login(world)),
+    )
+    assert verify.execute(creds()).unwrap().id == alice.id
+    assert world.sessions.rows == {}
+    assert verify.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.users.get(alice.id).failed_logins == 1
