@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
@@ -18,8 +19,9 @@ from django.db import router, transaction
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
+from django_ratelimit.exceptions import Ratelimited
 
-from apps.accounts import wiring
+from apps.accounts import ratelimits, wiring
 from apps.accounts.models import User
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import (
@@ -33,6 +35,7 @@ from core.domain.accounts.values import (
     parse_uuid,
 )
 from core.usecases.accounts.admin import UserChanges
+from core.usecases.accounts.authentication import Credentials
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -101,6 +104,34 @@ class AdminUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
         if roles is None:
             raise forms.ValidationError(ROLES_MESSAGE)
         return list(roles)
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """Django admin's sign-in under the API login's rules against password guessing: the same
+    per-IP rate limit (`ACCOUNTS_LOGIN_RATE`, one budget for both) and the same account lockout
+    (`VerifyCredentials`: a locked account is refused even with the right password, a wrong
+    one counts). Every refusal but the rate limit is Django's one "enter the correct email and
+    password" error, whatever the account."""
+
+    def clean(self) -> dict[str, Any]:
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is not None and password and self.request is not None:
+            try:
+                ratelimits.enforce(self.request, "login")
+            except Ratelimited as limited:
+                raise forms.ValidationError(
+                    "Too many sign-in attempts from your address; try again in %(seconds)s "
+                    "seconds.",
+                    code="rate_limited",
+                    params={"seconds": getattr(limited, "retry_after", 60)},
+                ) from None
+            if wiring.verify_credentials().execute(Credentials(email, password)).is_err():
+                raise self.get_invalid_login_error()
+        cleaned: dict[str, Any] = super().clean()  # Django's own sign-in, now allowed
+        return cleaned
+
+
+admin.site.login_form = AdminLoginForm
 
 
 def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges, done: str) -> None:
@@ -188,6 +219,21 @@ class UserAdmin(DjangoUserAdmin):
             messages.warning(request, f"{ignored} selected id(s) ignored: not user ids.")
         response: HttpResponse | None = super().response_action(request, queryset)
         return response
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        """Deleting the row ends the user's sessions first, as logout-all does: the cache's
+        revocation facts (what the gateway checks) would otherwise let their access tokens
+        act for a user who no longer exists until they expire. (The API's soft delete,
+        status `deleted`, revokes them as every status change that leaves `active` does.)"""
+        wiring.logout_all().execute(str(obj.pk))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        """The delete action: each user's sessions end first, as in `delete_model`."""
+        use_case = wiring.logout_all()
+        for user_id in queryset.values_list("id", flat=True):
+            use_case.execute(str(user_id))
+        super().delete_queryset(request, queryset)
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""

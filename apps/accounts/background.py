@@ -5,17 +5,25 @@ is on its way". Done in the request, a known address costs a lookup, a token wri
 database and an email, an unknown one only the lookup: measured 7.4 vs 5.0 ms, a timing oracle
 for account enumeration. `InBackground` hands the whole use case to a small pool of threads, so
 the request does the same thing for every address: validate, hand over, answer.
+
+Login is the same: a wrong password for a known address was counted (the lockout) in the
+request, a locked transaction more than for an unknown address (measured 5.7 vs 1.9 ms with
+the tests' cheap hasher). `BackgroundLoginFailures` counts it on a pool of its own, so a slow
+mail server never delays a lockout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
 import structlog
 from django.db import connections
+
+from core.domain.accounts.values import UserId
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +37,12 @@ def _pool() -> ThreadPoolExecutor:
     # Two threads: these requests are rate limited per IP, and an email that waits a moment in
     # the queue changes nothing for its reader.
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="account-email")
+
+
+@cache
+def _lockout_pool() -> ThreadPoolExecutor:
+    # One thread: the counts of one account lock its row one after the other anyway.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="account-lockout")
 
 
 def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -55,5 +69,34 @@ class InBackground:
             self._make().execute(email)
         except Exception:  # nobody waits for the answer: log it (never the address)
             log.exception("account_email_use_case_failed")
+        finally:
+            connections.close_all()  # this thread's own database connections
+
+
+class _RecordsFailures(Protocol):
+    def execute(self, user_id: UserId, at: datetime) -> Any: ...
+
+
+class BackgroundLoginFailures:
+    """`LoginFailures` that counts on the lockout pool and returns at once (or, when not
+    `enabled`, in the request). A count lands a few milliseconds after its answer; a login
+    with the right password re-reads the lock under its row lock, so one counted meanwhile
+    still holds."""
+
+    def __init__(self, make: Callable[[], _RecordsFailures], *, enabled: bool) -> None:
+        self._make = make
+        self._enabled = enabled
+
+    def record(self, user_id: UserId, at: datetime) -> Future[None] | None:
+        if not self._enabled:
+            self._make().execute(user_id, at)
+            return None
+        return _lockout_pool().submit(self._run, user_id, at)
+
+    def _run(self, user_id: UserId, at: datetime) -> None:
+        try:
+            self._make().execute(user_id, at)
+        except Exception:  # nobody waits for the answer: log it (never the address)
+            log.exception("failed_login_count_failed")
         finally:
             connections.close_all()  # this thread's own database connections

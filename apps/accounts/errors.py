@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import NoReturn
 
 from rest_framework.exceptions import ValidationError
 
+from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.errors import ErrorTable
 from core.domain.accounts.passwords import PasswordRejected
 from core.usecases.accounts.admin import GetUserError, UpdateUserError
 from core.usecases.accounts.authentication import AuthenticateError, LogoutError, RefreshError
+from core.usecases.accounts.caller import CurrentUserError
 from core.usecases.accounts.password_reset import ResetPasswordError
-from core.usecases.accounts.profile import ChangePasswordError, CurrentUserError
+from core.usecases.accounts.profile import ChangePasswordError
 from core.usecases.accounts.registration import RegisterError, VerifyEmailError
 from core.usecases.accounts.sessions import RevokeSessionError
 
@@ -61,3 +64,12 @@ ERRORS = ErrorTable(
 def reject_password(rejected: PasswordRejected) -> NoReturn:
     """A password the policy refused is a field error (400 `validation_error`)."""
     raise ValidationError({rejected.field: list(rejected.messages)})
+
+
+def refuse_caller(error: Enum) -> NoReturn:
+    """`ERRORS.raise_for` for a use case acting for the token's user: its 401 (the user gone,
+    or the token revoked by what the database says) carries the bearer challenge, as the
+    authentication's own 401s do."""
+    if ERRORS.status_of(error) == 401:
+        ERRORS.raise_for(error, headers={"WWW-Authenticate": BEARER_CHALLENGE})
+    ERRORS.raise_for(error)

@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, TextField
+from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from apps.accounts.models import User as UserRow
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email, PasswordHash, UserId, email_query_spellings
-from core.usecases.accounts.ports import TokenPurpose, UserPage, UserQuery
+from core.usecases.accounts.ports import TokenOwner, TokenPurpose, UserPage, UserQuery
 
 DB = "default"
 
@@ -69,6 +69,22 @@ class DjangoUserRepository:
     def get_for_update(self, user_id: UserId) -> User | None:
         row = UserRow.objects.using(DB).select_for_update().filter(pk=user_id.value).first()
         return _to_domain(row) if row is not None else None
+
+    def token_owner(
+        self, user_id: UserId, session_id: str | None, *, lock: bool = False
+    ) -> TokenOwner | None:
+        rows = UserRow.objects.using(DB).filter(pk=user_id.value)
+        if session_id is not None:  # the session's state rides along in the same query
+            revoked = RefreshSession.objects.filter(
+                pk=session_id, user_id=OuterRef("pk"), revoked_at__isnull=False
+            )
+            rows = rows.annotate(session_revoked=Exists(revoked))
+        if lock:
+            rows = rows.select_for_update()
+        row = rows.first()
+        if row is None:
+            return None
+        return TokenOwner(_to_domain(row), bool(getattr(row, "session_revoked", False)))
 
     def by_email(self, email: Email) -> User | None:
         row = UserRow.objects.using(DB).filter(email=email.value).first()
@@ -221,8 +237,12 @@ class DjangoSessionRepository:
     def revoke_all(
         self, user_id: UserId, now: datetime, *, keep: str | None = None
     ) -> list[Session]:
+        # An expired family whose last access token is still valid is ended too: the database
+        # then says its tokens are revoked (`token_owner`), not only the cache.
         live = RefreshSession.objects.using(DB).filter(
-            user_id=user_id.value, revoked_at__isnull=True, expires_at__gt=now
+            Q(expires_at__gt=now) | Q(access_expires_at__gt=now),
+            user_id=user_id.value,
+            revoked_at__isnull=True,
         )
         if keep is not None:
             live = live.exclude(pk=keep)
@@ -297,6 +317,20 @@ class DjangoOneTimeTokens:
             row.used_at = now
             row.save(using=DB, update_fields=["used_at"])
         return UserId(str(row.user_id))
+
+    def peek(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        user_id = (
+            OneTimeToken.objects.using(DB)
+            .filter(
+                token_hash=_digest(raw_token),
+                purpose=purpose.value,
+                used_at__isnull=True,
+                expires_at__gt=now,
+            )
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        return UserId(str(user_id)) if user_id is not None else None
 
     def purge(self, now: datetime) -> int:
         deleted, _ = (

@@ -18,7 +18,7 @@ from apps.accounts.adapters import (
     PrometheusAccountEvents,
     SimpleJWTTokenIssuer,
 )
-from apps.accounts.background import InBackground
+from apps.accounts.background import BackgroundLoginFailures, InBackground
 from apps.accounts.repositories import (
     DjangoOneTimeTokens,
     DjangoSessionRepository,
@@ -32,7 +32,9 @@ from core.usecases.accounts.authentication import (
     AuthenticateUser,
     Logout,
     LogoutAll,
+    RecordFailedLogin,
     RefreshTokens,
+    VerifyCredentials,
 )
 from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
 from core.usecases.accounts.password_reset import RequestPasswordReset, ResetPassword
@@ -101,11 +103,37 @@ def authenticate_user() -> AuthenticateUser:
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
         events=PrometheusAccountEvents(),
+        failures=_login_failures(),
+        session_lifetime=_session_lifetime(),
+    )
+
+
+def verify_credentials() -> VerifyCredentials:
+    """Login's password check without a session: Django admin's sign-in."""
+    return VerifyCredentials(
+        users=DjangoUserRepository(),
+        hasher=DjangoPasswordHasher(),
+        clock=SystemClock(),
+        events=PrometheusAccountEvents(),
+        failures=_login_failures(),
+    )
+
+
+def _login_failures() -> BackgroundLoginFailures:
+    return BackgroundLoginFailures(
+        _record_failed_login, enabled=settings.ACCOUNTS_EMAIL_IN_BACKGROUND
+    )
+
+
+def _record_failed_login() -> RecordFailedLogin:
+    return RecordFailedLogin(
+        users=DjangoUserRepository(),
+        uow=DjangoUnitOfWork(),
+        events=PrometheusAccountEvents(),
         lockout=LockoutPolicy(
             max_failures=settings.ACCOUNTS_LOCKOUT_THRESHOLD,
             lock_for=timedelta(seconds=settings.ACCOUNTS_LOCKOUT_SECONDS),
         ),
-        session_lifetime=_session_lifetime(),
     )
 
 
@@ -115,6 +143,7 @@ def refresh_tokens() -> RefreshTokens:
         sessions=DjangoSessionRepository(),
         issuer=SimpleJWTTokenIssuer(),
         revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(),
         clock=SystemClock(),
         events=PrometheusAccountEvents(),
     )
@@ -188,11 +217,14 @@ def reset_password() -> ResetPassword:
 
 
 def list_sessions() -> ListSessions:
-    return ListSessions(sessions=DjangoSessionRepository(), clock=SystemClock())
+    return ListSessions(
+        users=DjangoUserRepository(), sessions=DjangoSessionRepository(), clock=SystemClock()
+    )
 
 
 def revoke_session() -> RevokeSession:
     return RevokeSession(
+        users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),
         clock=SystemClock(),

@@ -15,6 +15,7 @@ from core.usecases.accounts.ports import (
     IssuedTokens,
     RefreshClaims,
     RefreshTokenError,
+    TokenOwner,
     TokenPurpose,
     UserPage,
     UserQuery,
@@ -22,9 +23,10 @@ from core.usecases.accounts.ports import (
 
 
 class InMemoryUserRepository:
-    def __init__(self, *users: User) -> None:
+    def __init__(self, *users: User, sessions: InMemorySessionRepository | None = None) -> None:
         self.rows: dict[str, User] = {u.id.value: copy.deepcopy(u) for u in users}
         self.locked: list[str] = []
+        self.sessions = sessions
 
     def get(self, user_id: UserId) -> User | None:
         user = self.rows.get(user_id.value)
@@ -33,6 +35,17 @@ class InMemoryUserRepository:
     def get_for_update(self, user_id: UserId) -> User | None:
         self.locked.append(user_id.value)
         return self.get(user_id)
+
+    def token_owner(
+        self, user_id: UserId, session_id: str | None, *, lock: bool = False
+    ) -> TokenOwner | None:
+        """Needs the world's sessions (`sessions`) to say whether a session was revoked."""
+        user = self.get_for_update(user_id) if lock else self.get(user_id)
+        if user is None:
+            return None
+        session = self.sessions.get(session_id) if session_id and self.sessions else None
+        revoked = session is not None and session.user_id == user_id and session.revoked_at
+        return TokenOwner(user, bool(revoked))
 
     def by_email(self, email: Email) -> User | None:
         found = [u for u in self.rows.values() if u.email == email]
@@ -88,7 +101,13 @@ class InMemorySessionRepository:
     def revoke_all(self, user_id: UserId, now: datetime, *, keep: str | None = None):
         ended = []
         for session in self.rows.values():
-            if session.user_id == user_id and session.is_live(now) and session.id != keep:
+            access_lives = session.access_expires_at is not None and session.access_expires_at > now
+            if (
+                session.user_id == user_id
+                and session.revoked_at is None
+                and (now < session.expires_at or access_lives)
+                and session.id != keep
+            ):
                 ended.append(copy.deepcopy(session))
                 session.revoked_at = now
         return ended
@@ -137,10 +156,15 @@ class InMemoryOneTimeTokens:
         return raw
 
     def consume(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        user_id = self.peek(raw_token, purpose, now)
+        if user_id is not None:
+            self.rows[raw_token]["used"] = True
+        return user_id
+
+    def peek(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
         row = self.rows.get(raw_token)
         if row is None or row["used"] or row["purpose"] != purpose or now >= row["expires_at"]:
             return None
-        row["used"] = True
         return row["user_id"]
 
     def purge(self, now: datetime) -> int:
@@ -151,12 +175,15 @@ class InMemoryOneTimeTokens:
 
 
 class FakePasswordHasher:
-    """'Hashes' by prefixing; counts every verification (the no-enumeration rule)."""
+    """'Hashes' by prefixing; counts every verification (the no-enumeration rule) and every
+    hash (the real ones are slow)."""
 
     def __init__(self) -> None:
         self.verifications = 0
+        self.hashes = 0
 
     def hash(self, raw_password: str) -> PasswordHash:
+        self.hashes += 1
         return PasswordHash(f"fake${raw_password}")
 
     def verify(self, raw_password: str, hashed: PasswordHash | None) -> bool:
@@ -182,6 +209,7 @@ class FakeTokenIssuer:
     def __init__(self, clock, access_lifetime: timedelta = timedelta(minutes=30)) -> None:
         self._clock, self._lifetime = clock, access_lifetime
         self.issued: list[IssuedTokens] = []
+        self.roles: list[tuple[str, ...]] = []  # what each access token carries
 
     def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens:
         access_jti, refresh_jti = uuid.uuid4().hex, uuid.uuid4().hex
@@ -197,6 +225,7 @@ class FakeTokenIssuer:
             refresh_expires_at=refresh_expires_at,
         )
         self.issued.append(tokens)
+        self.roles.append(user.roles)
         return tokens
 
     def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]:
@@ -221,24 +250,41 @@ class FakeMailer:
 
 
 class FakeUnitOfWork:
-    """Records commits; a block left without `commit()` counts as rolled back."""
+    """Records commits; a block left without `commit()` counts as rolled back. `open` while
+    inside the block."""
 
     def __init__(self) -> None:
         self.commits = 0
         self.rollbacks = 0
+        self.open = False
         self._committed = False
 
     def __enter__(self):
         self._committed = False
+        self.open = True
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self.open = False
         if not self._committed:
             self.rollbacks += 1
 
     def commit(self) -> None:
         self._committed = True
         self.commits += 1
+
+
+class InlineLoginFailures:
+    """`LoginFailures` that counts at once with the given use case (`RecordFailedLogin`), as
+    the adapter does when its background pool is switched off; remembers what it counted."""
+
+    def __init__(self, record) -> None:
+        self._record = record
+        self.recorded: list[tuple[UserId, datetime]] = []
+
+    def record(self, user_id: UserId, at: datetime) -> None:
+        self.recorded.append((user_id, at))
+        self._record.execute(user_id, at)
 
 
 class FakeAccountEvents:
@@ -262,18 +308,28 @@ class FakeAccountEvents:
 
 
 class FakeTokenRevocations:
-    def __init__(self) -> None:
+    """Records the facts. Given the world's unit of work, refuses a fact written while it is
+    open: facts are published once the change they follow from has committed."""
+
+    def __init__(self, uow: FakeUnitOfWork | None = None) -> None:
         self.denied: dict[str, datetime] = {}
         self.denied_sessions: dict[str, datetime] = {}
         self.cutoffs: dict[str, datetime] = {}
+        self._uow = uow
+
+    def _outside_the_transaction(self) -> None:
+        assert self._uow is None or not self._uow.open, "a revocation fact written before commit"
 
     def revoke_token(self, token_id: str, expires_at: datetime) -> None:
+        self._outside_the_transaction()
         self.denied[token_id] = expires_at
 
     def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        self._outside_the_transaction()
         self.denied_sessions[session_id] = expires_at
 
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
+        self._outside_the_transaction()
         self.cutoffs[user_id] = issued_before
 
 

@@ -6,8 +6,7 @@ Each parses its input with a nested serializer, calls one use case from `wiring`
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Any, NoReturn
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -17,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import ratelimits, wiring
-from apps.accounts.errors import ERRORS, reject_password
+from apps.accounts.errors import ERRORS, refuse_caller, reject_password
 from apps.accounts.serializers import (
     AcceptedOutput,
     EmailAddressField,
@@ -29,7 +28,6 @@ from apps.accounts.serializers import (
     token_pair_body,
     user_body,
 )
-from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.clientip import client_ip
 from apps.common.openapi import BEARER_401, problems
 from apps.common.permissions import IsAuthenticated
@@ -46,15 +44,6 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
-
-
-def _refuse_caller(error: Enum) -> NoReturn:
-    """`ERRORS.raise_for` for a use case acting for the token's user: its 401 (the user gone,
-    or the token revoked by what the user's record says) carries the bearer challenge, as the
-    authentication's own 401s do."""
-    if ERRORS.status_of(error) == 401:
-        ERRORS.raise_for(error, headers={"WWW-Authenticate": BEARER_CHALLENGE})
-    ERRORS.raise_for(error)
 
 
 class PublicView(APIView):
@@ -228,8 +217,13 @@ class LogoutAllView(AuthenticatedView):
         operation_id="auth_logout_all", request=None, responses={204: None, **problems(BEARER_401)}
     )
     def post(self, request: Request) -> Response:
-        wiring.logout_all().execute(request.user.principal.user_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        principal = request.user.principal
+        match wiring.logout_all().execute(principal.user_id, caller=principal):
+            case Ok(_):
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            case Err(error):
+                refuse_caller(error)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class MeView(AuthenticatedView):
@@ -243,7 +237,7 @@ class MeView(AuthenticatedView):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                _refuse_caller(error)
+                refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
@@ -259,7 +253,7 @@ class MeView(AuthenticatedView):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                _refuse_caller(error)
+                refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -286,7 +280,7 @@ class PasswordChangeView(AuthenticatedView):
             case Err(PasswordRejected() as rejected):
                 reject_password(rejected)
             case Err(error):
-                _refuse_caller(error)
+                refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -335,8 +329,12 @@ class SessionListView(AuthenticatedView):
         responses={200: SessionOutput(many=True), **problems(BEARER_401)},
     )
     def get(self, request: Request) -> Response:
-        sessions = wiring.list_sessions().execute(request.user.principal.user_id).unwrap()
-        return Response([session_body(s) for s in sessions])
+        match wiring.list_sessions().execute(request.user.principal):
+            case Ok(sessions):
+                return Response([session_body(s) for s in sessions])
+            case Err(error):
+                refuse_caller(error)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class SessionDetailView(AuthenticatedView):
@@ -356,9 +354,9 @@ class SessionDetailView(AuthenticatedView):
         responses={204: None, **problems({404: ["not_found"], **BEARER_401})},
     )
     def delete(self, request: Request, session_id: str) -> Response:
-        match wiring.revoke_session().execute(request.user.principal.user_id, session_id):
+        match wiring.revoke_session().execute(request.user.principal, session_id):
             case Ok(_):
                 return Response(status=status.HTTP_204_NO_CONTENT)
             case Err(error):
-                ERRORS.raise_for(error)
+                refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover

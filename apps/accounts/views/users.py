@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import wiring
-from apps.accounts.errors import ERRORS
+from apps.accounts.errors import refuse_caller
 from apps.accounts.serializers import RoleField, UserOutput, user_body
 from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PagePagination
@@ -97,7 +97,11 @@ class UserListView(APIView):
             offset=(page - 1) * size,
             limit=size,
         )
-        result = wiring.list_users().execute(query).unwrap()
+        match wiring.list_users().execute(request.user.principal, query):
+            case Ok(result):
+                pass
+            case Err(error):
+                refuse_caller(error)
         if page > 1 and not result.items:  # the users are paged in the database: same answer
             raise NotFound("Invalid page.")  # as PagePagination past the end of other lists
         return Response(
@@ -139,7 +143,7 @@ class UserDetailView(APIView):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                ERRORS.raise_for(error)
+                refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
@@ -167,9 +171,9 @@ class UserDetailView(APIView):
             roles=tuple(data["roles"]) if "roles" in data else None,
             full_name=data.get("full_name"),
         )
-        match wiring.update_user().execute(user_id, changes):
+        match wiring.update_user().execute(user_id, changes, caller=request.user.principal):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                ERRORS.raise_for(error)
+                refuse_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -41,7 +41,8 @@ ACCOUNTS_RATE_LIMITS = {
 ACCOUNTS_LOCKOUT_THRESHOLD = env_int("ACCOUNTS_LOCKOUT_THRESHOLD", 5, minimum=1)
 ACCOUNTS_LOCKOUT_SECONDS = env_int("ACCOUNTS_LOCKOUT_SECONDS", 900, minimum=1)
 # Account emails leave on a background thread, so the time of a 202 from password reset or
-# verification resend does not tell whether the address has an account.
+# verification resend does not tell whether the address has an account; a wrong login password
+# is counted (the lockout) on one too, so the time of a 401 does not tell it either.
 ACCOUNTS_EMAIL_IN_BACKGROUND = env_bool("ACCOUNTS_EMAIL_IN_BACKGROUND", True)
 # The administrator `manage.py seed` creates when both are set (never a default).
 ACCOUNTS_ADMIN_EMAIL = env_optional("ADMIN_EMAIL")

@@ -97,18 +97,27 @@ class User:
         """Every token issued before `now` stops working (the durable cut-off)."""
         self.tokens_valid_after = now
 
-    def honours_token_issued_at(self, issued_at: datetime) -> bool:
-        """Whether an access token issued at `issued_at` may still act for this user, by what
-        the user's own record holds: only an active user's tokens, and none issued before the
-        durable cut-off. The cut-off compares whole seconds, as `iat` and the cache's cut-off
+    def honours_token(
+        self,
+        issued_at: datetime,
+        *,
+        roles: frozenset[str] = frozenset(),
+        session_revoked: bool = False,
+    ) -> bool:
+        """Whether an access token issued at `issued_at` carrying `roles` may still act for
+        this user, by what the database holds: only an active user's tokens, none issued before
+        the durable cut-off, none of a session (refresh family) that was revoked, and none
+        carrying a role the user no longer has (a token of the cut-off's own second, which the
+        cut-off keeps). The cut-off compares whole seconds, as `iat` and the cache's cut-off
         do (`is_revoked`), so both say the same about every token."""
-        if self.status != UserStatus.ACTIVE:
+        if self.status != UserStatus.ACTIVE or not roles <= set(self.roles):
             return False
         cutoff = self.tokens_valid_after
         return not is_revoked(
             issued_at=int(issued_at.timestamp()),
             token_denied=False,
             user_valid_after=None if cutoff is None else int(cutoff.timestamp()),
+            session_revoked=session_revoked,
         )
 
     def is_locked(self, now: datetime) -> bool:

@@ -1,8 +1,14 @@
 """Ending sessions, shared by the use cases that revoke tokens (logout, reuse, logout-all,
-password, status, session delete)."""
+password, status, roles, session delete).
+
+A change that ends tokens inside a unit of work decides its revocation facts there and publishes
+them (`Revocation.publish`) once the unit of work has committed: a fact published earlier would
+be seen before the change it follows from (and would stay if the change rolled back).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from core.domain.accounts.sessions import Session
@@ -29,21 +35,35 @@ def deny_session_tokens(revocations: TokenRevocations, session: Session) -> None
     deny_access_token(revocations, session)
 
 
-def end_user_sessions(
-    *,
-    user_id: UserId,
-    now: datetime,
-    sessions: SessionRepository,
-    revocations: TokenRevocations,
-) -> None:
-    """End every refresh family and make every earlier access token invalid.
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """Revocation facts decided inside a unit of work, to publish once it has committed."""
+
+    ended: tuple[Session, ...] = ()  # every access token of these families (by `sid`)
+    last_tokens: tuple[Session, ...] = ()  # only the last access token of these families
+    user_id: UserId | None = None  # with `issued_before`: every token of this user issued
+    issued_before: datetime | None = None  # before then (the per-user cut-off)
+
+    def publish(self, revocations: TokenRevocations) -> None:
+        """Write the facts (the caches the token checks read)."""
+        for session in self.ended:
+            deny_session_tokens(revocations, session)
+        for session in self.last_tokens:
+            deny_access_token(revocations, session)
+        if self.user_id is not None and self.issued_before is not None:
+            revocations.revoke_user_tokens(self.user_id.value, self.issued_before)
+
+
+def end_user_sessions(*, user_id: UserId, now: datetime, sessions: SessionRepository) -> Revocation:
+    """End every refresh family of the user; the facts that make every earlier access token
+    invalid.
 
     The per-user cut-off has one-second resolution (as `iat` has), so each ended family's
     access tokens are also denied by session: tokens minted in the same second die too.
     """
-    for session in sessions.revoke_all(user_id, now):
-        deny_session_tokens(revocations, session)
-    revocations.revoke_user_tokens(str(user_id), now)
+    return Revocation(
+        ended=tuple(sessions.revoke_all(user_id, now)), user_id=user_id, issued_before=now
+    )
 
 
 def end_other_sessions(
@@ -52,10 +72,9 @@ def end_other_sessions(
     caller: Principal,
     now: datetime,
     sessions: SessionRepository,
-    revocations: TokenRevocations,
-) -> None:
-    """End every refresh family of the caller's user but the caller's own, and deny every
-    access token of those families; the caller's session and its tokens go on working.
+) -> Revocation:
+    """End every refresh family of the caller's user but the caller's own; the facts that deny
+    every access token of those families (the caller's session and its tokens go on working).
 
     No per-user cut-off: it cannot spare one session, so it would log the caller out too.
     Every access token carries its family as `sid`, so denying by session reaches them all,
@@ -69,6 +88,6 @@ def end_other_sessions(
     )
     sessions.revoke_all(user_id, now, keep=keep)
     # Read after the families are ended (and locked), so every fact covers the newest token.
-    for session in sessions.with_live_access(user_id, now):
-        if session.id != keep:
-            deny_session_tokens(revocations, session)
+    return Revocation(
+        ended=tuple(s for s in sessions.with_live_access(user_id, now) if s.id != keep)
+    )

@@ -9,7 +9,8 @@ from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import UserId, is_valid_role
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import deny_access_token, end_user_sessions
+from core.usecases.accounts._revocation import Revocation, end_user_sessions
+from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
     Clock,
     SessionRepository,
@@ -22,12 +23,15 @@ from core.usecases.accounts.ports import (
 
 
 class ListUsers:
-    """A filtered page of users."""
+    """A filtered page of users, unless the database revokes the caller's token."""
 
     def __init__(self, *, users: UserRepository) -> None:
         self._users = users
 
-    def execute(self, query: UserQuery) -> Result[UserPage, None]:
+    def execute(self, caller: Principal, query: UserQuery) -> Result[UserPage, CurrentUserError]:
+        acting = acting_for(self._users, caller)
+        if acting.is_err():
+            return Err(acting.unwrap_err())
         return Ok(self._users.search(query))
 
 
@@ -44,8 +48,14 @@ class GetUser:
     def __init__(self, *, users: UserRepository) -> None:
         self._users = users
 
-    def execute(self, principal: Principal, user_id: str) -> Result[User, GetUserError]:
-        """`user_id` as the client wrote it: any case, or not a UUID at all (not found)."""
+    def execute(
+        self, principal: Principal, user_id: str
+    ) -> Result[User, GetUserError | CurrentUserError]:
+        """`user_id` as the client wrote it: any case, or not a UUID at all (not found).
+        Refused first if the database revokes the caller's token."""
+        acting = acting_for(self._users, principal)
+        if acting.is_err():
+            return Err(acting.unwrap_err())
         uid = UserId.parse(user_id)
         itself = uid is not None and uid.value == principal.user_id
         if not principal.is_admin and not itself:
@@ -76,7 +86,10 @@ class UpdateUser:
     """Change a user's status, roles or name; leaving `active` ends all their sessions.
 
     A change of roles revokes the user's access tokens (they carry the old roles) but keeps
-    their sessions, so the next refresh carries the new roles.
+    their sessions, so the next refresh carries the new roles. The revocation facts are
+    published once the change has committed: a refresh reads the user under the row lock this
+    change holds, so it either committed before (and its new access token is among those
+    denied) or reads the changed row.
     """
 
     def __init__(
@@ -91,11 +104,20 @@ class UpdateUser:
         self._users, self._sessions, self._revocations = users, sessions, revocations
         self._uow, self._clock = uow, clock
 
-    def execute(self, user_id: str, changes: UserChanges) -> Result[User, UpdateUserError]:
+    def execute(
+        self, user_id: str, changes: UserChanges, *, caller: Principal | None = None
+    ) -> Result[User, UpdateUserError | CurrentUserError]:
+        """With `caller` (the API's admin): refused first if the database revokes the
+        caller's token. The Django admin passes none: its sign-in is Django's own."""
+        if caller is not None:
+            acting = acting_for(self._users, caller)
+            if acting.is_err():
+                return Err(acting.unwrap_err())
         if changes.roles is not None and not all(is_valid_role(r) for r in changes.roles):
             return Err(UpdateUserError.INVALID_ROLE)
         uid = UserId.parse(user_id)
         now = self._clock.now()
+        revocation = Revocation()
         with self._uow:
             user = self._users.get_for_update(uid) if uid is not None else None
             if user is None:
@@ -114,14 +136,15 @@ class UpdateUser:
                 user.email_verified = changes.email_verified
             if ends_sessions:
                 user.revoke_tokens(now)
-                end_user_sessions(
-                    user_id=user.id, now=now, sessions=self._sessions, revocations=self._revocations
-                )
+                revocation = end_user_sessions(user_id=user.id, now=now, sessions=self._sessions)
             elif roles_changed:
                 user.revoke_tokens(now)
-                for session in self._sessions.live_for(user.id, now):
-                    deny_access_token(self._revocations, session)
-                self._revocations.revoke_user_tokens(user.id.value, now)
+                revocation = Revocation(
+                    last_tokens=tuple(self._sessions.live_for(user.id, now)),
+                    user_id=user.id,
+                    issued_before=now,
+                )
             self._users.save(user)
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(user)

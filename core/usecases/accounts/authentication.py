@@ -12,10 +12,12 @@ from core.domain.accounts.values import Email, UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import deny_session_tokens, end_user_sessions
+from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
     AccountEvents,
     Clock,
     IssuedTokens,
+    LoginFailures,
     PasswordHasher,
     RefreshTokenError,
     SessionRepository,
@@ -50,12 +52,91 @@ class Credentials:
     ip: str = ""
 
 
-class AuthenticateUser:
-    """Check a password and open a session (a new refresh family).
+class RecordFailedLogin:
+    """Count a wrong password against an account; enough in a row lock it (`LockoutPolicy`)."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        uow: UnitOfWork,
+        events: AccountEvents,
+        lockout: LockoutPolicy,
+    ) -> None:
+        self._users, self._uow, self._events, self._lockout = users, uow, events, lockout
+
+    def execute(self, user_id: UserId, at: datetime) -> Result[None, None]:
+        with self._uow:
+            user = self._users.get_for_update(user_id)
+            if user is None:  # deleted meanwhile
+                return Ok(None)
+            if user.record_failed_login(at, self._lockout):
+                self._events.locked_out()
+            self._users.save(user)
+            self._uow.commit()
+        return Ok(None)
+
+
+def _refusal(
+    user: User | None, now: datetime, *, password_matches: bool
+) -> tuple[str, AuthenticateError] | None:
+    """Why a login is refused (the outcome counted, the error answered), in the order that
+    says nothing about the account before the right password; None when it may go on."""
+    if user is None or user.status == UserStatus.DELETED:
+        return "unknown_user", AuthenticateError.INVALID_CREDENTIALS
+    if user.is_locked(now):
+        return "locked", AuthenticateError.INVALID_CREDENTIALS
+    if not password_matches:
+        return "wrong_password", AuthenticateError.INVALID_CREDENTIALS
+    if user.status != UserStatus.ACTIVE:
+        return "inactive", AuthenticateError.ACCOUNT_INACTIVE
+    if not user.email_verified:
+        return "unverified", AuthenticateError.EMAIL_NOT_VERIFIED
+    return None
+
+
+class VerifyCredentials:
+    """Check an email and password as login does, without opening a session (AuthenticateUser
+    opens one; Django admin's sign-in has its own).
 
     Unknown email, wrong password and a locked account look the same from outside, and each
-    runs the hasher exactly once. Only after the right password do we say what else is wrong.
+    runs the hasher exactly once. A wrong password for a known account is counted through
+    `failures` (off the request in production), so that refusal does not take longer than the
+    one for an unknown address either. Only after the right password do we say what else is
+    wrong.
     """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        clock: Clock,
+        events: AccountEvents,
+        failures: LoginFailures,
+    ) -> None:
+        self._users, self._hasher, self._clock = users, hasher, clock
+        self._events, self._failures = events, failures
+
+    def execute(self, credentials: Credentials) -> Result[User, AuthenticateError]:
+        email = Email.lookup(credentials.email)
+        user = self._users.by_email(email) if email is not None else None
+        matches = self._hasher.verify(
+            credentials.password, user.password_hash if user is not None else None
+        )
+        now = self._clock.now()
+        refusal = _refusal(user, now, password_matches=matches)
+        if refusal is None:
+            assert user is not None, "no refusal means a user"
+            return Ok(user)
+        if user is not None and refusal[0] == "wrong_password":
+            self._failures.record(user.id, now)
+        self._events.login(refusal[0])
+        return Err(refusal[1])
+
+
+class AuthenticateUser:
+    """Check a password (`VerifyCredentials`) and open a session (a new refresh family)."""
 
     def __init__(
         self,
@@ -67,64 +148,48 @@ class AuthenticateUser:
         uow: UnitOfWork,
         clock: Clock,
         events: AccountEvents,
-        lockout: LockoutPolicy,
+        failures: LoginFailures,
         session_lifetime: timedelta,
     ) -> None:
-        self._users, self._sessions, self._hasher, self._issuer = users, sessions, hasher, issuer
+        self._users, self._sessions, self._issuer = users, sessions, issuer
         self._uow, self._clock, self._events = uow, clock, events
-        self._lockout, self._lifetime = lockout, session_lifetime
+        self._lifetime = session_lifetime
+        self._verify = VerifyCredentials(
+            users=users, hasher=hasher, clock=clock, events=events, failures=failures
+        )
 
     def execute(self, credentials: Credentials) -> Result[SignedIn, AuthenticateError]:
-        email = Email.lookup(credentials.email)
-        user = self._users.by_email(email) if email is not None else None
-        matches = self._hasher.verify(
-            credentials.password, user.password_hash if user is not None else None
-        )
-        now = self._clock.now()
-        if user is None or user.status == UserStatus.DELETED:
-            return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
-        if user.is_locked(now):
-            return self._refuse("locked", AuthenticateError.INVALID_CREDENTIALS)
-        if not matches:
-            self._count_failure(user.id, now)
-            return self._refuse("wrong_password", AuthenticateError.INVALID_CREDENTIALS)
-        if user.status != UserStatus.ACTIVE:
-            return self._refuse("inactive", AuthenticateError.ACCOUNT_INACTIVE)
-        if not user.email_verified:
-            return self._refuse("unverified", AuthenticateError.EMAIL_NOT_VERIFIED)
-
-        session = Session.start(
-            user_id=user.id,
-            now=now,
-            lifetime=self._lifetime,
-            user_agent=credentials.user_agent,
-            ip=credentials.ip,
-        )
-        tokens = self._issuer.issue(user, session.id, session.expires_at)
-        session.current_jti = tokens.refresh_jti
-        session.access_jti, session.access_expires_at = tokens.access_jti, tokens.access_expires_at
+        verified = self._verify.execute(credentials)
+        if verified.is_err():
+            return Err(verified.unwrap_err())
+        user, now = verified.unwrap(), self._clock.now()
         with self._uow:
-            # Re-read under a row lock: a password change committed since our read must not
-            # be overwritten with the hash we read before hashing.
+            # Read again under the row lock, and mint from that row: a change committed while
+            # we were hashing (a suspension, new roles, a lock, a new password) decides, and
+            # one that waits for this lock then finds the new session to end or deny.
             fresh = self._users.get_for_update(user.id)
-            if fresh is None:  # deleted meanwhile
-                return self._refuse("unknown_user", AuthenticateError.INVALID_CREDENTIALS)
+            changed = fresh is not None and fresh.password_hash != user.password_hash
+            refusal = _refusal(fresh, now, password_matches=not changed)
+            if refusal is not None:
+                return self._refuse(*refusal)
+            assert fresh is not None, "no refusal means a user"
+            session = Session.start(
+                user_id=fresh.id,
+                now=now,
+                lifetime=self._lifetime,
+                user_agent=credentials.user_agent,
+                ip=credentials.ip,
+            )
+            tokens = self._issuer.issue(fresh, session.id, session.expires_at)
+            session.current_jti = tokens.refresh_jti
+            session.access_jti = tokens.access_jti
+            session.access_expires_at = tokens.access_expires_at
             fresh.record_login(now)
             self._users.save(fresh)
             self._sessions.add(session)
             self._uow.commit()
         self._events.login("success")
         return Ok(SignedIn(fresh, tokens))
-
-    def _count_failure(self, user_id: UserId, now: datetime) -> None:
-        with self._uow:
-            user = self._users.get_for_update(user_id)
-            if user is None:  # deleted meanwhile
-                return
-            if user.record_failed_login(now, self._lockout):
-                self._events.locked_out()
-            self._users.save(user)
-            self._uow.commit()
 
     def _refuse(self, outcome: str, error: AuthenticateError) -> Err[AuthenticateError]:
         self._events.login(outcome)
@@ -143,8 +208,11 @@ class RefreshError(StrEnum):
 class RefreshTokens:
     """Rotate a refresh token: the family's current token buys a new pair, exactly once.
 
-    The happy path is two statements: read the user, compare-and-swap the family's current jti.
-    A token that lost the swap was already used: that is reuse, and the whole family ends.
+    The happy path is two statements in one short transaction: read the user under a row lock,
+    compare-and-swap the family's current jti. A token that lost the swap was already used:
+    that is reuse, and the whole family ends. The lock orders the refresh with every change of
+    the user's roles or status (they lock the row too): the new pair is minted either from the
+    changed row, or before the change, which then finds the new access token to deny.
     """
 
     def __init__(
@@ -154,11 +222,13 @@ class RefreshTokens:
         sessions: SessionRepository,
         issuer: TokenIssuer,
         revocations: TokenRevocations,
+        uow: UnitOfWork,
         clock: Clock,
         events: AccountEvents,
     ) -> None:
         self._users, self._sessions, self._issuer = users, sessions, issuer
-        self._revocations, self._clock, self._events = revocations, clock, events
+        self._revocations, self._uow = revocations, uow
+        self._clock, self._events = clock, events
 
     def execute(self, raw_token: str) -> Result[SignedIn, RefreshError]:
         match self._issuer.read_refresh(raw_token):
@@ -168,21 +238,23 @@ class RefreshTokens:
                 return Err(RefreshError.INVALID)
             case Ok(claims):
                 pass
-        user = self._users.get(claims.user_id)
-        if user is None:
-            return Err(RefreshError.INVALID)
-        if not user.can_login():
-            return Err(RefreshError.ACCOUNT_INACTIVE)
-        now = self._clock.now()
-        tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
-        rotated = self._sessions.rotate(
-            claims.session_id,
-            presented_jti=claims.jti,
-            new_jti=tokens.refresh_jti,
-            access_jti=tokens.access_jti,
-            access_expires_at=tokens.access_expires_at,
-            now=now,
-        )
+        with self._uow:
+            user = self._users.get_for_update(claims.user_id)
+            if user is None:
+                return Err(RefreshError.INVALID)
+            if not user.can_login():
+                return Err(RefreshError.ACCOUNT_INACTIVE)
+            now = self._clock.now()
+            tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
+            rotated = self._sessions.rotate(
+                claims.session_id,
+                presented_jti=claims.jti,
+                new_jti=tokens.refresh_jti,
+                access_jti=tokens.access_jti,
+                access_expires_at=tokens.access_expires_at,
+                now=now,
+            )
+            self._uow.commit()
         if rotated:
             self._events.refreshed()
             return Ok(SignedIn(user, tokens))
@@ -232,7 +304,11 @@ class Logout:
 
 
 class LogoutAll:
-    """End every session of the caller; every token issued so far stops working."""
+    """End every session of a user; every token issued so far stops working.
+
+    The API's caller ends their own (`caller`): refused if the database revokes the caller's
+    token. The admin ends anyone's (no caller).
+    """
 
     def __init__(
         self,
@@ -246,18 +322,25 @@ class LogoutAll:
         self._users, self._sessions, self._revocations = users, sessions, revocations
         self._uow, self._clock = uow, clock
 
-    def execute(self, user_id: str) -> Result[None, None]:
+    def execute(
+        self, user_id: str, *, caller: Principal | None = None
+    ) -> Result[None, CurrentUserError]:
+        assert caller is None or caller.user_id == user_id, "a caller ends only their own sessions"
         now = self._clock.now()
         with self._uow:
-            user = self._users.get_for_update(UserId(user_id))
+            if caller is not None:
+                acting = acting_for(self._users, caller, lock=True)
+                if acting.is_err():
+                    return Err(acting.unwrap_err())
+                user: User | None = acting.unwrap()
+            else:
+                user = self._users.get_for_update(UserId(user_id))
             if user is not None:
                 user.revoke_tokens(now)
                 self._users.save(user)
-            end_user_sessions(
-                user_id=UserId(user_id),
-                now=now,
-                sessions=self._sessions,
-                revocations=self._revocations,
+            revocation = end_user_sessions(
+                user_id=UserId(user_id), now=now, sessions=self._sessions
             )
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(None)

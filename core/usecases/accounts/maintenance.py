@@ -1,4 +1,4 @@
-"""Operator tasks: ProvisionUser (seeding), RevokeUserSessions (admin), FlushExpiredTokens."""
+"""Operator tasks: ProvisionUser (seeding), FlushExpiredTokens."""
 
 from __future__ import annotations
 

@@ -89,7 +89,11 @@ class ResetPassword:
         self, token: str, new_password: str
     ) -> Result[None, ResetPasswordError | PasswordRejected]:
         now = self._clock.now()
-        new_hash = self._hasher.hash(new_password)  # before the row lock: bcrypt is slow
+        # bcrypt is slow: only for a token that may work (nobody without one makes us hash,
+        # and this endpoint has no rate limit), and before the row lock.
+        if self._tokens.peek(token, TokenPurpose.RESET, now) is None:
+            return Err(ResetPasswordError.INVALID)
+        new_hash = self._hasher.hash(new_password)
         with self._uow:
             user_id = self._tokens.consume(token, TokenPurpose.RESET, now)
             user = self._users.get_for_update(user_id) if user_id is not None else None
@@ -105,8 +109,7 @@ class ResetPassword:
             user.failed_logins, user.locked_until = 0, None
             user.revoke_tokens(now)
             self._users.save(user)
-            end_user_sessions(
-                user_id=user.id, now=now, sessions=self._sessions, revocations=self._revocations
-            )
+            revocation = end_user_sessions(user_id=user.id, now=now, sessions=self._sessions)
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(None)

@@ -22,6 +22,7 @@ __all__ = [
     "AccountEvents",
     "Clock",
     "IssuedTokens",
+    "LoginFailures",
     "Mailer",
     "OneTimeTokens",
     "PasswordHasher",
@@ -30,6 +31,7 @@ __all__ = [
     "RefreshTokenError",
     "SessionRepository",
     "TokenIssuer",
+    "TokenOwner",
     "TokenPurpose",
     "TokenRevocations",
     "UnitOfWork",
@@ -58,6 +60,14 @@ class UserPage:
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """The user an access token acts for, and whether the token's session has been revoked."""
+
+    user: User
+    session_revoked: bool
+
+
 class UserRepository(Protocol):
     """Users by id or email; `add` refuses a taken email instead of raising."""
 
@@ -65,6 +75,13 @@ class UserRepository(Protocol):
 
     def get_for_update(self, user_id: UserId) -> User | None:
         """The user, row-locked until the unit of work ends."""
+        ...
+
+    def token_owner(
+        self, user_id: UserId, session_id: str | None, *, lock: bool = False
+    ) -> TokenOwner | None:
+        """The user, and whether `session_id` names one of their sessions that was revoked,
+        in one query (with `lock`, the user row-locked until the unit of work ends)."""
         ...
 
     def by_email(self, email: Email) -> User | None: ...
@@ -105,7 +122,8 @@ class SessionRepository(Protocol):
     def revoke_all(
         self, user_id: UserId, now: datetime, *, keep: str | None = None
     ) -> list[Session]:
-        """End every live family of the user except `keep`; the families ended."""
+        """End every family of the user except `keep` that is live or expired with its last
+        access token still valid; the families ended."""
         ...
 
     def live_for(self, user_id: UserId, now: datetime) -> list[Session]: ...
@@ -173,6 +191,10 @@ class OneTimeTokens(Protocol):
         """Mark the token used and return its user, or None if unknown, used or expired."""
         ...
 
+    def peek(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
+        """The user of a token `consume` would accept now, leaving it unused; else None."""
+        ...
+
     def purge(self, now: datetime) -> int:
         """Delete used and expired tokens; how many."""
         ...
@@ -215,6 +237,13 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     def commit(self) -> None: ...
+
+
+class LoginFailures(Protocol):
+    """Takes a wrong password for a known account to count (`RecordFailedLogin`), possibly
+    after the answer has left: a refusal must not take longer for a known address."""
+
+    def record(self, user_id: UserId, at: datetime) -> None: ...
 
 
 class AccountEvents(Protocol):

@@ -7,10 +7,10 @@ from enum import StrEnum
 
 from core.domain.accounts.passwords import PasswordRejected
 from core.domain.accounts.user import User
-from core.domain.accounts.values import UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import end_other_sessions
+from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
     Clock,
     PasswordHasher,
@@ -22,30 +22,13 @@ from core.usecases.accounts.ports import (
 )
 from core.usecases.accounts.registration import password_problems
 
-
-class CurrentUserError(StrEnum):
-    """Why the caller's user cannot be acted for although the token passed verification."""
-
-    UNKNOWN_USER = "token_invalid"  # the token's user is gone
-    # The user is no longer active, or the token predates their cut-off: what the cache's
-    # revocation facts say too, kept here in case those facts were lost (a Redis flush).
-    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an error code, not a secret
-
-
-def _acting_for(
-    users: UserRepository, principal: Principal, *, lock: bool = False
-) -> Result[User, CurrentUserError]:
-    """The principal's user, checked against the user's own record (defence in depth: the
-    token verifier checks revocation in the cache only, and this row is loaded anyway)."""
-    uid = UserId.parse(principal.user_id)
-    if uid is None:
-        return Err(CurrentUserError.UNKNOWN_USER)
-    user = users.get_for_update(uid) if lock else users.get(uid)
-    if user is None:
-        return Err(CurrentUserError.UNKNOWN_USER)
-    if not user.honours_token_issued_at(principal.issued_at):
-        return Err(CurrentUserError.TOKEN_REVOKED)
-    return Ok(user)
+__all__ = [
+    "ChangePassword",
+    "ChangePasswordError",
+    "CurrentUserError",
+    "GetCurrentUser",
+    "UpdateProfile",
+]
 
 
 class GetCurrentUser:
@@ -55,7 +38,7 @@ class GetCurrentUser:
         self._users = users
 
     def execute(self, principal: Principal) -> Result[User, CurrentUserError]:
-        return _acting_for(self._users, principal)
+        return acting_for(self._users, principal)
 
 
 class UpdateProfile:
@@ -68,7 +51,7 @@ class UpdateProfile:
         self, principal: Principal, *, full_name: str | None
     ) -> Result[User, CurrentUserError]:
         with self._uow:
-            current = _acting_for(self._users, principal, lock=True)
+            current = acting_for(self._users, principal, lock=True)
             if current.is_err():
                 return current
             user = current.unwrap()
@@ -119,7 +102,7 @@ class ChangePassword:
     def execute(
         self, principal: Principal, *, current_password: str, new_password: str
     ) -> Result[None, ChangePasswordError | PasswordRejected]:
-        current = _acting_for(self._users, principal)
+        current = acting_for(self._users, principal)
         if current.is_err():
             return Err(_CHANGE_PASSWORD_ERRORS[current.unwrap_err()])
         user = current.unwrap()
@@ -136,16 +119,21 @@ class ChangePassword:
             return Err(replace(rejected, field="new_password"))
         new_hash = self._hasher.hash(new_password)
         with self._uow:
-            locked = self._users.get_for_update(user.id)
-            assert locked is not None, "the user was read a moment ago"
+            # Again under the row lock: what was committed while we were hashing decides. A
+            # reset, suspension, logout-all or deletion revokes this token (a reset's new
+            # password must not be overwritten with one checked against the old), and so does
+            # a password change from another session (it ended this one).
+            again = acting_for(self._users, principal, lock=True)
+            if again.is_err():
+                return Err(_CHANGE_PASSWORD_ERRORS[again.unwrap_err()])
+            locked = again.unwrap()
+            if locked.password_hash != user.password_hash:
+                return Err(ChangePasswordError.INVALID_CREDENTIALS)
             locked.password_hash = new_hash
             self._users.save(locked)
-            end_other_sessions(
-                user_id=user.id,
-                caller=principal,
-                now=self._clock.now(),
-                sessions=self._sessions,
-                revocations=self._revocations,
+            revocation = end_other_sessions(
+                user_id=user.id, caller=principal, now=self._clock.now(), sessions=self._sessions
             )
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(None)

@@ -5,20 +5,30 @@ from __future__ import annotations
 from enum import StrEnum
 
 from core.domain.accounts.sessions import Session, parse_session_id
-from core.domain.accounts.values import UserId
+from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import deny_session_tokens
-from core.usecases.accounts.ports import Clock, SessionRepository, TokenRevocations
+from core.usecases.accounts.caller import CurrentUserError, acting_for
+from core.usecases.accounts.ports import (
+    Clock,
+    SessionRepository,
+    TokenRevocations,
+    UserRepository,
+)
 
 
 class ListSessions:
-    """The caller's live sessions, newest first."""
+    """The caller's live sessions, newest first, unless the database revokes the caller's
+    token."""
 
-    def __init__(self, *, sessions: SessionRepository, clock: Clock) -> None:
-        self._sessions, self._clock = sessions, clock
+    def __init__(self, *, users: UserRepository, sessions: SessionRepository, clock: Clock) -> None:
+        self._users, self._sessions, self._clock = users, sessions, clock
 
-    def execute(self, user_id: str) -> Result[list[Session], None]:
-        live = self._sessions.live_for(UserId(user_id), self._clock.now())
+    def execute(self, principal: Principal) -> Result[list[Session], CurrentUserError]:
+        caller = acting_for(self._users, principal)
+        if caller.is_err():
+            return Err(caller.unwrap_err())
+        live = self._sessions.live_for(caller.unwrap().id, self._clock.now())
         return Ok(sorted(live, key=lambda s: s.created_at, reverse=True))
 
 
@@ -32,16 +42,28 @@ class RevokeSession:
     """End one of the caller's sessions: its refresh token and all its access tokens die."""
 
     def __init__(
-        self, *, sessions: SessionRepository, revocations: TokenRevocations, clock: Clock
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        revocations: TokenRevocations,
+        clock: Clock,
     ) -> None:
-        self._sessions, self._revocations, self._clock = sessions, revocations, clock
+        self._users, self._sessions = users, sessions
+        self._revocations, self._clock = revocations, clock
 
-    def execute(self, user_id: str, session_id: str) -> Result[None, RevokeSessionError]:
-        """`session_id` as the client wrote it: any case, or not a UUID at all (not found)."""
+    def execute(
+        self, principal: Principal, session_id: str
+    ) -> Result[None, RevokeSessionError | CurrentUserError]:
+        """`session_id` as the client wrote it: any case, or not a UUID at all (not found).
+        Refused first if the database revokes the caller's token."""
+        caller = acting_for(self._users, principal)
+        if caller.is_err():
+            return Err(caller.unwrap_err())
         canonical = parse_session_id(session_id)
         if canonical is None:
             return Err(RevokeSessionError.NOT_FOUND)
-        ended = self._sessions.revoke(canonical, UserId(user_id), self._clock.now())
+        ended = self._sessions.revoke(canonical, caller.unwrap().id, self._clock.now())
         if ended is None:
             return Err(RevokeSessionError.NOT_FOUND)
         deny_session_tokens(self._revocations, ended)

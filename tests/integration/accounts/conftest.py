@@ -6,7 +6,15 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
+from rest_framework_simplejwt.tokens import AccessToken
 
+from apps.common.tokens import (
+    REVOKED_JTI_KEY,
+    REVOKED_SID_KEY,
+    USER_CUTOFF_KEY,
+    SimpleJWTAccessTokenVerifier,
+)
 from tests.factories.accounts import PASSWORD, AdminFactory, UserFactory
 
 
@@ -41,6 +49,31 @@ def login(client, email, password=PASSWORD, **extra):
 
 def bearer(token):
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def logout(client, pair):
+    """End the pair's session over the API (its refresh family and every access token)."""
+    response = client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": pair["refresh_token"]},
+        format="json",
+        **bearer(pair["access_token"]),
+    )
+    assert response.status_code == 204, response.content
+
+
+def forget_revocation_facts(access_token):
+    """Lose what the cache knows against this token (a Redis flush, an outage that lost the
+    writes), through the real cache, and check the token verifier now lets it through."""
+    claims = AccessToken(access_token)
+    keys = [
+        REVOKED_JTI_KEY.format(claims["jti"]),
+        REVOKED_SID_KEY.format(claims["sid"]),
+        USER_CUTOFF_KEY.format(claims["sub"]),
+    ]
+    assert cache.get_many(keys), "the cache held no revocation fact for this token"
+    cache.delete_many(keys)
+    assert SimpleJWTAccessTokenVerifier().verify(access_token).is_ok()
 
 
 def last_mailed_token():

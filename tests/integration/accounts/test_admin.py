@@ -290,3 +290,71 @@ def test_roles_changed_in_the_admin_revoke_the_tokens_carrying_the_old_ones(
     assert (alice.roles, alice.full_name) == (["user", "billing:read"], "A.")
     stale = api_client.get("/api/v1/auth/me", **bearer(token))
     assert (stale.status_code, stale.json()["code"]) == (401, "token_revoked")
+
+
+@pytest.mark.parametrize("how", ["delete view", "delete action"])
+def test_deleting_a_user_in_the_admin_revokes_their_tokens(admin_site, api_client, alice, how):
+    from apps.common.tokens import SimpleJWTAccessTokenVerifier
+    from core.domain.shared.identity import TokenError
+    from core.domain.shared.result import Err
+
+    pair = login(api_client, "alice@example.com")
+    if how == "delete view":
+        response = admin_site.post(f"/admin/accounts/user/{alice.id}/delete/", {"post": "yes"})
+    else:
+        response = admin_site.post(
+            "/admin/accounts/user/",
+            {"action": "delete_selected", "_selected_action": [alice.id], "post": "yes"},
+        )
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=alice.id).exists()
+    # Where only the cache's facts are asked (the gateway), her token is refused too.
+    verified = SimpleJWTAccessTokenVerifier().verify(pair["access_token"])
+    assert verified == Err(TokenError.REVOKED)
+
+
+def _admin_sign_in(client, password):
+    return client.post(
+        "/admin/login/?next=/admin/", {"username": "root@example.com", "password": password}
+    )
+
+
+def test_admin_sign_in_locks_the_account_as_the_api_login_does(client, admin_user, settings):
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 3
+    for attempt in range(3):
+        wrong = _admin_sign_in(client, f"guess-number-{attempt}")
+        assert wrong.status_code == 200  # the form again, with its error
+        assert b"Please enter the correct email and password" in wrong.content
+    locked = _admin_sign_in(client, PASSWORD)
+    assert locked.status_code == 200
+    assert b"Please enter the correct email and password" in locked.content
+    assert "_auth_user_id" not in client.session
+    admin_user.refresh_from_db()
+    assert admin_user.locked_until is not None
+    # One lockout for both doors.
+    api = client.post(
+        "/api/v1/auth/login",
+        {"email": "root@example.com", "password": PASSWORD},
+        content_type="application/json",
+    )
+    assert (api.status_code, api.json()["code"]) == (401, "invalid_credentials")
+
+
+def test_admin_sign_in_shares_the_api_logins_rate_limit(client, admin_user, settings):
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "login": "2/m"}
+    body = {"email": "root@example.com", "password": "guess-number-1"}
+    assert (
+        client.post("/api/v1/auth/login", body, content_type="application/json").status_code == 401
+    )
+    assert b"correct email and password" in _admin_sign_in(client, "guess-number-2").content
+    limited = _admin_sign_in(client, PASSWORD)
+    assert b"Too many sign-in attempts" in limited.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_admin_sign_in_still_works(client, admin_user):
+    admin_user.is_superuser = True
+    admin_user.save()
+    signed_in = _admin_sign_in(client, PASSWORD)
+    assert (signed_in.status_code, signed_in["Location"]) == (302, "/admin/")
+    assert client.session["_auth_user_id"] == str(admin_user.pk)

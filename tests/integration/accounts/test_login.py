@@ -128,3 +128,30 @@ def test_a_stray_bearer_header_does_not_block_login(api_client, alice):
 def test_odd_emails_are_the_generic_401_never_a_500(api_client, email):
     response = api_client.post("/api/v1/auth/login", {"email": email, "password": "whatever-1234"})
     assert (response.status_code, response.json()["code"]) == (401, "invalid_credentials")
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+def test_a_wrong_password_costs_the_request_what_an_unknown_address_costs(
+    api_client, settings, django_assert_num_queries
+):
+    """The failure is counted (the lockout) off the request, so the refusal takes as long for a
+    known address as for an unknown one (in the request, the count was a locked transaction
+    more: 5.7 against 1.9 ms)."""
+    import time
+
+    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = True
+    alice = UserFactory(email="alice@example.com")
+    answers = []
+    for email in ("nobody@example.com", "alice@example.com"):
+        with django_assert_num_queries(1):  # the lookup by email, and nothing else
+            answers.append(
+                api_client.post(
+                    "/api/v1/auth/login", {"email": email, "password": "x" * 12}, format="json"
+                )
+            )
+    assert answers[0].json() == answers[1].json()
+    deadline = time.monotonic() + 10
+    while alice.failed_logins == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+        alice.refresh_from_db()
+    assert alice.failed_logins == 1  # counted all the same, on the lockout pool

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.integration.accounts.conftest import bearer, login
+from tests.integration.accounts.conftest import bearer, forget_revocation_facts, login, logout
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -25,3 +25,21 @@ def test_logout_all_ends_every_session(api_client, alice):
 
 def test_logout_all_needs_a_token(api_client):
     assert api_client.post("/api/v1/auth/logout-all").status_code == 401
+
+
+def test_a_token_of_an_ended_session_ends_nothing_after_the_cache_lost_the_fact(api_client, alice):
+    victim = login(api_client, "alice@example.com")
+    other = login(api_client, "alice@example.com")
+    logout(api_client, victim)
+    token = victim["access_token"]
+    by_cache = api_client.post("/api/v1/auth/logout-all", **bearer(token))
+    assert (by_cache.status_code, by_cache.json()["code"]) == (401, "token_revoked")
+    forget_revocation_facts(token)
+    response = api_client.post("/api/v1/auth/logout-all", **bearer(token))
+    assert (response.status_code, response.json()) == (401, by_cache.json())
+    assert response["WWW-Authenticate"] == by_cache["WWW-Authenticate"]
+    alice.refresh_from_db()
+    assert alice.tokens_valid_after is None
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": other["refresh_token"]})
+    assert refreshed.status_code == 200

@@ -3,17 +3,10 @@
 import time
 
 import pytest
-from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
-from apps.common.tokens import (
-    REVOKED_JTI_KEY,
-    REVOKED_SID_KEY,
-    USER_CUTOFF_KEY,
-    SimpleJWTAccessTokenVerifier,
-)
 from tests.factories.accounts import PASSWORD
-from tests.integration.accounts.conftest import bearer, login
+from tests.integration.accounts.conftest import bearer, forget_revocation_facts, login, logout
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -74,20 +67,6 @@ def test_me_of_a_deleted_user_is_401(api_client, alice):
     assert patch.status_code == 401
 
 
-def forget_revocation_facts(access_token):
-    """Lose what the cache knows against this token (a Redis flush, an outage that lost the
-    writes), through the real cache, and check the token verifier now lets it through."""
-    claims = AccessToken(access_token)
-    keys = [
-        REVOKED_JTI_KEY.format(claims["jti"]),
-        REVOKED_SID_KEY.format(claims["sid"]),
-        USER_CUTOFF_KEY.format(claims["sub"]),
-    ]
-    assert cache.get_many(keys), "the cache held no revocation fact for this token"
-    cache.delete_many(keys)
-    assert SimpleJWTAccessTokenVerifier().verify(access_token).is_ok()
-
-
 def assert_refused_as_revoked(api_client, access_token, revoked_by_cache):
     for response in (
         api_client.get("/api/v1/auth/me", **bearer(access_token)),
@@ -134,3 +113,52 @@ def test_a_token_cut_off_by_logout_all_is_refused_on_me_after_the_cache_lost_the
     assert_refused_as_revoked(api_client, token, by_cache)
     alice.refresh_from_db()
     assert alice.full_name == "Alice Liddell"
+
+
+def _log_out(api_client, victim, other):
+    logout(api_client, victim)
+
+
+def _delete_the_session(api_client, victim, other):
+    sid = AccessToken(victim["access_token"])["sid"]
+    response = api_client.delete(f"/api/v1/auth/sessions/{sid}", **bearer(other["access_token"]))
+    assert response.status_code == 204, response.content
+
+
+def _change_the_password_elsewhere(api_client, victim, other):
+    response = api_client.post(
+        "/api/v1/auth/password/change",
+        {"current_password": PASSWORD, "new_password": "fresh-orchard-lantern-4"},
+        **bearer(other["access_token"]),
+    )
+    assert response.status_code == 204, response.content
+
+
+def _reuse_its_refresh_token(api_client, victim, other):
+    for expected in (200, 401):
+        response = api_client.post(
+            "/api/v1/auth/refresh", {"refresh_token": victim["refresh_token"]}
+        )
+        assert response.status_code == expected, response.content
+
+
+@pytest.mark.parametrize(
+    "end_the_session",
+    [_log_out, _delete_the_session, _change_the_password_elsewhere, _reuse_its_refresh_token],
+    ids=["logout", "session-delete", "password-change", "refresh-reuse"],
+)
+def test_a_token_whose_session_ended_is_refused_on_me_after_the_cache_lost_the_fact(
+    api_client, alice, end_the_session
+):
+    victim = login(api_client, "alice@example.com")
+    other = login(api_client, "alice@example.com")
+    end_the_session(api_client, victim, other)
+    token = victim["access_token"]
+    by_cache = api_client.get("/api/v1/auth/me", **bearer(token))
+    assert (by_cache.status_code, by_cache.json()["code"]) == (401, "token_revoked")
+    forget_revocation_facts(token)
+    assert_refused_as_revoked(api_client, token, by_cache)
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Liddell"
+    # The user's other session is untouched: its token checks against its own session.
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200

@@ -8,7 +8,8 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.accounts.models import RefreshSession
-from tests.integration.accounts.conftest import bearer, login
+from tests.factories.accounts import PASSWORD
+from tests.integration.accounts.conftest import bearer, forget_revocation_facts, login, logout
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 NEW = "fresh-orchard-lantern-4"
@@ -78,6 +79,10 @@ def test_an_access_token_outliving_its_family_stops_too(api_client, alice):
     assert change(api_client, mine["access_token"]).status_code == 204
     assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 401
     assert api_client.get("/api/v1/auth/me", **bearer(mine["access_token"])).status_code == 200
+    # The family is ended in the database too, which refuses the token without the cache.
+    forget_revocation_facts(other["access_token"])
+    stale = api_client.get("/api/v1/auth/me", **bearer(other["access_token"]))
+    assert (stale.status_code, stale.json()["code"]) == (401, "token_revoked")
 
 
 def test_wrong_current_password_is_400_invalid_credentials(api_client, alice):
@@ -118,3 +123,21 @@ def test_the_new_password_must_differ_from_the_current_one(api_client, alice):
     same = change(api_client, pair["access_token"], new="correct-horse-battery-9")
     assert (same.status_code, same.json()["code"]) == (400, "validation_error")
     assert list(same.json()["errors"]) == ["new_password"]
+
+
+def test_a_token_of_an_ended_session_changes_nothing_after_the_cache_lost_the_fact(
+    api_client, alice
+):
+    victim = login(api_client, "alice@example.com")
+    other = login(api_client, "alice@example.com")
+    logout(api_client, victim)
+    token = victim["access_token"]
+    by_cache = change(api_client, token)
+    assert (by_cache.status_code, by_cache.json()["code"]) == (401, "token_revoked")
+    forget_revocation_facts(token)
+    response = change(api_client, token)
+    assert (response.status_code, response.json()) == (401, by_cache.json())
+    assert response["WWW-Authenticate"] == by_cache["WWW-Authenticate"]
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+    assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200

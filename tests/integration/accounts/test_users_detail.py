@@ -3,8 +3,10 @@
 import uuid
 
 import pytest
+from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.integration.accounts.conftest import bearer, login
+from tests.factories.accounts import AdminFactory
+from tests.integration.accounts.conftest import bearer, forget_revocation_facts, login, logout
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -138,3 +140,35 @@ def test_patch_needs_the_admin_role_and_a_known_user(api_client, admin_token, al
         f"/api/v1/users/{uuid.uuid4()}", {"full_name": "x"}, **bearer(admin_token)
     )
     assert missing.status_code == 404
+
+
+def _demoted(api_client, admin_pair):
+    other = AdminFactory(email="second@example.com")
+    second = login(api_client, other.email)["access_token"]
+    root = AccessToken(admin_pair["access_token"])["sub"]
+    demoted = api_client.patch(f"/api/v1/users/{root}", {"roles": ["user"]}, **bearer(second))
+    assert demoted.status_code == 200, demoted.content
+
+
+@pytest.mark.parametrize(
+    "revoke", [lambda client, pair: logout(client, pair), _demoted], ids=["logout", "demoted"]
+)
+def test_an_admin_token_revoked_reads_and_changes_nobody_after_the_cache_lost_the_fact(
+    api_client, admin_user, bob, revoke
+):
+    pair = login(api_client, "root@example.com")
+    revoke(api_client, pair)
+    token = pair["access_token"]
+    by_cache = api_client.get(f"/api/v1/users/{bob.id}", **bearer(token))
+    assert (by_cache.status_code, by_cache.json()["code"]) == (401, "token_revoked")
+    forget_revocation_facts(token)
+    for response in (
+        api_client.get("/api/v1/users", **bearer(token)),
+        api_client.get(f"/api/v1/users/{bob.id}", **bearer(token)),
+        api_client.patch(f"/api/v1/users/{bob.id}", {"status": "suspended"}, **bearer(token)),
+    ):
+        assert response.status_code == 401, response.content
+        assert response.json() == by_cache.json()
+        assert response["WWW-Authenticate"] == by_cache["WWW-Authenticate"]
+    bob.refresh_from_db()
+    assert bob.status == "active"

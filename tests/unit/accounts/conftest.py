@@ -28,18 +28,19 @@ WEEK = timedelta(days=7)
 @pytest.fixture
 def world():
     clock = FakeClock()
+    uow, sessions = FakeUnitOfWork(), InMemorySessionRepository()
     return SimpleNamespace(
         clock=clock,
-        users=InMemoryUserRepository(),
-        sessions=InMemorySessionRepository(),
+        users=InMemoryUserRepository(sessions=sessions),
+        sessions=sessions,
         tokens=InMemoryOneTimeTokens(),
         hasher=FakePasswordHasher(),
         policy=FakePasswordPolicy(),
         issuer=FakeTokenIssuer(clock),
         mailer=FakeMailer(),
-        uow=FakeUnitOfWork(),
+        uow=uow,
         events=FakeAccountEvents(),
-        revocations=FakeTokenRevocations(),
+        revocations=FakeTokenRevocations(uow),
     )
 
 

@@ -4,7 +4,19 @@ logging alice in with it."""
 from datetime import timedelta
 
 from core.domain.accounts.user import LockoutPolicy
-from core.usecases.accounts.authentication import AuthenticateUser, Credentials
+from core.domain.shared.identity import Principal
+from core.usecases.accounts.authentication import (
+    AuthenticateUser,
+    Credentials,
+    RecordFailedLogin,
+)
+from tests.fakes.accounts import InlineLoginFailures
+
+
+def record_failed_login(w, lockout=None):
+    return RecordFailedLogin(
+        users=w.users, uow=w.uow, events=w.events, lockout=lockout or LockoutPolicy()
+    )
 
 
 def authenticate_user(w, lockout=None):
@@ -16,7 +28,7 @@ def authenticate_user(w, lockout=None):
         uow=w.uow,
         clock=w.clock,
         events=w.events,
-        lockout=lockout or LockoutPolicy(),
+        failures=InlineLoginFailures(record_failed_login(w, lockout)),
         session_lifetime=timedelta(days=7),
     )
 
@@ -24,3 +36,9 @@ def authenticate_user(w, lockout=None):
 def login(w):
     credentials = Credentials("alice@example.com", "s3cret-pass")
     return authenticate_user(w).execute(credentials).unwrap().tokens
+
+
+def principal_of(w, user, *, session_id=None, jti="mine", issued_at=None):
+    """An access token of `user` as the verifier hands it to the use cases."""
+    issued = issued_at or w.clock.now()
+    return Principal(user.id.value, frozenset(user.roles), jti, issued, issued, session_id)

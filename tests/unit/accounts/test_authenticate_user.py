@@ -1,17 +1,21 @@
 """AuthenticateUser."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from core.domain.accounts.user import LockoutPolicy, UserStatus
+from core.domain.accounts.values import PasswordHash, UserId
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import (
     AuthenticateError,
+    AuthenticateUser,
     Credentials,
+    VerifyCredentials,
 )
-from tests.fakes.accounts import make_user
-from tests.unit.accounts.sessions import authenticate_user
+from tests.fakes.accounts import InlineLoginFailures, make_user
+from tests.unit.accounts.sessions import authenticate_user, record_failed_login
 
 
 def use_case(w, max_failures=3):
@@ -89,3 +93,85 @@ def test_a_user_deleted_during_a_good_login_gets_no_session(world, alice):
     world.users = Vanishing(alice)
     assert use_case(world).execute(creds()) == Err(AuthenticateError.INVALID_CREDENTIALS)
     assert world.sessions.rows == {}
+
+
+def test_a_wrong_password_is_handed_over_to_be_counted_not_counted_in_the_login(world, alice):
+    counted = InlineLoginFailures(record_failed_login(world))
+    login = AuthenticateUser(
+        users=world.users,
+        sessions=world.sessions,
+        hasher=world.hasher,
+        issuer=world.issuer,
+        uow=world.uow,
+        clock=world.clock,
+        events=world.events,
+        failures=counted,
+        session_lifetime=timedelta(days=7),
+    )
+    assert login.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert counted.recorded == [(alice.id, world.clock.now())]
+    assert world.users.get(alice.id).failed_logins == 1
+    assert login.execute(creds("nobody@example.com", "nope")).is_err()
+    assert len(counted.recorded) == 1  # an unknown address has nothing to count
+
+
+def test_a_lock_counted_while_the_right_password_was_hashed_still_holds(world, alice):
+    class CountedMeanwhile(type(world.users)):
+        def by_email(self, email):  # read before the last wrong password's count landed
+            return replace(super().by_email(email), locked_until=None)
+
+    world.users = CountedMeanwhile(
+        replace(alice, locked_until=world.clock.now() + timedelta(minutes=5))
+    )
+    assert use_case(world).execute(creds()) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.events.events[-1] == "login:locked"
+    assert world.sessions.rows == {}
+
+
+def test_recording_a_failure_of_a_vanished_user_does_nothing(world):
+    ghost = UserId("00000000-0000-0000-0000-000000000001")
+    assert record_failed_login(world).execute(ghost, world.clock.now()).is_ok()
+    assert world.uow.commits == 0
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "error"),
+    [
+        ({"status": UserStatus.SUSPENDED}, AuthenticateError.ACCOUNT_INACTIVE),
+        ({"status": UserStatus.DELETED}, AuthenticateError.INVALID_CREDENTIALS),
+        ({"password_hash": PasswordHash("fake$changed-1")}, AuthenticateError.INVALID_CREDENTIALS),
+    ],
+    ids=["suspended", "deleted", "password-reset"],
+)
+def test_a_change_committed_while_the_password_was_hashed_decides(world, alice, meanwhile, error):
+    class ReadBeforeTheChange(type(world.users)):
+        def by_email(self, email):
+            return replace(super().by_email(email), **{k: getattr(alice, k) for k in meanwhile})
+
+    world.users = ReadBeforeTheChange(replace(alice, **meanwhile))
+    assert use_case(world).execute(creds()) == Err(error)
+    assert world.sessions.rows == {}
+
+
+def test_the_tokens_carry_the_roles_read_under_the_lock(world, alice):
+    class ReadBeforeTheChange(type(world.users)):
+        def by_email(self, email):
+            return replace(super().by_email(email), roles=("user",))
+
+    world.users = ReadBeforeTheChange(replace(alice, roles=("user", "billing:read")))
+    signed_in = use_case(world).execute(creds()).unwrap()
+    assert signed_in.user.roles == world.issuer.roles[-1] == ("user", "billing:read")
+
+
+def test_verifying_credentials_opens_no_session_and_counts_like_login(world, alice):
+    verify = VerifyCredentials(
+        users=world.users,
+        hasher=world.hasher,
+        clock=world.clock,
+        events=world.events,
+        failures=InlineLoginFailures(record_failed_login(world)),
+    )
+    assert verify.execute(creds()).unwrap().id == alice.id
+    assert world.sessions.rows == {}
+    assert verify.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
+    assert world.users.get(alice.id).failed_logins == 1

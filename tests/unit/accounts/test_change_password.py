@@ -78,6 +78,8 @@ def test_access_tokens_of_families_that_already_ended_are_denied_too(world, alic
     assert result.is_ok()
     assert world.revocations.denied_sessions == {expired.id: expired.access_expires_at}
     assert world.revocations.denied == {"outlives-its-family": expired.access_expires_at}
+    # Ended in the database too, so its token stays refused where the database is asked.
+    assert world.sessions.get(expired.id).revoked_at == world.clock.now()
 
 
 def test_a_caller_whose_own_family_expired_is_not_denied(world, alice):
@@ -127,3 +129,62 @@ def test_a_token_the_users_record_says_is_revoked_changes_nothing(world, alice):
     )
     assert result == Err(ChangePasswordError.TOKEN_REVOKED)
     assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
+
+
+def test_a_token_of_a_revoked_session_changes_nothing(world, alice):
+    mine, other = session(world, alice, "mine"), session(world, alice, "theirs")
+    world.sessions.revoke(mine.id, alice.id, world.clock.now())
+    me = principal(world, alice, session_id=mine.id)
+    result = change(world).execute(me, current_password="s3cret-pass", new_password="brand-new-1")
+    assert result == Err(ChangePasswordError.TOKEN_REVOKED)
+    assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
+    assert world.sessions.get(other.id).is_live(world.clock.now())
+
+
+class ChangedWhileHashing:
+    """The user as read first, then as a change committed during the hash left them."""
+
+    def __init__(self, users, after):
+        self._users, self._after = users, after
+
+    def __getattr__(self, name):
+        return getattr(self._users, name)
+
+    def token_owner(self, user_id, session_id, *, lock=False):
+        if lock:
+            self._users.rows.pop(user_id.value, None)
+            if self._after is not None:
+                self._users.save(self._after)
+        return self._users.token_owner(user_id, session_id, lock=lock)
+
+
+def test_a_reset_committed_while_hashing_is_not_overwritten(world, alice):
+    reset = replace(
+        alice,
+        password_hash=world.hasher.hash("reset-by-mail-1"),
+        tokens_valid_after=world.clock.now() + timedelta(seconds=1),
+    )
+    world.users = ChangedWhileHashing(world.users, reset)
+    result = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
+    )
+    assert result == Err(ChangePasswordError.TOKEN_REVOKED)
+    assert world.hasher.verify("reset-by-mail-1", world.users.get(alice.id).password_hash)
+
+
+def test_a_password_changed_elsewhere_while_hashing_is_not_overwritten(world, alice):
+    other = replace(alice, password_hash=world.hasher.hash("changed-elsewhere-1"))
+    world.users = ChangedWhileHashing(world.users, other)
+    result = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
+    )
+    assert result == Err(ChangePasswordError.INVALID_CREDENTIALS)
+    assert world.hasher.verify("changed-elsewhere-1", world.users.get(alice.id).password_hash)
+
+
+def test_a_user_deleted_while_hashing_is_401_not_a_crash(world, alice):
+    world.users = ChangedWhileHashing(world.users, None)
+    result = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
+    )
+    assert result == Err(ChangePasswordError.UNKNOWN_USER)

@@ -95,9 +95,24 @@ def test_a_user_honours_only_tokens_after_their_cut_off_and_only_while_active():
 
     now = clock.now()  # a whole second, as `iat` is
     user = make_user(clock)
-    assert user.honours_token_issued_at(now)
+    assert user.honours_token(now)
     cut = replace(user, tokens_valid_after=now + timedelta(seconds=1, milliseconds=500))
-    assert not cut.honours_token_issued_at(now)
-    assert cut.honours_token_issued_at(now + timedelta(seconds=1))  # the cut-off second itself
+    assert not cut.honours_token(now)
+    assert cut.honours_token(now + timedelta(seconds=1))  # the cut-off second itself
     for status in (UserStatus.INACTIVE, UserStatus.SUSPENDED, UserStatus.DELETED):
-        assert not replace(user, status=status).honours_token_issued_at(now)
+        assert not replace(user, status=status).honours_token(now)
+
+
+def test_a_user_honours_no_token_of_a_revoked_session():
+    now = clock.now()
+    user = make_user(clock)
+    assert not user.honours_token(now, session_revoked=True)
+    assert user.honours_token(now, session_revoked=False)
+
+
+def test_a_user_honours_no_token_carrying_a_role_they_no_longer_have():
+    now = clock.now()
+    user = make_user(clock, roles=("user", "billing:read"))
+    assert user.honours_token(now, roles=frozenset({"user", "billing:read"}))
+    assert user.honours_token(now, roles=frozenset({"user"}))  # a role added since: kept
+    assert not user.honours_token(now, roles=frozenset({"user", "admin"}))

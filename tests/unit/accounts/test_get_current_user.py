@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
@@ -12,10 +13,12 @@ from core.usecases.accounts.profile import (
     CurrentUserError,
     GetCurrentUser,
 )
+from tests.fakes.accounts import make_user
+from tests.unit.accounts.conftest import WEEK
 
 
-def token_of(user_id, issued_at):
-    return Principal(user_id, frozenset({"user"}), "jti-1", issued_at, issued_at, "sid-1")
+def token_of(user_id, issued_at, session_id=None):
+    return Principal(user_id, frozenset({"user"}), "jti-1", issued_at, issued_at, session_id)
 
 
 def test_get_current_user(world, alice):
@@ -52,3 +55,32 @@ def test_a_token_of_the_cut_off_second_itself_is_kept_as_the_cache_keeps_it(worl
     world.users.save(replace(alice, tokens_valid_after=issued + timedelta(milliseconds=700)))
     me = token_of(alice.id.value, issued)
     assert GetCurrentUser(users=world.users).execute(me).is_ok()
+
+
+def test_a_token_of_a_revoked_session_is_revoked(world, alice):
+    # What the cache's `sid` mark says too (logout, session delete, reuse, password change),
+    # also once that mark is lost.
+    mine, theirs = start_session(world, alice), start_session(world, alice)
+    world.sessions.revoke(theirs.id, alice.id, world.clock.now())
+    get = GetCurrentUser(users=world.users)
+    assert get.execute(token_of(alice.id.value, world.clock.now(), theirs.id)) == Err(
+        CurrentUserError.TOKEN_REVOKED
+    )
+    assert get.execute(token_of(alice.id.value, world.clock.now(), mine.id)).is_ok()
+
+
+def test_a_revoked_session_of_someone_else_says_nothing_about_the_token(world, alice):
+    bob = make_user(world.clock, email="bob@example.com")
+    world.users.add(bob)
+    bobs = start_session(world, bob)
+    world.sessions.revoke(bobs.id, bob.id, world.clock.now())
+    me = token_of(alice.id.value, world.clock.now(), bobs.id)
+    assert GetCurrentUser(users=world.users).execute(me).is_ok()
+
+
+def start_session(world, user):
+    session = Session.start(
+        user_id=user.id, now=world.clock.now(), lifetime=WEEK, user_agent="", ip=""
+    )
+    world.sessions.add(session)
+    return session

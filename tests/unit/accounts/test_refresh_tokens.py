@@ -15,6 +15,7 @@ def use_case(w):
         sessions=w.sessions,
         issuer=w.issuer,
         revocations=w.revocations,
+        uow=w.uow,
         clock=w.clock,
         events=w.events,
     )
@@ -71,3 +72,12 @@ def test_reuse_denies_every_access_token_of_the_family_until_the_last_expires(wo
     session_id = first.refresh_token.split("|")[2]
     # One fact for the family outlives its every access token (first, stolen and latest).
     assert world.revocations.denied_sessions == {session_id: latest.access_expires_at}
+
+
+def test_the_user_is_read_under_a_row_lock_held_until_the_swap_commits(world, alice):
+    first = login(world)
+    commits, world.users.locked = world.uow.commits, []
+    assert use_case(world).execute(first.refresh_token).is_ok()
+    # A change of roles or status, which locks the row too, is ordered with this refresh.
+    assert world.users.locked == [alice.id.value]
+    assert world.uow.commits == commits + 1

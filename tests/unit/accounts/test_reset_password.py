@@ -69,3 +69,16 @@ def test_unknown_tokens_and_deleted_users(world, alice):
     token = world.mailer.sent[-1][2]
     world.users.save(replace(world.users.get(alice.id), status=UserStatus.DELETED))
     assert reset(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)
+
+
+def test_a_token_that_cannot_work_costs_no_hash(world, alice):
+    # Hashing is slow and this endpoint has no rate limit: nobody without a usable token
+    # makes us hash.
+    request(world).execute("alice@example.com")
+    token = world.mailer.sent[-1][2]
+    hashes = world.hasher.hashes
+    for unusable in ("no-such-token", token + "x"):
+        assert reset(world).execute(unusable, "brand-new-1") == Err(ResetPasswordError.INVALID)
+    world.clock.advance(hours=2)  # the real token, expired
+    assert reset(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)
+    assert world.hasher.hashes == hashes

@@ -2,8 +2,10 @@
 
 from core.domain.accounts.sessions import Session, parse_session_id
 from core.domain.shared.result import Err
+from core.usecases.accounts.caller import CurrentUserError
 from core.usecases.accounts.sessions import RevokeSession, RevokeSessionError
 from tests.unit.accounts.conftest import WEEK
+from tests.unit.accounts.sessions import principal_of
 
 
 def start(world, user, agent):
@@ -16,26 +18,30 @@ def start(world, user, agent):
     return s
 
 
+def revoke_session(world):
+    return RevokeSession(
+        users=world.users,
+        sessions=world.sessions,
+        revocations=world.revocations,
+        clock=world.clock,
+    )
+
+
 def test_revoke_one_session(world, alice):
     target = start(world, alice, "old")
-    revoke = RevokeSession(
-        sessions=world.sessions, revocations=world.revocations, clock=world.clock
-    )
-    assert revoke.execute(alice.id.value, target.id).is_ok()
+    revoke = revoke_session(world)
+    me = principal_of(world, alice)
+    assert revoke.execute(me, target.id).is_ok()
     assert "jti-old" in world.revocations.denied
     assert world.revocations.denied_sessions == {target.id: target.access_expires_at}
-    assert revoke.execute(alice.id.value, target.id) == Err(RevokeSessionError.NOT_FOUND)
-    assert revoke.execute("00000000-0000-0000-0000-000000000001", "x") == Err(
-        RevokeSessionError.NOT_FOUND
-    )
+    assert revoke.execute(me, target.id) == Err(RevokeSessionError.NOT_FOUND)
+    assert revoke.execute(me, "x") == Err(RevokeSessionError.NOT_FOUND)
 
 
 def test_a_session_id_in_upper_case_is_the_same_session(world, alice):
     target = start(world, alice, "old")
-    revoke = RevokeSession(
-        sessions=world.sessions, revocations=world.revocations, clock=world.clock
-    )
-    assert revoke.execute(alice.id.value, target.id.upper()).is_ok()
+    revoke = revoke_session(world)
+    assert revoke.execute(principal_of(world, alice), target.id.upper()).is_ok()
     assert target.id in world.revocations.denied_sessions
 
 
@@ -44,3 +50,11 @@ def test_session_ids_parse_to_their_canonical_form():
     assert parse_session_id(canonical.upper()) == canonical
     assert parse_session_id("{" + canonical + "}") is None  # one session, one spelling
     assert parse_session_id("not-a-uuid") is None
+
+
+def test_a_token_of_a_revoked_session_ends_nothing(world, alice):
+    mine, other = start(world, alice, "mine"), start(world, alice, "other")
+    world.sessions.revoke(mine.id, alice.id, world.clock.now())
+    me = principal_of(world, alice, session_id=mine.id)
+    assert revoke_session(world).execute(me, other.id) == Err(CurrentUserError.TOKEN_REVOKED)
+    assert world.sessions.get(other.id).is_live(world.clock.now())

@@ -6,12 +6,15 @@ import pytest
 
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
+from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
 from core.usecases.accounts.admin import (
     UpdateUser,
     UpdateUserError,
     UserChanges,
 )
+from core.usecases.accounts.caller import CurrentUserError
+from tests.fakes.accounts import make_user
 from tests.unit.accounts.conftest import WEEK
 
 GHOST = "00000000-0000-0000-0000-000000000001"
@@ -73,3 +76,18 @@ def test_update_refusals(world, alice):
     update(world).execute(alice.id.value, UserChanges(status=UserStatus.DELETED))
     back = update(world).execute(alice.id.value, UserChanges(status=UserStatus.ACTIVE))
     assert back == Err(UpdateUserError.ILLEGAL_TRANSITION)
+
+
+def test_an_admin_token_the_database_revokes_changes_nothing(world, alice):
+    boss = make_user(world.clock, email="boss@example.com", roles=("user", "admin"))
+    world.users.add(boss)
+    now = world.clock.now()
+    token = Principal(boss.id.value, frozenset({"user", "admin"}), "j", now, now)
+    changes = UserChanges(status=UserStatus.SUSPENDED)
+    assert update(world).execute(alice.id.value, changes, caller=token).is_ok()
+    world.users.save(replace(boss, roles=("user",)))  # demoted since the token was minted
+    back = update(world).execute(
+        alice.id.value, UserChanges(status=UserStatus.ACTIVE), caller=token
+    )
+    assert back == Err(CurrentUserError.TOKEN_REVOKED)
+    assert world.users.get(alice.id).status == UserStatus.SUSPENDED

@@ -1,0 +1,198 @@
+"""PATCH /api/v1/users/{id} racing a refresh of the user's session (real PostgreSQL): no refresh
+keeps a token that carries what the change took away, and a change that did not commit
+revokes nothing.
+
+The interleavings are made by PostgreSQL itself, not by patching: the test holds a lock in its
+own transaction so that a request stops at a chosen statement, lets the other request run into
+it, and releases it once it sees where each one waits (`pg_blocking_pids`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connections, transaction
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apps.common.tokens import SimpleJWTAccessTokenVerifier
+from core.domain.shared.identity import TokenError
+from core.domain.shared.result import Err
+from tests.factories.accounts import PASSWORD
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default"])
+
+NEW_ROLES = ["billing:read", "user"]  # sorted, as `_accepted_roles` lists them
+
+
+def _in_thread(call):
+    """Run `call()` (an API request) in a thread with its own database connections."""
+    answers = []
+
+    def run():
+        try:
+            answers.append(call())
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, answers
+
+
+def _blocked_by_me(cursor) -> list[int]:
+    cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per txn
+    cursor.execute(
+        "SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+    )
+    return [pid for (pid,) in cursor.fetchall()]
+
+
+def _waiting(cursor) -> int:
+    """How many sessions of this database wait for a lock, whoever holds it."""
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+    )
+    return cursor.fetchone()[0]
+
+
+def _poll(condition, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def _refresh(refresh_token: str):
+    return lambda: APIClient().post(
+        "/api/v1/auth/refresh", {"refresh_token": refresh_token}, format="json"
+    )
+
+
+def _patch(admin_token: str, user_id, body: dict):
+    def call():
+        client = APIClient(raise_request_exception=False)  # a 5xx is an answer to assert on
+        return client.patch(f"/api/v1/users/{user_id}", body, format="json", **bearer(admin_token))
+
+    return call
+
+
+def _accepted_roles(access_token: str) -> list[str] | None:
+    """The roles an access token carries if the token checks (the gateway's) accept it."""
+    verified = SimpleJWTAccessTokenVerifier().verify(access_token)
+    if verified == Err(TokenError.REVOKED):
+        return None
+    return sorted(verified.unwrap().roles)
+
+
+@pytest.fixture
+def tokens(alice, admin_user):
+    return login(APIClient(), "alice@example.com"), login(APIClient(), "root@example.com")
+
+
+def test_a_refresh_while_the_roles_change_commits_carries_the_new_roles(alice, tokens):
+    pair, admin = tokens
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        # Reads and row locks go on, row writes wait: the change locks alice's row, decides
+        # what to revoke, then waits at its write, before it commits.
+        cursor.execute("LOCK TABLE accounts_user IN SHARE MODE")
+        change = _in_thread(_patch(admin["access_token"], alice.id, {"roles": NEW_ROLES}))
+        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the change never reached its write")
+        refresh = _in_thread(_refresh(pair["refresh_token"]))
+        # Either the refresh is done, or it waits for the change's lock on alice's row.
+        _poll(
+            lambda: not refresh[0].is_alive() or _waiting(cursor) >= 2,
+            "the refresh neither finished nor waited",
+        )
+    for thread, _ in (change, refresh):
+        thread.join(timeout=30)
+    assert change[1][0].status_code == 200, change[1][0].content
+    fresh = refresh[1][0].json()
+    assert AccessToken(fresh["access_token"])["roles"] == NEW_ROLES
+    assert _accepted_roles(fresh["access_token"]) == NEW_ROLES
+
+
+def test_a_refresh_that_read_the_old_roles_before_the_change_has_its_token_denied(alice, tokens):
+    pair, admin = tokens
+    session_id = AccessToken(pair["access_token"])["sid"]
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        # The refresh reads alice, mints a pair with her roles, then waits at its swap.
+        cursor.execute("SELECT 1 FROM accounts_session WHERE id = %s FOR UPDATE", [session_id])
+        refresh = _in_thread(_refresh(pair["refresh_token"]))
+        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the refresh never reached its swap")
+        change = _in_thread(_patch(admin["access_token"], alice.id, {"roles": NEW_ROLES}))
+        # Either the change is done, or it waits for the refresh's lock on alice's row.
+        _poll(
+            lambda: not change[0].is_alive() or _waiting(cursor) >= 2,
+            "the change neither finished nor waited",
+        )
+    for thread, _ in (refresh, change):
+        thread.join(timeout=30)
+    assert change[1][0].status_code == 200, change[1][0].content
+    minted = refresh[1][0].json()
+    assert AccessToken(minted["access_token"])["roles"] == ["user"]
+    # Minted from the old roles: the change denies it, wherever it is checked.
+    assert _accepted_roles(minted["access_token"]) is None
+    me = APIClient().get("/api/v1/auth/me", **bearer(minted["access_token"]))
+    assert (me.status_code, me.json()["code"]) == (401, "token_revoked")
+    # The session lives on and its next refresh carries the new roles.
+    again = _refresh(minted["refresh_token"])().json()
+    assert _accepted_roles(again["access_token"]) == NEW_ROLES
+
+
+@pytest.mark.parametrize("body", [{"status": "suspended"}, {"roles": NEW_ROLES}])
+def test_a_change_that_did_not_commit_revokes_nothing(alice, tokens, body):
+    pair, admin = tokens
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        cursor.execute("LOCK TABLE accounts_user IN SHARE MODE")
+        change = _in_thread(_patch(admin["access_token"], alice.id, body))
+        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the change never reached its write")
+        # The database fails the change at its write: it rolls back.
+        cursor.execute("SELECT pg_cancel_backend(%s)", _blocked_by_me(cursor))
+    change[0].join(timeout=30)
+    assert change[1][0].status_code == 503, change[1][0].content
+    alice.refresh_from_db()
+    assert (alice.status, alice.roles) == ("active", ["user"])
+    # Nothing changed, so alice's tokens go on working, also where only the cache is asked.
+    assert _accepted_roles(pair["access_token"]) == ["user"]
+    assert APIClient().get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+    fresh = _refresh(pair["refresh_token"])().json()
+    assert _accepted_roles(fresh["access_token"]) == ["user"]
+
+
+def _login():
+    return APIClient().post(
+        "/api/v1/auth/login",
+        {"email": "alice@example.com", "password": PASSWORD},
+        format="json",
+    )
+
+
+@pytest.mark.parametrize("body", [{"roles": NEW_ROLES}, {"status": "suspended"}])
+def test_a_login_that_read_alice_before_the_change_committed_goes_by_the_change(
+    alice, tokens, body
+):
+    _, admin = tokens
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        # The change waits for alice's row first; the login reads her, checks the password,
+        # then queues for her row behind the change.
+        cursor.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [alice.id])
+        change = _in_thread(_patch(admin["access_token"], alice.id, body))
+        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the change never waited")
+        login = _in_thread(_login)
+        _poll(lambda: _waiting(cursor) == 2, "the login never waited")  # behind the change
+    for thread, _ in (change, login):
+        thread.join(timeout=30)
+    assert change[1][0].status_code == 200, change[1][0].content
+    answer = login[1][0]
+    if "status" in body:
+        assert (answer.status_code, answer.json()["code"]) == (403, "account_inactive")
+        alice.refresh_from_db()
+        assert not alice.sessions.filter(revoked_at__isnull=True).exists()
+    else:
+        assert _accepted_roles(answer.json()["access_token"]) == NEW_ROLES
