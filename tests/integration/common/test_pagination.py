@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories.tokens import access_token
+from tests.factories.accounts import AdminFactory
+from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
 
@@ -18,7 +19,9 @@ LISTS = [
 
 @pytest.fixture
 def admin(api_client):
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('user', 'admin'))}")
+    """A signed-in admin (the users list checks the token's user in the database too)."""
+    AdminFactory(email="root@example.com")
+    api_client.credentials(**bearer(login(api_client, "root@example.com")["access_token"]))
     return api_client
 
 
