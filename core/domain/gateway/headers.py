@@ -37,6 +37,10 @@ RECOMPUTED = frozenset(
         "tracestate",
     }
 )
+# Answered at this hop: the server answers `Expect: 100-continue` and the gateway reads the
+# whole body before it calls the upstream, which then has nothing left to expect (forwarded,
+# it only draws an interim 100, or a 417 from an upstream that knows no expectations).
+ANSWERED_HERE = frozenset({"expect"})
 # What a client might claim about its address, the URL or the method, besides the
 # `X-Forwarded-*` headers the gateway sets (`X-Forwarded-For` hop-counted through
 # TRUSTED_PROXY_COUNT). Proxies in front commonly pass a client's copies on unchanged, and

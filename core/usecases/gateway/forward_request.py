@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from core.domain.gateway import caching
 from core.domain.gateway.breaker import Admission
 from core.domain.gateway.headers import (
+    ANSWERED_HERE,
     FORWARDING_CLAIMS,
     IDENTITY_HEADERS,
     RECOMPUTED,
@@ -51,8 +52,9 @@ _TOKEN_ERRORS = {
     TokenError.REVOKED: ProxyError.TOKEN_REVOKED,
 }
 BACKOFF_BASE_SECONDS = 0.025
-# Client headers the upstream never gets as sent: set from the token, recomputed, or claims.
-_NOT_FORWARDED = IDENTITY_HEADERS | RECOMPUTED | FORWARDING_CLAIMS
+# Client headers the upstream never gets as sent: set from the token, recomputed, answered
+# here, or claims.
+_NOT_FORWARDED = IDENTITY_HEADERS | RECOMPUTED | ANSWERED_HERE | FORWARDING_CLAIMS
 
 
 @dataclass(frozen=True, slots=True)

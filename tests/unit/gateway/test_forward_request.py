@@ -95,13 +95,15 @@ def error_of(result):
 
 def test_forwards_to_the_upstream_with_prefix_stripped_and_hop_headers_dropped():
     world = World()
-    result = world.run(request(headers=[("Accept", "a/b"), ("Connection", "close")]))
+    sent_by_client = [("Accept", "a/b"), ("Connection", "close"), ("Expect", "100-continue")]
+    result = world.run(request(headers=sent_by_client))
     assert isinstance(result, Ok)
     sent = world.upstream.requests[0]
     assert sent.url == "http://up:1/base/x?q=1"
     names = [name.lower() for name, _ in sent.headers]
     assert "accept" in names
     assert "connection" not in names
+    assert "expect" not in names  # answered here; the body is read before the upstream call
     assert dict(sent.headers)["X-Forwarded-For"] == "10.0.0.9"
     assert dict(sent.headers)["X-Request-ID"] == "rid-1"
     assert "Connection" not in dict(result.value.headers)
