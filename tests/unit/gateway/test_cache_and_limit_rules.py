@@ -63,16 +63,20 @@ def test_a_stored_answer_serves_only_requests_sending_what_its_request_sent():
 
 def test_keys_differ_per_user_and_from_anonymous():
     keys = {
-        cache_key("r", "GET", "http://up/x", None),
-        cache_key("r", "GET", "http://up/x", "alice"),
-        cache_key("r", "GET", "http://up/x", "bob"),
-        cache_key("r", "GET", "http://up/x?a=1", None),
-        cache_key("r", "HEAD", "http://up/x", None),
-        cache_key("r", "GET", "http://up/x?", None),  # `/x?`: another target upstream
-        cache_key("r", "GET", "http://elsewhere/x", None),
+        cache_key("r", "GET", "http://up/x", "gw", None),
+        cache_key("r", "GET", "http://up/x", "gw", "alice"),
+        cache_key("r", "GET", "http://up/x", "gw", "bob"),
+        cache_key("r", "GET", "http://up/x?a=1", "gw", None),
+        cache_key("r", "HEAD", "http://up/x", "gw", None),
+        cache_key("r", "GET", "http://up/x?", "gw", None),  # `/x?`: another target upstream
+        cache_key("r", "GET", "http://elsewhere/x", "gw", None),
+        cache_key("r", "GET", "http://up/x", "gw.internal", None),  # another name of ours
     }
-    assert len(keys) == 7
-    assert cache_key("r", "GET", "http://up/x", "alice").startswith("r:")
+    assert len(keys) == 8
+    assert cache_key("r", "GET", "http://up/x", "gw", "alice").startswith("r:")
+    assert cache_key("r", "GET", "http://up/x", "GW", None) == cache_key(
+        "r", "GET", "http://up/x", "gw", None
+    )
 
 
 def test_rate_headers_and_retry_after():

@@ -277,6 +277,18 @@ def test_uncacheable_answers_release_the_fill_lock(edge_looks_up):
 
 
 @edge_or_cache
+def test_an_answer_made_for_one_of_the_gateways_names_never_answers_another(edge_looks_up):
+    world = World(make_route(cache_ttl_seconds=30), edge_looks_up=edge_looks_up)
+    public, internal = request(host="api.example.com"), request(host="gw.internal")
+    x_cache = [dict(world.run(r).value.headers)["X-Cache"] for r in (public, internal, public)]
+    assert x_cache == ["MISS", "MISS", "HIT"]
+    assert [dict(sent.headers)["X-Forwarded-Host"] for sent in world.upstream.requests] == [
+        "api.example.com",
+        "gw.internal",
+    ]
+
+
+@edge_or_cache
 def test_an_answer_that_varies_serves_only_requests_sending_the_same_values(edge_looks_up):
     varies = StoredResponse(200, (("Vary", "Accept-Encoding"),), b"gzipped")
     world = World(make_route(cache_ttl_seconds=30), script=[varies], edge_looks_up=edge_looks_up)
