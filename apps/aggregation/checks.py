@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.checks import CheckMessage, Tags, Warning, register
-from django.db import DatabaseError
 
 from apps.aggregation.repositories import DB
+from apps.common.checks import rule_breakers
 from core.domain.aggregation.composite import composite_problems
 
 
@@ -22,23 +22,17 @@ def stored_composites_follow_the_rules(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """A warning per stored composite that the composite rules would refuse today."""
-    if DB not in (databases or ()):
-        return []
     from apps.aggregation.wiring import list_composites
 
-    try:
-        composites = list(list_composites().execute())
-    except DatabaseError:  # not migrated yet: nothing stored to check
-        return []
     return [
         Warning(
-            f"Composite '{composite.name}' breaks the current composite rules: "
-            + "; ".join(f"{field}: {' '.join(messages)}" for field, messages in problems.items()),
+            f"Composite '{composite.name}' breaks the current composite rules: {problems}",
             hint="It still runs, but every change to it is refused until these fields are "
             "fixed (Django admin or PATCH /api/v1/aggregation/composites/{name}).",
             obj=f"composite {composite.name}",
             id="aggregation.W001",
         )
-        for composite in composites
-        if (problems := composite_problems(composite))
+        for composite, problems in rule_breakers(
+            DB, databases, load=lambda: list_composites().execute(), problems=composite_problems
+        )
     ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.checks import CheckMessage, Tags, Warning, register
-from django.db import DatabaseError
 
+from apps.common.checks import rule_breakers
 from apps.gateway.repositories import DATABASE
 from core.domain.gateway.route import route_problems
 
@@ -22,23 +22,17 @@ def stored_routes_follow_the_rules(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """A warning per stored route that the route rules would refuse today."""
-    if DATABASE not in (databases or ()):
-        return []
     from apps.gateway.wiring import list_routes
 
-    try:
-        routes = list_routes().execute()
-    except DatabaseError:  # not migrated yet: nothing stored to check
-        return []
     return [
         Warning(
-            f"Route '{route.name}' breaks the current route rules: "
-            + "; ".join(f"{field}: {' '.join(messages)}" for field, messages in problems.items()),
+            f"Route '{route.name}' breaks the current route rules: {problems}",
             hint="It still serves, but every change to it is refused until these fields are "
             "fixed (Django admin or PATCH /api/v1/gateway/routes/{name}).",
             obj=f"route {route.name}",
             id="gateway.W001",
         )
-        for route in routes
-        if (problems := route_problems(route))
+        for route, problems in rule_breakers(
+            DATABASE, databases, load=lambda: list_routes().execute(), problems=route_problems
+        )
     ]
