@@ -9,9 +9,6 @@ it, and releases it once it sees where each one waits (`pg_blocking_pids`).
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from django.db import connections, transaction
 from rest_framework.test import APIClient
@@ -22,50 +19,11 @@ from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err
 from tests.factories.accounts import PASSWORD
 from tests.integration.accounts.conftest import bearer, login
+from tests.integration.races import blocked_by_me, in_thread, lock_waiters, poll
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default"])
 
 NEW_ROLES = ["billing:read", "user"]  # sorted, as `_accepted_roles` lists them
-
-
-def _in_thread(call):
-    """Run `call()` (an API request) in a thread with its own database connections."""
-    answers = []
-
-    def run():
-        try:
-            answers.append(call())
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, answers
-
-
-def _blocked_by_me(cursor) -> list[int]:
-    cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per txn
-    cursor.execute(
-        "SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
-    )
-    return [pid for (pid,) in cursor.fetchall()]
-
-
-def _waiting(cursor) -> int:
-    """How many sessions of this database wait for a lock, whoever holds it."""
-    cursor.execute("SELECT pg_stat_clear_snapshot()")
-    cursor.execute(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
-    )
-    return cursor.fetchone()[0]
-
-
-def _poll(condition, what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 def _refresh(refresh_token: str):
@@ -101,12 +59,12 @@ def test_a_refresh_while_the_roles_change_commits_carries_the_new_roles(alice, t
         # Reads and row locks go on, row writes wait: the change locks alice's row, decides
         # what to revoke, then waits at its write, before it commits.
         cursor.execute("LOCK TABLE accounts_user IN SHARE MODE")
-        change = _in_thread(_patch(admin["access_token"], alice.id, {"roles": NEW_ROLES}))
-        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the change never reached its write")
-        refresh = _in_thread(_refresh(pair["refresh_token"]))
+        change = in_thread(_patch(admin["access_token"], alice.id, {"roles": NEW_ROLES}))
+        poll(lambda: len(blocked_by_me(cursor)) == 1, "the change never reached its write")
+        refresh = in_thread(_refresh(pair["refresh_token"]))
         # Either the refresh is done, or it waits for the change's lock on alice's row.
-        _poll(
-            lambda: not refresh[0].is_alive() or _waiting(cursor) >= 2,
+        poll(
+            lambda: not refresh[0].is_alive() or lock_waiters(cursor) >= 2,
             "the refresh neither finished nor waited",
         )
     for thread, _ in (change, refresh):
@@ -123,12 +81,12 @@ def test_a_refresh_that_read_the_old_roles_before_the_change_has_its_token_denie
     with transaction.atomic(), connections["default"].cursor() as cursor:
         # The refresh reads alice, mints a pair with her roles, then waits at its swap.
         cursor.execute("SELECT 1 FROM accounts_session WHERE id = %s FOR UPDATE", [session_id])
-        refresh = _in_thread(_refresh(pair["refresh_token"]))
-        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the refresh never reached its swap")
-        change = _in_thread(_patch(admin["access_token"], alice.id, {"roles": NEW_ROLES}))
+        refresh = in_thread(_refresh(pair["refresh_token"]))
+        poll(lambda: len(blocked_by_me(cursor)) == 1, "the refresh never reached its swap")
+        change = in_thread(_patch(admin["access_token"], alice.id, {"roles": NEW_ROLES}))
         # Either the change is done, or it waits for the refresh's lock on alice's row.
-        _poll(
-            lambda: not change[0].is_alive() or _waiting(cursor) >= 2,
+        poll(
+            lambda: not change[0].is_alive() or lock_waiters(cursor) >= 2,
             "the change neither finished nor waited",
         )
     for thread, _ in (refresh, change):
@@ -150,10 +108,10 @@ def test_a_change_that_did_not_commit_revokes_nothing(alice, tokens, body):
     pair, admin = tokens
     with transaction.atomic(), connections["default"].cursor() as cursor:
         cursor.execute("LOCK TABLE accounts_user IN SHARE MODE")
-        change = _in_thread(_patch(admin["access_token"], alice.id, body))
-        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the change never reached its write")
+        change = in_thread(_patch(admin["access_token"], alice.id, body))
+        poll(lambda: len(blocked_by_me(cursor)) == 1, "the change never reached its write")
         # The database fails the change at its write: it rolls back.
-        cursor.execute("SELECT pg_cancel_backend(%s)", _blocked_by_me(cursor))
+        cursor.execute("SELECT pg_cancel_backend(%s)", blocked_by_me(cursor))
     change[0].join(timeout=30)
     assert change[1][0].status_code == 503, change[1][0].content
     alice.refresh_from_db()
@@ -182,10 +140,10 @@ def test_a_login_that_read_alice_before_the_change_committed_goes_by_the_change(
         # The change waits for alice's row first; the login reads her, checks the password,
         # then queues for her row behind the change.
         cursor.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [alice.id])
-        change = _in_thread(_patch(admin["access_token"], alice.id, body))
-        _poll(lambda: len(_blocked_by_me(cursor)) == 1, "the change never waited")
-        login = _in_thread(_login)
-        _poll(lambda: _waiting(cursor) == 2, "the login never waited")  # behind the change
+        change = in_thread(_patch(admin["access_token"], alice.id, body))
+        poll(lambda: len(blocked_by_me(cursor)) == 1, "the change never waited")
+        login = in_thread(_login)
+        poll(lambda: lock_waiters(cursor) == 2, "the login never waited")  # behind the change
     for thread, _ in (change, login):
         thread.join(timeout=30)
     assert change[1][0].status_code == 200, change[1][0].content

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from apps.aggregation.models import CompositeRow
 from apps.aggregation.repositories import DjangoCompositeRepository
 from core.domain.aggregation.composite import Composite, Source
 from tests.integration.aggregation.conftest import DATABASES
+from tests.integration.races import lock_waiters, poll
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
 # Races need requests on their own connections, so these tests commit (and are flushed after).
@@ -204,20 +204,10 @@ def holding(lock_sql: str) -> Iterator[None]:
         yield
 
 
-def wait_for_lock_waiters(count: int, timeout_s: float = 10.0) -> None:
+def wait_for_lock_waiters(count: int) -> None:
     """Return once `count` other backends of this database wait for a lock."""
-    deadline = time.monotonic() + timeout_s
     with connections[DB].cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the view is per-transaction
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0] >= count:
-                return
-            assert time.monotonic() < deadline, f"{count} requests never reached the lock"
-            time.sleep(0.005)
+        poll(lambda: lock_waiters(cursor) >= count, f"{count} requests never reached the lock")
 
 
 @pytest.fixture

@@ -8,9 +8,6 @@ lets them go once it sees them waiting (`pg_blocking_pids`), and the writes coll
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from django.db import connections, transaction
 from rest_framework.test import APIClient
@@ -18,46 +15,25 @@ from rest_framework.test import APIClient
 from apps.gateway.repositories import DATABASE, DjangoRouteRepository
 from tests.factories.gateway import route
 from tests.factories.tokens import access_token
+from tests.integration.races import blocked_by_me, in_thread, poll
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "gateway"])
 
 ROUTES = "/api/v1/gateway/routes"
 
 
+def _wait_until_blocked_by_me(cursor, sessions: int) -> None:
+    """Until `sessions` requests wait for this transaction's locks (at their write)."""
+    poll(
+        lambda: len(blocked_by_me(cursor)) >= sessions,
+        f"{sessions} requests never reached their write",
+    )
+
+
 def _admin() -> APIClient:
     client = APIClient(raise_request_exception=False)  # a 500 is an answer to assert on
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
     return client
-
-
-def _in_thread(call):
-    """Run `call()` (an API request) in a thread with its own database connections."""
-    answers = []
-
-    def run():
-        try:
-            answers.append(call())
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, answers
-
-
-def _wait_until_blocked_by_me(cursor, sessions: int) -> None:
-    """Poll until `sessions` other database sessions wait for this transaction's locks."""
-    deadline = time.monotonic() + 10
-    while True:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per txn
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
-        )
-        if cursor.fetchone()[0] >= sessions:
-            return
-        assert time.monotonic() < deadline, f"{sessions} requests never reached their write"
-        time.sleep(0.01)
 
 
 def _problem(response) -> tuple[int, str, dict]:
@@ -82,7 +58,7 @@ def test_two_concurrent_creates_give_201_and_the_sequential_409(first, second, c
         # Reads go on, inserts wait: both requests pass their uniqueness checks, then queue.
         cursor.execute("LOCK TABLE gateway_route IN SHARE MODE")
         racers = [
-            _in_thread(lambda body=body: _admin().post(ROUTES, body, format="json"))
+            in_thread(lambda body=body: _admin().post(ROUTES, body, format="json"))
             for body in (first, second)
         ]
         _wait_until_blocked_by_me(cursor, 2)
@@ -105,7 +81,7 @@ def test_two_concurrent_changes_to_one_prefix_give_200_and_the_sequential_409():
     with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
         cursor.execute("LOCK TABLE gateway_route IN SHARE MODE")
         racers = [
-            _in_thread(
+            in_thread(
                 lambda name=name: _admin().patch(
                     f"{ROUTES}/{name}", {"path_prefix": "/x"}, format="json"
                 )
@@ -131,7 +107,7 @@ def test_a_change_racing_a_removal_answers_404_and_does_not_bring_the_route_back
         # The removal is not committed yet: the change still reads the route, then waits for
         # the row lock and finds the row gone once the removal commits.
         assert repository.delete("orders")
-        thread, answers = _in_thread(
+        thread, answers = in_thread(
             lambda: _admin().patch(f"{ROUTES}/orders", {"timeout_ms": 900}, format="json")
         )
         _wait_until_blocked_by_me(cursor, 1)

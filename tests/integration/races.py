@@ -1,0 +1,61 @@
+"""Primitives for race tests that let PostgreSQL order the racers (no patching, no sleeps).
+
+A test holds a lock in its own transaction, starts requests on threads of their own
+(`in_thread`), and `poll`s until it sees them wait where it wants them: behind its own
+transaction (`blocked_by_me`), or behind anyone, one racer behind another (`lock_waiters`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connections
+
+POLL_SECONDS = 10
+
+
+def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """Run `call()` (an API request) in a thread with its own database connections; the
+    thread, and the list its answer is appended to."""
+    answers: list[Any] = []
+
+    def run() -> None:
+        try:
+            answers.append(call())
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, answers
+
+
+def blocked_by_me(cursor: Any) -> list[int]:
+    """The backends that wait for a lock the cursor's own transaction holds."""
+    cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per txn
+    cursor.execute(
+        "SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+    )
+    return [pid for (pid,) in cursor.fetchall()]
+
+
+def lock_waiters(cursor: Any) -> int:
+    """How many sessions of the cursor's database wait for a lock, whoever holds it."""
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+    )
+    count: int = cursor.fetchone()[0]
+    return count
+
+
+def poll(condition: Callable[[], bool], what: str) -> None:
+    """Return once `condition()` holds; fail with `what` after `POLL_SECONDS`."""
+    deadline = time.monotonic() + POLL_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
