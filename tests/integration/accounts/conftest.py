@@ -76,6 +76,21 @@ def forget_revocation_facts(access_token):
     assert SimpleJWTAccessTokenVerifier().verify(access_token).is_ok()
 
 
+def ended_and_live_session(client, email="alice@example.com"):
+    """Two sessions of one user, the first logged out over the API: (its pair, the other's)."""
+    ended, live = login(client, email), login(client, email)
+    logout(client, ended)
+    return ended, live
+
+
+def assert_refused_alike(response, refused_by_cache):
+    """`response` is the 401 the cache's revocation facts gave: the same problem document and
+    bearer challenge (so a lost fact, refused by the database instead, looks no different)."""
+    assert response.status_code == 401, response.content
+    assert response.json() == refused_by_cache.json()
+    assert response["WWW-Authenticate"] == refused_by_cache["WWW-Authenticate"]
+
+
 def last_mailed_token():
     assert mail.outbox, "no email was sent"
     match = re.search(r"Token: (\S+)", mail.outbox[-1].body)

@@ -6,7 +6,13 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.factories.accounts import AdminFactory
-from tests.integration.accounts.conftest import bearer, forget_revocation_facts, login, logout
+from tests.integration.accounts.conftest import (
+    assert_refused_alike,
+    bearer,
+    forget_revocation_facts,
+    login,
+    logout,
+)
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -167,8 +173,6 @@ def test_an_admin_token_revoked_reads_and_changes_nobody_after_the_cache_lost_th
         api_client.get(f"/api/v1/users/{bob.id}", **bearer(token)),
         api_client.patch(f"/api/v1/users/{bob.id}", {"status": "suspended"}, **bearer(token)),
     ):
-        assert response.status_code == 401, response.content
-        assert response.json() == by_cache.json()
-        assert response["WWW-Authenticate"] == by_cache["WWW-Authenticate"]
+        assert_refused_alike(response, by_cache)
     bob.refresh_from_db()
     assert bob.status == "active"
