@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -183,28 +184,28 @@ def test_idle_connections_the_upstream_closed_are_not_used(client, method):
     port = listener.getsockname()[1]
 
     def serve():
+        accepted = 0
         while True:
             try:
                 connection, _ = listener.accept()
             except OSError:
                 return
+            accepted += 1
             with connection:
-                connection.settimeout(0.2)
-                try:
-                    if connection.recv(65536):
-                        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                except TimeoutError:
-                    pass  # an idle kept-alive connection: the upstream closes it
+                # The first two are kept-alive connections the upstream closes while idle.
+                if accepted > 2 and connection.recv(65536):
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     threading.Thread(target=serve, daemon=True).start()
     from apps.gateway.upstream import _Connection
 
     origin = ("http", "127.0.0.1", port)
-    for _ in range(2):  # two idle connections in the pool, both closed by the upstream meanwhile
+    for _ in range(2):  # two idle connections in the pool, both closed by the upstream
         idle = _Connection("127.0.0.1", port, timeout=5)
         idle.connect()
+        closed, _, _ = select.select([idle.sock], [], [], 10)  # its end of stream arrived
+        assert closed, "the upstream never closed the idle connection"
         client._checkin(origin, idle)
-    threading.Event().wait(0.5)
 
     answer = _get(client, f"http://127.0.0.1:{port}/", method=method)
     listener.close()
