@@ -190,9 +190,11 @@ class InMemoryResponseCache:
         busy: bool = False,
         clock: FakeMonotonic | None = None,
         waits: float = 0.0,
+        lookup_takes: float = 0.0,
     ) -> None:
         self.entries: dict[str, StoredResponse] = {}
         self.clock, self.waits = clock, waits  # how long a waiter waits for the filler
+        self.lookup_takes = lookup_takes  # how long a lookup takes (a slow cache server)
         self.filling: set[str] = set()
         self.unavailable = unavailable
         self.busy = busy  # another caller always holds the fill lock
@@ -202,6 +204,8 @@ class InMemoryResponseCache:
 
     def lookup(self, key: str, fill_seconds: float) -> CacheLookup:
         self.lookups += 1
+        if self.clock is not None:
+            self.clock.now += self.lookup_takes
         if self.unavailable:
             return CacheLookup(CacheResult.BYPASS)
         if key in self.entries:

@@ -293,10 +293,10 @@ class ForwardRequest:
         call.extra_headers.append(("X-Cache", outcome.value))
         if stored is not None:
             return Ok(self._respond(call, stored))
-        if self._monotonic() >= deadline:  # the fill took the whole budget, and went unstored
-            return call.reject(ProxyError.UPSTREAM_TIMEOUT)
         stored_it = False
-        try:
+        try:  # a fill this call claimed is released on every way out but a store
+            if self._monotonic() >= deadline:  # waiting (or the lookup) took the whole budget
+                return call.reject(ProxyError.UPSTREAM_TIMEOUT)
             result = self._call_upstream(call, request, now, deadline)
             if (
                 filling

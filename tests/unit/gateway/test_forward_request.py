@@ -330,6 +330,19 @@ def test_waiting_for_another_callers_fill_counts_against_the_timeout(edge_looks_
     assert world.breaker.snapshot("svc").failures == 0
 
 
+def test_a_fill_claimed_once_the_budget_is_spent_is_released():
+    # The cache's own lookup (not the edge's) took the whole timeout and claimed the fill: the
+    # answer is a timeout, and the next caller fills instead of waiting for a fill nobody makes.
+    slow = InMemoryResponseCache(lookup_takes=1.0)
+    world = World(make_route(cache_ttl_seconds=30, timeout_ms=1000), cache=slow)
+    slow.clock = world.monotonic
+
+    assert error_of(world.run()).error is ProxyError.UPSTREAM_TIMEOUT
+    assert world.upstream.requests == []
+    assert slow.filling == set()
+    assert len(slow.released) == 1
+
+
 @edge_or_cache
 def test_cache_unreachable_is_a_bypass(edge_looks_up):
     down = InMemoryResponseCache(unavailable=True)
