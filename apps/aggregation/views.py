@@ -30,7 +30,7 @@ from apps.aggregation.serializers import (
 )
 from apps.common.authentication import TokenUser
 from apps.common.openapi import ADMIN_ONLY, BEARER_401, problem_description, problems
-from apps.common.pagination import PagePagination
+from apps.common.pagination import page_parameters
 from apps.common.permissions import IsAdmin
 from apps.common.problems import PROBLEM_CONTENT_TYPE
 from core.domain.aggregation.runs import RunStatus
@@ -45,18 +45,6 @@ BODY_400 = ["validation_error", "malformed_request"]
 PATCH_400 = [*BODY_400, "invalid_composite"]
 # A page or page size that is not a whole number from 1 (400), a page past the end (404).
 PAGE_ERRORS = {400: ["validation_error"], 404: ["not_found"], **ADMIN_ONLY}
-
-
-def page_parameters(items: str) -> list[OpenApiParameter]:
-    """`?page=` and `?page_size=` of a paginated list (apps.common.pagination)."""
-    return [
-        OpenApiParameter("page", int, description="Page number (from 1)."),
-        OpenApiParameter(
-            "page_size",
-            int,
-            description=f"{items} per page (at most {PagePagination.max_page_size}).",
-        ),
-    ]
 
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}

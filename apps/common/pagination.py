@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -27,3 +28,16 @@ class PagePagination(PageNumberPagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
         _PageQuery(data=request.query_params).is_valid(raise_exception=True)
         return super().paginate_queryset(queryset, request, view)
+
+
+def page_parameters(items: str) -> list[OpenApiParameter]:
+    """The OpenAPI parameters of a paginated list: `?page=` and `?page_size=`."""
+    most = PagePagination.max_page_size
+    return [
+        OpenApiParameter("page", int, description="Page number (from 1)."),
+        OpenApiParameter(
+            "page_size",
+            int,
+            description=f"{items} per page (at most {most}: larger values are cut to {most}).",
+        ),
+    ]

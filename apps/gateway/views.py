@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.openapi import ADMIN_ONLY, problems
-from apps.common.pagination import PagePagination
+from apps.common.pagination import PagePagination, page_parameters
 from apps.common.permissions import IsAdmin
 from apps.gateway import wiring
 from apps.gateway.errors import GATEWAY_ERRORS
@@ -45,10 +45,7 @@ class RouteListView(APIView):
 
     @extend_schema(
         operation_id="gateway_routes_list",
-        parameters=[
-            OpenApiParameter("page", int, description="Page number (from 1)."),
-            OpenApiParameter("page_size", int, description="Routes per page (at most 200)."),
-        ],
+        parameters=page_parameters("Routes"),
         responses={
             200: inline_serializer(
                 name="RoutePage",

@@ -24,7 +24,7 @@ from apps.accounts import wiring
 from apps.accounts.errors import refuse_caller
 from apps.accounts.serializers import RoleField, UserOutput, user_body
 from apps.common.openapi import BEARER_401, problems
-from apps.common.pagination import PagePagination
+from apps.common.pagination import PagePagination, page_parameters
 from apps.common.permissions import IsAdmin, IsAuthenticated
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import MAX_ROLES
@@ -61,8 +61,7 @@ class UserListView(APIView):
             OpenApiParameter("email", str, description="Part of the email address."),
             OpenApiParameter("status", str, enum=STATUSES),
             OpenApiParameter("role", str),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int, description="Larger values are cut to 200."),
+            *page_parameters("Users"),
         ],
         responses={
             200: inline_serializer(
