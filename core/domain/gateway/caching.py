@@ -34,6 +34,7 @@ def response_is_cacheable(status: int, headers: Iterable[tuple[str, str]]) -> bo
     not varying on everything (`Vary: *`)."""
     if status != 200:
         return False
+    headers = tuple(headers)  # read twice: here, and for `Vary`
     for name, value in headers:
         lowered = name.lower()
         if lowered == "set-cookie":

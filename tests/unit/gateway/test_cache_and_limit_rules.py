@@ -39,6 +39,10 @@ def test_response_cacheability(status, headers, cacheable):
     assert response_is_cacheable(status, headers) is cacheable
 
 
+def test_response_cacheability_reads_headers_given_as_a_one_pass_iterable():
+    assert not response_is_cacheable(200, iter([("Cache-Control", "public"), ("Vary", "*")]))
+
+
 def test_vary_names_the_request_fields_an_answer_depends_on():
     assert vary_names(()) == ()
     assert vary_names((("Vary", "Accept-Encoding, origin"), ("VARY", " Accept "))) == (
