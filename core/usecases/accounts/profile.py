@@ -22,14 +22,6 @@ from core.usecases.accounts.ports import (
 )
 from core.usecases.accounts.registration import password_problems
 
-__all__ = [
-    "ChangePassword",
-    "ChangePasswordError",
-    "CurrentUserError",
-    "GetCurrentUser",
-    "UpdateProfile",
-]
-
 
 class GetCurrentUser:
     """The caller's user, unless the database says the caller's token is revoked."""

@@ -9,10 +9,8 @@ from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
-from core.usecases.accounts.profile import (
-    CurrentUserError,
-    GetCurrentUser,
-)
+from core.usecases.accounts.caller import CurrentUserError
+from core.usecases.accounts.profile import GetCurrentUser
 from tests.fakes.accounts import make_user
 from tests.unit.accounts.conftest import WEEK
 
