@@ -352,7 +352,7 @@ def test_admin_sign_in_shares_the_api_logins_rate_limit(client, admin_user, sett
     assert "_auth_user_id" not in client.session
 
 
-def test_admin_sign_in_still_works(client, admin_user):
+def test_admin_sign_in_with_the_right_password_opens_a_django_session(client, admin_user):
     admin_user.is_superuser = True
     admin_user.save()
     signed_in = _admin_sign_in(client, PASSWORD)
