@@ -17,15 +17,13 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
+from core.usecases.gateway.ports import StoredResponse, Upstream, UpstreamFailure, UpstreamRequest
 
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
-class _ClosableUpstream(Protocol):
-    def send(
-        self, request: UpstreamRequest, timeout_seconds: float
-    ) -> Result[StoredResponse, UpstreamFailure]: ...
+class _ClosableUpstream(Upstream, Protocol):
+    """An `Upstream` with a connection pool, closed when the gateway drops its state."""
 
     def close(self) -> None: ...
 
