@@ -50,6 +50,17 @@ def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
     return _pool().submit(work, *args)
 
 
+def _logged(event: str, make: Callable[[], Any], *args: Any) -> None:
+    """`make().execute(*args)` on a pool thread. Nobody waits for its answer, so a failure is
+    logged as `event` (never the address); the thread's own database connections are closed."""
+    try:
+        make().execute(*args)
+    except Exception:
+        log.exception(event)
+    finally:
+        connections.close_all()
+
+
 class InBackground:
     """Runs `make().execute(email)` on the background pool and returns at once (or, when not
     `enabled`, in the request, as the tests and `ACCOUNTS_EMAIL_IN_BACKGROUND=false` want)."""
@@ -62,15 +73,7 @@ class InBackground:
         if not self._enabled:
             self._make().execute(email)
             return None
-        return submit(self._run, email)
-
-    def _run(self, email: str) -> None:
-        try:
-            self._make().execute(email)
-        except Exception:  # nobody waits for the answer: log it (never the address)
-            log.exception("account_email_use_case_failed")
-        finally:
-            connections.close_all()  # this thread's own database connections
+        return submit(_logged, "account_email_use_case_failed", self._make, email)
 
 
 class _RecordsFailures(Protocol):
@@ -91,12 +94,4 @@ class BackgroundLoginFailures:
         if not self._enabled:
             self._make().execute(user_id, at)
             return None
-        return _lockout_pool().submit(self._run, user_id, at)
-
-    def _run(self, user_id: UserId, at: datetime) -> None:
-        try:
-            self._make().execute(user_id, at)
-        except Exception:  # nobody waits for the answer: log it (never the address)
-            log.exception("failed_login_count_failed")
-        finally:
-            connections.close_all()  # this thread's own database connections
+        return _lockout_pool().submit(_logged, "failed_login_count_failed", self._make, user_id, at)
