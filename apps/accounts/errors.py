@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import NoReturn
 
 from rest_framework.exceptions import ValidationError
 
-from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.errors import ErrorTable
 from core.domain.accounts.passwords import PasswordRejected
 from core.usecases.accounts.admin import GetUserError, UpdateUserError
@@ -64,12 +62,3 @@ ERRORS = ErrorTable(
 def reject_password(rejected: PasswordRejected) -> NoReturn:
     """A password the policy refused is a field error (400 `validation_error`)."""
     raise ValidationError({rejected.field: list(rejected.messages)})
-
-
-def refuse_caller(error: Enum) -> NoReturn:
-    """`ERRORS.raise_for` for a use case acting for the token's user: its 401 (the user gone,
-    or the token revoked by what the database says) carries the bearer challenge, as the
-    authentication's own 401s do."""
-    if ERRORS.status_of(error) == 401:
-        ERRORS.raise_for(error, headers={"WWW-Authenticate": BEARER_CHALLENGE})
-    ERRORS.raise_for(error)

@@ -47,9 +47,6 @@ PATCH_400 = [*BODY_400, "invalid_composite"]
 PAGE_ERRORS = {400: ["validation_error"], 404: ["not_found"], **ADMIN_ONLY}
 
 
-WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
-
-
 class CompositeListView(GenericAPIView):
     """Admin: list or create composites."""
 
@@ -202,8 +199,7 @@ class CompositeRunView(GenericAPIView):
             case Err(ParameterErrors(errors=errors, code=code)):
                 ERRORS.raise_for(code, extra={"errors": errors})
             case Err(error):
-                headers = WWW_AUTHENTICATE if ERRORS.status_of(error) == 401 else None
-                ERRORS.raise_for(error, headers=headers)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, NoReturn
 
+from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.exceptions import ProblemError
 
 
@@ -55,6 +56,13 @@ class ErrorTable:
 
     def raise_for(self, error: Enum, **kwargs: Any) -> NoReturn:
         raise self.problem(error, **kwargs)
+
+    def raise_for_caller(self, error: Enum) -> NoReturn:
+        """`raise_for` where the error may be the caller's token refused: a 401 carries the
+        bearer challenge, as the authentication's own 401s do (RFC 9110 §15.5.2)."""
+        if self.status_of(error) == 401:
+            self.raise_for(error, headers={"WWW-Authenticate": BEARER_CHALLENGE})
+        self.raise_for(error)
 
     def codes_by_status(self) -> dict[int, list[str]]:
         """Codes grouped by status, for the OpenAPI schema."""

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import ratelimits, wiring
-from apps.accounts.errors import ERRORS, refuse_caller, reject_password
+from apps.accounts.errors import ERRORS, reject_password
 from apps.accounts.serializers import (
     AcceptedOutput,
     EmailAddressField,
@@ -222,7 +222,7 @@ class LogoutAllView(AuthenticatedView):
             case Ok(_):
                 return Response(status=status.HTTP_204_NO_CONTENT)
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -237,7 +237,7 @@ class MeView(AuthenticatedView):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
@@ -253,7 +253,7 @@ class MeView(AuthenticatedView):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -280,7 +280,7 @@ class PasswordChangeView(AuthenticatedView):
             case Err(PasswordRejected() as rejected):
                 reject_password(rejected)
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -333,7 +333,7 @@ class SessionListView(AuthenticatedView):
             case Ok(sessions):
                 return Response([session_body(s) for s in sessions])
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -358,5 +358,5 @@ class SessionDetailView(AuthenticatedView):
             case Ok(_):
                 return Response(status=status.HTTP_204_NO_CONTENT)
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover

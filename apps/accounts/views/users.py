@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import wiring
-from apps.accounts.errors import refuse_caller
+from apps.accounts.errors import ERRORS
 from apps.accounts.serializers import RoleField, UserOutput, user_body
 from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PagePagination, page_parameters
@@ -100,7 +100,7 @@ class UserListView(APIView):
             case Ok(result):
                 pass
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         if page > 1 and not result.items:  # the users are paged in the database: same answer
             raise NotFound("Invalid page.")  # as PagePagination past the end of other lists
         return Response(
@@ -142,7 +142,7 @@ class UserDetailView(APIView):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
@@ -174,5 +174,5 @@ class UserDetailView(APIView):
             case Ok(user):
                 return Response(user_body(user))
             case Err(error):
-                refuse_caller(error)
+                ERRORS.raise_for_caller(error)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -45,3 +45,18 @@ def test_an_unmapped_error_is_a_programmer_error():
         table.raise_for(LoginError.LOCKED)
     with pytest.raises(ProblemError):
         table.raise_for(LoginError.INVALID_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
+
+
+def test_a_refused_caller_is_challenged_only_on_a_401():
+    table = ErrorTable(
+        [
+            (LoginError.INVALID_CREDENTIALS, (401, "Wrong email or password.")),
+            (LoginError.LOCKED, (403, "Locked.")),
+        ]
+    )
+    with pytest.raises(ProblemError) as unauthorized:
+        table.raise_for_caller(LoginError.INVALID_CREDENTIALS)
+    assert unauthorized.value.headers == {"WWW-Authenticate": 'Bearer realm="api"'}
+    with pytest.raises(ProblemError) as forbidden:
+        table.raise_for_caller(LoginError.LOCKED)
+    assert not forbidden.value.headers
