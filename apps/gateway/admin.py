@@ -1,6 +1,7 @@
 """Django admin for routes: edit with the domain's validation, see each circuit's state.
 
-Saves go through the ORM (Django admin's way) and then announce the change to every worker.
+Saves go through the ORM (Django admin's way); what follows a change (fresh circuits, every
+worker told) is the `AnnounceSavedRoutes` use case's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.http import HttpRequest
 
 from apps.gateway import wiring
 from apps.gateway.models import RouteRow
+from core.usecases.gateway.manage_routes import SavedRoute
 
 
 @admin.register(RouteRow)
@@ -67,14 +69,21 @@ class RouteAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RouteRow, form: Any, change: bool) -> None:
         obj.methods = sorted({str(m).upper() for m in obj.methods})
         obj.save(using="gateway")
-        fresh = not change or "upstream_url" in form.changed_data  # as CreateRoute/UpdateRoute
-        wiring.route_changed(fresh_circuits=[obj.name] if fresh else [])
+        before = form.initial.get("upstream_url") if change else None
+        _announce([SavedRoute(obj.name, before, obj.upstream_url)])
 
     def delete_model(self, request: HttpRequest, obj: RouteRow) -> None:
         obj.delete(using="gateway")
-        wiring.route_changed(fresh_circuits=[obj.name])
+        _announce([SavedRoute(obj.name, obj.upstream_url, None)])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RouteRow]) -> None:
-        names = list(queryset.values_list("name", flat=True))
+        gone = [
+            SavedRoute(name, url, None)
+            for name, url in queryset.values_list("name", "upstream_url")
+        ]
         queryset.delete()
-        wiring.route_changed(fresh_circuits=names)
+        _announce(gone)
+
+
+def _announce(saved: list[SavedRoute]) -> None:
+    wiring.announce_saved_routes().execute(saved).unwrap()

@@ -12,7 +12,6 @@ import random as _random
 import secrets
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
 from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
+    AnnounceSavedRoutes,
     CreateRoute,
     DeleteRoute,
     EnsureRoute,
@@ -219,10 +219,6 @@ def route_status() -> GetRouteStatus:
     )
 
 
-def route_changed(*, fresh_circuits: Iterable[str] = ()) -> None:
-    """For the admin, which saves through the ORM: announce a change to every worker, after
-    dropping the circuits of routes that are new, gone or sent to another upstream (as the
-    use cases do)."""
-    for name in fresh_circuits:
-        state().breaker.forget(name)
-    _notifier().routes_changed()
+def announce_saved_routes() -> AnnounceSavedRoutes:
+    """For the admin, which saves through the ORM."""
+    return AnnounceSavedRoutes(notifier=_notifier(), breaker=state().breaker)

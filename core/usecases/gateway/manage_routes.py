@@ -7,6 +7,7 @@ circuit it had (or an earlier route of its name had) was about another upstream.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -226,5 +227,32 @@ class DeleteRoute:
         if not self._routes.delete(name):
             return Err(RouteRejected(RouteError.NOT_FOUND))
         self._breaker.forget(name)
+        self._notifier.routes_changed()
+        return Ok(None)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedRoute:
+    """A route saved past the use cases above: its upstream before and after the save (None:
+    the route did not exist yet, or no longer exists)."""
+
+    name: str
+    upstream_before: str | None
+    upstream_after: str | None
+
+
+class AnnounceSavedRoutes:
+    """What follows a change saved past the use cases above (the Django admin saves through
+    the ORM), as they do it: a route created, removed or sent to another upstream starts with
+    a closed circuit, and every worker is told."""
+
+    def __init__(self, *, notifier: RouteChangeNotifier, breaker: CircuitBreaker) -> None:
+        self._notifier = notifier
+        self._breaker = breaker
+
+    def execute(self, saved: Iterable[SavedRoute]) -> Result[None, None]:
+        for route in saved:
+            if route.upstream_before != route.upstream_after:
+                self._breaker.forget(route.name)
         self._notifier.routes_changed()
         return Ok(None)

@@ -9,12 +9,14 @@ from core.domain.gateway.route import Route
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.errors import RouteError
 from core.usecases.gateway.manage_routes import (
+    AnnounceSavedRoutes,
     CreateRoute,
     DeleteRoute,
     EnsureRoute,
     GetRoute,
     ListRoutes,
     RouteRejected,
+    SavedRoute,
     UpdateRoute,
 )
 from core.usecases.gateway.route_status import GetRouteStatus
@@ -221,3 +223,20 @@ def test_ensure_racing_another_seeder_finds_the_route_there():
         ORDERS
     ) == Ok(False)
     assert notifier.changes == 0
+
+
+def test_routes_saved_past_the_use_cases_start_fresh_circuits_when_their_upstream_changes():
+    breaker, notifier = FakeCircuitBreaker(), FakeNotifier()
+    policy = ORDERS.circuit_breaker
+    names = ("created", "unchanged", "moved", "removed")
+    for name in names:
+        breaker.record(name, policy, 1.0, success=False, probe=False)
+    saved = [
+        SavedRoute("created", None, "http://svc"),
+        SavedRoute("unchanged", "http://svc", "http://svc"),
+        SavedRoute("moved", "http://svc", "http://replica"),
+        SavedRoute("removed", "http://svc", None),
+    ]
+    assert AnnounceSavedRoutes(notifier=notifier, breaker=breaker).execute(saved) == Ok(None)
+    assert [breaker.snapshot(name).failures for name in names] == [0, 1, 0, 0]
+    assert notifier.changes == 1  # one announcement for the whole save
