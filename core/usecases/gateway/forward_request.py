@@ -205,6 +205,10 @@ class ForwardRequest:
         route = call.route
         if not caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
             return None
+        if request.body:
+            # A GET with a body goes upstream with it, and the key does not hold it: an answer
+            # it shaped would be served to every caller ("fat GET" cache poisoning).
+            return None
         user_id = call.principal.user_id if call.principal else None
         if user_id is None and caching.carries_credentials(request.headers):
             # Credentials the gateway did not verify (a token on an `auth: none` route, another

@@ -267,6 +267,18 @@ def test_unverified_credentials_are_never_cached_nor_served_from_the_cache(
 
 
 @edge_or_cache
+def test_a_get_with_a_body_is_neither_cached_nor_served_from_the_cache(edge_looks_up):
+    world = World(make_route(cache_ttl_seconds=30), edge_looks_up=edge_looks_up)
+    fat = request(body=b'{"lang": "<script>"}', headers=[("Content-Type", "application/json")])
+    for _ in range(2):  # its answer (which the body may shape) is not stored for others
+        assert dict(world.run(fat).value.headers)["X-Cache"] == "BYPASS"
+    assert dict(world.run().value.headers)["X-Cache"] == "MISS"
+    assert dict(world.run(fat).value.headers)["X-Cache"] == "BYPASS"  # nor served the stored
+    assert world.upstream.requests[0].body == b'{"lang": "<script>"}'
+    assert len(world.upstream.requests) == 4
+
+
+@edge_or_cache
 def test_uncacheable_answers_release_the_fill_lock(edge_looks_up):
     no_store = StoredResponse(200, (("Cache-Control", "no-store"),), b"x")
     world = World(make_route(cache_ttl_seconds=30), script=[no_store], edge_looks_up=edge_looks_up)
