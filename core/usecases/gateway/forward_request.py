@@ -178,6 +178,10 @@ class ForwardRequest:
             return Err(Rejection(ProxyError.MALFORMED_PATH))
         if route is None:
             return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
+        if table.case_moves_the_route(path, route):
+            # `/ADMIN/users` matched `/`, past `/admin`'s auth; an upstream that ignores case
+            # (IIS, ASP.NET) would serve `/admin/users` to it: refused.
+            return Err(Rejection(ProxyError.MALFORMED_PATH))
         call = _Call(route)
         if not route.allows(request.method):
             allow = ", ".join(sorted(route.methods))

@@ -180,6 +180,22 @@ def test_encoded_slashes_backslashes_and_ambiguous_parameters_are_refused(path):
     assert world.upstream.requests == []
 
 
+@pytest.mark.parametrize("path", ["/SVC/ADMIN/users", "/svc/Admin", "/Svc/admin/x"])
+def test_a_path_whose_letter_case_leaves_a_guarded_route_is_refused(path):
+    # An upstream that ignores case (IIS, ASP.NET) would serve `/svc/admin/users` to it.
+    admin = make_route(
+        name="svc-admin",
+        path_prefix="/svc/admin",
+        auth=AuthMode.REQUIRED,
+        required_roles=frozenset({"admin"}),
+    )
+    world = World(make_route(name="root", path_prefix="/"), make_route(), admin)
+    refused = error_of(world.run(request(path=path)))
+    assert (refused.error, refused.route) == (ProxyError.MALFORMED_PATH, None)
+    assert world.upstream.requests == []
+    assert world.run(request(path="/svc/Items")).value.route == "svc"  # no other route's
+
+
 @pytest.mark.parametrize(
     ("auth", "authorization", "expected"),
     [
