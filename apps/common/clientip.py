@@ -6,6 +6,7 @@ With `TRUSTED_PROXY_COUNT = 0` (default) the socket peer is the client and a cli
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +19,22 @@ def client_ip_from(remote_addr: str, forwarded_for: str | None, trusted_proxies:
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     if len(hops) < trusted_proxies:
         return remote_addr
-    return hops[-trusted_proxies]
+    # Not an address (a proxy that writes `ip:port`, or a client's text that reached this
+    # place): the rate limits' network math raised on it, a 500 on every limited endpoint.
+    return _address(hops[-trusted_proxies]) or remote_addr
+
+
+def _address(hop: str) -> str | None:
+    """The IP address in an `X-Forwarded-For` entry (`1.2.3.4`, `1.2.3.4:5678`, `::1`,
+    `[::1]:5678`), or None when it holds none."""
+    if hop.startswith("["):
+        hop = hop[1:].partition("]")[0]
+    elif hop.count(":") == 1:
+        hop = hop.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(hop))
+    except ValueError:
+        return None
 
 
 def client_ip(request: Any) -> str:

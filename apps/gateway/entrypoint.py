@@ -198,11 +198,31 @@ class GatewayHandler:
                 return self._error(400, "malformed_request", "Content-Length is not a number.")
             if length > limit:
                 return self._too_large(limit)
-            return stream.read(length) if stream is not None and length else b""
+            if stream is None or not length:
+                return b""
+            body = self._read(stream, length)
+            if isinstance(body, bytes) and len(body) < length:
+                # The client stopped before its Content-Length: what came is not the request it
+                # meant (`amount=1000` cut to `amount=10`), so nothing goes upstream.
+                return self._error(
+                    400, "malformed_request", "The request body ended before its Content-Length."
+                )
+            return body
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and stream is not None:
-            body = stream.read(limit + 1)
-            return self._too_large(limit) if len(body) > limit else body
+            body = self._read(stream, limit + 1)
+            if isinstance(body, bytes) and len(body) > limit:
+                return self._too_large(limit)
+            return body
         return b""
+
+    def _read(self, stream: Any, size: int) -> bytes | Reply:
+        """Up to `size` bytes of the body. The server decodes it as it is read, so a chunked
+        body that breaks the framing (a bad chunk size or extension) raises here: the client's
+        400, not a 500. The server closes the connection after it (the framing is lost)."""
+        try:
+            return stream.read(size)  # type: ignore[no-any-return]
+        except Exception:
+            return self._error(400, "malformed_request", "The request body is not valid HTTP/1.1.")
 
     def _too_large(self, limit: int) -> Reply:
         return self._error(413, "payload_too_large", f"The request body exceeds {limit} bytes.")

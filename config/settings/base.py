@@ -191,6 +191,35 @@ if len(JWT_SIGNING_KEY.encode()) < _HMAC_KEY_BYTES:
     )
 JWT_VERIFYING_KEY = env_optional("JWT_VERIFYING_KEY")
 JWT_KEY_ID = env_optional("JWT_KEY_ID")
+
+
+def _key_pair_problem(algorithm: str, signing_key: str, verifying_key: str | None) -> str | None:
+    """Why a PEM key pair cannot sign and verify `algorithm` tokens (None: it can). Found only
+    at run time, a missing or unreadable key was a 500 on every login or bearer request."""
+    import jwt
+
+    if not verifying_key:
+        return f"JWT_VERIFYING_KEY (the PEM public key) is required for {algorithm}."
+    try:
+        probe = jwt.encode({"probe": True}, signing_key, algorithm=algorithm)
+    except Exception:  # PyJWT and cryptography raise several kinds for an unusable key
+        return f"JWT_SIGNING_KEY must be a PEM private key for {algorithm}."
+    try:
+        jwt.decode(probe, verifying_key, algorithms=[algorithm])
+    except Exception:
+        return f"JWT_VERIFYING_KEY must be the PEM public key of JWT_SIGNING_KEY ({algorithm})."
+    return None
+
+
+_KEY_PAIR_PROBLEM = (
+    None
+    if _HMAC_KEY_BYTES
+    else _key_pair_problem(JWT_ALGORITHM, JWT_SIGNING_KEY, JWT_VERIFYING_KEY)
+)
+if _KEY_PAIR_PROBLEM is not None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(_KEY_PAIR_PROBLEM)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_TTL_SECONDS", 1800, minimum=60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(

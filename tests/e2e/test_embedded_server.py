@@ -76,10 +76,12 @@ def test_a_static_file_refuses_other_methods_with_a_problem_document(embedded_se
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def _raw(base_url: str, request: bytes) -> bytes:
+def _raw(base_url: str, request: bytes, *, then_stop_sending: bool = False) -> bytes:
     host, port = base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(request)
+        if then_stop_sending:
+            sock.shutdown(socket.SHUT_WR)
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
@@ -125,3 +127,33 @@ def test_chunked_request_bodies_reach_django_and_keep_the_size_limit(embedded_se
     )
     assert huge.status_code == 413
     assert huge.json()["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "detail"),
+    [
+        (  # chunk framing gunicorn refuses as it decodes the body, inside the proxy's read
+            b"POST /nowhere HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"0x4\r\nabcd\r\n0\r\n\r\n",
+            "The request body is not valid HTTP/1.1.",
+        ),
+        (
+            b"POST /nowhere HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"4;x\nbad\r\nabcd\r\n0\r\n\r\n",
+            "The request body is not valid HTTP/1.1.",
+        ),
+        (  # the client stops sending before its Content-Length: nothing may go upstream
+            b"POST /nowhere HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\namount=10",
+            "The request body ended before its Content-Length.",
+        ),
+    ],
+    ids=["bad-chunk-size", "bare-lf-in-chunk-extension", "body-cut-short"],
+)
+def test_a_proxied_request_whose_body_breaks_off_or_breaks_the_framing_is_a_400(
+    embedded_server, request_bytes, detail
+):
+    answer = _raw(embedded_server, request_bytes, then_stop_sending=True)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    problem = json.loads(body)
+    assert (problem["code"], problem["detail"]) == ("malformed_request", detail)

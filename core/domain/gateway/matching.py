@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from core.domain.gateway.route import Route
+
+_T = TypeVar("_T")
+
+
+def _longest(index: Mapping[str, _T], path: str) -> _T | None:
+    """The entry of the longest prefix in `index` that `path` equals or continues with `/…`."""
+    candidate = path.rstrip("/") or "/"
+    while True:
+        found = index.get(candidate)
+        if found is not None:
+            return found
+        if candidate == "/":
+            return None
+        candidate = candidate.rsplit("/", 1)[0] or "/"
 
 
 class RouteTable:
@@ -13,6 +28,13 @@ class RouteTable:
     def __init__(self, routes: Iterable[Route], version: str = "") -> None:
         self.version = version
         self._by_prefix = {route.path_prefix: route for route in routes if route.enabled}
+        # The prefixes as an upstream that ignores case reads them (IIS and ASP.NET by default,
+        # Spring or Django set up so): `/ADMIN/x` is `/admin/x` there.
+        self._by_folded: dict[str, tuple[Route, ...]] = {}
+        for prefix, route in self._by_prefix.items():
+            folded = prefix.lower()
+            self._by_folded[folded] = (*self._by_folded.get(folded, ()), route)
+        self._mixed_case = any(prefix != prefix.lower() for prefix in self._by_prefix)
 
     def __len__(self) -> int:
         return len(self._by_prefix)
@@ -22,11 +44,13 @@ class RouteTable:
         for anything but an absolute path (`*`, `host:port`), which no prefix can start."""
         if not path.startswith("/"):
             return None  # and the search below, which shortens at each `/`, would never end
-        candidate = path.rstrip("/") or "/"
-        while True:
-            route = self._by_prefix.get(candidate)
-            if route is not None:
-                return route
-            if candidate == "/":
-                return None
-            candidate = candidate.rsplit("/", 1)[0] or "/"
+        return _longest(self._by_prefix, path)
+
+    def case_moves_the_route(self, path: str, route: Route) -> bool:
+        """Whether `path`, which matched `route`, belongs to another route when letter case is
+        ignored (`/ADMIN/users` matched `/`, but is `/admin`'s where the upstream ignores
+        case)."""
+        if not self._mixed_case and path == path.lower():
+            return False  # the common case: nothing to fold
+        folded = _longest(self._by_folded, path.lower()) or ()
+        return not any(candidate is route for candidate in folded)

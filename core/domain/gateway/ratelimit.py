@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -35,4 +36,19 @@ def limit_subject(
     """Whom this call counts against: the user when known and asked for, else the client IP."""
     if policy.key is LimitKey.USER and user_id:
         return f"{route}:user:{user_id}"
-    return f"{route}:ip:{client_ip}"
+    return f"{route}:ip:{client_network(client_ip)}"
+
+
+def client_network(client_ip: str) -> str:
+    """What an IP limit counts: an IPv4 address, or the /64 of an IPv6 one. A single IPv6
+    host is usually handed a whole /64, so counting its addresses one by one would give it
+    2^64 budgets (the accounts' per-IP limits, django-ratelimit, mask IPv6 to /64 too)."""
+    if ":" not in client_ip:
+        return client_ip
+    try:
+        address = ipaddress.IPv6Address(client_ip)
+    except ValueError:
+        return client_ip
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return f"{ipaddress.IPv6Network((address, 64), strict=False).network_address}/64"

@@ -178,6 +178,10 @@ class ForwardRequest:
             return Err(Rejection(ProxyError.MALFORMED_PATH))
         if route is None:
             return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
+        if table.case_moves_the_route(path, route):
+            # `/ADMIN/users` matched `/`, past `/admin`'s auth; an upstream that ignores case
+            # (IIS, ASP.NET) would serve `/admin/users` to it: refused.
+            return Err(Rejection(ProxyError.MALFORMED_PATH))
         call = _Call(route)
         if not route.allows(request.method):
             allow = ", ".join(sorted(route.methods))
@@ -204,6 +208,10 @@ class ForwardRequest:
         """The cache lookup this request makes, if its answer may come from the cache."""
         route = call.route
         if not caching.request_is_cacheable(request.method, route.cache_ttl_seconds):
+            return None
+        if request.body:
+            # A GET with a body goes upstream with it, and the key does not hold it: an answer
+            # it shaped would be served to every caller ("fat GET" cache poisoning).
             return None
         user_id = call.principal.user_id if call.principal else None
         if user_id is None and caching.carries_credentials(request.headers):

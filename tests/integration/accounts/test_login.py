@@ -103,6 +103,19 @@ def test_login_is_rate_limited_per_ip_with_retry_after(api_client, alice, settin
     assert other_ip.status_code == 401
 
 
+@pytest.mark.parametrize("forwarded_for", ["203.0.113.7:5123", "unknown", "[2001:db8::7]:443"])
+def test_a_forwarded_for_entry_that_is_no_bare_address_is_never_a_500(
+    api_client, alice, settings, forwarded_for
+):
+    # The per-IP limit's network math raised on anything but a bare address.
+    settings.TRUSTED_PROXY_COUNT = 1
+    body = {"email": "alice@example.com", "password": "wrong-wrong-1"}
+    answer = api_client.post(
+        "/api/v1/auth/login", body, format="json", HTTP_X_FORWARDED_FOR=forwarded_for
+    )
+    assert answer.status_code == 401
+
+
 def test_deleted_users_cannot_log_in(api_client):
     UserFactory(email="old@example.com", status="deleted")
     response = api_client.post(

@@ -185,6 +185,29 @@ def test_chunked_bodies_are_read_and_limited(upstream, add_route, settings):
     assert upstream.seen[-1]["method"] == "POST"
 
 
+def test_a_body_shorter_than_its_content_length_never_goes_upstream(upstream, add_route):
+    import io
+
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url)
+    statuses = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/orders",
+        "HTTP_HOST": "testserver",
+        "CONTENT_LENGTH": "11",
+        # What gunicorn's reader gives when the client stops sending: the bytes that came.
+        "wsgi.input": io.BytesIO(b"amount=10"),
+        "wsgi.url_scheme": "http",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    body = GatewayApplication()(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["400 Bad Request"]
+    assert b"malformed_request" in body[0]
+    assert upstream.calls == {}
+
+
 def test_unexpected_errors_are_a_500_problem(add_route):
     from apps.gateway.entrypoint import GatewayApplication, GatewayHandler
 

@@ -1,5 +1,7 @@
 """Value objects: Email, UserId, PasswordHash, roles; password rules."""
 
+import time
+
 import pytest
 
 from core.domain.accounts.passwords import PasswordRejected, is_blank, looks_like_email
@@ -275,3 +277,13 @@ def test_a_newline_inside_an_email_does_not_parse(raw):
 
 def test_a_role_with_a_trailing_newline_is_not_a_slug():
     assert not is_valid_role("admin\n")
+
+
+def test_a_long_address_is_refused_before_the_pattern_looks_at_it():
+    # `^[^@\s]+@[^@\s]+\.[^@\s]+` backtracks quadratically over a host of many dots: this
+    # address took 13 s of one worker's GIL through reset and resend before the length check.
+    raw = "a@" + "a." * 30_000 + "@"
+    started = time.perf_counter()
+    assert Email.lookup(raw) is None
+    assert Email.parse(raw) is None
+    assert time.perf_counter() - started < 0.5

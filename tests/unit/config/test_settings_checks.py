@@ -51,3 +51,43 @@ def test_unknown_log_settings_stop_the_start(tmp_path, variable):
     loaded = load_settings(tmp_path, JWT_SIGNING_KEY="k" * 40, **{variable: "loud"})
     assert loaded.returncode != 0
     assert f"{variable} must be one of" in loaded.stderr
+
+
+def _pem_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private.decode(), public.decode()
+
+
+def test_an_rs256_key_pair_that_cannot_sign_and_verify_stops_the_start(tmp_path):
+    # Found only at run time, each of these was a 500 on every login or bearer request.
+    private, public = _pem_pair()
+    other_private, other_public = _pem_pair()
+    refusals = {
+        "JWT_VERIFYING_KEY (the PEM public key) is required": {"JWT_SIGNING_KEY": private},
+        "JWT_SIGNING_KEY must be a PEM private key": {
+            "JWT_SIGNING_KEY": "k" * 64,
+            "JWT_VERIFYING_KEY": public,
+        },
+        "JWT_VERIFYING_KEY must be the PEM public key of JWT_SIGNING_KEY": {
+            "JWT_SIGNING_KEY": private,
+            "JWT_VERIFYING_KEY": other_public,
+        },
+    }
+    for message, keys in refusals.items():
+        loaded = load_settings(tmp_path, JWT_ALGORITHM="RS256", **keys)
+        assert loaded.returncode != 0
+        assert message in loaded.stderr, loaded.stderr
+    pair = {"JWT_SIGNING_KEY": other_private, "JWT_VERIFYING_KEY": other_public}
+    loaded = load_settings(tmp_path, JWT_ALGORITHM="RS256", **pair)
+    assert loaded.returncode == 0, loaded.stderr

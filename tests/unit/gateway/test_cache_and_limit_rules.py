@@ -100,3 +100,19 @@ def test_limit_subject_is_the_user_when_asked_and_known_else_the_ip():
     assert limit_subject("r", per_user, user_id=None, client_ip="1.2.3.4") == "r:ip:1.2.3.4"
     per_ip = RateLimitPolicy(1, 1, LimitKey.IP)
     assert limit_subject("r", per_ip, user_id="u1", client_ip="1.2.3.4") == "r:ip:1.2.3.4"
+
+
+@pytest.mark.parametrize(
+    ("client_ip", "counted_as"),
+    [
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),  # the same host's /64
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:1.2.3.4", "1.2.3.4"),
+        ("1.2.3.4", "1.2.3.4"),
+        ("not:an:address", "not:an:address"),
+    ],
+)
+def test_an_ip_limit_counts_an_ipv6_client_by_its_64(client_ip, counted_as):
+    per_ip = RateLimitPolicy(1, 1, LimitKey.IP)
+    assert limit_subject("r", per_ip, user_id=None, client_ip=client_ip) == f"r:ip:{counted_as}"

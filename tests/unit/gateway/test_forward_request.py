@@ -180,6 +180,22 @@ def test_encoded_slashes_backslashes_and_ambiguous_parameters_are_refused(path):
     assert world.upstream.requests == []
 
 
+@pytest.mark.parametrize("path", ["/SVC/ADMIN/users", "/svc/Admin", "/Svc/admin/x"])
+def test_a_path_whose_letter_case_leaves_a_guarded_route_is_refused(path):
+    # An upstream that ignores case (IIS, ASP.NET) would serve `/svc/admin/users` to it.
+    admin = make_route(
+        name="svc-admin",
+        path_prefix="/svc/admin",
+        auth=AuthMode.REQUIRED,
+        required_roles=frozenset({"admin"}),
+    )
+    world = World(make_route(name="root", path_prefix="/"), make_route(), admin)
+    refused = error_of(world.run(request(path=path)))
+    assert (refused.error, refused.route) == (ProxyError.MALFORMED_PATH, None)
+    assert world.upstream.requests == []
+    assert world.run(request(path="/svc/Items")).value.route == "svc"  # no other route's
+
+
 @pytest.mark.parametrize(
     ("auth", "authorization", "expected"),
     [
@@ -264,6 +280,18 @@ def test_unverified_credentials_are_never_cached_nor_served_from_the_cache(
         assert dict(world.run(with_credentials).value.headers)["X-Cache"] == "BYPASS"
     assert len(world.upstream.requests) == 3
     assert dict(world.run().value.headers)["X-Cache"] == "HIT"
+
+
+@edge_or_cache
+def test_a_get_with_a_body_is_neither_cached_nor_served_from_the_cache(edge_looks_up):
+    world = World(make_route(cache_ttl_seconds=30), edge_looks_up=edge_looks_up)
+    fat = request(body=b'{"lang": "<script>"}', headers=[("Content-Type", "application/json")])
+    for _ in range(2):  # its answer (which the body may shape) is not stored for others
+        assert dict(world.run(fat).value.headers)["X-Cache"] == "BYPASS"
+    assert dict(world.run().value.headers)["X-Cache"] == "MISS"
+    assert dict(world.run(fat).value.headers)["X-Cache"] == "BYPASS"  # nor served the stored
+    assert world.upstream.requests[0].body == b'{"lang": "<script>"}'
+    assert len(world.upstream.requests) == 4
 
 
 @edge_or_cache

@@ -52,3 +52,21 @@ def test_a_target_that_is_not_an_absolute_path_matches_nothing_and_returns(targe
     search.join(timeout=5)
     assert not search.is_alive(), f"match({target!r}) does not return"
     assert found == [None]
+
+
+def test_a_path_whose_case_hides_the_route_it_belongs_to_is_told_apart():
+    root, admin = route("root", "/"), route("admin", "/admin")
+    table = RouteTable([root, admin, route("docs", "/Docs")])
+    assert not table.case_moves_the_route("/admin/users", admin)
+    assert not table.case_moves_the_route("/Images/logo.png", root)  # no other route's
+    assert table.case_moves_the_route("/ADMIN/users", table.match("/ADMIN/users"))
+    assert table.case_moves_the_route("/Admin", root)
+    assert table.case_moves_the_route("/docs/x", root)  # a prefix in capitals, too
+    assert not table.case_moves_the_route("/Docs/x", table.match("/Docs/x"))
+
+
+def test_prefixes_that_differ_only_in_case_each_keep_their_own_paths():
+    lower, upper = route("lower", "/svc"), route("upper", "/SVC")
+    table = RouteTable([lower, upper])
+    assert not table.case_moves_the_route("/svc/x", lower)
+    assert not table.case_moves_the_route("/SVC/x", upper)
