@@ -153,3 +153,39 @@ def test_cache_adapter_reports_bypass_and_swallows_errors(own_redis):
     assert cache.wait_for("k", 0.05) is None
     cache.store("k", StoredResponse(200, (), b""), 5)
     cache.release_fill("k")
+
+
+def test_a_full_redis_refusing_new_data_degrades_visibly_never_with_a_500(
+    proxy, upstream, add_route, own_redis
+):
+    """docs/operations.md advises `noeviction`: a full Redis then refuses commands that add
+    data (cache stores, revocation facts), which must be counted, never answered with a 500."""
+    from datetime import UTC, datetime, timedelta
+
+    from apps.common.tokens import REVOCATION_WRITE_FAILURES, CacheTokenRevocations
+    from apps.gateway.redis_support import REDIS_FALLBACKS, raw_redis
+
+    add_route(
+        upstream_url=upstream.url,
+        auth=AuthMode.OPTIONAL,
+        rate_limit=(10, 60, LimitKey.IP),
+        cache_ttl_seconds=60,
+    )
+    token = {"Authorization": f"Bearer {access_token(user_id='u-1')}"}
+    assert proxy.get("/orders", headers=token).headers["x-cache"] == "MISS"
+    stores_refused = REDIS_FALLBACKS.labels("response_cache")._value.get()
+    writes_refused = REVOCATION_WRITE_FAILURES._value.get()
+
+    client = raw_redis()
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)  # below what it holds: new data is refused
+    with pytest.raises(redis.exceptions.ResponseError, match="used memory > 'maxmemory'"):
+        client.set("probe", "1")
+
+    assert proxy.get("/orders", headers=token).headers["x-cache"] == "HIT"  # reads still work
+    fresh = [proxy.get("/orders/fresh", headers=token) for _ in range(2)]
+    assert [(a.status_code, a.headers["x-cache"]) for a in fresh] == [(200, "MISS")] * 2
+    assert REDIS_FALLBACKS.labels("response_cache")._value.get() >= stores_refused + 2
+
+    CacheTokenRevocations().revoke_token("jti-1", datetime.now(UTC) + timedelta(minutes=5))
+    assert REVOCATION_WRITE_FAILURES._value.get() == writes_refused + 1
