@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from config.env import env_bool, env_int, env_optional, env_rate
+from config.env import env_bool, env_int, env_optional, env_optional_rate, env_rate
 
 __all__ = [
+    "ACCOUNTS_ADDRESS_RATE_LIMITS",
     "ACCOUNTS_ADMIN_EMAIL",
     "ACCOUNTS_ADMIN_PASSWORD",
     "ACCOUNTS_EMAIL_IN_BACKGROUND",
@@ -21,6 +22,13 @@ ACCOUNTS_RATE_LIMITS = {
     "password_reset": env_rate("ACCOUNTS_PASSWORD_RESET_RATE", "5/m"),
     "verification_resend": env_rate("ACCOUNTS_VERIFICATION_RESEND_RATE", "5/m"),
     "password_change": env_rate("ACCOUNTS_PASSWORD_CHANGE_RATE", "5/15m"),
+}
+# Per-address budgets of the emails anyone may ask for: however many client IPs ask, one
+# mailbox is sent at most this many reset (or verification) emails per window; past it the
+# endpoint answers the same 202 and sends nothing. `0` or empty: no such budget.
+ACCOUNTS_ADDRESS_RATE_LIMITS = {
+    "password_reset": env_optional_rate("ACCOUNTS_PASSWORD_RESET_ADDRESS_RATE", "5/h"),
+    "verification_resend": env_optional_rate("ACCOUNTS_VERIFICATION_RESEND_ADDRESS_RATE", "5/h"),
 }
 # Per-account lockout (kept in the accounts database): this many wrong passwords in a row lock
 # the account for that many seconds; while locked, login answers the same generic 401.
