@@ -2,8 +2,8 @@
 and the per-address budgets of the emails anyone may ask for (`CacheEmailQuota`).
 
 Rates are read from `ACCOUNTS_RATE_LIMITS` at request time; a blocked request is counted
-(`platform_accounts_rate_limited_total{endpoint}`) and raises `Ratelimited` carrying
-`retry_after`, which the problem handler turns into 429 + Retry-After. An address's spent
+(`platform_accounts_rate_limited_total{endpoint}`) and raises `Ratelimited`, which the problem
+handler turns into 429 + Retry-After (`apps.common.ratelimits`). An address's spent
 budget is no answer at all (the use case sends nothing and answers alike), so it lives behind
 the `EmailQuota` port instead.
 """
@@ -16,11 +16,9 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.core.cache import caches
-from django_ratelimit.core import get_usage
-from django_ratelimit.exceptions import Ratelimited
 
 from apps.accounts import metrics
-from apps.common.ratelimits import split_rate
+from apps.common import ratelimits as limits
 from core.domain.accounts.values import Email
 from core.usecases.accounts.ports import Clock
 
@@ -37,18 +35,13 @@ def _user(group: str, request: Any) -> str:
 def enforce(request: Any, group: str, *, per_user: bool = False) -> None:
     """Count this request against the `group` limit of its client IP (or, with `per_user`, of
     its authenticated user); raise when over it."""
-    usage = get_usage(
-        getattr(request, "_request", request),
+    limits.enforce(
+        request,
         group=f"accounts.{group}",
-        key=_user if per_user else "ip",
         rate=settings.ACCOUNTS_RATE_LIMITS[group],
-        increment=True,
+        key=_user if per_user else "ip",
+        refused=metrics.RATE_LIMITED.labels(endpoint=group).inc,
     )
-    if usage is not None and usage["should_limit"]:
-        metrics.RATE_LIMITED.labels(endpoint=group).inc()
-        error = Ratelimited()
-        error.retry_after = max(1, int(usage["time_left"]))  # type: ignore[attr-defined]
-        raise error
 
 
 class CacheEmailQuota:
@@ -58,7 +51,7 @@ class CacheEmailQuota:
 
     def __init__(self, kind: str, rate: str | None, *, clock: Clock) -> None:
         self._kind = kind
-        self._rate = split_rate(rate) if rate else None
+        self._rate = limits.split_rate(rate) if rate else None
         self._clock = clock
 
     def take(self, to: Email) -> bool:
