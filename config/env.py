@@ -7,6 +7,7 @@ misconfigured deployment stops at start-up instead of misbehaving later.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from django.core.exceptions import ImproperlyConfigured
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# A rate limit: `count/period`, the period `s`, `m`, `h` or `d`, optionally a multiple (`100/5m`)
+# but never of zero: django-ratelimit refuses a 0-second period on every request it limits.
+_RATE = re.compile(r"^\d+/(?:[1-9]\d*)?[smhd]\Z")
+_NO_LIMIT = {"", "0"}
 
 
 def env_str(name: str, default: str | None = None) -> str:
@@ -85,6 +90,21 @@ def env_choice(name: str, default: str, choices: Iterable[str], *, upper: bool =
     if value not in allowed:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(allowed)}, not {raw!r}.")
     return value
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate limit written `count/period` (`10/m`, `100/5m`; period `s`, `m`, `h` or `d`)."""
+    value = env_str(name, default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 10/m (count/period s, m, h or d).")
+    return value
+
+
+def env_optional_rate(name: str, default: str) -> str | None:
+    """As `env_rate`, or None (no limit) when set to `0` or empty."""
+    if os.environ.get(name, default).strip() in _NO_LIMIT:
+        return None
+    return env_rate(name, default)
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -193,3 +193,6 @@ class PrometheusAccountEvents:
 
     def locked_out(self) -> None:
         metrics.LOCKOUTS.inc()
+
+    def email_throttled(self, kind: str) -> None:
+        metrics.EMAILS_THROTTLED.labels(endpoint=kind).inc()

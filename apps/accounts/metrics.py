@@ -24,3 +24,9 @@ RATE_LIMITED = Counter(
     "password_reset, verification_resend, password_change).",
     ["endpoint"],
 )
+EMAILS_THROTTLED = Counter(
+    "platform_accounts_emails_throttled_total",
+    "Reset and verification emails not sent because their address had spent its budget "
+    "(the caller got the same 202), by endpoint (password_reset, verification_resend).",
+    ["endpoint"],
+)

@@ -1,19 +1,31 @@
-"""Rate limits of the accounts endpoints, on django-ratelimit: per client IP, or per user.
+"""Rate limits of the accounts endpoints, on django-ratelimit: per client IP, or per user;
+and the per-address budgets of the emails anyone may ask for (`CacheEmailQuota`).
 
 Rates are read from `ACCOUNTS_RATE_LIMITS` at request time; a blocked request is counted
-(`platform_accounts_rate_limited_total{endpoint}`) and raises `Ratelimited` carrying
-`retry_after`, which the problem handler turns into 429 + Retry-After.
+(`platform_accounts_rate_limited_total{endpoint}`) and raises `Ratelimited`, which the problem
+handler turns into 429 + Retry-After (`apps.common.ratelimits`). An address's spent
+budget is no answer at all (the use case sends nothing and answers alike), so it lives behind
+the `EmailQuota` port instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import structlog
 from django.conf import settings
-from django_ratelimit.core import get_usage
-from django_ratelimit.exceptions import Ratelimited
+from django.core.cache import caches
 
 from apps.accounts import metrics
+from apps.common import ratelimits as limits
+from core.domain.accounts.values import Email
+from core.usecases.accounts.ports import Clock
+
+log = structlog.get_logger(__name__)
+# Seconds a window's counter outlives the window, so a clock a little ahead of Redis's never
+# finds it gone early (django-ratelimit keeps the same margin).
+EXPIRY_MARGIN = 5
 
 
 def _user(group: str, request: Any) -> str:
@@ -23,15 +35,41 @@ def _user(group: str, request: Any) -> str:
 def enforce(request: Any, group: str, *, per_user: bool = False) -> None:
     """Count this request against the `group` limit of its client IP (or, with `per_user`, of
     its authenticated user); raise when over it."""
-    usage = get_usage(
-        getattr(request, "_request", request),
+    limits.enforce(
+        request,
         group=f"accounts.{group}",
-        key=_user if per_user else "ip",
         rate=settings.ACCOUNTS_RATE_LIMITS[group],
-        increment=True,
+        key=_user if per_user else "ip",
+        refused=metrics.RATE_LIMITED.labels(endpoint=group).inc,
     )
-    if usage is not None and usage["should_limit"]:
-        metrics.RATE_LIMITED.labels(endpoint=group).inc()
-        error = Ratelimited()
-        error.retry_after = max(1, int(usage["time_left"]))  # type: ignore[attr-defined]
-        raise error
+
+
+class CacheEmailQuota:
+    """`EmailQuota` on fixed windows (`rate`, e.g. `5/h`; None: no budget) in django-ratelimit's
+    cache (Redis). The key holds a hash of the address, never the address. An unreachable
+    cache lets the email go (logged), as the per-IP limits do (`RATELIMIT_FAIL_OPEN`)."""
+
+    def __init__(self, kind: str, rate: str | None, *, clock: Clock) -> None:
+        self._kind = kind
+        self._rate = limits.split_rate(rate) if rate else None
+        self._clock = clock
+
+    def take(self, to: Email) -> bool:
+        if self._rate is None:
+            return True
+        limit, period = self._rate
+        now = int(self._clock.now().timestamp())
+        digest = hashlib.sha256(to.value.encode()).hexdigest()
+        key = f"accounts:email-quota:{self._kind}:{digest}:{now // period}"
+        cache = caches[settings.RATELIMIT_USE_CACHE]
+        try:
+            if cache.add(key, 1, timeout=period - now % period + EXPIRY_MARGIN):
+                count = 1
+            else:
+                count = cache.incr(key)
+        except ValueError:  # gone between add and incr (an in-process cache says so)
+            count = None
+        if count is None:  # the ratelimit alias answers None for a cache it cannot reach
+            log.warning("email_quota_unavailable", kind=self._kind)
+            return True
+        return int(count) <= limit

@@ -19,6 +19,7 @@ from apps.accounts.adapters import (
     SimpleJWTTokenIssuer,
 )
 from apps.accounts.background import BackgroundLoginFailures, InBackground
+from apps.accounts.ratelimits import CacheEmailQuota
 from apps.accounts.repositories import (
     DjangoOneTimeTokens,
     DjangoSessionRepository,
@@ -57,6 +58,10 @@ def _mailer() -> DjangoMailer:
     return DjangoMailer(background=settings.ACCOUNTS_EMAIL_IN_BACKGROUND)
 
 
+def _email_quota(kind: str) -> CacheEmailQuota:
+    return CacheEmailQuota(kind, settings.ACCOUNTS_ADDRESS_RATE_LIMITS[kind], clock=SystemClock())
+
+
 def register_user() -> RegisterUser:
     return RegisterUser(
         users=DjangoUserRepository(),
@@ -89,8 +94,10 @@ def _resend_verification() -> ResendVerification:
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
         mailer=DjangoMailer(),
+        quota=_email_quota("verification_resend"),
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
+        events=PrometheusAccountEvents(),
     )
 
 
@@ -198,8 +205,10 @@ def _request_password_reset() -> RequestPasswordReset:
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
         mailer=DjangoMailer(),  # already off the request's thread when that is wanted
+        quota=_email_quota("password_reset"),
         uow=DjangoUnitOfWork(),
         clock=SystemClock(),
+        events=PrometheusAccountEvents(),
     )
 
 

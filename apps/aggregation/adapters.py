@@ -37,6 +37,10 @@ CACHE_ERRORS = Counter(
     "platform_aggregation_cache_errors_total",
     "Per-source cache operations that failed (the cache was bypassed).",
 )
+RATE_LIMITED = Counter(
+    "platform_aggregation_rate_limited_total",
+    "Composite runs refused with 429 by the per-caller limit (AGGREGATION_RUN_RATE).",
+)
 
 
 class DjangoSourceCache:

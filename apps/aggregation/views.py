@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import APISettings
 
-from apps.aggregation import wiring
+from apps.aggregation import ratelimits, wiring
 from apps.aggregation.errors import ERRORS
 from apps.aggregation.serializers import (
     CompositeInputSerializer,
@@ -174,13 +174,21 @@ class CompositeRunView(GenericAPIView):
         ],
         responses={
             200: RunAnswerSerializer,
-            **problems({400: ["validation_error"], **BEARER_401, 404: ["composite_not_found"]}),
+            **problems(
+                {
+                    400: ["validation_error"],
+                    **BEARER_401,
+                    404: ["composite_not_found"],
+                    429: ["rate_limited"],
+                }
+            ),
             (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
                 SourceFailedProblemSerializer, description=problem_description(["source_failed"])
             ),
         },
     )
     def get(self, request: Request, name: str) -> Response:
+        ratelimits.enforce_run(request)
         user = request.user
         caller = (
             Caller(user.principal.user_id, user.raw_token) if isinstance(user, TokenUser) else None

@@ -89,6 +89,13 @@ RETRY_AFTER_HEADER = {
         ),
     }
 }
+# A rate limit's refusal (429 `rate_limited`) says when the window it was counted in ends.
+RATE_LIMIT_RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds until the rate limit's window ends and calls are taken again.",
+    }
+}
 
 _DESCRIPTION_PREFIX = "Problem document; `code` is one of: "
 _CODE = re.compile(r"`([^`]+)`")
@@ -159,6 +166,8 @@ class ProblemAutoSchema(AutoSchema):
         responses["405"].setdefault("headers", {}).update(ALLOW_HEADER)
         if "503" in responses:
             responses["503"].setdefault("headers", {}).update(RETRY_AFTER_HEADER)
+        if "429" in responses:
+            responses["429"].setdefault("headers", {}).update(RATE_LIMIT_RETRY_AFTER_HEADER)
         return operation
 
 

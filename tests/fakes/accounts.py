@@ -249,6 +249,18 @@ class FakeMailer:
         self.sent.append(("reset", to.value, token))
 
 
+class InMemoryEmailQuota:
+    """`EmailQuota` of `limit` emails per address, never replenished; `taken` counts asks."""
+
+    def __init__(self, limit: int = 1_000) -> None:
+        self.limit = limit
+        self.taken: dict[str, int] = {}
+
+    def take(self, to: Email) -> bool:
+        self.taken[to.value] = self.taken.get(to.value, 0) + 1
+        return self.taken[to.value] <= self.limit
+
+
 class FakeUnitOfWork:
     """Records commits; a block left without `commit()` counts as rolled back. `open` while
     inside the block."""
@@ -305,6 +317,9 @@ class FakeAccountEvents:
 
     def locked_out(self) -> None:
         self.events.append("locked_out")
+
+    def email_throttled(self, kind: str) -> None:
+        self.events.append(f"email_throttled:{kind}")
 
 
 class FakeTokenRevocations:

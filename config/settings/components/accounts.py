@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
-from django.core.exceptions import ImproperlyConfigured
-
-from config.env import env_bool, env_int, env_optional, env_str
+from config.env import env_bool, env_int, env_optional, env_optional_rate, env_rate
 
 __all__ = [
+    "ACCOUNTS_ADDRESS_RATE_LIMITS",
     "ACCOUNTS_ADMIN_EMAIL",
     "ACCOUNTS_ADMIN_PASSWORD",
     "ACCOUNTS_EMAIL_IN_BACKGROUND",
@@ -17,24 +14,21 @@ __all__ = [
     "ACCOUNTS_RATE_LIMITS",
 ]
 
-_RATE = re.compile(r"^\d+/\d*[smhd]\Z")
-
-
-def _rate(name: str, default: str) -> str:
-    value = env_str(name, default).strip()
-    if not _RATE.match(value):
-        raise ImproperlyConfigured(f"{name} must look like 10/m (count/period s, m, h or d).")
-    return value
-
-
 # Per-client-IP limits (django-ratelimit, fixed windows in the shared cache); password change
 # is limited per user instead: it guesses the current password with a token already in hand.
 ACCOUNTS_RATE_LIMITS = {
-    "login": _rate("ACCOUNTS_LOGIN_RATE", "10/m"),
-    "register": _rate("ACCOUNTS_REGISTER_RATE", "10/m"),
-    "password_reset": _rate("ACCOUNTS_PASSWORD_RESET_RATE", "5/m"),
-    "verification_resend": _rate("ACCOUNTS_VERIFICATION_RESEND_RATE", "5/m"),
-    "password_change": _rate("ACCOUNTS_PASSWORD_CHANGE_RATE", "5/15m"),
+    "login": env_rate("ACCOUNTS_LOGIN_RATE", "10/m"),
+    "register": env_rate("ACCOUNTS_REGISTER_RATE", "10/m"),
+    "password_reset": env_rate("ACCOUNTS_PASSWORD_RESET_RATE", "5/m"),
+    "verification_resend": env_rate("ACCOUNTS_VERIFICATION_RESEND_RATE", "5/m"),
+    "password_change": env_rate("ACCOUNTS_PASSWORD_CHANGE_RATE", "5/15m"),
+}
+# Per-address budgets of the emails anyone may ask for: however many client IPs ask, one
+# mailbox is sent at most this many reset (or verification) emails per window; past it the
+# endpoint answers the same 202 and sends nothing. `0` or empty: no such budget.
+ACCOUNTS_ADDRESS_RATE_LIMITS = {
+    "password_reset": env_optional_rate("ACCOUNTS_PASSWORD_RESET_ADDRESS_RATE", "5/h"),
+    "verification_resend": env_optional_rate("ACCOUNTS_VERIFICATION_RESEND_ADDRESS_RATE", "5/h"),
 }
 # Per-account lockout (kept in the accounts database): this many wrong passwords in a row lock
 # the account for that many seconds; while locked, login answers the same generic 401.

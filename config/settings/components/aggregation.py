@@ -1,9 +1,13 @@
 """Settings of the aggregation context, read from the environment (see the README's table)."""
 
-from config.env import env_int, env_str
+from config.env import env_int, env_optional_rate, env_str
 
 # Largest source answer (decoded bytes) a composite accepts; larger is that source's error.
 AGGREGATION_MAX_SOURCE_BYTES = env_int("AGGREGATION_MAX_SOURCE_BYTES", 1024 * 1024, minimum=1)
+# Runs of composites per caller (the token's user, else the client IP, an IPv6 one by its /64),
+# whatever the composite: one run may fan out to 20 source calls and writes a history row.
+# `0` or empty: no limit. Past it, 429 `rate_limited` with Retry-After.
+AGGREGATION_RUN_RATE = env_optional_rate("AGGREGATION_RUN_RATE", "60/m")
 # Threads (per process) that call sources concurrently, and pooled upstream connections.
 AGGREGATION_FETCH_THREADS = env_int("AGGREGATION_FETCH_THREADS", 64, minimum=1)
 AGGREGATION_MAX_CONNECTIONS = env_int("AGGREGATION_MAX_CONNECTIONS", 100, minimum=1)

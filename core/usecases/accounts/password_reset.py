@@ -12,7 +12,9 @@ from core.domain.accounts.values import Email
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import end_user_sessions
 from core.usecases.accounts.ports import (
+    AccountEvents,
     Clock,
+    EmailQuota,
     Mailer,
     OneTimeTokens,
     PasswordHasher,
@@ -29,7 +31,8 @@ RESET_TTL = timedelta(hours=1)
 
 
 class RequestPasswordReset:
-    """Mail a single-use reset token (1 h) if the address has an account; answer alike if not."""
+    """Mail a single-use reset token (1 h) if the address has an account and its budget of
+    reset emails (`EmailQuota`) is not spent; answer alike whatever happened."""
 
     def __init__(
         self,
@@ -37,16 +40,23 @@ class RequestPasswordReset:
         users: UserRepository,
         tokens: OneTimeTokens,
         mailer: Mailer,
+        quota: EmailQuota,
         uow: UnitOfWork,
         clock: Clock,
+        events: AccountEvents,
     ) -> None:
-        self._users, self._tokens, self._mailer = users, tokens, mailer
-        self._uow, self._clock = uow, clock
+        self._users, self._tokens, self._mailer, self._quota = users, tokens, mailer, quota
+        self._uow, self._clock, self._events = uow, clock, events
 
     def execute(self, email: str) -> Result[None, None]:
         address = Email.lookup(email)
         user = self._users.by_email(address) if address is not None else None
         if user is None or user.status == UserStatus.DELETED:
+            return Ok(None)
+        # Before a token is issued: a new one voids the last, so a throttled request must not
+        # issue one either, or it would void the token the owner was already mailed.
+        if not self._quota.take(user.email):
+            self._events.email_throttled("password_reset")
             return Ok(None)
         with self._uow:
             token = self._tokens.issue(user.id, TokenPurpose.RESET, self._clock.now() + RESET_TTL)

@@ -21,6 +21,7 @@ from core.usecases.shared.ports import Clock, TokenRevocations
 __all__ = [
     "AccountEvents",
     "Clock",
+    "EmailQuota",
     "IssuedTokens",
     "LoginFailures",
     "Mailer",
@@ -208,6 +209,15 @@ class Mailer(Protocol):
     def send_password_reset(self, to: Email, token: str) -> None: ...
 
 
+class EmailQuota(Protocol):
+    """How many emails of one kind an address may still be sent in the current window, so
+    nobody can flood a mailbox by asking for them from many client IPs."""
+
+    def take(self, to: Email) -> bool:
+        """Spend one email of `to`'s budget; False when it is already spent (send nothing)."""
+        ...
+
+
 class PasswordHasher(Protocol):
     """Hashes and checks passwords (bcrypt)."""
 
@@ -258,3 +268,7 @@ class AccountEvents(Protocol):
     def reuse_detected(self) -> None: ...
 
     def locked_out(self) -> None: ...
+
+    def email_throttled(self, kind: str) -> None:
+        """An email of `kind` was not sent: its address had spent its budget (`EmailQuota`)."""
+        ...

@@ -13,6 +13,7 @@ from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts.ports import (
     AccountEvents,
     Clock,
+    EmailQuota,
     Mailer,
     OneTimeTokens,
     PasswordHasher,
@@ -120,7 +121,8 @@ class VerifyEmail:
 
 
 class ResendVerification:
-    """Mail a fresh verification token when the address belongs to an unverified account.
+    """Mail a fresh verification token when the address belongs to an unverified account and
+    its budget of verification emails (`EmailQuota`) is not spent.
 
     The caller always answers the same way, so nobody learns which addresses have accounts.
     """
@@ -131,16 +133,22 @@ class ResendVerification:
         users: UserRepository,
         tokens: OneTimeTokens,
         mailer: Mailer,
+        quota: EmailQuota,
         uow: UnitOfWork,
         clock: Clock,
+        events: AccountEvents,
     ) -> None:
-        self._users, self._tokens, self._mailer = users, tokens, mailer
-        self._uow, self._clock = uow, clock
+        self._users, self._tokens, self._mailer, self._quota = users, tokens, mailer, quota
+        self._uow, self._clock, self._events = uow, clock, events
 
     def execute(self, email: str) -> Result[None, None]:
         address = Email.lookup(email)
         user = self._users.by_email(address) if address is not None else None
         if user is None or user.email_verified or user.status != UserStatus.ACTIVE:
+            return Ok(None)
+        # Before a token is issued: a new one voids the last one mailed.
+        if not self._quota.take(user.email):
+            self._events.email_throttled("verification_resend")
             return Ok(None)
         with self._uow:
             token = self._tokens.issue(

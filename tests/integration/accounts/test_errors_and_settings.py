@@ -1,10 +1,6 @@
 """The accounts error table and settings."""
 
-import pytest
-from django.core.exceptions import ImproperlyConfigured
-
 from apps.accounts.errors import ERRORS
-from config.settings.components.accounts import _rate
 from core.usecases.accounts.authentication import AuthenticateError
 from core.usecases.accounts.profile import ChangePasswordError
 
@@ -20,11 +16,3 @@ def test_equal_codes_of_different_use_cases_keep_their_own_status():
 def test_every_code_of_the_table_is_snake_case():
     for codes in ERRORS.codes_by_status().values():
         assert all(code.replace("_", "").isalpha() and code.islower() for code in codes)
-
-
-def test_rates_must_look_like_count_per_period(monkeypatch):
-    monkeypatch.setenv("ACCOUNTS_LOGIN_RATE", "lots")
-    with pytest.raises(ImproperlyConfigured, match="ACCOUNTS_LOGIN_RATE"):
-        _rate("ACCOUNTS_LOGIN_RATE", "10/m")
-    monkeypatch.setenv("ACCOUNTS_LOGIN_RATE", "100/5m")
-    assert _rate("ACCOUNTS_LOGIN_RATE", "10/m") == "100/5m"

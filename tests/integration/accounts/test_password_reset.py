@@ -3,6 +3,8 @@
 import pytest
 from django.core import mail
 
+from tests.integration.accounts.test_metrics import sample
+
 pytestmark = pytest.mark.django_db(databases=["default"])
 NEW = "fresh-orchard-lantern-4"
 
@@ -49,3 +51,32 @@ def test_either_spelling_of_an_internationalised_host_finds_the_account(api_clie
     reset = api_client.post("/api/v1/auth/password/reset", {"email": "N1@Bücher.example"})
     assert reset.status_code == 202
     assert [m.to for m in mail.outbox] == [["n1@xn--bcher-kva.example"]]
+
+
+def test_an_address_gets_at_most_its_budget_of_emails_whatever_the_spelling_or_client_ip(
+    client, api_client, alice, settings
+):
+    settings.ACCOUNTS_ADDRESS_RATE_LIMITS = {
+        **settings.ACCOUNTS_ADDRESS_RATE_LIMITS,
+        "password_reset": "2/h",
+    }
+    throttled = sample(
+        client, "platform_accounts_emails_throttled_total", endpoint="password_reset"
+    )
+    asks = [
+        ("alice@example.com", "10.0.0.1"),
+        ("ALICE@Example.com", "10.0.0.2"),
+        (" alice@EXAMPLE.COM ", "2001:db8::1"),
+        ("alice@example.com", "10.0.0.4"),
+        ("nobody@example.com", "10.0.0.5"),
+    ]
+    answers = [
+        api_client.post("/api/v1/auth/password/reset", {"email": email}, REMOTE_ADDR=ip)
+        for email, ip in asks
+    ]
+    # Throttled, sent or without an account: the same 202 and body for each.
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]] * 2
+    after = sample(client, "platform_accounts_emails_throttled_total", endpoint="password_reset")
+    assert after == throttled + 2

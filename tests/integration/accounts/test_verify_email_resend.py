@@ -5,6 +5,7 @@ from django.core import mail
 
 from tests.factories.accounts import UserFactory
 from tests.integration.accounts.conftest import last_mailed_token
+from tests.integration.accounts.test_metrics import sample
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -80,4 +81,63 @@ def test_in_the_background_the_request_does_the_same_for_every_address(api_clien
     deadline = time.monotonic() + 10
     while not mail.outbox and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert [message.to for message in mail.outbox] == [["pending@example.com"]]
+
+
+def test_an_address_gets_at_most_its_budget_of_emails_whatever_the_spelling_or_client_ip(
+    client, api_client, settings
+):
+    settings.ACCOUNTS_ADDRESS_RATE_LIMITS = {
+        **settings.ACCOUNTS_ADDRESS_RATE_LIMITS,
+        "verification_resend": "1/h",
+    }
+    UserFactory(email="pending@example.com", email_verified=False)
+    name = "platform_accounts_emails_throttled_total"
+    throttled = sample(client, name, endpoint="verification_resend")
+    url = "/api/v1/auth/verify-email/resend"
+    answers = [
+        api_client.post(url, {"email": email}, REMOTE_ADDR=ip)
+        for email, ip in (
+            ("pending@example.com", "10.0.0.1"),
+            ("PENDING@example.com", "10.0.0.2"),
+            ("nobody@example.com", "10.0.0.3"),
+        )
+    ]
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    assert [m.to for m in mail.outbox] == [["pending@example.com"]]
+    assert sample(client, name, endpoint="verification_resend") == throttled + 1
+    # The throttled ask issued no token: the one mailed still verifies the address.
+    token = last_mailed_token()
+    assert api_client.post("/api/v1/auth/verify-email", {"token": token}).status_code == 200
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+def test_in_the_background_a_throttled_address_is_answered_as_any_other(
+    client, api_client, settings
+):
+    import time
+
+    UserFactory(email="pending@example.com", email_verified=False)
+    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = True
+    settings.ACCOUNTS_ADDRESS_RATE_LIMITS = {
+        **settings.ACCOUNTS_ADDRESS_RATE_LIMITS,
+        "verification_resend": "1/h",
+    }
+    name = "platform_accounts_emails_throttled_total"
+    throttled = sample(client, name, endpoint="verification_resend")
+    url = "/api/v1/auth/verify-email/resend"
+    answers = [
+        api_client.post(url, {"email": email})
+        for email in ("pending@example.com", "pending@example.com", "nobody@example.com")
+    ]
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    # Two pool threads: the email and the refusal land in either order.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        not mail.outbox or sample(client, name, endpoint="verification_resend") == throttled
+    ):
+        time.sleep(0.01)
+    assert sample(client, name, endpoint="verification_resend") == throttled + 1
     assert [message.to for message in mail.outbox] == [["pending@example.com"]]

@@ -9,6 +9,7 @@ import pytest
 
 from apps.aggregation.models import RunRow
 from core.domain.aggregation.composite import AuthMode
+from tests.factories.tokens import access_token
 from tests.integration.aggregation.conftest import DATABASES, source
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
@@ -351,3 +352,71 @@ def test_run_metrics_are_exported(client, upstream, make_composite):
     assert (
         'platform_aggregation_source_latency_seconds_count{composite="metered",source="a"}' in text
     )
+
+
+def test_runs_are_limited_per_client_ip_and_a_refused_run_calls_and_records_nothing(
+    client, upstream, make_composite, settings
+):
+    settings.AGGREGATION_RUN_RATE = "2/m"
+    make_composite("combo", source("a", upstream.url("/json?name=limited")))
+    refusals = _sample("platform_aggregation_rate_limited_total")
+    assert [run(client, query=f"?n={n}").status_code for n in range(2)] == [200, 200]
+    calls = sum(upstream.calls.values())
+    refused = run(client, query="?n=3")
+    assert refused.status_code == 429
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert sum(upstream.calls.values()) == calls
+    assert RunRow.objects.using("aggregation").count() == 2
+    assert _sample("platform_aggregation_rate_limited_total") == refusals + 1
+    # Every composite shares the caller's budget, an unknown name included.
+    assert run(client, name="nope").status_code == 429
+    assert run(client, REMOTE_ADDR="10.0.0.9").status_code == 200
+
+
+def test_a_caller_with_a_token_is_counted_by_user_not_by_ip(
+    client, upstream, make_composite, settings
+):
+    settings.AGGREGATION_RUN_RATE = "1/m"
+    make_composite("combo", source("a", upstream.url("/json")))
+    alice = {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id='alice')}"}
+    bob = {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id='bob')}"}
+    assert run(client).status_code == 200
+    assert run(client).status_code == 429
+    assert run(client, **alice).status_code == 200
+    assert run(client, **alice, REMOTE_ADDR="10.0.0.9").status_code == 429
+    assert run(client, **bob).status_code == 200
+
+
+def test_a_bad_token_is_401_and_spends_nothing(client, upstream, make_composite, settings):
+    settings.AGGREGATION_RUN_RATE = "1/m"
+    make_composite("combo", source("a", upstream.url("/json")))
+    assert run(client, HTTP_AUTHORIZATION="Bearer not-a-token").status_code == 401
+    assert run(client).status_code == 200
+
+
+def test_an_ipv6_client_is_counted_by_its_64(client, upstream, make_composite, settings):
+    settings.AGGREGATION_RUN_RATE = "1/m"
+    make_composite("combo", source("a", upstream.url("/json")))
+    assert run(client, REMOTE_ADDR="2001:db8:0:1::1").status_code == 200
+    assert run(client, REMOTE_ADDR="2001:db8:0:1:ffff::2").status_code == 429
+    assert run(client, REMOTE_ADDR="2001:db8:0:2::1").status_code == 200
+
+
+@pytest.mark.parametrize(("rate", "enabled"), [(None, True), ("1/m", False)])
+def test_without_a_rate_or_with_rate_limits_off_runs_are_not_limited(
+    client, upstream, make_composite, settings, rate, enabled
+):
+    settings.AGGREGATION_RUN_RATE = rate
+    settings.RATELIMIT_ENABLE = enabled
+    make_composite("combo", source("a", upstream.url("/json")))
+    assert {run(client).status_code for _ in range(3)} == {200}
+
+
+def test_with_redis_unreachable_the_run_limit_lapses(
+    client, upstream, make_composite, settings, redis_down
+):
+    settings.AGGREGATION_RUN_RATE = "1/m"
+    make_composite("combo", source("a", upstream.url("/json")))
+    assert [run(client).status_code for _ in range(2)] == [200, 200]

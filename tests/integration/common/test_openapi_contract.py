@@ -345,6 +345,20 @@ def test_every_api_operation_documents_503_with_retry_after_and_no_other_does(sc
     assert api_operations > 25
 
 
+def test_every_rate_limited_operation_documents_retry_after(schema):
+    limited = set()
+    for name, operation in drf_operations(schema):
+        if "429" in operation["responses"]:
+            assert documented_codes(schema, operation, 429) == {"rate_limited"}, name
+            assert "Retry-After" in operation["responses"]["429"]["headers"], name
+            limited.add(name)
+    assert {
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/password/reset",
+        "GET /api/v1/aggregation/composites/{name}/run",
+    } <= limited
+
+
 def test_the_servers_own_refusals_are_listed(schema):
     from config.gunicorn_worker import PARSE_REFUSALS
 

@@ -3,15 +3,23 @@
 from dataclasses import replace
 
 from core.domain.accounts.user import UserStatus
+from core.domain.shared.result import Err
 from core.usecases.accounts.password_reset import (
     RequestPasswordReset,
     ResetPassword,
+    ResetPasswordError,
 )
 
 
 def request(w):
     return RequestPasswordReset(
-        users=w.users, tokens=w.tokens, mailer=w.mailer, uow=w.uow, clock=w.clock
+        users=w.users,
+        tokens=w.tokens,
+        mailer=w.mailer,
+        quota=w.quota,
+        uow=w.uow,
+        clock=w.clock,
+        events=w.events,
     )
 
 
@@ -36,3 +44,17 @@ def test_request_mails_real_accounts_only(world, alice):
     for email in ("ALICE@example.com", "nobody@x.io", "d@x.io", "junk"):
         assert request(world).execute(email).is_ok()
     assert [(k, to) for k, to, _ in world.mailer.sent] == [("reset", "alice@example.com")]
+    assert world.quota.taken == {"alice@example.com": 1}
+
+
+def test_an_address_past_its_budget_is_sent_nothing_and_its_last_token_still_works(world, alice):
+    world.quota.limit = 1
+    assert request(world).execute("alice@example.com").is_ok()
+    mailed = world.mailer.sent[-1][2]
+    assert request(world).execute(" ALICE@Example.COM").is_ok()
+    assert [to for _, to, _ in world.mailer.sent] == ["alice@example.com"]
+    assert world.quota.taken == {"alice@example.com": 2}
+    assert world.events.events == ["email_throttled:password_reset"]
+    # No token was issued for the throttled ask, so the one mailed still resets the password.
+    assert reset(world).execute(mailed, "brand-new-secret-9").is_ok()
+    assert reset(world).execute(mailed, "brand-new-secret-9") == Err(ResetPasswordError.INVALID)

@@ -11,7 +11,13 @@ def verify(w):
 
 def resend(w):
     return ResendVerification(
-        users=w.users, tokens=w.tokens, mailer=w.mailer, uow=w.uow, clock=w.clock
+        users=w.users,
+        tokens=w.tokens,
+        mailer=w.mailer,
+        quota=w.quota,
+        uow=w.uow,
+        clock=w.clock,
+        events=w.events,
     )
 
 
@@ -27,3 +33,23 @@ def test_resend_mails_only_active_unverified_accounts(world, alice):
     for email in ("new@example.com", "alice@example.com", "gone@example.com", "x@y.io", "bad"):
         assert resend(world).execute(email).is_ok()
     assert [(kind, to) for kind, to, _ in world.mailer.sent] == [("verify", "new@example.com")]
+
+
+def test_an_address_past_its_budget_is_sent_nothing_and_its_last_token_still_works(world):
+    unverified(world, email="new@example.com")
+    world.quota.limit = 1
+    assert resend(world).execute("new@example.com").is_ok()
+    mailed = world.mailer.sent[-1][2]
+    assert resend(world).execute("NEW@Example.com").is_ok()
+    assert [to for _, to, _ in world.mailer.sent] == ["new@example.com"]
+    assert world.quota.taken == {"new@example.com": 2}
+    assert world.events.events == ["email_throttled:verification_resend"]
+    # No token was issued for the throttled ask, so it voided nothing.
+    assert verify(world).execute(mailed).is_ok()
+
+
+def test_addresses_without_an_email_to_send_spend_no_budget(world, alice):
+    unverified(world, email="gone@example.com", status=UserStatus.SUSPENDED)
+    for email in ("alice@example.com", "gone@example.com", "x@y.io", "bad"):
+        assert resend(world).execute(email).is_ok()
+    assert world.quota.taken == {}

@@ -16,7 +16,13 @@ from tests.unit.accounts.conftest import WEEK
 
 def request(w):
     return RequestPasswordReset(
-        users=w.users, tokens=w.tokens, mailer=w.mailer, uow=w.uow, clock=w.clock
+        users=w.users,
+        tokens=w.tokens,
+        mailer=w.mailer,
+        quota=w.quota,
+        uow=w.uow,
+        clock=w.clock,
+        events=w.events,
     )
 
 

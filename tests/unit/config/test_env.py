@@ -50,6 +50,30 @@ def test_numbers_are_parsed_and_bounded(monkeypatch):
             fn("PLATFORM_N", 1, minimum=0)
 
 
+def test_rates_must_look_like_count_per_period(monkeypatch):
+    monkeypatch.setenv("PLATFORM_RATE", "100/5m")
+    assert env.env_rate("PLATFORM_RATE", "10/m") == "100/5m"
+    # A period of zero seconds passed the check, then django-ratelimit raised
+    # ImproperlyConfigured on every request the limit applied to: a 500 each time.
+    for bad in ("lots", "10", "10/x", "-1/m", "5/0m", "5/00h", "0", ""):
+        monkeypatch.setenv("PLATFORM_RATE", bad)
+        with pytest.raises(ImproperlyConfigured, match="PLATFORM_RATE"):
+            env.env_rate("PLATFORM_RATE", "10/m")
+
+
+def test_an_optional_rate_is_off_when_zero_or_empty(monkeypatch):
+    monkeypatch.delenv("PLATFORM_RATE", raising=False)
+    assert env.env_optional_rate("PLATFORM_RATE", "60/m") == "60/m"
+    for off in ("0", "", " "):
+        monkeypatch.setenv("PLATFORM_RATE", off)
+        assert env.env_optional_rate("PLATFORM_RATE", "60/m") is None
+    monkeypatch.setenv("PLATFORM_RATE", "0/m")
+    assert env.env_optional_rate("PLATFORM_RATE", "60/m") == "0/m"
+    monkeypatch.setenv("PLATFORM_RATE", "often")
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_RATE"):
+        env.env_optional_rate("PLATFORM_RATE", "60/m")
+
+
 def test_env_list_splits_and_drops_blanks(monkeypatch):
     monkeypatch.delenv("PLATFORM_L", raising=False)
     assert env.env_list("PLATFORM_L", ["a"]) == ["a"]
