@@ -109,6 +109,32 @@ def test_requests_the_server_cannot_parse_get_problem_documents(
     assert (problem["status"], problem["code"]) == (status, code)
 
 
+def _answer(raw_answer: bytes) -> tuple[str, dict[str, str], bytes]:
+    head, _, body = raw_answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    return lines[0], dict(line.split(": ", 1) for line in lines[1:]), body
+
+
+@pytest.mark.parametrize("path", ["/health", "/no-route-here"], ids=["django", "gateway"])
+def test_an_http11_request_without_a_host_is_a_400_and_an_http10_one_is_served(
+    embedded_server, path
+):
+    # RFC 9112 §3.2: a Host header is required in HTTP/1.1 (not in 1.0), and one only.
+    status, headers, body = _answer(_raw(embedded_server, f"GET {path} HTTP/1.1\r\n\r\n".encode()))
+    assert status.startswith("HTTP/1.1 400 "), status
+    assert headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert (problem["code"], problem["detail"]) == (
+        "malformed_request",
+        "The request is not valid HTTP/1.1: an HTTP/1.1 request needs a Host header",
+    )
+    two = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n".encode()
+    status, _, body = _answer(_raw(embedded_server, two))
+    assert (status[9:12], json.loads(body)["code"]) == ("400", "malformed_request")
+    status, _, _ = _answer(_raw(embedded_server, f"GET {path} HTTP/1.0\r\n\r\n".encode()))
+    assert status[9:12] == ("200" if path == "/health" else "404"), status
+
+
 def test_chunked_request_bodies_reach_django_and_keep_the_size_limit(embedded_server):
     def chunks(*parts):
         yield from parts
