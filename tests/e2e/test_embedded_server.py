@@ -112,7 +112,15 @@ def test_requests_the_server_cannot_parse_get_problem_documents(
 def _answer(raw_answer: bytes) -> tuple[str, dict[str, str], bytes]:
     head, _, body = raw_answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    return lines[0], dict(line.split(": ", 1) for line in lines[1:]), body
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    if headers.get("Transfer-Encoding") == "chunked":
+        chunks, rest = [], body
+        while (size := int(rest.partition(b"\r\n")[0], 16)) > 0:
+            rest = rest.partition(b"\r\n")[2]
+            chunks.append(rest[:size])
+            rest = rest[size + 2 :]
+        body = b"".join(chunks)
+    return lines[0], headers, body
 
 
 @pytest.mark.parametrize("path", ["/health", "/no-route-here"], ids=["django", "gateway"])
@@ -133,6 +141,18 @@ def test_an_http11_request_without_a_host_is_a_400_and_an_http10_one_is_served(
     assert (status[9:12], json.loads(body)["code"]) == ("400", "malformed_request")
     status, _, _ = _answer(_raw(embedded_server, f"GET {path} HTTP/1.0\r\n\r\n".encode()))
     assert status[9:12] == ("200" if path == "/health" else "404"), status
+
+
+@pytest.mark.parametrize("path", ["/health", "/no-route-here"], ids=["django", "gateway"])
+@pytest.mark.parametrize(
+    "host", ["", "evil.example", "local host"], ids=["empty", "foreign", "bad"]
+)
+def test_a_host_that_is_empty_or_not_allowed_is_a_400_on_either_side(embedded_server, path, host):
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    status, headers, body = _answer(_raw(embedded_server, request.encode()))
+    assert status.startswith("HTTP/1.1 400 "), status
+    assert headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["code"] == "bad_request"
 
 
 def test_chunked_request_bodies_reach_django_and_keep_the_size_limit(embedded_server):

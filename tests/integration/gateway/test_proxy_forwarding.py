@@ -146,7 +146,7 @@ def test_oversized_body_is_413_before_any_upstream_call(proxy, upstream, add_rou
     assert upstream.calls == {}
 
 
-def test_malformed_content_length_and_foreign_host_are_400(upstream, add_route):
+def test_malformed_content_length_and_a_foreign_or_empty_host_are_400(upstream, add_route):
     from apps.gateway.entrypoint import GatewayApplication
 
     add_route(upstream_url=upstream.url)
@@ -159,7 +159,9 @@ def test_malformed_content_length_and_foreign_host_are_400(upstream, add_route):
     app({**base, "HTTP_HOST": "testserver", "CONTENT_LENGTH": "x"}, start_response)
     app({**base, "HTTP_HOST": "testserver", "CONTENT_LENGTH": "-1"}, start_response)
     app({**base, "HTTP_HOST": "evil.example"}, start_response)
-    assert answers == ["400 Bad Request"] * 3
+    app({**base, "HTTP_HOST": "", "SERVER_NAME": "testserver"}, start_response)  # no fallback
+    assert answers == ["400 Bad Request"] * 4
+    assert upstream.calls == {}
 
 
 def test_chunked_bodies_are_read_and_limited(upstream, add_route, settings):
