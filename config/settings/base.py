@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "apps.common.middleware.AccessLogMiddleware",
     "apps.common.middleware.BodySizeLimitMiddleware",
     "apps.common.middleware.NulByteMiddleware",
+    # Before the first reader of the host (SecurityMiddleware, CommonMiddleware, CSRF).
+    "apps.common.middleware.AbsoluteTargetHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -305,6 +305,31 @@ def test_a_fragment_in_the_request_target_neither_routes_nor_travels(
     assert [seen["path"] for seen in upstream.seen] == [sent]
 
 
+def test_an_absolute_form_target_is_for_its_authority_not_the_host_header(upstream, add_route):
+    # RFC 9112 §3.2.2: the allow-list, X-Forwarded-Host and the cache key see the authority.
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    answered = []
+
+    def get(raw_uri, host):
+        environ = gunicorn_environ(raw_uri, HTTP_HOST=host)
+        body = b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
+        status, headers = answered.pop()
+        return int(status[:3]), dict(headers), body
+
+    status, headers, _ = get("http://localhost/orders/x", "127.0.0.1")
+    assert (status, headers["X-Cache"]) == (200, "MISS")
+    assert dict(upstream.seen[-1]["headers"])["X-Forwarded-Host"] == "localhost"
+    status, headers, _ = get("/orders/x", "localhost")
+    assert (status, headers["X-Cache"]) == (200, "HIT")
+    status, _, body = get("http://evil.example/orders/x", "localhost")
+    assert (status, json.loads(body)["code"]) == (400, "bad_request")
+    status, _, body = get("http://localhost/orders/x", "local host")  # still refused: invalid
+    assert (status, json.loads(body)["code"]) == (400, "bad_request")
+    assert len(upstream.seen) == 1
+
+
 @pytest.mark.parametrize(
     ("method", "raw_uri"), [("OPTIONS", "*"), ("CONNECT", "127.0.0.1:9"), ("GET", "orders")]
 )
