@@ -8,7 +8,9 @@ serving its connection while the next request arrives within `GUNICORN_KEEPALIVE
 (default 2; 0 switches it off), unless another connection waits for a thread. Requests gunicorn
 cannot parse (a malformed `Content-Length`, an oversized request line or header block) are
 refused with a problem document, like every other error of the platform, instead of gunicorn's
-HTML page. Everything else (limits, timeouts, graceful shutdown, HTTP/2) is gthread's own.
+HTML page, and so is an HTTP/1.1 request without a Host header (RFC 9112 §3.2), which gunicorn
+lets through (two Host lines it refuses itself). Everything else (limits, timeouts, graceful
+shutdown, HTTP/2) is gthread's own.
 """
 
 from __future__ import annotations
@@ -44,6 +46,24 @@ _NOT_THE_CLIENTS = (
     http_errors.ConfigurationProblem,
 )
 _MAX_DETAIL = 200
+
+
+class MissingHost(http_errors.ParseException):  # type: ignore[misc]
+    """An HTTP/1.1 request without a Host header, which RFC 9112 §3.2 says to refuse with 400."""
+
+    def __str__(self) -> str:
+        return "an HTTP/1.1 request needs a Host header"
+
+
+def require_host(req: Any) -> None:
+    """Raise `MissingHost` for an HTTP/1.1 request that lacks a Host header.
+
+    Before this, Django and the gateway took such a request for one to the address the server
+    binds (`SERVER_NAME`, in ALLOWED_HOSTS by default). HTTP/1.0 needs no Host (§3.2 is an
+    HTTP/1.1 rule); HTTP/2 requests (`:authority`) never come through here.
+    """
+    if req.version >= (1, 1) and not any(name == "HOST" for name, _ in req.headers):
+        raise MissingHost()
 
 
 def parse_refusal(exc: BaseException) -> tuple[int, str, str] | None:
@@ -127,6 +147,10 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         with self._queued_lock:
             self._queued -= 1
         return serve_while_kept_alive(super().handle, conn, self.linger_seconds, self._nobody_waits)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        require_host(req)  # raised here, it reaches `handle_error` as a parse error would
+        return super().handle_request(req, conn)
 
     def _nobody_waits(self) -> bool:
         return bool(self.alive) and self._queued <= 0

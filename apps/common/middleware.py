@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 import structlog
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
+from apps.common.hosts import absolute_form, absolute_target_host
 from apps.common.logging import bind_request
 from apps.common.problems import problem_response
 
@@ -98,6 +99,26 @@ class NulByteMiddleware:
             return problem_response(
                 400, "malformed_request", "The path or the query holds a NUL character."
             )
+        return self.get_response(request)
+
+
+class AbsoluteTargetHostMiddleware:
+    """Make the authority of an absolute-form target (`GET http://host/path`) the request's
+    host, in place of its Host header (RFC 9112 §3.2.2), before anything reads the host: the
+    allow-list judges it (`DisallowedHost`, 400 `bad_request`) and absolute URLs are built
+    with it, as the gateway does. Only a request line tells the form (gunicorn's `RAW_URI`)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        parts = absolute_form(meta.get("RAW_URI") or meta.get("REQUEST_URI") or "/")
+        if parts is not None:
+            host = absolute_target_host(parts.netloc, meta.get("HTTP_HOST"))
+            if host is None:
+                raise DisallowedHost(f"Invalid HTTP_HOST header: {meta.get('HTTP_HOST')!r}.")
+            meta["HTTP_HOST"] = host
         return self.get_response(request)
 
 

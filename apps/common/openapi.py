@@ -2,10 +2,10 @@
 
 `problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
 operation, the problems any DRF view may answer whatever it declares (405, and 400 for a NUL
-in the path or the query; 413, 415 and a malformed body's 400 when it takes a body; 406 when it
-negotiates content, 404 when `?format=` may pick its renderer; 503 on the API's `/api/v1/`
-operations), merging their codes into the view's own. Problems are declared under
-`application/problem+json`, the media type the server sends them with.
+in the path or the query or a host not allowed; 413, 415 and a malformed body's 400 when it
+takes a body; 406 when it negotiates content, 404 when `?format=` may pick its renderer; 503
+on the API's `/api/v1/` operations), merging their codes into the view's own. Problems are
+declared under `application/problem+json`, the media type the server sends them with.
 """
 
 from __future__ import annotations
@@ -51,11 +51,12 @@ ProblemSerializer = inline_serializer(
 )
 
 # What any DRF view may answer besides its own errors: DRF's MethodNotAllowed, ParseError and
-# UnsupportedMediaType through apps.common.exceptions, BodySizeLimitMiddleware's 413, and
-# NulByteMiddleware's 400 for a NUL in the path or the query, which comes before any view.
+# UnsupportedMediaType through apps.common.exceptions, BodySizeLimitMiddleware's 413,
+# NulByteMiddleware's 400 for a NUL in the path or the query, and Django's 400 `bad_request`
+# (DisallowedHost) for a host ALLOWED_HOSTS does not list, both before any view.
 # tests/integration/common/test_openapi_contract.py checks these against real answers.
 EVERY_OPERATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {
-    400: ("malformed_request",),
+    400: ("bad_request", "malformed_request"),
     405: ("method_not_allowed",),
 }
 BODY_PROBLEMS: Mapping[int, tuple[str, ...]] = {
@@ -142,16 +143,20 @@ class ProblemAutoSchema(AutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
-        general = dict(EVERY_OPERATION_PROBLEMS)
+        groups = [EVERY_OPERATION_PROBLEMS]
         if "requestBody" in operation:
-            general |= BODY_PROBLEMS
+            groups.append(BODY_PROBLEMS)
         negotiation = self.view.content_negotiation_class
         if issubclass(negotiation, DefaultContentNegotiation):
-            general |= NEGOTIATION_PROBLEMS
+            groups.append(NEGOTIATION_PROBLEMS)
             if negotiation.settings.URL_FORMAT_OVERRIDE:
-                general |= FORMAT_OVERRIDE_PROBLEMS
+                groups.append(FORMAT_OVERRIDE_PROBLEMS)
         if path.startswith(DATABASE_PATH_PREFIX):
-            general |= DATABASE_PROBLEMS
+            groups.append(DATABASE_PROBLEMS)
+        general: dict[int, tuple[str, ...]] = {}
+        for group in groups:  # one status in two groups (400) lists the codes of both
+            for status, codes in group.items():
+                general[status] = (*general.get(status, ()), *codes)
         responses = operation.setdefault("responses", {})
         problem = build_media_type_object(
             self.resolve_serializer(ProblemSerializer, "response").ref

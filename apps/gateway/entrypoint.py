@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from functools import cache, partial
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import structlog
 from django.conf import settings
@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.clientip import client_ip_from
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
+from apps.common.hosts import absolute_form, absolute_target_host
 from apps.common.logging import bind_request, direct_logger
 from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
@@ -93,24 +94,25 @@ def _incoming_headers(environ: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def _raw_path_and_query(environ: dict[str, Any]) -> tuple[str, str | None]:
-    """The path and query as the request line sent them; the query is None when it had no
-    `?` and "" when it had an empty one (`/x?`), so the upstream gets the target as sent."""
+def _raw_target(environ: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """The path and query as the request line sent them, and the authority of an absolute-form
+    target (None in origin form). The query is None when it had no `?` and "" when it had an
+    empty one (`/x?`), so the upstream gets the target as sent."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         # A fragment is no part of a request target (RFC 9112 §3.2): gunicorn leaves it out of
         # PATH_INFO, which the dispatcher and the access log read, so the route does too.
         raw = raw.partition("#")[0]
-    if raw and raw.startswith("/"):
-        path, question, query = raw.partition("?")
-        return path, query if question else None
-    if raw and "://" in raw:  # absolute form (`GET http://host/path`): the path as sent too
-        parts = urlsplit(raw)
-        asked = parts.query or "?" in raw  # no `?` can come before the query
-        return parts.path or "/", parts.query if asked else None
+        if raw.startswith("/"):
+            path, question, query = raw.partition("?")
+            return path, query if question else None, None
+        parts = absolute_form(raw)
+        if parts is not None:  # `GET http://host/path`: the path as sent too
+            asked = parts.query or "?" in raw  # no `?` can come before the query
+            return parts.path or "/", parts.query if asked else None, parts.netloc
     # No request line (Django's test client, runserver): an empty query cannot be told from none.
     path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
-    return path, environ.get("QUERY_STRING") or None
+    return path, environ.get("QUERY_STRING") or None, None
 
 
 def _without_body(method: str, status: int) -> bool:
@@ -131,10 +133,15 @@ class GatewayHandler:
 
     def handle(self, environ: dict[str, Any], request_id: str) -> Reply:
         method = environ["REQUEST_METHOD"].upper()
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-        domain, _ = split_domain_port(host)
+        path, query, authority = _raw_target(environ)
+        host = environ.get("HTTP_HOST")
+        if authority is not None:  # RFC 9112 §3.2.2: the target names the host, not Host
+            host = absolute_target_host(authority, host)
+        elif host is None:  # HTTP/1.0 (gunicorn refuses a Host-less 1.1 request), a test client
+            host = environ.get("SERVER_NAME", "")
+        domain, _ = split_domain_port(host or "")
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-            return self._error(400, "bad_request", "The Host header is not allowed.")
+            return self._error(400, "bad_request", "The host the request is for is not allowed.")
         body = self._body(environ)
         if isinstance(body, Reply):
             return body
@@ -143,7 +150,6 @@ class GatewayHandler:
         scheme = environ.get("wsgi.url_scheme", "http")
         if trusted > 0 and environ.get("HTTP_X_FORWARDED_PROTO") in {"http", "https"}:
             scheme = environ["HTTP_X_FORWARDED_PROTO"]
-        path, query = _raw_path_and_query(environ)
         request = ProxyRequest(
             method=method,
             path=path,

@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "apps.common.middleware.AccessLogMiddleware",
     "apps.common.middleware.BodySizeLimitMiddleware",
     "apps.common.middleware.NulByteMiddleware",
+    # Before the first reader of the host (SecurityMiddleware, CommonMiddleware, CSRF).
+    "apps.common.middleware.AbsoluteTargetHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -262,8 +264,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Accounts and tokens, the API gateway's administration, and composite endpoints. "
         "Every error is an RFC 9457 problem document (application/problem+json) with a "
-        "stable `code`. Requests the server cannot parse as HTTP/1.1 are refused before any "
-        "operation, on any path, and the connection closes: 400 `malformed_request`, 414 "
+        "stable `code`. Requests the server cannot parse as HTTP/1.1 (an HTTP/1.1 request "
+        "without a Host header, or with two, among them) are refused before any operation, "
+        "on any path, and the connection closes: 400 `malformed_request`, 414 "
         "`uri_too_long`, 431 `headers_too_large`, 417 `expectation_failed`, 501 "
         "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py). A NUL "
         "character in a path or a query (`%00`) is 400 `malformed_request` on every "

@@ -94,3 +94,31 @@ def serve(
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+def send_raw(base_url: str, request: bytes, *, then_stop_sending: bool = False) -> bytes:
+    """Send `request` as bytes on a new connection; everything the server sent until it closed."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        if then_stop_sending:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def split_answer(raw_answer: bytes) -> tuple[str, dict[str, str], bytes]:
+    """The status line, the headers and the (de-chunked) body of one HTTP/1.1 answer."""
+    head, _, body = raw_answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    if headers.get("Transfer-Encoding") == "chunked":
+        chunks, rest = [], body
+        while (size := int(rest.partition(b"\r\n")[0], 16)) > 0:
+            rest = rest.partition(b"\r\n")[2]
+            chunks.append(rest[:size])
+            rest = rest[size + 2 :]
+        body = b"".join(chunks)
+    return lines[0], headers, body

@@ -2,10 +2,11 @@
 
 import json
 import re
-import socket
 
 import httpx
 import pytest
+
+from tests.e2e.servers import send_raw, split_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -76,18 +77,6 @@ def test_a_static_file_refuses_other_methods_with_a_problem_document(embedded_se
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def _raw(base_url: str, request: bytes, *, then_stop_sending: bool = False) -> bytes:
-    host, port = base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(request)
-        if then_stop_sending:
-            sock.shutdown(socket.SHUT_WR)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
-
-
 @pytest.mark.parametrize(
     ("request_bytes", "status", "code"),
     [
@@ -99,7 +88,7 @@ def _raw(base_url: str, request: bytes, *, then_stop_sending: bool = False) -> b
 def test_requests_the_server_cannot_parse_get_problem_documents(
     embedded_server, request_bytes, status, code
 ):
-    head, _, body = _raw(embedded_server, request_bytes).partition(b"\r\n\r\n")
+    head, _, body = send_raw(embedded_server, request_bytes).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     assert lines[0].startswith(f"HTTP/1.1 {status} ")
     headers = dict(line.split(": ", 1) for line in lines[1:])
@@ -107,6 +96,40 @@ def test_requests_the_server_cannot_parse_get_problem_documents(
     assert len(headers["X-Request-ID"]) == 32
     problem = json.loads(body)
     assert (problem["status"], problem["code"]) == (status, code)
+
+
+@pytest.mark.parametrize("path", ["/health", "/no-route-here"], ids=["django", "gateway"])
+def test_an_http11_request_without_a_host_is_a_400_and_an_http10_one_is_served(
+    embedded_server, path
+):
+    # RFC 9112 §3.2: a Host header is required in HTTP/1.1 (not in 1.0), and one only.
+    status, headers, body = split_answer(
+        send_raw(embedded_server, f"GET {path} HTTP/1.1\r\n\r\n".encode())
+    )
+    assert status.startswith("HTTP/1.1 400 "), status
+    assert headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert (problem["code"], problem["detail"]) == (
+        "malformed_request",
+        "The request is not valid HTTP/1.1: an HTTP/1.1 request needs a Host header",
+    )
+    two = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n".encode()
+    status, _, body = split_answer(send_raw(embedded_server, two))
+    assert (status[9:12], json.loads(body)["code"]) == ("400", "malformed_request")
+    status, _, _ = split_answer(send_raw(embedded_server, f"GET {path} HTTP/1.0\r\n\r\n".encode()))
+    assert status[9:12] == ("200" if path == "/health" else "404"), status
+
+
+@pytest.mark.parametrize("path", ["/health", "/no-route-here"], ids=["django", "gateway"])
+@pytest.mark.parametrize(
+    "host", ["", "evil.example", "local host"], ids=["empty", "foreign", "bad"]
+)
+def test_a_host_that_is_empty_or_not_allowed_is_a_400_on_either_side(embedded_server, path, host):
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    status, headers, body = split_answer(send_raw(embedded_server, request.encode()))
+    assert status.startswith("HTTP/1.1 400 "), status
+    assert headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["code"] == "bad_request"
 
 
 def test_chunked_request_bodies_reach_django_and_keep_the_size_limit(embedded_server):
@@ -152,7 +175,7 @@ def test_chunked_request_bodies_reach_django_and_keep_the_size_limit(embedded_se
 def test_a_proxied_request_whose_body_breaks_off_or_breaks_the_framing_is_a_400(
     embedded_server, request_bytes, detail
 ):
-    answer = _raw(embedded_server, request_bytes, then_stop_sending=True)
+    answer = send_raw(embedded_server, request_bytes, then_stop_sending=True)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 "), answer
     problem = json.loads(body)

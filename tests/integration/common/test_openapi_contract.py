@@ -205,6 +205,22 @@ def test_every_drf_operation_documents_the_400_for_a_nul_in_its_path_or_query(cl
     assert checked > 30
 
 
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+def test_every_drf_operation_documents_the_400_for_a_host_not_allowed(client, schema):
+    # Django's DisallowedHost, on every path: from the Host header or, for an absolute-form
+    # target, from the target's authority (apps.common.middleware.AbsoluteTargetHostMiddleware).
+    checked = 0
+    for name, operation in drf_operations(schema):
+        method, path = name.split(" ", 1)
+        target = concrete(path)
+        for host in ({"HTTP_HOST": "evil.example"}, {"RAW_URI": f"http://evil.example{target}"}):
+            response = client.generic(method, target, **host)
+            assert (response.status_code, response.json()["code"]) == (400, "bad_request"), name
+        assert "bad_request" in documented_codes(schema, operation, 400), name
+        checked += 1
+    assert checked > 30
+
+
 def test_every_drf_operation_with_a_body_documents_400_413_415(schema):
     with_body = [(name, op) for name, op in drf_operations(schema) if "requestBody" in op]
     assert with_body
@@ -225,16 +241,24 @@ def test_create_route_keeps_its_own_problems_beside_the_general_ones(schema):
     assert documented_codes(schema, operation, 405) == {"method_not_allowed"}
     assert documented_codes(schema, operation, 413) == {"payload_too_large"}
     assert documented_codes(schema, operation, 415) == {"unsupported_media_type"}
-    assert documented_codes(schema, operation, 400) == {"validation_error", "malformed_request"}
+    assert documented_codes(schema, operation, 400) == {
+        "validation_error",
+        "malformed_request",
+        "bad_request",
+    }
     assert documented_codes(schema, operation, 409) == {"route_name_taken", "route_prefix_taken"}
     assert "token_expired" in documented_codes(schema, operation, 401)
     assert "201" in operation["responses"]
 
 
 def test_declared_codes_of_a_status_are_merged_not_overwritten(schema):
-    # register declares 400 `validation_error` only; `malformed_request` joins it.
+    # register declares 400 `validation_error` only; `malformed_request` and `bad_request` join.
     operation = schema["paths"]["/api/v1/auth/register"]["post"]
-    assert documented_codes(schema, operation, 400) == {"validation_error", "malformed_request"}
+    assert documented_codes(schema, operation, 400) == {
+        "validation_error",
+        "malformed_request",
+        "bad_request",
+    }
     assert documented_codes(schema, operation, 409) == {"email_taken"}
     assert documented_codes(schema, operation, 429) == {"rate_limited"}
 

@@ -146,7 +146,7 @@ def test_oversized_body_is_413_before_any_upstream_call(proxy, upstream, add_rou
     assert upstream.calls == {}
 
 
-def test_malformed_content_length_and_foreign_host_are_400(upstream, add_route):
+def test_malformed_content_length_and_a_foreign_or_empty_host_are_400(upstream, add_route):
     from apps.gateway.entrypoint import GatewayApplication
 
     add_route(upstream_url=upstream.url)
@@ -159,7 +159,9 @@ def test_malformed_content_length_and_foreign_host_are_400(upstream, add_route):
     app({**base, "HTTP_HOST": "testserver", "CONTENT_LENGTH": "x"}, start_response)
     app({**base, "HTTP_HOST": "testserver", "CONTENT_LENGTH": "-1"}, start_response)
     app({**base, "HTTP_HOST": "evil.example"}, start_response)
-    assert answers == ["400 Bad Request"] * 3
+    app({**base, "HTTP_HOST": "", "SERVER_NAME": "testserver"}, start_response)  # no fallback
+    assert answers == ["400 Bad Request"] * 4
+    assert upstream.calls == {}
 
 
 def test_chunked_bodies_are_read_and_limited(upstream, add_route, settings):
@@ -301,6 +303,31 @@ def test_a_fragment_in_the_request_target_neither_routes_nor_travels(
     GatewayApplication()(gunicorn_environ(raw_uri), lambda *status: answered.append(status))
     assert answered[0][0] == "200 OK"
     assert [seen["path"] for seen in upstream.seen] == [sent]
+
+
+def test_an_absolute_form_target_is_for_its_authority_not_the_host_header(upstream, add_route):
+    # RFC 9112 §3.2.2: the allow-list, X-Forwarded-Host and the cache key see the authority.
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    answered = []
+
+    def get(raw_uri, host):
+        environ = gunicorn_environ(raw_uri, HTTP_HOST=host)
+        body = b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
+        status, headers = answered.pop()
+        return int(status[:3]), dict(headers), body
+
+    status, headers, _ = get("http://localhost/orders/x", "127.0.0.1")
+    assert (status, headers["X-Cache"]) == (200, "MISS")
+    assert dict(upstream.seen[-1]["headers"])["X-Forwarded-Host"] == "localhost"
+    status, headers, _ = get("/orders/x", "localhost")
+    assert (status, headers["X-Cache"]) == (200, "HIT")
+    status, _, body = get("http://evil.example/orders/x", "localhost")
+    assert (status, json.loads(body)["code"]) == (400, "bad_request")
+    status, _, body = get("http://localhost/orders/x", "local host")  # still refused: invalid
+    assert (status, json.loads(body)["code"]) == (400, "bad_request")
+    assert len(upstream.seen) == 1
 
 
 @pytest.mark.parametrize(

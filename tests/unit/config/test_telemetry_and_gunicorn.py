@@ -113,6 +113,31 @@ def test_only_the_clients_parse_errors_become_problem_documents():
 
 
 @pytest.mark.parametrize(
+    ("request_bytes", "refused"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", True),
+        (b"GET http://localhost/ HTTP/1.1\r\nX-Host: localhost\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: \r\n\r\n", False),  # present: the allow-list judges it
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+    ],
+)
+def test_an_http11_request_without_a_host_header_is_a_parse_error(request_bytes, refused):
+    from gunicorn.config import Config
+    from gunicorn.http.parser import RequestParser
+
+    from config.gunicorn_worker import MissingHost, parse_refusal, require_host
+
+    request = next(RequestParser(Config(), [request_bytes], ("127.0.0.1", 1)))
+    if not refused:
+        require_host(request)
+        return
+    with pytest.raises(MissingHost) as raised:
+        require_host(request)
+    assert parse_refusal(raised.value)[:2] == (400, "malformed_request")
+
+
+@pytest.mark.parametrize(
     ("environ", "expected"),
     [
         ({}, ""),
