@@ -55,6 +55,7 @@ ERRORS = ErrorTable(
             ),
         ),
         (UpdateUserError.INVALID_ROLE, (400, "Roles are short lowercase slugs.")),
+        (UpdateUserError.USER_DELETED, (400, "A deleted user is final: nothing of it changes.")),
     ]
 )
 

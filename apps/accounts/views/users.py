@@ -153,7 +153,7 @@ class UserDetailView(APIView):
             200: UserOutput,
             **problems(
                 {
-                    400: ["validation_error", "illegal_status_transition"],
+                    400: ["validation_error", "illegal_status_transition", "user_deleted"],
                     **BEARER_401,
                     403: ["permission_denied"],
                     404: ["not_found"],

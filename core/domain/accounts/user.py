@@ -79,6 +79,11 @@ class User:
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles
 
+    @property
+    def is_final(self) -> bool:
+        """A deleted account is final: no status, role, name or flag of it changes again."""
+        return self.status == UserStatus.DELETED
+
     def change_status(self, target: UserStatus) -> bool:
         """Move to `target` if the transition is legal; False (and no change) otherwise."""
         if not can_transition(self.status, target):

@@ -70,6 +70,7 @@ class UpdateUserError(StrEnum):
     NOT_FOUND = "not_found"
     ILLEGAL_TRANSITION = "illegal_status_transition"
     INVALID_ROLE = "invalid_role"
+    USER_DELETED = "user_deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +123,14 @@ class UpdateUser:
             user = self._users.get_for_update(uid) if uid is not None else None
             if user is None:
                 return Err(UpdateUserError.NOT_FOUND)
+            was_final = user.is_final
             ends_sessions = False
             if changes.status is not None:
                 ends_sessions = user.ends_sessions_on(changes.status)
                 if not user.change_status(changes.status):
                     return Err(UpdateUserError.ILLEGAL_TRANSITION)
+            if was_final:  # no status change was asked (any would have been illegal)
+                return Err(UpdateUserError.USER_DELETED)
             roles_changed = changes.roles is not None and set(changes.roles) != set(user.roles)
             if changes.roles is not None:
                 user.roles = tuple(dict.fromkeys(changes.roles))

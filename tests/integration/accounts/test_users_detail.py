@@ -98,6 +98,9 @@ def test_illegal_transitions_are_400(api_client, admin_token, bob):
     assert api_client.patch(url, {"status": "deleted"}, **bearer(admin_token)).status_code == 200
     response = api_client.patch(url, {"status": "active"}, **bearer(admin_token))
     assert (response.status_code, response.json()["code"]) == (400, "illegal_status_transition")
+    response = api_client.patch(url, {"roles": ["user", "admin"]}, **bearer(admin_token))
+    assert (response.status_code, response.json()["code"]) == (400, "user_deleted")
+    assert api_client.get(url, **bearer(admin_token)).json()["roles"] == ["user"]
 
 
 def test_changing_roles_reissues_roles_on_refresh(api_client, admin_token, bob):

@@ -44,7 +44,9 @@ def test_new_users_are_active_unverified_plain_users():
 
 def test_deleted_is_final():
     user = make_user(clock)
+    assert not user.is_final
     assert user.change_status(UserStatus.DELETED)
+    assert user.is_final
     assert not user.can_login()
     assert not user.change_status(UserStatus.ACTIVE)
 

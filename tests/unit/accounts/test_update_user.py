@@ -48,6 +48,28 @@ def test_leaving_active_ends_sessions(world, alice, status):
     assert alice.id.value in world.revocations.cutoffs
 
 
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        (UserChanges(roles=("user", "admin")), UpdateUserError.USER_DELETED),
+        (UserChanges(full_name="Back"), UpdateUserError.USER_DELETED),
+        (UserChanges(email_verified=False), UpdateUserError.USER_DELETED),
+        (UserChanges(status=UserStatus.ACTIVE), UpdateUserError.ILLEGAL_TRANSITION),
+    ],
+)
+def test_a_deleted_user_is_final(world, alice, changes, error):
+    update(world).execute(alice.id.value, UserChanges(status=UserStatus.DELETED)).unwrap()
+    before = replace(world.users.get(alice.id))
+    assert update(world).execute(alice.id.value, changes) == Err(error)
+    assert world.users.get(alice.id) == before
+
+
+def test_deleting_and_renaming_in_one_change_is_allowed(world, alice):
+    changes = UserChanges(status=UserStatus.DELETED, full_name="Gone")
+    user = update(world).execute(alice.id.value, changes).unwrap()
+    assert (user.status, user.full_name) == (UserStatus.DELETED, "Gone")
+
+
 def test_role_changes_revoke_access_tokens_but_keep_sessions(world, alice):
     with_session(world, alice)
     changes = UserChanges(roles=("user", "admin", "admin"), full_name=" A ", email_verified=True)
