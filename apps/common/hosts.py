@@ -12,6 +12,9 @@ from urllib.parse import SplitResult, urlsplit
 
 from django.http.request import split_domain_port
 
+# The one wording of the 400 `bad_request` for a host outside ALLOWED_HOSTS, on both sides.
+HOST_NOT_ALLOWED = "The host the request is for is not allowed."
+
 
 def absolute_form(target: str) -> SplitResult | None:
     """The parts of an absolute-form request target; None for the origin form (`/path`), which

@@ -14,6 +14,7 @@ import prometheus_client
 import structlog
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
@@ -27,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.hosts import HOST_NOT_ALLOWED
 from apps.common.problems import problem_response
 
 log = structlog.get_logger(__name__)
@@ -164,6 +166,8 @@ class MetricsView(OperationalView):
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, DisallowedHost):  # worded as the proxy words it (apps.common.hosts)
+        return problem_response(400, "bad_request", HOST_NOT_ALLOWED)
     return problem_response(400, "bad_request", "The request could not be understood.")
 
 

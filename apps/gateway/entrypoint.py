@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.clientip import client_ip_from
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
-from apps.common.hosts import absolute_form, absolute_target_host
+from apps.common.hosts import HOST_NOT_ALLOWED, absolute_form, absolute_target_host
 from apps.common.logging import bind_request, direct_logger
 from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
@@ -141,7 +141,7 @@ class GatewayHandler:
             host = environ.get("SERVER_NAME", "")
         domain, _ = split_domain_port(host or "")
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-            return self._error(400, "bad_request", "The host the request is for is not allowed.")
+            return self._error(400, "bad_request", HOST_NOT_ALLOWED)
         body = self._body(environ)
         if isinstance(body, Reply):
             return body

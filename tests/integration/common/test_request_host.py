@@ -12,6 +12,8 @@ def test_an_absolute_form_target_for_a_host_not_allowed_is_a_400(client):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "bad_request"
+    # Worded as the proxy words its own refusal of a host (tests/e2e/gateway/test_request_host).
+    assert response.json()["detail"] == "The host the request is for is not allowed."
 
 
 def test_the_host_header_beside_an_allowed_absolute_form_target_is_ignored(client):
