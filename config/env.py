@@ -7,7 +7,6 @@ misconfigured deployment stops at start-up instead of misbehaving later.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,13 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core.domain.shared.rates import parse_rate
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # A rate limit: `count/period`, the period `s`, `m`, `h` or `d`, optionally a multiple (`100/5m`)
 # but never of zero: django-ratelimit refuses a 0-second period on every request it limits.
-_RATE = re.compile(r"^\d+/(?:[1-9]\d*)?[smhd]\Z")
 _NO_LIMIT = {"", "0"}
 
 
@@ -95,7 +95,7 @@ def env_choice(name: str, default: str, choices: Iterable[str], *, upper: bool =
 def env_rate(name: str, default: str) -> str:
     """A rate limit written `count/period` (`10/m`, `100/5m`; period `s`, `m`, `h` or `d`)."""
     value = env_str(name, default).strip()
-    if not _RATE.match(value):
+    if parse_rate(value) is None:
         raise ImproperlyConfigured(f"{name} must look like 10/m (count/period s, m, h or d).")
     return value
 

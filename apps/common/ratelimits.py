@@ -9,15 +9,13 @@ endpoint uses is its context's business, not this module's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from django_ratelimit.core import get_usage
 from django_ratelimit.exceptions import Ratelimited
 
-_PERIODS = {"s": 1, "m": 60, "h": 60 * 60, "d": 24 * 60 * 60}
-_RATE = re.compile(r"(\d+)/(\d*)([smhd])\Z")
+from core.domain.shared.rates import parse_rate
 
 # django-ratelimit's key: "ip" (the client IP as `RATELIMIT_IP_META_KEY` tells it, IPv6 masked
 # to /64), or a function of (group, request) giving the value counted.
@@ -27,11 +25,10 @@ Key = str | Callable[[str, Any], str]
 def split_rate(rate: str) -> tuple[int, int]:
     """`10/m` as (10, 60), `100/5m` as (100, 300): how many per how many seconds (a rate the
     settings checked at start-up, `config.env.env_rate`)."""
-    match = _RATE.fullmatch(rate)
-    if match is None:
+    parsed = parse_rate(rate)
+    if parsed is None:
         raise ValueError(f"not a rate: {rate!r}")
-    count, multiple, period = match.groups()
-    return int(count), int(multiple or 1) * _PERIODS[period]
+    return parsed
 
 
 def enforce(
