@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.usecases.accounts.password_reset import RequestPasswordReset, ResetPassword
 from tests.fakes.accounts import (
     FakeAccountEvents,
     FakeMailer,
@@ -51,3 +52,30 @@ def alice(world):
     user = make_user(world.clock)
     world.users.add(user)
     return user
+
+
+def request_password_reset(w):
+    """`RequestPasswordReset` on the faked world (its tests and ResetPassword's need one)."""
+    return RequestPasswordReset(
+        users=w.users,
+        tokens=w.tokens,
+        mailer=w.mailer,
+        quota=w.quota,
+        uow=w.uow,
+        clock=w.clock,
+        events=w.events,
+    )
+
+
+def reset_password(w):
+    """`ResetPassword` on the faked world."""
+    return ResetPassword(
+        users=w.users,
+        sessions=w.sessions,
+        tokens=w.tokens,
+        hasher=w.hasher,
+        policy=w.policy,
+        revocations=w.revocations,
+        uow=w.uow,
+        clock=w.clock,
+    )

@@ -4,36 +4,8 @@ from dataclasses import replace
 
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
-from core.usecases.accounts.password_reset import (
-    RequestPasswordReset,
-    ResetPassword,
-    ResetPasswordError,
-)
-
-
-def request(w):
-    return RequestPasswordReset(
-        users=w.users,
-        tokens=w.tokens,
-        mailer=w.mailer,
-        quota=w.quota,
-        uow=w.uow,
-        clock=w.clock,
-        events=w.events,
-    )
-
-
-def reset(w):
-    return ResetPassword(
-        users=w.users,
-        sessions=w.sessions,
-        tokens=w.tokens,
-        hasher=w.hasher,
-        policy=w.policy,
-        revocations=w.revocations,
-        uow=w.uow,
-        clock=w.clock,
-    )
+from core.usecases.accounts.password_reset import ResetPasswordError
+from tests.unit.accounts.conftest import request_password_reset, reset_password
 
 
 def test_request_mails_real_accounts_only(world, alice):
@@ -42,19 +14,21 @@ def test_request_mails_real_accounts_only(world, alice):
     deleted.status = UserStatus.DELETED
     world.users.save(deleted)
     for email in ("ALICE@example.com", "nobody@x.io", "d@x.io", "junk"):
-        assert request(world).execute(email).is_ok()
+        assert request_password_reset(world).execute(email).is_ok()
     assert [(k, to) for k, to, _ in world.mailer.sent] == [("reset", "alice@example.com")]
     assert world.quota.taken == {"alice@example.com": 1}
 
 
 def test_an_address_past_its_budget_is_sent_nothing_and_its_last_token_still_works(world, alice):
     world.quota.limit = 1
-    assert request(world).execute("alice@example.com").is_ok()
+    assert request_password_reset(world).execute("alice@example.com").is_ok()
     mailed = world.mailer.sent[-1][2]
-    assert request(world).execute(" ALICE@Example.COM").is_ok()
+    assert request_password_reset(world).execute(" ALICE@Example.COM").is_ok()
     assert [to for _, to, _ in world.mailer.sent] == ["alice@example.com"]
     assert world.quota.taken == {"alice@example.com": 2}
     assert world.events.events == ["email_throttled:password_reset"]
     # No token was issued for the throttled ask, so the one mailed still resets the password.
-    assert reset(world).execute(mailed, "brand-new-secret-9").is_ok()
-    assert reset(world).execute(mailed, "brand-new-secret-9") == Err(ResetPasswordError.INVALID)
+    assert reset_password(world).execute(mailed, "brand-new-secret-9").is_ok()
+    assert reset_password(world).execute(mailed, "brand-new-secret-9") == Err(
+        ResetPasswordError.INVALID
+    )

@@ -6,85 +6,58 @@ from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
-from core.usecases.accounts.password_reset import (
-    RequestPasswordReset,
-    ResetPassword,
-    ResetPasswordError,
-)
-from tests.unit.accounts.conftest import WEEK
-
-
-def request(w):
-    return RequestPasswordReset(
-        users=w.users,
-        tokens=w.tokens,
-        mailer=w.mailer,
-        quota=w.quota,
-        uow=w.uow,
-        clock=w.clock,
-        events=w.events,
-    )
-
-
-def reset(w):
-    return ResetPassword(
-        users=w.users,
-        sessions=w.sessions,
-        tokens=w.tokens,
-        hasher=w.hasher,
-        policy=w.policy,
-        revocations=w.revocations,
-        uow=w.uow,
-        clock=w.clock,
-    )
+from core.usecases.accounts.password_reset import ResetPasswordError
+from tests.unit.accounts.conftest import WEEK, request_password_reset, reset_password
 
 
 def test_reset_sets_the_password_verifies_unlocks_and_ends_sessions(world, alice):
     world.users.save(replace(alice, email_verified=False, failed_logins=3))
     s = Session.start(user_id=alice.id, now=world.clock.now(), lifetime=WEEK, user_agent="", ip="")
     world.sessions.add(s)
-    request(world).execute("alice@example.com")
+    request_password_reset(world).execute("alice@example.com")
     token = world.mailer.sent[-1][2]
-    assert reset(world).execute(token, "brand-new-1").is_ok()
+    assert reset_password(world).execute(token, "brand-new-1").is_ok()
     user = world.users.get(alice.id)
     assert world.hasher.verify("brand-new-1", user.password_hash)
     assert (user.email_verified, user.failed_logins) == (True, 0)
     assert world.sessions.live_for(alice.id, world.clock.now()) == []
-    assert reset(world).execute(token, "brand-new-2") == Err(ResetPasswordError.INVALID)
+    assert reset_password(world).execute(token, "brand-new-2") == Err(ResetPasswordError.INVALID)
 
 
 def test_a_weak_password_leaves_the_token_usable(world, alice):
-    request(world).execute("alice@example.com")
+    request_password_reset(world).execute("alice@example.com")
     token = world.mailer.sent[-1][2]
-    weak = reset(world).execute(token, "short")
+    weak = reset_password(world).execute(token, "short")
     assert weak == Err(PasswordRejected(("too short",), field="new_password"))
     assert world.uow.rollbacks == 1
 
 
 def test_a_password_of_spaces_alone_is_rejected(world, alice):
-    request(world).execute("alice@example.com")
+    request_password_reset(world).execute("alice@example.com")
     token = world.mailer.sent[-1][2]
-    blank = reset(world).execute(token, " " * 20)
+    blank = reset_password(world).execute(token, " " * 20)
     assert blank == Err(PasswordRejected((BLANK_MESSAGE,), field="new_password"))
     assert world.hasher.verify("s3cret-pass", world.users.get(alice.id).password_hash)
 
 
 def test_unknown_tokens_and_deleted_users(world, alice):
-    assert reset(world).execute("nope", "brand-new-1") == Err(ResetPasswordError.INVALID)
-    request(world).execute("alice@example.com")
+    assert reset_password(world).execute("nope", "brand-new-1") == Err(ResetPasswordError.INVALID)
+    request_password_reset(world).execute("alice@example.com")
     token = world.mailer.sent[-1][2]
     world.users.save(replace(world.users.get(alice.id), status=UserStatus.DELETED))
-    assert reset(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)
+    assert reset_password(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)
 
 
 def test_a_token_that_cannot_work_costs_no_hash(world, alice):
     # Hashing is slow and this endpoint has no rate limit: nobody without a usable token
     # makes us hash.
-    request(world).execute("alice@example.com")
+    request_password_reset(world).execute("alice@example.com")
     token = world.mailer.sent[-1][2]
     hashes = world.hasher.hashes
     for unusable in ("no-such-token", token + "x"):
-        assert reset(world).execute(unusable, "brand-new-1") == Err(ResetPasswordError.INVALID)
+        assert reset_password(world).execute(unusable, "brand-new-1") == Err(
+            ResetPasswordError.INVALID
+        )
     world.clock.advance(hours=2)  # the real token, expired
-    assert reset(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)
+    assert reset_password(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)
     assert world.hasher.hashes == hashes
