@@ -30,10 +30,10 @@ from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, Upstrea
 _Origin = tuple[str, str, int]
 # RFC 9110 field names and values, as gunicorn checks them before they reach the client: an
 # upstream header that breaks them makes the answer malformed (502), not a server error.
-_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
-_MAX_LINE = 65536  # http.client's limits on a header line and on the number of headers
-_MAX_HEADERS = 100
+FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+FIELD_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+MAX_HEADER_LINE = 65536  # http.client's limits on a header line and on the number of headers
+MAX_HEADERS = 100
 # Errors that mean a kept-alive connection was closed by the upstream. Before the request was
 # written it cannot have been read: resent once on a fresh connection. After, the upstream may
 # have acted on it before closing: resent only when the method may be repeated (API.md: only
@@ -69,15 +69,15 @@ def _read_header_block(fp: Any) -> _ResponseHeaders:
     """Header lines up to the blank line, with http.client's limits; obs-folded lines joined."""
     items: list[tuple[str, str]] = []
     while True:
-        line = fp.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE:
+        line = fp.readline(MAX_HEADER_LINE + 1)
+        if len(line) > MAX_HEADER_LINE:
             raise http.client.LineTooLong("header line")
         if line in (b"\r\n", b"\n"):
             return _ResponseHeaders(items)
         if not line:  # closed before the blank line: a broken answer, not an empty header block
             raise http.client.IncompleteRead(b"")
-        if len(items) >= _MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        if len(items) >= MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
         text = line.decode("iso-8859-1")
         if text[0] in " \t":
             if items:  # obs-fold (RFC 9112 §5.2): a continuation of the previous value
@@ -86,14 +86,14 @@ def _read_header_block(fp: Any) -> _ResponseHeaders:
             continue
         name, colon, value = text.partition(":")
         if colon:
-            if not _FIELD_NAME.fullmatch(name):
+            if not FIELD_NAME.fullmatch(name):
                 raise http.client.HTTPException("malformed header field name")
             items.append((name, _field_value(value)))
 
 
 def _field_value(raw: str) -> str:
     value = raw.strip(" \t\r\n")
-    if not _FIELD_VALUE.fullmatch(value):
+    if not FIELD_VALUE.fullmatch(value):
         raise http.client.HTTPException("malformed header field value")
     return value
 

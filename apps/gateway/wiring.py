@@ -34,6 +34,7 @@ from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCac
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
 from apps.gateway.traffic import RecentTraffic
 from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+from apps.gateway.upstream_curl import CurlUpstream
 from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
@@ -71,7 +72,7 @@ class GatewayState:
     edge: EdgeChecks
     breaker: CircuitBreaker
     cache: ResponseCache
-    upstream: HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
+    upstream: CurlUpstream | HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
     metrics: PrometheusGatewayMetrics
     redis: Any | None
     tokens: MemoizingAccessTokenVerifier
@@ -137,13 +138,17 @@ def _build_state() -> GatewayState:
         limiter, edge = in_process, InProcessEdgeChecks(in_process)
         breaker = InProcessCircuitBreaker(metrics)
         cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
-    client_class = (
-        Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
-    )
-    upstream: HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream = client_class(
-        pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE,
-        max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES,
-    )
+    upstream: CurlUpstream | HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
+    if settings.GATEWAY_UPSTREAM_CLIENT == "pycurl":
+        upstream = CurlUpstream(max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES)
+    else:
+        pooled = (
+            Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
+        )
+        upstream = pooled(
+            pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE,
+            max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES,
+        )
     if settings.TRACING:  # each attempt a client span, its context sent upstream
         from opentelemetry import trace
 

@@ -16,7 +16,8 @@ GATEWAY_STATUS_WINDOW_SECONDS = env_int("GATEWAY_STATUS_WINDOW_SECONDS", 300, mi
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None
 # Largest upstream answer the proxy buffers and passes on; larger ones answer 502 bad_gateway.
 GATEWAY_MAX_RESPONSE_BYTES = env_int("GATEWAY_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
-# The upstream HTTP client: `http.client` pools (default, measured fastest) or `urllib3`.
-GATEWAY_UPSTREAM_CLIENT = env_str("GATEWAY_UPSTREAM_CLIENT", "http.client")
-if GATEWAY_UPSTREAM_CLIENT not in {"http.client", "urllib3"}:
-    raise ImproperlyConfigured("GATEWAY_UPSTREAM_CLIENT must be http.client or urllib3.")
+# The upstream HTTP client: libcurl through `pycurl` (default, measured fastest), or the
+# standard library's `http.client`, or `urllib3`, pooled in Python (docs/gateway.md).
+GATEWAY_UPSTREAM_CLIENT = env_str("GATEWAY_UPSTREAM_CLIENT", "pycurl")
+if GATEWAY_UPSTREAM_CLIENT not in {"pycurl", "http.client", "urllib3"}:
+    raise ImproperlyConfigured("GATEWAY_UPSTREAM_CLIENT must be pycurl, http.client or urllib3.")

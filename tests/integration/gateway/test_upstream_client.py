@@ -1,4 +1,5 @@
-"""The http.client upstream reads every HTTP/1.x response framing a real upstream may send."""
+"""The upstream clients (libcurl, the default, and http.client) read every HTTP/1.x response
+framing a real upstream may send, and refuse the malformed ones."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 
 import pytest
 
-from apps.gateway.upstream import HttpClientUpstream
+from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+from apps.gateway.upstream_curl import CurlUpstream
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
 
@@ -52,9 +54,12 @@ def _get(client: HttpClientUpstream, url: str, method: str = "GET"):
     return client.send(UpstreamRequest(method=method, url=url, headers=(), body=None), 5.0)
 
 
-@pytest.fixture
-def client():
-    upstream = HttpClientUpstream()
+CLIENTS = {"pycurl": CurlUpstream, "http.client": HttpClientUpstream, "urllib3": Urllib3Upstream}
+
+
+@pytest.fixture(params=["pycurl", "http.client"])
+def client(request):
+    upstream = CLIENTS[request.param]()
     yield upstream
     upstream.close()
 
@@ -63,8 +68,8 @@ def test_chunked_body_folded_header_and_continue_are_read(client):
     server = CannedUpstream(
         b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Folded: first\r\n  second\r\n"
-        b"X-Spaced:   padded  \r\nnot a header line\r\n\r\n"
-        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        b"X-Spaced:   padded  \r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: late\r\n\r\n",
         b"HTTP/1.1 204 No Content\r\nX-Second: on the same connection\r\n\r\n",
     )
     first = _get(client, server.url + "/a")
@@ -78,6 +83,7 @@ def test_chunked_body_folded_header_and_continue_are_read(client):
     assert headers["X-Folded"] == "first second"
     assert headers["X-Spaced"] == "padded"
     assert "X-Interim" not in headers
+    assert "X-Trailer" not in headers  # trailers are not passed on
     assert isinstance(second, Ok)
     assert second.value.status == 204
     assert second.value.body == b""
@@ -106,7 +112,7 @@ def test_repeated_equal_content_lengths_are_one(client):
     assert answer.value.body == b"ok"
 
 
-def test_http_1_0_body_until_close_and_bad_lengths(client):
+def test_http_1_0_body_until_close(client):
     server = CannedUpstream(
         b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
     )
@@ -115,12 +121,28 @@ def test_http_1_0_body_until_close_and_bad_lengths(client):
     assert isinstance(until_close, Ok)
     assert until_close.value.body == b"until the end"
 
-    for length in (b"nonsense", b"-5"):
-        server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nrest")
-        answer = _get(client, server.url)
-        server.close()
-        assert isinstance(answer, Ok)
-        assert answer.value.body == b"rest"  # no usable length: read until the upstream closes
+
+@pytest.mark.parametrize("length", [b"nonsense", b"-5"])
+def test_an_invalid_content_length_is_a_malformed_answer(length):
+    # RFC 9112 §6.3: a response with an invalid Content-Length has no framing; a proxy must
+    # close the connection, discard it and answer 502, as libcurl (and nginx) do.
+    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nrest")
+    client = CurlUpstream()
+    answer = _get(client, server.url)
+    client.close()
+    server.close()
+    assert answer == Err(UpstreamFailure.CONNECTION)
+
+
+@pytest.mark.parametrize("length", [b"nonsense", b"-5"])
+def test_http_client_reads_until_close_after_an_invalid_content_length(length):
+    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nrest")
+    client = HttpClientUpstream()
+    answer = _get(client, server.url)
+    client.close()
+    server.close()
+    assert isinstance(answer, Ok)
+    assert answer.value.body == b"rest"  # http.client's leniency: no usable length, read it all
 
 
 @pytest.mark.parametrize("target", ["/x?", "/x", "/x?a=1"])
@@ -155,6 +177,7 @@ def test_head_answers_have_no_body(client):
         b"HTTP/1.1 200 OK\r\nX-A: b\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nnot a header line\r\nContent-Length: 0\r\n\r\n",
     ],
     ids=[
         "unknown-protocol",
@@ -168,9 +191,12 @@ def test_head_answers_have_no_body(client):
         "closed-inside-the-headers",
         "conflicting-content-lengths",
         "unasked-switching-protocols",
+        "line-without-colon",
     ],
 )
 def test_malformed_answers_are_connection_failures(client, answer):
+    if b"not a header line" in answer and isinstance(client, HttpClientUpstream):
+        pytest.skip("http.client skips a header line without a colon")
     server = CannedUpstream(answer)
     result = _get(client, server.url)
     server.close()
@@ -179,7 +205,7 @@ def test_malformed_answers_are_connection_failures(client, answer):
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_idle_connections_the_upstream_closed_are_not_used(client, method):
+def test_idle_connections_the_upstream_closed_are_not_used(method):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
@@ -199,6 +225,7 @@ def test_idle_connections_the_upstream_closed_are_not_used(client, method):
     threading.Thread(target=serve, daemon=True).start()
     from apps.gateway.upstream import _Connection
 
+    client = HttpClientUpstream()
     origin = ("http", "127.0.0.1", port)
     for _ in range(2):  # two idle connections in the pool, both closed by the upstream
         idle = _Connection("127.0.0.1", port, timeout=5)
@@ -209,13 +236,55 @@ def test_idle_connections_the_upstream_closed_are_not_used(client, method):
 
     answer = _get(client, f"http://127.0.0.1:{port}/", method=method)
     listener.close()
+    client.close()
     assert isinstance(answer, Ok), answer
     assert answer.value.body == b"ok"
 
 
-@pytest.mark.parametrize(("method", "resent"), [("GET", True), ("PUT", True), ("POST", False)])
+@pytest.mark.parametrize(("method", "body"), [("GET", None), ("POST", b"{}"), ("POST", None)])
+def test_a_kept_alive_connection_closed_while_idle_is_not_used(client, method, body):
+    # The upstream answers, then closes the connection while it sits idle in the client's
+    # cache. The next request must neither fail nor reach the upstream twice.
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+    closed = threading.Event()
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                request = connection.recv(65536)
+                received.append(request.split(b" ", 1)[0])
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            closed.set()  # closed right after the answer: idle on the client's side
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    assert isinstance(_get(client, url), Ok)
+    assert closed.wait(10)
+    answer = client.send(UpstreamRequest(method, url, (), body), 5.0)
+    listener.close()
+    assert isinstance(answer, Ok), answer
+    assert answer.value.body == b"ok"
+    assert received == [b"GET", method.encode()]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "resent"),
+    [
+        ("GET", None, True),
+        ("PUT", None, True),
+        ("PUT", b"{}", True),
+        ("POST", None, False),
+        ("POST", b"{}", False),
+        ("PATCH", b"{}", False),
+    ],
+)
 def test_a_request_read_then_dropped_is_sent_again_only_if_it_may_be_repeated(
-    client, method, resent
+    client, method, body, resent
 ):
     # The upstream reads the second request on a kept-alive connection and closes it without
     # answering (it crashed, or acted on it and died): a POST it may have acted on is not sent
@@ -242,21 +311,18 @@ def test_a_request_read_then_dropped_is_sent_again_only_if_it_may_be_repeated(
     threading.Thread(target=serve, daemon=True).start()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
     assert isinstance(_get(client, url), Ok)  # the connection is now idle in the pool
-    answer = _get(client, url, method=method)
+    answer = client.send(UpstreamRequest(method, url, (), body), 5.0)
     listener.close()
     assert isinstance(answer, Ok) is resent, answer
     assert received == ["GET", method, method] if resent else ["GET", method]
 
 
-@pytest.mark.parametrize("client_class", ["http.client", "urllib3"])
+@pytest.mark.parametrize("client_class", ["pycurl", "http.client", "urllib3"])
 @pytest.mark.parametrize("framing", ["big", "bigchunked"])
 def test_answers_beyond_the_body_limit_are_refused_and_the_connection_dropped(
     upstream, client_class, framing
 ):
-    from apps.gateway.upstream import Urllib3Upstream
-
-    make = HttpClientUpstream if client_class == "http.client" else Urllib3Upstream
-    limited = make(max_body_bytes=5000)
+    limited = CLIENTS[client_class](max_body_bytes=5000)
     try:
         at_limit = _get(limited, f"{upstream.url}/{framing}?bytes=5000")
         assert isinstance(at_limit, Ok)
@@ -326,3 +392,89 @@ def test_a_body_sent_slowly_times_out_at_the_deadline_not_per_read(client):
 def test_a_host_name_the_idna_codec_refuses_is_a_connection_failure(client):
     result = _get(client, "http://a..b/")  # stored before routes checked their hosts
     assert result == Err(UpstreamFailure.CONNECTION)
+
+
+def _sent_fields(raw: bytes) -> tuple[str, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    line, *fields = head.decode("latin-1").split("\r\n")
+    pairs = (field.partition(":") for field in fields)
+    return line, {name.lower(): value.strip() for name, _, value in pairs}, body
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "length"),
+    [
+        ("GET", None, None),
+        ("DELETE", None, None),
+        ("POST", None, "0"),
+        ("PUT", None, "0"),
+        ("PATCH", b'{"a":1}', "7"),
+        ("GET", b"q", "1"),  # a GET with a body: the body goes too
+    ],
+)
+def test_the_request_goes_upstream_with_its_fields_and_nothing_of_the_client_s_own(
+    client, method, body, length
+):
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
+    headers = (("X-Request-ID", "abc"), ("X-Empty", ""), ("Authorization", "Bearer t"))
+    answer = client.send(UpstreamRequest(method, server.url + "/p?q=1", headers, body), 5.0)
+    server.close()
+    assert isinstance(answer, Ok), answer
+    line, fields, sent_body = _sent_fields(server.requests[0])
+    assert line == f"{method} /p?q=1 HTTP/1.1"
+    if isinstance(client, HttpClientUpstream):
+        fields.pop("accept-encoding")  # http.client's own `identity`
+    expected = {"host": server.url.removeprefix("http://"), "x-request-id": "abc"}
+    expected |= {"x-empty": "", "authorization": "Bearer t"}
+    if length is not None:
+        expected["content-length"] = length
+    assert fields == expected  # no User-Agent, Accept, Content-Type or Expect of its own
+    assert sent_body == (body or b"")[: len(sent_body)]
+
+
+def test_the_client_s_own_accept_content_type_and_user_agent_pass_unchanged(client):
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
+    headers = (("Accept", "a/b"), ("Content-Type", "c/d"), ("User-Agent", "e"))
+    assert isinstance(client.send(UpstreamRequest("POST", server.url, headers, b"x"), 5.0), Ok)
+    server.close()
+    _, fields, _ = _sent_fields(server.requests[0])
+    assert (fields["accept"], fields["content-type"], fields["user-agent"]) == ("a/b", "c/d", "e")
+
+
+def test_a_proxy_in_the_environment_is_not_used(client, monkeypatch):
+    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    answer = _get(client, server.url + "/direct")
+    server.close()
+    assert isinstance(answer, Ok)
+    assert server.requests[0].startswith(b"GET /direct HTTP/1.1\r\n")
+
+
+def test_no_time_left_or_a_url_that_is_not_ascii_sends_nothing():
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
+    client = CurlUpstream()
+    assert client.send(UpstreamRequest("GET", server.url, (), None), 0) == Err(
+        UpstreamFailure.TIMEOUT
+    )
+    assert client.send(UpstreamRequest("GET", server.url + "/\u00e9", (), None), 5.0) == Err(
+        UpstreamFailure.CONNECTION
+    )
+    client.close()
+    server.close()
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [("pycurl", CurlUpstream), ("http.client", HttpClientUpstream), ("urllib3", Urllib3Upstream)],
+)
+def test_the_setting_picks_the_client(settings, setting, expected):
+    from apps.gateway import wiring
+
+    settings.GATEWAY_UPSTREAM_CLIENT = setting
+    wiring.reset_state()
+    try:
+        assert type(wiring.state().upstream) is expected
+    finally:
+        wiring.reset_state()
