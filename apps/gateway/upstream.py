@@ -1,10 +1,12 @@
-"""Upstream HTTP clients: pooled keep-alive HTTP/1.1 connections per upstream host.
+"""Upstream HTTP clients pooled in Python: keep-alive HTTP/1.1 connections per upstream host.
 
-`HttpClientUpstream` (the default) keeps `http.client` connections in a small per-host pool:
-measured on the proxy path it costs about half the CPU of urllib3 and a third of httpx per call
-(docs/gateway.md), which is most of the gateway's added latency. `Urllib3Upstream` is the
-same port on urllib3, kept for comparison (GATEWAY_UPSTREAM_CLIENT=urllib3). Neither follows
-redirects or decodes bodies; retries are the use case's business.
+The gateway's default client is libcurl (`apps/gateway/upstream_curl.py`), measured at half
+the CPU per call. `HttpClientUpstream` keeps `http.client` connections in a small per-host
+pool (GATEWAY_UPSTREAM_CLIENT=http.client; it costs about half the CPU of urllib3 and a third
+of httpx per call, docs/gateway.md). `Urllib3Upstream` is the same port on urllib3, kept for
+comparison (GATEWAY_UPSTREAM_CLIENT=urllib3). None follows redirects or decodes bodies;
+retries are the use case's business. The header-field rules and limits here are shared with
+the libcurl client.
 """
 
 from __future__ import annotations

@@ -478,3 +478,31 @@ def test_the_setting_picks_the_client(settings, setting, expected):
         assert type(wiring.state().upstream) is expected
     finally:
         wiring.reset_state()
+
+
+def test_libcurl_holds_a_dripped_header_block_to_the_deadline():
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not stop.wait(0.05):  # one byte of the header block every 50 ms, for ever
+                try:
+                    connection.sendall(b"x")
+                except OSError:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = CurlUpstream()
+    started = time.monotonic()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    result = client.send(UpstreamRequest("GET", url, (), None), 0.5)
+    took = time.monotonic() - started
+    stop.set()
+    client.close()
+    listener.close()
+    assert result == Err(UpstreamFailure.TIMEOUT)
+    assert took < 3.0
