@@ -19,13 +19,17 @@ from urllib.parse import quote
 import structlog
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.http.request import split_domain_port, validate_host
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.clientip import client_ip_from
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
-from apps.common.hosts import HOST_NOT_ALLOWED, absolute_form, absolute_target_host
+from apps.common.hosts import (
+    HOST_NOT_ALLOWED,
+    HostAllowList,
+    absolute_form,
+    absolute_target_host,
+)
 from apps.common.logging import bind_request, direct_logger
 from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
@@ -130,6 +134,7 @@ class GatewayHandler:
     def __init__(self, forward: Callable[[], ForwardRequest] = wiring.forward_request) -> None:
         self._make_forward = forward
         self._forward: ForwardRequest | None = None
+        self._hosts = HostAllowList()
 
     def handle(self, environ: dict[str, Any], request_id: str) -> Reply:
         method = environ["REQUEST_METHOD"].upper()
@@ -139,8 +144,7 @@ class GatewayHandler:
             host = absolute_target_host(authority, host)
         elif host is None:  # HTTP/1.0 (gunicorn refuses a Host-less 1.1 request), a test client
             host = environ.get("SERVER_NAME", "")
-        domain, _ = split_domain_port(host or "")
-        if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        if not self._hosts.allows(host or ""):
             return self._error(400, "bad_request", HOST_NOT_ALLOWED)
         body = self._body(environ)
         if isinstance(body, Reply):

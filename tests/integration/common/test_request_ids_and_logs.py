@@ -1,5 +1,7 @@
 """Every response carries X-Request-ID, and every request logs one structured line."""
 
+import re
+
 import pytest
 
 from apps.common.middleware import request_id_from
@@ -15,7 +17,8 @@ def test_well_formed_incoming_request_id_is_echoed(client):
 def test_missing_or_malformed_request_id_is_replaced(incoming):
     generated = request_id_from(incoming)
     assert generated != incoming
-    assert len(generated) == 32
+    assert re.fullmatch("[0-9a-f]{32}", generated)
+    assert request_id_from(incoming) != generated
 
 
 def test_error_responses_carry_a_request_id_too(client):

@@ -194,3 +194,35 @@ def test_every_token_of_a_revoked_session_is_refused_at_the_edge(proxy, upstream
     assert remembered.session_id == "s-later"
     CacheTokenRevocations().revoke_session("s-later", datetime.now(UTC) + timedelta(minutes=5))
     assert edge.check("r", remembered, None, None, 1.0).revoked is True
+
+
+def test_the_edge_reads_the_revocation_keys_the_accounts_write_whatever_the_cache_prefix(
+    settings,
+):
+    # The Redis edge makes the revocation keys with the default cache's own key function, bound
+    # once per limiter: the keys the accounts write through the cache, prefix and version too.
+    import copy
+
+    from django.core.cache import caches
+
+    from apps.common.tokens import SimpleJWTAccessTokenVerifier
+    from apps.gateway import wiring
+
+    configured = copy.deepcopy(settings.CACHES)
+    configured["default"] |= {"KEY_PREFIX": "elsewhere", "VERSION": 7}
+    settings.CACHES = configured
+    wiring.reset_state()
+    assert caches["default"].make_key("k") == "elsewhere:7:k"
+    edge = wiring.state().edge
+    verify = SimpleJWTAccessTokenVerifier().verify
+    by_jti = verify(access_token(user_id="u-k1", jti="j-k1")).unwrap()
+    by_session = verify(access_token(user_id="u-k2", sid="s-k2")).unwrap()
+    by_cutoff = verify(access_token(user_id="u-k3")).unwrap()
+    principals = (by_jti, by_session, by_cutoff)
+    assert [edge.check("r", p, None, None, 1.0).revoked for p in principals] == [False] * 3
+    revocations = CacheTokenRevocations()
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    revocations.revoke_token("j-k1", later)
+    revocations.revoke_session("s-k2", later)
+    revocations.revoke_user_tokens("u-k3", datetime.now(UTC) + timedelta(seconds=2))
+    assert [edge.check("r", p, None, None, 2.0).revoked for p in principals] == [True] * 3

@@ -164,6 +164,19 @@ def test_malformed_content_length_and_a_foreign_or_empty_host_are_400(upstream, 
     assert upstream.calls == {}
 
 
+def test_a_change_of_allowed_hosts_is_heeded_by_a_running_proxy(
+    proxy, upstream, add_route, settings
+):
+    # The handler remembers each host's verdict; the verdicts belong to one ALLOWED_HOSTS list.
+    add_route(upstream_url=upstream.url)
+    for_api = {"Host": "api.example"}
+    assert proxy.get("/orders", headers=for_api).status_code == 400
+    assert proxy.get("/orders").status_code == 200  # testserver
+    settings.ALLOWED_HOSTS = ["api.example"]
+    assert proxy.get("/orders", headers=for_api).status_code == 200
+    assert proxy.get("/orders").status_code == 400
+
+
 def test_chunked_bodies_are_read_and_limited(upstream, add_route, settings):
     import io
 
