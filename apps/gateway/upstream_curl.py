@@ -1,15 +1,16 @@
 """The default upstream client: libcurl through pycurl, one easy handle per thread and upstream.
 
-Measured on the proxy path (docs/gateway.md, "Fourth pass"), a libcurl call costs about half the
-CPU of the `http.client` pool (80 against 165 µs per call in-process, ~140 µs less per proxied
-request under load): libcurl writes the request and parses the answer's framing in C, where
-`http.client` does both in Python. Each gateway thread keeps its own handle per upstream, and each
-handle its kept-alive connection, so threads never share or lock a connection.
+Measured on the proxy path (docs/gateway.md, "Fifth pass"), a libcurl call costs less CPU than
+the `http.client` pool: libcurl writes the request and reads the answer's framing in C, where
+`http.client` does both in Python. libcurl's callbacks are plain `list.append`s (each one takes
+the GIL back, which costs more with every thread of the worker busy), and the header block is
+checked in one pass after the transfer. Each gateway thread keeps its own handle per upstream,
+and each handle its kept-alive connection, so threads never share or lock a connection.
 
 What libcurl would do by itself that a gateway must not is switched off or checked here:
-- the answer's header block is checked line by line as it arrives (RFC 9110 field syntax,
-  `http.client`'s 65 536-byte and 100-header limits, a status from 100 to 599, no unasked
-  `101`): anything else is a malformed answer, a connection failure (502);
+- the answer's header block is checked (RFC 9110 field syntax, `http.client`'s 65 536-byte and
+  100-header limits, a status from 100 to 599, no unasked `101`): anything else is a malformed
+  answer, a connection failure (502), and its connection is closed;
 - a kept-alive connection the upstream closed while idle is never written to (libcurl itself
   checks only after a second of idleness);
 - libcurl silently sends a request again, on a new connection, when a kept-alive one dies
@@ -24,6 +25,7 @@ What libcurl would do by itself that a gateway must not is switched off or check
 from __future__ import annotations
 
 import io
+import re
 import select
 import ssl
 import threading
@@ -44,88 +46,36 @@ from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
 
 _EXPECTING_BODY = frozenset({"POST", "PUT", "PATCH"})  # http.client sends them Content-Length: 0
-_BLANK = " \t"
-_ABORT = -1  # from a header or write callback: libcurl stops the transfer and drops the connection
+# One field line as libcurl hands it over, by the same rules as the http.client pool's.
+_FIELD_LINE = re.compile(f"({FIELD_NAME.pattern}):({FIELD_VALUE.pattern})\r?\n".encode("latin-1"))
+_BLANK = b" \t"
+_END_OF_BLOCK = (b"\r\n", b"\n")
 
 
-class _Answer:
-    """Collects one answer from libcurl's callbacks and checks its header block as it comes.
-
-    libcurl hands over every line of every header block: interim (1xx) answers' blocks, the
-    final one, then a chunked body's trailers. Only the final block's fields are kept.
-    """
-
-    __slots__ = (
-        "fields",
-        "final",
-        "headers_done",
-        "limit",
-        "malformed",
-        "pieces",
-        "size",
-        "status",
-        "too_large",
-    )
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.fields: list[tuple[str, str]] = []
-        self.pieces: list[bytes] = []
-        self.size = 0
-        self.status = 0
-        self.final = False
-        self.headers_done = False
-        self.malformed = False
-        self.too_large = False
-
-    def header(self, raw: bytes) -> int | None:
-        if self.headers_done:
-            return None  # a trailer after a chunked body: never passed on
-        line = raw.decode("latin-1")
-        if len(line) > MAX_HEADER_LINE:
-            return self._malformed()
-        if line in ("\r\n", "\n"):  # the end of a header block
-            if self.final:
-                self.headers_done = True
+def _final_answer(lines: list[bytes]) -> tuple[int, list[tuple[str, str]]] | None:
+    """The final answer's status and fields from every header line libcurl handed over
+    (interim 1xx blocks, the final block, then a chunked body's trailers, which are not passed
+    on), or None when the block is malformed or never ended. libcurl has already refused what
+    breaks HTTP/1.1's framing (a line without a colon, an invalid or conflicting
+    Content-Length, a status line that is not `HTTP/1.x NNN`) and joined folded lines."""
+    status, final = 0, False
+    fields: list[tuple[str, str]] = []
+    for line in lines:
+        if line in _END_OF_BLOCK:
+            if final:
+                return status, fields  # anything after it is a trailer
+            continue
+        if line.startswith(b"HTTP/"):
+            status = int(line[9:12])
+            if not 100 <= status <= 599 or status == 101:  # 101: no upgrade was asked for
+                return None
+            final, fields = status >= 200, []
+            continue
+        match = _FIELD_LINE.fullmatch(line)
+        if match is None or len(line) > MAX_HEADER_LINE or len(fields) >= MAX_HEADERS:
             return None
-        if line.startswith("HTTP/"):
-            return self._status_line(line)
-        # libcurl has refused what breaks HTTP/1.1's framing (a line without a colon, an
-        # invalid or conflicting Content-Length) and joined folded lines; the rest is checked
-        # here, as http.client's pool checks it.
-        name, _, value = line.rstrip("\r\n").partition(":")
-        value = value.strip(_BLANK)
-        if not FIELD_NAME.fullmatch(name) or not FIELD_VALUE.fullmatch(value):
-            return self._malformed()
-        if len(self.fields) >= MAX_HEADERS:
-            return self._malformed()
-        if self.final:
-            if name.lower() == "content-length" and value.isdigit() and int(value) > self.limit:
-                self.too_large = True
-                return _ABORT
-            self.fields.append((name, value))
-        return None
-
-    def _status_line(self, line: str) -> int | None:
-        status = int(line.split(" ", 2)[1])  # libcurl has checked "HTTP/1.x NNN"
-        if not 100 <= status <= 599 or status == 101:  # 101: no upgrade was asked for
-            return self._malformed()
-        self.status = status
-        self.final = status >= 200
-        self.fields = []
-        return None
-
-    def write(self, piece: bytes) -> int | None:
-        self.size += len(piece)
-        if self.size > self.limit:
-            self.too_large = True
-            return _ABORT
-        self.pieces.append(piece)
-        return None
-
-    def _malformed(self) -> int:
-        self.malformed = True
-        return _ABORT
+        fields.append((match[1].decode("ascii"), match[2].strip(_BLANK).decode("latin-1")))
+    return None  # closed inside the header block, or after interim answers alone
 
 
 def _rewind(stream: io.BytesIO, offset: int, origin: int) -> int:
@@ -137,6 +87,16 @@ def _rewind(stream: io.BytesIO, offset: int, origin: int) -> int:
 def _refuse_rewind(offset: int, origin: int) -> int:
     """libcurl asks to rewind a body it already wrote, to send it again: not for this method."""
     return pycurl.SEEKFUNC_CANTSEEK
+
+
+class _Handle:
+    """A libcurl easy handle and whether it holds only the options every request shares."""
+
+    __slots__ = ("clean", "curl")
+
+    def __init__(self, curl: Any) -> None:
+        self.curl = curl
+        self.clean = False
 
 
 class CurlUpstream:
@@ -165,56 +125,59 @@ class CurlUpstream:
             url = request.url.encode("ascii")
         except UnicodeEncodeError:
             return Err(UpstreamFailure.CONNECTION)
-        curl = self._handle(_origin(request.url))
-        # libcurl checks a kept-alive connection for a close by the upstream only once it has
-        # been idle for a second; one closed sooner would be written to, fail, and cost a
-        # request that may not be sent twice. Checked here before every request instead.
-        stale = _closed_by_peer(curl.getinfo(pycurl.ACTIVESOCKET))
-        answer = _Answer(self._max_body)
-        self._prepare(curl, request, url, timeout_seconds, answer)
-        if stale:
-            curl.setopt(pycurl.FRESH_CONNECT, 1)  # the closed one is dropped after the call
+        origin = _origin(request.url)
+        handle = self._handle(origin)
+        curl = handle.curl
+        lines: list[bytes] = []
+        pieces: list[bytes] = []
+        self._prepare(handle, request, timeout_seconds)
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.HEADERFUNCTION, lines.append)
+        curl.setopt(pycurl.WRITEFUNCTION, pieces.append)
         try:
             curl.perform()
         except pycurl.error as error:
-            if answer.too_large:
+            if error.args[0] == pycurl.E_FILESIZE_EXCEEDED:
                 return Err(UpstreamFailure.TOO_LARGE)
             if error.args[0] == pycurl.E_OPERATION_TIMEDOUT:
                 return Err(UpstreamFailure.TIMEOUT)
             return Err(UpstreamFailure.CONNECTION)
-        if not answer.headers_done:  # closed inside the header block, or after 1xx alone
+        answer = _final_answer(lines)
+        if answer is None:  # malformed: its connection may not carry another request
+            self._drop(origin)
             return Err(UpstreamFailure.CONNECTION)
-        return Ok(StoredResponse(answer.status, tuple(answer.fields), b"".join(answer.pieces)))
+        status, fields = answer
+        return Ok(StoredResponse(status, tuple(fields), b"".join(pieces)))
 
-    def _prepare(
-        self, curl: Any, request: UpstreamRequest, url: bytes, timeout: float, answer: _Answer
-    ) -> None:
-        curl.reset()  # every option back to its default; the kept-alive connection stays
-        curl.setopt(pycurl.NOSIGNAL, 1)
-        curl.setopt(pycurl.PROXY, "")  # never a proxy from http_proxy & co.
-        curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
-        curl.setopt(pycurl.PATH_AS_IS, 1)
-        curl.setopt(pycurl.MAXCONNECTS, 1)
-        if self._ca_file:
-            curl.setopt(pycurl.CAINFO, self._ca_file)
-        if self._ca_path:
-            curl.setopt(pycurl.CAPATH, self._ca_path)
-        curl.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
-        curl.setopt(pycurl.URL, url)
-        curl.setopt(pycurl.HEADERFUNCTION, answer.header)
-        curl.setopt(pycurl.WRITEFUNCTION, answer.write)
-        curl.setopt(pycurl.HTTPHEADER, _header_lines(request.headers))
+    def _prepare(self, handle: _Handle, request: UpstreamRequest, timeout: float) -> None:
+        """Every option but the URL and the callbacks. A GET without a body, nearly every
+        proxied request, sets only what differs from the last one on a clean handle."""
+        curl = handle.curl
+        # libcurl checks a kept-alive connection for a close by the upstream only once it has
+        # been idle for a second; one closed sooner would be written to, fail, and cost a
+        # request that may not be sent twice. Checked here before every request instead.
+        stale = _closed_by_peer(curl.getinfo(pycurl.ACTIVESOCKET))
         method, body = request.method, request.body
+        plain = method == "GET" and body is None and not stale
+        if not (plain and handle.clean):
+            curl.reset()  # every option back to its default; the kept-alive connection stays
+            self._shared_options(curl, head=method == "HEAD")
+        handle.clean = plain
+        curl.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
+        curl.setopt(pycurl.HTTPHEADER, _header_lines(request.headers))
+        if plain:
+            return
+        if stale:
+            curl.setopt(pycurl.FRESH_CONNECT, 1)  # the closed one is dropped after the call
         if method == "HEAD":
             curl.setopt(pycurl.NOBODY, 1)
         elif method != "GET" or body is not None:
             curl.setopt(pycurl.CUSTOMREQUEST, method)
         if body is not None or method in _EXPECTING_BODY:
             payload = body or b""
+            stream = io.BytesIO(payload)
             curl.setopt(pycurl.POST, 1)
             curl.setopt(pycurl.POSTFIELDSIZE_LARGE, len(payload))
-            stream = io.BytesIO(payload)
             curl.setopt(pycurl.READFUNCTION, stream.read)
             rewind = partial(_rewind, stream) if method in IDEMPOTENT_METHODS else _refuse_rewind
             curl.setopt(pycurl.SEEKFUNCTION, rewind)
@@ -222,16 +185,38 @@ class CurlUpstream:
             # Nothing to refuse a rewind of: a new connection, which libcurl never resends on.
             curl.setopt(pycurl.FRESH_CONNECT, 1)
 
-    def _handle(self, origin: str) -> Any:
-        handles: dict[str, Any] | None = getattr(self._local, "handles", None)
+    def _shared_options(self, curl: Any, *, head: bool) -> None:
+        curl.setopt(pycurl.NOSIGNAL, 1)
+        curl.setopt(pycurl.PROXY, "")  # never a proxy from http_proxy & co.
+        curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        curl.setopt(pycurl.PATH_AS_IS, 1)
+        curl.setopt(pycurl.MAXCONNECTS, 1)
+        if not head:  # a HEAD answer's Content-Length states a body that never comes
+            # Past the limit libcurl stops: at once on a Content-Length, else as the body comes.
+            curl.setopt(pycurl.MAXFILESIZE_LARGE, self._max_body)
+        if self._ca_file:
+            curl.setopt(pycurl.CAINFO, self._ca_file)
+        if self._ca_path:
+            curl.setopt(pycurl.CAPATH, self._ca_path)
+
+    def _handle(self, origin: str) -> _Handle:
+        handles: dict[str, _Handle] | None = getattr(self._local, "handles", None)
         if handles is None:
             handles = self._local.handles = {}
-        curl = handles.get(origin)
-        if curl is None:
-            curl = handles[origin] = pycurl.Curl()
+        handle = handles.get(origin)
+        if handle is None:
+            handle = handles[origin] = _Handle(pycurl.Curl())
             with self._lock:
-                self._handles.append(curl)
-        return curl
+                self._handles.append(handle.curl)
+        return handle
+
+    def _drop(self, origin: str) -> None:
+        """Close this thread's handle for `origin`, and with it its connection."""
+        handle = self._local.handles.pop(origin)
+        with self._lock:
+            self._handles.remove(handle.curl)
+        handle.curl.close()
 
     def close(self) -> None:
         """Close every thread's handles and their connections; threads start new ones after."""

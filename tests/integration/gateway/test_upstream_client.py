@@ -506,3 +506,18 @@ def test_libcurl_holds_a_dripped_header_block_to_the_deadline():
     listener.close()
     assert result == Err(UpstreamFailure.TIMEOUT)
     assert took < 3.0
+
+
+def test_a_head_answer_may_state_a_length_beyond_the_body_limit():
+    server = CannedUpstream(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n" + b"x" * 4096,
+    )
+    client = CurlUpstream(max_body_bytes=1024)
+    head = _get(client, server.url, method="HEAD")
+    get = _get(client, server.url)  # the same handle: the limit holds again for a GET
+    client.close()
+    server.close()
+    assert isinstance(head, Ok)
+    assert dict(head.value.headers)["Content-Length"] == "4096"
+    assert get == Err(UpstreamFailure.TOO_LARGE)
