@@ -164,6 +164,15 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 _READ_PIECE = 64 * 1024
 
 
+def valid_fields(headers: tuple[tuple[str, str], ...]) -> bool:
+    """Whether every request field keeps to RFC 9110: a CR or LF in one would end it early and
+    start a field of the client's choosing upstream; a client never sends one through gunicorn,
+    but what reaches a client is checked here, whoever built it."""
+    return all(
+        FIELD_NAME.fullmatch(name) and FIELD_VALUE.fullmatch(value) for name, value in headers
+    )
+
+
 class _TooLarge(Exception):
     """The answer's body exceeds the limit (the connection is dropped, not reused)."""
 
@@ -209,6 +218,8 @@ class HttpClientUpstream:
     def send(
         self, request: UpstreamRequest, timeout_seconds: float
     ) -> Result[StoredResponse, UpstreamFailure]:
+        if not valid_fields(request.headers):
+            return Err(UpstreamFailure.CONNECTION)
         parts = urlsplit(request.url)
         origin = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
         target = parts.path or "/"
@@ -240,7 +251,9 @@ class HttpClientUpstream:
             except TimeoutError:
                 connection.close()
                 return Err(UpstreamFailure.TIMEOUT)
-            except (OSError, http.client.HTTPException, UnicodeError):  # UnicodeError: a bad host
+            except (OSError, http.client.HTTPException, ValueError):
+                # ValueError: a field http.client refuses to write (a CR or LF in it), a host
+                # the IDNA codec refuses (UnicodeError)
                 connection.close()
                 return Err(UpstreamFailure.CONNECTION)
             if response.will_close:
@@ -319,6 +332,8 @@ class Urllib3Upstream:
     def send(
         self, request: UpstreamRequest, timeout_seconds: float
     ) -> Result[StoredResponse, UpstreamFailure]:
+        if not valid_fields(request.headers):
+            return Err(UpstreamFailure.CONNECTION)
         headers = urllib3.HTTPHeaderDict()
         for name, value in request.headers:
             headers.add(name, value)

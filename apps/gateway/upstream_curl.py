@@ -40,6 +40,7 @@ from apps.gateway.upstream import (
     FIELD_VALUE,
     MAX_HEADER_LINE,
     MAX_HEADERS,
+    valid_fields,
 )
 from core.domain.gateway.route import IDEMPOTENT_METHODS
 from core.domain.shared.result import Err, Ok, Result
@@ -125,12 +126,15 @@ class CurlUpstream:
             url = request.url.encode("ascii")
         except UnicodeEncodeError:
             return Err(UpstreamFailure.CONNECTION)
+        fields = _header_lines(request.headers)
+        if fields is None:
+            return Err(UpstreamFailure.CONNECTION)
         origin = _origin(request.url)
         handle = self._handle(origin)
         curl = handle.curl
         lines: list[bytes] = []
         pieces: list[bytes] = []
-        self._prepare(handle, request, timeout_seconds)
+        self._prepare(handle, request, fields, timeout_seconds)
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.HEADERFUNCTION, lines.append)
         curl.setopt(pycurl.WRITEFUNCTION, pieces.append)
@@ -149,7 +153,9 @@ class CurlUpstream:
         status, fields = answer
         return Ok(StoredResponse(status, tuple(fields), b"".join(pieces)))
 
-    def _prepare(self, handle: _Handle, request: UpstreamRequest, timeout: float) -> None:
+    def _prepare(
+        self, handle: _Handle, request: UpstreamRequest, fields: list[bytes], timeout: float
+    ) -> None:
         """Every option but the URL and the callbacks. A GET without a body, nearly every
         proxied request, sets only what differs from the last one on a clean handle."""
         curl = handle.curl
@@ -164,7 +170,7 @@ class CurlUpstream:
             self._shared_options(curl, head=method == "HEAD")
         handle.clean = plain
         curl.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
-        curl.setopt(pycurl.HTTPHEADER, _header_lines(request.headers))
+        curl.setopt(pycurl.HTTPHEADER, fields)
         if plain:
             return
         if stale:
@@ -243,8 +249,12 @@ def _closed_by_peer(fd: int) -> bool:
     return bool(poller.poll(0))
 
 
-def _header_lines(headers: tuple[tuple[str, str], ...]) -> list[bytes]:
-    """The request's fields as libcurl takes them, and libcurl's own defaults switched off."""
+def _header_lines(headers: tuple[tuple[str, str], ...]) -> list[bytes] | None:
+    """The request's fields as libcurl takes them, and libcurl's own defaults switched off; None
+    when a field breaks RFC 9110 (a CR or LF would end the field early and start another, so
+    libcurl, which sends fields as given, must never see one)."""
+    if not valid_fields(headers):
+        return None
     lines = []
     present = set()
     for name, value in headers:

@@ -600,3 +600,35 @@ def test_tls_upstreams_are_verified_against_the_trusted_store(
     else:
         assert answer == Err(UpstreamFailure.CONNECTION)
         assert not any(received)  # not a byte of the request went to the unverified peer
+
+
+@pytest.mark.parametrize("client_class", ["pycurl", "http.client", "urllib3"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        ("X-A", "a\r\nX-Injected: 1"),
+        ("X-A", "a\nX-Injected: 1"),
+        ("X-A", "a\x00b"),
+        ("X-A", "\u20ac"),
+        ("X A", "v"),
+        ("X-A:", "v"),
+    ],
+    ids=["crlf", "lf", "nul", "beyond-latin-1", "space-in-name", "colon-in-name"],
+)
+def test_a_request_field_that_breaks_rfc_9110_is_never_sent(client_class, field):
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
+    client = CLIENTS[client_class]()
+    answer = client.send(UpstreamRequest("GET", server.url, (field,), None), 5.0)
+    client.close()
+    server.close()
+    assert answer == Err(UpstreamFailure.CONNECTION)
+    assert server.requests == []
+
+
+def test_a_latin_1_field_value_goes_as_its_byte(client):
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert isinstance(
+        client.send(UpstreamRequest("GET", server.url, (("X-A", "\u00e9"),), None), 5.0), Ok
+    )
+    server.close()
+    assert b"\r\nX-A: \xe9\r\n" in server.requests[0]
