@@ -24,6 +24,7 @@ What libcurl would do by itself that a gateway must not is switched off or check
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import select
@@ -230,7 +231,10 @@ class CurlUpstream:
             handles, self._handles = self._handles, []
             self._local = threading.local()
         for curl in handles:
-            curl.close()
+            # A handle another thread is still performing on cannot be closed from here; it
+            # is dropped with that thread's old handle table instead.
+            with contextlib.suppress(pycurl.error):
+                curl.close()
 
 
 def _origin(url: str) -> str:

@@ -359,12 +359,14 @@ class DrippingUpstream:
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._length, self._interval = length, interval
         self._stop = threading.Event()
+        self.asked = threading.Event()  # the request has come
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
         connection, _ = self._listener.accept()
         with connection:
             connection.recv(65536)
+            self.asked.set()
             connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self._length)
             for _ in range(self._length):
                 if self._stop.wait(self._interval):
@@ -632,3 +634,22 @@ def test_a_latin_1_field_value_goes_as_its_byte(client):
     )
     server.close()
     assert b"\r\nX-A: \xe9\r\n" in server.requests[0]
+
+
+def test_closing_the_client_while_another_thread_is_mid_call_does_not_fail():
+    server = DrippingUpstream(length=20, interval=0.05)
+    client = CurlUpstream()
+    results = []
+    caller = threading.Thread(
+        target=lambda: results.append(
+            client.send(UpstreamRequest("GET", server.url, (), None), 5.0)
+        )
+    )
+    caller.start()
+    assert server.asked.wait(5)  # the call is under way
+    client.close()  # its handle is in use: left to the calling thread
+    caller.join(10)
+    server.close()
+    assert results
+    assert isinstance(results[0], Ok)
+    assert results[0].value.body == b"x" * 20
