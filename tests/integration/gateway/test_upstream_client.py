@@ -655,3 +655,32 @@ def test_closing_the_client_while_another_thread_is_mid_call_does_not_fail():
     assert results
     assert isinstance(results[0], Ok)
     assert results[0].value.body == b"x" * 20
+
+
+@pytest.mark.parametrize("then_close", [True, False])
+def test_libcurl_passes_on_an_answer_sent_before_the_body_was_read(then_close):
+    # An upstream may refuse a large body from its headers alone (413) and answer at once; the
+    # answer is what the client gets (http.client, writing the whole body first, got a 502).
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(
+                b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n"
+                b"Connection: close\r\n\r\nbig!"
+            )
+            if not then_close:
+                done.wait(10)  # keeps the connection open, reading nothing more
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = CurlUpstream()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/upload"
+    answer = client.send(UpstreamRequest("POST", url, (), b"x" * 8_000_000), 5.0)
+    done.set()
+    client.close()
+    listener.close()
+    assert isinstance(answer, Ok), answer
+    assert (answer.value.status, answer.value.body) == (413, b"big!")
