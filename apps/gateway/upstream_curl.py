@@ -177,8 +177,12 @@ class CurlUpstream:
         if stale:
             curl.setopt(pycurl.FRESH_CONNECT, 1)  # the closed one is dropped after the call
         if method == "HEAD":
+            # Content in a HEAD has no meaning (RFC 9110 §9.3.2) and is not sent: told of a
+            # body, libcurl sends a POST (CURLOPT_POST undoes NOBODY), or, as a custom "HEAD",
+            # waits for the body the answer's Content-Length states.
             curl.setopt(pycurl.NOBODY, 1)
-        elif method != "GET" or body is not None:
+            return
+        if method != "GET" or body is not None:
             curl.setopt(pycurl.CUSTOMREQUEST, method)
         if body is not None or method in _EXPECTING_BODY:
             payload = body or b""

@@ -164,6 +164,16 @@ def test_head_answers_have_no_body(client):
     assert dict(answer.value.headers)["Content-Length"] == "42"
 
 
+def test_a_head_that_carries_a_body_goes_as_a_head(client):
+    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
+    request = UpstreamRequest(method="HEAD", url=server.url + "/h", headers=(), body=b"xy")
+    answer = client.send(request, 5.0)
+    server.close()
+    assert server.requests[0].startswith(b"HEAD /h HTTP/1.1\r\n")
+    assert isinstance(answer, Ok)
+    assert (answer.value.status, answer.value.body) == (200, b"")
+
+
 @pytest.mark.parametrize(
     "answer",
     [
