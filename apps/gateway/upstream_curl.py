@@ -52,6 +52,7 @@ _EXPECTING_BODY = frozenset({"POST", "PUT", "PATCH"})  # http.client sends them 
 _FIELD_LINE = re.compile(f"({FIELD_NAME.pattern}):({FIELD_VALUE.pattern})\r?\n".encode("latin-1"))
 _BLANK = b" \t"
 _END_OF_BLOCK = (b"\r\n", b"\n")
+_AFTER_STATUS = (b" ", b"\r", b"\n")  # the three digits of a status code end the code
 
 
 def _final_answer(lines: list[bytes]) -> tuple[int, list[tuple[str, str]]] | None:
@@ -59,7 +60,7 @@ def _final_answer(lines: list[bytes]) -> tuple[int, list[tuple[str, str]]] | Non
     (interim 1xx blocks, the final block, then a chunked body's trailers, which are not passed
     on), or None when the block is malformed or never ended. libcurl has already refused what
     breaks HTTP/1.1's framing (a line without a colon, an invalid or conflicting
-    Content-Length, a status line that is not `HTTP/1.x NNN`) and joined folded lines."""
+    Content-Length, a status line that does not start `HTTP/1.x NNN`) and joined folded lines."""
     status, final = 0, False
     fields: list[tuple[str, str]] = []
     for line in lines:
@@ -68,6 +69,8 @@ def _final_answer(lines: list[bytes]) -> tuple[int, list[tuple[str, str]]] | Non
                 return status, fields  # anything after it is a trailer
             continue
         if line.startswith(b"HTTP/"):
+            if line[12:13] not in _AFTER_STATUS:  # libcurl reads "2000" and "200OK" as 200
+                return None
             status = int(line[9:12])
             if not 100 <= status <= 599 or status == 101:  # 101: no upgrade was asked for
                 return None

@@ -189,6 +189,8 @@ def test_a_head_that_carries_a_body_goes_as_a_head(client):
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nnot a header line\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n",
     ],
     ids=[
         "unknown-protocol",
@@ -203,6 +205,8 @@ def test_a_head_that_carries_a_body_goes_as_a_head(client):
         "conflicting-content-lengths",
         "unasked-switching-protocols",
         "line-without-colon",
+        "four-digit-status",
+        "status-run-into-reason",
     ],
 )
 def test_malformed_answers_are_connection_failures(client, answer):
