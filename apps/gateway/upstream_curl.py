@@ -30,6 +30,7 @@ import re
 import select
 import ssl
 import threading
+import weakref
 from functools import partial
 from typing import Any
 
@@ -116,7 +117,8 @@ class CurlUpstream:
     def __init__(self, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self._max_body = max_body_bytes
         self._local = threading.local()
-        self._handles: list[Any] = []
+        # Weak: a thread that ends drops its handles and their connections with its table.
+        self._handles: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
         verify = ssl.get_default_verify_paths()  # the CA store Python's ssl module trusts
         self._ca_file, self._ca_path = verify.cafile, verify.capath
@@ -222,20 +224,20 @@ class CurlUpstream:
         if handle is None:
             handle = handles[origin] = _Handle(pycurl.Curl())
             with self._lock:
-                self._handles.append(handle.curl)
+                self._handles.add(handle.curl)
         return handle
 
     def _drop(self, origin: str) -> None:
         """Close this thread's handle for `origin`, and with it its connection."""
         handle = self._local.handles.pop(origin)
         with self._lock:
-            self._handles.remove(handle.curl)
+            self._handles.discard(handle.curl)
         handle.curl.close()
 
     def close(self) -> None:
         """Close every thread's handles and their connections; threads start new ones after."""
         with self._lock:
-            handles, self._handles = self._handles, []
+            handles, self._handles = list(self._handles), weakref.WeakSet()
             self._local = threading.local()
         for curl in handles:
             # A handle another thread is still performing on cannot be closed from here; it

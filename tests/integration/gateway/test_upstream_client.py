@@ -698,3 +698,32 @@ def test_libcurl_passes_on_an_answer_sent_before_the_body_was_read(then_close):
     listener.close()
     assert isinstance(answer, Ok), answer
     assert (answer.value.status, answer.value.body) == (413, b"big!")
+
+
+def test_a_thread_that_ends_leaves_no_libcurl_connection_open():
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+    closed = threading.Semaphore(0)
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            while connection.recv(65536):
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        closed.release()  # the client closed its end
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    client = CurlUpstream()
+    request = UpstreamRequest(method="GET", url=url, headers=(), body=None)
+    for _ in range(5):  # a server that starts a thread per request (runserver, a live server)
+        caller = threading.Thread(target=client.send, args=(request, 5.0))
+        caller.start()
+        caller.join()
+    assert all(closed.acquire(timeout=5) for _ in range(5))
+    client.close()
+    listener.close()
