@@ -52,6 +52,7 @@ _EXPECTING_BODY = frozenset({"POST", "PUT", "PATCH"})  # http.client sends them 
 # One field line as libcurl hands it over, by the same rules as the http.client pool's.
 _FIELD_LINE = re.compile(f"({FIELD_NAME.pattern}):({FIELD_VALUE.pattern})\r?\n".encode("latin-1"))
 _BLANK = b" \t"
+_NOT_IN_URL = re.compile(rb"[\x00-\x20\x7f]")  # controls and spaces (RFC 3986 has none)
 _END_OF_BLOCK = (b"\r\n", b"\n")
 _AFTER_STATUS = (b" ", b"\r", b"\n")  # the three digits of a status code end the code
 
@@ -131,6 +132,8 @@ class CurlUpstream:
         try:
             url = request.url.encode("ascii")
         except UnicodeEncodeError:
+            return Err(UpstreamFailure.CONNECTION)
+        if _NOT_IN_URL.search(url):  # libcurl refuses them, a NUL with a ValueError
             return Err(UpstreamFailure.CONNECTION)
         fields = _header_lines(request.headers)
         if fields is None:

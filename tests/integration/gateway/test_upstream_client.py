@@ -469,15 +469,15 @@ def test_a_proxy_in_the_environment_is_not_used(client, monkeypatch):
     assert server.requests[0].startswith(b"GET /direct HTTP/1.1\r\n")
 
 
-def test_no_time_left_or_a_url_that_is_not_ascii_sends_nothing():
+def test_no_time_left_or_a_url_with_controls_or_beyond_ascii_sends_nothing():
     server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n")
     client = CurlUpstream()
     assert client.send(UpstreamRequest("GET", server.url, (), None), 0) == Err(
         UpstreamFailure.TIMEOUT
     )
-    assert client.send(UpstreamRequest("GET", server.url + "/\u00e9", (), None), 5.0) == Err(
-        UpstreamFailure.CONNECTION
-    )
+    for target in ("/\u00e9", "/a\x00b", "/a b", "/a\tb", "/a\x7fb"):
+        answer = client.send(UpstreamRequest("GET", server.url + target, (), None), 5.0)
+        assert answer == Err(UpstreamFailure.CONNECTION), target
     client.close()
     server.close()
     assert server.requests == []
