@@ -143,11 +143,13 @@ class CurlUpstream:
         curl = handle.curl
         lines: list[bytes] = []
         pieces: list[bytes] = []
-        self._prepare(handle, request, fields, timeout_seconds)
-        curl.setopt(pycurl.URL, url)
-        curl.setopt(pycurl.HEADERFUNCTION, lines.append)
-        curl.setopt(pycurl.WRITEFUNCTION, pieces.append)
         try:
+            # Inside the try too: a handle `close()` took from under this thread refuses
+            # every option (a connection failure for this call; the thread starts afresh).
+            self._prepare(handle, request, fields, timeout_seconds)
+            curl.setopt(pycurl.URL, url)
+            curl.setopt(pycurl.HEADERFUNCTION, lines.append)
+            curl.setopt(pycurl.WRITEFUNCTION, pieces.append)
             curl.perform()
         except pycurl.error as error:
             if error.args[0] == pycurl.E_FILESIZE_EXCEEDED:

@@ -727,3 +727,21 @@ def test_a_thread_that_ends_leaves_no_libcurl_connection_open():
     assert all(closed.acquire(timeout=5) for _ in range(5))
     client.close()
     listener.close()
+
+
+def test_a_handle_closed_under_a_call_is_a_connection_failure_not_an_error():
+    # `close()` from another thread can land between a call's checkout of its handle and the
+    # transfer; here the handle is closed at that point directly.
+    server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 204 No Content\r\n\r\n")
+    client = CurlUpstream()
+    assert isinstance(_get(client, server.url), Ok)
+    checkout = client._handle
+
+    def closed_at_checkout(origin):
+        handle = checkout(origin)
+        handle.curl.close()
+        return handle
+
+    client._handle = closed_at_checkout
+    assert _get(client, server.url) == Err(UpstreamFailure.CONNECTION)
+    server.close()
