@@ -159,7 +159,7 @@ class CurlUpstream:
             return Err(UpstreamFailure.CONNECTION)
         answer = _final_answer(lines)
         if answer is None:  # malformed: its connection may not carry another request
-            self._drop(origin)
+            self._drop(origin, handle)
             return Err(UpstreamFailure.CONNECTION)
         status, fields = answer
         return Ok(StoredResponse(status, tuple(fields), b"".join(pieces)))
@@ -232,9 +232,12 @@ class CurlUpstream:
                 self._handles.add(handle.curl)
         return handle
 
-    def _drop(self, origin: str) -> None:
-        """Close this thread's handle for `origin`, and with it its connection."""
-        handle = self._local.handles.pop(origin)
+    def _drop(self, origin: str, handle: _Handle) -> None:
+        """Close this thread's `handle` for `origin`, and with it its connection (also when
+        `close()` has meanwhile given the thread a new handle table)."""
+        handles = getattr(self._local, "handles", {})
+        if handles.get(origin) is handle:
+            del handles[origin]
         with self._lock:
             self._handles.discard(handle.curl)
         handle.curl.close()

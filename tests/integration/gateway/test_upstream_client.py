@@ -767,3 +767,21 @@ def test_a_handle_closed_under_a_call_is_a_connection_failure_not_an_error():
     client._handle = closed_at_checkout
     assert _get(client, server.url) == Err(UpstreamFailure.CONNECTION)
     server.close()
+
+
+def test_a_malformed_answer_closes_its_handle_even_after_a_new_handle_table():
+    # `close()` gives the threads new handle tables while a call is under way; the handle that
+    # then got a malformed answer is still closed, with its connection.
+    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n")
+    client = CurlUpstream()
+    checkout, taken = client._handle, []
+
+    def table_replaced_after_checkout(origin):
+        taken.append(checkout(origin))
+        client._local = threading.local()
+        return taken[-1]
+
+    client._handle = table_replaced_after_checkout
+    assert _get(client, server.url) == Err(UpstreamFailure.CONNECTION)
+    server.close()
+    assert taken[0].curl.closed
