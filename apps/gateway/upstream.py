@@ -251,9 +251,7 @@ class HttpClientUpstream:
             except TimeoutError:
                 connection.close()
                 return Err(UpstreamFailure.TIMEOUT)
-            except (OSError, http.client.HTTPException, ValueError):
-                # ValueError: a field http.client refuses to write (a CR or LF in it), a host
-                # the IDNA codec refuses (UnicodeError)
+            except (OSError, http.client.HTTPException, UnicodeError):  # UnicodeError: a bad host
                 connection.close()
                 return Err(UpstreamFailure.CONNECTION)
             if response.will_close:

@@ -1,12 +1,11 @@
 """Settings of the gateway context, read from the environment (see the README's table)."""
 
-from django.core.exceptions import ImproperlyConfigured
-
-from config.env import env_float, env_int, env_str
+from config.env import env_choice, env_float, env_int
 
 # How often a worker compares its route table with the shared version key (seconds).
 GATEWAY_ROUTE_REFRESH_SECONDS = env_float("GATEWAY_ROUTE_REFRESH_SECONDS", 0.5, minimum=0.05)
-# Keep-alive connections kept per upstream host and worker (match GUNICORN_THREADS or more).
+# With the http.client or urllib3 client: keep-alive connections kept per upstream host and
+# worker (match GUNICORN_THREADS or more). libcurl keeps one per upstream and thread.
 GATEWAY_UPSTREAM_POOL_SIZE = env_int("GATEWAY_UPSTREAM_POOL_SIZE", 16, minimum=1)
 # Entries of the in-process response cache (embedded mode only; Redis evicts by TTL).
 GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 10_000, minimum=10)
@@ -18,6 +17,6 @@ GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None
 GATEWAY_MAX_RESPONSE_BYTES = env_int("GATEWAY_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
 # The upstream HTTP client: libcurl through `pycurl` (default, measured fastest), or the
 # standard library's `http.client`, or `urllib3`, pooled in Python (docs/gateway.md).
-GATEWAY_UPSTREAM_CLIENT = env_str("GATEWAY_UPSTREAM_CLIENT", "pycurl")
-if GATEWAY_UPSTREAM_CLIENT not in {"pycurl", "http.client", "urllib3"}:
-    raise ImproperlyConfigured("GATEWAY_UPSTREAM_CLIENT must be pycurl, http.client or urllib3.")
+GATEWAY_UPSTREAM_CLIENT = env_choice(
+    "GATEWAY_UPSTREAM_CLIENT", "pycurl", ["pycurl", "http.client", "urllib3"]
+)
