@@ -143,26 +143,18 @@ def test_http_1_0_body_until_close(client):
 
 
 @pytest.mark.parametrize("length", [b"nonsense", b"-5"])
-def test_an_invalid_content_length_is_a_malformed_answer(length):
+def test_an_invalid_content_length(client, length):
     # RFC 9112 §6.3: a response with an invalid Content-Length has no framing; a proxy must
-    # close the connection, discard it and answer 502, as libcurl (and nginx) do.
+    # close the connection, discard it and answer 502, as libcurl (and nginx) do. http.client,
+    # lenient, finds no usable length and reads until the upstream closes.
     server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nrest")
-    client = CurlUpstream()
     answer = _get(client, server.url)
-    client.close()
     server.close()
-    assert answer == Err(UpstreamFailure.CONNECTION)
-
-
-@pytest.mark.parametrize("length", [b"nonsense", b"-5"])
-def test_http_client_reads_until_close_after_an_invalid_content_length(length):
-    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nrest")
-    client = HttpClientUpstream()
-    answer = _get(client, server.url)
-    client.close()
-    server.close()
-    assert isinstance(answer, Ok)
-    assert answer.value.body == b"rest"  # http.client's leniency: no usable length, read it all
+    if isinstance(client, HttpClientUpstream):
+        assert isinstance(answer, Ok)
+        assert answer.value.body == b"rest"
+    else:
+        assert answer == Err(UpstreamFailure.CONNECTION)
 
 
 @pytest.mark.parametrize("target", ["/x?", "/x", "/x?a=1"])
