@@ -256,14 +256,15 @@ class ForwardRequest:
         route = call.route
         if route.auth is AuthMode.NONE:
             return None
+        # Split as the platform's API does (DRF splits the header's bytes on ASCII whitespace),
+        # so one header means the same at the edge and behind it.
         authorization = header_value(request.headers, "authorization")
-        scheme, _, raw = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer":
+        parts = (authorization or "").encode("latin-1", "replace").split()
+        if not parts or parts[0].lower() != b"bearer":
             return ProxyError.NOT_AUTHENTICATED if route.auth is AuthMode.REQUIRED else None
-        raw = raw.strip()
-        if not raw or " " in raw:
+        if len(parts) != 2 or not parts[1].isascii():
             return ProxyError.TOKEN_INVALID
-        match self._tokens.verify(raw):
+        match self._tokens.verify(parts[1].decode("ascii")):
             case Ok(principal):
                 call.principal = principal
             case Err(error):

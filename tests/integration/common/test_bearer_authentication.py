@@ -29,6 +29,12 @@ def test_malformed_bearer_headers_are_401_token_invalid(client, header):
     assert response.json()["code"] == "token_invalid"
 
 
+def test_the_scheme_and_token_may_be_split_by_any_ascii_whitespace(client):
+    # The gateway splits the header the same way (tests/unit/gateway/test_forward_request.py).
+    response = client.get("/whoami", HTTP_AUTHORIZATION=f"Bearer\t{access_token(user_id='u-2')}")
+    assert (response.status_code, response.json()["user_id"]) == (200, "u-2")
+
+
 def test_other_schemes_are_anonymous(client):
     response = client.get("/whoami", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
     assert response.json()["code"] == "not_authenticated"

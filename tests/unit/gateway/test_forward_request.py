@@ -203,6 +203,8 @@ def test_a_path_whose_letter_case_leaves_a_guarded_route_is_refused(path):
         (AuthMode.REQUIRED, "Basic abc", ProxyError.NOT_AUTHENTICATED),
         (AuthMode.REQUIRED, "Bearer", ProxyError.TOKEN_INVALID),
         (AuthMode.REQUIRED, "Bearer a b", ProxyError.TOKEN_INVALID),
+        (AuthMode.REQUIRED, "Bearer \xff", ProxyError.TOKEN_INVALID),
+        (AuthMode.REQUIRED, "Bearer\xa0user:u1:user", ProxyError.NOT_AUTHENTICATED),
         (AuthMode.REQUIRED, "Bearer forged", ProxyError.TOKEN_INVALID),
         (AuthMode.REQUIRED, "Bearer expired", ProxyError.TOKEN_EXPIRED),
         (AuthMode.OPTIONAL, "Bearer revoked", ProxyError.TOKEN_REVOKED),
@@ -213,6 +215,15 @@ def test_bad_or_missing_tokens_are_refused(auth, authorization, expected):
     headers = [("Authorization", authorization)] if authorization else []
     assert error_of(world.run(request(headers=headers))).error is expected
     assert world.upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer\tuser:u1:user", "  bearer   user:u1:user  ", "BEARER user:u1:user"]
+)
+def test_the_bearer_header_is_split_on_whitespace_as_the_api_splits_it(authorization):
+    world = World(make_route(auth=AuthMode.REQUIRED))
+    assert isinstance(world.run(request(headers=[("Authorization", authorization)])), Ok)
+    assert dict(world.upstream.requests[0].headers)["X-User-Id"] == "u1"
 
 
 def test_missing_role_is_forbidden_and_identity_headers_come_from_the_token():
