@@ -26,7 +26,7 @@ from core.domain.accounts.sessions import parse_session_id
 from core.domain.accounts.user import User
 from core.domain.accounts.values import Email, PasswordHash, UserId
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts.ports import IssuedTokens, RefreshClaims, RefreshTokenError
+from core.usecases.accounts.ports import Clock, IssuedTokens, RefreshClaims, RefreshTokenError
 
 log = structlog.get_logger(__name__)
 
@@ -65,15 +65,24 @@ class SimpleJWTTokenIssuer:
     """`TokenIssuer` on simplejwt's token classes; `aud`/`iss` are added by its backend.
 
     Every refresh token of a family expires when the family does (7 days after the login), so
-    rotating never extends a session. Both tokens carry the family id as `sid`.
+    rotating never extends a session. Both tokens carry the family id as `sid`. `iat` and the
+    access token's `exp` come from `clock`, the use cases' own, so a token and the cut-offs it
+    is compared with tell one time.
     """
 
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
     def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens:
+        now = self._clock.now()
         access = AccessToken()
+        access.set_iat(at_time=now)
+        access.set_exp(from_time=now)
         access["sub"] = user.id.value
         access["roles"] = list(user.roles)
         access["sid"] = session_id
         refresh = RefreshToken()
+        refresh.set_iat(at_time=now)
         refresh["sub"] = user.id.value
         refresh["sid"] = session_id
         refresh["exp"] = int(refresh_expires_at.timestamp())

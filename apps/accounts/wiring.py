@@ -1,7 +1,8 @@
 """Composition root of the accounts context: factories that build use cases from adapters.
 
 Views, commands, admin actions and the seeder get their use cases here; nothing else constructs
-adapters. Settings are read when a use case is built, never at import time.
+adapters. Settings are read when a use case is built, never at import time. Every use case and
+the token issuer read one clock, the system's unless a test set another (`use_clock`).
 """
 
 from __future__ import annotations
@@ -39,9 +40,25 @@ from core.usecases.accounts.authentication import (
 )
 from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
 from core.usecases.accounts.password_reset import RequestPasswordReset, ResetPassword
+from core.usecases.accounts.ports import Clock
 from core.usecases.accounts.profile import ChangePassword, GetCurrentUser, UpdateProfile
 from core.usecases.accounts.registration import RegisterUser, ResendVerification, VerifyEmail
 from core.usecases.accounts.sessions import ListSessions, RevokeSession
+
+_clock: Clock = SystemClock()
+
+
+def clock() -> Clock:
+    """The clock use cases are built with: what time it is for the accounts context."""
+    return _clock
+
+
+def use_clock(new: Clock) -> Clock:
+    """Build every use case from now on with `new` and return the clock it replaces; tests
+    move time with it instead of sleeping (tokens' `iat` and `exp` come from it too)."""
+    global _clock
+    previous, _clock = _clock, new
+    return previous
 
 
 def access_token_lifetime() -> timedelta:
@@ -59,7 +76,7 @@ def _mailer() -> DjangoMailer:
 
 
 def _email_quota(kind: str) -> CacheEmailQuota:
-    return CacheEmailQuota(kind, settings.ACCOUNTS_ADDRESS_RATE_LIMITS[kind], clock=SystemClock())
+    return CacheEmailQuota(kind, settings.ACCOUNTS_ADDRESS_RATE_LIMITS[kind], clock=clock())
 
 
 def register_user() -> RegisterUser:
@@ -70,7 +87,7 @@ def register_user() -> RegisterUser:
         policy=DjangoPasswordPolicy(),
         mailer=_mailer(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
         events=PrometheusAccountEvents(),
     )
 
@@ -80,7 +97,7 @@ def verify_email() -> VerifyEmail:
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
@@ -96,7 +113,7 @@ def _resend_verification() -> ResendVerification:
         mailer=DjangoMailer(),
         quota=_email_quota("verification_resend"),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
         events=PrometheusAccountEvents(),
     )
 
@@ -106,9 +123,9 @@ def authenticate_user() -> AuthenticateUser:
         users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
         hasher=DjangoPasswordHasher(),
-        issuer=SimpleJWTTokenIssuer(),
+        issuer=SimpleJWTTokenIssuer(clock()),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
         events=PrometheusAccountEvents(),
         failures=_login_failures(),
         session_lifetime=_session_lifetime(),
@@ -120,7 +137,7 @@ def verify_credentials() -> VerifyCredentials:
     return VerifyCredentials(
         users=DjangoUserRepository(),
         hasher=DjangoPasswordHasher(),
-        clock=SystemClock(),
+        clock=clock(),
         events=PrometheusAccountEvents(),
         failures=_login_failures(),
     )
@@ -148,10 +165,10 @@ def refresh_tokens() -> RefreshTokens:
     return RefreshTokens(
         users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
-        issuer=SimpleJWTTokenIssuer(),
+        issuer=SimpleJWTTokenIssuer(clock()),
         revocations=CacheTokenRevocations(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
         events=PrometheusAccountEvents(),
     )
 
@@ -159,9 +176,9 @@ def refresh_tokens() -> RefreshTokens:
 def logout() -> Logout:
     return Logout(
         sessions=DjangoSessionRepository(),
-        issuer=SimpleJWTTokenIssuer(),
+        issuer=SimpleJWTTokenIssuer(clock()),
         revocations=CacheTokenRevocations(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
@@ -171,7 +188,7 @@ def logout_all() -> LogoutAll:
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
@@ -191,7 +208,7 @@ def change_password() -> ChangePassword:
         policy=DjangoPasswordPolicy(),
         revocations=CacheTokenRevocations(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
@@ -207,7 +224,7 @@ def _request_password_reset() -> RequestPasswordReset:
         mailer=DjangoMailer(),  # already off the request's thread when that is wanted
         quota=_email_quota("password_reset"),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
         events=PrometheusAccountEvents(),
     )
 
@@ -221,13 +238,13 @@ def reset_password() -> ResetPassword:
         policy=DjangoPasswordPolicy(),
         revocations=CacheTokenRevocations(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
 def list_sessions() -> ListSessions:
     return ListSessions(
-        users=DjangoUserRepository(), sessions=DjangoSessionRepository(), clock=SystemClock()
+        users=DjangoUserRepository(), sessions=DjangoSessionRepository(), clock=clock()
     )
 
 
@@ -236,7 +253,7 @@ def revoke_session() -> RevokeSession:
         users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
@@ -254,7 +271,7 @@ def update_user() -> UpdateUser:
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
@@ -264,11 +281,11 @@ def provision_user() -> ProvisionUser:
         hasher=DjangoPasswordHasher(),
         policy=DjangoPasswordPolicy(),
         uow=DjangoUnitOfWork(),
-        clock=SystemClock(),
+        clock=clock(),
     )
 
 
 def flush_expired_tokens() -> FlushExpiredTokens:
     return FlushExpiredTokens(
-        sessions=DjangoSessionRepository(), tokens=DjangoOneTimeTokens(), clock=SystemClock()
+        sessions=DjangoSessionRepository(), tokens=DjangoOneTimeTokens(), clock=clock()
     )

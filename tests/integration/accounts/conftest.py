@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
+from apps.accounts import wiring
 from apps.common.tokens import (
     REVOKED_JTI_KEY,
     REVOKED_SID_KEY,
@@ -16,12 +19,25 @@ from apps.common.tokens import (
     SimpleJWTAccessTokenVerifier,
 )
 from tests.factories.accounts import PASSWORD, AdminFactory, UserFactory
+from tests.fakes.clock import FakeClock
 
 
 @pytest.fixture(autouse=True)
 def _mail_in_the_request(settings):
     """Send account emails inline so tests read `mail.outbox` right after the call."""
     settings.ACCOUNTS_EMAIL_IN_BACKGROUND = False
+
+
+@pytest.fixture
+def clock():
+    """The accounts' clock (use cases, and `iat`/`exp` of the tokens they mint), stopped at a
+    whole second a minute ago: a test moves it (`clock.advance(seconds=1)`) instead of sleeping
+    into the next second. Behind the wall clock, which simplejwt checks `exp` on and PyJWT
+    refuses an `iat` ahead of."""
+    fake = FakeClock(datetime.fromtimestamp(int(time.time()) - 60, UTC))
+    previous = wiring.use_clock(fake)
+    yield fake
+    wiring.use_clock(previous)
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """Django admin for users."""
 
-import time
-
 import pytest
 
 from apps.accounts.models import User
@@ -274,13 +272,11 @@ def test_admin_actions_apply_to_the_valid_ids_among_malformed_ones(admin_site, a
 
 
 def test_roles_changed_in_the_admin_revoke_the_tokens_carrying_the_old_ones(
-    admin_site, alice, api_client, django_capture_on_commit_callbacks
+    admin_site, alice, api_client, django_capture_on_commit_callbacks, clock
 ):
-    from tests.integration.accounts.conftest import bearer, login
-
     token = login(api_client, "alice@example.com")["access_token"]
     assert api_client.get("/api/v1/auth/me", **bearer(token)).status_code == 200
-    time.sleep(1.01 - time.time() % 1)  # into the next second: the cut-off is in whole seconds
+    clock.advance(seconds=1)  # into the next second: the cut-off is in whole seconds
     data = _change_form_data(admin_site, alice, roles='["user", "billing:read"]', full_name="A.")
     with django_capture_on_commit_callbacks(execute=True) as committed:
         response = admin_site.post(f"/admin/accounts/user/{alice.id}/change/", data)

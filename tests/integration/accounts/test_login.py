@@ -1,6 +1,7 @@
 """POST /api/v1/auth/login."""
 
 import pytest
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from tests.factories.accounts import UserFactory
 from tests.integration.accounts.conftest import bearer, login
@@ -18,6 +19,17 @@ def test_login_answers_a_token_pair_and_the_user(api_client, alice):
     me = api_client.get("/api/v1/auth/me", **bearer(body["access_token"]))
     assert me.status_code == 200
     assert me.json()["id"] == str(alice.id)
+
+
+def test_the_pair_is_stamped_on_the_accounts_clock(api_client, alice, clock):
+    """`iat` and `exp` come from the clock the per-user cut-offs are set on, not simplejwt's
+    own reading of the wall clock, so moving that clock moves both alike."""
+    clock.advance(seconds=7)
+    body = login(api_client, "alice@example.com")
+    issued = int(clock.now().timestamp())
+    access, refresh = AccessToken(body["access_token"]), RefreshToken(body["refresh_token"])
+    assert (access["iat"], access["exp"]) == (issued, issued + 1800)
+    assert (refresh["iat"], refresh["exp"]) == (issued, issued + 7 * 24 * 3600)
 
 
 def test_unknown_email_and_wrong_password_answer_identically(api_client, alice):

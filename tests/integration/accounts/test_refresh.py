@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connections
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.accounts.models import RefreshSession
 from tests.integration.accounts.conftest import bearer, login
@@ -60,6 +60,17 @@ def test_rotation_never_extends_the_family(api_client, alice):
     assert rotated["refresh_expires_in"] <= 7 * 24 * 3600
     token = RefreshToken(rotated["refresh_token"])
     assert token["exp"] == int(RefreshToken(pair["refresh_token"])["exp"])
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_rotated_pair_is_stamped_on_the_accounts_clock(api_client, alice, clock):
+    pair = login(api_client, "alice@example.com")
+    clock.advance(seconds=5)
+    rotated = refresh(api_client, pair["refresh_token"]).json()
+    issued = int(clock.now().timestamp())
+    access, token = AccessToken(rotated["access_token"]), RefreshToken(rotated["refresh_token"])
+    assert (access["iat"], access["exp"]) == (issued, issued + 1800)
+    assert (token["iat"], token["exp"]) == (issued, issued - 5 + 7 * 24 * 3600)
 
 
 @pytest.mark.django_db(databases=["default"])
