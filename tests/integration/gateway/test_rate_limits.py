@@ -62,6 +62,38 @@ def test_every_answer_carries_rate_headers_and_429_has_retry_after(proxy, upstre
     assert sum(upstream.calls.values()) == 2
 
 
+def test_answers_after_the_limiter_carry_the_rate_headers_whoever_made_them(
+    proxy, upstream, add_route
+):
+    """API.md: every answer on a limited route carries `RateLimit-*`: a cache hit, the
+    upstream's 5xx, and the gateway's own 502, 503 (open circuit) and 504 alike."""
+    from core.domain.gateway.route import BreakerPolicy
+    from tests.factories.gateway import refusing_url
+
+    limited = {"rate_limit": (50, 60, LimitKey.IP), "circuit_breaker": BreakerPolicy(1, 60)}
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60, timeout_ms=300, **limited)
+    add_route(name="gone", path_prefix="/gone", upstream_url=refusing_url(), **limited)
+    answers = [
+        proxy.get("/orders/item"),
+        proxy.get("/orders/item"),  # from the cache
+        proxy.get("/orders/slow", params={"ms": "1500"}),  # 504, the circuit opens
+        proxy.get("/orders/fail"),  # 503 without calling
+        proxy.get("/gone/x"),  # 502
+    ]
+    assert [(a.status_code, a.headers.get("x-cache")) for a in answers] == [
+        (200, "MISS"),
+        (200, "HIT"),
+        (504, "MISS"),
+        (503, "MISS"),
+        (502, None),
+    ]
+    assert [a.headers["ratelimit-remaining"] for a in answers] == ["49", "48", "47", "46", "49"]
+    for answer in answers:
+        assert answer.headers["ratelimit-limit"] == "50"
+        assert 0 < int(answer.headers["ratelimit-reset"]) <= 60
+    assert upstream.calls["/fail"] == 0
+
+
 def test_per_user_limits_count_each_user_separately(proxy, upstream, add_route):
     add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED, rate_limit=(1, 60, LimitKey.USER))
     alice = {"Authorization": f"Bearer {access_token(user_id='alice')}"}

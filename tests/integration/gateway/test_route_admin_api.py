@@ -125,6 +125,35 @@ def test_only_admins_may_manage_routes(api_client):
     assert api_client.post(ROUTES, BODY, format="json").status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", ROUTES, None),
+        ("post", ROUTES, BODY),
+        ("get", f"{ROUTES}/orders", None),
+        ("patch", f"{ROUTES}/orders", {"retries": 2}),
+        ("delete", f"{ROUTES}/orders", None),
+        ("get", f"{ROUTES}/orders/status", None),
+    ],
+)
+def test_every_route_operation_is_for_admins_only(admin, api_client, method, path, body):
+    """API.md: every gateway admin row is `admin`: no token is a 401 with the bearer
+    challenge, a token without the `admin` role a 403, and neither changes anything."""
+    from rest_framework.test import APIClient
+
+    assert admin.post(ROUTES, BODY, format="json").status_code == 201
+    anonymous = getattr(APIClient(), method)(path, body, format="json")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_authenticated"
+    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    user = APIClient()
+    user.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('user', 'ops'))}")
+    forbidden = getattr(user, method)(path, body, format="json")
+    assert forbidden.status_code == 403
+    assert forbidden.json()["code"] == "permission_denied"
+    assert admin.get(f"{ROUTES}/orders").json()["retries"] == BODY["retries"]
+
+
 def test_status_shows_the_circuit_and_traffic(admin, upstream):
     from apps.gateway.entrypoint import GatewayApplication
 
