@@ -33,6 +33,20 @@ def test_exactly_the_limit_passes_under_concurrent_checks():
     assert len(allowed) == 100
 
 
+def test_two_gateway_hosts_whose_workers_share_a_pid_are_counted_apart():
+    """Replicas in containers often run workers under the same pid; each starts counting its
+    calls from zero. Their calls in one millisecond are still two calls, not one: exactly
+    `requests` pass between them."""
+    from apps.gateway.limiter import RedisSlidingWindowLimiter
+    from apps.gateway.redis_support import key_prefix, raw_redis
+
+    one, other = (RedisSlidingWindowLimiter(raw_redis(), key_prefix()) for _ in range(2))
+    policy = RateLimitPolicy(requests=2, window_seconds=60)
+    verdicts = [limiter.hit("r:ip:1.1.1.1", policy, 1000.0) for limiter in (one, other, one)]
+    assert [verdict.allowed for verdict in verdicts] == [True, True, False]
+    assert [verdict.remaining for verdict in verdicts] == [1, 0, 0]
+
+
 def test_window_slides_with_the_clock():
     from apps.gateway import wiring
 
