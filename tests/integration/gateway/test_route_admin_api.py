@@ -349,7 +349,8 @@ def test_the_schema_states_the_role_rule_that_create_and_patch_apply(admin, clie
         roles = components[body]["properties"]["required_roles"]["items"]
         assert roles["maxLength"] == 50, body
         pattern = re.compile(roles["pattern"])
-        assert pattern.search("billing:read") and not pattern.search("Admin"), body
+        assert pattern.search("billing:read"), body
+        assert not pattern.search("Admin"), body
     ok = {**BODY, "required_roles": ["r" * 50]}
     assert admin.post(ROUTES, ok, format="json").status_code == 201
     too_long = admin.patch(f"{ROUTES}/orders", {"required_roles": ["r" * 51]}, format="json")
