@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import secrets
 import threading
 from collections import deque
 from typing import Any
@@ -169,7 +170,10 @@ class RedisSlidingWindowLimiter:
         self._responses = responses
         self._fallback = fallback or InProcessSlidingWindowLimiter()
         self._ids = itertools.count()
-        self._pid = os.getpid()
+        # Names this limiter's calls in the shared log. Not the pid alone: replicas in
+        # containers run workers under the same pids, and two calls of one millisecond under
+        # one name are one member of the sorted set, so a call would go uncounted.
+        self._instance = f"{os.getpid()}.{secrets.token_hex(6)}"
         # The revocation keys are written by the accounts through the default cache
         # (`apps.common.tokens`): its own key function makes them here too, bound once, since
         # each call through the `cache` proxy looked the alias up again (~3 µs).
@@ -182,7 +186,7 @@ class RedisSlidingWindowLimiter:
             return self._redis.execute("EVAL", script, keys, *keys_and_args)
 
     def _member(self, now_ms: int) -> str:
-        return f"{now_ms}:{self._pid}:{next(self._ids)}"
+        return f"{now_ms}:{self._instance}:{next(self._ids)}"
 
     def hit(self, subject: str, policy: RateLimitPolicy, now: float) -> RateDecision:
         """`RateLimiter`: one sliding-window check (the window script alone)."""

@@ -118,8 +118,10 @@ def _operation(method: str, responses: Iterable[str]) -> dict[str, Any]:
         "operationId": f"gateway_proxy_{method.lower()}",
         "summary": "Forward a request to the route that serves its path",
         "description": (
-            f"Any path outside the platform's own ({platform}) is matched against the enabled "
-            "routes by longest `path_prefix` and forwarded to that route's upstream with "
+            f"Any path outside the platform's own ({platform}), in its normal form (RFC 3986 "
+            "§6.2.2: `//api/x` and `/x/../api/x` are `/api/x`, never forwarded), is matched "
+            "against the enabled routes by longest `path_prefix` and forwarded to that "
+            "route's upstream with "
             "method, query, body and end-to-end headers intact. Which methods, auth, rate "
             "limit and cache apply is the route's (`/api/v1/gateway/routes`). The answer is "
             "the upstream's unless the gateway refuses the call itself with a problem document."

@@ -13,6 +13,10 @@ from core.domain.gateway.route import (
     MAX_RETRIES,
     MAX_SECONDS,
     MAX_TIMEOUT_MS,
+    NAME_PATTERN,
+    ROLE_MAX_LENGTH,
+    ROLE_PATTERN,
+    ROLE_RULE,
     AuthMode,
     BreakerPatch,
     BreakerPolicy,
@@ -24,6 +28,13 @@ from core.domain.gateway.route import (
     prefix_problems,
     upstream_problems,
 )
+
+
+def _role() -> serializers.RegexField:
+    """One required role: the slug shape access tokens carry roles in."""
+    return serializers.RegexField(
+        ROLE_PATTERN, max_length=ROLE_MAX_LENGTH, error_messages={"invalid": ROLE_RULE}
+    )
 
 
 class RateLimitSerializer(serializers.Serializer):
@@ -42,7 +53,7 @@ class CircuitBreakerSerializer(serializers.Serializer):
 class RouteInputSerializer(serializers.Serializer):
     """A route to create (or, with `partial=True`, the fields to change)."""
 
-    name = serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,62}\Z", max_length=63)
+    name = serializers.RegexField(NAME_PATTERN, max_length=63)
     path_prefix = serializers.CharField(max_length=255)
     upstream_url = serializers.CharField(max_length=2048)
     strip_prefix = serializers.BooleanField(default=True)
@@ -52,7 +63,7 @@ class RouteInputSerializer(serializers.Serializer):
         default=lambda: ["GET", "HEAD"],
     )
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], default=AuthMode.NONE.value)
-    required_roles = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
+    required_roles = serializers.ListField(child=_role(), default=list)
     rate_limit = RateLimitSerializer(allow_null=True, default=None)
     cache_ttl_seconds = serializers.IntegerField(min_value=0, max_value=MAX_SECONDS, default=0)
     timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
@@ -72,6 +83,47 @@ class RouteInputSerializer(serializers.Serializer):
         if problems:
             raise serializers.ValidationError(problems)
         return value
+
+
+class RateLimitChangesSerializer(serializers.Serializer):
+    """A rate limit's fields in a PATCH, each optional: those given replace the current ones
+    (a route with no limit yet needs `requests` and `window_seconds`; `key` is then `ip`)."""
+
+    requests = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT_REQUESTS, required=False)
+    window_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS, required=False)
+    key = serializers.ChoiceField(choices=[k.value for k in LimitKey], required=False)
+
+
+class CircuitBreakerChangesSerializer(serializers.Serializer):
+    """A circuit breaker's fields in a PATCH, each optional: those not given are kept."""
+
+    failure_threshold = serializers.IntegerField(
+        min_value=1, max_value=MAX_FAILURE_THRESHOLD, required=False
+    )
+    recovery_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS, required=False)
+
+
+class RouteChangesSerializer(RouteInputSerializer):
+    """The fields of a route to change (PATCH): each optional and none defaulted, since a field
+    not given is kept; nested policies merge into the current ones (RFC 7396)."""
+
+    name = serializers.RegexField(NAME_PATTERN, max_length=63, required=False)
+    path_prefix = serializers.CharField(max_length=255, required=False)
+    upstream_url = serializers.CharField(max_length=2048, required=False)
+    strip_prefix = serializers.BooleanField(required=False)
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
+        allow_empty=False,
+        required=False,
+    )
+    auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], required=False)
+    required_roles = serializers.ListField(child=_role(), required=False)
+    rate_limit = RateLimitChangesSerializer(allow_null=True, required=False)
+    cache_ttl_seconds = serializers.IntegerField(min_value=0, max_value=MAX_SECONDS, required=False)
+    timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, required=False)
+    retries = serializers.IntegerField(min_value=0, max_value=MAX_RETRIES, required=False)
+    circuit_breaker = CircuitBreakerChangesSerializer(required=False)
+    enabled = serializers.BooleanField(required=False)
 
 
 class RouteOutputSerializer(serializers.Serializer):

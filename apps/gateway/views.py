@@ -22,6 +22,7 @@ from apps.common.permissions import IsAdmin
 from apps.gateway import wiring
 from apps.gateway.errors import GATEWAY_ERRORS
 from apps.gateway.serializers import (
+    RouteChangesSerializer,
     RouteInputSerializer,
     RouteOutputSerializer,
     route_fields,
@@ -109,7 +110,7 @@ class RouteDetailView(APIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
-        request=RouteInputSerializer(partial=True),
+        request=RouteChangesSerializer,
         responses={
             200: RouteOutputSerializer,
             **problems(
@@ -124,7 +125,7 @@ class RouteDetailView(APIView):
         },
     )
     def patch(self, request: Request, name: str) -> Response:
-        serializer = RouteInputSerializer(data=request.data, partial=True)
+        serializer = RouteChangesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         changes = route_fields(serializer.validated_data, patch=True)
         match wiring.update_route().execute(name, changes):

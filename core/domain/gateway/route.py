@@ -23,11 +23,17 @@ MAX_FAILURE_THRESHOLD = 10_000
 MAX_SECONDS = 86_400  # a window, a recovery time or a cache lifetime: at most a day
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})\Z")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}\Z"
+_NAME = re.compile(NAME_PATTERN)
 # Roles as the accounts context issues them: short lowercase slugs (`admin`, `billing:read`).
 # The same shape as there, written out here because contexts do not import each other; a role
 # of another shape could never be in a token, so a route requiring it could never be passed.
-_ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}\Z")
+ROLE_PATTERN = r"^[a-z][a-z0-9_:.-]{0,49}\Z"
+ROLE_MAX_LENGTH = 50
+ROLE_RULE = (
+    "Roles are 1-50 lowercase letters, digits, '_', ':', '.' or '-', starting with a letter."
+)
+_ROLE = re.compile(ROLE_PATTERN)
 _PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?\Z")
 
 
@@ -172,11 +178,7 @@ def route_problems(route: Route) -> dict[str, list[str]]:
     if unknown:
         add("methods", f"Unknown methods: {', '.join(unknown)}.")
     if not all(is_valid_role(role) for role in route.required_roles):
-        add(
-            "required_roles",
-            "Roles are 1-50 lowercase letters, digits, '_', ':', '.' or '-', starting with a "
-            "letter.",
-        )
+        add("required_roles", ROLE_RULE)
     if route.required_roles and route.auth is not AuthMode.REQUIRED:
         add("required_roles", "Roles can only be required on routes with auth 'required'.")
     if route.rate_limit is not None:

@@ -24,7 +24,7 @@ from core.domain.gateway.paths import (
     without_parameters,
 )
 from core.domain.gateway.ratelimit import limit_subject
-from core.domain.gateway.route import IDEMPOTENT_METHODS, AuthMode, Route
+from core.domain.gateway.route import IDEMPOTENT_METHODS, AuthMode, Route, is_platform_path
 from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import ProxyError
@@ -167,6 +167,10 @@ class ForwardRequest:
         if path is None:
             return Err(Rejection(ProxyError.MALFORMED_PATH))
         if path is not request.path:  # matched, cached and forwarded as one normal path
+            if is_platform_path(path):
+                # `//api/…`, `/x/../health`: not the platform's path as sent (the dispatcher
+                # handed it here), but it is in normal form, and no route serves those.
+                return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
             request = replace(request, path=path)
         table = self._routes.current()
         route = table.match(path)

@@ -422,3 +422,34 @@ def test_path_parameters_pass_unless_they_lead_to_another_route(
         refused = proxy.get(path)
         assert (refused.status_code, refused.json()["code"]) == (400, "malformed_request")
     assert upstream.calls["/base/items;jsessionid=abc"] == 1
+
+
+@pytest.mark.parametrize(
+    "raw_uri",
+    [
+        "//api/v1/gateway/routes",
+        "/x/../api/v1/auth/me",
+        "/./health",
+        "/%2E/metrics",
+        "//.well-known/jwks.json",
+        "/orders/../admin/",
+    ],
+)
+def test_a_path_that_is_the_platforms_own_in_normal_form_is_never_forwarded(
+    upstream, add_route, raw_uri
+):
+    """API.md: only paths that are not the platform's own are matched against the routes. The
+    proxy matches a path in its normal form, so one the dispatcher hands it (`//api/…` is not
+    `/api/…` to it) but whose normal form is the platform's is served by no route, not even
+    the root route that catches everything else."""
+    from apps.gateway.entrypoint import GatewayApplication
+    from core.domain.gateway.route import is_platform_path
+
+    add_route(name="root", path_prefix="/", upstream_url=upstream.url)
+    environ = gunicorn_environ(raw_uri)
+    assert not is_platform_path(environ["PATH_INFO"])  # config.wsgi sends it to the proxy
+    answered = []
+    body = b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
+    assert answered[0][0] == "404 Not Found"
+    assert json.loads(body)["code"] == "route_not_found"
+    assert upstream.seen == []

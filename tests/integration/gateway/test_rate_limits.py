@@ -33,6 +33,20 @@ def test_exactly_the_limit_passes_under_concurrent_checks():
     assert len(allowed) == 100
 
 
+def test_two_gateway_hosts_whose_workers_share_a_pid_are_counted_apart():
+    """Replicas in containers often run workers under the same pid; each starts counting its
+    calls from zero. Their calls in one millisecond are still two calls, not one: exactly
+    `requests` pass between them."""
+    from apps.gateway.limiter import RedisSlidingWindowLimiter
+    from apps.gateway.redis_support import key_prefix, raw_redis
+
+    one, other = (RedisSlidingWindowLimiter(raw_redis(), key_prefix()) for _ in range(2))
+    policy = RateLimitPolicy(requests=2, window_seconds=60)
+    verdicts = [limiter.hit("r:ip:1.1.1.1", policy, 1000.0) for limiter in (one, other, one)]
+    assert [verdict.allowed for verdict in verdicts] == [True, True, False]
+    assert [verdict.remaining for verdict in verdicts] == [1, 0, 0]
+
+
 def test_window_slides_with_the_clock():
     from apps.gateway import wiring
 
@@ -60,6 +74,38 @@ def test_every_answer_carries_rate_headers_and_429_has_retry_after(proxy, upstre
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["ratelimit-remaining"] == "0"
     assert sum(upstream.calls.values()) == 2
+
+
+def test_answers_after_the_limiter_carry_the_rate_headers_whoever_made_them(
+    proxy, upstream, add_route
+):
+    """API.md: every answer on a limited route carries `RateLimit-*`: a cache hit, the
+    upstream's 5xx, and the gateway's own 502, 503 (open circuit) and 504 alike."""
+    from core.domain.gateway.route import BreakerPolicy
+    from tests.factories.gateway import refusing_url
+
+    limited = {"rate_limit": (50, 60, LimitKey.IP), "circuit_breaker": BreakerPolicy(1, 60)}
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60, timeout_ms=300, **limited)
+    add_route(name="gone", path_prefix="/gone", upstream_url=refusing_url(), **limited)
+    answers = [
+        proxy.get("/orders/item"),
+        proxy.get("/orders/item"),  # from the cache
+        proxy.get("/orders/slow", params={"ms": "1500"}),  # 504, the circuit opens
+        proxy.get("/orders/fail"),  # 503 without calling
+        proxy.get("/gone/x"),  # 502
+    ]
+    assert [(a.status_code, a.headers.get("x-cache")) for a in answers] == [
+        (200, "MISS"),
+        (200, "HIT"),
+        (504, "MISS"),
+        (503, "MISS"),
+        (502, None),
+    ]
+    assert [a.headers["ratelimit-remaining"] for a in answers] == ["49", "48", "47", "46", "49"]
+    for answer in answers:
+        assert answer.headers["ratelimit-limit"] == "50"
+        assert 0 < int(answer.headers["ratelimit-reset"]) <= 60
+    assert upstream.calls["/fail"] == 0
 
 
 def test_per_user_limits_count_each_user_separately(proxy, upstream, add_route):

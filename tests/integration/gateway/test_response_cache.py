@@ -23,6 +23,19 @@ def test_miss_then_hit_without_a_second_upstream_call(proxy, upstream, add_route
     assert proxy.post("/orders/item").headers["x-cache"] == "BYPASS"
 
 
+def test_head_answers_are_cached_too_apart_from_the_gets(proxy, upstream, add_route):
+    """API.md caches `GET` and `HEAD`: a HEAD is served from the cache the second time, with
+    the length its upstream stated, and never answers a GET (nor a GET a HEAD)."""
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    heads = [proxy.head("/orders/item") for _ in range(2)]
+    assert [h.headers["x-cache"] for h in heads] == ["MISS", "HIT"]
+    assert heads[1].headers["content-length"] == heads[0].headers["content-length"] != "0"
+    assert heads[1].content == b""
+    got = proxy.get("/orders/item")
+    assert (got.headers["x-cache"], got.json()["method"]) == ("MISS", "GET")
+    assert [seen["method"] for seen in upstream.seen] == ["HEAD", "GET"]
+
+
 def test_an_empty_query_is_its_own_entry_as_it_is_its_own_upstream_target(upstream, add_route):
     from apps.gateway.entrypoint import GatewayApplication
 

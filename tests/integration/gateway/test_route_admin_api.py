@@ -125,6 +125,35 @@ def test_only_admins_may_manage_routes(api_client):
     assert api_client.post(ROUTES, BODY, format="json").status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", ROUTES, None),
+        ("post", ROUTES, BODY),
+        ("get", f"{ROUTES}/orders", None),
+        ("patch", f"{ROUTES}/orders", {"retries": 2}),
+        ("delete", f"{ROUTES}/orders", None),
+        ("get", f"{ROUTES}/orders/status", None),
+    ],
+)
+def test_every_route_operation_is_for_admins_only(admin, api_client, method, path, body):
+    """API.md: every gateway admin row is `admin`: no token is a 401 with the bearer
+    challenge, a token without the `admin` role a 403, and neither changes anything."""
+    from rest_framework.test import APIClient
+
+    assert admin.post(ROUTES, BODY, format="json").status_code == 201
+    anonymous = getattr(APIClient(), method)(path, body, format="json")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_authenticated"
+    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    user = APIClient()
+    user.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('user', 'ops'))}")
+    forbidden = getattr(user, method)(path, body, format="json")
+    assert forbidden.status_code == 403
+    assert forbidden.json()["code"] == "permission_denied"
+    assert admin.get(f"{ROUTES}/orders").json()["retries"] == BODY["retries"]
+
+
 def test_status_shows_the_circuit_and_traffic(admin, upstream):
     from apps.gateway.entrypoint import GatewayApplication
 
@@ -273,3 +302,57 @@ def test_a_new_limit_given_by_patch_needs_its_required_fields(admin):
     )
     assert complete.status_code == 200
     assert complete.json()["rate_limit"] == {"requests": 5, "window_seconds": 60, "key": "ip"}
+
+
+def test_the_schema_documents_a_patch_as_changes_that_keep_what_they_do_not_give(client):
+    """A PATCH keeps every field it does not give and merges nested policies (RFC 7396), so
+    its documented body may default nothing (a generated client would send the default and
+    reset the field) and may require no nested field (`{"rate_limit": {"requests": 9}}` is a
+    valid change); a create's body keeps its defaults and required fields."""
+    schema = client.get("/api/schema/?format=json").json()
+
+    def resolve(node):
+        while "$ref" in node or "allOf" in node:
+            node = node["allOf"][0] if "allOf" in node else node
+            if "$ref" in node:
+                node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    def body(method, path):
+        operation = schema["paths"][path][method]
+        return resolve(operation["requestBody"]["content"]["application/json"]["schema"])
+
+    patch = body("patch", f"{ROUTES}/{{name}}")
+    assert "required" not in patch
+    assert {name for name, field in patch["properties"].items() if "default" in field} == set()
+    for nested in ("rate_limit", "circuit_breaker"):
+        policy = resolve(patch["properties"][nested])
+        assert "required" not in policy, nested
+        assert [name for name, field in policy["properties"].items() if "default" in field] == []
+    create = body("post", ROUTES)
+    assert set(create["required"]) == {"name", "path_prefix", "upstream_url"}
+    assert create["properties"]["timeout_ms"]["default"] == 5000
+    assert set(resolve(create["properties"]["rate_limit"])["required"]) == {
+        "requests",
+        "window_seconds",
+    }
+
+
+def test_the_schema_states_the_role_rule_that_create_and_patch_apply(admin, client):
+    """`required_roles` items are role slugs of at most 50 characters (the shape tokens carry
+    them in): the schema says so, and what it allows is accepted, what it refuses is not."""
+    import re
+
+    schema = client.get("/api/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    for body in ("RouteInputRequest", "PatchedRouteChangesRequest"):
+        roles = components[body]["properties"]["required_roles"]["items"]
+        assert roles["maxLength"] == 50, body
+        pattern = re.compile(roles["pattern"])
+        assert pattern.search("billing:read"), body
+        assert not pattern.search("Admin"), body
+    ok = {**BODY, "required_roles": ["r" * 50]}
+    assert admin.post(ROUTES, ok, format="json").status_code == 201
+    too_long = admin.patch(f"{ROUTES}/orders", {"required_roles": ["r" * 51]}, format="json")
+    assert too_long.status_code == 400
+    assert list(too_long.json()["errors"]) == ["required_roles.0"]
