@@ -1,5 +1,5 @@
-"""When a proxied answer may be cached, under which key (never shared across users), and which
-requests a cached answer may serve (its `Vary`)."""
+"""When a proxied answer may be cached, under which key (never shared across users), which
+requests a cached answer may serve (its `Vary`), and how old it is when served (its `Age`)."""
 
 from __future__ import annotations
 
@@ -88,3 +88,43 @@ def cache_key(route: str, method: str, upstream_url: str, host: str, user_id: st
     material = "\x1f".join((route, method, upstream_url, host.lower(), user_id or "\x00anon"))
     digest = hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{route}:{digest}"
+
+
+# RFC 9111 §1.2.2: a delta-seconds past the largest value a cache keeps is taken as 2^31.
+MAX_AGE_SECONDS = 2**31
+
+
+def age_value(headers: Iterable[tuple[str, str]]) -> int:
+    """The `Age` an answer arrived with, in seconds (RFC 9111 §5.1; its first field): 0 when
+    there is none or it is not a whole non-negative number, at most `MAX_AGE_SECONDS`."""
+    for name, value in headers:
+        if name.lower() == "age":
+            value = value.strip()
+            if not (value.isascii() and value.isdigit()):
+                return 0
+            # Longer than 10 digits is past 2^31 anyway (and int() refuses 4 300 and more).
+            return MAX_AGE_SECONDS if len(value) > 10 else min(int(value), MAX_AGE_SECONDS)
+    return 0
+
+
+def age_on_arrival(headers: Iterable[tuple[str, str]], response_delay: float) -> float:
+    """How old an upstream answer is when the gateway receives it: the `Age` it was sent with
+    plus the time the upstream call took (RFC 9111 §4.2.3 `corrected_age_value`).
+
+    §4.2.3 also estimates an age from the answer's `Date` (`apparent_age`) and keeps the larger
+    of the two. That estimate measures the upstream's clock against the gateway's: for the
+    platform's own upstreams, which answer in milliseconds, it would mostly count their drift,
+    so it is left out (an upstream that holds answers itself says so in `Age`)."""
+    return age_value(headers) + max(0.0, response_delay)
+
+
+def current_age(initial_age: float, stored_at: float, now: float) -> int:
+    """The `Age` of an answer stored at `stored_at` aged `initial_age`, served at `now` (RFC 9111
+    §4.2.3 `current_age`; seconds on the same clock), in whole seconds. Its time in the cache is
+    never negative: a store by a host whose clock runs ahead does not make an answer younger."""
+    return min(int(initial_age + max(0.0, now - stored_at)), MAX_AGE_SECONDS)
+
+
+def without_age(headers: Headers) -> Headers:
+    """`headers` without `Age`: a stored answer is given its current one each time it is served."""
+    return tuple((name, value) for name, value in headers if name.lower() != "age")

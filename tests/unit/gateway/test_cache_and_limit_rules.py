@@ -3,12 +3,17 @@
 import pytest
 
 from core.domain.gateway.caching import (
+    MAX_AGE_SECONDS,
+    age_on_arrival,
+    age_value,
     cache_key,
+    current_age,
     request_is_cacheable,
     response_is_cacheable,
     serves,
     variant,
     vary_names,
+    without_age,
 )
 from core.domain.gateway.ratelimit import RateDecision, limit_subject
 from core.domain.gateway.route import LimitKey, RateLimitPolicy
@@ -116,3 +121,50 @@ def test_limit_subject_is_the_user_when_asked_and_known_else_the_ip():
 def test_an_ip_limit_counts_an_ipv6_client_by_its_64(client_ip, counted_as):
     per_ip = RateLimitPolicy(1, 1, LimitKey.IP)
     assert limit_subject("r", per_ip, user_id=None, client_ip=client_ip) == f"r:ip:{counted_as}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ((), 0),
+        ((("Age", "42"),), 42),
+        ((("age", " 7 "),), 7),
+        ((("AGE", "007"),), 7),
+        ((("Age", "3"), ("Age", "9")), 3),  # the first field
+        ((("Age", "-5"),), 0),
+        ((("Age", "1.5"),), 0),
+        ((("Age", "5, 7"),), 0),
+        ((("Age", ""),), 0),
+        ((("Age", "١٢"),), 0),  # digits, but not ASCII ones
+        ((("Age", "2147483647"),), 2147483647),
+        ((("Age", "99999999999"),), MAX_AGE_SECONDS),
+        ((("Age", "9" * 5000),), MAX_AGE_SECONDS),  # past what int() parses
+    ],
+)
+def test_the_age_an_answer_arrived_with(headers, seconds):
+    assert age_value(headers) == seconds
+
+
+def test_an_answers_age_on_arrival_adds_the_time_the_upstream_call_took():
+    assert age_on_arrival((("Age", "10"),), 1.25) == 11.25
+    assert age_on_arrival((), 0.4) == 0.4
+    assert age_on_arrival((("Age", "10"),), -0.1) == 10  # a clock that stepped back
+
+
+@pytest.mark.parametrize(
+    ("initial_age", "stored_at", "now", "age"),
+    [
+        (0.0, 1000.0, 1000.0, 0),
+        (0.3, 1000.0, 1006.6, 6),  # whole seconds, rounded down
+        (100.5, 1000.0, 1010.0, 110),
+        (4.0, 1030.0, 1000.0, 4),  # stored by a host whose clock runs ahead: never younger
+        (float(MAX_AGE_SECONDS), 1000.0, 2000.0, MAX_AGE_SECONDS),
+    ],
+)
+def test_the_current_age_of_a_stored_answer(initial_age, stored_at, now, age):
+    assert current_age(initial_age, stored_at, now) == age
+
+
+def test_a_stored_answer_keeps_no_age_of_its_own():
+    headers = (("Age", "5"), ("Content-Type", "a/b"), ("age", "6"), ("Agent", "x"))
+    assert without_age(headers) == (("Content-Type", "a/b"), ("Agent", "x"))
