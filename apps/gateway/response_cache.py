@@ -4,6 +4,10 @@ Keys come from `core.domain.gateway.caching.cache_key` (they include the caller'
 A fill lock (`SET NX PX`) lets one caller per key go upstream on a miss while the others wait
 for its answer, so a burst of misses makes at most a couple of upstream calls. When Redis is
 unreachable every lookup is a BYPASS (counted), never an error.
+
+An entry's format (`encode`) is versioned by its keys (`KEYSPACE`): a release that changes the
+format changes them, so while two releases run side by side (a rolling deploy) each reads only
+the entries it wrote; the other's are misses to it, and expire with their TTL.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from apps.gateway.redis_support import redis_unavailable
 from core.usecases.gateway.ports import CacheLookup, CacheResult, StoredResponse
 
 _POLL_SECONDS = 0.01
+# Version 2 keeps when an answer was stored and how old it was then (its `Age` when served).
+# Version 1's entries (`rc:`, three fields) and these cannot be read by each other's decoder.
+KEYSPACE = "rc2:"
 
 
 def lookup_or_claim_lua(entry: str, lock: str, fill_ms: str) -> str:
@@ -41,11 +48,14 @@ _LOOKUP_OR_CLAIM = (
 
 
 def encode(response: StoredResponse) -> bytes:
+    """One JSON line (status, headers, `varied_on`, `stored_at`, `initial_age`), then the body."""
     meta = json.dumps(
         [
             response.status,
             [list(pair) for pair in response.headers],
             [list(pair) for pair in response.varied_on],
+            response.stored_at,
+            response.initial_age,
         ]
     )
     return meta.encode() + b"\n" + response.body
@@ -53,8 +63,15 @@ def encode(response: StoredResponse) -> bytes:
 
 def decode(blob: bytes) -> StoredResponse:
     meta, _, body = blob.partition(b"\n")
-    status, headers, varied_on = json.loads(meta)
-    return StoredResponse(int(status), _pairs(headers), body, _pairs(varied_on))
+    status, headers, varied_on, stored_at, initial_age = json.loads(meta)
+    return StoredResponse(
+        int(status),
+        _pairs(headers),
+        body,
+        _pairs(varied_on),
+        float(stored_at),
+        float(initial_age),
+    )
 
 
 def _pairs(items: list[list[str]]) -> tuple[tuple[str, str], ...]:
@@ -67,7 +84,7 @@ class RedisResponseCache:
 
     def __init__(self, client: Any, prefix: str) -> None:
         self._client = client
-        self._prefix = f"{prefix}rc:"
+        self._prefix = prefix + KEYSPACE
         self._lookup = client.register_script(_LOOKUP_OR_CLAIM)
 
     def keys_for(self, key: str) -> tuple[str, str]:

@@ -48,6 +48,7 @@ from core.usecases.gateway.manage_routes import (
 )
 from core.usecases.gateway.ports import CircuitBreaker, EdgeChecks, RateLimiter, ResponseCache
 from core.usecases.gateway.route_status import GetRouteStatus
+from core.usecases.shared.ports import Clock, Monotonic
 
 if TYPE_CHECKING:  # imported only when tracing is on: it loads OpenTelemetry
     from apps.gateway.tracing import OpenTelemetryUpstream
@@ -162,7 +163,10 @@ def _build_state() -> GatewayState:
     return GatewayState(routes, limiter, edge, breaker, cache, upstream, metrics, client, tokens)
 
 
-def forward_request() -> ForwardRequest:
+def forward_request(
+    *, clock: Clock | None = None, monotonic: Monotonic | None = None
+) -> ForwardRequest:
+    """The proxy's use case; tests may give it their own clocks."""
     current = state()
     return ForwardRequest(
         routes=current.routes,
@@ -172,8 +176,8 @@ def forward_request() -> ForwardRequest:
         cache=current.cache,
         upstream=current.upstream,
         metrics=current.metrics,
-        clock=SystemClock(),
-        monotonic=time.monotonic,
+        clock=clock or SystemClock(),
+        monotonic=monotonic or time.monotonic,
         sleep=time.sleep,
         random=SystemRandom(),
     )

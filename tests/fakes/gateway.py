@@ -23,7 +23,7 @@ from core.usecases.gateway.ports import (
     UpstreamRequest,
 )
 from core.usecases.gateway.route_status import TrafficSummary
-from tests.fakes.clock import FakeMonotonic
+from tests.fakes.clock import FakeClock, FakeMonotonic
 
 
 class InMemoryRouteRepository:
@@ -191,9 +191,11 @@ class InMemoryResponseCache:
         clock: FakeMonotonic | None = None,
         waits: float = 0.0,
         lookup_takes: float = 0.0,
+        wall_clock: FakeClock | None = None,
     ) -> None:
         self.entries: dict[str, StoredResponse] = {}
         self.clock, self.waits = clock, waits  # how long a waiter waits for the filler
+        self.wall_clock = wall_clock  # moved by a wait too, when given
         self.lookup_takes = lookup_takes  # how long a lookup takes (a slow cache server)
         self.filling: set[str] = set()
         self.unavailable = unavailable
@@ -218,6 +220,8 @@ class InMemoryResponseCache:
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
         if self.clock is not None:
             self.clock.now += min(self.waits, timeout_seconds)
+        if self.wall_clock is not None:
+            self.wall_clock.advance(seconds=min(self.waits, timeout_seconds))
         return self.arrives
 
     def store(self, key: str, response: StoredResponse, ttl_seconds: int) -> None:

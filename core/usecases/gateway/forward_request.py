@@ -299,16 +299,22 @@ class ForwardRequest:
             stored = self._cache.wait_for(key, route.timeout_ms / 1000)
             if stored is not None:
                 outcome = CacheResult.HIT
+                now = self._clock.now().timestamp()  # served now, after the wait
         if stored is not None and not caching.serves(stored.varied_on, request.headers):
             # Another variant (`Vary`) holds the key: fetched, not stored, until it expires.
             outcome, stored = CacheResult.MISS, None
         self._metrics.cache(route.name, outcome)
         call.extra_headers.append(("X-Cache", outcome.value))
         if stored is not None:
+            # RFC 9111 §4: a stored answer used without validation carries its current `Age`
+            # (the stored headers hold none); a MISS passes the upstream's on unchanged.
+            age = caching.current_age(stored.initial_age, stored.stored_at, now)
+            call.extra_headers.append(("Age", str(age)))
             return Ok(self._respond(call, stored))
         stored_it = False
         try:  # a fill this call claimed is released on every way out but a store
-            if self._monotonic() >= deadline:  # waiting (or the lookup) took the whole budget
+            sent = self._monotonic()
+            if sent >= deadline:  # waiting (or the lookup) took the whole budget
                 return call.reject(ProxyError.UPSTREAM_TIMEOUT)
             result = self._call_upstream(call, request, now, deadline)
             if (
@@ -320,9 +326,17 @@ class ForwardRequest:
                 varied_on = caching.variant(
                     request.headers, caching.vary_names(answer.headers) or ()
                 )
-                self._cache.store(
-                    key, replace(answer, varied_on=varied_on), route.cache_ttl_seconds
+                # The response delay is the upstream call's whole duration, retries included:
+                # counted from before a request went out, as §4.2.3's, it errs on the old side.
+                initial_age = caching.age_on_arrival(answer.headers, self._monotonic() - sent)
+                entry = replace(
+                    answer,
+                    headers=caching.without_age(answer.headers),
+                    varied_on=varied_on,
+                    stored_at=self._clock.now().timestamp(),
+                    initial_age=initial_age,
                 )
+                self._cache.store(key, entry, route.cache_ttl_seconds)
                 stored_it = True
             return result.map(lambda answer: self._respond(call, answer))
         finally:

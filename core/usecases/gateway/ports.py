@@ -66,12 +66,16 @@ class RateLimiter(Protocol):
 class StoredResponse:
     """An upstream answer as the gateway keeps and returns it. A cached one also keeps what its
     request sent in the fields its `Vary` names (`varied_on`): it serves only requests that
-    send the same."""
+    send the same; and what its `Age` is computed from when served (RFC 9111 §4.2.3): when it
+    was stored (`stored_at`, seconds since the epoch on the use case's clock) and how old it was
+    then (`initial_age`, seconds). Its `headers` then hold no `Age`."""
 
     status: int
     headers: Headers
     body: bytes
     varied_on: Headers = ()
+    stored_at: float = 0.0
+    initial_age: float = 0.0
 
 
 class CacheResult(StrEnum):

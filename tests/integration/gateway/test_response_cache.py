@@ -1,13 +1,17 @@
-"""The response cache: per-user keys, what is never cached, X-Cache, no stampede."""
+"""The response cache: per-user keys, what is never cached, X-Cache, Age, no stampede."""
 
+import json
 import threading
 
+import httpx
 import pytest
 
+from core.domain.gateway.caching import cache_key
 from core.domain.gateway.route import AuthMode
 from core.usecases.gateway.ports import CacheResult, StoredResponse
 from tests.factories.gateway import gunicorn_environ
 from tests.factories.tokens import access_token
+from tests.fakes.clock import FakeClock, FakeMonotonic
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -21,6 +25,90 @@ def test_miss_then_hit_without_a_second_upstream_call(proxy, upstream, add_route
     assert second.json() == first.json()
     assert upstream.calls["/item"] == 1
     assert proxy.post("/orders/item").headers["x-cache"] == "BYPASS"
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def timed_proxy(clock):
+    """The proxy with the use case's clocks injected: the wall clock moves only when the test
+    says, and the upstream call takes no time on the monotonic one (no response delay)."""
+    from apps.gateway import wiring
+    from apps.gateway.entrypoint import GatewayApplication, GatewayHandler
+
+    def forward():
+        return wiring.forward_request(clock=clock, monotonic=FakeMonotonic())
+
+    app = GatewayApplication(GatewayHandler(forward=forward))
+    transport = httpx.WSGITransport(app=app, remote_addr="10.1.2.3")
+    with httpx.Client(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def _ages(response):
+    return response.headers.get_list("age")
+
+
+def test_hits_carry_an_age_that_grows_with_the_clock(timed_proxy, clock, upstream, add_route):
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=600)
+    miss = timed_proxy.get("/orders/item")
+    assert (miss.headers["x-cache"], _ages(miss)) == ("MISS", [])
+    clock.advance(seconds=5)
+    hit = timed_proxy.get("/orders/item")
+    assert (hit.headers["x-cache"], _ages(hit)) == ("HIT", ["5"])
+    clock.advance(seconds=120)
+    later = timed_proxy.get("/orders/item")
+    assert (later.headers["x-cache"], _ages(later)) == ("HIT", ["125"])
+    assert later.json() == miss.json()
+    assert upstream.calls["/item"] == 1
+
+
+def test_a_hit_counts_the_age_the_upstream_sent_and_a_miss_passes_it_on(
+    timed_proxy, clock, upstream, add_route
+):
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=600)
+    miss = timed_proxy.get("/orders/aged")
+    assert (miss.headers["x-cache"], _ages(miss)) == ("MISS", ["40"])
+    hit = timed_proxy.get("/orders/aged")
+    assert (hit.headers["x-cache"], _ages(hit)) == ("HIT", ["40"])
+    clock.advance(seconds=3)
+    hit = timed_proxy.get("/orders/aged")
+    assert (hit.headers["x-cache"], _ages(hit)) == ("HIT", ["43"])  # one Age: ours
+    head = timed_proxy.head("/orders/aged")
+    assert (head.headers["x-cache"], _ages(head)) == ("MISS", ["40"])
+    clock.advance(seconds=1)
+    head = timed_proxy.head("/orders/aged")
+    assert (head.headers["x-cache"], _ages(head)) == ("HIT", ["41"])
+    assert upstream.calls["/aged"] == 2
+
+
+def test_entries_of_the_previous_release_are_misses_and_left_to_it(
+    timed_proxy, clock, upstream, add_route
+):
+    """During a rolling deploy the previous release (entries of three fields under `rc:`, no
+    time stored) still runs beside this one: neither reads the other's entries."""
+    from apps.gateway import wiring
+    from apps.gateway.redis_support import key_prefix
+
+    created = add_route(upstream_url=upstream.url, cache_ttl_seconds=600)
+    target = created.upstream_target("/orders/item", None)
+    old_key = f"{key_prefix()}rc:{cache_key('orders', 'GET', target, 'testserver', None)}"
+    meta = json.dumps([200, [["Content-Type", "application/json"]], []]).encode()
+    old_entry = meta + b'\n{"served_by": "the previous release"}'
+    client = wiring.state().redis
+    client.set(old_key, old_entry, px=600_000)
+
+    first = timed_proxy.get("/orders/item")
+    assert (first.status_code, first.headers["x-cache"]) == (200, "MISS")
+    assert first.json()["served_by"] == "upstream"
+    clock.advance(seconds=2)
+    again = timed_proxy.get("/orders/item")
+    assert (again.headers["x-cache"], _ages(again)) == ("HIT", ["2"])
+    assert client.get(old_key) == old_entry  # still the previous release's to serve
+    assert upstream.calls["/item"] == 1
 
 
 def test_head_answers_are_cached_too_apart_from_the_gets(proxy, upstream, add_route):
@@ -173,6 +261,11 @@ def test_encoded_responses_round_trip():
     from apps.gateway.response_cache import decode, encode
 
     answer = StoredResponse(
-        201, (("Set-Cookie", "a\nb"), ("X", "y")), b"line1\nline2", (("accept", "a/b"),)
+        201,
+        (("Set-Cookie", "a\nb"), ("X", "y")),
+        b"line1\nline2",
+        (("accept", "a/b"),),
+        stored_at=1767268800.125,
+        initial_age=40.0035,
     )
     assert decode(encode(answer)) == answer

@@ -271,6 +271,58 @@ def test_cache_miss_then_hit_and_uncacheable_methods_bypass(edge_looks_up):
     assert dict(posted.value.headers)["X-Cache"] == "BYPASS"
 
 
+def ages(result) -> list[str]:
+    return [value for name, value in result.value.headers if name.lower() == "age"]
+
+
+@edge_or_cache
+def test_a_hit_carries_its_age_growing_with_the_clock_and_a_miss_none(edge_looks_up):
+    world = World(make_route(cache_ttl_seconds=300), takes=0.25, edge_looks_up=edge_looks_up)
+    assert ages(world.run()) == []  # the upstream sent none: a MISS adds none
+    world.clock.advance(seconds=7)
+    assert ages(world.run()) == ["7"]  # 0.25 s upstream + 7 s held, in whole seconds
+    world.clock.advance(seconds=0.8)
+    assert ages(world.run()) == ["8"]
+    world.clock.advance(seconds=200)
+    hit = world.run()
+    assert (dict(hit.value.headers)["X-Cache"], ages(hit)) == ("HIT", ["208"])
+    assert len(world.upstream.requests) == 1
+
+
+@edge_or_cache
+def test_a_hit_counts_the_upstreams_age_and_its_delay_and_replaces_the_stored_age(
+    edge_looks_up,
+):
+    aged = StoredResponse(200, (("Content-Type", "text/plain"), ("age", " 100 ")), b"x")
+    world = World(
+        make_route(cache_ttl_seconds=300), script=[aged], takes=1.5, edge_looks_up=edge_looks_up
+    )
+    miss = world.run()
+    assert dict(miss.value.headers)["X-Cache"] == "MISS"
+    assert ages(miss) == [" 100 "]  # passed on as the upstream sent it
+    world.clock.advance(seconds=10)
+    hit = world.run()
+    assert dict(hit.value.headers)["X-Cache"] == "HIT"
+    assert ages(hit) == ["111"]  # 100 + 1.5 s on the way + 10 s held: one Age, ours
+    (stored,) = world.cache.entries.values()
+    assert "age" not in {name.lower() for name, _ in stored.headers}
+    assert stored.stored_at == world.clock.now().timestamp() - 10
+    assert stored.initial_age == pytest.approx(101.5)
+
+
+@edge_or_cache
+def test_a_waiter_serves_the_fillers_answer_aged_when_it_arrives(edge_looks_up):
+    busy = InMemoryResponseCache(busy=True, waits=1.5)
+    world = World(make_route(cache_ttl_seconds=30), cache=busy, edge_looks_up=edge_looks_up)
+    busy.clock, busy.wall_clock = world.monotonic, world.clock
+    started = world.clock.now().timestamp()
+    # Stored by the filler 0.2 s after this call began, 2 s old then; served 1.5 s after.
+    busy.arrives = StoredResponse(200, (), b"filled", stored_at=started + 0.2, initial_age=2.0)
+    hit = world.run()
+    assert (dict(hit.value.headers)["X-Cache"], ages(hit)) == ("HIT", ["3"])
+    assert world.upstream.requests == []
+
+
 @edge_or_cache
 @pytest.mark.parametrize(
     ("auth", "authorization"),
