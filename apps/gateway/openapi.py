@@ -48,6 +48,14 @@ _HEADERS = {
         "Whether the response cache answered, on routes with `cache_ttl_seconds > 0`.",
         enum=[result.value for result in CacheResult],
     ),
+    "Age": _header(
+        "On a cache HIT, the gateway's estimate of the seconds since the upstream made the "
+        "answer (RFC 9111 §5.1): the `Age` the upstream sent, plus the time its call took, "
+        "plus the time the answer was held, in whole seconds. Otherwise the upstream's own "
+        "`Age`, if it sent one.",
+        "integer",
+        minimum=0,
+    ),
     "Retry-After": _header(
         "Seconds to wait before trying again (the gateway's refusal).", "integer"
     ),
@@ -97,7 +105,13 @@ def _responses() -> dict[str, dict[str, Any]]:
     headers_of: dict[int, list[str]] = {}
     for error, names in _REFUSAL_HEADERS.items():
         headers_of.setdefault(GATEWAY_ERRORS.status_of(error), []).extend(names)
-    responses = {"2XX": _response("The upstream's answer, as it sent it.", upstream, ())}
+    responses = {
+        "2XX": _response(
+            "The upstream's answer, as it sent it (on a cache HIT, as stored, with its `Age`).",
+            upstream,
+            ("Age",),
+        )
+    }
     for status, codes in proxy_problems().items():
         description = (
             f"{problem_description(codes)}. "

@@ -147,6 +147,7 @@ def test_proxy_answers_upstream_statuses_with_its_headers(schema):
         for name in ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "X-Cache"):
             assert name in headers, f"{key} lacks {name}"
         assert "RateLimit-Reset" in headers
+    assert "Age" in follow(schema, operation["responses"]["2XX"])["headers"]  # a cache HIT's
     for error, header in (
         (ProxyError.METHOD_NOT_ALLOWED, "Allow"),
         (ProxyError.RATE_LIMITED, "Retry-After"),
