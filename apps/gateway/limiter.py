@@ -257,7 +257,7 @@ class RedisSlidingWindowLimiter:
             )
         looked_up = None
         if responses is not None and cached != -1:
-            looked_up = responses.read_lookup(cached)
+            looked_up = responses.read_lookup(cached, entry)
         return EdgeVerdict(False, decision, looked_up)
 
     def _degraded(

@@ -18,10 +18,13 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import structlog
 from redis.exceptions import RedisError
 
 from apps.gateway.redis_support import redis_unavailable
 from core.usecases.gateway.ports import CacheLookup, CacheResult, StoredResponse
+
+log = structlog.get_logger("platform.gateway")
 
 _POLL_SECONDS = 0.01
 # Version 2 keeps when an answer was stored and how old it was then (its `Age` when served).
@@ -74,6 +77,16 @@ def decode(blob: bytes) -> StoredResponse:
     )
 
 
+def _readable(blob: bytes) -> StoredResponse | None:
+    """`decode`, or None for an entry this release cannot read (corrupted, or written under its
+    keys by something else): logged, and served as if nothing were stored, never as a 500."""
+    try:
+        return decode(blob)
+    except (ValueError, TypeError) as error:
+        log.warning("response_cache_entry_unreadable", error=type(error).__name__)
+        return None
+
+
 def _pairs(items: list[list[str]]) -> tuple[tuple[str, str], ...]:
     return tuple((str(name), str(value)) for name, value in items)
 
@@ -91,20 +104,31 @@ class RedisResponseCache:
         """The Redis keys of a cached answer and of its fill lock."""
         return self._prefix + key, f"{self._prefix}lock:{key}"
 
-    @staticmethod
-    def read_lookup(reply: Any) -> CacheLookup:
-        """A lookup script's reply: the stored answer, or 1/0 for a MISS with/without the lock."""
+    def read_lookup(self, reply: Any, entry_key: str) -> CacheLookup:
+        """A lookup script's reply: the stored answer, or 1/0 for a MISS with/without the lock.
+        An entry that cannot be read is a BYPASS, and is removed so the next call refills it."""
         if isinstance(reply, int):
             return CacheLookup(CacheResult.MISS, filling=bool(reply))
-        return CacheLookup(CacheResult.HIT, decode(reply))
+        stored = _readable(reply)
+        if stored is None:
+            self._forget(entry_key)
+            return CacheLookup(CacheResult.BYPASS)
+        return CacheLookup(CacheResult.HIT, stored)
 
     def lookup(self, key: str, fill_seconds: float) -> CacheLookup:
+        entry, lock = self.keys_for(key)
         try:
-            reply = self._lookup(keys=list(self.keys_for(key)), args=[int(fill_seconds * 1000)])
+            reply = self._lookup(keys=[entry, lock], args=[int(fill_seconds * 1000)])
         except RedisError as error:
             redis_unavailable("response_cache", error)
             return CacheLookup(CacheResult.BYPASS)
-        return self.read_lookup(reply)
+        return self.read_lookup(reply, entry)
+
+    def _forget(self, entry_key: str) -> None:
+        try:
+            self._client.delete(entry_key)
+        except RedisError as error:
+            redis_unavailable("response_cache", error)
 
     def wait_for(self, key: str, timeout_seconds: float) -> StoredResponse | None:
         deadline = time.monotonic() + timeout_seconds
@@ -116,7 +140,7 @@ class RedisResponseCache:
                 redis_unavailable("response_cache", error)
                 return None
             if blob is not None:
-                return decode(blob)
+                return _readable(blob)  # None: the waiter calls the upstream itself
             if locked is None:
                 return None  # the filler finished without a cacheable answer
         return None

@@ -111,6 +111,45 @@ def test_entries_of_the_previous_release_are_misses_and_left_to_it(
     assert upstream.calls["/item"] == 1
 
 
+@pytest.mark.parametrize(
+    "blob", [b"not json\nbody", b"[200, []]\n", b'[200, [["A"]], [], 0, 0]\n', b"\xff\xfe\n"]
+)
+def test_an_entry_that_cannot_be_read_is_a_bypass_and_is_refilled(
+    proxy, upstream, add_route, blob
+):
+    """Never a 500 for what Redis holds: an unreadable entry under this release's key is passed
+    by (the upstream answers), removed, and the next call stores a good one."""
+    from apps.gateway import wiring
+    from apps.gateway.redis_support import key_prefix
+    from apps.gateway.response_cache import KEYSPACE
+
+    created = add_route(upstream_url=upstream.url, cache_ttl_seconds=600)
+    target = created.upstream_target("/orders/item", None)
+    key = f"{key_prefix()}{KEYSPACE}{cache_key('orders', 'GET', target, 'testserver', None)}"
+    client = wiring.state().redis
+    client.set(key, blob, px=600_000)
+
+    passed = proxy.get("/orders/item")
+    assert (passed.status_code, passed.headers["x-cache"]) == (200, "BYPASS")
+    assert passed.json()["served_by"] == "upstream"
+    assert client.get(key) is None
+    assert [proxy.get("/orders/item").headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
+    assert upstream.calls["/item"] == 2
+
+
+def test_a_waiter_that_finds_an_unreadable_entry_calls_the_upstream_itself():
+    from apps.gateway import wiring
+    from apps.gateway.response_cache import RedisResponseCache
+
+    cache = RedisResponseCache(wiring.state().redis, "test-unreadable:")
+    entry, _ = cache.keys_for("k")
+    wiring.state().redis.set(entry, b"garbage", px=60_000)
+    assert cache.wait_for("k", 1.0) is None
+    answer = StoredResponse(200, (("A", "1"),), b"x", stored_at=5.0)
+    cache.store("k", answer, 60)
+    assert cache.wait_for("k", 1.0) == answer
+
+
 def test_head_answers_are_cached_too_apart_from_the_gets(proxy, upstream, add_route):
     """API.md caches `GET` and `HEAD`: a HEAD is served from the cache the second time, with
     the length its upstream stated, and never answers a GET (nor a GET a HEAD)."""
