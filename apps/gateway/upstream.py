@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,6 +138,8 @@ class _LeanResponse(http.client.HTTPResponse):
         lengths = self.headers.get_all("content-length") or []
         if len({value.strip() for value in lengths}) > 1:  # RFC 9112 §6.3: unrecoverable
             raise http.client.HTTPException("conflicting Content-Length values")
+        if transfer_encoding is not None and lengths:  # framed both ways (`framed_once`)
+            raise http.client.HTTPException("Content-Length beside Transfer-Encoding")
         length = lengths[0] if lengths else None
         if length and not self.chunked:
             try:
@@ -171,6 +174,16 @@ def valid_fields(headers: tuple[tuple[str, str], ...]) -> bool:
     return all(
         FIELD_NAME.fullmatch(name) and FIELD_VALUE.fullmatch(value) for name, value in headers
     )
+
+
+def framed_once(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether an answer is framed one way only: `Transfer-Encoding` beside `Content-Length` may
+    be an attempt at response splitting (RFC 9112 §6.1). Read by its chunks, the rest of what
+    the upstream framed by its length would stay on the kept-alive connection and become the
+    next caller's answer: such an answer is malformed (502), as nginx has it, and its
+    connection is closed."""
+    names = {name.lower() for name, _ in headers}
+    return not ("transfer-encoding" in names and "content-length" in names)
 
 
 class _TooLarge(Exception):
@@ -347,6 +360,10 @@ class Urllib3Upstream:
                 preload_content=False,
                 decode_content=False,
             )
+            headers = tuple(response.headers.iteritems())
+            if not framed_once(headers):
+                response.close()  # before its body is read: the connection is not reused
+                return Err(UpstreamFailure.CONNECTION)
             data = response.read(self._max_body + 1, decode_content=False)
         except NewConnectionError:
             return Err(UpstreamFailure.CONNECTION)
@@ -358,7 +375,7 @@ class Urllib3Upstream:
             response.close()  # the rest is never read: the connection is not reused
             return Err(UpstreamFailure.TOO_LARGE)
         response.release_conn()
-        return Ok(StoredResponse(response.status, tuple(response.headers.iteritems()), data))
+        return Ok(StoredResponse(response.status, headers, data))
 
     def close(self) -> None:
         self._pools.clear()

@@ -42,6 +42,7 @@ from apps.gateway.upstream import (
     FIELD_VALUE,
     MAX_HEADER_LINE,
     MAX_HEADERS,
+    framed_once,
     valid_fields,
 )
 from core.domain.gateway.route import IDEMPOTENT_METHODS
@@ -62,13 +63,14 @@ def _final_answer(lines: list[bytes]) -> tuple[int, list[tuple[str, str]]] | Non
     (interim 1xx blocks, the final block, then a chunked body's trailers, which are not passed
     on), or None when the block is malformed or never ended. libcurl has already refused what
     breaks HTTP/1.1's framing (a line without a colon, an invalid or conflicting
-    Content-Length, a status line that does not start `HTTP/1.x NNN`) and joined folded lines."""
+    Content-Length, a status line that does not start `HTTP/1.x NNN`) and joined folded lines;
+    an answer framed both ways, which libcurl reads by its chunks, is refused here."""
     status, final = 0, False
     fields: list[tuple[str, str]] = []
     for line in lines:
         if line in _END_OF_BLOCK:
-            if final:
-                return status, fields  # anything after it is a trailer
+            if final:  # anything after it is a trailer
+                return (status, fields) if framed_once(fields) else None
             continue
         if line.startswith(b"HTTP/"):
             if line[12:13] not in _AFTER_STATUS:  # libcurl reads "2000" and "200OK" as 200

@@ -777,3 +777,52 @@ def test_a_malformed_answer_closes_its_handle_even_after_a_new_handle_table():
     assert _get(client, server.url) == Err(UpstreamFailure.CONNECTION)
     server.close()
     assert taken[0].curl.closed
+
+
+@pytest.mark.parametrize("client_class", ["pycurl", "http.client", "urllib3"])
+def test_an_answer_framed_both_ways_is_refused_and_its_connection_never_reused(client_class):
+    # RFC 9112 §6.1: `Transfer-Encoding` beside `Content-Length` "ought to be handled as an
+    # error" (nginx, and so Kong, answer 502). Read by its chunks, as the clients did, the rest
+    # of what the upstream framed by its Content-Length stayed on the kept-alive connection and
+    # became the answer to the next request sent on it: another caller's.
+    rest = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned"
+    chunks = b"2\r\nok\r\n0\r\n\r\n"
+    framed_twice = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%s"
+        % (len(chunks) + len(rest), chunks)
+    )
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def answer(connection, number):
+        with connection, contextlib.suppress(OSError):
+            if number == 1:
+                _read_request(connection)
+                connection.sendall(framed_twice)
+                if _read_request(connection):  # a next request on it: the rest goes now
+                    connection.sendall(rest)
+                return
+            while _read_request(connection):
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+            threading.Thread(target=answer, args=(connection, len(accepted)), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = CLIENTS[client_class]()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        first = _get(client, url + "/first")
+        second = _get(client, url + "/second")
+    finally:
+        listener.close()
+        client.close()
+    assert first == Err(UpstreamFailure.CONNECTION)
+    assert isinstance(second, Ok), second
+    assert second.value.body == b"fresh"
