@@ -9,7 +9,8 @@ serving its connection while the next request arrives within `GUNICORN_KEEPALIVE
 cannot parse (a malformed `Content-Length`, an oversized request line or header block) are
 refused with a problem document, like every other error of the platform, instead of gunicorn's
 HTML page, and so is an HTTP/1.1 request without a Host header (RFC 9112 §3.2), which gunicorn
-lets through (two Host lines it refuses itself). Everything else (limits, timeouts, graceful
+lets through (two Host lines it refuses itself), and so is a transfer coding besides `chunked`
+(501), which gunicorn accepts without decoding. Everything else (limits, timeouts, graceful
 shutdown, HTTP/2) is gthread's own.
 """
 
@@ -64,6 +65,19 @@ def require_host(req: Any) -> None:
     """
     if req.version >= (1, 1) and not any(name == "HOST" for name, _ in req.headers):
         raise MissingHost()
+
+
+def require_chunked_only(req: Any) -> None:
+    """Raise `UnsupportedTransferCoding` for a request with a transfer coding besides `chunked`.
+
+    gunicorn takes the chunks off `gzip, chunked` (or `deflate`, `compress`, `identity` before
+    them) but leaves the other coding on, so the body the proxy read and forwarded with a
+    Content-Length was still gzip-coded, announced as plain content. RFC 9112 §6.1 has a server
+    answer 501 to a coding it does not understand; nginx (so Kong) accepts `chunked` alone.
+    """
+    for name, value in req.headers:
+        if name == "TRANSFER-ENCODING" and value.strip(" \t").lower() != "chunked":
+            raise http_errors.UnsupportedTransferCoding(value)
 
 
 def parse_refusal(exc: BaseException) -> tuple[int, str, str] | None:
@@ -149,7 +163,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         return serve_while_kept_alive(super().handle, conn, self.linger_seconds, self._nobody_waits)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
-        require_host(req)  # raised here, it reaches `handle_error` as a parse error would
+        # Raised here, they reach `handle_error` as a parse error would.
+        require_host(req)
+        require_chunked_only(req)
         return super().handle_request(req, conn)
 
     def _nobody_waits(self) -> bool:

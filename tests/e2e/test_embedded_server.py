@@ -83,6 +83,11 @@ def test_a_static_file_refuses_other_methods_with_a_problem_document(embedded_se
         (b"POST /o HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "malformed_request"),
         (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
         (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400, "malformed_request"),
+        (
+            b"POST /o HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            501,
+            "not_implemented",
+        ),
     ],
 )
 def test_requests_the_server_cannot_parse_get_problem_documents(

@@ -138,6 +138,36 @@ def test_an_http11_request_without_a_host_header_is_a_parse_error(request_bytes,
 
 
 @pytest.mark.parametrize(
+    ("coding", "refused"),
+    [
+        (b"chunked", False),
+        (b"Chunked ", False),
+        (b"gzip, chunked", True),
+        (b"deflate,chunked", True),
+        (b"identity, chunked", True),
+        (b"gzip\r\nTransfer-Encoding: chunked", True),  # one coding a line
+    ],
+)
+def test_a_transfer_coding_other_than_chunked_is_not_implemented(coding, refused):
+    # gunicorn takes the chunks off `gzip, chunked` but not the gzip: the proxy sent the coded
+    # bytes on as plain content (nginx answers 501 here).
+    from gunicorn.config import Config
+    from gunicorn.http import errors
+    from gunicorn.http.parser import RequestParser
+
+    from config.gunicorn_worker import parse_refusal, require_chunked_only
+
+    request_bytes = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: %s\r\n\r\n" % coding
+    request = next(RequestParser(Config(), [request_bytes + b"0\r\n\r\n"], ("127.0.0.1", 1)))
+    if not refused:
+        require_chunked_only(request)
+        return
+    with pytest.raises(errors.UnsupportedTransferCoding) as raised:
+        require_chunked_only(request)
+    assert parse_refusal(raised.value)[:2] == (501, "not_implemented")
+
+
+@pytest.mark.parametrize(
     ("environ", "expected"),
     [
         ({}, ""),
