@@ -17,6 +17,7 @@ shutdown, HTTP/2) is gthread's own.
 from __future__ import annotations
 
 import json
+import re
 import select
 import threading
 import uuid
@@ -47,6 +48,9 @@ _NOT_THE_CLIENTS = (
     http_errors.ConfigurationProblem,
 )
 _MAX_DETAIL = 200
+# Parse errors whose argument gunicorn gives as a field's name (upper-cased once it parsed it).
+_NAMING_A_FIELD = (http_errors.InvalidHeader, http_errors.ObsoleteFolding)
+_PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
 
 
 class MissingHost(http_errors.ParseException):  # type: ignore[misc]
@@ -90,6 +94,23 @@ def parse_refusal(exc: BaseException) -> tuple[int, str, str] | None:
     )
     detail = f"The request is not valid HTTP/1.1: {exc}"[:_MAX_DETAIL]
     return status, code, detail
+
+
+def loggable(exc: BaseException) -> str:
+    """What the log says of a refused request: the kind of error, and the field it concerns
+    when gunicorn names one. Never gunicorn's own message, which quotes the request line, a
+    header line without its colon or an invalid name as sent: a token in a query, or an
+    `Authorization Bearer …` line missing its colon, went to the log. The client gets the
+    whole message in its problem document."""
+    kind = type(exc).__name__
+    field = getattr(exc, "hdr", None)
+    if (
+        isinstance(exc, _NAMING_A_FIELD)
+        and isinstance(field, str)
+        and _PARSED_NAME.fullmatch(field)
+    ):
+        return f"{kind}: {field}"
+    return kind
 
 
 def problem_answer(status: int, code: str, detail: str) -> bytes:
@@ -177,7 +198,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             super().handle_error(req, client, addr, exc)
             return
         peer = addr[0] if addr else ""
-        self.log.warning("Invalid request from ip=%s: %s", peer, exc)
+        self.log.warning("Invalid request from ip=%s: %s", peer, loggable(exc))
         try:
             util.write_nonblock(client, problem_answer(*refusal))
         except OSError:

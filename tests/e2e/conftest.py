@@ -8,7 +8,14 @@ from tests.e2e.servers import serve
 
 
 @pytest.fixture(scope="session")
-def embedded_server(tmp_path_factory):
-    """Base URL of a gunicorn server started like `make run`, on SQLite and the local cache."""
+def embedded_process(tmp_path_factory):
+    """A gunicorn server started like `make run`, on SQLite and the local cache: `.url`, and
+    `.var_dir`, which holds its log (`server.log`)."""
     with serve(tmp_path_factory.mktemp("var")) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def embedded_server(embedded_process):
+    """Base URL of the `make run` server."""
+    return embedded_process.url

@@ -103,6 +103,25 @@ def test_requests_the_server_cannot_parse_get_problem_documents(
     assert (problem["status"], problem["code"]) == (status, code)
 
 
+def test_the_log_line_of_a_refused_request_never_quotes_what_the_client_sent(embedded_process):
+    # gunicorn's messages quote the request line, a header line without its colon and an
+    # invalid header name: a token in a query or a mistyped `Authorization` line was logged.
+    secret = "eyJsecret.never-logged"
+    head = "GET /svc HTTP/1.1\r\nHost: localhost\r\n"
+    log = embedded_process.var_dir / "server.log"
+    for request_text, logged in (
+        (f"GET /svc?access_token={secret}&q=café HTTP/1.1\r\nHost: x\r\n\r\n", "RequestLine"),
+        (f"{head}Authorization Bearer {secret}\r\n\r\n", "Header"),
+        (f"{head}Bearer {secret}: 1\r\n\r\n", "HeaderName"),
+        (f"{head}X-Long: {secret}\x00\r\n\r\n", "Header: X-LONG"),  # the name, not the value
+    ):
+        answer = send_raw(embedded_process.url, request_text.encode())
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+        refusals = [line for line in log.read_text().splitlines() if "Invalid request" in line]
+        assert refusals[-1].endswith(f" Invalid request from ip=127.0.0.1: Invalid{logged}")
+    assert secret not in log.read_text()
+
+
 @pytest.mark.parametrize("path", ["/health", "/no-route-here"], ids=["django", "gateway"])
 def test_an_http11_request_without_a_host_is_a_400_and_an_http10_one_is_served(
     embedded_server, path
