@@ -115,6 +115,10 @@ class SimpleJWTAccessTokenVerifier:
             return Err(TokenError.EXPIRED)
         except SimpleJWTError:
             return Err(TokenError.INVALID)
+        except (TypeError, ValueError, OverflowError):
+            # A signed token whose `exp` is no time (text, a list, past the year 9999): PyJWT
+            # and simplejwt raise these from reading it, which was a 500.
+            return Err(TokenError.INVALID)
         payload = token.payload
         user_id, jti, iat = payload.get("sub"), payload.get("jti"), payload.get("iat")
         roles, session_id = payload.get("roles", []), payload.get("sid")

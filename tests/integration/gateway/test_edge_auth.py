@@ -89,6 +89,23 @@ def test_foreign_audience_issuer_or_key_is_refused(proxy, upstream, add_route):
         assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    "exp", ["4102444800", 1e20, [4102444800], {"at": 1}], ids=["text", "past-9999", "list", "map"]
+)
+def test_a_signed_token_whose_expiry_is_no_time_is_invalid_not_a_500(
+    proxy, upstream, add_route, api_client, exp
+):
+    # Only the signing key makes one, but such a token was a 500 (TypeError, OverflowError from
+    # simplejwt's `exp` check) on the proxy and on the platform's own API.
+    add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED)
+    token = _forged(exp=exp)
+    refused = proxy.get("/orders", headers=bearer(token))
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_invalid")
+    assert upstream.calls == {}
+    api = api_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert (api.status_code, api.json()["code"]) == (401, "token_invalid")
+
+
 def test_roles_are_checked_per_route(proxy, upstream, add_route):
     add_route(
         upstream_url=upstream.url, auth=AuthMode.REQUIRED, required_roles=frozenset({"admin"})
