@@ -76,16 +76,18 @@ def serves(varied_on: Headers, request_headers: Iterable[tuple[str, str]]) -> bo
     return variant(request_headers, tuple(name for name, _ in varied_on)) == varied_on
 
 
-def cache_key(route: str, method: str, upstream_url: str, host: str, user_id: str | None) -> str:
+def cache_key(route: str, method: str, upstream_url: str, origin: str, user_id: str | None) -> str:
     """A fixed-length key; the caller's user id (or `anon`) is part of it.
 
     The URL is the one the request is forwarded to: a route pointed at another upstream (or
     removed and created again elsewhere) never answers from the old upstream's entries, and
     `/x?` and `/x` are two keys, as they are two targets (RFC 3986 §6.2.3 does not make them
-    equal). The host the client asked for is part of it too, as in Varnish's default hash: the
-    upstream receives it (`X-Forwarded-Host`) and may build links from it, so an answer made
-    for one of the gateway's names never answers a request made to another."""
-    material = "\x1f".join((route, method, upstream_url, host.lower(), user_id or "\x00anon"))
+    equal). The origin the client asked for (`scheme://host`) is part of it too, as nginx's
+    default key has the scheme and Varnish's the host: the upstream receives both
+    (`X-Forwarded-Proto`, `X-Forwarded-Host`) and may build links or redirects from them, so
+    an answer made for one of the gateway's names, or for http, never answers a request made
+    to another, or over https."""
+    material = "\x1f".join((route, method, upstream_url, origin.lower(), user_id or "\x00anon"))
     digest = hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{route}:{digest}"
 

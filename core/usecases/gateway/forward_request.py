@@ -223,7 +223,8 @@ class ForwardRequest:
             # scheme, a cookie) may shape the answer: never shared, never served.
             return None
         target = route.upstream_target(request.path, request.query)
-        key = caching.cache_key(route.name, request.method, target, request.host, user_id)
+        origin = f"{request.scheme}://{request.host}"
+        key = caching.cache_key(route.name, request.method, target, origin, user_id)
         # The fill lock outlives the whole upstream budget, so a slow filler keeps it.
         return CacheProbe(key, route.timeout_ms / 1000 + 1)
 

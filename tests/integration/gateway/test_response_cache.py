@@ -308,3 +308,20 @@ def test_encoded_responses_round_trip():
         initial_age=40.0035,
     )
     assert decode(encode(answer)) == answer
+
+
+def test_an_answer_made_for_one_scheme_never_answers_the_other(
+    proxy, upstream, add_route, settings
+):
+    # The upstream learns the scheme (`X-Forwarded-Proto`) and may build links or redirects
+    # from it, as from the host: an answer made for an http request served to https callers
+    # (or one a client behind the trusted proxy asked for over http) would send them to http.
+    settings.TRUSTED_PROXY_COUNT = 1
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    over = {proto: {"X-Forwarded-Proto": proto} for proto in ("http", "https")}
+    plain = proxy.get("/orders/item", headers=over["http"])
+    secure = proxy.get("/orders/item", headers=over["https"])
+    assert (plain.headers["x-cache"], secure.headers["x-cache"]) == ("MISS", "MISS")
+    assert secure.json()["headers"]["x-forwarded-proto"] == "https"
+    assert proxy.get("/orders/item", headers=over["https"]).headers["x-cache"] == "HIT"
+    assert upstream.calls["/item"] == 2

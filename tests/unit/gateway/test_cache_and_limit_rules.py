@@ -72,19 +72,20 @@ def test_a_stored_answer_serves_only_requests_sending_what_its_request_sent():
 
 def test_keys_differ_per_user_and_from_anonymous():
     keys = {
-        cache_key("r", "GET", "http://up/x", "gw", None),
-        cache_key("r", "GET", "http://up/x", "gw", "alice"),
-        cache_key("r", "GET", "http://up/x", "gw", "bob"),
-        cache_key("r", "GET", "http://up/x?a=1", "gw", None),
-        cache_key("r", "HEAD", "http://up/x", "gw", None),
-        cache_key("r", "GET", "http://up/x?", "gw", None),  # `/x?`: another target upstream
-        cache_key("r", "GET", "http://elsewhere/x", "gw", None),
-        cache_key("r", "GET", "http://up/x", "gw.internal", None),  # another name of ours
+        cache_key("r", "GET", "http://up/x", "http://gw", None),
+        cache_key("r", "GET", "http://up/x", "http://gw", "alice"),
+        cache_key("r", "GET", "http://up/x", "http://gw", "bob"),
+        cache_key("r", "GET", "http://up/x?a=1", "http://gw", None),
+        cache_key("r", "HEAD", "http://up/x", "http://gw", None),
+        cache_key("r", "GET", "http://up/x?", "http://gw", None),  # `/x?`: another upstream target
+        cache_key("r", "GET", "http://elsewhere/x", "http://gw", None),
+        cache_key("r", "GET", "http://up/x", "http://gw.internal", None),  # another name of ours
+        cache_key("r", "GET", "http://up/x", "https://gw", None),  # asked for over https
     }
-    assert len(keys) == 8
-    assert cache_key("r", "GET", "http://up/x", "gw", "alice").startswith("r:")
-    assert cache_key("r", "GET", "http://up/x", "GW", None) == cache_key(
-        "r", "GET", "http://up/x", "gw", None
+    assert len(keys) == 9
+    assert cache_key("r", "GET", "http://up/x", "http://gw", "alice").startswith("r:")
+    assert cache_key("r", "GET", "http://up/x", "http://GW", None) == cache_key(
+        "r", "GET", "http://up/x", "http://gw", None
     )
 
 
