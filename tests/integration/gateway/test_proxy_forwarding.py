@@ -68,6 +68,19 @@ def test_spoofed_identity_and_forwarding_headers_are_replaced(proxy, upstream, a
     assert sent["x-forwarded-proto"] == "http"
 
 
+@pytest.mark.parametrize("auth", [AuthMode.NONE, AuthMode.OPTIONAL])
+def test_identity_claims_spelt_with_underscores_are_dropped_too(proxy, upstream, add_route, auth):
+    # WSGI folds `X_User_Id` and `X-User-Id` into one key (HTTP_X_USER_ID): gunicorn drops
+    # names with `_`, a server that folds them must not get them through either.
+    add_route(upstream_url=upstream.url, auth=auth)
+    sent = proxy.get(
+        "/orders",
+        headers={"X_User_Id": "admin", "x_user_roles": "admin", "X_Forwarded_For": "6.6.6.6"},
+    ).json()["headers"]
+    assert not {"x-user-id", "x-user-roles", "x_user_id", "x_user_roles"} & set(sent)
+    assert sent["x-forwarded-for"] == "10.1.2.3"
+
+
 def test_trusted_proxy_chain_is_extended(proxy, upstream, add_route, settings):
     settings.TRUSTED_PROXY_COUNT = 1
     add_route(upstream_url=upstream.url)
