@@ -84,6 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers += [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]
         elif behaviour == "aged":  # held 40 s by a cache behind it
             headers.append(("Age", "40"))
+        elif behaviour == "claims":  # what only the gateway may say of an answer
+            headers += [("X-Cache", "HIT"), ("RateLimit-Remaining", "999")]
         elif behaviour == "hop":
             headers += [("Connection", "X-Secret-Hop"), ("X-Secret-Hop", "1"), ("X-End", "yes")]
         if behaviour == "flaky" and self.server.calls[parts.path] % 2 == 1:

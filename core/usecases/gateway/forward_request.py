@@ -424,10 +424,15 @@ class ForwardRequest:
         return tuple(headers)
 
     def _respond(self, call: _Call, answer: StoredResponse) -> ProxyResponse:
-        headers = (*answer.headers, *call.extra_headers)
+        headers = answer.headers
+        if call.extra_headers:
+            # The gateway's own `RateLimit-*` and `X-Cache` replace an upstream's: sent after
+            # them, a client reading the first value read the upstream's claim.
+            own = {name.lower() for name, _ in call.extra_headers}
+            headers = tuple((name, value) for name, value in headers if name.lower() not in own)
         return ProxyResponse(
             answer.status,
-            headers,
+            (*headers, *call.extra_headers),
             answer.body,
             call.route.name,
             call.principal.user_id if call.principal else None,

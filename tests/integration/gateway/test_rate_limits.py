@@ -108,6 +108,18 @@ def test_answers_after_the_limiter_carry_the_rate_headers_whoever_made_them(
     assert upstream.calls["/fail"] == 0
 
 
+def test_the_gateways_own_answer_headers_replace_the_upstreams(proxy, upstream, add_route):
+    # An upstream's `X-Cache: HIT` or `RateLimit-Remaining: 999` came first, before the
+    # gateway's own values, so a client reading the first one read the upstream's claim.
+    add_route(upstream_url=upstream.url, rate_limit=(5, 60), cache_ttl_seconds=60)
+    add_route(name="plain", path_prefix="/plain", upstream_url=upstream.url)
+    answer = proxy.get("/orders/claims")
+    assert answer.headers.get_list("x-cache") == ["MISS"]
+    assert answer.headers.get_list("ratelimit-remaining") == ["4"]
+    unclaimed = proxy.get("/plain/claims")  # no limit, no cache: nothing of the gateway's own
+    assert unclaimed.headers.get_list("x-cache") == ["HIT"]
+
+
 def test_per_user_limits_count_each_user_separately(proxy, upstream, add_route):
     add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED, rate_limit=(1, 60, LimitKey.USER))
     alice = {"Authorization": f"Bearer {access_token(user_id='alice')}"}
