@@ -271,9 +271,18 @@ def test_paths_are_matched_and_forwarded_in_normal_form(proxy, orders_and_its_ad
 
 
 @pytest.mark.parametrize(
-    "raw_uri", ["/orders/admin%2Fusers", "http://testserver/orders/admin%2Fusers?x=1"]
+    "raw_uri",
+    [
+        "/orders/admin%2Fusers",
+        "http://testserver/orders/admin%2Fusers?x=1",
+        # Normalised once, `%%32%65` was `%2e`: the open route forwarded `/base/x/%2E%2E/admin`,
+        # which an upstream that decodes before it resolves dot segments reads as `/admin`,
+        # the protected route's upstream path.
+        "/orders/x/%%32%65%%32%65/admin/users",
+        "/orders/%zz",
+    ],
 )
-def test_an_encoded_slash_is_refused_with_a_problem_document(upstream, add_route, raw_uri):
+def test_an_encoded_slash_or_a_stray_percent_is_refused_with_a_problem_document(upstream, add_route, raw_uri):
     from apps.gateway.entrypoint import GatewayApplication
 
     add_route(upstream_url=upstream.url)

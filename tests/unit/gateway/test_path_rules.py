@@ -48,6 +48,31 @@ def test_encoded_slashes_and_backslashes_are_refused(raw):
     assert normalise_path(raw) is None
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/svc/x/%%32%65%%32%65/admin",  # decoded once: `%2e%2e`, which an upstream reads as `..`
+        "/a/%%32%46b",  # decoded once: `%2F`
+        "/a/%zz",
+        "/a/%",
+        "/a/%2",
+        "/a/%u002e",
+    ],
+)
+def test_a_percent_sign_that_starts_no_escape_is_refused(raw):
+    # RFC 3986 §2.1: `%` is always the start of an escape. A stray one before escapes of
+    # unreserved characters made the normal form produce new escapes (`%%32%65` → `%2e`), so
+    # the path the route was matched on was not the one the upstream read.
+    assert normalise_path(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["/svc/%61dmin", "/svc/x/../a%20b/.", "/q/%c3%a9//x", "/%7e"])
+def test_the_normal_form_is_normal(raw):
+    normal = normalise_path(raw)
+    assert normal is not None
+    assert normalise_path(normal) == normal
+
+
 @pytest.mark.parametrize("raw", ["*", "127.0.0.1:8080", "svc/x", ""])
 def test_a_target_that_is_not_an_absolute_path_is_refused(raw):
     assert normalise_path(raw) is None
