@@ -5,7 +5,8 @@ decoded, empty and dot segments removed. The route that matches, the auth that g
 path the upstream receives then all see one path, so `/svc//admin`, `/svc/./admin`,
 `/svc/x/../admin` and `/svc/%61dmin` are `/svc/admin` everywhere. An encoded slash or a
 backslash is refused: upstreams disagree on whether it separates segments (Apache httpd and
-Tomcat refuse them by default too). So is a `%` that starts no escape: the normal form must be
+Tomcat refuse them by default too). So is an encoded NUL (`%00`), where an upstream in C ends
+the path, and a `%` that starts no escape: the normal form must be
 normal (`%%32%65` decoded once is `%2e`, which the upstream would read as `.` where the gateway
 had read a name). Path parameters (`;jsessionid=…`, matrix parameters) are
 forwarded, but Tomcat, Jetty and Spring strip them (some after decoding `%3B`), so
@@ -21,9 +22,11 @@ import string
 
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-# An encoded `/` or `\`, a `\`, and a `%` that starts no escape (RFC 3986 §2.1): before escapes
-# of unreserved characters one made the normal form produce new escapes (`%%32%65` → `%2e`).
-_REFUSED = re.compile(r"%(?:2[Ff]|5[Cc]|(?![0-9A-Fa-f]{2}))|\\")
+# An encoded `/` or `\`, a `\`, an encoded NUL (where an upstream written in C or reading files
+# ends the path: `/svc/admin%00` would be `/svc/admin` there, past that route), and a `%` that
+# starts no escape (RFC 3986 §2.1): before escapes of unreserved characters one made the normal
+# form produce new escapes (`%%32%65` → `%2e`).
+_REFUSED = re.compile(r"%(?:2[Ff]|5[Cc]|00|(?![0-9A-Fa-f]{2}))|\\")
 _NEEDS_WORK = re.compile(r"%|//|/\.(?:/|\.?\Z|\./)")
 _PARAMETERS = re.compile(r"(?:;|%3[Bb])[^/]*")
 

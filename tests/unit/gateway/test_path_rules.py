@@ -42,9 +42,11 @@ def test_paths_are_normalised_before_matching(raw, normal):
         "/svc/admin%2fusers",
         "/a%5cb",
         "/a\\b",
+        "/svc/admin%00",  # `/svc/admin` where the upstream ends the path at a NUL
+        "/svc/admin%00.png",
     ],
 )
-def test_encoded_slashes_and_backslashes_are_refused(raw):
+def test_encoded_slashes_backslashes_and_nuls_are_refused(raw):
     assert normalise_path(raw) is None
 
 
