@@ -282,7 +282,9 @@ def test_paths_are_matched_and_forwarded_in_normal_form(proxy, orders_and_its_ad
         "/orders/%zz",
     ],
 )
-def test_an_encoded_slash_or_a_stray_percent_is_refused_with_a_problem_document(upstream, add_route, raw_uri):
+def test_an_encoded_slash_or_a_stray_percent_is_refused_with_a_problem_document(
+    upstream, add_route, raw_uri
+):
     from apps.gateway.entrypoint import GatewayApplication
 
     add_route(upstream_url=upstream.url)
