@@ -114,9 +114,7 @@ def test_entries_of_the_previous_release_are_misses_and_left_to_it(
 @pytest.mark.parametrize(
     "blob", [b"not json\nbody", b"[200, []]\n", b'[200, [["A"]], [], 0, 0]\n', b"\xff\xfe\n"]
 )
-def test_an_entry_that_cannot_be_read_is_a_bypass_and_is_refilled(
-    proxy, upstream, add_route, blob
-):
+def test_an_entry_that_cannot_be_read_is_a_bypass_and_is_refilled(proxy, upstream, add_route, blob):
     """Never a 500 for what Redis holds: an unreadable entry under this release's key is passed
     by (the upstream answers), removed, and the next call stores a good one."""
     from apps.gateway import wiring
