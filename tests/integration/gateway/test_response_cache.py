@@ -123,7 +123,7 @@ def test_an_entry_that_cannot_be_read_is_a_bypass_and_is_refilled(proxy, upstrea
 
     created = add_route(upstream_url=upstream.url, cache_ttl_seconds=600)
     target = created.upstream_target("/orders/item", None)
-    key = f"{key_prefix()}{KEYSPACE}{cache_key('orders', 'GET', target, 'testserver', None)}"
+    key = f"{key_prefix()}{KEYSPACE}{cache_key('orders', 'GET', target, 'http://testserver', None)}"
     client = wiring.state().redis
     client.set(key, blob, px=600_000)
 
