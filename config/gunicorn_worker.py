@@ -195,6 +195,10 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         refusal = parse_refusal(exc)
         if refusal is None:
+            # gunicorn's "Error handling request <method> <uri>" would quote the query too,
+            # and a query may carry a token: the log gets the path alone.
+            if isinstance(getattr(req, "path", None), str):
+                req.uri = req.path
             super().handle_error(req, client, addr, exc)
             return
         peer = addr[0] if addr else ""

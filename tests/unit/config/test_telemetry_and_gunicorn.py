@@ -185,3 +185,35 @@ def test_only_trusted_proxies_may_set_the_scheme(monkeypatch, tmp_path, environ,
     import config.gunicorn as gunicorn_config
 
     assert importlib.reload(gunicorn_config).forwarded_allow_ips == expected
+
+
+def test_an_application_error_is_logged_with_the_path_but_never_the_query():
+    # gunicorn's own fallback for an error in the application logs the request target, and a
+    # query may carry a token; the answer is gunicorn's plain 500 either way.
+    from gunicorn.config import Config
+    from gunicorn.http.parser import RequestParser
+
+    from config.gunicorn_worker import LingeringThreadWorker
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def exception(self, message, *args):
+            self.lines.append(message % args)
+
+        def access(self, *args):
+            pass
+
+        def debug(self, *args):
+            pass
+
+    request_bytes = b"GET /svc/items?access_token=eyJsecret HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = next(RequestParser(Config(), [request_bytes], ("127.0.0.1", 1)))
+    worker = LingeringThreadWorker.__new__(LingeringThreadWorker)
+    worker.log, worker.cfg = Log(), Config()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        worker.handle_error(request, ours, ("127.0.0.1", 1), RuntimeError("boom"))
+        assert theirs.recv(100).startswith(b"HTTP/1.1 500 ")
+    assert worker.log.lines == ["Error handling request GET /svc/items"]
