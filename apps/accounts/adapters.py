@@ -93,6 +93,7 @@ class SimpleJWTTokenIssuer:
             access_expires_at=_epoch(access["exp"]),
             refresh_jti=str(refresh["jti"]),
             refresh_expires_at=_epoch(refresh["exp"]),
+            issued_at=_epoch(access["iat"]),
         )
 
     def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]:

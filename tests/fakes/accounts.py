@@ -223,6 +223,7 @@ class FakeTokenIssuer:
             access_expires_at=access_exp,
             refresh_jti=refresh_jti,
             refresh_expires_at=refresh_expires_at,
+            issued_at=self._clock.now(),
         )
         self.issued.append(tokens)
         self.roles.append(user.roles)

@@ -141,7 +141,9 @@ class SessionRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IssuedTokens:
-    """A freshly signed access + refresh pair and the ids that revocation needs."""
+    """A freshly signed access + refresh pair and the ids that revocation needs; `issued_at`
+    is when it was signed (its `iat`, on the use cases' clock), so lifetimes told to the client
+    count from the same time as the tokens' `exp`."""
 
     access_token: str
     refresh_token: str
@@ -149,6 +151,7 @@ class IssuedTokens:
     access_expires_at: datetime
     refresh_jti: str
     refresh_expires_at: datetime
+    issued_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,8 @@ def test_a_rotated_pair_is_stamped_on_the_accounts_clock(api_client, alice, cloc
     access, token = AccessToken(rotated["access_token"]), RefreshToken(rotated["refresh_token"])
     assert (access["iat"], access["exp"]) == (issued, issued + 1800)
     assert (token["iat"], token["exp"]) == (issued, issued - 5 + 7 * 24 * 3600)
+    # What is left of the family, counted on the same clock (the wall clock is a minute ahead).
+    assert (rotated["expires_in"], rotated["refresh_expires_in"]) == (1800, 7 * 24 * 3600 - 5)
 
 
 @pytest.mark.django_db(databases=["default"])
