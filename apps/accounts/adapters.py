@@ -103,6 +103,10 @@ class SimpleJWTTokenIssuer:
             return Err(RefreshTokenError.EXPIRED)
         except TokenError:
             return Err(RefreshTokenError.INVALID)
+        except (TypeError, ValueError, OverflowError):
+            # A signed token whose `exp` is no time (past the year 9999): simplejwt raises
+            # these from reading it, as for access tokens (`SimpleJWTAccessTokenVerifier`).
+            return Err(RefreshTokenError.INVALID)
         user_id = UserId.parse(str(token.get("sub", "")))
         raw_sid, jti = token.get("sid"), token.get("jti")
         session_id = parse_session_id(raw_sid) if isinstance(raw_sid, str) else None

@@ -125,6 +125,28 @@ def test_signed_but_wrong_refresh_tokens_are_token_invalid(api_client, alice, cl
 
 
 @pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize("exp", [1e20, 10**20, 253402300800])
+def test_a_signed_refresh_token_whose_exp_is_no_time_is_token_invalid_not_a_500(
+    api_client, alice, exp
+):
+    """Past the year 9999 (as a float or an int, or one second past it) `exp` is no datetime:
+    simplejwt's check raised OverflowError or ValueError, a 500 on refresh and on logout."""
+    pair = login(api_client, "alice@example.com")
+    token = RefreshToken(pair["refresh_token"])
+    token["exp"] = exp
+    refused = refresh(api_client, str(token))
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_invalid")
+    logout = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": str(token)},
+        format="json",
+        **bearer(pair["access_token"]),
+    )
+    assert (logout.status_code, logout.json()["code"]) == (401, "token_invalid")
+    assert refresh(api_client, pair["refresh_token"]).status_code == 200  # nothing was ended
+
+
+@pytest.mark.django_db(databases=["default"])
 def test_a_token_of_a_vanished_user_is_token_invalid(api_client, alice):
     pair = login(api_client, "alice@example.com")
     alice.delete()
