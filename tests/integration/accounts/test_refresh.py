@@ -23,6 +23,8 @@ def test_refresh_rotates_the_pair(api_client, alice):
     response = refresh(api_client, first["refresh_token"])
     assert response.status_code == 200
     second = response.json()
+    assert set(second) == set(first)  # the shape login answers
+    assert (second["token_type"], second["expires_in"]) == ("Bearer", 1800)
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
     assert second["user"]["id"] == str(alice.id)
