@@ -97,7 +97,7 @@ class TokenPairOutput(serializers.Serializer):
 
     access_token = serializers.CharField()
     refresh_token = serializers.CharField()
-    token_type = serializers.CharField(default="Bearer")
+    token_type = serializers.ChoiceField(choices=["Bearer"])
     expires_in = serializers.IntegerField(help_text="Seconds the access token is valid (1800).")
     refresh_expires_in = serializers.IntegerField(
         help_text="Seconds until the refresh token (and its session) expires."
