@@ -176,7 +176,12 @@ class TokenIssuer(Protocol):
 
     def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens: ...
 
-    def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]: ...
+    def read_refresh(
+        self, raw_token: str, *, expired_ok: bool = False
+    ) -> Result[RefreshClaims, RefreshTokenError]:
+        """The claims of a genuine refresh token; with `expired_ok`, also of one past its
+        `exp` (logout: it still names the session to end)."""
+        ...
 
 
 class TokenPurpose(StrEnum):
