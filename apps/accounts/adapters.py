@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+import jwt
 import structlog
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -93,21 +94,55 @@ class SimpleJWTTokenIssuer:
             access_expires_at=_epoch(access["exp"]),
             refresh_jti=str(refresh["jti"]),
             refresh_expires_at=_epoch(refresh["exp"]),
+            issued_at=_epoch(access["iat"]),
         )
 
-    def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]:
+    def read_refresh(
+        self, raw_token: str, *, expired_ok: bool = False
+    ) -> Result[RefreshClaims, RefreshTokenError]:
         try:
-            token = RefreshToken(raw_token)  # type: ignore[arg-type]
+            payload = RefreshToken(raw_token).payload  # type: ignore[arg-type]
         except ExpiredTokenError:
-            return Err(RefreshTokenError.EXPIRED)
+            if not expired_ok:
+                return Err(RefreshTokenError.EXPIRED)
+            payload = _expired_refresh_payload(raw_token)
+            if payload is None:
+                return Err(RefreshTokenError.INVALID)
         except TokenError:
             return Err(RefreshTokenError.INVALID)
-        user_id = UserId.parse(str(token.get("sub", "")))
-        raw_sid, jti = token.get("sid"), token.get("jti")
+        except (TypeError, ValueError, OverflowError):
+            # A signed token whose `exp` is no time (past the year 9999): simplejwt raises
+            # these from reading it, as for access tokens (`SimpleJWTAccessTokenVerifier`).
+            return Err(RefreshTokenError.INVALID)
+        user_id = UserId.parse(str(payload.get("sub", "")))
+        raw_sid, jti = payload.get("sid"), payload.get("jti")
         session_id = parse_session_id(raw_sid) if isinstance(raw_sid, str) else None
         if user_id is None or not isinstance(jti, str) or session_id is None:
             return Err(RefreshTokenError.INVALID)
-        return Ok(RefreshClaims(user_id, session_id, jti, _epoch(token["exp"])))
+        return Ok(RefreshClaims(user_id, session_id, jti, _epoch(payload["exp"])))
+
+
+def _expired_refresh_payload(raw_token: str) -> dict[str, Any] | None:
+    """The payload of a refresh token whose one fault is an `exp` in the past: the signature,
+    algorithm, `aud`, `iss` and type checked by simplejwt's own backend and settings; None for
+    anything else."""
+    from rest_framework_simplejwt.settings import api_settings
+    from rest_framework_simplejwt.state import token_backend as backend
+
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            raw_token,
+            backend.get_verifying_key(raw_token),
+            algorithms=[backend.algorithm],
+            audience=backend.audience,
+            issuer=backend.issuer,
+            options={"verify_exp": False, "verify_aud": backend.audience is not None},
+        )
+    except jwt.InvalidTokenError:
+        return None
+    if payload.get(api_settings.TOKEN_TYPE_CLAIM) != RefreshToken.token_type:
+        return None
+    return payload
 
 
 class DjangoMailer:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.accounts.wiring import access_token_lifetime
 from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
@@ -99,7 +97,7 @@ class TokenPairOutput(serializers.Serializer):
 
     access_token = serializers.CharField()
     refresh_token = serializers.CharField()
-    token_type = serializers.CharField(default="Bearer")
+    token_type = serializers.ChoiceField(choices=["Bearer"])
     expires_in = serializers.IntegerField(help_text="Seconds the access token is valid (1800).")
     refresh_expires_in = serializers.IntegerField(
         help_text="Seconds until the refresh token (and its session) expires."
@@ -108,14 +106,17 @@ class TokenPairOutput(serializers.Serializer):
 
 
 def token_pair_body(signed_in: SignedIn) -> dict[str, Any]:
+    """The lifetimes count from when the pair was signed (`exp` - `iat`), on the use cases'
+    clock: never a second reading of the wall clock, which may tell another time."""
     tokens = signed_in.tokens
-    remaining = (tokens.refresh_expires_at - datetime.now(UTC)).total_seconds()
+    access_left = tokens.access_expires_at - tokens.issued_at
+    refresh_left = tokens.refresh_expires_at - tokens.issued_at
     return {
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
         "token_type": "Bearer",
-        "expires_in": int(access_token_lifetime().total_seconds()),
-        "refresh_expires_in": max(0, int(remaining)),
+        "expires_in": int(access_left.total_seconds()),
+        "refresh_expires_in": max(0, int(refresh_left.total_seconds())),
         "user": user_body(signed_in.user),
     }
 

@@ -61,11 +61,6 @@ def use_clock(new: Clock) -> Clock:
     return previous
 
 
-def access_token_lifetime() -> timedelta:
-    lifetime: timedelta = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
-    return lifetime
-
-
 def _session_lifetime() -> timedelta:
     lifetime: timedelta = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
     return lifetime

@@ -19,6 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 
@@ -115,9 +116,10 @@ def _respond(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = problem_body(status, code, detail, title=title, extra=extra)
-    return ProblemResponse(
-        body, status=status, headers=dict(headers or {}), content_type=PROBLEM_CONTENT_TYPE
-    )
+    answered = dict(headers or {})
+    if status == 401:  # RFC 9110 §15.5.2: every 401 carries a challenge, also a refused login
+        answered.setdefault("WWW-Authenticate", BEARER_CHALLENGE)
+    return ProblemResponse(body, status=status, headers=answered, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:

@@ -4,8 +4,10 @@
 operation, the problems any DRF view may answer whatever it declares (405, and 400 for a NUL
 in the path or the query or a host not allowed; 413, 415 and a malformed body's 400 when it
 takes a body; 406 when it negotiates content, 404 when `?format=` may pick its renderer; 503
-on the API's `/api/v1/` operations), merging their codes into the view's own. Problems are
-declared under `application/problem+json`, the media type the server sends them with.
+on the API's `/api/v1/` operations), merging their codes into the view's own, and the headers
+that come with some statuses (`Allow` on 405, `WWW-Authenticate` on 401, `Retry-After` on 429
+and 503). Problems are declared under `application/problem+json`, the media type the server
+sends them with.
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ DATABASE_PROBLEMS: Mapping[int, tuple[str, ...]] = {503: ("service_unavailable",
 DATABASE_PATH_PREFIX = "/api/v1/"
 ALLOW_HEADER = {
     "Allow": {"schema": {"type": "string"}, "description": "The methods this path accepts."}
+}
+# Every 401 carries the bearer challenge (apps.common.exceptions), whatever was refused.
+CHALLENGE_HEADER = {
+    "WWW-Authenticate": {
+        "schema": {"type": "string"},
+        "description": 'The bearer challenge, `Bearer realm="api"`.',
+    }
 }
 RETRY_AFTER_HEADER = {
     "Retry-After": {
@@ -169,6 +178,8 @@ class ProblemAutoSchema(AutoSchema):
             content = responses[str(status)].setdefault("content", {})
             content.setdefault(PROBLEM_CONTENT_TYPE, problem)
         responses["405"].setdefault("headers", {}).update(ALLOW_HEADER)
+        if "401" in responses:
+            responses["401"].setdefault("headers", {}).update(CHALLENGE_HEADER)
         if "503" in responses:
             responses["503"].setdefault("headers", {}).update(RETRY_AFTER_HEADER)
         if "429" in responses:

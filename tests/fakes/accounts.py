@@ -223,17 +223,20 @@ class FakeTokenIssuer:
             access_expires_at=access_exp,
             refresh_jti=refresh_jti,
             refresh_expires_at=refresh_expires_at,
+            issued_at=self._clock.now(),
         )
         self.issued.append(tokens)
         self.roles.append(user.roles)
         return tokens
 
-    def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]:
+    def read_refresh(
+        self, raw_token: str, *, expired_ok: bool = False
+    ) -> Result[RefreshClaims, RefreshTokenError]:
         parts = raw_token.split("|")
         if len(parts) != 5 or parts[0] != "refresh":
             return Err(RefreshTokenError.INVALID)
         expires_at = datetime.fromisoformat(parts[4])
-        if expires_at <= self._clock.now():
+        if expires_at <= self._clock.now() and not expired_ok:
             return Err(RefreshTokenError.EXPIRED)
         return Ok(RefreshClaims(UserId(parts[1]), parts[2], parts[3], expires_at))
 

@@ -13,7 +13,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts import ratelimits, wiring
 from apps.accounts.errors import ERRORS, reject_password
@@ -28,6 +27,7 @@ from apps.accounts.serializers import (
     token_pair_body,
     user_body,
 )
+from apps.accounts.views.base import AccountsView
 from apps.common.clientip import client_ip
 from apps.common.openapi import BEARER_401, problems
 from apps.common.permissions import IsAuthenticated
@@ -46,7 +46,7 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
     return dict(serializer.validated_data)
 
 
-class PublicView(APIView):
+class PublicView(AccountsView):
     """Endpoints anyone may call; a stray Authorization header is ignored."""
 
     authentication_classes: list[Any] = []
@@ -192,7 +192,7 @@ class RefreshView(PublicView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class AuthenticatedView(APIView):
+class AuthenticatedView(AccountsView):
     permission_classes = [IsAuthenticated]
 
 

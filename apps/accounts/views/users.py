@@ -18,11 +18,11 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts import wiring
 from apps.accounts.errors import ERRORS
 from apps.accounts.serializers import RoleField, UserOutput, user_body
+from apps.accounts.views.base import AccountsView
 from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PagePagination, page_parameters
 from apps.common.permissions import IsAdmin, IsAuthenticated
@@ -44,7 +44,7 @@ USER_ID = OpenApiParameter(
 )
 
 
-class UserListView(APIView):
+class UserListView(AccountsView):
     permission_classes = [IsAdmin]
 
     @extend_schema_serializer(component_name="UserListQuery")
@@ -119,7 +119,7 @@ class UserListView(APIView):
         return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
 
 
-class UserDetailView(APIView):
+class UserDetailView(AccountsView):
     @extend_schema_serializer(component_name="UserChangeInput")
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=STATUSES, required=False)

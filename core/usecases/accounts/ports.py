@@ -141,7 +141,9 @@ class SessionRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IssuedTokens:
-    """A freshly signed access + refresh pair and the ids that revocation needs."""
+    """A freshly signed access + refresh pair and the ids that revocation needs; `issued_at`
+    is when it was signed (its `iat`, on the use cases' clock), so lifetimes told to the client
+    count from the same time as the tokens' `exp`."""
 
     access_token: str
     refresh_token: str
@@ -149,6 +151,7 @@ class IssuedTokens:
     access_expires_at: datetime
     refresh_jti: str
     refresh_expires_at: datetime
+    issued_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +176,12 @@ class TokenIssuer(Protocol):
 
     def issue(self, user: User, session_id: str, refresh_expires_at: datetime) -> IssuedTokens: ...
 
-    def read_refresh(self, raw_token: str) -> Result[RefreshClaims, RefreshTokenError]: ...
+    def read_refresh(
+        self, raw_token: str, *, expired_ok: bool = False
+    ) -> Result[RefreshClaims, RefreshTokenError]:
+        """The claims of a genuine refresh token; with `expired_ok`, also of one past its
+        `exp` (logout: it still names the session to end)."""
+        ...
 
 
 class TokenPurpose(StrEnum):

@@ -1,6 +1,9 @@
 """POST /api/v1/auth/logout."""
 
+from datetime import timedelta
+
 import pytest
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from tests.integration.accounts.conftest import bearer, login
 
@@ -63,3 +66,48 @@ def test_logout_revokes_every_access_token_of_the_family(api_client, alice):
     for token in (first["access_token"], latest["access_token"]):
         me = api_client.get("/api/v1/auth/me", **bearer(token))
         assert (me.status_code, me.json()["code"]) == (401, "token_revoked")
+
+
+def expired(refresh_token):
+    """The same refresh token (user, family, jti) signed again with an `exp` in the past."""
+    token = RefreshToken(refresh_token)
+    token.set_exp(lifetime=timedelta(seconds=-5))
+    return str(token)
+
+
+def test_logout_with_an_expired_refresh_token_still_logs_out(api_client, alice):
+    """As Keycloak's logout: a refresh token past its expiry still names the session to end,
+    and the access token presented with it must stop working (its family may have reached its
+    7 days while its last access token has minutes left)."""
+    pair = login(api_client, "alice@example.com")
+    response = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": expired(pair["refresh_token"])},
+        format="json",
+        **bearer(pair["access_token"]),
+    )
+    assert response.status_code == 204
+    me = api_client.get("/api/v1/auth/me", **bearer(pair["access_token"]))
+    assert (me.status_code, me.json()["code"]) == (401, "token_revoked")
+    again = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert (again.status_code, again.json()["code"]) == (401, "token_invalid")
+
+
+def test_an_expired_refresh_token_is_still_checked_for_its_signature_and_owner(
+    api_client, alice, bob
+):
+    mine, theirs = login(api_client, "alice@example.com"), login(api_client, "bob@example.com")
+    header, payload, signature = expired(mine["refresh_token"]).split(".")
+    forged = f"{header}.{payload}.{signature[::-1]}"
+    access = AccessToken(mine["access_token"])
+    access.set_exp(lifetime=timedelta(seconds=-5))  # an expired access token is no refresh token
+    for refresh_token in (forged, expired(theirs["refresh_token"]), str(access)):
+        response = api_client.post(
+            "/api/v1/auth/logout",
+            {"refresh_token": refresh_token},
+            format="json",
+            **bearer(mine["access_token"]),
+        )
+        assert (response.status_code, response.json()["code"]) == (401, "token_invalid")
+    for pair in (mine, theirs):
+        assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200

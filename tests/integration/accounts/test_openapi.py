@@ -24,3 +24,13 @@ def test_bearer_endpoints_declare_the_jwt_scheme(client):
     schema = client.get("/api/schema/?format=json").json()
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert {"bearerAuth": []} in schema["paths"]["/api/v1/auth/me"]["get"]["security"]
+
+
+def test_the_token_pair_documents_every_member_login_and_refresh_always_answer(client):
+    schema = client.get("/api/schema/?format=json").json()
+    pair = schema["components"]["schemas"]["TokenPairOutput"]
+    assert set(pair["required"]) == set(pair["properties"])
+    token_type = pair["properties"]["token_type"]
+    if "$ref" in token_type:
+        token_type = schema["components"]["schemas"][token_type["$ref"].rsplit("/", 1)[1]]
+    assert token_type["enum"] == ["Bearer"]

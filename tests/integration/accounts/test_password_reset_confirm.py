@@ -4,6 +4,8 @@ import pytest
 
 from tests.integration.accounts.conftest import bearer, last_mailed_token, login
 
+URL = "/api/v1/auth/password/reset/confirm"
+
 pytestmark = pytest.mark.django_db(databases=["default"])
 NEW = "fresh-orchard-lantern-4"
 
@@ -50,3 +52,26 @@ def test_a_password_of_spaces_alone_is_weak_and_the_token_still_works(
     assert (blank.status_code, blank.json()["code"]) == (400, "validation_error")
     assert list(blank.json()["errors"]) == ["new_password"]
     assert api_client.post(url, {"token": token, "new_password": NEW}).status_code == 204
+
+
+def test_an_unknown_token_is_invalid_token(api_client, alice):
+    response = api_client.post(URL, {"token": "not-a-token-we-sent", "new_password": NEW})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_token")
+
+
+def test_a_reset_token_expires_after_an_hour(api_client, alice, clock):
+    api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
+    token = last_mailed_token()
+    clock.advance(hours=1)
+    response = api_client.post(URL, {"token": token, "new_password": NEW})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_token")
+    assert login(api_client, "alice@example.com")  # the old password still works
+
+
+def test_a_verification_token_does_not_reset_a_password(api_client):
+    api_client.post(
+        "/api/v1/auth/register",
+        {"email": "new@example.com", "password": "an-unguessable-one-7", "full_name": "New"},
+    )
+    response = api_client.post(URL, {"token": last_mailed_token(), "new_password": NEW})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_token")

@@ -23,6 +23,8 @@ def test_refresh_rotates_the_pair(api_client, alice):
     response = refresh(api_client, first["refresh_token"])
     assert response.status_code == 200
     second = response.json()
+    assert set(second) == set(first)  # the shape login answers
+    assert (second["token_type"], second["expires_in"]) == ("Bearer", 1800)
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
     assert second["user"]["id"] == str(alice.id)
@@ -71,6 +73,8 @@ def test_a_rotated_pair_is_stamped_on_the_accounts_clock(api_client, alice, cloc
     access, token = AccessToken(rotated["access_token"]), RefreshToken(rotated["refresh_token"])
     assert (access["iat"], access["exp"]) == (issued, issued + 1800)
     assert (token["iat"], token["exp"]) == (issued, issued - 5 + 7 * 24 * 3600)
+    # What is left of the family, counted on the same clock (the wall clock is a minute ahead).
+    assert (rotated["expires_in"], rotated["refresh_expires_in"]) == (1800, 7 * 24 * 3600 - 5)
 
 
 @pytest.mark.django_db(databases=["default"])
@@ -120,6 +124,28 @@ def test_signed_but_wrong_refresh_tokens_are_token_invalid(api_client, alice, cl
     for name, value in claims.items():
         token[name] = value
     assert refresh(api_client, str(token)).json()["code"] == "token_invalid"
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize("exp", [1e20, 10**20, 253402300800])
+def test_a_signed_refresh_token_whose_exp_is_no_time_is_token_invalid_not_a_500(
+    api_client, alice, exp
+):
+    """Past the year 9999 (as a float or an int, or one second past it) `exp` is no datetime:
+    simplejwt's check raised OverflowError or ValueError, a 500 on refresh and on logout."""
+    pair = login(api_client, "alice@example.com")
+    token = RefreshToken(pair["refresh_token"])
+    token["exp"] = exp
+    refused = refresh(api_client, str(token))
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_invalid")
+    logout = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": str(token)},
+        format="json",
+        **bearer(pair["access_token"]),
+    )
+    assert (logout.status_code, logout.json()["code"]) == (401, "token_invalid")
+    assert refresh(api_client, pair["refresh_token"]).status_code == 200  # nothing was ended
 
 
 @pytest.mark.django_db(databases=["default"])

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.utils.dateparse import parse_datetime
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.integration.accounts.conftest import (
@@ -11,6 +12,7 @@ from tests.integration.accounts.conftest import (
     ended_and_live_session,
     forget_revocation_facts,
     login,
+    logout,
 )
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -25,6 +27,27 @@ def test_sessions_lists_live_families_with_agent_and_ip(api_client, alice):
     assert [s["user_agent"] for s in sessions] == ["firefox", "curl/8"]
     assert sessions[0]["ip"] == "127.0.0.1"
     assert set(sessions[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip"}
+
+
+def test_only_live_families_are_listed_and_a_refresh_marks_its_use(api_client, alice, clock):
+    from datetime import timedelta
+
+    from apps.accounts.models import RefreshSession
+
+    started = clock.now()
+    mine = login(api_client, "alice@example.com", HTTP_USER_AGENT="mine")
+    logout(api_client, login(api_client, "alice@example.com", HTTP_USER_AGENT="logged out"))
+    login(api_client, "alice@example.com", HTTP_USER_AGENT="expired")
+    RefreshSession.objects.filter(user_agent="expired").update(
+        expires_at=started - timedelta(seconds=1)
+    )
+    clock.advance(seconds=5)
+    rotated = api_client.post("/api/v1/auth/refresh", {"refresh_token": mine["refresh_token"]})
+    response = api_client.get("/api/v1/auth/sessions", **bearer(rotated.json()["access_token"]))
+    [session] = response.json()
+    assert session["user_agent"] == "mine"
+    assert parse_datetime(session["created_at"]) == started
+    assert parse_datetime(session["last_used_at"]) == clock.now()
 
 
 def test_revoking_a_session_ends_its_tokens(api_client, alice):

@@ -34,6 +34,9 @@ def test_list_is_paginated_and_filtered(api_client, admin_token, alice, bob):
 def test_list_rejects_bad_filters(api_client, admin_token):
     response = api_client.get("/api/v1/users?status=sleeping", **bearer(admin_token))
     assert response.status_code == 400
+    response = api_client.get("/api/v1/users?role=Not%20A%20Role", **bearer(admin_token))
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert list(response.json()["errors"]) == ["role"]
 
 
 def test_list_needs_the_admin_role(api_client, alice):

@@ -193,6 +193,15 @@ def test_every_drf_operation_documents_405_with_allow(schema):
         assert "Allow" in operation["responses"]["405"]["headers"], name
 
 
+def test_every_drf_operation_answering_401_documents_its_challenge(schema):
+    documented = 0
+    for name, operation in drf_operations(schema):
+        if "401" in operation["responses"]:
+            documented += 1
+            assert "WWW-Authenticate" in operation["responses"]["401"].get("headers", {}), name
+    assert documented > 10, "the bearer operations and login/refresh answer 401"
+
+
 @pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
 def test_every_drf_operation_documents_the_400_for_a_nul_in_its_path_or_query(client, schema):
     # NulByteMiddleware answers before any view, on every path, whatever the method.

@@ -100,6 +100,14 @@ def test_missing_token_is_a_401_problem_with_www_authenticate(client):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_every_401_a_view_raises_carries_the_bearer_challenge(client):
+    # RFC 9110 §15.5.2: a 401 MUST carry WWW-Authenticate, also one no authentication class
+    # raised (a refused login, a refresh token refused in the body).
+    response = client.get("/wrong-password")
+    assert_problem(response, 401, "invalid_credentials")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
 @pytest.mark.django_db(databases=["default"])
 def test_admin_form_without_csrf_token_is_a_403_problem(client):
     client.handler.enforce_csrf_checks = True

@@ -47,6 +47,11 @@ class ConflictView(APIView):
         raise ProblemError(409, "email_taken", "Taken.", extra={"hint": "log in"})
 
 
+class WrongPasswordView(APIView):
+    def get(self, request):
+        raise ProblemError(401, "invalid_credentials", "Wrong.")
+
+
 class BrokenView(APIView):
     def get(self, request):
         raise RuntimeError("secret internal detail")
@@ -65,6 +70,7 @@ urlpatterns = [
     path("admin-only", AdminOnlyView.as_view()),
     path("throttled", ThrottledView.as_view()),
     path("conflict", ConflictView.as_view()),
+    path("wrong-password", WrongPasswordView.as_view()),
     path("broken", BrokenView.as_view()),
     path("", include("config.urls")),
 ]

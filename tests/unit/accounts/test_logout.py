@@ -45,3 +45,11 @@ def test_logout_denies_every_access_token_of_the_session(world, alice):
     session_id = tokens.refresh_token.split("|")[2]
     assert logout(world).execute(principal(world, alice, tokens), tokens.refresh_token).is_ok()
     assert world.revocations.denied_sessions == {session_id: tokens.access_expires_at}
+
+
+def test_an_expired_refresh_token_still_logs_the_caller_out(world, alice):
+    tokens = login(world)
+    world.clock.advance(days=7, seconds=1)  # the family has ended; its refresh token expired
+    assert world.issuer.read_refresh(tokens.refresh_token).is_err()
+    assert logout(world).execute(principal(world, alice, tokens), tokens.refresh_token).is_ok()
+    assert tokens.access_jti in world.revocations.denied
