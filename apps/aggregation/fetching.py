@@ -14,6 +14,7 @@ import json
 import math
 import threading
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -29,6 +30,9 @@ USER_AGENT = "platform-aggregation/1.0"
 # The call's own socket timeout fires this long after the coordinator's deadline, so at the
 # deadline the coordinator answers alone instead of racing the call thread for the GIL.
 SOCKET_TIMEOUT_SLACK_S = 0.05
+# The content codings asked for, and decoded here (`_BoundedDecoder`), never httpx's list: a
+# coding it learns when a package is installed (br, zstd) would reach us undecoded.
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 def _elapsed_ms(started: float) -> float:
@@ -77,7 +81,12 @@ class HttpxSourceFetcher:
         left = deadline - time.monotonic()
         if left <= 0:
             return _timed_out(request, started)
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **request.headers}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": USER_AGENT,
+            **request.headers,
+        }
         try:
             with self._client.stream(
                 request.method,
@@ -88,13 +97,20 @@ class HttpxSourceFetcher:
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self._max_body_bytes:
                     return self._too_large(response.status_code, started)
+                decoder = _BoundedDecoder(
+                    response.headers.get_list("Content-Encoding", split_commas=True),
+                    self._max_body_bytes,
+                )
                 body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
+                for chunk in response.iter_raw():
+                    body += decoder.decode(chunk)
                     if len(body) > self._max_body_bytes:
                         return self._too_large(response.status_code, started)
                     if time.monotonic() > deadline:
                         return _timed_out(request, started)
+                body += decoder.decode(b"", final=True)
+        except _TooLarge:
+            return self._too_large(response.status_code, started)
         except httpx.TimeoutException:
             return _timed_out(request, started)
         except Exception as error:  # any failure is this source's error, never the run's 500
@@ -141,6 +157,59 @@ def _timed_out(request: SourceRequest, started: float) -> FetchFailed:
         f"The source did not answer within {request.timeout_ms} ms.",
         _elapsed_ms(started),
     )
+
+
+class _TooLarge(Exception):
+    """A content coding's output passed the limit."""
+
+
+class _BoundedDecoder:
+    """Undoes an answer's `Content-Encoding` (gzip, deflate, in any stack), no layer ever
+    producing more than `limit` bytes: a small compressed answer that expands a thousandfold
+    (64 KB of gzip read at once is 64 MB) is refused at the limit instead of being expanded in
+    memory first, as httpx's own decoders (`iter_bytes`) would. Other codings pass undecoded
+    (they were not asked for, and are not JSON)."""
+
+    def __init__(self, codings: Sequence[str], limit: int) -> None:
+        names = [coding.strip().lower() for coding in codings]
+        self._layers = [_Inflater(name, limit) for name in reversed(names) if name in _WBITS]
+
+    def decode(self, data: bytes, *, final: bool = False) -> bytes:
+        for layer in self._layers:
+            data = layer.decode(data, final=final)
+        return data
+
+
+# zlib's window bits per coding: gzip has its own header; HTTP's deflate is zlib-wrapped,
+# though some servers send it raw (tried when the wrapped form fails at once, as httpx does).
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class _Inflater:
+    """One content coding, decoded at most `limit` bytes in total (zlib's `max_length`)."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self._inflater = zlib.decompressobj(_WBITS[coding])
+        self._may_be_raw = coding == "deflate"
+        self._left = limit
+
+    def decode(self, data: bytes, *, final: bool = False) -> bytes:
+        try:
+            out = self._inflater.decompress(data, self._left + 1)  # one past: over the limit
+            if final and not self._inflater.unconsumed_tail:
+                out += self._inflater.flush()  # no input is left: only what zlib still holds
+        except zlib.error as error:
+            if not (self._may_be_raw and data):
+                raise httpx.DecodingError(str(error)) from error
+            self._may_be_raw = False
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.decode(data, final=final)
+        if data:
+            self._may_be_raw = False
+        self._left -= len(out)
+        if self._left < 0:
+            raise _TooLarge
+        return out
 
 
 _shared: HttpxSourceFetcher | None = None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, SourceRequest
+from tests.integration.aggregation.upstream import encoded
 
 
 @pytest.fixture
@@ -149,3 +152,37 @@ def test_each_source_call_is_a_child_of_the_runs_span_and_carries_its_trace(upst
     for key in ("a", "b"):
         traceparent = results[key].body["headers"]["traceparent"]
         assert traceparent.split("-")[1] == format(run_context.trace_id, "032x")
+
+
+@pytest.mark.parametrize("codings", ["gzip", "deflate", "gzip, gzip"])
+def test_content_coded_answers_are_decoded(fetcher, upstream, codings):
+    url = upstream.url(f"/gzip?bytes=5000&codings={quote(codings)}")
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert isinstance(result, Fetched), result
+    assert result.body == "x" * 5000
+
+
+@pytest.mark.parametrize("codings", ["gzip", "deflate", "gzip, gzip"])
+def test_a_small_compressed_answer_never_expands_past_the_limit_in_memory(upstream, codings):
+    # ~50 KB of gzip that decodes to 50 MB ("a zip bomb"): refused as too large, and decoded
+    # no further than the limit. Decoding a whole network read at once (httpx's decoders)
+    # would hold tens of MB here for a 1 MB limit, two thousand times more with `gzip, gzip`.
+    limit, size = 1_000_000, 50_000_000
+    assert len(encoded(size, codings)) < limit  # built before measuring; the server reuses it
+    url = upstream.url(f"/gzip?bytes={size}&codings={quote(codings)}")
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=limit)
+        tracemalloc.start()
+        try:
+            result = fetcher.fetch_all([request("bomb", url, 10_000)])["bomb"]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert result.failure is SourceFailure.TOO_LARGE, result
+    assert result.status == 200
+    assert peak < 4 * limit, f"decoding held {peak / 1e6:.1f} MB for a {limit / 1e6:.0f} MB limit"
+
+
+def test_only_the_codings_the_fetcher_decodes_are_asked_for(fetcher, upstream):
+    result = fetcher.fetch_all([request("e", upstream.url("/echo/codings"))])["e"]
+    assert result.body["headers"]["accept-encoding"] == "gzip, deflate"

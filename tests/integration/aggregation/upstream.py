@@ -7,18 +7,33 @@ Paths (all GET):
   /big?bytes=N                      a JSON string of N bytes (Content-Length given)
   /big-chunked?bytes=N              the same, chunked (no Content-Length)
   /drip?chunks=N&every_ms=M         chunked JSON array trickling one chunk every M ms
+  /gzip?bytes=N&codings=C           a JSON string of N bytes under Content-Encoding C (default
+                                    `gzip`; `gzip, gzip` twice over; see `encoded`)
   /hang?ms=N                        answers only after N ms (default 30 s) or when stopped
 Every call is counted by path in `calls`.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import threading
 import time
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+@functools.cache
+def encoded(size: int, codings: str = "gzip") -> bytes:
+    """The `/gzip` answer: a JSON string of `size` bytes, content-coded by `codings` in order
+    (computed once per pair, so a test can build it before it measures anything)."""
+    body = json.dumps("x" * size).encode()
+    for coding in (name.strip() for name in codings.split(",")):
+        body = gzip.compress(body, 9) if coding == "gzip" else zlib.compress(body, 9)
+    return body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -29,9 +44,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # silence stderr
         return
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -64,6 +87,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"[" * levels + b"]" * levels)
         elif split.path == "/big":
             self._send(200, json.dumps("x" * int(query.get("bytes", "1000"))).encode())
+        elif split.path == "/gzip":
+            codings = query.get("codings", "gzip")
+            body = encoded(int(query.get("bytes", "1000")), codings)
+            try:
+                self._send(200, body, headers={"Content-Encoding": codings})
+            except OSError:  # the client stopped reading: expected for answers it refuses
+                self.close_connection = True
         elif split.path == "/big-chunked":
             self._chunked([json.dumps("x" * int(query.get("bytes", "1000"))).encode()])
         elif split.path == "/drip":
