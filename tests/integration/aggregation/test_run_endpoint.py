@@ -106,6 +106,22 @@ def test_bad_answers_are_that_sources_error(client, upstream, make_composite, pa
     assert response.json()["data"]["ok"]["name"] == "json"
 
 
+def test_a_sources_redirect_is_its_http_error_and_is_not_followed(
+    client, upstream, make_composite, user_headers
+):
+    # Followed, it could lead the call, and the caller's forwarded token, to another origin.
+    make_composite(
+        "combo",
+        source("moved", upstream.url("/redirect?to=/echo/redirected"), forward_auth=True),
+    )
+    before = upstream.calls["/echo/redirected"]
+    response = run(client, **user_headers)
+    assert response.status_code == 502
+    error = response.json()["errors"]["moved"]
+    assert (error["status"], error["code"]) == (302, "source_http_error")
+    assert upstream.calls["/echo/redirected"] == before
+
+
 def test_unreachable_source_is_reported(client, make_composite):
     make_composite("combo", source("gone", "http://127.0.0.1:9/x", required=False))
     body = run(client).json()

@@ -10,6 +10,7 @@ Paths (all GET):
   /gzip?bytes=N&codings=C           a JSON string of N bytes under Content-Encoding C (default
                                     `gzip`; `gzip, gzip` twice over; see `encoded`)
   /hang?ms=N                        answers only after N ms (default 30 s) or when stopped
+  /redirect?to=PATH                 302 to PATH on this server
 Every call is counted by path in `calls`.
 """
 
@@ -100,11 +101,18 @@ class _Handler(BaseHTTPRequestHandler):
             chunks = int(query.get("chunks", "10"))
             every = int(query.get("every_ms", "100")) / 1000
             self._chunked([b"[", *([b"1,"] * (chunks - 1)), b"1]"], every=every)
+        elif split.path == "/redirect":
+            location = self.server_url(query.get("to", "/json"))
+            self._send(302, b'{"moved": true}', headers={"Location": location})
         elif split.path == "/hang":
             self.server.released.wait(int(query.get("ms", "30000")) / 1000)
             self._send(200, b"{}")
         else:
             self._send(404, b'{"error": "not found"}')
+
+    def server_url(self, path: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}{path}"
 
     def _chunked(self, parts: list[bytes], every: float = 0.0) -> None:
         self.send_response(200)
