@@ -318,6 +318,29 @@ def test_every_run_is_recorded(client, upstream, make_composite, user_headers):
     ]
 
 
+def test_complete_and_failed_runs_are_recorded_too(
+    client, upstream, make_composite, admin_headers, user_headers
+):
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source("flaky", upstream.url("/json?status={status}")),  # required
+    )
+    assert run(client, query="?status=200").status_code == 200
+    assert run(client, query="?status=503", **user_headers).status_code == 502
+    history = client.get("/api/v1/aggregation/runs?composite=combo", **admin_headers).json()
+    failed, complete = history["results"]
+    assert (failed["status"], failed["user_id"]) == ("failed", "alice")
+    assert [(s["key"], s["status"], s["code"]) for s in failed["sources"]] == [
+        ("ok", "ok", None),
+        ("flaky", "failed", "source_http_error"),
+    ]
+    assert (complete["status"], complete["user_id"]) == ("complete", None)
+    assert [s["status"] for s in complete["sources"]] == ["ok", "ok"]
+    assert failed["took_ms"] > 0
+    assert complete["took_ms"] > 0
+
+
 # PostgreSQL itself refuses the history row (a trigger), so the write really fails. The test
 # commits (no surrounding test transaction) as the server does, and drops the trigger after.
 REFUSE_RUN_ROWS = """
