@@ -2,9 +2,10 @@
 
 Gunicorn's gthread workers run views synchronously, so the fan-out happens on a process-wide
 thread pool sharing one keep-alive `httpx.Client`. Each request has its own deadline, enforced
-twice: inside the call (socket timeouts set to the time left, and a check between body chunks)
-and by the coordinator, which stops waiting for a call at its deadline whatever the call does
-(a hanging DNS lookup included), so a hanging source never holds the response.
+twice: inside the call (no socket operation waits past it, however the source trickles its
+headers or body: `_DeadlineBackend`) and by the coordinator, which stops waiting for a call at
+its deadline whatever the call does (a hanging DNS lookup included), so a hanging source never
+holds the response.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import contextvars
 import json
 import math
+import ssl
 import threading
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import httpcore
 import httpx
 import structlog
 
@@ -81,6 +84,15 @@ class HttpxSourceFetcher:
         left = deadline - time.monotonic()
         if left <= 0:
             return _timed_out(request, started)
+        token = _call_deadline.set(deadline + SOCKET_TIMEOUT_SLACK_S)
+        try:
+            return self._call(request, started, deadline, left)
+        finally:
+            _call_deadline.reset(token)
+
+    def _call(
+        self, request: SourceRequest, started: float, deadline: float, left: float
+    ) -> FetchResult:
         headers = {
             "Accept": "application/json",
             "Accept-Encoding": ACCEPT_ENCODING,
@@ -212,6 +224,110 @@ class _Inflater:
         return out
 
 
+def source_client(*, max_connections: int) -> httpx.Client:
+    """The client sources are called with: keep-alive, no redirects, nothing from the
+    environment (proxies, .netrc), no socket operation past the call's deadline."""
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30,
+    )
+    return httpx.Client(
+        follow_redirects=False, trust_env=False, transport=_DeadlineTransport(limits)
+    )
+
+
+# When the running call must be over (monotonic seconds); unset outside a call.
+_call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "aggregation_call_deadline", default=None
+)
+
+
+def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """`timeout`, cut to what is left of the running call's time; `expired` once none is."""
+    deadline = _call_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("The call's deadline has passed.")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the running call's
+    deadline. A socket timeout alone bounds each read, not the call: a source sending one
+    header line (or body byte) per interval would hold the call's thread for as long as it
+    liked. Pooled connections are read by one call at a time, each with its own deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets (`SyncBackend`), as `_DeadlineStream`s."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, left, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, left, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport over an httpcore pool on `_DeadlineBackend` (httpx offers no way to
+    choose the network backend, so the pool it builds is replaced by one that does)."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(trust_env=False, limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+
 _shared: HttpxSourceFetcher | None = None
 _shared_lock = threading.Lock()
 
@@ -223,15 +339,7 @@ def shared_fetcher(
     global _shared
     with _shared_lock:
         if _shared is None:
-            client = httpx.Client(
-                follow_redirects=False,
-                trust_env=False,
-                limits=httpx.Limits(
-                    max_connections=max_connections,
-                    max_keepalive_connections=max_connections,
-                    keepalive_expiry=30,
-                ),
-            )
+            client = source_client(max_connections=max_connections)
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aggregation")
             _shared = HttpxSourceFetcher(client, executor, max_body_bytes=max_body_bytes)
         return _shared

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
+from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher, source_client
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, SourceRequest
 from tests.integration.aggregation.upstream import encoded
@@ -50,6 +50,21 @@ def test_a_slow_drip_is_cut_at_the_deadline(fetcher, upstream):
     result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=150&every_ms=20"), 250)])
     assert time.perf_counter() - started < 1.5
     assert result["d"].failure is SourceFailure.TIMEOUT
+
+
+def test_a_source_dripping_its_headers_frees_the_call_thread_at_the_deadline(upstream):
+    # The headers never end, each line well within a socket timeout: only a deadline on the
+    # whole call frees the thread. Held, it would be one of the process's call threads lost
+    # for as long as the source drips (64 such calls and no source is called any more).
+    url = upstream.url("/drip-headers?every_ms=20")
+    with (
+        source_client(max_connections=2) as client,
+        ThreadPoolExecutor(max_workers=1) as executor,
+    ):
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
+        result = fetcher.fetch_all([request("d", url, 200)])["d"]
+        assert result.failure is SourceFailure.TIMEOUT
+        executor.submit(lambda: None).result(timeout=5)  # the drip alone would last 30 s
 
 
 def test_declared_and_streamed_oversize_are_refused(fetcher, upstream):

@@ -11,6 +11,8 @@ Paths (all GET):
                                     `gzip`; `gzip, gzip` twice over; see `encoded`)
   /hang?ms=N                        answers only after N ms (default 30 s) or when stopped
   /redirect?to=PATH                 302 to PATH on this server
+  /drip-headers?every_ms=M          a status line, then one header line every M ms for as long
+                                    as the client listens (30 s at most): headers never end
 Every call is counted by path in `calls`.
 """
 
@@ -104,11 +106,24 @@ class _Handler(BaseHTTPRequestHandler):
         elif split.path == "/redirect":
             location = self.server_url(query.get("to", "/json"))
             self._send(302, b'{"moved": true}', headers={"Location": location})
+        elif split.path == "/drip-headers":
+            self._drip_headers(int(query.get("every_ms", "50")) / 1000)
         elif split.path == "/hang":
             self.server.released.wait(int(query.get("ms", "30000")) / 1000)
             self._send(200, b"{}")
         else:
             self._send(404, b'{"error": "not found"}')
+
+    def _drip_headers(self, every: float) -> None:
+        self.close_connection = True
+        ends = time.monotonic() + 30
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            while time.monotonic() < ends and not self.server.released.wait(every):
+                self.wfile.write(b"X-Drip: 1\r\n")
+                self.wfile.flush()
+        except OSError:  # the client hung up: what a client with a deadline does
+            return
 
     def server_url(self, path: str) -> str:
         host, port = self.server.server_address[:2]
