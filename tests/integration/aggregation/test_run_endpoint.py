@@ -254,6 +254,21 @@ def test_token_is_forwarded_only_to_forward_auth_sources(
     assert data["other"]["headers"]["x-request-id"] == "req-42"
 
 
+def test_sources_are_told_the_chain_of_composites_and_a_loop_is_508(
+    client, upstream, make_composite
+):
+    make_composite("combo", source("echo", upstream.url("/echo/chain")))
+    echoed = run(client, HTTP_X_AGGREGATION_CHAIN="outer").json()["data"]["echo"]
+    assert echoed["headers"]["x-aggregation-chain"] == "outer,combo"
+    calls = sum(upstream.calls.values())
+    refused = run(client, HTTP_X_AGGREGATION_CHAIN="outer,combo,inner")
+    assert refused.status_code == 508
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "composite_loop"
+    assert sum(upstream.calls.values()) == calls
+    assert RunRow.objects.using("aggregation").count() == 1  # the first run only
+
+
 def test_answers_are_cached_per_user_when_the_token_is_forwarded(
     client, upstream, make_composite, user_headers
 ):
