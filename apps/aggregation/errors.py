@@ -23,6 +23,14 @@ ERRORS = ErrorTable(
             (400, "The query string does not fill this composite's placeholders; see `errors`."),
         ),
         (
+            RunError.LOOP_DETECTED,
+            (
+                508,
+                "This composite is already running further up the chain of composites that "
+                "called it (one of its sources leads back to it), or that chain is too long.",
+            ),
+        ),
+        (
             RunError.SOURCE_FAILED,
             (502, "A required source failed; `errors` says why, `data` holds what did answer."),
         ),

@@ -2,9 +2,10 @@
 
 Gunicorn's gthread workers run views synchronously, so the fan-out happens on a process-wide
 thread pool sharing one keep-alive `httpx.Client`. Each request has its own deadline, enforced
-twice: inside the call (socket timeouts set to the time left, and a check between body chunks)
-and by the coordinator, which stops waiting for a call at its deadline whatever the call does
-(a hanging DNS lookup included), so a hanging source never holds the response.
+twice: inside the call (no socket operation waits past it, however the source trickles its
+headers or body: `_DeadlineBackend`) and by the coordinator, which stops waiting for a call at
+its deadline whatever the call does (a hanging DNS lookup included), so a hanging source never
+holds the response.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import contextvars
 import json
 import math
+import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import httpcore
 import httpx
 import structlog
 
@@ -29,6 +33,9 @@ USER_AGENT = "platform-aggregation/1.0"
 # The call's own socket timeout fires this long after the coordinator's deadline, so at the
 # deadline the coordinator answers alone instead of racing the call thread for the GIL.
 SOCKET_TIMEOUT_SLACK_S = 0.05
+# The content codings asked for, and decoded here (`_BoundedDecoder`), never httpx's list: a
+# coding it learns when a package is installed (br, zstd) would reach us undecoded.
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 def _elapsed_ms(started: float) -> float:
@@ -77,7 +84,21 @@ class HttpxSourceFetcher:
         left = deadline - time.monotonic()
         if left <= 0:
             return _timed_out(request, started)
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **request.headers}
+        token = _call_deadline.set(deadline + SOCKET_TIMEOUT_SLACK_S)
+        try:
+            return self._call(request, started, deadline, left)
+        finally:
+            _call_deadline.reset(token)
+
+    def _call(
+        self, request: SourceRequest, started: float, deadline: float, left: float
+    ) -> FetchResult:
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": USER_AGENT,
+            **request.headers,
+        }
         try:
             with self._client.stream(
                 request.method,
@@ -88,13 +109,20 @@ class HttpxSourceFetcher:
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self._max_body_bytes:
                     return self._too_large(response.status_code, started)
+                decoder = _BoundedDecoder(
+                    response.headers.get_list("Content-Encoding", split_commas=True),
+                    self._max_body_bytes,
+                )
                 body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
+                for chunk in response.iter_raw():
+                    body += decoder.decode(chunk)
                     if len(body) > self._max_body_bytes:
                         return self._too_large(response.status_code, started)
                     if time.monotonic() > deadline:
                         return _timed_out(request, started)
+                body += decoder.decode(b"", final=True)
+        except _TooLarge:
+            return self._too_large(response.status_code, started)
         except httpx.TimeoutException:
             return _timed_out(request, started)
         except Exception as error:  # any failure is this source's error, never the run's 500
@@ -143,6 +171,163 @@ def _timed_out(request: SourceRequest, started: float) -> FetchFailed:
     )
 
 
+class _TooLarge(Exception):
+    """A content coding's output passed the limit."""
+
+
+class _BoundedDecoder:
+    """Undoes an answer's `Content-Encoding` (gzip, deflate, in any stack), no layer ever
+    producing more than `limit` bytes: a small compressed answer that expands a thousandfold
+    (64 KB of gzip read at once is 64 MB) is refused at the limit instead of being expanded in
+    memory first, as httpx's own decoders (`iter_bytes`) would. Other codings pass undecoded
+    (they were not asked for, and are not JSON)."""
+
+    def __init__(self, codings: Sequence[str], limit: int) -> None:
+        names = [coding.strip().lower() for coding in codings]
+        self._layers = [_Inflater(name, limit) for name in reversed(names) if name in _WBITS]
+
+    def decode(self, data: bytes, *, final: bool = False) -> bytes:
+        for layer in self._layers:
+            data = layer.decode(data, final=final)
+        return data
+
+
+# zlib's window bits per coding: gzip has its own header; HTTP's deflate is zlib-wrapped,
+# though some servers send it raw (tried when the wrapped form fails at once, as httpx does).
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class _Inflater:
+    """One content coding, decoded at most `limit` bytes in total (zlib's `max_length`)."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self._inflater = zlib.decompressobj(_WBITS[coding])
+        self._may_be_raw = coding == "deflate"
+        self._left = limit
+
+    def decode(self, data: bytes, *, final: bool = False) -> bytes:
+        try:
+            out = self._inflater.decompress(data, self._left + 1)  # one past: over the limit
+            if final and not self._inflater.unconsumed_tail:
+                out += self._inflater.flush()  # no input is left: only what zlib still holds
+        except zlib.error as error:
+            if not (self._may_be_raw and data):
+                raise httpx.DecodingError(str(error)) from error
+            self._may_be_raw = False
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.decode(data, final=final)
+        if data:
+            self._may_be_raw = False
+        self._left -= len(out)
+        if self._left < 0:
+            raise _TooLarge
+        return out
+
+
+def source_client(*, max_connections: int) -> httpx.Client:
+    """The client sources are called with: keep-alive, no redirects, nothing from the
+    environment (proxies, .netrc), no socket operation past the call's deadline."""
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30,
+    )
+    return httpx.Client(
+        follow_redirects=False, trust_env=False, transport=_DeadlineTransport(limits)
+    )
+
+
+# When the running call must be over (monotonic seconds); unset outside a call.
+_call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "aggregation_call_deadline", default=None
+)
+
+
+def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """`timeout`, cut to what is left of the running call's time; `expired` once none is."""
+    deadline = _call_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("The call's deadline has passed.")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the running call's
+    deadline. A socket timeout alone bounds each read, not the call: a source sending one
+    header line (or body byte) per interval would hold the call's thread for as long as it
+    liked. Pooled connections are read by one call at a time, each with its own deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets (`SyncBackend`), as `_DeadlineStream`s."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, left, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        left = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, left, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport over an httpcore pool on `_DeadlineBackend` (httpx offers no way to
+    choose the network backend, so the pool it builds is replaced by one that does)."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(trust_env=False, limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+
 _shared: HttpxSourceFetcher | None = None
 _shared_lock = threading.Lock()
 
@@ -154,15 +339,7 @@ def shared_fetcher(
     global _shared
     with _shared_lock:
         if _shared is None:
-            client = httpx.Client(
-                follow_redirects=False,
-                trust_env=False,
-                limits=httpx.Limits(
-                    max_connections=max_connections,
-                    max_keepalive_connections=max_connections,
-                    keepalive_expiry=30,
-                ),
-            )
+            client = source_client(max_connections=max_connections)
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aggregation")
             _shared = HttpxSourceFetcher(client, executor, max_body_bytes=max_body_bytes)
         return _shared

@@ -33,10 +33,11 @@ from apps.common.openapi import ADMIN_ONLY, BEARER_401, problem_description, pro
 from apps.common.pagination import page_parameters
 from apps.common.permissions import IsAdmin
 from apps.common.problems import PROBLEM_CONTENT_TYPE
+from core.domain.aggregation.composite import MAX_CHAIN, parse_chain
 from core.domain.aggregation.runs import RunStatus
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.errors import ParameterErrors, RunError
-from core.usecases.aggregation.run import Caller, RunCommand
+from core.usecases.aggregation.run import CHAIN_HEADER, Caller, RunCommand
 
 BODY_400 = ["validation_error", "malformed_request"]
 # A PATCH is checked field by field, then merged into the stored composite; the merge breaks a
@@ -164,13 +165,23 @@ class CompositeRunView(GenericAPIView):
         operation_id="aggregation_composites_run",
         parameters=[
             OpenApiParameter(
+                CHAIN_HEADER,
+                str,
+                location=OpenApiParameter.HEADER,
+                description=(
+                    "Set by the platform on every source call: the composites it is made for, "
+                    "comma-separated, outermost first. A run of a composite it names (or of "
+                    f"more than {MAX_CHAIN} nested composites) is refused: 508 `composite_loop`."
+                ),
+            ),
+            OpenApiParameter(
                 "placeholders",
                 type={"type": "object", "additionalProperties": {"type": "string"}},
                 location=OpenApiParameter.QUERY,
                 style="form",
                 explode=True,
                 description="Values of the composite's URL `{placeholders}`, by name.",
-            )
+            ),
         ],
         responses={
             200: RunAnswerSerializer,
@@ -180,6 +191,7 @@ class CompositeRunView(GenericAPIView):
                     **BEARER_401,
                     404: ["composite_not_found"],
                     429: ["rate_limited"],
+                    508: ["composite_loop"],
                 }
             ),
             (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
@@ -198,6 +210,7 @@ class CompositeRunView(GenericAPIView):
             query={key: request.query_params[key] for key in request.query_params},
             caller=caller,
             request_id=getattr(request._request, "request_id", None),
+            chain=parse_chain(request.headers.get(CHAIN_HEADER, "")),
         )
         match wiring.run_composite(after_response=True).execute(command):
             case Ok(answer) if answer.status is RunStatus.FAILED:

@@ -22,6 +22,9 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 FIELD_PATTERN = re.compile(r"^[^\x00-\x1f]{1,128}\Z")
 METHODS = frozenset({"GET"})
+# How many composites a run may be nested in (a composite's source running another composite,
+# and so on): deeper is refused as a loop would be, so a chain's header stays small.
+MAX_CHAIN = 16
 
 Problems = dict[str, list[str]]
 
@@ -118,6 +121,17 @@ class CompositeChanges:
                 else tuple(spec.resolved(timeout_ms) for spec in self.sources)
             ),
         )
+
+
+def parse_chain(text: str) -> tuple[str, ...]:
+    """The composites a run was called through, outermost first, from their comma-separated
+    names (what is not a composite name is left out)."""
+    names = (name.strip() for name in text.split(","))
+    return tuple(name for name in names if NAME_PATTERN.match(name))
+
+
+def format_chain(names: tuple[str, ...]) -> str:
+    return ",".join(names)
 
 
 def name_problems(name: str) -> list[str]:

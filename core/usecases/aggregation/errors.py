@@ -21,6 +21,7 @@ class RunError(StrEnum):
     AUTHENTICATION_REQUIRED = "not_authenticated"
     INVALID_PARAMETERS = "validation_error"  # a placeholder has no usable value
     SOURCE_FAILED = "source_failed"  # a required source failed; the answer is still given
+    LOOP_DETECTED = "composite_loop"  # already running further up its chain, or nested too deep
 
 
 class HistoryError(StrEnum):

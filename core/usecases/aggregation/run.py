@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.domain.aggregation.caching import source_cache_key
-from core.domain.aggregation.composite import AuthMode, Composite, Source
+from core.domain.aggregation.composite import (
+    MAX_CHAIN,
+    AuthMode,
+    Composite,
+    Source,
+    format_chain,
+)
 from core.domain.aggregation.runs import (
     RunAnswer,
     RunRecord,
@@ -41,12 +47,19 @@ class Caller:
     raw_token: str
 
 
+# Every source call names the composites it is made for, outermost first, so a run reached
+# again through its own sources (directly, or through other composites or the gateway, which
+# pass the header on) is refused instead of calling itself until threads or limits run out.
+CHAIN_HEADER = "X-Aggregation-Chain"
+
+
 @dataclass(frozen=True, slots=True)
 class RunCommand:
     name: str
     query: Mapping[str, str]
     caller: Caller | None = None
     request_id: str | None = None
+    chain: tuple[str, ...] = ()  # the composites whose sources led to this run
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,8 @@ class RunComposite:
             return Err(RunError.NOT_FOUND)
         if composite.auth is AuthMode.REQUIRED and command.caller is None:
             return Err(RunError.AUTHENTICATION_REQUIRED)
+        if composite.name in command.chain or len(command.chain) >= MAX_CHAIN:
+            return Err(RunError.LOOP_DETECTED)
         planned = self._plan(composite, command)
         if isinstance(planned, dict):
             return Err(ParameterErrors(planned))
@@ -171,6 +186,7 @@ class RunComposite:
             headers["Authorization"] = f"Bearer {command.caller.raw_token}"
         if command.request_id:
             headers["X-Request-ID"] = command.request_id
+        headers[CHAIN_HEADER] = format_chain((*command.chain, composite.name))
         return SourceRequest(
             key=plan.source.key,
             method=plan.source.method,

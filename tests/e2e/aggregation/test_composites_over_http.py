@@ -99,3 +99,49 @@ def test_the_demo_composite_runs_against_the_platform_itself(live_server, settin
     assert body["meta"]["status"] == "complete", body["errors"]
     assert body["data"]["readiness"] == {"state": "ok"}
     assert set(body["data"]["api"]) == {"info", "openapi_version"}
+
+
+def recorded_runs(http, api, admin, expected):
+    """The history once `expected` rows are in (each is written just after its answer)."""
+    deadline = time.monotonic() + 5
+    while True:
+        runs = http.get(f"{api}/runs", params={"page_size": 200}, headers=admin).json()
+        if runs["count"] >= expected or time.monotonic() > deadline:
+            return runs["results"]
+        time.sleep(0.05)
+
+
+def test_a_composite_reached_again_through_its_own_sources_is_refused(live_server, admin):
+    # ping's source runs pong, whose source runs ping: without a check each run would call
+    # the next until the run limit or the threads ran out, each holding a server thread.
+    api = f"{live_server.url}/api/v1/aggregation"
+
+    def calling(name, target):
+        source = {"key": target, "url": f"{api}/composites/{target}/run", "timeout_ms": 3000}
+        return {"name": name, "auth": "none", "timeout_ms": 3000, "sources": [source]}
+
+    with httpx.Client(timeout=10) as http:
+        for name, target in (("ping", "pong"), ("pong", "ping"), ("selfish", "selfish")):
+            created = http.post(f"{api}/composites", json=calling(name, target), headers=admin)
+            assert created.status_code == 201, created.text
+
+        answer = http.get(f"{api}/composites/selfish/run")
+        assert answer.status_code == 502, answer.text
+        error = answer.json()["errors"]["selfish"]
+        assert (error["status"], error["code"]) == (508, "source_http_error")
+
+        answer = http.get(f"{api}/composites/ping/run")
+        assert answer.status_code == 502, answer.text
+        assert answer.json()["errors"]["pong"]["status"] == 502  # pong's own source got the 508
+
+        runs = recorded_runs(http, api, admin, expected=3)
+        assert sorted((run["composite"], run["status"]) for run in runs) == [
+            ("ping", "failed"),
+            ("pong", "failed"),
+            ("selfish", "failed"),
+        ]
+        direct = http.get(
+            f"{api}/composites/ping/run", headers={"X-Aggregation-Chain": "pong,ping"}
+        )
+        assert direct.status_code == 508
+        assert direct.json()["code"] == "composite_loop"

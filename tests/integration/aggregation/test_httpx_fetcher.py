@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import ssl
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
+import httpcore
 import httpx
 import pytest
 
-from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
+from apps.aggregation.fetching import (
+    HttpxSourceFetcher,
+    _call_deadline,
+    _DeadlineBackend,
+    shared_fetcher,
+    source_client,
+)
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, SourceRequest
+from tests.integration.aggregation.upstream import Upstream, encoded
 
 
 @pytest.fixture
@@ -47,6 +58,21 @@ def test_a_slow_drip_is_cut_at_the_deadline(fetcher, upstream):
     result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=150&every_ms=20"), 250)])
     assert time.perf_counter() - started < 1.5
     assert result["d"].failure is SourceFailure.TIMEOUT
+
+
+def test_a_source_dripping_its_headers_frees_the_call_thread_at_the_deadline(upstream):
+    # The headers never end, each line well within a socket timeout: only a deadline on the
+    # whole call frees the thread. Held, it would be one of the process's call threads lost
+    # for as long as the source drips (64 such calls and no source is called any more).
+    url = upstream.url("/drip-headers?every_ms=20")
+    with (
+        source_client(max_connections=2) as client,
+        ThreadPoolExecutor(max_workers=1) as executor,
+    ):
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
+        result = fetcher.fetch_all([request("d", url, 200)])["d"]
+        assert result.failure is SourceFailure.TIMEOUT
+        executor.submit(lambda: None).result(timeout=5)  # the drip alone would last 30 s
 
 
 def test_declared_and_streamed_oversize_are_refused(fetcher, upstream):
@@ -149,3 +175,85 @@ def test_each_source_call_is_a_child_of_the_runs_span_and_carries_its_trace(upst
     for key in ("a", "b"):
         traceparent = results[key].body["headers"]["traceparent"]
         assert traceparent.split("-")[1] == format(run_context.trace_id, "032x")
+
+
+@pytest.mark.parametrize("codings", ["gzip", "deflate", "raw-deflate", "gzip, gzip"])
+def test_content_coded_answers_are_decoded(fetcher, upstream, codings):
+    url = upstream.url(f"/gzip?bytes=5000&codings={quote(codings)}")
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert isinstance(result, Fetched), result
+    assert result.body == "x" * 5000
+
+
+@pytest.mark.parametrize("codings", ["gzip", "deflate", "gzip, gzip"])
+def test_a_small_compressed_answer_never_expands_past_the_limit_in_memory(upstream, codings):
+    # ~50 KB of gzip that decodes to 50 MB ("a zip bomb"): refused as too large, and decoded
+    # no further than the limit. Decoding a whole network read at once (httpx's decoders)
+    # would hold tens of MB here for a 1 MB limit, two thousand times more with `gzip, gzip`.
+    limit, size = 1_000_000, 50_000_000
+    assert len(encoded(size, codings)) < limit  # built before measuring; the server reuses it
+    url = upstream.url(f"/gzip?bytes={size}&codings={quote(codings)}")
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=limit)
+        tracemalloc.start()
+        try:
+            result = fetcher.fetch_all([request("bomb", url, 10_000)])["bomb"]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert result.failure is SourceFailure.TOO_LARGE, result
+    assert result.status == 200
+    assert peak < 4 * limit, f"decoding held {peak / 1e6:.1f} MB for a {limit / 1e6:.0f} MB limit"
+
+
+def test_an_answer_its_coding_cannot_decode_is_that_sources_failure(fetcher, upstream):
+    url = upstream.url("/raw?encoding=gzip&body=" + quote('"not gzip"'))
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert result.failure is SourceFailure.UNREACHABLE
+    assert "DecodingError" in result.detail
+
+
+def test_an_https_source_must_present_a_certificate_it_trusts():
+    # The upstream's certificate is self-signed: the call stops at the TLS handshake.
+    upstream = Upstream.start(tls=True)
+    try:
+        with (
+            source_client(max_connections=2) as client,
+            ThreadPoolExecutor(max_workers=1) as executor,
+        ):
+            fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
+            result = fetcher.fetch_all([request("tls", upstream.url("/json"))])["tls"]
+        trusting = ssl.create_default_context(cadata=upstream.certificate)
+        with httpx.Client(verify=trusting) as client:  # the server itself is fine
+            assert client.get(upstream.url("/json")).status_code == 200
+    finally:
+        upstream.stop()
+    assert result.failure is SourceFailure.UNREACHABLE
+    assert "ConnectError" in result.detail
+    assert upstream.calls["/json"] == 1  # the trusting client's call only
+
+
+def test_no_socket_operation_starts_once_the_calls_time_is_up(upstream):
+    # The answer is waiting in the socket, but the call's deadline has passed: the read is
+    # not made (nor is a connection opened).
+    backend = _DeadlineBackend()
+    token = _call_deadline.set(time.monotonic() + 5)
+    try:
+        stream = backend.connect_tcp("127.0.0.1", upstream.port, timeout=1)
+        stream.write(b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n", timeout=1)
+        assert stream.read(10, timeout=1).startswith(b"HTTP/1.1")  # while time is left
+        _call_deadline.set(time.monotonic() - 0.001)
+        with pytest.raises(httpcore.ReadTimeout):
+            stream.read(10, timeout=1)
+        with pytest.raises(httpcore.WriteTimeout):
+            stream.write(b"x", timeout=1)
+        with pytest.raises(httpcore.ConnectTimeout):
+            backend.connect_tcp("127.0.0.1", upstream.port, timeout=1)
+        stream.close()
+    finally:
+        _call_deadline.reset(token)
+
+
+def test_only_the_codings_the_fetcher_decodes_are_asked_for(fetcher, upstream):
+    result = fetcher.fetch_all([request("e", upstream.url("/echo/codings"))])["e"]
+    assert result.body["headers"]["accept-encoding"] == "gzip, deflate"

@@ -106,6 +106,22 @@ def test_bad_answers_are_that_sources_error(client, upstream, make_composite, pa
     assert response.json()["data"]["ok"]["name"] == "json"
 
 
+def test_a_sources_redirect_is_its_http_error_and_is_not_followed(
+    client, upstream, make_composite, user_headers
+):
+    # Followed, it could lead the call, and the caller's forwarded token, to another origin.
+    make_composite(
+        "combo",
+        source("moved", upstream.url("/redirect?to=/echo/redirected"), forward_auth=True),
+    )
+    before = upstream.calls["/echo/redirected"]
+    response = run(client, **user_headers)
+    assert response.status_code == 502
+    error = response.json()["errors"]["moved"]
+    assert (error["status"], error["code"]) == (302, "source_http_error")
+    assert upstream.calls["/echo/redirected"] == before
+
+
 def test_unreachable_source_is_reported(client, make_composite):
     make_composite("combo", source("gone", "http://127.0.0.1:9/x", required=False))
     body = run(client).json()
@@ -238,6 +254,21 @@ def test_token_is_forwarded_only_to_forward_auth_sources(
     assert data["other"]["headers"]["x-request-id"] == "req-42"
 
 
+def test_sources_are_told_the_chain_of_composites_and_a_loop_is_508(
+    client, upstream, make_composite
+):
+    make_composite("combo", source("echo", upstream.url("/echo/chain")))
+    echoed = run(client, HTTP_X_AGGREGATION_CHAIN="outer").json()["data"]["echo"]
+    assert echoed["headers"]["x-aggregation-chain"] == "outer,combo"
+    calls = sum(upstream.calls.values())
+    refused = run(client, HTTP_X_AGGREGATION_CHAIN="outer,combo,inner")
+    assert refused.status_code == 508
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "composite_loop"
+    assert sum(upstream.calls.values()) == calls
+    assert RunRow.objects.using("aggregation").count() == 1  # the first run only
+
+
 def test_answers_are_cached_per_user_when_the_token_is_forwarded(
     client, upstream, make_composite, user_headers
 ):
@@ -300,6 +331,29 @@ def test_every_run_is_recorded(client, upstream, make_composite, user_headers):
         ("ok", "ok", None),
         ("bad", "failed", "source_invalid_json"),
     ]
+
+
+def test_complete_and_failed_runs_are_recorded_too(
+    client, upstream, make_composite, admin_headers, user_headers
+):
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source("flaky", upstream.url("/json?status={status}")),  # required
+    )
+    assert run(client, query="?status=200").status_code == 200
+    assert run(client, query="?status=503", **user_headers).status_code == 502
+    history = client.get("/api/v1/aggregation/runs?composite=combo", **admin_headers).json()
+    failed, complete = history["results"]
+    assert (failed["status"], failed["user_id"]) == ("failed", "alice")
+    assert [(s["key"], s["status"], s["code"]) for s in failed["sources"]] == [
+        ("ok", "ok", None),
+        ("flaky", "failed", "source_http_error"),
+    ]
+    assert (complete["status"], complete["user_id"]) == ("complete", None)
+    assert [s["status"] for s in complete["sources"]] == ["ok", "ok"]
+    assert failed["took_ms"] > 0
+    assert complete["took_ms"] > 0
 
 
 # PostgreSQL itself refuses the history row (a trigger), so the write really fails. The test

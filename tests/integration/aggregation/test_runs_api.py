@@ -64,6 +64,9 @@ def test_filters_and_pagination(api_client, admin_headers, runs):
     assert [r["status"] for r in by_composite["results"]] == ["complete", "failed"]
     by_status = api_client.get(URL, {"status": "partial"}, **admin_headers).json()
     assert [r["composite"] for r in by_status["results"]] == ["other"]
+    both = api_client.get(URL, {"composite": "dash", "status": "failed"}, **admin_headers).json()
+    assert [(r["composite"], r["status"]) for r in both["results"]] == [("dash", "failed")]
+    assert api_client.get(URL, {"composite": "gone"}, **admin_headers).json()["count"] == 0
     page = api_client.get(URL, {"page_size": 2, "page": 2}, **admin_headers).json()
     assert page["count"] == 3
     assert len(page["results"]) == 1

@@ -7,18 +7,49 @@ Paths (all GET):
   /big?bytes=N                      a JSON string of N bytes (Content-Length given)
   /big-chunked?bytes=N              the same, chunked (no Content-Length)
   /drip?chunks=N&every_ms=M         chunked JSON array trickling one chunk every M ms
+  /gzip?bytes=N&codings=C           a JSON string of N bytes under Content-Encoding C (default
+                                    `gzip`; `gzip, gzip` twice over; see `encoded`)
   /hang?ms=N                        answers only after N ms (default 30 s) or when stopped
-Every call is counted by path in `calls`.
+  /redirect?to=PATH                 302 to PATH on this server
+  /drip-headers?every_ms=M          a status line, then one header line every M ms for as long
+                                    as the client listens (30 s at most): headers never end
+  /raw?body=B&encoding=E             B as it is, labelled JSON (and Content-Encoding E if given)
+Every call is counted by path in `calls`. `Upstream.start(tls=True)` serves HTTPS with a
+self-signed certificate nobody trusts.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import ipaddress
 import json
+import ssl
+import tempfile
 import threading
 import time
+import zlib
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+
+@functools.cache
+def encoded(size: int, codings: str = "gzip") -> bytes:
+    """The `/gzip` answer: a JSON string of `size` bytes, content-coded by `codings` in order
+    (computed once per pair, so a test can build it before it measures anything)."""
+    body = json.dumps("x" * size).encode()
+    for coding in (name.strip() for name in codings.split(",")):
+        if coding == "gzip":
+            body = gzip.compress(body, 9)
+        elif coding == "raw-deflate":  # deflate without zlib's wrapper, as some servers send it
+            packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+            body = packer.compress(body) + packer.flush()
+        else:
+            body = zlib.compress(body, 9)
+    return body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -29,9 +60,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # silence stderr
         return
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -56,7 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
             self._send(200, json.dumps(body).encode())
         elif split.path == "/raw":  # the `body` query value, as it is, labelled JSON
-            self._send(200, query.get("body", "").encode())
+            coding = {"Content-Encoding": query["encoding"]} if "encoding" in query else {}
+            self._send(200, query.get("body", "").encode(), headers=coding)
         elif split.path == "/text":
             self._send(200, b"<html>not json</html>", "text/html")
         elif split.path == "/deep":
@@ -64,17 +104,45 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"[" * levels + b"]" * levels)
         elif split.path == "/big":
             self._send(200, json.dumps("x" * int(query.get("bytes", "1000"))).encode())
+        elif split.path == "/gzip":
+            codings = query.get("codings", "gzip")
+            body = encoded(int(query.get("bytes", "1000")), codings)
+            try:
+                header = codings.replace("raw-deflate", "deflate")
+                self._send(200, body, headers={"Content-Encoding": header})
+            except OSError:  # the client stopped reading: expected for answers it refuses
+                self.close_connection = True
         elif split.path == "/big-chunked":
             self._chunked([json.dumps("x" * int(query.get("bytes", "1000"))).encode()])
         elif split.path == "/drip":
             chunks = int(query.get("chunks", "10"))
             every = int(query.get("every_ms", "100")) / 1000
             self._chunked([b"[", *([b"1,"] * (chunks - 1)), b"1]"], every=every)
+        elif split.path == "/redirect":
+            location = self.server_url(query.get("to", "/json"))
+            self._send(302, b'{"moved": true}', headers={"Location": location})
+        elif split.path == "/drip-headers":
+            self._drip_headers(int(query.get("every_ms", "50")) / 1000)
         elif split.path == "/hang":
             self.server.released.wait(int(query.get("ms", "30000")) / 1000)
             self._send(200, b"{}")
         else:
             self._send(404, b'{"error": "not found"}')
+
+    def _drip_headers(self, every: float) -> None:
+        self.close_connection = True
+        ends = time.monotonic() + 30
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            while time.monotonic() < ends and not self.server.released.wait(every):
+                self.wfile.write(b"X-Drip: 1\r\n")
+                self.wfile.flush()
+        except OSError:  # the client hung up: what a client with a deadline does
+            return
+
+    def server_url(self, path: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}{path}"
 
     def _chunked(self, parts: list[bytes], every: float = 0.0) -> None:
         self.send_response(200)
@@ -110,13 +178,18 @@ class _Server(ThreadingHTTPServer):
 class Upstream:
     """Start with `Upstream.start()`; `url(path)` builds URLs; `stop()` releases hangs."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
         self._server = _Server()
+        self.scheme = "https" if tls else "http"
+        self.certificate = ""  # PEM, with tls
+        if tls:
+            context, self.certificate = _self_signed()
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @classmethod
-    def start(cls) -> Upstream:
-        upstream = cls()
+    def start(cls, *, tls: bool = False) -> Upstream:
+        upstream = cls(tls=tls)
         upstream._thread.start()
         return upstream
 
@@ -129,9 +202,49 @@ class Upstream:
         return self._server.calls
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def stop(self) -> None:
         self._server.released.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def _self_signed() -> tuple[ssl.SSLContext, str]:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, and that
+    certificate (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        return context, cert_file.read_text()

@@ -8,6 +8,8 @@ from core.domain.aggregation.composite import (
     cache_ttl_problems,
     composite_problems,
     fields_problems,
+    format_chain,
+    parse_chain,
     rename_problems,
     sources_problems,
 )
@@ -104,3 +106,20 @@ def test_fields_rules(fields, ok):
 )
 def test_rename_rules(rename, ok):
     assert (rename_problems(rename) == []) is ok
+
+
+@pytest.mark.parametrize(
+    ("text", "chain"),
+    [
+        ("", ()),
+        ("dash", ("dash",)),
+        ("outer, dash ,inner", ("outer", "dash", "inner")),
+        ("dash,,Not A Name,x,ok", ("dash", "x", "ok")),
+    ],
+)
+def test_a_chain_is_the_composite_names_it_lists(text, chain):
+    assert parse_chain(text) == chain
+
+
+def test_a_chain_is_written_as_it_is_read():
+    assert parse_chain(format_chain(("outer", "dash"))) == ("outer", "dash")

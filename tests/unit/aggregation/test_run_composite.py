@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.domain.aggregation.composite import AuthMode, Composite, Source
+from core.domain.aggregation.composite import MAX_CHAIN, AuthMode, Composite, Source
 from core.domain.aggregation.runs import RunStatus, SourceFailure
 from core.domain.shared.result import Err, Ok
 from core.usecases.aggregation.errors import ParameterErrors, RunError
@@ -44,6 +44,10 @@ class World:
 
     def run(self, name="c", query=None, caller=None, request_id=None):
         return self.use_case.execute(RunCommand(name, query or {}, caller, request_id))
+
+    def run_through(self, *chain):
+        """A run of `c` made by a source of the last composite in `chain`."""
+        return self.use_case.execute(RunCommand("c", {}, chain=chain))
 
 
 def composite(*sources, **options):
@@ -90,8 +94,35 @@ def test_the_token_goes_only_to_forward_auth_sources_and_the_request_id_to_all(t
     world = World(two_sources)
     world.run(query={"id": "7"}, caller=ALICE, request_id="rid")
     a, b = world.fetcher.requests
-    assert a.headers == {"X-Request-ID": "rid"}
-    assert b.headers == {"Authorization": "Bearer tok-alice", "X-Request-ID": "rid"}
+    assert a.headers == {"X-Request-ID": "rid", "X-Aggregation-Chain": "c"}
+    assert b.headers == {
+        "Authorization": "Bearer tok-alice",
+        "X-Request-ID": "rid",
+        "X-Aggregation-Chain": "c",
+    }
+
+
+def test_every_source_call_names_the_chain_of_composites_it_is_made_for():
+    world = World(composite(Source(key="a", url="http://h/")))
+    assert world.run_through("outer", "middle").is_ok()
+    assert world.fetcher.requests[0].headers["X-Aggregation-Chain"] == "outer,middle,c"
+
+
+@pytest.mark.parametrize(
+    ("refused", "allowed"),
+    [
+        (("c",), ()),
+        (("outer", "c", "inner"), ("outer", "inner")),
+        (tuple(f"n{i}" for i in range(MAX_CHAIN)), tuple(f"n{i}" for i in range(MAX_CHAIN - 1))),
+    ],
+    ids=["itself", "further-up", "too-deep"],
+)
+def test_a_run_reached_again_through_its_own_sources_is_refused_before_any_call(refused, allowed):
+    world = World(composite(Source(key="a", url="http://h/")))
+    assert world.run_through(*refused) == Err(RunError.LOOP_DETECTED)
+    assert world.fetcher.requests == []
+    assert world.history.runs == []
+    assert world.run_through(*allowed).is_ok()
 
 
 def test_source_timeouts_are_capped_by_the_composite_deadline():
