@@ -15,6 +15,7 @@ from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
 from apps.gateway.upstream_curl import CurlUpstream
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
+from tests.factories.tls import self_signed_loopback
 
 
 def _read_request(connection: socket.socket) -> bytes:
@@ -555,46 +556,6 @@ def test_a_head_answer_may_state_a_length_beyond_the_body_limit():
     assert get == Err(UpstreamFailure.TOO_LARGE)
 
 
-def _self_signed(directory) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 signed by its own key: (certificate path, key path)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback upstream")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "upstream.pem", directory / "upstream.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
-
-
 @pytest.mark.parametrize("trusted", [True, False])
 @pytest.mark.parametrize("client_class", ["pycurl", "http.client"])
 def test_tls_upstreams_are_verified_against_the_trusted_store(
@@ -602,7 +563,7 @@ def test_tls_upstreams_are_verified_against_the_trusted_store(
 ):
     import ssl
 
-    cert, key = _self_signed(tmp_path)
+    cert, key = map(str, self_signed_loopback(tmp_path))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))
