@@ -165,6 +165,20 @@ def test_invalid_definitions_are_400_with_field_errors(api_client, admin_headers
     assert all(isinstance(messages, list) for messages in body["errors"].values())
 
 
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_too_many_sources_are_refused_before_any_is_validated(
+    api_client, admin_headers, created, method
+):
+    # Invalid items past the limit: had they been validated, their own errors would show.
+    sources = [{"key": f"k{i}", "url": "ftp://not-http/"} for i in range(2_000)]
+    body = definition(name="many", sources=sources) if method == "post" else {"sources": sources}
+    path = URL if method == "post" else f"{URL}/dash"
+    response = getattr(api_client, method)(path, body, format="json", **admin_headers)
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"sources": ["Give between 1 and 20 sources."]}
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
+
+
 @pytest.mark.parametrize(
     "change",
     [
