@@ -6,13 +6,12 @@ path the upstream receives then all see one path, so `/svc//admin`, `/svc/./admi
 `/svc/x/../admin` and `/svc/%61dmin` are `/svc/admin` everywhere. An encoded slash or a
 backslash is refused: upstreams disagree on whether it separates segments (Apache httpd and
 Tomcat refuse them by default too). So is an encoded NUL (`%00`), where an upstream in C ends
-the path, and a `%` that starts no escape: the normal form must be
-normal (`%%32%65` decoded once is `%2e`, which the upstream would read as `.` where the gateway
-had read a name). Path parameters (`;jsessionid=…`, matrix parameters) are
-forwarded, but Tomcat, Jetty and Spring strip them (some after decoding `%3B`), so
-`/svc/admin;x` and `/svc/..;/admin` mean `/svc/admin` there: `without_parameters` gives the
-path such an upstream sees, and the proxy refuses a path whose two readings belong to
-different routes.
+the path, and a `%` that starts no escape: the normal form must be normal (`%%32%65` decoded
+once is `%2e`, which the upstream would read as `.` where the gateway had read a name). Path
+parameters (`;jsessionid=…`, matrix parameters) are forwarded, but Tomcat, Jetty and Spring
+strip them (some after decoding `%3B`), so `/svc/admin;x` and `/svc/..;/admin` mean
+`/svc/admin` there: `without_parameters` gives the path such an upstream sees, and the proxy
+refuses a path whose two readings belong to different routes.
 """
 
 from __future__ import annotations
