@@ -18,6 +18,23 @@ from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
 from tests.factories.tls import self_signed_loopback
 
 
+def _thread_per_connection(listener, answer) -> None:
+    """Accept on `listener` until it is closed; each connection is served on a thread of its own
+    by `answer(connection, number)`, numbered from 1 in the order accepted."""
+
+    def accept():
+        number = 0
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            number += 1
+            threading.Thread(target=answer, args=(connection, number), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
 def _read_request(connection: socket.socket) -> bytes:
     """One request: its head, then as much body as its Content-Length says (b"" at a close).
     Reading the whole of it keeps a close after the answer from resetting the connection
@@ -319,7 +336,7 @@ def test_a_request_read_then_dropped_is_sent_again_only_if_it_may_be_repeated(
     listener = socket.create_server(("127.0.0.1", 0))
     received = []
 
-    def answer_once_then_drop(connection):
+    def answer_once_then_drop(connection, _number):
         # A client that gives up on the connection may reset it under the recv: that ends it.
         with connection, contextlib.suppress(ConnectionResetError):
             while data := connection.recv(65536):
@@ -331,15 +348,7 @@ def test_a_request_read_then_dropped_is_sent_again_only_if_it_may_be_repeated(
                     return
                 connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=answer_once_then_drop, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    _thread_per_connection(listener, answer_once_then_drop)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
     assert isinstance(_get(client, url), Ok)  # the connection is now idle in the pool
     answer = client.send(UpstreamRequest(method, url, (), body), 5.0)
@@ -753,7 +762,6 @@ def test_an_answer_framed_both_ways_is_refused_and_its_connection_never_reused(c
         % (len(chunks) + len(rest), chunks)
     )
     listener = socket.create_server(("127.0.0.1", 0))
-    accepted = []
 
     def answer(connection, number):
         with connection, contextlib.suppress(OSError):
@@ -766,16 +774,7 @@ def test_an_answer_framed_both_ways_is_refused_and_its_connection_never_reused(c
             while _read_request(connection):
                 connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
 
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            accepted.append(connection)
-            threading.Thread(target=answer, args=(connection, len(accepted)), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    _thread_per_connection(listener, answer)
     client = CLIENTS[client_class]()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     try:
