@@ -12,11 +12,11 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
-from apps.common.wsgi import buffer_chunked_bodies
+from apps.common.wsgi import buffer_chunked_bodies, no_body_for_head
 from config.telemetry import configure_tracing
 
 tracing = configure_tracing()
-django_application = buffer_chunked_bodies(get_wsgi_application())
+django_application = no_body_for_head(buffer_chunked_bodies(get_wsgi_application()))
 
 from apps.gateway.entrypoint import GatewayApplication, dispatcher  # noqa: E402
 

@@ -30,3 +30,24 @@ def buffer_chunked_bodies(app: WSGIApp) -> WSGIApp:
         return app(environ, start_response)
 
     return application
+
+
+def no_body_for_head(app: WSGIApp) -> WSGIApp:
+    """Answer `HEAD` with the headers of the `GET` and no body.
+
+    Django builds a HEAD answer as it builds the GET, body included (only its development
+    server strips it). gunicorn drops those bytes, as RFC 9110 requires, but logs a warning for
+    each such answer: a load balancer probing `/health` with HEAD every few seconds filled the
+    log with them. The response is closed unread, so Django's end-of-request work still runs.
+    """
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        result = app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "HEAD":
+            return result
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        return []
+
+    return application

@@ -41,6 +41,25 @@ def test_operational_pages_are_served(embedded_server):
     assert css.headers["content-type"].startswith("text/css")
 
 
+@pytest.mark.parametrize("path", ["/health", "/health/ready", "/metrics", "/api/schema/"])
+def test_a_head_probe_is_answered_without_a_warning_in_the_log(embedded_process, path):
+    # Django writes the body of a HEAD answer; gunicorn drops it and logged a warning for every
+    # such request, so a load balancer probing with HEAD (docs/operations.md) left one warning
+    # line per probe. The follow-up GET on the same connection is served once the HEAD has been
+    # written completely, so its log line comes after anything the HEAD logged.
+    log = embedded_process.var_dir / "server.log"
+    probe_id, after_id = (f"{what}-{path.strip('/').replace('/', '.')}" for what in ("hp", "ah"))
+    with httpx.Client(base_url=embedded_process.url) as http:
+        probe = http.head(path, headers={"X-Request-ID": probe_id})
+        after = http.get("/health", headers={"X-Request-ID": after_id})
+    assert (probe.status_code, probe.content, after.status_code) == (200, b"", 200)
+    assert "content-length" in probe.headers
+    lines = log.read_text().splitlines()
+    assert any(f'"request_id": "{after_id}"' in line for line in lines)
+    logged = [json.loads(line) for line in lines if f'"request_id": "{probe_id}"' in line]
+    assert [entry["level"] for entry in logged] == ["info"], logged
+
+
 def test_unknown_api_path_is_a_problem_document_with_a_request_id(embedded_server):
     response = httpx.get(
         f"{embedded_server}/api/v1/does-not-exist", headers={"X-Request-ID": "e2e-1"}
