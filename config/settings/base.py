@@ -98,25 +98,20 @@ TEMPLATES = [
 # `aggregation` hold their own apps. Without URLs each is an embedded SQLite file under var/.
 DATABASE_TIMEOUT_SECONDS = env_int("DATABASE_TIMEOUT_SECONDS", 5, minimum=1)
 _CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+# Each alias's URL variable (`migrate_all` names it when that database cannot be reached).
+DATABASE_URL_VARIABLES = {
+    "default": "ACCOUNTS_DATABASE_URL",
+    "gateway": "GATEWAY_DATABASE_URL",
+    "aggregation": "AGGREGATION_DATABASE_URL",
+}
 DATABASES = {
-    "default": database(
-        "ACCOUNTS_DATABASE_URL",
-        sqlite_file=VAR_DIR / "db" / "accounts.sqlite3",
+    alias: database(
+        variable,
+        sqlite_file=VAR_DIR / "db" / f"{variable.removesuffix('_DATABASE_URL').lower()}.sqlite3",
         conn_max_age=_CONN_MAX_AGE,
         timeout_s=DATABASE_TIMEOUT_SECONDS,
-    ),
-    "gateway": database(
-        "GATEWAY_DATABASE_URL",
-        sqlite_file=VAR_DIR / "db" / "gateway.sqlite3",
-        conn_max_age=_CONN_MAX_AGE,
-        timeout_s=DATABASE_TIMEOUT_SECONDS,
-    ),
-    "aggregation": database(
-        "AGGREGATION_DATABASE_URL",
-        sqlite_file=VAR_DIR / "db" / "aggregation.sqlite3",
-        conn_max_age=_CONN_MAX_AGE,
-        timeout_s=DATABASE_TIMEOUT_SECONDS,
-    ),
+    )
+    for alias, variable in DATABASE_URL_VARIABLES.items()
 }
 DATABASE_ROUTERS = ["config.routers.BoundedContextRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
