@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 from prometheus_client.mmap_dict import MmapedDict
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories.gateway import UpstreamServer
 from tests.factories.relay import TcpRelay
@@ -252,17 +254,46 @@ def test_with_postgres_gone_each_contexts_api_answers_the_503_its_schema_documen
 ):
     schema = httpx.get(platform.url + "/api/schema/?format=json", timeout=10).json()
     postgres_relay.cut()  # PostgreSQL is gone for the platform
+    user, session = str(uuid.uuid4()), str(uuid.uuid4())
+    bearer = {"Authorization": f"Bearer {access_token(user_id=user, sid=session)}"}
+    refresh = RefreshToken()
+    refresh["sub"], refresh["sid"] = user, session
+    password = "a-long-enough-pass-7"
     calls = [
+        # Every accounts operation that reads or writes the database in the request. (Reset
+        # and resend hand the whole use case to the background pool, the same for every
+        # address, and answer 202: their failure is logged there.)
+        ("post", "/api/v1/auth/register", {"email": "a@example.com", "password": password}, {}),
+        ("post", "/api/v1/auth/verify-email", {"token": "t" * 43}, {}),
         ("post", "/api/v1/auth/login", {"email": "a@example.com", "password": "p" * 12}, {}),
-        ("get", "/api/v1/auth/me", None, {"Authorization": f"Bearer {access_token()}"}),
+        ("post", "/api/v1/auth/refresh", {"refresh_token": str(refresh)}, {}),
+        ("post", "/api/v1/auth/logout", {"refresh_token": str(refresh)}, bearer),
+        ("post", "/api/v1/auth/logout-all", None, bearer),
+        ("get", "/api/v1/auth/me", None, bearer),
+        ("patch", "/api/v1/auth/me", {"full_name": "A"}, bearer),
+        (
+            "post",
+            "/api/v1/auth/password/change",
+            {"current_password": password, "new_password": "another-long-pass-8"},
+            bearer,
+        ),
+        (
+            "post",
+            "/api/v1/auth/password/reset/confirm",
+            {"token": "t" * 43, "new_password": password},
+            {},
+        ),
+        ("get", "/api/v1/auth/sessions", None, bearer),
+        ("delete", f"/api/v1/auth/sessions/{session}", None, bearer),
         ("get", "/api/v1/users", None, _admin()),
+        ("get", f"/api/v1/users/{user}", None, _admin()),
+        ("patch", f"/api/v1/users/{user}", {"status": "suspended"}, _admin()),
         ("get", "/api/v1/gateway/routes", None, _admin()),
         ("get", "/api/v1/aggregation/composites", None, _admin()),
     ]
-    for method, path, body, headers in calls:
-        response = httpx.request(
-            method, platform.url + path, json=body, headers=headers, timeout=10
-        )
+    for method, url, body, headers in calls:
+        path = url.replace(user, "{user_id}").replace(session, "{session_id}")  # the schema's
+        response = httpx.request(method, platform.url + url, json=body, headers=headers, timeout=10)
         assert (response.status_code, response.json()["code"]) == (503, "service_unavailable"), (
             path,
             response.text,

@@ -40,6 +40,33 @@ def test_the_lifetimes_answered_count_from_the_accounts_clock(api_client, alice,
     assert (body["expires_in"], body["refresh_expires_in"]) == (1800, 7 * 24 * 3600)
 
 
+def test_the_pair_carries_the_claims_api_md_lists(api_client, alice):
+    """`sub`, `type`, `roles` (access only), `jti`, `iat`, `exp`, `iss`, `aud`; both tokens of
+    one login name one family (`sid`)."""
+    import jwt
+    from django.conf import settings
+
+    body = login(api_client, "alice@example.com")
+    access, refresh = (
+        jwt.decode(
+            body[name],
+            settings.SIMPLE_JWT["SIGNING_KEY"],
+            algorithms=[settings.SIMPLE_JWT["ALGORITHM"]],
+            audience=settings.SIMPLE_JWT["AUDIENCE"],
+            issuer=settings.SIMPLE_JWT["ISSUER"],
+        )
+        for name in ("access_token", "refresh_token")
+    )
+    assert {"sub", "type", "roles", "jti", "iat", "exp", "iss", "aud"} <= set(access)
+    assert {"sub", "type", "jti", "iat", "exp", "iss", "aud"} <= set(refresh)
+    assert "roles" not in refresh
+    assert (access["type"], refresh["type"]) == ("access", "refresh")
+    assert access["sub"] == refresh["sub"] == str(alice.id)
+    assert access["roles"] == ["user"]
+    assert access["jti"] != refresh["jti"]
+    assert access["sid"] == refresh["sid"]
+
+
 def test_unknown_email_and_wrong_password_answer_identically(api_client, alice):
     unknown = api_client.post(
         "/api/v1/auth/login", {"email": "nobody@example.com", "password": "x" * 12}, format="json"

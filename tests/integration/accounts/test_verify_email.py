@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.accounts.models import OneTimeToken, User
 from tests.integration.accounts.conftest import last_mailed_token
+from tests.integration.accounts.test_metrics import sample
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -46,7 +47,11 @@ def test_a_reset_token_does_not_verify(api_client):
     assert response.json()["code"] == "invalid_token"
 
 
-def test_a_mail_server_that_is_down_does_not_fail_registration(api_client, settings):
+def test_a_mail_server_that_is_down_does_not_fail_registration(client, api_client, settings):
+    """The account and its token were committed together before the email left; the failed
+    email is counted, and the address can still be verified: resend mails a fresh token."""
+    failures = sample(client, "platform_accounts_email_failures_total")
+    locmem = settings.EMAIL_BACKEND
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 1
     response = api_client.post(
@@ -54,3 +59,10 @@ def test_a_mail_server_that_is_down_does_not_fail_registration(api_client, setti
         {"email": "new@example.com", "password": "quiet-meadow-river-7"},
     )
     assert response.status_code == 201
+    assert sample(client, "platform_accounts_email_failures_total") == failures + 1
+    assert OneTimeToken.objects.filter(user__email="new@example.com").count() == 1
+    settings.EMAIL_BACKEND = locmem  # the mail server is back
+    resent = api_client.post("/api/v1/auth/verify-email/resend", {"email": "new@example.com"})
+    assert resent.status_code == 202
+    verified = api_client.post("/api/v1/auth/verify-email", {"token": last_mailed_token()})
+    assert (verified.status_code, verified.json()["email_verified"]) == (200, True)

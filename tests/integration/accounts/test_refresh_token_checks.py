@@ -1,0 +1,85 @@
+"""Refresh tokens are checked for signature, algorithm, `type`, audience and issuer wherever one
+is taken: refresh, and logout (which also takes one past its expiry, through a decoding path of
+its own). Each forged token is the caller's real refresh token with one thing wrong; it is 401
+`token_invalid`, and nothing is ended: the real token still refreshes afterwards."""
+
+from datetime import UTC, datetime
+
+import jwt
+import pytest
+from django.conf import settings
+
+from tests.integration.accounts.conftest import bearer, login
+
+pytestmark = pytest.mark.django_db(databases=["default"])
+KEY = settings.SIMPLE_JWT["SIGNING_KEY"]
+
+
+def _claims(token):
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _signed(claims, key=KEY, algorithm="HS256"):
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def _tampered(token, **changes):
+    """The real header and signature over a changed payload."""
+    header, _, signature = token.split(".")
+    payload = jwt.utils.base64url_encode(
+        jwt.api_jws.json.dumps({**_claims(token), **changes}).encode()
+    ).decode()
+    return f"{header}.{payload}.{signature}"
+
+
+FORGERIES = {
+    "another key": lambda c: _signed(c, key="another-key-entirely-0123456789abcdef-xyz"),
+    "another hmac": lambda c: _signed(c, algorithm="HS512"),
+    "alg none": lambda c: jwt.encode(c, None, algorithm="none"),
+    "another audience": lambda c: _signed({**c, "aud": "someone-else"}),
+    "no audience": lambda c: _signed({k: v for k, v in c.items() if k != "aud"}),
+    "another issuer": lambda c: _signed({**c, "iss": "evil"}),
+    "no issuer": lambda c: _signed({k: v for k, v in c.items() if k != "iss"}),
+    "access type": lambda c: _signed({**c, "type": "access"}),
+    "no type": lambda c: _signed({k: v for k, v in c.items() if k != "type"}),
+}
+
+
+def _expired(claims):
+    now = int(datetime.now(UTC).timestamp())
+    return {**claims, "exp": now - 5}
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["live", "expired"])
+@pytest.mark.parametrize("forgery", FORGERIES, ids=list(FORGERIES))
+def test_a_refresh_token_failing_any_check_is_refused_and_ends_nothing(
+    api_client, alice, forgery, expired
+):
+    pair = login(api_client, "alice@example.com")
+    claims = _claims(pair["refresh_token"])
+    token = FORGERIES[forgery](_expired(claims) if expired else claims)
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": token}, format="json")
+    # Past its `exp` a token may be told expired first (PyJWT checks `exp` before `aud`/`iss`).
+    codes = {"token_invalid", "token_expired"} if expired else {"token_invalid"}
+    assert refreshed.status_code == 401, refreshed.content
+    assert refreshed.json()["code"] in codes, refreshed.content
+    out = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": token},
+        format="json",
+        **bearer(pair["access_token"]),
+    )
+    assert (out.status_code, out.json()["code"]) == (401, "token_invalid"), out.content
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+    again = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert again.status_code == 200, again.content
+
+
+def test_a_tampered_refresh_token_is_refused_and_ends_nothing(api_client, alice, bob):
+    """Bob's real signature over a payload naming Alice's family."""
+    mine, theirs = login(api_client, "alice@example.com"), login(api_client, "bob@example.com")
+    token = _tampered(theirs["refresh_token"], sid=_claims(mine["refresh_token"])["sid"])
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": token}, format="json")
+    assert (refreshed.status_code, refreshed.json()["code"]) == (401, "token_invalid")
+    again = api_client.post("/api/v1/auth/refresh", {"refresh_token": mine["refresh_token"]})
+    assert again.status_code == 200, again.content
