@@ -238,10 +238,12 @@ class UserAdmin(DjangoUserAdmin):
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
     ) -> HttpResponse:
-        """A password set here ends the user's sessions, as a reset through the API does."""
+        """A password set here ends the user's sessions, as a reset through the API does, and
+        the reset links mailed before it stop working, as after a change through the API."""
         response: HttpResponse = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
             wiring.logout_all().execute(str(id))
+            wiring.void_password_resets().execute(str(id))
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:

@@ -286,9 +286,7 @@ class DjangoOneTimeTokens:
 
     def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str:
         now = timezone.now()
-        OneTimeToken.objects.using(DB).filter(
-            user_id=user_id.value, purpose=purpose.value, used_at__isnull=True
-        ).update(used_at=now)
+        self.void(user_id, purpose, now)
         raw = secrets.token_urlsafe(32)
         OneTimeToken.objects.using(DB).create(
             user_id=user_id.value,
@@ -331,6 +329,11 @@ class DjangoOneTimeTokens:
             .first()
         )
         return UserId(str(user_id)) if user_id is not None else None
+
+    def void(self, user_id: UserId, purpose: TokenPurpose, now: datetime) -> None:
+        OneTimeToken.objects.using(DB).filter(
+            user_id=user_id.value, purpose=purpose.value, used_at__isnull=True
+        ).update(used_at=now)
 
     def purge(self, now: datetime) -> int:
         deleted, _ = (

@@ -39,7 +39,11 @@ from core.usecases.accounts.authentication import (
     VerifyCredentials,
 )
 from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
-from core.usecases.accounts.password_reset import RequestPasswordReset, ResetPassword
+from core.usecases.accounts.password_reset import (
+    RequestPasswordReset,
+    ResetPassword,
+    VoidPasswordResets,
+)
 from core.usecases.accounts.ports import Clock
 from core.usecases.accounts.profile import ChangePassword, GetCurrentUser, UpdateProfile
 from core.usecases.accounts.registration import RegisterUser, ResendVerification, VerifyEmail
@@ -202,9 +206,14 @@ def change_password() -> ChangePassword:
         hasher=DjangoPasswordHasher(),
         policy=DjangoPasswordPolicy(),
         revocations=CacheTokenRevocations(),
+        tokens=DjangoOneTimeTokens(),
         uow=DjangoUnitOfWork(),
         clock=clock(),
     )
+
+
+def void_password_resets() -> VoidPasswordResets:
+    return VoidPasswordResets(tokens=DjangoOneTimeTokens(), uow=DjangoUnitOfWork(), clock=clock())
 
 
 def request_password_reset() -> InBackground:

@@ -143,9 +143,7 @@ class InMemoryOneTimeTokens:
         self.rows: dict[str, dict] = {}
 
     def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str:
-        for row in self.rows.values():
-            if row["user_id"] == user_id and row["purpose"] == purpose:
-                row["used"] = True
+        self.void(user_id, purpose, expires_at)
         raw = f"tok-{len(self.rows)}"
         self.rows[raw] = {
             "user_id": user_id,
@@ -166,6 +164,11 @@ class InMemoryOneTimeTokens:
         if row is None or row["used"] or row["purpose"] != purpose or now >= row["expires_at"]:
             return None
         return row["user_id"]
+
+    def void(self, user_id: UserId, purpose: TokenPurpose, now: datetime) -> None:
+        for row in self.rows.values():
+            if row["user_id"] == user_id and row["purpose"] == purpose:
+                row["used"] = True
 
     def purge(self, now: datetime) -> int:
         doomed = [k for k, r in self.rows.items() if r["used"] or r["expires_at"] <= now]

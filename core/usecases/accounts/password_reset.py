@@ -1,4 +1,4 @@
-"""Forgotten passwords: RequestPasswordReset, ResetPassword."""
+"""Forgotten passwords: RequestPasswordReset, ResetPassword, VoidPasswordResets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from core.domain.accounts.passwords import PasswordRejected
 from core.domain.accounts.user import UserStatus
-from core.domain.accounts.values import Email
+from core.domain.accounts.values import Email, UserId
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import end_user_sessions
 from core.usecases.accounts.ports import (
@@ -123,3 +123,16 @@ class ResetPassword:
             self._uow.commit()
         revocation.publish(self._revocations)
         return Ok(None)
+
+
+class VoidPasswordResets:
+    """Stop every reset token a user was mailed: a password set another way (the admin's form)
+    must not be replaced later through a link mailed for the old one."""
+
+    def __init__(self, *, tokens: OneTimeTokens, uow: UnitOfWork, clock: Clock) -> None:
+        self._tokens, self._uow, self._clock = tokens, uow, clock
+
+    def execute(self, user_id: str) -> None:
+        with self._uow:
+            self._tokens.void(UserId(user_id), TokenPurpose.RESET, self._clock.now())
+            self._uow.commit()

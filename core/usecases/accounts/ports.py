@@ -204,6 +204,10 @@ class OneTimeTokens(Protocol):
         """The user of a token `consume` would accept now, leaving it unused; else None."""
         ...
 
+    def void(self, user_id: UserId, purpose: TokenPurpose, now: datetime) -> None:
+        """Mark every unused token of `purpose` the user holds used: none of them works now."""
+        ...
+
     def purge(self, now: datetime) -> int:
         """Delete used and expired tokens; how many."""
         ...

@@ -13,9 +13,11 @@ from core.usecases.accounts._revocation import end_other_sessions
 from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
     Clock,
+    OneTimeTokens,
     PasswordHasher,
     PasswordPolicy,
     SessionRepository,
+    TokenPurpose,
     TokenRevocations,
     UnitOfWork,
     UserRepository,
@@ -74,7 +76,8 @@ class ChangePassword:
     Every other refresh family ends and its access tokens are denied by session (`sid`); the
     caller's own session (the presenting token's family) goes on: its access token keeps
     working and its refresh token still refreshes. No per-user cut-off, which would log the
-    caller out too.
+    caller out too. Reset tokens mailed before the change stop working: a reset link someone
+    else obtained must not outlive the password it was meant to replace.
     """
 
     def __init__(
@@ -85,11 +88,12 @@ class ChangePassword:
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         revocations: TokenRevocations,
+        tokens: OneTimeTokens,
         uow: UnitOfWork,
         clock: Clock,
     ) -> None:
         self._users, self._sessions, self._hasher, self._policy = users, sessions, hasher, policy
-        self._revocations, self._uow, self._clock = revocations, uow, clock
+        self._revocations, self._tokens, self._uow, self._clock = revocations, tokens, uow, clock
 
     def execute(
         self, principal: Principal, *, current_password: str, new_password: str
@@ -123,8 +127,10 @@ class ChangePassword:
                 return Err(ChangePasswordError.INVALID_CREDENTIALS)
             locked.password_hash = new_hash
             self._users.save(locked)
+            now = self._clock.now()
+            self._tokens.void(user.id, TokenPurpose.RESET, now)
             revocation = end_other_sessions(
-                user_id=user.id, caller=principal, now=self._clock.now(), sessions=self._sessions
+                user_id=user.id, caller=principal, now=now, sessions=self._sessions
             )
             self._uow.commit()
         revocation.publish(self._revocations)

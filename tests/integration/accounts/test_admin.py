@@ -4,7 +4,7 @@ import pytest
 
 from apps.accounts.models import User
 from tests.factories.accounts import PASSWORD
-from tests.integration.accounts.conftest import bearer, login
+from tests.integration.accounts.conftest import bearer, last_mailed_token, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -158,6 +158,23 @@ def test_a_password_set_in_the_admin_ends_the_users_sessions(admin_site, api_cli
     )
     assert response.status_code == 302, response.content
     assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    assert login(api_client, "alice@example.com", "admin-chosen-pass-5")
+
+
+def test_a_password_set_in_the_admin_stops_the_reset_links_mailed_before(
+    admin_site, api_client, alice
+):
+    api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
+    token = last_mailed_token()
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/password/",
+        {"password1": "admin-chosen-pass-5", "password2": "admin-chosen-pass-5"},
+    )
+    assert response.status_code == 302, response.content
+    reset = api_client.post(
+        "/api/v1/auth/password/reset/confirm", {"token": token, "new_password": "another-good-5"}
+    )
+    assert (reset.status_code, reset.json()["code"]) == (400, "invalid_token")
     assert login(api_client, "alice@example.com", "admin-chosen-pass-5")
 
 

@@ -13,6 +13,7 @@ from tests.integration.accounts.conftest import (
     bearer,
     ended_and_live_session,
     forget_revocation_facts,
+    last_mailed_token,
     login,
 )
 
@@ -141,3 +142,15 @@ def test_a_token_of_an_ended_session_changes_nothing_after_the_cache_lost_the_fa
     alice.refresh_from_db()
     assert alice.check_password(PASSWORD)
     assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200
+
+
+def test_a_reset_link_mailed_before_the_change_stops_working(api_client, alice):
+    api_client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
+    token = last_mailed_token()
+    mine = login(api_client, "alice@example.com")
+    assert change(api_client, mine["access_token"]).status_code == 204
+    reset = api_client.post(
+        "/api/v1/auth/password/reset/confirm", {"token": token, "new_password": "another-good-5"}
+    )
+    assert (reset.status_code, reset.json()["code"]) == (400, "invalid_token")
+    assert login(api_client, "alice@example.com", NEW)

@@ -8,6 +8,7 @@ from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
+from core.usecases.accounts.ports import TokenPurpose
 from core.usecases.accounts.profile import (
     ChangePassword,
     ChangePasswordError,
@@ -29,6 +30,7 @@ def change(world):
         hasher=world.hasher,
         policy=world.policy,
         revocations=world.revocations,
+        tokens=world.tokens,
         uow=world.uow,
         clock=world.clock,
     )
@@ -188,3 +190,24 @@ def test_a_user_deleted_while_hashing_is_401_not_a_crash(world, alice):
         principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
     )
     assert result == Err(ChangePasswordError.UNKNOWN_USER)
+
+
+def test_reset_tokens_mailed_before_the_change_stop_working(world, alice):
+    later = world.clock.now() + timedelta(hours=1)
+    reset = world.tokens.issue(alice.id, TokenPurpose.RESET, later)
+    verify = world.tokens.issue(alice.id, TokenPurpose.VERIFY_EMAIL, later)
+    result = change(world).execute(
+        principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
+    )
+    assert result.is_ok()
+    assert world.tokens.peek(reset, TokenPurpose.RESET, world.clock.now()) is None
+    assert world.tokens.peek(verify, TokenPurpose.VERIFY_EMAIL, world.clock.now()) == alice.id
+
+
+def test_a_refused_change_leaves_a_reset_token_working(world, alice):
+    reset = world.tokens.issue(alice.id, TokenPurpose.RESET, world.clock.now() + timedelta(hours=1))
+    wrong = change(world).execute(
+        principal(world, alice), current_password="nope", new_password="brand-new-1"
+    )
+    assert wrong == Err(ChangePasswordError.INVALID_CREDENTIALS)
+    assert world.tokens.peek(reset, TokenPurpose.RESET, world.clock.now()) == alice.id
