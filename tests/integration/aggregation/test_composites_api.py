@@ -194,6 +194,27 @@ def test_invalid_patches_are_400_and_change_nothing(api_client, admin_headers, c
     assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
 
 
+# JSON escapes of lone surrogates parse into Python strings that PostgreSQL refuses in a JSON
+# column. DRF's own fields refuse them; a `rename` key is no field of its own.
+SURROGATE_RENAME = '[{"key": "a", "url": "http://h/", "rename": {"\\ud800": "x"}}]'
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_lone_surrogate_in_a_rename_is_a_field_error_and_stores_nothing(
+    client, admin_headers, created, method
+):
+    if method == "post":
+        path, raw = URL, f'{{"name": "other", "sources": {SURROGATE_RENAME}}}'
+    else:
+        path, raw = f"{URL}/dash", f'{{"sources": {SURROGATE_RENAME}}}'
+    response = getattr(client, method)(path, raw, content_type="application/json", **admin_headers)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["errors"]) == ["sources.0.rename"]
+    assert client.get(f"{URL}/dash", **admin_headers).json() == created
+    assert list(CompositeRow.objects.using(DB).values_list("name", flat=True)) == ["dash"]
+
+
 def test_malformed_json_is_400(api_client, admin_headers):
     response = api_client.post(URL, "{nope", content_type="application/json", **admin_headers)
     assert response.status_code == 400
