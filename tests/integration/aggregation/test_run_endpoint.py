@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from urllib.parse import quote, urlencode
 
@@ -474,3 +475,47 @@ def test_with_redis_unreachable_the_run_limit_lapses(
     settings.AGGREGATION_RUN_RATE = "1/m"
     make_composite("combo", source("a", upstream.url("/json")))
     assert [run(client).status_code for _ in range(2)] == [200, 200]
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_change_committed_while_a_run_reads_the_definition_is_not_hidden_by_its_copy(
+    client, upstream, make_composite, admin_headers
+):
+    # A run that read the definition just before a change committed caches what it read just
+    # after the change dropped the cached copy: without a check, that old copy (anyone may run
+    # it) would be served for the cache's 60 s, as if the change had never been made.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from django.test import Client
+
+    make_composite("combo", source("a", upstream.url("/json")))  # auth: none
+    read, release = threading.Event(), threading.Event()
+
+    def pause_once_the_sources_are_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if '"aggregation_source"' in sql and not read.is_set():
+            read.set()  # the definition is read, and not cached yet
+            release.wait(10)
+        return result
+
+    def run_reading_before_the_change():
+        try:
+            with connections["aggregation"].execute_wrapper(pause_once_the_sources_are_read):
+                return run(Client())
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        earlier = pool.submit(run_reading_before_the_change)
+        assert read.wait(10), "the run never read the definition"
+        changed = client.patch(
+            "/api/v1/aggregation/composites/combo",
+            {"auth": "required"},
+            content_type="application/json",
+            **admin_headers,
+        )
+        assert changed.status_code == 200, changed.content
+        release.set()
+        assert earlier.result().status_code == 200  # it ran the composite as it began
+    assert run(client).status_code == 401
