@@ -1,0 +1,115 @@
+"""The aggregation API with a backing service gone (docs/operations.md, "When a backing service
+is down"): Redis down is no 500 and nothing but the caches and the run limit is lost; PostgreSQL
+gone is 503 `service_unavailable` with `Retry-After` wherever the database is needed."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from django.db import connections
+from prometheus_client import REGISTRY
+
+from apps.aggregation.models import CompositeRow, RunRow
+from tests.integration.aggregation.conftest import DATABASES, source
+
+BASE = "/api/v1/aggregation"
+DB = "aggregation"
+# Port 1 on loopback: nothing listens there, so PostgreSQL's connection is refused at once.
+NOWHERE = ("127.0.0.1", "1")
+
+
+def problem(response, status, code):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    return response
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_with_redis_down_every_aggregation_operation_still_works(
+    client, upstream, admin_headers, make_composite, redis_down
+):
+    definition = {
+        "name": "dash",
+        "auth": "none",
+        "sources": [{"key": "a", "url": upstream.url("/json")}],
+    }
+
+    def send(method, path, body=None):
+        if body is None:
+            return getattr(client, method)(path, **admin_headers)
+        return getattr(client, method)(path, body, content_type="application/json", **admin_headers)
+
+    assert send("post", f"{BASE}/composites", definition).status_code == 201
+    assert send("get", f"{BASE}/composites/dash").json()["auth"] == "none"
+    assert client.get(f"{BASE}/composites/dash/run").status_code == 200
+    changed = send("patch", f"{BASE}/composites/dash", {"auth": "required"})
+    assert changed.status_code == 200, changed.content
+    # No copy of the definition to invalidate: the change holds at once.
+    problem(client.get(f"{BASE}/composites/dash/run"), 401, "not_authenticated")
+    assert send("get", f"{BASE}/composites/dash/run").status_code == 200
+    assert send("get", f"{BASE}/composites").json()["count"] == 1
+    runs = send("get", f"{BASE}/runs?composite=dash")
+    assert runs.status_code == 200
+    assert [run["status"] for run in runs.json()["results"]] == ["complete", "complete"]
+    assert send("delete", f"{BASE}/composites/dash").status_code == 204
+    problem(client.get(f"{BASE}/composites/dash/run"), 404, "composite_not_found")
+
+
+@contextmanager
+def aggregation_database_gone():
+    """Within: the aggregation database is unreachable (its connection points at a port nobody
+    listens on). On leaving, it is back."""
+    connection = connections[DB]
+    saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = NOWHERE
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
+
+
+def unavailable(response):
+    problem(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_with_postgres_gone_a_run_whose_definition_is_cached_answers_and_the_rest_is_503(
+    client, upstream, admin_headers, make_composite, caplog
+):
+    make_composite("warm", source("a", upstream.url("/json")))
+    make_composite("cold", source("a", upstream.url("/json")))
+    assert client.get(f"{BASE}/composites/warm/run").status_code == 200  # caches its definition
+    failures = "platform_aggregation_run_record_failures_total"
+    before = REGISTRY.get_sample_value(failures)
+
+    def send(method, path, body):
+        return getattr(client, method)(path, body, content_type="application/json", **admin_headers)
+
+    with aggregation_database_gone():
+        answered = client.get(f"{BASE}/composites/warm/run")
+        assert answered.status_code == 200, answered.content
+        assert answered.json()["data"]["a"]["name"] == "json"
+        assert REGISTRY.get_sample_value(failures) == before + 1  # answered, not recorded
+        assert "aggregation_run_not_recorded" in caplog.text
+
+        unavailable(client.get(f"{BASE}/composites/cold/run"))
+        unavailable(client.get(f"{BASE}/composites", **admin_headers))
+        unavailable(client.get(f"{BASE}/runs", **admin_headers))
+        new = {"name": "new", "sources": [{"key": "a", "url": "http://h/"}]}
+        unavailable(send("post", f"{BASE}/composites", new))
+        unavailable(send("patch", f"{BASE}/composites/warm", {"auth": "required"}))
+        unavailable(client.delete(f"{BASE}/composites/warm", **admin_headers))
+
+    # Back: nothing was changed or half-written meanwhile, and runs are recorded again.
+    assert sorted(CompositeRow.objects.using(DB).values_list("name", "auth")) == [
+        ("cold", "none"),
+        ("warm", "none"),
+    ]
+    assert RunRow.objects.using(DB).count() == 1
+    assert client.get(f"{BASE}/composites/warm/run").status_code == 200
+    assert RunRow.objects.using(DB).count() == 2
