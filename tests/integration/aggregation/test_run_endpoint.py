@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -357,6 +358,20 @@ def test_complete_and_failed_runs_are_recorded_too(
     assert complete["took_ms"] > 0
 
 
+def test_a_recorded_run_carries_when_it_started_as_an_rfc3339_utc_time(
+    client, upstream, make_composite, admin_headers
+):
+    make_composite("combo", source("a", upstream.url("/json?delay_ms=50")))
+    before = datetime.now(UTC)
+    took_ms = run(client).json()["meta"]["took_ms"]
+    after = datetime.now(UTC)
+    [recorded] = client.get("/api/v1/aggregation/runs", **admin_headers).json()["results"]
+    assert recorded["started_at"].endswith("Z")
+    started = datetime.fromisoformat(recorded["started_at"])
+    assert before <= started <= after - timedelta(milliseconds=took_ms)
+    assert recorded["took_ms"] == took_ms
+
+
 # PostgreSQL itself refuses the history row (a trigger), so the write really fails. The test
 # commits (no surrounding test transaction) as the server does, and drops the trigger after.
 REFUSE_RUN_ROWS = """
@@ -519,3 +534,45 @@ def test_a_change_committed_while_a_run_reads_the_definition_is_not_hidden_by_it
         release.set()
         assert earlier.result().status_code == 200  # it ran the composite as it began
     assert run(client).status_code == 401
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_concurrent_runs_of_one_composite_each_answer_in_full_and_are_each_recorded(
+    upstream, make_composite
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from django.test import Client
+
+    make_composite(
+        "combo",
+        source("slow", upstream.url("/json?delay_ms=300&name=slow")),
+        source("echo", upstream.url("/echo/{n}")),
+        source("broken", upstream.url("/json?status=503"), required=False),
+    )
+    runs = 6
+    together = threading.Barrier(runs)
+
+    def one_run(n):
+        try:
+            together.wait(10)
+            return run(Client(), query=f"?n={n}")
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=runs) as pool:
+        answers = list(pool.map(one_run, range(runs)))
+    elapsed = time.perf_counter() - started
+    assert [answer.status_code for answer in answers] == [200] * runs
+    for n, answer in enumerate(answers):  # each its own answer, none mixed with another's
+        body = answer.json()
+        assert body["data"]["echo"]["path"] == f"/echo/{n}"
+        assert body["data"]["slow"]["name"] == "slow"
+        assert body["errors"]["broken"]["code"] == "source_http_error"
+        assert body["meta"]["partial"] is True
+    assert elapsed < 0.3 * runs, f"{runs} runs took {elapsed:.3f}s: they waited for each other"
+    rows = RunRow.objects.using("aggregation").all()
+    assert len({row.id for row in rows}) == runs
+    assert {row.status for row in rows} == {"partial"}
