@@ -342,3 +342,47 @@ def schema_description(schema, node):
             target = target[part]
         node = target
     return node["description"]
+
+
+# PostgreSQL refuses every source row as a server shutting down would (SQLSTATE 57P01, an
+# OperationalError): the composite's own row is written, then its sources fail. The test
+# commits, as the server does, and drops the trigger after.
+SOURCES_FAIL = """
+    CREATE FUNCTION test_sources_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'terminating connection' USING ERRCODE = 'admin_shutdown'; END $$;
+    CREATE TRIGGER test_sources_fail BEFORE INSERT ON aggregation_source
+        FOR EACH ROW EXECUTE FUNCTION test_sources_fail();
+"""
+SOURCES_WORK = """
+    DROP TRIGGER IF EXISTS test_sources_fail ON aggregation_source;
+    DROP FUNCTION IF EXISTS test_sources_fail();
+"""
+
+
+@racing
+def test_a_database_failing_mid_write_is_503_and_leaves_nothing_half_written(
+    api_client, admin_headers, created
+):
+    with connections[DB].cursor() as cursor:
+        cursor.execute(SOURCES_FAIL)
+    try:
+        new = api_client.post(URL, definition(name="new"), format="json", **admin_headers)
+        changed = api_client.patch(
+            f"{URL}/dash",
+            {"description": "changed", "sources": [{"key": "only", "url": "http://h/"}]},
+            format="json",
+            **admin_headers,
+        )
+    finally:
+        with connections[DB].cursor() as cursor:
+            cursor.execute(SOURCES_WORK)
+    for response in (new, changed):
+        assert response.status_code == 503, response.content
+        assert response.json()["code"] == "service_unavailable"
+        assert response["Retry-After"] == "5"
+    assert list(CompositeRow.objects.using(DB).values_list("name", flat=True)) == ["dash"]
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
+    assert [s.key for s in CompositeRow.objects.using(DB).get(name="dash").sources.all()] == [
+        "user",
+        "orders",
+    ]
