@@ -256,6 +256,32 @@ def test_token_is_forwarded_only_to_forward_auth_sources(
     assert data["other"]["headers"]["x-request-id"] == "req-42"
 
 
+def test_sources_get_no_other_header_of_the_callers_request(
+    client, upstream, make_composite, user_headers
+):
+    make_composite(
+        "combo",
+        source("trusted", upstream.url("/echo/trusted"), forward_auth=True),
+        source("other", upstream.url("/echo/other")),
+    )
+    callers = {
+        "HTTP_COOKIE": "sessionid=secret",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.9",
+        "HTTP_X_USER_ID": "admin",
+        "HTTP_ACCEPT_LANGUAGE": "fr",
+        "HTTP_X_CUSTOM": "1",
+        "HTTP_X_REQUEST_ID": "req-7",
+        **user_headers,
+    }
+    data = run(client, **callers).json()["data"]
+    sent = {"host", "connection", "accept", "accept-encoding", "user-agent"}
+    sent |= {"x-request-id", "x-aggregation-chain"}
+    assert set(data["other"]["headers"]) == sent
+    assert set(data["trusted"]["headers"]) == sent | {"authorization"}
+    assert data["other"]["headers"]["accept"] == "application/json"
+    assert data["other"]["headers"]["x-request-id"] == "req-7"
+
+
 def test_sources_are_told_the_chain_of_composites_and_a_loop_is_508(
     client, upstream, make_composite
 ):
