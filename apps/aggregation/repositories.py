@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Any, overload
 
 import structlog
@@ -39,6 +40,12 @@ class DjangoCompositeRepository:
 
     def get(self, name: str) -> Composite | None:
         row = self._rows().filter(name=name).first()
+        return None if row is None else self._to_domain(row)
+
+    def get_for_update(self, name: str) -> Composite | None:
+        """Locks the composite's row, as `replace` and `delete` do first (inside a
+        `DjangoUnitOfWork`: the lock lasts until it ends)."""
+        row = self._rows().select_for_update().filter(name=name).first()
         return None if row is None else self._to_domain(row)
 
     def list(self) -> Sequence[Composite]:
@@ -185,7 +192,9 @@ class CachedCompositeRepository(DjangoCompositeRepository):
     """Reads a composite from the shared cache before the database: a run costs one cache
     round trip (the copy and its name's stamp) instead of two queries. Every write through
     here, and every admin save (see `signals.py`), retires the cached copy; the TTL bounds
-    staleness if that is lost (the cache down while the write is made)."""
+    staleness if that is lost (the cache down while the write is made). A write inside a
+    unit of work retires it at once and, through the ORM signals, again once it commits: a
+    run may read the old row in between. `get_for_update` always reads the database."""
 
     def get(self, name: str) -> Composite | None:
         key, stamp_at = definition_key(name), stamp_key(name)
@@ -219,6 +228,34 @@ class CachedCompositeRepository(DjangoCompositeRepository):
         deleted = super().delete(name)
         forget_definitions(name)
         return deleted
+
+
+class DjangoUnitOfWork:
+    """`UnitOfWork` on `transaction.atomic` of the aggregation database; rolls back unless
+    committed."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[transaction.Atomic, list[bool]]] = []
+
+    def __enter__(self) -> DjangoUnitOfWork:
+        atomic = transaction.atomic(using=DB)
+        atomic.__enter__()
+        self._stack.append((atomic, [False]))
+        return self
+
+    def commit(self) -> None:
+        self._stack[-1][1][0] = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        atomic, committed = self._stack.pop()
+        if exc_type is None and not committed[0]:
+            transaction.set_rollback(True, using=DB)
+        atomic.__exit__(exc_type, exc, tb)
 
 
 class DjangoRunHistory:

@@ -312,6 +312,21 @@ def test_a_patch_that_wins_against_a_delete_is_applied_then_deleted(send, create
     assert not CompositeRow.objects.using(DB).exists()
 
 
+@racing
+def test_two_concurrent_patches_of_different_fields_both_hold(send, created, admin_headers):
+    # One after the other, each would change its own field and keep the other's: each must
+    # merge into the composite as the other left it, not as both found it.
+    with holding(DASH_LOCKED):
+        first = send("patch", f"{URL}/dash", {"description": "changed"})
+        wait_for_lock_waiters(1)
+        second = send("patch", f"{URL}/dash", {"timeout_ms": 900})
+        wait_for_lock_waiters(2)
+    assert first.result().status_code == second.result().status_code == 200
+    stored = APIClient().get(f"{URL}/dash", **admin_headers).json()
+    assert (stored["description"], stored["timeout_ms"]) == ("changed", 900)
+    assert stored["sources"] == created["sources"]
+
+
 def test_patch_of_a_stored_composite_that_breaks_a_rule_is_the_documented_400(
     api_client, admin_headers
 ):

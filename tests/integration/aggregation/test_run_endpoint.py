@@ -602,3 +602,54 @@ def test_concurrent_runs_of_one_composite_each_answer_in_full_and_are_each_recor
     rows = RunRow.objects.using("aggregation").all()
     assert len({row.id for row in rows}) == runs
     assert {row.status for row in rows} == {"partial"}
+
+
+# A deferred trigger makes a change's COMMIT wait for an advisory lock the test holds: the
+# change is written (and its cached copy already retired) but not committed until released.
+HOLD_COMMITS = """
+    CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER test_hold_commit AFTER UPDATE ON aggregation_composite
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_hold_commit();
+"""
+LET_COMMITS_GO = """
+    DROP TRIGGER IF EXISTS test_hold_commit ON aggregation_composite;
+    DROP FUNCTION IF EXISTS test_hold_commit();
+"""
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_run_reading_a_change_not_yet_committed_does_not_hide_it_once_it_is(
+    client, upstream, make_composite, admin_headers
+):
+    # A PATCH retires the cached copy as it writes, then commits: a run in between reads the
+    # old row and caches it under the new stamp. The commit must retire that copy too.
+    from django.db import connections
+    from django.test import Client
+
+    from tests.integration.races import in_thread, lock_waiters, poll
+
+    make_composite("combo", source("a", upstream.url("/json")))  # auth: none
+    with connections["aggregation"].cursor() as cursor:
+        cursor.execute(HOLD_COMMITS)
+        cursor.execute("SELECT pg_advisory_lock(4242)")
+    try:
+        thread, patched = in_thread(
+            lambda: Client().patch(
+                "/api/v1/aggregation/composites/combo",
+                {"auth": "required"},
+                content_type="application/json",
+                **admin_headers,
+            )
+        )
+        with connections["aggregation"].cursor() as cursor:
+            poll(lambda: lock_waiters(cursor) >= 1, "the change never waited to commit")
+        assert run(client).status_code == 200  # the old definition, read and cached
+    finally:
+        with connections["aggregation"].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(4242)")
+        thread.join(10)
+        with connections["aggregation"].cursor() as cursor:
+            cursor.execute(LET_COMMITS_GO)
+    assert patched[0].status_code == 200
+    assert run(client).status_code == 401
