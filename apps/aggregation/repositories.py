@@ -6,8 +6,11 @@ query and transaction names the `aggregation` database.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Any, overload
 
 import structlog
@@ -37,6 +40,12 @@ class DjangoCompositeRepository:
 
     def get(self, name: str) -> Composite | None:
         row = self._rows().filter(name=name).first()
+        return None if row is None else self._to_domain(row)
+
+    def get_for_update(self, name: str) -> Composite | None:
+        """Locks the composite's row, as `replace` and `delete` do first (inside a
+        `DjangoUnitOfWork`: the lock lasts until it ends)."""
+        row = self._rows().select_for_update().filter(name=name).first()
         return None if row is None else self._to_domain(row)
 
     def list(self) -> Sequence[Composite]:
@@ -139,14 +148,40 @@ class DjangoCompositeRepository:
 
 
 DEFINITION_TTL_SECONDS = 60
+# Every write gives the composite's name a new stamp, and a cached definition is served only
+# under the stamp that was current when it was read from the database. A stamp outlives every
+# copy cached under it (a stamp gone is no stamp, which no copy made under a stamp matches).
+STAMP_TTL_SECONDS = 86_400
 
 
 def definition_key(name: str) -> str:
     return f"aggregation:composite:{name}"
 
 
+def stamp_key(name: str) -> str:
+    return f"aggregation:composite-stamp:{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedDefinition:
+    """A definition as read from the database while `stamp` was its name's stamp."""
+
+    stamp: str | None
+    composite: Composite
+
+
 def forget_definitions(*names: str) -> None:
-    """Drop cached definitions (after any write, including the admin's); never raises."""
+    """Retire cached definitions (after any write, including the admin's); never raises.
+
+    The new stamps retire every copy, even one a concurrent run read from the database before
+    the write and caches only after it; the copies are deleted too, which a full Redis
+    (`noeviction`) still allows when it refuses the new stamps."""
+    try:
+        cache.set_many(
+            {stamp_key(name): uuid.uuid4().hex for name in names}, timeout=STAMP_TTL_SECONDS
+        )
+    except Exception:  # cache down or full: the deletion below still retires what it can
+        log.warning("aggregation_definition_cache_unavailable", operation="stamp")
     try:
         cache.delete_many([definition_key(name) for name in names])
     except Exception:  # an unreachable cache holds nothing we could serve stale
@@ -155,21 +190,26 @@ def forget_definitions(*names: str) -> None:
 
 class CachedCompositeRepository(DjangoCompositeRepository):
     """Reads a composite from the shared cache before the database: a run costs one cache
-    round trip instead of two queries. Every write through here, and every admin save (see
-    `signals.py`), drops the cached copy; the TTL bounds staleness if an invalidation is lost."""
+    round trip (the copy and its name's stamp) instead of two queries. Every write through
+    here, and every admin save (see `signals.py`), retires the cached copy; the TTL bounds
+    staleness if that is lost (the cache down while the write is made). A write inside a
+    unit of work retires it at once and, through the ORM signals, again once it commits: a
+    run may read the old row in between. `get_for_update` always reads the database."""
 
     def get(self, name: str) -> Composite | None:
-        key = definition_key(name)
+        key, stamp_at = definition_key(name), stamp_key(name)
         try:
-            cached = cache.get(key)
-        except Exception:  # cache down: read the database
-            cached = None
-        if isinstance(cached, Composite):
-            return cached
+            found = cache.get_many([key, stamp_at])
+        except Exception:  # cache down: read the database, keep nothing
+            return super().get(name)
+        stamp = found.get(stamp_at)
+        cached = found.get(key)
+        if isinstance(cached, _CachedDefinition) and cached.stamp == stamp:
+            return cached.composite
         composite = super().get(name)
         if composite is not None:
             try:
-                cache.set(key, composite, timeout=DEFINITION_TTL_SECONDS)
+                cache.set(key, _CachedDefinition(stamp, composite), timeout=DEFINITION_TTL_SECONDS)
             except Exception:  # cache down: nothing to keep
                 log.warning("aggregation_definition_cache_unavailable", operation="set")
         return composite
@@ -188,6 +228,34 @@ class CachedCompositeRepository(DjangoCompositeRepository):
         deleted = super().delete(name)
         forget_definitions(name)
         return deleted
+
+
+class DjangoUnitOfWork:
+    """`UnitOfWork` on `transaction.atomic` of the aggregation database; rolls back unless
+    committed."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[transaction.Atomic, list[bool]]] = []
+
+    def __enter__(self) -> DjangoUnitOfWork:
+        atomic = transaction.atomic(using=DB)
+        atomic.__enter__()
+        self._stack.append((atomic, [False]))
+        return self
+
+    def commit(self) -> None:
+        self._stack[-1][1][0] = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        atomic, committed = self._stack.pop()
+        if exc_type is None and not committed[0]:
+            transaction.set_rollback(True, using=DB)
+        atomic.__exit__(exc_type, exc, tb)
 
 
 class DjangoRunHistory:

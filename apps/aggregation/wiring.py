@@ -17,7 +17,11 @@ from apps.aggregation.adapters import (
 )
 from apps.aggregation.deferred import DeferredRunRecorder
 from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
-from apps.aggregation.repositories import CachedCompositeRepository, DjangoRunHistory
+from apps.aggregation.repositories import (
+    CachedCompositeRepository,
+    DjangoRunHistory,
+    DjangoUnitOfWork,
+)
 from apps.common.clock import SystemClock
 from core.usecases.aggregation.composites import (
     CreateComposite,
@@ -71,7 +75,7 @@ def list_composites() -> ListComposites:
 
 
 def update_composite() -> UpdateComposite:
-    return UpdateComposite(CachedCompositeRepository())
+    return UpdateComposite(CachedCompositeRepository(), DjangoUnitOfWork())
 
 
 def delete_composite() -> DeleteComposite:

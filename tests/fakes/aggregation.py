@@ -19,6 +19,9 @@ class InMemoryCompositeRepository:
     def get(self, name: str) -> Composite | None:
         return self.items.get(name)
 
+    def get_for_update(self, name: str) -> Composite | None:
+        return self.items.get(name)
+
     def list(self) -> Sequence[Composite]:
         return [self.items[name] for name in sorted(self.items)]
 
@@ -45,8 +48,9 @@ class InMemoryCompositeRepository:
 
 
 class OvertakenCompositeRepository(InMemoryCompositeRepository):
-    """Reads answer from what the request saw (`seen`); writes meet the store as concurrent
-    writers left it (`items`): the race between a check and a write, made certain."""
+    """Reads answer from what the request saw (`seen`); writes, and reads under a lock
+    (`get_for_update`), meet the store as concurrent writers left it (`items`): the race
+    between a check and a write, made certain."""
 
     def __init__(self, seen: Sequence[Composite], now: Sequence[Composite]) -> None:
         super().__init__(*now)
@@ -57,6 +61,27 @@ class OvertakenCompositeRepository(InMemoryCompositeRepository):
 
     def exists(self, name: str) -> bool:
         return name in self.seen
+
+
+class FakeUnitOfWork:
+    """Records commits; a block left without `commit()` counts as rolled back."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.rollbacks = 0
+        self._committed = False
+
+    def __enter__(self):
+        self._committed = False
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._committed:
+            self.rollbacks += 1
+
+    def commit(self) -> None:
+        self._committed = True
+        self.commits += 1
 
 
 class FakeSourceFetcher:

@@ -20,7 +20,10 @@ MAX_SHAPING_ENTRIES = 100
 MAX_DESCRIPTION_LENGTH = 500
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
-FIELD_PATTERN = re.compile(r"^[^\x00-\x1f]{1,128}\Z")
+# No control characters, and no lone surrogate (a JSON escape such as "\ud800" parses into one):
+# it is no text, and PostgreSQL refuses it in the JSON columns that keep `fields` and `rename`.
+FIELD_PATTERN = re.compile(r"^[^\x00-\x1f\ud800-\udfff]{1,128}\Z")
+FIELD_NAME_RULE = "Field names are 1-128 characters without control characters or lone surrogates."
 METHODS = frozenset({"GET"})
 # How many composites a run may be nested in (a composite's source running another composite,
 # and so on): deeper is refused as a loop would be, so a chain's header stays small.
@@ -164,7 +167,7 @@ def fields_problems(fields: tuple[str, ...] | None) -> list[str]:
     if len(fields) > MAX_SHAPING_ENTRIES:
         return [f"Ensure there are at most {MAX_SHAPING_ENTRIES} fields."]
     if not all(FIELD_PATTERN.match(name) for name in fields):
-        return ["Field names are 1-128 characters without control characters."]
+        return [FIELD_NAME_RULE]
     if len(set(fields)) != len(fields):
         return ["List each field once."]
     return []
@@ -175,7 +178,7 @@ def rename_problems(rename: Mapping[str, str]) -> list[str]:
         return [f"Ensure there are at most {MAX_SHAPING_ENTRIES} renamings."]
     names = [*rename.keys(), *rename.values()]
     if not all(FIELD_PATTERN.match(name) for name in names):
-        return ["Field names are 1-128 characters without control characters."]
+        return [FIELD_NAME_RULE]
     if len(set(rename.values())) != len(rename):
         return ["Two fields may not be renamed to the same name."]
     return []

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from core.domain.aggregation.composite import Composite, CompositeChanges, composite_problems
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.aggregation.errors import CompositeError
-from core.usecases.aggregation.ports import CompositeRepository, CompositeWrite
+from core.usecases.aggregation.ports import CompositeRepository, CompositeWrite, UnitOfWork
 
 # A write that lost a race answers as the same request would have after the winner.
 _LOST_RACE = {
@@ -53,22 +53,31 @@ class ListComposites:
 
 
 class UpdateComposite:
-    """Apply a change set to a stored composite; the result must still be valid."""
+    """Apply a change set to a stored composite; the result must still be valid.
 
-    def __init__(self, composites: CompositeRepository) -> None:
+    The change is merged into the composite as stored, locked until it is written: two
+    changes made at once end as if one had come after the other, neither undoing the other.
+    """
+
+    def __init__(self, composites: CompositeRepository, uow: UnitOfWork) -> None:
         self._composites = composites
+        self._uow = uow
 
     def execute(self, name: str, changes: CompositeChanges) -> Result[Composite, CompositeError]:
-        current = self._composites.get(name)
-        if current is None:
-            return Err(CompositeError.NOT_FOUND)
-        changed = changes.applied_to(current)
-        if composite_problems(changed):
-            return Err(CompositeError.INVALID)
-        if changed.name != name and self._composites.exists(changed.name):
-            return Err(CompositeError.NAME_TAKEN)
-        written = self._composites.replace(name, changed)  # a delete or create may win meanwhile
-        return Ok(changed) if written is CompositeWrite.DONE else Err(_LOST_RACE[written])
+        with self._uow:
+            current = self._composites.get_for_update(name)
+            if current is None:
+                return Err(CompositeError.NOT_FOUND)
+            changed = changes.applied_to(current)
+            if composite_problems(changed):
+                return Err(CompositeError.INVALID)
+            if changed.name != name and self._composites.exists(changed.name):
+                return Err(CompositeError.NAME_TAKEN)
+            written = self._composites.replace(name, changed)  # a create may take the name
+            if written is not CompositeWrite.DONE:
+                return Err(_LOST_RACE[written])
+            self._uow.commit()
+        return Ok(changed)
 
 
 class DeleteComposite:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import TracebackType
 from typing import Any, Protocol
 
 from core.domain.aggregation.composite import Composite
@@ -70,6 +71,11 @@ class CompositeRepository(Protocol):
 
     def get(self, name: str) -> Composite | None: ...
 
+    def get_for_update(self, name: str) -> Composite | None:
+        """The stored composite (never a cached copy), which no other writer can change or
+        remove until the unit of work around this call ends."""
+        ...
+
     def list(self) -> Sequence[Composite]: ...
 
     def exists(self, name: str) -> bool: ...
@@ -84,6 +90,22 @@ class CompositeRepository(Protocol):
         ...
 
     def delete(self, name: str) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    """A transaction on the composites: rolled back on leaving the block unless `commit()`
+    was called."""
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
 
 
 class SourceCache(Protocol):

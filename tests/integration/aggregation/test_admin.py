@@ -62,6 +62,9 @@ def test_composites_are_created_with_sources_in_the_admin(staff_client):
         ({"sources-0-fields": '"text"'}, b"Give a list of field names"),
         ({"sources-0-fields": '["a", "a"]'}, b"List each field once"),
         ({"sources-0-rename": "[1]"}, b"Give an object"),
+        # JSON escapes of lone surrogates parse, but PostgreSQL refuses them in a JSON column.
+        ({"sources-0-fields": '["\\ud800"]'}, b"without control characters"),
+        ({"sources-0-rename": '{"\\ud800": "x"}'}, b"without control characters"),
     ],
 )
 def test_the_admin_applies_the_domain_rules(staff_client, changes, message):

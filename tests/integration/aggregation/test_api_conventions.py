@@ -1,5 +1,5 @@
 """API.md's common rules on every aggregation operation: 401 with the bearer challenge, 403,
-405 with `Allow`, 415, malformed JSON; each answered as a problem document."""
+405 with `Allow`, 413, 415, malformed JSON; each answered as a problem document."""
 
 from __future__ import annotations
 
@@ -80,8 +80,17 @@ def test_unknown_methods_are_405_with_allow(client, admin_headers, upstream, met
 @pytest.mark.parametrize(
     ("method", "path"), [("post", f"{BASE}/composites"), ("patch", f"{BASE}/composites/combo")]
 )
-def test_bodies_must_be_well_formed_json(client, admin_headers, method, path):
+def test_bodies_must_be_well_formed_json(client, admin_headers, settings, method, path):
     send_as = getattr(client, method)
+    settings.MAX_REQUEST_BODY_BYTES = 2048
+    description = "x" * 4096  # valid, but the body is past the limit
+    oversized = send_as(
+        path,
+        {"name": "big", "description": description, "sources": []},
+        content_type="application/json",
+        **admin_headers,
+    )
+    problem(oversized, 413, "payload_too_large")
     wrong_type = send_as(path, "name=x", content_type="text/plain", **admin_headers)
     problem(wrong_type, 415, "unsupported_media_type")
     malformed = send_as(path, '{"name": ', content_type="application/json", **admin_headers)

@@ -194,6 +194,27 @@ def test_invalid_patches_are_400_and_change_nothing(api_client, admin_headers, c
     assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
 
 
+# JSON escapes of lone surrogates parse into Python strings that PostgreSQL refuses in a JSON
+# column. DRF's own fields refuse them; a `rename` key is no field of its own.
+SURROGATE_RENAME = '[{"key": "a", "url": "http://h/", "rename": {"\\ud800": "x"}}]'
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_lone_surrogate_in_a_rename_is_a_field_error_and_stores_nothing(
+    client, admin_headers, created, method
+):
+    if method == "post":
+        path, raw = URL, f'{{"name": "other", "sources": {SURROGATE_RENAME}}}'
+    else:
+        path, raw = f"{URL}/dash", f'{{"sources": {SURROGATE_RENAME}}}'
+    response = getattr(client, method)(path, raw, content_type="application/json", **admin_headers)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["errors"]) == ["sources.0.rename"]
+    assert client.get(f"{URL}/dash", **admin_headers).json() == created
+    assert list(CompositeRow.objects.using(DB).values_list("name", flat=True)) == ["dash"]
+
+
 def test_malformed_json_is_400(api_client, admin_headers):
     response = api_client.post(URL, "{nope", content_type="application/json", **admin_headers)
     assert response.status_code == 400
@@ -291,6 +312,21 @@ def test_a_patch_that_wins_against_a_delete_is_applied_then_deleted(send, create
     assert not CompositeRow.objects.using(DB).exists()
 
 
+@racing
+def test_two_concurrent_patches_of_different_fields_both_hold(send, created, admin_headers):
+    # One after the other, each would change its own field and keep the other's: each must
+    # merge into the composite as the other left it, not as both found it.
+    with holding(DASH_LOCKED):
+        first = send("patch", f"{URL}/dash", {"description": "changed"})
+        wait_for_lock_waiters(1)
+        second = send("patch", f"{URL}/dash", {"timeout_ms": 900})
+        wait_for_lock_waiters(2)
+    assert first.result().status_code == second.result().status_code == 200
+    stored = APIClient().get(f"{URL}/dash", **admin_headers).json()
+    assert (stored["description"], stored["timeout_ms"]) == ("changed", 900)
+    assert stored["sources"] == created["sources"]
+
+
 def test_patch_of_a_stored_composite_that_breaks_a_rule_is_the_documented_400(
     api_client, admin_headers
 ):
@@ -321,3 +357,47 @@ def schema_description(schema, node):
             target = target[part]
         node = target
     return node["description"]
+
+
+# PostgreSQL refuses every source row as a server shutting down would (SQLSTATE 57P01, an
+# OperationalError): the composite's own row is written, then its sources fail. The test
+# commits, as the server does, and drops the trigger after.
+SOURCES_FAIL = """
+    CREATE FUNCTION test_sources_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'terminating connection' USING ERRCODE = 'admin_shutdown'; END $$;
+    CREATE TRIGGER test_sources_fail BEFORE INSERT ON aggregation_source
+        FOR EACH ROW EXECUTE FUNCTION test_sources_fail();
+"""
+SOURCES_WORK = """
+    DROP TRIGGER IF EXISTS test_sources_fail ON aggregation_source;
+    DROP FUNCTION IF EXISTS test_sources_fail();
+"""
+
+
+@racing
+def test_a_database_failing_mid_write_is_503_and_leaves_nothing_half_written(
+    api_client, admin_headers, created
+):
+    with connections[DB].cursor() as cursor:
+        cursor.execute(SOURCES_FAIL)
+    try:
+        new = api_client.post(URL, definition(name="new"), format="json", **admin_headers)
+        changed = api_client.patch(
+            f"{URL}/dash",
+            {"description": "changed", "sources": [{"key": "only", "url": "http://h/"}]},
+            format="json",
+            **admin_headers,
+        )
+    finally:
+        with connections[DB].cursor() as cursor:
+            cursor.execute(SOURCES_WORK)
+    for response in (new, changed):
+        assert response.status_code == 503, response.content
+        assert response.json()["code"] == "service_unavailable"
+        assert response["Retry-After"] == "5"
+    assert list(CompositeRow.objects.using(DB).values_list("name", flat=True)) == ["dash"]
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
+    assert [s.key for s in CompositeRow.objects.using(DB).get(name="dash").sources.all()] == [
+        "user",
+        "orders",
+    ]

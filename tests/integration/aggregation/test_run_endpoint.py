@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -254,6 +256,32 @@ def test_token_is_forwarded_only_to_forward_auth_sources(
     assert data["other"]["headers"]["x-request-id"] == "req-42"
 
 
+def test_sources_get_no_other_header_of_the_callers_request(
+    client, upstream, make_composite, user_headers
+):
+    make_composite(
+        "combo",
+        source("trusted", upstream.url("/echo/trusted"), forward_auth=True),
+        source("other", upstream.url("/echo/other")),
+    )
+    callers = {
+        "HTTP_COOKIE": "sessionid=secret",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.9",
+        "HTTP_X_USER_ID": "admin",
+        "HTTP_ACCEPT_LANGUAGE": "fr",
+        "HTTP_X_CUSTOM": "1",
+        "HTTP_X_REQUEST_ID": "req-7",
+        **user_headers,
+    }
+    data = run(client, **callers).json()["data"]
+    sent = {"host", "connection", "accept", "accept-encoding", "user-agent"}
+    sent |= {"x-request-id", "x-aggregation-chain"}
+    assert set(data["other"]["headers"]) == sent
+    assert set(data["trusted"]["headers"]) == sent | {"authorization"}
+    assert data["other"]["headers"]["accept"] == "application/json"
+    assert data["other"]["headers"]["x-request-id"] == "req-7"
+
+
 def test_sources_are_told_the_chain_of_composites_and_a_loop_is_508(
     client, upstream, make_composite
 ):
@@ -354,6 +382,20 @@ def test_complete_and_failed_runs_are_recorded_too(
     assert [s["status"] for s in complete["sources"]] == ["ok", "ok"]
     assert failed["took_ms"] > 0
     assert complete["took_ms"] > 0
+
+
+def test_a_recorded_run_carries_when_it_started_as_an_rfc3339_utc_time(
+    client, upstream, make_composite, admin_headers
+):
+    make_composite("combo", source("a", upstream.url("/json?delay_ms=50")))
+    before = datetime.now(UTC)
+    took_ms = run(client).json()["meta"]["took_ms"]
+    after = datetime.now(UTC)
+    [recorded] = client.get("/api/v1/aggregation/runs", **admin_headers).json()["results"]
+    assert recorded["started_at"].endswith("Z")
+    started = datetime.fromisoformat(recorded["started_at"])
+    assert before <= started <= after - timedelta(milliseconds=took_ms)
+    assert recorded["took_ms"] == took_ms
 
 
 # PostgreSQL itself refuses the history row (a trigger), so the write really fails. The test
@@ -474,3 +516,140 @@ def test_with_redis_unreachable_the_run_limit_lapses(
     settings.AGGREGATION_RUN_RATE = "1/m"
     make_composite("combo", source("a", upstream.url("/json")))
     assert [run(client).status_code for _ in range(2)] == [200, 200]
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_change_committed_while_a_run_reads_the_definition_is_not_hidden_by_its_copy(
+    client, upstream, make_composite, admin_headers
+):
+    # A run that read the definition just before a change committed caches what it read just
+    # after the change dropped the cached copy: without a check, that old copy (anyone may run
+    # it) would be served for the cache's 60 s, as if the change had never been made.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from django.test import Client
+
+    make_composite("combo", source("a", upstream.url("/json")))  # auth: none
+    read, release = threading.Event(), threading.Event()
+
+    def pause_once_the_sources_are_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if '"aggregation_source"' in sql and not read.is_set():
+            read.set()  # the definition is read, and not cached yet
+            release.wait(10)
+        return result
+
+    def run_reading_before_the_change():
+        try:
+            with connections["aggregation"].execute_wrapper(pause_once_the_sources_are_read):
+                return run(Client())
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        earlier = pool.submit(run_reading_before_the_change)
+        assert read.wait(10), "the run never read the definition"
+        changed = client.patch(
+            "/api/v1/aggregation/composites/combo",
+            {"auth": "required"},
+            content_type="application/json",
+            **admin_headers,
+        )
+        assert changed.status_code == 200, changed.content
+        release.set()
+        assert earlier.result().status_code == 200  # it ran the composite as it began
+    assert run(client).status_code == 401
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_concurrent_runs_of_one_composite_each_answer_in_full_and_are_each_recorded(
+    upstream, make_composite
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from django.test import Client
+
+    make_composite(
+        "combo",
+        source("slow", upstream.url("/json?delay_ms=300&name=slow")),
+        source("echo", upstream.url("/echo/{n}")),
+        source("broken", upstream.url("/json?status=503"), required=False),
+    )
+    runs = 6
+    together = threading.Barrier(runs)
+
+    def one_run(n):
+        try:
+            together.wait(10)
+            return run(Client(), query=f"?n={n}")
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=runs) as pool:
+        answers = list(pool.map(one_run, range(runs)))
+    elapsed = time.perf_counter() - started
+    assert [answer.status_code for answer in answers] == [200] * runs
+    for n, answer in enumerate(answers):  # each its own answer, none mixed with another's
+        body = answer.json()
+        assert body["data"]["echo"]["path"] == f"/echo/{n}"
+        assert body["data"]["slow"]["name"] == "slow"
+        assert body["errors"]["broken"]["code"] == "source_http_error"
+        assert body["meta"]["partial"] is True
+    assert elapsed < 0.3 * runs, f"{runs} runs took {elapsed:.3f}s: they waited for each other"
+    rows = RunRow.objects.using("aggregation").all()
+    assert len({row.id for row in rows}) == runs
+    assert {row.status for row in rows} == {"partial"}
+
+
+# A deferred trigger makes a change's COMMIT wait for an advisory lock the test holds: the
+# change is written (and its cached copy already retired) but not committed until released.
+HOLD_COMMITS = """
+    CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER test_hold_commit AFTER UPDATE ON aggregation_composite
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_hold_commit();
+"""
+LET_COMMITS_GO = """
+    DROP TRIGGER IF EXISTS test_hold_commit ON aggregation_composite;
+    DROP FUNCTION IF EXISTS test_hold_commit();
+"""
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_run_reading_a_change_not_yet_committed_does_not_hide_it_once_it_is(
+    client, upstream, make_composite, admin_headers
+):
+    # A PATCH retires the cached copy as it writes, then commits: a run in between reads the
+    # old row and caches it under the new stamp. The commit must retire that copy too.
+    from django.db import connections
+    from django.test import Client
+
+    from tests.integration.races import in_thread, lock_waiters, poll
+
+    make_composite("combo", source("a", upstream.url("/json")))  # auth: none
+    with connections["aggregation"].cursor() as cursor:
+        cursor.execute(HOLD_COMMITS)
+        cursor.execute("SELECT pg_advisory_lock(4242)")
+    try:
+        thread, patched = in_thread(
+            lambda: Client().patch(
+                "/api/v1/aggregation/composites/combo",
+                {"auth": "required"},
+                content_type="application/json",
+                **admin_headers,
+            )
+        )
+        with connections["aggregation"].cursor() as cursor:
+            poll(lambda: lock_waiters(cursor) >= 1, "the change never waited to commit")
+        assert run(client).status_code == 200  # the old definition, read and cached
+    finally:
+        with connections["aggregation"].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(4242)")
+        thread.join(10)
+        with connections["aggregation"].cursor() as cursor:
+            cursor.execute(LET_COMMITS_GO)
+    assert patched[0].status_code == 200
+    assert run(client).status_code == 401

@@ -16,10 +16,10 @@ URL = "/api/v1/aggregation/runs"
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
-def record(composite, status, minutes_ago, user_id=None):
+def record(composite, status, minutes_ago, user_id=None, run_id=None):
     DjangoRunHistory().record(
         RunRecord(
-            id=f"00000000-0000-0000-0000-{minutes_ago:012d}",
+            id=f"00000000-0000-0000-0000-{minutes_ago if run_id is None else run_id:012d}",
             composite=composite,
             status=status,
             took_ms=12.5,
@@ -82,3 +82,17 @@ def test_unknown_status_filter_is_400(api_client, admin_headers):
 def test_only_admins_see_runs(api_client, user_headers):
     assert api_client.get(URL).status_code == 401
     assert api_client.get(URL, **user_headers).status_code == 403
+
+
+def test_runs_that_started_at_the_same_moment_page_in_one_stable_order(api_client, admin_headers):
+    # Inserted out of id order: without a tie-break the database's own order would show.
+    for n in (3, 1, 5, 2, 4):
+        record("dash", RunStatus.COMPLETE, 0, run_id=n)
+    pages = [
+        api_client.get(URL, {"page_size": 2, "page": page}, **admin_headers).json()
+        for page in (1, 2, 3)
+    ]
+    listed = [run["id"][-1] for page in pages for run in page["results"]]
+    assert listed == ["5", "4", "3", "2", "1"]
+    assert [page["count"] for page in pages] == [5, 5, 5]
+    assert pages[2]["next"] is None

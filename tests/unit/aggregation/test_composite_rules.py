@@ -87,6 +87,7 @@ def test_cache_ttl_is_bounded():
         (tuple(f"f{i}" for i in range(101)), False),
         (("",), False),
         (("a\x01",), False),
+        (("\ud800",), False),  # a lone surrogate: no text, and PostgreSQL refuses it in JSON
         (("a", "a"), False),
     ],
 )
@@ -101,6 +102,8 @@ def test_fields_rules(fields, ok):
         ({"a": "b", "c": "d"}, True),
         ({f"f{i}": f"g{i}" for i in range(101)}, False),
         ({"a": ""}, False),
+        ({"\udfff": "x"}, False),
+        ({"x": "\ud800"}, False),
         ({"a": "x", "b": "x"}, False),
     ],
 )

@@ -13,7 +13,11 @@ from core.usecases.aggregation.composites import (
     UpdateComposite,
 )
 from core.usecases.aggregation.errors import CompositeError
-from tests.fakes.aggregation import InMemoryCompositeRepository, OvertakenCompositeRepository
+from tests.fakes.aggregation import (
+    FakeUnitOfWork,
+    InMemoryCompositeRepository,
+    OvertakenCompositeRepository,
+)
 
 DASH = Composite(name="dash", sources=(Source(key="a", url="http://h/a"),))
 INVALID = replace(DASH, name="Not Valid")
@@ -48,22 +52,43 @@ def test_get_and_list():
 
 def test_update_applies_the_change():
     repo = InMemoryCompositeRepository(DASH)
-    result = UpdateComposite(repo).execute("dash", CompositeChanges(timeout_ms=900))
+    result = UpdateComposite(repo, FakeUnitOfWork()).execute(
+        "dash", CompositeChanges(timeout_ms=900)
+    )
     assert result.unwrap().timeout_ms == 900
     assert repo.get("dash").timeout_ms == 900
+
+
+def test_update_merges_into_the_composite_as_stored_under_its_lock_and_commits():
+    # What a lock-free read saw is older than the stored composite (another change came in):
+    # the change merges into the stored one, keeping the other change.
+    stored = replace(DASH, description="changed meanwhile")
+    repo, uow = OvertakenCompositeRepository(seen=[DASH], now=[stored]), FakeUnitOfWork()
+    updated = UpdateComposite(repo, uow).execute("dash", CompositeChanges(timeout_ms=900))
+    assert updated == Ok(replace(stored, timeout_ms=900))
+    assert repo.items == {"dash": replace(stored, timeout_ms=900)}
+    assert (uow.commits, uow.rollbacks) == (1, 0)
+
+
+def test_a_refused_update_commits_nothing():
+    repo, uow = InMemoryCompositeRepository(DASH), FakeUnitOfWork()
+    update = UpdateComposite(repo, uow)
+    assert update.execute("nope", CompositeChanges()) == Err(CompositeError.NOT_FOUND)
+    assert update.execute("dash", CompositeChanges(name="Bad")) == Err(CompositeError.INVALID)
+    assert (uow.commits, uow.rollbacks) == (0, 2)
 
 
 def test_update_gives_new_sources_without_a_timeout_the_composites():
     repo = InMemoryCompositeRepository(replace(DASH, timeout_ms=700))
     changes = CompositeChanges(sources=(SourceSpec(key="b", url="http://h/b"),))
-    updated = UpdateComposite(repo).execute("dash", changes).unwrap()
+    updated = UpdateComposite(repo, FakeUnitOfWork()).execute("dash", changes).unwrap()
     assert updated.sources == (Source(key="b", url="http://h/b", timeout_ms=700),)
     assert repo.get("dash") == updated
 
 
 def test_update_can_rename_to_a_free_name_only():
     repo = InMemoryCompositeRepository(DASH, replace(DASH, name="taken"))
-    update = UpdateComposite(repo)
+    update = UpdateComposite(repo, FakeUnitOfWork())
     assert update.execute("dash", CompositeChanges(name="taken")) == Err(CompositeError.NAME_TAKEN)
     assert update.execute("dash", CompositeChanges(name="fresh")).is_ok()
     assert repo.exists("fresh")
@@ -72,7 +97,7 @@ def test_update_can_rename_to_a_free_name_only():
 
 def test_update_refuses_unknown_and_invalid_results():
     repo = InMemoryCompositeRepository(DASH)
-    update = UpdateComposite(repo)
+    update = UpdateComposite(repo, FakeUnitOfWork())
     assert update.execute("nope", CompositeChanges()) == Err(CompositeError.NOT_FOUND)
     assert update.execute("dash", CompositeChanges(name=INVALID.name)) == Err(
         CompositeError.INVALID
@@ -82,18 +107,18 @@ def test_update_refuses_unknown_and_invalid_results():
 
 def test_update_of_a_composite_deleted_meanwhile_is_not_found_and_recreates_nothing():
     repo = OvertakenCompositeRepository(seen=[DASH], now=[])
-    assert UpdateComposite(repo).execute("dash", CompositeChanges(timeout_ms=900)) == Err(
-        CompositeError.NOT_FOUND
-    )
+    assert UpdateComposite(repo, FakeUnitOfWork()).execute(
+        "dash", CompositeChanges(timeout_ms=900)
+    ) == Err(CompositeError.NOT_FOUND)
     assert repo.items == {}
 
 
 def test_rename_that_loses_a_race_for_the_new_name_is_name_taken():
     winner = replace(DASH, name="taken")
     repo = OvertakenCompositeRepository(seen=[DASH], now=[DASH, winner])
-    assert UpdateComposite(repo).execute("dash", CompositeChanges(name="taken")) == Err(
-        CompositeError.NAME_TAKEN
-    )
+    assert UpdateComposite(repo, FakeUnitOfWork()).execute(
+        "dash", CompositeChanges(name="taken")
+    ) == Err(CompositeError.NAME_TAKEN)
     assert repo.items == {"dash": DASH, "taken": winner}
 
 

@@ -1,0 +1,185 @@
+"""The aggregation API with a backing service gone (docs/operations.md, "When a backing service
+is down" and "Redis memory"): Redis down or full is no 500, and loses nothing but the caches
+and the run limit; PostgreSQL gone is 503 `service_unavailable` with `Retry-After` wherever
+the database is needed."""
+
+from __future__ import annotations
+
+import copy
+import socket
+import subprocess
+from contextlib import contextmanager
+
+import pytest
+import redis
+from django.db import connections
+from prometheus_client import REGISTRY
+
+from apps.aggregation.models import CompositeRow, RunRow
+from tests.integration.aggregation.conftest import DATABASES, source
+from tests.integration.gateway.test_redis_outage import redis_server_binary
+
+BASE = "/api/v1/aggregation"
+DB = "aggregation"
+# Port 1 on loopback: nothing listens there, so PostgreSQL's connection is refused at once.
+NOWHERE = ("127.0.0.1", "1")
+
+
+def problem(response, status, code):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    return response
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_with_redis_down_every_aggregation_operation_still_works(
+    client, upstream, admin_headers, make_composite, redis_down
+):
+    definition = {
+        "name": "dash",
+        "auth": "none",
+        "sources": [{"key": "a", "url": upstream.url("/json")}],
+    }
+
+    def send(method, path, body=None):
+        if body is None:
+            return getattr(client, method)(path, **admin_headers)
+        return getattr(client, method)(path, body, content_type="application/json", **admin_headers)
+
+    assert send("post", f"{BASE}/composites", definition).status_code == 201
+    assert send("get", f"{BASE}/composites/dash").json()["auth"] == "none"
+    assert client.get(f"{BASE}/composites/dash/run").status_code == 200
+    changed = send("patch", f"{BASE}/composites/dash", {"auth": "required"})
+    assert changed.status_code == 200, changed.content
+    # No copy of the definition to invalidate: the change holds at once.
+    problem(client.get(f"{BASE}/composites/dash/run"), 401, "not_authenticated")
+    assert send("get", f"{BASE}/composites/dash/run").status_code == 200
+    assert send("get", f"{BASE}/composites").json()["count"] == 1
+    runs = send("get", f"{BASE}/runs?composite=dash")
+    assert runs.status_code == 200
+    assert [run["status"] for run in runs.json()["results"]] == ["complete", "complete"]
+    assert send("delete", f"{BASE}/composites/dash").status_code == 204
+    problem(client.get(f"{BASE}/composites/dash/run"), 404, "composite_not_found")
+
+
+@pytest.fixture
+def own_redis(settings):
+    """A private redis-server on a free port behind every cache alias: a client to it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen([redis_server_binary(), *arguments], stdout=subprocess.PIPE)
+    for line in process.stdout:  # until it says it is ready (or ends: the ping below fails)
+        if b"Ready to accept connections" in line:
+            break
+    process.stdout.close()
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    client.ping()
+    configured = copy.deepcopy(settings.CACHES)
+    for alias in configured.values():
+        alias["LOCATION"] = url
+    settings.CACHES = configured
+    yield client
+    process.kill()
+    process.wait(timeout=10)
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_with_redis_full_changes_still_hold_at_once_and_runs_answer(
+    client, upstream, admin_headers, make_composite, own_redis
+):
+    # docs/operations.md advises `noeviction`: a full Redis refuses what adds data (a new stamp,
+    # a cached copy, a source answer) but still reads and deletes.
+    make_composite("dash", source("a", upstream.url("/json")), cache_ttl_seconds=60)
+    assert client.get(f"{BASE}/composites/dash/run").status_code == 200  # all cached
+    own_redis.config_set("maxmemory-policy", "noeviction")
+    own_redis.config_set("maxmemory", 1)  # below what it holds: new data is refused
+    with pytest.raises(redis.exceptions.ResponseError, match="used memory > 'maxmemory'"):
+        own_redis.set("probe", "1")
+    refused = REGISTRY.get_sample_value("platform_aggregation_cache_errors_total")
+
+    answered = client.get(f"{BASE}/composites/dash/run")
+    assert answered.json()["meta"]["sources"]["a"]["cached"] is True  # reads still work
+    for auth, anonymous in (("required", 401), ("none", 200), ("required", 401)):
+        changed = client.patch(
+            f"{BASE}/composites/dash",
+            {"auth": auth},
+            content_type="application/json",
+            **admin_headers,
+        )
+        assert changed.status_code == 200, changed.content
+        assert client.get(f"{BASE}/composites/dash/run").status_code == anonymous
+    fresh = client.get(f"{BASE}/composites/dash/run?new=1", **admin_headers)
+    assert fresh.status_code == 200
+    changed = client.patch(
+        f"{BASE}/composites/dash",
+        {"sources": [{"key": "a", "url": upstream.url("/json?name={new}")}]},
+        content_type="application/json",
+        **admin_headers,
+    )
+    assert changed.status_code == 200
+    fresh = client.get(f"{BASE}/composites/dash/run?new=fresh", **admin_headers)
+    assert fresh.json()["data"]["a"]["name"] == "fresh"
+    assert fresh.json()["meta"]["sources"]["a"]["cached"] is False
+    assert REGISTRY.get_sample_value("platform_aggregation_cache_errors_total") > refused
+
+
+@contextmanager
+def aggregation_database_gone():
+    """Within: the aggregation database is unreachable (its connection points at a port nobody
+    listens on). On leaving, it is back."""
+    connection = connections[DB]
+    saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = NOWHERE
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
+
+
+def unavailable(response):
+    problem(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_with_postgres_gone_a_run_whose_definition_is_cached_answers_and_the_rest_is_503(
+    client, upstream, admin_headers, make_composite, caplog
+):
+    make_composite("warm", source("a", upstream.url("/json")))
+    make_composite("cold", source("a", upstream.url("/json")))
+    assert client.get(f"{BASE}/composites/warm/run").status_code == 200  # caches its definition
+    failures = "platform_aggregation_run_record_failures_total"
+    before = REGISTRY.get_sample_value(failures)
+
+    def send(method, path, body):
+        return getattr(client, method)(path, body, content_type="application/json", **admin_headers)
+
+    with aggregation_database_gone():
+        answered = client.get(f"{BASE}/composites/warm/run")
+        assert answered.status_code == 200, answered.content
+        assert answered.json()["data"]["a"]["name"] == "json"
+        assert REGISTRY.get_sample_value(failures) == before + 1  # answered, not recorded
+        assert "aggregation_run_not_recorded" in caplog.text
+
+        unavailable(client.get(f"{BASE}/composites/cold/run"))
+        unavailable(client.get(f"{BASE}/composites", **admin_headers))
+        unavailable(client.get(f"{BASE}/runs", **admin_headers))
+        new = {"name": "new", "sources": [{"key": "a", "url": "http://h/"}]}
+        unavailable(send("post", f"{BASE}/composites", new))
+        unavailable(send("patch", f"{BASE}/composites/warm", {"auth": "required"}))
+        unavailable(client.delete(f"{BASE}/composites/warm", **admin_headers))
+
+    # Back: nothing was changed or half-written meanwhile, and runs are recorded again.
+    assert sorted(CompositeRow.objects.using(DB).values_list("name", "auth")) == [
+        ("cold", "none"),
+        ("warm", "none"),
+    ]
+    assert RunRow.objects.using(DB).count() == 1
+    assert client.get(f"{BASE}/composites/warm/run").status_code == 200
+    assert RunRow.objects.using(DB).count() == 2
