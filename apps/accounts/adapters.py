@@ -7,7 +7,6 @@ Django's mail. Nothing here decides a business rule; the use cases do.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import jwt
@@ -17,7 +16,6 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
@@ -190,34 +188,6 @@ class DjangoMailer:
         except Exception as error:  # any backend failure: log without the token
             metrics.EMAIL_FAILURES.inc()
             log.error("account_email_failed", subject=subject, error=type(error).__name__)
-
-
-class DjangoUnitOfWork:
-    """`UnitOfWork` on `transaction.atomic(using=...)`; rolls back unless committed."""
-
-    def __init__(self, using: str = "default") -> None:
-        self._using = using
-        self._stack: list[tuple[transaction.Atomic, list[bool]]] = []
-
-    def __enter__(self) -> DjangoUnitOfWork:
-        atomic = transaction.atomic(using=self._using)
-        atomic.__enter__()
-        self._stack.append((atomic, [False]))
-        return self
-
-    def commit(self) -> None:
-        self._stack[-1][1][0] = True
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        atomic, committed = self._stack.pop()
-        if exc_type is None and not committed[0]:
-            transaction.set_rollback(True, using=self._using)
-        atomic.__exit__(exc_type, exc, tb)
 
 
 class PrometheusAccountEvents:

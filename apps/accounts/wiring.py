@@ -15,7 +15,6 @@ from apps.accounts.adapters import (
     DjangoMailer,
     DjangoPasswordHasher,
     DjangoPasswordPolicy,
-    DjangoUnitOfWork,
     PrometheusAccountEvents,
     SimpleJWTTokenIssuer,
 )
@@ -28,6 +27,7 @@ from apps.accounts.repositories import (
 )
 from apps.common.clock import SystemClock
 from apps.common.tokens import CacheTokenRevocations
+from apps.common.transactions import DjangoUnitOfWork
 from core.domain.accounts.user import LockoutPolicy
 from core.usecases.accounts.admin import GetUser, ListUsers, UpdateUser
 from core.usecases.accounts.authentication import (

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Any, overload
 
 import structlog
@@ -228,34 +227,6 @@ class CachedCompositeRepository(DjangoCompositeRepository):
         deleted = super().delete(name)
         forget_definitions(name)
         return deleted
-
-
-class DjangoUnitOfWork:
-    """`UnitOfWork` on `transaction.atomic` of the aggregation database; rolls back unless
-    committed."""
-
-    def __init__(self) -> None:
-        self._stack: list[tuple[transaction.Atomic, list[bool]]] = []
-
-    def __enter__(self) -> DjangoUnitOfWork:
-        atomic = transaction.atomic(using=DB)
-        atomic.__enter__()
-        self._stack.append((atomic, [False]))
-        return self
-
-    def commit(self) -> None:
-        self._stack[-1][1][0] = True
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        atomic, committed = self._stack.pop()
-        if exc_type is None and not committed[0]:
-            transaction.set_rollback(True, using=DB)
-        atomic.__exit__(exc_type, exc, tb)
 
 
 class DjangoRunHistory:

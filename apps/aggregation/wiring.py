@@ -17,12 +17,9 @@ from apps.aggregation.adapters import (
 )
 from apps.aggregation.deferred import DeferredRunRecorder
 from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
-from apps.aggregation.repositories import (
-    CachedCompositeRepository,
-    DjangoRunHistory,
-    DjangoUnitOfWork,
-)
+from apps.aggregation.repositories import DB, CachedCompositeRepository, DjangoRunHistory
 from apps.common.clock import SystemClock
+from apps.common.transactions import DjangoUnitOfWork
 from core.usecases.aggregation.composites import (
     CreateComposite,
     DeleteComposite,
@@ -75,7 +72,7 @@ def list_composites() -> ListComposites:
 
 
 def update_composite() -> UpdateComposite:
-    return UpdateComposite(CachedCompositeRepository(), DjangoUnitOfWork())
+    return UpdateComposite(CachedCompositeRepository(), DjangoUnitOfWork(DB))
 
 
 def delete_composite() -> DeleteComposite:
