@@ -204,7 +204,9 @@ def test_route_changes_take_effect_without_restart(admin, proxy, upstream):
     assert routes_in_table() == 0
 
 
-def test_other_workers_pick_changes_up_through_the_version_key(upstream):
+def test_other_workers_pick_changes_up_through_the_version_key(
+    upstream, django_capture_on_commit_callbacks
+):
     from apps.gateway.repositories import DjangoRouteRepository
     from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
     from tests.factories.gateway import route
@@ -215,13 +217,16 @@ def test_other_workers_pick_changes_up_through_the_version_key(upstream):
     )
     assert other_worker.current().match("/orders") is None
     DjangoRouteRepository().add(route(upstream_url=upstream.url))
-    CacheRouteChangeNotifier().routes_changed()  # as done by another worker
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):  # published at commit
+        CacheRouteChangeNotifier().routes_changed()  # as done by another worker
     assert other_worker.current().match("/orders") is None  # not yet: checked twice a second
     clock[0] = 0.6
     assert other_worker.current().match("/orders").name == "orders"
 
 
-def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_period(upstream):
+def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_period(
+    upstream, django_capture_on_commit_callbacks
+):
     from django.db import OperationalError
 
     from apps.gateway.route_table import (
@@ -246,7 +251,8 @@ def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_perio
     assert worker.current().match("/orders").name == "orders"
     database["up"] = False
     database["routes"] = []
-    CacheRouteChangeNotifier().routes_changed()  # another worker changed the routes
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):
+        CacheRouteChangeNotifier().routes_changed()  # another worker changed the routes
     clock[0] = 0.6
     attempts = len(loads)
     for _ in range(20):  # many requests within one period: one reload attempt

@@ -97,3 +97,42 @@ def test_a_route_added_or_sent_elsewhere_in_the_admin_starts_with_a_closed_circu
         == 302
     )
     assert breaker.snapshot("orders").state is CircuitState.CLOSED
+
+
+@pytest.mark.django_db(databases=["default", "gateway"], transaction=True)
+@pytest.mark.parametrize("change", ["add", "change"])
+def test_other_workers_reload_an_admin_change_once_it_is_committed(admin_client, change):
+    """Django admin saves inside a transaction on the gateway database and writes its history
+    row (`django_admin_log`, default database) before that transaction commits. A worker that
+    checks the version key in between must not find it changed: it would reload the old rows
+    under the new version and serve them until the next change. The test holds the history
+    table locked, so the admin's request waits there, between its save and its commit."""
+    from django.db import connections, transaction
+
+    from apps.gateway.repositories import DjangoRouteRepository
+    from apps.gateway.route_table import VersionedRouteSource
+    from tests.integration.races import blocked_by_me, in_thread, poll
+
+    if change == "change":
+        assert admin_client.post(ADD, route_form(path_prefix="/shop")).status_code == 302
+        pk = RouteRow.objects.using("gateway").get(name="orders").pk
+        url = f"/admin/gateway/routerow/{pk}/change/"
+    else:
+        url = ADD
+    clock = [0.0]
+    other_worker = VersionedRouteSource(
+        DjangoRouteRepository().enabled, refresh_seconds=0.5, monotonic=lambda: clock[0]
+    )
+    assert other_worker.current().match("/orders") is None
+    with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+        cursor.execute("LOCK TABLE django_admin_log IN SHARE MODE")
+        thread, answers = in_thread(lambda: admin_client.post(url, route_form()))
+        poll(lambda: len(blocked_by_me(cursor)) >= 1, "the admin never wrote its history")
+        clock[0] += 1  # the other worker's next check falls in the admin's transaction
+        other_worker.current()
+    thread.join(timeout=30)
+    assert [answer.status_code for answer in answers] == [302]
+    clock[0] += 1
+    served = other_worker.current().match("/orders")
+    assert served is not None, "the other worker kept the table from before the change"
+    assert served.name == "orders"
