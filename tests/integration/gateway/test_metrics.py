@@ -134,3 +134,40 @@ def test_metric_labels_are_route_names_statuses_and_outcomes_only(
     text = client.get("/metrics").content.decode()
     for caller_or_path in ("user-1", "/wide/orders", "/unrouted", "page="):
         assert caller_or_path not in text
+
+
+@pytest.mark.parametrize("change", ["moved", "removed"])
+def test_the_circuit_gauge_follows_a_circuit_closed_by_a_route_change(
+    client, api_client, proxy, upstream, add_route, change
+):
+    """A route sent to another upstream, or removed, starts with a closed circuit (the status
+    endpoint says `closed`): /metrics says so too, rather than the open circuit it forgot."""
+    add_route(
+        name="moving",
+        path_prefix="/moving",
+        upstream_url=upstream.url + "/fail",
+        circuit_breaker=BreakerPolicy(failure_threshold=1, recovery_seconds=3600),
+    )
+    assert proxy.get("/moving").status_code == 500
+    assert value(scrape(client), "platform_gateway_circuit_state", route="moving") == 2
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
+    url = "/api/v1/gateway/routes/moving"
+    if change == "moved":
+        moved = api_client.patch(url, {"upstream_url": upstream.url}, format="json")
+        assert moved.status_code == 200
+        assert api_client.get(f"{url}/status").json()["circuit"]["state"] == "closed"
+    else:
+        assert api_client.delete(url).status_code == 204
+    assert value(scrape(client), "platform_gateway_circuit_state", route="moving") == 0
+
+
+def test_the_in_process_breaker_sets_the_gauge_of_a_forgotten_circuit_to_closed(client):
+    """The embedded server's breaker (no Redis) keeps the gauge in step the same way."""
+    from apps.gateway.breaker import InProcessCircuitBreaker
+    from apps.gateway.metrics import PrometheusGatewayMetrics
+
+    breaker = InProcessCircuitBreaker(PrometheusGatewayMetrics())
+    breaker.record("embedded", BreakerPolicy(1, 60), 0.0, success=False, probe=False)
+    assert value(scrape(client), "platform_gateway_circuit_state", route="embedded") == 2
+    breaker.forget("embedded")
+    assert value(scrape(client), "platform_gateway_circuit_state", route="embedded") == 0
