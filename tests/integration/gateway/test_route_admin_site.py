@@ -136,3 +136,156 @@ def test_other_workers_reload_an_admin_change_once_it_is_committed(admin_client,
     served = other_worker.current().match("/orders")
     assert served is not None, "the other worker kept the table from before the change"
     assert served.name == "orders"
+
+
+CHANGELIST = "/admin/gateway/routerow/"
+
+
+def _staff(client, *permissions, staff=True):
+    """A signed-in account with `is_staff` as given and these `gateway` model permissions."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories.accounts import UserFactory
+
+    user = UserFactory(is_staff=staff)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="gateway", codename__in=permissions)
+    )
+    client.force_login(user)
+    return client
+
+
+def _stored_route(**fields):
+    from apps.gateway import wiring
+    from tests.factories.gateway import route
+
+    wiring.create_route().execute(route(**fields)).unwrap()
+    return RouteRow.objects.using("gateway").get(name=fields.get("name", "orders"))
+
+
+@pytest.mark.parametrize("staff", [False, True], ids=["not-staff", "staff-no-permission"])
+def test_the_route_admin_is_closed_to_accounts_without_staff_and_permissions(client, staff):
+    row = _stored_route()
+    signed_in = _staff(client, staff=staff)
+    change = f"{CHANGELIST}{row.pk}/change/"
+    pages = [CHANGELIST, ADD, change, f"{CHANGELIST}{row.pk}/delete/"]
+    for page in pages:
+        answer = signed_in.get(page)
+        if staff:
+            assert answer.status_code == 403, page
+        else:  # the admin's sign-in page, as for anybody without is_staff
+            assert answer.status_code == 302, page
+            assert answer["Location"].startswith("/admin/login/"), page
+    added = signed_in.post(ADD, route_form(name="other", path_prefix="/other"))
+    assert added.status_code == (403 if staff else 302)
+    signed_in.post(change, route_form(upstream_url="http://127.0.0.1:9/elsewhere"))
+    signed_in.post(f"{CHANGELIST}{row.pk}/delete/", {"post": "yes"})
+    assert [r.upstream_url for r in RouteRow.objects.using("gateway").all()] == [row.upstream_url]
+
+
+def test_staff_with_the_view_permission_see_routes_and_circuits_but_change_nothing(client):
+    from apps.gateway import wiring
+    from core.domain.gateway.route import BreakerPolicy
+
+    row = _stored_route()
+    wiring.state().breaker.record("orders", BreakerPolicy(1, 60), 1.0, success=False, probe=False)
+    viewer = _staff(client, "view_routerow")
+    listing = viewer.get(CHANGELIST)
+    assert listing.status_code == 200
+    assert b"/orders" in listing.content
+    assert b'<td class="field-circuit_state">open</td>' in listing.content
+    page = viewer.get(f"{CHANGELIST}{row.pk}/change/")
+    assert page.status_code == 200
+    assert b"open" in page.content
+    assert b'name="upstream_url"' not in page.content  # read-only
+    changed = viewer.post(
+        f"{CHANGELIST}{row.pk}/change/", route_form(upstream_url="http://127.0.0.1:9/elsewhere")
+    )
+    assert changed.status_code == 403
+    assert viewer.get(ADD).status_code == 403
+    assert viewer.post(f"{CHANGELIST}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert RouteRow.objects.using("gateway").get(pk=row.pk).upstream_url == row.upstream_url
+
+
+def test_staff_with_the_change_permission_edit_routes_as_the_api_would(
+    client, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from apps.gateway.route_table import VERSION_KEY
+
+    row = _stored_route()
+    editor = _staff(client, "view_routerow", "change_routerow")
+    before = cache.get(VERSION_KEY)
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):
+        changed = editor.post(f"{CHANGELIST}{row.pk}/change/", route_form(timeout_ms="900"))
+    assert changed.status_code == 302, changed.content.decode()[:3000]
+    assert cache.get(VERSION_KEY) != before  # every worker is told, as after a REST change
+    assert RouteRow.objects.using("gateway").get(pk=row.pk).timeout_ms == 900
+    assert editor.get(ADD).status_code == 403  # adding is its own permission
+    assert editor.post(f"{CHANGELIST}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+INVALID_FORMS = [
+    ({"name": "Orders"}, "name"),
+    ({"path_prefix": "/api/orders"}, "path_prefix"),
+    ({"path_prefix": "orders"}, "path_prefix"),
+    ({"path_prefix": "/taken"}, "path_prefix"),
+    ({"name": "taken"}, "name"),
+    ({"upstream_url": "ftp://h/x"}, "upstream_url"),
+    ({"methods": '["GET", "BREW"]'}, "methods"),
+    ({"methods": "[]"}, "methods"),
+    ({"methods": '"GET"'}, "methods"),
+    ({"methods": "[GET"}, "methods"),
+    ({"auth": "maybe"}, "auth"),
+    ({"auth": "none"}, "required_roles"),
+    ({"rate_limit_requests": "5"}, "rate_limit_requests"),
+    (
+        {
+            "auth": "none",
+            "required_roles": "[]",
+            "rate_limit_requests": "5",
+            "rate_limit_window_seconds": "60",
+            "rate_limit_key": "user",
+        },
+        "rate_limit_requests",
+    ),
+    ({"rate_limit_key": "everyone"}, "rate_limit_key"),
+    ({"timeout_ms": "0"}, "timeout_ms"),
+    ({"timeout_ms": "99999999999"}, "timeout_ms"),
+    ({"retries": "-1"}, "retries"),
+    ({"retries": "40000"}, "retries"),
+    ({"cache_ttl_seconds": "86401"}, "cache_ttl_seconds"),
+    ({"failure_threshold": "0"}, "failure_threshold"),
+    ({"recovery_seconds": "abc"}, "recovery_seconds"),
+]
+
+
+@pytest.mark.parametrize(
+    ("page", "changes", "field"),
+    [
+        (page, changes, field)
+        for page in ("add", "change")
+        for changes, field in INVALID_FORMS
+        if page == "add" or field != "name"  # a stored route's name is read-only (below)
+    ],
+)
+def test_an_invalid_route_is_a_form_error_in_the_admin_and_nothing_is_written(
+    admin_client, page, changes, field
+):
+    taken = _stored_route(name="taken", path_prefix="/taken")
+    if page == "change":
+        row = _stored_route(name="orders", path_prefix="/orders")
+        url = f"{CHANGELIST}{row.pk}/change/"
+    else:
+        url = ADD
+    stored = {r.name: (r.path_prefix, r.updated_at) for r in RouteRow.objects.using("gateway")}
+    answer = admin_client.post(url, route_form(**changes))
+    assert answer.status_code == 200
+    errors = answer.context["adminform"].form.errors
+    assert field in errors, errors
+    assert stored == {
+        r.name: (r.path_prefix, r.updated_at) for r in RouteRow.objects.using("gateway")
+    }
+    assert taken.name in stored
+
