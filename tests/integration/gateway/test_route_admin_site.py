@@ -289,3 +289,16 @@ def test_an_invalid_route_is_a_form_error_in_the_admin_and_nothing_is_written(
     }
     assert taken.name in stored
 
+
+def test_a_routes_name_cannot_change_in_the_admin_as_over_the_api(admin_client):
+    """A route's name is its identity (its circuit, rate-limit windows, cache entries, metric
+    series and status are kept under it): the REST API refuses a rename, and the admin's change
+    form shows the name read-only. A new name is a new route."""
+    row = _stored_route()
+    change = f"{CHANGELIST}{row.pk}/change/"
+    assert b'name="name"' not in admin_client.get(change).content
+    assert b'name="name"' in admin_client.get(ADD).content
+    answer = admin_client.post(change, route_form(name="renamed", timeout_ms="900"))
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    [stored] = RouteRow.objects.using("gateway").all()
+    assert (stored.name, stored.timeout_ms) == ("orders", 900)
