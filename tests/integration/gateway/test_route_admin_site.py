@@ -302,3 +302,36 @@ def test_a_routes_name_cannot_change_in_the_admin_as_over_the_api(admin_client):
     assert answer.status_code == 302, answer.content.decode()[:3000]
     [stored] = RouteRow.objects.using("gateway").all()
     assert (stored.name, stored.timeout_ms) == ("orders", 900)
+
+
+def test_the_delete_selected_action_removes_routes_as_the_api_would(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from apps.gateway import wiring
+    from apps.gateway.route_table import VERSION_KEY
+    from core.domain.gateway.breaker import CircuitState
+    from core.domain.gateway.route import BreakerPolicy
+
+    rows = [_stored_route(name=name, path_prefix=f"/{name}") for name in ("one", "two", "kept")]
+    breaker = wiring.state().breaker
+    breaker.record("one", BreakerPolicy(1, 3600), 1.0, success=False, probe=False)
+    assert wiring.state().routes.current().match("/one/x").name == "one"
+    before = cache.get(VERSION_KEY)
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):
+        answer = admin_client.post(
+            CHANGELIST,
+            {
+                "action": "delete_selected",
+                "_selected_action": [rows[0].pk, rows[1].pk],
+                "post": "yes",
+            },
+        )
+    assert answer.status_code == 302
+    assert [r.name for r in RouteRow.objects.using("gateway").all()] == ["kept"]
+    assert cache.get(VERSION_KEY) != before
+    table = wiring.state().routes.current()
+    assert (table.match("/one/x"), table.match("/two/x")) == (None, None)
+    assert table.match("/kept/x").name == "kept"
+    assert breaker.snapshot("one").state is CircuitState.CLOSED
