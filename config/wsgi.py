@@ -22,7 +22,7 @@ from apps.gateway.entrypoint import GatewayApplication, dispatcher  # noqa: E402
 
 gateway_application = GatewayApplication()
 if tracing:  # proxied requests skip Django, so they get their server spans here
-    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+    from apps.gateway.tracing import traced_application
 
-    gateway_application = OpenTelemetryMiddleware(gateway_application)
+    gateway_application = traced_application(gateway_application)
 application = dispatcher(django_application, gateway_application)

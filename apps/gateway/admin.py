@@ -54,6 +54,12 @@ class RouteAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
+    def get_readonly_fields(self, request: HttpRequest, obj: RouteRow | None = None) -> Any:
+        # A route's name is its identity, as over the REST API: its circuit, rate-limit
+        # windows, cache entries and metrics are kept under it. A new name is a new route.
+        readonly = super().get_readonly_fields(request, obj)
+        return (*readonly, "name") if obj is not None else readonly
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[RouteRow]:
         return super().get_queryset(request).using("gateway")
 

@@ -102,6 +102,8 @@ class InProcessCircuitBreaker:
     def forget(self, route: str) -> None:
         with self._lock:
             self._circuits.pop(route, None)
+        if self._metrics:  # the gauge shows the fresh closed circuit, not the one forgotten
+            self._metrics.circuit(route, Circuit())
 
 
 class RedisCircuitBreaker:
@@ -202,6 +204,8 @@ class RedisCircuitBreaker:
             self._client.delete(self._prefix + route)
         except RedisError as error:
             redis_unavailable("circuit_breaker", error)
+        if self._metrics:  # the most recent value of every worker's gauge: closed
+            self._metrics.circuit(route, Circuit())
 
     def forget_local(self) -> None:
         """Drop what this worker remembers (after a route change)."""

@@ -47,6 +47,8 @@ Headers = list[tuple[str, str]]
 # Set by the server answering the client; the upstream's copies would be duplicates or leaks.
 _DROPPED_FROM_UPSTREAM = frozenset({"date", "server", "content-length", "x-request-id"})
 _NO_ROUTE = "-"
+# Where the application leaves the matched route's name for the server span (tracing.py).
+ROUTE_ENVIRON_KEY = "platform.gateway.route"
 
 
 def _precomputed() -> dict[ProxyError, tuple[int, bytes, Headers]]:
@@ -311,6 +313,7 @@ class GatewayApplication:
             headers.append(("Content-Length", str(len(reply.body))))
         headers.append((REQUEST_ID_HEADER, request_id))
         wiring.state().metrics.answered(reply.route or _NO_ROUTE, reply.status, elapsed)
+        environ[ROUTE_ENVIRON_KEY] = reply.route
         start_response(_STATUS_LINES.get(reply.status) or _status_line(reply.status), headers)
         path = environ.get("PATH_INFO", "/")
         return _Body(body, partial(_log_access, reply, method, path, elapsed))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import structlog
 from django.core.cache import cache
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 
 from apps.gateway.redis_support import REDIS_FALLBACKS, redis_unavailable
 from core.domain.gateway.matching import RouteTable
@@ -134,7 +134,13 @@ def _fresh_connection() -> None:
 
 
 class CacheRouteChangeNotifier:
-    """`RouteChangeNotifier`: a new version key for every worker, and a stale local table."""
+    """`RouteChangeNotifier`: a new version key for every worker, and a stale local table.
+
+    The key changes once the change is committed: Django admin saves inside a transaction on
+    the gateway database, and a worker that read the new key before the commit would reload
+    the old rows under it and keep them until the next change. Outside a transaction (the REST
+    API's writes) that is at once.
+    """
 
     def __init__(self, source: VersionedRouteSource | None = None) -> None:
         self._source = source
@@ -142,6 +148,11 @@ class CacheRouteChangeNotifier:
     def routes_changed(self) -> None:
         if self._source is not None:
             self._source.mark_stale()
+        transaction.on_commit(self._publish, using="gateway")
+
+    def _publish(self) -> None:
+        if self._source is not None:
+            self._source.mark_stale()  # a reload during the transaction read the old rows
         try:
             cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
         except Exception as error:

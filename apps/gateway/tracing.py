@@ -10,16 +10,45 @@ with the context of the attempt's own span, a child of the proxied request's ser
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.http import sanitize_method
 
+from apps.gateway.entrypoint import ROUTE_ENVIRON_KEY
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, Upstream, UpstreamFailure, UpstreamRequest
 
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
+
+def traced_application(application: Any) -> OpenTelemetryMiddleware:
+    """The proxy's WSGI application with a server span per request (config.wsgi, tracing on).
+
+    The span is named by the method alone, as OpenTelemetry's HTTP conventions ask when no
+    low-cardinality route template is known (they forbid the URI path as the default): the
+    path is the client's to choose, and trace backends index span names. The route the
+    request matched, a bounded admin-defined name, is the `gateway.route` attribute.
+    """
+    return OpenTelemetryMiddleware(
+        application, request_hook=_named_by_method, response_hook=_matched_route
+    )
+
+
+def _named_by_method(span: Span, environ: dict[str, Any]) -> None:
+    method = sanitize_method(str(environ.get("REQUEST_METHOD", "")).strip())
+    span.update_name("HTTP" if method == "_OTHER" else method)
+
+
+def _matched_route(
+    span: Span, environ: dict[str, Any], status: str, headers: list[tuple[str, str]]
+) -> None:
+    route = environ.get(ROUTE_ENVIRON_KEY)
+    if route:
+        span.set_attribute("gateway.route", route)
 
 
 class _ClosableUpstream(Upstream, Protocol):

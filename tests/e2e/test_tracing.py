@@ -34,6 +34,8 @@ class Collector(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _CollectorHandler)
         self.spans: dict[str, tuple[str, str, int]] = {}
+        self.names: dict[str, str] = {}  # span id → name
+        self.attributes: dict[str, dict[str, object]] = {}  # span id → string/int attributes
         threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
 
     @property
@@ -64,6 +66,10 @@ class _CollectorHandler(BaseHTTPRequestHandler):
                         span.parent_span_id.hex(),
                         span.kind,
                     )
+                    self.server.names[span.span_id.hex()] = span.name  # type: ignore[attr-defined]
+                    self.server.attributes[span.span_id.hex()] = {  # type: ignore[attr-defined]
+                        a.key: a.value.string_value or a.value.int_value for a in span.attributes
+                    }
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -122,6 +128,47 @@ def test_a_proxied_call_continues_the_clients_trace_through_the_gateways_spans(t
         assert time.monotonic() < deadline, "no access-log line"
         time.sleep(0.05)
     assert (lines[0]["trace_id"], lines[0]["span_id"]) == (CLIENT_TRACE, server_span)
+
+
+def test_proxied_server_spans_are_named_without_the_clients_path(traced):
+    """Trace backends index span names: a proxied request's server span is named by its method
+    (OpenTelemetry's HTTP conventions: the URI path must not be the default name), so paths a
+    client makes up add no names; the route it matched is an attribute."""
+    http, collector, upstream, _log = traced
+    created = http.post(
+        "/api/v1/gateway/routes",
+        json={"name": "named", "path_prefix": "/named", "upstream_url": upstream.url},
+    )
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 10
+    while http.get("/named/warm").status_code == 404:
+        assert time.monotonic() < deadline, "the route never took effect"
+        time.sleep(0.05)
+    servers = []
+    for path in ("/named/orders/1", "/named/orders/2?page=3", "/unrouted/4"):
+        answer = http.get(path, headers={"traceparent": CLIENT_TRACEPARENT})
+        if path.startswith("/named"):
+            attempt = _parent_of_upstream_call(answer.json()["headers"]["traceparent"])
+            servers.append(collector.span(attempt)[1])
+    assert answer.status_code == 404
+    deadline = time.monotonic() + 10
+    while not (
+        unrouted := [
+            span
+            for span, (trace_id, parent, kind) in list(collector.spans.items())
+            if (trace_id, parent, kind) == (CLIENT_TRACE, CLIENT_SPAN, SERVER)
+            and span not in servers
+            and collector.attributes[span].get("http.status_code") == 404
+        ]
+    ):
+        assert time.monotonic() < deadline, "the unrouted request's span never came"
+        time.sleep(0.05)
+    for span in servers:
+        assert collector.span(span)[2] == SERVER
+        assert collector.names[span] == "GET", collector.names[span]
+        assert collector.attributes[span]["gateway.route"] == "named"
+    assert [collector.names[span] for span in unrouted] == ["GET"]
+    assert "gateway.route" not in collector.attributes[unrouted[0]]
 
 
 def _log_lines(log, request_id):

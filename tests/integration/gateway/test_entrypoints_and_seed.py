@@ -171,11 +171,14 @@ def test_http_client_pool_resends_once_when_a_kept_connection_was_closed():
     client.close()
 
 
-def test_token_headers_reach_the_upstream_through_the_django_view(client, upstream):
+def test_token_headers_reach_the_upstream_through_the_django_view(
+    client, upstream, django_capture_on_commit_callbacks
+):
     from core.domain.gateway.route import AuthMode
     from tests.factories.gateway import route
 
-    wiring.create_route().execute(route(upstream_url=upstream.url, auth=AuthMode.REQUIRED))
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):  # as committed
+        wiring.create_route().execute(route(upstream_url=upstream.url, auth=AuthMode.REQUIRED))
     token = access_token(user_id="u-view")
     seen = client.get("/orders", HTTP_AUTHORIZATION=f"Bearer {token}").json()
     assert seen["headers"]["x-user-id"] == "u-view"

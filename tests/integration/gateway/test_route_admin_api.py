@@ -94,6 +94,19 @@ def test_defaults_fill_a_minimal_route(admin):
         ({"required_roles": ["Admin"]}, "required_roles"),
         ({"required_roles": ["a" * 51]}, "required_roles"),
         ({"required_roles": [1]}, "required_roles"),
+        ({"name": "Bad Name"}, "name"),
+        ({"name": "-orders"}, "name"),
+        ({"name": "o" * 64}, "name"),
+        ({"name": ""}, "name"),
+        ({"retries": 6}, "retries"),
+        ({"cache_ttl_seconds": -1}, "cache_ttl_seconds"),
+        ({"cache_ttl_seconds": 86_401}, "cache_ttl_seconds"),
+        ({"timeout_ms": 60_001}, "timeout_ms"),
+        ({"rate_limit": {"requests": 1, "window_seconds": 0}}, "rate_limit"),
+        ({"circuit_breaker": {"recovery_seconds": 0}}, "circuit_breaker"),
+        ({"circuit_breaker": None}, "circuit_breaker"),
+        ({"methods": "GET"}, "methods"),
+        ({"strip_prefix": "sometimes"}, "strip_prefix"),
     ],
 )
 def test_invalid_routes_are_400_validation_errors(admin, change, field):
@@ -204,7 +217,9 @@ def test_route_changes_take_effect_without_restart(admin, proxy, upstream):
     assert routes_in_table() == 0
 
 
-def test_other_workers_pick_changes_up_through_the_version_key(upstream):
+def test_other_workers_pick_changes_up_through_the_version_key(
+    upstream, django_capture_on_commit_callbacks
+):
     from apps.gateway.repositories import DjangoRouteRepository
     from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
     from tests.factories.gateway import route
@@ -215,13 +230,16 @@ def test_other_workers_pick_changes_up_through_the_version_key(upstream):
     )
     assert other_worker.current().match("/orders") is None
     DjangoRouteRepository().add(route(upstream_url=upstream.url))
-    CacheRouteChangeNotifier().routes_changed()  # as done by another worker
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):  # published at commit
+        CacheRouteChangeNotifier().routes_changed()  # as done by another worker
     assert other_worker.current().match("/orders") is None  # not yet: checked twice a second
     clock[0] = 0.6
     assert other_worker.current().match("/orders").name == "orders"
 
 
-def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_period(upstream):
+def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_period(
+    upstream, django_capture_on_commit_callbacks
+):
     from django.db import OperationalError
 
     from apps.gateway.route_table import (
@@ -246,7 +264,8 @@ def test_an_unreadable_database_keeps_the_last_table_and_is_retried_once_a_perio
     assert worker.current().match("/orders").name == "orders"
     database["up"] = False
     database["routes"] = []
-    CacheRouteChangeNotifier().routes_changed()  # another worker changed the routes
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):
+        CacheRouteChangeNotifier().routes_changed()  # another worker changed the routes
     clock[0] = 0.6
     attempts = len(loads)
     for _ in range(20):  # many requests within one period: one reload attempt
@@ -356,3 +375,80 @@ def test_the_schema_states_the_role_rule_that_create_and_patch_apply(admin, clie
     too_long = admin.patch(f"{ROUTES}/orders", {"required_roles": ["r" * 51]}, format="json")
     assert too_long.status_code == 400
     assert list(too_long.json()["errors"]) == ["required_roles.0"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("put", ROUTES, "GET, POST, HEAD, OPTIONS"),
+        ("delete", ROUTES, "GET, POST, HEAD, OPTIONS"),
+        ("put", f"{ROUTES}/orders", "GET, PATCH, DELETE, HEAD, OPTIONS"),
+        ("post", f"{ROUTES}/orders", "GET, PATCH, DELETE, HEAD, OPTIONS"),
+        ("post", f"{ROUTES}/orders/status", "GET, HEAD, OPTIONS"),
+        ("delete", f"{ROUTES}/orders/status", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_other_methods_are_405_problems_naming_the_allowed_ones(admin, method, path, allow):
+    assert admin.post(ROUTES, BODY, format="json").status_code == 201
+    response = getattr(admin, method)(path, BODY, format="json")
+    assert response.status_code == 405
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == allow
+    assert admin.get(f"{ROUTES}/orders").json()["upstream_url"] == BODY["upstream_url"]
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_bodies_that_are_not_a_json_object_are_400_or_415_problems(admin, method):
+    assert admin.post(ROUTES, BODY, format="json").status_code == 201
+    path = ROUTES if method == "post" else f"{ROUTES}/orders"
+    send = getattr(admin, method)
+    malformed = send(path, '{"name": ', content_type="application/json")
+    assert (malformed.status_code, malformed.json()["code"]) == (400, "malformed_request")
+    form = send(path, "name=x", content_type="application/x-www-form-urlencoded")
+    assert (form.status_code, form.json()["code"]) == (415, "unsupported_media_type")
+    listed = send(path, ["orders"], format="json")
+    assert (listed.status_code, listed.json()["code"]) == (400, "validation_error")
+    for answer in (malformed, form, listed):
+        assert answer.headers["Content-Type"] == "application/problem+json"
+    assert admin.get(ROUTES).json()["count"] == 1
+    assert admin.get(f"{ROUTES}/orders").json()["timeout_ms"] == BODY["timeout_ms"]
+
+
+def test_unknown_routes_are_404_route_not_found_problems(admin):
+    for method in ("get", "patch", "delete"):
+        response = getattr(admin, method)(f"{ROUTES}/nope", {"retries": 1}, format="json")
+        assert response.status_code == 404, method
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "route_not_found", method
+    status = admin.get(f"{ROUTES}/nope/status")
+    assert (status.status_code, status.json()["code"]) == (404, "route_not_found")
+
+
+def test_status_counts_each_answer_of_the_route_by_status(admin, proxy, upstream, settings):
+    created = admin.post(
+        ROUTES,
+        {"name": "calm", "path_prefix": "/calm", "upstream_url": upstream.url},
+        format="json",
+    )
+    assert created.status_code == 201
+    assert proxy.get("/calm/a").status_code == 200
+    assert proxy.get("/calm/b").status_code == 200
+    assert proxy.post("/calm/c").status_code == 405  # the route's own refusal, counted too
+    assert proxy.get("/elsewhere").status_code == 404  # no route: not this route's
+    status = admin.get(f"{ROUTES}/calm/status")
+    assert status.status_code == 200
+    body = status.json()
+    assert body["name"] == "calm"
+    assert body["enabled"] is True
+    assert body["circuit"] == {
+        "state": "closed",
+        "consecutive_failures": 0,
+        "opened_at": None,
+        "retry_after_seconds": None,
+    }
+    assert body["window_seconds"] == settings.GATEWAY_STATUS_WINDOW_SECONDS
+    assert body["requests"] == {"total": 3, "by_status": {"200": 2, "405": 1}}
+    latency = body["latency_ms"]
+    assert all(latency[key] is not None and latency[key] >= 0 for key in latency), latency
+    assert latency["p50"] <= latency["p95"]

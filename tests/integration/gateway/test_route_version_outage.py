@@ -33,11 +33,14 @@ def test_an_unreadable_version_key_reloads_from_the_database_now_and_then(redis_
     assert len(loads) == 2  # once at start, once per period: not once per check
 
 
-def test_a_route_change_that_cannot_be_published_is_counted(redis_down):
+def test_a_route_change_that_cannot_be_published_is_counted(
+    redis_down, django_capture_on_commit_callbacks
+):
     from apps.gateway.route_table import CacheRouteChangeNotifier
 
     before = _fallbacks("route_version_publish")
-    CacheRouteChangeNotifier().routes_changed()
+    with django_capture_on_commit_callbacks(using="gateway", execute=True):  # published at commit
+        CacheRouteChangeNotifier().routes_changed()
     assert _fallbacks("route_version_publish") == before + 1
 
 
