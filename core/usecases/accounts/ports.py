@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from types import TracebackType
 from typing import Protocol
 
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email, PasswordHash, UserId
 from core.domain.shared.result import Result
-from core.usecases.shared.ports import Clock, TokenRevocations
+from core.usecases.shared.ports import Clock, TokenRevocations, UnitOfWork
 
 __all__ = [
     "AccountEvents",
@@ -244,21 +243,6 @@ class PasswordPolicy(Protocol):
     """Why a new password is not acceptable for this user (empty when it is)."""
 
     def problems(self, password: str, *, email: str, full_name: str) -> list[str]: ...
-
-
-class UnitOfWork(Protocol):
-    """A transaction: rolled back on leaving the block unless `commit()` was called."""
-
-    def __enter__(self) -> UnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class LoginFailures(Protocol):

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from core.domain.aggregation.composite import Composite, CompositeChanges, composite_problems
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.aggregation.errors import CompositeError
-from core.usecases.aggregation.ports import CompositeRepository, CompositeWrite, UnitOfWork
+from core.usecases.aggregation.ports import CompositeRepository, CompositeWrite
+from core.usecases.shared.ports import UnitOfWork
 
 # A write that lost a race answers as the same request would have after the winner.
 _LOST_RACE = {

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from types import TracebackType
 from typing import Any, Protocol
 
 from core.domain.aggregation.composite import Composite
@@ -90,22 +89,6 @@ class CompositeRepository(Protocol):
         ...
 
     def delete(self, name: str) -> bool: ...
-
-
-class UnitOfWork(Protocol):
-    """A transaction on the composites: rolled back on leaving the block unless `commit()`
-    was called."""
-
-    def __enter__(self) -> UnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class SourceCache(Protocol):

@@ -1,4 +1,4 @@
-"""Ports shared by every context: time, access-token verification and revocation.
+"""Ports shared by every context: time, transactions, access-token verification and revocation.
 
 Ports are `typing.Protocol`s named by role; their adapters live in `apps/`, never here.
 """
@@ -6,6 +6,7 @@ Ports are `typing.Protocol`s named by role; their adapters live in `apps/`, neve
 from __future__ import annotations
 
 from datetime import datetime
+from types import TracebackType
 from typing import Protocol
 
 from core.domain.shared.identity import Principal, TokenError
@@ -44,3 +45,18 @@ class TokenRevocations(Protocol):
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
         """Deny every token of the user issued before `issued_before`."""
         ...
+
+
+class UnitOfWork(Protocol):
+    """A transaction: rolled back on leaving the block unless `commit()` was called."""
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...

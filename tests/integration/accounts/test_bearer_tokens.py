@@ -9,31 +9,22 @@ from datetime import UTC, datetime
 
 import jwt
 import pytest
-from django.conf import settings
 
 from apps.accounts.models import RefreshSession, User
 from tests.factories.accounts import PASSWORD
+from tests.factories.tokens import claims_of, signed, tampered
 from tests.integration.accounts.conftest import bearer, login, logout
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 CHALLENGE = 'Bearer realm="api"'
-KEY = settings.SIMPLE_JWT["SIGNING_KEY"]
-
-
-def _claims(token):
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-def _signed(claims, key=KEY, algorithm="HS256"):
-    return jwt.encode(claims, key, algorithm=algorithm)
 
 
 def _changed(token, **changes):
-    return _signed({**_claims(token), **changes})
+    return signed({**claims_of(token), **changes})
 
 
 def _without(token, claim):
-    return _signed({k: v for k, v in _claims(token).items() if k != claim})
+    return signed({k: v for k, v in claims_of(token).items() if k != claim})
 
 
 def _expired(token):
@@ -42,12 +33,14 @@ def _expired(token):
 
 
 FORGERIES = {
-    "another key": lambda pair: _signed(
-        _claims(pair["access_token"]), key="another-key-entirely-0123456789abcdef-xyz"
+    "another key": lambda pair: signed(
+        claims_of(pair["access_token"]), key="another-key-entirely-0123456789abcdef-xyz"
     ),
-    "another hmac": lambda pair: _signed(_claims(pair["access_token"]), algorithm="HS512"),
-    "alg none": lambda pair: jwt.encode(_claims(pair["access_token"]), None, algorithm="none"),
-    "tampered payload": lambda pair: _tampered(pair["access_token"]),
+    "another hmac": lambda pair: signed(claims_of(pair["access_token"]), algorithm="HS512"),
+    "alg none": lambda pair: jwt.encode(claims_of(pair["access_token"]), None, algorithm="none"),
+    "tampered payload": lambda pair: tampered(
+        pair["access_token"], roles=["user", "admin", "root"]
+    ),
     "another audience": lambda pair: _changed(pair["access_token"], aud="someone-else"),
     "no audience": lambda pair: _without(pair["access_token"], "aud"),
     "another issuer": lambda pair: _changed(pair["access_token"], iss="evil"),
@@ -58,15 +51,6 @@ FORGERIES = {
     "no expiry": lambda pair: _without(pair["access_token"], "exp"),
     "no jti": lambda pair: _without(pair["access_token"], "jti"),
 }
-
-
-def _tampered(token):
-    """The real header and signature over a payload that grants more."""
-    header, _, signature = token.split(".")
-    payload = jwt.utils.base64url_encode(
-        jwt.api_jws.json.dumps({**_claims(token), "roles": ["user", "admin", "root"]}).encode()
-    ).decode()
-    return f"{header}.{payload}.{signature}"
 
 
 SOME_ID = "00000000-0000-0000-0000-000000000000"
@@ -85,7 +69,7 @@ def _calls(pair, user_id):
             {"current_password": PASSWORD, "new_password": "a-changed-password-42"},
         ),
         ("get", "/api/v1/auth/sessions", None),
-        ("delete", f"/api/v1/auth/sessions/{_claims(pair['access_token'])['sid']}", None),
+        ("delete", f"/api/v1/auth/sessions/{claims_of(pair['access_token'])['sid']}", None),
         ("get", "/api/v1/users", None),
         ("get", f"/api/v1/users/{user_id}", None),
         ("patch", f"/api/v1/users/{user_id}", {"status": "suspended", "full_name": "Changed"}),

@@ -7,41 +7,21 @@ from datetime import UTC, datetime
 
 import jwt
 import pytest
-from django.conf import settings
 
+from tests.factories.tokens import claims_of, signed, tampered
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
-KEY = settings.SIMPLE_JWT["SIGNING_KEY"]
-
-
-def _claims(token):
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-def _signed(claims, key=KEY, algorithm="HS256"):
-    return jwt.encode(claims, key, algorithm=algorithm)
-
-
-def _tampered(token, **changes):
-    """The real header and signature over a changed payload."""
-    header, _, signature = token.split(".")
-    payload = jwt.utils.base64url_encode(
-        jwt.api_jws.json.dumps({**_claims(token), **changes}).encode()
-    ).decode()
-    return f"{header}.{payload}.{signature}"
-
-
 FORGERIES = {
-    "another key": lambda c: _signed(c, key="another-key-entirely-0123456789abcdef-xyz"),
-    "another hmac": lambda c: _signed(c, algorithm="HS512"),
+    "another key": lambda c: signed(c, key="another-key-entirely-0123456789abcdef-xyz"),
+    "another hmac": lambda c: signed(c, algorithm="HS512"),
     "alg none": lambda c: jwt.encode(c, None, algorithm="none"),
-    "another audience": lambda c: _signed({**c, "aud": "someone-else"}),
-    "no audience": lambda c: _signed({k: v for k, v in c.items() if k != "aud"}),
-    "another issuer": lambda c: _signed({**c, "iss": "evil"}),
-    "no issuer": lambda c: _signed({k: v for k, v in c.items() if k != "iss"}),
-    "access type": lambda c: _signed({**c, "type": "access"}),
-    "no type": lambda c: _signed({k: v for k, v in c.items() if k != "type"}),
+    "another audience": lambda c: signed({**c, "aud": "someone-else"}),
+    "no audience": lambda c: signed({k: v for k, v in c.items() if k != "aud"}),
+    "another issuer": lambda c: signed({**c, "iss": "evil"}),
+    "no issuer": lambda c: signed({k: v for k, v in c.items() if k != "iss"}),
+    "access type": lambda c: signed({**c, "type": "access"}),
+    "no type": lambda c: signed({k: v for k, v in c.items() if k != "type"}),
 }
 
 
@@ -56,7 +36,7 @@ def test_a_refresh_token_failing_any_check_is_refused_and_ends_nothing(
     api_client, alice, forgery, expired
 ):
     pair = login(api_client, "alice@example.com")
-    claims = _claims(pair["refresh_token"])
+    claims = claims_of(pair["refresh_token"])
     token = FORGERIES[forgery](_expired(claims) if expired else claims)
     refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": token}, format="json")
     # Past its `exp` a token may be told expired first (PyJWT checks `exp` before `aud`/`iss`).
@@ -78,7 +58,7 @@ def test_a_refresh_token_failing_any_check_is_refused_and_ends_nothing(
 def test_a_tampered_refresh_token_is_refused_and_ends_nothing(api_client, alice, bob):
     """Bob's real signature over a payload naming Alice's family."""
     mine, theirs = login(api_client, "alice@example.com"), login(api_client, "bob@example.com")
-    token = _tampered(theirs["refresh_token"], sid=_claims(mine["refresh_token"])["sid"])
+    token = tampered(theirs["refresh_token"], sid=claims_of(mine["refresh_token"])["sid"])
     refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": token}, format="json")
     assert (refreshed.status_code, refreshed.json()["code"]) == (401, "token_invalid")
     again = api_client.post("/api/v1/auth/refresh", {"refresh_token": mine["refresh_token"]})
