@@ -105,17 +105,8 @@ def _parent_of_upstream_call(traceparent: str) -> str:
 
 def test_a_proxied_call_continues_the_clients_trace_through_the_gateways_spans(traced):
     http, collector, upstream, log = traced
-    created = http.post(
-        "/api/v1/gateway/routes",
-        json={"name": "traced", "path_prefix": "/traced", "upstream_url": upstream.url},
-    )
-    assert created.status_code == 201, created.text
-    deadline = time.monotonic() + 10
-    while (
-        answer := http.get("/traced/x", headers={"traceparent": CLIENT_TRACEPARENT})
-    ).status_code == 404:
-        assert time.monotonic() < deadline, "the route never took effect"
-        time.sleep(0.05)
+    _add_route(http, "traced", upstream)
+    answer = _first_routed(http, "/traced/x", headers={"traceparent": CLIENT_TRACEPARENT})
     assert answer.status_code == 200, answer.text
 
     attempt = _parent_of_upstream_call(answer.json()["headers"]["traceparent"])
@@ -135,15 +126,8 @@ def test_proxied_server_spans_are_named_without_the_clients_path(traced):
     (OpenTelemetry's HTTP conventions: the URI path must not be the default name), so paths a
     client makes up add no names; the route it matched is an attribute."""
     http, collector, upstream, _log = traced
-    created = http.post(
-        "/api/v1/gateway/routes",
-        json={"name": "named", "path_prefix": "/named", "upstream_url": upstream.url},
-    )
-    assert created.status_code == 201, created.text
-    deadline = time.monotonic() + 10
-    while http.get("/named/warm").status_code == 404:
-        assert time.monotonic() < deadline, "the route never took effect"
-        time.sleep(0.05)
+    _add_route(http, "named", upstream)
+    _first_routed(http, "/named/warm")
     servers = []
     for path in ("/named/orders/1", "/named/orders/2?page=3", "/unrouted/4"):
         answer = http.get(path, headers={"traceparent": CLIENT_TRACEPARENT})
@@ -169,6 +153,24 @@ def test_proxied_server_spans_are_named_without_the_clients_path(traced):
         assert collector.attributes[span]["gateway.route"] == "named"
     assert [collector.names[span] for span in unrouted] == ["GET"]
     assert "gateway.route" not in collector.attributes[unrouted[0]]
+
+
+def _add_route(http, name, upstream):
+    created = http.post(
+        "/api/v1/gateway/routes",
+        json={"name": name, "path_prefix": f"/{name}", "upstream_url": upstream.url},
+    )
+    assert created.status_code == 201, created.text
+
+
+def _first_routed(http, path, **options):
+    """The first answer to `path` that a route served (workers load a new route within a
+    second; another server process, so it is polled)."""
+    deadline = time.monotonic() + 10
+    while (answer := http.get(path, **options)).status_code == 404:
+        assert time.monotonic() < deadline, "the route never took effect"
+        time.sleep(0.05)
+    return answer
 
 
 def _log_lines(log, request_id):
