@@ -17,7 +17,6 @@ from django.core.cache import cache
 from django.core.exceptions import DisallowedHost
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -29,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.hosts import HOST_NOT_ALLOWED
+from apps.common.metrics import exposition
 from apps.common.problems import problem_response
 
 log = structlog.get_logger(__name__)
@@ -152,7 +152,8 @@ class MetricsView(OperationalView):
         summary="Prometheus metrics",
         description=(
             "Prometheus text format, aggregated across gunicorn workers when multiprocess: "
-            "request rate and duration, database and cache calls, and business counters."
+            "request rate and duration, database and cache calls, and business counters; "
+            "circuit states are read from the shared state at each scrape."
         ),
         tags=[OPERATIONS_TAG],
         responses={
@@ -162,7 +163,7 @@ class MetricsView(OperationalView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        return ExportToDjangoView(request._request)
+        return HttpResponse(exposition(), content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -3,13 +3,15 @@
 Both follow `core.domain.gateway.breaker` (the Redis one in Lua, atomically). Two shortcuts keep
 the proxy path cheap without changing behaviour: a worker that saw a circuit OPEN until T
 answers 503 locally until T (nothing can close it earlier), and a success on a circuit that
-had no failures writes nothing.
+had no failures writes nothing. /metrics reads every route's state at scrape time (`states`),
+so the proxy path records no gauge.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -19,7 +21,6 @@ from apps.gateway.redis_support import redis_unavailable
 from core.domain.gateway import breaker as rules
 from core.domain.gateway.breaker import Admission, Circuit, CircuitState
 from core.domain.gateway.route import BreakerPolicy
-from core.usecases.gateway.ports import GatewayMetrics
 
 _ADMIT = """
 local h = redis.call('HMGET', KEYS[1], 's', 'f', 'o', 'p')
@@ -69,10 +70,9 @@ return 'closed'
 class InProcessCircuitBreaker:
     """`CircuitBreaker` for one process (embedded mode, or Redis unreachable); thread-safe."""
 
-    def __init__(self, metrics: GatewayMetrics | None = None) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._circuits: dict[str, Circuit] = {}
-        self._metrics = metrics
 
     def admit(self, route: str, policy: BreakerPolicy, now: float) -> tuple[Admission, int]:
         with self._lock:
@@ -81,8 +81,6 @@ class InProcessCircuitBreaker:
             self._circuits[route] = after
         if admission is Admission.DENIED:
             return admission, circuit.retry_after(policy, now)
-        if admission is Admission.PROBE and self._metrics:
-            self._metrics.circuit(route, after)
         return admission, 0
 
     def record(
@@ -90,20 +88,20 @@ class InProcessCircuitBreaker:
     ) -> None:
         with self._lock:
             before = self._circuits.get(route, Circuit())
-            after = rules.record(before, policy, now, success=success, probe=probe)
-            self._circuits[route] = after
-        if after.state is not before.state and self._metrics:
-            self._metrics.circuit(route, after)
+            self._circuits[route] = rules.record(before, policy, now, success=success, probe=probe)
 
     def snapshot(self, route: str) -> Circuit:
         with self._lock:
             return self._circuits.get(route, Circuit())
 
+    def states(self, routes: Sequence[str]) -> dict[str, CircuitState]:
+        """Each route's circuit state (for /metrics)."""
+        with self._lock:
+            return {route: self._circuits.get(route, Circuit()).state for route in routes}
+
     def forget(self, route: str) -> None:
         with self._lock:
             self._circuits.pop(route, None)
-        if self._metrics:  # the gauge shows the fresh closed circuit, not the one forgotten
-            self._metrics.circuit(route, Circuit())
 
 
 class RedisCircuitBreaker:
@@ -113,7 +111,6 @@ class RedisCircuitBreaker:
         self,
         client: Any,
         prefix: str,
-        metrics: GatewayMetrics | None = None,
         fallback: InProcessCircuitBreaker | None = None,
         hints: CircuitHints | None = None,
     ) -> None:
@@ -122,8 +119,7 @@ class RedisCircuitBreaker:
         self._admit = client.register_script(_ADMIT)
         self._record = client.register_script(_RECORD)
         self._prefix = f"{prefix}cb:"
-        self._metrics = metrics
-        self._fallback = fallback or InProcessCircuitBreaker(metrics)
+        self._fallback = fallback or InProcessCircuitBreaker()
         self._open_until: dict[str, float] = {}
         self._local = threading.local()
 
@@ -159,8 +155,6 @@ class RedisCircuitBreaker:
             if opens_at:
                 self._open_until[route] = float(opens_at)
             return admission, int(wait)
-        if admission is Admission.PROBE and self._metrics:
-            self._metrics.circuit(route, Circuit(CircuitState.HALF_OPEN))
         return admission, 0
 
     def record(
@@ -177,11 +171,8 @@ class RedisCircuitBreaker:
             redis_unavailable("circuit_breaker", error)
             self._fallback.record(route, policy, now, success=success, probe=probe)
             return
-        new_state = CircuitState(_text(state))
-        if new_state is CircuitState.OPEN:
+        if _text(state) == CircuitState.OPEN:
             self._open_until[route] = now + policy.recovery_seconds
-        if self._metrics and (new_state is not CircuitState.CLOSED or probe or not success):
-            self._metrics.circuit(route, Circuit(new_state))
 
     def snapshot(self, route: str) -> Circuit:
         try:
@@ -197,6 +188,22 @@ class RedisCircuitBreaker:
             float(fields.get("p", "0")),
         )
 
+    def states(self, routes: Sequence[str]) -> dict[str, CircuitState] | None:
+        """Each route's circuit state as Redis holds it, in one pipelined round trip (for
+        /metrics); None when Redis cannot be read: no worker's own guess stands in for it."""
+        pipeline = self._client.pipeline(transaction=False)
+        for route in routes:
+            pipeline.hget(self._prefix + route, "s")
+        try:
+            found = pipeline.execute()
+        except RedisError as error:
+            redis_unavailable("circuit_metrics", error)
+            return None
+        return {
+            route: CircuitState(_text(state)) if state is not None else CircuitState.CLOSED
+            for route, state in zip(routes, found, strict=True)
+        }
+
     def forget(self, route: str) -> None:
         self._open_until.pop(route, None)  # other workers drop theirs on the route reload
         self._fallback.forget(route)
@@ -204,8 +211,6 @@ class RedisCircuitBreaker:
             self._client.delete(self._prefix + route)
         except RedisError as error:
             redis_unavailable("circuit_breaker", error)
-        if self._metrics:  # the most recent value of every worker's gauge: closed
-            self._metrics.circuit(route, Circuit())
 
     def forget_local(self) -> None:
         """Drop what this worker remembers (after a route change)."""

@@ -3,17 +3,22 @@
 Labels stay bounded: route names (admin-defined) and status codes. With gunicorn the values of
 every worker are aggregated through PROMETHEUS_MULTIPROC_DIR. The same answers also feed the
 status endpoint's rolling window (`apps.gateway.traffic`): Prometheus counts since start.
+Circuit states are shared state, not counts: /metrics reads them when scraped
+(`CircuitStateCollector`), so they cannot go missing with the worker that last saw a change.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from apps.gateway.traffic import LATENCY_BOUNDS, RecentTraffic
-from core.domain.gateway.breaker import Circuit
+from core.domain.gateway.breaker import CircuitState
 from core.domain.gateway.matching import RouteTable
+from core.domain.gateway.route import Route
 from core.usecases.gateway.ports import CacheResult
 
 REQUESTS = Counter(
@@ -30,12 +35,6 @@ RATE_LIMITED = Counter(
 )
 CACHE = Counter(
     "platform_gateway_cache_total", "Cache lookups by route and result.", ["route", "result"]
-)
-CIRCUIT = Gauge(
-    "platform_gateway_circuit_state",
-    "Circuit state by route: 0 closed, 1 half-open, 2 open.",
-    ["route"],
-    multiprocess_mode="livemostrecent",
 )
 ROUTE_TABLE = Gauge(
     "platform_gateway_route_table_routes",
@@ -78,9 +77,6 @@ class PrometheusGatewayMetrics:
     def route_table_loaded(self, table: RouteTable) -> None:
         ROUTE_TABLE.set(len(table))
 
-    def circuit(self, route: str, circuit: Circuit) -> None:
-        CIRCUIT.labels(route).set(circuit.state.gauge)
-
     def answered(self, route: str, status: int, seconds: float) -> None:
         children = self._answered.get((route, status))
         if children is None:
@@ -90,3 +86,46 @@ class PrometheusGatewayMetrics:
         children[0].inc()
         children[1].observe(seconds)
         self.recent.answered(route, status, seconds)
+
+
+class CircuitStates(Protocol):
+    """Reads the circuit state of many routes at once; None when it cannot be read."""
+
+    def states(self, routes: Sequence[str]) -> Mapping[str, CircuitState] | None: ...
+
+
+class CircuitStateCollector:
+    """`platform_gateway_circuit_state{route}` (0 closed, 1 half-open, 2 open) of every enabled
+    route, read from the shared circuits when /metrics is scraped.
+
+    A per-worker gauge went missing with the worker that set it (a restart, a deploy) while the
+    circuit stayed open in Redis, since a blocked call sets nothing. This costs the scrape one
+    pipelined Redis round trip over the route table the worker holds in memory (no database
+    query), and the proxy path nothing. When the circuits cannot be read, or the worker has not
+    loaded its routes yet, the family is left out: the page still answers.
+    """
+
+    name = "platform_gateway_circuit_state"
+    documentation = "Circuit state by route: 0 closed, 1 half-open, 2 open."
+
+    def __init__(
+        self, routes: Callable[[], Iterable[Route] | None], circuits: Callable[[], CircuitStates]
+    ) -> None:
+        self._routes = routes
+        self._circuits = circuits
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(self.name, self.documentation, labels=["route"])]
+
+    def collect(self) -> Iterator[Metric]:
+        routes = self._routes()
+        if routes is None:  # no table loaded yet: nothing to name
+            return
+        names = sorted(route.name for route in routes)
+        states = self._circuits().states(names)
+        if states is None:
+            return
+        family = GaugeMetricFamily(self.name, self.documentation, labels=["route"])
+        for name in names:
+            family.add_metric([name], states[name].gauge)
+        yield family

@@ -69,6 +69,12 @@ class VersionedRouteSource:
         finally:
             self._lock.release()
 
+    def loaded(self) -> RouteTable | None:
+        """The table in hand, without a check for a newer one (None before the first load): for
+        readers off the request path, such as /metrics, which must not reach the database.
+        Under gunicorn the refresh thread keeps it current (`start_refreshing`)."""
+        return self._table
+
     def start_refreshing(self) -> threading.Thread:
         """Keep the table current from a background thread, one check per refresh period, so a
         worker that serves nothing for a while still has the latest routes when the database

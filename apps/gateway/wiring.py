@@ -27,7 +27,7 @@ from apps.gateway.limiter import (
     NoRevocationFacts,
     RedisSlidingWindowLimiter,
 )
-from apps.gateway.metrics import PrometheusGatewayMetrics
+from apps.gateway.metrics import CircuitStateCollector, PrometheusGatewayMetrics
 from apps.gateway.redis_support import key_prefix, raw_redis
 from apps.gateway.repositories import DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
@@ -36,6 +36,7 @@ from apps.gateway.traffic import RecentTraffic
 from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
 from apps.gateway.upstream_curl import CurlUpstream
 from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
+from core.domain.gateway.matching import RouteTable
 from core.usecases.gateway.forward_request import ForwardRequest
 from core.usecases.gateway.manage_routes import (
     AnnounceSavedRoutes,
@@ -46,7 +47,7 @@ from core.usecases.gateway.manage_routes import (
     ListRoutes,
     UpdateRoute,
 )
-from core.usecases.gateway.ports import CircuitBreaker, EdgeChecks, RateLimiter, ResponseCache
+from core.usecases.gateway.ports import EdgeChecks, RateLimiter, ResponseCache
 from core.usecases.gateway.route_status import GetRouteStatus
 from core.usecases.shared.ports import Clock, Monotonic
 
@@ -71,7 +72,7 @@ class GatewayState:
     routes: VersionedRouteSource
     limiter: RateLimiter
     edge: EdgeChecks
-    breaker: CircuitBreaker
+    breaker: InProcessCircuitBreaker | RedisCircuitBreaker
     cache: ResponseCache
     upstream: CurlUpstream | HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
     metrics: PrometheusGatewayMetrics
@@ -118,9 +119,8 @@ def _build_state() -> GatewayState:
     routes.on_reload.append(metrics.route_table_loaded)
     limiter: RateLimiter
     edge: EdgeChecks
-    breaker: CircuitBreaker
+    breaker: InProcessCircuitBreaker | RedisCircuitBreaker
     cache: ResponseCache
-    edge: EdgeChecks
     if client is not None:
         prefix = key_prefix()
         hints = CircuitHints()
@@ -130,14 +130,14 @@ def _build_state() -> GatewayState:
             client, prefix, circuits=hints, responses=responses
         )
         limiter = edge = redis_limiter
-        redis_breaker = RedisCircuitBreaker(client, prefix, metrics, hints=hints)
+        redis_breaker = RedisCircuitBreaker(client, prefix, hints=hints)
         routes.on_reload.append(lambda table: redis_breaker.forget_local())
         breaker = redis_breaker
         cache = responses
     else:
         in_process = InProcessSlidingWindowLimiter()
         limiter, edge = in_process, InProcessEdgeChecks(in_process)
-        breaker = InProcessCircuitBreaker(metrics)
+        breaker = InProcessCircuitBreaker()
         cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
     upstream: CurlUpstream | HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
     if settings.GATEWAY_UPSTREAM_CLIENT == "pycurl":
@@ -181,6 +181,17 @@ def forward_request(
         sleep=time.sleep,
         random=SystemRandom(),
     )
+
+
+def circuit_state_collector() -> CircuitStateCollector:
+    """/metrics' circuit gauge: the route table this worker holds, the circuits every worker
+    shares."""
+
+    def routes() -> RouteTable | None:
+        held = _state  # not built for a scrape: a process that serves no route reports none
+        return held.routes.loaded() if held is not None else None
+
+    return CircuitStateCollector(routes=routes, circuits=lambda: state().breaker)
 
 
 def _notifier() -> CacheRouteChangeNotifier:

@@ -290,9 +290,6 @@ class FakeMetrics:
     def upstream(self, route: str, seconds: float, outcome: str) -> None:
         self.events.append(("upstream", route, outcome))
 
-    def circuit(self, route: str, circuit: Circuit) -> None:
-        self.events.append(("circuit", route, circuit.state.value))
-
 
 class FakeTrafficStats:
     def summary(self, route: str) -> TrafficSummary:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from core.domain.gateway.route import Route
@@ -38,6 +38,10 @@ class RouteTable:
 
     def __len__(self) -> int:
         return len(self._by_prefix)
+
+    def __iter__(self) -> Iterator[Route]:
+        """The enabled routes, in no particular order."""
+        return iter(self._by_prefix.values())
 
     def match(self, path: str) -> Route | None:
         """The route with the longest prefix that `path` equals or continues with `/…`; None

@@ -204,8 +204,6 @@ class GatewayMetrics(Protocol):
 
     def upstream(self, route: str, seconds: float, outcome: str) -> None: ...
 
-    def circuit(self, route: str, circuit: Circuit) -> None: ...
-
 
 class Sleeper(Protocol):
     """Waits between retries (tests inject one that does not sleep)."""

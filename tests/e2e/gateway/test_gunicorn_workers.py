@@ -3,6 +3,7 @@ proved on each worker (which one answered is read from its own metrics file)."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories.gateway import UpstreamServer
@@ -93,7 +95,7 @@ def platform(tmp_path, request):
                 process.kill()
                 pytest.fail("gunicorn did not start")
             time.sleep(0.2)
-    yield SimpleNamespace(url=base, metrics=tmp_path / "prometheus")
+    yield SimpleNamespace(url=base, metrics=tmp_path / "prometheus", process=process)
     process.terminate()
     process.wait(timeout=30)
 
@@ -216,6 +218,49 @@ def test_every_worker_serves_route_changes_and_limits_are_exact(platform, upstre
     )
     assert changed.status_code == 200
     _until_every_worker_answers(platform, "/live/x", 404, meanwhile={200})
+
+
+def _circuit_states(platform):
+    """Route → value of every `platform_gateway_circuit_state` sample on /metrics."""
+    text = httpx.get(platform.url + "/metrics", timeout=10).text
+    found = [
+        (sample.labels["route"], sample.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == "platform_gateway_circuit_state"
+        for sample in family.samples
+    ]
+    assert len(found) == len(dict(found)), f"a route reported more than once: {found}"
+    return dict(found)
+
+
+def test_an_open_circuit_stays_on_metrics_when_every_worker_is_replaced(platform, upstream):
+    """A deploy replaces the workers that saw the circuit open; the new ones refuse every call
+    without changing it, and /metrics still says open, once, until `recovery_seconds`."""
+    breaker = {"failure_threshold": 1, "recovery_seconds": 3600}
+    _add_route(
+        platform,
+        name="down",
+        path_prefix="/down",
+        upstream_url=upstream.url + "/fail",
+        circuit_breaker=breaker,
+    )
+    _add_route(platform, name="up", path_prefix="/up", upstream_url=upstream.url)
+    # The first call to reach /down fails upstream (500) and opens the circuit for everyone.
+    _until_every_worker_answers(platform, "/down", 503, meanwhile={404, 500})
+    assert _circuit_states(platform) == {"down": 2, "up": 0}
+    old = set(_per_worker(platform.metrics, "platform_gateway_route_table_routes"))
+
+    platform.process.send_signal(signal.SIGHUP)  # gunicorn replaces every worker
+    deadline = time.monotonic() + 30
+    while True:
+        tables = _per_worker(platform.metrics, "platform_gateway_route_table_routes")
+        if len(tables) == WORKERS and not old & set(tables) and set(tables.values()) == {2}:
+            break  # the old workers' files are gone, the new ones have loaded both routes
+        assert time.monotonic() < deadline, f"workers {sorted(tables)} (old: {sorted(old)})"
+        time.sleep(0.05)
+
+    assert _circuit_states(platform) == {"down": 2, "up": 0}
+    assert _fresh_get(platform.url + "/down").status_code == 503  # still open for the new
 
 
 def test_a_client_cannot_claim_https_without_trusted_proxies(platform, upstream):

@@ -120,9 +120,8 @@ def test_idempotent_calls_are_retried_on_a_flaky_upstream(proxy, add_route, upst
 
 def test_in_process_breaker_follows_the_same_rules():
     from apps.gateway.breaker import InProcessCircuitBreaker
-    from apps.gateway.metrics import PrometheusGatewayMetrics
 
-    breaker = InProcessCircuitBreaker(PrometheusGatewayMetrics())
+    breaker = InProcessCircuitBreaker()
     breaker.record("r", POLICY, 0.0, success=False, probe=False)
     breaker.record("r", POLICY, 0.0, success=False, probe=False)
     assert breaker.admit("r", POLICY, 5.0) == (Admission.DENIED, 5)

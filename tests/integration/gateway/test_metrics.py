@@ -40,6 +40,22 @@ def value(samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def circuit_samples(client) -> dict[str, float]:
+    """Route → value of every `platform_gateway_circuit_state` sample (each route once), once
+    this process's route table is current, as each gunicorn worker's refresh thread keeps it."""
+    from apps.gateway import wiring
+
+    wiring.state().routes.current()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    found: list[tuple[str, float]] = []
+    for family in text_string_to_metric_families(response.content.decode()):
+        if family.name == "platform_gateway_circuit_state":
+            found += [(sample.labels["route"], sample.value) for sample in family.samples]
+    assert len(found) == len(dict(found)), f"a route reported more than once: {found}"
+    return dict(found)
+
+
 def test_proxied_calls_show_on_metrics_by_route_status_and_outcome(
     client, proxy, upstream, add_route
 ):
@@ -140,8 +156,9 @@ def test_metric_labels_are_route_names_statuses_and_outcomes_only(
 def test_the_circuit_gauge_follows_a_circuit_closed_by_a_route_change(
     client, api_client, proxy, upstream, add_route, change
 ):
-    """A route sent to another upstream, or removed, starts with a closed circuit (the status
-    endpoint says `closed`): /metrics says so too, rather than the open circuit it forgot."""
+    """A route sent to another upstream starts with a closed circuit (the status endpoint says
+    `closed`): /metrics says so too, rather than the open circuit it forgot; a removed route has
+    no circuit left to report."""
     add_route(
         name="moving",
         path_prefix="/moving",
@@ -149,25 +166,137 @@ def test_the_circuit_gauge_follows_a_circuit_closed_by_a_route_change(
         circuit_breaker=BreakerPolicy(failure_threshold=1, recovery_seconds=3600),
     )
     assert proxy.get("/moving").status_code == 500
-    assert value(scrape(client), "platform_gateway_circuit_state", route="moving") == 2
+    assert circuit_samples(client)["moving"] == 2
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
     url = "/api/v1/gateway/routes/moving"
     if change == "moved":
         moved = api_client.patch(url, {"upstream_url": upstream.url}, format="json")
         assert moved.status_code == 200
         assert api_client.get(f"{url}/status").json()["circuit"]["state"] == "closed"
+        assert circuit_samples(client)["moving"] == 0
     else:
         assert api_client.delete(url).status_code == 204
-    assert value(scrape(client), "platform_gateway_circuit_state", route="moving") == 0
+        assert "moving" not in circuit_samples(client)
 
 
-def test_the_in_process_breaker_sets_the_gauge_of_a_forgotten_circuit_to_closed(client):
-    """The embedded server's breaker (no Redis) keeps the gauge in step the same way."""
+def test_the_circuit_gauge_is_read_from_the_shared_circuit_at_each_scrape(
+    client, add_route, upstream
+):
+    """A circuit opened by another worker (say one since restarted: its gauge went with it, and
+    a blocked call never sets it again) reads open here too, for as long as it stays open."""
+    from apps.gateway.breaker import RedisCircuitBreaker
+    from apps.gateway.redis_support import key_prefix, raw_redis
+
+    policy = BreakerPolicy(failure_threshold=1, recovery_seconds=3600)
+    add_route(name="shared", path_prefix="/shared", upstream_url=upstream.url)
+    add_route(name="calm", path_prefix="/calm", upstream_url=upstream.url)
+    other_worker = RedisCircuitBreaker(raw_redis(), key_prefix())
+    assert circuit_samples(client) == {"shared": 0, "calm": 0}
+    other_worker.record("shared", policy, 1000.0, success=False, probe=False)
+    assert circuit_samples(client) == {"shared": 2, "calm": 0}  # open
+    assert circuit_samples(client) == {"shared": 2, "calm": 0}  # and at every scrape
+    other_worker.admit("shared", policy, 5000.0)  # the probe's call
+    assert circuit_samples(client) == {"shared": 1, "calm": 0}  # half-open
+    other_worker.record("shared", policy, 5000.0, success=True, probe=True)
+    assert circuit_samples(client) == {"shared": 0, "calm": 0}
+
+
+def test_the_circuit_gauge_reports_the_enabled_routes_of_the_table_only(
+    client, api_client, add_route, upstream
+):
+    """A removed or disabled route has no circuit series (it serves nothing)."""
+    add_route(name="kept", path_prefix="/kept", upstream_url=upstream.url)
+    add_route(name="gone", path_prefix="/gone", upstream_url=upstream.url)
+    add_route(name="off", path_prefix="/off", upstream_url=upstream.url, enabled=False)
+    assert circuit_samples(client) == {"kept": 0, "gone": 0}
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
+    assert api_client.delete("/api/v1/gateway/routes/gone").status_code == 204
+    assert circuit_samples(client) == {"kept": 0}
+
+
+def test_without_redis_the_circuit_gauge_is_left_out_and_metrics_still_answer(
+    client, add_route, upstream, settings
+):
+    from apps.gateway import wiring
+    from apps.gateway.redis_support import REDIS_FALLBACKS
+    from tests.conftest import UNREACHABLE_REDIS
+
+    add_route(name="shared", path_prefix="/shared", upstream_url=upstream.url)
+    assert circuit_samples(client) == {"shared": 0}
+    settings.REDIS_URL = UNREACHABLE_REDIS
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": UNREACHABLE_REDIS}}
+    wiring.reset_state()
+    before = REDIS_FALLBACKS.labels("circuit_metrics")._value.get()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "platform_gateway_requests_total" in text  # the rest of the page is there
+    assert circuit_samples(client) == {}
+    assert REDIS_FALLBACKS.labels("circuit_metrics")._value.get() >= before + 1
+
+
+def test_in_embedded_mode_the_gauge_is_read_from_the_in_process_breaker(
+    client, add_route, upstream, settings
+):
+    """No Redis (`make run`): the one worker's breaker is the shared state."""
+    from apps.gateway import wiring
     from apps.gateway.breaker import InProcessCircuitBreaker
-    from apps.gateway.metrics import PrometheusGatewayMetrics
 
-    breaker = InProcessCircuitBreaker(PrometheusGatewayMetrics())
+    settings.REDIS_URL = ""
+    wiring.reset_state()
+    add_route(name="embedded", path_prefix="/embedded", upstream_url=upstream.url)
+    breaker = wiring.state().breaker
+    assert isinstance(breaker, InProcessCircuitBreaker)
     breaker.record("embedded", BreakerPolicy(1, 60), 0.0, success=False, probe=False)
-    assert value(scrape(client), "platform_gateway_circuit_state", route="embedded") == 2
+    assert circuit_samples(client) == {"embedded": 2}
     breaker.forget("embedded")
-    assert value(scrape(client), "platform_gateway_circuit_state", route="embedded") == 0
+    assert circuit_samples(client) == {"embedded": 0}
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_scrape_reads_no_route_from_the_database(client):
+    """/metrics reports the circuits of the table a worker holds; one that has loaded none (it
+    serves no route yet) reports none, and the scrape never waits on the gateway database."""
+    from apps.gateway.breaker import RedisCircuitBreaker
+    from apps.gateway.redis_support import key_prefix, raw_redis
+
+    RedisCircuitBreaker(raw_redis(), key_prefix()).record(
+        "elsewhere", BreakerPolicy(1, 60), 0.0, success=False, probe=False
+    )
+    response = client.get("/metrics")  # the gateway database is off limits to this test
+    assert response.status_code == 200
+    assert "platform_gateway_circuit_state" not in response.content.decode()
+
+
+def test_a_circuit_gauge_left_in_worker_files_is_not_reported_beside_the_shared_one(
+    client, add_route, upstream, tmp_path, monkeypatch
+):
+    """Under gunicorn the page sums the workers' files. A file of an older build, whose workers
+    still kept the gauge, must not report the circuit a second time (or its stale value)."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    add_route(name="stale", path_prefix="/stale", upstream_url=upstream.url)
+    older = MmapedDict(str(tmp_path / "gauge_livemostrecent_4242.db"))
+    key = mmap_key(
+        "platform_gateway_circuit_state",
+        "platform_gateway_circuit_state",
+        ["route"],
+        ["stale"],
+        "Circuit state by route: 0 closed, 1 half-open, 2 open.",
+    )
+    older.write_value(key, 2.0, 1.0)
+    older.close()
+    counter = MmapedDict(str(tmp_path / "counter_4242.db"))
+    key = mmap_key(
+        "platform_gateway_requests",
+        "platform_gateway_requests_total",
+        ["route", "status"],
+        ["stale", "200"],
+        "Proxied requests by route and status.",
+    )
+    counter.write_value(key, 3.0, 0.0)
+    counter.close()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert circuit_samples(client) == {"stale": 0}  # closed, as Redis has it
+    samples = scrape(client)
+    assert value(samples, "platform_gateway_requests_total", route="stale", status="200") == 3

@@ -32,6 +32,7 @@ def test_prefixes_match_whole_segments_only():
 def test_disabled_routes_are_not_in_the_table():
     assert TABLE.match("/off") is None
     assert len(TABLE) == 2
+    assert sorted(route.name for route in TABLE) == ["a", "ab"]
     assert TABLE.match("/a/b").name == "ab"
     assert TABLE.version == "v1"
 
