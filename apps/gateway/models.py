@@ -45,7 +45,7 @@ class RouteRow(models.Model):
     def clean(self) -> None:
         """Admin forms refuse what the domain refuses."""
         from apps.gateway.repositories import to_domain
-        from core.domain.gateway.route import route_problems
+        from core.domain.gateway.route import normalise_prefix, route_problems
 
         rates = (self.rate_limit_requests, self.rate_limit_window_seconds, self.rate_limit_key)
         if any(value not in (None, "") for value in rates) and not all(
@@ -61,8 +61,10 @@ class RouteRow(models.Model):
         ):
             # Refused rather than stringified: [1, null] is not the roles "1" and "None".
             raise ValidationError({"required_roles": 'A list of role names, say ["admin"].'})
-        # Trimmed as the REST API trims them; the domain then judges what is left.
+        # Trimmed as the REST API trims them; the domain then judges what is left. The prefix
+        # loses a trailing slash by the API's rule before the uniqueness check reads it.
         self.required_roles = [role.strip() for role in self.required_roles]
+        self.path_prefix = normalise_prefix(self.path_prefix)
         problems = route_problems(to_domain(self))
         if problems:
             raise ValidationError(

@@ -61,6 +61,43 @@ def test_the_admin_trims_required_roles(admin_client):
     assert sorted(row.required_roles) == ["admin", "billing:read"]
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"), [("/orders/", "/orders"), ("/orders//", "/orders"), ("//", "/")]
+)
+@pytest.mark.parametrize("page", ["add", "change"])
+def test_the_admin_drops_a_trailing_slash_of_the_prefix_as_the_api_does(
+    admin_client, api_client, page, given, kept
+):
+    """One rule for both doors: what the REST API stores for a prefix, the admin stores too."""
+    from tests.factories.tokens import access_token
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
+    over_the_api = api_client.post(
+        "/api/v1/gateway/routes",
+        {"name": "api", "path_prefix": given, "upstream_url": "http://127.0.0.1:9/base"},
+        format="json",
+    )
+    assert over_the_api.status_code == 201, over_the_api.json()
+    assert over_the_api.json()["path_prefix"] == kept
+    assert api_client.delete("/api/v1/gateway/routes/api").status_code == 204
+    if page == "change":
+        url = f"{CHANGELIST}{_stored_route(path_prefix='/before').pk}/change/"
+    else:
+        url = ADD
+    response = admin_client.post(url, route_form(path_prefix=given))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert RouteRow.objects.using("gateway").get(name="orders").path_prefix == kept
+
+
+def test_the_admin_refuses_a_prefix_taken_but_for_its_trailing_slash(admin_client):
+    _stored_route(name="taken", path_prefix="/orders")
+    response = admin_client.post(ADD, route_form(path_prefix="/orders/"))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["path_prefix"] == ["Route with this Path prefix already exists."], errors
+    assert not RouteRow.objects.using("gateway").filter(name="orders").exists()
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:18141?", "http://h/base/#"])
 def test_the_admin_refuses_an_upstream_url_with_an_empty_query_or_fragment(admin_client, url):
     response = admin_client.post(ADD, route_form(upstream_url=url))
