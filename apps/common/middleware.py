@@ -1,4 +1,5 @@
-"""Cross-cutting HTTP middleware: request ids, the access log, body limits, problem documents.
+"""Cross-cutting HTTP middleware: request ids, the access log, the session user's id in it,
+body limits, problem documents.
 
 Nothing here knows a bounded context. Responses that must reach the client untouched (the
 gateway's proxied answers) set `response.passthrough = True` and are left alone.
@@ -10,14 +11,17 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
 
 from apps.common.hosts import absolute_form, absolute_target_host
-from apps.common.logging import bind_request
+from apps.common.logging import bind_request, bind_user
 from apps.common.problems import problem_response
 
 log = structlog.get_logger("platform.access")
@@ -69,6 +73,22 @@ class AccessLogMiddleware:
             user_id=getattr(request, "platform_user_id", None),
         )
         return response
+
+
+class LoggingAuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's `AuthenticationMiddleware` (the admin's session sign-in), whose user, once
+    something loads it, is named in the access-log line and every later line by id, as a
+    bearer token's user is. A request that never asks for `request.user` loads nothing."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _logged(request, auth_middleware.get_user(request)))
+
+
+def _logged(request: HttpRequest, user: Any) -> Any:
+    if user.is_authenticated:
+        bind_user(request, str(user.pk))  # the id only: never the email or the session key
+    return user
 
 
 class BodySizeLimitMiddleware:

@@ -45,6 +45,33 @@ def test_access_log_line_has_request_fields_and_no_secrets(client, caplog):
     assert token not in str(line)
 
 
+def _access_lines(caplog):
+    return [r.msg for r in caplog.records if r.name == "platform.access"]
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_request_signed_in_by_the_admin_session_logs_the_users_id(
+    admin_client, admin_user, caplog
+):
+    """As a bearer token's request does: the id, never the email or the session's key."""
+    with caplog.at_level("INFO", logger="platform.access"):
+        assert admin_client.get("/admin/").status_code == 200
+        assert admin_client.get("/admin/accounts/user/").status_code == 200
+    lines = _access_lines(caplog)
+    assert [line["user_id"] for line in lines] == [str(admin_user.pk)] * 2
+    session_key = admin_client.cookies["sessionid"].value
+    for line in lines:
+        assert session_key not in str(line)
+        assert admin_user.email not in str(line)
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_request_without_a_signed_in_session_logs_no_user(client, caplog):
+    with caplog.at_level("INFO", logger="platform.access"):
+        assert client.get("/admin/").status_code == 302  # to the login page
+    assert [line["user_id"] for line in _access_lines(caplog)] == [None]
+
+
 def test_sensitive_keys_are_masked_before_rendering():
     from apps.common.logging import redact_secrets
 
