@@ -15,12 +15,12 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from apps.common.authentication import BEARER_CHALLENGE
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+from apps.common.renderers import JSONRenderer
 
 
 class ProblemError(drf.APIException):

@@ -133,3 +133,52 @@ def test_errors_of_views_that_render_yaml_or_html_are_json_problems(client, send
     # The schema view negotiates YAML first and the docs view HTML; their errors are still JSON.
     body = assert_problem(send(client), status, code)
     assert isinstance(body["detail"], str)
+
+
+# A JSON escape of a lone surrogate ("\ud800") parses into a Python string that is no Unicode
+# text. A field error that quotes the value it refuses ('"\ud800" is not a valid choice.') must
+# still be written out: JSON escapes it as it came.
+SURROGATE_ECHOES = [
+    ("post", "/api/v1/gateway/routes", '"auth": "\\ud800"', "auth"),
+    ("post", "/api/v1/gateway/routes", '"methods": ["\\ud800"]', "methods.0"),
+    (
+        "post",
+        "/api/v1/aggregation/composites",
+        '"auth": "\\ud800", "sources": [{"key": "a", "url": "http://h/"}]',
+        "auth",
+    ),
+    (
+        "post",
+        "/api/v1/aggregation/composites",
+        '"sources": [{"key": "a", "url": "http://h/", "method": "\\ud800"}]',
+        "sources.0.method",
+    ),
+    ("patch", "/api/v1/users/{user}", '"status": "\\ud800"', "status"),
+]
+
+
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+@pytest.mark.parametrize(("method", "path", "member", "field"), SURROGATE_ECHOES)
+def test_a_refused_value_quoted_in_a_field_error_is_written_even_when_no_text(
+    client, method, path, member, field
+):
+    from tests.factories.accounts import UserFactory
+    from tests.factories.tokens import access_token
+
+    alice = UserFactory()
+    admin = {"HTTP_AUTHORIZATION": f"Bearer {access_token(roles=('user', 'admin'))}"}
+    raw = '{"name": "ok", "path_prefix": "/ok", "upstream_url": "http://h/", ' + member + "}"
+    response = getattr(client, method)(
+        path.format(user=alice.id), raw, content_type="application/json", **admin
+    )
+    body = assert_problem(response, 400, "validation_error")
+    assert list(body["errors"]) == [field]
+    assert "\ud800" in body["errors"][field][0]  # the value as it came, escaped in the JSON
+    # Text that is Unicode is still written as UTF-8, not escaped.
+    accented = getattr(client, method)(
+        path.format(user=alice.id),
+        raw.replace("\\ud800", "B\u00fccher"),
+        content_type="application/json",
+        **admin,
+    )
+    assert "B\u00fccher".encode() in accented.content
