@@ -23,6 +23,7 @@ from django_ratelimit.exceptions import Ratelimited
 
 from apps.accounts import ratelimits, wiring
 from apps.accounts.models import User
+from apps.common.forms import JSONTextField
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import (
     ADMIN_ROLE,
@@ -94,7 +95,7 @@ class AdminUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
     # Tokens carry the roles as they are stored: the domain's rule (`parse_roles`), as for
     # `PATCH /api/v1/users/{id}`, so a bare string, numbers, null or a header-breaking role
     # never reach the database (nor a token).
-    roles = forms.JSONField(required=False, help_text=ROLES_MESSAGE)
+    roles = JSONTextField(required=False, help_text=ROLES_MESSAGE)
 
     def clean_email(self) -> str:
         return _normalised_email(self.cleaned_data["email"])

@@ -7,16 +7,14 @@ so the admin refuses what the REST API refuses.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.forms.models import BaseInlineFormSet
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from apps.common.forms import JSON_TEXT_FIELDS
 from core.domain.aggregation.composite import AuthMode, Composite, composite_problems
 
 
@@ -58,24 +56,10 @@ class SourceFormSet(BaseInlineFormSet):
         ]
 
 
-class JSONTextField(forms.JSONField):
-    """Django's JSON form field, redisplaying a value that holds a lone surrogate (typed as a
-    JSON escape, `["\\ud800"]`, which the domain refuses) escaped as typed: written out as it
-    is, the refused form could not be encoded as the page's UTF-8."""
-
-    def prepare_value(self, value: Any) -> Any:
-        text = super().prepare_value(value)
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            return json.dumps(value, cls=self.encoder)  # ASCII, surrogates as \u escapes
-        return text
-
-
 class SourceInline(admin.TabularInline):
     model = SourceRow
     formset = SourceFormSet
-    formfield_overrides = {models.JSONField: {"form_class": JSONTextField}}
+    formfield_overrides = JSON_TEXT_FIELDS
     extra = 0
     fields = [
         "position",

@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.common.forms import JSON_TEXT_FIELDS
 from apps.gateway import wiring
 from apps.gateway.models import RouteRow
 from core.usecases.gateway.manage_routes import SavedRoute
@@ -31,6 +32,7 @@ class RouteAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "auth")
     search_fields = ("name", "path_prefix", "upstream_url")
     readonly_fields = ("circuit_state", "created_at", "updated_at")
+    formfield_overrides = JSON_TEXT_FIELDS  # a refused `["\\ud800"]` is redisplayed escaped
     fieldsets = (
         (None, {"fields": ("name", "path_prefix", "upstream_url", "strip_prefix", "enabled")}),
         ("Access", {"fields": ("methods", "auth", "required_roles")}),

@@ -54,7 +54,11 @@ class RouteRow(models.Model):
             raise ValidationError(
                 {"rate_limit_requests": "Set requests, window and key together, or none of them."}
             )
-        if not isinstance(self.methods, list) or not all(isinstance(m, str) for m in self.methods):
+        # Printable text only: the domain's error quotes an unknown method, and a lone surrogate
+        # (a JSON escape, `["\\ud800"]`) quoted in the page could not be written out (a 500).
+        if not isinstance(self.methods, list) or not all(
+            isinstance(m, str) and m.isprintable() for m in self.methods
+        ):
             raise ValidationError({"methods": "A list of method names."})
         if not isinstance(self.required_roles, list) or not all(
             isinstance(role, str) for role in self.required_roles

@@ -215,6 +215,7 @@ def _change_form_data(admin_site, user, **changes):
         "null",  # NOT NULL: a 500
         "",
         '["ad\\u0000min"]',  # Postgres refuses NUL in jsonb: a 500
+        '["\\ud800"]',  # a lone surrogate: the form, redisplayed, could not be written out
         "[" + ", ".join(f'"r{n}"' for n in range(21)) + "]",
     ],
 )

@@ -274,8 +274,10 @@ INVALID_FORMS = [
     ({"methods": "[]"}, "methods"),
     ({"methods": '"GET"'}, "methods"),
     ({"methods": "[GET"}, "methods"),
+    ({"methods": '["\\ud800"]'}, "methods"),  # a lone surrogate: redisplayed escaped
     ({"auth": "maybe"}, "auth"),
     ({"auth": "none"}, "required_roles"),
+    ({"required_roles": '["\\ud800"]'}, "required_roles"),
     ({"rate_limit_requests": "5"}, "rate_limit_requests"),
     (
         {
