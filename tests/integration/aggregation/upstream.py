@@ -10,6 +10,9 @@ Paths (all GET):
   /gzip?bytes=N&codings=C           a JSON string of N bytes under Content-Encoding C (default
                                     `gzip`; `gzip, gzip` twice over; see `encoded`)
   /hang?ms=N                        answers only after N ms (default 30 s) or when stopped
+  /gather?group=G&parties=N&name=X  answers 200 `{"name": X}` once N calls of group G are all
+                                    waiting here: calls that do not overlap never gather, and
+                                    get 504 once the first has waited `ms` (default 30 s)
   /redirect?to=PATH                 302 to PATH on this server
   /drip-headers?every_ms=M          a status line, then one header line every M ms for as long
                                     as the client listens (30 s at most): headers never end
@@ -123,6 +126,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b'{"moved": true}', headers={"Location": location})
         elif split.path == "/drip-headers":
             self._drip_headers(int(query.get("every_ms", "50")) / 1000)
+        elif split.path == "/gather":
+            gathering = self.server.gathering(query["group"], int(query["parties"]))
+            try:
+                gathering.wait(int(query.get("ms", "30000")) / 1000)
+            except threading.BrokenBarrierError:  # timed out, or the server stopped
+                self._send(504, b'{"gathered": false}')
+                return
+            self._send(200, json.dumps({"name": query.get("name", "gather")}).encode())
         elif split.path == "/hang":
             self.server.released.wait(int(query.get("ms", "30000")) / 1000)
             self._send(200, b"{}")
@@ -173,6 +184,11 @@ class _Server(ThreadingHTTPServer):
         self.calls: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.released = threading.Event()
+        self.gatherings: dict[str, threading.Barrier] = {}
+
+    def gathering(self, group: str, parties: int) -> threading.Barrier:
+        with self.lock:
+            return self.gatherings.setdefault(group, threading.Barrier(parties))
 
 
 class Upstream:
@@ -206,6 +222,8 @@ class Upstream:
 
     def stop(self) -> None:
         self._server.released.set()
+        for gathering in list(self._server.gatherings.values()):
+            gathering.abort()
         self._server.shutdown()
         self._server.server_close()
 
