@@ -20,6 +20,7 @@ from core.usecases.accounts.ports import (
     UserPage,
     UserQuery,
 )
+from tests.fakes.transactions import FakeUnitOfWork
 
 
 class InMemoryUserRepository:
@@ -265,31 +266,6 @@ class InMemoryEmailQuota:
     def take(self, to: Email) -> bool:
         self.taken[to.value] = self.taken.get(to.value, 0) + 1
         return self.taken[to.value] <= self.limit
-
-
-class FakeUnitOfWork:
-    """Records commits; a block left without `commit()` counts as rolled back. `open` while
-    inside the block."""
-
-    def __init__(self) -> None:
-        self.commits = 0
-        self.rollbacks = 0
-        self.open = False
-        self._committed = False
-
-    def __enter__(self):
-        self._committed = False
-        self.open = True
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.open = False
-        if not self._committed:
-            self.rollbacks += 1
-
-    def commit(self) -> None:
-        self._committed = True
-        self.commits += 1
 
 
 class InlineLoginFailures:

@@ -63,27 +63,6 @@ class OvertakenCompositeRepository(InMemoryCompositeRepository):
         return name in self.seen
 
 
-class FakeUnitOfWork:
-    """Records commits; a block left without `commit()` counts as rolled back."""
-
-    def __init__(self) -> None:
-        self.commits = 0
-        self.rollbacks = 0
-        self._committed = False
-
-    def __enter__(self):
-        self._committed = False
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if not self._committed:
-            self.rollbacks += 1
-
-    def commit(self) -> None:
-        self._committed = True
-        self.commits += 1
-
-
 class FakeSourceFetcher:
     """Answers from a table by key (default: `{"key": key}`); records every request."""
 

@@ -15,7 +15,6 @@ from tests.fakes.accounts import (
     FakePasswordPolicy,
     FakeTokenIssuer,
     FakeTokenRevocations,
-    FakeUnitOfWork,
     InMemoryEmailQuota,
     InMemoryOneTimeTokens,
     InMemorySessionRepository,
@@ -23,6 +22,7 @@ from tests.fakes.accounts import (
     make_user,
 )
 from tests.fakes.clock import FakeClock
+from tests.fakes.transactions import FakeUnitOfWork
 
 WEEK = timedelta(days=7)
 

@@ -13,11 +13,8 @@ from core.usecases.aggregation.composites import (
     UpdateComposite,
 )
 from core.usecases.aggregation.errors import CompositeError
-from tests.fakes.aggregation import (
-    FakeUnitOfWork,
-    InMemoryCompositeRepository,
-    OvertakenCompositeRepository,
-)
+from tests.fakes.aggregation import InMemoryCompositeRepository, OvertakenCompositeRepository
+from tests.fakes.transactions import FakeUnitOfWork
 
 DASH = Composite(name="dash", sources=(Source(key="a", url="http://h/a"),))
 INVALID = replace(DASH, name="Not Valid")
