@@ -244,7 +244,7 @@ class UserAdmin(DjangoUserAdmin):
         response: HttpResponse = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
             wiring.logout_all().execute(str(id))
-            wiring.void_password_resets().execute(str(id))
+            wiring.void_password_resets().execute(str(id)).unwrap()
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:

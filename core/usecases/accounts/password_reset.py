@@ -132,7 +132,8 @@ class VoidPasswordResets:
     def __init__(self, *, tokens: OneTimeTokens, uow: UnitOfWork, clock: Clock) -> None:
         self._tokens, self._uow, self._clock = tokens, uow, clock
 
-    def execute(self, user_id: str) -> None:
+    def execute(self, user_id: str) -> Result[None, None]:
         with self._uow:
             self._tokens.void(UserId(user_id), TokenPurpose.RESET, self._clock.now())
             self._uow.commit()
+        return Ok(None)
