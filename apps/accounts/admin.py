@@ -240,11 +240,11 @@ class UserAdmin(DjangoUserAdmin):
         self, request: HttpRequest, id: str, form_url: str = ""
     ) -> HttpResponse:
         """A password set here ends the user's sessions, as a reset through the API does, and
-        the reset links mailed before it stop working, as after a change through the API."""
+        the reset links mailed before it stop working, as after a change through the API: both
+        in one transaction (`SealPasswordSet`)."""
         response: HttpResponse = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
-            wiring.logout_all().execute(str(id))
-            wiring.void_password_resets().execute(str(id)).unwrap()
+            wiring.seal_password_set().execute(str(id)).unwrap()
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:

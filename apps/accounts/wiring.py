@@ -42,7 +42,7 @@ from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
 from core.usecases.accounts.password_reset import (
     RequestPasswordReset,
     ResetPassword,
-    VoidPasswordResets,
+    SealPasswordSet,
 )
 from core.usecases.accounts.ports import Clock
 from core.usecases.accounts.profile import ChangePassword, GetCurrentUser, UpdateProfile
@@ -212,8 +212,15 @@ def change_password() -> ChangePassword:
     )
 
 
-def void_password_resets() -> VoidPasswordResets:
-    return VoidPasswordResets(tokens=DjangoOneTimeTokens(), uow=DjangoUnitOfWork(), clock=clock())
+def seal_password_set() -> SealPasswordSet:
+    return SealPasswordSet(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        tokens=DjangoOneTimeTokens(),
+        revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(),
+        clock=clock(),
+    )
 
 
 def request_password_reset() -> InBackground:

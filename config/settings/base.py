@@ -37,6 +37,9 @@ CSRF_FAILURE_VIEW = "apps.common.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
+    # Before django.contrib.auth: its `changepassword` command overrides Django's (the first
+    # app listed wins), so a password set there also ends the user's sessions.
+    "apps.accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,7 +50,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_prometheus",
     "apps.common",
-    "apps.accounts",
     "apps.gateway",
     "apps.aggregation",
 ]

@@ -1,4 +1,5 @@
-"""Forgotten passwords: RequestPasswordReset, ResetPassword, VoidPasswordResets."""
+"""Forgotten passwords: RequestPasswordReset, ResetPassword, and SealPasswordSet for a
+password set outside the API."""
 
 from __future__ import annotations
 
@@ -125,15 +126,34 @@ class ResetPassword:
         return Ok(None)
 
 
-class VoidPasswordResets:
-    """Stop every reset token a user was mailed: a password set another way (the admin's form)
-    must not be replaced later through a link mailed for the old one."""
+class SealPasswordSet:
+    """After a password was set outside the API (Django admin, `manage.py changepassword`): in
+    one unit of work, end every session of the user, as `LogoutAll` does, and void the reset
+    tokens they were mailed, so neither a session nor a link outlives the old password."""
 
-    def __init__(self, *, tokens: OneTimeTokens, uow: UnitOfWork, clock: Clock) -> None:
-        self._tokens, self._uow, self._clock = tokens, uow, clock
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        tokens: OneTimeTokens,
+        revocations: TokenRevocations,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._sessions, self._tokens = users, sessions, tokens
+        self._revocations, self._uow, self._clock = revocations, uow, clock
 
     def execute(self, user_id: str) -> Result[None, None]:
+        now, user_id_ = self._clock.now(), UserId(user_id)
         with self._uow:
-            self._tokens.void(UserId(user_id), TokenPurpose.RESET, self._clock.now())
+            # Tokens first, then the user's row: the order `ResetPassword` takes its locks in.
+            self._tokens.void(user_id_, TokenPurpose.RESET, now)
+            user = self._users.get_for_update(user_id_)
+            if user is not None:
+                user.revoke_tokens(now)
+                self._users.save(user)
+            revocation = end_user_sessions(user_id=user_id_, now=now, sessions=self._sessions)
             self._uow.commit()
+        revocation.publish(self._revocations)
         return Ok(None)
