@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.http import sanitize_method
 
+from apps.common.tracing import drop_query
 from apps.gateway.entrypoint import ROUTE_ENVIRON_KEY
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, Upstream, UpstreamFailure, UpstreamRequest
@@ -31,7 +32,8 @@ def traced_application(application: Any) -> OpenTelemetryMiddleware:
     The span is named by the method alone, as OpenTelemetry's HTTP conventions ask when no
     low-cardinality route template is known (they forbid the URI path as the default): the
     path is the client's to choose, and trace backends index span names. The route the
-    request matched, a bounded admin-defined name, is the `gateway.route` attribute.
+    request matched, a bounded admin-defined name, is the `gateway.route` attribute. The span
+    keeps the path, not the query (`drop_query`: a query may carry a token).
     """
     return OpenTelemetryMiddleware(
         application, request_hook=_named_by_method, response_hook=_matched_route
@@ -41,6 +43,7 @@ def traced_application(application: Any) -> OpenTelemetryMiddleware:
 def _named_by_method(span: Span, environ: dict[str, Any]) -> None:
     method = sanitize_method(str(environ.get("REQUEST_METHOD", "")).strip())
     span.update_name("HTTP" if method == "_OTHER" else method)
+    drop_query(span)
 
 
 def _matched_route(

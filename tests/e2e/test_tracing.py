@@ -198,3 +198,72 @@ def test_a_composite_runs_sources_inside_the_clients_trace(traced):
     trace_id, run_span, kind = collector.span(source_call)
     assert (trace_id, kind) == (CLIENT_TRACE, CLIENT)
     assert collector.span(run_span)[0] == CLIENT_TRACE
+
+
+SECRET = "s3cret-t0ken-in-the-query"
+
+
+@pytest.fixture(scope="module")
+def traced_new_conventions(tmp_path_factory):
+    """A server whose instrumentation records both the old and the new HTTP conventions."""
+    collector = Collector()
+    with serve(
+        tmp_path_factory.mktemp("var-tracing-dup"),
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+        OTEL_BSP_SCHEDULE_DELAY="50",
+        OTEL_SEMCONV_STABILITY_OPT_IN="http/dup",
+    ) as server:
+        secrets = json.loads((server.var_dir / "local-secrets.json").read_text())
+        admin = {"Authorization": f"Bearer {admin_token(secrets['JWT_SIGNING_KEY'])}"}
+        with httpx.Client(base_url=server.url, timeout=10, headers=admin) as http:
+            yield http, collector
+    collector.shutdown()
+    collector.server_close()
+
+
+@pytest.mark.parametrize("conventions", ["old", "both"])
+def test_server_spans_keep_the_path_but_not_the_query(traced, traced_new_conventions, conventions):
+    """A query may carry a token: the access log leaves it out, and so do the server spans of
+    Django's paths and of proxied ones."""
+    if conventions == "old":
+        http, collector, upstream, _log = traced
+    else:
+        (http, collector), upstream = traced_new_conventions, traced[2]
+    route = f"quiet{conventions}"
+    _add_route(http, route, upstream)
+    _first_routed(http, f"/{route}/warm")
+    for number, (path, status) in enumerate(
+        [("/api/v1/auth/me", 401), (f"/{route}/orders", 200)], start=1
+    ):
+        trace_id = f"{number:02d}{'a' if conventions == 'old' else 'b'}0{CLIENT_TRACE[4:]}"
+        answer = http.get(
+            f"{path}?access_token={SECRET}&page=2",
+            headers={"traceparent": f"00-{trace_id}-{CLIENT_SPAN}-01", "Authorization": ""},
+        )
+        assert answer.status_code == status, answer.text
+        attributes = collector.attributes[_server_span(collector, trace_id)]
+        assert path in (attributes.get("http.target"), attributes.get("url.path")), attributes
+        if conventions == "both":
+            assert attributes.get("url.path") == path, attributes
+        leaked = {
+            (collector.names[span], key): value
+            for span, (trace, _parent, _kind) in list(collector.spans.items())
+            if trace == trace_id
+            for key, value in collector.attributes[span].items()
+            if SECRET in str(value)
+        }
+        assert not leaked, leaked
+
+
+def _server_span(collector, trace_id):
+    deadline = time.monotonic() + 10
+    while not (
+        found := [
+            span
+            for span, (trace, parent, kind) in list(collector.spans.items())
+            if (trace, parent, kind) == (trace_id, CLIENT_SPAN, SERVER)
+        ]
+    ):
+        assert time.monotonic() < deadline, f"no server span in trace {trace_id}"
+        time.sleep(0.05)
+    return found[0]

@@ -1,0 +1,35 @@
+"""Server spans keep the request's path, not its query string (tracing on: config/telemetry.py).
+
+A query may carry a token, so the access log leaves it out, and so must the traces. Django's
+and the WSGI instrumentation record the whole request target (`http.target`, `http.url` in
+the old HTTP conventions, `url.query` in the new); these hooks overwrite those attributes once
+the span has started (the SDK cannot remove an attribute).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+_TARGETS = ("http.target", "http.url", "url.full")  # the path (or URL) with the query after `?`
+REDACTED = "REDACTED"
+
+
+def drop_query(span: Span) -> None:
+    """Cut the query off every request-target attribute of `span`; `url.query` is redacted."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _TARGETS:
+        value = attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.partition("?")[0])
+    if attributes.get("url.query"):
+        span.set_attribute("url.query", REDACTED)
+
+
+def django_request_hook(span: Span, request: Any) -> None:
+    """`DjangoInstrumentor`'s request hook: the query leaves the server span."""
+    drop_query(span)
