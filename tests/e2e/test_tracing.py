@@ -6,6 +6,7 @@ collector; the upstreams report the `traceparent` they received.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -82,17 +83,23 @@ SERVER, CLIENT = 2, 3  # OTLP's SpanKind values
 def traced(tmp_path_factory):
     collector = Collector()
     upstream = UpstreamServer().start()
+    with _traced_server(
+        tmp_path_factory.mktemp("var-tracing"), collector, OTEL_SERVICE_NAME="platform-e2e"
+    ) as (http, server):
+        yield http, collector, upstream, server.var_dir / "server.log"
+    upstream.stop()
+
+
+@contextlib.contextmanager
+def _traced_server(var_dir, collector, **env):
+    """A platform server exporting its spans to `collector`, and an admin's client of it."""
     with serve(
-        tmp_path_factory.mktemp("var-tracing"),
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
-        OTEL_BSP_SCHEDULE_DELAY="50",
-        OTEL_SERVICE_NAME="platform-e2e",
+        var_dir, OTEL_EXPORTER_OTLP_ENDPOINT=collector.url, OTEL_BSP_SCHEDULE_DELAY="50", **env
     ) as server:
         secrets = json.loads((server.var_dir / "local-secrets.json").read_text())
         admin = {"Authorization": f"Bearer {admin_token(secrets['JWT_SIGNING_KEY'])}"}
         with httpx.Client(base_url=server.url, timeout=10, headers=admin) as http:
-            yield http, collector, upstream, server.var_dir / "server.log"
-    upstream.stop()
+            yield http, server
     collector.shutdown()
     collector.server_close()
 
@@ -207,16 +214,12 @@ SECRET = "s3cret-t0ken-in-the-query"
 def traced_new_conventions(tmp_path_factory):
     """A server whose instrumentation records both the old and the new HTTP conventions."""
     collector = Collector()
-    with serve(
+    with _traced_server(
         tmp_path_factory.mktemp("var-tracing-dup"),
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
-        OTEL_BSP_SCHEDULE_DELAY="50",
+        collector,
         OTEL_SEMCONV_STABILITY_OPT_IN="http/dup",
-    ) as server:
-        secrets = json.loads((server.var_dir / "local-secrets.json").read_text())
-        admin = {"Authorization": f"Bearer {admin_token(secrets['JWT_SIGNING_KEY'])}"}
-        with httpx.Client(base_url=server.url, timeout=10, headers=admin) as http:
-            yield http, collector
+    ) as (http, _server):
+        yield http, collector
     collector.shutdown()
     collector.server_close()
 
