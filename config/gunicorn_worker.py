@@ -4,8 +4,10 @@ A gthread worker hands every kept-alive connection back to its main thread's pol
 response, and the next request on it comes back through the poller and the thread pool: three
 thread wake-ups per request (measured ~0.3-0.5 ms on 2 cores, about the time the gateway itself
 takes; docs/gateway.md). `LingeringThreadWorker` lets the pool thread that just answered keep
-serving its connection while the next request arrives within `GUNICORN_KEEPALIVE_LINGER_MS`
-(default 2; 0 switches it off), unless another connection waits for a thread. Requests gunicorn
+serving its connection, waiting up to `GUNICORN_KEEPALIVE_LINGER_MS` (default 1000; 0 switches
+it off) for the next request, for as long as every other connection has a thread: as soon as a
+connection is queued with no thread free to take it, the thread that has lingered longest hands
+its connection back to the poller and takes the queued one. Requests gunicorn
 cannot parse (a malformed `Content-Length`, an oversized request line or header block) are
 refused with a problem document, like every other error of the platform, instead of gunicorn's
 HTML page, and so is an HTTP/1.1 request without a Host header (RFC 9112 §3.2), which gunicorn
@@ -16,7 +18,9 @@ shutdown, HTTP/2) is gthread's own.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import select
 import threading
@@ -48,6 +52,9 @@ _NOT_THE_CLIENTS = (
     http_errors.ConfigurationProblem,
 )
 _MAX_DETAIL = 200
+# How long a thread that just answered waits for the next request on its kept-alive connection
+# (measured: docs/gateway.md, eighth pass); any connection that needs a thread cuts it short.
+DEFAULT_LINGER_MS = 1000
 # Parse errors whose argument gunicorn gives as a field's name (upper-cased once it parsed it).
 _NAMING_A_FIELD = (http_errors.InvalidHeader, http_errors.ObsoleteFolding)
 _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
@@ -128,69 +135,135 @@ def problem_answer(status: int, code: str, detail: str) -> bytes:
 
 def linger_seconds() -> float:
     """`GUNICORN_KEEPALIVE_LINGER_MS` in seconds (0: hand every connection back at once)."""
-    return env_float("GUNICORN_KEEPALIVE_LINGER_MS", 2, minimum=0) / 1000
+    return env_float("GUNICORN_KEEPALIVE_LINGER_MS", DEFAULT_LINGER_MS, minimum=0) / 1000
 
 
 def serve_while_kept_alive(
-    handle: Callable[[Any], Any], conn: Any, seconds: float, may_linger: Callable[[], bool]
+    handle: Callable[[Any], Any], conn: Any, next_request: Callable[[Any], bool]
 ) -> Any:
-    """Run `handle(conn)`, then again for each next request that arrives within `seconds`.
+    """Run `handle(conn)`, then again for each next request `next_request(conn)` waits for.
 
-    Stops at the first answer that does not keep the connection alive, on HTTP/2, when
-    `may_linger()` says a thread is needed elsewhere, or when nothing arrives in time; the
+    Stops at the first answer that does not keep the connection alive, on HTTP/2, or when
+    `next_request` gives up (nothing arrived in time, or a thread is needed elsewhere); the
     last `handle` result goes back to gthread, which parks the connection in its poller.
     """
     keepalive = handle(conn)
-    while (
-        seconds > 0
-        and keepalive is True
-        and not conn.is_http2
-        and may_linger()
-        and next_request_arrives(conn, seconds)
-    ):
+    while keepalive is True and not conn.is_http2 and next_request(conn):
         keepalive = handle(conn)
     return keepalive
 
 
-def next_request_arrives(conn: Any, seconds: float) -> bool:
-    """Whether the connection has (or gets within `seconds`) bytes of a next request."""
+def next_request_arrives(conn: Any, seconds: float, wake_fd: int | None = None) -> bool:
+    """Whether the connection has (or gets within `seconds`) bytes of a next request.
+
+    With `wake_fd`, the wait also ends, with False, as soon as that descriptor turns readable:
+    the worker's signal that another connection needs a thread, or that it is stopping.
+    """
     parser = getattr(conn, "parser", None)
     if parser is not None and parser.unreader.buf.getvalue():
         return True  # already read ahead (pipelined)
+    watched = [conn.sock] if wake_fd is None else [conn.sock, wake_fd]
     try:
-        readable, _, _ = select.select([conn.sock], [], [], seconds)
+        readable, _, _ = select.select(watched, [], [], seconds)
     except (OSError, ValueError):
         return False
-    return bool(readable)
+    return conn.sock in readable
+
+
+def _wake(wake_fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):  # full: it is readable, which is enough
+        os.write(wake_fd, b"!")
 
 
 class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """gunicorn's gthread worker; a thread keeps a busy kept-alive connection (see module)."""
+    """gunicorn's gthread worker; a thread keeps a busy kept-alive connection (see module).
+
+    A lingering thread waits on its connection and on a pipe of its own. When a connection is
+    queued for the pool and no thread is free to take it, `enqueue_req` writes to the pipe of
+    the thread that has lingered longest, which hands its connection back to the poller and so
+    frees itself; a stopping worker wakes them all.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.linger_seconds = linger_seconds()
         self._queued = 0  # connections submitted to the pool that no thread has picked up yet
+        self._active = 0  # pool threads in `handle`: serving a connection or lingering on it
+        self._lingering: dict[int, int] = {}  # lingering thread → its wake pipe (oldest first)
         self._queued_lock = threading.Lock()
+        self._wake_pipes = threading.local()
 
     def enqueue_req(self, conn: Any) -> None:
         with self._queued_lock:
             self._queued += 1
+            if self._lingering and self._queued > self.cfg.threads - self._active:
+                thread = next(iter(self._lingering))
+                _wake(self._lingering.pop(thread))
         super().enqueue_req(conn)
 
     def handle(self, conn: Any) -> Any:
         with self._queued_lock:
             self._queued -= 1
-        return serve_while_kept_alive(super().handle, conn, self.linger_seconds, self._nobody_waits)
+            self._active += 1
+        try:
+            return serve_while_kept_alive(super().handle, conn, self._next_request)
+        finally:
+            with self._queued_lock:
+                self._active -= 1
+
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        self._end_lingers()
+
+    def handle_quit(self, sig: Any, frame: Any) -> None:
+        self._end_lingers()
+        super().handle_quit(sig, frame)
+
+    def _end_lingers(self) -> None:
+        """Wake every lingering thread (a stopping worker); takes no lock, for signal handlers."""
+        for wake_fd in list(self._lingering.values()):
+            _wake(wake_fd)
+
+    def _next_request(self, conn: Any) -> bool:
+        """Wait for the connection's next request while no other connection needs a thread."""
+        if self.linger_seconds <= 0:
+            return False
+        wake_r, wake_w = self._wake_pipe()
+        thread = threading.get_ident()
+        with self._queued_lock:
+            if not self._nobody_waits():
+                return False
+            self._lingering[thread] = wake_w
+        try:
+            return next_request_arrives(conn, self.linger_seconds, wake_r)
+        finally:
+            with self._queued_lock:
+                self._lingering.pop(thread, None)
+            with contextlib.suppress(BlockingIOError):  # empty, unless this thread was woken
+                os.read(wake_r, 64)
+
+    def _nobody_waits(self) -> bool:
+        """Whether the worker runs and every queued connection has a free thread to take it."""
+        return bool(self.alive) and self._queued <= self.cfg.threads - self._active
+
+    def _wake_pipe(self) -> tuple[int, int]:
+        """This pool thread's own wake pipe (read end, write end), made on its first linger."""
+        pipe: tuple[int, int] | None = getattr(self._wake_pipes, "pipe", None)
+        if pipe is None:
+            pipe = os.pipe()
+            for fd in pipe:
+                os.set_blocking(fd, False)
+            self._wake_pipes.pipe = pipe
+        return pipe
 
     def handle_request(self, req: Any, conn: Any) -> Any:
         # Raised here, they reach `handle_error` as a parse error would.
         require_host(req)
         require_chunked_only(req)
-        return super().handle_request(req, conn)
-
-    def _nobody_waits(self) -> bool:
-        return bool(self.alive) and self._queued <= 0
+        keepalive = super().handle_request(req, conn)
+        if not self.alive:  # `max_requests` reached: the worker stops after this request
+            self._end_lingers()
+        return keepalive
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         refusal = parse_refusal(exc)

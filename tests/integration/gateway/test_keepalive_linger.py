@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -37,28 +39,30 @@ def _handle(answers):
     return handle, calls
 
 
+def _within(seconds):
+    return lambda conn: next_request_arrives(conn, seconds)
+
+
 def test_next_request_on_the_connection_is_served_by_the_same_thread(connection):
     conn, client = connection
     handle, calls = _handle([True, True, False])
     client.sendall(b"1")
     client.sendall(b"2")  # arrives within the linger
-    assert serve_while_kept_alive(handle, conn, 0.05, lambda: True) is True
+    assert serve_while_kept_alive(handle, conn, _within(0.05)) is True
     assert len(calls) == 2  # second answer keeps alive, then nothing more arrives
 
 
-def test_no_linger_after_a_close_when_others_wait_or_when_switched_off(connection):
+def test_no_linger_after_a_close_or_when_the_wait_gives_up(connection):
     conn, client = connection
     handle, calls = _handle([False])
     client.sendall(b"1")
-    assert serve_while_kept_alive(handle, conn, 0.05, lambda: True) is False
+    assert serve_while_kept_alive(handle, conn, _within(0.05)) is False
     assert len(calls) == 1
 
-    for seconds, may_linger in ((0.05, lambda: False), (0.0, lambda: True)):
-        handle, calls = _handle([True, True])
-        client.sendall(b"23")
-        assert serve_while_kept_alive(handle, conn, seconds, may_linger) is True
-        assert len(calls) == 1  # back to the poller: a thread is needed elsewhere, or no linger
-        conn.sock.recv(1)
+    handle, calls = _handle([True, True])
+    client.sendall(b"23")
+    assert serve_while_kept_alive(handle, conn, lambda conn: False) is True
+    assert len(calls) == 1  # back to the poller: a thread is needed elsewhere, or no linger
 
 
 def test_http2_connections_are_left_to_gthread(connection):
@@ -66,7 +70,7 @@ def test_http2_connections_are_left_to_gthread(connection):
     conn.is_http2 = True
     handle, calls = _handle([True, True])
     client.sendall(b"12")
-    assert serve_while_kept_alive(handle, conn, 0.05, lambda: True) is True
+    assert serve_while_kept_alive(handle, conn, _within(0.05)) is True
     assert len(calls) == 1
 
 
@@ -80,9 +84,22 @@ def test_read_ahead_bytes_count_as_the_next_request(connection):
     assert next_request_arrives(conn, 0.001) is False
 
 
+def test_a_readable_wake_pipe_ends_the_wait_without_a_request(connection):
+    conn, client = connection
+    wake_r, wake_w = os.pipe()
+    try:
+        os.write(wake_w, b"!")
+        assert next_request_arrives(conn, 30, wake_r) is False  # at once, not after 30 s
+        client.sendall(b"1")
+        assert next_request_arrives(conn, 30, wake_r) is True  # a request wins over a wake-up
+    finally:
+        os.close(wake_r)
+        os.close(wake_w)
+
+
 def test_linger_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv("GUNICORN_KEEPALIVE_LINGER_MS", raising=False)
-    assert gunicorn_worker.linger_seconds() == pytest.approx(0.002)
+    assert gunicorn_worker.linger_seconds() == pytest.approx(1.0)
     monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "0")
     assert gunicorn_worker.linger_seconds() == 0
     monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "0.5")
@@ -135,3 +152,99 @@ def test_the_worker_lingers_only_while_no_connection_waits_for_a_thread(monkeypa
     worker.alive = False  # a stopping worker hands every connection back
     assert worker._nobody_waits() is False
     worker.tmp.close()
+
+
+@pytest.fixture
+def lingering_worker(monkeypatch, tmp_path):
+    """A worker whose pool threads linger up to 30 s, and whose requests are one byte each."""
+    from gunicorn.config import Config
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from config.gunicorn_worker import LingeringThreadWorker
+
+    monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "30000")
+    cfg = Config()
+    cfg.set("worker_tmp_dir", str(tmp_path))
+    cfg.set("threads", 2)
+    worker = LingeringThreadWorker(0, 0, [], None, 30, cfg, None)
+    worker.tpool = _Pool()
+    served = []
+
+    def one_byte_request(self, conn):
+        served.append(conn.sock.recv(1))
+        return True
+
+    monkeypatch.setattr(ThreadWorker, "handle", one_byte_request)
+    yield worker, served
+    worker.tmp.close()
+
+
+def _lingering_thread(worker, conn):
+    """Start a pool thread serving `conn`; returns it and a list that gets handle's result."""
+    worker.enqueue_req(conn)
+    result = []
+    thread = threading.Thread(target=lambda: result.append(worker.handle(conn)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def _wait_until_lingering(worker, count, served=None, requests=0):
+    """Wait (10 s at most) until `count` threads linger, after `requests` were served."""
+    for _ in range(10_000):
+        with worker._queued_lock:
+            if len(worker._lingering) == count and (served is None or len(served) == requests):
+                return
+        threading.Event().wait(0.001)
+    raise AssertionError(f"{count} threads never lingered")
+
+
+def test_a_queued_connection_with_no_free_thread_cuts_the_longest_linger_short(
+    lingering_worker, connection
+):
+    worker, served = lingering_worker
+    conn, client = connection
+    other = socket.socketpair()
+    try:
+        other_conn = SimpleNamespace(
+            sock=other[0],
+            is_http2=False,
+            parser=SimpleNamespace(unreader=SimpleNamespace(buf=io.BytesIO())),
+        )
+        client.sendall(b"1")
+        first, first_result = _lingering_thread(worker, conn)
+        other[1].sendall(b"2")
+        second, second_result = _lingering_thread(worker, other_conn)
+        _wait_until_lingering(worker, 2)  # both threads of the pool linger, oldest first
+        worker.enqueue_req("a third connection")  # no thread is free for it
+        first.join(timeout=10)
+        assert not first.is_alive(), "the oldest lingering thread kept its connection"
+        assert first_result == [True]  # handed back to the poller, kept alive
+        assert second.is_alive()  # one wake-up per queued connection, not one for every thread
+        assert served == [b"1", b"2"]
+        worker.alive = False
+        worker.handle_exit(None, None)  # a stopping worker ends every linger
+        second.join(timeout=10)
+        assert not second.is_alive()
+        assert second_result == [True]
+    finally:
+        other[0].close()
+        other[1].close()
+
+
+def test_a_queued_connection_a_free_thread_can_take_leaves_the_linger_alone(
+    lingering_worker, connection
+):
+    worker, served = lingering_worker
+    conn, client = connection
+    client.sendall(b"1")
+    thread, result = _lingering_thread(worker, conn)
+    _wait_until_lingering(worker, 1)
+    worker.enqueue_req("a second connection")  # the pool's other thread is free for it
+    client.sendall(b"2")  # so the lingering thread serves its connection's next request
+    _wait_until_lingering(worker, 1, served, requests=2)  # ... and lingers again
+    assert served == [b"1", b"2"]
+    worker.alive = False
+    worker.handle_exit(None, None)
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert result == [True]
