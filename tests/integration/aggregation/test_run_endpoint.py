@@ -21,23 +21,28 @@ def run(client, name="combo", query="", **headers):
     return client.get(f"/api/v1/aggregation/composites/{name}/run{query}", **headers)
 
 
-def test_three_300ms_sources_answer_in_about_300ms_not_900(client, upstream, make_composite):
+def test_the_sources_of_a_run_are_called_concurrently(client, upstream, make_composite):
+    # Each source answers once all three calls are waiting at the upstream together: called one
+    # after another, the first would get a 504 after 5 s and the run would not be complete.
     make_composite(
         "combo",
-        *(source(key, upstream.url(f"/json?delay_ms=300&name={key}")) for key in ("a", "b", "c")),
+        *(
+            source(
+                key,
+                upstream.url(f"/gather?group=three-sources&parties=3&ms=5000&name={key}"),
+                timeout_ms=10_000,
+            )
+            for key in ("a", "b", "c")
+        ),
+        timeout_ms=10_000,
     )
-    run(client)  # warm the connection pool and the thread pool
-    started = time.perf_counter()
     response = run(client)
-    elapsed = time.perf_counter() - started
     assert response.status_code == 200, response.content
-    assert elapsed < 0.75, f"took {elapsed:.3f}s: sources were not called concurrently"
     body = response.json()
-    assert set(body["data"]) == {"a", "b", "c"}
+    assert body["data"] == {key: {"name": key} for key in ("a", "b", "c")}
     assert body["errors"] == {}
     assert body["meta"]["partial"] is False
     assert body["meta"]["status"] == "complete"
-    assert all(meta["took_ms"] >= 290 for meta in body["meta"]["sources"].values())
 
 
 def test_fields_are_filtered_and_renamed(client, upstream, make_composite):
