@@ -1,9 +1,10 @@
-"""Server spans keep the request's path, not its query string (tracing on: config/telemetry.py).
+"""Spans keep a request's path, not its query string (tracing on: config/telemetry.py).
 
 A query may carry a token, so the access log leaves it out, and so must the traces. Django's
 and the WSGI instrumentation record the whole request target (`http.target`, `http.url` in
-the old HTTP conventions, `url.query` in the new); these hooks overwrite those attributes once
-the span has started (the SDK cannot remove an attribute).
+the old HTTP conventions, `url.query` in the new), and httpx's the whole URL of a call to an
+aggregation source, whose configured query may hold an API key (`http.url`, `url.full`); these
+hooks overwrite those attributes once the span has started (the SDK cannot remove one).
 """
 
 from __future__ import annotations
@@ -32,4 +33,9 @@ def drop_query(span: Span) -> None:
 
 def django_request_hook(span: Span, request: Any) -> None:
     """`DjangoInstrumentor`'s request hook: the query leaves the server span."""
+    drop_query(span)
+
+
+def httpx_request_hook(span: Span, request: Any) -> None:
+    """`HTTPXClientInstrumentor`'s request hook: the query leaves the client span."""
     drop_query(span)

@@ -270,3 +270,34 @@ def _server_span(collector, trace_id):
         assert time.monotonic() < deadline, f"no server span in trace {trace_id}"
         time.sleep(0.05)
     return found[0]
+
+
+@pytest.mark.parametrize("conventions", ["old", "both"])
+def test_source_call_spans_keep_the_url_but_not_the_query(
+    traced, traced_new_conventions, conventions
+):
+    """A source's configured URL may carry a credential in its query (`?api_key=…`): the client
+    span of the call records the URL without it, in both conventions."""
+    if conventions == "old":
+        http, collector, upstream, _log = traced
+    else:
+        (http, collector), upstream = traced_new_conventions, traced[2]
+    name = f"keyed{conventions}"
+    created = http.post(
+        "/api/v1/aggregation/composites",
+        json={
+            "name": name,
+            "auth": "none",
+            "sources": [{"key": "a", "url": f"{upstream.url}/items?api_key={SECRET}&page=2"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    run = http.get(
+        f"/api/v1/aggregation/composites/{name}/run", headers={"traceparent": CLIENT_TRACEPARENT}
+    )
+    assert run.status_code == 200, run.text
+    source_call = _parent_of_upstream_call(run.json()["data"]["a"]["headers"]["traceparent"])
+    assert collector.span(source_call)[2] == CLIENT
+    attributes = collector.attributes[source_call]
+    assert f"{upstream.url}/items" in (attributes.get("http.url"), attributes.get("url.full"))
+    assert not {key: value for key, value in attributes.items() if SECRET in str(value)}
