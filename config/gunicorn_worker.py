@@ -162,12 +162,17 @@ def next_request_arrives(conn: Any, seconds: float, wake_fd: int | None = None) 
     parser = getattr(conn, "parser", None)
     if parser is not None and parser.unreader.buf.getvalue():
         return True  # already read ahead (pipelined)
-    watched = [conn.sock] if wake_fd is None else [conn.sock, wake_fd]
+    # poll, not select: a busy worker's descriptors pass select's limit of 1 024.
+    poller = select.poll()
     try:
-        readable, _, _ = select.select(watched, [], [], seconds)
+        sock_fd = conn.sock.fileno()
+        poller.register(sock_fd, select.POLLIN)
+        if wake_fd is not None:
+            poller.register(wake_fd, select.POLLIN)
+        events = poller.poll(seconds * 1000)
     except (OSError, ValueError):
         return False
-    return conn.sock in readable
+    return any(fd == sock_fd for fd, _ in events)
 
 
 def _wake(wake_fd: int) -> None:

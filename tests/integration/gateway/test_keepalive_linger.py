@@ -248,3 +248,15 @@ def test_a_queued_connection_a_free_thread_can_take_leaves_the_linger_alone(
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert result == [True]
+
+
+def test_a_connection_whose_descriptor_passes_1024_still_lingers(connection):
+    conn, client = connection
+    high = os.dup2(conn.sock.fileno(), 1500)  # what a worker with many connections hands out
+    try:
+        conn.sock = socket.socket(fileno=high)
+        client.sendall(b"1")
+        assert next_request_arrives(conn, 1) is True
+    finally:
+        conn.sock.detach()
+        os.close(high)
