@@ -57,7 +57,8 @@ def embedded_environment(var_dir: Path, port: int) -> dict[str, str]:
 def serve(
     var_dir: Path, *, seed_args: tuple[str, ...] = (), **extra_env: str
 ) -> Iterator[SimpleNamespace]:
-    """A running server: `.url`, `.var_dir` and `.mail` (where the file email backend writes)."""
+    """A running server: `.url`, `.var_dir`, `.mail` (where the file email backend writes) and
+    `.process` (gunicorn's master)."""
     port = free_port()
     env = {**embedded_environment(var_dir, port), **extra_env}
     for command in (["migrate_all", "-v", "0"], ["seed", *seed_args]):
@@ -89,7 +90,7 @@ def serve(
             pytest.fail(f"server did not start: {(var_dir / 'server.log').read_text()[-2000:]}")
         time.sleep(0.1)
     try:
-        yield SimpleNamespace(url=url, var_dir=var_dir, mail=var_dir / "mail")
+        yield SimpleNamespace(url=url, var_dir=var_dir, mail=var_dir / "mail", process=server)
     finally:
         server.terminate()
         server.wait(timeout=20)
