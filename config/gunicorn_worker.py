@@ -12,8 +12,10 @@ cannot parse (a malformed `Content-Length`, an oversized request line or header 
 refused with a problem document, like every other error of the platform, instead of gunicorn's
 HTML page, and so is an HTTP/1.1 request without a Host header (RFC 9112 §3.2), which gunicorn
 lets through (two Host lines it refuses itself), and so is a transfer coding besides `chunked`
-(501), which gunicorn accepts without decoding. Everything else (limits, timeouts, graceful
-shutdown, HTTP/2) is gthread's own.
+(501), which gunicorn accepts without decoding. A stopping worker wakes its lingering threads,
+so they hand their connections back at once; a connection's keep-alive timeout starts when it
+is back in the poller (after up to one linger). Everything else (limits, graceful shutdown,
+HTTP/2) is gthread's own.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ _MAX_DETAIL = 200
 # How long a thread that just answered waits for the next request on its kept-alive connection
 # (measured: docs/gateway.md, eighth pass); any connection that needs a thread cuts it short.
 DEFAULT_LINGER_MS = 1000
+MAX_LINGER_MS = 60_000
 # Parse errors whose argument gunicorn gives as a field's name (upper-cased once it parsed it).
 _NAMING_A_FIELD = (http_errors.InvalidHeader, http_errors.ObsoleteFolding)
 _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
@@ -135,7 +138,12 @@ def problem_answer(status: int, code: str, detail: str) -> bytes:
 
 def linger_seconds() -> float:
     """`GUNICORN_KEEPALIVE_LINGER_MS` in seconds (0: hand every connection back at once)."""
-    return env_float("GUNICORN_KEEPALIVE_LINGER_MS", DEFAULT_LINGER_MS, minimum=0) / 1000
+    return (
+        env_float(
+            "GUNICORN_KEEPALIVE_LINGER_MS", DEFAULT_LINGER_MS, minimum=0, maximum=MAX_LINGER_MS
+        )
+        / 1000
+    )
 
 
 def serve_while_kept_alive(
@@ -157,7 +165,9 @@ def next_request_arrives(conn: Any, seconds: float, wake_fd: int | None = None) 
     """Whether the connection has (or gets within `seconds`) bytes of a next request.
 
     With `wake_fd`, the wait also ends, with False, as soon as that descriptor turns readable:
-    the worker's signal that another connection needs a thread, or that it is stopping.
+    the worker's signal that another connection needs a thread, or that it is stopping. A
+    wake-up wins over a request that arrives with it: the connection goes back to the poller,
+    which queues it again at once, behind the connection that was waiting.
     """
     parser = getattr(conn, "parser", None)
     if parser is not None and parser.unreader.buf.getvalue():
@@ -170,9 +180,10 @@ def next_request_arrives(conn: Any, seconds: float, wake_fd: int | None = None) 
         if wake_fd is not None:
             poller.register(wake_fd, select.POLLIN)
         events = poller.poll(seconds * 1000)
-    except (OSError, ValueError):
+    except (OSError, ValueError, OverflowError):
         return False
-    return any(fd == sock_fd for fd, _ in events)
+    ready = {fd for fd, _ in events}
+    return sock_fd in ready and wake_fd not in ready
 
 
 def _wake(wake_fd: int) -> None:
@@ -194,6 +205,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.linger_seconds = linger_seconds()
         self._queued = 0  # connections submitted to the pool that no thread has picked up yet
         self._active = 0  # pool threads in `handle`: serving a connection or lingering on it
+        self._yielding = 0  # lingering threads woken to free themselves, not yet out
         self._lingering: dict[int, int] = {}  # lingering thread → its wake pipe (oldest first)
         self._queued_lock = threading.Lock()
         self._wake_pipes = threading.local()
@@ -201,8 +213,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
     def enqueue_req(self, conn: Any) -> None:
         with self._queued_lock:
             self._queued += 1
-            if self._lingering and self._queued > self.cfg.threads - self._active:
+            if self._lingering and self._queued > self._free_threads():
                 thread = next(iter(self._lingering))
+                self._yielding += 1
                 _wake(self._lingering.pop(thread))
         super().enqueue_req(conn)
 
@@ -221,6 +234,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._end_lingers()
 
     def handle_quit(self, sig: Any, frame: Any) -> None:
+        self.alive = False  # before the wake-ups, so no thread starts a linger after them
         self._end_lingers()
         super().handle_quit(sig, frame)
 
@@ -233,23 +247,33 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         """Wait for the connection's next request while no other connection needs a thread."""
         if self.linger_seconds <= 0:
             return False
-        wake_r, wake_w = self._wake_pipe()
+        try:
+            wake_r, wake_w = self._wake_pipe()
+        except OSError:  # out of descriptors: serve on, without lingering
+            return False
         thread = threading.get_ident()
         with self._queued_lock:
             if not self._nobody_waits():
                 return False
             self._lingering[thread] = wake_w
         try:
-            return next_request_arrives(conn, self.linger_seconds, wake_r)
+            # Checked again once registered: a stop signal's wake-ups (no lock) either see this
+            # thread registered, or come after `alive` turned False and this check sees it.
+            return bool(self.alive) and next_request_arrives(conn, self.linger_seconds, wake_r)
         finally:
             with self._queued_lock:
-                self._lingering.pop(thread, None)
+                if self._lingering.pop(thread, None) is None:  # `enqueue_req` took it
+                    self._yielding -= 1
             with contextlib.suppress(BlockingIOError):  # empty, unless this thread was woken
                 os.read(wake_r, 64)
 
     def _nobody_waits(self) -> bool:
         """Whether the worker runs and every queued connection has a free thread to take it."""
-        return bool(self.alive) and self._queued <= self.cfg.threads - self._active
+        return bool(self.alive) and self._queued <= self._free_threads()
+
+    def _free_threads(self) -> int:
+        """Pool threads outside `handle`, or woken to leave it (under `_queued_lock`)."""
+        return int(self.cfg.threads) - self._active + self._yielding
 
     def _wake_pipe(self) -> tuple[int, int]:
         """This pool thread's own wake pipe (read end, write end), made on its first linger."""
@@ -265,10 +289,11 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         # Raised here, they reach `handle_error` as a parse error would.
         require_host(req)
         require_chunked_only(req)
-        keepalive = super().handle_request(req, conn)
-        if not self.alive:  # `max_requests` reached: the worker stops after this request
-            self._end_lingers()
-        return keepalive
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            if not self.alive:  # `max_requests` reached: the worker stops after this request
+                self._end_lingers()
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         refusal = parse_refusal(exc)

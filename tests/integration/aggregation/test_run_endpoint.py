@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
@@ -24,12 +25,13 @@ def run(client, name="combo", query="", **headers):
 def test_the_sources_of_a_run_are_called_concurrently(client, upstream, make_composite):
     # Each source answers once all three calls are waiting at the upstream together: called one
     # after another, the first would get a 504 after 5 s and the run would not be complete.
+    group = uuid.uuid4().hex  # a barrier of its own, even when the test runs again
     make_composite(
         "combo",
         *(
             source(
                 key,
-                upstream.url(f"/gather?group=three-sources&parties=3&ms=5000&name={key}"),
+                upstream.url(f"/gather?group={group}&parties=3&ms=5000&name={key}"),
                 timeout_ms=10_000,
             )
             for key in ("a", "b", "c")

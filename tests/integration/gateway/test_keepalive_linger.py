@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
+import resource
 import socket
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -84,17 +87,46 @@ def test_read_ahead_bytes_count_as_the_next_request(connection):
     assert next_request_arrives(conn, 0.001) is False
 
 
-def test_a_readable_wake_pipe_ends_the_wait_without_a_request(connection):
+def test_a_readable_wake_pipe_ends_the_wait_at_once(connection):
     conn, client = connection
     wake_r, wake_w = os.pipe()
     try:
         os.write(wake_w, b"!")
-        assert next_request_arrives(conn, 30, wake_r) is False  # at once, not after 30 s
+        started = time.monotonic()
+        assert next_request_arrives(conn, 30, wake_r) is False
+        assert time.monotonic() - started < 10  # at once, not after the 30 s linger
         client.sendall(b"1")
-        assert next_request_arrives(conn, 30, wake_r) is True  # a request wins over a wake-up
+        # A wake-up wins over a request that came with it: back to the poller, behind the
+        # connection that waits for a thread.
+        assert next_request_arrives(conn, 30, wake_r) is False
+        os.read(wake_r, 1)
+        assert next_request_arrives(conn, 30, wake_r) is True
     finally:
         os.close(wake_r)
         os.close(wake_w)
+
+
+def test_a_worker_without_linger_hands_each_connection_back_after_one_answer(
+    monkeypatch, tmp_path, connection
+):
+    from gunicorn.config import Config
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from config.gunicorn_worker import LingeringThreadWorker
+
+    monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", "0")
+    cfg = Config()
+    cfg.set("worker_tmp_dir", str(tmp_path))
+    worker = LingeringThreadWorker(0, 0, [], None, 30, cfg, None)
+    worker.tpool = _Pool()
+    conn, client = connection
+    handle, calls = _handle([True, True])
+    monkeypatch.setattr(ThreadWorker, "handle", lambda self, conn: handle(conn))
+    client.sendall(b"12")  # the next request is already there
+    worker.enqueue_req(conn)
+    assert worker.handle(conn) is True
+    assert len(calls) == 1
+    worker.tmp.close()
 
 
 def test_linger_comes_from_the_environment(monkeypatch):
@@ -106,7 +138,7 @@ def test_linger_comes_from_the_environment(monkeypatch):
     assert gunicorn_worker.linger_seconds() == pytest.approx(0.0005)
 
 
-@pytest.mark.parametrize("value", ["2ms", "-5"])
+@pytest.mark.parametrize("value", ["2ms", "-5", "inf", "nan", "60001"])
 def test_a_bad_linger_stops_the_worker_naming_the_variable(monkeypatch, value):
     monkeypatch.setenv("GUNICORN_KEEPALIVE_LINGER_MS", value)
     with pytest.raises(ImproperlyConfigured, match="GUNICORN_KEEPALIVE_LINGER_MS must be"):
@@ -212,6 +244,7 @@ def test_a_queued_connection_with_no_free_thread_cuts_the_longest_linger_short(
         )
         client.sendall(b"1")
         first, first_result = _lingering_thread(worker, conn)
+        _wait_until_lingering(worker, 1)
         other[1].sendall(b"2")
         second, second_result = _lingering_thread(worker, other_conn)
         _wait_until_lingering(worker, 2)  # both threads of the pool linger, oldest first
@@ -219,7 +252,8 @@ def test_a_queued_connection_with_no_free_thread_cuts_the_longest_linger_short(
         first.join(timeout=10)
         assert not first.is_alive(), "the oldest lingering thread kept its connection"
         assert first_result == [True]  # handed back to the poller, kept alive
-        assert second.is_alive()  # one wake-up per queued connection, not one for every thread
+        with worker._queued_lock:  # one wake-up per queued connection, not one per thread
+            assert list(worker._lingering) == [second.ident]
         assert served == [b"1", b"2"]
         worker.alive = False
         worker.handle_exit(None, None)  # a stopping worker ends every linger
@@ -252,7 +286,10 @@ def test_a_queued_connection_a_free_thread_can_take_leaves_the_linger_alone(
 
 def test_a_connection_whose_descriptor_passes_1024_still_lingers(connection):
     conn, client = connection
-    high = os.dup2(conn.sock.fileno(), 1500)  # what a worker with many connections hands out
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 1100:
+        pytest.skip("the open-file limit leaves no descriptor above 1 024")
+    # The lowest free descriptor above 1 024: what a worker with many connections hands out.
+    high = fcntl.fcntl(conn.sock.fileno(), fcntl.F_DUPFD, 1025)
     try:
         conn.sock = socket.socket(fileno=high)
         client.sendall(b"1")

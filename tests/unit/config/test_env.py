@@ -44,10 +44,17 @@ def test_numbers_are_parsed_and_bounded(monkeypatch):
         ("x", env.env_float),
         ("-1", env.env_int),
         ("-1", env.env_float),
+        ("nan", env.env_float),
+        ("inf", env.env_float),
+        ("-inf", env.env_float),
     ):
         monkeypatch.setenv("PLATFORM_N", bad)
         with pytest.raises(ImproperlyConfigured, match="PLATFORM_N"):
             fn("PLATFORM_N", 1, minimum=0)
+    monkeypatch.setenv("PLATFORM_N", "61")
+    assert env.env_float("PLATFORM_N", 1.0, maximum=61) == 61.0
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_N must be at most 60"):
+        env.env_float("PLATFORM_N", 1.0, maximum=60)
 
 
 def test_rates_must_look_like_count_per_period(monkeypatch):
