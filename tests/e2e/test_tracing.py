@@ -248,14 +248,19 @@ def test_server_spans_keep_the_path_but_not_the_query(traced, traced_new_convent
         assert path in (attributes.get("http.target"), attributes.get("url.path")), attributes
         if conventions == "both":
             assert attributes.get("url.path") == path, attributes
-        leaked = {
-            (collector.names[span], key): value
-            for span, (trace, _parent, _kind) in list(collector.spans.items())
-            if trace == trace_id
-            for key, value in collector.attributes[span].items()
-            if SECRET in str(value)
-        }
+        leaked = _attributes_holding(collector, trace_id, SECRET)
         assert not leaked, leaked
+
+
+def _attributes_holding(collector, trace_id, text):
+    """{(span name, attribute): value} of every exported span of the trace that holds `text`."""
+    return {
+        (collector.names[span], key): value
+        for span, (trace, _parent, _kind) in list(collector.spans.items())
+        if trace == trace_id
+        for key, value in collector.attributes[span].items()
+        if text in str(value)
+    }
 
 
 def _server_span(collector, trace_id):
@@ -301,11 +306,5 @@ def test_source_call_spans_keep_the_url_but_not_the_query(
     attributes = collector.attributes[source_call]
     assert f"{upstream.url}/items" in (attributes.get("http.url"), attributes.get("url.full"))
     _server_span(collector, CLIENT_TRACE)  # the run's own span, exported after the call's
-    leaked = {
-        (collector.names[span], key): value
-        for span, (trace, _parent, _kind) in list(collector.spans.items())
-        if trace == CLIENT_TRACE
-        for key, value in collector.attributes[span].items()
-        if SECRET in str(value)
-    }
+    leaked = _attributes_holding(collector, CLIENT_TRACE, SECRET)
     assert not leaked, leaked
