@@ -14,8 +14,11 @@ HTML page, and so is an HTTP/1.1 request without a Host header (RFC 9112 §3.2),
 lets through (two Host lines it refuses itself), and so is a transfer coding besides `chunked`
 (501), which gunicorn accepts without decoding. A stopping worker wakes its lingering threads,
 so they hand their connections back at once; a connection's keep-alive timeout starts when it
-is back in the poller (after up to one linger). Everything else (limits, graceful shutdown,
-HTTP/2) is gthread's own.
+is back in the poller (after up to one linger). A connection the server ends is drained and
+closed by the poller, not by gthread's blocking `close_graceful` on the main thread, which
+stopped the whole worker for up to 2 s whenever a client kept its end open after a
+`Connection: close` answer. Everything else (limits, graceful shutdown, HTTP/2) is gthread's
+own.
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ import json
 import os
 import re
 import select
+import selectors
+import socket
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -58,6 +66,11 @@ _MAX_DETAIL = 200
 # (measured: docs/gateway.md, eighth pass); any connection that needs a thread cuts it short.
 DEFAULT_LINGER_MS = 1000
 MAX_LINGER_MS = 60_000
+# A connection the server ends: how long, and how many bytes, it reads what the client still sends
+# before closing, so that unread bytes do not turn the close into a reset that cuts off the
+# answer (gunicorn's `util.close_graceful`, whose limits these are).
+CLOSE_DRAIN_SECONDS = 2.0
+CLOSE_DRAIN_BYTES = 65536
 # Parse errors whose argument gunicorn gives as a field's name (upper-cased once it parsed it).
 _NAMING_A_FIELD = (http_errors.InvalidHeader, http_errors.ObsoleteFolding)
 _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
@@ -209,6 +222,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._lingering: dict[int, int] = {}  # lingering thread → its wake pipe (oldest first)
         self._queued_lock = threading.Lock()
         self._wake_pipes = threading.local()
+        self._closing: deque[Any] = deque()  # connections draining before their close, by deadline
 
     def enqueue_req(self, conn: Any) -> None:
         with self._queued_lock:
@@ -228,6 +242,52 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         finally:
             with self._queued_lock:
                 self._active -= 1
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        # gthread closes an ended connection with `close_graceful`, which waits on the main
+        # thread (up to 2 s) for the client to close its end: the poller does the waiting here.
+        if self.cfg.is_ssl or not (fs.cancelled() or (fs.exception() is None and not fs.result())):
+            super().finish_request(conn, fs)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)  # the FIN after the answer
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
+        except (OSError, ValueError):
+            self._close(conn)
+            return
+        conn.timeout = time.monotonic() + CLOSE_DRAIN_SECONDS
+        conn.drained = 0
+        self._closing.append(conn)
+
+    def _drain(self, conn: Any, _sock: Any = None) -> None:
+        """Read what an ending connection's client still sends; close at its end or the cap."""
+        try:
+            while conn.drained < CLOSE_DRAIN_BYTES:
+                data = conn.sock.recv(4096)
+                if not data:
+                    break
+                conn.drained += len(data)
+        except BlockingIOError:
+            return  # nothing more for now: the poller calls again
+        except OSError:
+            pass
+        self._close(conn)
+
+    def _close(self, conn: Any) -> None:
+        with contextlib.suppress(ValueError):
+            self._closing.remove(conn)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        util.close(conn.sock)
+
+    def murder_pending(self) -> None:
+        """gthread's expiry of deferred connections, and of ending ones that drained too long."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self._closing and self._closing[0].timeout <= now:
+            self._close(self._closing[0])
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         super().handle_exit(sig, frame)
