@@ -672,6 +672,15 @@ def test_libcurl_passes_on_an_answer_sent_before_the_body_was_read(then_close):
             )
             if not then_close:
                 done.wait(10)  # keeps the connection open, reading nothing more
+                return
+            # Closes its end, then reads and drops the rest until the client closes, as servers
+            # do (nginx's lingering close, gunicorn's `close_graceful`): closing with the body
+            # unread would send a reset, which may reach the client before it reads the answer.
+            connection.shutdown(socket.SHUT_WR)
+            connection.settimeout(10)
+            with contextlib.suppress(OSError):
+                while connection.recv(65536):
+                    pass
 
     threading.Thread(target=serve, daemon=True).start()
     client = CurlUpstream()
