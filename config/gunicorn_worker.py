@@ -355,6 +355,13 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             if not self.alive:  # `max_requests` reached: the worker stops after this request
                 self._end_lingers()
 
+    def handle_http2_request(self, req: Any, conn: Any, h2_conn: Any) -> Any:
+        try:
+            return super().handle_http2_request(req, conn, h2_conn)
+        finally:
+            if not self.alive:  # `max_requests` reached on an HTTP/2 stream
+                self._end_lingers()
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         refusal = parse_refusal(exc)
         if refusal is None:

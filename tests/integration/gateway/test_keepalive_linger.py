@@ -297,3 +297,31 @@ def test_a_connection_whose_descriptor_passes_1024_still_lingers(connection):
     finally:
         conn.sock.detach()
         os.close(high)
+
+
+@pytest.mark.parametrize("protocol", ["HTTP/1.1", "HTTP/2"])
+def test_reaching_max_requests_ends_every_linger(
+    lingering_worker, connection, monkeypatch, protocol
+):
+    from gunicorn.workers.gthread import ThreadWorker
+
+    worker, served = lingering_worker
+    conn, client = connection
+    client.sendall(b"1")
+    thread, result = _lingering_thread(worker, conn)
+    _wait_until_lingering(worker, 1, served, requests=1)
+
+    def last_request(self, *args):
+        self.alive = False  # what gthread does when the worker reaches `max_requests`
+        return True
+
+    if protocol == "HTTP/1.1":
+        monkeypatch.setattr(ThreadWorker, "handle_request", last_request)
+        request = SimpleNamespace(version=(1, 1), headers=[("HOST", "localhost")])
+        assert worker.handle_request(request, "another connection") is True
+    else:
+        monkeypatch.setattr(ThreadWorker, "handle_http2_request", last_request)
+        assert worker.handle_http2_request("a stream", "another connection", None) is True
+    thread.join(timeout=10)  # not after the 30 s linger
+    assert not thread.is_alive()
+    assert result == [True]
