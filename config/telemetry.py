@@ -55,11 +55,11 @@ def configure_tracing() -> bool:
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    from apps.common.tracing import django_request_hook, httpx_request_hook
+    from apps.common.tracing import query_free_request_hook
 
-    DjangoInstrumentor().instrument(request_hook=django_request_hook)  # no query in the span
+    DjangoInstrumentor().instrument(request_hook=query_free_request_hook)  # no query in spans
     PsycopgInstrumentor().instrument()
     RedisInstrumentor().instrument()
-    HTTPXClientInstrumentor().instrument(request_hook=httpx_request_hook)  # nor in these
+    HTTPXClientInstrumentor().instrument(request_hook=query_free_request_hook)
     _configured = True
     return True

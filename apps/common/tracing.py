@@ -31,11 +31,7 @@ def drop_query(span: Span) -> None:
         span.set_attribute("url.query", REDACTED)
 
 
-def django_request_hook(span: Span, request: Any) -> None:
-    """`DjangoInstrumentor`'s request hook: the query leaves the server span."""
-    drop_query(span)
-
-
-def httpx_request_hook(span: Span, request: Any) -> None:
-    """`HTTPXClientInstrumentor`'s request hook: the query leaves the client span."""
+def query_free_request_hook(span: Span, request: Any) -> None:
+    """The request hook of `DjangoInstrumentor` (server spans) and `HTTPXClientInstrumentor`
+    (client spans): the query leaves the span."""
     drop_query(span)
