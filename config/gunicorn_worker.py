@@ -246,7 +246,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
     def finish_request(self, conn: Any, fs: Any) -> None:
         # gthread closes an ended connection with `close_graceful`, which waits on the main
         # thread (up to 2 s) for the client to close its end: the poller does the waiting here.
-        if self.cfg.is_ssl or not (fs.cancelled() or (fs.exception() is None and not fs.result())):
+        # Kept alive, deferred, failed (gthread closes at once) or TLS: gthread's own way.
+        ended = fs.cancelled() or (fs.exception() is None and not fs.result())
+        if self.cfg.is_ssl or not ended:
             super().finish_request(conn, fs)
             return
         try:
