@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from apps.aggregation.models import RunRow
+from apps.aggregation.models import RunRow, SourceRow
 from core.domain.aggregation.composite import AuthMode
 from tests.factories.tokens import access_token
 from tests.integration.aggregation.conftest import DATABASES, source
@@ -338,6 +338,27 @@ def _sample(name: str) -> float:
     from prometheus_client import REGISTRY
 
     return REGISTRY.get_sample_value(name) or 0.0
+
+
+def test_a_placeholder_written_into_a_stored_host_fails_its_source_not_the_run(
+    client, upstream, make_composite
+):
+    # The API and the admin refuse a placeholder in the host; a row written straight into the
+    # database still answers as a source that cannot be reached, never a 500.
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source("odd", upstream.url("/json"), required=False),
+    )
+    SourceRow.objects.using("aggregation").filter(key="odd").update(
+        url="http://{tenant}.127.0.0.1/json?id={id}"
+    )
+    response = run(client, query="?tenant=evil.com&id=7")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body["data"]) == {"ok"}
+    assert body["errors"]["odd"]["code"] == "source_unreachable"
+    assert body["meta"]["partial"] is True
 
 
 def test_a_down_cache_is_bypassed_not_a_500(client, upstream, make_composite, request):

@@ -93,3 +93,17 @@ def test_overlong_values_are_refused():
 
 def test_a_template_without_placeholders_is_returned_as_is():
     assert fill("http://h/x?y=1", {}) == Ok("http://h/x?y=1")
+
+
+@pytest.mark.parametrize(
+    "template", ["http://{host}/x", "http://h{host}:80/x", "http://h:{port}/x", "{scheme}://h/x"]
+)
+def test_a_placeholder_in_the_origin_is_never_filled(template):
+    # The rules refuse such a template when it is saved; one written straight into the database
+    # keeps its origin as written (a host no source has), and asks the caller for nothing.
+    assert fill(template, {"host": "evil.com", "port": "81", "scheme": "file"}) == Ok(template)
+    assert fill(template, {}) == Ok(template)
+
+
+def test_placeholders_after_an_unfilled_origin_are_still_filled():
+    assert fill("http://{host}/u/{id}", {"host": "evil.com", "id": "7"}) == Ok("http://{host}/u/7")
