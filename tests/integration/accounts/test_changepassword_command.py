@@ -47,3 +47,14 @@ def test_a_refused_change_ends_nothing(api_client, alice, typed):
     with pytest.raises(CommandError):
         call_command("changepassword", "alice@example.com", stdout=StringIO())
     assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+
+
+def test_the_email_is_normalised_as_at_login(api_client, alice, typed):
+    # Sign-in, registration and the admin fold `ALICE@Example.COM ` to the stored address.
+    pair = login(api_client, "alice@example.com")
+    typed.extend([NEW, NEW])
+    out = StringIO()
+    call_command("changepassword", " ALICE@Example.COM ", stdout=out)
+    assert "Password changed successfully for user 'alice@example.com'" in out.getvalue()
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    assert login(api_client, "alice@example.com", NEW)

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.management.commands import changepassword
 
 from apps.accounts import wiring
+from core.domain.accounts.values import Email
 
 
 class Command(changepassword.Command):
@@ -16,9 +17,12 @@ class Command(changepassword.Command):
     )
 
     def handle(self, *args: Any, **options: Any) -> str:
+        # The address is looked up as sign-in looks it up: ` ALICE@Example.COM` is alice's.
+        given = options["username"] or changepassword.getpass.getuser()
+        email = Email.lookup(given)
+        username = options["username"] = email.value if email is not None else given
         done: str = super().handle(*args, **options)  # raises CommandError unless it changed it
         user_model = get_user_model()
-        username = options["username"] or changepassword.getpass.getuser()
         user_id = (
             user_model._default_manager.using(options["database"])
             .values_list("pk", flat=True)
