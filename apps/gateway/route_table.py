@@ -3,9 +3,12 @@
 Proxied requests read the table from memory. At most every `refresh_seconds` one request
 compares the shared version key (Redis, or the in-process cache in embedded mode) with the
 table's and reloads from the gateway database only when it changed, so every worker sees a
-change within a second and no request pays a database query. If the gateway database cannot be
-read, a worker keeps serving the last table it loaded (as a Kong data plane keeps its last
-configuration) and tries again a refresh later; one that never loaded a table answers 503.
+change within a second and no request pays a database query. In embedded mode the version key
+lives in the server's own in-process cache, which another process (`manage.py seed`, a shell)
+cannot bump, so there the table is also reloaded once a second (`shared_version=False`).
+If the gateway database cannot be read, a worker keeps serving the last table it loaded (as a
+Kong data plane keeps its last configuration) and tries again a refresh later; one that never
+loaded a table answers 503.
 Under gunicorn a background thread per worker also runs the check, so idle workers keep up.
 """
 
@@ -28,6 +31,7 @@ log = structlog.get_logger("platform.gateway")
 
 VERSION_KEY = "gateway:routes:version"
 _UNREADABLE_RELOAD_SECONDS = 5.0
+_LOCAL_RELOAD_SECONDS = 1.0
 _WARN_EVERY_SECONDS = 60.0
 
 
@@ -43,8 +47,11 @@ class VersionedRouteSource:
         load: Callable[[], list[Route]],
         refresh_seconds: float = 0.5,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        shared_version: bool = True,
     ) -> None:
         self._load = load
+        self._shared_version = shared_version  # False: the version key is this process's own
         self._refresh = refresh_seconds
         self._monotonic = monotonic
         self._table: RouteTable | None = None
@@ -105,6 +112,8 @@ class VersionedRouteSource:
         except Exception as error:  # cache unreachable: reload now and then from the database
             redis_unavailable("route_version", error)  # counted; logged at most every 5 s
             version = f"unreadable:{int(now // _UNREADABLE_RELOAD_SECONDS)}"
+        if not self._shared_version:  # changes of other processes: reload once a second
+            version = f"{version}:{int(now // _LOCAL_RELOAD_SECONDS)}"
         if self._table is None or self._stale or version != self._table.version:
             if self._table is not None and now < self._retry_at:
                 return self._table  # the database failed a moment ago: not once per request

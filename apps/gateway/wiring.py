@@ -114,7 +114,9 @@ def _build_state() -> GatewayState:
     metrics = PrometheusGatewayMetrics(recent)
     repository = DjangoRouteRepository()
     routes = VersionedRouteSource(
-        repository.enabled, refresh_seconds=settings.GATEWAY_ROUTE_REFRESH_SECONDS
+        repository.enabled,
+        refresh_seconds=settings.GATEWAY_ROUTE_REFRESH_SECONDS,
+        shared_version=client is not None,  # embedded mode: no cache other processes share
     )
     routes.on_reload.append(metrics.route_table_loaded)
     limiter: RateLimiter

@@ -148,7 +148,8 @@ if REDIS_URL:
     }
 else:
     # Embedded mode: one gunicorn worker process (with threads) shares this cache, so rate
-    # limits, circuit state and revocations behave exactly as with Redis (config/gunicorn.py).
+    # limits, circuit state and revocations behave exactly as with Redis (config/gunicorn.py)
+    # within the server; a management command runs in a process, and a cache, of its own.
     CACHES = {
         "default": {
             "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",

@@ -47,3 +47,24 @@ def test_a_route_change_that_cannot_be_published_is_counted(
 def _fallbacks(component: str) -> float:
     labels = {"component": component}
     return REGISTRY.get_sample_value("platform_gateway_redis_fallbacks_total", labels) or 0.0
+
+
+def test_without_a_shared_cache_the_table_is_reloaded_once_a_second():
+    # Embedded mode: the version key is in this process's own cache, so a change written by
+    # another process (`manage.py seed`) could never bump it.
+    clock, loads, routes = [0.0], [], [route(name="orders", path_prefix="/orders")]
+
+    def load():
+        loads.append(clock[0])
+        return list(routes)
+
+    worker = VersionedRouteSource(
+        load, refresh_seconds=0.25, monotonic=lambda: clock[0], shared_version=False
+    )
+    assert worker.current().match("/orders").name == "orders"
+    routes.append(route(name="billing", path_prefix="/billing"))  # written by another process
+    clock[0] = 0.5
+    assert worker.current().match("/billing") is None  # checked, same second: no reload
+    clock[0] = 1.0
+    assert worker.current().match("/billing").name == "billing"
+    assert loads == [0.0, 1.0]
