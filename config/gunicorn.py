@@ -22,7 +22,8 @@ _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[1] / "var
 _shared_state = bool(os.environ.get("REDIS_URL"))
 
 
-bind = f"{env_str('HOST', '127.0.0.1')}:{env_int('PORT', 8000, minimum=1)}"
+_port = env_int("PORT", 8000, minimum=1)
+bind = f"{env_str('HOST', '127.0.0.1')}:{_port}"
 # gthread plus keep-alive lingering (config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.LingeringThreadWorker"
 workers = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count(), minimum=1) if _shared_state else 1
@@ -48,19 +49,25 @@ forwarded_allow_ips = os.environ.get(
     "FORWARDED_ALLOW_IPS",
     "127.0.0.1,::1" if env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) > 0 else "",
 )
-# gunicornc's control socket lives with this checkout's var/, so several servers on one machine
-# (tests, benchmarks, a second checkout) never fight over the per-user default path.
-control_socket = str(_var / "gunicorn.ctl")
+# gunicornc's control socket and the metric files are this checkout's and this port's, so
+# several servers on one machine (tests, benchmarks, a second checkout or a second port of this
+# one) never fight over gunicorn's per-user default path, nor empty each other's metrics.
+control_socket = str(_var / f"gunicorn-{_port}.ctl")
 # Each worker touches its heartbeat file on every turn of its event loop (per request): on a
 # disk-backed /tmp that is a journaled metadata write; on tmpfs it is a memory operation.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 
-_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var / "prometheus")))
+_metrics_dir = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var / "prometheus" / str(_port)))
+)
 
 
 def on_starting(server: Any) -> None:
-    """Refuse a taken port; start with an empty metrics directory (stale files would be summed)."""
-    if reuse_port:
+    """Refuse a taken port before anything else, so a start that fails never empties a running
+    server's metrics; then start with an empty metrics directory (stale files would be summed).
+    A master that inherits its listening sockets (systemd, gunicorn's USR2 upgrade) finds its
+    port taken by design and skips the check."""
+    if not {"LISTEN_FDS", "GUNICORN_FD"} & os.environ.keys():
         ensure_port_free(bind)
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     _metrics_dir.mkdir(parents=True, exist_ok=True)

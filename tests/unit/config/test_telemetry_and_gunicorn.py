@@ -1,6 +1,7 @@
 """Tracing is off unless OTEL variables ask for it; gunicorn's hooks keep metrics sane."""
 
 import importlib
+import os
 import socket
 
 import pytest
@@ -37,7 +38,7 @@ def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, 
     assert module.worker_class == "config.gunicorn_worker.LingeringThreadWorker"
     assert module.reuse_port is True
     assert module.bind.endswith(f":{port}")
-    assert module.control_socket.endswith("/gunicorn.ctl")  # per checkout, not per user
+    assert module.control_socket.endswith(f"/gunicorn-{port}.ctl")  # per checkout and port
     (tmp_path / "prom").mkdir()
     (tmp_path / "prom" / "stale.db").write_text("x")
     module.on_starting(None)
@@ -85,6 +86,35 @@ def test_a_taken_port_stops_the_start_even_with_reuse_port(monkeypatch, tmp_path
         with pytest.raises(SystemExit, match="cannot listen on"):
             module.ensure_port_free(address)
     module.ensure_port_free(address)  # free again once the other server is gone
+
+
+def test_each_port_has_its_own_metrics_directory(monkeypatch, tmp_path):
+    # A second server of one checkout (another port) must not empty the first one's files.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # restored after the test: the module
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))  # sets its default straight in os.environ
+    import config.gunicorn as gunicorn_config
+
+    for port in ("8601", "8602"):
+        monkeypatch.setenv("PORT", port)
+        monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+        importlib.reload(gunicorn_config)
+        assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "prometheus" / port)
+
+
+def test_a_start_on_a_taken_port_leaves_the_metrics_alone(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GUNICORN_REUSE_PORT", "0")  # gunicorn's own bind would fail only later
+    (tmp_path / "counter_1.db").write_text("a running server's")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("PORT", str(taken.getsockname()[1]))
+        import config.gunicorn as gunicorn_config
+
+        module = importlib.reload(gunicorn_config)
+        with pytest.raises(SystemExit, match="cannot listen on"):
+            module.on_starting(None)
+    assert (tmp_path / "counter_1.db").read_text() == "a running server's"
 
 
 def test_reuse_port_can_be_switched_off(monkeypatch, tmp_path):
