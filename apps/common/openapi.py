@@ -18,11 +18,16 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ComponentRegistry, build_media_type_object
+from drf_spectacular.plumbing import (
+    ComponentRegistry,
+    build_media_type_object,
+    get_lib_doc_excludes,
+)
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from apps.common.apiviews import PlatformAPIView, PlatformGenericAPIView
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from apps.common.problems import PROBLEM_CONTENT_TYPE
 from core.domain.shared.identity import TokenError
@@ -185,6 +190,12 @@ class ProblemAutoSchema(AutoSchema):
         if "429" in responses:
             responses["429"].setdefault("headers", {}).update(RATE_LIMIT_RETRY_AFTER_HEADER)
         return operation
+
+
+def lib_doc_excludes() -> list[Any]:
+    """drf-spectacular's `GET_LIB_DOC_EXCLUDES`: its own list, and the platform's view bases,
+    whose docstrings describe the base, never an operation of a view without one."""
+    return [*get_lib_doc_excludes(), PlatformAPIView, PlatformGenericAPIView]
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -4,6 +4,7 @@ DRF operations gain the problems any DRF view may answer (merged into the ones t
 the gateway proxy, a lean WSGI app the generator cannot see, is documented from its error table.
 """
 
+import inspect
 import io
 import json
 import re
@@ -191,6 +192,14 @@ def test_every_drf_operation_documents_405_with_allow(schema):
     for name, operation in drf_operations(schema):
         assert "method_not_allowed" in documented_codes(schema, operation, 405), name
         assert "Allow" in operation["responses"]["405"]["headers"], name
+
+
+def test_no_operation_is_described_by_the_docstring_of_a_platform_view_base(schema):
+    from apps.common.apiviews import PlatformAPIView, PlatformGenericAPIView
+
+    bases = {inspect.cleandoc(base.__doc__) for base in (PlatformAPIView, PlatformGenericAPIView)}
+    for name, operation in drf_operations(schema):
+        assert operation.get("description") not in bases, name
 
 
 def test_every_drf_operation_answering_401_documents_its_challenge(schema):
