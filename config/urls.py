@@ -5,7 +5,6 @@ Each context includes its own `urls.py`; nothing here knows a context's views.
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.common import views as common_views
 from apps.gateway.entrypoint import proxy_view
@@ -15,8 +14,8 @@ urlpatterns = [
     path("health/ready", common_views.ReadinessView.as_view(), name="health-ready"),
     path("metrics", common_views.MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/schema/", common_views.SchemaView.as_view(), name="schema"),
+    path("api/docs/", common_views.SchemaDocsView.as_view(url_name="schema"), name="docs"),
     path("api/v1/auth/", include("apps.accounts.urls.auth")),
     path("api/v1/users", include("apps.accounts.urls.users")),
     path(".well-known/", include("apps.accounts.urls.well_known")),

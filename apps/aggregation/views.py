@@ -7,7 +7,6 @@ errors go through the app's `ERRORS` table. Views import neither models nor repo
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -28,6 +27,7 @@ from apps.aggregation.serializers import (
     changes_from,
     composite_from,
 )
+from apps.common.apiviews import PlatformGenericAPIView
 from apps.common.authentication import TokenUser
 from apps.common.openapi import ADMIN_ONLY, BEARER_401, problem_description, problems
 from apps.common.pagination import page_parameters
@@ -48,7 +48,7 @@ PATCH_400 = [*BODY_400, "invalid_composite"]
 PAGE_ERRORS = {400: ["validation_error"], 404: ["not_found"], **ADMIN_ONLY}
 
 
-class CompositeListView(GenericAPIView):
+class CompositeListView(PlatformGenericAPIView):
     """Admin: list or create composites."""
 
     permission_classes = [IsAdmin]
@@ -88,7 +88,7 @@ class CompositeListView(GenericAPIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class CompositeDetailView(GenericAPIView):
+class CompositeDetailView(PlatformGenericAPIView):
     """Admin: read, change or remove one composite."""
 
     permission_classes = [IsAdmin]
@@ -155,7 +155,7 @@ class AcceptHeaderNegotiation(DefaultContentNegotiation):
     settings = APISettings({"URL_FORMAT_OVERRIDE": None})
 
 
-class CompositeRunView(GenericAPIView):
+class CompositeRunView(PlatformGenericAPIView):
     """Run a composite: every source concurrently, merged into `{data, errors, meta}`."""
 
     permission_classes = [AllowAny]
@@ -224,7 +224,7 @@ class CompositeRunView(GenericAPIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class RunListView(GenericAPIView):
+class RunListView(PlatformGenericAPIView):
     """Admin: past runs, newest first, filtered by `composite` and `status`."""
 
     permission_classes = [IsAdmin]

@@ -1,13 +1,13 @@
 """OpenAPI helpers: the problem-document schema and per-status error responses for views.
 
 `problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
-operation, the problems any DRF view may answer whatever it declares (405, and 400 for a NUL
-in the path or the query or a host not allowed; 413, 415 and a malformed body's 400 when it
-takes a body; 406 when it negotiates content, 404 when `?format=` may pick its renderer; 503
-on the API's `/api/v1/` operations), merging their codes into the view's own, and the headers
-that come with some statuses (`Allow` on 405, `WWW-Authenticate` on 401, `Retry-After` on 429
-and 503). Problems are declared under `application/problem+json`, the media type the server
-sends them with.
+operation, the problems any DRF view may answer whatever it declares (405, 413 for a body past
+the limit, and 400 for a NUL in the path or the query or a host not allowed; 415 and a
+malformed body's 400 when it takes a body; 406 when it negotiates content, 404 when `?format=`
+may pick its renderer; 503 on the API's `/api/v1/` operations), merging their codes into the
+view's own, and the headers that come with some statuses (`Allow` on 405, `WWW-Authenticate` on
+401, `Retry-After` on 429 and 503). Problems are declared under `application/problem+json`, the
+media type the server sends them with.
 """
 
 from __future__ import annotations
@@ -18,11 +18,16 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ComponentRegistry, build_media_type_object
+from drf_spectacular.plumbing import (
+    ComponentRegistry,
+    build_media_type_object,
+    get_lib_doc_excludes,
+)
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from apps.common.apiviews import PlatformAPIView, PlatformGenericAPIView
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from apps.common.problems import PROBLEM_CONTENT_TYPE
 from core.domain.shared.identity import TokenError
@@ -53,17 +58,19 @@ ProblemSerializer = inline_serializer(
 )
 
 # What any DRF view may answer besides its own errors: DRF's MethodNotAllowed, ParseError and
-# UnsupportedMediaType through apps.common.exceptions, BodySizeLimitMiddleware's 413,
-# NulByteMiddleware's 400 for a NUL in the path or the query, and Django's 400 `bad_request`
-# (DisallowedHost) for a host ALLOWED_HOSTS does not list, both before any view.
+# UnsupportedMediaType through apps.common.exceptions; and, before any view, whatever the
+# method, BodySizeLimitMiddleware's 413 for a Content-Length past the limit (a GET or a DELETE
+# may send a body too) and 400 for one that is no number, NulByteMiddleware's 400 for a NUL in
+# the path or the query, and Django's 400 `bad_request` (DisallowedHost) for a host
+# ALLOWED_HOSTS does not list.
 # tests/integration/common/test_openapi_contract.py checks these against real answers.
 EVERY_OPERATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     400: ("bad_request", "malformed_request"),
     405: ("method_not_allowed",),
+    413: ("payload_too_large",),
 }
 BODY_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     400: ("malformed_request",),
-    413: ("payload_too_large",),
     415: ("unsupported_media_type",),
 }
 # DRF's DefaultContentNegotiation answers an `Accept` no renderer of the view matches with 406
@@ -185,6 +192,12 @@ class ProblemAutoSchema(AutoSchema):
         if "429" in responses:
             responses["429"].setdefault("headers", {}).update(RATE_LIMIT_RETRY_AFTER_HEADER)
         return operation
+
+
+def lib_doc_excludes() -> list[Any]:
+    """drf-spectacular's `GET_LIB_DOC_EXCLUDES`: its own list, and the platform's view bases,
+    whose docstrings describe the base, never an operation of a view without one."""
+    return [*get_lib_doc_excludes(), PlatformAPIView, PlatformGenericAPIView]
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -1,4 +1,5 @@
-"""Operational endpoints (health, readiness, metrics) and Django's error handlers.
+"""Operational endpoints (health, readiness, metrics), the schema and its docs, and Django's
+error handlers.
 
 Every handler answers a problem document; none of them touches a bounded context. The
 operational endpoints are DRF views only so that the OpenAPI schema documents them: they take
@@ -19,14 +20,15 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.common.apiviews import PlatformAPIView
 from apps.common.hosts import HOST_NOT_ALLOWED
 from apps.common.metrics import exposition
 from apps.common.problems import problem_response
@@ -49,7 +51,7 @@ class FirstRendererNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class OperationalView(APIView):
+class OperationalView(PlatformAPIView):
     """GET and HEAD, no authentication, no content negotiation."""
 
     authentication_classes: list[Any] = []
@@ -164,6 +166,14 @@ class MetricsView(OperationalView):
     )
     def get(self, request: Request) -> HttpResponse:
         return HttpResponse(exposition(), content_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+
+class SchemaView(PlatformAPIView, SpectacularAPIView):
+    """drf-spectacular's `/api/schema/`, refusing other methods before authentication."""
+
+
+class SchemaDocsView(PlatformAPIView, SpectacularSwaggerView):
+    """drf-spectacular's Swagger UI at `/api/docs/`, likewise."""
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -14,8 +14,8 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.common.apiviews import PlatformAPIView
 from apps.common.openapi import ADMIN_ONLY, problems
 from apps.common.pagination import PagePagination, page_parameters
 from apps.common.permissions import IsAdmin
@@ -39,7 +39,7 @@ def _refuse(rejected: RouteRejected) -> None:
     )
 
 
-class RouteListView(APIView):
+class RouteListView(PlatformAPIView):
     """List every route, or create one."""
 
     permission_classes = [IsAdmin]
@@ -93,7 +93,7 @@ class RouteListView(APIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-class RouteDetailView(APIView):
+class RouteDetailView(PlatformAPIView):
     """Read, change or remove one route."""
 
     permission_classes = [IsAdmin]
@@ -190,7 +190,7 @@ def _moment(epoch: float) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z") if epoch else None
 
 
-class RouteStatusView(APIView):
+class RouteStatusView(PlatformAPIView):
     """Circuit state, consecutive failures, and the recent request counts and latency of one
     route (a rolling window, `GATEWAY_STATUS_WINDOW_SECONDS`)."""
 

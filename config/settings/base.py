@@ -294,6 +294,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A view without a docstring is not described by its base's (apps.common.apiviews).
+    "GET_LIB_DOC_EXCLUDES": "apps.common.openapi.lib_doc_excludes",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # The proxy is a lean WSGI app, not a DRF view: document its catch-all path by hand.

@@ -13,8 +13,8 @@ from jwt.algorithms import get_default_algorithms
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.common.apiviews import PlatformAPIView
 from apps.common.exceptions import ProblemError
 from apps.common.openapi import problems
 
@@ -38,7 +38,7 @@ def public_jwks() -> dict[str, Any] | None:
     return {"keys": [jwk]}
 
 
-class JwksView(APIView):
+class JwksView(PlatformAPIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
 

@@ -61,6 +61,31 @@ def test_me_needs_a_token(api_client):
     assert response.json()["code"] == "not_authenticated"
 
 
+ME_ALLOWS = "GET, PATCH, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST", "DELETE", "BREW"])
+def test_an_unsupported_method_is_405_before_the_token_is_asked_for(api_client, alice, method):
+    pair = login(api_client, "alice@example.com")
+    for headers in ({}, bearer("forged"), bearer(pair["access_token"])):
+        response = api_client.generic(method, "/api/v1/auth/me", **headers)
+        assert response.status_code == 405, (headers, response.content)
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "method_not_allowed"
+        assert response["Allow"] == ME_ALLOWS
+        assert "no-store" in response["Cache-Control"]  # as every answer of the accounts API
+        assert "WWW-Authenticate" not in response
+
+
+def test_options_and_head_still_need_the_token(api_client, alice):
+    pair = login(api_client, "alice@example.com")
+    for method in ("OPTIONS", "HEAD"):
+        refused = api_client.generic(method, "/api/v1/auth/me")
+        assert (refused.status_code, refused["WWW-Authenticate"]) == (401, 'Bearer realm="api"')
+        answered = api_client.generic(method, "/api/v1/auth/me", **bearer(pair["access_token"]))
+        assert (answered.status_code, answered["Allow"]) == (200, ME_ALLOWS), method
+
+
 def test_me_of_a_deleted_user_is_401(api_client, alice):
     pair = login(api_client, "alice@example.com")
     alice.status = "deleted"

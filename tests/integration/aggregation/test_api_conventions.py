@@ -1,5 +1,6 @@
 """API.md's common rules on every aggregation operation: 401 with the bearer challenge, 403,
-405 with `Allow`, 413, 415, malformed JSON; each answered as a problem document."""
+405 with `Allow` (before the token is checked), 413, 415, malformed JSON; each answered as a
+problem document."""
 
 from __future__ import annotations
 
@@ -75,6 +76,29 @@ def test_unknown_methods_are_405_with_allow(client, admin_headers, upstream, met
     problem(response, 405, "method_not_allowed")
     assert response["Allow"] == allowed
     assert sum(upstream.calls.values()) == calls  # a refused run calls no source
+
+
+@pytest.mark.parametrize("caller", ["no-token", "forged-token", "not-admin"])
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", f"{BASE}/composites", "GET, POST, HEAD, OPTIONS"),
+        ("POST", f"{BASE}/composites/combo", "GET, PATCH, DELETE, HEAD, OPTIONS"),
+        ("DELETE", f"{BASE}/composites/combo/run", "GET, HEAD, OPTIONS"),
+        ("BREW", f"{BASE}/runs", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_unknown_methods_are_405_before_the_token_or_the_role_is_checked(
+    client, user_headers, method, path, allowed, caller
+):
+    headers = {
+        "no-token": {},
+        "forged-token": {"HTTP_AUTHORIZATION": "Bearer forged"},
+        "not-admin": user_headers,
+    }[caller]
+    response = client.generic(method, path, **headers)
+    problem(response, 405, "method_not_allowed")
+    assert response["Allow"] == allowed
 
 
 @pytest.mark.parametrize(

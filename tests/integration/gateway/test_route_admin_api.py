@@ -398,6 +398,35 @@ def test_other_methods_are_405_problems_naming_the_allowed_ones(admin, method, p
     assert admin.get(f"{ROUTES}/orders").json()["upstream_url"] == BODY["upstream_url"]
 
 
+@pytest.mark.parametrize("caller", ["no-token", "forged-token", "not-admin"])
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", ROUTES, "GET, POST, HEAD, OPTIONS"),
+        ("PUT", f"{ROUTES}/orders", "GET, PATCH, DELETE, HEAD, OPTIONS"),
+        ("BREW", f"{ROUTES}/orders/status", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_other_methods_are_405_before_the_token_or_the_role_is_checked(
+    api_client, method, path, allow, caller
+):
+    token = {"no-token": None, "forged-token": "forged", "not-admin": access_token()}[caller]
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    response = api_client.generic(method, path, **headers)
+    assert response.status_code == 405, response.content
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == allow
+
+
+def test_a_method_a_view_has_is_still_refused_without_the_admin_role(api_client):
+    for authorization in (None, f"Bearer {access_token()}"):
+        headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+        for method in ("GET", "POST", "HEAD", "OPTIONS"):
+            response = api_client.generic(method, ROUTES, **headers)
+            assert response.status_code == (401 if authorization is None else 403), method
+
+
 @pytest.mark.parametrize("method", ["post", "patch"])
 def test_bodies_that_are_not_a_json_object_are_400_or_415_problems(admin, method):
     assert admin.post(ROUTES, BODY, format="json").status_code == 201
