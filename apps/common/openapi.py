@@ -195,9 +195,16 @@ class ProblemAutoSchema(AutoSchema):
 
 
 def lib_doc_excludes() -> list[Any]:
-    """drf-spectacular's `GET_LIB_DOC_EXCLUDES`: its own list, and the platform's view bases,
-    whose docstrings describe the base, never an operation of a view without one."""
-    return [*get_lib_doc_excludes(), PlatformAPIView, PlatformGenericAPIView]
+    """drf-spectacular's `GET_LIB_DOC_EXCLUDES`: its own list, and every view base — the
+    platform's and each app's (`AccountsView`, `PublicView`, …): any view class that others
+    extend. A base's docstring describes the base, never an operation of a view without one."""
+    bases: list[Any] = []
+    pending: list[type] = [PlatformAPIView, PlatformGenericAPIView]
+    while pending:
+        base = pending.pop()
+        bases.append(base)
+        pending.extend(sub for sub in base.__subclasses__() if sub.__subclasses__())
+    return [*get_lib_doc_excludes(), *dict.fromkeys(bases)]
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

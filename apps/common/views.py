@@ -169,11 +169,16 @@ class MetricsView(OperationalView):
 
 
 class SchemaView(PlatformAPIView, SpectacularAPIView):
-    """drf-spectacular's `/api/schema/`, refusing other methods before authentication."""
+    """drf-spectacular's `/api/schema/`, refusing other methods before authentication. The
+    schema is public: a stray or stale Authorization header is ignored, not a 401."""
+
+    authentication_classes: list[Any] = []
 
 
 class SchemaDocsView(PlatformAPIView, SpectacularSwaggerView):
     """drf-spectacular's Swagger UI at `/api/docs/`, likewise."""
+
+    authentication_classes: list[Any] = []
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -270,7 +270,8 @@ SPECTACULAR_SETTINGS = {
         "`not_implemented`, 403 `permission_denied` (config/gunicorn_worker.py). A NUL "
         "character in a path or a query (`%00`) is 400 `malformed_request` on every "
         "operation below (proxied paths are forwarded as sent). OPTIONS on an operation's "
-        "path answers 200 with DRF's description of it. Any operation answers 503 "
+        "path answers 200 with DRF's description of it, given the token the operation needs "
+        "(401 without it). Any operation answers 503 "
         "`service_unavailable` with Retry-After while a database it needs is unreachable."
     ),
     "VERSION": "1.0.0",
