@@ -15,6 +15,8 @@ from django.http import HttpRequest
 from apps.common.forms import JSON_TEXT_FIELDS
 from apps.gateway import wiring
 from apps.gateway.models import RouteRow
+from core.domain.gateway.breaker import CircuitState
+from core.domain.gateway.route import BreakerPolicy
 from core.usecases.gateway.manage_routes import SavedRoute
 
 
@@ -69,8 +71,11 @@ class RouteAdmin(admin.ModelAdmin):
     def circuit_state(self, obj: RouteRow) -> str:
         if not obj.pk:
             return "-"
-        circuit = wiring.state().breaker.snapshot(obj.name)
-        if circuit.failures and circuit.state.value == "closed":
+        # As a call arriving now finds it (half_open once the recovery time is over), as the
+        # status endpoint reports it.
+        policy = BreakerPolicy(obj.failure_threshold, obj.recovery_seconds)
+        circuit = wiring.circuit_status().execute(obj.name, policy).unwrap()
+        if circuit.failures and circuit.state is CircuitState.CLOSED:
             return f"closed ({circuit.failures} consecutive failures)"
         return circuit.state.value
 

@@ -149,8 +149,6 @@ class GatewayHandler:
         if not self._hosts.allows(host or ""):
             return self._error(400, "bad_request", HOST_NOT_ALLOWED)
         body = self._body(environ)
-        if isinstance(body, Reply):
-            return body
         trusted = settings.TRUSTED_PROXY_COUNT
         peer = environ.get("REMOTE_ADDR", "")
         scheme = environ.get("wsgi.url_scheme", "http")
@@ -161,7 +159,7 @@ class GatewayHandler:
             path=path,
             query=query,
             headers=_incoming_headers(environ),
-            body=body,
+            body=body if isinstance(body, bytes) else b"",
             peer_ip=peer,
             client_ip=client_ip_from(peer, environ.get("HTTP_X_FORWARDED_FOR"), trusted),
             scheme=scheme,
@@ -171,6 +169,9 @@ class GatewayHandler:
         )
         if self._forward is None:
             self._forward = self._make_forward()
+        if isinstance(body, Reply):  # refused here, before any route's checks
+            body.headers.extend(self._rate_limit_headers(self._forward, request))
+            return body
         try:
             result = self._forward.execute(request)
         except RoutesUnavailable:
@@ -196,6 +197,16 @@ class GatewayHandler:
                 headers = [*fixed, *rejection.headers]
                 return Reply(status, headers, payload, rejection.route, rejection.user_id)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _rate_limit_headers(forward: ForwardRequest, request: ProxyRequest) -> Headers:
+        """API.md: every answer of a rate-limited route carries `RateLimit-*`, this entry
+        point's own refusals (413, a broken body) too: the window as it stands, counting
+        nothing. Without a route table there is no route, so none."""
+        try:
+            return list(forward.rate_limit_headers(request))
+        except RoutesUnavailable:
+            return []
 
     def _body(self, environ: dict[str, Any]) -> bytes | Reply:
         limit = _max_body()

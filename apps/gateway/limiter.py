@@ -6,7 +6,9 @@ per `window_seconds`, never one more under concurrency. The same script first re
 revocation facts (the keys and rule of `apps.common.tokens`), so a revoked token is refused
 before it is counted and the proxy pays one round trip, not two. If Redis is unreachable the
 limiter falls back to its in-process twin (per-worker limits) and revocation fails open, as
-everywhere on the platform; both are counted.
+everywhere on the platform; both are counted. A call refused before the limiter (401, 403,
+405...) is not counted: it reads its window with a script that writes nothing (`peek`), for the
+`RateLimit-*` fields every answer of a limited route carries.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from apps.gateway.response_cache import RedisResponseCache, lookup_or_claim_lua
 from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import RateLimitPolicy
 from core.domain.shared.identity import Principal
-from core.usecases.gateway.ports import CacheLookup, CacheProbe, CacheResult, EdgeVerdict
+from core.usecases.gateway.ports import (
+    CacheLookup,
+    CacheProbe,
+    CacheResult,
+    EdgeVerdict,
+    WindowPeek,
+)
 
 # The sliding window, shared by both scripts. KEYS[1]: the subject's sorted set of call times;
 # ARGV: now_ms, window_ms, limit (0: none), member. Sets allowed (1/0, -1: no limit), remaining
@@ -91,6 +99,31 @@ end
 return {0, allowed, remaining, reset, state, fails, cached}
 """
 )
+# `EdgeChecks.peek`: a look at the window that writes nothing, for a call refused before the
+# limiter. KEYS: the subject's window, the anonymous subject's (for a revoked token), denied
+# jti, user cut-off, revoked session ('' when unused). ARGV: now_ms, window_ms (0: no window),
+# iat (-1: anonymous), '(' .. now_ms - window_ms. Counts the calls `_WINDOW` would keep (it
+# removes scores <= now - window, so those above it) and reads the oldest of them. Returns
+# {revoked, calls in the window, reset_ms (0 when empty)}.
+_PEEK = """
+local revoked = 0
+if ARGV[3] ~= '-1' then
+  local facts = redis.call('MGET', KEYS[3], KEYS[4], KEYS[5])
+  if facts[1] or facts[3] or (facts[2] and tonumber(ARGV[3]) < tonumber(facts[2])) then
+    revoked = 1
+  end
+end
+if ARGV[2] == '0' then return {revoked, 0, 0} end
+local key = KEYS[1]
+if revoked == 1 then key = KEYS[2] end
+local count = redis.call('ZCOUNT', key, ARGV[4], '+inf')
+local reset = 0
+if count > 0 then
+  local oldest = redis.call('ZRANGEBYSCORE', key, ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  reset = tonumber(oldest[2]) + tonumber(ARGV[2]) - tonumber(ARGV[1])
+end
+return {revoked, count, reset}
+"""
 _NO_KEY = ""
 
 
@@ -141,6 +174,15 @@ class InProcessSlidingWindowLimiter:
                 self._forget_idle(now)
         return RateDecision(allowed, policy.requests, remaining, reset)
 
+    def peek(self, subject: str, policy: RateLimitPolicy, now: float) -> RateDecision:
+        """The window as the next `hit` would find it, changing nothing (not even dropping the
+        calls that left it)."""
+        floor = now - float(policy.window_seconds)
+        with self._lock:
+            kept = [t for t in self._windows.get(subject, ()) if t > floor]
+        reset = min(kept) + policy.window_seconds - now if kept else 0.0
+        return RateDecision.standing(policy.requests, len(kept), reset)
+
     def _forget_idle(self, now: float) -> None:
         # Windows are at most a day long in practice; drop subjects idle for longer.
         for subject in [
@@ -163,7 +205,7 @@ class RedisSlidingWindowLimiter:
         responses: RedisResponseCache | None = None,
     ) -> None:
         self._redis = DirectRedis(client)
-        self._scripts = {_EDGE: _sha1(_EDGE), _LIMIT: _sha1(_LIMIT)}
+        self._scripts = {script: _sha1(script) for script in (_EDGE, _LIMIT, _PEEK)}
         self._prefix = f"{prefix}rl:"
         self._circuit_prefix = f"{prefix}cb:"
         self._circuits = circuits
@@ -260,6 +302,44 @@ class RedisSlidingWindowLimiter:
             looked_up = responses.read_lookup(cached, entry)
         return EdgeVerdict(False, decision, looked_up)
 
+    def peek(
+        self, principal: Principal | None, window: WindowPeek | None, now: float
+    ) -> EdgeVerdict:
+        """`EdgeChecks.peek`: revocation facts and the window as it stands, in one EVALSHA
+        that writes nothing."""
+        now_ms = int(now * 1000)
+        window_ms = window.policy.window_seconds * 1000 if window else 0
+        cache_key = self._cache_key
+        keys = (
+            self._prefix + window.subject if window else _NO_KEY,
+            self._prefix + window.anonymous_subject if window else _NO_KEY,
+            cache_key(REVOKED_JTI.format(principal.token_id)) if principal else _NO_KEY,
+            cache_key(VALID_AFTER.format(principal.user_id)) if principal else _NO_KEY,
+            cache_key(REVOKED_SID.format(principal.session_id))
+            if principal and principal.session_id
+            else _NO_KEY,
+        )
+        args = (
+            now_ms,
+            window_ms,
+            int(principal.issued_at.timestamp()) if principal else -1,
+            f"({now_ms - window_ms}",
+        )
+        try:
+            revoked, used, reset_ms = self._run(_PEEK, len(keys), *keys, *args)
+        except RedisError as error:
+            # As `check` degrades: the per-process window, revocation failing open.
+            redis_unavailable("rate_limit", error)
+            if principal is not None:
+                REVOCATION_LOOKUP_FAILURES.inc()
+            if window is None:
+                return EdgeVerdict(revoked=False)
+            return EdgeVerdict(False, self._fallback.peek(window.subject, window.policy, now))
+        if window is None:
+            return EdgeVerdict(bool(revoked))
+        decision = RateDecision.standing(window.policy.requests, int(used), int(reset_ms) / 1000)
+        return EdgeVerdict(bool(revoked), decision)
+
     def _degraded(
         self,
         error: RedisError,
@@ -325,3 +405,18 @@ class InProcessEdgeChecks:
         if subject is None or policy is None:
             return EdgeVerdict(revoked=False)
         return EdgeVerdict(False, self._limiter.hit(subject, policy, now))
+
+    def peek(
+        self, principal: Principal | None, window: WindowPeek | None, now: float
+    ) -> EdgeVerdict:
+        """`EdgeChecks.peek`: the cache's revocation facts and the in-process window."""
+        revoked = principal is not None and self._revocations.revoked(
+            principal.token_id,
+            principal.user_id,
+            principal.session_id,
+            int(principal.issued_at.timestamp()),
+        )
+        if window is None:
+            return EdgeVerdict(revoked)
+        subject = window.anonymous_subject if revoked else window.subject
+        return EdgeVerdict(revoked, self._limiter.peek(subject, window.policy, now))

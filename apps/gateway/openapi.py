@@ -41,9 +41,23 @@ _HEADERS = {
         **_header("Echoed from the request when well-formed (1-128 of `A-Za-z0-9._:-`), else new."),
         "required": True,
     },
-    "RateLimit-Limit": _header("Calls allowed per window, on routes with a rate limit.", "integer"),
-    "RateLimit-Remaining": _header("Calls left in the current window.", "integer"),
-    "RateLimit-Reset": _header("Seconds until a call in the window expires.", "integer"),
+    "RateLimit-Limit": _header(
+        "Calls allowed per window, on every answer of a route with a rate limit; none where "
+        "no route was matched (404, a Host not allowed, no route table, a crash).",
+        "integer",
+    ),
+    "RateLimit-Remaining": _header(
+        "Calls left in the current window of whom the call counts against: the token's user "
+        "when the limit is per user and a valid token came, else the client IP. A refusal "
+        "decided before the limiter (a refused path or body, 401, 403, 405, 413) counts "
+        "nothing: it reports the window as it stands.",
+        "integer",
+    ),
+    "RateLimit-Reset": _header(
+        "Seconds until the oldest call in the window leaves it (a slot frees); 0 when the "
+        "window holds none.",
+        "integer",
+    ),
     "X-Cache": _header(
         "Whether the response cache answered, on routes with `cache_ttl_seconds > 0`.",
         enum=[result.value for result in CacheResult],

@@ -153,13 +153,18 @@ StatusSerializer = inline_serializer(
         "circuit": inline_serializer(
             name="Circuit",
             fields={
-                "state": serializers.ChoiceField(choices=["closed", "open", "half_open"]),
+                "state": serializers.ChoiceField(
+                    choices=["closed", "open", "half_open"],
+                    help_text="as a call arriving now finds it: half_open once an open "
+                    "circuit's recovery_seconds are over (the next call goes upstream as the "
+                    "probe) and while a probe is out",
+                ),
                 "consecutive_failures": serializers.IntegerField(),
                 "opened_at": serializers.DateTimeField(allow_null=True),
                 "retry_after_seconds": serializers.IntegerField(
                     allow_null=True,
-                    help_text="seconds until a probe may go upstream; 0: the next call probes "
-                    "(an open circuit turns half-open when a call arrives); null when closed",
+                    help_text="seconds until a probe may go upstream (while a probe is out: "
+                    "until its slot frees); 0: the next call probes; null when closed",
                 ),
             },
         ),
@@ -210,7 +215,7 @@ class RouteStatusView(PlatformAPIView):
                         "state": found.circuit.state.value,
                         "consecutive_failures": found.circuit.failures,
                         "opened_at": _moment(found.circuit.opened_at),
-                        "retry_after_seconds": found.retry_after_seconds,
+                        "retry_after_seconds": found.circuit.retry_after_seconds,
                     },
                     "window_seconds": traffic.window_seconds,
                     "requests": {

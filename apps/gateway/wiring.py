@@ -48,7 +48,7 @@ from core.usecases.gateway.manage_routes import (
     UpdateRoute,
 )
 from core.usecases.gateway.ports import EdgeChecks, RateLimiter, ResponseCache
-from core.usecases.gateway.route_status import GetRouteStatus
+from core.usecases.gateway.route_status import GetCircuitStatus, GetRouteStatus
 from core.usecases.shared.ports import Clock, Monotonic
 
 if TYPE_CHECKING:  # imported only when tracing is on: it loads OpenTelemetry
@@ -239,6 +239,10 @@ def route_status() -> GetRouteStatus:
         stats=state().metrics.recent,
         clock=SystemClock(),
     )
+
+
+def circuit_status() -> GetCircuitStatus:
+    return GetCircuitStatus(breaker=state().breaker, clock=SystemClock())
 
 
 def announce_saved_routes() -> AnnounceSavedRoutes:

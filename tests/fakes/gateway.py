@@ -21,6 +21,7 @@ from core.usecases.gateway.ports import (
     StoredResponse,
     UpstreamFailure,
     UpstreamRequest,
+    WindowPeek,
 )
 from core.usecases.gateway.route_status import TrafficSummary
 from tests.fakes.clock import FakeClock, FakeMonotonic
@@ -118,6 +119,10 @@ class FakeRateLimiter:
         remaining = policy.requests - self.calls.get(subject, 0)
         return RateDecision(allowed, policy.requests, remaining, policy.window_seconds)
 
+    def peek(self, subject: str, policy: RateLimitPolicy, now: float) -> RateDecision:
+        used = self.calls.get(subject, 0)
+        return RateDecision.standing(policy.requests, used, policy.window_seconds if used else 0)
+
 
 class FakeEdgeChecks:
     """Revocation by token id (`revoked_ids`), a `FakeRateLimiter`, and the cache lookup when
@@ -130,6 +135,7 @@ class FakeEdgeChecks:
         self.cache = cache
         self.revoked_ids: set[str] = set()
         self.calls = 0
+        self.peeks = 0
         self.routes: list[str] = []
 
     def check(
@@ -154,6 +160,16 @@ class FakeEdgeChecks:
         if probe is not None and self.cache is not None:
             cached = self.cache.lookup(probe.key, probe.fill_seconds)
         return EdgeVerdict(False, decision, cached)
+
+    def peek(
+        self, principal: Principal | None, window: WindowPeek | None, now: float
+    ) -> EdgeVerdict:
+        self.peeks += 1
+        revoked = principal is not None and principal.token_id in self.revoked_ids
+        if window is None:
+            return EdgeVerdict(revoked)
+        subject = window.anonymous_subject if revoked else window.subject
+        return EdgeVerdict(revoked, self.limiter.peek(subject, window.policy, now))
 
 
 class FakeCircuitBreaker:

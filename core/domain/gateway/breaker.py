@@ -52,16 +52,31 @@ class Circuit:
     def seconds_until_probe(self, policy: BreakerPolicy, now: float) -> int:
         """Whole seconds until a probe may be let through; 0 when the next call would probe
         (an open circuit turns half-open only when a call arrives)."""
+        return max(0, math.ceil(self._probe_at(policy) - now))
+
+    def state_at(self, policy: BreakerPolicy, now: float) -> CircuitState:
+        """The state a call arriving at `now` finds. An open circuit is stored open until a
+        call after its recovery time is let through as the probe; from that time on it is
+        half-open in effect (the next call probes), and a reader is told so."""
+        if self.state is CircuitState.OPEN and self.probe_due(policy, now):
+            return CircuitState.HALF_OPEN
+        return self.state
+
+    def probe_due(self, policy: BreakerPolicy, now: float) -> bool:
+        """Whether a call arriving at `now` on this (open or half-open) circuit is let through
+        as the probe: its recovery time, or a lost probe's, is over."""
+        return now >= self._probe_at(policy)
+
+    def _probe_at(self, policy: BreakerPolicy) -> float:
         start = self.probe_started_at if self.state is CircuitState.HALF_OPEN else self.opened_at
-        return max(0, math.ceil(start + policy.recovery_seconds - now))
+        return start + policy.recovery_seconds
 
 
 def admit(circuit: Circuit, policy: BreakerPolicy, now: float) -> tuple[Circuit, Admission]:
     """Whether a call may go upstream now, and the circuit after deciding."""
     if circuit.state is CircuitState.CLOSED:
         return circuit, Admission.ALLOWED
-    started = circuit.opened_at if circuit.state is CircuitState.OPEN else circuit.probe_started_at
-    if now < started + policy.recovery_seconds:
+    if not circuit.probe_due(policy, now):
         return circuit, Admission.DENIED
     return replace(circuit, state=CircuitState.HALF_OPEN, probe_started_at=now), Admission.PROBE
 

@@ -18,16 +18,27 @@ class RateDecision:
     remaining: int
     reset_seconds: float
 
+    @classmethod
+    def standing(cls, limit: int, used: int, reset_seconds: float) -> RateDecision:
+        """The window as it stands, counting nothing: `used` calls in it, the oldest leaving
+        in `reset_seconds` (0 when empty); `allowed` says whether a call now would pass."""
+        return cls(used < limit, limit, limit - used, reset_seconds)
+
     def headers(self) -> tuple[tuple[str, str], ...]:
-        reset = str(max(0, math.ceil(self.reset_seconds)))
-        items = (
-            ("RateLimit-Limit", str(self.limit)),
-            ("RateLimit-Remaining", str(max(0, self.remaining))),
-            ("RateLimit-Reset", reset),
-        )
+        """The `RateLimit-*` fields, and `Retry-After` when the limiter refused the call."""
+        items = self.quota_headers()
         if self.allowed:
             return items
         return (*items, ("Retry-After", str(max(1, math.ceil(self.reset_seconds)))))
+
+    def quota_headers(self) -> tuple[tuple[str, str], ...]:
+        """The three `RateLimit-*` fields alone: what an answer refused for another reason
+        (401, 403, 405...) carries, since waiting would not help it."""
+        return (
+            ("RateLimit-Limit", str(self.limit)),
+            ("RateLimit-Remaining", str(max(0, self.remaining))),
+            ("RateLimit-Reset", str(max(0, math.ceil(self.reset_seconds)))),
+        )
 
 
 def limit_subject(

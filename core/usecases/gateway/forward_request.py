@@ -24,7 +24,13 @@ from core.domain.gateway.paths import (
     without_parameters,
 )
 from core.domain.gateway.ratelimit import limit_subject
-from core.domain.gateway.route import IDEMPOTENT_METHODS, AuthMode, Route, is_platform_path
+from core.domain.gateway.route import (
+    IDEMPOTENT_METHODS,
+    AuthMode,
+    LimitKey,
+    Route,
+    is_platform_path,
+)
 from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import ProxyError
@@ -43,6 +49,7 @@ from core.usecases.gateway.ports import (
     Upstream,
     UpstreamFailure,
     UpstreamRequest,
+    WindowPeek,
 )
 from core.usecases.shared.ports import AccessTokenVerifier, Clock, Monotonic
 
@@ -132,7 +139,9 @@ class ForwardRequest:
     """Forwards one request to its route's upstream under the route's policies.
 
     `tokens` checks the token itself (signature, algorithm, type, expiry, audience, issuer);
-    `edge` reads its revocation facts together with the rate limit, in one round trip.
+    `edge` reads its revocation facts together with the rate limit, in one round trip. A call
+    refused before the limiter counts nothing; on a limited route it carries the window as it
+    stands, from one read-only look (`EdgeChecks.peek`) on that refusal path alone.
     """
 
     def __init__(
@@ -163,14 +172,60 @@ class ForwardRequest:
         self._random = random
 
     def execute(self, request: ProxyRequest) -> Result[ProxyResponse, Rejection]:
+        request, route, refused = self._match(request)
+        if route is None:
+            return Err(Rejection(refused or ProxyError.ROUTE_NOT_FOUND))
+        call = _Call(route)
+        now = self._clock.now().timestamp()
+        if refused is not None:  # a path no route may serve, though it matched this one
+            headers = self._window(call, request, now, self._caller(route, request))[1]
+            return Err(Rejection(refused, headers))
+        if not route.allows(request.method):
+            allow = ", ".join(sorted(route.methods))
+            return self._refuse(
+                call,
+                request,
+                now,
+                ProxyError.METHOD_NOT_ALLOWED,
+                (("Allow", allow),),
+                self._caller(route, request),
+            )
+        denied = self._authenticate(call, request)
+        if denied is not None:
+            return self._refuse(call, request, now, denied, principal=call.principal)
+        probe = self._cache_probe(call, request)
+        refused_at_edge, cached = self._admit_at_edge(call, request, now, probe)
+        if refused_at_edge is not None:
+            return refused_at_edge
+        if probe is not None:
+            return self._through_cache(call, request, now, probe, cached)
+        if route.cache_ttl_seconds > 0:
+            call.extra_headers.append(("X-Cache", CacheResult.BYPASS.value))
+        return self._call_upstream(call, request, now).map(
+            lambda answer: self._respond(call, answer)
+        )
+
+    def rate_limit_headers(self, request: ProxyRequest) -> Headers:
+        """The `RateLimit-*` fields for an answer the entry point gives `request` itself,
+        before `execute` (a body too large or broken): the window of the route its path
+        matches, as it stands, counting nothing; none when no limited route matches."""
+        request, route, _ = self._match(request)
+        if route is None or route.rate_limit is None:
+            return ()
+        now = self._clock.now().timestamp()
+        return self._window(_Call(route), request, now, self._caller(route, request))[1]
+
+    def _match(self, request: ProxyRequest) -> tuple[ProxyRequest, Route | None, ProxyError | None]:
+        """The request with its path in normal form, the route that path matches (None: none),
+        and why the path is refused (None: it is not), even though it matched a route."""
         path = normalise_path(request.path)
         if path is None:
-            return Err(Rejection(ProxyError.MALFORMED_PATH))
+            return request, None, ProxyError.MALFORMED_PATH
         if path is not request.path:  # matched, cached and forwarded as one normal path
             if is_platform_path(path):
                 # `//api/…`, `/x/../health`: not the platform's path as sent (the dispatcher
                 # handed it here), but it is in normal form, and no route serves those.
-                return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
+                return request, None, ProxyError.ROUTE_NOT_FOUND
             request = replace(request, path=path)
         table = self._routes.current()
         route = table.match(path)
@@ -179,34 +234,65 @@ class ForwardRequest:
         ):
             # Read without its `;` parameters, as Tomcat or Spring would, the path climbs
             # (`/svc/..;/svc/internal`) or belongs to another route (`/svc/admin;x`): refused.
-            return Err(Rejection(ProxyError.MALFORMED_PATH))
-        if route is None:
-            return Err(Rejection(ProxyError.ROUTE_NOT_FOUND))
-        if table.case_moves_the_route(path, route):
+            return request, route, ProxyError.MALFORMED_PATH
+        if route is not None and table.case_moves_the_route(path, route):
             # `/ADMIN/users` matched `/`, past `/admin`'s auth; an upstream that ignores case
             # (IIS, ASP.NET) would serve `/admin/users` to it: refused.
-            return Err(Rejection(ProxyError.MALFORMED_PATH))
-        call = _Call(route)
-        if not route.allows(request.method):
-            allow = ", ".join(sorted(route.methods))
-            return call.reject(ProxyError.METHOD_NOT_ALLOWED, (("Allow", allow),))
-        now = self._clock.now().timestamp()
-        denied = self._authenticate(call, request)
-        if denied is ProxyError.PERMISSION_DENIED and self._revoked(call, now):
-            denied = ProxyError.TOKEN_REVOKED  # authentication comes before authorization
-        if denied is not None:
-            return call.reject(denied)
-        probe = self._cache_probe(call, request)
-        refused, cached = self._admit_at_edge(call, request, now, probe)
-        if refused is not None:
-            return refused
-        if probe is not None:
-            return self._through_cache(call, request, now, probe, cached)
-        if route.cache_ttl_seconds > 0:
-            call.extra_headers.append(("X-Cache", CacheResult.BYPASS.value))
-        return self._call_upstream(call, request, now).map(
-            lambda answer: self._respond(call, answer)
-        )
+            return request, route, ProxyError.MALFORMED_PATH
+        return request, route, None
+
+    def _caller(self, route: Route, request: ProxyRequest) -> Principal | None:
+        """Whose window a refusal decided before the token is checked (405, a refused path or
+        body) reports: the verified token's user when the route's limit counts per user. The
+        token refuses nothing here; `execute` checks it in its turn."""
+        limit = route.rate_limit
+        if limit is None or limit.key is not LimitKey.USER or route.auth is AuthMode.NONE:
+            return None
+        scratch = _Call(route)
+        self._authenticate(scratch, request)
+        return scratch.principal
+
+    def _refuse(
+        self,
+        call: _Call,
+        request: ProxyRequest,
+        now: float,
+        error: ProxyError,
+        headers: Headers = (),
+        principal: Principal | None = None,
+    ) -> Err[Rejection]:
+        """A refusal decided before the limiter, carrying the route's window as it stands.
+        A 403's token is asked about revocation in the same look: a revoked token is refused
+        as such (authentication comes before authorization)."""
+        revoked, window = self._window(call, request, now, principal)
+        if revoked and error is ProxyError.PERMISSION_DENIED:
+            error = ProxyError.TOKEN_REVOKED
+        return call.reject(error, (*headers, *window))
+
+    def _window(
+        self, call: _Call, request: ProxyRequest, now: float, principal: Principal | None
+    ) -> tuple[bool, Headers]:
+        """One look at the shared state that counts nothing, on refusal paths only: whether
+        `principal`'s token is revoked, and on a limited route the `RateLimit-*` fields of
+        the window the call would count against (the user's when the token is valid and the
+        limit per user, else the client IP's). Nothing to look at: no call at all."""
+        route = call.route
+        policy = route.rate_limit
+        if policy is None and principal is None:
+            return False, ()
+        window = None
+        if policy is not None:
+            anonymous = limit_subject(route.name, policy, user_id=None, client_ip=request.client_ip)
+            subject = anonymous
+            if principal is not None:
+                subject = limit_subject(
+                    route.name, policy, user_id=principal.user_id, client_ip=request.client_ip
+                )
+            window = WindowPeek(policy, subject, anonymous)
+        verdict = self._edge.peek(principal, window, now)
+        if verdict.decision is None:
+            return verdict.revoked, ()
+        return verdict.revoked, verdict.decision.quota_headers()
 
     def _cache_probe(self, call: _Call, request: ProxyRequest) -> CacheProbe | None:
         """The cache lookup this request makes, if its answer may come from the cache."""
@@ -247,8 +333,8 @@ class ForwardRequest:
         verdict = self._edge.check(
             route.name, call.principal, subject, route.rate_limit, now, probe
         )
-        if verdict.revoked:
-            return call.reject(ProxyError.TOKEN_REVOKED), None
+        if verdict.revoked:  # refused before it was counted: the client IP's window, as is
+            return self._refuse(call, request, now, ProxyError.TOKEN_REVOKED), None
         decision = verdict.decision
         if decision is not None:
             if not decision.allowed:
@@ -277,11 +363,6 @@ class ForwardRequest:
         if not call.principal.has_roles(route.required_roles):
             return ProxyError.PERMISSION_DENIED
         return None  # revocation facts are read with the rate limit, in one round trip
-
-    def _revoked(self, call: _Call, now: float) -> bool:
-        """Whether the verified token is revoked: asked of the edge alone, counting nothing,
-        only on the way to a 403 (otherwise it is read with the rate limit)."""
-        return self._edge.check(call.route.name, call.principal, None, None, now).revoked
 
     def _through_cache(
         self,

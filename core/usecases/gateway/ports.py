@@ -111,6 +111,17 @@ class EdgeVerdict:
     cached: CacheLookup | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WindowPeek:
+    """A rate-limit window to read without counting: `subject` is whom the call would count
+    against, `anonymous_subject` whom it would if its token turned out revoked (the client
+    IP's window; the same subject when the limit is per IP or no token came)."""
+
+    policy: RateLimitPolicy
+    subject: str
+    anonymous_subject: str
+
+
 class EdgeChecks(Protocol):
     """Revocation facts of a verified token, the rate limit and (optionally) the response
     cache, answered together: one round trip to the shared state instead of two.
@@ -130,6 +141,15 @@ class EdgeChecks(Protocol):
         now: float,
         probe: CacheProbe | None = None,
     ) -> EdgeVerdict: ...
+
+    def peek(
+        self, principal: Principal | None, window: WindowPeek | None, now: float
+    ) -> EdgeVerdict:
+        """For a call refused before the limiter, counting, sliding and claiming nothing: the
+        token's revocation facts (`principal` given) and the window (`window` given) as the
+        next check would find it, for `window.subject`, or `window.anonymous_subject` when
+        the token is revoked. Degrades as `check` does (per-process window, fails open)."""
+        ...
 
 
 class CircuitBreaker(Protocol):

@@ -1,4 +1,5 @@
-"""GetRouteStatus: a route's circuit and its recent traffic, for operators."""
+"""GetRouteStatus: a route's circuit and its recent traffic, for operators; GetCircuitStatus:
+the circuit alone."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.domain.gateway.breaker import Circuit, CircuitState
-from core.domain.gateway.route import Route
+from core.domain.gateway.route import BreakerPolicy, Route
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import RouteError
 from core.usecases.gateway.manage_routes import RouteRejected
@@ -33,10 +34,30 @@ class TrafficStats(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class CircuitStatus:
+    """A route's circuit as a call arriving at the time of the read finds it: an open circuit
+    whose recovery time is over reads half-open (the next call goes upstream as the probe),
+    though it is stored open until that call comes. `retry_after_seconds`: until a probe may
+    go upstream (0: the next call probes), None when closed. `opened_at`: epoch s, 0 never."""
+
+    state: CircuitState
+    failures: int
+    opened_at: float
+    retry_after_seconds: int | None
+
+    @classmethod
+    def read(cls, circuit: Circuit, policy: BreakerPolicy, now: float) -> CircuitStatus:
+        state = circuit.state_at(policy, now)
+        retry_after = (
+            None if state is CircuitState.CLOSED else circuit.seconds_until_probe(policy, now)
+        )
+        return cls(state, circuit.failures, circuit.opened_at, retry_after)
+
+
+@dataclass(frozen=True, slots=True)
 class RouteStatus:
     route: Route
-    circuit: Circuit
-    retry_after_seconds: int | None
+    circuit: CircuitStatus
     traffic: TrafficSummary
 
 
@@ -55,10 +76,20 @@ class GetRouteStatus:
         route = self._routes.get(name)
         if route is None:
             return Err(RouteRejected(RouteError.NOT_FOUND))
-        circuit = self._breaker.snapshot(name)
-        retry_after = (
-            None
-            if circuit.state is CircuitState.CLOSED
-            else circuit.seconds_until_probe(route.circuit_breaker, self._clock.now().timestamp())
+        circuit = CircuitStatus.read(
+            self._breaker.snapshot(name), route.circuit_breaker, self._clock.now().timestamp()
         )
-        return Ok(RouteStatus(route, circuit, retry_after, self._stats.summary(name)))
+        return Ok(RouteStatus(route, circuit, self._stats.summary(name)))
+
+
+class GetCircuitStatus:
+    """A route's circuit as a call arriving now finds it (the Django admin's column), given
+    the route's breaker policy, which the caller already holds."""
+
+    def __init__(self, *, breaker: CircuitBreaker, clock: Clock) -> None:
+        self._breaker = breaker
+        self._clock = clock
+
+    def execute(self, name: str, policy: BreakerPolicy) -> Result[CircuitStatus, None]:
+        now = self._clock.now().timestamp()
+        return Ok(CircuitStatus.read(self._breaker.snapshot(name), policy, now))

@@ -1,45 +1,13 @@
 """Redis stopped mid-test (our own redis-server): no 500s; per-process limits; cache bypass."""
 
-import os
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
 import redis
 
 from core.domain.gateway.route import AuthMode, LimitKey
+from tests.factories.redis_server import redis_server_binary
 from tests.factories.tokens import access_token
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
-
-# Where packages put redis-server when it is not on the PATH of the test run (sbin, Homebrew).
-USUAL_PLACES = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/opt/homebrew/bin")
-
-
-def redis_server_binary(environ=os.environ, places=USUAL_PLACES) -> str:
-    """The redis-server to start: `$REDIS_SERVER`, else the one on PATH, else a usual place.
-
-    `make test` needs Redis anyway, so a missing binary fails the run with what to do rather
-    than skipping these tests quietly.
-    """
-    explicit = environ.get("REDIS_SERVER")
-    found = (
-        shutil.which(explicit)
-        if explicit
-        else shutil.which("redis-server", path=environ.get("PATH"))
-        or shutil.which("redis-server", path=os.pathsep.join(places))
-    )
-    if found is None:
-        where = f"REDIS_SERVER={explicit!r}" if explicit else f"PATH or {', '.join(places)}"
-        pytest.fail(
-            f"redis-server not found ({where}): these tests start a private Redis to stop it"
-            " mid-test. Install it (apt-get install redis-server) or set REDIS_SERVER to its"
-            " path.",
-            pytrace=False,
-        )
-    return found
 
 
 def test_redis_server_is_found_off_the_path_and_its_absence_fails_clearly(tmp_path):
@@ -55,50 +23,6 @@ def test_redis_server_is_found_off_the_path_and_its_absence_fails_clearly(tmp_pa
         redis_server_binary({"PATH": str(empty)}, (str(empty),))
     with pytest.raises(pytest.fail.Exception, match="REDIS_SERVER='/nowhere/redis-server'"):
         redis_server_binary({"REDIS_SERVER": "/nowhere/redis-server"}, (str(elsewhere),))
-
-
-@pytest.fixture
-def own_redis(settings):
-    """A private redis-server on a free port, which the test may kill."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    settings.REDIS_URL = url
-    caches = {"default": {**settings.CACHES["default"], "LOCATION": url}}
-    settings.CACHES = caches
-    from apps.gateway import wiring
-
-    wiring.reset_state()
-    yield process
-    process.kill()
-    process.wait(timeout=10)
-    wiring.reset_state()
 
 
 def test_redis_going_down_mid_test_degrades_without_errors(proxy, upstream, add_route, own_redis):

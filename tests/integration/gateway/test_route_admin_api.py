@@ -195,6 +195,38 @@ def test_status_shows_the_circuit_and_traffic(admin, upstream):
     assert admin.get(f"{ROUTES}/nope/status").status_code == 404
 
 
+def test_status_reads_half_open_once_the_recovery_time_is_over(admin, upstream):
+    """From then on the breaker lets the next call through as the probe, so the status says
+    half-open at the time of the read, though the shared circuit stays stored as open until
+    that call arrives."""
+    import time
+
+    from apps.gateway import wiring
+    from core.domain.gateway.breaker import CircuitState
+    from core.domain.gateway.route import BreakerPolicy
+
+    created = admin.post(
+        ROUTES,
+        {
+            "name": "flaky",
+            "path_prefix": "/flaky",
+            "upstream_url": upstream.url,
+            "circuit_breaker": {"failure_threshold": 1, "recovery_seconds": 60},
+        },
+        format="json",
+    )
+    assert created.status_code == 201
+    breaker = wiring.state().breaker
+    opened_at = time.time() - 61  # the failure that opened it came 61 s ago
+    breaker.record("flaky", BreakerPolicy(1, 60), opened_at, success=False, probe=False)
+    assert breaker.snapshot("flaky").state is CircuitState.OPEN
+    circuit = admin.get(f"{ROUTES}/flaky/status").json()["circuit"]
+    assert (circuit["state"], circuit["retry_after_seconds"]) == ("half_open", 0)
+    assert circuit["consecutive_failures"] == 1
+    assert circuit["opened_at"].endswith("Z")
+    assert breaker.snapshot("flaky").state is CircuitState.OPEN  # reading changed nothing
+
+
 def test_route_changes_take_effect_without_restart(admin, proxy, upstream):
     from prometheus_client import REGISTRY
 

@@ -1,6 +1,7 @@
 """The Django admin's route form refuses what the domain and the REST API refuse."""
 
 import json
+import time
 
 import pytest
 
@@ -225,7 +226,10 @@ def test_staff_with_the_view_permission_see_routes_and_circuits_but_change_nothi
     from core.domain.gateway.route import BreakerPolicy
 
     row = _stored_route()
-    wiring.state().breaker.record("orders", BreakerPolicy(1, 60), 1.0, success=False, probe=False)
+    opened_at = time.time()  # within the recovery time: open
+    wiring.state().breaker.record(
+        "orders", BreakerPolicy(1, 60), opened_at, success=False, probe=False
+    )
     viewer = _staff(client, "view_routerow")
     listing = viewer.get(CHANGELIST)
     assert listing.status_code == 200
@@ -242,6 +246,20 @@ def test_staff_with_the_view_permission_see_routes_and_circuits_but_change_nothi
     assert viewer.get(ADD).status_code == 403
     assert viewer.post(f"{CHANGELIST}{row.pk}/delete/", {"post": "yes"}).status_code == 403
     assert RouteRow.objects.using("gateway").get(pk=row.pk).upstream_url == row.upstream_url
+
+
+def test_the_admin_shows_a_circuit_past_its_recovery_time_as_half_open(admin_client):
+    """As the status endpoint does: the next call would go upstream as the probe."""
+    from apps.gateway import wiring
+    from core.domain.gateway.route import BreakerPolicy
+
+    row = _stored_route()  # recovery_seconds 30
+    breaker = wiring.state().breaker
+    breaker.record("orders", BreakerPolicy(1, 30), time.time() - 31, success=False, probe=False)
+    listing = admin_client.get(CHANGELIST)
+    assert b'<td class="field-circuit_state">half_open</td>' in listing.content
+    page = admin_client.get(f"{CHANGELIST}{row.pk}/change/")
+    assert b"half_open" in page.content
 
 
 def test_staff_with_the_change_permission_edit_routes_as_the_api_would(

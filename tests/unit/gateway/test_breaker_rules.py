@@ -60,3 +60,19 @@ def test_late_answers_of_calls_admitted_earlier_change_nothing():
 def test_closed_circuit_admits_and_gauge_values_are_ordered():
     assert admit(Circuit(), POLICY, 0)[1] is Admission.ALLOWED
     assert [s.gauge for s in CircuitState] == [0, 2, 1]
+
+
+def test_an_open_circuit_reads_half_open_once_its_recovery_time_is_over():
+    """Stored open until a call arrives to probe, but from its recovery time on the next call
+    is let through as the probe: that is the state a reader (the route status) is told."""
+    opened = fail(fail(Circuit(), 0), 0)
+    for now in (0, 5, 9.999, 10, 10.001, 60):
+        admission = admit(opened, POLICY, now)[1]
+        expected = CircuitState.HALF_OPEN if admission is Admission.PROBE else CircuitState.OPEN
+        assert opened.state_at(POLICY, now) is expected, now
+    assert opened.state_at(POLICY, 9.999) is CircuitState.OPEN
+    assert opened.state_at(POLICY, 10) is CircuitState.HALF_OPEN
+    half_open, _ = admit(opened, POLICY, 10)
+    assert half_open.state_at(POLICY, 11) is CircuitState.HALF_OPEN  # its probe is out
+    assert half_open.state_at(POLICY, 25) is CircuitState.HALF_OPEN  # lost: the next probes
+    assert Circuit(failures=1).state_at(POLICY, 1e9) is CircuitState.CLOSED

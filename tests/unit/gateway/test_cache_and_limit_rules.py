@@ -100,6 +100,31 @@ def test_rate_headers_and_retry_after():
     assert dict(refused.headers())["Retry-After"] == "1"
 
 
+def test_a_window_as_it_stands_says_what_a_call_now_would_find():
+    fresh = RateDecision.standing(limit=3, used=0, reset_seconds=0.0)
+    assert fresh == RateDecision(True, 3, 3, 0.0)
+    assert RateDecision.standing(limit=3, used=2, reset_seconds=7.5) == RateDecision(
+        True, 3, 1, 7.5
+    )
+    full = RateDecision.standing(limit=3, used=3, reset_seconds=0.5)
+    assert full == RateDecision(False, 3, 0, 0.5)
+    # A limit lowered below what the window holds: nothing left, never a negative count.
+    assert dict(RateDecision.standing(2, 5, 1.0).quota_headers())["RateLimit-Remaining"] == "0"
+
+
+def test_a_refusal_for_another_reason_carries_the_three_fields_and_no_retry_after():
+    """A 401 or 405 is not a rate-limit refusal: waiting `Retry-After` would not help it."""
+    full = RateDecision(False, 10, 0, 0.2)
+    assert full.quota_headers() == (
+        ("RateLimit-Limit", "10"),
+        ("RateLimit-Remaining", "0"),
+        ("RateLimit-Reset", "1"),
+    )
+    assert full.headers() == (*full.quota_headers(), ("Retry-After", "1"))
+    allowed = RateDecision(True, 10, 3, 4.2)
+    assert allowed.quota_headers() == allowed.headers()
+
+
 def test_limit_subject_is_the_user_when_asked_and_known_else_the_ip():
     per_user = RateLimitPolicy(1, 1, LimitKey.USER)
     assert limit_subject("r", per_user, user_id="u1", client_ip="1.2.3.4") == "r:user:u1"

@@ -561,7 +561,8 @@ def test_a_revoked_token_without_the_role_is_unauthenticated_not_forbidden():
     assert error_of(world.run(request(headers=token))).error is ProxyError.PERMISSION_DENIED
     world.edge.revoked_ids.add("jti")
     assert error_of(world.run(request(headers=token))).error is ProxyError.TOKEN_REVOKED
-    assert world.edge.calls == 2  # asked about revocation only, on the way to each refusal
+    # Each refusal looked (revocation, and the window as it stands) and counted nothing.
+    assert (world.edge.calls, world.edge.peeks) == (0, 2)
     assert world.limiter.calls == {}
     assert world.upstream.requests == []
 
@@ -570,3 +571,131 @@ def test_anonymous_calls_on_unlimited_routes_skip_the_shared_state():
     world = World()
     world.run()
     assert world.edge.calls == 0
+
+
+def quota(result):
+    """The `RateLimit-*` fields an answer or a refusal carries."""
+    answer = result.value if isinstance(result, Ok) else result.error
+    return {k: v for k, v in answer.headers if k.startswith("RateLimit-") or k == "Retry-After"}
+
+
+def window(remaining, reset="60", limit="3"):
+    return {"RateLimit-Limit": limit, "RateLimit-Remaining": remaining, "RateLimit-Reset": reset}
+
+
+def test_refusals_before_the_limiter_carry_the_window_as_it_stands_and_spend_nothing():
+    """API.md: every answer of a limited route carries `RateLimit-*`. A 401, 403, 405 or a
+    refused path is decided before the limiter: it reads the window (counting nothing), so
+    the caller's budget is spent only by calls that reach the limiter."""
+    world = World(
+        make_route(
+            auth=AuthMode.REQUIRED,
+            required_roles=frozenset({"admin"}),
+            rate_limit=RateLimitPolicy(3, 60, LimitKey.IP),
+        )
+    )
+    admin = [("Authorization", "Bearer user:u1:admin")]
+    refusals = [
+        world.run(request()),
+        world.run(request(headers=[("Authorization", "Bearer forged")])),
+        world.run(request(headers=[("Authorization", "Bearer expired")])),
+        world.run(request(headers=[("Authorization", "Bearer user:u2:user")])),
+        world.run(request(method="DELETE", headers=admin)),
+        world.run(request(path="/svc/..;/x", headers=admin)),
+    ]
+    assert [error_of(r).error for r in refusals] == [
+        ProxyError.NOT_AUTHENTICATED,
+        ProxyError.TOKEN_INVALID,
+        ProxyError.TOKEN_EXPIRED,
+        ProxyError.PERMISSION_DENIED,
+        ProxyError.METHOD_NOT_ALLOWED,
+        ProxyError.MALFORMED_PATH,
+    ]
+    assert [quota(r) for r in refusals] == [window("3", reset="0")] * 6
+    assert dict(refusals[4].error.headers)["Allow"] == "GET, HEAD, POST, PUT"
+    assert world.limiter.calls == {}
+    admitted = [world.run(request(headers=admin)) for _ in range(3)]
+    assert [quota(a)["RateLimit-Remaining"] for a in admitted] == ["2", "1", "0"]
+    limited = world.run(request(headers=admin))
+    assert error_of(limited).error is ProxyError.RATE_LIMITED
+    after = world.run(request())  # a 401 once the window is full: no Retry-After of its own
+    assert quota(after) == window("0")
+    assert len(world.upstream.requests) == 3
+
+
+def test_a_refusal_reads_the_window_the_call_would_count_against():
+    """The user's own window when a valid token came and the limit is per user (a 405 or a
+    refused path too, though the token is checked after them), else the client IP's: a
+    revoked token is nobody's."""
+    world = World(
+        make_route(auth=AuthMode.OPTIONAL, rate_limit=RateLimitPolicy(5, 60, LimitKey.USER))
+    )
+    alice = [("Authorization", "Bearer user:alice:user")]
+    for _ in range(3):
+        world.run(request(headers=alice))
+    world.run(request())  # anonymous: the client IP's window
+    assert quota(world.run(request(method="DELETE", headers=alice))) == window("2", limit="5")
+    assert quota(world.run(request(path="/svc/..;/x", headers=alice)))["RateLimit-Remaining"] == "2"
+    assert quota(world.run(request(method="DELETE")))["RateLimit-Remaining"] == "4"
+    forged = [("Authorization", "Bearer forged")]
+    assert quota(world.run(request(headers=forged)))["RateLimit-Remaining"] == "4"
+    bob = [("Authorization", "Bearer user:bob:user")]
+    assert quota(world.run(request(method="DELETE", headers=bob))) == window("5", "0", "5")
+    world.edge.revoked_ids.add("jti")  # every fake token's id: alice's is revoked now
+    refused = world.run(request(headers=alice))
+    assert error_of(refused).error is ProxyError.TOKEN_REVOKED
+    assert quota(refused)["RateLimit-Remaining"] == "4"
+    assert quota(world.run(request(method="DELETE", headers=alice)))["RateLimit-Remaining"] == "4"
+    assert world.limiter.calls == {"svc:user:alice": 3, "svc:ip:10.0.0.9": 1}
+
+
+def test_a_forbidden_call_reads_revocation_and_window_in_one_look():
+    world = World(
+        make_route(
+            auth=AuthMode.REQUIRED,
+            required_roles=frozenset({"admin"}),
+            rate_limit=RateLimitPolicy(5, 60, LimitKey.USER),
+        )
+    )
+    token = [("Authorization", "Bearer user:u1:user")]
+    denied = world.run(request(headers=token))
+    assert (error_of(denied).error, quota(denied)) == (
+        ProxyError.PERMISSION_DENIED,
+        window("5", "0", "5"),
+    )
+    world.edge.revoked_ids.add("jti")
+    revoked = world.run(request(headers=token))
+    assert (error_of(revoked).error, quota(revoked)) == (
+        ProxyError.TOKEN_REVOKED,
+        window("5", "0", "5"),
+    )
+    assert (world.edge.calls, world.edge.peeks) == (0, 2)
+
+
+def test_refusals_on_unlimited_routes_carry_no_rate_headers_and_read_nothing():
+    world = World(make_route(auth=AuthMode.REQUIRED))
+    user = [("Authorization", "Bearer user:u1:user")]
+    for refused in (
+        world.run(request()),
+        world.run(request(method="DELETE", headers=user)),
+        world.run(request(path="/svc/..;/x")),
+    ):
+        assert quota(refused) == {}
+    assert (world.edge.calls, world.edge.peeks) == (0, 0)
+    assert quota(world.run(request(path="/elsewhere"))) == {}  # no route, no limit
+
+
+def test_an_answer_the_entry_point_gives_itself_reads_the_routes_window():
+    """A body too large (413) or broken is refused before `execute`: the entry point asks for
+    the window of the route the path matches, counting nothing."""
+    limited = make_route(rate_limit=RateLimitPolicy(3, 60, LimitKey.IP))
+    world = World(limited, make_route(name="open", path_prefix="/open"))
+    world.run(request())
+    assert world.use_case.rate_limit_headers(request()) == tuple(window("2").items())
+    assert world.use_case.rate_limit_headers(request(path="/svc/a/../b")) == tuple(
+        window("2").items()
+    )
+    assert world.use_case.rate_limit_headers(request(path="/open/x")) == ()
+    assert world.use_case.rate_limit_headers(request(path="/elsewhere")) == ()
+    assert world.use_case.rate_limit_headers(request(path="/svc/a%2Fb")) == ()
+    assert world.limiter.calls == {"svc:ip:10.0.0.9": 1}

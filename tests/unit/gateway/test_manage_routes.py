@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from core.domain.gateway.breaker import Circuit, CircuitState
+from core.domain.gateway.breaker import Admission, Circuit, CircuitState
 from core.domain.gateway.route import Route
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.errors import RouteError
@@ -19,7 +19,7 @@ from core.usecases.gateway.manage_routes import (
     SavedRoute,
     UpdateRoute,
 )
-from core.usecases.gateway.route_status import GetRouteStatus
+from core.usecases.gateway.route_status import CircuitStatus, GetCircuitStatus, GetRouteStatus
 from tests.fakes.clock import FakeClock
 from tests.fakes.gateway import (
     FakeCircuitBreaker,
@@ -115,17 +115,46 @@ def test_status_reports_the_circuit_and_traffic():
     repo, breaker, clock = InMemoryRouteRepository(ORDERS), FakeCircuitBreaker(), FakeClock()
     status = GetRouteStatus(routes=repo, breaker=breaker, stats=FakeTrafficStats(), clock=clock)
     closed = status.execute("orders").unwrap()
-    assert closed.circuit.state is CircuitState.CLOSED
-    assert closed.retry_after_seconds is None
+    assert closed.circuit == CircuitStatus(CircuitState.CLOSED, 0, 0.0, None)
     assert closed.traffic.requests_by_status == {"200": 3}
     now = clock.now().timestamp()
     breaker.circuits["orders"] = Circuit(CircuitState.OPEN, 5, opened_at=now - 10)
     opened = status.execute("orders").unwrap()
-    assert opened.retry_after_seconds == 20
-    breaker.circuits["orders"] = Circuit(CircuitState.OPEN, 5, opened_at=now - 45)
-    due = status.execute("orders").unwrap()  # recovery over: the next call probes
-    assert (due.circuit.state, due.retry_after_seconds) == (CircuitState.OPEN, 0)
+    assert opened.circuit == CircuitStatus(CircuitState.OPEN, 5, now - 10, 20)
     assert status.execute("nope").error.error is RouteError.NOT_FOUND
+
+
+def test_status_reads_half_open_once_the_recovery_time_is_over():
+    """The breaker lets the next call through as the probe from then on: the status says so
+    at the time of the read, though the stored circuit stays open until that call comes."""
+    repo, breaker, clock = InMemoryRouteRepository(ORDERS), FakeCircuitBreaker(), FakeClock()
+    status = GetRouteStatus(routes=repo, breaker=breaker, stats=FakeTrafficStats(), clock=clock)
+    opened_at = clock.now().timestamp()
+    breaker.circuits["orders"] = Circuit(CircuitState.OPEN, 5, opened_at=opened_at)
+    clock.advance(seconds=29)
+    assert status.execute("orders").unwrap().circuit.state is CircuitState.OPEN
+    clock.advance(seconds=1)  # ORDERS' recovery_seconds (30) are over
+    due = status.execute("orders").unwrap().circuit
+    assert due == CircuitStatus(CircuitState.HALF_OPEN, 5, opened_at, 0)
+    assert breaker.circuits["orders"].state is CircuitState.OPEN  # reading changed nothing
+    now = clock.now().timestamp()
+    assert breaker.admit("orders", ORDERS.circuit_breaker, now)[0] is Admission.PROBE
+    probing = status.execute("orders").unwrap().circuit
+    assert (probing.state, probing.retry_after_seconds) == (CircuitState.HALF_OPEN, 30)
+
+
+def test_circuit_status_is_the_state_a_call_would_find_now():
+    breaker, clock = FakeCircuitBreaker(), FakeClock()
+    read = GetCircuitStatus(breaker=breaker, clock=clock)
+    policy = ORDERS.circuit_breaker
+    assert read.execute("orders", policy).unwrap() == CircuitStatus(
+        CircuitState.CLOSED, 0, 0.0, None
+    )
+    now = clock.now().timestamp()
+    breaker.circuits["orders"] = Circuit(CircuitState.OPEN, 2, opened_at=now - 31)
+    assert read.execute("orders", policy).unwrap() == CircuitStatus(
+        CircuitState.HALF_OPEN, 2, now - 31, 0
+    )
 
 
 @pytest.mark.parametrize(
