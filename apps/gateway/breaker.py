@@ -94,10 +94,10 @@ class InProcessCircuitBreaker:
         with self._lock:
             return self._circuits.get(route, Circuit())
 
-    def states(self, routes: Sequence[str]) -> dict[str, CircuitState]:
-        """Each route's circuit state (for /metrics)."""
+    def circuits(self, routes: Sequence[str]) -> dict[str, Circuit]:
+        """Each route's circuit (for /metrics)."""
         with self._lock:
-            return {route: self._circuits.get(route, Circuit()).state for route in routes}
+            return {route: self._circuits.get(route, Circuit()) for route in routes}
 
     def forget(self, route: str) -> None:
         with self._lock:
@@ -181,27 +181,22 @@ class RedisCircuitBreaker:
             redis_unavailable("circuit_breaker", error)
             return self._fallback.snapshot(route)
         fields = {_text(k): _text(v) for k, v in raw.items()}
-        return Circuit(
-            CircuitState(fields.get("s", "closed")),
-            int(fields.get("f", "0")),
-            float(fields.get("o", "0")),
-            float(fields.get("p", "0")),
-        )
+        return _circuit(fields.get("s"), fields.get("f"), fields.get("o"), fields.get("p"))
 
-    def states(self, routes: Sequence[str]) -> dict[str, CircuitState] | None:
-        """Each route's circuit state as Redis holds it, in one pipelined round trip (for
-        /metrics); None when Redis cannot be read: no worker's own guess stands in for it."""
+    def circuits(self, routes: Sequence[str]) -> dict[str, Circuit] | None:
+        """Each route's circuit as Redis holds it, in one pipelined round trip (for /metrics);
+        None when Redis cannot be read: no worker's own guess stands in for it."""
         pipeline = self._client.pipeline(transaction=False)
         for route in routes:
-            pipeline.hget(self._prefix + route, "s")
+            pipeline.hmget(self._prefix + route, "s", "f", "o", "p")
         try:
             found = pipeline.execute()
         except RedisError as error:
             redis_unavailable("circuit_metrics", error)
             return None
         return {
-            route: CircuitState(_text(state)) if state is not None else CircuitState.CLOSED
-            for route, state in zip(routes, found, strict=True)
+            route: _circuit(*(None if v is None else _text(v) for v in fields))
+            for route, fields in zip(routes, found, strict=True)
         }
 
     def forget(self, route: str) -> None:
@@ -225,3 +220,15 @@ class RedisCircuitBreaker:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _circuit(
+    state: str | None, failures: str | None, opened: str | None, probe: str | None
+) -> Circuit:
+    """A circuit from its hash fields as text (absent: a closed circuit's defaults)."""
+    return Circuit(
+        CircuitState(state or "closed"),
+        int(failures or "0"),
+        float(opened or "0"),
+        float(probe or "0"),
+    )

@@ -9,6 +9,7 @@ Circuit states are shared state, not counts: /metrics reads them when scraped
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -16,7 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from apps.gateway.traffic import LATENCY_BOUNDS, RecentTraffic
-from core.domain.gateway.breaker import CircuitState
+from core.domain.gateway.breaker import Circuit
 from core.domain.gateway.matching import RouteTable
 from core.domain.gateway.route import Route
 from core.usecases.gateway.ports import CacheResult
@@ -91,12 +92,14 @@ class PrometheusGatewayMetrics:
 class CircuitStates(Protocol):
     """Reads the circuit state of many routes at once; None when it cannot be read."""
 
-    def states(self, routes: Sequence[str]) -> Mapping[str, CircuitState] | None: ...
+    def circuits(self, routes: Sequence[str]) -> Mapping[str, Circuit] | None: ...
 
 
 class CircuitStateCollector:
     """`platform_gateway_circuit_state{route}` (0 closed, 1 half-open, 2 open) of every enabled
-    route, read from the shared circuits when /metrics is scraped.
+    route, read from the shared circuits when /metrics is scraped. The state is the one a call
+    arriving at the scrape finds, as the status endpoint reports it: an open circuit past its
+    recovery time is half-open (the next call probes), though it is stored open until then.
 
     A per-worker gauge went missing with the worker that set it (a restart, a deploy) while the
     circuit stayed open in Redis, since a blocked call sets nothing. This costs the scrape one
@@ -109,10 +112,14 @@ class CircuitStateCollector:
     documentation = "Circuit state by route: 0 closed, 1 half-open, 2 open."
 
     def __init__(
-        self, routes: Callable[[], Iterable[Route] | None], circuits: Callable[[], CircuitStates]
+        self,
+        routes: Callable[[], Iterable[Route] | None],
+        circuits: Callable[[], CircuitStates],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._routes = routes
         self._circuits = circuits
+        self._clock = clock
 
     def describe(self) -> list[Metric]:
         return [GaugeMetricFamily(self.name, self.documentation, labels=["route"])]
@@ -121,11 +128,14 @@ class CircuitStateCollector:
         routes = self._routes()
         if routes is None:  # no table loaded yet: nothing to name
             return
-        names = sorted(route.name for route in routes)
-        states = self._circuits().states(names)
-        if states is None:
+        by_name = {route.name: route for route in routes}
+        names = sorted(by_name)
+        circuits = self._circuits().circuits(names)
+        if circuits is None:
             return
+        now = self._clock()
         family = GaugeMetricFamily(self.name, self.documentation, labels=["route"])
         for name in names:
-            family.add_metric([name], states[name].gauge)
+            state = circuits[name].state_at(by_name[name].circuit_breaker, now)
+            family.add_metric([name], state.gauge)
         yield family

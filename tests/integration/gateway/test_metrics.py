@@ -5,6 +5,7 @@ names, statuses, outcomes; never a path or a user)."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -192,13 +193,32 @@ def test_the_circuit_gauge_is_read_from_the_shared_circuit_at_each_scrape(
     add_route(name="calm", path_prefix="/calm", upstream_url=upstream.url)
     other_worker = RedisCircuitBreaker(raw_redis(), key_prefix())
     assert circuit_samples(client) == {"shared": 0, "calm": 0}
-    other_worker.record("shared", policy, 1000.0, success=False, probe=False)
+    now = time.time()
+    other_worker.record("shared", policy, now, success=False, probe=False)
     assert circuit_samples(client) == {"shared": 2, "calm": 0}  # open
     assert circuit_samples(client) == {"shared": 2, "calm": 0}  # and at every scrape
-    other_worker.admit("shared", policy, 5000.0)  # the probe's call
+    other_worker.admit("shared", policy, now + 3600)  # an hour on: the probe's call
     assert circuit_samples(client) == {"shared": 1, "calm": 0}  # half-open
-    other_worker.record("shared", policy, 5000.0, success=True, probe=True)
+    other_worker.record("shared", policy, now + 3600, success=True, probe=True)
     assert circuit_samples(client) == {"shared": 0, "calm": 0}
+
+
+def test_an_open_circuit_past_its_recovery_time_reads_half_open_as_on_the_status_endpoint(
+    client, api_client, add_route, upstream
+):
+    """Stored open until a call comes to probe it, but the next call would probe: the gauge
+    says half-open (1), as `/status` says `half_open`, not open (2)."""
+    from apps.gateway.breaker import RedisCircuitBreaker
+    from apps.gateway.redis_support import key_prefix, raw_redis
+
+    policy = BreakerPolicy(failure_threshold=1, recovery_seconds=30)
+    add_route(name="idle", path_prefix="/idle", upstream_url=upstream.url, circuit_breaker=policy)
+    breaker = RedisCircuitBreaker(raw_redis(), key_prefix())
+    breaker.record("idle", policy, time.time() - 31, success=False, probe=False)
+    assert circuit_samples(client) == {"idle": 1}
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
+    status = api_client.get("/api/v1/gateway/routes/idle/status").json()
+    assert status["circuit"]["state"] == "half_open"
 
 
 def test_the_circuit_gauge_reports_the_enabled_routes_of_the_table_only(
@@ -247,7 +267,7 @@ def test_in_embedded_mode_the_gauge_is_read_from_the_in_process_breaker(
     add_route(name="embedded", path_prefix="/embedded", upstream_url=upstream.url)
     breaker = wiring.state().breaker
     assert isinstance(breaker, InProcessCircuitBreaker)
-    breaker.record("embedded", BreakerPolicy(1, 60), 0.0, success=False, probe=False)
+    breaker.record("embedded", BreakerPolicy(1, 60), time.time(), success=False, probe=False)
     assert circuit_samples(client) == {"embedded": 2}
     breaker.forget("embedded")
     assert circuit_samples(client) == {"embedded": 0}
