@@ -42,6 +42,9 @@ wsgi_app = "config.wsgi:application"
 # connections: measured, 16 kept-alive connections all landed on one of two workers in some
 # runs, halving throughput (docs/operations.md). GUNICORN_REUSE_PORT=0 restores the shared one.
 reuse_port = env_bool("GUNICORN_REUSE_PORT", True)
+# With it 1 (Linux 5.14+), the connections still queued, or half-open, on a socket that closes
+# move to another socket of its SO_REUSEPORT group instead of being reset (docs/operations.md).
+_tcp_migrate_req = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 # Peers gunicorn lets set the request's scheme (`X-Forwarded-Proto`): with no trusted proxies
 # (TRUSTED_PROXY_COUNT, which also governs `X-Forwarded-For`) none, so a client cannot claim
 # https; with some, the loopback proxy by default.
@@ -82,9 +85,23 @@ def post_worker_init(worker: Any) -> None:
 
 def when_ready(server: Any) -> None:
     """Say where the server listens: with `reuse_port` the workers bind, and gunicorn's own
-    "Listening at:" line (the master's sockets) comes out empty."""
+    "Listening at:" line (the master's sockets) comes out empty. Warn when a reload would
+    reset connections that the kernel could move to a new worker."""
     if reuse_port:
         server.log.info("Listening at: http://%s (each worker binds it, SO_REUSEPORT)", bind)
+        if _read(_tcp_migrate_req) == "0":
+            server.log.warning(
+                "net.ipv4.tcp_migrate_req is 0: on a reload, connections still in their handshake"
+                " when an old worker closes its socket are reset; set it to 1"
+                " (docs/operations.md)"
+            )
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:  # not Linux, or a kernel before 5.14
+        return None
 
 
 def ensure_port_free(address: str) -> None:

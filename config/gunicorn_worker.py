@@ -17,8 +17,12 @@ so they hand their connections back at once; a connection's keep-alive timeout s
 is back in the poller (after up to one linger). A connection the server ends is drained and
 closed by the poller, not by gthread's blocking `close_graceful` on the main thread, which
 stopped the whole worker for up to 2 s whenever a client kept its end open after a
-`Connection: close` answer. Everything else (limits, graceful shutdown, HTTP/2) is gthread's
-own.
+`Connection: close` answer. A stopping worker that owns its listening socket (`reuse_port`)
+hands it over as soon as another worker's socket listens on the same address: it accepts what is
+queued on it, serves that, and closes it, so the kernel gives every new connection to the
+others. gthread kept it open until the worker had finished (up to the graceful timeout), and the
+connections the kernel kept queuing on it waited that long and were then reset. Everything else
+(limits, graceful shutdown, HTTP/2) is gthread's own.
 """
 
 from __future__ import annotations
@@ -71,6 +75,13 @@ MAX_LINGER_MS = 60_000
 # answer (gunicorn's `util.close_graceful`, whose limits these are).
 CLOSE_DRAIN_SECONDS = 2.0
 CLOSE_DRAIN_BYTES = 65536
+# How long a stopping worker waits at most for another worker's socket on its address (a new
+# worker binds right after the fork, before it loads the application), looking this often from
+# its event loop; past it, its own socket stays open until it has finished, as gthread has it.
+HANDOVER_SECONDS = 5.0
+HANDOVER_POLL_SECONDS = 0.01
+_TCP_TABLES = {socket.AF_INET: "/proc/net/tcp", socket.AF_INET6: "/proc/net/tcp6"}
+_LISTEN = "0A"  # a listening socket's state in those tables
 # Parse errors whose argument gunicorn gives as a field's name (upper-cased once it parsed it).
 _NAMING_A_FIELD = (http_errors.InvalidHeader, http_errors.ObsoleteFolding)
 _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
@@ -199,6 +210,54 @@ def next_request_arrives(conn: Any, seconds: float, wake_fd: int | None = None) 
     return sock_fd in ready and wake_fd not in ready
 
 
+def listening_peers(family: int, inode: int) -> set[int] | None:
+    """Inodes of the other sockets listening on the address of the socket `inode` listens on
+    (Linux's /proc/net/tcp or tcp6); None when that cannot be read, or the socket is not there."""
+    own, listening = None, []
+    try:
+        with open(_TCP_TABLES[family]) as table:
+            next(table)  # the header
+            for row in table:
+                fields = row.split()
+                if fields[3] != _LISTEN:
+                    break  # listening sockets come first; the rest can be many
+                if int(fields[9]) == inode:
+                    own = fields[1]
+                else:
+                    listening.append((fields[1], int(fields[9])))
+    except (OSError, LookupError, ValueError, StopIteration):
+        return None
+    if own is None:
+        return None
+    return {peer for address, peer in listening if address == own}
+
+
+def mark(name: str) -> socket.socket:
+    """A Unix socket bound to the abstract address `name`, which other processes (of the network
+    namespace) see as long as it is open: with the process, at the latest."""
+    marker = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        marker.bind("\0" + name)
+    except OSError:
+        marker.close()
+        raise
+    return marker
+
+
+def marked(name: str) -> bool:
+    """Whether a process holds the mark `name`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect("\0" + name)
+        except OSError:
+            return False
+    return True
+
+
+def _leaving_socket(inode: int) -> str:
+    return f"gunicorn-handover socket {inode}"
+
+
 def _wake(wake_fd: int) -> None:
     with contextlib.suppress(BlockingIOError):  # full: it is readable, which is enough
         os.write(wake_fd, b"!")
@@ -211,6 +270,17 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
     queued for the pool and no thread is free to take it, `enqueue_req` writes to the pipe of
     the thread that has lingered longest, which hands its connection back to the poller and so
     frees itself; a stopping worker wakes them all.
+
+    A stopping worker hands over its sockets from its stop loop (gthread's, which runs while the
+    worker has connections: the hand-over counts as one). It marks itself and each of its
+    sockets as leaving first (`mark`), then closes each socket as soon as another socket that is
+    not leaving listens on its address, after accepting what is queued on it. Marking before
+    looking means that of two workers that stop at once, at least one sees the other leaving:
+    they never both close counting on each other, leaving the address with no socket, whose
+    connections would be refused until a new worker binds. A socket is left open until the end,
+    as gthread does, when no other socket turns up within HANDOVER_SECONDS, or when no other
+    worker of the master that is not leaving remains (one that could still bind: the master
+    forks the new workers of a reload before it stops the old ones).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -223,6 +293,91 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._queued_lock = threading.Lock()
         self._wake_pipes = threading.local()
         self._closing: deque[Any] = deque()  # connections draining before their close, by deadline
+        self._handover: dict[Any, int] | None = None  # listener → its inode, while handing over
+        self._handover_began = False
+        self._handover_deadline = 0.0
+        self._worker_mark = ""
+        self._marks: list[socket.socket] = []  # held until the process exits
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled)
+        # gthread stops accepting when the worker stops, and while it is at `worker_connections`.
+        if not enabled and not self.alive and not self._handover_began:
+            self._handover_began = True
+            self._begin_handover()
+
+    def _begin_handover(self) -> None:
+        # A shared socket (no `reuse_port`) is the live workers' to accept from, and closing it
+        # here changes nothing for them.
+        if not self.cfg.reuse_port:
+            return
+        listeners = {}
+        try:
+            for listener in self.sockets:
+                if listener.family in _TCP_TABLES:
+                    listeners[listener] = os.fstat(listener.fileno()).st_ino
+            if not listeners:
+                return
+            host, port = next(iter(listeners)).getsockname()[:2]
+            self._worker_mark = f"gunicorn-handover worker {host} {port}"
+            self._marks.append(mark(f"{self._worker_mark} {self.pid}"))
+            self._marks.extend(mark(_leaving_socket(inode)) for inode in listeners.values())
+        except OSError:
+            return  # each socket is closed at the end, as gthread does
+        self._handover = listeners
+        self._handover_deadline = time.monotonic() + HANDOVER_SECONDS
+        self.nr_conns += 1  # keeps gthread's stop loop running until the hand-over ends
+        self._hand_over(listeners)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self._handover is None:
+            super().wait_for_and_dispatch_events(timeout)
+            return
+        super().wait_for_and_dispatch_events(min(timeout, HANDOVER_POLL_SECONDS))
+        self._hand_over(self._handover)
+
+    def _hand_over(self, listeners: dict[Any, int]) -> None:
+        """Close each socket that another socket, not leaving, listens beside, once what is
+        queued on it is accepted; end when none is left, at the deadline, or when no other
+        worker could still take over (the rest then close at the end)."""
+        for listener, inode in list(listeners.items()):
+            peers = listening_peers(listener.family, inode)
+            if peers is None:  # cannot tell
+                del listeners[listener]
+            elif any(not marked(_leaving_socket(peer)) for peer in peers):
+                queued = self._accept_queued(listener)
+                self.log.debug("Handed over %s (%d connections were queued)", listener, queued)
+                listener.close()
+                del listeners[listener]
+        if listeners and time.monotonic() < self._handover_deadline and self._successor():
+            return
+        self._handover = None
+        self.nr_conns -= 1
+
+    def _accept_queued(self, listener: Any) -> int:
+        """Accept what is queued on a socket about to close (gthread's accept; a stopping worker
+        answers with `Connection: close`); how many."""
+        before = self.nr_conns
+        poller = select.poll()
+        poller.register(listener.fileno(), select.POLLIN)
+        try:
+            while poller.poll(0):
+                self.accept(listener)
+        except OSError:  # out of descriptors: the rest are reset at the close, as before
+            self.log.warning("Could not accept every connection queued on %s", listener)
+        return self.nr_conns - before
+
+    def _successor(self) -> bool:
+        """Whether the master has another worker that is not leaving (it may not listen yet);
+        True when its workers cannot be read."""
+        try:
+            with open(f"/proc/{self.ppid}/task/{self.ppid}/children") as children:
+                pids = children.read().split()
+        except OSError:
+            return True
+        return any(
+            pid != str(self.pid) and not marked(f"{self._worker_mark} {pid}") for pid in pids
+        )
 
     def enqueue_req(self, conn: Any) -> None:
         with self._queued_lock:

@@ -3,6 +3,7 @@
 import importlib
 import os
 import socket
+from types import SimpleNamespace
 
 import pytest
 
@@ -44,24 +45,36 @@ def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, 
     module.on_starting(None)
     assert list((tmp_path / "prom").iterdir()) == []
 
-    class Log:
-        lines: list[str] = []
-
-        def info(self, message, *args):
-            self.lines.append(message % args)
-
-    class Server:
-        log = Log()
-
-    module.when_ready(Server())
-    assert Server.log.lines == [
-        f"Listening at: http://{module.bind} (each worker binds it, SO_REUSEPORT)"
-    ]
+    listening = f"Listening at: http://{module.bind} (each worker binds it, SO_REUSEPORT)"
+    sysctl = tmp_path / "tcp_migrate_req"
+    monkeypatch.setattr(module, "_tcp_migrate_req", sysctl)  # this machine's value aside
+    assert _ready_lines(module) == [("info", listening)]  # a kernel without the setting
+    sysctl.write_text("1\n")
+    assert _ready_lines(module) == [("info", listening)]
+    sysctl.write_text("0\n")
+    [_, (level, warning)] = _ready_lines(module)
+    assert level == "warning"
+    assert warning.startswith("net.ipv4.tcp_migrate_req is 0: on a reload, connections")
 
     class Worker:
         pid = 424242
 
     module.child_exit(None, Worker())
+
+
+def _ready_lines(module):
+    """What `when_ready` logs: (level, line) pairs."""
+    lines = []
+
+    class Log:
+        def info(self, message, *args):
+            lines.append(("info", message % args))
+
+        def warning(self, message, *args):
+            lines.append(("warning", message % args))
+
+    module.when_ready(SimpleNamespace(log=Log()))
+    return lines
 
 
 def test_gunicorn_scales_workers_with_redis(monkeypatch, tmp_path):
