@@ -245,6 +245,8 @@ def test_an_open_circuit_stays_on_metrics_when_every_worker_is_replaced(platform
         circuit_breaker=breaker,
     )
     _add_route(platform, name="up", path_prefix="/up", upstream_url=upstream.url)
+    # Every table holds both, or the worker answering /metrics may not know `up` yet.
+    _until_every_worker_holds(platform, routes=2)
     # The first call to reach /down fails upstream (500) and opens the circuit for everyone.
     _until_every_worker_answers(platform, "/down", 503, meanwhile={404, 500})
     assert _circuit_states(platform) == {"down": 2, "up": 0}
