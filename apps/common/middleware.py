@@ -17,12 +17,13 @@ import structlog
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.utils.functional import SimpleLazyObject
 
 from apps.common.hosts import absolute_form, absolute_target_host
 from apps.common.logging import bind_request, bind_user
 from apps.common.problems import problem_response
+from apps.common.timeouts import BODY_TIMEOUT_DETAIL, REQUEST_TIMEOUT_CODE, socket_timed_out
 
 log = structlog.get_logger("platform.access")
 
@@ -177,6 +178,10 @@ class ProblemDetailsMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, RequestDataTooBig):
             return _too_large()
+        if isinstance(exception, UnreadablePostError):  # the body's read failed: not a 500
+            if socket_timed_out(exception):
+                return problem_response(408, REQUEST_TIMEOUT_CODE, BODY_TIMEOUT_DETAIL)
+            return problem_response(400, "malformed_request", "The request body could not be read.")
         return None
 
 

@@ -2,12 +2,12 @@
 
 `problems()` documents the codes a view answers itself; `ProblemAutoSchema` adds, to every
 operation, the problems any DRF view may answer whatever it declares (405, 413 for a body past
-the limit, and 400 for a NUL in the path or the query or a host not allowed; 415 and a
-malformed body's 400 when it takes a body; 406 when it negotiates content, 404 when `?format=`
-may pick its renderer; 503 on the API's `/api/v1/` operations), merging their codes into the
-view's own, and the headers that come with some statuses (`Allow` on 405, `WWW-Authenticate` on
-401, `Retry-After` on 429 and 503). Problems are declared under `application/problem+json`, the
-media type the server sends them with.
+the limit, and 400 for a NUL in the path or the query or a host not allowed; 415, a malformed
+body's 400 and a stalled body's 408 when it takes a body; 406 when it negotiates content, 404
+when `?format=` may pick its renderer; 503 on the API's `/api/v1/` operations), merging their
+codes into the view's own, and the headers that come with some statuses (`Allow` on 405,
+`WWW-Authenticate` on 401, `Retry-After` on 429 and 503). Problems are declared under
+`application/problem+json`, the media type the server sends them with.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ ProblemSerializer = inline_serializer(
 # method, BodySizeLimitMiddleware's 413 for a Content-Length past the limit (a GET or a DELETE
 # may send a body too) and 400 for one that is no number, NulByteMiddleware's 400 for a NUL in
 # the path or the query, and Django's 400 `bad_request` (DisallowedHost) for a host
-# ALLOWED_HOSTS does not list.
+# ALLOWED_HOSTS does not list. With a body, ProblemDetailsMiddleware's 408 for one that
+# stopped arriving (apps.common.timeouts).
 # tests/integration/common/test_openapi_contract.py checks these against real answers.
 EVERY_OPERATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     400: ("bad_request", "malformed_request"),
@@ -71,6 +72,7 @@ EVERY_OPERATION_PROBLEMS: Mapping[int, tuple[str, ...]] = {
 }
 BODY_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     400: ("malformed_request",),
+    408: ("request_timeout",),
     415: ("unsupported_media_type",),
 }
 # DRF's DefaultContentNegotiation answers an `Accept` no renderer of the view matches with 406

@@ -33,6 +33,7 @@ from apps.common.hosts import (
 from apps.common.logging import bind_request, direct_logger
 from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+from apps.common.timeouts import BODY_TIMEOUT_DETAIL, REQUEST_TIMEOUT_CODE, socket_timed_out
 from apps.gateway import wiring
 from apps.gateway.errors import GATEWAY_ERRORS
 from apps.gateway.route_table import RoutesUnavailable
@@ -241,10 +242,13 @@ class GatewayHandler:
     def _read(self, stream: Any, size: int) -> bytes | Reply:
         """Up to `size` bytes of the body. The server decodes it as it is read, so a chunked
         body that breaks the framing (a bad chunk size or extension) raises here: the client's
-        400, not a 500. The server closes the connection after it (the framing is lost)."""
+        400, not a 500; a body that stopped arriving for the server's timeout is 408. The
+        server closes the connection after either (the framing is lost)."""
         try:
             return stream.read(size)  # type: ignore[no-any-return]
-        except Exception:
+        except Exception as error:
+            if socket_timed_out(error):
+                return self._error(408, REQUEST_TIMEOUT_CODE, BODY_TIMEOUT_DETAIL)
             return self._error(400, "malformed_request", "The request body is not valid HTTP/1.1.")
 
     def _too_large(self, limit: int) -> Reply:

@@ -22,6 +22,7 @@ PROXY_TAG = "gateway proxy"
 # Answered by entrypoint.py before any route is matched (Host, body and crash checks).
 ENTRYPOINT_PROBLEMS: Mapping[int, tuple[str, ...]] = {
     400: ("bad_request", "malformed_request"),
+    408: ("request_timeout",),  # the body stopped arriving (apps.common.timeouts)
     413: ("payload_too_large",),
     500: ("internal_error",),
     503: ("service_unavailable",),  # no route table yet and the gateway database unreadable

@@ -4,6 +4,7 @@ DRF operations gain the problems any DRF view may answer (merged into the ones t
 the gateway proxy, a lean WSGI app the generator cannot see, is documented from its error table.
 """
 
+import errno
 import inspect
 import io
 import json
@@ -19,6 +20,25 @@ from core.usecases.gateway.errors import ProxyError
 
 PROXY_PATH = "/{path}"
 CODE = re.compile(r"`([^`]+)`")
+
+
+class StalledBody:
+    """A request body whose client stopped sending it: a read fails as the worker's socket
+    timeout makes it fail (config/gunicorn_worker.py)."""
+
+    def read(self, *_size):
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    readline = read
+
+
+class CutBody(StalledBody):
+    """A request body whose connection broke while it was read."""
+
+    def read(self, *_size):
+        raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+    readline = read
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +195,9 @@ def _proxy_answer(**environ):
         {"HTTP_HOST": "evil.example"},
         {"CONTENT_LENGTH": "abc"},
         {"CONTENT_LENGTH": str(10**12)},
+        {"CONTENT_LENGTH": "10", "wsgi.input": StalledBody()},
     ],
-    ids=["host-not-allowed", "garbage-content-length", "oversized-body"],
+    ids=["host-not-allowed", "garbage-content-length", "oversized-body", "stalled-body"],
 )
 # A refused body reads the route table: a limited route's window goes on the answer.
 @pytest.mark.django_db(databases=["gateway"])
@@ -252,6 +273,7 @@ def test_every_drf_operation_with_a_body_documents_400_and_415(schema):
     assert with_body
     for name, operation in with_body:
         assert "malformed_request" in documented_codes(schema, operation, 400), name
+        assert "request_timeout" in documented_codes(schema, operation, 408), name
         assert "unsupported_media_type" in documented_codes(schema, operation, 415), name
 
 
@@ -312,6 +334,8 @@ def test_codes_added_to_a_non_problem_response_keep_its_description():
 
 
 VERIFY_EMAIL = "/api/v1/auth/verify-email"
+STALLED = {"wsgi.input": StalledBody()}
+CUT = {"wsgi.input": CutBody()}
 
 
 @pytest.mark.parametrize(
@@ -329,8 +353,27 @@ VERIFY_EMAIL = "/api/v1/auth/verify-email"
             ),
             413,
         ),
+        (
+            lambda client: client.post(
+                VERIFY_EMAIL, data="{}", content_type="application/json", **STALLED
+            ),
+            408,
+        ),
+        (
+            lambda client: client.post(
+                VERIFY_EMAIL, data="{}", content_type="application/json", **CUT
+            ),
+            400,
+        ),
     ],
-    ids=["unknown-method", "bad-json", "wrong-media-type", "oversized-body"],
+    ids=[
+        "unknown-method",
+        "bad-json",
+        "wrong-media-type",
+        "oversized-body",
+        "stalled-body",
+        "cut-body",
+    ],
 )
 def test_a_drf_views_general_answers_are_documented(client, settings, schema, send, status):
     settings.MAX_REQUEST_BODY_BYTES = 2048
