@@ -1,4 +1,14 @@
-"""The gunicorn worker the platform runs: gthread, plus keep-alive lingering.
+"""The gunicorn worker the platform runs: gthread, plus keep-alive lingering and deadlines.
+
+Slow clients (slowloris) take no thread: gthread gave a connection a thread at its first byte,
+and the thread read the rest of the head with no timeout. Here a plain-TCP HTTP/1.x connection
+gets a thread only once its request head is all in the socket (`head_is_in`, found with a
+`MSG_PEEK`); until then the poller holds it, woken by `SO_RCVLOWAT` only when more bytes come.
+A head not complete `GUNICORN_REQUEST_HEAD_TIMEOUT` (10 s) after its first byte is answered 408
+`request_timeout` from the main thread. Once a head is parsed, the socket's receive and send
+timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`: `GUNICORN_REQUEST_BODY_TIMEOUT`, 30 s) bound each wait
+for the client: a body that stops arriving, or an answer the client stops reading. TLS and
+HTTP/2 connections are gthread's as before.
 
 A gthread worker hands every kept-alive connection back to its main thread's poller after each
 response, and the next request on it comes back through the poller and the thread pool: three
@@ -34,6 +44,7 @@ import re
 import select
 import selectors
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -45,9 +56,15 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.http import errors as http_errors
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
+from gunicorn.workers.gthread import (
+    DEFAULT_WORKER_DATA_TIMEOUT,
+    STOP_KEEPALIVE_LINGER,
+    ThreadWorker,
+)
 
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+from apps.common.timeouts import REQUEST_TIMEOUT_CODE, socket_timed_out
 from config.env import env_float
 
 # gunicorn's refusals of a request it could not parse: (error, status, problem code). The order
@@ -85,6 +102,20 @@ _LISTEN = "0A"  # a listening socket's state in those tables
 # Parse errors whose argument gunicorn gives as a field's name (upper-cased once it parsed it).
 _NAMING_A_FIELD = (http_errors.InvalidHeader, http_errors.ObsoleteFolding)
 _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
+# A request's head and body. A connection gets a thread once its head is all in the socket: the
+# blank line that ends it is there, or gunicorn refuses it from what is there (a bare LF; more
+# bytes than its limits allow, `head_limit`). The first look peeks 8 KiB, which holds nearly
+# every head; a longer one is peeked again, 8 times as much each time.
+HEAD_END = b"\r\n\r\n"
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+FIRST_PEEK_BYTES = 8192
+MAX_HEAD_PEEK_BYTES = 1 << 20
+DEFAULT_HEAD_TIMEOUT_S = 10  # from the head's first byte; several retransmissions of a segment
+DEFAULT_BODY_TIMEOUT_S = 30  # per wait for the client: a read of the body, a send of the answer
+MAX_REQUEST_TIMEOUT_S = 3600
+HEAD_TIMEOUT_REFUSAL = (408, REQUEST_TIMEOUT_CODE)
+_TCP = (socket.AF_INET, socket.AF_INET6)
+_TIMEVAL = struct.Struct("@ll")  # struct timeval, for SO_RCVTIMEO / SO_SNDTIMEO
 
 
 class MissingHost(http_errors.ParseException):  # type: ignore[misc]
@@ -168,6 +199,96 @@ def linger_seconds() -> float:
         )
         / 1000
     )
+
+
+def request_head_timeout() -> float:
+    """`GUNICORN_REQUEST_HEAD_TIMEOUT`: seconds a request head may take from its first byte (0:
+    no limit, and a connection gets a thread at its first byte, as in gthread)."""
+    return env_float(
+        "GUNICORN_REQUEST_HEAD_TIMEOUT",
+        DEFAULT_HEAD_TIMEOUT_S,
+        minimum=0,
+        maximum=MAX_REQUEST_TIMEOUT_S,
+    )
+
+
+def request_body_timeout() -> float:
+    """`GUNICORN_REQUEST_BODY_TIMEOUT`: seconds a thread waits for the client once the head is
+    parsed, per read of the body and per send of the answer (0: no limit, as in gthread)."""
+    return env_float(
+        "GUNICORN_REQUEST_BODY_TIMEOUT",
+        DEFAULT_BODY_TIMEOUT_S,
+        minimum=0,
+        maximum=MAX_REQUEST_TIMEOUT_S,
+    )
+
+
+def head_limit(cfg: Any) -> int:
+    """How many bytes of a head, its end still missing, gunicorn's parser refuses (414, 431)
+    without reading more: the request line's and the header block's limits as it computes them
+    (gunicorn/http/message.py), plus an optional empty line first; at most 1 MiB (a limit of 0,
+    unlimited, counts as that)."""
+    line = cfg.limit_request_line
+    if line <= 0 or line >= MAX_REQUEST_LINE:
+        line = MAX_REQUEST_LINE
+    fields = cfg.limit_request_fields
+    if fields <= 0 or fields > MAX_HEADERS:
+        fields = MAX_HEADERS
+    field_size = cfg.limit_request_field_size
+    if field_size <= 0:
+        field_size = DEFAULT_MAX_HEADERFIELD_SIZE
+    block = fields * (field_size + 2) + 4
+    return int(min(MAX_HEAD_PEEK_BYTES, 2 + line + 2 + block + 1))
+
+
+def head_is_in(data: bytes, limit: int) -> bool:
+    """Whether a thread can parse the request that `data` starts without waiting for more:
+    the blank line ending its head is there, or gunicorn refuses it from these bytes alone (a
+    bare LF, which it never takes for a line end; `limit` bytes and no end)."""
+    return HEAD_END in data or len(data) >= limit or _BARE_LF.search(data) is not None
+
+
+def peek(sock: socket.socket, limit: int) -> bytes | None:
+    """Up to `limit` bytes waiting in `sock`, left there: b"" once the client closed, None when
+    nothing has arrived. Raises OSError (a reset, say)."""
+    size = min(FIRST_PEEK_BYTES, limit)
+    while True:
+        try:
+            data = sock.recv(size, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        if len(data) < size or size >= limit or HEAD_END in data:
+            return data
+        size = min(limit, size * 8)
+
+
+def read_ahead(conn: Any) -> bytes:
+    """What gunicorn's parser already read from the connection and holds (pipelined bytes)."""
+    parser = getattr(conn, "parser", None)
+    return parser.unreader.buf.getvalue() if parser is not None else b""
+
+
+def set_wake_threshold(sock: socket.socket, size: int) -> bool:
+    """Have the poller see `sock` readable only once `size` bytes wait in it (`SO_RCVLOWAT`;
+    an end of stream or an error still wakes it). False when the option cannot be set."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+    except OSError:
+        return False
+    return True
+
+
+def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Bound each blocking read and send on `sock` (0: no bound). Kernel timeouts, not Python's
+    `settimeout`: they survive gthread's `setblocking`, cost no `poll` per call, and a send
+    times out only when the client took nothing for that long, not when a large answer takes
+    longer than that in all (Python's timeout bounds a whole `sendall`). A read that times out
+    raises BlockingIOError."""
+    whole = int(seconds)
+    value = _TIMEVAL.pack(whole, int((seconds - whole) * 1_000_000))
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
 def serve_while_kept_alive(
@@ -286,6 +407,10 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.linger_seconds = linger_seconds()
+        self.head_timeout = request_head_timeout()
+        self.body_timeout = request_body_timeout()
+        self.head_limit = head_limit(self.cfg)
+        self._heads: deque[Any] = deque()  # connections waiting for the rest of a head, by deadline
         self._queued = 0  # connections submitted to the pool that no thread has picked up yet
         self._active = 0  # pool threads in `handle`: serving a connection or lingering on it
         self._yielding = 0  # lingering threads woken to free themselves, not yet out
@@ -380,6 +505,16 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         )
 
     def enqueue_req(self, conn: Any) -> None:
+        # Every connection comes to the pool through here, on the main thread: one whose request
+        # head is not all there yet waits in the poller instead (`_heads`, by deadline).
+        if self._guards_head(conn):
+            if not self._head_arrived(conn):
+                return  # the poller holds it until the rest comes
+            conn.data_ready = True  # gthread's thread need not wait for a first byte
+        self._submit(conn)
+
+    def _submit(self, conn: Any) -> None:
+        """Queue the connection for a pool thread, waking a lingering one if none is free."""
         with self._queued_lock:
             self._queued += 1
             if self._lingering and self._queued > self._free_threads():
@@ -406,6 +541,11 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         if self.cfg.is_ssl or not ended:
             super().finish_request(conn, fs)
             return
+        self._end(conn)
+
+    def _end(self, conn: Any) -> None:
+        """Close a connection the server ended, from the poller: the FIN after the answer, then
+        what the client still sends is read (`_drain`) until its end, or the caps."""
         try:
             conn.sock.shutdown(socket.SHUT_WR)  # the FIN after the answer
             conn.sock.setblocking(False)
@@ -440,11 +580,116 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         util.close(conn.sock)
 
     def murder_pending(self) -> None:
-        """gthread's expiry of deferred connections, and of ending ones that drained too long."""
+        """gthread's expiry of deferred connections, of ending ones that drained too long, and
+        of heads that did not arrive in time."""
         super().murder_pending()
         now = time.monotonic()
         while self._closing and self._closing[0].timeout <= now:
             self._close(self._closing[0])
+        while self._heads and self._heads[0].head_deadline <= now:
+            self._head_timed_out(self._heads[0])
+
+    def _cap_keepalive(self, deadline: float) -> None:
+        # A stopping worker's idle new connections wait in `pending_conns` from their accept
+        # (`_defer`), no longer in a thread that gave up after 5 s: capped like kept-alive ones.
+        super()._cap_keepalive(deadline)
+        for conn in self.pending_conns:
+            conn.timeout = min(conn.timeout, deadline)
+
+    def _guards_head(self, conn: Any) -> bool:
+        """Whether the connection waits for its whole head in the poller: plain TCP, HTTP/1.x.
+        (TLS bytes cannot be read for a head, and other sockets may not honour SO_RCVLOWAT.)"""
+        return (
+            self.head_timeout > 0
+            and not self.cfg.is_ssl
+            and not conn.is_http2
+            and conn.sock.family in _TCP
+        )
+
+    def _head_arrived(self, conn: Any) -> bool:
+        """Whether the connection's request head is all there for a thread to read; if not, the
+        poller holds it (as gthread's deferred ones, when it has sent nothing yet)."""
+        try:
+            held = peek(conn.sock, self.head_limit)
+        except OSError:
+            return True  # reset: the thread finds out, as in gthread
+        if held == b"":
+            return True  # closed: likewise
+        data = read_ahead(conn) + (held or b"")
+        if head_is_in(data, self.head_limit):
+            return True
+        if not data:
+            if conn.initialized:  # readable yet empty: gthread's way
+                return True
+            self._defer(conn)
+            return False
+        return not self._await_head(conn, len(held or b""))
+
+    def _defer(self, conn: Any) -> None:
+        """Park a new connection that has sent nothing yet, as gthread does after its thread
+        waited 5 s for a first byte (and for as long in all: those 5 s, then the keep-alive; a
+        stopping worker's, as its kept-alive ones, 2 s at most)."""
+        wait = DEFAULT_WORKER_DATA_TIMEOUT + self.cfg.keepalive
+        if not self.alive:
+            wait = min(wait, STOP_KEEPALIVE_LINGER)
+        conn.timeout = time.monotonic() + wait
+        self.pending_conns.append(conn)
+        self.poller.register(
+            conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
+        )
+
+    def _await_head(self, conn: Any, held: int) -> bool:
+        """Hold a connection whose head is partly there (`held` bytes in its socket) in the
+        poller until more arrive, up to the head's deadline. False when it cannot be held."""
+        # The poller is level-triggered: unread bytes keep the socket readable, so it is woken
+        # only once more than `held` bytes wait (SO_RCVLOWAT; Linux TCP honours it in epoll).
+        if not set_wake_threshold(conn.sock, held + 1):
+            return False
+        try:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._more_head, conn))
+        except (OSError, ValueError, KeyError):
+            set_wake_threshold(conn.sock, 1)
+            return False
+        conn.head_held = held
+        conn.head_deadline = time.monotonic() + self.head_timeout
+        self._heads.append(conn)
+        return True
+
+    def _more_head(self, conn: Any, _sock: Any = None) -> None:
+        """More of a waiting head arrived, or the client closed: a thread, or wait on."""
+        try:
+            held = peek(conn.sock, self.head_limit) or b""
+        except OSError:
+            held = b""
+        grew = len(held) > conn.head_held  # not: the client closed, or the socket failed
+        if grew and not head_is_in(read_ahead(conn) + held, self.head_limit):
+            conn.head_held = len(held)
+            if set_wake_threshold(conn.sock, len(held) + 1):
+                return
+        self._stop_awaiting_head(conn)
+        conn.data_ready = True
+        self._submit(conn)
+
+    def _stop_awaiting_head(self, conn: Any) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        with contextlib.suppress(ValueError):
+            self._heads.remove(conn)
+        set_wake_threshold(conn.sock, 1)
+
+    def _head_timed_out(self, conn: Any) -> None:
+        """Answer 408 to a connection whose head did not arrive in time, and end it."""
+        self._stop_awaiting_head(conn)
+        peer = conn.client[0] if isinstance(conn.client, tuple) else ""
+        self.log.warning(
+            "Request head not complete within %g s from ip=%s", self.head_timeout, peer
+        )
+        status, code = HEAD_TIMEOUT_REFUSAL
+        detail = f"The request head did not arrive within {self.head_timeout:g} s."
+        with contextlib.suppress(OSError):
+            conn.sock.setblocking(False)
+            conn.sock.send(problem_answer(status, code, detail))
+        self._end(conn)
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         super().handle_exit(sig, frame)
@@ -476,13 +721,29 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         try:
             # Checked again once registered: a stop signal's wake-ups (no lock) either see this
             # thread registered, or come after `alive` turned False and this check sees it.
-            return bool(self.alive) and next_request_arrives(conn, self.linger_seconds, wake_r)
+            return (
+                bool(self.alive)
+                and next_request_arrives(conn, self.linger_seconds, wake_r)
+                and self._head_in(conn)
+            )
         finally:
             with self._queued_lock:
                 if self._lingering.pop(thread, None) is None:  # `enqueue_req` took it
                     self._yielding -= 1
             with contextlib.suppress(BlockingIOError):  # empty, unless this thread was woken
                 os.read(wake_r, 64)
+
+    def _head_in(self, conn: Any) -> bool:
+        """In a lingering thread: whether the next request's head is all there (or the thread
+        takes the connection as gthread would); a partial one goes back to the poller."""
+        if not self._guards_head(conn):
+            return True
+        try:
+            held = peek(conn.sock, self.head_limit)
+        except OSError:
+            return True
+        data = read_ahead(conn) + (held or b"")
+        return held == b"" or not data or head_is_in(data, self.head_limit)
 
     def _nobody_waits(self) -> bool:
         """Whether the worker runs and every queued connection has a free thread to take it."""
@@ -506,11 +767,34 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         # Raised here, they reach `handle_error` as a parse error would.
         require_host(req)
         require_chunked_only(req)
+        if self.body_timeout > 0 and not self.cfg.is_ssl and not getattr(conn, "timeouts", False):
+            set_io_timeouts(conn.sock, self.body_timeout)  # once per connection: they stay
+            conn.timeouts = True
         try:
             return super().handle_request(req, conn)
+        except OSError as error:
+            if not socket_timed_out(error):
+                raise
+            # Mostly a send of the answer that waited `body_timeout` for a client reading none
+            # of it (a body read that timed out, the application answers: 408). gthread would
+            # log it with a traceback as a socket error; the connection closes either way.
+            self.log.warning(
+                "Timed out after %g s waiting for the client, ip=%s",
+                self.body_timeout,
+                conn.client[0] if isinstance(conn.client, tuple) else "",
+            )
+            raise StopIteration from None
         finally:
             if not self.alive:  # `max_requests` reached: the worker stops after this request
                 self._end_lingers()
+
+    def handle_h2c_upgrade(self, conn: Any, req: Any, settings: Any) -> Any:
+        # HTTP/2 is gthread's: a connection that served HTTP/1.1 requests first loses the
+        # timeouts they set (an idle HTTP/2 connection's read would time out, logged as a crash).
+        if getattr(conn, "timeouts", False):
+            set_io_timeouts(conn.sock, 0)
+            conn.timeouts = False
+        return super().handle_h2c_upgrade(conn, req, settings)
 
     def handle_http2_request(self, req: Any, conn: Any, h2_conn: Any) -> Any:
         try:

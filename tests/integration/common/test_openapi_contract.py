@@ -468,10 +468,14 @@ def test_every_rate_limited_operation_documents_retry_after(schema):
 
 
 def test_the_servers_own_refusals_are_listed(schema):
-    from config.gunicorn_worker import PARSE_REFUSALS
+    from config.gunicorn_worker import HEAD_TIMEOUT_REFUSAL, PARSE_REFUSALS
 
     description = schema["info"]["description"]
-    for _, status, code in (*PARSE_REFUSALS, (None, 400, "malformed_request")):
+    for _, status, code in (
+        *PARSE_REFUSALS,
+        (None, 400, "malformed_request"),
+        (None, *HEAD_TIMEOUT_REFUSAL),
+    ):
         assert f"{status} `{code}`" in description
 
 

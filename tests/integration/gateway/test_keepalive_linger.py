@@ -18,6 +18,15 @@ from config import gunicorn_worker
 from config.gunicorn_worker import next_request_arrives, serve_while_kept_alive
 
 
+@pytest.fixture(autouse=True)
+def no_request_deadlines(monkeypatch):
+    """These workers serve one-byte requests over socket pairs, and some "connections" are
+    mere names: the request-head guard and the socket timeouts (test_request_deadlines.py) are
+    off."""
+    monkeypatch.setenv("GUNICORN_REQUEST_HEAD_TIMEOUT", "0")
+    monkeypatch.setenv("GUNICORN_REQUEST_BODY_TIMEOUT", "0")
+
+
 @pytest.fixture
 def connection():
     ours, client = socket.socketpair()

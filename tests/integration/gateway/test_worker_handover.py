@@ -135,6 +135,8 @@ def test_a_stopping_worker_serves_its_queued_connections_and_leaves_to_the_other
     port = old.getsockname()[1]
     worker = workers(old, master=masters(with_child=False))
     queued = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    for sock in queued:  # a connection goes to the pool once its request's head is there
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     with _listener(port) as new:
         _stop(worker)
         assert old.fileno() == -1  # closed: the kernel sends new connections to `new` only

@@ -1,0 +1,428 @@
+"""The platform's gthread worker gives a thread no connection before its request head is all
+there, ends heads that take too long, and bounds each wait for a client once a head is parsed.
+
+Real loopback TCP connections into a worker built in-process; its pool only records what it
+was given (a thread would parse the head).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import selectors
+import socket
+import struct
+import threading
+import time
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config import gunicorn_worker
+from config.gunicorn_worker import head_is_in, head_limit, peek, set_io_timeouts
+
+HEAD = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+PARTIAL = b"GET /health HTTP/1.1\r\nHost: local"
+NO_EVENT = 0.05  # seconds a poller that should see nothing is given to see something
+
+
+class _Pool:
+    """The worker's thread pool, recording the connections it is given instead of serving."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, fn, conn):
+        self.submitted.append(conn)
+        return self
+
+    def add_done_callback(self, callback):
+        pass
+
+
+@pytest.fixture
+def make_worker(monkeypatch, tmp_path):
+    from gunicorn.config import Config
+
+    from config.gunicorn_worker import LingeringThreadWorker
+
+    workers = []
+
+    def make(head_timeout="5", body_timeout="30", **settings):
+        monkeypatch.setenv("GUNICORN_REQUEST_HEAD_TIMEOUT", head_timeout)
+        monkeypatch.setenv("GUNICORN_REQUEST_BODY_TIMEOUT", body_timeout)
+        cfg = Config()
+        cfg.set("worker_tmp_dir", str(tmp_path))
+        for name, value in settings.items():
+            cfg.set(name, value)
+        worker = LingeringThreadWorker(0, 0, [], None, 30, cfg, logging.getLogger("test.worker"))
+        worker.tpool = _Pool()
+        worker.poller = selectors.DefaultSelector()
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.poller.close()
+        worker.tmp.close()
+
+
+@pytest.fixture
+def connect():
+    """`connect(worker)`: a new client connection, as (the worker's TConn, the client socket)."""
+    from gunicorn.workers.gthread import TConn
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    sockets = [listener]
+
+    def connect(worker):
+        client = socket.create_connection(listener.getsockname(), timeout=10)
+        ours, address = listener.accept()
+        sockets.extend((client, ours))
+        return TConn(worker.cfg, ours, address, listener.getsockname()), client
+
+    yield connect
+    for sock in sockets:
+        sock.close()
+
+
+def _dispatch(worker, timeout=NO_EVENT):
+    worker.wait_for_and_dispatch_events(timeout)
+
+
+def _settle(client_sent, conn):
+    """Wait (10 s at most) until what the client sent is in the worker's socket."""
+    deadline = time.monotonic() + 10
+    while len(conn.sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)) < client_sent:
+        assert time.monotonic() < deadline, "the bytes never arrived"
+        threading.Event().wait(0.001)
+
+
+def _lowat(conn):
+    return conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+
+
+def test_a_complete_head_goes_to_a_thread_at_once(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.sendall(HEAD + b"POST /more")  # a pipelined request's start does not matter
+    _settle(len(HEAD) + 10, conn)
+    worker.enqueue_req(conn)
+    assert worker.tpool.submitted == [conn]
+    assert conn.data_ready  # the thread does not wait for a first byte
+    assert conn.sock.recv(100, socket.MSG_PEEK).startswith(HEAD)  # nothing was consumed
+
+
+def test_a_partial_head_waits_in_the_poller_until_the_rest_comes(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.sendall(PARTIAL)
+    _settle(len(PARTIAL), conn)
+    worker.enqueue_req(conn)
+    assert worker.tpool.submitted == []
+    assert _lowat(conn) == len(PARTIAL) + 1
+    # Unread bytes keep a level-triggered poller's socket readable; the wake threshold does not.
+    assert worker.poller.select(NO_EVENT) == []
+    client.sendall(b"host\r\nX-Trickle: 1")  # more, still no end: wait on
+    _dispatch(worker, 10)
+    assert worker.tpool.submitted == []
+    assert worker.poller.select(NO_EVENT) == []
+    client.sendall(b"\r\n\r\n")
+    _dispatch(worker, 10)
+    assert worker.tpool.submitted == [conn]
+    assert conn.data_ready  # the thread does not wait for a first byte
+    assert _lowat(conn) == 1  # the thread's reads wait for one byte, as always
+    assert worker._heads == type(worker._heads)()
+    with pytest.raises(KeyError):
+        worker.poller.get_key(conn.sock)
+
+
+def test_a_head_that_is_read_in_pieces_keeps_the_deadline_of_its_first_byte(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.sendall(PARTIAL)
+    _settle(len(PARTIAL), conn)
+    worker.enqueue_req(conn)
+    deadline = conn.head_deadline
+    for byte in b"host":
+        client.sendall(bytes([byte]))
+        _dispatch(worker, 10)
+    assert conn.head_deadline == deadline
+    assert deadline <= time.monotonic() + 5
+
+
+def test_a_client_that_closes_inside_its_head_goes_to_a_thread(make_worker, connect):
+    # The thread reads what there is, then the end, and closes the connection (gthread's way).
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.sendall(PARTIAL)
+    _settle(len(PARTIAL), conn)
+    worker.enqueue_req(conn)
+    client.shutdown(socket.SHUT_WR)
+    _dispatch(worker, 10)
+    assert worker.tpool.submitted == [conn]
+
+
+def test_a_new_connection_that_sends_nothing_waits_in_the_poller(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    worker.enqueue_req(conn)
+    assert worker.tpool.submitted == []
+    assert list(worker.pending_conns) == [conn]
+    assert conn.timeout > time.monotonic() + worker.cfg.keepalive  # gthread's 5 s, then this
+    client.sendall(HEAD)
+    _dispatch(worker, 10)
+    assert worker.tpool.submitted == [conn]
+
+
+def test_a_stopping_worker_holds_a_silent_connection_2_s_at_most(make_worker, connect):
+    # As gthread holds a stopping worker's kept-alive connections, for a request on its way.
+    worker = make_worker()
+    early, _client = connect(worker)
+    worker.enqueue_req(early)
+    worker.alive = False
+    worker._cap_keepalive(time.monotonic() + 2)  # what gthread's run does as the worker stops
+    late, _other = connect(worker)
+    worker.enqueue_req(late)
+    assert list(worker.pending_conns) == [early, late]
+    assert all(conn.timeout <= time.monotonic() + 2 for conn in (early, late))
+
+
+def test_a_head_past_the_deadline_is_answered_408_and_closed(make_worker, connect, caplog):
+    worker = make_worker(head_timeout="0.1")
+    conn, client = connect(worker)
+    client.sendall(PARTIAL + b"\r\nAuthorization: Bearer secret-token")
+    _settle(len(PARTIAL) + 36, conn)
+    worker.enqueue_req(conn)
+    worker.murder_pending()
+    assert list(worker._heads) == [conn]  # not yet
+    conn.head_deadline = time.monotonic()  # as the poller finds it 0.1 s later
+    with caplog.at_level(logging.WARNING, logger="test.worker"):
+        worker.murder_pending()
+    answer = b""
+    while chunk := client.recv(65536):  # the worker's FIN follows its answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"Connection: close" in head
+    problem = json.loads(body)
+    assert (problem["status"], problem["code"]) == (408, "request_timeout")
+    assert problem["detail"] == "The request head did not arrive within 0.1 s."
+    assert caplog.messages == ["Request head not complete within 0.1 s from ip=127.0.0.1"]
+    assert list(worker._heads) == []
+    assert list(worker._closing) == [conn]  # drained by the poller, then closed
+    client.close()
+    _dispatch(worker, 10)
+    assert list(worker._closing) == []
+    assert worker.tpool.submitted == []
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\nHost: x\n\n",  # bare LFs: gunicorn refuses them as soon as it sees one
+        b"GET / HTTP/1.1\r\nHost: x\nX-A: 1",
+    ],
+)
+def test_a_head_gunicorn_refuses_from_its_first_bytes_goes_to_a_thread(
+    make_worker, connect, request_bytes
+):
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.sendall(request_bytes)
+    _settle(len(request_bytes), conn)
+    worker.enqueue_req(conn)
+    assert worker.tpool.submitted == [conn]
+
+
+def test_a_head_larger_than_gunicorn_allows_goes_to_a_thread_once_over_the_limit(
+    make_worker, connect
+):
+    worker = make_worker(limit_request_fields=2, limit_request_field_size=100)
+    limit = head_limit(worker.cfg)
+    assert limit == 2 + 4094 + 2 + 2 * 102 + 4 + 1
+    conn, client = connect(worker)
+    start = b"GET / HTTP/1.1\r\nX-Long: " + b"a" * (limit - 30)
+    client.sendall(start)
+    _settle(len(start), conn)
+    worker.enqueue_req(conn)
+    assert worker.tpool.submitted == []
+    client.sendall(b"a" * 10)  # now over: the parser refuses it (431) without waiting for more
+    _dispatch(worker, 10)
+    assert worker.tpool.submitted == [conn]
+
+
+def test_a_long_head_is_peeked_whole():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        head = b"GET / HTTP/1.1\r\n" + b"X-A: " + b"a" * 100_000 + b"\r\n\r\nbody"
+        theirs.sendall(head)
+        assert peek(ours, 1 << 20) == head
+        assert peek(ours, 70_000) == head[:70_000]
+        theirs.shutdown(socket.SHUT_WR)
+        ours.recv(len(head))
+        assert peek(ours, 100) == b""
+
+
+def test_what_counts_as_a_whole_head():
+    assert head_is_in(HEAD, 1000)
+    assert not head_is_in(PARTIAL, 1000)
+    assert not head_is_in(b"", 1000)
+    assert head_is_in(PARTIAL, len(PARTIAL))
+    assert head_is_in(b"GET / HTTP/1.1\nHost", 1000)
+    assert not head_is_in(b"GET / HTTP/1.1\r\nHost: x\r\n", 1000)
+
+
+def test_gunicorns_default_limits_allow_a_head_of_about_800_kb(make_worker):
+    worker = make_worker()
+    assert worker.head_limit == 2 + 4094 + 2 + 100 * 8192 + 4 + 1
+    unlimited = make_worker(limit_request_line=0, limit_request_fields=0)
+    assert unlimited.head_limit == 1 << 20
+
+
+def test_a_lingering_thread_hands_back_a_next_request_whose_head_is_not_all_there(
+    make_worker, connect
+):
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.sendall(PARTIAL)
+    _settle(len(PARTIAL), conn)
+    assert worker._head_in(conn) is False
+    client.sendall(b"host\r\n\r\n")
+    _settle(len(PARTIAL) + 8, conn)
+    assert worker._head_in(conn) is True
+
+
+def test_without_a_head_timeout_a_connection_gets_a_thread_at_its_first_byte(make_worker, connect):
+    worker = make_worker(head_timeout="0")
+    conn, client = connect(worker)
+    client.sendall(PARTIAL)
+    worker.enqueue_req(conn)
+    assert worker.tpool.submitted == [conn]
+    assert worker._head_in(conn) is True
+    assert not conn.data_ready  # the thread waits for data as in gthread
+
+
+def test_the_timeouts_come_from_the_environment(monkeypatch):
+    monkeypatch.delenv("GUNICORN_REQUEST_HEAD_TIMEOUT", raising=False)
+    monkeypatch.delenv("GUNICORN_REQUEST_BODY_TIMEOUT", raising=False)
+    assert gunicorn_worker.request_head_timeout() == 10
+    assert gunicorn_worker.request_body_timeout() == 30
+    monkeypatch.setenv("GUNICORN_REQUEST_HEAD_TIMEOUT", "2.5")
+    monkeypatch.setenv("GUNICORN_REQUEST_BODY_TIMEOUT", "0")
+    assert gunicorn_worker.request_head_timeout() == 2.5
+    assert gunicorn_worker.request_body_timeout() == 0
+
+
+@pytest.mark.parametrize(
+    "variable", ["GUNICORN_REQUEST_HEAD_TIMEOUT", "GUNICORN_REQUEST_BODY_TIMEOUT"]
+)
+@pytest.mark.parametrize("value", ["10s", "-1", "inf", "nan", "3601"])
+def test_a_bad_timeout_stops_the_worker_naming_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    read = {
+        "GUNICORN_REQUEST_HEAD_TIMEOUT": gunicorn_worker.request_head_timeout,
+        "GUNICORN_REQUEST_BODY_TIMEOUT": gunicorn_worker.request_body_timeout,
+    }[variable]
+    with pytest.raises(ImproperlyConfigured, match=f"{variable} must be"):
+        read()
+
+
+# --- Once the head is parsed: each wait for the client is bounded ----------------------------
+
+
+@pytest.fixture
+def tcp_pair():
+    """`tcp_pair()`: a new loopback connection, as (the server's end, the client's)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    sockets = [listener]
+
+    def pair():
+        client = socket.create_connection(listener.getsockname(), timeout=10)
+        ours, _ = listener.accept()
+        sockets.extend((client, ours))
+        return ours, client
+
+    yield pair
+    for sock in sockets:
+        sock.close()
+
+
+def _timeval(sock, option):
+    seconds, micros = struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, 16))
+    return seconds + micros / 1_000_000
+
+
+def test_a_read_waits_at_most_the_timeout_for_the_next_bytes(tcp_pair):
+    ours, client = tcp_pair()
+    set_io_timeouts(ours, 0.2)
+    ours.setblocking(True)  # what gthread does before each request: the timeouts stay
+    client.sendall(b"part of a body")
+    assert ours.recv(100) == b"part of a body"
+    started = time.monotonic()
+    with pytest.raises(BlockingIOError):
+        ours.recv(100)
+    assert 0.15 <= time.monotonic() - started < 5
+
+
+def test_a_send_is_cut_only_when_the_client_takes_nothing_for_the_timeout(tcp_pair):
+    # Python's own socket timeout bounds a whole `sendall`: a large answer to a slow reader
+    # would be cut however steadily it read. The kernel's bounds each wait for buffer space.
+    ours, client = tcp_pair()
+    for sock, option in ((ours, socket.SO_SNDBUF), (client, socket.SO_RCVBUF)):
+        sock.setsockopt(socket.SOL_SOCKET, option, 16384)  # little held in between
+    set_io_timeouts(ours, 1)
+    answer = b"x" * (768 << 10)
+    got = []
+
+    def read_slowly():  # 16 KiB at a time, 50 ms between reads: over 2 s for the whole answer
+        while chunk := client.recv(16384):
+            got.append(len(chunk))
+            threading.Event().wait(0.05)
+
+    reader = threading.Thread(target=read_slowly, daemon=True)
+    started = time.monotonic()
+    reader.start()
+    ours.sendall(answer)
+    took = time.monotonic() - started
+    ours.shutdown(socket.SHUT_WR)
+    reader.join(timeout=60)
+    assert sum(got) == len(answer)
+    assert took > 1  # longer in all than the timeout, yet not cut
+    idle, _ = tcp_pair()
+    set_io_timeouts(idle, 0.3)
+    with pytest.raises(BlockingIOError):  # a client that reads nothing
+        idle.sendall(b"x" * (64 << 20))
+
+
+def test_the_first_request_of_a_connection_sets_its_timeouts(make_worker, connect, monkeypatch):
+    from gunicorn.workers.gthread import ThreadWorker
+
+    worker = make_worker(body_timeout="2.5")
+    conn, _client = connect(worker)
+    monkeypatch.setattr(ThreadWorker, "handle_request", lambda self, req, conn: True)
+    request = type("Request", (), {"version": (1, 1), "headers": [("HOST", "localhost")]})()
+    assert worker.handle_request(request, conn) is True
+    assert _timeval(conn.sock, socket.SO_RCVTIMEO) == 2.5
+    assert _timeval(conn.sock, socket.SO_SNDTIMEO) == 2.5
+    # An upgrade to HTTP/2 (gthread's) leaves its reads without them.
+    monkeypatch.setattr(ThreadWorker, "handle_h2c_upgrade", lambda self, conn, req, s: False)
+    worker.handle_h2c_upgrade(conn, request, None)
+    assert _timeval(conn.sock, socket.SO_RCVTIMEO) == 0
+
+
+def test_an_answer_the_client_stops_reading_closes_the_connection_quietly(
+    make_worker, connect, monkeypatch, caplog
+):
+    from gunicorn.workers.gthread import ThreadWorker
+
+    worker = make_worker(body_timeout="0.2")
+    conn, _client = connect(worker)
+    conn.sock.setblocking(True)
+    monkeypatch.setattr(  # an answer larger than the socket buffers, which nobody reads
+        ThreadWorker, "handle_request", lambda self, req, conn: conn.sock.sendall(b"x" * (64 << 20))
+    )
+    request = type("Request", (), {"version": (1, 1), "headers": [("HOST", "localhost")]})()
+    with caplog.at_level(logging.WARNING, logger="test.worker"), pytest.raises(StopIteration):
+        worker.handle_request(request, conn)  # gthread closes the connection on StopIteration
+    assert caplog.messages == ["Timed out after 0.2 s waiting for the client, ip=127.0.0.1"]
