@@ -109,6 +109,7 @@ _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
 HEAD_END = b"\r\n\r\n"
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 FIRST_PEEK_BYTES = 8192
+LINGER_READ_BYTES = 65536  # a lingering thread's read of the next request (the parser's, ahead)
 MAX_HEAD_PEEK_BYTES = 1 << 20
 DEFAULT_HEAD_TIMEOUT_S = 10  # from the head's first byte; several retransmissions of a segment
 DEFAULT_BODY_TIMEOUT_S = 30  # per wait for the client: a read of the body, a send of the answer
@@ -735,15 +736,35 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _head_in(self, conn: Any) -> bool:
         """In a lingering thread: whether the next request's head is all there (or the thread
-        takes the connection as gthread would); a partial one goes back to the poller."""
-        if not self._guards_head(conn):
-            return True
+        takes the connection as gthread would); a partial one goes back to the poller.
+
+        The bytes are read, not peeked, and handed to the parser, which then reads them from
+        its buffer: the usual request costs no system call more than in gthread (a peek was
+        one more, with the GIL released and taken back around it, on every request)."""
+        buffered = read_ahead(conn)
+        if not self._guards_head(conn) or head_is_in(buffered, self.head_limit):
+            return True  # pipelined: the next head is in the parser's buffer already
+        if conn.parser is None:  # not served yet (a lingering connection always was)
+            return self._head_arrived_in_socket(conn)
+        try:
+            data = conn.sock.recv(LINGER_READ_BYTES, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return not buffered  # woken with nothing to read: gthread's way, unless part waits
+        except OSError:
+            return True  # a reset: the thread finds out, as in gthread
+        if data:
+            unreader = conn.parser.unreader
+            if buffered:
+                unreader.read()  # what it holds (no read from the socket): put back after it
+            unreader.unread(buffered + data)
+        return not data or head_is_in(buffered + data, self.head_limit)
+
+    def _head_arrived_in_socket(self, conn: Any) -> bool:
         try:
             held = peek(conn.sock, self.head_limit)
         except OSError:
             return True
-        data = read_ahead(conn) + (held or b"")
-        return held == b"" or not data or head_is_in(data, self.head_limit)
+        return held == b"" or not held or head_is_in(held, self.head_limit)
 
     def _nobody_waits(self) -> bool:
         """Whether the worker runs and every queued connection has a free thread to take it."""

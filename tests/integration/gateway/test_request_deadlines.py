@@ -285,12 +285,18 @@ def test_a_lingering_thread_hands_back_a_next_request_whose_head_is_not_all_ther
 ):
     worker = make_worker()
     conn, client = connect(worker)
+    conn.init()  # a lingering connection has been served: its parser exists
     client.sendall(PARTIAL)
     _settle(len(PARTIAL), conn)
     assert worker._head_in(conn) is False
+    assert gunicorn_worker.read_ahead(conn) == PARTIAL  # read, and kept for the parser
     client.sendall(b"host\r\n\r\n")
-    _settle(len(PARTIAL) + 8, conn)
+    _settle(8, conn)
     assert worker._head_in(conn) is True
+    # The whole head is in the parser's buffer: the thread reads it with no system call more.
+    assert gunicorn_worker.read_ahead(conn) == PARTIAL + b"host\r\n\r\n"
+    with pytest.raises(BlockingIOError):  # and nothing is left in the socket
+        conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
 
 
 def test_without_a_head_timeout_a_connection_gets_a_thread_at_its_first_byte(make_worker, connect):
