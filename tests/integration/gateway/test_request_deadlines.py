@@ -20,24 +20,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config import gunicorn_worker
 from config.gunicorn_worker import head_is_in, head_limit, peek, set_io_timeouts
+from tests.factories.gunicorn_worker import RecordingPool
 
 HEAD = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
 PARTIAL = b"GET /health HTTP/1.1\r\nHost: local"
 NO_EVENT = 0.05  # seconds a poller that should see nothing is given to see something
-
-
-class _Pool:
-    """The worker's thread pool, recording the connections it is given instead of serving."""
-
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, fn, conn):
-        self.submitted.append(conn)
-        return self
-
-    def add_done_callback(self, callback):
-        pass
 
 
 @pytest.fixture
@@ -56,7 +43,7 @@ def make_worker(monkeypatch, tmp_path):
         for name, value in settings.items():
             cfg.set(name, value)
         worker = LingeringThreadWorker(0, 0, [], None, 30, cfg, logging.getLogger("test.worker"))
-        worker.tpool = _Pool()
+        worker.tpool = RecordingPool()
         worker.poller = selectors.DefaultSelector()
         workers.append(worker)
         return worker

@@ -15,6 +15,7 @@ import pytest
 
 from config import gunicorn_worker
 from config.gunicorn_worker import listening_peers, mark, marked
+from tests.factories.gunicorn_worker import RecordingPool
 
 
 def _listener(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
@@ -56,18 +57,6 @@ def test_a_mark_is_seen_while_it_is_held():
     assert not marked(name)
 
 
-class _Pool:
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, fn, *args):
-        self.submitted.append(args[0])
-        return self
-
-    def add_done_callback(self, callback):
-        pass
-
-
 @pytest.fixture
 def masters():
     """Processes standing in for gunicorn's master: one with a child, one without."""
@@ -107,7 +96,7 @@ def workers(tmp_path):
         cfg.set("reuse_port", reuse_port)
         new = LingeringThreadWorker(0, master, [listener], None, 30, cfg, logging.getLogger("w"))
         new.pid = 5_000_000 + len(made)  # the arbiter sets it; beyond any real pid
-        new.tpool = _Pool()
+        new.tpool = RecordingPool()
         new.poller = selectors.DefaultSelector()
         new.set_accept_enabled(True)
         made.append(new)
