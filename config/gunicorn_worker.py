@@ -2,10 +2,12 @@
 
 Slow clients (slowloris) take no thread: gthread gave a connection a thread at its first byte,
 and the thread read the rest of the head with no timeout. Here a plain-TCP HTTP/1.x connection
-gets a thread only once its request head is all in the socket (`head_is_in`, found with a
-`MSG_PEEK`); until then the poller holds it, woken by `SO_RCVLOWAT` only when more bytes come.
-A head not complete `GUNICORN_REQUEST_HEAD_TIMEOUT` (10 s) after its first byte is answered 408
-`request_timeout` from the main thread. Once a head is parsed, the socket's receive and send
+gets a thread only once its request head has all arrived (`head_is_in`): until then the poller
+holds it and reads what comes into `conn.head_bytes` (read, not peeked at: bytes left in the
+socket would close its receive window at ~128 KB, and the poller would find it readable with
+nothing new), and the parser gets those bytes with the connection. A head not complete
+`GUNICORN_REQUEST_HEAD_TIMEOUT` (10 s) after its first byte is answered 408 `request_timeout`
+from the main thread. Once a head is parsed, the socket's receive and send
 timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`: `GUNICORN_REQUEST_BODY_TIMEOUT`, 30 s) bound each wait
 for the client: a body that stops arriving, or an answer the client stops reading. TLS and
 HTTP/2 connections are gthread's as before.
@@ -57,6 +59,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.http import errors as http_errors
 from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
+from gunicorn.http2.negotiation import prior_knowledge_allowed
 from gunicorn.workers.gthread import (
     DEFAULT_WORKER_DATA_TIMEOUT,
     STOP_KEEPALIVE_LINGER,
@@ -242,11 +245,16 @@ def head_limit(cfg: Any) -> int:
     return int(min(MAX_HEAD_PEEK_BYTES, 2 + line + 2 + block + 1))
 
 
-def head_is_in(data: bytes, limit: int) -> bool:
+def head_is_in(data: bytes | bytearray, limit: int, start: int = 0) -> bool:
     """Whether a thread can parse the request that `data` starts without waiting for more:
     the blank line ending its head is there, or gunicorn refuses it from these bytes alone (a
-    bare LF, which it never takes for a line end; `limit` bytes and no end)."""
-    return HEAD_END in data or len(data) >= limit or _BARE_LF.search(data) is not None
+    bare LF, which it never takes for a line end; `limit` bytes and no end). Searched from
+    `start` (the lookbehind still sees the byte before it)."""
+    return (
+        data.find(HEAD_END, start) >= 0
+        or len(data) >= limit
+        or _BARE_LF.search(data, start) is not None
+    )
 
 
 def peek(sock: socket.socket, limit: int) -> bytes | None:
@@ -269,14 +277,15 @@ def read_ahead(conn: Any) -> bytes:
     return parser.unreader.buf.getvalue() if parser is not None else b""
 
 
-def set_wake_threshold(sock: socket.socket, size: int) -> bool:
-    """Have the poller see `sock` readable only once `size` bytes wait in it (`SO_RCVLOWAT`;
-    an end of stream or an error still wakes it). False when the option cannot be set."""
+def take_bytes(conn: Any) -> bytes | None:
+    """Read what waits in the connection's socket, without waiting, onto `conn.head_bytes`:
+    the bytes (b"" once the client closed), or None when nothing has arrived. Raises OSError."""
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
-    except OSError:
-        return False
-    return True
+        data = conn.sock.recv(LINGER_READ_BYTES, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return None
+    conn.head_bytes += data
+    return data
 
 
 def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
@@ -598,33 +607,54 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.timeout = min(conn.timeout, deadline)
 
     def _guards_head(self, conn: Any) -> bool:
-        """Whether the connection waits for its whole head in the poller: plain TCP, HTTP/1.x.
-        (TLS bytes cannot be read for a head, and other sockets may not honour SO_RCVLOWAT.)"""
+        """Whether the connection waits for its whole head in the poller: plain TCP, HTTP/1.x
+        (TLS bytes cannot be read for a head; an h2c preface is gunicorn's to read)."""
         return (
             self.head_timeout > 0
             and not self.cfg.is_ssl
             and not conn.is_http2
             and conn.sock.family in _TCP
+            and not prior_knowledge_allowed(self.cfg, conn.client)
         )
 
     def _head_arrived(self, conn: Any) -> bool:
         """Whether the connection's request head is all there for a thread to read; if not, the
-        poller holds it (as gthread's deferred ones, when it has sent nothing yet)."""
+        poller holds it (as gthread's deferred ones, when it has sent nothing yet).
+
+        What arrived is read here, not peeked at: bytes left in the socket would fill its
+        receive buffer, and once the window closed (a head of ~128 KB) the poller would see it
+        readable with nothing new. The head gathers in `conn.head_bytes` and goes to gunicorn's
+        parser with the connection (`_hand_bytes`)."""
+        buffered = read_ahead(conn)
+        if head_is_in(buffered, self.head_limit):
+            return True  # pipelined: the next head is in the parser's buffer already
+        if buffered:
+            conn.parser.unreader.read()  # what it holds (no read from the socket): gathered
+        conn.head_bytes = bytearray(buffered)
         try:
-            held = peek(conn.sock, self.head_limit)
+            data = take_bytes(conn)
         except OSError:
-            return True  # reset: the thread finds out, as in gthread
-        if held == b"":
-            return True  # closed: likewise
-        data = read_ahead(conn) + (held or b"")
-        if head_is_in(data, self.head_limit):
-            return True
-        if not data:
+            return self._hand_bytes(conn)  # reset: the thread finds out, as in gthread
+        if data == b"" or head_is_in(conn.head_bytes, self.head_limit):
+            return self._hand_bytes(conn)  # closed (the thread finds out), or a whole head
+        if not conn.head_bytes:
             if conn.initialized:  # readable yet empty: gthread's way
                 return True
             self._defer(conn)
             return False
-        return not self._await_head(conn, len(held or b""))
+        if self._await_head(conn):
+            return False  # the poller holds it until the rest comes
+        return self._hand_bytes(conn)
+
+    def _hand_bytes(self, conn: Any) -> bool:
+        """Give the bytes gathered for a head to the connection's parser (made here for a new
+        connection: plain TCP, HTTP/1.x, so it reads nothing), which reads them first."""
+        gathered = getattr(conn, "head_bytes", None)
+        if gathered:
+            conn.init()
+            conn.parser.unreader.unread(bytes(gathered))
+        conn.head_bytes = bytearray()
+        return True
 
     def _defer(self, conn: Any) -> None:
         """Park a new connection that has sent nothing yet, as gthread does after its thread
@@ -639,35 +669,30 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
         )
 
-    def _await_head(self, conn: Any, held: int) -> bool:
-        """Hold a connection whose head is partly there (`held` bytes in its socket) in the
-        poller until more arrive, up to the head's deadline. False when it cannot be held."""
-        # The poller is level-triggered: unread bytes keep the socket readable, so it is woken
-        # only once more than `held` bytes wait (SO_RCVLOWAT; Linux TCP honours it in epoll).
-        if not set_wake_threshold(conn.sock, held + 1):
-            return False
+    def _await_head(self, conn: Any) -> bool:
+        """Hold a connection whose head is partly there in the poller until more arrive, up to
+        the head's deadline. False when it cannot be held."""
         try:
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._more_head, conn))
         except (OSError, ValueError, KeyError):
-            set_wake_threshold(conn.sock, 1)
             return False
-        conn.head_held = held
         conn.head_deadline = time.monotonic() + self.head_timeout
         self._heads.append(conn)
         return True
 
     def _more_head(self, conn: Any, _sock: Any = None) -> None:
         """More of a waiting head arrived, or the client closed: a thread, or wait on."""
+        scanned = max(0, len(conn.head_bytes) - len(HEAD_END))
         try:
-            held = peek(conn.sock, self.head_limit) or b""
+            data = take_bytes(conn)
         except OSError:
-            held = b""
-        grew = len(held) > conn.head_held  # not: the client closed, or the socket failed
-        if grew and not head_is_in(read_ahead(conn) + held, self.head_limit):
-            conn.head_held = len(held)
-            if set_wake_threshold(conn.sock, len(held) + 1):
-                return
+            data = b""  # reset: the thread finds out
+        if data is None:
+            return  # woken with nothing to read
+        if data and not head_is_in(conn.head_bytes, self.head_limit, scanned):
+            return  # only the new bytes are searched: a trickled head costs no more per byte
         self._stop_awaiting_head(conn)
+        self._hand_bytes(conn)
         conn.data_ready = True
         self._submit(conn)
 
@@ -676,7 +701,6 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             self.poller.unregister(conn.sock)
         with contextlib.suppress(ValueError):
             self._heads.remove(conn)
-        set_wake_threshold(conn.sock, 1)
 
     def _head_timed_out(self, conn: Any) -> None:
         """Answer 408 to a connection whose head did not arrive in time, and end it."""

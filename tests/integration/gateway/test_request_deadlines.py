@@ -85,10 +85,6 @@ def _settle(client_sent, conn):
         threading.Event().wait(0.001)
 
 
-def _lowat(conn):
-    return conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT)
-
-
 def test_a_complete_head_goes_to_a_thread_at_once(make_worker, connect):
     worker = make_worker()
     conn, client = connect(worker)
@@ -97,7 +93,8 @@ def test_a_complete_head_goes_to_a_thread_at_once(make_worker, connect):
     worker.enqueue_req(conn)
     assert worker.tpool.submitted == [conn]
     assert conn.data_ready  # the thread does not wait for a first byte
-    assert conn.sock.recv(100, socket.MSG_PEEK).startswith(HEAD)  # nothing was consumed
+    # Read for the parser, which takes them from its buffer: no byte lost, none read twice.
+    assert gunicorn_worker.read_ahead(conn) == HEAD + b"POST /more"
 
 
 def test_a_partial_head_waits_in_the_poller_until_the_rest_comes(make_worker, connect):
@@ -107,8 +104,8 @@ def test_a_partial_head_waits_in_the_poller_until_the_rest_comes(make_worker, co
     _settle(len(PARTIAL), conn)
     worker.enqueue_req(conn)
     assert worker.tpool.submitted == []
-    assert _lowat(conn) == len(PARTIAL) + 1
-    # Unread bytes keep a level-triggered poller's socket readable; the wake threshold does not.
+    assert bytes(conn.head_bytes) == PARTIAL
+    # Read, the bytes no longer keep a level-triggered poller's socket readable.
     assert worker.poller.select(NO_EVENT) == []
     client.sendall(b"host\r\nX-Trickle: 1")  # more, still no end: wait on
     _dispatch(worker, 10)
@@ -118,7 +115,7 @@ def test_a_partial_head_waits_in_the_poller_until_the_rest_comes(make_worker, co
     _dispatch(worker, 10)
     assert worker.tpool.submitted == [conn]
     assert conn.data_ready  # the thread does not wait for a first byte
-    assert _lowat(conn) == 1  # the thread's reads wait for one byte, as always
+    assert gunicorn_worker.read_ahead(conn) == PARTIAL + b"host\r\nX-Trickle: 1\r\n\r\n"
     assert worker._heads == type(worker._heads)()
     with pytest.raises(KeyError):
         worker.poller.get_key(conn.sock)
@@ -419,3 +416,27 @@ def test_an_answer_the_client_stops_reading_closes_the_connection_quietly(
     with caplog.at_level(logging.WARNING, logger="test.worker"), pytest.raises(StopIteration):
         worker.handle_request(request, conn)  # gthread closes the connection on StopIteration
     assert caplog.messages == ["Timed out after 0.2 s waiting for the client, ip=127.0.0.1"]
+
+
+def test_a_stalled_head_larger_than_the_receive_buffer_still_waits_in_the_poller(
+    make_worker, connect
+):
+    # Peeked and left in the socket, ~128 KB of head closed its receive window; the poller then
+    # saw it readable with nothing new, took that for a close and gave it a thread, which
+    # waited for the rest with no deadline. Read as it comes, any stalled head waits here.
+    worker = make_worker()
+    conn, client = connect(worker)
+    head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-%d: %s\r\n" % (n, b"v" * 8000) for n in range(24)
+    )
+    sender = threading.Thread(target=client.sendall, args=(head,))
+    sender.start()
+    worker.enqueue_req(conn)
+    deadline = time.monotonic() + 10
+    while len(getattr(conn, "head_bytes", b"")) < len(head):
+        assert time.monotonic() < deadline, "the head was not read as it came"
+        _dispatch(worker, 0.1)
+    sender.join(10)
+    _dispatch(worker, NO_EVENT)
+    assert worker.tpool.submitted == []
+    assert list(worker._heads) == [conn]
