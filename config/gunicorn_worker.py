@@ -376,12 +376,13 @@ def mark(name: str) -> socket.socket:
 
 
 def marked(name: str) -> bool:
-    """Whether a process holds the mark `name`."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
-        try:
+    """Whether a process holds the mark `name` (False when that cannot be asked: out of
+    descriptors, say; a stopping worker must not fail on its main thread for it)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
             probe.connect("\0" + name)
-        except OSError:
-            return False
+    except OSError:
+        return False
     return True
 
 
