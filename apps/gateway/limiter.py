@@ -64,6 +64,20 @@ if limit > 0 then
   reset = tonumber(oldest[2]) + window - now
 end
 """
+
+
+def _revoked_lua(jti: str, cutoff: str, sid: str, iat: str) -> str:
+    """Lua that sets `revoked` (true when any revocation fact refuses the token): the keys of
+    its denied jti, its user's cut-off and its revoked session, and its iat (-1: anonymous)."""
+    return f"""
+local revoked = false
+if {iat} ~= '-1' then
+  local facts = redis.call('MGET', {jti}, {cutoff}, {sid})
+  revoked = (facts[1] or facts[3] or (facts[2] and tonumber({iat}) < tonumber(facts[2]))) and true
+end
+"""
+
+
 # `RateLimiter.hit`: the window alone. Returns {allowed, remaining, reset_ms}.
 _LIMIT = _WINDOW + "return {allowed, remaining, reset}\n"
 # The edge call. KEYS: window, circuit, denied-jti, user cut-off, revoked session (sid), cached
@@ -74,12 +88,9 @@ _LIMIT = _WINDOW + "return {allowed, remaining, reset}\n"
 # looked up (no probe, or the call is refused). The circuit fields let the breaker admit a call
 # on a closed circuit without a round trip of its own (RedisCircuitBreaker.admit).
 _EDGE = (
-    """
-if ARGV[5] ~= '-1' then
-  local facts = redis.call('MGET', KEYS[3], KEYS[4], KEYS[5])
-  if facts[1] or facts[3] then return {1} end
-  if facts[2] and tonumber(ARGV[5]) < tonumber(facts[2]) then return {1} end
-end
+    _revoked_lua("KEYS[3]", "KEYS[4]", "KEYS[5]", "ARGV[5]")
+    + """
+if revoked then return {1} end
 local state, fails = 'closed', '0'
 if ARGV[6] == '1' then
   local circuit = redis.call('HMGET', KEYS[2], 's', 'f')
@@ -105,25 +116,22 @@ return {0, allowed, remaining, reset, state, fails, cached}
 # iat (-1: anonymous), '(' .. now_ms - window_ms. Counts the calls `_WINDOW` would keep (it
 # removes scores <= now - window, so those above it) and reads the oldest of them. Returns
 # {revoked, calls in the window, reset_ms (0 when empty)}.
-_PEEK = """
-local revoked = 0
-if ARGV[3] ~= '-1' then
-  local facts = redis.call('MGET', KEYS[3], KEYS[4], KEYS[5])
-  if facts[1] or facts[3] or (facts[2] and tonumber(ARGV[3]) < tonumber(facts[2])) then
-    revoked = 1
-  end
-end
-if ARGV[2] == '0' then return {revoked, 0, 0} end
+_PEEK = (
+    _revoked_lua("KEYS[3]", "KEYS[4]", "KEYS[5]", "ARGV[3]")
+    + """
+local flag = revoked and 1 or 0
+if ARGV[2] == '0' then return {flag, 0, 0} end
 local key = KEYS[1]
-if revoked == 1 then key = KEYS[2] end
+if revoked then key = KEYS[2] end
 local count = redis.call('ZCOUNT', key, ARGV[4], '+inf')
 local reset = 0
 if count > 0 then
   local oldest = redis.call('ZRANGEBYSCORE', key, ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   reset = tonumber(oldest[2]) + tonumber(ARGV[2]) - tonumber(ARGV[1])
 end
-return {revoked, count, reset}
+return {flag, count, reset}
 """
+)
 _NO_KEY = ""
 
 
@@ -227,6 +235,20 @@ class RedisSlidingWindowLimiter:
         except NoScriptError:  # a new or flushed Redis: load the script once, then again
             return self._redis.execute("EVAL", script, keys, *keys_and_args)
 
+    def _revocation_keys(self, principal: Principal | None) -> tuple[str, str, str]:
+        """The keys of the token's revocation facts: denied jti, user cut-off, revoked
+        session ('' for each that does not apply)."""
+        if principal is None:
+            return _NO_KEY, _NO_KEY, _NO_KEY
+        cache_key = self._cache_key
+        return (
+            cache_key(REVOKED_JTI.format(principal.token_id)),
+            cache_key(VALID_AFTER.format(principal.user_id)),
+            cache_key(REVOKED_SID.format(principal.session_id))
+            if principal.session_id
+            else _NO_KEY,
+        )
+
     def _member(self, now_ms: int) -> str:
         return f"{now_ms}:{self._instance}:{next(self._ids)}"
 
@@ -262,15 +284,10 @@ class RedisSlidingWindowLimiter:
         now_ms = int(now * 1000)
         responses = self._responses if probe is not None else None
         entry, lock = responses.keys_for(probe.key) if responses and probe else (_NO_KEY, _NO_KEY)
-        cache_key = self._cache_key
         keys = (
             self._prefix + subject if subject and policy else _NO_KEY,
             self._circuit_prefix + route,
-            cache_key(REVOKED_JTI.format(principal.token_id)) if principal else _NO_KEY,
-            cache_key(VALID_AFTER.format(principal.user_id)) if principal else _NO_KEY,
-            cache_key(REVOKED_SID.format(principal.session_id))
-            if principal and principal.session_id
-            else _NO_KEY,
+            *self._revocation_keys(principal),
             entry,
             lock,
         )
@@ -279,7 +296,7 @@ class RedisSlidingWindowLimiter:
             policy.window_seconds * 1000 if subject and policy else 0,
             policy.requests if subject and policy else 0,
             self._member(now_ms),
-            int(principal.issued_at.timestamp()) if principal else -1,
+            _issued_at(principal),
             1 if self._circuits is not None else 0,
             int(probe.fill_seconds * 1000) if probe else 0,
         )
@@ -309,20 +326,15 @@ class RedisSlidingWindowLimiter:
         that writes nothing."""
         now_ms = int(now * 1000)
         window_ms = window.policy.window_seconds * 1000 if window else 0
-        cache_key = self._cache_key
         keys = (
             self._prefix + window.subject if window else _NO_KEY,
             self._prefix + window.anonymous_subject if window else _NO_KEY,
-            cache_key(REVOKED_JTI.format(principal.token_id)) if principal else _NO_KEY,
-            cache_key(VALID_AFTER.format(principal.user_id)) if principal else _NO_KEY,
-            cache_key(REVOKED_SID.format(principal.session_id))
-            if principal and principal.session_id
-            else _NO_KEY,
+            *self._revocation_keys(principal),
         )
         args = (
             now_ms,
             window_ms,
-            int(principal.issued_at.timestamp()) if principal else -1,
+            _issued_at(principal),
             f"({now_ms - window_ms}",
         )
         try:
@@ -420,3 +432,8 @@ class InProcessEdgeChecks:
             return EdgeVerdict(revoked)
         subject = window.anonymous_subject if revoked else window.subject
         return EdgeVerdict(revoked, self._limiter.peek(subject, window.policy, now))
+
+
+def _issued_at(principal: Principal | None) -> int:
+    """The token's iat for the scripts' revocation check; -1: no token."""
+    return int(principal.issued_at.timestamp()) if principal else -1
