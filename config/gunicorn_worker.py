@@ -105,15 +105,13 @@ _LISTEN = "0A"  # a listening socket's state in those tables
 # Parse errors whose argument gunicorn gives as a field's name (upper-cased once it parsed it).
 _NAMING_A_FIELD = (http_errors.InvalidHeader, http_errors.ObsoleteFolding)
 _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
-# A request's head and body. A connection gets a thread once its head is all in the socket: the
+# A request's head and body. A connection gets a thread once its head has all arrived: the
 # blank line that ends it is there, or gunicorn refuses it from what is there (a bare LF; more
-# bytes than its limits allow, `head_limit`). The first look peeks 8 KiB, which holds nearly
-# every head; a longer one is peeked again, 8 times as much each time.
+# bytes than its limits allow, `head_limit`). What waits is read HEAD_READ_BYTES at a time.
 HEAD_END = b"\r\n\r\n"
 _BARE_LF = re.compile(rb"(?<!\r)\n")
-FIRST_PEEK_BYTES = 8192
-LINGER_READ_BYTES = 65536  # a lingering thread's read of the next request (the parser's, ahead)
-MAX_HEAD_PEEK_BYTES = 1 << 20
+HEAD_READ_BYTES = 65536  # a read of a head (the parser's first read, ahead of it)
+MAX_HEAD_BYTES = 1 << 20
 DEFAULT_HEAD_TIMEOUT_S = 10  # from the head's first byte; several retransmissions of a segment
 DEFAULT_BODY_TIMEOUT_S = 30  # per wait for the client: a read of the body, a send of the answer
 MAX_REQUEST_TIMEOUT_S = 3600
@@ -242,7 +240,7 @@ def head_limit(cfg: Any) -> int:
     if field_size <= 0:
         field_size = DEFAULT_MAX_HEADERFIELD_SIZE
     block = fields * (field_size + 2) + 4
-    return int(min(MAX_HEAD_PEEK_BYTES, 2 + line + 2 + block + 1))
+    return int(min(MAX_HEAD_BYTES, 2 + line + 2 + block + 1))
 
 
 def head_is_in(data: bytes | bytearray, limit: int, start: int = 0) -> bool:
@@ -257,20 +255,6 @@ def head_is_in(data: bytes | bytearray, limit: int, start: int = 0) -> bool:
     )
 
 
-def peek(sock: socket.socket, limit: int) -> bytes | None:
-    """Up to `limit` bytes waiting in `sock`, left there: b"" once the client closed, None when
-    nothing has arrived. Raises OSError (a reset, say)."""
-    size = min(FIRST_PEEK_BYTES, limit)
-    while True:
-        try:
-            data = sock.recv(size, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return None
-        if len(data) < size or size >= limit or HEAD_END in data:
-            return data
-        size = min(limit, size * 8)
-
-
 def read_ahead(conn: Any) -> bytes:
     """What gunicorn's parser already read from the connection and holds (pipelined bytes)."""
     parser = getattr(conn, "parser", None)
@@ -281,7 +265,7 @@ def take_bytes(conn: Any) -> bytes | None:
     """Read what waits in the connection's socket, without waiting, onto `conn.head_bytes`:
     the bytes (b"" once the client closed), or None when nothing has arrived. Raises OSError."""
     try:
-        data = conn.sock.recv(LINGER_READ_BYTES, socket.MSG_DONTWAIT)
+        data = conn.sock.recv(HEAD_READ_BYTES, socket.MSG_DONTWAIT)
     except BlockingIOError:
         return None
     conn.head_bytes += data
@@ -629,11 +613,8 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         buffered = read_ahead(conn)
         if head_is_in(buffered, self.head_limit):
             return True  # pipelined: the next head is in the parser's buffer already
-        if buffered:
-            conn.parser.unreader.read()  # what it holds (no read from the socket): gathered
-        conn.head_bytes = bytearray(buffered)
         try:
-            data = take_bytes(conn)
+            data = self._gather(conn, buffered)
         except OSError:
             return self._hand_bytes(conn)  # reset: the thread finds out, as in gthread
         if data == b"" or head_is_in(conn.head_bytes, self.head_limit):
@@ -646,6 +627,15 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         if self._await_head(conn):
             return False  # the poller holds it until the rest comes
         return self._hand_bytes(conn)
+
+    @staticmethod
+    def _gather(conn: Any, buffered: bytes) -> bytes | None:
+        """Start `conn.head_bytes` with what the parser holds (`buffered`, taken from it), then
+        read what waits in the socket onto it (`take_bytes`)."""
+        if buffered:
+            conn.parser.unreader.read()  # what it holds (no read from the socket)
+        conn.head_bytes = bytearray(buffered)
+        return take_bytes(conn)
 
     def _hand_bytes(self, conn: Any) -> bool:
         """Give the bytes gathered for a head to the connection's parser (made here for a new
@@ -769,27 +759,17 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         buffered = read_ahead(conn)
         if not self._guards_head(conn) or head_is_in(buffered, self.head_limit):
             return True  # pipelined: the next head is in the parser's buffer already
-        if conn.parser is None:  # not served yet (a lingering connection always was)
-            return self._head_arrived_in_socket(conn)
         try:
-            data = conn.sock.recv(LINGER_READ_BYTES, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return not buffered  # woken with nothing to read: gthread's way, unless part waits
+            data = self._gather(conn, buffered)
         except OSError:
-            return True  # a reset: the thread finds out, as in gthread
-        if data:
-            unreader = conn.parser.unreader
-            if buffered:
-                unreader.read()  # what it holds (no read from the socket): put back after it
-            unreader.unread(buffered + data)
-        return not data or head_is_in(buffered + data, self.head_limit)
-
-    def _head_arrived_in_socket(self, conn: Any) -> bool:
-        try:
-            held = peek(conn.sock, self.head_limit)
-        except OSError:
-            return True
-        return held == b"" or not held or head_is_in(held, self.head_limit)
+            data = b""  # a reset: the thread finds out, as in gthread
+        whole = (
+            data == b""  # closed: likewise
+            or (data is None and not conn.head_bytes)  # woken with nothing: gthread's way
+            or head_is_in(conn.head_bytes, self.head_limit)
+        )
+        self._hand_bytes(conn)  # back to the parser: a thread reads them, or the poller holds
+        return whole
 
     def _nobody_waits(self) -> bool:
         """Whether the worker runs and every queued connection has a free thread to take it."""

@@ -19,7 +19,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config import gunicorn_worker
-from config.gunicorn_worker import head_is_in, head_limit, peek, set_io_timeouts
+from config.gunicorn_worker import head_is_in, head_limit, set_io_timeouts
 from tests.factories.gunicorn_worker import RecordingPool
 
 HEAD = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -234,18 +234,6 @@ def test_a_head_larger_than_gunicorn_allows_goes_to_a_thread_once_over_the_limit
     client.sendall(b"a" * 10)  # now over: the parser refuses it (431) without waiting for more
     _dispatch(worker, 10)
     assert worker.tpool.submitted == [conn]
-
-
-def test_a_long_head_is_peeked_whole():
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        head = b"GET / HTTP/1.1\r\n" + b"X-A: " + b"a" * 100_000 + b"\r\n\r\nbody"
-        theirs.sendall(head)
-        assert peek(ours, 1 << 20) == head
-        assert peek(ours, 70_000) == head[:70_000]
-        theirs.shutdown(socket.SHUT_WR)
-        ours.recv(len(head))
-        assert peek(ours, 100) == b""
 
 
 def test_what_counts_as_a_whole_head():
