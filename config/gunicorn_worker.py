@@ -110,6 +110,9 @@ _PARSED_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Z]{1,64}")
 # bytes than its limits allow, `head_limit`). What waits is read HEAD_READ_BYTES at a time.
 HEAD_END = b"\r\n\r\n"
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+# The one empty line RFC 9112 §2.2 allows before a request line (gunicorn skips it), or its start.
+EMPTY_LINE = (b"\r", b"\r\n")
+_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")  # gunicorn's VERSION_RE
 HEAD_READ_BYTES = 65536  # a read of a head (the parser's first read, ahead of it)
 MAX_HEAD_BYTES = 1 << 20
 DEFAULT_HEAD_TIMEOUT_S = 10  # from the head's first byte; several retransmissions of a segment
@@ -252,7 +255,21 @@ def head_is_in(data: bytes | bytearray, limit: int, start: int = 0) -> bool:
         data.find(HEAD_END, start) >= 0
         or len(data) >= limit
         or _BARE_LF.search(data, start) is not None
+        or request_line_refused(data)
     )
+
+
+def request_line_refused(data: bytes | bytearray) -> bool:
+    """Whether `data` starts with a whole request line (after the empty line allowed before it)
+    that gunicorn refuses before it reads a header: not three parts with a version last, such
+    as HTTP/0.9's `GET /`, which no header block follows. Laxer than gunicorn's own check, never
+    stricter, so a request it would take still waits for its whole head."""
+    begin = 2 if data[:2] == b"\r\n" else 0
+    end = data.find(b"\r\n", begin)
+    if end < 0:
+        return False
+    parts = bytes(data[begin:end]).split(b" ", 2)
+    return len(parts) != 3 or _VERSION.fullmatch(parts[2]) is None
 
 
 def read_ahead(conn: Any) -> bytes:
@@ -619,6 +636,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             return self._hand_bytes(conn)  # reset: the thread finds out, as in gthread
         if data == b"" or head_is_in(conn.head_bytes, self.head_limit):
             return self._hand_bytes(conn)  # closed (the thread finds out), or a whole head
+        if bytes(conn.head_bytes) in EMPTY_LINE:
+            self._idle(conn)
+            return False
         if not conn.head_bytes:
             if conn.initialized:  # readable yet empty: gthread's way
                 return True
@@ -658,6 +678,23 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.pending_conns.append(conn)
         self.poller.register(
             conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
+        )
+
+    def _idle(self, conn: Any) -> None:
+        """Park a connection that sent only the empty line allowed before a request line (old
+        clients send one after a POST body): no request has begun, so it waits as an idle one,
+        kept alive or new, not against the head's deadline. The parser gets the line."""
+        kept_alive = conn.initialized
+        self._hand_bytes(conn)
+        if not kept_alive:
+            self._defer(conn)
+            return
+        conn.set_timeout()  # gthread's keep-alive, as in its `finish_request`
+        if not self.alive:
+            conn.timeout = min(conn.timeout, time.monotonic() + STOP_KEEPALIVE_LINGER)
+        self.keepalived_conns.append(conn)
+        self.poller.register(
+            conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
         )
 
     def _await_head(self, conn: Any) -> bool:

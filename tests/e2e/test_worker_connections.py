@@ -276,3 +276,40 @@ def test_a_body_that_stalls_frees_its_thread_with_a_408(short_deadlines, request
     answer, _ = _newcomer(url)
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert "Traceback" not in (short_deadlines.var_dir / "server.log").read_text()
+
+
+@pytest.mark.parametrize("kept_alive", [True, False], ids=["kept-alive", "new"])
+def test_the_empty_line_allowed_before_a_request_starts_no_head_deadline(
+    short_deadlines, kept_alive
+):
+    # RFC 9112 section 2.2 lets a client send one empty line before a request line (old
+    # clients put one after a POST body). The request has not begun: the connection idles as
+    # any kept-alive or new one, where it used to get a 408 at the head's deadline.
+    with _connect(short_deadlines.url) as sock:
+        if kept_alive:
+            sock.sendall(HEALTH)
+            assert _read_answer(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"\r\n")
+        readable, _, _ = select.select([sock], [], [], 3)  # three head deadlines and more
+        assert not readable, sock.recv(65536)
+        sock.sendall(HEALTH_THEN_CLOSE)
+        assert _read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize(
+    "line", [b"GET /\r\n", b"\r\nGET /health\r\n", b"GET /health HTTP/1.1 extra\r\n"]
+)
+def test_a_request_line_refused_on_its_own_is_answered_without_waiting_for_headers(
+    two_threads, line
+):
+    # `GET /` is HTTP/0.9's form: no header block follows, so waiting for its end meant a 408
+    # after the head timeout (10 s here) instead of the parser's 400.
+    with _connect(two_threads.url) as sock:
+        sock.settimeout(NO_ANSWER_WITHIN)
+        sock.sendall(line)
+        try:
+            answer = _read_until_closed(sock)
+        except TimeoutError:
+            pytest.fail(f"{line!r} was not answered within {NO_ANSWER_WITHIN} s")
+    status, _, problem = _problem(answer)
+    assert (status[9:12], problem["code"]) == ("400", "malformed_request"), answer

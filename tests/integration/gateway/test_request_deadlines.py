@@ -243,6 +243,24 @@ def test_what_counts_as_a_whole_head():
     assert head_is_in(PARTIAL, len(PARTIAL))
     assert head_is_in(b"GET / HTTP/1.1\nHost", 1000)
     assert not head_is_in(b"GET / HTTP/1.1\r\nHost: x\r\n", 1000)
+    assert not head_is_in(b"\r\nGET /x?a=b HTTP/1.0\r\n", 1000)
+    assert not head_is_in(b"GET /x HTTP/1.1", 1000)  # the line itself is not all there
+    assert not head_is_in(b"\r\n", 1000)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"GET /\r\n",
+        b"\r\nGET\r\n",
+        b"GET / HTTP/1.1 extra\r\n",
+        b"GET / HTTPS/1.1\r\n",
+        b"\r\n\r\n",
+    ],
+)
+def test_a_request_line_the_parser_refuses_on_its_own_is_a_whole_head(line):
+    # gunicorn refuses it before reading a header (400): nothing more need arrive.
+    assert head_is_in(line, 1000)
 
 
 def test_gunicorns_default_limits_allow_a_head_of_about_800_kb(make_worker):
