@@ -289,6 +289,15 @@ def take_bytes(conn: Any) -> bytes | None:
     return data
 
 
+def closes_after_a_failed_body(req: Any) -> bool:
+    """gunicorn's `should_close` for a request, also true once a read of its body failed (the
+    body timeout, a reset): where the next request starts is then unknown, the connection
+    closes, and the answer, a 408 for the timeout, says so (`Connection: close`, RFC 9110
+    §15.5.9). gunicorn closed it without saying so."""
+    body = req.body
+    return bool(body is not None and body.failed) or type(req).should_close(req)
+
+
 def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
     """Bound each blocking read and send on `sock` (0: no bound). Kernel timeouts, not Python's
     `settimeout`: they survive gthread's `setblocking`, cost no `poll` per call, and a send
@@ -833,6 +842,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         if self.body_timeout > 0 and not self.cfg.is_ssl and not getattr(conn, "timeouts", False):
             set_io_timeouts(conn.sock, self.body_timeout)  # once per connection: they stay
             conn.timeouts = True
+        req.should_close = partial(closes_after_a_failed_body, req)
         try:
             return super().handle_request(req, conn)
         except OSError as error:

@@ -270,8 +270,9 @@ def test_a_body_that_stalls_frees_its_thread_with_a_408(short_deadlines, request
         for sock in stalled:
             sock.close()
     for answer in answers:
-        status, _, problem = _problem(answer)
+        status, headers, problem = _problem(answer)
         assert (status[9:12], problem["code"]) == ("408", "request_timeout"), answer
+        assert headers["Connection"] == "close"  # RFC 9110 §15.5.9
     assert 0.9 <= took < 6
     answer, _ = _newcomer(url)
     assert answer.startswith(b"HTTP/1.1 200 ")
