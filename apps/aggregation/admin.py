@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from apps.common.admin import CheckedInputAdmin
 from apps.common.forms import JSON_TEXT_FIELDS
 from core.domain.aggregation.composite import AuthMode, Composite, composite_problems
 
@@ -76,7 +77,7 @@ class SourceInline(admin.TabularInline):
 
 
 @admin.register(CompositeRow)
-class CompositeAdmin(admin.ModelAdmin):
+class CompositeAdmin(CheckedInputAdmin, admin.ModelAdmin):
     list_display = ["name", "auth", "timeout_ms", "cache_ttl_seconds", "source_count", "updated_at"]
     list_filter = ["auth"]
     search_fields = ["name", "description"]
@@ -89,7 +90,7 @@ class CompositeAdmin(admin.ModelAdmin):
 
 
 @admin.register(RunRow)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(CheckedInputAdmin, admin.ModelAdmin):
     list_display = ["started_at", "composite", "status", "took_ms", "user_id"]
     list_filter = ["status", "composite"]
     search_fields = ["composite", "user_id"]
