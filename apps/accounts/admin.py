@@ -12,9 +12,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.models import Group
 from django.db import router, transaction
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
@@ -23,6 +24,7 @@ from django_ratelimit.exceptions import Ratelimited
 
 from apps.accounts import ratelimits, wiring
 from apps.accounts.models import User
+from apps.common.admin import CheckedInputAdmin
 from apps.common.forms import JSONTextField
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import (
@@ -149,7 +151,7 @@ def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges,
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
     add_form = AdminUserCreationForm
     form = AdminUserChangeForm
     ordering = ("-created_at",)
@@ -205,21 +207,9 @@ class UserAdmin(DjangoUserAdmin):
             use_case.execute(str(user_id))
         messages.info(request, f"Sessions of {len(ids)} user(s) revoked.")
 
-    def response_action(
-        self, request: HttpRequest, queryset: QuerySet[User]
-    ) -> HttpResponse | None:
-        """Selected ids that are not user ids (a UUID, `parse_uuid`) are left out with a warning:
-        Django filters the primary key by them, and a malformed one would be a 500."""
-        selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
-        valid = [uid for uid in map(parse_uuid, selected) if uid is not None]
-        if len(valid) < len(selected):
-            post = request.POST.copy()
-            post.setlist(ACTION_CHECKBOX_NAME, valid)
-            request.POST = post  # type: ignore[assignment]
-            ignored = len(selected) - len(valid)
-            messages.warning(request, f"{ignored} selected id(s) ignored: not user ids.")
-        response: HttpResponse | None = super().response_action(request, queryset)
-        return response
+    def is_selectable_id(self, value: str) -> bool:
+        """A user id as the API takes one (`parse_uuid`): an undashed form is no user id."""
+        return parse_uuid(value) is not None
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         """Deleting the row ends the user's sessions first, as logout-all does: the cache's
@@ -267,3 +257,12 @@ class UserAdmin(DjangoUserAdmin):
                 )
 
         transaction.on_commit(change_roles, using=router.db_for_write(User))
+
+
+# Django's own group admin, under the platform's checks of query strings and selected ids.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(CheckedInputAdmin, DjangoGroupAdmin):
+    pass

@@ -14,12 +14,23 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from apps.common.admin import CheckedInputAdmin
 from apps.common.forms import JSON_TEXT_FIELDS
-from core.domain.aggregation.composite import AuthMode, Composite, composite_problems
+from core.domain.aggregation.composite import (
+    MAX_SOURCES,
+    AuthMode,
+    Composite,
+    composite_problems,
+    sources_problems,
+)
 
 
 class SourceFormSet(BaseInlineFormSet):
     """The inline sources, checked together with their composite before anything is saved."""
+
+    # More forms than a composite may have sources are refused with the domain's words (the
+    # formset builds no more than that: `SourceInline.get_formset`).
+    default_error_messages = {"too_many_forms": sources_problems(())[0]}
 
     def clean(self) -> None:
         super().clean()
@@ -73,10 +84,16 @@ class SourceInline(admin.TabularInline):
         "rename",
     ]
     ordering = ["position"]
+    max_num = MAX_SOURCES
+
+    def get_formset(self, request: Any, obj: Any = None, **kwargs: Any) -> Any:
+        # Django builds as many forms as the posted TOTAL_FORMS asks, up to max_num + 1 000
+        # unless told otherwise: a forged count held a worker for 40 s building 2 000 forms.
+        return super().get_formset(request, obj, absolute_max=MAX_SOURCES, **kwargs)
 
 
 @admin.register(CompositeRow)
-class CompositeAdmin(admin.ModelAdmin):
+class CompositeAdmin(CheckedInputAdmin, admin.ModelAdmin):
     list_display = ["name", "auth", "timeout_ms", "cache_ttl_seconds", "source_count", "updated_at"]
     list_filter = ["auth"]
     search_fields = ["name", "description"]
@@ -89,7 +106,7 @@ class CompositeAdmin(admin.ModelAdmin):
 
 
 @admin.register(RunRow)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(CheckedInputAdmin, admin.ModelAdmin):
     list_display = ["started_at", "composite", "status", "took_ms", "user_id"]
     list_filter = ["status", "composite"]
     search_fields = ["composite", "user_id"]

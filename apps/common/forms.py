@@ -6,13 +6,41 @@ import json
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.forms.fields import InvalidJSONInput
+
+# Deeper than any value these columns hold (a list of names, an object of names), and shallow
+# enough for every later step (the model's checks, the page redisplaying it) to recurse through.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"Enter JSON nested at most {MAX_JSON_DEPTH} levels deep."
 
 
 class JSONTextField(forms.JSONField):
-    """Django's JSON form field, redisplaying a value that holds a lone surrogate (typed as a
-    JSON escape, `["\\ud800"]`, which every domain rule refuses) escaped as typed: written out
-    as it is, the refused form could not be encoded as the page's UTF-8 (a 500)."""
+    """Django's JSON form field, with two refusals Django's lacks.
+
+    A value nested more than `MAX_JSON_DEPTH` levels is refused: Django parses the text
+    again wherever it needs the value (cleaning, `has_changed`, the redisplay), each time
+    deeper in the stack, and `[[[...]]]` a few hundred levels deep ran out of it there
+    (`RecursionError`, a 500). A value that holds a lone surrogate (typed as a JSON escape,
+    `["\\ud800"]`, which every domain rule refuses) is redisplayed escaped as typed: written
+    out as it is, the refused form could not be encoded as the page's UTF-8 (a 500)."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            converted = super().to_python(value)
+        except RecursionError:
+            raise ValidationError(TOO_DEEP, code="invalid") from None
+        if _depth(converted) > MAX_JSON_DEPTH:
+            raise ValidationError(TOO_DEEP, code="invalid")
+        return converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            value = super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)  # redisplayed as typed, as other invalid JSON
+        return InvalidJSONInput(data) if _depth(value) > MAX_JSON_DEPTH else value
 
     def prepare_value(self, value: Any) -> Any:
         text = super().prepare_value(value)
@@ -27,3 +55,15 @@ class JSONTextField(forms.JSONField):
 JSON_TEXT_FIELDS: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
     models.JSONField: {"form_class": JSONTextField}
 }
+
+
+def _depth(value: Any) -> int:
+    """How many lists and objects deep `value` nests (walked without recursion)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return deepest

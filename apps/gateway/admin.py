@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.common.admin import CheckedInputAdmin
 from apps.common.forms import JSON_TEXT_FIELDS
 from apps.gateway import wiring
 from apps.gateway.models import RouteRow
@@ -21,7 +22,7 @@ from core.usecases.gateway.manage_routes import SavedRoute
 
 
 @admin.register(RouteRow)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(CheckedInputAdmin, admin.ModelAdmin):
     list_display = (
         "name",
         "path_prefix",

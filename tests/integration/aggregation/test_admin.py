@@ -105,6 +105,18 @@ def test_the_admin_refuses_a_composite_with_too_few_or_too_many_sources(staff_cl
     assert not CompositeRow.objects.using("aggregation").exists()
 
 
+@pytest.mark.parametrize("count", ["21", "2000", str(10**20)])
+def test_the_admin_builds_no_more_source_forms_than_a_composite_may_have(staff_client, count):
+    # Django's formsets build up to 2 000 forms for a forged TOTAL_FORMS (42 s of one worker).
+    form = inline_form("dash") | {"sources-TOTAL_FORMS": count}
+    response = staff_client.post(ADD, form)
+    assert response.status_code == 200
+    assert b"Give between 1 and 20 sources." in response.content
+    (inline,) = response.context["inline_admin_formsets"]
+    assert len(inline.formset.forms) <= 20
+    assert not CompositeRow.objects.using("aggregation").exists()
+
+
 def test_the_admin_allows_twenty_sources(staff_client):
     response = staff_client.post("/admin/aggregation/compositerow/add/", sources_form("dash", 20))
     assert response.status_code == 302, response.content.decode()[:3000]
