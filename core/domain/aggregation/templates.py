@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
+from core.domain.shared.hosts import has_valid_port, is_host
 from core.domain.shared.result import Err, Ok, Result
 
 MAX_URL_LENGTH = 2048
@@ -33,8 +34,10 @@ def template_problems(template: str) -> list[str]:
         split = urlsplit(_PLACEHOLDER.sub("x", template))
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return ["Enter a well-formed URL."]
-    if split.scheme not in {"http", "https"} or not split.hostname or not _valid_port(split):
+    if split.scheme not in {"http", "https"} or not split.hostname or not has_valid_port(split):
         problems.append("Enter an absolute http:// or https:// URL with a host (and valid port).")
+    elif not is_host(split.hostname):
+        problems.append("The host is not a valid name or address (write an IDN as xn--…).")
     if "#" in template:  # even an empty one: a placeholder value after it would be dropped
         problems.append("A source URL may not have a #fragment.")
     if "@" in template[: _origin_length(template)]:
@@ -78,14 +81,6 @@ def fill(template: str, values: Mapping[str, str]) -> Result[str, ParameterError
         return Err(errors)
     rest = _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template[origin_end:])
     return Ok(template[:origin_end] + rest)
-
-
-def _valid_port(split: SplitResult) -> bool:
-    try:
-        split.port  # noqa: B018 - parsing the port is the check
-    except ValueError:
-        return False
-    return True
 
 
 def _origin_length(template: str) -> int:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
 from core.domain.gateway.paths import has_parameters, normalise_path
+from core.domain.shared.hosts import is_host
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -22,7 +23,6 @@ MAX_LIMIT_REQUESTS = 1_000_000_000  # calls per window; the columns are 32-bit i
 MAX_FAILURE_THRESHOLD = 10_000
 MAX_SECONDS = 86_400  # a window, a recovery time or a cache lifetime: at most a day
 
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}\Z"
 _NAME = re.compile(NAME_PATTERN)
 # Roles as the accounts context issues them: short lowercase slugs (`admin`, `billing:read`).
@@ -237,7 +237,7 @@ def upstream_problems(url: str) -> list[str]:
         return ["Leave out query, fragment and credentials."]
     if port == 0:
         return ["Port 0 is not a valid port."]
-    if not _is_host(parts.hostname):
+    if not is_host(parts.hostname):
         return ["The host is not a valid name or address."]
     segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
     inner, last = segments[:-1], segments[-1:]  # a trailing empty segment is a trailing "/"
@@ -245,12 +245,3 @@ def upstream_problems(url: str) -> list[str]:
     if "\\" in parts.path or "%5c" in parts.path.lower() or dotted:
         return ["Write the path without '//', '.' or '..' segments and without '\\'."]
     return []
-
-
-def _is_host(host: str) -> bool:
-    """A DNS name (labels of 1 to 63 characters, 253 in all) or an IP literal."""
-    if ":" in host:  # an IPv6 literal, already bracket-checked by urlsplit
-        return True
-    name = host[:-1] if host.endswith(".") else host  # one trailing dot: the root, allowed
-    labels = name.split(".")
-    return len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)

@@ -14,6 +14,9 @@ from core.domain.shared.result import Err, Ok
         "http://127.0.0.1/{a}{b}",
         "http://h",
         "http://h/x?",
+        "http://[::1]:8080/x",
+        "http://xn--exmple-cua.com/{x}",  # an IDN host, written as DNS has it
+        "http://h.example./x",
     ],
 )
 def test_valid_templates_have_no_problems(url):
@@ -33,6 +36,11 @@ def test_valid_templates_have_no_problems(url):
         ("http:///nohost", "absolute http"),
         ("http://h:99999/x", "valid port"),
         ("http://h:port/x", "valid port"),
+        ("http://h:0/x", "valid port"),  # as a gateway route's upstream URL
+        ("http://exämple.com/x", "not a valid name or address"),
+        ("http://h\u3002com/x", "not a valid name or address"),  # an ideographic full stop
+        ("http://-h.example/x", "not a valid name or address"),
+        ("http://h_" + "a" * 70 + ".example/x", "not a valid name or address"),
         ("http://[::1/x", "well-formed"),
         ("http://h/x#frag", "#fragment"),
         ("http://user:pw@h/x", "credentials"),
