@@ -126,8 +126,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 def database(name: str, *, sqlite_file: Path, conn_max_age: int, timeout_s: int) -> dict[str, Any]:
     """One `DATABASES` entry: PostgreSQL from the URL in `name`, else an embedded SQLite file.
 
-    PostgreSQL connections get a connect timeout and a statement timeout, and are health-checked
-    before reuse; django-prometheus' backend wrappers count queries per alias.
+    PostgreSQL connections get a connect timeout, a statement timeout, and a second more for
+    any answer of the server (apps/common/postgresql: one that stopped answering fails the call
+    instead of holding it forever), and are health-checked before reuse; django-prometheus'
+    backend wrappers count queries per alias.
     """
     url = env_optional(name)
     if url is None:
@@ -147,11 +149,12 @@ def database(name: str, *, sqlite_file: Path, conn_max_age: int, timeout_s: int)
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {error}") from None
     if config["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"{name} must be a postgres:// or postgresql:// URL.")
-    config["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    config["ENGINE"] = "apps.common.postgresql"
     config.setdefault("OPTIONS", {}).update(
         {
             "connect_timeout": timeout_s,
             "options": f"-c statement_timeout={timeout_s * 1000}",
+            "answer_timeout": timeout_s + 1,
         }
     )
     return config

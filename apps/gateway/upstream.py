@@ -11,7 +11,9 @@ the libcurl client.
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import re
 import select
 import ssl
@@ -101,13 +103,44 @@ def _field_value(raw: str) -> str:
     return value
 
 
+class _ReadsByDeadline(io.RawIOBase):
+    """A socket's reads, each waiting at most what is left until `deadline`.
+
+    A timeout per read never runs out on an upstream that sends a byte now and then: a header
+    line dripped for ever, or interim answers (102 Processing) one after another, held the
+    call, and the request's thread, for as long as the upstream went on.
+    """
+
+    def __init__(self, raw: Any, sock: Any, deadline: float) -> None:
+        self._raw, self._sock, self._deadline = raw, sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the answer outlasted the call's deadline")
+        self._sock.settimeout(left)
+        return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class _LeanResponse(http.client.HTTPResponse):
-    """`http.client`'s response with a lean header parser.
+    """`http.client`'s response with a lean header parser, read by the call's deadline.
 
     The standard one runs every response's headers through the `email` package's feed
     parser, which was the largest CPU cost of the proxy hop after the socket waits
     (docs/gateway.md). The rest of `begin` is the standard library's, unchanged.
     """
+
+    def __init__(self, sock: Any, *args: Any, deadline: float | None = None, **kwargs: Any):
+        super().__init__(sock, *args, **kwargs)
+        if deadline is not None:
+            self.fp = io.BufferedReader(_ReadsByDeadline(self.fp.detach(), sock, deadline))
 
     def begin(self) -> None:
         if self.headers is not None:
@@ -251,6 +284,9 @@ class HttpClientUpstream:
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
                 written = True
+                connection.response_class = functools.partial(  # type: ignore[misc]
+                    _LeanResponse, deadline=deadline
+                )
                 response = connection.getresponse()
                 body = _read_body(response, self._max_body, connection.sock, deadline)
             except _TooLarge:
@@ -361,7 +397,10 @@ class Urllib3Upstream:
                 decode_content=False,
             )
             headers = tuple(response.headers.iteritems())
-            if not framed_once(headers):
+            # http.client under urllib3 skips 100 Continue only: another interim answer (102,
+            # 103) comes back as if final, the real answer unread behind it. Refused, and its
+            # connection closed, so that answer never becomes the next caller's.
+            if response.status < 200 or not framed_once(headers):
                 response.close()  # before its body is read: the connection is not reused
                 return Err(UpstreamFailure.CONNECTION)
             data = response.read(self._max_body + 1, decode_content=False)
@@ -374,6 +413,9 @@ class Urllib3Upstream:
         if len(data) > self._max_body:
             response.close()  # the rest is never read: the connection is not reused
             return Err(UpstreamFailure.TOO_LARGE)
+        if response.length_remaining:  # closed short of its Content-Length: read(n) tells so
+            response.close()  # only by what is left to read, no error
+            return Err(UpstreamFailure.CONNECTION)
         response.release_conn()
         return Ok(StoredResponse(response.status, headers, data))
 

@@ -1,4 +1,4 @@
-"""A TCP relay on loopback, to take a real backing service away in the middle of a test."""
+"""A TCP relay on loopback, to take a real backing service away (or make it hang) mid-test."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import threading
 
 class TcpRelay:
     """Forwards connections from a free loopback port to `target`; `cut()` closes the listener
-    and every open connection, so the service behind it is gone for whoever used the relay."""
+    and every open connection, so the service behind it is gone for whoever used the relay.
+    `freeze()` keeps every connection open but passes no byte either way until `thaw()`: the
+    service hangs as a stopped process (`kill -STOP`) or a lost network does, while the kernel
+    still accepts connections and acknowledges what is sent."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self._target = target
@@ -18,6 +21,8 @@ class TcpRelay:
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._cut = False
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self) -> TcpRelay:
         threading.Thread(target=self._accept, daemon=True).start()
@@ -32,6 +37,13 @@ class TcpRelay:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+        self._flowing.set()  # a frozen pump wakes to find its sockets closed, and ends
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def _accept(self) -> None:
         while True:
@@ -54,10 +66,10 @@ class TcpRelay:
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

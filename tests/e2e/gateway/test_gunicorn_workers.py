@@ -77,6 +77,8 @@ def platform(tmp_path, request):
             "LOG_LEVEL": "WARNING",
         }
     )
+    if relay:  # a frozen database fails a call within 2 * 2 + 1 s rather than 2 * 5 + 1 s
+        env["DATABASE_TIMEOUT_SECONDS"] = "2"
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py"],
         cwd=ROOT,
@@ -293,6 +295,31 @@ def test_with_postgres_gone_the_proxy_serves_its_last_routes_and_the_api_answers
     checks = ready.json()["checks"]
     assert checks["database:gateway"] == {"status": "unavailable", "error": "OperationalError"}
     assert checks["cache"]["status"] == "ok"
+
+
+@pytest.mark.relayed
+def test_with_postgres_hung_the_api_answers_503_in_bounded_time_and_recovers_once_it_answers(
+    platform, postgres_relay, upstream
+):
+    _add_route(platform, name="kept", path_prefix="/kept", upstream_url=upstream.url)
+    _until_every_worker_holds(platform, routes=1)
+    for _ in range(2 * WORKERS):  # threads that keep a connection, health-checked on reuse
+        listed = _fresh_get(platform.url + "/api/v1/gateway/routes", headers=_admin())
+        assert listed.status_code == 200, listed.text
+
+    postgres_relay.freeze()  # connections stay open, nothing comes back: a stopped server
+
+    _until_every_worker_answers(platform, "/kept/x", 200)
+    started = time.monotonic()
+    listed = httpx.get(platform.url + "/api/v1/gateway/routes", headers=_admin(), timeout=60)
+    took = time.monotonic() - started
+    assert (listed.status_code, listed.json()["code"]) == (503, "service_unavailable")
+    # The kept connection's health check (2 + 1 s), then a new connection (2 s); waiting on
+    # the frozen server took as long as the client did before (here, the 60 s of httpx).
+    assert took < 30, took
+    postgres_relay.thaw()
+    listed = httpx.get(platform.url + "/api/v1/gateway/routes", headers=_admin(), timeout=60)
+    assert listed.status_code == 200, listed.text  # no restart, no stale connection kept
 
 
 @pytest.mark.relayed

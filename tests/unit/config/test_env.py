@@ -102,11 +102,12 @@ def test_database_url_is_postgres_with_timeouts(monkeypatch, tmp_path):
     config = env.database(
         "PLATFORM_DB_URL", sqlite_file=tmp_path / "x", conn_max_age=60, timeout_s=3
     )
-    assert config["ENGINE"] == "django_prometheus.db.backends.postgresql"
+    assert config["ENGINE"] == "apps.common.postgresql"  # django-prometheus', with deadlines
     assert config["NAME"] == "accounts"
     assert config["CONN_HEALTH_CHECKS"] is True
     assert config["OPTIONS"]["connect_timeout"] == 3
     assert "statement_timeout=3000" in config["OPTIONS"]["options"]
+    assert config["OPTIONS"]["answer_timeout"] == 4  # any wait for the server: a second more
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url at all"])

@@ -1,0 +1,1 @@
+"""The PostgreSQL database backend of every alias (config/env.py names it in `ENGINE`)."""
