@@ -13,6 +13,15 @@ pytest_plugins = ["tests.openapi_conformance"]
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 
+@pytest.fixture(autouse=True)
+def _no_redis_held():
+    """Each test starts with every Redis address tried again (apps/common/redis_connections)."""
+    yield
+    from apps.common.redis_connections import UNREACHABLE
+
+    UNREACHABLE.clear()
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

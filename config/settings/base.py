@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from apps.common.redis_connections import connection_class
 from config.env import (
     LOG_LEVELS,
     database,
@@ -122,6 +123,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache: Redis when REDIS_URL is set, else an in-process cache -----------------------------
 REDIS_URL = env_optional("REDIS_URL")
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25, minimum=0.01)
+# After a connect or an answer that failed, this process stops trying that Redis this long: the
+# adapters fall back at once instead of each waiting REDIS_SOCKET_TIMEOUT (0: always try).
+REDIS_UNREACHABLE_HOLD_SECONDS = env_float("REDIS_UNREACHABLE_HOLD_SECONDS", 1.0, minimum=0)
 if REDIS_URL:
     _redis_cache = {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
@@ -131,7 +135,11 @@ if REDIS_URL:
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            "CONNECTION_POOL_KWARGS": {"max_connections": 64, "health_check_interval": 30},
+            "CONNECTION_POOL_KWARGS": {
+                "max_connections": 64,
+                "health_check_interval": 30,
+                "connection_class": connection_class(REDIS_URL),
+            },
         },
     }
     CACHES = {

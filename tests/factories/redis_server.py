@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 
 import pytest
 
@@ -33,3 +35,19 @@ def redis_server_binary(environ=os.environ, places=USUAL_PLACES) -> str:
             pytrace=False,
         )
     return found
+
+
+def start_redis_server() -> tuple[subprocess.Popen, str]:
+    """A redis-server of the test's own on a free loopback port, ready: (process, URL of db 0).
+    The caller kills it (and may stop or freeze it mid-test)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen([redis_server_binary(), *arguments], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    for line in process.stdout:  # until it says it is ready (or ends: the caller's ping fails)
+        if b"Ready to accept connections" in line:
+            break
+    process.stdout.close()
+    return process, f"redis://127.0.0.1:{port}/0"

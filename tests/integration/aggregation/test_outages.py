@@ -6,8 +6,6 @@ the database is needed."""
 from __future__ import annotations
 
 import copy
-import socket
-import subprocess
 from contextlib import contextmanager
 
 import pytest
@@ -16,8 +14,8 @@ from django.db import connections
 from prometheus_client import REGISTRY
 
 from apps.aggregation.models import CompositeRow, RunRow
+from tests.factories.redis_server import start_redis_server
 from tests.integration.aggregation.conftest import DATABASES, source
-from tests.integration.gateway.test_redis_outage import redis_server_binary
 
 BASE = "/api/v1/aggregation"
 DB = "aggregation"
@@ -66,16 +64,7 @@ def test_with_redis_down_every_aggregation_operation_still_works(
 @pytest.fixture
 def own_redis(settings):
     """A private redis-server on a free port behind every cache alias: a client to it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen([redis_server_binary(), *arguments], stdout=subprocess.PIPE)
-    for line in process.stdout:  # until it says it is ready (or ends: the ping below fails)
-        if b"Ready to accept connections" in line:
-            break
-    process.stdout.close()
-    url = f"redis://127.0.0.1:{port}/0"
+    process, url = start_redis_server()
     client = redis.Redis.from_url(url)
     client.ping()
     configured = copy.deepcopy(settings.CACHES)

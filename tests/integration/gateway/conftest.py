@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-
 import httpx
 import pytest
 import redis
 
 from tests.factories.gateway import UpstreamServer, route
-from tests.factories.redis_server import redis_server_binary
+from tests.factories.redis_server import start_redis_server
 
 
 @pytest.fixture(autouse=True)
@@ -56,35 +52,8 @@ def proxy():
 def own_redis(settings):
     """A private redis-server on a free port, which the test may kill, and whose command
     statistics count this test's commands alone."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    process, url = start_redis_server()
+    redis.Redis.from_url(url).ping()
     settings.REDIS_URL = url
     caches = {"default": {**settings.CACHES["default"], "LOCATION": url}}
     settings.CACHES = caches

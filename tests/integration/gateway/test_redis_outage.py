@@ -113,3 +113,32 @@ def test_a_full_redis_refusing_new_data_degrades_visibly_never_with_a_500(
 
     CacheTokenRevocations().revoke_token("jti-1", datetime.now(UTC) + timedelta(minutes=5))
     assert REVOCATION_WRITE_FAILURES._value.get() == writes_refused + 1
+
+
+def test_a_frozen_redis_is_waited_for_once_not_on_every_call(
+    proxy, upstream, add_route, own_redis, settings
+):
+    # A Redis that stops answering (SIGSTOP: the kernel still takes connections and commands)
+    # cost each proxied call REDIS_SOCKET_TIMEOUT per Redis call it made (edge call, breaker
+    # record): ~0.5 s a request. The process now holds the address after one timeout.
+    import signal
+    import time
+
+    settings.REDIS_UNREACHABLE_HOLD_SECONDS = 60  # longer than this test, however slow
+    add_route(
+        upstream_url=upstream.url,
+        auth=AuthMode.OPTIONAL,
+        rate_limit=(100, 60, LimitKey.IP),
+        cache_ttl_seconds=60,
+    )
+    assert proxy.get("/orders").status_code == 200
+    own_redis.send_signal(signal.SIGSTOP)
+    try:
+        assert proxy.get("/orders").status_code == 200  # waits for the timeout once
+        started = time.monotonic()
+        answers = [proxy.get("/orders") for _ in range(5)]
+        took = time.monotonic() - started
+    finally:
+        own_redis.send_signal(signal.SIGCONT)
+    assert [(a.status_code, a.headers["x-cache"]) for a in answers] == [(200, "BYPASS")] * 5
+    assert took < 1.0, f"5 calls took {took:.2f} s"  # were ≥ 0.5 s each
