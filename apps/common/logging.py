@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
@@ -109,6 +111,30 @@ def _renderer() -> Any:
     return structlog.processors.JSONRenderer()
 
 
+class IgnoredCacheErrors(logging.Filter):
+    """django-redis' "Exception ignored" record, logged with its traceback at error level on
+    every call of a cache alias with `IGNORE_EXCEPTIONS` (the rate limits' `ratelimit` alias)
+    while Redis is unreachable: one warning line without the traceback instead, at most every
+    `every` seconds per process, naming the error's type."""
+
+    def __init__(self, every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._every, self._clock = every, clock
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self._every:
+            return False
+        self._last = now
+        error = record.exc_info[1] if record.exc_info else None
+        record.msg = f"cache_redis_unavailable ({type(error).__name__}), its limits lapse"
+        record.args = ()
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging() -> None:
     """Route structlog and stdlib logging to one JSON (or console) stream on stdout."""
     shared: list[Any] = [
@@ -161,7 +187,9 @@ def configure_logging() -> None:
                 # One line per outgoing call is noise; our own lines name the source or route.
                 "httpx": {"level": "WARNING"},
                 "httpcore": {"level": "WARNING"},
+                "django_redis.cache": {"filters": ["ignored_cache_errors"]},
             },
+            "filters": {"ignored_cache_errors": {"()": IgnoredCacheErrors}},
         }
     )
 

@@ -182,3 +182,52 @@ def test_with_tracing_on_a_line_names_the_current_span(settings, tracing):
     else:
         assert ids == [(None, None)] * 4
     assert lines[-1]["request_id"] == "rid-2"
+
+
+def test_an_ignored_cache_error_is_one_warning_without_a_traceback_every_few_seconds():
+    import logging
+
+    from apps.common.logging import IgnoredCacheErrors
+
+    now = [100.0]
+    errors = IgnoredCacheErrors(every=5.0, clock=lambda: now[0])
+
+    def record():
+        try:
+            raise ConnectionRefusedError("Error 111 connecting to 127.0.0.1:1")
+        except ConnectionRefusedError:
+            import sys
+
+            return logging.LogRecord(
+                "django_redis.cache", logging.ERROR, __file__, 1, "Exception ignored", (),
+                sys.exc_info(),
+            )  # fmt: skip
+
+    first = record()
+    assert errors.filter(first)
+    assert (first.levelname, first.exc_info, first.exc_text) == ("WARNING", None, None)
+    assert first.getMessage().startswith("cache_redis_unavailable (ConnectionRefusedError)")
+    now[0] += 4.9
+    assert not errors.filter(record())
+    now[0] += 0.2
+    assert errors.filter(record())
+
+
+@pytest.mark.django_db
+def test_the_rate_limit_cache_logs_no_traceback_while_redis_is_unreachable(settings, caplog):
+    # django-redis logged "Exception ignored" with a traceback at error level on every call.
+    import logging
+
+    from django.core.cache import caches
+
+    from tests.conftest import UNREACHABLE_REDIS
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {**settings.CACHES["ratelimit"], "LOCATION": UNREACHABLE_REDIS},
+    }
+    with caplog.at_level(logging.DEBUG, logger="django_redis.cache"):
+        assert [caches["ratelimit"].get("k") for _ in range(3)] == [None] * 3
+    ignored = [r for r in caplog.records if r.name == "django_redis.cache"]
+    assert len(ignored) <= 1  # once every 5 s (an earlier test may have had this one)
+    assert all(r.exc_info is None and r.levelno == logging.WARNING for r in ignored)
