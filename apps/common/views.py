@@ -8,7 +8,9 @@ no token, answer GET and HEAD (load balancers probe with HEAD), and ignore `Acce
 
 from __future__ import annotations
 
+import contextvars
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import prometheus_client
@@ -72,7 +74,11 @@ ReadinessCheck = inline_serializer(
         "status": _status_field("ok", "unavailable"),
         "latency_ms": serializers.FloatField(required=False, help_text="When `ok`."),
         "error": serializers.CharField(
-            required=False, help_text="The failure's exception type, when `unavailable`."
+            required=False,
+            help_text=(
+                "The failure's exception type, when `unavailable`; `timeout` when the check "
+                "had not answered within READINESS_TIMEOUT_SECONDS."
+            ),
         ),
     },
 )
@@ -111,15 +117,45 @@ def _timed(check: Any) -> dict[str, Any]:
 
 
 def _check_database(alias: str) -> None:
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    # On a readiness thread: a connection of its own, opened for the check and closed after it,
+    # so a probe tests connecting too and no connection outlives it on that thread.
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connections[alias].close()
 
 
 def _check_cache() -> None:
     cache.set("health:ready", "1", timeout=10)
     if cache.get("health:ready") != "1":
         raise RuntimeError("cache did not return what was written")
+
+
+# The checks run side by side, each on a thread of this pool: a backing service that stops
+# answering costs the probe READINESS_TIMEOUT_SECONDS, not its own timeouts one after another
+# (a frozen PostgreSQL: ~11 s per alias). A check still waiting keeps its thread until its own
+# timeout; later probes queue behind it and report `timeout`, so the threads stay bounded.
+_READINESS_THREADS = 8
+_readiness_pool = ThreadPoolExecutor(_READINESS_THREADS, thread_name_prefix="readiness")
+
+
+def _run_checks(checks: dict[str, Any], timeout: float) -> dict[str, dict[str, Any]]:
+    """Each check's result (`_timed`), or `timeout` for one not done within `timeout` s."""
+    futures = {
+        name: _readiness_pool.submit(contextvars.copy_context().run, _timed, check)
+        for name, check in checks.items()
+    }
+    done, _ = wait(futures.values(), timeout=timeout)
+    results = {}
+    for name, future in futures.items():
+        if future in done:
+            results[name] = future.result()
+        else:
+            log.warning("readiness_check_failed", check=name, error="timeout")
+            results[name] = {"status": "unavailable", "error": "timeout"}
+    return results
 
 
 class ReadinessView(OperationalView):
@@ -137,10 +173,11 @@ class ReadinessView(OperationalView):
     )
     def get(self, request: Request) -> Response:
         checks = {
-            f"database:{alias}": _timed(lambda a=alias: _check_database(a))
+            f"database:{alias}": (lambda a=alias: _check_database(a))
             for alias in settings.DATABASES
         }
-        checks["cache"] = _timed(_check_cache)
+        checks["cache"] = _check_cache
+        checks = _run_checks(checks, settings.READINESS_TIMEOUT_SECONDS)
         ready = all(result["status"] == "ok" for result in checks.values())
         return Response(
             {"status": "ok" if ready else "unavailable", "checks": checks},

@@ -101,6 +101,8 @@ TEMPLATES = [
 # `default` holds accounts plus Django's auth/contenttypes/admin/sessions; `gateway` and
 # `aggregation` hold their own apps. Without URLs each is an embedded SQLite file under var/.
 DATABASE_TIMEOUT_SECONDS = env_int("DATABASE_TIMEOUT_SECONDS", 5, minimum=1)
+# How long /health/ready waits for its checks (run side by side) before it reports `timeout`.
+READINESS_TIMEOUT_SECONDS = env_float("READINESS_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 _CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 # Each alias's URL variable (`migrate_all` names it when that database cannot be reached).
 DATABASE_URL_VARIABLES = {

@@ -79,6 +79,7 @@ def platform(tmp_path, request):
     )
     if relay:  # a frozen database fails a call within 2 * 2 + 1 s rather than 2 * 5 + 1 s
         env["DATABASE_TIMEOUT_SECONDS"] = "2"
+        env["READINESS_TIMEOUT_SECONDS"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py"],
         cwd=ROOT,
@@ -317,6 +318,18 @@ def test_with_postgres_hung_the_api_answers_503_in_bounded_time_and_recovers_onc
     # The kept connection's health check (2 + 1 s), then a new connection (2 s); waiting on
     # the frozen server took as long as the client did before (here, the 60 s of httpx).
     assert took < 30, took
+    # Readiness checks every alias side by side and gives up at READINESS_TIMEOUT_SECONDS
+    # (1 s here): one after another they took each alias's own timeouts, at least a 2 s
+    # connect each here (~33 s with the defaults and kept connections).
+    started = time.monotonic()
+    ready = httpx.get(platform.url + "/health/ready", timeout=60)
+    took = time.monotonic() - started
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    for alias in ("default", "gateway", "aggregation"):  # its connect (2 s) may fail first
+        assert checks[f"database:{alias}"]["error"] in {"timeout", "OperationalError"}, checks
+    assert checks["cache"]["status"] == "ok"
+    assert took < 4, took
     postgres_relay.thaw()
     listed = httpx.get(platform.url + "/api/v1/gateway/routes", headers=_admin(), timeout=60)
     assert listed.status_code == 200, listed.text  # no restart, no stale connection kept
