@@ -10,6 +10,8 @@ and as IPv6 every IPv4 client fell in one /64 (`::`), one budget for all of them
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -61,3 +63,20 @@ def client_ip(request: Any) -> str:
     return client_ip_from(
         meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR"), settings.TRUSTED_PROXY_COUNT
     )
+
+
+def within(ip: str, networks: Sequence[str]) -> bool:
+    """Whether `ip` (as `client_ip` gives it) is in one of `networks` (IP networks in text,
+    as `config.env.env_networks` reads them); text that is no address is in none."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(tuple(networks)))
+
+
+@lru_cache(maxsize=8)
+def _networks(
+    networks: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(network) for network in networks)
