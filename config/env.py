@@ -6,6 +6,7 @@ misconfigured deployment stops at start-up instead of misbehaving later.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Iterable
@@ -121,6 +122,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of IP networks (`10.0.0.0/8`, `2001:db8::/32`; an address alone
+    is its own network), in their normal text form; blanks are dropped, an empty value is an
+    empty list. A network with host bits set (`10.0.0.1/8`) is refused: it is a typo for one
+    of two networks, and guessing which would open or close the wrong one."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(str(ipaddress.ip_network(item)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP networks such as 10.0.0.0/8 or ::1, not {item!r}."
+            ) from None
+    return networks
 
 
 def database(name: str, *, sqlite_file: Path, conn_max_age: int, timeout_s: int) -> dict[str, Any]:

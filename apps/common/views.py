@@ -31,8 +31,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.common.apiviews import PlatformAPIView
+from apps.common.clientip import client_ip, within
 from apps.common.hosts import HOST_NOT_ALLOWED
 from apps.common.metrics import exposition
+from apps.common.openapi import problems
 from apps.common.problems import problem_response
 
 log = structlog.get_logger(__name__)
@@ -192,16 +194,24 @@ class MetricsView(OperationalView):
         description=(
             "Prometheus text format, aggregated across gunicorn workers when multiprocess: "
             "request rate and duration, database and cache calls, and business counters; "
-            "circuit states are read from the shared state at each scrape."
+            "circuit states are read from the shared state at each scrape. Served to clients "
+            "in METRICS_ALLOWED_NETWORKS only (loopback and private networks by default, by "
+            "the client IP the rate limits use): the counters of logins by outcome, lockouts "
+            "and throttled emails say which addresses have accounts. Anyone else: 403."
         ),
         tags=[OPERATIONS_TAG],
         responses={
             (200, prometheus_client.CONTENT_TYPE_LATEST.split(";")[0]): OpenApiResponse(
                 OpenApiTypes.STR, description="Prometheus text exposition format."
-            )
+            ),
+            **problems({403: ["permission_denied"]}),
         },
     )
     def get(self, request: Request) -> HttpResponse:
+        if not within(client_ip(request), settings.METRICS_ALLOWED_NETWORKS):
+            return problem_response(
+                403, "permission_denied", "Metrics are served to the monitoring networks only."
+            )
         return HttpResponse(exposition(), content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 

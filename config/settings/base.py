@@ -18,6 +18,7 @@ from config.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_optional,
     env_str,
 )
@@ -371,6 +372,13 @@ LOG_FORMAT = env_choice("LOG_FORMAT", "json", ["json", "console"])
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 LOGGING_CONFIG = None  # config.logging configures structlog and the stdlib handlers.
 PROMETHEUS_METRIC_NAMESPACE = "platform"
+# Who may read /metrics (by client IP, as the rate limits tell it): the business counters say
+# whether a login's address had an account, which login's own answer never does. Prometheus
+# scrapes from inside; loopback and private networks by default, `0.0.0.0/0,::/0` for anyone.
+METRICS_ALLOWED_NETWORKS = env_networks(
+    "METRICS_ALLOWED_NETWORKS",
+    ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 # Read once here so the apps can tell without importing config (config/telemetry.py turns it on).
 TRACING = tracing_requested()

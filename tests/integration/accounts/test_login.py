@@ -150,6 +150,28 @@ def test_login_is_rate_limited_per_ip_with_retry_after(api_client, alice, settin
     assert other_ip.status_code == 401
 
 
+def test_ipv4_clients_of_a_dual_stack_listener_each_have_their_own_login_budget(
+    api_client, alice, settings
+):
+    """On an IPv6 socket that also takes IPv4 (`HOST=[::]`) every IPv4 peer is an IPv4-mapped
+    address (`::ffff:a.b.c.d`). Masked to /64 as IPv6 addresses are, they were all `::`: one
+    client spending the login budget locked every IPv4 client out of login."""
+    settings.ACCOUNTS_RATE_LIMITS = {**settings.ACCOUNTS_RATE_LIMITS, "login": "2/m"}
+    body = {"email": "alice@example.com", "password": "wrong-wrong-1"}
+    attacker = {"REMOTE_ADDR": "::ffff:203.0.113.7"}
+    for _ in range(2):
+        answer = api_client.post("/api/v1/auth/login", body, format="json", **attacker)
+        assert answer.status_code == 401
+    assert api_client.post("/api/v1/auth/login", body, format="json", **attacker).status_code == 429
+    other = api_client.post(
+        "/api/v1/auth/login", body, format="json", REMOTE_ADDR="::ffff:198.51.100.9"
+    )
+    assert other.status_code == 401
+    # The same client over IPv4 proper is the same client.
+    same = api_client.post("/api/v1/auth/login", body, format="json", REMOTE_ADDR="203.0.113.7")
+    assert same.status_code == 429
+
+
 @pytest.mark.parametrize("forwarded_for", ["203.0.113.7:5123", "unknown", "[2001:db8::7]:443"])
 def test_a_forwarded_for_entry_that_is_no_bare_address_is_never_a_500(
     api_client, alice, settings, forwarded_for

@@ -54,3 +54,19 @@ def test_rate_limited_calls_are_counted_by_endpoint(client, api_client, alice, s
         assert answer.status_code == expected
     assert sample(client, name, endpoint="login") == before_login + 2
     assert sample(client, name, endpoint="password_change") == before_change + 1
+
+
+def test_a_public_client_cannot_tell_from_metrics_whether_an_address_has_an_account(
+    client, api_client, alice
+):
+    """Login answers an unknown address and a wrong password alike; its counters do not, so a
+    client outside the monitoring networks does not get to read them."""
+    outsider = {"REMOTE_ADDR": "203.0.113.7"}
+    for email in ("alice@example.com", "nobody@example.com"):
+        refused = api_client.post(
+            "/api/v1/auth/login", {"email": email, "password": "wrong-guess-1"}, **outsider
+        )
+        assert refused.status_code == 401
+        scraped = client.get("/metrics", **outsider)
+        assert scraped.status_code == 403
+        assert b"logins_total" not in scraped.content

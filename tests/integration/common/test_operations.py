@@ -39,6 +39,54 @@ def test_metrics_expose_prometheus_text(client):
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
+@pytest.mark.parametrize("method", ["get", "head"])
+@pytest.mark.parametrize(
+    ("remote", "forwarded_for", "trusted"),
+    [
+        ("203.0.113.7", None, 0),
+        ("::ffff:203.0.113.7", None, 0),
+        ("2001:db8::7", None, 0),
+        # Through a trusted proxy on the private network: the client's address decides.
+        ("10.0.0.2", "203.0.113.7", 1),
+    ],
+)
+def test_metrics_are_refused_outside_the_monitoring_networks(
+    client, method, remote, forwarded_for, trusted, settings
+):
+    """The business counters tell apart a login for an unknown address from a wrong password
+    (`logins_total{outcome}`), and lockouts and throttled reset emails happen only to accounts
+    that exist: read by anyone, /metrics was an oracle of which addresses have accounts that
+    login's one answer and reset's one 202 do not give."""
+    settings.TRUSTED_PROXY_COUNT = trusted
+    extra = {"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for else {}
+    response = getattr(client, method)("/metrics", REMOTE_ADDR=remote, **extra)
+    assert response.status_code == 403
+    assert b"platform_" not in response.content
+    if method == "get":
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "permission_denied"
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@pytest.mark.parametrize(
+    "remote", ["127.0.0.1", "::1", "10.1.2.3", "172.20.0.5", "192.168.1.9", "::ffff:10.1.2.3"]
+)
+def test_metrics_are_served_to_loopback_and_private_networks_by_default(client, remote):
+    response = client.get("/metrics", REMOTE_ADDR=remote)
+    assert response.status_code == 200
+    assert b"django_http_requests_total_by_method_total" in response.content
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_the_monitoring_networks_are_configurable(client, settings):
+    settings.METRICS_ALLOWED_NETWORKS = ["198.51.100.0/24"]
+    assert client.get("/metrics", REMOTE_ADDR="198.51.100.9").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    settings.METRICS_ALLOWED_NETWORKS = ["0.0.0.0/0", "::/0"]  # everyone, knowingly
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.7").status_code == 200
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
 @pytest.mark.parametrize("path", ["/health", "/health/ready", "/metrics"])
 def test_load_balancers_may_probe_with_head(client, path):
     response = client.head(path)

@@ -125,3 +125,20 @@ def test_env_choice_accepts_only_its_choices(monkeypatch):
     monkeypatch.setenv("PLATFORM_PICK", "verbose")
     with pytest.raises(ImproperlyConfigured, match="PLATFORM_PICK must be one of INFO, WARNING"):
         env.env_choice("PLATFORM_PICK", "INFO", ["INFO", "WARNING"], upper=True)
+
+
+def test_env_networks_reads_addresses_and_networks(monkeypatch):
+    monkeypatch.delenv("PLATFORM_NETS", raising=False)
+    assert env.env_networks("PLATFORM_NETS", ["127.0.0.0/8"]) == ["127.0.0.0/8"]
+    monkeypatch.setenv("PLATFORM_NETS", " 10.0.0.0/8, 2001:DB8::/32 ,192.0.2.7,,")
+    assert env.env_networks("PLATFORM_NETS", []) == ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]
+    monkeypatch.setenv("PLATFORM_NETS", "")
+    assert env.env_networks("PLATFORM_NETS", ["127.0.0.0/8"]) == []
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.1/8", "everyone", "10.0.0.0/33", "*"])
+def test_env_networks_refuses_what_is_no_network(monkeypatch, bad):
+    # `10.0.0.1/8` has host bits set: a typo for 10.0.0.1/32 or for 10.0.0.0/8, not a guess.
+    monkeypatch.setenv("PLATFORM_NETS", bad)
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_NETS"):
+        env.env_networks("PLATFORM_NETS", [])
