@@ -59,6 +59,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.http import errors as http_errors
 from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
+from gunicorn.http.parser import _DRAIN_MAX_BYTES
 from gunicorn.http2.negotiation import prior_knowledge_allowed
 from gunicorn.workers.gthread import (
     DEFAULT_WORKER_DATA_TIMEOUT,
@@ -289,13 +290,23 @@ def take_bytes(conn: Any) -> bytes | None:
     return data
 
 
-def closes_after_a_failed_body(req: Any) -> bool:
-    """gunicorn's `should_close` for a request, also true once a read of its body failed (the
-    body timeout, a reset): where the next request starts is then unknown, the connection
-    closes, and the answer, a 408 for the timeout, says so (`Connection: close`, RFC 9110
-    §15.5.9). gunicorn closed it without saying so."""
+def closes_for_its_body(req: Any) -> bool:
+    """gunicorn's `should_close` for a request, also true when gunicorn will close the
+    connection for the request's body, so that the answer says so (`Connection: close`):
+    - a read of the body failed (the body timeout, a reset): where the next request starts is
+      unknown (a 408 for the timeout, RFC 9110 §15.5.9);
+    - more of a Content-Length body is unread than gunicorn drains to reuse the connection
+      (64 KiB), as for a 413, which refuses a body without reading it.
+    gunicorn closed it either way, after an answer that said keep-alive."""
     body = req.body
-    return bool(body is not None and body.failed) or type(req).should_close(req)
+    if body is None:
+        return bool(type(req).should_close(req))
+    unread = getattr(body.reader, "length", 0)  # a LengthReader's; chunked: not known
+    return (
+        body.failed
+        or (isinstance(unread, int) and unread + body.buf.tell() >= _DRAIN_MAX_BYTES)
+        or type(req).should_close(req)
+    )
 
 
 def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
@@ -842,7 +853,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         if self.body_timeout > 0 and not self.cfg.is_ssl and not getattr(conn, "timeouts", False):
             set_io_timeouts(conn.sock, self.body_timeout)  # once per connection: they stay
             conn.timeouts = True
-        req.should_close = partial(closes_after_a_failed_body, req)
+        req.should_close = partial(closes_for_its_body, req)
         try:
             return super().handle_request(req, conn)
         except OSError as error:

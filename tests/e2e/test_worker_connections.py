@@ -314,3 +314,30 @@ def test_a_request_line_refused_on_its_own_is_answered_without_waiting_for_heade
             pytest.fail(f"{line!r} was not answered within {NO_ANSWER_WITHIN} s")
     status, _, problem = _problem(answer)
     assert (status[9:12], problem["code"]) == ("400", "malformed_request"), answer
+
+
+@pytest.fixture(scope="module")
+def small_bodies(tmp_path_factory):
+    """Bodies of at most 1 KiB (MAX_REQUEST_BODY_BYTES' smallest value)."""
+    with serve(tmp_path_factory.mktemp("var"), MAX_REQUEST_BODY_BYTES="1024") as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/no-route-here"], ids=["api", "gateway"])
+def test_a_413_says_whether_the_connection_stays_open(small_bodies, path):
+    # The refused body is never read. gunicorn drains up to 64 KiB of it to reuse the
+    # connection and closes it past that: an answer that said keep-alive and then closed left
+    # the client's next request on a dead connection.
+    head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    with _connect(small_bodies.url) as sock:
+        sock.sendall(head.encode() + b"Content-Length: 2000\r\n\r\n" + b"x" * 2000)
+        sock.sendall(HEALTH_THEN_CLOSE)  # drained: the connection serves on
+        answers = _read_until_closed(sock)
+    refused, _, served = answers.partition(b"HTTP/1.1 200 ")
+    assert refused.startswith(b"HTTP/1.1 413 "), answers
+    assert served, answers
+    assert split_answer(refused)[1]["Connection"] == "keep-alive"
+    with _connect(small_bodies.url) as sock:
+        sock.sendall(head.encode() + b"Content-Length: 100000\r\n\r\n" + b"x" * 70_000)
+        status, headers, _ = split_answer(_read_until_closed(sock))
+    assert (status[9:12], headers["Connection"]) == ("413", "close")
