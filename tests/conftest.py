@@ -14,6 +14,20 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(autouse=True)
+def _ratelimit_windows_stand_still(monkeypatch):
+    """django-ratelimit counts in fixed windows of the wall clock, so a test that spends a
+    limit could see its window roll over halfway (a run more let through, now and then). Its
+    clock stands at the test's start instead (the counters' expiry in Redis is unaffected)."""
+    import time
+    from types import SimpleNamespace
+
+    from django_ratelimit import core
+
+    now = time.time()
+    monkeypatch.setattr(core, "time", SimpleNamespace(time=lambda: now))
+
+
+@pytest.fixture(autouse=True)
 def _no_redis_held():
     """Each test starts with every Redis address tried again (apps/common/redis_connections)."""
     yield

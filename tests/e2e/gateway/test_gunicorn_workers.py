@@ -118,7 +118,11 @@ def _per_worker(metrics_dir, sample, **labels):
     values = {}
     for path in metrics_dir.glob("*.db"):
         pid = int(path.stem.rsplit("_", 1)[1])
-        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+        try:
+            entries = MmapedDict.read_all_values_from_file(str(path))
+        except FileNotFoundError:  # a worker that ended meanwhile: its files are removed
+            continue
+        for key, value, *_ in entries:
             _, name, sample_labels, _ = json.loads(key)
             if name == sample and labels.items() <= sample_labels.items():
                 values[pid] = values.get(pid, 0) + value
