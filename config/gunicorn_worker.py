@@ -264,9 +264,11 @@ def request_line_refused(data: bytes | bytearray) -> bool:
     """Whether `data` starts with a whole request line (after the empty line allowed before it)
     that gunicorn refuses before it reads a header: not three parts with a version last, such
     as HTTP/0.9's `GET /`, which no header block follows. Laxer than gunicorn's own check, never
-    stricter, so a request it would take still waits for its whole head."""
+    stricter, so a request it would take still waits for its whole head. The line's end is
+    looked for only as far as gunicorn's longest request line: a head trickling in is looked at
+    on every arrival, and the search must not grow with it (a line that long waits)."""
     begin = 2 if data[:2] == b"\r\n" else 0
-    end = data.find(b"\r\n", begin)
+    end = data.find(b"\r\n", begin, begin + MAX_REQUEST_LINE + 2)
     if end < 0:
         return False
     parts = bytes(data[begin:end]).split(b" ", 2)

@@ -15,6 +15,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
@@ -68,9 +69,15 @@ class CheckedInputAdmin:
         return response
 
     def is_selectable_id(self, value: str) -> bool:
-        """Whether an action may filter the rows by `value`: one the primary key can hold."""
+        """Whether an action may filter the rows by `value`: one the primary key can hold (a
+        number within the column's range: SQLite cannot even bind one past 64 bits)."""
+        pk = self.model._meta.pk
         try:
-            self.model._meta.pk.to_python(value)
+            key = pk.to_python(value)
         except ValidationError:
             return False
-        return True
+        if not isinstance(key, int):
+            return True
+        ops = connections[router.db_for_read(self.model)].ops
+        low, high = ops.integer_field_range(pk.get_internal_type())
+        return (low is None or key >= low) and (high is None or key <= high)

@@ -138,7 +138,9 @@ def _check_cache() -> None:
 # The checks run side by side, each on a thread of this pool: a backing service that stops
 # answering costs the probe READINESS_TIMEOUT_SECONDS, not its own timeouts one after another
 # (a frozen PostgreSQL: ~11 s per alias). A check still waiting keeps its thread until its own
-# timeout; later probes queue behind it and report `timeout`, so the threads stay bounded.
+# timeout; one still queued when its probe answers is dropped, so that neither the threads nor
+# the queue grow while a service hangs (each probe's checks would otherwise run, and connect,
+# long after it answered).
 _READINESS_THREADS = 8
 _readiness_pool = ThreadPoolExecutor(_READINESS_THREADS, thread_name_prefix="readiness")
 
@@ -155,6 +157,7 @@ def _run_checks(checks: dict[str, Any], timeout: float) -> dict[str, dict[str, A
         if future in done:
             results[name] = future.result()
         else:
+            future.cancel()  # not started yet: nobody waits for it any more
             log.warning("readiness_check_failed", check=name, error="timeout")
             results[name] = {"status": "unavailable", "error": "timeout"}
     return results

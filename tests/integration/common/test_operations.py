@@ -136,3 +136,30 @@ def test_a_nul_in_the_path_or_query_is_400_never_a_500(client, url):
     response = client.get(url)
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_request"
+
+
+def test_a_readiness_check_still_queued_when_its_probe_answers_never_runs():
+    """A hung backing service keeps every readiness thread waiting: the checks of the probes
+    that meanwhile gave up must not pile up behind them (one queue entry per check of every
+    probe, each opening a connection once a thread frees up, long after its answer)."""
+    import threading
+
+    from apps.common import views
+
+    release = threading.Event()
+    busy = [views._readiness_pool.submit(release.wait) for _ in range(views._READINESS_THREADS)]
+    ran = []
+    try:
+        results = views._run_checks({"late": lambda: ran.append("late")}, timeout=0)
+    finally:
+        release.set()
+    assert results == {"late": {"status": "unavailable", "error": "timeout"}}
+    for future in busy:
+        future.result(timeout=10)
+    # Every thread passes this barrier only after taking whatever was queued ahead of it.
+    barrier = threading.Barrier(views._READINESS_THREADS + 1)
+    drained = [views._readiness_pool.submit(barrier.wait, 10) for _ in busy]
+    barrier.wait(10)
+    for future in drained:
+        future.result(timeout=10)
+    assert ran == []

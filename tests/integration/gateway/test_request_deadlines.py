@@ -17,6 +17,7 @@ import time
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from gunicorn.http.message import MAX_REQUEST_LINE
 
 from config import gunicorn_worker
 from config.gunicorn_worker import head_is_in, head_limit, set_io_timeouts
@@ -261,6 +262,32 @@ def test_what_counts_as_a_whole_head():
 def test_a_request_line_the_parser_refuses_on_its_own_is_a_whole_head(line):
     # gunicorn refuses it before reading a header (400): nothing more need arrive.
     assert head_is_in(line, 1000)
+
+
+class _Searched(bytearray):
+    """A head that records how many bytes each search for a line end in it goes through."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.spans: list[int] = []
+
+    def find(self, sub, start=0, end=None):  # type: ignore[override]
+        stop = len(self) if end is None else min(end, len(self))
+        self.spans.append(stop - start)
+        return super().find(sub, start, stop)
+
+
+def test_a_head_trickling_in_is_searched_only_where_it_grew():
+    # The poller looks at a waiting head each time a few bytes arrive: searching all of it each
+    # time, a request line trickled towards the head's limit (~800 KB) cost the worker's main
+    # thread seconds, quadratically, while every other connection waited on it.
+    head = _Searched(b"GET /")
+    searched = 0
+    while len(head) < 200_000:
+        head += b"a" * 100
+        assert not head_is_in(head, 1 << 20, searched)
+        searched = len(head) - len(b"\r\n\r\n")
+    assert max(head.spans) <= 2 + MAX_REQUEST_LINE + 2
 
 
 def test_gunicorns_default_limits_allow_a_head_of_about_800_kb(make_worker):
