@@ -871,6 +871,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             )
             raise StopIteration from None
         finally:
+            # The override holds the request: dropped here, so that no request is left in a
+            # reference cycle for the garbage collector to find (one per request otherwise).
+            req.__dict__.pop("should_close", None)
             if not self.alive:  # `max_requests` reached: the worker stops after this request
                 self._end_lingers()
 

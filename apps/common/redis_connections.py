@@ -10,11 +10,15 @@ fails at once, so the adapters take their fallbacks without waiting. The first c
 hold tries again.
 
 A connection that breaks on an existing socket (Redis restarted, an idle connection closed) marks
-nothing: redis-py reconnects it, and only a failed reconnect marks the address.
+nothing: redis-py reconnects it, and only a failed reconnect marks the address. Any answer that
+times out marks it, so no client of the process may send a command that legitimately takes
+longer than `REDIS_SOCKET_TIMEOUT` (blocking pops, pub/sub listening, a long SCAN): the platform
+sends none.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +37,7 @@ class UnreachableAddresses:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._until: dict[Any, float] = {}
         self._clock = clock
+        self._lock = threading.Lock()  # taken only while an address is held, or being marked
 
     def __bool__(self) -> bool:
         """Whether any address is held (or was, until a call finds its hold over)."""
@@ -41,16 +46,18 @@ class UnreachableAddresses:
     def mark(self, address: Any) -> None:
         hold = settings.REDIS_UNREACHABLE_HOLD_SECONDS
         if hold > 0:
-            self._until[address] = self._clock() + hold
+            with self._lock:
+                self._until[address] = self._clock() + hold
 
     def held(self, address: Any) -> bool:
-        until = self._until.get(address)
-        if until is None:
+        with self._lock:  # a hold another thread sets meanwhile is neither lost nor stretched
+            until = self._until.get(address)
+            if until is None:
+                return False
+            if self._clock() < until:
+                return True
+            del self._until[address]  # the hold is over: the next call tries
             return False
-        if self._clock() < until:
-            return True
-        self._until.pop(address, None)  # the hold is over: the next call tries
-        return False
 
     def clear(self) -> None:
         self._until.clear()
