@@ -116,16 +116,22 @@ def _answered(sock: socket.socket) -> bool:
     return bool(readable)
 
 
+def _answer_within(url: str, request: bytes) -> bytes:
+    """What a new connection that sends `request` gets until the server closes it; fails the
+    test if that takes more than 5 s."""
+    with _connect(url) as sock:
+        sock.settimeout(NO_ANSWER_WITHIN)
+        sock.sendall(request)
+        try:
+            return _read_until_closed(sock)
+        except TimeoutError:
+            pytest.fail(f"{request[:40]!r}… was not answered within {NO_ANSWER_WITHIN} s")
+
+
 def _newcomer(url: str) -> tuple[bytes, float]:
     """A new client's answer to a health check, and how long it took (at most 5 s)."""
     started = time.monotonic()
-    with _connect(url) as sock:
-        sock.settimeout(NO_ANSWER_WITHIN)
-        sock.sendall(HEALTH_THEN_CLOSE)
-        try:
-            answer = _read_until_closed(sock)
-        except TimeoutError:
-            pytest.fail(f"a new client was not answered within {NO_ANSWER_WITHIN} s")
+    answer = _answer_within(url, HEALTH_THEN_CLOSE)
     return answer, time.monotonic() - started
 
 
@@ -305,13 +311,7 @@ def test_a_request_line_refused_on_its_own_is_answered_without_waiting_for_heade
 ):
     # `GET /` is HTTP/0.9's form: no header block follows, so waiting for its end meant a 408
     # after the head timeout (10 s here) instead of the parser's 400.
-    with _connect(two_threads.url) as sock:
-        sock.settimeout(NO_ANSWER_WITHIN)
-        sock.sendall(line)
-        try:
-            answer = _read_until_closed(sock)
-        except TimeoutError:
-            pytest.fail(f"{line!r} was not answered within {NO_ANSWER_WITHIN} s")
+    answer = _answer_within(two_threads.url, line)
     status, _, problem = _problem(answer)
     assert (status[9:12], problem["code"]) == ("400", "malformed_request"), answer
 
