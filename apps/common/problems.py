@@ -53,6 +53,9 @@ def problem_response(
         problem_body(status, code, detail, title=title, extra=extra), cls=DjangoJSONEncoder
     )
     response = HttpResponse(payload, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    # Set here: an answer of a middleware ahead of Django's CommonMiddleware (413, a NUL in the
+    # path) would otherwise go out chunked, unlike every other answer.
+    response["Content-Length"] = str(len(response.content))
     for name, value in (headers or {}).items():
         response[name] = value
     return response
