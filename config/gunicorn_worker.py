@@ -489,6 +489,10 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._hand_over(listeners)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # gthread waits up to a second, then expires what is due (`murder_pending`): the wait
+        # ends at the nearest head deadline instead, so a 408 goes out on time.
+        if self._heads:
+            timeout = min(timeout, max(0.0, self._heads[0].head_deadline - time.monotonic()))
         if self._handover is None:
             super().wait_for_and_dispatch_events(timeout)
             return

@@ -136,6 +136,20 @@ def test_a_head_that_is_read_in_pieces_keeps_the_deadline_of_its_first_byte(make
     assert deadline <= time.monotonic() + 5
 
 
+def test_the_poller_wakes_for_the_nearest_head_deadline_not_a_second_later(make_worker, connect):
+    # gthread's loop waits up to a second for events, then expires what is due: a head's 408
+    # went out up to a second late. The wait now ends at the nearest head deadline.
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.sendall(PARTIAL)
+    _settle(len(PARTIAL), conn)
+    worker.enqueue_req(conn)
+    conn.head_deadline = time.monotonic() + 0.05
+    started = time.monotonic()
+    _dispatch(worker, 1.0)  # gthread's own timeout; nothing arrives
+    assert time.monotonic() - started < 0.5
+
+
 def test_a_client_that_closes_inside_its_head_goes_to_a_thread(make_worker, connect):
     # The thread reads what there is, then the end, and closes the connection (gthread's way).
     worker = make_worker()
