@@ -86,6 +86,16 @@ def _settle(client_sent, conn):
         threading.Event().wait(0.001)
 
 
+def _holding_a_head(worker, connect):
+    """A new connection that sent part of a head (`PARTIAL`), given to the worker, whose poller
+    now holds it: (the worker's TConn, the client socket)."""
+    conn, client = connect(worker)
+    client.sendall(PARTIAL)
+    _settle(len(PARTIAL), conn)
+    worker.enqueue_req(conn)
+    return conn, client
+
+
 def test_a_complete_head_goes_to_a_thread_at_once(make_worker, connect):
     worker = make_worker()
     conn, client = connect(worker)
@@ -100,10 +110,7 @@ def test_a_complete_head_goes_to_a_thread_at_once(make_worker, connect):
 
 def test_a_partial_head_waits_in_the_poller_until_the_rest_comes(make_worker, connect):
     worker = make_worker()
-    conn, client = connect(worker)
-    client.sendall(PARTIAL)
-    _settle(len(PARTIAL), conn)
-    worker.enqueue_req(conn)
+    conn, client = _holding_a_head(worker, connect)
     assert worker.tpool.submitted == []
     assert bytes(conn.head_bytes) == PARTIAL
     # Read, the bytes no longer keep a level-triggered poller's socket readable.
@@ -124,10 +131,7 @@ def test_a_partial_head_waits_in_the_poller_until_the_rest_comes(make_worker, co
 
 def test_a_head_that_is_read_in_pieces_keeps_the_deadline_of_its_first_byte(make_worker, connect):
     worker = make_worker()
-    conn, client = connect(worker)
-    client.sendall(PARTIAL)
-    _settle(len(PARTIAL), conn)
-    worker.enqueue_req(conn)
+    conn, client = _holding_a_head(worker, connect)
     deadline = conn.head_deadline
     for byte in b"host":
         client.sendall(bytes([byte]))
@@ -140,10 +144,7 @@ def test_the_poller_wakes_for_the_nearest_head_deadline_not_a_second_later(make_
     # gthread's loop waits up to a second for events, then expires what is due: a head's 408
     # went out up to a second late. The wait now ends at the nearest head deadline.
     worker = make_worker()
-    conn, client = connect(worker)
-    client.sendall(PARTIAL)
-    _settle(len(PARTIAL), conn)
-    worker.enqueue_req(conn)
+    conn, _client = _holding_a_head(worker, connect)
     conn.head_deadline = time.monotonic() + 0.05
     started = time.monotonic()
     _dispatch(worker, 1.0)  # gthread's own timeout; nothing arrives
@@ -153,10 +154,7 @@ def test_the_poller_wakes_for_the_nearest_head_deadline_not_a_second_later(make_
 def test_a_client_that_closes_inside_its_head_goes_to_a_thread(make_worker, connect):
     # The thread reads what there is, then the end, and closes the connection (gthread's way).
     worker = make_worker()
-    conn, client = connect(worker)
-    client.sendall(PARTIAL)
-    _settle(len(PARTIAL), conn)
-    worker.enqueue_req(conn)
+    conn, client = _holding_a_head(worker, connect)
     client.shutdown(socket.SHUT_WR)
     _dispatch(worker, 10)
     assert worker.tpool.submitted == [conn]
