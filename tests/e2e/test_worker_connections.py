@@ -141,6 +141,22 @@ def _problem(answer: bytes) -> tuple[str, dict[str, str], dict]:
     return status, headers, json.loads(body)
 
 
+def _stalled(url: str, clients: int, sent: bytes) -> tuple[list[bytes], float]:
+    """What each of `clients` new connections that send `sent` and stall gets until the server
+    closes it (10 s at most), and how long the answers took."""
+    stalled = [_connect(url) for _ in range(clients)]
+    try:
+        started = time.monotonic()
+        for sock in stalled:
+            sock.settimeout(10)
+            sock.sendall(sent)
+        answers = [_read_until_closed(sock) for sock in stalled]
+        return answers, time.monotonic() - started
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
 def test_clients_stalled_inside_their_request_head_hold_no_thread(two_threads):
     # Slowloris: gthread gave a connection a thread at its first byte, and the thread read the
     # rest of the head without a timeout, so two such clients took both threads for good.
@@ -200,17 +216,7 @@ def test_large_heads_heads_in_pieces_and_pipelined_requests_are_served(two_threa
 def test_a_head_not_complete_within_the_head_timeout_is_a_408_and_the_connection_closes(
     short_deadlines,
 ):
-    sent = time.monotonic()
-    stalled = [_connect(short_deadlines.url) for _ in range(3)]
-    try:
-        for sock in stalled:
-            sock.settimeout(10)
-            sock.sendall(PARTIAL_HEAD)
-        answers = [_read_until_closed(sock) for sock in stalled]  # until the server closes
-        first_answer_after = time.monotonic() - sent
-    finally:
-        for sock in stalled:
-            sock.close()
+    answers, first_answer_after = _stalled(short_deadlines.url, 3, PARTIAL_HEAD)
     for answer in answers:
         status, headers, problem = _problem(answer)
         assert status.startswith("HTTP/1.1 408 "), answer
@@ -264,17 +270,8 @@ def test_a_head_trickled_a_byte_at_a_time_is_cut_at_its_deadline(short_deadlines
 )
 def test_a_body_that_stalls_frees_its_thread_with_a_408(short_deadlines, request_head, body_start):
     url = short_deadlines.url
-    stalled = [_connect(url) for _ in range(2)]  # as many as the worker's threads
-    try:
-        started = time.monotonic()
-        for sock in stalled:
-            sock.settimeout(10)
-            sock.sendall(request_head + b"Content-Length: 100\r\n\r\n" + body_start)
-        answers = [_read_until_closed(sock) for sock in stalled]
-        took = time.monotonic() - started
-    finally:
-        for sock in stalled:
-            sock.close()
+    sent = request_head + b"Content-Length: 100\r\n\r\n" + body_start
+    answers, took = _stalled(url, 2, sent)  # as many clients as the worker's threads
     for answer in answers:
         status, headers, problem = _problem(answer)
         assert (status[9:12], problem["code"]) == ("408", "request_timeout"), answer
