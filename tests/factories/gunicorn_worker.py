@@ -18,3 +18,28 @@ class RecordingPool:
 
     def add_done_callback(self, callback: Any) -> None:
         """gthread attaches `finish_request`; nothing finishes here."""
+
+
+def main_thread_worker(
+    tmp_path: Any, *, listeners: list[Any] | None = None, master: int = 0, **settings: Any
+) -> Any:
+    """The platform's worker built in-process as gunicorn forks it, with `settings` in its
+    config, a poller of its own and a `RecordingPool` for threads. The caller closes its
+    `poller` and `tmp`."""
+    import logging
+    import selectors
+
+    from gunicorn.config import Config
+
+    from config.gunicorn_worker import LingeringThreadWorker
+
+    cfg = Config()
+    cfg.set("worker_tmp_dir", str(tmp_path))
+    for name, value in settings.items():
+        cfg.set(name, value)
+    worker = LingeringThreadWorker(
+        0, master, listeners or [], None, 30, cfg, logging.getLogger("test.worker")
+    )
+    worker.tpool = RecordingPool()
+    worker.poller = selectors.DefaultSelector()
+    return worker

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import selectors
 import socket
 import struct
 import threading
@@ -21,7 +20,7 @@ from gunicorn.http.message import MAX_REQUEST_LINE
 
 from config import gunicorn_worker
 from config.gunicorn_worker import head_is_in, head_limit, set_io_timeouts
-from tests.factories.gunicorn_worker import RecordingPool
+from tests.factories.gunicorn_worker import main_thread_worker
 
 HEAD = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
 PARTIAL = b"GET /health HTTP/1.1\r\nHost: local"
@@ -30,22 +29,12 @@ NO_EVENT = 0.05  # seconds a poller that should see nothing is given to see some
 
 @pytest.fixture
 def make_worker(monkeypatch, tmp_path):
-    from gunicorn.config import Config
-
-    from config.gunicorn_worker import LingeringThreadWorker
-
     workers = []
 
     def make(head_timeout="5", body_timeout="30", **settings):
         monkeypatch.setenv("GUNICORN_REQUEST_HEAD_TIMEOUT", head_timeout)
         monkeypatch.setenv("GUNICORN_REQUEST_BODY_TIMEOUT", body_timeout)
-        cfg = Config()
-        cfg.set("worker_tmp_dir", str(tmp_path))
-        for name, value in settings.items():
-            cfg.set(name, value)
-        worker = LingeringThreadWorker(0, 0, [], None, 30, cfg, logging.getLogger("test.worker"))
-        worker.tpool = RecordingPool()
-        worker.poller = selectors.DefaultSelector()
+        worker = main_thread_worker(tmp_path, **settings)
         workers.append(worker)
         return worker
 

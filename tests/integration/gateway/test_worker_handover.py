@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -15,7 +13,7 @@ import pytest
 
 from config import gunicorn_worker
 from config.gunicorn_worker import listening_peers, mark, marked
-from tests.factories.gunicorn_worker import RecordingPool
+from tests.factories.gunicorn_worker import main_thread_worker
 
 
 def _listener(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
@@ -84,20 +82,13 @@ def masters():
 def workers(tmp_path):
     """Workers that stop: `worker(listener, master=pid)` as gunicorn forks them, poller and
     thread pool set up (the pool records the connections it gets)."""
-    from gunicorn.config import Config
-
-    from config.gunicorn_worker import LingeringThreadWorker
-
     made = []
 
     def worker(listener, *, master: int, reuse_port: bool = True):
-        cfg = Config()
-        cfg.set("worker_tmp_dir", str(tmp_path))
-        cfg.set("reuse_port", reuse_port)
-        new = LingeringThreadWorker(0, master, [listener], None, 30, cfg, logging.getLogger("w"))
+        new = main_thread_worker(
+            tmp_path, listeners=[listener], master=master, reuse_port=reuse_port
+        )
         new.pid = 5_000_000 + len(made)  # the arbiter sets it; beyond any real pid
-        new.tpool = RecordingPool()
-        new.poller = selectors.DefaultSelector()
         new.set_accept_enabled(True)
         made.append(new)
         return new
