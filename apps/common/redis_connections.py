@@ -66,6 +66,10 @@ class UnreachableAddresses:
 UNREACHABLE = UnreachableAddresses()
 
 
+class HeldUnreachable(RedisConnectionError):
+    """A call refused without trying, its address being held: no new failure to mark."""
+
+
 class FailFastMixin:
     """What the connection classes below add to redis-py's: the unreachable-address hold."""
 
@@ -79,7 +83,7 @@ class FailFastMixin:
         memo = self.unreachable
         if memo and memo.held(self._address()):  # the usual case: one falsy check per command
             self.disconnect()  # type: ignore[attr-defined]
-            raise RedisConnectionError(
+            raise HeldUnreachable(
                 "Redis was unreachable moments ago; not tried again until the hold is over"
             )
 
@@ -88,6 +92,8 @@ class FailFastMixin:
             self._refuse_while_held()
         try:
             return super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        except HeldUnreachable:  # the handshake's command found the address held meanwhile
+            raise
         except _UNREACHABLE:
             self.unreachable.mark(self._address())
             raise
