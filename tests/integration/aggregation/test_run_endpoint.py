@@ -285,6 +285,21 @@ def test_unfilled_placeholder_is_400_and_calls_nothing(client, upstream, make_co
     assert not RunRow.objects.using("aggregation").exists()
 
 
+def test_a_placeholder_given_twice_is_400_and_calls_nothing(client, upstream, make_composite):
+    # Which of two values would be used is a guess a filter in front of the platform may make
+    # differently (it checked `id=1`, the source got `id=2`): neither is, the run is refused.
+    make_composite("combo", source("echo", upstream.url("/echo/twice/{id}")))
+    before = sum(upstream.calls.values())
+    response = run(client, query="?id=1&id=2&unused=a&unused=b")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["errors"] == {"id": ["Give this query parameter once."]}
+    assert sum(upstream.calls.values()) == before
+    assert not RunRow.objects.using("aggregation").exists()
+    assert run(client, query="?id=1&unused=a&unused=b").status_code == 200  # unused: no matter
+
+
 def test_unknown_composite_is_404(client):
     response = run(client, name="nope")
     assert response.status_code == 404

@@ -94,6 +94,11 @@ def test_dot_segments_are_fine_in_the_query():
     assert fill("http://h/a?x={x}", {"x": ".."}) == Ok("http://h/a?x=..")
 
 
+def test_a_value_given_more_than_once_is_refused_by_name():
+    errors = fill("http://h/{a}?b={b}", {"a": "1", "b": "2"}, repeated={"a", "unused"})
+    assert errors == Err({"a": ["Give this query parameter once."]})
+
+
 def test_overlong_values_are_refused():
     errors = fill("http://h/{x}", {"x": "v" * 1025}).unwrap_err()
     assert errors == {"x": ["Ensure this value has at most 1024 characters."]}
