@@ -19,6 +19,9 @@ MAX_VALUE_LENGTH = 1024
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _FORBIDDEN_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f]")
 _DOT_SEGMENTS = frozenset({".", ".."})
+# A % that starts no %XX escape: a value filled in right after it would complete one of the
+# caller's choosing (`%{x}` with x = 2e is `%2e`, a dot to servers that decode first).
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 ParameterErrors = dict[str, list[str]]
 
@@ -47,6 +50,8 @@ def template_problems(template: str) -> list[str]:
     origin_end = _origin_length(template)
     if "{" in template[:origin_end] or "}" in template[:origin_end]:
         problems.append("Placeholders may stand only in the path or the query, not the host.")
+    if _BARE_PERCENT.search(template):
+        problems.append("Write % only as part of a %XX escape (a literal % is %25).")
     if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
         problems.append(
             "Write placeholders as {name}: a letter or underscore, then letters, digits or "
