@@ -36,6 +36,8 @@ SOCKET_TIMEOUT_SLACK_S = 0.05
 # The content codings asked for, and decoded here (`_BoundedDecoder`), never httpx's list: a
 # coding it learns when a package is installed (br, zstd) would reach us undecoded.
 ACCEPT_ENCODING = "gzip, deflate"
+# "Done, and nothing to send" (RFC 9110): a success whose JSON value is null.
+NO_CONTENT = 204
 
 
 def _elapsed_ms(started: float) -> float:
@@ -106,6 +108,12 @@ class HttpxSourceFetcher:
                 headers=headers,
                 timeout=httpx.Timeout(left + SOCKET_TIMEOUT_SLACK_S),
             ) as response:
+                # The status came with the headers: an error is known now, whatever its body
+                # (which may trickle, or outgrow the limit) would have been.
+                if not response.is_success:
+                    return _http_error(response.status_code, started)
+                if response.status_code == NO_CONTENT:
+                    return Fetched(response.status_code, None, _elapsed_ms(started))
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self._max_body_bytes:
                     return self._too_large(response.status_code, started)
@@ -134,13 +142,6 @@ class HttpxSourceFetcher:
                 _elapsed_ms(started),
             )
         took_ms = _elapsed_ms(started)
-        if not response.is_success:
-            return FetchFailed(
-                SourceFailure.HTTP_ERROR,
-                f"The source answered {response.status_code}.",
-                took_ms,
-                response.status_code,
-            )
         try:  # NaN and Infinity are not JSON (RFC 8259), and could not be answered as JSON
             parsed = json.loads(body, parse_constant=_not_json_constant, parse_float=_finite_float)
         except (ValueError, RecursionError):  # not JSON, or nested past the recursion limit
@@ -161,6 +162,12 @@ class HttpxSourceFetcher:
             _elapsed_ms(started),
             status,
         )
+
+
+def _http_error(status: int, started: float) -> FetchFailed:
+    return FetchFailed(
+        SourceFailure.HTTP_ERROR, f"The source answered {status}.", _elapsed_ms(started), status
+    )
 
 
 def _timed_out(request: SourceRequest, started: float) -> FetchFailed:

@@ -25,6 +25,7 @@ from core.domain.aggregation.composite import (
     key_problems,
     name_problems,
     rename_problems,
+    shaping_problems,
     sources_problems,
 )
 from core.domain.aggregation.runs import RunAnswer, RunStatus, SourceFailure
@@ -72,6 +73,13 @@ class SourceInputSerializer(serializers.Serializer):
     def validate_rename(self, value: dict[str, str]) -> dict[str, str]:
         _check(rename_problems(value))
         return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        fields = attrs.get("fields")
+        problems = shaping_problems(None if fields is None else tuple(fields), attrs["rename"])
+        if problems:
+            raise serializers.ValidationError({"rename": problems})
+        return attrs
 
 
 # A list longer than the domain allows is refused before any of its items is validated (with

@@ -205,9 +205,11 @@ class CompositeRunView(PlatformGenericAPIView):
         caller = (
             Caller(user.principal.user_id, user.raw_token) if isinstance(user, TokenUser) else None
         )
+        query = request.query_params
         command = RunCommand(
             name=name,
-            query={key: request.query_params[key] for key in request.query_params},
+            query={key: query[key] for key in query},
+            repeated=frozenset(key for key in query if len(query.getlist(key)) > 1),
             caller=caller,
             request_id=getattr(request._request, "request_id", None),
             chain=parse_chain(request.headers.get(CHAIN_HEADER, "")),

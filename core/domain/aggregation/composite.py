@@ -184,6 +184,21 @@ def rename_problems(rename: Mapping[str, str]) -> list[str]:
     return []
 
 
+def shaping_problems(fields: tuple[str, ...] | None, rename: Mapping[str, str]) -> list[str]:
+    """Why `rename` would overwrite a field that `fields` keeps under its own name (one of
+    the two values would vanish from every answer). Without `fields`, which fields come is
+    known only at run time, where the renamed one wins."""
+    if fields is None:
+        return []
+    kept = set(fields)
+    return [
+        f"'{old}' would be renamed to '{new}', which `fields` keeps as it is: rename that one "
+        "too, or leave it out of `fields`."
+        for old, new in rename.items()
+        if old in kept and new in kept and new not in rename
+    ]
+
+
 def source_problems(source: Source) -> Problems:
     """Field-by-field problems of one source (empty: it is valid)."""
     found: Problems = {
@@ -192,7 +207,7 @@ def source_problems(source: Source) -> Problems:
         "method": [] if source.method in METHODS else ['Only "GET" is supported.'],
         "timeout_ms": timeout_problems(source.timeout_ms),
         "fields": fields_problems(source.fields),
-        "rename": rename_problems(source.rename),
+        "rename": rename_problems(source.rename) or shaping_problems(source.fields, source.rename),
     }
     return {name: messages for name, messages in found.items() if messages}
 

@@ -8,7 +8,7 @@ neither the origin a source is fetched from nor the shape of its path or query.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import quote, urlsplit
 
 from core.domain.shared.hosts import has_valid_port, is_host
@@ -19,6 +19,9 @@ MAX_VALUE_LENGTH = 1024
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _FORBIDDEN_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f]")
 _DOT_SEGMENTS = frozenset({".", ".."})
+# A % that starts no %XX escape: a value filled in right after it would complete one of the
+# caller's choosing (`%{x}` with x = 2e is `%2e`, a dot to servers that decode first).
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 ParameterErrors = dict[str, list[str]]
 
@@ -47,6 +50,8 @@ def template_problems(template: str) -> list[str]:
     origin_end = _origin_length(template)
     if "{" in template[:origin_end] or "}" in template[:origin_end]:
         problems.append("Placeholders may stand only in the path or the query, not the host.")
+    if _BARE_PERCENT.search(template):
+        problems.append("Write % only as part of a %XX escape (a literal % is %25).")
     if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
         problems.append(
             "Write placeholders as {name}: a letter or underscore, then letters, digits or "
@@ -55,11 +60,15 @@ def template_problems(template: str) -> list[str]:
     return problems
 
 
-def fill(template: str, values: Mapping[str, str]) -> Result[str, ParameterErrors]:
+def fill(
+    template: str, values: Mapping[str, str], repeated: Collection[str] = ()
+) -> Result[str, ParameterErrors]:
     """`template` with each placeholder replaced by its percent-encoded value from `values`.
 
-    Every placeholder must have a non-empty value; a value in the path may not be a `.` or
-    `..` segment (it would move the request to another path). Only the path and the query are
+    Every placeholder must have one non-empty value: a name in `repeated` (given more than
+    once) has none, for which of its values to use would be a guess that a filter in front
+    of the platform may make differently. A value in the path may not be a `.` or `..`
+    segment (it would move the request to another path). Only the path and the query are
     filled: a placeholder in the origin, which `template_problems` refuses but a row written
     straight into the database may hold, stays as written, so no value can pick the host.
     """
@@ -69,7 +78,9 @@ def fill(template: str, values: Mapping[str, str]) -> Result[str, ParameterError
     for match in _PLACEHOLDER.finditer(template, origin_end):
         name = match.group(1)
         value = values.get(name, "")
-        if not value:
+        if name in repeated:
+            errors.setdefault(name, ["Give this query parameter once."])
+        elif not value:
             errors.setdefault(name, ["This query parameter is required."])
         elif len(value) > MAX_VALUE_LENGTH:
             errors.setdefault(

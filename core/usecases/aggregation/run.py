@@ -60,6 +60,7 @@ class RunCommand:
     caller: Caller | None = None
     request_id: str | None = None
     chain: tuple[str, ...] = ()  # the composites whose sources led to this run
+    repeated: frozenset[str] = frozenset()  # query parameters given more than once
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ class RunComposite:
         errors: FieldErrors = {}
         user_id = command.caller.user_id if command.caller else None
         for source in composite.sources:
-            match fill(source.url, command.query):
+            match fill(source.url, command.query, command.repeated):
                 case Ok(url):
                     key = source_cache_key(composite.name, source, url, user_id)
                     planned.append(_Planned(source, url, key))

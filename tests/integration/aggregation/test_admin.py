@@ -65,6 +65,10 @@ def test_composites_are_created_with_sources_in_the_admin(staff_client):
         # JSON escapes of lone surrogates parse, but PostgreSQL refuses them in a JSON column.
         ({"sources-0-fields": '["\\ud800"]'}, b"without control characters"),
         ({"sources-0-rename": '{"\\ud800": "x"}'}, b"without control characters"),
+        (
+            {"sources-0-fields": '["a", "b"]', "sources-0-rename": '{"a": "b"}'},
+            b"which `fields` keeps as it is",
+        ),
     ],
 )
 def test_the_admin_applies_the_domain_rules(staff_client, changes, message):

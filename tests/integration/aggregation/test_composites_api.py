@@ -154,6 +154,7 @@ def test_patch_rename_and_conflicts(api_client, admin_headers, created):
         ),
         ({"sources": [{"key": "1", "url": "ftp://h/"}]}, "sources"),
         ({"sources": [{"key": "a", "url": "http://[::1/"}]}, "sources"),
+        ({"sources": [{"key": "a", "url": "http://h/x/%{x}"}]}, "sources"),  # {x} = 2e: %2e
     ],
 )
 def test_invalid_definitions_are_400_with_field_errors(api_client, admin_headers, changes, field):
@@ -213,6 +214,35 @@ def test_a_lone_surrogate_in_a_rename_is_a_field_error_and_stores_nothing(
     assert list(response.json()["errors"]) == ["sources.0.rename"]
     assert client.get(f"{URL}/dash", **admin_headers).json() == created
     assert list(CompositeRow.objects.using(DB).values_list("name", flat=True)) == ["dash"]
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_rename_onto_a_kept_field_is_a_field_error(api_client, admin_headers, created, method):
+    # Both `total` and `items` are kept, and `items` is renamed to `total`: one of the two
+    # values would vanish from every answer, without a word.
+    source = {
+        "key": "orders",
+        "url": "http://orders.internal/",
+        "fields": ["items", "total"],
+        "rename": {"items": "total"},
+    }
+    if method == "post":
+        response = api_client.post(
+            URL, definition(name="other", sources=[source]), format="json", **admin_headers
+        )
+    else:
+        response = api_client.patch(
+            f"{URL}/dash", {"sources": [source]}, format="json", **admin_headers
+        )
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {
+        "sources.0.rename": [
+            "'items' would be renamed to 'total', which `fields` keeps as it is: rename that "
+            "one too, or leave it out of `fields`."
+        ]
+    }
+    assert list(CompositeRow.objects.using(DB).values_list("name", flat=True)) == ["dash"]
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
 
 
 def test_malformed_json_is_400(api_client, admin_headers):

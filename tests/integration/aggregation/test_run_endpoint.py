@@ -115,6 +115,58 @@ def test_bad_answers_are_that_sources_error(client, upstream, make_composite, pa
     assert response.json()["data"]["ok"]["name"] == "json"
 
 
+def test_a_source_answering_an_error_fails_at_once_whatever_its_body(
+    client, upstream, make_composite
+):
+    # The status comes with the headers: a 503 whose body trickles for 5 s is that source's
+    # HTTP error at once (not its timeout, after the run waited for a body nobody reads), and
+    # a 500 with a body past the size limit is its HTTP error too, not an oversized answer.
+    make_composite(
+        "combo",
+        source("ok", upstream.url("/json")),
+        source(
+            "trickling",
+            upstream.url("/drip?status=503&chunks=100&every_ms=50"),
+            required=False,
+            timeout_ms=5000,
+        ),
+        source("huge", upstream.url("/big?status=500&bytes=3000000"), required=False),
+        timeout_ms=5000,
+    )
+    started = time.perf_counter()
+    response = run(client)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.content
+    assert elapsed < 2, f"took {elapsed:.3f}s"  # the trickle alone lasts 5 s
+    errors = response.json()["errors"]
+    assert errors["trickling"] == {
+        "status": 503,
+        "code": "source_http_error",
+        "detail": "The source answered 503.",
+    }
+    assert errors["huge"] == {
+        "status": 500,
+        "code": "source_http_error",
+        "detail": "The source answered 500.",
+    }
+
+
+def test_a_source_answering_204_no_content_answers_null(client, upstream, make_composite):
+    # 204 says "done, nothing to send": a success whose JSON value is null, not a non-JSON
+    # answer. An empty 200 claims a body it does not send, and stays that source's error.
+    make_composite(
+        "combo",
+        source("nothing", upstream.url("/nothing?status=204"), fields=("a",), rename={"a": "b"}),
+        source("empty", upstream.url("/nothing?status=200"), required=False),
+    )
+    response = run(client)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["data"] == {"nothing": None}
+    assert body["errors"]["empty"]["code"] == "source_invalid_json"
+    assert body["meta"]["sources"]["nothing"]["status"] == "ok"
+
+
 def test_a_sources_redirect_is_its_http_error_and_is_not_followed(
     client, upstream, make_composite, user_headers
 ):
@@ -231,6 +283,21 @@ def test_unfilled_placeholder_is_400_and_calls_nothing(client, upstream, make_co
     assert body["errors"] == {"id": ["This query parameter is required."]}
     assert sum(upstream.calls.values()) == before
     assert not RunRow.objects.using("aggregation").exists()
+
+
+def test_a_placeholder_given_twice_is_400_and_calls_nothing(client, upstream, make_composite):
+    # Which of two values would be used is a guess a filter in front of the platform may make
+    # differently (it checked `id=1`, the source got `id=2`): neither is, the run is refused.
+    make_composite("combo", source("echo", upstream.url("/echo/twice/{id}")))
+    before = sum(upstream.calls.values())
+    response = run(client, query="?id=1&id=2&unused=a&unused=b")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["errors"] == {"id": ["Give this query parameter once."]}
+    assert sum(upstream.calls.values()) == before
+    assert not RunRow.objects.using("aggregation").exists()
+    assert run(client, query="?id=1&unused=a&unused=b").status_code == 200  # unused: no matter
 
 
 def test_unknown_composite_is_404(client):

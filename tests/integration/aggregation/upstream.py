@@ -4,9 +4,11 @@ Paths (all GET):
   /json?delay_ms=N&status=S&name=X  JSON `{"name", "path", "delay_ms", ...}` after N ms
   /echo/<anything>?...              JSON of the raw path, query and request headers
   /text                             200 text/plain (not JSON)
-  /big?bytes=N                      a JSON string of N bytes (Content-Length given)
+  /big?bytes=N&status=S             a JSON string of N bytes (Content-Length given), status S
+                                    (default 200)
   /big-chunked?bytes=N              the same, chunked (no Content-Length)
-  /drip?chunks=N&every_ms=M         chunked JSON array trickling one chunk every M ms
+  /drip?chunks=N&every_ms=M&status=S  chunked JSON array trickling one chunk every M ms, under
+                                    status S (default 200)
   /gzip?bytes=N&codings=C           a JSON string of N bytes under Content-Encoding C (default
                                     `gzip`; `gzip, gzip` twice over; see `encoded`)
   /hang?ms=N                        answers only after N ms (default 30 s) or when stopped
@@ -16,7 +18,8 @@ Paths (all GET):
   /redirect?to=PATH                 302 to PATH on this server
   /drip-headers?every_ms=M          a status line, then one header line every M ms for as long
                                     as the client listens (30 s at most): headers never end
-  /raw?body=B&encoding=E             B as it is, labelled JSON (and Content-Encoding E if given)
+  /nothing?status=S                 status S (default 204) with no body at all
+  /raw?body=B&encoding=E            B as it is, labelled JSON (and Content-Encoding E if given)
 Every call is counted by path in `calls`. `Upstream.start(tls=True)` serves HTTPS with a
 self-signed certificate nobody trusts.
 """
@@ -100,13 +103,23 @@ class _Handler(BaseHTTPRequestHandler):
         elif split.path == "/raw":  # the `body` query value, as it is, labelled JSON
             coding = {"Content-Encoding": query["encoding"]} if "encoding" in query else {}
             self._send(200, query.get("body", "").encode(), headers=coding)
+        elif split.path == "/nothing":
+            status = int(query.get("status", "204"))
+            self.send_response(status)
+            if status != 204:  # a 204 has no length at all (RFC 9110)
+                self.send_header("Content-Length", "0")
+            self.end_headers()
         elif split.path == "/text":
             self._send(200, b"<html>not json</html>", "text/html")
         elif split.path == "/deep":
             levels = int(query.get("levels", "10"))
             self._send(200, b"[" * levels + b"]" * levels)
         elif split.path == "/big":
-            self._send(200, json.dumps("x" * int(query.get("bytes", "1000"))).encode())
+            body = json.dumps("x" * int(query.get("bytes", "1000"))).encode()
+            try:
+                self._send(int(query.get("status", "200")), body)
+            except OSError:  # the client stopped reading: expected for answers it refuses
+                self.close_connection = True
         elif split.path == "/gzip":
             codings = query.get("codings", "gzip")
             body = encoded(int(query.get("bytes", "1000")), codings)
@@ -120,7 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif split.path == "/drip":
             chunks = int(query.get("chunks", "10"))
             every = int(query.get("every_ms", "100")) / 1000
-            self._chunked([b"[", *([b"1,"] * (chunks - 1)), b"1]"], every=every)
+            parts = [b"[", *([b"1,"] * (chunks - 1)), b"1]"]
+            self._chunked(parts, every=every, status=int(query.get("status", "200")))
         elif split.path == "/redirect":
             location = self.server_url(query.get("to", "/json"))
             self._send(302, b'{"moved": true}', headers={"Location": location})
@@ -155,8 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}{path}"
 
-    def _chunked(self, parts: list[bytes], every: float = 0.0) -> None:
-        self.send_response(200)
+    def _chunked(self, parts: list[bytes], every: float = 0.0, status: int = 200) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()

@@ -11,6 +11,7 @@ from core.domain.aggregation.composite import (
     format_chain,
     parse_chain,
     rename_problems,
+    source_problems,
     sources_problems,
 )
 
@@ -109,6 +110,24 @@ def test_fields_rules(fields, ok):
 )
 def test_rename_rules(rename, ok):
     assert (rename_problems(rename) == []) is ok
+
+
+@pytest.mark.parametrize(
+    ("fields", "rename", "ok"),
+    [
+        (("a", "b"), {"a": "b"}, False),  # b kept, and a renamed onto it: one value lost
+        (("a", "b", "c"), {"a": "b", "c": "d"}, False),
+        (("a", "b"), {"a": "b", "b": "c"}, True),  # b moves away first
+        (("a", "b"), {"a": "a"}, True),
+        (("a",), {"a": "b"}, True),
+        (None, {"a": "b"}, True),  # which fields come is known only at run time
+    ],
+)
+def test_a_rename_may_not_land_on_a_field_kept_under_its_own_name(fields, rename, ok):
+    problems = source_problems(Source(key="s", url="http://h/", fields=fields, rename=rename))
+    assert (problems == {}) is ok
+    if not ok:
+        assert list(problems) == ["rename"]
 
 
 @pytest.mark.parametrize(

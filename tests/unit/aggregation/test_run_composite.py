@@ -80,6 +80,16 @@ def test_unfilled_placeholders_refuse_the_run_before_any_call(two_sources):
     assert world.history.runs == []
 
 
+def test_a_placeholder_given_more_than_once_refuses_the_run_before_any_call(two_sources):
+    world = World(two_sources)
+    command = RunCommand("c", {"id": "2"}, repeated=frozenset({"id"}))
+    assert world.use_case.execute(command) == Err(
+        ParameterErrors({"id": ["Give this query parameter once."]})
+    )
+    assert world.fetcher.requests == []
+    assert world.history.runs == []
+
+
 def test_answers_are_shaped_and_merged_in_source_order(two_sources):
     world = World(two_sources)
     answer = world.run(query={"id": "7"}).unwrap()

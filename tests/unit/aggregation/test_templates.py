@@ -52,6 +52,11 @@ def test_valid_templates_have_no_problems(url):
         ("http://h/{1bad}", "Write placeholders as {name}"),
         ("http://h/{unclosed", "Write placeholders as {name}"),
         ("http://h/closed}", "Write placeholders as {name}"),
+        # A value after a bare % completes an escape of the caller's choosing: with {x} = 2e,
+        # /a/%{x}%{x} is /a/%2e%2e, a `..` to every server that decodes before it resolves.
+        ("http://h/a/%{x}", "%XX escape"),
+        ("http://h/a/%2{x}", "%XX escape"),
+        ("http://h/a?q=100%", "%XX escape"),
         ("http://h/a b", "whitespace"),
         ("http://h/\x00", "whitespace"),
         ("http://h/" + "x" * 2100, "at most 2048"),
@@ -59,6 +64,10 @@ def test_valid_templates_have_no_problems(url):
 )
 def test_invalid_templates_say_why(url, fragment):
     assert any(fragment in problem for problem in template_problems(url)), template_problems(url)
+
+
+def test_percent_escapes_are_fine_in_a_template():
+    assert template_problems("http://h/a%20b/{x}?q=%2F{y}") == []
 
 
 def test_values_are_percent_encoded_with_no_safe_characters():
@@ -92,6 +101,11 @@ def test_dot_segments_are_refused_in_the_path(value):
 
 def test_dot_segments_are_fine_in_the_query():
     assert fill("http://h/a?x={x}", {"x": ".."}) == Ok("http://h/a?x=..")
+
+
+def test_a_value_given_more_than_once_is_refused_by_name():
+    errors = fill("http://h/{a}?b={b}", {"a": "1", "b": "2"}, repeated={"a", "unused"})
+    assert errors == Err({"a": ["Give this query parameter once."]})
 
 
 def test_overlong_values_are_refused():
