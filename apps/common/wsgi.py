@@ -18,18 +18,41 @@ def buffer_chunked_bodies(app: WSGIApp) -> WSGIApp:
     no Content-Length) as empty. gunicorn hands the decoded body to `wsgi.input`; this reads it
     up to one byte past `MAX_REQUEST_BODY_BYTES` and sets `CONTENT_LENGTH`, so Django parses it
     and `BodySizeLimitMiddleware` refuses an oversized one with 413 as for any other body.
+
+    A read that fails as a socket does (the body stopped arriving for the server's timeout, the
+    client reset) is handed on to Django as the body: reading it raises the same error, which
+    Django turns into `UnreadablePostError` and the middleware into a problem document (408 for
+    the timeout), as for a Content-Length body. Raised here, it reached the worker, which closed
+    the connection without an answer.
     """
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         stream = environ.get("wsgi.input")
         if chunked and not environ.get("CONTENT_LENGTH") and stream is not None:
-            body = stream.read(settings.MAX_REQUEST_BODY_BYTES + 1)
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
+            try:
+                body = stream.read(settings.MAX_REQUEST_BODY_BYTES + 1)
+            except OSError as error:
+                environ["wsgi.input"] = UnreadableBody(error)
+                environ["CONTENT_LENGTH"] = "1"  # so that Django reads it, and meets the error
+            else:
+                environ["wsgi.input"] = io.BytesIO(body)
+                environ["CONTENT_LENGTH"] = str(len(body))
         return app(environ, start_response)
 
     return application
+
+
+class UnreadableBody:
+    """A request body whose read failed: every read raises that error again."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def read(self, *_args: Any) -> bytes:
+        raise self.error
+
+    readline = read
 
 
 def no_body_for_head(app: WSGIApp) -> WSGIApp:

@@ -268,9 +268,16 @@ def test_a_head_trickled_a_byte_at_a_time_is_cut_at_its_deadline(short_deadlines
     ],
     ids=["gateway", "api"],
 )
-def test_a_body_that_stalls_frees_its_thread_with_a_408(short_deadlines, request_head, body_start):
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 100\r\n\r\n%s", b"Transfer-Encoding: chunked\r\n\r\n64\r\n%s"],
+    ids=["length", "chunked"],
+)
+def test_a_body_that_stalls_frees_its_thread_with_a_408(
+    short_deadlines, request_head, body_start, framing
+):
     url = short_deadlines.url
-    sent = request_head + b"Content-Length: 100\r\n\r\n" + body_start
+    sent = request_head + framing % body_start
     answers, took = _stalled(url, 2, sent)  # as many clients as the worker's threads
     for answer in answers:
         status, headers, problem = _problem(answer)
