@@ -11,6 +11,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.common.serializers import RejectsUnknownFields
 from core.domain.aggregation.composite import (
     MAX_CACHE_TTL_SECONDS,
     MAX_DESCRIPTION_LENGTH,
@@ -37,7 +38,7 @@ def _check(problems: list[str]) -> None:
         raise serializers.ValidationError(problems)
 
 
-class SourceInputSerializer(serializers.Serializer):
+class SourceInputSerializer(RejectsUnknownFields):
     key = serializers.CharField(max_length=64)
     url = serializers.CharField(max_length=2048, trim_whitespace=False)
     method = serializers.ChoiceField(choices=["GET"], default="GET")
@@ -92,7 +93,7 @@ def _validate_source_list(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return value
 
 
-class CompositeInputSerializer(serializers.Serializer):
+class CompositeInputSerializer(RejectsUnknownFields):
     name = serializers.CharField(max_length=64)
     description = serializers.CharField(
         max_length=MAX_DESCRIPTION_LENGTH, allow_blank=True, default=""

@@ -195,6 +195,37 @@ def test_invalid_patches_are_400_and_change_nothing(api_client, admin_headers, c
     assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
 
 
+@pytest.mark.parametrize(
+    ("method", "body", "errors"),
+    [
+        ("post", definition(name="typo", timout_ms=100), {"timout_ms": ["Unknown field."]}),
+        ("patch", {"timout_ms": 100}, {"timout_ms": ["Unknown field."]}),
+        (
+            "patch",
+            {"sources": [{"key": "a", "url": "http://h/", "forward_auht": True}]},
+            {"sources.0.forward_auht": ["Unknown field."]},
+        ),
+        (
+            "post",
+            definition(name="typo", sources=[{"key": "a", "url": "http://h/", "optional": 1}]),
+            {"sources.0.optional": ["Unknown field."]},
+        ),
+    ],
+    ids=["create", "patch", "patched-source", "created-source"],
+)
+def test_an_unknown_field_is_a_400_not_ignored(
+    api_client, admin_headers, created, method, body, errors
+):
+    # A mistyped field used to be dropped: 200/201, and the change the caller meant not made.
+    path = URL if method == "post" else f"{URL}/dash"
+    response = getattr(api_client, method)(path, body, format="json", **admin_headers)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"] == errors
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
+    assert api_client.get(f"{URL}/typo", **admin_headers).status_code == 404
+
+
 # JSON escapes of lone surrogates parse into Python strings that PostgreSQL refuses in a JSON
 # column. DRF's own fields refuse them; a `rename` key is no field of its own.
 SURROGATE_RENAME = '[{"key": "a", "url": "http://h/", "rename": {"\\ud800": "x"}}]'
