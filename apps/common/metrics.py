@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import prometheus_client
+from django_prometheus.middleware import (
+    PrometheusAfterMiddleware as _DjangoPrometheusAfterMiddleware,
+)
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -60,3 +63,15 @@ def exposition() -> bytes:
     for collector in _scraped:
         registry.register(collector)
     return prometheus_client.generate_latest(registry)
+
+
+class PrometheusAfterMiddleware(_DjangoPrometheusAfterMiddleware):  # type: ignore[misc]
+    """django-prometheus's, with every `method` label bounded: its latency histogram took the
+    request's method as sent, so each method a client invented (`FOO1`, any token gunicorn
+    accepts) added a histogram to every worker and /metrics grew without bound. Like its other
+    families, an unknown method now counts as `<invalid method>`."""
+
+    def label_metric(self, metric: Any, request: Any, response: Any = None, **labels: Any) -> Any:
+        if "method" in labels:
+            labels["method"] = self._method(request)
+        return super().label_metric(metric, request, response, **labels)

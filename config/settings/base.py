@@ -76,7 +76,7 @@ MIDDLEWARE = [
     # Inside ProblemDetailsMiddleware, not first as WhiteNoise suggests: its own 405 for a
     # POST to a static file (no body, no type) becomes a problem document like any other.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "apps.common.metrics.PrometheusAfterMiddleware",  # method labels bounded
 ]
 
 ROOT_URLCONF = "config.urls"
