@@ -111,11 +111,12 @@ def _renderer() -> Any:
     return structlog.processors.JSONRenderer()
 
 
-class IgnoredCacheErrors(logging.Filter):
-    """django-redis' "Exception ignored" record, logged with its traceback at error level on
-    every call of a cache alias with `IGNORE_EXCEPTIONS` (the rate limits' `ratelimit` alias)
-    while Redis is unreachable: one warning line without the traceback instead, at most every
-    `every` seconds per process, naming the error's type."""
+class _ThrottledWarning(logging.Filter):
+    """A record logged at error level with its traceback, for a condition that is no fault of
+    ours and that anyone can repeat: one warning line without the traceback instead (`message`,
+    naming the error's type), at most every `every` seconds per process."""
+
+    message = ""
 
     def __init__(self, every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -128,11 +129,37 @@ class IgnoredCacheErrors(logging.Filter):
             return False
         self._last = now
         error = record.exc_info[1] if record.exc_info else None
-        record.msg = f"cache_redis_unavailable ({type(error).__name__}), its limits lapse"
+        record.msg = self.message.format(error=type(error).__name__)
         record.args = ()
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
         return True
+
+
+class IgnoredCacheErrors(_ThrottledWarning):
+    """django-redis' "Exception ignored" record, logged with its traceback at error level on
+    every call of a cache alias with `IGNORE_EXCEPTIONS` (the rate limits' `ratelimit` alias)
+    while Redis is unreachable."""
+
+    message = "cache_redis_unavailable ({error}), its limits lapse"
+
+
+class RefusedHosts(_ThrottledWarning):
+    """Django's security record for a request whose host is not allowed (a 400 the access line
+    shows): a traceback at error level per request, which any client could repeat. The host
+    itself is not repeated (the client chose it)."""
+
+    message = "request_host_refused ({error}): a Host not in ALLOWED_HOSTS, answered 400"
+
+
+class UnhandledOnly(logging.Filter):
+    """`django.request` records of exceptions nobody handled (a 500, with its traceback) only:
+    Django also logs every 5xx a view answers on purpose (a readiness 503, a database outage's
+    503, a composite's 502) at error level, beside the line naming its cause and the access
+    line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.exc_info is not None
 
 
 def configure_logging() -> None:
@@ -181,7 +208,8 @@ def configure_logging() -> None:
             "root": {"handlers": ["stdout"], "level": settings.LOG_LEVEL},
             "loggers": {
                 # Our access log line replaces Django's per-request warnings for 4xx.
-                "django.request": {"level": "ERROR"},
+                "django.request": {"level": "ERROR", "filters": ["unhandled_only"]},
+                "django.security.DisallowedHost": {"filters": ["refused_hosts"]},
                 "django.server": {"level": "ERROR"},
                 "django.db.backends": {"level": "INFO"},
                 # One line per outgoing call is noise; our own lines name the source or route.
@@ -189,7 +217,11 @@ def configure_logging() -> None:
                 "httpcore": {"level": "WARNING"},
                 "django_redis.cache": {"filters": ["ignored_cache_errors"]},
             },
-            "filters": {"ignored_cache_errors": {"()": IgnoredCacheErrors}},
+            "filters": {
+                "ignored_cache_errors": {"()": IgnoredCacheErrors},
+                "refused_hosts": {"()": RefusedHosts},
+                "unhandled_only": {"()": UnhandledOnly},
+            },
         }
     )
 

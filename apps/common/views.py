@@ -108,12 +108,12 @@ class LivenessView(OperationalView):
         return Response({"status": "ok"})
 
 
-def _timed(check: Any) -> dict[str, Any]:
+def _timed(name: str, check: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         check()
     except Exception as error:  # report any backend failure as that check's result
-        log.warning("readiness_check_failed", error=type(error).__name__)
+        log.warning("readiness_check_failed", check=name, error=type(error).__name__)
         return {"status": "unavailable", "error": type(error).__name__}
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
@@ -148,7 +148,7 @@ _readiness_pool = ThreadPoolExecutor(_READINESS_THREADS, thread_name_prefix="rea
 def _run_checks(checks: dict[str, Any], timeout: float) -> dict[str, dict[str, Any]]:
     """Each check's result (`_timed`), or `timeout` for one not done within `timeout` s."""
     futures = {
-        name: _readiness_pool.submit(contextvars.copy_context().run, _timed, check)
+        name: _readiness_pool.submit(contextvars.copy_context().run, _timed, name, check)
         for name, check in checks.items()
     }
     done, _ = wait(futures.values(), timeout=timeout)

@@ -168,7 +168,9 @@ def test_a_refused_value_quoted_in_a_field_error_is_written_even_when_no_text(
     alice = UserFactory()
     admin = {"HTTP_AUTHORIZATION": f"Bearer {access_token(roles=('user', 'admin'))}"}
     valid = {  # the rest of a valid body (an unknown field is an error of its own)
-        "/api/v1/gateway/routes": '"name": "ok", "path_prefix": "/ok", "upstream_url": "http://h/", ',
+        "/api/v1/gateway/routes": (
+            '"name": "ok", "path_prefix": "/ok", "upstream_url": "http://h/", '
+        ),
         "/api/v1/aggregation/composites": '"name": "ok", ',
         "/api/v1/users/{user}": "",
     }

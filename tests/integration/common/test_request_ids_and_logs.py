@@ -231,3 +231,38 @@ def test_the_rate_limit_cache_logs_no_traceback_while_redis_is_unreachable(setti
     ignored = [r for r in caplog.records if r.name == "django_redis.cache"]
     assert len(ignored) <= 1  # once every 5 s (an earlier test may have had this one)
     assert all(r.exc_info is None and r.levelno == logging.WARNING for r in ignored)
+
+
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+@pytest.mark.urls("tests.integration.common.urls")
+def test_a_5xx_the_platform_chose_is_no_error_line_and_an_unhandled_one_is(
+    client, redis_down, caplog
+):
+    # Django logged "Service Unavailable: /health/ready" at ERROR for every 503 a view answers
+    # on purpose (a readiness probe, a database outage, a failed composite): a third line
+    # beside the cause's warning and the access line, paging whoever alerts on errors.
+    client.raise_request_exception = False
+    with caplog.at_level("INFO"):
+        assert client.get("/health/ready").status_code == 503
+        assert not [r for r in caplog.records if r.name == "django.request"]
+        failed = [r.msg for r in caplog.records if r.name == "apps.common.views"]
+        assert [(line["check"], line["error"]) for line in failed] == [("cache", "ConnectionError")]
+        assert client.get("/broken").status_code == 500
+    errors = [r for r in caplog.records if r.name == "django.request"]
+    assert len(errors) == 1
+    assert errors[0].levelname == "ERROR"
+    assert errors[0].exc_info is not None  # the traceback of what nobody handled
+
+
+@pytest.mark.django_db(databases=[])
+def test_a_refused_host_is_one_warning_without_a_traceback_every_few_seconds(client, caplog):
+    # Django's security logger wrote a ~1.2 KB traceback at ERROR for each request naming a
+    # host not allowed: any client could fill the log with them.
+    with caplog.at_level("INFO"):
+        for n in range(3):
+            assert client.get("/health/ready", HTTP_HOST=f"evil-{n}.example").status_code == 400
+    refused = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert len(refused) <= 1  # once every 5 s (an earlier test may have had this one)
+    for record in refused:
+        assert (record.levelname, record.exc_info, record.exc_text) == ("WARNING", None, None)
+        assert record.getMessage().startswith("request_host_refused")
