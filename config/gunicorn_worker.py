@@ -49,7 +49,6 @@ import socket
 import struct
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -68,6 +67,7 @@ from gunicorn.workers.gthread import (
 )
 
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+from apps.common.requestids import request_id_from, request_id_of
 from apps.common.timeouts import REQUEST_TIMEOUT_CODE, socket_timed_out
 from config.env import env_float
 
@@ -184,15 +184,16 @@ def loggable(exc: BaseException) -> str:
     return kind
 
 
-def problem_answer(status: int, code: str, detail: str) -> bytes:
-    """A complete HTTP/1.1 answer carrying a problem document; the connection closes after it."""
+def problem_answer(status: int, code: str, detail: str, request_id: str | None = None) -> bytes:
+    """A complete HTTP/1.1 answer carrying a problem document; the connection closes after it.
+    `request_id` is the request's (`request_id_of`), else a new one."""
     body = json.dumps(problem_body(status, code, detail)).encode()
     head = (
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         "Connection: close\r\n"
         f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\n"
         f"Content-Length: {len(body)}\r\n"
-        f"X-Request-ID: {uuid.uuid4().hex}\r\n\r\n"
+        f"X-Request-ID: {request_id or request_id_from(None)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
 
@@ -760,14 +761,18 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         """Answer 408 to a connection whose head did not arrive in time, and end it."""
         self._stop_awaiting_head(conn)
         peer = conn.client[0] if isinstance(conn.client, tuple) else ""
+        request_id = request_id_from(None)  # its headers are not parsed
         self.log.warning(
-            "Request head not complete within %g s from ip=%s", self.head_timeout, peer
+            "Request head not complete within %g s from ip=%s request_id=%s",
+            self.head_timeout,
+            peer,
+            request_id,
         )
         status, code = HEAD_TIMEOUT_REFUSAL
         detail = f"The request head did not arrive within {self.head_timeout:g} s."
         with contextlib.suppress(OSError):
             conn.sock.setblocking(False)
-            conn.sock.send(problem_answer(status, code, detail))
+            conn.sock.send(problem_answer(status, code, detail, request_id))
         self._end(conn)
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
@@ -906,8 +911,13 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             super().handle_error(req, client, addr, exc)
             return
         peer = addr[0] if addr else ""
-        self.log.warning("Invalid request from ip=%s: %s", peer, loggable(exc))
+        # A request refused once its head was parsed (no Host, a transfer coding) keeps the id
+        # it sent; one gunicorn could not parse gets a new one. The log line names it either way.
+        request_id = request_id_of(getattr(req, "headers", None) or ())
+        self.log.warning(
+            "Invalid request from ip=%s: %s request_id=%s", peer, loggable(exc), request_id
+        )
         try:
-            util.write_nonblock(client, problem_answer(*refusal))
+            util.write_nonblock(client, problem_answer(*refusal, request_id))
         except OSError:
             self.log.debug("Failed to send error message.")

@@ -31,8 +31,8 @@ from apps.common.hosts import (
     absolute_target_host,
 )
 from apps.common.logging import bind_request, direct_logger
-from apps.common.middleware import REQUEST_ID_HEADER, request_id_from
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
+from apps.common.requestids import REQUEST_ID_HEADER, request_id_from
 from apps.common.timeouts import BODY_TIMEOUT_DETAIL, REQUEST_TIMEOUT_CODE, socket_timed_out
 from apps.gateway import wiring
 from apps.gateway.errors import GATEWAY_ERRORS

@@ -122,6 +122,37 @@ def test_requests_the_server_cannot_parse_get_problem_documents(
     assert (problem["status"], problem["code"]) == (status, code)
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "sent_id"),
+    [
+        (  # refused once its head was parsed: the id it sent is its id
+            b"POST /o HTTP/1.1\r\nHost: x\r\nX-Request-ID: rid-501\r\n"
+            b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            "rid-501",
+        ),
+        (b"GET /health HTTP/1.1\r\nX-Request-ID: rid-no-host\r\n\r\n", "rid-no-host"),
+        (  # not parsed: a new id
+            b"POST /o HTTP/1.1\r\nHost: x\r\nX-Request-ID: rid-400\r\nContent-Length: abc\r\n\r\n",
+            None,
+        ),
+    ],
+    ids=["501", "no-host", "unparsed"],
+)
+def test_a_refused_request_has_one_request_id_in_its_answer_and_its_log_line(
+    embedded_process, request_bytes, sent_id
+):
+    # The worker's own refusals answered a new id each, which no log line carried: the id a
+    # client quoted led nowhere, and the one it sent was dropped.
+    _, headers, _ = split_answer(send_raw(embedded_process.url, request_bytes))
+    request_id = headers["X-Request-ID"]
+    if sent_id is None:
+        assert re.fullmatch("[0-9a-f]{32}", request_id)
+    else:
+        assert request_id == sent_id
+    log = (embedded_process.var_dir / "server.log").read_text()
+    assert f"request_id={request_id}" in log
+
+
 def test_the_log_line_of_a_refused_request_never_quotes_what_the_client_sent(embedded_process):
     # gunicorn's messages quote the request line, a header line without its colon and an
     # invalid header name: a token in a query or a mistyped `Authorization` line was logged.
@@ -137,7 +168,10 @@ def test_the_log_line_of_a_refused_request_never_quotes_what_the_client_sent(emb
         answer = send_raw(embedded_process.url, request_text.encode())
         assert answer.startswith(b"HTTP/1.1 400 "), answer
         refusals = [line for line in log.read_text().splitlines() if "Invalid request" in line]
-        assert refusals[-1].endswith(f" Invalid request from ip=127.0.0.1: Invalid{logged}")
+        assert re.search(
+            f" Invalid request from ip=127\\.0\\.0\\.1: Invalid{logged} request_id=[0-9a-f]{{32}}$",
+            refusals[-1],
+        ), refusals[-1]
     assert secret not in log.read_text()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import struct
 import threading
@@ -194,7 +195,10 @@ def test_a_head_past_the_deadline_is_answered_408_and_closed(make_worker, connec
     problem = json.loads(body)
     assert (problem["status"], problem["code"]) == (408, "request_timeout")
     assert problem["detail"] == "The request head did not arrive within 0.1 s."
-    assert caplog.messages == ["Request head not complete within 0.1 s from ip=127.0.0.1"]
+    request_id = re.search(rb"\r\nX-Request-ID: ([0-9a-f]{32})", head).group(1).decode()
+    assert caplog.messages == [
+        f"Request head not complete within 0.1 s from ip=127.0.0.1 request_id={request_id}"
+    ]
     assert list(worker._heads) == []
     assert list(worker._closing) == [conn]  # drained by the poller, then closed
     client.close()
