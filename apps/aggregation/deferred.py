@@ -3,11 +3,14 @@
 A view that opts in gets a `DeferredRunRecorder`: `record()` only queues the row on the
 request's thread, and Django's `request_finished` signal — sent by the WSGI server after the
 response was written — writes it. The row is still written before the worker thread takes
-its next request; a caller never waits for the history's database round trips.
+its next request; a caller never waits for the history's database round trips. It is written in
+the context the run was recorded in (`contextvars`): its database span is a child of the
+request's span, not a trace of its own, and its log lines carry the request's id.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +35,8 @@ class DeferredRunRecorder:
         self._target = target
 
     def record(self, run: RunRecord) -> None:
-        _queue().append(lambda: self._target.record(run))
+        context = contextvars.copy_context()
+        _queue().append(lambda: context.run(self._target.record, run))
 
 
 def flush_pending(sender: Any = None, **kwargs: Any) -> None:
