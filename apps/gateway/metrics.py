@@ -100,6 +100,9 @@ class CircuitStateCollector:
     route, read from the shared circuits when /metrics is scraped. The state is the one a call
     arriving at the scrape finds, as the status endpoint reports it: an open circuit past its
     recovery time is half-open (the next call probes), though it is stored open until then.
+    A disabled route has no series: no call reaches its circuit, so no state is one a call
+    finds (kept, it would hold an alert on an open circuit, or read half-open with nothing to
+    probe); its circuit is kept, and reported again once the route is enabled.
 
     A per-worker gauge went missing with the worker that set it (a restart, a deploy) while the
     circuit stayed open in Redis, since a blocked call sets nothing. This costs the scrape one
@@ -109,7 +112,10 @@ class CircuitStateCollector:
     """
 
     name = "platform_gateway_circuit_state"
-    documentation = "Circuit state by route: 0 closed, 1 half-open, 2 open."
+    documentation = (
+        "Circuit state of each enabled route, as a call arriving now finds it: 0 closed, "
+        "1 half-open, 2 open (a disabled or removed route has none)."
+    )
 
     def __init__(
         self,

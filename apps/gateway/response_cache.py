@@ -29,7 +29,10 @@ log = structlog.get_logger("platform.gateway")
 _POLL_SECONDS = 0.01
 # Version 2 keeps when an answer was stored and how old it was then (its `Age` when served).
 # Version 1's entries (`rc:`, three fields) and these cannot be read by each other's decoder.
-KEYSPACE = "rc2:"
+# Version 3 keeps a digest of what the request sent in the fields `Vary` names, where version 2
+# kept the values (a caller's token or cookie, under `Vary: Authorization, Cookie`): each
+# release reads its own, and version 2's entries expire with their TTL.
+KEYSPACE = "rc3:"
 
 
 def lookup_or_claim_lua(entry: str, lock: str, fill_ms: str) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from apps.common.seeding import SeedOptions
+from apps.common.seeding import SeedFailure, SeedOptions
 from apps.gateway import wiring
 from core.domain.gateway.route import AuthMode, RateLimitPolicy, Route
 from core.domain.shared.result import Err, Ok
+from core.usecases.gateway.errors import RouteError
+from core.usecases.gateway.manage_routes import RouteRejected
 
 DEMO_ROUTE = "demo"
 
@@ -28,14 +30,32 @@ def demo_route() -> Route:
 
 
 def seed_gateway(options: SeedOptions) -> list[str]:
+    """With `--demo`, the demo route. The route named `demo` is the demo route, as an operator
+    may have changed it: kept as it is (seeding twice succeeds). A demo route that cannot be
+    added (`/demo` served by another route) is a failure, so `seed` exits non-zero."""
     if not options.demo:
         return []
     route = demo_route()
     match wiring.ensure_route().execute(route):
-        case Ok(True):
+        case Ok(ensured) if ensured.created:
             return [f"demo route {route.name!r}: {route.path_prefix} -> {route.upstream_url}"]
-        case Ok(False):
-            return [f"demo route {route.name!r} already present"]
+        case Ok(ensured):
+            there = ensured.route
+            return [
+                f"demo route {route.name!r} already present: "
+                f"{there.path_prefix} -> {there.upstream_url}"
+            ]
         case Err(rejected):
-            return [f"demo route not added: {rejected.error.value} {rejected.errors}"]
+            return [SeedFailure(f"demo route not added {_reasons(rejected)}")]
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reasons(rejected: RouteRejected) -> str:
+    """`(code): field: message ...`, and what the operator can do about a taken prefix."""
+    messages = " ".join(
+        f"{field}: {message}" for field, found in rejected.errors.items() for message in found
+    )
+    said = f"({rejected.error.value}): {messages}".rstrip(": ")
+    if rejected.error is RouteError.PREFIX_TAKEN:
+        said += " Move or remove that route, or seed without --demo."
+    return said

@@ -80,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers.append(("Vary", "Accept-Encoding"))
         elif behaviour == "varyall":
             headers.append(("Vary", "*"))
+        elif behaviour == "varycreds":  # an answer made for the caller's own credentials
+            headers.append(("Vary", "Authorization, Cookie"))
         elif behaviour == "cookie":
             headers += [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]
         elif behaviour == "aged":  # held 40 s by a cache behind it

@@ -56,8 +56,11 @@ def vary_names(headers: Iterable[tuple[str, str]]) -> tuple[str, ...] | None:
 
 
 def variant(request_headers: Iterable[tuple[str, str]], names: tuple[str, ...]) -> Headers:
-    """What a request sent in each of `names` (its lines joined, "" when absent): stored with
-    an answer, it says which requests that answer may serve (RFC 9111 §4.1)."""
+    """What a request sent in each of `names`, as a digest of its lines joined ("" when
+    absent): stored with an answer, it says which requests that answer may serve (RFC 9111
+    §4.1). A digest, not the values: `Vary` may name the caller's credentials
+    (`Authorization`, `Cookie`), and the entry sits in the shared cache, where a token or a
+    session cookie could be read and replayed; telling variants apart needs equality only."""
     if not names:
         return ()
     sent: dict[str, list[str]] = {}
@@ -65,7 +68,11 @@ def variant(request_headers: Iterable[tuple[str, str]], names: tuple[str, ...]) 
         lowered = name.lower()
         if lowered in names:
             sent.setdefault(lowered, []).append(value.strip())
-    return tuple((name, ", ".join(sent.get(name, ()))) for name in names)
+    return tuple((name, _digest(", ".join(sent.get(name, ())))) for name in names)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def serves(varied_on: Headers, request_headers: Iterable[tuple[str, str]]) -> bool:

@@ -138,11 +138,13 @@ class Route:
 
     def upstream_target(self, raw_path: str, query: str | None) -> str:
         """The upstream URL for a request path (prefix stripped when configured) and query
-        (None: no `?`; "": an empty one, kept as sent)."""
+        (None: no `?`; "": an empty one, kept as sent). The rest of the path is appended to
+        `upstream_url` without doubling its trailing `/`; a path that is the prefix alone gets
+        `upstream_url` as written, trailing `/` included."""
         rest = raw_path
         if self.strip_prefix and self.path_prefix != "/":
             rest = raw_path[len(self.path_prefix) :]
-        target = self.upstream_url.rstrip("/") + rest
+        target = (self.upstream_url.rstrip("/") if rest else self.upstream_url) + rest
         if target.count("/") < 3:  # scheme://host with no path at all
             target += "/"
         return target if query is None else f"{target}?{query}"

@@ -118,21 +118,34 @@ class CreateRoute:
         return Ok(route)
 
 
+@dataclass(frozen=True, slots=True)
+class Ensured:
+    """The route of that name as it now stands, and whether this call created it."""
+
+    route: Route
+    created: bool
+
+
 class EnsureRoute:
-    """Creates a route unless one of that name exists (idempotent seeding)."""
+    """Creates a route unless one of that name exists (idempotent seeding): the route of that
+    name is left as it is, however it differs from the one given."""
 
     def __init__(
         self, *, routes: RouteRepository, notifier: RouteChangeNotifier, breaker: CircuitBreaker
     ) -> None:
+        self._routes = routes
         self._create = CreateRoute(routes=routes, notifier=notifier, breaker=breaker)
 
-    def execute(self, route: Route) -> Result[bool, RouteRejected]:
-        """Ok(True) when created, Ok(False) when a route of that name was already there."""
+    def execute(self, route: Route) -> Result[Ensured, RouteRejected]:
+        """Ok(created) when added, Ok(the route there, not created) when the name was taken."""
         match self._create.execute(route):
-            case Ok(_):
-                return Ok(True)
+            case Ok(created):
+                return Ok(Ensured(created, created=True))
             case Err(RouteRejected(error=RouteError.NAME_TAKEN)):
-                return Ok(False)
+                there = self._routes.get(route.name)
+                if there is None:  # removed again meanwhile
+                    return Err(_taken_meanwhile(RouteError.NAME_TAKEN, "name"))
+                return Ok(Ensured(there, created=False))
             case Err(rejected):
                 return Err(rejected)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -1,26 +1,27 @@
 """Through real gunicorn workers (2 processes, Redis): live route changes and exact limits,
 proved on each worker (which one answered is read from its own metrics file)."""
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connections
-from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tests.e2e.gateway.platform import (
+    WORKERS,
+    gunicorn_platform,
+)
+from tests.e2e.gateway.platform import add_route as _add_route
+from tests.e2e.gateway.platform import admin_headers as _admin
+from tests.e2e.gateway.platform import fresh_get as _fresh_get
+from tests.e2e.gateway.platform import per_worker as _per_worker
+from tests.e2e.gateway.platform import until_every_worker_answers as _until_every_worker_answers
+from tests.e2e.gateway.platform import until_every_worker_holds as _until_every_worker_holds
 from tests.factories.gateway import UpstreamServer
 from tests.factories.relay import TcpRelay
 from tests.factories.tokens import access_token
@@ -29,16 +30,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True, databases=["default", "gateway"]),
 ]
-ROOT = Path(__file__).resolve().parents[3]
-WORKERS = 2
-# Routes refresh every 0.5 s; a loaded 2-core machine can take much longer, so poll up to this.
-DEADLINE_SECONDS = 10.0
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -52,125 +43,9 @@ def postgres_relay():
 
 @pytest.fixture
 def platform(tmp_path, request):
-    port = _free_port()
-    env = dict(os.environ)
     relay = request.getfixturevalue("postgres_relay") if "relayed" in request.keywords else None
-    for alias, variable in (
-        ("default", "ACCOUNTS_DATABASE_URL"),
-        ("gateway", "GATEWAY_DATABASE_URL"),
-        ("aggregation", "AGGREGATION_DATABASE_URL"),
-    ):
-        db = connections[alias].settings_dict
-        db_port = relay.port if relay else db["PORT"]
-        env[variable] = f"postgresql://{db['USER']}@{db['HOST']}:{db_port}/{db['NAME']}"
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],
-            "REDIS_URL": settings.REDIS_URL,
-            "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
-            "PORT": str(port),
-            "WEB_CONCURRENCY": str(WORKERS),
-            "GUNICORN_THREADS": "4",
-            "VAR_DIR": str(tmp_path),
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    if relay:  # a frozen database fails a call within 2 * 2 + 1 s rather than 2 * 5 + 1 s
-        env["DATABASE_TIMEOUT_SECONDS"] = "2"
-        env["READINESS_TIMEOUT_SECONDS"] = "1"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(base + "/health", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("gunicorn did not start")
-            time.sleep(0.2)
-    yield SimpleNamespace(url=base, metrics=tmp_path / "prometheus", process=process)
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def _fresh_get(url, **kwargs):
-    # A new connection per call, so both worker processes answer over time.
-    return httpx.get(url, headers={"Connection": "close", **kwargs.pop("headers", {})}, timeout=5)
-
-
-def _per_worker(metrics_dir, sample, **labels):
-    """`sample` summed over the label sets matching `labels`, by worker pid.
-
-    In prometheus_client's multiprocess mode every worker writes its own files in
-    PROMETHEUS_MULTIPROC_DIR, named after its pid (`counter_<pid>.db`, `gauge_liveall_<pid>.db`):
-    that tells the workers apart without anything in the answers themselves.
-    """
-    values = {}
-    for path in metrics_dir.glob("*.db"):
-        pid = int(path.stem.rsplit("_", 1)[1])
-        try:
-            entries = MmapedDict.read_all_values_from_file(str(path))
-        except FileNotFoundError:  # a worker that ended meanwhile: its files are removed
-            continue
-        for key, value, *_ in entries:
-            _, name, sample_labels, _ = json.loads(key)
-            if name == sample and labels.items() <= sample_labels.items():
-                values[pid] = values.get(pid, 0) + value
-    return values
-
-
-def _answered_by(platform, path, **kwargs):
-    """GET `path` on a new connection: the answer, and the pid of the worker that gave it (the
-    one whose request count went up; the gateway counts before it answers)."""
-    before = _per_worker(platform.metrics, "platform_gateway_requests_total")
-    response = _fresh_get(platform.url + path, **kwargs)
-    after = _per_worker(platform.metrics, "platform_gateway_requests_total")
-    [pid] = [pid for pid, count in after.items() if count > before.get(pid, 0)]
-    return response, pid
-
-
-def _until_every_worker_answers(platform, path, status, *, meanwhile=(), **kwargs):
-    """New connections to `path` until each worker has answered `status` at least once.
-
-    SO_REUSEPORT hashes each new connection onto one worker's socket, so a handful of requests
-    may all land on the same worker; counting who answered is what proves both did. Answers in
-    `meanwhile` (e.g. the old route table, before a worker's refresh) are allowed on the way,
-    anything else fails. Gives up after DEADLINE_SECONDS; returns the `status` answers.
-    """
-    answered, wanted = set(), []
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while len(answered) < WORKERS:
-        assert time.monotonic() < deadline, f"only workers {answered} answered {status} on {path}"
-        response, pid = _answered_by(platform, path, **kwargs)
-        if response.status_code == status:
-            answered.add(pid)
-            wanted.append(response)
-        else:
-            assert response.status_code in meanwhile, (response.status_code, response.text)
-            time.sleep(0.05)  # a worker refreshes its routes every 0.5 s
-    return wanted
-
-
-def _until_every_worker_holds(platform, routes):
-    """Wait, without proxied requests, until each worker's table has `routes` enabled routes
-    (the `platform_gateway_route_table_routes` gauge each worker sets when it reloads)."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        tables = _per_worker(platform.metrics, "platform_gateway_route_table_routes")
-        if len(tables) == WORKERS and set(tables.values()) == {routes}:
-            return
-        assert time.monotonic() < deadline, f"route tables by worker pid: {tables}"
-        time.sleep(0.05)
+    with gunicorn_platform(tmp_path, relay) as running:
+        yield running
 
 
 @pytest.fixture
@@ -178,15 +53,6 @@ def upstream():
     server = UpstreamServer().start()
     yield server
     server.stop()
-
-
-def _admin():
-    return {"Authorization": f"Bearer {access_token(roles=('admin',))}"}
-
-
-def _add_route(platform, **route):
-    created = httpx.post(platform.url + "/api/v1/gateway/routes", json=route, headers=_admin())
-    assert created.status_code == 201, created.text
 
 
 def test_every_worker_serves_route_changes_and_limits_are_exact(platform, upstream):

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from apps.gateway import wiring
 from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
@@ -66,21 +67,61 @@ def test_seed_demo_adds_the_demo_route_once():
     assert wiring.get_route().execute("demo").is_err()
     first, second = io.StringIO(), io.StringIO()
     call_command("seed", "--demo", stdout=first)
-    call_command("seed", "--demo", stdout=second)
+    call_command("seed", "--demo", stdout=second)  # idempotent: no error, nothing changed
     demo = wiring.get_route().execute("demo").unwrap()
     assert demo.path_prefix == "/demo"
     assert demo.upstream_url.endswith("/health")
     assert f"[gateway] demo route 'demo': /demo -> {demo.upstream_url}" in first.getvalue()
-    assert "[gateway] demo route 'demo' already present" in second.getvalue()
+    assert (
+        f"[gateway] demo route 'demo' already present: /demo -> {demo.upstream_url}"
+        in second.getvalue()
+    )
 
 
 @pytest.mark.django_db(databases=["default", "gateway", "aggregation"])  # every seeder runs
-def test_seed_demo_reports_a_demo_prefix_served_by_another_route(add_route):
-    add_route(name="mine", path_prefix="/demo")
+def test_seed_demo_keeps_a_demo_route_the_operator_changed_and_says_where_it_points(add_route):
+    """The route named `demo` is the demo route, whatever an operator made of it since: seeding
+    again keeps it as it is (and succeeds), but says where it points, since the README's tour
+    expects it at /demo."""
+    add_route(name="demo", path_prefix="/demo-moved", upstream_url="http://127.0.0.1:9/x")
     out = io.StringIO()
     call_command("seed", "--demo", stdout=out)
-    assert "[gateway] demo route not added: route_prefix_taken" in out.getvalue()
+    assert (
+        "[gateway] demo route 'demo' already present: /demo-moved -> http://127.0.0.1:9/x"
+        in out.getvalue()
+    )
+    assert wiring.get_route().execute("demo").unwrap().path_prefix == "/demo-moved"
+
+
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])  # every seeder runs
+@pytest.mark.parametrize("prefix", ["/demo", "/demo/"])
+def test_seed_demo_fails_when_another_route_serves_the_demo_prefix(add_route, prefix):
+    """`/demo` served by another route: the demo route cannot be added, so `seed --demo` exits
+    non-zero (`make run SEED_ARGS=--demo` stops there) and names the route in the way; the
+    other seeders still run and that route is left alone."""
+    add_route(name="mine", path_prefix=prefix)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="could not be created"):  # a non-zero exit status
+        call_command("seed", "--demo", stdout=out)
+    assert (
+        "[gateway] demo route not added (route_prefix_taken): path_prefix: Route 'mine' already "
+        "serves it. Move or remove that route, or seed without --demo." in out.getvalue()
+    )
+    assert "[aggregation]" in out.getvalue()  # the seeders after this one ran too
     assert wiring.get_route().execute("demo").is_err()
+    assert wiring.get_route().execute("mine").unwrap().path_prefix == "/demo"
+
+
+@pytest.mark.django_db(databases=["default", "gateway", "aggregation"])  # every seeder runs
+def test_seed_demo_fails_on_a_public_base_url_no_route_can_point_at(settings):
+    settings.PUBLIC_BASE_URL = "ftp://files.example.com"
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("seed", "--demo", stdout=out)
+    assert (
+        "[gateway] demo route not added (validation_error): upstream_url: Use an http:// or "
+        "https:// URL.\n" in out.getvalue()
+    )
 
 
 def test_admin_site_lists_routes_with_circuit_state_and_saves_announce(admin_client, upstream):

@@ -234,6 +234,41 @@ def test_the_circuit_gauge_reports_the_enabled_routes_of_the_table_only(
     assert circuit_samples(client) == {"kept": 0}
 
 
+def test_a_disabled_route_leaves_the_gauge_and_comes_back_with_the_circuit_it_kept(
+    client, api_client, proxy, add_route, upstream
+):
+    """No call reaches a disabled route's circuit (its paths answer 404 or go to a shorter
+    prefix), so there is no state a call would find: its series leaves the page at once rather
+    than keep an alert on `== 2` firing, or turn half-open (1) with nothing to probe. The
+    circuit itself is kept, as the status endpoint shows; enabled again, the route reports it
+    (here open an hour on, so half-open: the next call probes). The page's HELP line says
+    which routes have a series, where an operator reading the metric finds it."""
+    add_route(
+        name="paused",
+        path_prefix="/paused",
+        upstream_url=upstream.url + "/fail",
+        circuit_breaker=BreakerPolicy(failure_threshold=1, recovery_seconds=3600),
+    )
+    add_route(name="kept", path_prefix="/kept", upstream_url=upstream.url)
+    assert proxy.get("/paused").status_code == 500
+    assert circuit_samples(client) == {"paused": 2, "kept": 0}
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(roles=('admin',))}")
+    url = "/api/v1/gateway/routes/paused"
+    assert api_client.patch(url, {"enabled": False}, format="json").status_code == 200
+    assert circuit_samples(client) == {"kept": 0}
+    status = api_client.get(f"{url}/status").json()
+    assert (status["enabled"], status["circuit"]["state"]) == (False, "open")
+    help_line = next(
+        line
+        for line in client.get("/metrics").content.decode().splitlines()
+        if line.startswith("# HELP platform_gateway_circuit_state ")
+    )
+    assert "enabled route" in help_line
+    assert "disabled or removed route has none" in help_line
+    assert api_client.patch(url, {"enabled": True}, format="json").status_code == 200
+    assert circuit_samples(client) == {"paused": 2, "kept": 0}
+
+
 def test_without_redis_the_circuit_gauge_is_left_out_and_metrics_still_answer(
     client, add_route, upstream, settings
 ):

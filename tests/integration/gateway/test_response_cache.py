@@ -6,6 +6,7 @@ import threading
 import httpx
 import pytest
 
+from apps.gateway.response_cache import KEYSPACE
 from core.domain.gateway.caching import cache_key
 from core.domain.gateway.route import AuthMode
 from core.usecases.gateway.ports import CacheResult, StoredResponse
@@ -240,6 +241,36 @@ def test_an_answer_varying_on_accept_encoding_never_reaches_another_encodings_cl
     assert again.json()["headers"]["accept-encoding"] == "gzip"
     assert other.json()["headers"]["accept-encoding"] == "identity"
     assert upstream.calls["/vary"] == 2
+
+
+def test_an_answer_varying_on_credentials_keeps_no_credential_in_the_shared_cache(
+    proxy, upstream, add_route
+):
+    """`Vary: Authorization, Cookie` stores what the request sent in those fields, to serve
+    only requests that send the same: that is the caller's bearer token and session cookie.
+    Written to Redis as sent, anyone who can read the cache could replay them (the token for
+    up to 30 minutes), the way the access log is kept free of them. A digest of the values
+    tells variants apart as well."""
+    from apps.gateway.redis_support import raw_redis
+
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60, auth=AuthMode.OPTIONAL)
+    token = access_token(user_id="alice")
+    caller = {"Authorization": f"Bearer {token}", "Cookie": "sessionid=s3cr3t-session-value"}
+
+    first = proxy.get("/orders/varycreds", headers=caller)
+    again = proxy.get("/orders/varycreds", headers=caller)
+    other_cookie = proxy.get("/orders/varycreds", headers={**caller, "Cookie": "sessionid=x"})
+
+    assert [r.headers["x-cache"] for r in (first, again, other_cookie)] == ["MISS", "HIT", "MISS"]
+    client = raw_redis()
+    entries = [client.get(key) for key in client.scan_iter(match=f"*{KEYSPACE}*", count=1000)]
+    # What the gateway keeps of its own: the line before the body (this upstream echoes the
+    # request's headers in its body, which is the upstream's to answer for).
+    stored = b"".join(entry.partition(b"\n")[0] for entry in entries if entry)
+    assert b"Vary" in stored  # the entry is there
+    assert token.encode() not in stored
+    assert token.split(".")[2].encode() not in stored  # not even the signature
+    assert b"s3cr3t-session-value" not in stored
 
 
 def test_concurrent_misses_make_at_most_a_couple_of_upstream_calls(upstream, settings):

@@ -12,6 +12,7 @@ from core.usecases.gateway.manage_routes import (
     AnnounceSavedRoutes,
     CreateRoute,
     DeleteRoute,
+    Ensured,
     EnsureRoute,
     GetRoute,
     ListRoutes,
@@ -235,9 +236,10 @@ def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
 def test_ensure_creates_a_missing_route_once_and_refuses_a_taken_prefix():
     repo, notifier = InMemoryRouteRepository(), FakeNotifier()
     ensure = EnsureRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
-    assert ensure.execute(replace(ORDERS, path_prefix="/orders/")) == Ok(True)
+    assert ensure.execute(replace(ORDERS, path_prefix="/orders/")) == Ok(Ensured(ORDERS, True))
     assert repo.get("orders") == ORDERS
-    assert ensure.execute(replace(ORDERS, upstream_url="http://elsewhere")) == Ok(False)
+    again = ensure.execute(replace(ORDERS, upstream_url="http://elsewhere"))
+    assert again == Ok(Ensured(ORDERS, created=False))  # the route there, as it is
     assert repo.get("orders") == ORDERS  # an existing route is left as it is
     assert notifier.changes == 1
     taken = ensure.execute(replace(ORDERS, name="other"))
@@ -250,7 +252,24 @@ def test_ensure_racing_another_seeder_finds_the_route_there():
     repo.concurrently = lambda routes: routes.routes.update(orders=ORDERS)  # the other seeder
     assert EnsureRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
         ORDERS
-    ) == Ok(False)
+    ) == Ok(Ensured(ORDERS, created=False))
+    assert notifier.changes == 0
+
+
+def test_ensure_finding_the_name_taken_then_freed_again_reports_the_conflict():
+    """The route that held the name was removed between the create and the read: nothing to
+    show as present, nothing created; the caller may try again."""
+
+    class Vanishing(InMemoryRouteRepository):
+        def get(self, name):
+            self.routes.pop(name, None)  # removed by someone else just now
+            return super().get(name)
+
+    repo, notifier = Vanishing(ORDERS), FakeNotifier()
+    ensured = EnsureRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
+        ORDERS
+    )
+    assert ensured.error.error is RouteError.NAME_TAKEN
     assert notifier.changes == 0
 
 

@@ -124,6 +124,26 @@ def test_upstream_target_strips_the_prefix_when_asked(route, path, query, target
     assert route.upstream_target(path, query) == target
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "target"),
+    [
+        ("/orders", None, "http://svc:8080/api/"),  # the upstream_url as written
+        ("/orders", "a=1", "http://svc:8080/api/?a=1"),
+        ("/orders/", None, "http://svc:8080/api/"),
+        ("/orders/7", None, "http://svc:8080/api/7"),  # never `/api//7`
+        ("/orders/7/", None, "http://svc:8080/api/7/"),
+    ],
+)
+def test_a_path_that_is_the_prefix_reaches_the_upstream_url_with_its_trailing_slash(
+    path, query, target
+):
+    """`upstream_url: http://svc:8080/api/` names `/api/`: the route's own root (`/orders`)
+    reaches that, not `/api`, which a Django upstream answers with a redirect to `/api/` (a
+    path of the gateway's, which no route serves) or a 404."""
+    route = make(upstream_url="http://svc:8080/api/")
+    assert route.upstream_target(path, query) == target
+
+
 def test_methods_are_checked_exactly():
     assert make().allows("GET")
     assert not make().allows("POST")
