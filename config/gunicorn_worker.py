@@ -24,7 +24,9 @@ cannot parse (a malformed `Content-Length`, an oversized request line or header 
 refused with a problem document, like every other error of the platform, instead of gunicorn's
 HTML page, and so is an HTTP/1.1 request without a Host header (RFC 9112 §3.2), which gunicorn
 lets through (two Host lines it refuses itself), and so is a transfer coding besides `chunked`
-(501), which gunicorn accepts without decoding. A stopping worker wakes its lingering threads,
+(501), which gunicorn accepts without decoding. `close` among other `Connection` options ends
+the connection after the answer, as a bare `close` does (gunicorn heard only the latter). A
+stopping worker wakes its lingering threads,
 so they hand their connections back at once; a connection's keep-alive timeout starts when it
 is back in the poller (after up to one linger). A connection the server ends is drained and
 closed by the poller, not by gthread's blocking `close_graceful` on the main thread, which
@@ -300,15 +302,29 @@ def closes_for_its_body(req: Any) -> bool:
       unknown (a 408 for the timeout, RFC 9110 §15.5.9);
     - more of a Content-Length body is unread than gunicorn drains to reuse the connection
       (64 KiB), as for a 413, which refuses a body without reading it.
-    gunicorn closed it either way, after an answer that said keep-alive."""
+    gunicorn closed it either way, after an answer that said keep-alive.
+    Also true when the client asked for the close among other options (`asks_to_close`)."""
     body = req.body
     if body is None:
-        return bool(type(req).should_close(req))
+        return bool(type(req).should_close(req)) or asks_to_close(req)
     unread = getattr(body.reader, "length", 0)  # a LengthReader's; chunked: not known
     return (
         body.failed
         or (isinstance(unread, int) and unread + body.buf.tell() >= _DRAIN_MAX_BYTES)
         or type(req).should_close(req)
+        or asks_to_close(req)
+    )
+
+
+def asks_to_close(req: Any) -> bool:
+    """Whether a `Connection` field lists `close` (RFC 9110 §7.6.1: a list of options, any of
+    which may be `close`). gunicorn looks at the first field only and takes a bare `close`
+    alone, so `Connection: X-Trace, close` kept the connection open."""
+    return any(
+        name == "CONNECTION"
+        and "close" in value.lower()
+        and any(option.strip(" \t").lower() == "close" for option in value.split(","))
+        for name, value in req.headers
     )
 
 

@@ -350,3 +350,18 @@ def test_a_413_says_whether_the_connection_stays_open(small_bodies, path):
         sock.sendall(head.encode() + b"Content-Length: 100000\r\n\r\n" + b"x" * 70_000)
         status, headers, _ = split_answer(_read_until_closed(sock))
     assert (status[9:12], headers["Connection"]) == ("413", "close")
+
+
+@pytest.mark.parametrize("connection", ["X-Trace, close", "close, X-Trace", "keep-alive,close"])
+def test_close_among_other_connection_options_closes_the_connection(two_threads, connection):
+    # RFC 9110 §7.6.1: Connection is a list, and `close` anywhere in it ends the connection
+    # after the answer. gunicorn looks for a bare `close` only: the connection stayed open and
+    # the answer said keep-alive.
+    request = f"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: {connection}\r\n\r\n"
+    with _connect(two_threads.url) as sock:
+        sock.settimeout(3)  # less than the keep-alive time the server would otherwise give it
+        sock.sendall(request.encode())
+        answer = _read_until_closed(sock)
+    status, headers, _ = split_answer(answer)
+    assert status.startswith("HTTP/1.1 200 ")
+    assert headers["Connection"] == "close"
