@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.common.serializers import RejectsUnknownFields
 from core.domain.gateway.route import (
     HTTP_METHODS,
     MAX_FAILURE_THRESHOLD,
@@ -37,20 +38,20 @@ def _role() -> serializers.RegexField:
     )
 
 
-class RateLimitSerializer(serializers.Serializer):
+class RateLimitSerializer(RejectsUnknownFields):
     requests = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT_REQUESTS)
     window_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS)
     key = serializers.ChoiceField(choices=[k.value for k in LimitKey], default=LimitKey.IP.value)
 
 
-class CircuitBreakerSerializer(serializers.Serializer):
+class CircuitBreakerSerializer(RejectsUnknownFields):
     failure_threshold = serializers.IntegerField(
         min_value=1, max_value=MAX_FAILURE_THRESHOLD, default=5
     )
     recovery_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS, default=30)
 
 
-class RouteInputSerializer(serializers.Serializer):
+class RouteInputSerializer(RejectsUnknownFields):
     """A route to create (or, with `partial=True`, the fields to change)."""
 
     name = serializers.RegexField(NAME_PATTERN, max_length=63)
@@ -85,7 +86,7 @@ class RouteInputSerializer(serializers.Serializer):
         return value
 
 
-class RateLimitChangesSerializer(serializers.Serializer):
+class RateLimitChangesSerializer(RejectsUnknownFields):
     """A rate limit's fields in a PATCH, each optional: those given replace the current ones
     (a route with no limit yet needs `requests` and `window_seconds`; `key` is then `ip`)."""
 
@@ -94,7 +95,7 @@ class RateLimitChangesSerializer(serializers.Serializer):
     key = serializers.ChoiceField(choices=[k.value for k in LimitKey], required=False)
 
 
-class CircuitBreakerChangesSerializer(serializers.Serializer):
+class CircuitBreakerChangesSerializer(RejectsUnknownFields):
     """A circuit breaker's fields in a PATCH, each optional: those not given are kept."""
 
     failure_threshold = serializers.IntegerField(

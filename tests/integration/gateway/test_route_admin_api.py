@@ -355,6 +355,40 @@ def test_a_new_limit_given_by_patch_needs_its_required_fields(admin):
     assert complete.json()["rate_limit"] == {"requests": 5, "window_seconds": 60, "key": "ip"}
 
 
+@pytest.mark.parametrize(
+    ("method", "body", "errors"),
+    [
+        ("post", {**BODY, "name": "typo", "path_prefix": "/typo", "timout_ms": 100}, ["timout_ms"]),
+        ("patch", {"timout_ms": 100, "retries": 0}, ["timout_ms"]),
+        ("patch", {"rate_limit": {"request": 5}}, ["rate_limit.request"]),
+        ("patch", {"circuit_breaker": {"recovery": 5}}, ["circuit_breaker.recovery"]),
+        (
+            "post",
+            {
+                **BODY,
+                "name": "typo",
+                "path_prefix": "/typo",
+                "rate_limit": {**BODY["rate_limit"], "burst": 1},
+            },
+            ["rate_limit.burst"],
+        ),
+    ],
+    ids=["create", "patch", "patched-limit", "patched-breaker", "created-limit"],
+)
+def test_an_unknown_field_is_a_400_not_ignored(admin, method, body, errors):
+    # As Kong's admin API answers it. A mistyped field used to be dropped: a PATCH answered 200
+    # and changed nothing, a create took the default the caller meant to override.
+    created = admin.post(ROUTES, BODY, format="json").json()
+    path = ROUTES if method == "post" else f"{ROUTES}/orders"
+    response = getattr(admin, method)(path, body, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["errors"]) == errors
+    assert response.json()["errors"][errors[0]] == ["Unknown field."]
+    assert admin.get(f"{ROUTES}/orders").json() == created
+    assert admin.get(f"{ROUTES}/typo").status_code == 404
+
+
 def test_the_schema_documents_a_patch_as_changes_that_keep_what_they_do_not_give(client):
     """A PATCH keeps every field it does not give and merges nested policies (RFC 7396), so
     its documented body may default nothing (a generated client would send the default and
