@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -50,6 +51,17 @@ UPSTREAM = Histogram(
 )
 
 
+# Statuses with a label of their own: the registered ones (RFC 9110 and the IANA registry, as
+# Python knows them). An upstream may answer any of 100-599, and one that answers what it is
+# asked would let clients add series at will; the rest count under their class (`4xx`).
+_REGISTERED_STATUSES = frozenset(int(status) for status in HTTPStatus)
+
+
+def status_label(status: int) -> str:
+    """A status as a metric label: itself when registered, else its class (`2xx`…`5xx`)."""
+    return str(status) if status in _REGISTERED_STATUSES else f"{status // 100}xx"
+
+
 class PrometheusGatewayMetrics:
     """`GatewayMetrics` on prometheus_client.
 
@@ -71,7 +83,8 @@ class PrometheusGatewayMetrics:
     def upstream(self, route: str, seconds: float, outcome: str) -> None:
         child = self._upstream.get((route, outcome))
         if child is None:
-            child = self._upstream[(route, outcome)] = UPSTREAM.labels(route, outcome)
+            label = status_label(int(outcome)) if outcome.isdigit() else outcome
+            child = self._upstream[(route, outcome)] = UPSTREAM.labels(route, label)
         child.observe(seconds)
         self.recent.called_upstream(route, seconds)
 
@@ -81,7 +94,7 @@ class PrometheusGatewayMetrics:
     def answered(self, route: str, status: int, seconds: float) -> None:
         children = self._answered.get((route, status))
         if children is None:
-            label = str(status)
+            label = status_label(status)
             children = (REQUESTS.labels(route, label), DURATION.labels(route, label))
             self._answered[(route, status)] = children
         children[0].inc()

@@ -70,6 +70,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
         if behaviour == "fail":
             status = 500
+        elif behaviour == "status":  # the status the caller asks for (?code=NNN)
+            status = int(query.get("code", ["200"])[0])
         elif behaviour == "nostore":
             headers.append(("Cache-Control", "no-store"))
         elif behaviour == "private":
