@@ -9,7 +9,11 @@ hooks overwrite those attributes once the span has started (the SDK cannot remov
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -35,3 +39,17 @@ def query_free_request_hook(span: Span, request: Any) -> None:
     """The request hook of `DjangoInstrumentor` (server spans) and `HTTPXClientInstrumentor`
     (client spans): the query leaves the span."""
     drop_query(span)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """No spans for what runs inside: for a background thread's own housekeeping (a worker's
+    route-table poll, its traffic flush), whose Redis and database calls belong to no request.
+    With tracing on, each poll was a trace of its own: two a second per idle worker."""
+    if not settings.TRACING:
+        yield
+        return
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield

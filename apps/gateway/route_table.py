@@ -23,6 +23,7 @@ import structlog
 from django.core.cache import cache
 from django.db import DatabaseError, connections, transaction
 
+from apps.common.tracing import untraced
 from apps.gateway.redis_support import REDIS_FALLBACKS, redis_unavailable
 from core.domain.gateway.matching import RouteTable
 from core.domain.gateway.route import Route
@@ -88,12 +89,13 @@ class VersionedRouteSource:
         goes away. gunicorn starts it in each worker (config/gunicorn.py, post_worker_init)."""
 
         def refresh_forever() -> None:
-            while True:
-                try:
-                    self.current()
-                except Exception as error:  # logged by the reload; try again next period
-                    log.debug("gateway_routes_refresh_failed", error=type(error).__name__)
-                time.sleep(self._refresh)
+            with untraced():  # housekeeping: no request's trace, and no trace of its own
+                while True:
+                    try:
+                        self.current()
+                    except Exception as error:  # logged by the reload; try again next period
+                        log.debug("gateway_routes_refresh_failed", error=type(error).__name__)
+                    time.sleep(self._refresh)
 
         thread = threading.Thread(target=refresh_forever, name="gateway-routes", daemon=True)
         thread.start()

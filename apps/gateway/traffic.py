@@ -24,6 +24,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from apps.common.tracing import untraced
 from apps.gateway.redis_support import redis_unavailable
 from core.usecases.gateway.route_status import TrafficSummary
 
@@ -177,8 +178,9 @@ class RecentTraffic:
         self._flusher.start()
 
     def _flush_forever(self) -> None:
-        while not self._closed.wait(self._flush_every):
-            self.flush()
+        with untraced():  # housekeeping: no request's trace, and no trace of its own
+            while not self._closed.wait(self._flush_every):
+                self.flush()
 
     def close(self) -> None:
         """Stop the background flusher (it flushes once more)."""
