@@ -340,7 +340,11 @@ def _access_log() -> Any:
 
 
 def _log_access(reply: Reply, method: str, path: str, elapsed: float) -> None:
-    """The access-log line of one answered request (the same fields as Django's side)."""
+    """The access-log line of one answered request (the same fields as Django's side). WSGI's
+    `PATH_INFO` is the path's bytes read as latin-1; the line spells them as UTF-8, as
+    Django's `request.path` does (bytes that are not UTF-8 as U+FFFD)."""
+    if not path.isascii():
+        path = path.encode("latin-1", "replace").decode("utf-8", "replace")
     _access_log().info(
         "request",
         method=method,

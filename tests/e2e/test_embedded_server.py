@@ -257,3 +257,24 @@ def test_a_proxied_request_whose_body_breaks_off_or_breaks_the_framing_is_a_400(
     assert head.startswith(b"HTTP/1.1 400 "), answer
     problem = json.loads(body)
     assert (problem["code"], problem["detail"]) == ("malformed_request", detail)
+
+
+def test_the_proxys_log_line_spells_a_utf_8_path_as_djangos_does(embedded_process):
+    # WSGI hands the path over as its bytes read as latin-1: the proxy logged `/café` as
+    # `/cafÃ©`, where Django's own lines have `/café`, so a search for the path found one side.
+    for raw, request_id in ((b"/caf%C3%A9/m%C3%BCnchen", "rid-utf8"), (b"/raw%FF", "rid-raw")):
+        request = b"GET " + raw + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        answer = send_raw(
+            embedded_process.url, request + b"X-Request-ID: " + request_id.encode() + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 404 "), answer
+    lines = [
+        json.loads(line)
+        for line in (embedded_process.var_dir / "server.log").read_text().splitlines()
+        if line.startswith("{") and '"platform.access"' in line
+    ]
+    paths = {
+        line["request_id"]: line["path"] for line in lines if line["request_id"].startswith("rid-")
+    }
+    assert paths["rid-utf8"] == "/café/münchen"
+    assert paths["rid-raw"] == "/raw\ufffd"  # not UTF-8: replaced
