@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from apps.aggregation import wiring
-from apps.common.seeding import SeedOptions
+from apps.common.seeding import SeedFailure, SeedOptions
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from core.domain.shared.result import Err, Ok
 
@@ -48,11 +48,17 @@ def demo_composite(base_url: str) -> Composite:
 def seed(options: SeedOptions) -> list[str]:
     if not options.demo:
         return []
-    match wiring.ensure_composite().execute(demo_composite(settings.AGGREGATION_DEMO_BASE_URL)):
+    base_url = settings.AGGREGATION_DEMO_BASE_URL
+    match wiring.ensure_composite().execute(demo_composite(base_url)):
         case Ok(True):
             return [f"Created the demo composite '{DEMO_NAME}'."]
         case Ok(False):
             return [f"The demo composite '{DEMO_NAME}' already exists."]
-        case Err(error):  # pragma: no cover - the demo definition is valid by construction
-            return [f"Could not create the demo composite: {error.value}."]
+        case Err(error):  # a demo base URL the composite rules refuse (it is configurable)
+            return [
+                SeedFailure(
+                    f"Could not create the demo composite ({error.value}): its sources are "
+                    f"under AGGREGATION_DEMO_BASE_URL, {base_url!r}."
+                )
+            ]
     raise AssertionError("unreachable")  # pragma: no cover

@@ -63,3 +63,15 @@ def test_seed_demo_adds_the_demo_composite_once():
 def test_seed_without_demo_adds_no_composite():
     call_command("seed", stdout=StringIO())
     assert not CompositeRow.objects.using("aggregation").exists()
+
+
+@pytest.mark.django_db(databases=[*DATABASES, "gateway"])  # the demo route is seeded too
+def test_seed_demo_fails_when_the_demo_composite_cannot_be_made(settings):
+    # A demo base URL the composite rules refuse (AGGREGATION_DEMO_BASE_URL is configurable)
+    # was one more printed line, and the command said "Seeding done." with exit status 0.
+    settings.AGGREGATION_DEMO_BASE_URL = "ftp://127.0.0.1:8000"
+    out = StringIO()
+    with pytest.raises(CommandError, match="Seeding incomplete"):
+        call_command("seed", "--demo", stdout=out)
+    assert "[aggregation] Could not create the demo composite" in out.getvalue()
+    assert not CompositeRow.objects.using("aggregation").exists()
