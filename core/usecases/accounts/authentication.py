@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import LockoutPolicy, User, UserStatus
 from core.domain.accounts.values import Email, UserId
 from core.domain.shared.identity import Principal
@@ -259,11 +259,15 @@ class RefreshTokens:
             self._events.refreshed()
             return Ok(SignedIn(user, tokens))
         session = self._sessions.get(claims.session_id)
-        if session is None or session.user_id != user.id or not session.is_live(now):
+        if session is None or session.user_id != user.id:
+            return Err(RefreshError.INVALID)
+        if session.ended_for_reuse:  # said of each of its tokens, whoever presents it
+            return Err(RefreshError.REUSED)
+        if not session.is_live(now):
             return Err(RefreshError.INVALID)
         # The family lives but its current token is another one: this one was already used.
         # The family as revoked under its row lock knows its latest access token.
-        ended = self._sessions.revoke(session.id, user.id, now)
+        ended = self._sessions.revoke(session.id, user.id, now, reason=SessionEnd.REUSE)
         deny_session_tokens(self._revocations, ended or session)
         self._events.reuse_detected()
         return Err(RefreshError.REUSED)
@@ -300,7 +304,10 @@ class Logout:
         if claims.is_err() or claims.unwrap().user_id.value != principal.user_id:
             return Err(LogoutError.INVALID)
         ended = self._sessions.revoke(
-            claims.unwrap().session_id, claims.unwrap().user_id, self._clock.now()
+            claims.unwrap().session_id,
+            claims.unwrap().user_id,
+            self._clock.now(),
+            reason=SessionEnd.LOGOUT,
         )
         if ended is not None:
             deny_session_tokens(self._revocations, ended)
@@ -344,7 +351,11 @@ class LogoutAll:
                 user.revoke_tokens(now)
                 self._users.save(user)
             revocation = end_user_sessions(
-                user_id=UserId(user_id), now=now, sessions=self._sessions
+                user_id=UserId(user_id),
+                now=now,
+                sessions=self._sessions,
+                # The API's caller logs out everywhere; without one, an operator ends them.
+                reason=SessionEnd.LOGOUT_ALL if caller is not None else SessionEnd.ADMIN,
             )
             self._uow.commit()
         revocation.publish(self._revocations)

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
@@ -59,7 +59,7 @@ def test_a_token_of_a_revoked_session_is_revoked(world, alice):
     # What the cache's `sid` mark says too (logout, session delete, reuse, password change),
     # also once that mark is lost.
     mine, theirs = start_session(world, alice), start_session(world, alice)
-    world.sessions.revoke(theirs.id, alice.id, world.clock.now())
+    world.sessions.revoke(theirs.id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     get = GetCurrentUser(users=world.users)
     assert get.execute(token_of(alice.id.value, world.clock.now(), theirs.id)) == Err(
         CurrentUserError.TOKEN_REVOKED
@@ -71,7 +71,7 @@ def test_a_revoked_session_of_someone_else_says_nothing_about_the_token(world, a
     bob = make_user(world.clock, email="bob@example.com")
     world.users.add(bob)
     bobs = start_session(world, bob)
-    world.sessions.revoke(bobs.id, bob.id, world.clock.now())
+    world.sessions.revoke(bobs.id, bob.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     me = token_of(alice.id.value, world.clock.now(), bobs.id)
     assert GetCurrentUser(users=world.users).execute(me).is_ok()
 

@@ -1,5 +1,6 @@
 """RefreshTokens."""
 
+from core.domain.accounts.sessions import SessionEnd
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import (
@@ -35,8 +36,30 @@ def test_reuse_ends_the_family_and_denies_its_access_token(world, alice):
     second = use_case(world).execute(first.refresh_token).unwrap().tokens
     assert use_case(world).execute(first.refresh_token) == Err(RefreshError.REUSED)
     assert second.access_jti in world.revocations.denied
-    assert use_case(world).execute(second.refresh_token) == Err(RefreshError.INVALID)
     assert "reuse" in world.events.events
+    session_id = first.refresh_token.split("|")[2]
+    assert world.sessions.get(session_id).revoked_reason == SessionEnd.REUSE
+
+
+def test_every_later_token_of_a_family_revoked_for_reuse_is_reused(world, alice):
+    first = login(world)
+    second = use_case(world).execute(first.refresh_token).unwrap().tokens
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.REUSED)
+    world.clock.advance(hours=1)
+    for token in (second, first, second):
+        assert use_case(world).execute(token.refresh_token) == Err(RefreshError.REUSED)
+    assert world.events.events.count("reuse") == 1  # detected once; the rest only say so
+
+
+def test_a_family_ended_otherwise_is_invalid_for_every_token(world, alice):
+    first = login(world)
+    second = use_case(world).execute(first.refresh_token).unwrap().tokens
+    session_id = first.refresh_token.split("|")[2]
+    world.sessions.revoke(session_id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
+    for token in (second, first):
+        assert use_case(world).execute(token.refresh_token) == Err(RefreshError.INVALID)
+    assert world.sessions.get(session_id).revoked_reason == SessionEnd.LOGOUT
+    assert "reuse" not in world.events.events
 
 
 def test_expired_and_garbage_tokens(world, alice):
