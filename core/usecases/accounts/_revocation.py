@@ -58,10 +58,9 @@ def end_user_sessions(
     *, user_id: UserId, now: datetime, sessions: SessionRepository, reason: SessionEnd
 ) -> Revocation:
     """End every refresh family of the user; the facts that make every earlier access token
-    invalid.
-
-    The per-user cut-off has one-second resolution (as `iat` has), so each ended family's
-    access tokens are also denied by session: tokens minted in the same second die too.
+    invalid: the per-user cut-off (published as `now`'s next whole second, which reaches the
+    tokens minted earlier in its own second too) and, for each ended family, its session mark
+    (which the database's check of a token agrees with, `acting_for`).
     """
     return Revocation(
         ended=tuple(sessions.revoke_all(user_id, now, reason=reason)),

@@ -30,6 +30,7 @@ __all__ = [
     "RefreshClaims",
     "RefreshTokenError",
     "SessionRepository",
+    "Sleeper",
     "TokenIssuer",
     "TokenOwner",
     "TokenPurpose",
@@ -254,6 +255,15 @@ class LoginFailures(Protocol):
     after the answer has left: a refusal must not take longer for a known address."""
 
     def record(self, user_id: UserId, at: datetime) -> None: ...
+
+
+class Sleeper(Protocol):
+    """Holds the calling thread until the accounts' clock reads a moment: a token minted right
+    after a per-user cut-off waits for the cut-off's next second (`User.tokens_valid_from`)."""
+
+    def sleep_until(self, moment: datetime) -> None:
+        """Return once the clock reads `moment` or later (at once if it already does)."""
+        ...
 
 
 class AccountEvents(Protocol):

@@ -1,8 +1,11 @@
 """RefreshTokens."""
 
+from datetime import timedelta
+
 from core.domain.accounts.sessions import SessionEnd
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
+from core.usecases.accounts.admin import UpdateUser, UserChanges
 from core.usecases.accounts.authentication import (
     RefreshError,
     RefreshTokens,
@@ -19,6 +22,7 @@ def use_case(w):
         uow=w.uow,
         clock=w.clock,
         events=w.events,
+        sleeper=w.clock,
     )
 
 
@@ -104,3 +108,29 @@ def test_the_user_is_read_under_a_row_lock_held_until_the_swap_commits(world, al
     # A change of roles or status, which locks the row too, is ordered with this refresh.
     assert world.users.locked == [alice.id.value]
     assert world.uow.commits == commits + 1
+
+
+def test_a_refresh_right_after_a_roles_change_mints_from_the_next_second(world, alice):
+    """The change's cut-off refuses its whole second; the refresh that follows it within that
+    second waits for the next one, so the new pair (with the new roles) works."""
+    first = login(world)
+    second = world.clock.now().replace(microsecond=0)
+    world.clock.set(second + timedelta(milliseconds=300))
+    assert (
+        UpdateUser(
+            users=world.users,
+            sessions=world.sessions,
+            revocations=world.revocations,
+            uow=world.uow,
+            clock=world.clock,
+        )
+        .execute(alice.id.value, UserChanges(roles=("user", "billing")))
+        .is_ok()
+    )
+    world.clock.advance(milliseconds=100)
+    rotated = use_case(world).execute(first.refresh_token).unwrap()
+    assert rotated.tokens.issued_at == second + timedelta(seconds=1)
+    assert rotated.user.roles == ("user", "billing")
+    assert world.users.get(alice.id).honours_token(
+        rotated.tokens.issued_at, roles=frozenset(rotated.user.roles)
+    )
