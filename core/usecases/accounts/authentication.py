@@ -264,7 +264,7 @@ class RefreshTokens:
                 pass
         with self._uow:
             user = self._users.get_for_update(claims.user_id)
-            if user is None:
+            if user is None or user.is_final:  # a soft delete stands for removal, as at login
                 return Err(RefreshError.INVALID)
             if not user.can_login():
                 return Err(RefreshError.ACCOUNT_INACTIVE)

@@ -254,6 +254,19 @@ def test_a_token_of_a_vanished_user_is_token_invalid(api_client, alice):
 
 
 @pytest.mark.django_db(databases=["default"])
+def test_a_token_of_a_deleted_user_is_token_invalid_as_a_vanished_users(api_client, alice):
+    """A soft delete stands for removal (login answers as for an unknown address), as Keycloak
+    answers a removed user's refresh token: not `account_inactive`, which suspension and
+    deactivation answer, and which says the account is still there."""
+    pair = login(api_client, "alice@example.com")
+    alice.status = "deleted"
+    alice.save()
+    refused = refresh(api_client, pair["refresh_token"])
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_invalid")
+    assert refused.json()["detail"] == "The refresh token is not valid."
+
+
+@pytest.mark.django_db(databases=["default"])
 def test_a_suspended_user_cannot_refresh(api_client, alice):
     pair = login(api_client, "alice@example.com")
     alice.status = "suspended"

@@ -81,6 +81,14 @@ def test_unknown_user_or_session(world, alice):
     assert use_case(world).execute(first.refresh_token) == Err(RefreshError.INVALID)
 
 
+def test_a_deleted_users_token_is_invalid_as_a_vanished_users(world, alice):
+    first = login(world)
+    user = world.users.get(alice.id)
+    user.status = UserStatus.DELETED
+    world.users.save(user)
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.INVALID)
+
+
 def test_an_inactive_user_cannot_refresh(world, alice):
     first = login(world)
     user = world.users.get(alice.id)
