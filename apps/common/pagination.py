@@ -17,7 +17,7 @@ class PageNumberField(serializers.IntegerField):
     def to_internal_value(self, data: Any) -> int:
         if not (isinstance(data, str) and data.isascii() and data.isdigit()):
             self.fail("invalid")
-        return int(super().to_internal_value(data))
+        return super().to_internal_value(data)
 
 
 class _PageQuery(serializers.Serializer[Any]):
