@@ -111,6 +111,9 @@ class RefreshSession(models.Model):
     user_agent = models.CharField(max_length=300, blank=True, default="")
     ip = models.CharField(max_length=45, blank=True, default="")
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Why it was revoked (`SessionEnd`); "" while it lives, and for families ended before
+    # reasons were kept.
+    revoked_reason = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         db_table = "accounts_session"

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email, PasswordHash, UserId, email_query_spellings
 from core.usecases.accounts.ports import TokenOwner, TokenPurpose, UserPage, UserQuery
@@ -159,6 +159,7 @@ def _session_to_domain(row: RefreshSession) -> Session:
         user_agent=row.user_agent,
         ip=row.ip,
         revoked_at=row.revoked_at,
+        revoked_reason=SessionEnd(row.revoked_reason) if row.revoked_reason else None,
     )
 
 
@@ -175,6 +176,7 @@ def _session_to_row(session: Session) -> RefreshSession:
         user_agent=session.user_agent,
         ip=session.ip,
         revoked_at=session.revoked_at,
+        revoked_reason=session.revoked_reason.value if session.revoked_reason else "",
     )
 
 
@@ -217,7 +219,9 @@ class DjangoSessionRepository:
         )
         return updated == 1
 
-    def revoke(self, session_id: str, user_id: UserId, now: datetime) -> Session | None:
+    def revoke(
+        self, session_id: str, user_id: UserId, now: datetime, *, reason: SessionEnd
+    ) -> Session | None:
         with transaction.atomic(using=DB):
             row = (
                 RefreshSession.objects.using(DB)
@@ -230,12 +234,12 @@ class DjangoSessionRepository:
             session = _session_to_domain(row)
             if not session.is_live(now):
                 return None
-            row.revoked_at = now
-            row.save(using=DB, update_fields=["revoked_at"])
+            row.revoked_at, row.revoked_reason = now, reason.value
+            row.save(using=DB, update_fields=["revoked_at", "revoked_reason"])
         return session
 
     def revoke_all(
-        self, user_id: UserId, now: datetime, *, keep: str | None = None
+        self, user_id: UserId, now: datetime, *, reason: SessionEnd, keep: str | None = None
     ) -> list[Session]:
         # An expired family whose last access token is still valid is ended too: the database
         # then says its tokens are revoked (`token_owner`), not only the cache.
@@ -249,7 +253,7 @@ class DjangoSessionRepository:
         with transaction.atomic(using=DB):
             rows = list(live.select_for_update())
             RefreshSession.objects.using(DB).filter(pk__in=[r.pk for r in rows]).update(
-                revoked_at=now
+                revoked_at=now, revoked_reason=reason.value
             )
         return [_session_to_domain(row) for row in rows]
 
@@ -267,10 +271,12 @@ class DjangoSessionRepository:
 
     def purge(self, before: datetime) -> int:
         # A family whose last access token still lives is kept: password change finds it
-        # there to deny that token.
+        # there to deny that token. One revoked for reuse is kept until it expires: its tokens
+        # answer `token_reused` until then.
+        ended_early = Q(revoked_at__lte=before) & ~Q(revoked_reason=SessionEnd.REUSE.value)
         deleted, _ = (
             RefreshSession.objects.using(DB)
-            .filter(Q(expires_at__lte=before) | Q(revoked_at__lte=before))
+            .filter(Q(expires_at__lte=before) | ended_early)
             .filter(Q(access_expires_at__isnull=True) | Q(access_expires_at__lte=before))
             .delete()
         )

@@ -8,6 +8,7 @@ the token issuer read one clock, the system's unless a test set another (`use_cl
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Protocol
 
 from django.conf import settings
 
@@ -44,22 +45,28 @@ from core.usecases.accounts.password_reset import (
     ResetPassword,
     SealPasswordSet,
 )
-from core.usecases.accounts.ports import Clock
+from core.usecases.accounts.ports import Clock, Sleeper
 from core.usecases.accounts.profile import ChangePassword, GetCurrentUser, UpdateProfile
 from core.usecases.accounts.registration import RegisterUser, ResendVerification, VerifyEmail
 from core.usecases.accounts.sessions import ListSessions, RevokeSession
 
-_clock: Clock = SystemClock()
+
+class _AccountsClock(Clock, Sleeper, Protocol):
+    """The accounts' one clock: it tells the time and waits for a moment (`Sleeper`)."""
 
 
-def clock() -> Clock:
+_clock: _AccountsClock = SystemClock()
+
+
+def clock() -> _AccountsClock:
     """The clock use cases are built with: what time it is for the accounts context."""
     return _clock
 
 
-def use_clock(new: Clock) -> Clock:
+def use_clock(new: _AccountsClock) -> _AccountsClock:
     """Build every use case from now on with `new` and return the clock it replaces; tests
-    move time with it instead of sleeping (tokens' `iat` and `exp` come from it too)."""
+    move time with it instead of sleeping (tokens' `iat` and `exp` come from it too, and a
+    wait for a cut-off's second moves it)."""
     global _clock
     previous, _clock = _clock, new
     return previous
@@ -128,6 +135,7 @@ def authenticate_user() -> AuthenticateUser:
         events=PrometheusAccountEvents(),
         failures=_login_failures(),
         session_lifetime=_session_lifetime(),
+        sleeper=clock(),
     )
 
 
@@ -169,6 +177,7 @@ def refresh_tokens() -> RefreshTokens:
         uow=DjangoUnitOfWork(),
         clock=clock(),
         events=PrometheusAccountEvents(),
+        sleeper=clock(),
     )
 
 

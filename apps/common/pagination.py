@@ -8,11 +8,23 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
 
+class PageNumberField(serializers.IntegerField):
+    """A page number or size from the query string: ASCII digits only. Python's `int()` (so
+    DRF's `IntegerField` and the paginator) also takes other scripts' digits (`٣`), full-width
+    ones, a sign, blanks, underscores and DRF a trailing `.0`; none is how a client writes a
+    page, and each is refused as any other bad value is."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not (isinstance(data, str) and data.isascii() and data.isdigit()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class _PageQuery(serializers.Serializer[Any]):
     """`?page=` and `?page_size=` must be whole numbers from 1, as on every list."""
 
-    page = serializers.IntegerField(min_value=1, required=False)
-    page_size = serializers.IntegerField(min_value=1, required=False)
+    page = PageNumberField(min_value=1, required=False)
+    page_size = PageNumberField(min_value=1, required=False)
 
 
 class PagePagination(PageNumberPagination):

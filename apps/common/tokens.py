@@ -77,8 +77,14 @@ class CacheTokenRevocations:
         _set_until(REVOKED_SID_KEY.format(session_id), expires_at)
 
     def revoke_user_tokens(self, user_id: str, issued_before: datetime) -> None:
+        # `iat` has whole seconds, so "issued before 12:00:00.5" reaches every token of 12:00:00
+        # (one of them may predate the cut-off): the cut-off is that moment rounded up, and the
+        # check (here and in the gateway's script) stays `iat < cut-off`. The accounts mint no
+        # token of the user before that second (`User.tokens_valid_from`).
         _publish(
-            USER_CUTOFF_KEY.format(user_id), int(issued_before.timestamp()), _user_cutoff_ttl()
+            USER_CUTOFF_KEY.format(user_id),
+            math.ceil(issued_before.timestamp()),
+            _user_cutoff_ttl(),
         )
 
     def facts_for(

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import User
 from core.domain.accounts.values import Email, PasswordHash, UserId
 from core.domain.shared.result import Err, Ok, Result
@@ -91,15 +91,19 @@ class InMemorySessionRepository:
         session.access_expires_at, session.last_used_at = access_expires_at, now
         return True
 
-    def revoke(self, session_id: str, user_id: UserId, now: datetime) -> Session | None:
+    def revoke(
+        self, session_id: str, user_id: UserId, now: datetime, *, reason: SessionEnd
+    ) -> Session | None:
         session = self.rows.get(session_id)
         if session is None or session.user_id != user_id or not session.is_live(now):
             return None
         before = copy.deepcopy(session)
-        session.revoked_at = now
+        session.revoked_at, session.revoked_reason = now, reason
         return before
 
-    def revoke_all(self, user_id: UserId, now: datetime, *, keep: str | None = None):
+    def revoke_all(
+        self, user_id: UserId, now: datetime, *, reason: SessionEnd, keep: str | None = None
+    ):
         ended = []
         for session in self.rows.values():
             access_lives = session.access_expires_at is not None and session.access_expires_at > now
@@ -110,7 +114,7 @@ class InMemorySessionRepository:
                 and session.id != keep
             ):
                 ended.append(copy.deepcopy(session))
-                session.revoked_at = now
+                session.revoked_at, session.revoked_reason = now, reason
         return ended
 
     def live_for(self, user_id: UserId, now: datetime) -> list[Session]:
@@ -131,7 +135,10 @@ class InMemorySessionRepository:
         doomed = [
             s.id
             for s in self.rows.values()
-            if (s.expires_at <= before or (s.revoked_at is not None and s.revoked_at <= before))
+            if (
+                s.expires_at <= before
+                or (s.revoked_at is not None and s.revoked_at <= before and not s.ended_for_reuse)
+            )
             and (s.access_expires_at is None or s.access_expires_at <= before)
         ]
         for session_id in doomed:

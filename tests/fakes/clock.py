@@ -20,6 +20,10 @@ class FakeClock:
     def set(self, moment: datetime) -> None:
         self._now = moment
 
+    def sleep_until(self, moment: datetime) -> None:
+        """`Sleeper`: the time jumps to `moment` (never back)."""
+        self._now = max(self._now, moment)
+
 
 class FakeMonotonic:
     """`Monotonic` whose seconds move only when the test (or a fake it drives) says so."""

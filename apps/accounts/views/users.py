@@ -24,7 +24,7 @@ from apps.accounts.errors import ERRORS
 from apps.accounts.serializers import RoleField, UserOutput, user_body
 from apps.accounts.views.base import AccountsView
 from apps.common.openapi import BEARER_401, problems
-from apps.common.pagination import PagePagination, page_parameters
+from apps.common.pagination import PageNumberField, PagePagination, page_parameters
 from apps.common.permissions import IsAdmin, IsAuthenticated
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import MAX_ROLES
@@ -52,8 +52,8 @@ class UserListView(AccountsView):
         email = serializers.CharField(max_length=254, required=False)
         status = serializers.ChoiceField(choices=STATUSES, required=False)
         role = RoleField(required=False)
-        page = serializers.IntegerField(min_value=1, default=1)
-        page_size = serializers.IntegerField(min_value=1, default=PagePagination.page_size)
+        page = PageNumberField(min_value=1, default=1)
+        page_size = PageNumberField(min_value=1, default=PagePagination.page_size)
 
     @extend_schema(
         operation_id="users_list",

@@ -102,6 +102,18 @@ class User:
         """Every token issued before `now` stops working (the durable cut-off)."""
         self.tokens_valid_after = now
 
+    @property
+    def tokens_valid_from(self) -> datetime | None:
+        """The first whole second whose tokens the cut-off keeps: `tokens_valid_after` rounded
+        up. `iat` has whole seconds, so a token of the cut-off's own second may predate it (a
+        role taken away at .5 s, a token minted at .1 s) and that whole second is refused; no
+        token is minted for the user before this (login and refresh wait for it)."""
+        cutoff = self.tokens_valid_after
+        if cutoff is None:
+            return None
+        whole = cutoff.replace(microsecond=0)
+        return whole if whole == cutoff else whole + timedelta(seconds=1)
+
     def honours_token(
         self,
         issued_at: datetime,
@@ -111,17 +123,17 @@ class User:
     ) -> bool:
         """Whether an access token issued at `issued_at` carrying `roles` may still act for
         this user, by what the database holds: only an active user's tokens, none issued before
-        the durable cut-off, none of a session (refresh family) that was revoked, and none
-        carrying a role the user no longer has (a token of the cut-off's own second, which the
-        cut-off keeps). The cut-off compares whole seconds, as `iat` and the cache's cut-off
-        do (`is_revoked`), so both say the same about every token."""
+        the durable cut-off's next whole second (`tokens_valid_from`), none of a session
+        (refresh family) that was revoked, and none carrying a role the user no longer has. The
+        cut-off compares whole seconds, as `iat` and the cache's cut-off (published as that
+        same second) do (`is_revoked`), so both say the same about every token."""
         if self.status != UserStatus.ACTIVE or not roles <= set(self.roles):
             return False
-        cutoff = self.tokens_valid_after
+        valid_from = self.tokens_valid_from
         return not is_revoked(
             issued_at=int(issued_at.timestamp()),
             token_denied=False,
-            user_valid_after=None if cutoff is None else int(cutoff.timestamp()),
+            user_valid_after=None if valid_from is None else int(valid_from.timestamp()),
             session_revoked=session_revoked,
         )
 

@@ -49,8 +49,10 @@ def is_revoked(
     """A token is revoked when its own id was denied, its session (refresh family) was ended, or
     it predates the user's cut-off.
 
-    The cut-off is in whole seconds, as `iat` is; a token issued in the cut-off second itself is
-    kept, so a login right after a password reset works (Keycloak's not-before rule).
+    The cut-off is a whole second, as `iat` is: the moment of the change rounded up (a token of
+    the change's own second may predate it), and a token issued in that second is kept. Accounts
+    mint no token in the second before it, so a login right after a password reset works
+    (Keycloak's not-before rule; docs/accounts.md).
     """
     if token_denied or session_revoked:
         return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.values import UserId
 from core.domain.shared.identity import Principal
 from core.usecases.accounts.ports import SessionRepository, TokenRevocations
@@ -54,15 +54,18 @@ class Revocation:
             revocations.revoke_user_tokens(self.user_id.value, self.issued_before)
 
 
-def end_user_sessions(*, user_id: UserId, now: datetime, sessions: SessionRepository) -> Revocation:
+def end_user_sessions(
+    *, user_id: UserId, now: datetime, sessions: SessionRepository, reason: SessionEnd
+) -> Revocation:
     """End every refresh family of the user; the facts that make every earlier access token
-    invalid.
-
-    The per-user cut-off has one-second resolution (as `iat` has), so each ended family's
-    access tokens are also denied by session: tokens minted in the same second die too.
+    invalid: the per-user cut-off (published as `now`'s next whole second, which reaches the
+    tokens minted earlier in its own second too) and, for each ended family, its session mark
+    (which the database's check of a token agrees with, `acting_for`).
     """
     return Revocation(
-        ended=tuple(sessions.revoke_all(user_id, now)), user_id=user_id, issued_before=now
+        ended=tuple(sessions.revoke_all(user_id, now, reason=reason)),
+        user_id=user_id,
+        issued_before=now,
     )
 
 
@@ -86,7 +89,7 @@ def end_other_sessions(
         (s.id for s in sessions.with_live_access(user_id, now) if s.access_jti == caller.token_id),
         None,
     )
-    sessions.revoke_all(user_id, now, keep=keep)
+    sessions.revoke_all(user_id, now, reason=SessionEnd.PASSWORD_CHANGE, keep=keep)
     # Read after the families are ended (and locked), so every fact covers the newest token.
     return Revocation(
         ended=tuple(s for s in sessions.with_live_access(user_id, now) if s.id != keep)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.domain.accounts.sessions import SessionEnd
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import UserId, is_valid_role
 from core.domain.shared.identity import Principal
@@ -140,7 +141,12 @@ class UpdateUser:
                 user.email_verified = changes.email_verified
             if ends_sessions:
                 user.revoke_tokens(now)
-                revocation = end_user_sessions(user_id=user.id, now=now, sessions=self._sessions)
+                revocation = end_user_sessions(
+                    user_id=user.id,
+                    now=now,
+                    sessions=self._sessions,
+                    reason=SessionEnd.ACCOUNT_STATUS,
+                )
             elif roles_changed:
                 user.revoke_tokens(now)
                 revocation = Revocation(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import LockoutPolicy, User, UserStatus
 from core.domain.accounts.values import Email, UserId
 from core.domain.shared.identity import Principal
@@ -21,11 +21,27 @@ from core.usecases.accounts.ports import (
     PasswordHasher,
     RefreshTokenError,
     SessionRepository,
+    Sleeper,
     TokenIssuer,
     TokenRevocations,
     UnitOfWork,
     UserRepository,
 )
+
+# How long a mint waits at most for a cut-off's second (`_await_cut_off`).
+MAX_CUT_OFF_WAIT = timedelta(seconds=1)
+
+
+def _await_cut_off(user: User, clock: Clock, sleeper: Sleeper) -> None:
+    """Hold a mint for `user` until the first second whose tokens their cut-off keeps
+    (`User.tokens_valid_from`): within the cut-off's own second a token would be refused on
+    arrival, `iat` having whole seconds. Refresh waits under the user's row lock, so no cut-off
+    moves meanwhile; login before taking it (and under it only for a cut-off committed while
+    the password was hashed). A second at most: a cut-off further ahead comes from a clock
+    running ahead, and waiting it out would hold the thread (and the row) as long."""
+    valid_from, now = user.tokens_valid_from, clock.now()
+    if valid_from is not None and now < valid_from:
+        sleeper.sleep_until(min(valid_from, now + MAX_CUT_OFF_WAIT))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +166,11 @@ class AuthenticateUser:
         events: AccountEvents,
         failures: LoginFailures,
         session_lifetime: timedelta,
+        sleeper: Sleeper,
     ) -> None:
         self._users, self._sessions, self._issuer = users, sessions, issuer
         self._uow, self._clock, self._events = uow, clock, events
-        self._lifetime = session_lifetime
+        self._lifetime, self._sleeper = session_lifetime, sleeper
         self._verify = VerifyCredentials(
             users=users, hasher=hasher, clock=clock, events=events, failures=failures
         )
@@ -162,7 +179,10 @@ class AuthenticateUser:
         verified = self._verify.execute(credentials)
         if verified.is_err():
             return Err(verified.unwrap_err())
-        user, now = verified.unwrap(), self._clock.now()
+        user = verified.unwrap()
+        # Right after a cut-off, wait before the row lock, not holding it.
+        _await_cut_off(user, self._clock, self._sleeper)
+        now = self._clock.now()
         with self._uow:
             # Read again under the row lock, and mint from that row: a change committed while
             # we were hashing (a suspension, new roles, a lock, a new password) decides, and
@@ -173,9 +193,11 @@ class AuthenticateUser:
             if refusal is not None:
                 return self._refuse(*refusal)
             assert fresh is not None, "no refusal means a user"
+            if fresh.tokens_valid_after != user.tokens_valid_after:  # cut off while hashing
+                _await_cut_off(fresh, self._clock, self._sleeper)
             session = Session.start(
                 user_id=fresh.id,
-                now=now,
+                now=self._clock.now(),
                 lifetime=self._lifetime,
                 user_agent=credentials.user_agent,
                 ip=credentials.ip,
@@ -212,7 +234,8 @@ class RefreshTokens:
     compare-and-swap the family's current jti. A token that lost the swap was already used:
     that is reuse, and the whole family ends. The lock orders the refresh with every change of
     the user's roles or status (they lock the row too): the new pair is minted either from the
-    changed row, or before the change, which then finds the new access token to deny.
+    changed row, or before the change, which then finds the new access token to deny. Right
+    after a cut-off (a change of roles) the pair waits for the cut-off's next second.
     """
 
     def __init__(
@@ -225,10 +248,11 @@ class RefreshTokens:
         uow: UnitOfWork,
         clock: Clock,
         events: AccountEvents,
+        sleeper: Sleeper,
     ) -> None:
         self._users, self._sessions, self._issuer = users, sessions, issuer
         self._revocations, self._uow = revocations, uow
-        self._clock, self._events = clock, events
+        self._clock, self._events, self._sleeper = clock, events, sleeper
 
     def execute(self, raw_token: str) -> Result[SignedIn, RefreshError]:
         match self._issuer.read_refresh(raw_token):
@@ -240,10 +264,11 @@ class RefreshTokens:
                 pass
         with self._uow:
             user = self._users.get_for_update(claims.user_id)
-            if user is None:
+            if user is None or user.is_final:  # a soft delete stands for removal, as at login
                 return Err(RefreshError.INVALID)
             if not user.can_login():
                 return Err(RefreshError.ACCOUNT_INACTIVE)
+            _await_cut_off(user, self._clock, self._sleeper)
             now = self._clock.now()
             tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
             rotated = self._sessions.rotate(
@@ -259,11 +284,15 @@ class RefreshTokens:
             self._events.refreshed()
             return Ok(SignedIn(user, tokens))
         session = self._sessions.get(claims.session_id)
-        if session is None or session.user_id != user.id or not session.is_live(now):
+        if session is None or session.user_id != user.id:
+            return Err(RefreshError.INVALID)
+        if session.ended_for_reuse:  # said of each of its tokens, whoever presents it
+            return Err(RefreshError.REUSED)
+        if not session.is_live(now):
             return Err(RefreshError.INVALID)
         # The family lives but its current token is another one: this one was already used.
         # The family as revoked under its row lock knows its latest access token.
-        ended = self._sessions.revoke(session.id, user.id, now)
+        ended = self._sessions.revoke(session.id, user.id, now, reason=SessionEnd.REUSE)
         deny_session_tokens(self._revocations, ended or session)
         self._events.reuse_detected()
         return Err(RefreshError.REUSED)
@@ -300,7 +329,10 @@ class Logout:
         if claims.is_err() or claims.unwrap().user_id.value != principal.user_id:
             return Err(LogoutError.INVALID)
         ended = self._sessions.revoke(
-            claims.unwrap().session_id, claims.unwrap().user_id, self._clock.now()
+            claims.unwrap().session_id,
+            claims.unwrap().user_id,
+            self._clock.now(),
+            reason=SessionEnd.LOGOUT,
         )
         if ended is not None:
             deny_session_tokens(self._revocations, ended)
@@ -344,7 +376,11 @@ class LogoutAll:
                 user.revoke_tokens(now)
                 self._users.save(user)
             revocation = end_user_sessions(
-                user_id=UserId(user_id), now=now, sessions=self._sessions
+                user_id=UserId(user_id),
+                now=now,
+                sessions=self._sessions,
+                # The API's caller logs out everywhere; without one, an operator ends them.
+                reason=SessionEnd.LOGOUT_ALL if caller is not None else SessionEnd.ADMIN,
             )
             self._uow.commit()
         revocation.publish(self._revocations)

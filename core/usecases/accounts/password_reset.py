@@ -8,6 +8,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.sessions import SessionEnd
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import Email, UserId
 from core.domain.shared.result import Err, Ok, Result
@@ -120,7 +121,12 @@ class ResetPassword:
             user.failed_logins, user.locked_until = 0, None
             user.revoke_tokens(now)
             self._users.save(user)
-            revocation = end_user_sessions(user_id=user.id, now=now, sessions=self._sessions)
+            revocation = end_user_sessions(
+                user_id=user.id,
+                now=now,
+                sessions=self._sessions,
+                reason=SessionEnd.PASSWORD_RESET,
+            )
             self._uow.commit()
         revocation.publish(self._revocations)
         return Ok(None)
@@ -153,7 +159,9 @@ class SealPasswordSet:
             if user is not None:
                 user.revoke_tokens(now)
                 self._users.save(user)
-            revocation = end_user_sessions(user_id=user_id_, now=now, sessions=self._sessions)
+            revocation = end_user_sessions(
+                user_id=user_id_, now=now, sessions=self._sessions, reason=SessionEnd.PASSWORD_SET
+            )
             self._uow.commit()
         revocation.publish(self._revocations)
         return Ok(None)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email, PasswordHash, UserId
 from core.domain.shared.result import Result
@@ -30,6 +30,7 @@ __all__ = [
     "RefreshClaims",
     "RefreshTokenError",
     "SessionRepository",
+    "Sleeper",
     "TokenIssuer",
     "TokenOwner",
     "TokenPurpose",
@@ -115,15 +116,18 @@ class SessionRepository(Protocol):
         """Replace the current refresh jti if it is still `presented_jti` and the family lives."""
         ...
 
-    def revoke(self, session_id: str, user_id: UserId, now: datetime) -> Session | None:
-        """End one live family of the user; the family as it was, or None if none was live."""
+    def revoke(
+        self, session_id: str, user_id: UserId, now: datetime, *, reason: SessionEnd
+    ) -> Session | None:
+        """End one live family of the user for `reason`; the family as it was, or None if none
+        was live (a family already ended keeps its reason)."""
         ...
 
     def revoke_all(
-        self, user_id: UserId, now: datetime, *, keep: str | None = None
+        self, user_id: UserId, now: datetime, *, reason: SessionEnd, keep: str | None = None
     ) -> list[Session]:
-        """End every family of the user except `keep` that is live or expired with its last
-        access token still valid; the families ended."""
+        """End for `reason` every family of the user except `keep` that is live or expired with
+        its last access token still valid; the families ended."""
         ...
 
     def live_for(self, user_id: UserId, now: datetime) -> list[Session]: ...
@@ -134,7 +138,8 @@ class SessionRepository(Protocol):
 
     def purge(self, before: datetime) -> int:
         """Delete families that expired or were revoked before `before` and whose last access
-        token expired by then; how many."""
+        token expired by then, but a family revoked for reuse only once it has expired (its
+        tokens answer reuse until then); how many."""
         ...
 
 
@@ -250,6 +255,15 @@ class LoginFailures(Protocol):
     after the answer has left: a refusal must not take longer for a known address."""
 
     def record(self, user_id: UserId, at: datetime) -> None: ...
+
+
+class Sleeper(Protocol):
+    """Holds the calling thread until the accounts' clock reads a moment: a token minted right
+    after a per-user cut-off waits for the cut-off's next second (`User.tokens_valid_from`)."""
+
+    def sleep_until(self, moment: datetime) -> None:
+        """Return once the clock reads `moment` or later (at once if it already does)."""
+        ...
 
 
 class AccountEvents(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.domain.accounts.sessions import Session, parse_session_id
+from core.domain.accounts.sessions import Session, SessionEnd, parse_session_id
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import deny_session_tokens
@@ -63,7 +63,9 @@ class RevokeSession:
         canonical = parse_session_id(session_id)
         if canonical is None:
             return Err(RevokeSessionError.NOT_FOUND)
-        ended = self._sessions.revoke(canonical, caller.unwrap().id, self._clock.now())
+        ended = self._sessions.revoke(
+            canonical, caller.unwrap().id, self._clock.now(), reason=SessionEnd.SESSION_REVOKED
+        )
         if ended is None:
             return Err(RevokeSessionError.NOT_FOUND)
         deny_session_tokens(self._revocations, ended)

@@ -49,6 +49,10 @@ def test_register_verify_login_refresh_reuse_logout(make_run_server):
         fresh = http.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
         reused = http.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
         assert (fresh.status_code, reused.json()["code"]) == (200, "token_reused")
+        newest = http.post(
+            "/api/v1/auth/refresh", json={"refresh_token": fresh.json()["refresh_token"]}
+        )
+        assert (newest.status_code, newest.json()["code"]) == (401, "token_reused")
 
         pair = http.post("/api/v1/auth/login", json=login).json()
         statuses = []

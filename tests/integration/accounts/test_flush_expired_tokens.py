@@ -45,3 +45,19 @@ def test_a_family_whose_last_access_token_lives_is_kept_until_it_expires(api_cli
     )
     call_command("flush_expired_tokens", stdout=StringIO())
     assert not RefreshSession.objects.exists()
+
+
+def test_a_family_revoked_for_reuse_is_kept_until_it_expires(api_client, alice):
+    """Each later presentation of its tokens answers `token_reused`, which needs the row."""
+    first = login(api_client, "alice@example.com")
+    second = api_client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]})
+    api_client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]})
+    ended_long_ago = timezone.now() - timedelta(hours=1)
+    RefreshSession.objects.update(revoked_at=ended_long_ago, access_expires_at=ended_long_ago)
+    call_command("flush_expired_tokens", stdout=StringIO())
+    newest = second.json()["refresh_token"]
+    answer = api_client.post("/api/v1/auth/refresh", {"refresh_token": newest})
+    assert answer.json()["code"] == "token_reused"
+    RefreshSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    call_command("flush_expired_tokens", stdout=StringIO())
+    assert not RefreshSession.objects.exists()

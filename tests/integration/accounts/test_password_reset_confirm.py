@@ -75,3 +75,48 @@ def test_a_verification_token_does_not_reset_a_password(api_client):
     )
     response = api_client.post(URL, {"token": last_mailed_token(), "new_password": NEW})
     assert (response.status_code, response.json()["code"]) == (400, "invalid_token")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_two_confirms_of_one_token_at_once_set_one_password(alice):
+    """Both find the token usable and hash their password; the token's row lock then lets one
+    use it, and the other finds it used (400 `invalid_token`), not a second password set."""
+    from django.db import connections, transaction
+    from rest_framework.test import APIClient
+
+    from apps.accounts.models import OneTimeToken
+    from tests.integration.races import blocked_by_me, in_thread, lock_waiters, poll
+
+    client = APIClient()
+    pair = login(client, "alice@example.com")
+    client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"}, format="json")
+    token = last_mailed_token()
+    passwords = ("fresh-orchard-lantern-4", "quiet-harbour-compass-5")
+
+    def confirm(password):
+        return lambda: APIClient(raise_request_exception=False).post(
+            URL, {"token": token, "new_password": password}, format="json"
+        )
+
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        row = OneTimeToken.objects.select_for_update().get(used_at__isnull=True)
+        racers = [in_thread(confirm(password)) for password in passwords]
+        poll(
+            lambda: len(blocked_by_me(cursor)) == 1 and lock_waiters(cursor) == 2,
+            "both confirms wait for the token's row, one behind the other",
+        )
+        assert row.used_at is None
+    answers = []
+    for thread, answer in racers:
+        thread.join()
+        answers.append(answer[0])
+    statuses = sorted((a.status_code, a.json()["code"] if a.content else None) for a in answers)
+    assert statuses == [(204, None), (400, "invalid_token")]
+    winner = passwords[[a.status_code for a in answers].index(204)]
+    loser = next(p for p in passwords if p != winner)
+    assert login(client, "alice@example.com", winner)
+    wrong = client.post(
+        "/api/v1/auth/login", {"email": "alice@example.com", "password": loser}, format="json"
+    )
+    assert wrong.status_code == 401
+    assert client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401

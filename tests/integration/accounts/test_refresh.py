@@ -8,7 +8,8 @@ from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.accounts.models import RefreshSession
-from tests.integration.accounts.conftest import bearer, login
+from tests.factories.accounts import AdminFactory
+from tests.integration.accounts.conftest import bearer, last_mailed_token, login
 
 URL = "/api/v1/auth/refresh"
 
@@ -39,10 +40,107 @@ def test_a_used_refresh_token_is_reuse_and_ends_the_family(api_client, alice):
     reused = refresh(api_client, first["refresh_token"])
     assert reused.status_code == 401
     assert reused.json()["code"] == "token_reused"
-    # The legitimate holder's newer tokens die with the family.
-    assert refresh(api_client, second["refresh_token"]).json()["code"] == "token_invalid"
+    # The legitimate holder's newer tokens die with the family, and say why.
+    assert refresh(api_client, second["refresh_token"]).json()["code"] == "token_reused"
     me = api_client.get("/api/v1/auth/me", **bearer(second["access_token"]))
     assert me.json()["code"] == "token_revoked"
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_every_later_token_of_a_family_revoked_for_reuse_is_token_reused(
+    api_client, alice, django_assert_max_num_queries
+):
+    """Keycloak's rule: once a family was revoked for reuse, each of its refresh tokens says so
+    whoever presents it (the thief's newest, the owner's, the reused one again), at no more
+    cost than any refused token."""
+    first = login(api_client, "alice@example.com")
+    stolen = refresh(api_client, first["refresh_token"]).json()
+    newest = refresh(api_client, stolen["refresh_token"]).json()
+    assert refresh(api_client, first["refresh_token"]).json()["code"] == "token_reused"
+    for token in (newest, stolen, first, newest):
+        with django_assert_max_num_queries(5):  # as for a token of an ended family (below)
+            answer = refresh(api_client, token["refresh_token"])
+        assert (answer.status_code, answer.json()["code"]) == (401, "token_reused")
+        assert answer["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert RefreshSession.objects.get().revoked_reason == "reuse"
+    logout = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": newest["refresh_token"]},
+        **bearer(login(api_client, "alice@example.com")["access_token"]),
+    )
+    assert logout.status_code == 204  # a logout later does not make it another reason
+    assert refresh(api_client, newest["refresh_token"]).json()["code"] == "token_reused"
+
+
+def _logout(client, pair, other):
+    return client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": pair["refresh_token"]},
+        **bearer(pair["access_token"]),
+    )
+
+
+def _delete_session(client, pair, other):
+    sid = AccessToken(pair["access_token"])["sid"]
+    return client.delete(f"/api/v1/auth/sessions/{sid}", **bearer(other["access_token"]))
+
+
+def _logout_all(client, pair, other):
+    return client.post("/api/v1/auth/logout-all", **bearer(other["access_token"]))
+
+
+def _password_change(client, pair, other):
+    return client.post(
+        "/api/v1/auth/password/change",
+        {"current_password": "correct-horse-battery-9", "new_password": "fresh-orchard-lantern-4"},
+        **bearer(other["access_token"]),
+    )
+
+
+def _password_reset(client, pair, other):
+    client.post("/api/v1/auth/password/reset", {"email": "alice@example.com"})
+    return client.post(
+        "/api/v1/auth/password/reset/confirm",
+        {"token": last_mailed_token(), "new_password": "fresh-orchard-lantern-4"},
+    )
+
+
+def _suspension(client, pair, other):
+    AdminFactory(email="root@example.com")
+    admin = bearer(login(client, "root@example.com")["access_token"])
+    uid = pair["user"]["id"]
+    suspended = client.patch(f"/api/v1/users/{uid}", {"status": "suspended"}, **admin)
+    assert suspended.status_code == 200, suspended.content
+    return client.patch(f"/api/v1/users/{uid}", {"status": "active"}, **admin)
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize(
+    ("end", "reason", "answered"),
+    [
+        (_logout, "logout", 204),
+        (_delete_session, "session_revoked", 204),
+        (_logout_all, "logout_all", 204),
+        (_password_change, "password_change", 204),
+        (_password_reset, "password_reset", 204),
+        (_suspension, "account_status", 200),
+    ],
+)
+def test_a_family_ended_for_another_reason_stays_token_invalid(
+    api_client, alice, django_assert_max_num_queries, end, reason, answered
+):
+    pair = login(api_client, "alice@example.com")
+    other = login(api_client, "alice@example.com")
+    newer = refresh(api_client, pair["refresh_token"]).json()
+    assert end(api_client, newer, other).status_code == answered
+    sid = AccessToken(newer["access_token"])["sid"]
+    assert RefreshSession.objects.get(pk=sid).revoked_reason == reason
+    for token in (newer, newer):
+        with django_assert_max_num_queries(5):
+            answer = refresh(api_client, token["refresh_token"])
+        assert (answer.status_code, answer.json()["code"]) == (401, "token_invalid")
+    # An older token of that family is not taken for reuse either: the family had ended.
+    assert refresh(api_client, pair["refresh_token"]).json()["code"] == "token_invalid"
 
 
 @pytest.mark.django_db(databases=["default"])
@@ -153,6 +251,19 @@ def test_a_token_of_a_vanished_user_is_token_invalid(api_client, alice):
     pair = login(api_client, "alice@example.com")
     alice.delete()
     assert refresh(api_client, pair["refresh_token"]).json()["code"] == "token_invalid"
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_token_of_a_deleted_user_is_token_invalid_as_a_vanished_users(api_client, alice):
+    """A soft delete stands for removal (login answers as for an unknown address), as Keycloak
+    answers a removed user's refresh token: not `account_inactive`, which suspension and
+    deactivation answer, and which says the account is still there."""
+    pair = login(api_client, "alice@example.com")
+    alice.status = "deleted"
+    alice.save()
+    refused = refresh(api_client, pair["refresh_token"])
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_invalid")
+    assert refused.json()["detail"] == "The refresh token is not valid."
 
 
 @pytest.mark.django_db(databases=["default"])

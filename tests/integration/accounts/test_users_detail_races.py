@@ -1,6 +1,6 @@
-"""PATCH /api/v1/users/{id} racing a refresh of the user's session (real PostgreSQL): no refresh
-keeps a token that carries what the change took away, and a change that did not commit
-revokes nothing.
+"""PATCH /api/v1/users/{id} racing a refresh of the user's session, or other changes (real
+PostgreSQL): no refresh keeps a token that carries what the change took away, a change that did
+not commit revokes nothing, and changes at once are decided one after the other.
 
 The interleavings are made by PostgreSQL itself, not by patching: the test holds a lock in its
 own transaction so that a request stops at a chosen statement, lets the other request run into
@@ -154,3 +154,36 @@ def test_a_login_that_read_alice_before_the_change_committed_goes_by_the_change(
         assert not alice.sessions.filter(revoked_at__isnull=True).exists()
     else:
         assert _accepted_roles(answer.json()["access_token"]) == NEW_ROLES
+
+
+def test_status_changes_at_once_are_ordered_by_the_row_lock(alice, tokens):
+    """Three admins' changes of one status at once: each waits for the user's row and decides
+    on what the one before it committed (a legal transition or 400), never a 5xx, and the
+    user's tokens end whatever the order."""
+    alice_pair, admin = tokens
+    calls = {
+        status: _patch(admin["access_token"], alice.id, {"status": status})
+        for status in ("suspended", "inactive", "deleted")
+    }
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [alice.id])
+        racers = {status: in_thread(call) for status, call in calls.items()}
+        poll(
+            lambda: len(blocked_by_me(cursor)) >= 1 and lock_waiters(cursor) == 3,
+            "the three changes wait for alice's row",
+        )
+    answers = {}
+    for status, (thread, answer) in racers.items():
+        thread.join()
+        answers[status] = answer[0]
+    done = {s for s, a in answers.items() if a.status_code == 200}
+    refused = {s: a.json()["code"] for s, a in answers.items() if a.status_code != 200}
+    assert set(refused.values()) <= {"illegal_status_transition"}, refused
+    # From active only one of them is legal first; after it only `deleted` still is.
+    assert "deleted" in done, answers
+    assert len(done - {"deleted"}) <= 1, answers
+    alice.refresh_from_db()
+    assert alice.status == "deleted"
+    me = APIClient().get("/api/v1/auth/me", **bearer(alice_pair["access_token"]))
+    assert me.status_code == 401
+    assert _refresh(alice_pair["refresh_token"])().json()["code"] == "token_invalid"

@@ -6,8 +6,13 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
-from apps.common.tokens import CacheTokenRevocations, SimpleJWTAccessTokenVerifier
+from apps.common.tokens import (
+    USER_CUTOFF_KEY,
+    CacheTokenRevocations,
+    SimpleJWTAccessTokenVerifier,
+)
 from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err, Ok
 from tests.factories.tokens import access_token, refresh_token
@@ -90,11 +95,27 @@ def test_a_denied_token_id_is_revoked_until_it_expires(verifier):
 
 def test_tokens_issued_before_the_user_cutoff_are_revoked(verifier):
     revocations = CacheTokenRevocations()
-    old = _forge(_claims(sub="u-7", jti="old", iat=int(datetime.now(UTC).timestamp()) - 60))
-    revocations.revoke_user_tokens("u-7", datetime.now(UTC))
+    now = int(datetime.now(UTC).timestamp())
+    old = _forge(_claims(sub="u-7", jti="old", iat=now - 60))
+    revocations.revoke_user_tokens("u-7", datetime.fromtimestamp(now - 5, UTC))
     assert verifier.verify(old) == Err(TokenError.REVOKED)
-    fresh = _forge(_claims(sub="u-7", jti="fresh"))
+    fresh = _forge(_claims(sub="u-7", jti="fresh", iat=now))
     assert verifier.verify(fresh).is_ok()
+
+
+def test_a_cutoff_within_a_second_refuses_that_whole_second(verifier):
+    """`iat` has whole seconds, so a token of the cut-off's own second may have been minted
+    before it (a role taken away at .5 s, a token minted at .1 s): the cut-off is published as
+    the next whole second, the value the gateway's script compares `iat` with too."""
+    second = int(datetime.now(UTC).timestamp()) - 10
+    CacheTokenRevocations().revoke_user_tokens("u-9", datetime.fromtimestamp(second + 0.5, UTC))
+    assert cache.get(USER_CUTOFF_KEY.format("u-9")) == second + 1
+    for iat, revoked in ((second - 1, True), (second, True), (second + 1, False)):
+        token = _forge(_claims(sub="u-9", jti=f"j-{iat}", iat=iat))
+        assert (verifier.verify(token) == Err(TokenError.REVOKED)) is revoked, iat
+    # A cut-off on a whole second refuses the tokens before it only.
+    CacheTokenRevocations().revoke_user_tokens("u-9", datetime.fromtimestamp(second, UTC))
+    assert cache.get(USER_CUTOFF_KEY.format("u-9")) == second
 
 
 def test_every_token_of_a_revoked_session_is_revoked(verifier):

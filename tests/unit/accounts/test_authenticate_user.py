@@ -107,6 +107,7 @@ def test_a_wrong_password_is_handed_over_to_be_counted_not_counted_in_the_login(
         events=world.events,
         failures=counted,
         session_lifetime=timedelta(days=7),
+        sleeper=world.clock,
     )
     assert login.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
     assert counted.recorded == [(alice.id, world.clock.now())]
@@ -175,3 +176,78 @@ def test_verifying_credentials_opens_no_session_and_counts_like_login(world, ali
     assert world.sessions.rows == {}
     assert verify.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
     assert world.users.get(alice.id).failed_logins == 1
+
+
+def _cut_off(world, user_id, at):
+    user = world.users.get(user_id)
+    user.revoke_tokens(at)
+    world.users.save(user)
+
+
+def test_a_login_in_the_second_of_a_cut_off_mints_from_the_next_second(world, alice):
+    """A cut-off refuses its whole second (`iat` has no finer resolution), so a login right
+    after one waits for the next second instead of handing out a token refused on arrival."""
+    second = world.clock.now()  # a whole second
+    _cut_off(world, alice.id, second + timedelta(milliseconds=400))
+    world.clock.advance(milliseconds=500)
+    signed_in = use_case(world).execute(creds()).unwrap()
+    assert signed_in.tokens.issued_at == second + timedelta(seconds=1)
+    assert world.clock.now() == second + timedelta(seconds=1)  # it waited, no longer
+    assert world.users.get(alice.id).honours_token(signed_in.tokens.issued_at)
+
+
+def test_a_login_after_the_cut_offs_second_does_not_wait(world, alice):
+    second = world.clock.now()
+    _cut_off(world, alice.id, second + timedelta(milliseconds=400))
+    world.clock.advance(seconds=1, milliseconds=100)
+    before = world.clock.now()
+    assert use_case(world).execute(creds()).unwrap().tokens.issued_at == before
+    assert world.clock.now() == before
+
+
+def test_a_cut_off_ahead_of_the_clock_holds_a_login_a_second_at_most(world, alice):
+    """A cut-off written by a server whose clock runs ahead: waiting it out would hold the
+    user's row for as long; the token minted after a second is refused until the clocks
+    agree, as any token of that server's future would be."""
+    before = world.clock.now()
+    _cut_off(world, alice.id, before + timedelta(minutes=5))
+    assert use_case(world).execute(creds()).is_ok()
+    assert world.clock.now() == before + timedelta(seconds=1)
+
+
+def test_a_login_waits_for_the_cut_offs_second_before_it_takes_the_row_lock(world, alice):
+    """The row lock orders the user's changes, logins and refreshes (and embedded SQLite's
+    write lock holds the whole database): a login does not hold it while it waits."""
+    second = world.clock.now()
+    _cut_off(world, alice.id, second + timedelta(milliseconds=400))
+    world.clock.advance(milliseconds=500)
+    world.users.locked = []
+    locks_while_waiting = []
+
+    class Watching:
+        def sleep_until(self, moment):
+            locks_while_waiting.append(list(world.users.locked))
+            world.clock.sleep_until(moment)
+
+    signed_in = authenticate_user(world, sleeper=Watching()).execute(creds()).unwrap()
+    assert locks_while_waiting == [[]]  # once, before the lock; not again under it
+    assert world.users.locked == [alice.id.value]
+    assert signed_in.tokens.issued_at == second + timedelta(seconds=1)
+
+
+def test_a_cut_off_committed_while_the_password_was_hashed_is_waited_for_under_the_lock(
+    world, alice
+):
+    second = world.clock.now()
+    world.clock.advance(milliseconds=100)
+
+    class CutOffWhileHashing(type(world.hasher)):
+        def verify(self, raw_password, hashed):
+            _cut_off(world, alice.id, second + timedelta(milliseconds=300))
+            world.clock.advance(milliseconds=300)
+            return super().verify(raw_password, hashed)
+
+    world.hasher = CutOffWhileHashing()
+    signed_in = use_case(world).execute(creds()).unwrap()
+    assert signed_in.tokens.issued_at == second + timedelta(seconds=1)
+    assert world.users.get(alice.id).honours_token(signed_in.tokens.issued_at)

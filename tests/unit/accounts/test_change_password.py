@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from core.domain.accounts.passwords import BLANK_MESSAGE, PasswordRejected
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
@@ -135,7 +135,7 @@ def test_a_token_the_users_record_says_is_revoked_changes_nothing(world, alice):
 
 def test_a_token_of_a_revoked_session_changes_nothing(world, alice):
     mine, other = session(world, alice, "mine"), session(world, alice, "theirs")
-    world.sessions.revoke(mine.id, alice.id, world.clock.now())
+    world.sessions.revoke(mine.id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     me = principal(world, alice, session_id=mine.id)
     result = change(world).execute(me, current_password="s3cret-pass", new_password="brand-new-1")
     assert result == Err(ChangePasswordError.TOKEN_REVOKED)

@@ -100,7 +100,16 @@ def test_a_user_honours_only_tokens_after_their_cut_off_and_only_while_active():
     assert user.honours_token(now)
     cut = replace(user, tokens_valid_after=now + timedelta(seconds=1, milliseconds=500))
     assert not cut.honours_token(now)
-    assert cut.honours_token(now + timedelta(seconds=1))  # the cut-off second itself
+    # `iat` has whole seconds: one of the cut-off's own second may predate the cut-off, so
+    # it is refused; tokens are honoured from the next whole second (`tokens_valid_from`).
+    assert not cut.honours_token(now + timedelta(seconds=1))
+    assert cut.tokens_valid_from == now + timedelta(seconds=2)
+    assert cut.honours_token(now + timedelta(seconds=2))
+    on_the_second = replace(user, tokens_valid_after=now + timedelta(seconds=1))
+    assert on_the_second.tokens_valid_from == now + timedelta(seconds=1)
+    assert not on_the_second.honours_token(now)
+    assert on_the_second.honours_token(now + timedelta(seconds=1))
+    assert user.tokens_valid_from is None
     for status in (UserStatus.INACTIVE, UserStatus.SUSPENDED, UserStatus.DELETED):
         assert not replace(user, status=status).honours_token(now)
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
@@ -48,18 +48,21 @@ def test_a_token_issued_before_the_users_cut_off_is_revoked(world, alice):
     assert get.execute(after).unwrap().id == alice.id
 
 
-def test_a_token_of_the_cut_off_second_itself_is_kept_as_the_cache_keeps_it(world, alice):
+def test_a_token_of_the_cut_off_second_itself_is_refused_as_the_cache_refuses_it(world, alice):
+    """It may predate the cut-off (`iat` has no fraction); no token of that second is minted
+    after it (login and refresh wait for the next), so the next second's token is kept."""
     issued = world.clock.now()  # a whole second: `iat` has no fraction
     world.users.save(replace(alice, tokens_valid_after=issued + timedelta(milliseconds=700)))
-    me = token_of(alice.id.value, issued)
-    assert GetCurrentUser(users=world.users).execute(me).is_ok()
+    get = GetCurrentUser(users=world.users)
+    assert get.execute(token_of(alice.id.value, issued)) == Err(CurrentUserError.TOKEN_REVOKED)
+    assert get.execute(token_of(alice.id.value, issued + timedelta(seconds=1))).is_ok()
 
 
 def test_a_token_of_a_revoked_session_is_revoked(world, alice):
     # What the cache's `sid` mark says too (logout, session delete, reuse, password change),
     # also once that mark is lost.
     mine, theirs = start_session(world, alice), start_session(world, alice)
-    world.sessions.revoke(theirs.id, alice.id, world.clock.now())
+    world.sessions.revoke(theirs.id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     get = GetCurrentUser(users=world.users)
     assert get.execute(token_of(alice.id.value, world.clock.now(), theirs.id)) == Err(
         CurrentUserError.TOKEN_REVOKED
@@ -71,7 +74,7 @@ def test_a_revoked_session_of_someone_else_says_nothing_about_the_token(world, a
     bob = make_user(world.clock, email="bob@example.com")
     world.users.add(bob)
     bobs = start_session(world, bob)
-    world.sessions.revoke(bobs.id, bob.id, world.clock.now())
+    world.sessions.revoke(bobs.id, bob.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     me = token_of(alice.id.value, world.clock.now(), bobs.id)
     assert GetCurrentUser(users=world.users).execute(me).is_ok()
 

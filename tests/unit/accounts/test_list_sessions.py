@@ -1,6 +1,6 @@
 """ListSessions."""
 
-from core.domain.accounts.sessions import Session
+from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.shared.result import Err
 from core.usecases.accounts.caller import CurrentUserError
 from core.usecases.accounts.sessions import ListSessions
@@ -32,6 +32,6 @@ def test_list_is_newest_first(world, alice):
 def test_a_token_of_a_revoked_session_lists_nothing(world, alice):
     # What the cache's facts say too, also once they are lost.
     mine = start(world, alice, "mine")
-    world.sessions.revoke(mine.id, alice.id, world.clock.now())
+    world.sessions.revoke(mine.id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     listed = list_sessions(world).execute(principal_of(world, alice, session_id=mine.id))
     assert listed == Err(CurrentUserError.TOKEN_REVOKED)

@@ -1,5 +1,6 @@
 """LogoutAll."""
 
+from core.domain.accounts.sessions import SessionEnd
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import LogoutAll
 from core.usecases.accounts.caller import CurrentUserError
@@ -27,6 +28,9 @@ def test_logout_all_ends_everything_and_sets_the_cut_off(world, alice):
         clock=world.clock,
     ).execute(alice.id.value)
     assert world.sessions.live_for(alice.id, world.clock.now()) == []
+    # Without a caller it is an operator's doing (Django admin's revoke or delete).
+    reasons = {s.revoked_reason for s in world.sessions.rows.values()}
+    assert reasons == {SessionEnd.ADMIN}
     assert len(world.revocations.denied) == 2
     assert len(world.revocations.denied_sessions) == 2
     assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
@@ -47,7 +51,7 @@ def test_logout_all_of_a_vanished_user_still_publishes_the_cut_off(world):
 def test_a_caller_whose_session_was_revoked_ends_nothing(world, alice):
     first, second = login(world), login(world)
     mine = first.refresh_token.split("|")[2]
-    world.sessions.revoke(mine, alice.id, world.clock.now())
+    world.sessions.revoke(mine, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     caller = principal_of(world, alice, session_id=mine)
     result = logout_all(world).execute(alice.id.value, caller=caller)
     assert result == Err(CurrentUserError.TOKEN_REVOKED)

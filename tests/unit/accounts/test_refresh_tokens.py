@@ -1,12 +1,19 @@
 """RefreshTokens."""
 
+from datetime import timedelta
+
+import pytest
+
+from core.domain.accounts.sessions import SessionEnd
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
+from core.usecases.accounts.admin import UserChanges
 from core.usecases.accounts.authentication import (
     RefreshError,
     RefreshTokens,
 )
 from tests.unit.accounts.sessions import login
+from tests.unit.accounts.test_update_user import update
 
 
 def use_case(w):
@@ -18,6 +25,7 @@ def use_case(w):
         uow=w.uow,
         clock=w.clock,
         events=w.events,
+        sleeper=w.clock,
     )
 
 
@@ -35,8 +43,30 @@ def test_reuse_ends_the_family_and_denies_its_access_token(world, alice):
     second = use_case(world).execute(first.refresh_token).unwrap().tokens
     assert use_case(world).execute(first.refresh_token) == Err(RefreshError.REUSED)
     assert second.access_jti in world.revocations.denied
-    assert use_case(world).execute(second.refresh_token) == Err(RefreshError.INVALID)
     assert "reuse" in world.events.events
+    session_id = first.refresh_token.split("|")[2]
+    assert world.sessions.get(session_id).revoked_reason == SessionEnd.REUSE
+
+
+def test_every_later_token_of_a_family_revoked_for_reuse_is_reused(world, alice):
+    first = login(world)
+    second = use_case(world).execute(first.refresh_token).unwrap().tokens
+    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.REUSED)
+    world.clock.advance(hours=1)
+    for token in (second, first, second):
+        assert use_case(world).execute(token.refresh_token) == Err(RefreshError.REUSED)
+    assert world.events.events.count("reuse") == 1  # detected once; the rest only say so
+
+
+def test_a_family_ended_otherwise_is_invalid_for_every_token(world, alice):
+    first = login(world)
+    second = use_case(world).execute(first.refresh_token).unwrap().tokens
+    session_id = first.refresh_token.split("|")[2]
+    world.sessions.revoke(session_id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
+    for token in (second, first):
+        assert use_case(world).execute(token.refresh_token) == Err(RefreshError.INVALID)
+    assert world.sessions.get(session_id).revoked_reason == SessionEnd.LOGOUT
+    assert "reuse" not in world.events.events
 
 
 def test_expired_and_garbage_tokens(world, alice):
@@ -54,12 +84,21 @@ def test_unknown_user_or_session(world, alice):
     assert use_case(world).execute(first.refresh_token) == Err(RefreshError.INVALID)
 
 
-def test_an_inactive_user_cannot_refresh(world, alice):
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (UserStatus.SUSPENDED, RefreshError.ACCOUNT_INACTIVE),
+        (UserStatus.INACTIVE, RefreshError.ACCOUNT_INACTIVE),
+        # A soft delete stands for removal: as a vanished user's token (above).
+        (UserStatus.DELETED, RefreshError.INVALID),
+    ],
+)
+def test_a_user_who_is_not_active_cannot_refresh(world, alice, status, error):
     first = login(world)
     user = world.users.get(alice.id)
-    user.status = UserStatus.SUSPENDED
+    user.status = status
     world.users.save(user)
-    assert use_case(world).execute(first.refresh_token) == Err(RefreshError.ACCOUNT_INACTIVE)
+    assert use_case(world).execute(first.refresh_token) == Err(error)
 
 
 def test_reuse_denies_every_access_token_of_the_family_until_the_last_expires(world, alice):
@@ -81,3 +120,20 @@ def test_the_user_is_read_under_a_row_lock_held_until_the_swap_commits(world, al
     # A change of roles or status, which locks the row too, is ordered with this refresh.
     assert world.users.locked == [alice.id.value]
     assert world.uow.commits == commits + 1
+
+
+def test_a_refresh_right_after_a_roles_change_mints_from_the_next_second(world, alice):
+    """The change's cut-off refuses its whole second; the refresh that follows it within that
+    second waits for the next one, so the new pair (with the new roles) works."""
+    first = login(world)
+    second = world.clock.now().replace(microsecond=0)
+    world.clock.set(second + timedelta(milliseconds=300))
+    changed = update(world).execute(alice.id.value, UserChanges(roles=("user", "billing")))
+    assert changed.is_ok()
+    world.clock.advance(milliseconds=100)
+    rotated = use_case(world).execute(first.refresh_token).unwrap()
+    assert rotated.tokens.issued_at == second + timedelta(seconds=1)
+    assert rotated.user.roles == ("user", "billing")
+    assert world.users.get(alice.id).honours_token(
+        rotated.tokens.issued_at, roles=frozenset(rotated.user.roles)
+    )

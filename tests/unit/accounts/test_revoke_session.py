@@ -1,6 +1,6 @@
 """RevokeSession."""
 
-from core.domain.accounts.sessions import Session, parse_session_id
+from core.domain.accounts.sessions import Session, SessionEnd, parse_session_id
 from core.domain.shared.result import Err
 from core.usecases.accounts.caller import CurrentUserError
 from core.usecases.accounts.sessions import RevokeSession, RevokeSessionError
@@ -54,7 +54,7 @@ def test_session_ids_parse_to_their_canonical_form():
 
 def test_a_token_of_a_revoked_session_ends_nothing(world, alice):
     mine, other = start(world, alice, "mine"), start(world, alice, "other")
-    world.sessions.revoke(mine.id, alice.id, world.clock.now())
+    world.sessions.revoke(mine.id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
     me = principal_of(world, alice, session_id=mine.id)
     assert revoke_session(world).execute(me, other.id) == Err(CurrentUserError.TOKEN_REVOKED)
     assert world.sessions.get(other.id).is_live(world.clock.now())

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from core.domain.accounts.sessions import SessionEnd
 from core.domain.shared.result import Ok
 from core.usecases.accounts.password_reset import SealPasswordSet
 from core.usecases.accounts.ports import TokenPurpose
@@ -29,6 +30,8 @@ def test_sessions_end_and_reset_tokens_stop_in_one_unit_of_work(world, alice):
     now = world.clock.now()
     assert world.tokens.peek(reset, TokenPurpose.RESET, now) is None
     assert world.sessions.live_for(alice.id, now) == []
+    reasons = {s.revoked_reason for s in world.sessions.rows.values()}
+    assert reasons == {SessionEnd.PASSWORD_SET}
     assert world.users.get(alice.id).tokens_valid_after == now
     assert (world.uow.commits, world.uow.rollbacks) == (before[0] + 1, before[1])
     # Published after the commit (the fake refuses a fact written while the unit is open).
