@@ -9,6 +9,9 @@ trip (MGET) and no database query.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -108,11 +111,40 @@ class CacheTokenRevocations:
         )
 
 
+class EveryFewSeconds:
+    """Says yes at most once every `seconds` (per process, shared by its threads): for a
+    warning that an outage would otherwise repeat on every request."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds, self._clock = seconds, clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._last is not None and now - self._last < self._seconds:
+                return False
+            self._last = now
+            return True
+
+
+# One `revocation_lookup_failed` line every 5 s per process while Redis is unreachable (the
+# counter counts every lookup), as the gateway's own Redis warnings.
+_LOOKUP_FAILURE_LOGGED = EveryFewSeconds(5.0)
+
+
 class SimpleJWTAccessTokenVerifier:
     """`AccessTokenVerifier` on simplejwt plus the cache-held revocation facts."""
 
-    def __init__(self, revocations: CacheTokenRevocations | None = None) -> None:
+    def __init__(
+        self,
+        revocations: CacheTokenRevocations | None = None,
+        *,
+        log_failure: Callable[[], bool] = _LOOKUP_FAILURE_LOGGED,
+    ) -> None:
         self._revocations = revocations or CacheTokenRevocations()
+        self._log_failure = log_failure
 
     def verify(self, raw_token: str) -> Result[Principal, TokenError]:
         try:
@@ -136,9 +168,10 @@ class SimpleJWTAccessTokenVerifier:
             return Err(TokenError.INVALID)
         try:
             revoked = self._revocations.revoked(jti, user_id, session_id, iat)
-        except Exception:  # cache unreachable: fail open on revocation, loudly
+        except Exception as error:  # cache unreachable: fail open on revocation, counted
             REVOCATION_LOOKUP_FAILURES.inc()
-            log.warning("revocation_lookup_failed")
+            if self._log_failure():
+                log.warning("revocation_lookup_failed", error=type(error).__name__)
             revoked = False
         if revoked:
             return Err(TokenError.REVOKED)

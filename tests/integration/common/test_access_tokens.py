@@ -158,3 +158,25 @@ def test_unwritable_revocation_facts_are_counted_not_raised(redis_down):
     revocations.revoke_session("s", later)
     revocations.revoke_user_tokens("u", datetime.now(UTC))
     assert REGISTRY.get_sample_value(name) == before + 3
+
+
+def test_an_unreachable_cache_is_one_warning_every_few_seconds_and_every_lookup_is_counted(
+    redis_down, caplog
+):
+    # One `revocation_lookup_failed` line per request flooded the log during an outage.
+    from prometheus_client import REGISTRY
+
+    from apps.common.tokens import EveryFewSeconds
+
+    now = [100.0]
+    verifier = SimpleJWTAccessTokenVerifier(log_failure=EveryFewSeconds(5.0, lambda: now[0]))
+    name = "platform_token_revocation_lookup_failures_total"
+    before = REGISTRY.get_sample_value(name) or 0.0
+    with caplog.at_level("WARNING", logger="apps.common.tokens"):
+        for at in (100.0, 101.0, 104.9, 105.1):
+            now[0] = at
+            assert verifier.verify(access_token()).is_ok()
+    lines = [r.msg for r in caplog.records if r.msg.get("event") == "revocation_lookup_failed"]
+    assert len(lines) == 2  # at 100 and at 105.1
+    assert all(line["error"] for line in lines)
+    assert REGISTRY.get_sample_value(name) == before + 4
