@@ -14,6 +14,7 @@ mail server never delays a lockout.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -21,7 +22,7 @@ from functools import cache
 from typing import Any, Protocol
 
 import structlog
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 from core.domain.accounts.values import UserId
 
@@ -46,15 +47,20 @@ def _lockout_pool() -> ThreadPoolExecutor:
 
 
 def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
-    """Run `work(*args)` on the accounts' background pool (emails, email use cases)."""
-    return _pool().submit(work, *args)
+    """Run `work(*args)` on the accounts' background pool (emails, email use cases), in the
+    submitting request's context: its log lines carry the request's id, its spans its trace."""
+    return _pool().submit(contextvars.copy_context().run, work, *args)
 
 
 def _logged(event: str, make: Callable[[], Any], *args: Any) -> None:
     """`make().execute(*args)` on a pool thread. Nobody waits for its answer, so a failure is
-    logged as `event` (never the address); the thread's own database connections are closed."""
+    logged as `event` (never the address): a database outage as a warning naming the error, as
+    the request path logs `database_unavailable`, anything else with its traceback. The
+    thread's own database connections are closed."""
     try:
         make().execute(*args)
+    except (OperationalError, InterfaceError) as error:  # a database is unreachable
+        log.warning(event, error=type(error).__name__)
     except Exception:
         log.exception(event)
     finally:
