@@ -11,7 +11,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.common.serializers import RejectsUnknownFields
+from apps.common.serializers import JSONBoolean, JSONInteger, RejectsUnknownFields
 from core.domain.aggregation.composite import (
     MAX_CACHE_TTL_SECONDS,
     MAX_DESCRIPTION_LENGTH,
@@ -42,11 +42,11 @@ class SourceInputSerializer(RejectsUnknownFields):
     key = serializers.CharField(max_length=64)
     url = serializers.CharField(max_length=2048, trim_whitespace=False)
     method = serializers.ChoiceField(choices=["GET"], default="GET")
-    timeout_ms = serializers.IntegerField(
+    timeout_ms = JSONInteger(
         min_value=1, max_value=MAX_TIMEOUT_MS, required=False, help_text="Default: the composite's."
     )
-    required = serializers.BooleanField(default=True)
-    forward_auth = serializers.BooleanField(default=False)
+    required = JSONBoolean(default=True)
+    forward_auth = JSONBoolean(default=False)
     fields = serializers.ListField(
         child=serializers.CharField(max_length=128, trim_whitespace=False),
         allow_null=True,
@@ -99,10 +99,8 @@ class CompositeInputSerializer(RejectsUnknownFields):
         max_length=MAX_DESCRIPTION_LENGTH, allow_blank=True, default=""
     )
     auth = serializers.ChoiceField(choices=[mode.value for mode in AuthMode], default="required")
-    cache_ttl_seconds = serializers.IntegerField(
-        min_value=0, max_value=MAX_CACHE_TTL_SECONDS, default=0
-    )
-    timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
+    cache_ttl_seconds = JSONInteger(min_value=0, max_value=MAX_CACHE_TTL_SECONDS, default=0)
+    timeout_ms = JSONInteger(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
     sources = SourceInputSerializer(
         many=True, max_length=MAX_SOURCES, error_messages=_TOO_MANY_SOURCES
     )
@@ -176,9 +174,9 @@ class SourceOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
     url = serializers.CharField()
     method = serializers.CharField()
-    timeout_ms = serializers.IntegerField()
-    required = serializers.BooleanField()
-    forward_auth = serializers.BooleanField()
+    timeout_ms = JSONInteger()
+    required = JSONBoolean()
+    forward_auth = JSONBoolean()
     fields = serializers.ListField(child=serializers.CharField(), allow_null=True)
     rename = serializers.DictField(child=serializers.CharField())
 
@@ -187,8 +185,8 @@ class CompositeOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     auth = serializers.ChoiceField(choices=[mode.value for mode in AuthMode])
-    cache_ttl_seconds = serializers.IntegerField()
-    timeout_ms = serializers.IntegerField()
+    cache_ttl_seconds = JSONInteger()
+    timeout_ms = JSONInteger()
     sources = SourceOutputSerializer(many=True)
 
 
@@ -196,7 +194,7 @@ class RunSourceOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
     status = serializers.SerializerMethodField()
     took_ms = serializers.FloatField()
-    cached = serializers.BooleanField()
+    cached = JSONBoolean()
     code = serializers.CharField(allow_null=True)
 
     def get_status(self, source: Any) -> str:
@@ -219,7 +217,7 @@ class RunsQuerySerializer(serializers.Serializer):
 
 
 class RunSourceErrorSerializer(serializers.Serializer):
-    status = serializers.IntegerField(
+    status = JSONInteger(
         allow_null=True, help_text="The source's HTTP status; null when it gave none."
     )
     code = serializers.ChoiceField(choices=[failure.value for failure in SourceFailure])
@@ -229,12 +227,12 @@ class RunSourceErrorSerializer(serializers.Serializer):
 class RunSourceMetaSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "failed"])
     took_ms = serializers.FloatField()
-    cached = serializers.BooleanField()
+    cached = JSONBoolean()
 
 
 class RunMetaSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[status.value for status in RunStatus])
-    partial = serializers.BooleanField(help_text="Whether a source failed.")
+    partial = JSONBoolean(help_text="Whether a source failed.")
     took_ms = serializers.FloatField()
     sources = serializers.DictField(child=RunSourceMetaSerializer(), help_text="By source key.")
 
@@ -255,7 +253,7 @@ class SourceFailedProblemSerializer(RunAnswerSerializer):
 
     type = serializers.CharField()
     title = serializers.CharField()
-    status = serializers.IntegerField()
+    status = JSONInteger()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="`source_failed`.")
 

@@ -32,3 +32,22 @@ class RejectsUnknownFields(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(unknown)
         return value
+
+
+class JSONInteger(serializers.IntegerField):
+    """An integer as JSON writes one. DRF's takes text (`"3000"`, and `"٣٠٠٠"`, since `int()`
+    reads any script's digits) and whole floats (`3000.0`) too."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
+class JSONBoolean(serializers.BooleanField):
+    """`true` or `false`. DRF's takes `"yes"`, `"off"`, `1`, `"0"` and more."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.common.serializers import RejectsUnknownFields
+from apps.common.serializers import JSONBoolean, JSONInteger, RejectsUnknownFields
 from core.domain.gateway.route import (
     HTTP_METHODS,
     MAX_FAILURE_THRESHOLD,
@@ -39,16 +39,14 @@ def _role() -> serializers.RegexField:
 
 
 class RateLimitSerializer(RejectsUnknownFields):
-    requests = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT_REQUESTS)
-    window_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS)
+    requests = JSONInteger(min_value=1, max_value=MAX_LIMIT_REQUESTS)
+    window_seconds = JSONInteger(min_value=1, max_value=MAX_SECONDS)
     key = serializers.ChoiceField(choices=[k.value for k in LimitKey], default=LimitKey.IP.value)
 
 
 class CircuitBreakerSerializer(RejectsUnknownFields):
-    failure_threshold = serializers.IntegerField(
-        min_value=1, max_value=MAX_FAILURE_THRESHOLD, default=5
-    )
-    recovery_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS, default=30)
+    failure_threshold = JSONInteger(min_value=1, max_value=MAX_FAILURE_THRESHOLD, default=5)
+    recovery_seconds = JSONInteger(min_value=1, max_value=MAX_SECONDS, default=30)
 
 
 class RouteInputSerializer(RejectsUnknownFields):
@@ -57,7 +55,7 @@ class RouteInputSerializer(RejectsUnknownFields):
     name = serializers.RegexField(NAME_PATTERN, max_length=63)
     path_prefix = serializers.CharField(max_length=255)
     upstream_url = serializers.CharField(max_length=2048)
-    strip_prefix = serializers.BooleanField(default=True)
+    strip_prefix = JSONBoolean(default=True)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
         allow_empty=False,
@@ -66,11 +64,11 @@ class RouteInputSerializer(RejectsUnknownFields):
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], default=AuthMode.NONE.value)
     required_roles = serializers.ListField(child=_role(), default=list)
     rate_limit = RateLimitSerializer(allow_null=True, default=None)
-    cache_ttl_seconds = serializers.IntegerField(min_value=0, max_value=MAX_SECONDS, default=0)
-    timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
-    retries = serializers.IntegerField(min_value=0, max_value=MAX_RETRIES, default=0)
+    cache_ttl_seconds = JSONInteger(min_value=0, max_value=MAX_SECONDS, default=0)
+    timeout_ms = JSONInteger(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
+    retries = JSONInteger(min_value=0, max_value=MAX_RETRIES, default=0)
     circuit_breaker = CircuitBreakerSerializer(default=dict)
-    enabled = serializers.BooleanField(default=True)
+    enabled = JSONBoolean(default=True)
 
     def validate_path_prefix(self, value: str) -> str:
         value = normalise_prefix(value)
@@ -90,18 +88,16 @@ class RateLimitChangesSerializer(RejectsUnknownFields):
     """A rate limit's fields in a PATCH, each optional: those given replace the current ones
     (a route with no limit yet needs `requests` and `window_seconds`; `key` is then `ip`)."""
 
-    requests = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT_REQUESTS, required=False)
-    window_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS, required=False)
+    requests = JSONInteger(min_value=1, max_value=MAX_LIMIT_REQUESTS, required=False)
+    window_seconds = JSONInteger(min_value=1, max_value=MAX_SECONDS, required=False)
     key = serializers.ChoiceField(choices=[k.value for k in LimitKey], required=False)
 
 
 class CircuitBreakerChangesSerializer(RejectsUnknownFields):
     """A circuit breaker's fields in a PATCH, each optional: those not given are kept."""
 
-    failure_threshold = serializers.IntegerField(
-        min_value=1, max_value=MAX_FAILURE_THRESHOLD, required=False
-    )
-    recovery_seconds = serializers.IntegerField(min_value=1, max_value=MAX_SECONDS, required=False)
+    failure_threshold = JSONInteger(min_value=1, max_value=MAX_FAILURE_THRESHOLD, required=False)
+    recovery_seconds = JSONInteger(min_value=1, max_value=MAX_SECONDS, required=False)
 
 
 class RouteChangesSerializer(RouteInputSerializer):
@@ -111,7 +107,7 @@ class RouteChangesSerializer(RouteInputSerializer):
     name = serializers.RegexField(NAME_PATTERN, max_length=63, required=False)
     path_prefix = serializers.CharField(max_length=255, required=False)
     upstream_url = serializers.CharField(max_length=2048, required=False)
-    strip_prefix = serializers.BooleanField(required=False)
+    strip_prefix = JSONBoolean(required=False)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
         allow_empty=False,
@@ -120,27 +116,27 @@ class RouteChangesSerializer(RouteInputSerializer):
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], required=False)
     required_roles = serializers.ListField(child=_role(), required=False)
     rate_limit = RateLimitChangesSerializer(allow_null=True, required=False)
-    cache_ttl_seconds = serializers.IntegerField(min_value=0, max_value=MAX_SECONDS, required=False)
-    timeout_ms = serializers.IntegerField(min_value=1, max_value=MAX_TIMEOUT_MS, required=False)
-    retries = serializers.IntegerField(min_value=0, max_value=MAX_RETRIES, required=False)
+    cache_ttl_seconds = JSONInteger(min_value=0, max_value=MAX_SECONDS, required=False)
+    timeout_ms = JSONInteger(min_value=1, max_value=MAX_TIMEOUT_MS, required=False)
+    retries = JSONInteger(min_value=0, max_value=MAX_RETRIES, required=False)
     circuit_breaker = CircuitBreakerChangesSerializer(required=False)
-    enabled = serializers.BooleanField(required=False)
+    enabled = JSONBoolean(required=False)
 
 
 class RouteOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     path_prefix = serializers.CharField()
     upstream_url = serializers.CharField()
-    strip_prefix = serializers.BooleanField()
+    strip_prefix = JSONBoolean()
     methods = serializers.ListField(child=serializers.CharField())
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode])
     required_roles = serializers.ListField(child=serializers.CharField())
     rate_limit = RateLimitSerializer(allow_null=True)
-    cache_ttl_seconds = serializers.IntegerField()
-    timeout_ms = serializers.IntegerField()
-    retries = serializers.IntegerField()
+    cache_ttl_seconds = JSONInteger()
+    timeout_ms = JSONInteger()
+    retries = JSONInteger()
     circuit_breaker = CircuitBreakerSerializer()
-    enabled = serializers.BooleanField()
+    enabled = JSONBoolean()
 
 
 def route_fields(data: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:

@@ -226,6 +226,24 @@ def test_an_unknown_field_is_a_400_not_ignored(
     assert api_client.get(f"{URL}/typo", **admin_headers).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"timeout_ms": "800"},
+        {"timeout_ms": "\u0663\u0660\u0660"},
+        {"cache_ttl_seconds": True},
+        {"sources": [{"key": "a", "url": "http://h/", "required": "no"}]},
+        {"sources": [{"key": "a", "url": "http://h/", "timeout_ms": 100.0}]},
+    ],
+)
+def test_numbers_and_booleans_are_json_ones(api_client, admin_headers, created, change):
+    # DRF coerced text, floats and booleans: "no" was false, "٣٠٠" 300.
+    response = api_client.patch(f"{URL}/dash", change, format="json", **admin_headers)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+    assert api_client.get(f"{URL}/dash", **admin_headers).json() == created
+
+
 # JSON escapes of lone surrogates parse into Python strings that PostgreSQL refuses in a JSON
 # column. DRF's own fields refuse them; a `rename` key is no field of its own.
 SURROGATE_RENAME = '[{"key": "a", "url": "http://h/", "rename": {"\\ud800": "x"}}]'

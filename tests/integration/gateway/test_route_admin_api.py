@@ -389,6 +389,27 @@ def test_an_unknown_field_is_a_400_not_ignored(admin, method, body, errors):
     assert admin.get(f"{ROUTES}/typo").status_code == 404
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"timeout_ms": "1500"},
+        {"timeout_ms": "\u0663\u0660\u0660\u0660"},  # Arabic-Indic digits: int() takes them
+        {"timeout_ms": 1500.0},
+        {"retries": True},
+        {"strip_prefix": "yes"},
+        {"enabled": 1},
+        {"rate_limit": {"requests": "10", "window_seconds": 60}},
+    ],
+)
+def test_numbers_and_booleans_are_json_ones(admin, change):
+    # DRF coerced text, floats and booleans: "yes" was true, "٣٠٠٠" 3000, true 1 retry.
+    created = admin.post(ROUTES, BODY, format="json").json()
+    response = admin.patch(f"{ROUTES}/orders", change, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "validation_error"
+    assert admin.get(f"{ROUTES}/orders").json() == created
+
+
 def test_the_schema_documents_a_patch_as_changes_that_keep_what_they_do_not_give(client):
     """A PATCH keeps every field it does not give and merges nested policies (RFC 7396), so
     its documented body may default nothing (a generated client would send the default and
