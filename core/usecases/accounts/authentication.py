@@ -19,6 +19,7 @@ from core.usecases.accounts.ports import (
     IssuedTokens,
     LoginFailures,
     PasswordHasher,
+    RefreshClaims,
     RefreshTokenError,
     SessionRepository,
     Sleeper,
@@ -32,16 +33,26 @@ from core.usecases.accounts.ports import (
 MAX_CUT_OFF_WAIT = timedelta(seconds=1)
 
 
-def _await_cut_off(user: User, clock: Clock, sleeper: Sleeper) -> None:
-    """Hold a mint for `user` until the first second whose tokens their cut-off keeps
-    (`User.tokens_valid_from`): within the cut-off's own second a token would be refused on
-    arrival, `iat` having whole seconds. Refresh waits under the user's row lock, so no cut-off
-    moves meanwhile; login before taking it (and under it only for a cut-off committed while
-    the password was hashed). A second at most: a cut-off further ahead comes from a clock
-    running ahead, and waiting it out would hold the thread (and the row) as long."""
+def _cut_off_wait(user: User, clock: Clock) -> datetime | None:
+    """Until when a mint for `user` waits (None: not at all): the first second whose tokens
+    their cut-off keeps (`User.tokens_valid_from`), when it is less than `MAX_CUT_OFF_WAIT`
+    away. Within the cut-off's own second a token would be refused on arrival, `iat` having
+    whole seconds. A cut-off further ahead comes from a clock running ahead: waiting would
+    not make the token good (it is refused until the clocks agree, as any token of that
+    server's future would be) and would hold the thread as long."""
     valid_from, now = user.tokens_valid_from, clock.now()
-    if valid_from is not None and now < valid_from:
-        sleeper.sleep_until(min(valid_from, now + MAX_CUT_OFF_WAIT))
+    if valid_from is None or valid_from <= now or valid_from - now > MAX_CUT_OFF_WAIT:
+        return None
+    return valid_from
+
+
+def _await_cut_off(user: User, clock: Clock, sleeper: Sleeper) -> None:
+    """Hold a mint for `user` until `_cut_off_wait` says. Login waits before it takes the
+    user's row lock (and under it only for a cut-off committed while the password was
+    hashed); refresh only for a token that rotates, and not holding the lock."""
+    until = _cut_off_wait(user, clock)
+    if until is not None:
+        sleeper.sleep_until(until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +245,14 @@ class RefreshTokens:
     compare-and-swap the family's current jti. A token that lost the swap was already used:
     that is reuse, and the whole family ends. The lock orders the refresh with every change of
     the user's roles or status (they lock the row too): the new pair is minted either from the
-    changed row, or before the change, which then finds the new access token to deny. Right
-    after a cut-off (a change of roles) the pair waits for the cut-off's next second.
+    changed row, or before the change, which then finds the new access token to deny.
+
+    Right after a cut-off (a change of roles), within its second, the pair waits for the
+    cut-off's next second: the lock is let go, the family is read to see whether this token
+    rotates at all (a refused token waits for nothing), and the rotation runs again after the
+    wait, under the lock, from the user as it then is. Only that rare path reads the family
+    first; a token minted after a second cut-off that lands during the wait is refused at
+    once, and the client refreshes again.
     """
 
     def __init__(
@@ -262,28 +279,26 @@ class RefreshTokens:
                 return Err(RefreshError.INVALID)
             case Ok(claims):
                 pass
-        with self._uow:
-            user = self._users.get_for_update(claims.user_id)
-            if user is None or user.is_final:  # a soft delete stands for removal, as at login
-                return Err(RefreshError.INVALID)
-            if not user.can_login():
-                return Err(RefreshError.ACCOUNT_INACTIVE)
-            _await_cut_off(user, self._clock, self._sleeper)
-            now = self._clock.now()
-            tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
-            rotated = self._sessions.rotate(
-                claims.session_id,
-                presented_jti=claims.jti,
-                new_jti=tokens.refresh_jti,
-                access_jti=tokens.access_jti,
-                access_expires_at=tokens.access_expires_at,
-                now=now,
-            )
-            self._uow.commit()
-        if rotated:
+        rotation = self._rotate(claims)
+        if rotation.is_err():
+            return Err(rotation.unwrap_err())
+        user, tokens, waits = rotation.unwrap()
+        now = self._clock.now()
+        session: Session | None = None
+        if waits:
+            session = self._sessions.get(claims.session_id)
+            if session is not None and session.current_jti == claims.jti and session.is_live(now):
+                rotation = self._rotate(claims, after_waiting_for=user)  # unlocked wait
+                if rotation.is_err():
+                    return Err(rotation.unwrap_err())
+                user, tokens, _ = rotation.unwrap()
+                now = self._clock.now()
+                session = None  # it may have changed meanwhile
+        if tokens is not None:
             self._events.refreshed()
             return Ok(SignedIn(user, tokens))
-        session = self._sessions.get(claims.session_id)
+        if session is None:  # not read yet (or read before a wait)
+            session = self._sessions.get(claims.session_id)
         if session is None or session.user_id != user.id:
             return Err(RefreshError.INVALID)
         if session.ended_for_reuse:  # said of each of its tokens, whoever presents it
@@ -296,6 +311,36 @@ class RefreshTokens:
         deny_session_tokens(self._revocations, ended or session)
         self._events.reuse_detected()
         return Err(RefreshError.REUSED)
+
+    def _rotate(
+        self, claims: RefreshClaims, *, after_waiting_for: User | None = None
+    ) -> Result[tuple[User, IssuedTokens | None, bool], RefreshError]:
+        """Under the user's row lock: (the user, the new pair or None when this token did not
+        rotate, whether it must first wait for a cut-off's second). `after_waiting_for`: the
+        user as last read, whose cut-off's second is waited for first, before the lock; the
+        rotation then does not wait again."""
+        wait = after_waiting_for is not None
+        if after_waiting_for is not None:
+            _await_cut_off(after_waiting_for, self._clock, self._sleeper)
+        with self._uow:
+            user = self._users.get_for_update(claims.user_id)
+            if user is None or user.is_final:  # a soft delete stands for removal, as at login
+                return Err(RefreshError.INVALID)
+            if not user.can_login():
+                return Err(RefreshError.ACCOUNT_INACTIVE)
+            if not wait and _cut_off_wait(user, self._clock) is not None:
+                return Ok((user, None, True))  # the lock goes; the caller decides on a wait
+            tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
+            rotated = self._sessions.rotate(
+                claims.session_id,
+                presented_jti=claims.jti,
+                new_jti=tokens.refresh_jti,
+                access_jti=tokens.access_jti,
+                access_expires_at=tokens.access_expires_at,
+                now=self._clock.now(),
+            )
+            self._uow.commit()
+        return Ok((user, tokens if rotated else None, False))
 
 
 class LogoutError(StrEnum):

@@ -137,3 +137,66 @@ def test_a_refresh_right_after_a_roles_change_mints_from_the_next_second(world, 
     assert world.users.get(alice.id).honours_token(
         rotated.tokens.issued_at, roles=frozenset(rotated.user.roles)
     )
+
+
+class _Watching:
+    """The `Sleeper`: notes, at each wait, whether a transaction (the row lock) is open."""
+
+    def __init__(self, world):
+        self.world, self.open_at_waits = world, []
+
+    def sleep_until(self, moment):
+        self.open_at_waits.append(self.world.uow.open)
+        self.world.clock.sleep_until(moment)
+
+
+def _roles_changed_in_this_second(world, alice):
+    second = world.clock.now().replace(microsecond=0)
+    world.clock.set(second + timedelta(milliseconds=300))
+    assert update(world).execute(alice.id.value, UserChanges(roles=("user", "billing"))).is_ok()
+    world.clock.advance(milliseconds=100)
+    return second
+
+
+def test_a_refresh_waits_for_the_cut_offs_second_without_the_row_lock(world, alice):
+    """The lock orders every change, login and refresh of the user (and embedded SQLite's
+    write lock holds the whole database): held through the wait, it queued them all."""
+    first = login(world)
+    second = _roles_changed_in_this_second(world, alice)
+    watching = _Watching(world)
+    refresh = use_case(world)
+    refresh._sleeper = watching
+    rotated = refresh.execute(first.refresh_token).unwrap()
+    assert watching.open_at_waits == [False]
+    assert rotated.tokens.issued_at == second + timedelta(seconds=1)
+    assert rotated.user.roles == ("user", "billing")
+
+
+@pytest.mark.parametrize("token", ["used", "ended"])
+def test_a_refused_refresh_in_the_cut_offs_second_waits_for_nothing(world, alice, token):
+    """A refused token does not rotate: had it waited, any client could make the server hold
+    a thread a second per request, right after any change of the user."""
+    first = login(world)
+    world.clock.advance(minutes=1)
+    newer = use_case(world).execute(first.refresh_token).unwrap().tokens
+    if token == "ended":
+        session_id = first.refresh_token.split("|")[2]
+        world.sessions.revoke(session_id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
+    _roles_changed_in_this_second(world, alice)
+    watching = _Watching(world)
+    refresh = use_case(world)
+    refresh._sleeper = watching
+    presented = first.refresh_token if token == "used" else newer.refresh_token
+    expected = RefreshError.REUSED if token == "used" else RefreshError.INVALID
+    assert refresh.execute(presented) == Err(expected)
+    assert watching.open_at_waits == []
+
+
+def test_a_cut_off_ahead_of_the_clock_holds_no_refresh(world, alice):
+    first = login(world)
+    user = world.users.get(alice.id)
+    user.revoke_tokens(world.clock.now() + timedelta(minutes=5))
+    world.users.save(user)
+    before = world.clock.now()
+    assert use_case(world).execute(first.refresh_token).is_ok()
+    assert world.clock.now() == before
