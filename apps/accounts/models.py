@@ -113,7 +113,9 @@ class RefreshSession(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     # Why it was revoked (`SessionEnd`); "" while it lives, and for families ended before
     # reasons were kept.
-    revoked_reason = models.CharField(max_length=32, blank=True, default="")
+    # Defaulted by the database too: a previous release's workers insert rows without it
+    # during a rolling deploy.
+    revoked_reason = models.CharField(max_length=32, blank=True, default="", db_default="")
 
     class Meta:
         db_table = "accounts_session"

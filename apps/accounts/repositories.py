@@ -159,8 +159,17 @@ def _session_to_domain(row: RefreshSession) -> Session:
         user_agent=row.user_agent,
         ip=row.ip,
         revoked_at=row.revoked_at,
-        revoked_reason=SessionEnd(row.revoked_reason) if row.revoked_reason else None,
+        revoked_reason=_session_end(row.revoked_reason),
     )
+
+
+def _session_end(stored: str) -> SessionEnd | None:
+    """A stored revocation reason; "" (none, or from before reasons were kept) and one this
+    release does not know (written by a later one, read after a roll back) are None."""
+    try:
+        return SessionEnd(stored) if stored else None
+    except ValueError:
+        return None
 
 
 def _session_to_row(session: Session) -> RefreshSession:
