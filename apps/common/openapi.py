@@ -21,6 +21,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import (
     ComponentRegistry,
     build_media_type_object,
+    force_instance,
     get_lib_doc_excludes,
 )
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
@@ -30,6 +31,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from apps.common.apiviews import PlatformAPIView, PlatformGenericAPIView
 from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from apps.common.problems import PROBLEM_CONTENT_TYPE
+from apps.common.serializers import RejectsUnknownFields
 from core.domain.shared.identity import TokenError
 
 # What a bearer-token operation may answer: no token (DRF's `not_authenticated`), or one the
@@ -148,7 +150,14 @@ def merge_problem_codes(response: dict[str, Any], codes: Iterable[str]) -> None:
 
 
 class ProblemAutoSchema(AutoSchema):
-    """drf-spectacular's AutoSchema, plus the problems any DRF view may answer."""
+    """drf-spectacular's AutoSchema, plus the problems any DRF view may answer, and
+    `additionalProperties: false` on request bodies that refuse unknown fields."""
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(force_instance(serializer), RejectsUnknownFields):
+            schema["additionalProperties"] = False
+        return schema
 
     def get_operation(
         self,
