@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -111,6 +112,24 @@ def _renderer() -> Any:
     return structlog.processors.JSONRenderer()
 
 
+class EveryFewSeconds:
+    """Says yes at most once every `seconds` (shared by the threads of a process): for a line
+    that an outage, or any client, would otherwise repeat on every request."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds, self._clock = seconds, clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._last is not None and now - self._last < self._seconds:
+                return False
+            self._last = now
+            return True
+
+
 class _ThrottledWarning(logging.Filter):
     """A record logged at error level with its traceback, for a condition that is no fault of
     ours and that anyone can repeat: one warning line without the traceback instead (`message`,
@@ -120,14 +139,11 @@ class _ThrottledWarning(logging.Filter):
 
     def __init__(self, every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self._every, self._clock = every, clock
-        self._last: float | None = None
+        self.allowed = EveryFewSeconds(every, clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        now = self._clock()
-        if self._last is not None and now - self._last < self._every:
+        if not self.allowed():
             return False
-        self._last = now
         error = record.exc_info[1] if record.exc_info else None
         record.msg = self.message.format(error=type(error).__name__)
         record.args = ()

@@ -9,8 +9,6 @@ trip (MGET) and no database query.
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +20,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError
 from rest_framework_simplejwt.exceptions import TokenError as SimpleJWTError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from apps.common.logging import EveryFewSeconds
 from core.domain.shared.identity import Principal, TokenError, is_revoked
 from core.domain.shared.result import Err, Ok, Result
 
@@ -109,24 +108,6 @@ class CacheTokenRevocations:
         return is_revoked(
             issued_at=issued_at, token_denied=denied, user_valid_after=cutoff, session_revoked=ended
         )
-
-
-class EveryFewSeconds:
-    """Says yes at most once every `seconds` (per process, shared by its threads): for a
-    warning that an outage would otherwise repeat on every request."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._seconds, self._clock = seconds, clock
-        self._last: float | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            if self._last is not None and now - self._last < self._seconds:
-                return False
-            self._last = now
-            return True
 
 
 # One `revocation_lookup_failed` line every 5 s per process while Redis is unreachable (the

@@ -7,13 +7,14 @@ few seconds) and counts the fallback, then uses its in-process twin.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import structlog
 from django.conf import settings
 from prometheus_client import Counter
 from redis.exceptions import ResponseError
+
+from apps.common.logging import EveryFewSeconds
 
 log = structlog.get_logger("platform.gateway")
 
@@ -23,7 +24,7 @@ REDIS_FALLBACKS = Counter(
     ["component"],
 )
 _LOG_EVERY_SECONDS = 5.0
-_last_logged: dict[str, float] = {}
+_logged: dict[str, EveryFewSeconds] = {}  # one per component
 
 
 def raw_redis() -> Any | None:
@@ -42,9 +43,10 @@ def key_prefix() -> str:
 def redis_unavailable(component: str, error: Exception) -> None:
     """Count one degraded operation and log it, rate-limited so an outage does not flood logs."""
     REDIS_FALLBACKS.labels(component).inc()
-    now = time.monotonic()
-    if now - _last_logged.get(component, -_LOG_EVERY_SECONDS) >= _LOG_EVERY_SECONDS:
-        _last_logged[component] = now
+    allowed = _logged.get(component) or _logged.setdefault(
+        component, EveryFewSeconds(_LOG_EVERY_SECONDS)
+    )
+    if allowed():
         log.warning("gateway_redis_unavailable", component=component, error=type(error).__name__)
 
 

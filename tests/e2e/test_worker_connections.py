@@ -352,7 +352,11 @@ def test_a_413_says_whether_the_connection_stays_open(small_bodies, path):
     assert (status[9:12], headers["Connection"]) == ("413", "close")
 
 
-@pytest.mark.parametrize("connection", ["X-Trace, close", "close, X-Trace", "keep-alive,close"])
+@pytest.mark.parametrize(
+    "connection",
+    ["X-Trace, close", "close, X-Trace", "keep-alive,close", "keep-alive\r\nConnection: close"],
+    ids=["last", "first", "no-space", "second-line"],
+)
 def test_close_among_other_connection_options_closes_the_connection(two_threads, connection):
     # RFC 9110 §7.6.1: Connection is a list, and `close` anywhere in it ends the connection
     # after the answer. gunicorn looks for a bare `close` only: the connection stayed open and

@@ -166,7 +166,7 @@ def test_an_unreachable_cache_is_one_warning_every_few_seconds_and_every_lookup_
     # One `revocation_lookup_failed` line per request flooded the log during an outage.
     from prometheus_client import REGISTRY
 
-    from apps.common.tokens import EveryFewSeconds
+    from apps.common.logging import EveryFewSeconds
 
     now = [100.0]
     verifier = SimpleJWTAccessTokenVerifier(log_failure=EveryFewSeconds(5.0, lambda: now[0]))
