@@ -71,16 +71,23 @@ _REFUSALS = _precomputed()
 class Reply:
     """What goes back to the client, plus what the log line and metrics need."""
 
-    __slots__ = ("body", "headers", "route", "status", "user_id")
+    __slots__ = ("body", "error", "headers", "route", "status", "user_id")
 
     def __init__(
-        self, status: int, headers: Headers, body: bytes, route: str | None, user_id: str | None
+        self,
+        status: int,
+        headers: Headers,
+        body: bytes,
+        route: str | None,
+        user_id: str | None,
+        error: str | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.route = route
         self.user_id = user_id
+        self.error = error  # the code of the gateway's own problem answer; None: the upstream's
 
 
 def _problem(
@@ -182,7 +189,7 @@ class GatewayHandler:
                 "The gateway's routes cannot be loaded right now; try again shortly.",
                 (("Retry-After", str(DATABASE_RETRY_AFTER_SECONDS)),),
             )
-            return Reply(503, headers, payload, None, None)
+            return Reply(503, headers, payload, None, None, "service_unavailable")
         match result:
             case Ok(answer):
                 dropped = _DROPPED_FROM_UPSTREAM
@@ -196,7 +203,14 @@ class GatewayHandler:
             case Err(rejection):
                 status, payload, fixed = _REFUSALS[rejection.error]
                 headers = [*fixed, *rejection.headers]
-                return Reply(status, headers, payload, rejection.route, rejection.user_id)
+                return Reply(
+                    status,
+                    headers,
+                    payload,
+                    rejection.route,
+                    rejection.user_id,
+                    rejection.error.value,
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -256,7 +270,7 @@ class GatewayHandler:
 
     def _error(self, status: int, code: str, detail: str) -> Reply:
         headers, body = _problem(status, code, detail)
-        return Reply(status, headers, body, None, None)
+        return Reply(status, headers, body, None, None, code)
 
 
 def _status_line(status: int) -> str:
@@ -311,7 +325,7 @@ class GatewayApplication:
                 "internal_error",
                 "Something went wrong on our side; quote the X-Request-ID when reporting it.",
             )
-            reply = Reply(500, headers, body, None, None)
+            reply = Reply(500, headers, body, None, None, "internal_error")
         elapsed = time.perf_counter() - started
         method = environ.get("REQUEST_METHOD", "GET")
         bodiless = _without_body(method, reply.status)
@@ -340,7 +354,9 @@ def _access_log() -> Any:
 
 
 def _log_access(reply: Reply, method: str, path: str, elapsed: float) -> None:
-    """The access-log line of one answered request (the same fields as Django's side). WSGI's
+    """The access-log line of one answered request (the same fields as Django's side, plus
+    the route, and `error`: the code of the gateway's own problem answer, such as
+    `bad_gateway` for a refused connection, None for an answer the upstream gave). WSGI's
     `PATH_INFO` is the path's bytes read as latin-1; the line spells them as UTF-8, as
     Django's `request.path` does (bytes that are not UTF-8 as U+FFFD)."""
     if not path.isascii():
@@ -353,6 +369,7 @@ def _log_access(reply: Reply, method: str, path: str, elapsed: float) -> None:
         duration_ms=round(elapsed * 1000, 2),
         user_id=reply.user_id,
         route=reply.route,
+        error=reply.error,
     )
 
 

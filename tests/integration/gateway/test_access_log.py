@@ -63,6 +63,27 @@ def test_each_proxied_request_is_one_line_with_route_status_user_and_request_id(
     assert (second["status"], second["route"], second["user_id"]) == (429, "orders", None)
     assert second["request_id"] == limited.headers["X-Request-ID"]
     assert (third["status"], third["route"], third["path"]) == (404, None, "/nowhere")
+    assert [line["error"] for line in (first, second, third)] == [
+        None,  # the upstream's answer
+        "rate_limited",
+        "route_not_found",
+    ]
     text = json.dumps([first, second, third])
     assert token not in text
     assert "s3cret" not in text
+
+
+def test_a_502_the_gateway_made_is_told_from_one_the_upstream_sent(
+    proxy, upstream, add_route, access_lines
+):
+    # Both were `status: 502` and nothing else: a refused connection looked like an upstream
+    # that answered 502 itself.
+    from tests.factories.gateway import refusing_url
+
+    add_route(name="down", path_prefix="/down", upstream_url=refusing_url())
+    add_route(name="says", path_prefix="/says", upstream_url=upstream.url + "/status")
+    assert proxy.get("/down").status_code == 502
+    assert proxy.get("/says?code=502").status_code == 502
+    down, says = access_lines()
+    assert (down["route"], down["error"]) == ("down", "bad_gateway")
+    assert (says["route"], says["error"]) == ("says", None)
