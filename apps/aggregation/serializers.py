@@ -174,9 +174,9 @@ class SourceOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
     url = serializers.CharField()
     method = serializers.CharField()
-    timeout_ms = JSONInteger()
-    required = JSONBoolean()
-    forward_auth = JSONBoolean()
+    timeout_ms = serializers.IntegerField()
+    required = serializers.BooleanField()
+    forward_auth = serializers.BooleanField()
     fields = serializers.ListField(child=serializers.CharField(), allow_null=True)
     rename = serializers.DictField(child=serializers.CharField())
 
@@ -185,8 +185,8 @@ class CompositeOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     auth = serializers.ChoiceField(choices=[mode.value for mode in AuthMode])
-    cache_ttl_seconds = JSONInteger()
-    timeout_ms = JSONInteger()
+    cache_ttl_seconds = serializers.IntegerField()
+    timeout_ms = serializers.IntegerField()
     sources = SourceOutputSerializer(many=True)
 
 
@@ -194,7 +194,7 @@ class RunSourceOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
     status = serializers.SerializerMethodField()
     took_ms = serializers.FloatField()
-    cached = JSONBoolean()
+    cached = serializers.BooleanField()
     code = serializers.CharField(allow_null=True)
 
     def get_status(self, source: Any) -> str:
@@ -217,7 +217,7 @@ class RunsQuerySerializer(serializers.Serializer):
 
 
 class RunSourceErrorSerializer(serializers.Serializer):
-    status = JSONInteger(
+    status = serializers.IntegerField(
         allow_null=True, help_text="The source's HTTP status; null when it gave none."
     )
     code = serializers.ChoiceField(choices=[failure.value for failure in SourceFailure])
@@ -227,12 +227,12 @@ class RunSourceErrorSerializer(serializers.Serializer):
 class RunSourceMetaSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "failed"])
     took_ms = serializers.FloatField()
-    cached = JSONBoolean()
+    cached = serializers.BooleanField()
 
 
 class RunMetaSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[status.value for status in RunStatus])
-    partial = JSONBoolean(help_text="Whether a source failed.")
+    partial = serializers.BooleanField(help_text="Whether a source failed.")
     took_ms = serializers.FloatField()
     sources = serializers.DictField(child=RunSourceMetaSerializer(), help_text="By source key.")
 
@@ -253,7 +253,7 @@ class SourceFailedProblemSerializer(RunAnswerSerializer):
 
     type = serializers.CharField()
     title = serializers.CharField()
-    status = JSONInteger()
+    status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="`source_failed`.")
 

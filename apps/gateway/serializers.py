@@ -127,16 +127,16 @@ class RouteOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     path_prefix = serializers.CharField()
     upstream_url = serializers.CharField()
-    strip_prefix = JSONBoolean()
+    strip_prefix = serializers.BooleanField()
     methods = serializers.ListField(child=serializers.CharField())
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode])
     required_roles = serializers.ListField(child=serializers.CharField())
     rate_limit = RateLimitSerializer(allow_null=True)
-    cache_ttl_seconds = JSONInteger()
-    timeout_ms = JSONInteger()
-    retries = JSONInteger()
+    cache_ttl_seconds = serializers.IntegerField()
+    timeout_ms = serializers.IntegerField()
+    retries = serializers.IntegerField()
     circuit_breaker = CircuitBreakerSerializer()
-    enabled = JSONBoolean()
+    enabled = serializers.BooleanField()
 
 
 def route_fields(data: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:
