@@ -319,8 +319,8 @@ class RefreshTokens:
         rotate, whether it must first wait for a cut-off's second). `after_waiting_for`: the
         user as last read, whose cut-off's second is waited for first, before the lock; the
         rotation then does not wait again."""
-        wait = after_waiting_for is not None
-        if after_waiting_for is not None:
+        waited = after_waiting_for is not None
+        if after_waiting_for is not None:  # (spelled out for the type checker)
             _await_cut_off(after_waiting_for, self._clock, self._sleeper)
         with self._uow:
             user = self._users.get_for_update(claims.user_id)
@@ -328,7 +328,7 @@ class RefreshTokens:
                 return Err(RefreshError.INVALID)
             if not user.can_login():
                 return Err(RefreshError.ACCOUNT_INACTIVE)
-            if not wait and _cut_off_wait(user, self._clock) is not None:
+            if not waited and _cut_off_wait(user, self._clock) is not None:
                 return Ok((user, None, True))  # the lock goes; the caller decides on a wait
             tokens = self._issuer.issue(user, claims.session_id, claims.expires_at)
             rotated = self._sessions.rotate(
