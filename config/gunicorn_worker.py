@@ -304,15 +304,14 @@ def closes_for_its_body(req: Any) -> bool:
       (64 KiB), as for a 413, which refuses a body without reading it.
     gunicorn closed it either way, after an answer that said keep-alive.
     Also true when the client asked for the close among other options (`asks_to_close`)."""
+    if type(req).should_close(req) or asks_to_close(req):
+        return True
     body = req.body
     if body is None:
-        return bool(type(req).should_close(req)) or asks_to_close(req)
+        return False
     unread = getattr(body.reader, "length", 0)  # a LengthReader's; chunked: not known
-    return (
-        body.failed
-        or (isinstance(unread, int) and unread + body.buf.tell() >= _DRAIN_MAX_BYTES)
-        or type(req).should_close(req)
-        or asks_to_close(req)
+    return bool(
+        body.failed or (isinstance(unread, int) and unread + body.buf.tell() >= _DRAIN_MAX_BYTES)
     )
 
 
