@@ -21,21 +21,18 @@ def _key(error: Enum) -> tuple[type[Enum], str]:
 class ErrorTable:
     """Maps error enum members to `(status, detail)`; unknown members are programmer errors."""
 
-    def __init__(
-        self,
-        entries: Mapping[Enum, tuple[int, str]] | Iterable[tuple[Enum, tuple[int, str]]],
-    ) -> None:
-        # Keyed by (enum class, member): members of StrEnums with the same code (say two use
-        # cases' `invalid_credentials`) are equal as strings, so they collide as dict keys;
-        # pass such tables as a list of pairs when their statuses differ. A dict that merged
-        # equal codes still answers for every member of that code (`_by_code`).
-        pairs = list(entries.items() if isinstance(entries, Mapping) else entries)
+    def __init__(self, entries: Iterable[tuple[Enum, tuple[int, str]]]) -> None:
+        # Pairs, keyed by (enum class, member): members of StrEnums with the same code (say two
+        # use cases' `invalid_credentials`) are equal as strings, so as dict keys they would
+        # merge, and one use case's status would answer for the other's. For the same reason
+        # a member is never looked up by its code: one the table lacks is a programmer error,
+        # not another use case's answer.
+        pairs = list(entries)
         self._entries = {_key(error): entry for error, entry in pairs}
-        self._by_code = {str(error.value): entry for error, entry in pairs}
         self._members = [error for error, _ in pairs]
 
     def _entry(self, error: Enum) -> tuple[int, str]:
-        entry = self._entries.get(_key(error)) or self._by_code.get(str(error.value))
+        entry = self._entries.get(_key(error))
         if entry is None:
             raise KeyError(f"{error!r} has no entry in this app's error table; add one.")
         return entry
