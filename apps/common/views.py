@@ -257,14 +257,3 @@ def server_error(request: HttpRequest) -> HttpResponse:
         "internal_error",
         "Something went wrong on our side; quote the X-Request-ID when reporting it.",
     )
-
-
-def rate_limited(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """django-ratelimit's view for blocked requests outside DRF."""
-    retry_after = str(getattr(exception, "retry_after", 60))
-    return problem_response(
-        429,
-        "rate_limited",
-        "Too many requests; try again later.",
-        headers={"Retry-After": retry_after},
-    )

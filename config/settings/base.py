@@ -321,7 +321,6 @@ SPECTACULAR_SETTINGS = {
 # --- Limits ---------------------------------------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
-RATELIMIT_VIEW = "apps.common.views.rate_limited"
 RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 # With the cache unreachable, per-IP limits let requests through; per-account lockout (kept in
@@ -370,7 +369,9 @@ SESSION_COOKIE_HTTPONLY = True
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True)
 LOG_FORMAT = env_choice("LOG_FORMAT", "json", ["json", "console"])
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-LOGGING_CONFIG = None  # config.logging configures structlog and the stdlib handlers.
+# Django's own logging set-up is off: apps.common.logging.configure_logging sets up structlog
+# and the standard library's handlers.
+LOGGING_CONFIG = None
 PROMETHEUS_METRIC_NAMESPACE = "platform"
 # Who may read /metrics (by client IP, as the rate limits tell it): the business counters say
 # whether a login's address had an account, which login's own answer never does. Prometheus
