@@ -183,7 +183,7 @@ _GENERIC_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
     500: "internal_error",
-    503: "unavailable",
+    503: "service_unavailable",
 }
 
 

@@ -75,6 +75,17 @@ def test_unknown_method_on_a_plain_view_is_a_405_problem_with_allow(client):
     assert "GET" in response["Allow"]
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "bad_request"), (403, "permission_denied"), (418, "error"), (503, "service_unavailable")],
+)
+def test_a_bare_error_page_of_a_plain_view_is_a_problem_with_the_platforms_code(
+    client, status, code
+):
+    # 503 is `service_unavailable` wherever the platform answers it (docs/architecture.md).
+    assert_problem(client.get(f"/plain-status/{status}"), status, code)
+
+
 def test_throttling_is_a_429_problem_with_retry_after(client):
     response = client.get("/throttled")
     assert_problem(response, 429, "rate_limited")

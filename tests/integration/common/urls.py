@@ -63,8 +63,14 @@ def plain_view(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
+def plain_status(request, status):
+    """A plain Django view answering a bare error page, as a third-party view might."""
+    return HttpResponse("<h1>Oops</h1>", status=status, content_type="text/html")
+
+
 urlpatterns = [
     path("plain", plain_view),
+    path("plain-status/<int:status>", plain_status),
     path("echo", EchoView.as_view()),
     path("whoami", WhoAmIView.as_view()),
     path("admin-only", AdminOnlyView.as_view()),
