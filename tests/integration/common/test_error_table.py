@@ -31,7 +31,7 @@ def test_members_with_the_same_code_keep_their_own_status_when_given_as_pairs():
 
 def test_a_member_the_table_lacks_is_not_answered_by_another_with_its_code():
     table = ErrorTable([(LoginError.INVALID_CREDENTIALS, (401, "Wrong email or password."))])
-    with pytest.raises(KeyError, match="ChangePasswordError.INVALID_CREDENTIALS"):
+    with pytest.raises(KeyError, match=r"ChangePasswordError\.INVALID_CREDENTIALS"):
         table.problem(ChangePasswordError.INVALID_CREDENTIALS)
 
 

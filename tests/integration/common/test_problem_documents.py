@@ -77,7 +77,12 @@ def test_unknown_method_on_a_plain_view_is_a_405_problem_with_allow(client):
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(400, "bad_request"), (403, "permission_denied"), (418, "error"), (503, "service_unavailable")],
+    [
+        (400, "bad_request"),
+        (403, "permission_denied"),
+        (418, "error"),
+        (503, "service_unavailable"),
+    ],
 )
 def test_a_bare_error_page_of_a_plain_view_is_a_problem_with_the_platforms_code(
     client, status, code
