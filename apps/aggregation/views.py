@@ -52,6 +52,7 @@ class CompositeListView(PlatformGenericAPIView):
     """Admin: list or create composites."""
 
     permission_classes = [IsAdmin]
+    serializer_class = CompositeInputSerializer  # what DRF's OPTIONS answer describes for POST
 
     @extend_schema(
         operation_id="aggregation_composites_list",

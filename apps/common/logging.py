@@ -168,6 +168,27 @@ class RefusedHosts(_ThrottledWarning):
     message = "request_host_refused ({error}): a Host not in ALLOWED_HOSTS, answered 400"
 
 
+class SuspiciousRequests(_ThrottledWarning):
+    """Django's security records for a request it refuses as malformed (too many query or form
+    fields, too many files, a broken multipart body; a 400 the access line shows): a traceback
+    at error level per request, which any client could repeat."""
+
+    message = "request_refused_as_suspicious ({error}): Django's request limits, answered 400"
+
+
+# The `django.security.<exception>` loggers of what a client's request alone can raise while
+# Django reads it. A logger's filters apply only to its own records, so each is named.
+SUSPICIOUS_REQUEST_LOGGERS = tuple(
+    f"django.security.{name}"
+    for name in (
+        "TooManyFieldsSent",
+        "TooManyFilesSent",
+        "SuspiciousMultipartForm",
+        "RequestDataTooBig",
+    )
+)
+
+
 class UnhandledOnly(logging.Filter):
     """`django.request` records of exceptions nobody handled (a 500, with its traceback) only:
     Django also logs every 5xx a view answers on purpose (a readiness 503, a database outage's
@@ -226,6 +247,10 @@ def configure_logging() -> None:
                 # Our access log line replaces Django's per-request warnings for 4xx.
                 "django.request": {"level": "ERROR", "filters": ["unhandled_only"]},
                 "django.security.DisallowedHost": {"filters": ["refused_hosts"]},
+                **{
+                    name: {"filters": ["suspicious_requests"]}
+                    for name in SUSPICIOUS_REQUEST_LOGGERS
+                },
                 "django.server": {"level": "ERROR"},
                 "django.db.backends": {"level": "INFO"},
                 # One line per outgoing call is noise; our own lines name the source or route.
@@ -236,6 +261,7 @@ def configure_logging() -> None:
             "filters": {
                 "ignored_cache_errors": {"()": IgnoredCacheErrors},
                 "refused_hosts": {"()": RefusedHosts},
+                "suspicious_requests": {"()": SuspiciousRequests},
                 "unhandled_only": {"()": UnhandledOnly},
             },
         }

@@ -226,9 +226,12 @@ class SchemaView(PlatformAPIView, SpectacularAPIView):
 
 
 class SchemaDocsView(PlatformAPIView, SpectacularSwaggerView):
-    """drf-spectacular's Swagger UI at `/api/docs/`, likewise."""
+    """drf-spectacular's Swagger UI at `/api/docs/`, likewise. A page, not an API: no OPTIONS
+    (DRF's answer to it is a description of the view, which the page's HTML renderer cannot
+    render)."""
 
     authentication_classes: list[Any] = []
+    http_method_names = ["get", "head"]
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

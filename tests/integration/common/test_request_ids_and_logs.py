@@ -274,3 +274,28 @@ def test_a_refused_host_is_one_warning_without_a_traceback_every_few_seconds(cli
     [record] = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
     assert (record.levelname, record.exc_info, record.exc_text) == ("WARNING", None, None)
     assert record.getMessage().startswith("request_host_refused")
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_request_over_djangos_field_limit_is_one_warning_without_a_traceback(client, caplog):
+    # Django's security logger wrote a traceback at ERROR for each query of over 1 000 fields,
+    # answered 400: any client could fill the log and page whoever watches its errors.
+    import logging
+
+    from apps.common.logging import SUSPICIOUS_REQUEST_LOGGERS, SuspiciousRequests
+
+    [suspicious] = {
+        f
+        for name in SUSPICIOUS_REQUEST_LOGGERS
+        for f in logging.getLogger(name).filters
+        if isinstance(f, SuspiciousRequests)
+    }
+    suspicious.allowed = type(suspicious.allowed)(5.0)  # as if none was logged yet
+    fields = "&".join(["a"] * 1500)
+    with caplog.at_level("INFO"):
+        for _ in range(3):
+            assert client.get(f"/api/v1/auth/login?{fields}").status_code == 400
+    [record] = [r for r in caplog.records if r.name.startswith("django.security.")]
+    assert record.name == "django.security.TooManyFieldsSent"
+    assert (record.levelname, record.exc_info, record.exc_text) == ("WARNING", None, None)
+    assert record.getMessage().startswith("request_refused_as_suspicious (TooManyFieldsSent)")
