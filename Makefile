@@ -30,7 +30,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) manage.py migrate_all
 	$(PY) manage.py seed $(SEED_ARGS)
-	$(VENV)/bin/gunicorn --config config/gunicorn.py
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local} $(VENV)/bin/gunicorn --config config/gunicorn.py
 
 ## test: install dev tools, check Postgres and Redis, then lint, contracts, types and the suite
 test: install-dev

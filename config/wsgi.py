@@ -10,7 +10,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# A server started without DJANGO_SETTINGS_MODULE runs production's settings, which stop the
+# start when a secret is missing, rather than local ones that quietly generate secrets into
+# var/. `make run` names the local settings; manage.py, a developer's tool, defaults to them.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 from apps.common.wsgi import buffer_chunked_bodies, no_body_for_head
 from config.telemetry import configure_tracing

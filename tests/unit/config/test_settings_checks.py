@@ -91,3 +91,24 @@ def test_an_rs256_key_pair_that_cannot_sign_and_verify_stops_the_start(tmp_path)
     pair = {"JWT_SIGNING_KEY": other_private, "JWT_VERIFYING_KEY": other_public}
     loaded = load_settings(tmp_path, JWT_ALGORITHM="RS256", **pair)
     assert loaded.returncode == 0, loaded.stderr
+
+
+@pytest.mark.parametrize("entry", ["config.wsgi", "config.asgi"])
+def test_a_server_started_without_a_settings_module_runs_production_and_needs_its_secrets(
+    tmp_path, entry
+):
+    # Local settings would generate a secret key into var/ (a new one per container) and leave
+    # cookies insecure; production's stop the start, naming the variable.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JWT_", "LOG_", "DJANGO_", "REDIS_"))
+    }
+    env.update(VAR_DIR=str(tmp_path))
+    started = subprocess.run(
+        [sys.executable, "-c", f"import {entry}"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr
+    assert "DJANGO_SECRET_KEY" in started.stderr
+    assert not (tmp_path / "local-secrets.json").exists()
