@@ -364,6 +364,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Only the Django admin signs in with a session (the API takes bearer tokens), and every path
+# outside the platform's own is proxied: with `/`, a browser signed in to the admin sent its
+# session to every upstream behind the gateway.
+SESSION_COOKIE_PATH = "/admin/"
+CSRF_COOKIE_PATH = "/admin/"
 
 # --- Observability ------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True)
