@@ -68,9 +68,12 @@ def fill(
     Every placeholder must have one non-empty value: a name in `repeated` (given more than
     once) has none, for which of its values to use would be a guess that a filter in front
     of the platform may make differently. A value in the path may not be a `.` or `..`
-    segment (it would move the request to another path). Only the path and the query are
-    filled: a placeholder in the origin, which `template_problems` refuses but a row written
-    straight into the database may hold, stays as written, so no value can pick the host.
+    segment, nor hold a slash or a backslash: encoded, `..%2Fx` is still `../x` to the many
+    servers that decode `%2F` before they resolve dot segments (the gateway refuses `%2F` for
+    the same reason); either would move the request to another path. Only the path and the
+    query are filled: a placeholder in the origin, which `template_problems` refuses but a
+    row written straight into the database may hold, stays as written, so no value can pick
+    the host.
     """
     origin_end = _origin_length(template)
     query_start = _query_start(template)
@@ -88,6 +91,8 @@ def fill(
             )
         elif match.start() < query_start and value in _DOT_SEGMENTS:
             errors.setdefault(name, ["This value may not be a relative path segment."])
+        elif match.start() < query_start and ("/" in value or "\\" in value):
+            errors.setdefault(name, ["A value in the path may not contain / or \\."])
     if errors:
         return Err(errors)
     rest = _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template[origin_end:])
