@@ -42,14 +42,18 @@ class PagePagination(PageNumberPagination):
         return super().paginate_queryset(queryset, request, view)
 
 
+# A raw schema: drf-spectacular's parameter types carry no bounds, and both are refused below 1.
+_FROM_ONE = {"type": "integer", "minimum": 1}
+
+
 def page_parameters(items: str) -> list[OpenApiParameter]:
     """The OpenAPI parameters of a paginated list: `?page=` and `?page_size=`."""
     most = PagePagination.max_page_size
     return [
-        OpenApiParameter("page", int, description="Page number (from 1)."),
+        OpenApiParameter("page", _FROM_ONE, description="Page number (from 1)."),
         OpenApiParameter(
             "page_size",
-            int,
+            _FROM_ONE,
             description=f"{items} per page (at most {most}: larger values are cut to {most}).",
         ),
     ]

@@ -510,3 +510,18 @@ def test_request_bodies_that_refuse_unknown_fields_say_so(schema):
         strict, False
     )
     assert "additionalProperties" not in components["RouteOutput"]
+
+
+def test_page_parameters_state_the_lowest_value_the_api_takes(schema):
+    # `?page=0` and `?page_size=0` are 400: a client generated from the schema should know.
+    found = [
+        (path, parameter)
+        for path, operations in schema["paths"].items()
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] in {"page", "page_size"}
+    ]
+    assert len(found) >= 8, found
+    for path, parameter in found:
+        assert parameter["schema"] == {"type": "integer", "minimum": 1}, (path, parameter)
