@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import SimpleLazyObject
 
 from apps.common.hosts import absolute_form, absolute_target_host
@@ -130,6 +131,26 @@ class AbsoluteTargetHostMiddleware:
                 raise DisallowedHost(f"Invalid HTTP_HOST header: {meta.get('HTTP_HOST')!r}.")
             meta["HTTP_HOST"] = host
         return self.get_response(request)
+
+
+class CredentialedAnswersNotStored:
+    """An answer to a request that carried credentials (`Authorization`) is made for that
+    caller: `Cache-Control: no-store, private` (Django's `never_cache`) unless the view chose
+    its own. A route list, a run that forwarded the caller's token, a user: no browser keeps
+    one, as the accounts' views already asked of theirs. Proxied answers keep the upstream's."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            "HTTP_AUTHORIZATION" in request.META
+            and not getattr(response, "passthrough", False)
+            and not response.has_header("Cache-Control")
+        ):
+            add_never_cache_headers(response)
+        return response
 
 
 def _too_large() -> HttpResponse:

@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "apps.common.middleware.LoggingAuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.common.middleware.CredentialedAnswersNotStored",
     "apps.common.middleware.ProblemDetailsMiddleware",
     # Inside ProblemDetailsMiddleware, not first as WhiteNoise suggests: its own 405 for a
     # POST to a static file (no body, no type) becomes a problem document like any other.

@@ -1,0 +1,22 @@
+"""Answers made for a caller's credentials are not stored by browsers or shared caches."""
+
+import pytest
+
+from tests.factories.tokens import access_token
+
+pytestmark = pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/gateway/routes", "/api/v1/aggregation/composites", "/api/v1/aggregation/runs"]
+)
+@pytest.mark.parametrize("roles", [("user", "admin"), ("user",)])
+def test_an_answer_to_a_bearer_request_is_never_stored(client, path, roles):
+    response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {access_token(roles=roles)}")
+    assert response.status_code in {200, 403}, response.content
+    assert "no-store" in response["Cache-Control"]
+    assert "private" in response["Cache-Control"]
+
+
+def test_a_public_answer_is_left_to_the_view(client):
+    assert not client.get("/health").has_header("Cache-Control")
