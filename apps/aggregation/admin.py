@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from apps.aggregation.repositories import source_to_domain
 from apps.common.admin import CheckedInputAdmin
 from apps.common.forms import JSON_TEXT_FIELDS
 from core.domain.aggregation.composite import (
@@ -37,7 +38,7 @@ class SourceFormSet(BaseInlineFormSet):
         if any(form.errors for form in self.forms):
             return  # each source's own errors are shown on its row first
         sources = tuple(
-            form.instance.to_domain()
+            source_to_domain(form.instance)
             for form in sorted(self._kept_forms(), key=lambda form: form.instance.position)
         )
         parent: CompositeRow = self.instance

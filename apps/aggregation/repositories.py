@@ -1,7 +1,8 @@
 """Django ORM adapters of the aggregation ports: composites and the run history.
 
-Rows are mapped to domain entities here (`_to_domain` / `_to_row`) and nowhere else; every
-query and transaction names the `aggregation` database.
+Rows are mapped to domain entities here (`_to_domain` / `_to_row`, and `source_to_domain` /
+`source_to_row`, which the admin uses too) and nowhere else; every query and transaction names
+the `aggregation` database.
 """
 
 from __future__ import annotations
@@ -96,21 +97,7 @@ class DjangoCompositeRepository:
     @staticmethod
     def _save_sources(row: CompositeRow, sources: Sequence[Source]) -> None:
         SourceRow.objects.using(DB).bulk_create(
-            [
-                SourceRow(
-                    composite=row,
-                    position=position,
-                    key=source.key,
-                    url=source.url,
-                    method=source.method,
-                    timeout_ms=source.timeout_ms,
-                    required=source.required,
-                    forward_auth=source.forward_auth,
-                    fields=None if source.fields is None else list(source.fields),
-                    rename=dict(source.rename),
-                )
-                for position, source in enumerate(sources)
-            ]
+            [source_to_row(source, row, position) for position, source in enumerate(sources)]
         )
 
     @staticmethod
@@ -130,20 +117,39 @@ class DjangoCompositeRepository:
             auth=AuthMode(row.auth),
             cache_ttl_seconds=row.cache_ttl_seconds,
             timeout_ms=row.timeout_ms,
-            sources=tuple(
-                Source(
-                    key=source.key,
-                    url=source.url,
-                    method=source.method,
-                    timeout_ms=source.timeout_ms,
-                    required=source.required,
-                    forward_auth=source.forward_auth,
-                    fields=None if source.fields is None else tuple(source.fields),
-                    rename=dict(source.rename or {}),
-                )
-                for source in sources
-            ),
+            sources=tuple(source_to_domain(source) for source in sources),
         )
+
+
+def source_to_domain(row: SourceRow) -> Source:
+    """A source row as the domain's `Source`. The admin maps rows it has not saved yet (its
+    formset and `SourceRow.clean` ask the domain's rules), so an empty timeout counts as 0."""
+    return Source(
+        key=row.key,
+        url=row.url,
+        method=row.method,
+        timeout_ms=row.timeout_ms or 0,
+        required=row.required,
+        forward_auth=row.forward_auth,
+        fields=None if row.fields is None else tuple(row.fields),
+        rename=dict(row.rename or {}),
+    )
+
+
+def source_to_row(source: Source, composite: CompositeRow, position: int) -> SourceRow:
+    """`source` as the row at `position` among `composite`'s sources (not saved)."""
+    return SourceRow(
+        composite=composite,
+        position=position,
+        key=source.key,
+        url=source.url,
+        method=source.method,
+        timeout_ms=source.timeout_ms,
+        required=source.required,
+        forward_auth=source.forward_auth,
+        fields=None if source.fields is None else list(source.fields),
+        rename=dict(source.rename),
+    )
 
 
 DEFINITION_TTL_SECONDS = 60
