@@ -176,7 +176,7 @@ class _CachedDefinition:
 
 
 def forget_definitions(*names: str) -> None:
-    """Retire cached definitions (after any write, including the admin's); never raises.
+    """Retire cached definitions now (after a write); never raises.
 
     The new stamps retire every copy, even one a concurrent run read from the database before
     the write and caches only after it; the copies are deleted too, which a full Redis
@@ -193,13 +193,20 @@ def forget_definitions(*names: str) -> None:
         log.warning("aggregation_definition_cache_unavailable", operation="delete")
 
 
+def forget_definitions_once_committed(*names: str) -> None:
+    """Retire cached definitions when the aggregation database's transaction commits (at once
+    outside one): retired only before, a run reading the old row in between would cache it
+    under the new stamp. The admin's writes retire them this way."""
+    transaction.on_commit(lambda: forget_definitions(*names), using=DB)
+
+
 class CachedCompositeRepository(DjangoCompositeRepository):
     """Reads a composite from the shared cache before the database: a run costs one cache
     round trip (the copy and its name's stamp) instead of two queries. Every write through
-    here, and every admin save (see `signals.py`), retires the cached copy; the TTL bounds
+    here retires the cached copy (the admin's retire it in `admin.py`); the TTL bounds
     staleness if that is lost (the cache down while the write is made). A write inside a
-    unit of work retires it at once and, through the ORM signals, again once it commits: a
-    run may read the old row in between. `get_for_update` always reads the database."""
+    transaction retires it at once and again once it commits: a run may read the old row in
+    between. `get_for_update` always reads the database."""
 
     def get(self, name: str) -> Composite | None:
         key, stamp_at = definition_key(name), stamp_key(name)
@@ -221,18 +228,24 @@ class CachedCompositeRepository(DjangoCompositeRepository):
 
     def add(self, composite: Composite) -> CompositeWrite:
         written = super().add(composite)
-        forget_definitions(composite.name)
+        self._forget(composite.name)
         return written
 
     def replace(self, name: str, composite: Composite) -> CompositeWrite:
         written = super().replace(name, composite)
-        forget_definitions(name, composite.name)
+        self._forget(name, composite.name)
         return written
 
     def delete(self, name: str) -> bool:
         deleted = super().delete(name)
-        forget_definitions(name)
+        self._forget(name)
         return deleted
+
+    @staticmethod
+    def _forget(*names: str) -> None:
+        forget_definitions(*names)
+        if transaction.get_connection(DB).in_atomic_block:
+            forget_definitions_once_committed(*names)
 
 
 class DjangoRunHistory:

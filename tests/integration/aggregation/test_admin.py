@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
-from tests.integration.aggregation.conftest import DATABASES
+from apps.aggregation.repositories import CachedCompositeRepository
+from tests.integration.aggregation.conftest import DATABASES, source
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
 ADD = "/admin/aggregation/compositerow/add/"
@@ -170,3 +172,93 @@ def test_runs_are_listed_read_only(staff_client):
     assert staff_client.get(f"/admin/aggregation/runrow/{run.pk}/change/").status_code == 200
     assert str(run).startswith("dash partial")
     assert str(SourceRow(key="k")) == "k"
+
+
+# The admin retires a composite's cached definition (what a run reads) once its transaction
+# commits, so these tests commit theirs.
+COMMITTED = pytest.mark.django_db(databases=DATABASES, transaction=True)
+CHANGELIST = "/admin/aggregation/compositerow/"
+
+
+def cached(name):
+    """The definition a run would read now: the cached copy, while it is current."""
+    return CachedCompositeRepository().get(name)
+
+
+def stored_and_cached(make_composite, name="dash"):
+    """A composite as `inline_form(name)` posts it, with a 2 s timeout, read once (cached)."""
+    make_composite(name, source("a", "http://h/x", timeout_ms=500), timeout_ms=2000)
+    assert cached(name).timeout_ms == 2000
+    return CompositeRow.objects.using("aggregation").get(name=name)
+
+
+def change_form(row, **changes):
+    """The change form of `row` (one source), as it is stored unless `changes` say otherwise."""
+    (stored,) = row.sources.all()
+    return (
+        inline_form(row.name)
+        | {"timeout_ms": str(row.timeout_ms), "sources-INITIAL_FORMS": "1"}
+        | {"sources-0-id": str(stored.pk), "sources-0-composite": str(row.pk)}
+        | changes
+    )
+
+
+@COMMITTED
+def test_an_admin_change_retires_the_cached_definition(staff_client, make_composite):
+    row = stored_and_cached(make_composite)
+    form = change_form(row, timeout_ms="1500")
+    response = staff_client.post(f"{CHANGELIST}{row.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert cached("dash").timeout_ms == 1500
+
+
+@COMMITTED
+def test_an_admin_change_of_an_inline_source_only_retires_the_cached_definition(
+    staff_client, make_composite
+):
+    row = stored_and_cached(make_composite)
+    form = change_form(row, **{"sources-0-url": "http://h/changed"})
+    response = staff_client.post(f"{CHANGELIST}{row.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert cached("dash").sources[0].url == "http://h/changed"
+
+
+@COMMITTED
+def test_an_admin_rename_retires_the_old_names_cached_definition(staff_client, make_composite):
+    row = stored_and_cached(make_composite)
+    response = staff_client.post(f"{CHANGELIST}{row.pk}/change/", change_form(row, name="board"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert cached("dash") is None
+    assert cached("board").name == "board"
+
+
+@COMMITTED
+def test_an_admin_delete_retires_the_cached_definition(staff_client, make_composite):
+    row = stored_and_cached(make_composite)
+    response = staff_client.post(f"{CHANGELIST}{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert cached("dash") is None
+
+
+@COMMITTED
+def test_the_admins_bulk_delete_retires_every_cached_definition(staff_client, make_composite):
+    rows = [stored_and_cached(make_composite, name) for name in ("dash", "board")]
+    form = {"action": "delete_selected", "_selected_action": [row.pk for row in rows]}
+    response = staff_client.post(CHANGELIST, form | {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert not CompositeRow.objects.using("aggregation").exists()
+    assert (cached("dash"), cached("board")) == (None, None)
+
+
+@COMMITTED
+def test_an_admin_add_retires_a_copy_cached_under_its_name(staff_client, make_composite):
+    stored_and_cached(make_composite)
+    # Deleted behind the cache's back (as a delete made while Redis was unreachable is): the
+    # copy of the deleted composite is still current when the admin adds one of that name.
+    with connections["aggregation"].cursor() as cursor:
+        cursor.execute("DELETE FROM aggregation_source")
+        cursor.execute("DELETE FROM aggregation_composite")
+    assert cached("dash").timeout_ms == 2000
+    response = staff_client.post(ADD, inline_form("dash"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert cached("dash").timeout_ms == 1000
