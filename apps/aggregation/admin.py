@@ -2,7 +2,8 @@
 
 Every rule comes from the domain: each row's `clean` asks for its own fields, and the sources'
 formset asks `composite_problems` about the composite as a whole (how many sources, unique keys),
-so the admin refuses what the REST API refuses.
+so the admin refuses what the REST API refuses. Saves go through the ORM (Django admin's way);
+each save and delete retires the cached definitions it changes, as the REST API's writes do.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from apps.aggregation.repositories import forget_definitions_once_committed, source_to_domain
 from apps.common.admin import CheckedInputAdmin
 from apps.common.forms import JSON_TEXT_FIELDS
 from core.domain.aggregation.composite import (
@@ -37,7 +41,7 @@ class SourceFormSet(BaseInlineFormSet):
         if any(form.errors for form in self.forms):
             return  # each source's own errors are shown on its row first
         sources = tuple(
-            form.instance.to_domain()
+            source_to_domain(form.instance)
             for form in sorted(self._kept_forms(), key=lambda form: form.instance.position)
         )
         parent: CompositeRow = self.instance
@@ -103,6 +107,22 @@ class CompositeAdmin(CheckedInputAdmin, admin.ModelAdmin):
     @admin.display(description="sources")
     def source_count(self, row: CompositeRow) -> int:
         return row.sources.count()
+
+    # Django saves the inline sources after `save_model`, in the same transaction: the cached
+    # definitions are retired once it commits, under the stored name and a new one.
+    def save_model(self, request: HttpRequest, obj: CompositeRow, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        names = {obj.name, form.initial["name"]} if change else {obj.name}
+        forget_definitions_once_committed(*names)
+
+    def delete_model(self, request: HttpRequest, obj: CompositeRow) -> None:
+        super().delete_model(request, obj)
+        forget_definitions_once_committed(obj.name)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CompositeRow]) -> None:
+        names = list(queryset.values_list("name", flat=True))
+        super().delete_queryset(request, queryset)
+        forget_definitions_once_committed(*names)
 
 
 @admin.register(RunRow)

@@ -9,10 +9,9 @@ class AggregationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.aggregation import checks, deferred, signals  # noqa: F401 - checks registers
+        from apps.aggregation import checks, deferred  # noqa: F401 - checks registers
         from apps.aggregation.seeding import seed
         from apps.common.seeding import register
 
         register("aggregation", seed)
-        signals.connect()
         deferred.connect()

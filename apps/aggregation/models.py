@@ -1,7 +1,7 @@
 """ORM rows of the aggregation database: composites, their sources, and the run history.
 
-Rows never leave `repositories.py`, which maps them to domain entities; the router keeps them
-in the `aggregation` database.
+Only `repositories.py` (which maps them to domain entities, for the admin too) and `admin.py`
+use them; the router keeps them in the `aggregation` database.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from django.db import models
 
 from core.domain.aggregation.composite import (
     AuthMode,
-    Source,
     cache_ttl_problems,
     name_problems,
     source_problems,
@@ -90,6 +89,8 @@ class SourceRow(models.Model):
 
     def clean(self) -> None:
         """The domain's rules for one source (`source_problems`), after JSON shape checks."""
+        from apps.aggregation.repositories import source_to_domain  # it imports this module
+
         if self.rename is None:
             # An empty rename box means "no renaming"; the column is NOT NULL, so store {}.
             self.rename = {}
@@ -108,20 +109,7 @@ class SourceRow(models.Model):
             ),
         }
         _raise_if(shape)
-        _raise_if(source_problems(self.to_domain()))
-
-    def to_domain(self) -> Source:
-        """This row as the domain's `Source` (its JSON columns already shape-checked)."""
-        return Source(
-            key=self.key,
-            url=self.url,
-            method=self.method,
-            timeout_ms=self.timeout_ms or 0,
-            required=self.required,
-            forward_auth=self.forward_auth,
-            fields=None if self.fields is None else tuple(self.fields),
-            rename=dict(self.rename or {}),
-        )
+        _raise_if(source_problems(source_to_domain(self)))
 
 
 class RunRow(models.Model):

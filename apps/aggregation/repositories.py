@@ -1,7 +1,8 @@
 """Django ORM adapters of the aggregation ports: composites and the run history.
 
-Rows are mapped to domain entities here (`_to_domain` / `_to_row`) and nowhere else; every
-query and transaction names the `aggregation` database.
+Rows are mapped to domain entities here (`_to_domain` / `_to_row`, and `source_to_domain` /
+`source_to_row`, which the admin uses too) and nowhere else; every query and transaction names
+the `aggregation` database.
 """
 
 from __future__ import annotations
@@ -96,21 +97,7 @@ class DjangoCompositeRepository:
     @staticmethod
     def _save_sources(row: CompositeRow, sources: Sequence[Source]) -> None:
         SourceRow.objects.using(DB).bulk_create(
-            [
-                SourceRow(
-                    composite=row,
-                    position=position,
-                    key=source.key,
-                    url=source.url,
-                    method=source.method,
-                    timeout_ms=source.timeout_ms,
-                    required=source.required,
-                    forward_auth=source.forward_auth,
-                    fields=None if source.fields is None else list(source.fields),
-                    rename=dict(source.rename),
-                )
-                for position, source in enumerate(sources)
-            ]
+            [source_to_row(source, row, position) for position, source in enumerate(sources)]
         )
 
     @staticmethod
@@ -130,20 +117,39 @@ class DjangoCompositeRepository:
             auth=AuthMode(row.auth),
             cache_ttl_seconds=row.cache_ttl_seconds,
             timeout_ms=row.timeout_ms,
-            sources=tuple(
-                Source(
-                    key=source.key,
-                    url=source.url,
-                    method=source.method,
-                    timeout_ms=source.timeout_ms,
-                    required=source.required,
-                    forward_auth=source.forward_auth,
-                    fields=None if source.fields is None else tuple(source.fields),
-                    rename=dict(source.rename or {}),
-                )
-                for source in sources
-            ),
+            sources=tuple(source_to_domain(source) for source in sources),
         )
+
+
+def source_to_domain(row: SourceRow) -> Source:
+    """A source row as the domain's `Source`. The admin maps rows it has not saved yet (its
+    formset and `SourceRow.clean` ask the domain's rules), so an empty timeout counts as 0."""
+    return Source(
+        key=row.key,
+        url=row.url,
+        method=row.method,
+        timeout_ms=row.timeout_ms or 0,
+        required=row.required,
+        forward_auth=row.forward_auth,
+        fields=None if row.fields is None else tuple(row.fields),
+        rename=dict(row.rename or {}),
+    )
+
+
+def source_to_row(source: Source, composite: CompositeRow, position: int) -> SourceRow:
+    """`source` as the row at `position` among `composite`'s sources (not saved)."""
+    return SourceRow(
+        composite=composite,
+        position=position,
+        key=source.key,
+        url=source.url,
+        method=source.method,
+        timeout_ms=source.timeout_ms,
+        required=source.required,
+        forward_auth=source.forward_auth,
+        fields=None if source.fields is None else list(source.fields),
+        rename=dict(source.rename),
+    )
 
 
 DEFINITION_TTL_SECONDS = 60
@@ -170,7 +176,7 @@ class _CachedDefinition:
 
 
 def forget_definitions(*names: str) -> None:
-    """Retire cached definitions (after any write, including the admin's); never raises.
+    """Retire cached definitions now (after a write); never raises.
 
     The new stamps retire every copy, even one a concurrent run read from the database before
     the write and caches only after it; the copies are deleted too, which a full Redis
@@ -187,13 +193,20 @@ def forget_definitions(*names: str) -> None:
         log.warning("aggregation_definition_cache_unavailable", operation="delete")
 
 
+def forget_definitions_once_committed(*names: str) -> None:
+    """Retire cached definitions when the aggregation database's transaction commits (at once
+    outside one): retired only before, a run reading the old row in between would cache it
+    under the new stamp. The admin's writes retire them this way."""
+    transaction.on_commit(lambda: forget_definitions(*names), using=DB)
+
+
 class CachedCompositeRepository(DjangoCompositeRepository):
     """Reads a composite from the shared cache before the database: a run costs one cache
     round trip (the copy and its name's stamp) instead of two queries. Every write through
-    here, and every admin save (see `signals.py`), retires the cached copy; the TTL bounds
+    here retires the cached copy (the admin's retire it in `admin.py`); the TTL bounds
     staleness if that is lost (the cache down while the write is made). A write inside a
-    unit of work retires it at once and, through the ORM signals, again once it commits: a
-    run may read the old row in between. `get_for_update` always reads the database."""
+    transaction retires it at once and again once it commits: a run may read the old row in
+    between. `get_for_update` always reads the database."""
 
     def get(self, name: str) -> Composite | None:
         key, stamp_at = definition_key(name), stamp_key(name)
@@ -215,18 +228,24 @@ class CachedCompositeRepository(DjangoCompositeRepository):
 
     def add(self, composite: Composite) -> CompositeWrite:
         written = super().add(composite)
-        forget_definitions(composite.name)
+        self._forget(composite.name)
         return written
 
     def replace(self, name: str, composite: Composite) -> CompositeWrite:
         written = super().replace(name, composite)
-        forget_definitions(name, composite.name)
+        self._forget(name, composite.name)
         return written
 
     def delete(self, name: str) -> bool:
         deleted = super().delete(name)
-        forget_definitions(name)
+        self._forget(name)
         return deleted
+
+    @staticmethod
+    def _forget(*names: str) -> None:
+        forget_definitions(*names)
+        if transaction.get_connection(DB).in_atomic_block:
+            forget_definitions_once_committed(*names)
 
 
 class DjangoRunHistory:

@@ -50,6 +50,7 @@ class ListComposites:
         self._composites = composites
 
     def execute(self) -> Sequence[Composite]:
+        """The composites themselves, not a `Result`: a listing has no error to report."""
         return self._composites.list()
 
 

@@ -21,6 +21,8 @@ class ListRuns:
     def execute(
         self, *, composite: str | None = None, status: RunStatus | None = None
     ) -> Sequence[RunRecord]:
+        """The runs themselves, not a `Result`: a listing has no error to report (an unknown
+        composite or a status no run has matches none)."""
         return self._history.matching(composite, status)
 
 

@@ -9,18 +9,14 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.aggregation.models import CompositeRow, RunRow
+from tests.factories.aggregation import RunFactory
 from tests.integration.aggregation.conftest import DATABASES
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
 
 
 def make_run(days_ago):
-    RunRow.objects.using("aggregation").create(
-        composite="dash",
-        status="complete",
-        took_ms=1.0,
-        started_at=datetime.now(UTC) - timedelta(days=days_ago),
-    )
+    RunFactory(started_at=datetime.now(UTC) - timedelta(days=days_ago))
 
 
 def test_prune_runs_deletes_only_old_runs():

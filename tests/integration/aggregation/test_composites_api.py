@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from apps.aggregation.models import CompositeRow
 from apps.aggregation.repositories import DjangoCompositeRepository
 from core.domain.aggregation.composite import Composite, Source
+from tests.factories.aggregation import CompositeFactory
 from tests.integration.aggregation.conftest import DATABASES
 from tests.integration.races import lock_waiters, poll
 
@@ -410,7 +411,7 @@ def test_patch_of_a_stored_composite_that_breaks_a_rule_is_the_documented_400(
     api_client, admin_headers
 ):
     # Written past the API and the admin (or before a rule existed): no sources at all.
-    CompositeRow.objects.using(DB).create(name="legacy", auth="none", timeout_ms=800)
+    CompositeFactory(name="legacy", timeout_ms=800, source=None)
     response = api_client.patch(
         f"{URL}/legacy", {"description": "x"}, format="json", **admin_headers
     )

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from django.core.cache import cache
 
-from apps.aggregation.models import CompositeRow, SourceRow
 from apps.aggregation.repositories import (
     CachedCompositeRepository,
     DjangoCompositeRepository,
-    definition_key,
 )
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from tests.integration.aggregation.conftest import DATABASES
@@ -83,25 +80,6 @@ def test_writes_through_the_repository_forget_the_cached_copy():
     assert repo.get("dash") is None
     repo.delete("renamed")
     assert repo.get("renamed") is None
-
-
-def test_admin_style_orm_writes_forget_the_cached_copy():
-    repo = CachedCompositeRepository()
-    repo.add(DASH)
-    repo.get("dash")
-    SourceRow.objects.using("aggregation").filter(key="a").update(timeout_ms=1)  # no signal
-    source = SourceRow.objects.using("aggregation").get(key="b")
-    source.url = "http://h/changed"
-    source.save()
-    assert repo.get("dash").sources[0].url == "http://h/changed"
-    row = CompositeRow.objects.using("aggregation").get(name="dash")
-    row.name = "moved"
-    row.save()
-    assert repo.get("dash") is None
-    assert cache.get(definition_key("moved")) is None
-    assert repo.get("moved").name == "moved"
-    row.delete()
-    assert repo.get("moved") is None
 
 
 def test_an_unreachable_cache_falls_back_to_the_database(request):
