@@ -25,10 +25,10 @@ from apps.gateway.serializers import (
     RouteChangesSerializer,
     RouteInputSerializer,
     RouteOutputSerializer,
-    route_fields,
+    changes_from,
+    route_from,
     route_out,
 )
-from core.domain.gateway.route import Route
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.manage_routes import RouteRejected
 
@@ -85,7 +85,7 @@ class RouteListView(PlatformAPIView):
         """Create a route; every worker serves it within a second."""
         serializer = RouteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        match wiring.create_route().execute(Route(**route_fields(serializer.validated_data))):
+        match wiring.create_route().execute(route_from(serializer.validated_data)):
             case Ok(route):
                 return Response(route_out(route), status=status.HTTP_201_CREATED)
             case Err(rejected):
@@ -127,7 +127,7 @@ class RouteDetailView(PlatformAPIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = RouteChangesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        changes = route_fields(serializer.validated_data, patch=True)
+        changes = changes_from(serializer.validated_data)
         match wiring.update_route().execute(name, changes):
             case Ok(route):
                 return Response(route_out(route))
