@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from apps.gateway.models import RouteRow
 from core.domain.gateway.route import Route
 
-DATABASE = "gateway"
+DB = "gateway"
 
 
 def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
@@ -40,7 +40,7 @@ class DjangoRouteRepository:
     """`RouteRepository` on the `gateway` database."""
 
     def _rows(self):  # type: ignore[no-untyped-def]
-        return RouteRow.objects.using(DATABASE)
+        return RouteRow.objects.using(DB)
 
     def all(self) -> list[Route]:
         return [row.to_domain() for row in self._rows().all()]
@@ -60,8 +60,8 @@ class DjangoRouteRepository:
 
     def add(self, route: Route) -> bool:
         try:
-            with transaction.atomic(using=DATABASE):  # a savepoint: the outer transaction survives
-                to_row(route).save(using=DATABASE, force_insert=True)
+            with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
+                to_row(route).save(using=DB, force_insert=True)
         except IntegrityError:
             if self.name_taken(route.name) or self.prefix_owner(route.path_prefix) is not None:
                 return False  # a concurrent create took the name or the prefix
@@ -70,11 +70,11 @@ class DjangoRouteRepository:
 
     def update(self, route: Route) -> bool:
         try:
-            with transaction.atomic(using=DATABASE):
+            with transaction.atomic(using=DB):
                 row = self._rows().select_for_update().filter(name=route.name).first()
                 if row is None:  # removed since the use case read it: do not bring it back
                     return False
-                to_row(route, row).save(using=DATABASE, force_update=True)
+                to_row(route, row).save(using=DB, force_update=True)
         except IntegrityError:
             if self.prefix_owner(route.path_prefix) not in (None, route.name):
                 return False  # a concurrent change took the new prefix
