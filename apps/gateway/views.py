@@ -68,6 +68,7 @@ class RouteListView(PlatformAPIView):
         return paginator.get_paginated_response([route_out(route) for route in page or []])
 
     @extend_schema(
+        operation_id="gateway_routes_create",
         request=RouteInputSerializer,
         responses={
             201: RouteOutputSerializer,
@@ -99,7 +100,11 @@ class RouteDetailView(PlatformAPIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        responses={200: RouteOutputSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})}
+        operation_id="gateway_routes_read",
+        responses={
+            200: RouteOutputSerializer,
+            **problems({404: ["route_not_found"], **ADMIN_ONLY}),
+        },
     )
     def get(self, request: Request, name: str) -> Response:
         match wiring.get_route().execute(name):
@@ -110,6 +115,7 @@ class RouteDetailView(PlatformAPIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
+        operation_id="gateway_routes_update",
         request=RouteChangesSerializer,
         responses={
             200: RouteOutputSerializer,
@@ -135,7 +141,10 @@ class RouteDetailView(PlatformAPIView):
                 _refuse(rejected)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @extend_schema(responses={204: None, **problems({404: ["route_not_found"], **ADMIN_ONLY})})
+    @extend_schema(
+        operation_id="gateway_routes_delete",
+        responses={204: None, **problems({404: ["route_not_found"], **ADMIN_ONLY})},
+    )
     def delete(self, request: Request, name: str) -> Response:
         match wiring.delete_route().execute(name):
             case Ok(_):
@@ -202,7 +211,8 @@ class RouteStatusView(PlatformAPIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        responses={200: StatusSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})}
+        operation_id="gateway_routes_status",
+        responses={200: StatusSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})},
     )
     def get(self, request: Request, name: str) -> Response:
         match wiring.route_status().execute(name):
