@@ -16,6 +16,7 @@ from apps.common.admin import CheckedInputAdmin
 from apps.common.forms import JSON_TEXT_FIELDS
 from apps.gateway import wiring
 from apps.gateway.models import RouteRow
+from apps.gateway.repositories import DB
 from core.domain.gateway.breaker import CircuitState
 from core.domain.gateway.route import BreakerPolicy
 from core.usecases.gateway.manage_routes import SavedRoute
@@ -66,7 +67,7 @@ class RouteAdmin(CheckedInputAdmin, admin.ModelAdmin):
         return (*readonly, "name") if obj is not None else readonly
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RouteRow]:
-        return super().get_queryset(request).using("gateway")
+        return super().get_queryset(request).using(DB)
 
     @admin.display(description="circuit")
     def circuit_state(self, obj: RouteRow) -> str:
@@ -82,12 +83,12 @@ class RouteAdmin(CheckedInputAdmin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: RouteRow, form: Any, change: bool) -> None:
         obj.methods = sorted({str(m).upper() for m in obj.methods})
-        obj.save(using="gateway")
+        obj.save(using=DB)
         before = form.initial.get("upstream_url") if change else None
         _announce([SavedRoute(obj.name, before, obj.upstream_url)])
 
     def delete_model(self, request: HttpRequest, obj: RouteRow) -> None:
-        obj.delete(using="gateway")
+        obj.delete(using=DB)
         _announce([SavedRoute(obj.name, obj.upstream_url, None)])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RouteRow]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Tags, Warning, register
 
 from apps.common.checks import rule_breakers
-from apps.gateway.repositories import DATABASE
+from apps.gateway.repositories import DB
 from core.domain.gateway.route import route_problems
 
 
@@ -33,6 +33,6 @@ def stored_routes_follow_the_rules(
             id="gateway.W001",
         )
         for route, problems in rule_breakers(
-            DATABASE, databases, load=lambda: list_routes().execute(), problems=route_problems
+            DB, databases, load=lambda: list_routes().execute(), problems=route_problems
         )
     ]

@@ -1,6 +1,7 @@
-"""The route repository on the gateway database, and the ORM ↔ domain mapping.
+"""The route repository on the gateway database, and the domain → ORM mapping (`to_row`).
 
-Only this module and admin.py touch the ORM; the rest of the context speaks `Route`.
+Only this module and admin.py touch the ORM; the rest of the context speaks `Route`. A row is
+read as a `Route` by `RouteRow.to_domain`, which the admin's validation reads it by too.
 """
 
 from __future__ import annotations
@@ -8,40 +9,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from apps.gateway.models import RouteRow
-from core.domain.gateway.route import (
-    AuthMode,
-    BreakerPolicy,
-    LimitKey,
-    RateLimitPolicy,
-    Route,
-)
+from core.domain.gateway.route import Route
 
-DATABASE = "gateway"
-
-
-def to_domain(row: RouteRow) -> Route:
-    rate_limit = None
-    if row.rate_limit_requests is not None and row.rate_limit_window_seconds is not None:
-        rate_limit = RateLimitPolicy(
-            requests=row.rate_limit_requests,
-            window_seconds=row.rate_limit_window_seconds,
-            key=LimitKey(row.rate_limit_key or LimitKey.IP.value),
-        )
-    return Route(
-        name=row.name,
-        path_prefix=row.path_prefix,
-        upstream_url=row.upstream_url,
-        strip_prefix=row.strip_prefix,
-        methods=frozenset(str(m).upper() for m in row.methods),
-        auth=AuthMode(row.auth),
-        required_roles=frozenset(str(r) for r in row.required_roles),
-        rate_limit=rate_limit,
-        cache_ttl_seconds=row.cache_ttl_seconds,
-        timeout_ms=row.timeout_ms,
-        retries=row.retries,
-        circuit_breaker=BreakerPolicy(row.failure_threshold, row.recovery_seconds),
-        enabled=row.enabled,
-    )
+DB = "gateway"
 
 
 def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
@@ -70,17 +40,17 @@ class DjangoRouteRepository:
     """`RouteRepository` on the `gateway` database."""
 
     def _rows(self):  # type: ignore[no-untyped-def]
-        return RouteRow.objects.using(DATABASE)
+        return RouteRow.objects.using(DB)
 
     def all(self) -> list[Route]:
-        return [to_domain(row) for row in self._rows().all()]
+        return [row.to_domain() for row in self._rows().all()]
 
     def enabled(self) -> list[Route]:
-        return [to_domain(row) for row in self._rows().filter(enabled=True)]
+        return [row.to_domain() for row in self._rows().filter(enabled=True)]
 
     def get(self, name: str) -> Route | None:
         row = self._rows().filter(name=name).first()
-        return to_domain(row) if row is not None else None
+        return row.to_domain() if row is not None else None
 
     def name_taken(self, name: str) -> bool:
         return self._rows().filter(name=name).exists()
@@ -90,8 +60,8 @@ class DjangoRouteRepository:
 
     def add(self, route: Route) -> bool:
         try:
-            with transaction.atomic(using=DATABASE):  # a savepoint: the outer transaction survives
-                to_row(route).save(using=DATABASE, force_insert=True)
+            with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
+                to_row(route).save(using=DB, force_insert=True)
         except IntegrityError:
             if self.name_taken(route.name) or self.prefix_owner(route.path_prefix) is not None:
                 return False  # a concurrent create took the name or the prefix
@@ -100,11 +70,11 @@ class DjangoRouteRepository:
 
     def update(self, route: Route) -> bool:
         try:
-            with transaction.atomic(using=DATABASE):
+            with transaction.atomic(using=DB):
                 row = self._rows().select_for_update().filter(name=route.name).first()
                 if row is None:  # removed since the use case read it: do not bring it back
                     return False
-                to_row(route, row).save(using=DATABASE, force_update=True)
+                to_row(route, row).save(using=DB, force_update=True)
         except IntegrityError:
             if self.prefix_owner(route.path_prefix) not in (None, route.name):
                 return False  # a concurrent change took the new prefix

@@ -25,6 +25,7 @@ from django.db import DatabaseError, connections, transaction
 
 from apps.common.tracing import untraced
 from apps.gateway.redis_support import REDIS_FALLBACKS, redis_unavailable
+from apps.gateway.repositories import DB
 from core.domain.gateway.matching import RouteTable
 from core.domain.gateway.route import Route
 
@@ -145,7 +146,7 @@ class VersionedRouteSource:
 
 def _fresh_connection() -> None:
     # The proxy path runs outside Django's request signals: retire a stale connection here.
-    connection = connections["gateway"]
+    connection = connections[DB]
     if not connection.in_atomic_block:
         connection.close_if_unusable_or_obsolete()
 
@@ -165,7 +166,7 @@ class CacheRouteChangeNotifier:
     def routes_changed(self) -> None:
         if self._source is not None:
             self._source.mark_stale()
-        transaction.on_commit(self._publish, using="gateway")
+        transaction.on_commit(self._publish, using=DB)
 
     def _publish(self) -> None:
         if self._source is not None:

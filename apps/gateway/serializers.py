@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -29,6 +30,7 @@ from core.domain.gateway.route import (
     prefix_problems,
     upstream_problems,
 )
+from core.usecases.gateway.manage_routes import RemoveRateLimit, RouteChanges
 
 
 def _role() -> serializers.RegexField:
@@ -139,42 +141,74 @@ class RouteOutputSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
 
 
-def route_fields(data: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:
-    """Validated input → the `Route` fields it sets (nested policies as domain objects; with
-    `patch`, a nested policy's given fields only, for the use case to merge)."""
-    fields: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "methods" or key == "required_roles":
-            fields[key] = frozenset(value)
-        elif key == "auth":
-            fields[key] = AuthMode(value)
-        elif patch and key == "rate_limit" and value is not None:
-            fields[key] = RateLimitPatch(
-                value.get("requests"),
-                value.get("window_seconds"),
-                LimitKey(value["key"]) if "key" in value else None,
-            )
-        elif patch and key == "circuit_breaker":
-            fields[key] = BreakerPatch(
-                value.get("failure_threshold"), value.get("recovery_seconds")
-            )
-        elif key == "rate_limit":
-            fields[key] = (
-                None
-                if value is None
-                else RateLimitPolicy(
-                    value["requests"], value["window_seconds"], LimitKey(value["key"])
-                )
-            )
-        elif key == "circuit_breaker":
-            defaults = BreakerPolicy()
-            fields[key] = BreakerPolicy(
-                value.get("failure_threshold", defaults.failure_threshold),
-                value.get("recovery_seconds", defaults.recovery_seconds),
-            )
-        else:
-            fields[key] = value
-    return fields
+def route_from(data: Mapping[str, Any]) -> Route:
+    """A new route from validated create input (every field is there, given or defaulted)."""
+    limit = data["rate_limit"]
+    breaker = data["circuit_breaker"]
+    defaults = BreakerPolicy()
+    return Route(
+        name=data["name"],
+        path_prefix=data["path_prefix"],
+        upstream_url=data["upstream_url"],
+        strip_prefix=data["strip_prefix"],
+        methods=frozenset(data["methods"]),
+        auth=AuthMode(data["auth"]),
+        required_roles=frozenset(data["required_roles"]),
+        rate_limit=(
+            None
+            if limit is None
+            else RateLimitPolicy(limit["requests"], limit["window_seconds"], LimitKey(limit["key"]))
+        ),
+        cache_ttl_seconds=data["cache_ttl_seconds"],
+        timeout_ms=data["timeout_ms"],
+        retries=data["retries"],
+        circuit_breaker=BreakerPolicy(
+            breaker.get("failure_threshold", defaults.failure_threshold),
+            breaker.get("recovery_seconds", defaults.recovery_seconds),
+        ),
+        enabled=data["enabled"],
+    )
+
+
+def changes_from(data: Mapping[str, Any]) -> RouteChanges:
+    """Validated PATCH input as a change set: what is absent stays None (unchanged), a
+    `rate_limit` sent as null removes the limit, and nested policies keep only the fields
+    given, for the use case to merge."""
+    methods, auth, roles = data.get("methods"), data.get("auth"), data.get("required_roles")
+    return RouteChanges(
+        name=data.get("name"),
+        path_prefix=data.get("path_prefix"),
+        upstream_url=data.get("upstream_url"),
+        strip_prefix=data.get("strip_prefix"),
+        methods=None if methods is None else frozenset(methods),
+        auth=None if auth is None else AuthMode(auth),
+        required_roles=None if roles is None else frozenset(roles),
+        rate_limit=_limit_change(data),
+        cache_ttl_seconds=data.get("cache_ttl_seconds"),
+        timeout_ms=data.get("timeout_ms"),
+        retries=data.get("retries"),
+        circuit_breaker=_breaker_change(data.get("circuit_breaker")),
+        enabled=data.get("enabled"),
+    )
+
+
+def _limit_change(data: Mapping[str, Any]) -> RateLimitPatch | RemoveRateLimit | None:
+    if "rate_limit" not in data:
+        return None
+    limit = data["rate_limit"]
+    if limit is None:
+        return RemoveRateLimit()
+    return RateLimitPatch(
+        limit.get("requests"),
+        limit.get("window_seconds"),
+        LimitKey(limit["key"]) if "key" in limit else None,
+    )
+
+
+def _breaker_change(breaker: Mapping[str, Any] | None) -> BreakerPatch | None:
+    if breaker is None:
+        return None
+    return BreakerPatch(breaker.get("failure_threshold"), breaker.get("recovery_seconds"))
 
 
 def route_out(route: Route) -> dict[str, Any]:

@@ -1,12 +1,11 @@
-"""Upstream HTTP clients pooled in Python: keep-alive HTTP/1.1 connections per upstream host.
+"""The upstream HTTP client pooled in Python: keep-alive HTTP/1.1 connections per upstream host.
 
 The gateway's default client is libcurl (`apps/gateway/upstream_curl.py`), measured at half
-the CPU per call. `HttpClientUpstream` keeps `http.client` connections in a small per-host
-pool (GATEWAY_UPSTREAM_CLIENT=http.client; it costs about half the CPU of urllib3 and a third
-of httpx per call, docs/gateway.md). `Urllib3Upstream` is the same port on urllib3, kept for
-comparison (GATEWAY_UPSTREAM_CLIENT=urllib3). None follows redirects or decodes bodies;
-retries are the use case's business. The header-field rules and limits here are shared with
-the libcurl client.
+the CPU per call. `HttpClientUpstream` is the pure-Python fallback: `http.client` connections
+in a small per-host pool (GATEWAY_UPSTREAM_CLIENT=http.client; it costs about half the CPU of
+urllib3 and a third of httpx per call, docs/gateway.md). Neither follows redirects or decodes
+bodies; retries are the use case's business. The header-field rules and limits here are
+shared with the libcurl client.
 """
 
 from __future__ import annotations
@@ -23,10 +22,6 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
-
-import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from core.domain.gateway.route import IDEMPOTENT_METHODS
 from core.domain.shared.result import Err, Ok, Result
@@ -367,57 +362,3 @@ def _joined(headers: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
         else:
             merged[key] = (name, value)
     return list(merged.values())
-
-
-class Urllib3Upstream:
-    """`Upstream` over a urllib3 `PoolManager`; thread-safe, shared by a worker's threads."""
-
-    def __init__(self, pool_size: int = 16, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-        self._pools = urllib3.PoolManager(num_pools=64, maxsize=pool_size, block=False)
-        self._max_body = max_body_bytes
-
-    def send(
-        self, request: UpstreamRequest, timeout_seconds: float
-    ) -> Result[StoredResponse, UpstreamFailure]:
-        if not valid_fields(request.headers):
-            return Err(UpstreamFailure.CONNECTION)
-        headers = urllib3.HTTPHeaderDict()
-        for name, value in request.headers:
-            headers.add(name, value)
-        try:
-            response = self._pools.urlopen(
-                request.method,
-                request.url,
-                body=request.body,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                timeout=urllib3.Timeout(total=timeout_seconds),
-                preload_content=False,
-                decode_content=False,
-            )
-            headers = tuple(response.headers.iteritems())
-            # http.client under urllib3 skips 100 Continue only: another interim answer (102,
-            # 103) comes back as if final, the real answer unread behind it. Refused, and its
-            # connection closed, so that answer never becomes the next caller's.
-            if response.status < 200 or not framed_once(headers):
-                response.close()  # before its body is read: the connection is not reused
-                return Err(UpstreamFailure.CONNECTION)
-            data = response.read(self._max_body + 1, decode_content=False)
-        except NewConnectionError:
-            return Err(UpstreamFailure.CONNECTION)
-        except Urllib3Timeout:
-            return Err(UpstreamFailure.TIMEOUT)
-        except (HTTPError, OSError):
-            return Err(UpstreamFailure.CONNECTION)
-        if len(data) > self._max_body:
-            response.close()  # the rest is never read: the connection is not reused
-            return Err(UpstreamFailure.TOO_LARGE)
-        if response.length_remaining:  # closed short of its Content-Length: read(n) tells so
-            response.close()  # only by what is left to read, no error
-            return Err(UpstreamFailure.CONNECTION)
-        response.release_conn()
-        return Ok(StoredResponse(response.status, headers, data))
-
-    def close(self) -> None:
-        self._pools.clear()

@@ -25,10 +25,10 @@ from apps.gateway.serializers import (
     RouteChangesSerializer,
     RouteInputSerializer,
     RouteOutputSerializer,
-    route_fields,
+    changes_from,
+    route_from,
     route_out,
 )
-from core.domain.gateway.route import Route
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.manage_routes import RouteRejected
 
@@ -68,6 +68,7 @@ class RouteListView(PlatformAPIView):
         return paginator.get_paginated_response([route_out(route) for route in page or []])
 
     @extend_schema(
+        operation_id="gateway_routes_create",
         request=RouteInputSerializer,
         responses={
             201: RouteOutputSerializer,
@@ -85,7 +86,7 @@ class RouteListView(PlatformAPIView):
         """Create a route; every worker serves it within a second."""
         serializer = RouteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        match wiring.create_route().execute(Route(**route_fields(serializer.validated_data))):
+        match wiring.create_route().execute(route_from(serializer.validated_data)):
             case Ok(route):
                 return Response(route_out(route), status=status.HTTP_201_CREATED)
             case Err(rejected):
@@ -99,7 +100,11 @@ class RouteDetailView(PlatformAPIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        responses={200: RouteOutputSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})}
+        operation_id="gateway_routes_read",
+        responses={
+            200: RouteOutputSerializer,
+            **problems({404: ["route_not_found"], **ADMIN_ONLY}),
+        },
     )
     def get(self, request: Request, name: str) -> Response:
         match wiring.get_route().execute(name):
@@ -110,6 +115,7 @@ class RouteDetailView(PlatformAPIView):
         raise AssertionError("unreachable")  # pragma: no cover
 
     @extend_schema(
+        operation_id="gateway_routes_update",
         request=RouteChangesSerializer,
         responses={
             200: RouteOutputSerializer,
@@ -127,7 +133,7 @@ class RouteDetailView(PlatformAPIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = RouteChangesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        changes = route_fields(serializer.validated_data, patch=True)
+        changes = changes_from(serializer.validated_data)
         match wiring.update_route().execute(name, changes):
             case Ok(route):
                 return Response(route_out(route))
@@ -135,7 +141,10 @@ class RouteDetailView(PlatformAPIView):
                 _refuse(rejected)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @extend_schema(responses={204: None, **problems({404: ["route_not_found"], **ADMIN_ONLY})})
+    @extend_schema(
+        operation_id="gateway_routes_delete",
+        responses={204: None, **problems({404: ["route_not_found"], **ADMIN_ONLY})},
+    )
     def delete(self, request: Request, name: str) -> Response:
         match wiring.delete_route().execute(name):
             case Ok(_):
@@ -202,7 +211,8 @@ class RouteStatusView(PlatformAPIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        responses={200: StatusSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})}
+        operation_id="gateway_routes_status",
+        responses={200: StatusSerializer, **problems({404: ["route_not_found"], **ADMIN_ONLY})},
     )
     def get(self, request: Request, name: str) -> Response:
         match wiring.route_status().execute(name):

@@ -33,7 +33,7 @@ from apps.gateway.repositories import DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
 from apps.gateway.traffic import RecentTraffic
-from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+from apps.gateway.upstream import HttpClientUpstream
 from apps.gateway.upstream_curl import CurlUpstream
 from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.domain.gateway.matching import RouteTable
@@ -74,7 +74,7 @@ class GatewayState:
     edge: EdgeChecks
     breaker: InProcessCircuitBreaker | RedisCircuitBreaker
     cache: ResponseCache
-    upstream: CurlUpstream | HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
+    upstream: CurlUpstream | HttpClientUpstream | OpenTelemetryUpstream
     metrics: PrometheusGatewayMetrics
     redis: Any | None
     tokens: MemoizingAccessTokenVerifier
@@ -141,14 +141,11 @@ def _build_state() -> GatewayState:
         limiter, edge = in_process, InProcessEdgeChecks(in_process)
         breaker = InProcessCircuitBreaker()
         cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
-    upstream: CurlUpstream | HttpClientUpstream | Urllib3Upstream | OpenTelemetryUpstream
+    upstream: CurlUpstream | HttpClientUpstream | OpenTelemetryUpstream
     if settings.GATEWAY_UPSTREAM_CLIENT == "pycurl":
         upstream = CurlUpstream(max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES)
     else:
-        pooled = (
-            Urllib3Upstream if settings.GATEWAY_UPSTREAM_CLIENT == "urllib3" else HttpClientUpstream
-        )
-        upstream = pooled(
+        upstream = HttpClientUpstream(
             pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE,
             max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES,
         )

@@ -4,7 +4,7 @@ from config.env import env_choice, env_float, env_int
 
 # How often a worker compares its route table with the shared version key (seconds).
 GATEWAY_ROUTE_REFRESH_SECONDS = env_float("GATEWAY_ROUTE_REFRESH_SECONDS", 0.5, minimum=0.05)
-# With the http.client or urllib3 client: keep-alive connections kept per upstream host and
+# With the http.client client: keep-alive connections kept per upstream host and
 # worker (match GUNICORN_THREADS or more). libcurl keeps one per upstream and thread.
 GATEWAY_UPSTREAM_POOL_SIZE = env_int("GATEWAY_UPSTREAM_POOL_SIZE", 16, minimum=1)
 # Entries of the in-process response cache (embedded mode only; Redis evicts by TTL).
@@ -16,7 +16,5 @@ GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None
 # Largest upstream answer the proxy buffers and passes on; larger ones answer 502 bad_gateway.
 GATEWAY_MAX_RESPONSE_BYTES = env_int("GATEWAY_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
 # The upstream HTTP client: libcurl through `pycurl` (default, measured fastest), or the
-# standard library's `http.client`, or `urllib3`, pooled in Python (docs/gateway.md).
-GATEWAY_UPSTREAM_CLIENT = env_choice(
-    "GATEWAY_UPSTREAM_CLIENT", "pycurl", ["pycurl", "http.client", "urllib3"]
-)
+# standard library's `http.client`, pooled in Python (docs/gateway.md).
+GATEWAY_UPSTREAM_CLIENT = env_choice("GATEWAY_UPSTREAM_CLIENT", "pycurl", ["pycurl", "http.client"])

@@ -203,6 +203,17 @@ def route_problems(route: Route) -> dict[str, list[str]]:
     return problems
 
 
+def rate_limit_parts_problems(
+    requests: int | None, window_seconds: int | None, key: str | None
+) -> list[str]:
+    """What is wrong with a rate limit kept field by field (None: not given), as the admin's
+    columns keep it: all of them make a limit, none make no limit, some are a mistake."""
+    given = [part is not None for part in (requests, window_seconds, key)]
+    if any(given) and not all(given):
+        return ["Set requests, window and key together, or none of them."]
+    return []
+
+
 def is_valid_role(role: str) -> bool:
     """Roles are short lowercase slugs, the shape access tokens carry them in."""
     return bool(_ROLE.fullmatch(role))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TypeVar
 
 from core.domain.gateway.route import (
+    AuthMode,
     BreakerPatch,
     RateLimitPatch,
+    RateLimitPolicy,
     Route,
     normalise_prefix,
     route_problems,
@@ -22,22 +24,32 @@ from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import RouteError
 from core.usecases.gateway.ports import CircuitBreaker, RouteChangeNotifier, RouteRepository
 
-CHANGEABLE_FIELDS = frozenset(
-    {
-        "path_prefix",
-        "upstream_url",
-        "strip_prefix",
-        "methods",
-        "auth",
-        "required_roles",
-        "rate_limit",
-        "cache_ttl_seconds",
-        "timeout_ms",
-        "retries",
-        "circuit_breaker",
-        "enabled",
-    }
-)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveRateLimit:
+    """A change's `rate_limit: null`: the route is left with no rate limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChanges:
+    """What a change (a PATCH) sets; None leaves a field as it is. Nested policies are patches
+    merged into the current ones (RFC 7396). `name` may only repeat the route's own."""
+
+    name: str | None = None
+    path_prefix: str | None = None
+    upstream_url: str | None = None
+    strip_prefix: bool | None = None
+    methods: frozenset[str] | None = None
+    auth: AuthMode | None = None
+    required_roles: frozenset[str] | None = None
+    rate_limit: RateLimitPatch | RemoveRateLimit | None = None
+    cache_ttl_seconds: int | None = None
+    timeout_ms: int | None = None
+    retries: int | None = None
+    circuit_breaker: BreakerPatch | None = None
+    enabled: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,30 +174,20 @@ class UpdateRoute:
         self._notifier = notifier
         self._breaker = breaker
 
-    def execute(self, name: str, changes: dict[str, Any]) -> Result[Route, RouteRejected]:
+    def execute(self, name: str, changes: RouteChanges) -> Result[Route, RouteRejected]:
         current = self._routes.get(name)
         if current is None:
             return Err(RouteRejected(RouteError.NOT_FOUND))
-        if changes.get("name", name) != name:
+        if changes.name not in (None, name):
             return Err(
                 RouteRejected(
                     RouteError.INVALID,
                     {"name": ["A route's name cannot change; create a new route instead."]},
                 )
             )
-        changes = {key: value for key, value in changes.items() if key != "name"}
-        unknown = sorted(set(changes) - CHANGEABLE_FIELDS)
-        if unknown:
-            return Err(
-                RouteRejected(
-                    RouteError.INVALID, {key: ["This field cannot change."] for key in unknown}
-                )
-            )
-        merged = _merge_policies(current, changes)
-        if isinstance(merged, RouteRejected):
-            return Err(merged)
-        updated = replace(current, **merged)
-        updated = replace(updated, path_prefix=normalise_prefix(updated.path_prefix))
+        updated = _changed(current, changes)
+        if isinstance(updated, RouteRejected):
+            return Err(updated)
         rejected = _checked(self._routes, updated, replacing=name)
         if rejected is not None:
             return Err(rejected)
@@ -204,26 +206,50 @@ class UpdateRoute:
         return Ok(updated)
 
 
-def _merge_policies(current: Route, changes: dict[str, Any]) -> dict[str, Any] | RouteRejected:
-    """Nested policies given as patches are merged into the route's current ones (RFC 7396):
-    `{"circuit_breaker": {"recovery_seconds": 7}}` keeps the failure threshold."""
-    merged = dict(changes)
-    limit = changes.get("rate_limit")
-    if isinstance(limit, RateLimitPatch):
-        applied = limit.applied_to(current.rate_limit)
-        if isinstance(applied, list):
-            return RouteRejected(
-                RouteError.INVALID,
-                {
-                    f"rate_limit.{name}": ["Required for a route with no limit yet."]
-                    for name in applied
-                },
-            )
-        merged["rate_limit"] = applied
-    breaker = changes.get("circuit_breaker")
-    if isinstance(breaker, BreakerPatch):
-        merged["circuit_breaker"] = breaker.applied_to(current.circuit_breaker)
-    return merged
+def _changed(current: Route, changes: RouteChanges) -> Route | RouteRejected:
+    """`current` with the changes; a rate limit added to a route with none needs its fields."""
+    rate_limit: RateLimitPolicy | None
+    match changes.rate_limit:
+        case None:
+            rate_limit = current.rate_limit
+        case RemoveRateLimit():
+            rate_limit = None
+        case RateLimitPatch() as patch:
+            applied = patch.applied_to(current.rate_limit)
+            if isinstance(applied, list):
+                return RouteRejected(
+                    RouteError.INVALID,
+                    {
+                        f"rate_limit.{name}": ["Required for a route with no limit yet."]
+                        for name in applied
+                    },
+                )
+            rate_limit = applied
+    return replace(
+        current,
+        path_prefix=normalise_prefix(
+            current.path_prefix if changes.path_prefix is None else changes.path_prefix
+        ),
+        upstream_url=_given(changes.upstream_url, current.upstream_url),
+        strip_prefix=_given(changes.strip_prefix, current.strip_prefix),
+        methods=_given(changes.methods, current.methods),
+        auth=_given(changes.auth, current.auth),
+        required_roles=_given(changes.required_roles, current.required_roles),
+        rate_limit=rate_limit,
+        cache_ttl_seconds=_given(changes.cache_ttl_seconds, current.cache_ttl_seconds),
+        timeout_ms=_given(changes.timeout_ms, current.timeout_ms),
+        retries=_given(changes.retries, current.retries),
+        circuit_breaker=(
+            current.circuit_breaker
+            if changes.circuit_breaker is None
+            else changes.circuit_breaker.applied_to(current.circuit_breaker)
+        ),
+        enabled=_given(changes.enabled, current.enabled),
+    )
+
+
+def _given(change: T | None, current: T) -> T:
+    return current if change is None else change
 
 
 class DeleteRoute:

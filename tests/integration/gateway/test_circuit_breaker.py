@@ -4,6 +4,7 @@ import pytest
 
 from core.domain.gateway.breaker import Admission, CircuitState
 from core.domain.gateway.route import BreakerPolicy
+from core.usecases.gateway.manage_routes import RouteChanges
 from tests.factories.gateway import refusing_url
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
@@ -72,10 +73,12 @@ def test_a_route_created_again_or_sent_elsewhere_does_not_inherit_an_open_circui
 
     add_route(upstream_url=upstream.url + "/fail", circuit_breaker=BreakerPolicy(2, 3600))
     assert [proxy.get("/orders").status_code for _ in range(3)] == [500, 500, 503]
-    moved = wiring.update_route().execute("orders", {"upstream_url": upstream.url + "/ok"})
+    moved = wiring.update_route().execute("orders", RouteChanges(upstream_url=upstream.url + "/ok"))
     assert moved.is_ok(), moved
     assert proxy.get("/orders").status_code == 200  # the new upstream is called at once
-    back = wiring.update_route().execute("orders", {"upstream_url": upstream.url + "/fail"})
+    back = wiring.update_route().execute(
+        "orders", RouteChanges(upstream_url=upstream.url + "/fail")
+    )
     assert back.is_ok(), back
     assert [proxy.get("/orders").status_code for _ in range(3)] == [500, 500, 503]
     assert wiring.delete_route().execute("orders").is_ok()

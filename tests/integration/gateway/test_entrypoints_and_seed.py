@@ -167,9 +167,10 @@ def test_admin_site_lists_routes_with_circuit_state_and_saves_announce(admin_cli
 
 
 def test_both_upstream_clients_map_failures(upstream):
-    from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+    from apps.gateway.upstream import HttpClientUpstream
+    from apps.gateway.upstream_curl import CurlUpstream
 
-    for client in (HttpClientUpstream(pool_size=1), Urllib3Upstream(pool_size=1)):
+    for client in (HttpClientUpstream(pool_size=1), CurlUpstream()):
         ok = client.send(
             UpstreamRequest("GET", upstream.url + "/x?y=1", (("A", "1"), ("a", "2")), None), 2
         )

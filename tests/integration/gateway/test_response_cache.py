@@ -9,6 +9,7 @@ import pytest
 from apps.gateway.response_cache import KEYSPACE
 from core.domain.gateway.caching import cache_key
 from core.domain.gateway.route import AuthMode
+from core.usecases.gateway.manage_routes import RouteChanges
 from core.usecases.gateway.ports import CacheResult, StoredResponse
 from tests.factories.gateway import gunicorn_environ
 from tests.factories.tokens import access_token
@@ -189,7 +190,9 @@ def test_a_route_sent_elsewhere_never_answers_from_its_old_upstreams_entries(
 
     add_route(upstream_url=upstream.url + "/old", cache_ttl_seconds=60)
     assert proxy.get("/orders/item").json()["path"] == "/old/item"
-    moving = wiring.update_route().execute("orders", {"upstream_url": upstream.url + "/new"})
+    moving = wiring.update_route().execute(
+        "orders", RouteChanges(upstream_url=upstream.url + "/new")
+    )
     assert moving.is_ok(), moving
     moved = proxy.get("/orders/item")
     assert (moved.headers["x-cache"], moved.json()["path"]) == ("MISS", "/new/item")

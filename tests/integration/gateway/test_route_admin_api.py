@@ -444,6 +444,26 @@ def test_the_schema_documents_a_patch_as_changes_that_keep_what_they_do_not_give
     }
 
 
+def test_the_schema_names_route_operations_as_the_other_admin_apis_do(client):
+    """`<context>_<resource>_<action>` with list/create/read/update/delete, as composites and
+    users have them, not drf-spectacular's retrieve/partial_update/destroy."""
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    named = {
+        (path, method): operation["operationId"]
+        for path, methods in paths.items()
+        if path.startswith(ROUTES)
+        for method, operation in methods.items()
+    }
+    assert named == {
+        (ROUTES, "get"): "gateway_routes_list",
+        (ROUTES, "post"): "gateway_routes_create",
+        (f"{ROUTES}/{{name}}", "get"): "gateway_routes_read",
+        (f"{ROUTES}/{{name}}", "patch"): "gateway_routes_update",
+        (f"{ROUTES}/{{name}}", "delete"): "gateway_routes_delete",
+        (f"{ROUTES}/{{name}}/status", "get"): "gateway_routes_status",
+    }
+
+
 def test_the_schema_states_the_role_rule_that_create_and_patch_apply(admin, client):
     """`required_roles` items are role slugs of at most 50 characters (the shape tokens carry
     them in): the schema says so, and what it allows is accepted, what it refuses is not."""

@@ -12,7 +12,7 @@ import pytest
 from django.db import connections, transaction
 from rest_framework.test import APIClient
 
-from apps.gateway.repositories import DATABASE, DjangoRouteRepository
+from apps.gateway.repositories import DB, DjangoRouteRepository
 from tests.factories.gateway import route
 from tests.factories.tokens import access_token
 from tests.integration.races import blocked_by_me, in_thread, poll
@@ -54,7 +54,7 @@ def _body(name: str, prefix: str) -> dict:
     ids=["same-name", "same-prefix"],
 )
 def test_two_concurrent_creates_give_201_and_the_sequential_409(first, second, code):
-    with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
+    with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
         # Reads go on, inserts wait: both requests pass their uniqueness checks, then queue.
         cursor.execute("LOCK TABLE gateway_route IN SHARE MODE")
         racers = [
@@ -78,7 +78,7 @@ def test_two_concurrent_changes_to_one_prefix_give_200_and_the_sequential_409():
     repository = DjangoRouteRepository()
     assert repository.add(route(name="a", path_prefix="/a"))
     assert repository.add(route(name="b", path_prefix="/b"))
-    with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
+    with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
         cursor.execute("LOCK TABLE gateway_route IN SHARE MODE")
         racers = [
             in_thread(
@@ -103,7 +103,7 @@ def test_two_concurrent_changes_to_one_prefix_give_200_and_the_sequential_409():
 def test_a_change_racing_a_removal_answers_404_and_does_not_bring_the_route_back():
     repository = DjangoRouteRepository()
     assert repository.add(route(name="orders", path_prefix="/orders"))
-    with transaction.atomic(using=DATABASE), connections[DATABASE].cursor() as cursor:
+    with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
         # The removal is not committed yet: the change still reads the route, then waits for
         # the row lock and finds the row gone once the removal commits.
         assert repository.delete("orders")

@@ -4,14 +4,18 @@ framing a real upstream may send, and refuse the malformed ones."""
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from apps.gateway.upstream import HttpClientUpstream, Urllib3Upstream
+from apps.gateway.upstream import HttpClientUpstream
 from apps.gateway.upstream_curl import CurlUpstream
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
@@ -92,7 +96,7 @@ def _get(client: HttpClientUpstream, url: str, method: str = "GET"):
     return client.send(UpstreamRequest(method=method, url=url, headers=(), body=None), 5.0)
 
 
-CLIENTS = {"pycurl": CurlUpstream, "http.client": HttpClientUpstream, "urllib3": Urllib3Upstream}
+CLIENTS = {"pycurl": CurlUpstream, "http.client": HttpClientUpstream}
 
 
 @pytest.fixture(params=["pycurl", "http.client"])
@@ -357,7 +361,7 @@ def test_a_request_read_then_dropped_is_sent_again_only_if_it_may_be_repeated(
     assert received == ["GET", method, method] if resent else ["GET", method]
 
 
-@pytest.mark.parametrize("client_class", ["pycurl", "http.client", "urllib3"])
+@pytest.mark.parametrize("client_class", ["pycurl", "http.client"])
 @pytest.mark.parametrize("framing", ["big", "bigchunked"])
 def test_answers_beyond_the_body_limit_are_refused_and_the_connection_dropped(
     upstream, client_class, framing
@@ -509,7 +513,7 @@ def test_no_time_left_or_a_url_with_controls_or_beyond_ascii_sends_nothing():
 
 @pytest.mark.parametrize(
     ("setting", "expected"),
-    [("pycurl", CurlUpstream), ("http.client", HttpClientUpstream), ("urllib3", Urllib3Upstream)],
+    [("pycurl", CurlUpstream), ("http.client", HttpClientUpstream)],
 )
 def test_the_setting_picks_the_client(settings, setting, expected):
     from apps.gateway import wiring
@@ -522,7 +526,37 @@ def test_the_setting_picks_the_client(settings, setting, expected):
         wiring.reset_state()
 
 
-# urllib3 (kept for comparison) still waits per read: docs/gateway.md, "Known limits".
+def _start_with_client(tmp_path, client: str) -> subprocess.CompletedProcess[str]:
+    """Django set up in a fresh process with GATEWAY_UPSTREAM_CLIENT=client."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JWT_", "LOG_", "DJANGO_", "REDIS_", "GATEWAY_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DJANGO_SECRET_KEY="x" * 50,
+        JWT_SIGNING_KEY="k" * 40,
+        VAR_DIR=str(tmp_path),
+        GATEWAY_UPSTREAM_CLIENT=client,
+    )
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_a_client_the_gateway_does_not_have_stops_the_start_naming_the_variable(tmp_path):
+    assert _start_with_client(tmp_path, "http.client").returncode == 0
+    for gone in ("urllib3", "httpx"):  # urllib3: a client once kept for comparison
+        refused = _start_with_client(tmp_path, gone)
+        assert refused.returncode != 0
+        assert "GATEWAY_UPSTREAM_CLIENT must be one of pycurl, http.client, not" in refused.stderr
+
+
 @pytest.mark.parametrize("client_class", ["pycurl", "http.client"])
 @pytest.mark.parametrize(
     ("opening", "drip"),
@@ -617,7 +651,7 @@ def test_tls_upstreams_are_verified_against_the_trusted_store(
         assert not any(received)  # not a byte of the request went to the unverified peer
 
 
-@pytest.mark.parametrize("client_class", ["pycurl", "http.client", "urllib3"])
+@pytest.mark.parametrize("client_class", ["pycurl", "http.client"])
 @pytest.mark.parametrize(
     "field",
     [
@@ -771,7 +805,7 @@ def test_a_malformed_answer_closes_its_handle_even_after_a_new_handle_table():
     assert taken[0].curl.closed
 
 
-@pytest.mark.parametrize("client_class", ["pycurl", "http.client", "urllib3"])
+@pytest.mark.parametrize("client_class", ["pycurl", "http.client"])
 def test_an_answer_framed_both_ways_is_refused_and_its_connection_never_reused(client_class):
     # RFC 9112 §6.1: `Transfer-Encoding` beside `Content-Length` "ought to be handled as an
     # error" (nginx, and so Kong, answer 502). Read by its chunks, as the clients did, the rest
@@ -808,36 +842,3 @@ def test_an_answer_framed_both_ways_is_refused_and_its_connection_never_reused(c
     assert first == Err(UpstreamFailure.CONNECTION)
     assert isinstance(second, Ok), second
     assert second.value.body == b"fresh"
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
-        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
-        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
-    ],
-    ids=["processing", "early-hints"],
-)
-def test_urllib3_passes_on_no_interim_answer_and_leaves_nothing_for_the_next_caller(answer):
-    """urllib3 (through http.client) skips 100 Continue only: a 102 or 103 came back as the
-    final answer, and its connection, the real answer still unread on it, went back to the
-    pool to become the next caller's answer."""
-    server = CannedUpstream(answer, b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
-    client = Urllib3Upstream()
-    first = _get(client, server.url)
-    second = _get(client, server.url)
-    client.close()
-    server.close()
-    assert first == Err(UpstreamFailure.CONNECTION)
-    assert isinstance(second, Ok)
-    assert (second.value.status, second.value.body) == (200, b"second")
-
-
-def test_urllib3_refuses_a_body_cut_short_of_its_content_length():
-    server = CannedUpstream(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst")  # closes
-    client = Urllib3Upstream()
-    result = _get(client, server.url)  # was a 200 with the five bytes, as if whole
-    client.close()
-    server.close()
-    assert result == Err(UpstreamFailure.CONNECTION)

@@ -5,7 +5,14 @@ from dataclasses import replace
 import pytest
 
 from core.domain.gateway.breaker import Admission, Circuit, CircuitState
-from core.domain.gateway.route import Route
+from core.domain.gateway.route import (
+    BreakerPatch,
+    BreakerPolicy,
+    LimitKey,
+    RateLimitPatch,
+    RateLimitPolicy,
+    Route,
+)
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.errors import RouteError
 from core.usecases.gateway.manage_routes import (
@@ -16,6 +23,8 @@ from core.usecases.gateway.manage_routes import (
     EnsureRoute,
     GetRoute,
     ListRoutes,
+    RemoveRateLimit,
+    RouteChanges,
     RouteRejected,
     SavedRoute,
     UpdateRoute,
@@ -56,19 +65,41 @@ def test_create_refuses_invalid_duplicate_names_and_taken_prefixes():
 def test_update_changes_fields_keeps_the_name_and_checks_the_result():
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
     update = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
-    changed = update.execute("orders", {"timeout_ms": 900, "path_prefix": "/o2/"})
+    changed = update.execute("orders", RouteChanges(timeout_ms=900, path_prefix="/o2/"))
     assert isinstance(changed, Ok)
     assert changed.value.path_prefix == "/o2"
     assert repo.get("orders").timeout_ms == 900
     assert notifier.changes == 1
-    assert update.execute("orders", {"path_prefix": "/b"}).error.error is RouteError.PREFIX_TAKEN
-    assert update.execute("orders", {"timeout_ms": 0}).error.error is RouteError.INVALID
-    assert update.execute("orders", {"name": "x"}).error.errors == {
+    assert (
+        update.execute("orders", RouteChanges(path_prefix="/b")).error.error
+        is RouteError.PREFIX_TAKEN
+    )
+    assert update.execute("orders", RouteChanges(timeout_ms=0)).error.error is RouteError.INVALID
+    assert update.execute("orders", RouteChanges(name="x")).error.errors == {
         "name": ["A route's name cannot change; create a new route instead."]
     }
-    assert isinstance(update.execute("orders", {"name": "orders", "retries": 1}), Ok)
-    assert update.execute("orders", {"id": 3}).error.errors == {"id": ["This field cannot change."]}
-    assert update.execute("nope", {}).error.error is RouteError.NOT_FOUND
+    assert isinstance(update.execute("orders", RouteChanges(name="orders", retries=1)), Ok)
+    assert update.execute("nope", RouteChanges()).error.error is RouteError.NOT_FOUND
+
+
+def test_update_merges_nested_policies_and_tells_a_kept_limit_from_a_removed_one():
+    limited = replace(ORDERS, rate_limit=RateLimitPolicy(10, 60, LimitKey.IP))
+    update = UpdateRoute(
+        routes=InMemoryRouteRepository(limited),
+        notifier=FakeNotifier(),
+        breaker=FakeCircuitBreaker(),
+    )
+    kept = update.execute("orders", RouteChanges(circuit_breaker=BreakerPatch(recovery_seconds=7)))
+    assert kept.unwrap().rate_limit == RateLimitPolicy(10, 60, LimitKey.IP)
+    assert kept.unwrap().circuit_breaker == BreakerPolicy(5, 7)
+    merged = update.execute("orders", RouteChanges(rate_limit=RateLimitPatch(requests=9)))
+    assert merged.unwrap().rate_limit == RateLimitPolicy(9, 60, LimitKey.IP)
+    removed = update.execute("orders", RouteChanges(rate_limit=RemoveRateLimit()))
+    assert removed.unwrap().rate_limit is None
+    incomplete = update.execute("orders", RouteChanges(rate_limit=RateLimitPatch(requests=5)))
+    assert incomplete.error.errors == {
+        "rate_limit.window_seconds": ["Required for a route with no limit yet."]
+    }
 
 
 def test_read_list_and_delete():
@@ -92,9 +123,9 @@ def test_a_new_removed_or_re_pointed_route_starts_with_a_closed_circuit():
     assert "orders" not in breaker.circuits
     update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
     breaker.circuits["orders"] = OPEN
-    assert update.execute("orders", {"timeout_ms": 900, "strip_prefix": False}).is_ok()
+    assert update.execute("orders", RouteChanges(timeout_ms=900, strip_prefix=False)).is_ok()
     assert breaker.circuits["orders"] == OPEN  # the same upstream: its failures still count
-    assert update.execute("orders", {"upstream_url": "http://replica"}).is_ok()
+    assert update.execute("orders", RouteChanges(upstream_url="http://replica")).is_ok()
     assert "orders" not in breaker.circuits
     breaker.circuits["orders"] = OPEN
     assert DeleteRoute(routes=repo, notifier=notifier, breaker=breaker).execute("orders").is_ok()
@@ -107,7 +138,7 @@ def test_refused_changes_leave_the_circuit_alone():
     create = CreateRoute(routes=repo, notifier=notifier, breaker=breaker)
     assert create.execute(replace(ORDERS, path_prefix="/o2")).is_err()  # the name is taken
     update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
-    assert update.execute("orders", {"upstream_url": "ftp://x"}).is_err()
+    assert update.execute("orders", RouteChanges(upstream_url="ftp://x")).is_err()
     assert DeleteRoute(routes=repo, notifier=notifier, breaker=breaker).execute("x").is_err()
     assert breaker.circuits["orders"] == OPEN
 
@@ -188,7 +219,7 @@ def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_ba
     repo, notifier = InMemoryRouteRepository(ORDERS), FakeNotifier()
     repo.concurrently = lambda routes: routes.delete("orders")
     result = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
-        "orders", {"timeout_ms": 900}
+        "orders", RouteChanges(timeout_ms=900)
     )
     assert result == Err(RouteRejected(RouteError.NOT_FOUND))
     assert repo.all() == []
@@ -199,7 +230,7 @@ def test_an_update_racing_for_a_prefix_gets_the_answer_of_the_sequential_conflic
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
     repo.concurrently = lambda routes: routes.routes.update(b=Route("b", "/x", "http://b"))
     result = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
-        "orders", {"path_prefix": "/x"}
+        "orders", RouteChanges(path_prefix="/x")
     )
     assert result == Err(
         RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": ["Route 'b' already serves it."]})
@@ -226,7 +257,7 @@ def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
     assert created.error.error is RouteError.NAME_TAKEN
     assert set(created.error.errors) == {"name"}
     changed = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
-        "orders", {"path_prefix": "/y"}
+        "orders", RouteChanges(path_prefix="/y")
     )
     assert changed.error.error is RouteError.PREFIX_TAKEN
     assert set(changed.error.errors) == {"path_prefix"}

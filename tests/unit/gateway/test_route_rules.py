@@ -13,6 +13,7 @@ from core.domain.gateway.route import (
     is_platform_path,
     normalise_prefix,
     prefix_problems,
+    rate_limit_parts_problems,
     route_problems,
     upstream_problems,
 )
@@ -165,6 +166,29 @@ def test_a_breaker_patch_keeps_what_it_does_not_give():
     current = BreakerPolicy(3, 20)
     assert BreakerPatch(recovery_seconds=7).applied_to(current) == BreakerPolicy(3, 7)
     assert BreakerPatch(failure_threshold=9).applied_to(current) == BreakerPolicy(9, 20)
+
+
+@pytest.mark.parametrize(
+    ("requests", "window_seconds", "key"),
+    [
+        (5, None, None),
+        (None, 60, None),
+        (None, None, LimitKey.IP),
+        (5, 60, None),
+        (None, 60, LimitKey.IP),
+    ],
+)
+def test_a_rate_limit_kept_field_by_field_needs_all_its_fields_or_none(
+    requests, window_seconds, key
+):
+    assert rate_limit_parts_problems(requests, window_seconds, key) == [
+        "Set requests, window and key together, or none of them."
+    ]
+
+
+def test_a_rate_limit_kept_field_by_field_whole_or_absent_is_fine():
+    assert rate_limit_parts_problems(5, 60, "user") == []
+    assert rate_limit_parts_problems(None, None, None) == []
 
 
 @pytest.mark.parametrize(
