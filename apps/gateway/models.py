@@ -7,10 +7,7 @@ from django.db import models
 
 from core.domain.gateway.route import (
     AuthMode,
-    BreakerPolicy,
     LimitKey,
-    RateLimitPolicy,
-    Route,
     normalise_prefix,
     rate_limit_parts_problems,
     route_problems,
@@ -53,6 +50,8 @@ class RouteRow(models.Model):
 
     def clean(self) -> None:
         """Admin forms refuse what the domain refuses."""
+        from apps.gateway.repositories import route_to_domain  # it imports this module
+
         parts = rate_limit_parts_problems(
             self.rate_limit_requests, self.rate_limit_window_seconds, self.rate_limit_key or None
         )
@@ -73,36 +72,11 @@ class RouteRow(models.Model):
         # loses a trailing slash by the API's rule before the uniqueness check reads it.
         self.required_roles = [role.strip() for role in self.required_roles]
         self.path_prefix = normalise_prefix(self.path_prefix)
-        problems = route_problems(self.to_domain())
+        problems = route_problems(route_to_domain(self))
         if problems:
             raise ValidationError(
                 {_FORM_FIELDS.get(key, key): messages for key, messages in problems.items()}
             )
-
-    def to_domain(self) -> Route:
-        """This row as the domain's `Route` (a limit needs both its numbers; no key is `ip`)."""
-        rate_limit = None
-        if self.rate_limit_requests is not None and self.rate_limit_window_seconds is not None:
-            rate_limit = RateLimitPolicy(
-                requests=self.rate_limit_requests,
-                window_seconds=self.rate_limit_window_seconds,
-                key=LimitKey(self.rate_limit_key or LimitKey.IP.value),
-            )
-        return Route(
-            name=self.name,
-            path_prefix=self.path_prefix,
-            upstream_url=self.upstream_url,
-            strip_prefix=self.strip_prefix,
-            methods=frozenset(str(m).upper() for m in self.methods),
-            auth=AuthMode(self.auth),
-            required_roles=frozenset(str(r) for r in self.required_roles),
-            rate_limit=rate_limit,
-            cache_ttl_seconds=self.cache_ttl_seconds,
-            timeout_ms=self.timeout_ms,
-            retries=self.retries,
-            circuit_breaker=BreakerPolicy(self.failure_threshold, self.recovery_seconds),
-            enabled=self.enabled,
-        )
 
 
 # Domain fields that are flattened into several columns report on their first column.

@@ -1,7 +1,8 @@
 """The route repository on the gateway database, and the domain → ORM mapping (`to_row`).
 
-Only this module and admin.py touch the ORM; the rest of the context speaks `Route`. A row is
-read as a `Route` by `RouteRow.to_domain`, which the admin's validation reads it by too.
+Only this module and admin.py touch the ORM; the rest of the context speaks `Route`: rows are
+read by `route_to_domain` (which the admin's validation reads a row by too) and written by
+`to_row`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,42 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from apps.gateway.models import RouteRow
-from core.domain.gateway.route import Route
+from core.domain.gateway.route import (
+    AuthMode,
+    BreakerPolicy,
+    LimitKey,
+    RateLimitPolicy,
+    Route,
+)
 
 DB = "gateway"
+
+
+def route_to_domain(row: RouteRow) -> Route:
+    """A row as the domain's `Route` (a limit needs both its numbers; no key is `ip`). The
+    admin's validation (`RouteRow.clean`) reads a row by it too."""
+    rate_limit = None
+    if row.rate_limit_requests is not None and row.rate_limit_window_seconds is not None:
+        rate_limit = RateLimitPolicy(
+            requests=row.rate_limit_requests,
+            window_seconds=row.rate_limit_window_seconds,
+            key=LimitKey(row.rate_limit_key or LimitKey.IP.value),
+        )
+    return Route(
+        name=row.name,
+        path_prefix=row.path_prefix,
+        upstream_url=row.upstream_url,
+        strip_prefix=row.strip_prefix,
+        methods=frozenset(str(m).upper() for m in row.methods),
+        auth=AuthMode(row.auth),
+        required_roles=frozenset(str(r) for r in row.required_roles),
+        rate_limit=rate_limit,
+        cache_ttl_seconds=row.cache_ttl_seconds,
+        timeout_ms=row.timeout_ms,
+        retries=row.retries,
+        circuit_breaker=BreakerPolicy(row.failure_threshold, row.recovery_seconds),
+        enabled=row.enabled,
+    )
 
 
 def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
@@ -43,14 +77,14 @@ class DjangoRouteRepository:
         return RouteRow.objects.using(DB)
 
     def all(self) -> list[Route]:
-        return [row.to_domain() for row in self._rows().all()]
+        return [route_to_domain(row) for row in self._rows().all()]
 
     def enabled(self) -> list[Route]:
-        return [row.to_domain() for row in self._rows().filter(enabled=True)]
+        return [route_to_domain(row) for row in self._rows().filter(enabled=True)]
 
     def get(self, name: str) -> Route | None:
         row = self._rows().filter(name=name).first()
-        return row.to_domain() if row is not None else None
+        return route_to_domain(row) if row is not None else None
 
     def name_taken(self, name: str) -> bool:
         return self._rows().filter(name=name).exists()
