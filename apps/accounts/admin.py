@@ -29,16 +29,17 @@ from apps.common.forms import JSONTextField
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import (
     ADMIN_ROLE,
-    DEFAULT_ROLES,
     MAX_EMAIL_LENGTH,
     MAX_ROLES,
     USER_ROLE,
     Email,
+    PasswordHash,
     parse_roles,
     parse_uuid,
 )
 from core.usecases.accounts.admin import UserChanges
 from core.usecases.accounts.authentication import Credentials
+from core.usecases.accounts.maintenance import NewUser
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -56,11 +57,12 @@ class RoleFilter(admin.SimpleListFilter):
         )
 
 
-def _email_field() -> forms.CharField:
+def _email_field(error_messages: dict[str, str] | None = None) -> forms.CharField:
     # Not Django's EmailField: its validator would run on the raw text, before normalisation.
     return forms.CharField(
         max_length=MAX_EMAIL_LENGTH,
         help_text="Stored trimmed and case-folded (NFKC), an internationalised host in A-labels.",
+        error_messages=error_messages,
     )
 
 
@@ -73,17 +75,17 @@ def _normalised_email(raw: str) -> str:
 
 
 class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
-    email = _email_field()
+    """The add page's form; the user itself is made by `CreateUser` (`UserAdmin.save_model`).
+    A taken address is the model form's own unique check, run on the normalised value."""
+
+    email = _email_field({"unique": "An account with this email already exists."})
 
     class Meta:
         model = User
         fields = ("email", "full_name")
 
     def clean_email(self) -> str:
-        email = _normalised_email(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+        return _normalised_email(self.cleaned_data["email"])
 
 
 ROLES_MESSAGE = (
@@ -238,9 +240,17 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        if not change and not obj.roles:
-            obj.roles = list(DEFAULT_ROLES)  # as for users who register
-        if not change or "roles" not in form.changed_data:
+        if not change:
+            # A new user is made as the domain makes one (the default roles...); the form
+            # has checked the address and the password and hashed the latter (or left it
+            # unusable). `obj` becomes that row, for the admin's log and redirect.
+            command = NewUser(obj.email, PasswordHash(obj.password), obj.full_name)
+            created = wiring.create_user().execute(command).unwrap()
+            obj.pk = created.id.value
+            obj.refresh_from_db()
+            obj._state.adding = False
+            return
+        if "roles" not in form.changed_data:
             super().save_model(request, obj, form, change)
             return
         # New roles go through UpdateUser, as PATCH /users/{id} does: it also revokes the

@@ -6,13 +6,14 @@ from django.conf import settings
 
 from apps.accounts import wiring
 from apps.common.seeding import SeedFailure, SeedOptions
+from core.domain.accounts.values import ADMIN_ROLES, DEFAULT_ROLES
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.maintenance import Provisioning
 
 # Demo passwords are public by design (they are printed): demo data is for local use only.
 DEMO_USERS = (
-    Provisioning("alice@example.com", "alice-demo-pass-1", "Alice Demo", ("user",)),
-    Provisioning("bob@example.com", "bob-demo-pass-2", "Bob Demo", ("user",)),
+    Provisioning("alice@example.com", "alice-demo-pass-1", "Alice Demo", DEFAULT_ROLES),
+    Provisioning("bob@example.com", "bob-demo-pass-2", "Bob Demo", DEFAULT_ROLES),
 )
 
 
@@ -21,7 +22,7 @@ def seed_accounts(options: SeedOptions) -> list[str]:
     wanted: list[tuple[Provisioning, str]] = []
     email, password = settings.ACCOUNTS_ADMIN_EMAIL, settings.ACCOUNTS_ADMIN_PASSWORD
     if email and password:
-        wanted.append((Provisioning(email, password, "Administrator", ("user", "admin"), True), ""))
+        wanted.append((Provisioning(email, password, "Administrator", ADMIN_ROLES, True), ""))
     if options.demo:
         wanted.extend((demo, f" (password {demo.password})") for demo in DEMO_USERS)
     if not wanted:

@@ -39,7 +39,7 @@ from core.usecases.accounts.authentication import (
     RefreshTokens,
     VerifyCredentials,
 )
-from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
+from core.usecases.accounts.maintenance import CreateUser, FlushExpiredTokens, ProvisionUser
 from core.usecases.accounts.password_reset import (
     RequestPasswordReset,
     ResetPassword,
@@ -303,6 +303,11 @@ def provision_user() -> ProvisionUser:
         uow=DjangoUnitOfWork(),
         clock=clock(),
     )
+
+
+def create_user() -> CreateUser:
+    """Users made by Django admin's add form and `createsuperuser` (`UserManager`)."""
+    return CreateUser(users=DjangoUserRepository(), uow=DjangoUnitOfWork(), clock=clock())
 
 
 def flush_expired_tokens() -> FlushExpiredTokens:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 USER_ROLE = "user"
 ADMIN_ROLE = "admin"
 DEFAULT_ROLES: tuple[str, ...] = (USER_ROLE,)
+# What an administrator the platform creates holds (the seeded admin, `createsuperuser`).
+ADMIN_ROLES: tuple[str, ...] = (USER_ROLE, ADMIN_ROLE)
 _ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}\Z")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 # What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part (no

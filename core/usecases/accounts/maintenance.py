@@ -1,11 +1,13 @@
-"""Operator tasks: ProvisionUser (seeding), FlushExpiredTokens."""
+"""Operator tasks: ProvisionUser (seeding), CreateUser (Django admin, `createsuperuser`),
+FlushExpiredTokens."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from core.domain.accounts.user import User
-from core.domain.accounts.values import Email
+from core.domain.accounts.values import ADMIN_ROLES, Email, PasswordHash
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts.ports import (
     Clock,
@@ -67,6 +69,52 @@ class ProvisionUser:
             created = self._users.add(user)
             self._uow.commit()
         return Ok(created)
+
+
+class CreateUserError(StrEnum):
+    """Why an operator's new user was not created."""
+
+    INVALID_EMAIL = "invalid_email"
+    EMAIL_TAKEN = "email_taken"
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """A user an operator creates. The password arrives hashed: Django's forms and commands
+    check it (or leave it unusable) and hash it."""
+
+    email: str
+    password_hash: PasswordHash
+    full_name: str = ""
+    administrator: bool = False
+
+
+class CreateUser:
+    """Create a user as Django admin's add form and `createsuperuser` do: the address as
+    register takes it (`Email.parse`), the user as register makes one (active, unverified, the
+    default roles) or, for an administrator, verified, staff and with `ADMIN_ROLES`."""
+
+    def __init__(self, *, users: UserRepository, uow: UnitOfWork, clock: Clock) -> None:
+        self._users, self._uow, self._clock = users, uow, clock
+
+    def execute(self, command: NewUser) -> Result[User, CreateUserError]:
+        email = Email.parse(command.email)
+        if email is None:
+            return Err(CreateUserError.INVALID_EMAIL)
+        user = User.register(
+            email=email,
+            password_hash=command.password_hash,
+            full_name=command.full_name,
+            now=self._clock.now(),
+        )
+        if command.administrator:
+            user.roles, user.is_staff = ADMIN_ROLES, True
+            user.verify_email()
+        with self._uow:
+            if not self._users.add(user):
+                return Err(CreateUserError.EMAIL_TAKEN)
+            self._uow.commit()
+        return Ok(user)
 
 
 @dataclass(frozen=True, slots=True)

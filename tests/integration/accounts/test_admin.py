@@ -191,7 +191,9 @@ def test_the_admin_refuses_the_other_spelling_of_a_taken_internationalised_host(
         },
     )
     assert response.status_code == 200  # the form again, with its error
-    assert response.context["adminform"].form.errors["email"]
+    assert response.context["adminform"].form.errors["email"] == [
+        "An account with this email already exists."
+    ]
     assert User.objects.filter(email__startswith="n1@").count() == 1
 
 
