@@ -63,7 +63,10 @@ class ProvisionUser:
             full_name=command.full_name,
             now=self._clock.now(),
         )
-        user.roles, user.is_staff = command.roles, command.is_staff
+        if not user.assign_roles(command.roles):
+            return Err(f"{list(command.roles)} are not roles: roles are short lowercase slugs")
+        if command.is_staff:
+            user.make_staff()
         user.verify_email()
         with self._uow:
             created = self._users.add(user)
@@ -108,7 +111,8 @@ class CreateUser:
             now=self._clock.now(),
         )
         if command.administrator:
-            user.roles, user.is_staff = ADMIN_ROLES, True
+            user.assign_roles(ADMIN_ROLES)
+            user.make_staff()
             user.verify_email()
         with self._uow:
             if not self._users.add(user):

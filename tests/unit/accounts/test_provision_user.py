@@ -31,3 +31,10 @@ def test_a_password_registration_would_refuse_creates_nobody(world):
         assert result.unwrap_err().startswith("the password for boss@x.io is refused: ")
     assert world.users.rows == {}
     assert world.uow.commits == 0
+
+
+def test_roles_that_are_not_roles_create_nobody(world):
+    command = Provisioning("boss@x.io", "boss-pass-1", "Boss", ("user", "Boss"))
+    assert use_case(world).execute(command).is_err()
+    assert world.users.rows == {}
+    assert world.uow.commits == 0
