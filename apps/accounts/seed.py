@@ -6,9 +6,10 @@ from django.conf import settings
 
 from apps.accounts import wiring
 from apps.common.seeding import SeedFailure, SeedOptions
-from core.domain.accounts.values import ADMIN_ROLES, DEFAULT_ROLES
+from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.values import ADMIN_ROLES, DEFAULT_ROLES, Email
 from core.domain.shared.result import Err, Ok
-from core.usecases.accounts.maintenance import Provisioning
+from core.usecases.accounts.maintenance import ProvisionError, Provisioning
 
 # Demo passwords are public by design (they are printed): demo data is for local use only.
 DEMO_USERS = (
@@ -35,6 +36,19 @@ def seed_accounts(options: SeedOptions) -> list[str]:
                 lines.append(f"created {command.email}{note}")
             case Ok(False):
                 lines.append(f"exists {command.email}")
-            case Err(reason):
-                lines.append(SeedFailure(f"skipped: {reason}"))
+            case Err(error):
+                lines.append(SeedFailure(f"skipped: {_why(command, error)}"))
     return lines
+
+
+def _why(command: Provisioning, error: ProvisionError | PasswordRejected) -> str:
+    """What the operator reads about a user the seed could not create."""
+    match error:
+        case PasswordRejected(messages=messages):
+            email = Email.parse(command.email)  # parsed: the address itself was accepted
+            shown = email.value if email is not None else command.email
+            return f"the password for {shown} is refused: {' '.join(messages)}"
+        case ProvisionError.INVALID_EMAIL:
+            return f"{command.email!r} is not an email address"
+        case ProvisionError.INVALID_ROLE:
+            return f"{list(command.roles)} are not roles: roles are short lowercase slugs"

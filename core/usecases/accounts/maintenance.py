@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.domain.accounts.passwords import PasswordRejected
 from core.domain.accounts.user import User
 from core.domain.accounts.values import ADMIN_ROLES, Email, PasswordHash
 from core.domain.shared.result import Err, Ok, Result
@@ -30,9 +31,17 @@ class Provisioning:
     is_staff: bool = False
 
 
+class ProvisionError(StrEnum):
+    """Why the seed's user was not created (a refused password is `PasswordRejected`)."""
+
+    INVALID_EMAIL = "invalid_email"
+    INVALID_ROLE = "invalid_role"
+
+
 class ProvisionUser:
-    """Create a verified user unless the email exists; Ok(True) when one was created, Err(why)
-    when the address or the password would not be accepted at registration."""
+    """Create a verified user unless the email exists; Ok(True) when one was created, Ok(False)
+    when it existed, an error when the address, the password or a role would not be accepted
+    at registration or by an admin."""
 
     def __init__(
         self,
@@ -46,17 +55,17 @@ class ProvisionUser:
         self._users, self._hasher, self._policy = users, hasher, policy
         self._uow, self._clock = uow, clock
 
-    def execute(self, command: Provisioning) -> Result[bool, str]:
+    def execute(self, command: Provisioning) -> Result[bool, ProvisionError | PasswordRejected]:
         email = Email.parse(command.email)
         if email is None:
-            return Err(f"{command.email!r} is not an email address")
+            return Err(ProvisionError.INVALID_EMAIL)
         if self._users.by_email(email) is not None:
             return Ok(False)  # seeding never changes an existing account, its password neither
         rejected = password_problems(
             self._policy, command.password, email=email.value, full_name=command.full_name
         )
         if rejected is not None:
-            return Err(f"the password for {email.value} is refused: {' '.join(rejected.messages)}")
+            return Err(rejected)
         user = User.register(
             email=email,
             password_hash=self._hasher.hash(command.password),
@@ -64,7 +73,7 @@ class ProvisionUser:
             now=self._clock.now(),
         )
         if not user.assign_roles(command.roles):
-            return Err(f"{list(command.roles)} are not roles: roles are short lowercase slugs")
+            return Err(ProvisionError.INVALID_ROLE)
         if command.is_staff:
             user.make_staff()
         user.verify_email()
