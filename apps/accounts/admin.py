@@ -7,6 +7,7 @@ Django's forms, hence through the configured bcrypt hasher.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django import forms
@@ -37,7 +38,8 @@ from core.domain.accounts.values import (
     parse_roles,
     parse_uuid,
 )
-from core.usecases.accounts.admin import UserChanges
+from core.domain.shared.result import Err, Ok
+from core.usecases.accounts.admin import UpdateUserError, UserChanges
 from core.usecases.accounts.authentication import Credentials
 from core.usecases.accounts.maintenance import NewUser
 
@@ -139,17 +141,27 @@ class AdminLoginForm(AdminAuthenticationForm):
 admin.site.login_form = AdminLoginForm
 
 
+# Why an action left a user as they were, by `UpdateUser`'s error code.
+_SKIPPED_BECAUSE = {
+    UpdateUserError.ILLEGAL_TRANSITION: "that status change is not allowed",
+    UpdateUserError.USER_DELETED: "their account is deleted",
+    UpdateUserError.NOT_FOUND: "they no longer exist",
+}
+
+
 def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges, done: str) -> None:
     use_case = wiring.update_user()
-    changed = failed = 0
+    changed = 0
+    skipped: Counter[str] = Counter()
     for user_id in queryset.values_list("id", flat=True):
-        if use_case.execute(str(user_id), changes).is_ok():
-            changed += 1
-        else:
-            failed += 1
+        match use_case.execute(str(user_id), changes):
+            case Ok(_):
+                changed += 1
+            case Err(error):
+                skipped[_SKIPPED_BECAUSE.get(error, "they could not be updated")] += 1
     messages.info(request, f"{changed} user(s) {done}.")
-    if failed:
-        messages.warning(request, f"{failed} user(s) skipped: that status change is not allowed.")
+    for reason, count in skipped.items():
+        messages.warning(request, f"{count} user(s) skipped: {reason}.")
 
 
 @admin.register(User)
