@@ -46,14 +46,14 @@ from core.usecases.accounts.password_reset import (
     ResetPassword,
     SealPasswordSet,
 )
-from core.usecases.accounts.ports import Clock, Sleeper
+from core.usecases.accounts.ports import Clock, MomentWaiter
 from core.usecases.accounts.profile import ChangePassword, GetCurrentUser, UpdateProfile
 from core.usecases.accounts.registration import RegisterUser, ResendVerification, VerifyEmail
 from core.usecases.accounts.sessions import ListSessions, RevokeSession
 
 
-class _AccountsClock(Clock, Sleeper, Protocol):
-    """The accounts' one clock: it tells the time and waits for a moment (`Sleeper`)."""
+class _AccountsClock(Clock, MomentWaiter, Protocol):
+    """The accounts' one clock: it tells the time and waits for a moment (`MomentWaiter`)."""
 
 
 _clock: _AccountsClock = SystemClock()
@@ -136,7 +136,7 @@ def authenticate_user() -> AuthenticateUser:
         events=PrometheusAccountEvents(),
         failures=_login_failures(),
         session_lifetime=_session_lifetime(),
-        sleeper=clock(),
+        waiter=clock(),
     )
 
 
@@ -178,7 +178,7 @@ def refresh_tokens() -> RefreshTokens:
         uow=DjangoUnitOfWork(DB),
         clock=clock(),
         events=PrometheusAccountEvents(),
-        sleeper=clock(),
+        waiter=clock(),
     )
 
 

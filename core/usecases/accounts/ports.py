@@ -24,13 +24,13 @@ __all__ = [
     "IssuedTokens",
     "LoginFailures",
     "Mailer",
+    "MomentWaiter",
     "OneTimeTokens",
     "PasswordHasher",
     "PasswordPolicy",
     "RefreshClaims",
     "RefreshTokenError",
     "SessionRepository",
-    "Sleeper",
     "TokenIssuer",
     "TokenOwner",
     "TokenPurpose",
@@ -262,7 +262,7 @@ class LoginFailures(Protocol):
     def record(self, user_id: UserId, at: datetime) -> None: ...
 
 
-class Sleeper(Protocol):
+class MomentWaiter(Protocol):
     """Holds the calling thread until the accounts' clock reads a moment: a token minted right
     after a per-user cut-off waits for the cut-off's next second (`User.tokens_valid_from`)."""
 
