@@ -7,6 +7,7 @@ Django's forms, hence through the configured bcrypt hasher.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django import forms
@@ -29,16 +30,18 @@ from apps.common.forms import JSONTextField
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import (
     ADMIN_ROLE,
-    DEFAULT_ROLES,
     MAX_EMAIL_LENGTH,
     MAX_ROLES,
     USER_ROLE,
     Email,
+    PasswordHash,
     parse_roles,
     parse_uuid,
 )
-from core.usecases.accounts.admin import UserChanges
+from core.domain.shared.result import Err, Ok
+from core.usecases.accounts.admin import UpdateUserError, UserChanges
 from core.usecases.accounts.authentication import Credentials
+from core.usecases.accounts.maintenance import NewUser
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -56,11 +59,12 @@ class RoleFilter(admin.SimpleListFilter):
         )
 
 
-def _email_field() -> forms.CharField:
+def _email_field(error_messages: dict[str, str] | None = None) -> forms.CharField:
     # Not Django's EmailField: its validator would run on the raw text, before normalisation.
     return forms.CharField(
         max_length=MAX_EMAIL_LENGTH,
         help_text="Stored trimmed and case-folded (NFKC), an internationalised host in A-labels.",
+        error_messages=error_messages,
     )
 
 
@@ -73,17 +77,17 @@ def _normalised_email(raw: str) -> str:
 
 
 class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
-    email = _email_field()
+    """The add page's form; the user itself is made by `CreateUser` (`UserAdmin.save_model`).
+    A taken address is the model form's own unique check, run on the normalised value."""
+
+    email = _email_field({"unique": "An account with this email already exists."})
 
     class Meta:
         model = User
         fields = ("email", "full_name")
 
     def clean_email(self) -> str:
-        email = _normalised_email(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+        return _normalised_email(self.cleaned_data["email"])
 
 
 ROLES_MESSAGE = (
@@ -137,17 +141,27 @@ class AdminLoginForm(AdminAuthenticationForm):
 admin.site.login_form = AdminLoginForm
 
 
+# Why an action left a user as they were, by `UpdateUser`'s error code.
+_SKIPPED_BECAUSE = {
+    UpdateUserError.ILLEGAL_TRANSITION: "that status change is not allowed",
+    UpdateUserError.USER_DELETED: "their account is deleted",
+    UpdateUserError.NOT_FOUND: "they no longer exist",
+}
+
+
 def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges, done: str) -> None:
     use_case = wiring.update_user()
-    changed = failed = 0
+    changed = 0
+    skipped: Counter[str] = Counter()
     for user_id in queryset.values_list("id", flat=True):
-        if use_case.execute(str(user_id), changes).is_ok():
-            changed += 1
-        else:
-            failed += 1
+        match use_case.execute(str(user_id), changes):
+            case Ok(_):
+                changed += 1
+            case Err(error):
+                skipped[_SKIPPED_BECAUSE.get(error, "they could not be updated")] += 1
     messages.info(request, f"{changed} user(s) {done}.")
-    if failed:
-        messages.warning(request, f"{failed} user(s) skipped: that status change is not allowed.")
+    for reason, count in skipped.items():
+        messages.warning(request, f"{count} user(s) skipped: {reason}.")
 
 
 @admin.register(User)
@@ -238,9 +252,17 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        if not change and not obj.roles:
-            obj.roles = list(DEFAULT_ROLES)  # as for users who register
-        if not change or "roles" not in form.changed_data:
+        if not change:
+            # A new user is made as the domain makes one (the default roles...); the form
+            # has checked the address and the password and hashed the latter (or left it
+            # unusable). `obj` becomes that row, for the admin's log and redirect.
+            command = NewUser(obj.email, PasswordHash(obj.password), obj.full_name)
+            created = wiring.create_user().execute(command).unwrap()
+            obj.pk = created.id.value
+            obj.refresh_from_db()
+            obj._state.adding = False
+            return
+        if "roles" not in form.changed_data:
             super().save_model(request, obj, form, change)
             return
         # New roles go through UpdateUser, as PATCH /users/{id} does: it also revokes the

@@ -6,17 +6,22 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from core.domain.accounts.values import Email
+from core.domain.accounts.user import UserStatus
+from core.domain.accounts.values import Email, PasswordHash
+from core.domain.shared.result import Err, Ok
+from core.usecases.accounts.maintenance import CreateUserError, NewUser
 
 
 class UserManager(BaseUserManager["User"]):
-    """Creates users (`createsuperuser`) with the email normalised as accounts store it and a
-    hashed password."""
+    """Creates users for Django (`createsuperuser`, `create_user`) through `CreateUser`, so they
+    follow the domain's rules as every other way in does: the address as register takes it, a
+    user as register makes one, an administrator as the seed makes one."""
 
     use_in_migrations = True
 
@@ -27,20 +32,26 @@ class UserManager(BaseUserManager["User"]):
         email = Email.lookup(username) if isinstance(username, str) else None
         return self.get(**{self.model.USERNAME_FIELD: email.value if email else username})
 
-    def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
-        normalised = Email.lookup(email)  # the host in A-labels too: one mailbox, one account
-        user = self.model(
-            email=normalised.value if normalised else email.strip().casefold(), **fields
-        )
-        user.set_password(password)
-        user.save(using=self._db)
-        return user
+    def create_user(self, email: str, password: str | None = None, *, full_name: str = "") -> User:
+        return self._create(NewUser(email, PasswordHash(make_password(password)), full_name))
 
-    def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> User:
-        fields.update(
-            is_staff=True, is_superuser=True, email_verified=True, roles=["user", "admin"]
-        )
-        return self.create_user(email, password, **fields)
+    def create_superuser(
+        self, email: str, password: str | None = None, *, full_name: str = ""
+    ) -> User:
+        hashed = PasswordHash(make_password(password))
+        return self._create(NewUser(email, hashed, full_name, administrator=True))
+
+    def _create(self, command: NewUser) -> User:
+        # Imported here: the composition root's repositories are built on this module's models.
+        from apps.accounts import wiring
+
+        match wiring.create_user().execute(command):
+            case Ok(user):
+                return self.get(pk=user.id.value)
+            case Err(CreateUserError.INVALID_EMAIL):
+                raise ValueError(f"{command.email!r} is not an email address register accepts")
+            case Err(_):
+                raise ValueError(f"an account with the email {command.email!r} already exists")
 
 
 class NormalisedEmailField(models.EmailField):  # type: ignore[type-arg]
@@ -59,16 +70,15 @@ class NormalisedEmailField(models.EmailField):  # type: ignore[type-arg]
 class User(AbstractBaseUser, PermissionsMixin):
     """A person with an account; also Django admin's user model."""
 
-    class Status(models.TextChoices):
-        ACTIVE = "active"
-        INACTIVE = "inactive"
-        SUSPENDED = "suspended"
-        DELETED = "deleted"
-
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = NormalisedEmailField(max_length=254, unique=True)
     full_name = models.CharField(max_length=200, blank=True, default="")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # The domain's statuses, labelled as the admin's filter shows them ("Active").
+    status = models.CharField(
+        max_length=16,
+        choices=[(status.value, status.name.title()) for status in UserStatus],
+        default=UserStatus.ACTIVE.value,
+    )
     email_verified = models.BooleanField(default=False)
     roles = models.JSONField(default=list, blank=True)
     is_staff = models.BooleanField(default=False)
@@ -91,7 +101,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
-        return self.status == self.Status.ACTIVE
+        return self.status == UserStatus.ACTIVE
 
     def __str__(self) -> str:
         return self.email

@@ -13,7 +13,6 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
@@ -299,8 +298,9 @@ def _digest(raw_token: str) -> str:
 class DjangoOneTimeTokens:
     """`OneTimeTokens`: 256 random bits handed out once; only their SHA-256 is stored."""
 
-    def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str:
-        now = timezone.now()
+    def issue(
+        self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime, *, now: datetime
+    ) -> str:
         self.void(user_id, purpose, now)
         raw = secrets.token_urlsafe(32)
         OneTimeToken.objects.using(DB).create(

@@ -6,13 +6,15 @@ from django.conf import settings
 
 from apps.accounts import wiring
 from apps.common.seeding import SeedFailure, SeedOptions
+from core.domain.accounts.passwords import PasswordRejected
+from core.domain.accounts.values import ADMIN_ROLES, DEFAULT_ROLES, Email
 from core.domain.shared.result import Err, Ok
-from core.usecases.accounts.maintenance import Provisioning
+from core.usecases.accounts.maintenance import ProvisionError, Provisioning
 
 # Demo passwords are public by design (they are printed): demo data is for local use only.
 DEMO_USERS = (
-    Provisioning("alice@example.com", "alice-demo-pass-1", "Alice Demo", ("user",)),
-    Provisioning("bob@example.com", "bob-demo-pass-2", "Bob Demo", ("user",)),
+    Provisioning("alice@example.com", "alice-demo-pass-1", "Alice Demo", DEFAULT_ROLES),
+    Provisioning("bob@example.com", "bob-demo-pass-2", "Bob Demo", DEFAULT_ROLES),
 )
 
 
@@ -21,7 +23,7 @@ def seed_accounts(options: SeedOptions) -> list[str]:
     wanted: list[tuple[Provisioning, str]] = []
     email, password = settings.ACCOUNTS_ADMIN_EMAIL, settings.ACCOUNTS_ADMIN_PASSWORD
     if email and password:
-        wanted.append((Provisioning(email, password, "Administrator", ("user", "admin"), True), ""))
+        wanted.append((Provisioning(email, password, "Administrator", ADMIN_ROLES, True), ""))
     if options.demo:
         wanted.extend((demo, f" (password {demo.password})") for demo in DEMO_USERS)
     if not wanted:
@@ -34,6 +36,19 @@ def seed_accounts(options: SeedOptions) -> list[str]:
                 lines.append(f"created {command.email}{note}")
             case Ok(False):
                 lines.append(f"exists {command.email}")
-            case Err(reason):
-                lines.append(SeedFailure(f"skipped: {reason}"))
+            case Err(error):
+                lines.append(SeedFailure(f"skipped: {_why(command, error)}"))
     return lines
+
+
+def _why(command: Provisioning, error: ProvisionError | PasswordRejected) -> str:
+    """What the operator reads about a user the seed could not create."""
+    match error:
+        case PasswordRejected(messages=messages):
+            email = Email.parse(command.email)  # parsed: the address itself was accepted
+            shown = email.value if email is not None else command.email
+            return f"the password for {shown} is refused: {' '.join(messages)}"
+        case ProvisionError.INVALID_EMAIL:
+            return f"{command.email!r} is not an email address"
+        case ProvisionError.INVALID_ROLE:
+            return f"{list(command.roles)} are not roles: roles are short lowercase slugs"

@@ -22,6 +22,7 @@ from apps.accounts.adapters import (
 from apps.accounts.background import BackgroundLoginFailures, InBackground
 from apps.accounts.ratelimits import CacheEmailQuota
 from apps.accounts.repositories import (
+    DB,
     DjangoOneTimeTokens,
     DjangoSessionRepository,
     DjangoUserRepository,
@@ -39,20 +40,20 @@ from core.usecases.accounts.authentication import (
     RefreshTokens,
     VerifyCredentials,
 )
-from core.usecases.accounts.maintenance import FlushExpiredTokens, ProvisionUser
+from core.usecases.accounts.maintenance import CreateUser, FlushExpiredTokens, ProvisionUser
 from core.usecases.accounts.password_reset import (
     RequestPasswordReset,
     ResetPassword,
     SealPasswordSet,
 )
-from core.usecases.accounts.ports import Clock, Sleeper
+from core.usecases.accounts.ports import Clock, MomentWaiter
 from core.usecases.accounts.profile import ChangePassword, GetCurrentUser, UpdateProfile
 from core.usecases.accounts.registration import RegisterUser, ResendVerification, VerifyEmail
 from core.usecases.accounts.sessions import ListSessions, RevokeSession
 
 
-class _AccountsClock(Clock, Sleeper, Protocol):
-    """The accounts' one clock: it tells the time and waits for a moment (`Sleeper`)."""
+class _AccountsClock(Clock, MomentWaiter, Protocol):
+    """The accounts' one clock: it tells the time and waits for a moment (`MomentWaiter`)."""
 
 
 _clock: _AccountsClock = SystemClock()
@@ -92,7 +93,7 @@ def register_user() -> RegisterUser:
         hasher=DjangoPasswordHasher(),
         policy=DjangoPasswordPolicy(),
         mailer=_mailer(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
         events=PrometheusAccountEvents(),
     )
@@ -102,7 +103,7 @@ def verify_email() -> VerifyEmail:
     return VerifyEmail(
         users=DjangoUserRepository(),
         tokens=DjangoOneTimeTokens(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
     )
 
@@ -118,7 +119,7 @@ def _resend_verification() -> ResendVerification:
         tokens=DjangoOneTimeTokens(),
         mailer=DjangoMailer(),
         quota=_email_quota("verification_resend"),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
         events=PrometheusAccountEvents(),
     )
@@ -130,12 +131,12 @@ def authenticate_user() -> AuthenticateUser:
         sessions=DjangoSessionRepository(),
         hasher=DjangoPasswordHasher(),
         issuer=SimpleJWTTokenIssuer(clock()),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
         events=PrometheusAccountEvents(),
         failures=_login_failures(),
         session_lifetime=_session_lifetime(),
-        sleeper=clock(),
+        waiter=clock(),
     )
 
 
@@ -159,7 +160,7 @@ def _login_failures() -> BackgroundLoginFailures:
 def _record_failed_login() -> RecordFailedLogin:
     return RecordFailedLogin(
         users=DjangoUserRepository(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         events=PrometheusAccountEvents(),
         lockout=LockoutPolicy(
             max_failures=settings.ACCOUNTS_LOCKOUT_THRESHOLD,
@@ -174,10 +175,10 @@ def refresh_tokens() -> RefreshTokens:
         sessions=DjangoSessionRepository(),
         issuer=SimpleJWTTokenIssuer(clock()),
         revocations=CacheTokenRevocations(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
         events=PrometheusAccountEvents(),
-        sleeper=clock(),
+        waiter=clock(),
     )
 
 
@@ -195,7 +196,7 @@ def logout_all() -> LogoutAll:
         users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
     )
 
@@ -205,7 +206,7 @@ def get_current_user() -> GetCurrentUser:
 
 
 def update_profile() -> UpdateProfile:
-    return UpdateProfile(users=DjangoUserRepository(), uow=DjangoUnitOfWork())
+    return UpdateProfile(users=DjangoUserRepository(), uow=DjangoUnitOfWork(DB))
 
 
 def change_password() -> ChangePassword:
@@ -216,7 +217,7 @@ def change_password() -> ChangePassword:
         policy=DjangoPasswordPolicy(),
         revocations=CacheTokenRevocations(),
         tokens=DjangoOneTimeTokens(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
     )
 
@@ -227,7 +228,7 @@ def seal_password_set() -> SealPasswordSet:
         sessions=DjangoSessionRepository(),
         tokens=DjangoOneTimeTokens(),
         revocations=CacheTokenRevocations(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
     )
 
@@ -243,7 +244,7 @@ def _request_password_reset() -> RequestPasswordReset:
         tokens=DjangoOneTimeTokens(),
         mailer=DjangoMailer(),  # already off the request's thread when that is wanted
         quota=_email_quota("password_reset"),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
         events=PrometheusAccountEvents(),
     )
@@ -257,7 +258,7 @@ def reset_password() -> ResetPassword:
         hasher=DjangoPasswordHasher(),
         policy=DjangoPasswordPolicy(),
         revocations=CacheTokenRevocations(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
     )
 
@@ -290,7 +291,7 @@ def update_user() -> UpdateUser:
         users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
     )
 
@@ -300,9 +301,14 @@ def provision_user() -> ProvisionUser:
         users=DjangoUserRepository(),
         hasher=DjangoPasswordHasher(),
         policy=DjangoPasswordPolicy(),
-        uow=DjangoUnitOfWork(),
+        uow=DjangoUnitOfWork(DB),
         clock=clock(),
     )
+
+
+def create_user() -> CreateUser:
+    """Users made by Django admin's add form and `createsuperuser` (`UserManager`)."""
+    return CreateUser(users=DjangoUserRepository(), uow=DjangoUnitOfWork(DB), clock=clock())
 
 
 def flush_expired_tokens() -> FlushExpiredTokens:

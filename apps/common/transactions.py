@@ -8,9 +8,10 @@ from django.db import transaction
 
 
 class DjangoUnitOfWork:
-    """`UnitOfWork` on `transaction.atomic(using=...)`; rolls back unless committed."""
+    """`UnitOfWork` on `transaction.atomic(using=...)`; rolls back unless committed. The alias
+    has no default: each context names its own database (STYLE.md, rule 9)."""
 
-    def __init__(self, using: str = "default") -> None:
+    def __init__(self, using: str) -> None:
         self._using = using
         self._stack: list[tuple[transaction.Atomic, list[bool]]] = []
 

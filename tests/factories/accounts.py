@@ -5,6 +5,7 @@ from __future__ import annotations
 import factory
 
 from apps.accounts.models import User
+from core.domain.accounts.user import UserStatus
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -18,7 +19,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"person{n}@example.com")
     full_name = factory.Faker("name")
-    status = User.Status.ACTIVE
+    status = UserStatus.ACTIVE.value
     email_verified = True
     roles = factory.LazyFunction(lambda: ["user"])
 

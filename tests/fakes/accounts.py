@@ -150,8 +150,10 @@ class InMemoryOneTimeTokens:
     def __init__(self) -> None:
         self.rows: dict[str, dict] = {}
 
-    def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str:
-        self.void(user_id, purpose, expires_at)
+    def issue(
+        self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime, *, now: datetime
+    ) -> str:
+        self.void(user_id, purpose, now)
         raw = f"tok-{len(self.rows)}"
         self.rows[raw] = {
             "user_id": user_id,

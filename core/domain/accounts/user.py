@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.domain.accounts.values import ADMIN_ROLE, DEFAULT_ROLES, Email, PasswordHash, UserId
+from core.domain.accounts.values import (
+    ADMIN_ROLE,
+    DEFAULT_ROLES,
+    Email,
+    PasswordHash,
+    UserId,
+    valid_roles,
+)
 from core.domain.shared.identity import is_revoked
 
 
@@ -63,13 +71,26 @@ class User:
         cls, *, email: Email, password_hash: PasswordHash, full_name: str, now: datetime
     ) -> User:
         """A new user: active, unverified, with the default roles — whatever the client sent."""
-        return cls(
-            id=UserId.new(),
-            email=email,
-            password_hash=password_hash,
-            full_name=full_name.strip(),
-            created_at=now,
-        )
+        user = cls(id=UserId.new(), email=email, password_hash=password_hash, created_at=now)
+        user.rename(full_name)
+        return user
+
+    def rename(self, full_name: str) -> None:
+        """The name as it is kept: without the blanks around it."""
+        self.full_name = full_name.strip()
+
+    def assign_roles(self, roles: Iterable[str]) -> bool:
+        """Hold `roles`, each once in the order given; False (and no change) when one is not a
+        role (`is_valid_role`)."""
+        kept = valid_roles(roles)
+        if kept is None:
+            return False
+        self.roles = kept
+        return True
+
+    def make_staff(self) -> None:
+        """Let the user into Django admin (`is_staff`): the platform's own administrators."""
+        self.is_staff = True
 
     def can_login(self) -> bool:
         """Only active users with a verified email may log in."""
@@ -97,6 +118,10 @@ class User:
 
     def verify_email(self) -> None:
         self.email_verified = True
+
+    def unverify_email(self) -> None:
+        """An admin takes the verification back: no login until the address is verified."""
+        self.email_verified = False
 
     def revoke_tokens(self, now: datetime) -> None:
         """Every token issued before `now` stops working (the durable cut-off)."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 USER_ROLE = "user"
 ADMIN_ROLE = "admin"
 DEFAULT_ROLES: tuple[str, ...] = (USER_ROLE,)
+# What an administrator the platform creates holds (the seeded admin, `createsuperuser`).
+ADMIN_ROLES: tuple[str, ...] = (USER_ROLE, ADMIN_ROLE)
 _ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}\Z")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 # What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part (no
@@ -35,15 +38,22 @@ def is_valid_role(role: str) -> bool:
     return bool(_ROLE.fullmatch(role))
 
 
+def valid_roles(roles: Iterable[str]) -> tuple[str, ...] | None:
+    """`roles` as a user holds them, each once in the order given; None when one is not a
+    role (`is_valid_role`)."""
+    kept = tuple(dict.fromkeys(roles))
+    return kept if all(is_valid_role(role) for role in kept) else None
+
+
 def parse_roles(raw: object) -> tuple[str, ...] | None:
     """A user's roles from untyped input (a JSON value): a list of at most `MAX_ROLES` roles,
     each a string `is_valid_role` accepts, kept in order with duplicates dropped; None for
     anything else (a bare string, numbers, null, an object), which tokens could not carry."""
     if not isinstance(raw, list | tuple) or len(raw) > MAX_ROLES:
         return None
-    if not all(isinstance(role, str) and is_valid_role(role) for role in raw):
+    if not all(isinstance(role, str) for role in raw):
         return None
-    return tuple(dict.fromkeys(raw))
+    return valid_roles(raw)
 
 
 @dataclass(frozen=True, slots=True)

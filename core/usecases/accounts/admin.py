@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from core.domain.accounts.sessions import SessionEnd
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import UserId, is_valid_role
+from core.domain.accounts.values import UserId, valid_roles
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import Revocation, end_user_sessions
@@ -115,8 +115,8 @@ class UpdateUser:
             acting = acting_for(self._users, caller)
             if acting.is_err():
                 return Err(acting.unwrap_err())
-        if changes.roles is not None and not all(is_valid_role(r) for r in changes.roles):
-            return Err(UpdateUserError.INVALID_ROLE)
+        if changes.roles is not None and valid_roles(changes.roles) is None:
+            return Err(UpdateUserError.INVALID_ROLE)  # before anything is read or locked
         uid = UserId.parse(user_id)
         now = self._clock.now()
         revocation = Revocation()
@@ -134,11 +134,13 @@ class UpdateUser:
                 return Err(UpdateUserError.USER_DELETED)
             roles_changed = changes.roles is not None and set(changes.roles) != set(user.roles)
             if changes.roles is not None:
-                user.roles = tuple(dict.fromkeys(changes.roles))
+                user.assign_roles(changes.roles)  # valid: checked above
             if changes.full_name is not None:
-                user.full_name = changes.full_name.strip()
-            if changes.email_verified is not None:
-                user.email_verified = changes.email_verified
+                user.rename(changes.full_name)
+            if changes.email_verified is True:
+                user.verify_email()
+            elif changes.email_verified is False:
+                user.unverify_email()
             if ends_sessions:
                 user.revoke_tokens(now)
                 revocation = end_user_sessions(

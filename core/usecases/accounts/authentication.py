@@ -18,11 +18,11 @@ from core.usecases.accounts.ports import (
     Clock,
     IssuedTokens,
     LoginFailures,
+    MomentWaiter,
     PasswordHasher,
     RefreshClaims,
     RefreshTokenError,
     SessionRepository,
-    Sleeper,
     TokenIssuer,
     TokenRevocations,
     UnitOfWork,
@@ -46,13 +46,13 @@ def _cut_off_wait(user: User, clock: Clock) -> datetime | None:
     return valid_from
 
 
-def _await_cut_off(user: User, clock: Clock, sleeper: Sleeper) -> None:
+def _await_cut_off(user: User, clock: Clock, waiter: MomentWaiter) -> None:
     """Hold a mint for `user` until `_cut_off_wait` says. Login waits before it takes the
     user's row lock (and under it only for a cut-off committed while the password was
     hashed); refresh only for a token that rotates, and not holding the lock."""
     until = _cut_off_wait(user, clock)
     if until is not None:
-        sleeper.sleep_until(until)
+        waiter.sleep_until(until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +177,11 @@ class AuthenticateUser:
         events: AccountEvents,
         failures: LoginFailures,
         session_lifetime: timedelta,
-        sleeper: Sleeper,
+        waiter: MomentWaiter,
     ) -> None:
         self._users, self._sessions, self._issuer = users, sessions, issuer
         self._uow, self._clock, self._events = uow, clock, events
-        self._lifetime, self._sleeper = session_lifetime, sleeper
+        self._lifetime, self._waiter = session_lifetime, waiter
         self._verify = VerifyCredentials(
             users=users, hasher=hasher, clock=clock, events=events, failures=failures
         )
@@ -192,7 +192,7 @@ class AuthenticateUser:
             return Err(verified.unwrap_err())
         user = verified.unwrap()
         # Right after a cut-off, wait before the row lock, not holding it.
-        _await_cut_off(user, self._clock, self._sleeper)
+        _await_cut_off(user, self._clock, self._waiter)
         now = self._clock.now()
         with self._uow:
             # Read again under the row lock, and mint from that row: a change committed while
@@ -205,7 +205,7 @@ class AuthenticateUser:
                 return self._refuse(*refusal)
             assert fresh is not None, "no refusal means a user"
             if fresh.tokens_valid_after != user.tokens_valid_after:  # cut off while hashing
-                _await_cut_off(fresh, self._clock, self._sleeper)
+                _await_cut_off(fresh, self._clock, self._waiter)
             session = Session.start(
                 user_id=fresh.id,
                 now=self._clock.now(),
@@ -265,11 +265,11 @@ class RefreshTokens:
         uow: UnitOfWork,
         clock: Clock,
         events: AccountEvents,
-        sleeper: Sleeper,
+        waiter: MomentWaiter,
     ) -> None:
         self._users, self._sessions, self._issuer = users, sessions, issuer
         self._revocations, self._uow = revocations, uow
-        self._clock, self._events, self._sleeper = clock, events, sleeper
+        self._clock, self._events, self._waiter = clock, events, waiter
 
     def execute(self, raw_token: str) -> Result[SignedIn, RefreshError]:
         match self._issuer.read_refresh(raw_token):
@@ -321,7 +321,7 @@ class RefreshTokens:
         rotation then does not wait again."""
         waited = after_waiting_for is not None
         if after_waiting_for is not None:  # (spelled out for the type checker)
-            _await_cut_off(after_waiting_for, self._clock, self._sleeper)
+            _await_cut_off(after_waiting_for, self._clock, self._waiter)
         with self._uow:
             user = self._users.get_for_update(claims.user_id)
             if user is None or user.is_final:  # a soft delete stands for removal, as at login

@@ -60,8 +60,9 @@ class RequestPasswordReset:
         if not self._quota.take(user.email):
             self._events.email_throttled("password_reset")
             return Ok(None)
+        now = self._clock.now()
         with self._uow:
-            token = self._tokens.issue(user.id, TokenPurpose.RESET, self._clock.now() + RESET_TTL)
+            token = self._tokens.issue(user.id, TokenPurpose.RESET, now + RESET_TTL, now=now)
             self._uow.commit()
         self._mailer.send_password_reset(user.email, token)
         return Ok(None)

@@ -24,13 +24,13 @@ __all__ = [
     "IssuedTokens",
     "LoginFailures",
     "Mailer",
+    "MomentWaiter",
     "OneTimeTokens",
     "PasswordHasher",
     "PasswordPolicy",
     "RefreshClaims",
     "RefreshTokenError",
     "SessionRepository",
-    "Sleeper",
     "TokenIssuer",
     "TokenOwner",
     "TokenPurpose",
@@ -198,7 +198,12 @@ class TokenPurpose(StrEnum):
 class OneTimeTokens(Protocol):
     """Random single-use tokens, stored hashed; issuing one voids earlier ones of that purpose."""
 
-    def issue(self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime) -> str: ...
+    def issue(
+        self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime, *, now: datetime
+    ) -> str:
+        """A new token of `purpose` for the user, valid until `expires_at`; the ones it
+        supersedes are used up at `now`, when it is issued."""
+        ...
 
     def consume(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
         """Mark the token used and return its user, or None if unknown, used or expired."""
@@ -257,7 +262,7 @@ class LoginFailures(Protocol):
     def record(self, user_id: UserId, at: datetime) -> None: ...
 
 
-class Sleeper(Protocol):
+class MomentWaiter(Protocol):
     """Holds the calling thread until the accounts' clock reads a moment: a token minted right
     after a per-user cut-off waits for the cut-off's next second (`User.tokens_valid_from`)."""
 

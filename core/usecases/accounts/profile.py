@@ -50,7 +50,7 @@ class UpdateProfile:
                 return current
             user = current.unwrap()
             if full_name is not None:
-                user.full_name = full_name.strip()
+                user.rename(full_name)
                 self._users.save(user)
             self._uow.commit()
         return Ok(user)

@@ -87,7 +87,9 @@ class RegisterUser:
         with self._uow:
             if not self._users.add(user):
                 return Err(RegisterError.EMAIL_TAKEN)
-            token = self._tokens.issue(user.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL)
+            token = self._tokens.issue(
+                user.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL, now=now
+            )
             self._uow.commit()
         self._mailer.send_verification(user.email, token)
         self._events.registered()
@@ -150,9 +152,10 @@ class ResendVerification:
         if not self._quota.take(user.email):
             self._events.email_throttled("verification_resend")
             return Ok(None)
+        now = self._clock.now()
         with self._uow:
             token = self._tokens.issue(
-                user.id, TokenPurpose.VERIFY_EMAIL, self._clock.now() + VERIFICATION_TTL
+                user.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL, now=now
             )
             self._uow.commit()
         self._mailer.send_verification(user.email, token)

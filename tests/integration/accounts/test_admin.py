@@ -75,6 +75,22 @@ def test_admin_skips_illegal_transitions(admin_site, alice):
     assert alice.status == "deleted"
 
 
+def test_admin_actions_say_why_they_skipped_a_user(admin_site, alice):
+    alice.status, alice.email_verified = "deleted", False
+    alice.save()
+
+    def warnings(action):
+        response = admin_site.post(
+            "/admin/accounts/user/", {"action": action, "_selected_action": [alice.id]}, follow=True
+        )
+        return [m.message for m in response.context["messages"] if m.level_tag == "warning"]
+
+    assert warnings("verify_email") == ["1 user(s) skipped: their account is deleted."]
+    assert warnings("activate") == ["1 user(s) skipped: that status change is not allowed."]
+    alice.refresh_from_db()
+    assert (alice.status, alice.email_verified) == ("deleted", False)
+
+
 def test_admin_creates_users_through_the_hasher(admin_site):
     response = admin_site.post(
         "/admin/accounts/user/add/",
@@ -191,7 +207,9 @@ def test_the_admin_refuses_the_other_spelling_of_a_taken_internationalised_host(
         },
     )
     assert response.status_code == 200  # the form again, with its error
-    assert response.context["adminform"].form.errors["email"]
+    assert response.context["adminform"].form.errors["email"] == [
+        "An account with this email already exists."
+    ]
     assert User.objects.filter(email__startswith="n1@").count() == 1
 
 

@@ -41,3 +41,31 @@ def test_an_address_register_refuses_is_refused(email):
 def test_django_admin_sign_in_finds_the_account_as_login_does(client):
     UserFactory(email="su3@example.com", password="solid-granite-pass-3")
     assert client.login(email=" SU3@Example.com", password="solid-granite-pass-3")
+
+
+@pytest.mark.parametrize("email", ["josé@example.com", "xİ@example.com", "not-an-email"])
+@pytest.mark.parametrize("create", ["create_user", "create_superuser"])
+def test_the_user_manager_stores_no_address_register_refuses(create, email):
+    with pytest.raises(ValueError, match="not an email address"):
+        getattr(User.objects, create)(email, "solid-granite-pass-3")
+    assert not User.objects.exists()
+
+
+def test_the_user_manager_creates_an_administrator_as_the_seed_does():
+    su = User.objects.create_superuser(" SU4@Bücher.example ", "solid-granite-pass-3")
+    user = User.objects.create_user("u4@example.com", full_name="U Four")
+    assert (su.email, su.roles, su.is_staff, su.is_superuser, su.email_verified) == (
+        "su4@xn--bcher-kva.example",
+        ["user", "admin"],
+        True,
+        True,
+        True,
+    )
+    assert su.check_password("solid-granite-pass-3")
+    assert (user.roles, user.is_staff, user.is_superuser, user.email_verified) == (
+        ["user"],
+        False,
+        False,
+        False,
+    )
+    assert (user.full_name, user.has_usable_password()) == ("U Four", False)

@@ -1,5 +1,6 @@
 """`manage.py seed`: the accounts seeder."""
 
+from dataclasses import replace
 from io import StringIO
 
 import pytest
@@ -7,8 +8,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.accounts.models import User
-from apps.accounts.seed import seed_accounts
+from apps.accounts.seed import _why, seed_accounts
 from apps.common.seeding import SeedOptions
+from core.domain.accounts.passwords import PasswordRejected
+from core.usecases.accounts.maintenance import ProvisionError, Provisioning
 
 # `seed` runs every context's seeder, so the command test touches every database.
 pytestmark = pytest.mark.django_db(databases=["default", "gateway", "aggregation"])
@@ -31,7 +34,19 @@ def test_seed_creates_the_admin_once_and_demo_users(settings):
     again = seed_accounts(SeedOptions(demo=True))
     assert all(line.startswith("exists") for line in again)
     settings.ACCOUNTS_ADMIN_EMAIL = "not-an-email"
-    assert seed_accounts(SeedOptions(demo=False))[0].startswith("skipped")
+    assert seed_accounts(SeedOptions(demo=False)) == [
+        "skipped: 'not-an-email' is not an email address"
+    ]
+
+
+def test_the_seed_words_each_refusal():
+    boss = Provisioning("boss@example.com", "pw", "Boss", ("user", "Boss"))
+    assert _why(boss, ProvisionError.INVALID_ROLE) == (
+        "['user', 'Boss'] are not roles: roles are short lowercase slugs"
+    )
+    assert _why(replace(boss, email=" Boss@Example.com"), PasswordRejected(("Too short.",))) == (
+        "the password for boss@example.com is refused: Too short."
+    )
 
 
 @pytest.mark.parametrize("password", ["short", "12345678901", "boss@example.com", " " * 20])

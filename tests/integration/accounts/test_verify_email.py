@@ -66,3 +66,14 @@ def test_a_mail_server_that_is_down_does_not_fail_registration(client, api_clien
     assert resent.status_code == 202
     verified = api_client.post("/api/v1/auth/verify-email", {"token": last_mailed_token()})
     assert (verified.status_code, verified.json()["email_verified"]) == (200, True)
+
+
+def test_tokens_are_issued_and_superseded_on_the_accounts_clock(api_client, clock):
+    register(api_client)
+    first = OneTimeToken.objects.get()
+    assert (first.created_at, first.expires_at) == (clock.now(), clock.now() + timedelta(hours=24))
+    clock.advance(seconds=5)
+    api_client.post("/api/v1/auth/verify-email/resend", {"email": "new@example.com"})
+    first.refresh_from_db()
+    assert first.used_at == clock.now()  # voided by the new one, at the same moment
+    assert OneTimeToken.objects.get(used_at__isnull=True).created_at == clock.now()

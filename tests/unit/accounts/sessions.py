@@ -19,7 +19,7 @@ def record_failed_login(w, lockout=None):
     )
 
 
-def authenticate_user(w, lockout=None, sleeper=None):
+def authenticate_user(w, lockout=None, waiter=None):
     return AuthenticateUser(
         users=w.users,
         sessions=w.sessions,
@@ -30,7 +30,7 @@ def authenticate_user(w, lockout=None, sleeper=None):
         events=w.events,
         failures=InlineLoginFailures(record_failed_login(w, lockout)),
         session_lifetime=timedelta(days=7),
-        sleeper=sleeper or w.clock,
+        waiter=waiter or w.clock,
     )
 
 

@@ -107,7 +107,7 @@ def test_a_wrong_password_is_handed_over_to_be_counted_not_counted_in_the_login(
         events=world.events,
         failures=counted,
         session_lifetime=timedelta(days=7),
-        sleeper=world.clock,
+        waiter=world.clock,
     )
     assert login.execute(creds(password="nope")) == Err(AuthenticateError.INVALID_CREDENTIALS)
     assert counted.recorded == [(alice.id, world.clock.now())]
@@ -229,7 +229,7 @@ def test_a_login_waits_for_the_cut_offs_second_before_it_takes_the_row_lock(worl
             locks_while_waiting.append(list(world.users.locked))
             world.clock.sleep_until(moment)
 
-    signed_in = authenticate_user(world, sleeper=Watching()).execute(creds()).unwrap()
+    signed_in = authenticate_user(world, waiter=Watching()).execute(creds()).unwrap()
     assert locks_while_waiting == [[]]  # once, before the lock; not again under it
     assert world.users.locked == [alice.id.value]
     assert signed_in.tokens.issued_at == second + timedelta(seconds=1)

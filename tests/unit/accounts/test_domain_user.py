@@ -127,3 +127,29 @@ def test_a_user_honours_no_token_carrying_a_role_they_no_longer_have():
     assert user.honours_token(now, roles=frozenset({"user", "billing:read"}))
     assert user.honours_token(now, roles=frozenset({"user"}))  # a role added since: kept
     assert not user.honours_token(now, roles=frozenset({"user", "admin"}))
+
+
+def test_a_name_is_kept_without_the_blanks_around_it():
+    user = make_user(clock)
+    user.rename("  Alice  Liddell \n")
+    assert user.full_name == "Alice  Liddell"
+
+
+def test_roles_are_held_once_each_in_the_order_given():
+    user = make_user(clock)
+    assert user.assign_roles(["billing:read", "user", "billing:read"]) is True
+    assert user.roles == ("billing:read", "user")
+
+
+@pytest.mark.parametrize("roles", [["user", "Admin"], ["user", ""], ["admin\r\nX: 1"]])
+def test_a_role_that_is_not_one_changes_nothing(roles):
+    user = make_user(clock, roles=("user", "admin"))
+    assert user.assign_roles(roles) is False
+    assert user.roles == ("user", "admin")
+
+
+def test_staff_may_use_django_admin_and_a_verification_can_be_taken_back():
+    user = make_user(clock)
+    user.make_staff()
+    user.unverify_email()
+    assert (user.is_staff, user.email_verified, user.can_login()) == (True, False, False)

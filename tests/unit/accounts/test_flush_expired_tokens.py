@@ -16,7 +16,7 @@ def test_flush_deletes_ended_sessions_and_spent_tokens(world, alice):
     )
     world.sessions.add(ended)
     world.sessions.add(live)
-    world.tokens.issue(alice.id, TokenPurpose.RESET, world.clock.now())
+    world.tokens.issue(alice.id, TokenPurpose.RESET, world.clock.now(), now=world.clock.now())
     world.clock.advance(seconds=1)
     flushed = FlushExpiredTokens(
         sessions=world.sessions, tokens=world.tokens, clock=world.clock

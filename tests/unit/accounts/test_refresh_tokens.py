@@ -25,7 +25,7 @@ def use_case(w):
         uow=w.uow,
         clock=w.clock,
         events=w.events,
-        sleeper=w.clock,
+        waiter=w.clock,
     )
 
 
@@ -140,7 +140,7 @@ def test_a_refresh_right_after_a_roles_change_mints_from_the_next_second(world, 
 
 
 class _Watching:
-    """The `Sleeper`: notes, at each wait, whether a transaction (the row lock) is open."""
+    """The `MomentWaiter`: notes, at each wait, whether a transaction (the row lock) is open."""
 
     def __init__(self, world):
         self.world, self.open_at_waits = world, []
@@ -165,7 +165,7 @@ def test_a_refresh_waits_for_the_cut_offs_second_without_the_row_lock(world, ali
     second = _roles_changed_in_this_second(world, alice)
     watching = _Watching(world)
     refresh = use_case(world)
-    refresh._sleeper = watching
+    refresh._waiter = watching
     rotated = refresh.execute(first.refresh_token).unwrap()
     assert watching.open_at_waits == [False]
     assert rotated.tokens.issued_at == second + timedelta(seconds=1)
@@ -185,7 +185,7 @@ def test_a_refused_refresh_in_the_cut_offs_second_waits_for_nothing(world, alice
     _roles_changed_in_this_second(world, alice)
     watching = _Watching(world)
     refresh = use_case(world)
-    refresh._sleeper = watching
+    refresh._waiter = watching
     presented = first.refresh_token if token == "used" else newer.refresh_token
     expected = RefreshError.REUSED if token == "used" else RefreshError.INVALID
     assert refresh.execute(presented) == Err(expected)

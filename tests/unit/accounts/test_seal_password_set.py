@@ -24,7 +24,9 @@ def seal(world):
 def test_sessions_end_and_reset_tokens_stop_in_one_unit_of_work(world, alice):
     login(world)
     login(world)
-    reset = world.tokens.issue(alice.id, TokenPurpose.RESET, world.clock.now() + timedelta(hours=1))
+    reset = world.tokens.issue(
+        alice.id, TokenPurpose.RESET, world.clock.now() + timedelta(hours=1), now=world.clock.now()
+    )
     before = (world.uow.commits, world.uow.rollbacks)
     assert seal(world).execute(alice.id.value) == Ok(None)
     now = world.clock.now()
@@ -44,8 +46,8 @@ def test_only_the_users_reset_tokens_stop(world, alice):
     bob = make_user(world.clock, email="bob@example.com")
     world.users.add(bob)
     later = world.clock.now() + timedelta(hours=1)
-    verify = world.tokens.issue(alice.id, TokenPurpose.VERIFY_EMAIL, later)
-    others = world.tokens.issue(bob.id, TokenPurpose.RESET, later)
+    verify = world.tokens.issue(alice.id, TokenPurpose.VERIFY_EMAIL, later, now=world.clock.now())
+    others = world.tokens.issue(bob.id, TokenPurpose.RESET, later, now=world.clock.now())
     seal(world).execute(alice.id.value)
     now = world.clock.now()
     assert world.tokens.peek(verify, TokenPurpose.VERIFY_EMAIL, now) == alice.id

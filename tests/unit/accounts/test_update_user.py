@@ -113,3 +113,9 @@ def test_an_admin_token_the_database_revokes_changes_nothing(world, alice):
     )
     assert back == Err(CurrentUserError.TOKEN_REVOKED)
     assert world.users.get(alice.id).status == UserStatus.SUSPENDED
+
+
+def test_an_admin_can_take_an_email_verification_back(world, alice):
+    user = update(world).execute(alice.id.value, UserChanges(email_verified=False)).unwrap()
+    assert user.email_verified is False
+    assert world.users.get(alice.id).email_verified is False

@@ -22,7 +22,10 @@ def unverified(w, **fields):
 def test_a_valid_token_verifies_once(world):
     user = unverified(world)
     token = world.tokens.issue(
-        user.id, TokenPurpose.VERIFY_EMAIL, world.clock.now() + timedelta(hours=1)
+        user.id,
+        TokenPurpose.VERIFY_EMAIL,
+        world.clock.now() + timedelta(hours=1),
+        now=world.clock.now(),
     )
     assert verify(world).execute(token).unwrap().email_verified
     assert world.users.get(user.id).email_verified
@@ -31,16 +34,23 @@ def test_a_valid_token_verifies_once(world):
 
 def test_expired_or_foreign_purpose_tokens_fail(world):
     user = unverified(world)
-    expired = world.tokens.issue(user.id, TokenPurpose.VERIFY_EMAIL, world.clock.now())
+    expired = world.tokens.issue(
+        user.id, TokenPurpose.VERIFY_EMAIL, world.clock.now(), now=world.clock.now()
+    )
     assert verify(world).execute(expired) == Err(VerifyEmailError.INVALID)
-    reset = world.tokens.issue(user.id, TokenPurpose.RESET, world.clock.now() + timedelta(hours=1))
+    reset = world.tokens.issue(
+        user.id, TokenPurpose.RESET, world.clock.now() + timedelta(hours=1), now=world.clock.now()
+    )
     assert verify(world).execute(reset) == Err(VerifyEmailError.INVALID)
 
 
 def test_a_deleted_user_cannot_verify(world):
     user = unverified(world, status=UserStatus.DELETED)
     token = world.tokens.issue(
-        user.id, TokenPurpose.VERIFY_EMAIL, world.clock.now() + timedelta(hours=1)
+        user.id,
+        TokenPurpose.VERIFY_EMAIL,
+        world.clock.now() + timedelta(hours=1),
+        now=world.clock.now(),
     )
     assert verify(world).execute(token) == Err(VerifyEmailError.INVALID)
     assert world.uow.rollbacks == 1

@@ -1,4 +1,4 @@
-"""The accounts error table and settings."""
+"""The accounts error table: one HTTP status per use case's code, every code snake_case."""
 
 from apps.accounts.errors import ERRORS
 from core.usecases.accounts.authentication import AuthenticateError
