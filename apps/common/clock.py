@@ -1,4 +1,4 @@
-"""The `Clock` port's adapter on the system clock (also the accounts' `Sleeper`)."""
+"""The `Clock` port's adapter on the system clock (also the accounts' `MomentWaiter`)."""
 
 import time
 from collections.abc import Callable

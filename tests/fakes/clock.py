@@ -21,7 +21,7 @@ class FakeClock:
         self._now = moment
 
     def sleep_until(self, moment: datetime) -> None:
-        """`Sleeper`: the time jumps to `moment` (never back)."""
+        """`MomentWaiter`: the time jumps to `moment` (never back)."""
         self._now = max(self._now, moment)
 
 
