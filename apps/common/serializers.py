@@ -51,3 +51,13 @@ class JSONBoolean(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+class JSONString(serializers.CharField):
+    """A string as JSON writes one. DRF's takes numbers too (`{"full_name": 0}` is `"0"`), and
+    a number where a password or an email belongs was a failed login rather than a 400."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]

@@ -205,3 +205,19 @@ def test_a_refused_value_quoted_in_a_field_error_is_written_even_when_no_text(
         **admin,
     )
     assert "B\u00fccher".encode() in accented.content
+
+
+@pytest.mark.parametrize("value", [0, 1.5, True, None, ["a"], {"a": 1}])
+def test_a_string_field_takes_only_a_json_string(client, value):
+    # DRF's CharField turned 0 into "0": a number was a name, or a failed login.
+    body = assert_problem(
+        client.post("/strict", {"name": value}, content_type="application/json"),
+        400,
+        "validation_error",
+    )
+    assert list(body["errors"]) == ["name"]
+
+
+def test_a_json_string_field_takes_a_string(client):
+    response = client.post("/strict", {"name": "ada"}, content_type="application/json")
+    assert (response.status_code, response.json()) == (200, {"name": "ada"})

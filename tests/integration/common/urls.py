@@ -10,11 +10,22 @@ from rest_framework.views import APIView
 
 from apps.common.exceptions import ProblemError
 from apps.common.permissions import IsAdmin, IsAuthenticated
+from apps.common.serializers import JSONString
 
 
 class EchoView(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=10)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data)
+
+
+class StrictView(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = JSONString(max_length=10)
 
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -72,6 +83,7 @@ urlpatterns = [
     path("plain", plain_view),
     path("plain-status/<int:status>", plain_status),
     path("echo", EchoView.as_view()),
+    path("strict", StrictView.as_view()),
     path("whoami", WhoAmIView.as_view()),
     path("admin-only", AdminOnlyView.as_view()),
     path("throttled", ThrottledView.as_view()),
