@@ -141,6 +141,26 @@ class AdminLoginForm(AdminAuthenticationForm):
 admin.site.login_form = AdminLoginForm
 
 
+_django_password_change = admin.site.password_change
+
+
+def _password_change(
+    request: HttpRequest, extra_context: dict[str, Any] | None = None
+) -> HttpResponse:
+    """Django admin's own "change password" page (the signed-in admin's password): once it is
+    changed, every API session of that user ends and the reset links mailed before stop
+    working (`SealPasswordSet`), as on a user's page (`UserAdmin.user_change_password`). The
+    admin's signed-in session goes on, as Django keeps it."""
+    response: HttpResponse = _django_password_change(request, extra_context)
+    if request.method == "POST" and response.status_code == 302:
+        wiring.seal_password_set().execute(str(request.user.pk)).unwrap()
+    return response
+
+
+# The site's URLs are built later (config/urls.py), from this attribute.
+admin.site.password_change = _password_change  # type: ignore[method-assign]
+
+
 # Why an action left a user as they were, by `UpdateUser`'s error code.
 _SKIPPED_BECAUSE = {
     UpdateUserError.ILLEGAL_TRANSITION: "that status change is not allowed",

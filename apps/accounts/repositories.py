@@ -105,10 +105,14 @@ class DjangoUserRepository:
         return True
 
     def save(self, user: User) -> None:
+        # A user who is no longer staff is no superuser either (`add`'s rule, undone): a
+        # superuser flag left behind would still open every page of the admin.
+        superuser = [] if user.is_staff else ["is_superuser"]
         _to_row(user).save(
             using=DB,
             force_update=True,
             update_fields=[
+                *superuser,
                 "email",
                 "password",
                 "full_name",

@@ -81,10 +81,14 @@ class User:
 
     def assign_roles(self, roles: Iterable[str]) -> bool:
         """Hold `roles`, each once in the order given; False (and no change) when one is not a
-        role (`is_valid_role`)."""
+        role (`is_valid_role`). An administrator who loses the admin role loses Django admin
+        too (`is_staff`): demoted over the API, they kept a superuser's admin, where they could
+        give the role back."""
         kept = valid_roles(roles)
         if kept is None:
             return False
+        if self.is_admin and ADMIN_ROLE not in kept:
+            self.is_staff = False
         self.roles = kept
         return True
 

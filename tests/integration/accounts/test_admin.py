@@ -3,7 +3,7 @@
 import pytest
 
 from apps.accounts.models import User
-from tests.factories.accounts import PASSWORD
+from tests.factories.accounts import PASSWORD, AdminFactory
 from tests.integration.accounts.conftest import bearer, last_mailed_token, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -192,6 +192,79 @@ def test_a_password_set_in_the_admin_stops_the_reset_links_mailed_before(
     )
     assert (reset.status_code, reset.json()["code"]) == (400, "invalid_token")
     assert login(api_client, "alice@example.com", "admin-chosen-pass-5")
+
+
+def test_changing_ones_own_password_in_the_admin_ends_ones_sessions_and_reset_links(
+    admin_site, api_client, admin_user
+):
+    # Django's own page (/admin/password_change/), not the user's: an admin who suspects a
+    # compromise changes their password here, and the attacker's refresh family must end.
+    pair = login(api_client, admin_user.email)
+    api_client.post("/api/v1/auth/password/reset", {"email": admin_user.email})
+    token = last_mailed_token()
+    response = admin_site.post(
+        "/admin/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "admin-chosen-pass-5",
+            "new_password2": "admin-chosen-pass-5",
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 401
+    reset = api_client.post(
+        "/api/v1/auth/password/reset/confirm", {"token": token, "new_password": "another-good-5"}
+    )
+    assert (reset.status_code, reset.json()["code"]) == (400, "invalid_token")
+    assert login(api_client, admin_user.email, "admin-chosen-pass-5")
+    assert admin_site.get("/admin/").status_code == 200  # the admin's own session goes on
+
+
+def test_a_wrong_current_password_in_the_admin_changes_nothing(admin_site, api_client, admin_user):
+    pair = login(api_client, admin_user.email)
+    response = admin_site.post(
+        "/admin/password_change/",
+        {
+            "old_password": "not-the-password-1",
+            "new_password1": "admin-chosen-pass-5",
+            "new_password2": "admin-chosen-pass-5",
+        },
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+
+
+def test_an_admin_demoted_over_the_api_loses_the_django_admin_too(client, api_client, admin_user):
+    # Demoted by another admin (roles without `admin`), a superuser kept the Django admin,
+    # where they could give the role back to themselves.
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    assert client.get("/admin/accounts/user/").status_code == 200
+    other = login(api_client, AdminFactory(email="other@example.com").email)
+    demoted = api_client.patch(
+        f"/api/v1/users/{admin_user.id}", {"roles": ["user"]}, **bearer(other["access_token"])
+    )
+    assert demoted.status_code == 200, demoted.content
+    admin_user.refresh_from_db()
+    assert (admin_user.is_staff, admin_user.is_superuser) == (False, False)
+    assert client.get("/admin/accounts/user/").status_code == 302  # to the sign-in page
+
+
+def test_a_change_that_keeps_the_admin_role_keeps_the_django_admin(api_client, admin_user):
+    admin_user.is_superuser = True
+    admin_user.save()
+    other = login(api_client, AdminFactory(email="other@example.com").email)
+    changed = api_client.patch(
+        f"/api/v1/users/{admin_user.id}",
+        {"roles": ["admin", "user", "billing"]},
+        **bearer(other["access_token"]),
+    )
+    assert changed.status_code == 200, changed.content
+    admin_user.refresh_from_db()
+    assert (admin_user.is_staff, admin_user.is_superuser) == (True, True)
 
 
 def test_the_admin_refuses_the_other_spelling_of_a_taken_internationalised_host(admin_site):

@@ -148,6 +148,23 @@ def test_a_role_that_is_not_one_changes_nothing(roles):
     assert user.roles == ("user", "admin")
 
 
+def test_an_administrator_who_loses_the_admin_role_loses_django_admin_too():
+    user = make_user(clock, roles=("user", "admin"))
+    user.make_staff()
+    assert user.assign_roles(["user", "admin", "billing"]) is True
+    assert user.is_staff is True
+    assert user.assign_roles(["user"]) is True
+    assert user.is_staff is False
+
+
+def test_staff_without_the_admin_role_stay_staff_when_their_roles_change():
+    # Django's own grants (a staff account with view permissions) are not the admin role's.
+    user = make_user(clock, roles=("user",))
+    user.make_staff()
+    assert user.assign_roles(["user", "billing"]) is True
+    assert user.is_staff is True
+
+
 def test_staff_may_use_django_admin_and_a_verification_can_be_taken_back():
     user = make_user(clock)
     user.make_staff()
