@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common.serializers import JSONString
 from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
@@ -16,14 +17,14 @@ from core.usecases.accounts.authentication import SignedIn
 
 
 def password_field(**kwargs: Any) -> serializers.CharField:
-    """Passwords are taken verbatim (no trimming) and never echoed."""
-    return serializers.CharField(
+    """Passwords are taken verbatim (no trimming), as JSON strings only, and never echoed."""
+    return JSONString(
         trim_whitespace=False, max_length=MAX_PASSWORD_LENGTH, write_only=True, **kwargs
     )
 
 
 @extend_schema_field(OpenApiTypes.EMAIL)
-class EmailAddressField(serializers.CharField):
+class EmailAddressField(JSONString):
     """An email address as the domain accepts it (`Email.parse`: normalised, then validated);
     its value is the normalised address. With `lookup`, an address that names an account to
     look up (`Email.lookup`: also those stored under earlier, looser rules)."""

@@ -31,6 +31,7 @@ from apps.accounts.views.base import AccountsView
 from apps.common.clientip import client_ip
 from apps.common.openapi import BEARER_401, problems
 from apps.common.permissions import IsAuthenticated
+from apps.common.serializers import JSONString
 from core.domain.accounts.passwords import PasswordRejected
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.authentication import Credentials
@@ -58,9 +59,7 @@ class RegisterView(PublicView):
     class InputSerializer(serializers.Serializer):
         email = EmailAddressField()
         password = password_field()
-        full_name = serializers.CharField(
-            max_length=200, required=False, allow_blank=True, default=""
-        )
+        full_name = JSONString(max_length=200, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="auth_register",
@@ -86,7 +85,7 @@ class RegisterView(PublicView):
 class VerifyEmailView(PublicView):
     @extend_schema_serializer(component_name="VerifyEmailInput")
     class InputSerializer(serializers.Serializer):
-        token = serializers.CharField(max_length=200)
+        token = JSONString(max_length=200)
 
     @extend_schema(
         operation_id="auth_verify_email",
@@ -129,7 +128,7 @@ class ResendVerificationView(PublicView):
 class LoginView(PublicView):
     @extend_schema_serializer(component_name="LoginInput")
     class InputSerializer(serializers.Serializer):
-        email = serializers.CharField(max_length=254)
+        email = JSONString(max_length=254)
         password = password_field()
 
     @extend_schema(
@@ -165,7 +164,7 @@ class LoginView(PublicView):
 
 
 class RefreshTokenInput(serializers.Serializer):
-    refresh_token = serializers.CharField(max_length=4096)
+    refresh_token = JSONString(max_length=4096)
 
 
 class RefreshView(PublicView):
@@ -229,7 +228,7 @@ class LogoutAllView(AuthenticatedView):
 class MeView(AuthenticatedView):
     @extend_schema_serializer(component_name="ProfileInput")
     class InputSerializer(serializers.Serializer):
-        full_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
+        full_name = JSONString(max_length=200, allow_blank=True, required=False)
 
     @extend_schema(operation_id="auth_me", responses={200: UserOutput, **problems(BEARER_401)})
     def get(self, request: Request) -> Response:
@@ -303,7 +302,7 @@ class PasswordResetView(PublicView):
 class PasswordResetConfirmView(PublicView):
     @extend_schema_serializer(component_name="PasswordResetConfirmInput")
     class InputSerializer(serializers.Serializer):
-        token = serializers.CharField(max_length=200)
+        token = JSONString(max_length=200)
         new_password = password_field()
 
     @extend_schema(

@@ -237,3 +237,19 @@ def test_a_wrong_password_costs_the_request_what_an_unknown_address_costs(
         time.sleep(0.01)
         alice.refresh_from_db()
     assert alice.failed_logins == 1  # counted all the same, on the lockout pool
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": 1, "password": "whatever-it-is-1"},
+        {"email": "alice@example.com", "password": 12345678901},
+        {"email": ["alice@example.com"], "password": "whatever-it-is-1"},
+    ],
+)
+def test_a_number_or_list_for_email_or_password_is_a_validation_error(api_client, alice, body):
+    # DRF's CharField read 1 as "1": a failed login (401), counted as one, not a bad request.
+    response = api_client.post("/api/v1/auth/login", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    alice.refresh_from_db()
+    assert alice.failed_logins == 0

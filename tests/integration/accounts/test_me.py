@@ -189,3 +189,15 @@ def test_a_token_whose_session_ended_is_refused_on_me_after_the_cache_lost_the_f
     assert alice.full_name == "Alice Liddell"
     # The user's other session is untouched: its token checks against its own session.
     assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("value", [0, 1.5, True, ["Alice"]])
+def test_a_name_that_is_not_a_json_string_is_refused_and_nothing_changes(api_client, alice, value):
+    pair = login(api_client, "alice@example.com")
+    response = api_client.patch(
+        "/api/v1/auth/me", {"full_name": value}, format="json", **bearer(pair["access_token"])
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert list(response.json()["errors"]) == ["full_name"]
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Liddell"
