@@ -6,17 +6,21 @@ Field rules are the domain's (`core.domain.aggregation.composite`), asked here s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.common.serializers import JSONBoolean, JSONInteger, RejectsUnknownFields
+from apps.common.serializers import JSONBoolean, JSONInteger, JSONString, RejectsUnknownFields
 from core.domain.aggregation.composite import (
+    KEY_PATTERN,
     MAX_CACHE_TTL_SECONDS,
     MAX_DESCRIPTION_LENGTH,
     MAX_SOURCES,
     MAX_TIMEOUT_MS,
+    NAME_PATTERN,
     AuthMode,
     Composite,
     CompositeChanges,
@@ -33,14 +37,34 @@ from core.domain.aggregation.runs import RunAnswer, RunStatus, SourceFailure
 from core.domain.aggregation.templates import template_problems
 
 
+def _schema_pattern(pattern: re.Pattern[str]) -> str:
+    """A domain pattern as the schema states it (ECMA regex: `$`, not Python's `\\Z`)."""
+    return pattern.pattern.replace("\\Z", "$")
+
+
+@extend_schema_field({"type": "string", "pattern": _schema_pattern(NAME_PATTERN), "maxLength": 64})
+class CompositeNameField(JSONString):
+    """A composite's name; the domain judges it (`name_problems`), the schema states its rule."""
+
+
+@extend_schema_field({"type": "string", "pattern": _schema_pattern(KEY_PATTERN), "maxLength": 64})
+class SourceKeyField(JSONString):
+    """A source's key; the domain judges it (`key_problems`), the schema states its rule."""
+
+
 def _check(problems: list[str]) -> None:
     if problems:
         raise serializers.ValidationError(problems)
 
 
 class SourceInputSerializer(RejectsUnknownFields):
-    key = serializers.CharField(max_length=64)
-    url = serializers.CharField(max_length=2048, trim_whitespace=False)
+    key = SourceKeyField(max_length=64)
+    url = JSONString(
+        max_length=2048,
+        trim_whitespace=False,
+        help_text="An absolute http(s) URL; {placeholders} in its path or query are filled "
+        "from the run's query string.",
+    )
     method = serializers.ChoiceField(choices=["GET"], default="GET")
     timeout_ms = JSONInteger(
         min_value=1, max_value=MAX_TIMEOUT_MS, required=False, help_text="Default: the composite's."
@@ -48,13 +72,13 @@ class SourceInputSerializer(RejectsUnknownFields):
     required = JSONBoolean(default=True)
     forward_auth = JSONBoolean(default=False)
     fields = serializers.ListField(
-        child=serializers.CharField(max_length=128, trim_whitespace=False),
+        child=JSONString(max_length=128, trim_whitespace=False),
         allow_null=True,
         default=None,
         help_text="Top-level fields to keep (null: all).",
     )
     rename = serializers.DictField(
-        child=serializers.CharField(max_length=128, trim_whitespace=False),
+        child=JSONString(max_length=128, trim_whitespace=False),
         default=dict,
         help_text='Field renamings, {"old": "new"}.',
     )
@@ -85,7 +109,10 @@ class SourceInputSerializer(RejectsUnknownFields):
 
 # A list longer than the domain allows is refused before any of its items is validated (with
 # the domain's own message): a 1 MB body holds some 30 000 sources.
-_TOO_MANY_SOURCES = {"max_length": f"Give between 1 and {MAX_SOURCES} sources."}
+_TOO_MANY_SOURCES = {
+    "max_length": f"Give between 1 and {MAX_SOURCES} sources.",
+    "min_length": f"Give between 1 and {MAX_SOURCES} sources.",
+}
 
 
 def _validate_source_list(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,15 +121,13 @@ def _validate_source_list(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class CompositeInputSerializer(RejectsUnknownFields):
-    name = serializers.CharField(max_length=64)
-    description = serializers.CharField(
-        max_length=MAX_DESCRIPTION_LENGTH, allow_blank=True, default=""
-    )
+    name = CompositeNameField(max_length=64)
+    description = JSONString(max_length=MAX_DESCRIPTION_LENGTH, allow_blank=True, default="")
     auth = serializers.ChoiceField(choices=[mode.value for mode in AuthMode], default="required")
     cache_ttl_seconds = JSONInteger(min_value=0, max_value=MAX_CACHE_TTL_SECONDS, default=0)
     timeout_ms = JSONInteger(min_value=1, max_value=MAX_TIMEOUT_MS, default=5000)
     sources = SourceInputSerializer(
-        many=True, max_length=MAX_SOURCES, error_messages=_TOO_MANY_SOURCES
+        many=True, min_length=1, max_length=MAX_SOURCES, error_messages=_TOO_MANY_SOURCES
     )
 
     def validate_name(self, value: str) -> str:
@@ -120,6 +145,7 @@ class CompositePatchSerializer(CompositeInputSerializer):
     sources = serializers.ListField(
         child=serializers.JSONField(),
         required=False,
+        min_length=1,
         max_length=MAX_SOURCES,
         error_messages=_TOO_MANY_SOURCES,
     )

@@ -235,10 +235,14 @@ def test_an_unknown_field_is_a_400_not_ignored(
         {"cache_ttl_seconds": True},
         {"sources": [{"key": "a", "url": "http://h/", "required": "no"}]},
         {"sources": [{"key": "a", "url": "http://h/", "timeout_ms": 100.0}]},
+        {"description": 7},
+        {"sources": [{"key": 1, "url": "http://h/"}]},
+        {"sources": [{"key": "a", "url": "http://h/", "fields": [1]}]},
+        {"sources": [{"key": "a", "url": "http://h/", "rename": {"x": 2}}]},
     ],
 )
 def test_numbers_and_booleans_are_json_ones(api_client, admin_headers, created, change):
-    # DRF coerced text, floats and booleans: "no" was false, "٣٠٠" 300.
+    # DRF coerced text, floats and booleans: "no" was false, "٣٠٠" 300; and numbers to text.
     response = api_client.patch(f"{URL}/dash", change, format="json", **admin_headers)
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "validation_error"
@@ -298,6 +302,12 @@ def test_a_rename_onto_a_kept_field_is_a_field_error(api_client, admin_headers, 
 def test_malformed_json_is_400(api_client, admin_headers):
     response = api_client.post(URL, "{nope", content_type="application/json", **admin_headers)
     assert response.status_code == 400
+
+
+def test_a_name_that_is_no_json_string_is_refused(api_client, admin_headers):
+    response = api_client.post(URL, definition(name=123), format="json", **admin_headers)
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["name"])
+    assert not CompositeRow.objects.using(DB).exists()
 
 
 def test_admin_role_is_required(api_client, user_headers):
