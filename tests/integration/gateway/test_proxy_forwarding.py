@@ -271,6 +271,21 @@ def test_paths_are_matched_and_forwarded_in_normal_form(proxy, orders_and_its_ad
 
 
 @pytest.mark.parametrize(
+    "path", ["/orders/admin./users", "/orders/admin%20/users", "/orders/admin%09/users"]
+)
+def test_a_trimmed_reading_that_leads_to_another_route_is_refused(
+    proxy, upstream, orders_and_its_admin, path
+):
+    """Windows and IIS drop a segment's trailing dots and spaces, old Spring trimmed
+    whitespace: `/orders/admin./users` reached the open route's upstream as
+    `/base/admin./users`, which such an upstream reads as `/base/admin/users`."""
+    refused = proxy.get(path)
+    assert (refused.status_code, refused.json()["code"]) == (400, "malformed_request")
+    assert proxy.get("/orders/items.").json()["path"] == "/base/items."
+    assert [seen["path"] for seen in upstream.seen] == ["/base/items."]
+
+
+@pytest.mark.parametrize(
     "raw_uri",
     [
         "/orders/admin%2Fusers",
