@@ -118,6 +118,16 @@ def test_invalid_routes_are_400_validation_errors(admin, change, field):
     assert all(isinstance(messages, list) for messages in errors.values())
 
 
+@pytest.mark.parametrize("path", ["/a%", "/a|b", '/a"b', "/a<b>", "/a^b", "/a`b", "/{x}", "/%zz"])
+def test_an_upstream_url_a_url_cannot_hold_is_a_400_validation_error(admin, path):
+    response = admin.post(
+        ROUTES, {**BODY, "upstream_url": "http://127.0.0.1:1" + path}, format="json"
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert list(response.json()["errors"]) == ["upstream_url"]
+    assert admin.get(f"{ROUTES}/orders").status_code == 404
+
+
 def test_conflicting_names_and_prefixes_are_409(admin):
     admin.post(ROUTES, BODY, format="json")
     assert admin.post(ROUTES, BODY, format="json").json()["code"] == "route_name_taken"
