@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from apps.common.serializers import JSONBoolean, JSONInteger, RejectsUnknownFields
@@ -16,6 +17,7 @@ from core.domain.gateway.route import (
     MAX_SECONDS,
     MAX_TIMEOUT_MS,
     NAME_PATTERN,
+    PLATFORM_PREFIXES,
     ROLE_MAX_LENGTH,
     ROLE_PATTERN,
     ROLE_RULE,
@@ -31,6 +33,20 @@ from core.domain.gateway.route import (
     upstream_problems,
 )
 from core.usecases.gateway.manage_routes import RemoveRateLimit, RouteChanges
+
+_PATH_PREFIX_HELP = (
+    "An absolute path such as `/orders`, matched by whole segments: a trailing `/` is dropped; "
+    "no query, spaces, `//`, `.` or `..` segments, `;` parameters or needless escapes, and not "
+    "one of the platform's own paths ("
+    + ", ".join(f"`{prefix}`" for prefix in PLATFORM_PREFIXES)
+    + ")."
+)
+_UPSTREAM_URL_HELP = (
+    "An `http://` or `https://` URL with a host, without query, fragment or credentials; the "
+    "forwarded path is appended to its path, which holds only what RFC 3986 allows in a path "
+    "(percent-encode other characters, `%` as `%25`), without `//`, `.` or `..` segments or "
+    "`\\`."
+)
 
 
 def _role() -> serializers.RegexField:
@@ -55,12 +71,13 @@ class RouteInputSerializer(RejectsUnknownFields):
     """A route to create (or, with `partial=True`, the fields to change)."""
 
     name = serializers.RegexField(NAME_PATTERN, max_length=63)
-    path_prefix = serializers.CharField(max_length=255)
-    upstream_url = serializers.CharField(max_length=2048)
+    path_prefix = serializers.CharField(max_length=255, help_text=_PATH_PREFIX_HELP)
+    upstream_url = serializers.CharField(max_length=2048, help_text=_UPSTREAM_URL_HELP)
     strip_prefix = JSONBoolean(default=True)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
         allow_empty=False,
+        min_length=1,  # what allow_empty says, as the schema's minItems
         default=lambda: ["GET", "HEAD"],
     )
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], default=AuthMode.NONE.value)
@@ -102,17 +119,24 @@ class CircuitBreakerChangesSerializer(RejectsUnknownFields):
     recovery_seconds = JSONInteger(min_value=1, max_value=MAX_SECONDS, required=False)
 
 
+# `name` is still taken (the current one only: a client sending back the route it read is not
+# refused), but the schema leaves it out, since no value but the one in the URL is valid.
+@extend_schema_serializer(exclude_fields=("name",))
 class RouteChangesSerializer(RouteInputSerializer):
     """The fields of a route to change (PATCH): each optional and none defaulted, since a field
-    not given is kept; nested policies merge into the current ones (RFC 7396)."""
+    not given is kept; nested policies merge into the current ones (RFC 7396). A route's name
+    is its identity, in the URL: it cannot change (create a new route instead)."""
 
     name = serializers.RegexField(NAME_PATTERN, max_length=63, required=False)
-    path_prefix = serializers.CharField(max_length=255, required=False)
-    upstream_url = serializers.CharField(max_length=2048, required=False)
+    path_prefix = serializers.CharField(max_length=255, required=False, help_text=_PATH_PREFIX_HELP)
+    upstream_url = serializers.CharField(
+        max_length=2048, required=False, help_text=_UPSTREAM_URL_HELP
+    )
     strip_prefix = JSONBoolean(required=False)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
         allow_empty=False,
+        min_length=1,
         required=False,
     )
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], required=False)

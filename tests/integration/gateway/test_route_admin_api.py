@@ -454,6 +454,20 @@ def test_the_schema_documents_a_patch_as_changes_that_keep_what_they_do_not_give
     }
 
 
+def test_the_schema_offers_only_route_bodies_the_api_takes_and_states_the_rules(client):
+    """Schema fuzzing sent schema-valid bodies that were refused: a PATCH renaming the route
+    (its name cannot change, so the PATCH body does not offer it), and `methods: []`."""
+    schema = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+    patch, create = schema["PatchedRouteChangesRequest"], schema["RouteInputRequest"]
+    assert "name" not in patch["properties"]
+    assert "cannot change" in patch["description"]
+    for body in (patch, create):
+        fields = body["properties"]
+        assert fields["methods"]["minItems"] == 1
+        assert "absolute path" in fields["path_prefix"]["description"]
+        assert "without query, fragment or credentials" in fields["upstream_url"]["description"]
+
+
 def test_the_schema_names_route_operations_as_the_other_admin_apis_do(client):
     """`<context>_<resource>_<action>` with list/create/read/update/delete, as composites and
     users have them, not drf-spectacular's retrieve/partial_update/destroy."""
