@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from apps.common.serializers import JSONBoolean, JSONInteger, RejectsUnknownFields
+from apps.common.serializers import JSONBoolean, JSONInteger, JSONString, RejectsUnknownFields
 from core.domain.gateway.route import (
     HTTP_METHODS,
     MAX_FAILURE_THRESHOLD,
@@ -49,11 +50,21 @@ _UPSTREAM_URL_HELP = (
 )
 
 
-def _role() -> serializers.RegexField:
-    """One required role: the slug shape access tokens carry roles in."""
-    return serializers.RegexField(
-        ROLE_PATTERN, max_length=ROLE_MAX_LENGTH, error_messages={"invalid": ROLE_RULE}
+def _matching(pattern: str, message: str, **kwargs: Any) -> JSONString:
+    """A JSON string matching `pattern`, checked as DRF's RegexField checks it (which takes
+    numbers too: `{"name": 123}` was a route named "123")."""
+    return JSONString(validators=[RegexValidator(pattern, message)], **kwargs)
+
+
+def _name(**kwargs: Any) -> JSONString:
+    return _matching(
+        NAME_PATTERN, serializers.RegexField.default_error_messages["invalid"], **kwargs
     )
+
+
+def _role() -> JSONString:
+    """One required role: the slug shape access tokens carry roles in."""
+    return _matching(ROLE_PATTERN, ROLE_RULE, max_length=ROLE_MAX_LENGTH)
 
 
 class RateLimitSerializer(RejectsUnknownFields):
@@ -70,9 +81,9 @@ class CircuitBreakerSerializer(RejectsUnknownFields):
 class RouteInputSerializer(RejectsUnknownFields):
     """A route to create (or, with `partial=True`, the fields to change)."""
 
-    name = serializers.RegexField(NAME_PATTERN, max_length=63)
-    path_prefix = serializers.CharField(max_length=255, help_text=_PATH_PREFIX_HELP)
-    upstream_url = serializers.CharField(max_length=2048, help_text=_UPSTREAM_URL_HELP)
+    name = _name(max_length=63)
+    path_prefix = JSONString(max_length=255, help_text=_PATH_PREFIX_HELP)
+    upstream_url = JSONString(max_length=2048, help_text=_UPSTREAM_URL_HELP)
     strip_prefix = JSONBoolean(default=True)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
@@ -127,11 +138,9 @@ class RouteChangesSerializer(RouteInputSerializer):
     not given is kept; nested policies merge into the current ones (RFC 7396). A route's name
     is its identity, in the URL: it cannot change (create a new route instead)."""
 
-    name = serializers.RegexField(NAME_PATTERN, max_length=63, required=False)
-    path_prefix = serializers.CharField(max_length=255, required=False, help_text=_PATH_PREFIX_HELP)
-    upstream_url = serializers.CharField(
-        max_length=2048, required=False, help_text=_UPSTREAM_URL_HELP
-    )
+    name = _name(max_length=63, required=False)
+    path_prefix = JSONString(max_length=255, required=False, help_text=_PATH_PREFIX_HELP)
+    upstream_url = JSONString(max_length=2048, required=False, help_text=_UPSTREAM_URL_HELP)
     strip_prefix = JSONBoolean(required=False)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),

@@ -128,6 +128,27 @@ def test_an_upstream_url_a_url_cannot_hold_is_a_400_validation_error(admin, path
     assert admin.get(f"{ROUTES}/orders").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": 123}, "name"),
+        ({"path_prefix": 5}, "path_prefix"),
+        ({"upstream_url": 1}, "upstream_url"),
+        ({"required_roles": [7]}, "required_roles.0"),
+        ({"name": True}, "name"),
+    ],
+)
+def test_a_string_field_takes_only_a_json_string(admin, change, field):
+    # DRF's CharField turned 123 into "123": `{"name": 123}` was a route named "123".
+    created = admin.post(ROUTES, {**BODY, **change}, format="json")
+    assert (created.status_code, created.json()["code"]) == (400, "validation_error")
+    assert created.json()["errors"] == {field: ["Not a valid string."]}
+    assert admin.get(f"{ROUTES}/123").status_code == 404
+    admin.post(ROUTES, BODY, format="json")
+    changed = admin.patch(f"{ROUTES}/orders", change, format="json")
+    assert changed.json()["errors"] == {field: ["Not a valid string."]}
+
+
 def test_conflicting_names_and_prefixes_are_409(admin):
     admin.post(ROUTES, BODY, format="json")
     assert admin.post(ROUTES, BODY, format="json").json()["code"] == "route_name_taken"
