@@ -50,6 +50,10 @@ _DROPPED_FROM_UPSTREAM = frozenset({"date", "server", "content-length", "x-reque
 _NO_ROUTE = "-"
 # Where the application leaves the matched route's name for the server span (tracing.py).
 ROUTE_ENVIRON_KEY = "platform.gateway.route"
+# The head of every answer the gateway gives itself. `nosniff`, as every Django answer has it
+# (SECURE_CONTENT_TYPE_NOSNIFF): a browser must not read a problem document as something else.
+# An upstream's answer passes as the upstream sent it.
+_OWN_HEADERS = (("Content-Type", PROBLEM_CONTENT_TYPE), ("X-Content-Type-Options", "nosniff"))
 
 
 def _precomputed() -> dict[ProxyError, tuple[int, bytes, Headers]]:
@@ -58,7 +62,7 @@ def _precomputed() -> dict[ProxyError, tuple[int, bytes, Headers]]:
     for error in ProxyError:
         problem = GATEWAY_ERRORS.problem(error)
         body = problem_body(problem.status_code, error.value, problem.problem_detail)
-        headers = [("Content-Type", PROBLEM_CONTENT_TYPE)]
+        headers = list(_OWN_HEADERS)
         if problem.status_code == 401:  # RFC 9110 §15.5.2: a 401 says which scheme to use
             headers.append(("WWW-Authenticate", BEARER_CHALLENGE))
         answers[error] = (problem.status_code, json.dumps(body).encode(), headers)
@@ -94,7 +98,7 @@ def _problem(
     status: int, code: str, detail: str | None = None, headers: Iterable[tuple[str, str]] = ()
 ) -> tuple[Headers, bytes]:
     body = json.dumps(problem_body(status, code, detail)).encode()
-    return [("Content-Type", PROBLEM_CONTENT_TYPE), *headers], body
+    return [*_OWN_HEADERS, *headers], body
 
 
 def _incoming_headers(environ: dict[str, Any]) -> tuple[tuple[str, str], ...]:

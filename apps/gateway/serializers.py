@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from apps.common.serializers import JSONBoolean, JSONInteger, RejectsUnknownFields
+from apps.common.serializers import JSONBoolean, JSONInteger, JSONString, RejectsUnknownFields
 from core.domain.gateway.route import (
     HTTP_METHODS,
     MAX_FAILURE_THRESHOLD,
@@ -16,6 +18,7 @@ from core.domain.gateway.route import (
     MAX_SECONDS,
     MAX_TIMEOUT_MS,
     NAME_PATTERN,
+    PLATFORM_PREFIXES,
     ROLE_MAX_LENGTH,
     ROLE_PATTERN,
     ROLE_RULE,
@@ -32,12 +35,36 @@ from core.domain.gateway.route import (
 )
 from core.usecases.gateway.manage_routes import RemoveRateLimit, RouteChanges
 
+_PATH_PREFIX_HELP = (
+    "An absolute path such as `/orders`, matched by whole segments: a trailing `/` is dropped; "
+    "no query, spaces, `//`, `.` or `..` segments, `;` parameters or needless escapes, and not "
+    "one of the platform's own paths ("
+    + ", ".join(f"`{prefix}`" for prefix in PLATFORM_PREFIXES)
+    + ")."
+)
+_UPSTREAM_URL_HELP = (
+    "An `http://` or `https://` URL with a host, without query, fragment or credentials; the "
+    "forwarded path is appended to its path, which holds only what RFC 3986 allows in a path "
+    "(percent-encode other characters, `%` as `%25`), without `//`, `.` or `..` segments or "
+    "`\\`."
+)
 
-def _role() -> serializers.RegexField:
-    """One required role: the slug shape access tokens carry roles in."""
-    return serializers.RegexField(
-        ROLE_PATTERN, max_length=ROLE_MAX_LENGTH, error_messages={"invalid": ROLE_RULE}
+
+def _matching(pattern: str, message: str, **kwargs: Any) -> JSONString:
+    """A JSON string matching `pattern`, checked as DRF's RegexField checks it (which takes
+    numbers too: `{"name": 123}` was a route named "123")."""
+    return JSONString(validators=[RegexValidator(pattern, message)], **kwargs)
+
+
+def _name(**kwargs: Any) -> JSONString:
+    return _matching(
+        NAME_PATTERN, serializers.RegexField.default_error_messages["invalid"], **kwargs
     )
+
+
+def _role() -> JSONString:
+    """One required role: the slug shape access tokens carry roles in."""
+    return _matching(ROLE_PATTERN, ROLE_RULE, max_length=ROLE_MAX_LENGTH)
 
 
 class RateLimitSerializer(RejectsUnknownFields):
@@ -54,13 +81,14 @@ class CircuitBreakerSerializer(RejectsUnknownFields):
 class RouteInputSerializer(RejectsUnknownFields):
     """A route to create (or, with `partial=True`, the fields to change)."""
 
-    name = serializers.RegexField(NAME_PATTERN, max_length=63)
-    path_prefix = serializers.CharField(max_length=255)
-    upstream_url = serializers.CharField(max_length=2048)
+    name = _name(max_length=63)
+    path_prefix = JSONString(max_length=255, help_text=_PATH_PREFIX_HELP)
+    upstream_url = JSONString(max_length=2048, help_text=_UPSTREAM_URL_HELP)
     strip_prefix = JSONBoolean(default=True)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
         allow_empty=False,
+        min_length=1,  # what allow_empty says, as the schema's minItems
         default=lambda: ["GET", "HEAD"],
     )
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], default=AuthMode.NONE.value)
@@ -102,17 +130,22 @@ class CircuitBreakerChangesSerializer(RejectsUnknownFields):
     recovery_seconds = JSONInteger(min_value=1, max_value=MAX_SECONDS, required=False)
 
 
+# `name` is still taken (the current one only: a client sending back the route it read is not
+# refused), but the schema leaves it out, since no value but the one in the URL is valid.
+@extend_schema_serializer(exclude_fields=("name",))
 class RouteChangesSerializer(RouteInputSerializer):
     """The fields of a route to change (PATCH): each optional and none defaulted, since a field
-    not given is kept; nested policies merge into the current ones (RFC 7396)."""
+    not given is kept; nested policies merge into the current ones (RFC 7396). A route's name
+    is its identity, in the URL: it cannot change (create a new route instead)."""
 
-    name = serializers.RegexField(NAME_PATTERN, max_length=63, required=False)
-    path_prefix = serializers.CharField(max_length=255, required=False)
-    upstream_url = serializers.CharField(max_length=2048, required=False)
+    name = _name(max_length=63, required=False)
+    path_prefix = JSONString(max_length=255, required=False, help_text=_PATH_PREFIX_HELP)
+    upstream_url = JSONString(max_length=2048, required=False, help_text=_UPSTREAM_URL_HELP)
     strip_prefix = JSONBoolean(required=False)
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(HTTP_METHODS)),
         allow_empty=False,
+        min_length=1,
         required=False,
     )
     auth = serializers.ChoiceField(choices=[m.value for m in AuthMode], required=False)

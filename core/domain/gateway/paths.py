@@ -11,7 +11,10 @@ once is `%2e`, which the upstream would read as `.` where the gateway had read a
 parameters (`;jsessionid=…`, matrix parameters) are forwarded, but Tomcat, Jetty and Spring
 strip them (some after decoding `%3B`), so `/svc/admin;x` and `/svc/..;/admin` mean
 `/svc/admin` there: `without_parameters` gives the path such an upstream sees, and the proxy
-refuses a path whose two readings belong to different routes.
+refuses a path whose two readings belong to different routes. So it does for trimmed segments:
+Windows and IIS drop a segment's trailing dots and spaces, and Spring's old AntPathMatcher
+trimmed whitespace (CVE-2016-5007), so `/svc/admin./users` and `/svc/admin%20/users` mean
+`/svc/admin/users` there: `trimmed` gives that reading.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _REFUSED = re.compile(r"%(?:2[Ff]|5[Cc]|00|(?![0-9A-Fa-f]{2}))|\\")
 _NEEDS_WORK = re.compile(r"%|//|/\.(?:/|\.?\Z|\./)")
 _PARAMETERS = re.compile(r"(?:;|%3[Bb])[^/]*")
+# What an upstream may trim from a segment: trailing dots, spaces and tabs (IIS, Windows), and
+# leading spaces and tabs (Spring trimmed both ends). In a normal path a space or tab is `%20`
+# or `%09` (a request line cannot hold them raw); the raw forms are read the same all the same.
+_WHITESPACE = r"(?:%20|%09|[ \t])"
+_TRIMMABLE = re.compile(rf"(?:\.|{_WHITESPACE})(?:/|\Z)|/{_WHITESPACE}")
+_TRIMMED_TAIL = re.compile(rf"(?:\.|{_WHITESPACE})+\Z")
+_TRIMMED_HEAD = re.compile(rf"\A{_WHITESPACE}+")
 
 
 def _unescape_unreserved(escape: re.Match[str]) -> str:
@@ -74,3 +84,23 @@ def parameters_move_the_path(normal: str) -> bool:
     could leave the route's upstream base path (`/svc/..;/svc/internal`)."""
     bare = _PARAMETERS.sub("", normal)
     return normalise_path(bare) != bare
+
+
+def has_trimmable_segments(normal: str) -> bool:
+    """Whether a segment of a normal path ends in a dot, space or tab, or starts with a space
+    or tab (also written `%20`, `%09`): an upstream that trims segments reads it otherwise."""
+    return _TRIMMABLE.search(normal) is not None
+
+
+def trimmed(normal: str) -> str | None:
+    """The path an upstream that trims segments sees (`/svc/admin./users` is
+    `/svc/admin/users` there); None when a segment is nothing but dots, spaces and tabs
+    (`..%20`, `...`), which upstreams read as `.`, `..` or nothing, so the path could climb
+    out of the route's upstream base path."""
+    segments = []
+    for segment in normal.split("/"):
+        bare = _TRIMMED_HEAD.sub("", _TRIMMED_TAIL.sub("", segment))
+        if segment and not bare:
+            return None
+        segments.append(bare)
+    return "/".join(segments)

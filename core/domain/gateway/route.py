@@ -23,6 +23,10 @@ MAX_LIMIT_REQUESTS = 1_000_000_000  # calls per window; the columns are 32-bit i
 MAX_FAILURE_THRESHOLD = 10_000
 MAX_SECONDS = 86_400  # a window, a recovery time or a cache lifetime: at most a day
 
+# An upstream URL's path as RFC 3986 §3.3 has it: `pchar`s and `/`, each `%` starting an escape.
+# The gateway forwards the path as stored, so `/a%` or `/a|b` would reach the upstream raw.
+_UPSTREAM_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}\Z"
 _NAME = re.compile(NAME_PATTERN)
 # Roles as the accounts context issues them: short lowercase slugs (`admin`, `billing:read`).
@@ -257,4 +261,9 @@ def upstream_problems(url: str) -> list[str]:
     dotted = any(segment in {"", ".", ".."} for segment in inner) or last in (["."], [".."])
     if "\\" in parts.path or "%5c" in parts.path.lower() or dotted:
         return ["Write the path without '//', '.' or '..' segments and without '\\'."]
+    if not _UPSTREAM_PATH.fullmatch(parts.path):
+        return [
+            "Use only characters a URL path may hold (RFC 3986): percent-encode others, "
+            "and write '%' as '%25'."
+        ]
     return []

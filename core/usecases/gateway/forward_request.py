@@ -19,8 +19,10 @@ from core.domain.gateway.headers import (
 )
 from core.domain.gateway.paths import (
     has_parameters,
+    has_trimmable_segments,
     normalise_path,
     parameters_move_the_path,
+    trimmed,
     without_parameters,
 )
 from core.domain.gateway.ratelimit import limit_subject
@@ -239,6 +241,16 @@ class ForwardRequest:
             # `/ADMIN/users` matched `/`, past `/admin`'s auth; an upstream that ignores case
             # (IIS, ASP.NET) would serve `/admin/users` to it: refused.
             return request, route, ProxyError.MALFORMED_PATH
+        if has_trimmable_segments(path):
+            bare = trimmed(path)
+            if (
+                bare is None
+                or table.match(bare) is not route
+                or (route is not None and table.case_moves_the_route(bare, route))
+            ):
+                # Trimmed as IIS or old Spring read it, `/svc/admin./users` is `/svc/admin/users`
+                # (IIS also ignores case), or `..%20` may climb: refused.
+                return request, route, ProxyError.MALFORMED_PATH
         return request, route, None
 
     def _caller(self, route: Route, request: ProxyRequest) -> Principal | None:

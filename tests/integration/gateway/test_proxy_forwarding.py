@@ -4,6 +4,7 @@ import json
 import threading
 from wsgiref.util import setup_testing_defaults
 
+import httpx
 import pytest
 
 from core.domain.gateway.route import AuthMode
@@ -271,6 +272,21 @@ def test_paths_are_matched_and_forwarded_in_normal_form(proxy, orders_and_its_ad
 
 
 @pytest.mark.parametrize(
+    "path", ["/orders/admin./users", "/orders/admin%20/users", "/orders/admin%09/users"]
+)
+def test_a_trimmed_reading_that_leads_to_another_route_is_refused(
+    proxy, upstream, orders_and_its_admin, path
+):
+    """Windows and IIS drop a segment's trailing dots and spaces, old Spring trimmed
+    whitespace: `/orders/admin./users` reached the open route's upstream as
+    `/base/admin./users`, which such an upstream reads as `/base/admin/users`."""
+    refused = proxy.get(path)
+    assert (refused.status_code, refused.json()["code"]) == (400, "malformed_request")
+    assert proxy.get("/orders/items.").json()["path"] == "/base/items."
+    assert [seen["path"] for seen in upstream.seen] == ["/base/items."]
+
+
+@pytest.mark.parametrize(
     "raw_uri",
     [
         "/orders/admin%2Fusers",
@@ -477,3 +493,42 @@ def test_a_path_that_is_the_platforms_own_in_normal_form_is_never_forwarded(
     assert answered[0][0] == "404 Not Found"
     assert json.loads(body)["code"] == "route_not_found"
     assert upstream.seen == []
+
+
+def test_the_gateways_own_answers_forbid_sniffing_and_the_upstreams_pass_as_sent(
+    proxy, upstream, add_route, settings
+):
+    """Every Django answer carries `X-Content-Type-Options: nosniff`; the gateway's own
+    problem documents do too. An upstream's answer passes as the upstream sent it."""
+    from apps.gateway.entrypoint import GatewayApplication, GatewayHandler
+    from apps.gateway.route_table import RoutesUnavailable
+
+    add_route(upstream_url=upstream.url)
+    add_route(name="secret", path_prefix="/secret", auth=AuthMode.REQUIRED)
+    settings.GATEWAY_MAX_BODY_BYTES = 10
+    own = [
+        proxy.get("/nowhere"),  # 404
+        proxy.get("/secret/x"),  # 401
+        proxy.get("/orders/..;/secret/x"),  # 400 malformed_request
+        proxy.get("/orders/x", headers={"Host": "elsewhere.test"}),  # 400 bad_request
+        proxy.post("/orders/x", content=b"x" * 11),  # 413
+    ]
+
+    class Failing:
+        def __init__(self, error):
+            self.error = error
+
+        def execute(self, request):
+            raise self.error
+
+    for error in (RoutesUnavailable(), RuntimeError("boom")):  # 503, 500
+        app = GatewayApplication(GatewayHandler(forward=lambda error=error: Failing(error)))
+        transport = httpx.WSGITransport(app=app)
+        with httpx.Client(transport=transport, base_url="http://testserver") as client:
+            own.append(client.get("/orders/1"))
+
+    assert [r.status_code for r in own] == [404, 401, 400, 400, 413, 503, 500]
+    assert all(r.headers.get("x-content-type-options") == "nosniff" for r in own)
+    proxied = proxy.get("/orders/x")
+    assert proxied.status_code == 200
+    assert "x-content-type-options" not in proxied.headers

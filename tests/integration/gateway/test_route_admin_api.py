@@ -118,6 +118,37 @@ def test_invalid_routes_are_400_validation_errors(admin, change, field):
     assert all(isinstance(messages, list) for messages in errors.values())
 
 
+@pytest.mark.parametrize("path", ["/a%", "/a|b", '/a"b', "/a<b>", "/a^b", "/a`b", "/{x}", "/%zz"])
+def test_an_upstream_url_a_url_cannot_hold_is_a_400_validation_error(admin, path):
+    response = admin.post(
+        ROUTES, {**BODY, "upstream_url": "http://127.0.0.1:1" + path}, format="json"
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert list(response.json()["errors"]) == ["upstream_url"]
+    assert admin.get(f"{ROUTES}/orders").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": 123}, "name"),
+        ({"path_prefix": 5}, "path_prefix"),
+        ({"upstream_url": 1}, "upstream_url"),
+        ({"required_roles": [7]}, "required_roles.0"),
+        ({"name": True}, "name"),
+    ],
+)
+def test_a_string_field_takes_only_a_json_string(admin, change, field):
+    # DRF's CharField turned 123 into "123": `{"name": 123}` was a route named "123".
+    created = admin.post(ROUTES, {**BODY, **change}, format="json")
+    assert (created.status_code, created.json()["code"]) == (400, "validation_error")
+    assert created.json()["errors"] == {field: ["Not a valid string."]}
+    assert admin.get(f"{ROUTES}/123").status_code == 404
+    admin.post(ROUTES, BODY, format="json")
+    changed = admin.patch(f"{ROUTES}/orders", change, format="json")
+    assert changed.json()["errors"] == {field: ["Not a valid string."]}
+
+
 def test_conflicting_names_and_prefixes_are_409(admin):
     admin.post(ROUTES, BODY, format="json")
     assert admin.post(ROUTES, BODY, format="json").json()["code"] == "route_name_taken"
@@ -442,6 +473,20 @@ def test_the_schema_documents_a_patch_as_changes_that_keep_what_they_do_not_give
         "requests",
         "window_seconds",
     }
+
+
+def test_the_schema_offers_only_route_bodies_the_api_takes_and_states_the_rules(client):
+    """Schema fuzzing sent schema-valid bodies that were refused: a PATCH renaming the route
+    (its name cannot change, so the PATCH body does not offer it), and `methods: []`."""
+    schema = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+    patch, create = schema["PatchedRouteChangesRequest"], schema["RouteInputRequest"]
+    assert "name" not in patch["properties"]
+    assert "cannot change" in patch["description"]
+    for body in (patch, create):
+        fields = body["properties"]
+        assert fields["methods"]["minItems"] == 1
+        assert "absolute path" in fields["path_prefix"]["description"]
+        assert "without query, fragment or credentials" in fields["upstream_url"]["description"]
 
 
 def test_the_schema_names_route_operations_as_the_other_admin_apis_do(client):

@@ -38,6 +38,17 @@ def test_a_stored_route_that_breaks_the_rules_is_a_warning_naming_its_fields():
     assert "orders" not in warning.msg
 
 
+def test_a_stored_upstream_url_with_a_broken_escape_is_a_warning_and_still_serves(upstream, proxy):
+    wiring.create_route().execute(route(name="old", path_prefix="/old")).unwrap()
+    # Saved before upstream paths were held to RFC 3986:
+    RouteRow.objects.using("gateway").filter(name="old").update(upstream_url=upstream.url + "/a%")
+
+    found = [m for m in checks.run_checks(databases=["gateway"]) if m.id == "gateway.W001"]
+
+    assert [(m.obj, "upstream_url:" in m.msg) for m in found] == [("route old", True)]
+    assert proxy.get("/old/x").status_code == 200  # as stored: an upstream that takes it
+
+
 def test_without_the_database_the_check_reads_nothing():
     _store_routes()
     assert not [m for m in checks.run_checks() if m.id == "gateway.W001"]

@@ -197,6 +197,41 @@ def test_a_path_whose_letter_case_leaves_a_guarded_route_is_refused(path):
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/svc/admin./users",
+        "/svc/admin%20/users",
+        "/svc/admin%09/users",
+        "/svc/admin.%20./users",
+        "/svc/%20admin/users",
+        "/svc/ADMIN./users",  # IIS both ignores case and trims
+        "/svc/..%20/svc/internal",  # same route, but it may climb out of the upstream's base
+        "/svc/x/...",
+    ],
+)
+def test_a_path_whose_trimmed_segments_leave_a_guarded_route_is_refused(path):
+    # IIS drops a segment's trailing dots and spaces; Spring's old AntPathMatcher trimmed
+    # whitespace (CVE-2016-5007): such an upstream would serve `/svc/admin/users` to it.
+    admin = make_route(
+        name="svc-admin",
+        path_prefix="/svc/admin",
+        auth=AuthMode.REQUIRED,
+        required_roles=frozenset({"admin"}),
+    )
+    world = World(make_route(), admin)
+    refused = error_of(world.run(request(path=path)))
+    assert (refused.error, refused.route) == (ProxyError.MALFORMED_PATH, None)
+    assert world.upstream.requests == []
+
+
+def test_a_path_whose_trimmed_segments_keep_the_route_is_forwarded_as_sent():
+    admin = make_route(name="svc-admin", path_prefix="/svc/admin", auth=AuthMode.REQUIRED)
+    world = World(make_route(), admin)
+    assert world.run(request(path="/svc/items./v1%20")).value.route == "svc"
+    assert world.upstream.requests[0].url == "http://up:1/base/items./v1%20?q=1"
+
+
+@pytest.mark.parametrize(
     ("auth", "authorization", "expected"),
     [
         (AuthMode.REQUIRED, None, ProxyError.NOT_AUTHENTICATED),

@@ -2,8 +2,10 @@ import pytest
 
 from core.domain.gateway.paths import (
     has_parameters,
+    has_trimmable_segments,
     normalise_path,
     parameters_move_the_path,
+    trimmed,
     without_parameters,
 )
 
@@ -117,3 +119,28 @@ def test_a_path_without_parameters_says_so():
 )
 def test_parameters_that_hide_a_dot_segment_move_the_path(path, moves):
     assert parameters_move_the_path(normalise_path(path)) is moves
+
+
+@pytest.mark.parametrize(
+    ("path", "bare"),
+    [
+        ("/svc/admin./users", "/svc/admin/users"),
+        ("/svc/admin%20/users", "/svc/admin/users"),
+        ("/svc/admin%09/users", "/svc/admin/users"),
+        ("/svc/admin.%20../users", "/svc/admin/users"),
+        ("/svc/%20admin/users", "/svc/admin/users"),  # Spring trimmed both ends
+        ("/svc/%2E%2E%2E/x", None),  # nothing but dots: `.`, `..` or nothing, by upstream
+        ("/svc/..%20/x", None),
+        ("/svc/x/%09", None),
+        ("/svc/v1.2/x.json", "/svc/v1.2/x.json"),
+    ],
+)
+def test_trimmed_is_the_path_an_upstream_that_trims_segments_sees(path, bare):
+    normal = normalise_path(path)
+    assert has_trimmable_segments(normal) is (bare != normal)
+    assert trimmed(normal) == bare
+
+
+@pytest.mark.parametrize("path", ["/svc/items", "/svc/a.b/c", "/svc/x%20y", "/svc/x/"])
+def test_a_path_with_nothing_to_trim_says_so(path):
+    assert not has_trimmable_segments(path)

@@ -224,3 +224,18 @@ def test_a_name_with_a_trailing_newline_is_refused():
 )
 def test_usable_upstream_urls_have_no_problems(url):
     assert upstream_problems(url) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/a%", "/a%2", "/%zz", "/a|b", '/a"b', "/a<b>", "/a^b", "/a`b", "/{x}", "/a[0]"]
+)
+def test_an_upstream_path_outside_rfc_3986_or_with_a_broken_escape_is_refused(path):
+    # The gateway forwards it as stored: `/a%` + `/x` would be the request target `/a%/x`.
+    assert upstream_problems("http://127.0.0.1:1" + path) == [
+        "Use only characters a URL path may hold (RFC 3986): percent-encode others, "
+        "and write '%' as '%25'."
+    ]
+
+
+def test_every_character_a_url_path_may_hold_is_usable():
+    assert upstream_problems("http://svc/az-AZ_09.~!$&'()*+,;=:@/%41%25%7e/") == []
