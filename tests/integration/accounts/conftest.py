@@ -107,6 +107,19 @@ def assert_refused_alike(response, refused_by_cache):
     assert response["WWW-Authenticate"] == refused_by_cache["WWW-Authenticate"]
 
 
+def assert_sealed(client, pair, reset_token):
+    """A password set outside the API's change ended every session of its user (`pair`'s
+    tokens are refused) and voided the reset link mailed before it (`SealPasswordSet`)."""
+    assert client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 401
+    refreshed = client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 401
+    reset = client.post(
+        "/api/v1/auth/password/reset/confirm",
+        {"token": reset_token, "new_password": "another-good-5"},
+    )
+    assert (reset.status_code, reset.json()["code"]) == (400, "invalid_token")
+
+
 def last_mailed_token():
     assert mail.outbox, "no email was sent"
     match = re.search(r"Token: (\S+)", mail.outbox[-1].body)
