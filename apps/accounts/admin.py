@@ -32,9 +32,11 @@ from core.domain.accounts.values import (
     ADMIN_ROLE,
     MAX_EMAIL_LENGTH,
     MAX_ROLES,
+    NAME_MESSAGE,
     USER_ROLE,
     Email,
     PasswordHash,
+    is_valid_full_name,
     parse_roles,
     parse_uuid,
 )
@@ -76,6 +78,13 @@ def _normalised_email(raw: str) -> str:
     return email.value
 
 
+def _checked_name(full_name: str) -> str:
+    """The API's rule for a name (`is_valid_full_name`), in the admin's forms."""
+    if not is_valid_full_name(full_name):
+        raise forms.ValidationError(NAME_MESSAGE)
+    return full_name
+
+
 class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
     """The add page's form; the user itself is made by `CreateUser` (`UserAdmin.save_model`).
     A taken address is the model form's own unique check, run on the normalised value."""
@@ -88,6 +97,9 @@ class AdminUserCreationForm(UserCreationForm):  # type: ignore[type-arg]
 
     def clean_email(self) -> str:
         return _normalised_email(self.cleaned_data["email"])
+
+    def clean_full_name(self) -> str:
+        return _checked_name(self.cleaned_data.get("full_name") or "")
 
 
 ROLES_MESSAGE = (
@@ -105,6 +117,9 @@ class AdminUserChangeForm(UserChangeForm):  # type: ignore[type-arg]
 
     def clean_email(self) -> str:
         return _normalised_email(self.cleaned_data["email"])
+
+    def clean_full_name(self) -> str:
+        return _checked_name(self.cleaned_data.get("full_name") or "")
 
     def clean_roles(self) -> list[str]:
         roles = parse_roles(self.cleaned_data.get("roles"))

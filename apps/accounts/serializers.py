@@ -12,7 +12,13 @@ from apps.common.serializers import JSONString
 from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import MAX_EMAIL_LENGTH, Email, is_valid_role
+from core.domain.accounts.values import (
+    MAX_EMAIL_LENGTH,
+    NAME_MESSAGE,
+    Email,
+    is_valid_full_name,
+    is_valid_role,
+)
 from core.usecases.accounts.authentication import SignedIn
 
 
@@ -41,6 +47,24 @@ class EmailAddressField(JSONString):
         if email is None:
             self.fail("invalid")
         return email.value
+
+
+class FullNameField(JSONString):
+    """A person's name as the domain accepts it (`is_valid_full_name`: one line, no control
+    characters), at most 200 characters; blank is no name."""
+
+    default_error_messages = {"not_a_name": NAME_MESSAGE}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 200)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        name = super().to_internal_value(data)
+        if not is_valid_full_name(name):
+            self.fail("not_a_name")
+        return name
 
 
 class RoleField(serializers.CharField):

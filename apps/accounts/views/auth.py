@@ -19,6 +19,7 @@ from apps.accounts.errors import ERRORS, reject_password
 from apps.accounts.serializers import (
     AcceptedOutput,
     EmailAddressField,
+    FullNameField,
     SessionOutput,
     TokenPairOutput,
     UserOutput,
@@ -59,7 +60,7 @@ class RegisterView(PublicView):
     class InputSerializer(serializers.Serializer):
         email = EmailAddressField()
         password = password_field()
-        full_name = JSONString(max_length=200, required=False, allow_blank=True, default="")
+        full_name = FullNameField(required=False, default="")
 
     @extend_schema(
         operation_id="auth_register",
@@ -228,7 +229,7 @@ class LogoutAllView(AuthenticatedView):
 class MeView(AuthenticatedView):
     @extend_schema_serializer(component_name="ProfileInput")
     class InputSerializer(serializers.Serializer):
-        full_name = JSONString(max_length=200, allow_blank=True, required=False)
+        full_name = FullNameField(required=False)
 
     @extend_schema(operation_id="auth_me", responses={200: UserOutput, **problems(BEARER_401)})
     def get(self, request: Request) -> Response:

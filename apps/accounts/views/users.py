@@ -21,12 +21,11 @@ from rest_framework.response import Response
 
 from apps.accounts import wiring
 from apps.accounts.errors import ERRORS
-from apps.accounts.serializers import RoleField, UserOutput, user_body
+from apps.accounts.serializers import FullNameField, RoleField, UserOutput, user_body
 from apps.accounts.views.base import AccountsView
 from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PageNumberField, PagePagination, page_parameters
 from apps.common.permissions import IsAdmin, IsAuthenticated
-from apps.common.serializers import JSONString
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import MAX_ROLES
 from core.domain.shared.result import Err, Ok
@@ -125,7 +124,7 @@ class UserDetailView(AccountsView):
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=STATUSES, required=False)
         roles = serializers.ListField(child=RoleField(), max_length=MAX_ROLES, required=False)
-        full_name = JSONString(max_length=200, allow_blank=True, required=False)
+        full_name = FullNameField(required=False)
 
     def get_permissions(self) -> list[Any]:
         return [IsAdmin()] if self.request.method == "PATCH" else [IsAuthenticated()]

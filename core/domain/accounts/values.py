@@ -33,6 +33,17 @@ MAX_LOCAL_PART_LENGTH = 64
 MAX_ROLES = 20
 
 
+# Control characters, line and paragraph separators, lone surrogates: a name is one line of
+# text, shown in the admin, mails and other services' pages (a CR LF in it broke lines there).
+_NOT_IN_A_NAME = frozenset({"Cc", "Cs", "Zl", "Zp"})
+NAME_MESSAGE = "A name is one line of text: no control characters or line breaks."
+
+
+def is_valid_full_name(full_name: str) -> bool:
+    """A person's name: any text on one line, without control characters."""
+    return not any(unicodedata.category(char) in _NOT_IN_A_NAME for char in full_name)
+
+
 def is_valid_role(role: str) -> bool:
     """Roles are short lowercase slugs (`user`, `admin`, `billing:read`)."""
     return bool(_ROLE.fullmatch(role))

@@ -261,6 +261,21 @@ def test_a_change_that_keeps_the_admin_role_keeps_the_django_admin(api_client, a
     assert (admin_user.is_staff, admin_user.is_superuser) == (True, True)
 
 
+def test_the_admin_refuses_a_name_the_api_refuses(admin_site, alice):
+    page = admin_site.get(f"/admin/accounts/user/{alice.id}/change/")
+    data = {
+        key: value
+        for key, value in page.context["adminform"].form.initial.items()
+        if value is not None and key not in {"password", "last_login", "date_joined"}
+    }
+    data.update(full_name="Alice\r\nBcc: everyone", roles='["user"]')
+    refused = admin_site.post(f"/admin/accounts/user/{alice.id}/change/", data)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["full_name"]
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Liddell"
+
+
 def test_the_admin_refuses_the_other_spelling_of_a_taken_internationalised_host(admin_site):
     User.objects.create_user("N1@Bücher.example", "solid-granite-pass-3")  # createsuperuser's way
     assert User.objects.filter(email="n1@xn--bcher-kva.example").exists()

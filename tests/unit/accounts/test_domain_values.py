@@ -11,6 +11,7 @@ from core.domain.accounts.values import (
     PasswordHash,
     UserId,
     email_query_spellings,
+    is_valid_full_name,
     is_valid_role,
     parse_roles,
 )
@@ -287,3 +288,13 @@ def test_a_long_address_is_refused_before_the_pattern_looks_at_it():
     assert Email.lookup(raw) is None
     assert Email.parse(raw) is None
     assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("name", ["Ada Lovelace", "", "José Ñúñez", "李小龍", "O'Brien-Smith"])
+def test_a_name_is_any_text_on_one_line(name):
+    assert is_valid_full_name(name)
+
+
+@pytest.mark.parametrize("name", ["a\r\nb", "a\nb", "bell\u0007", "\x00", "a\u2028b", "\ud800"])
+def test_a_name_holds_no_control_characters_or_line_breaks(name):
+    assert not is_valid_full_name(name)
