@@ -159,6 +159,19 @@ class ProblemAutoSchema(AutoSchema):
             schema["additionalProperties"] = False
         return schema
 
+    def _map_serializer_field(
+        self, field: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        # A nested list of serializers (`Source(many=True, max_length=20)`) keeps its bounds in
+        # the schema, as a `ListField` of plain values does (drf-spectacular leaves them out).
+        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            if field.min_length is not None:
+                schema["minItems"] = field.min_length
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
+        return schema
+
     def get_operation(
         self,
         path: str,

@@ -525,3 +525,9 @@ def test_page_parameters_state_the_lowest_value_the_api_takes(schema):
     assert len(found) >= 8, found
     for path, parameter in found:
         assert parameter["schema"] == {"type": "integer", "minimum": 1}, (path, parameter)
+
+
+def test_a_composites_sources_state_how_many_the_api_takes(schema):
+    # The POST body's nested list of sources; 0 or 21 are 400.
+    body = schema["components"]["schemas"]["CompositeInputRequest"]["properties"]["sources"]
+    assert (body["minItems"], body["maxItems"]) == (1, 20)
