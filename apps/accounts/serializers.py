@@ -15,6 +15,7 @@ from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import (
     MAX_EMAIL_LENGTH,
     NAME_MESSAGE,
+    ROLE_PATTERN,
     Email,
     is_valid_full_name,
     is_valid_role,
@@ -67,6 +68,11 @@ class FullNameField(JSONString):
         return name
 
 
+# A role as the schema states it (an ECMA regex ends in `$` where Python's ends in `\Z`).
+ROLE_SCHEMA = {"type": "string", "pattern": ROLE_PATTERN.replace("\\Z", "$"), "maxLength": 50}
+
+
+@extend_schema_field(ROLE_SCHEMA)
 class RoleField(serializers.CharField):
     """A role as the domain accepts it (`is_valid_role`: a short lowercase slug); a JSON string,
     never a number coerced to one."""

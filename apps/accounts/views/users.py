@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from apps.accounts import wiring
 from apps.accounts.errors import ERRORS
-from apps.accounts.serializers import FullNameField, RoleField, UserOutput, user_body
+from apps.accounts.serializers import ROLE_SCHEMA, FullNameField, RoleField, UserOutput, user_body
 from apps.accounts.views.base import AccountsView
 from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PageNumberField, PagePagination, page_parameters
@@ -60,7 +60,7 @@ class UserListView(AccountsView):
         parameters=[
             OpenApiParameter("email", str, description="Part of the email address."),
             OpenApiParameter("status", str, enum=STATUSES),
-            OpenApiParameter("role", str),
+            OpenApiParameter("role", ROLE_SCHEMA, description="A role the user holds."),
             *page_parameters("Users"),
         ],
         responses={

@@ -13,7 +13,8 @@ ADMIN_ROLE = "admin"
 DEFAULT_ROLES: tuple[str, ...] = (USER_ROLE,)
 # What an administrator the platform creates holds (the seeded admin, `createsuperuser`).
 ADMIN_ROLES: tuple[str, ...] = (USER_ROLE, ADMIN_ROLE)
-_ROLE = re.compile(r"^[a-z][a-z0-9_:.-]{0,49}\Z")
+ROLE_PATTERN = r"^[a-z][a-z0-9_:.-]{0,49}\Z"
+_ROLE = re.compile(ROLE_PATTERN)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 # What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part (no
 # quoted strings: few mail systems take them, and non-ASCII needs SMTPUTF8 end to end) and a

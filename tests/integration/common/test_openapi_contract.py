@@ -531,3 +531,11 @@ def test_a_composites_sources_state_how_many_the_api_takes(schema):
     # The POST body's nested list of sources; 0 or 21 are 400.
     body = schema["components"]["schemas"]["CompositeInputRequest"]["properties"]["sources"]
     assert (body["minItems"], body["maxItems"]) == (1, 20)
+
+
+def test_a_role_states_the_rule_the_api_checks(schema):
+    # `?role=%17` was a schema-valid request answered 400.
+    [role] = [
+        p for p in schema["paths"]["/api/v1/users"]["get"]["parameters"] if p["name"] == "role"
+    ]
+    assert role["schema"]["pattern"] == "^[a-z][a-z0-9_:.-]{0,49}$"
