@@ -179,6 +179,8 @@ def forward_request(
         monotonic=monotonic or time.monotonic,
         sleep=time.sleep,
         random=SystemRandom(),
+        # The Django admin's cookies (scoped to /admin/ on this same origin): no upstream sets them.
+        reserved_cookies=frozenset({settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}),
     )
 
 

@@ -86,6 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
             headers.append(("Vary", "Authorization, Cookie"))
         elif behaviour == "cookie":
             headers += [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]
+        elif behaviour == "platformcookies":  # the Django admin's own cookie names
+            headers += [
+                ("Set-Cookie", "sessionid=upstream-chosen; Path=/admin/"),
+                ("Set-Cookie", "csrftoken=upstream-chosen; Path=/admin/"),
+                ("Set-Cookie", "b=2; Path=/"),
+            ]
         elif behaviour == "aged":  # held 40 s by a cache behind it
             headers.append(("Age", "40"))
         elif behaviour == "claims":  # what only the gateway may say of an answer

@@ -100,6 +100,19 @@ def trace_context(
     return (("traceparent", f"00-{trace_id}-{span_id}-01"),)
 
 
+def without_cookies(headers: Headers, names: frozenset[str]) -> Headers:
+    """`headers` without the `Set-Cookie` lines that set a cookie named in `names` (names are
+    case-sensitive, RFC 6265 §4.1.1): an upstream shares the platform's origin, so it could
+    otherwise set the platform's own cookies (the admin's session, its CSRF token)."""
+    if not names:
+        return headers
+    return tuple(
+        (name, value)
+        for name, value in headers
+        if name.lower() != "set-cookie" or value.partition("=")[0].strip() not in names
+    )
+
+
 def forwarded_for(existing: str | None, client_ip: str, *, trust_existing: bool) -> str:
     """The `X-Forwarded-For` chain to send upstream, ending with the address that called us."""
     if trust_existing and existing and existing.strip():

@@ -16,6 +16,7 @@ from core.domain.gateway.headers import (
     forwarded_for,
     header_value,
     trace_context,
+    without_cookies,
 )
 from core.domain.gateway.paths import (
     has_parameters,
@@ -160,7 +161,9 @@ class ForwardRequest:
         monotonic: Monotonic,
         sleep: Sleeper,
         random: RandomSource,
+        reserved_cookies: frozenset[str] = frozenset(),
     ) -> None:
+        """`reserved_cookies`: names of the platform's own cookies, which no upstream may set."""
         self._routes = routes
         self._tokens = tokens
         self._edge = edge
@@ -172,6 +175,7 @@ class ForwardRequest:
         self._monotonic = monotonic
         self._sleep = sleep
         self._random = random
+        self._reserved_cookies = reserved_cookies
 
     def execute(self, request: ProxyRequest) -> Result[ProxyResponse, Rejection]:
         request, route, refused = self._match(request)
@@ -481,7 +485,8 @@ class ForwardRequest:
         match result:
             case Ok(answer):
                 self._metrics.upstream(route.name, elapsed, str(answer.status))
-                return Ok(StoredResponse(answer.status, end_to_end(answer.headers), answer.body))
+                headers = without_cookies(end_to_end(answer.headers), self._reserved_cookies)
+                return Ok(StoredResponse(answer.status, headers, answer.body))
             case Err(failure):
                 self._metrics.upstream(route.name, elapsed, failure.value)
                 if failure is UpstreamFailure.TIMEOUT:

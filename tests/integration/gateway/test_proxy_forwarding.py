@@ -110,6 +110,14 @@ def test_repeated_response_headers_survive(proxy, upstream, add_route):
     assert response.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
 
 
+def test_an_upstream_cannot_set_the_django_admins_cookies(proxy, upstream, add_route):
+    # They share this origin: an upstream's `sessionid` would sign an admin's browser into a
+    # session of its choosing, its `csrftoken` fix the admin's CSRF token.
+    add_route(upstream_url=upstream.url)
+    response = proxy.get("/orders/platformcookies")
+    assert response.headers.get_list("set-cookie") == ["b=2; Path=/"]
+
+
 def test_head_is_forwarded_without_a_body(proxy, upstream, add_route):
     add_route(upstream_url=upstream.url)
     response = proxy.head("/orders/x")

@@ -59,7 +59,13 @@ def request(path="/svc/x", method="GET", headers=(), **fields) -> ProxyRequest:
 
 class World:
     def __init__(
-        self, *routes: Route, script=None, cache=None, takes=0.0, edge_looks_up=False
+        self,
+        *routes: Route,
+        script=None,
+        cache=None,
+        takes=0.0,
+        edge_looks_up=False,
+        reserved_cookies=frozenset(),
     ) -> None:
         self.clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
         self.monotonic = FakeMonotonic()
@@ -82,6 +88,7 @@ class World:
             monotonic=self.monotonic,
             sleep=self.sleeper,
             random=FakeRandom(),
+            reserved_cookies=reserved_cookies,
         )
 
     def run(self, req: ProxyRequest | None = None):
@@ -719,3 +726,22 @@ def test_an_answer_the_entry_point_gives_itself_reads_the_routes_window():
     assert world.use_case.rate_limit_headers(request(path="/elsewhere")) == ()
     assert world.use_case.rate_limit_headers(request(path="/svc/a%2Fb")) == ()
     assert world.limiter.calls == {"svc:ip:10.0.0.9": 1}
+
+
+def test_an_upstream_answer_cannot_set_the_platforms_own_cookies():
+    # The admin's session and CSRF cookies live on the proxy's origin: an upstream that set
+    # them could sign an admin into its own session or fix the CSRF token.
+    answer = StoredResponse(
+        200,
+        (
+            ("Set-Cookie", "sessionid=attacker; Path=/admin/"),
+            ("Set-Cookie", "cart=3; Path=/"),
+            ("Content-Type", "application/json"),
+        ),
+        b"{}",
+    )
+    world = World(script=[answer], reserved_cookies=frozenset({"sessionid", "csrftoken"}))
+    result = world.run()
+    assert isinstance(result, Ok)
+    cookies = [value for name, value in result.value.headers if name.lower() == "set-cookie"]
+    assert cookies == ["cart=3; Path=/"]

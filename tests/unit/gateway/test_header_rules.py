@@ -1,6 +1,12 @@
 """Hop-by-hop removal, X-Forwarded-For chains and W3C traceparent continuation."""
 
-from core.domain.gateway.headers import end_to_end, forwarded_for, header_value, trace_context
+from core.domain.gateway.headers import (
+    end_to_end,
+    forwarded_for,
+    header_value,
+    trace_context,
+    without_cookies,
+)
 
 
 def test_hop_by_hop_and_connection_named_headers_are_dropped():
@@ -45,3 +51,19 @@ def test_missing_or_invalid_traceparent_starts_a_new_trace_without_tracestate():
 def test_header_lookup_is_case_insensitive():
     assert header_value((("X-A", "1"),), "x-a") == "1"
     assert header_value((), "x-a") is None
+
+
+def test_an_upstream_may_not_set_the_platforms_own_cookies():
+    headers = (
+        ("Set-Cookie", "sessionid=stolen; Path=/admin/; HttpOnly"),
+        ("set-cookie", " csrftoken = fixed; Path=/admin/"),
+        ("Set-Cookie", "SessionID=other-app; Path=/"),  # names are case-sensitive
+        ("Set-Cookie", "theme=dark; Path=/"),
+        ("X-Note", "sessionid=not-a-cookie"),
+    )
+    assert without_cookies(headers, frozenset({"sessionid", "csrftoken"})) == (
+        ("Set-Cookie", "SessionID=other-app; Path=/"),
+        ("Set-Cookie", "theme=dark; Path=/"),
+        ("X-Note", "sessionid=not-a-cookie"),
+    )
+    assert without_cookies(headers, frozenset()) is headers
