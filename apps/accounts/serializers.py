@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common.openapi import pattern_schema
 from apps.common.serializers import JSONString
 from core.domain.accounts.passwords import MAX_PASSWORD_LENGTH
 from core.domain.accounts.sessions import Session
@@ -68,8 +69,7 @@ class FullNameField(JSONString):
         return name
 
 
-# A role as the schema states it (an ECMA regex ends in `$` where Python's ends in `\Z`).
-ROLE_SCHEMA = {"type": "string", "pattern": ROLE_PATTERN.replace("\\Z", "$"), "maxLength": 50}
+ROLE_SCHEMA = pattern_schema(ROLE_PATTERN, max_length=50)
 
 
 @extend_schema_field(ROLE_SCHEMA)

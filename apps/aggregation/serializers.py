@@ -6,13 +6,13 @@ Field rules are the domain's (`core.domain.aggregation.composite`), asked here s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.common.openapi import pattern_schema
 from apps.common.serializers import JSONBoolean, JSONInteger, JSONString, RejectsUnknownFields
 from core.domain.aggregation.composite import (
     KEY_PATTERN,
@@ -37,17 +37,12 @@ from core.domain.aggregation.runs import RunAnswer, RunStatus, SourceFailure
 from core.domain.aggregation.templates import template_problems
 
 
-def _schema_pattern(pattern: re.Pattern[str]) -> str:
-    """A domain pattern as the schema states it (ECMA regex: `$`, not Python's `\\Z`)."""
-    return pattern.pattern.replace("\\Z", "$")
-
-
-@extend_schema_field({"type": "string", "pattern": _schema_pattern(NAME_PATTERN), "maxLength": 64})
+@extend_schema_field(pattern_schema(NAME_PATTERN.pattern, max_length=64))
 class CompositeNameField(JSONString):
     """A composite's name; the domain judges it (`name_problems`), the schema states its rule."""
 
 
-@extend_schema_field({"type": "string", "pattern": _schema_pattern(KEY_PATTERN), "maxLength": 64})
+@extend_schema_field(pattern_schema(KEY_PATTERN.pattern, max_length=64))
 class SourceKeyField(JSONString):
     """A source's key; the domain judges it (`key_problems`), the schema states its rule."""
 

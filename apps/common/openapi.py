@@ -122,6 +122,14 @@ _DESCRIPTION_PREFIX = "Problem document; `code` is one of: "
 _CODE = re.compile(r"`([^`]+)`")
 
 
+def pattern_schema(pattern: str, max_length: int) -> dict[str, Any]:
+    """A string field's schema stating a domain pattern, for a field that checks the pattern
+    itself (drf-spectacular states one only from a `RegexValidator`). Anchors are written as
+    ECMA regexes write them, as drf-spectacular does for validators: Python's `\\Z` is `$`."""
+    ecma = pattern.replace(r"\Z", "$").replace(r"\A", "^")
+    return {"type": "string", "pattern": ecma, "maxLength": max_length}
+
+
 def problem_description(codes: Iterable[str]) -> str:
     """The description of a problem response: which `code`s it may carry (sorted, unique)."""
     return _DESCRIPTION_PREFIX + ", ".join(f"`{code}`" for code in sorted(set(codes)))
