@@ -227,9 +227,7 @@ def _changed(current: Route, changes: RouteChanges) -> Route | RouteRejected:
             rate_limit = applied
     return replace(
         current,
-        path_prefix=normalise_prefix(
-            current.path_prefix if changes.path_prefix is None else changes.path_prefix
-        ),
+        path_prefix=normalise_prefix(_given(changes.path_prefix, current.path_prefix)),
         upstream_url=_given(changes.upstream_url, current.upstream_url),
         strip_prefix=_given(changes.strip_prefix, current.strip_prefix),
         methods=_given(changes.methods, current.methods),
