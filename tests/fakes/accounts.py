@@ -28,6 +28,7 @@ class InMemoryUserRepository:
         self.rows: dict[str, User] = {u.id.value: copy.deepcopy(u) for u in users}
         self.locked: list[str] = []
         self.sessions = sessions
+        self.saves = 0
 
     def get(self, user_id: UserId) -> User | None:
         user = self.rows.get(user_id.value)
@@ -59,6 +60,7 @@ class InMemoryUserRepository:
         return True
 
     def save(self, user: User) -> None:
+        self.saves += 1
         self.rows[user.id.value] = copy.deepcopy(user)
 
     def search(self, query: UserQuery) -> UserPage:

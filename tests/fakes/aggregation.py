@@ -15,6 +15,7 @@ from core.usecases.aggregation.ports import CompositeWrite, Fetched, FetchResult
 class InMemoryCompositeRepository:
     def __init__(self, *composites: Composite) -> None:
         self.items: dict[str, Composite] = {c.name: c for c in composites}
+        self.writes = 0
 
     def get(self, name: str) -> Composite | None:
         return self.items.get(name)
@@ -35,6 +36,7 @@ class InMemoryCompositeRepository:
         return CompositeWrite.DONE
 
     def replace(self, name: str, composite: Composite) -> CompositeWrite:
+        self.writes += 1
         if name not in self.items:
             return CompositeWrite.NOT_FOUND
         if composite.name != name and composite.name in self.items:

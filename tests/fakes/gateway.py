@@ -35,6 +35,7 @@ class InMemoryRouteRepository:
     def __init__(self, *routes: Route) -> None:
         self.routes = {route.name: route for route in routes}
         self.concurrently: Callable[[InMemoryRouteRepository], None] | None = None
+        self.writes = 0
 
     def all(self) -> list[Route]:
         return list(self.routes.values())
@@ -56,6 +57,7 @@ class InMemoryRouteRepository:
         return True
 
     def update(self, route: Route) -> bool:
+        self.writes += 1
         self._interleave()
         if route.name not in self.routes:
             return False

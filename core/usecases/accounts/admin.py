@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from core.domain.accounts.sessions import SessionEnd
@@ -124,6 +124,7 @@ class UpdateUser:
             user = self._users.get_for_update(uid) if uid is not None else None
             if user is None:
                 return Err(UpdateUserError.NOT_FOUND)
+            before = replace(user)
             was_final = user.is_final
             ends_sessions = False
             if changes.status is not None:
@@ -156,7 +157,8 @@ class UpdateUser:
                     user_id=user.id,
                     issued_before=now,
                 )
-            self._users.save(user)
+            if user != before:  # a change to what is kept already writes nothing
+                self._users.save(user)
             self._uow.commit()
         revocation.publish(self._revocations)
         return Ok(user)

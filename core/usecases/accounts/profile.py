@@ -49,8 +49,10 @@ class UpdateProfile:
             if current.is_err():
                 return current
             user = current.unwrap()
+            kept = user.full_name
             if full_name is not None:
                 user.rename(full_name)
+            if user.full_name != kept:  # the name kept already: nothing to write
                 self._users.save(user)
             self._uow.commit()
         return Ok(user)

@@ -71,6 +71,8 @@ class UpdateComposite:
             if current is None:
                 return Err(CompositeError.NOT_FOUND)
             changed = changes.applied_to(current)
+            if changed == current:
+                return Ok(current)  # nothing to write, and no cached definition to retire
             if composite_problems(changed):
                 return Err(CompositeError.INVALID)
             if changed.name != name and self._composites.exists(changed.name):

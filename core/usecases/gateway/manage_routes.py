@@ -188,6 +188,8 @@ class UpdateRoute:
         updated = _changed(current, changes)
         if isinstance(updated, RouteRejected):
             return Err(updated)
+        if updated == current:
+            return Ok(current)  # nothing to write, and no worker needs to reload its table
         rejected = _checked(self._routes, updated, replacing=name)
         if rejected is not None:
             return Err(rejected)

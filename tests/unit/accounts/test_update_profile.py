@@ -29,6 +29,14 @@ def test_update_profile_trims_the_name(world, alice):
     assert missing == Err(CurrentUserError.UNKNOWN_USER)
 
 
+def test_the_name_kept_already_writes_nothing(world, alice):
+    update = UpdateProfile(users=world.users, uow=world.uow)
+    me = token_of(alice.id.value, world.clock.now())
+    assert update.execute(me, full_name=f"  {alice.full_name} ").unwrap() == alice
+    assert update.execute(me, full_name=None).unwrap() == alice
+    assert world.users.saves == 0
+
+
 @pytest.mark.parametrize(
     "revoked",
     [

@@ -37,6 +37,22 @@ def with_session(world, user):
     return s
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        UserChanges(),
+        UserChanges(roles=("user",), full_name="Alice", email_verified=True),
+    ],
+    ids=["nothing", "the same values"],
+)
+def test_a_change_to_what_is_kept_already_writes_nothing(world, alice, changes):
+    with_session(world, alice)
+    assert update(world).execute(alice.id.value, changes).unwrap() == alice
+    assert world.users.saves == 0
+    assert world.revocations.denied == {}
+    assert world.sessions.live_for(alice.id, world.clock.now()) != []
+
+
 @pytest.mark.parametrize("status", [UserStatus.SUSPENDED, UserStatus.INACTIVE, UserStatus.DELETED])
 def test_leaving_active_ends_sessions(world, alice, status):
     with_session(world, alice)

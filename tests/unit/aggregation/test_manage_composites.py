@@ -67,6 +67,17 @@ def test_update_merges_into_the_composite_as_stored_under_its_lock_and_commits()
     assert (uow.commits, uow.rollbacks) == (1, 0)
 
 
+def test_an_update_that_changes_nothing_writes_nothing():
+    repo, uow = InMemoryCompositeRepository(DASH), FakeUnitOfWork()
+    update = UpdateComposite(repo, uow)
+    assert update.execute("dash", CompositeChanges()) == Ok(DASH)
+    assert update.execute("dash", CompositeChanges(name="dash", timeout_ms=DASH.timeout_ms)) == Ok(
+        DASH
+    )
+    assert repo.writes == 0
+    assert uow.commits == 0
+
+
 def test_a_refused_update_commits_nothing():
     repo, uow = InMemoryCompositeRepository(DASH), FakeUnitOfWork()
     update = UpdateComposite(repo, uow)

@@ -82,6 +82,20 @@ def test_update_changes_fields_keeps_the_name_and_checks_the_result():
     assert update.execute("nope", RouteChanges()).error.error is RouteError.NOT_FOUND
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [RouteChanges(), RouteChanges(name="orders", path_prefix="/orders/", timeout_ms=5000)],
+    ids=["nothing", "the same values"],
+)
+def test_an_update_that_changes_nothing_writes_nothing(changes):
+    repo, notifier, breaker = InMemoryRouteRepository(ORDERS), FakeNotifier(), FakeCircuitBreaker()
+    breaker.circuits["orders"] = Circuit(CircuitState.OPEN, failures=5, opened_at=1.0)
+    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
+    assert update.execute("orders", changes) == Ok(ORDERS)
+    assert (repo.writes, notifier.changes) == (0, 0)
+    assert breaker.circuits["orders"].state is CircuitState.OPEN
+
+
 def test_update_merges_nested_policies_and_tells_a_kept_limit_from_a_removed_one():
     limited = replace(ORDERS, rate_limit=RateLimitPolicy(10, 60, LimitKey.IP))
     update = UpdateRoute(
