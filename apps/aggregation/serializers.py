@@ -133,12 +133,18 @@ class CompositeInputSerializer(RejectsUnknownFields):
         return _validate_source_list(value)
 
 
+@extend_schema_field(SourceInputSerializer)
+class WholeSource(serializers.JSONField):
+    """One source of a PATCH's `sources`, read as sent and validated whole by the list (a
+    partial PATCH would make its fields optional); the schema shows the source's own shape."""
+
+
 class CompositePatchSerializer(CompositeInputSerializer):
     """Use with `partial=True`; `sources`, when given, replaces the whole list (each source
     validated in full, as on create)."""
 
     sources = serializers.ListField(
-        child=serializers.JSONField(),
+        child=WholeSource(),
         required=False,
         min_length=1,
         max_length=MAX_SOURCES,

@@ -527,10 +527,13 @@ def test_page_parameters_state_the_lowest_value_the_api_takes(schema):
         assert parameter["schema"] == {"type": "integer", "minimum": 1}, (path, parameter)
 
 
-def test_a_composites_sources_state_how_many_the_api_takes(schema):
-    # The POST body's nested list of sources; 0 or 21 are 400.
-    body = schema["components"]["schemas"]["CompositeInputRequest"]["properties"]["sources"]
-    assert (body["minItems"], body["maxItems"]) == (1, 20)
+@pytest.mark.parametrize("body", ["CompositeInputRequest", "PatchedCompositePatchRequest"])
+def test_a_composites_sources_state_how_many_the_api_takes_and_their_shape(schema, body):
+    # 0 or 21 sources are 400; a PATCH's sources are whole sources, as on create (its items
+    # were untyped, `{}`, so a generated client sent anything).
+    sources = schema["components"]["schemas"][body]["properties"]["sources"]
+    assert (sources["minItems"], sources["maxItems"]) == (1, 20)
+    assert sources["items"] == {"$ref": "#/components/schemas/SourceInputRequest"}
 
 
 def test_a_role_states_the_rule_the_api_checks(schema):
