@@ -37,6 +37,10 @@ accesslog = None  # one structured line per request comes from apps.common.middl
 errorlog = "-"
 loglevel = env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True).lower()
 wsgi_app = "config.wsgi:application"
+# Files (WhiteNoise's static files) go out through the same timed sends as every answer: with
+# sendfile, a send that timed out waits for the client again without a limit, so a client that
+# read nothing held a thread for ever. gunicorn reads any value here as "no sendfile".
+sendfile = False
 # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections over
 # them. With one shared socket, whichever worker wins the accept race takes a burst of
 # connections: measured, 16 kept-alive connections all landed on one of two workers in some

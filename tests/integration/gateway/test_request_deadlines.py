@@ -456,6 +456,52 @@ def test_an_answer_the_client_stops_reading_closes_the_connection_quietly(
     assert caplog.messages == ["Timed out after 0.2 s waiting for the client, ip=127.0.0.1"]
 
 
+def test_a_file_answer_the_client_stops_reading_is_cut_like_any_other(
+    make_worker, connect, tmp_path, caplog, monkeypatch
+):
+    # WhiteNoise answers a static file with `wsgi.file_wrapper`, which gunicorn sends with
+    # `socket.sendfile` unless told not to: on a send that timed out, that waits for the socket
+    # again, without a limit, so a client that read nothing held the thread for ever.
+    import config.gunicorn
+
+    size = 32 << 20  # more than the socket buffers hold
+    big = tmp_path / "static.bin"
+    big.write_bytes(b"x" * size)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(size))])
+        return environ["wsgi.file_wrapper"](big.open("rb"))
+
+    # As config/gunicorn.py sets it, if it does (gunicorn reads any value as "no sendfile").
+    settings = {
+        name: getattr(config.gunicorn, name)
+        for name in ["sendfile"]
+        if hasattr(config.gunicorn, name)
+    }
+    worker = make_worker(body_timeout="0.2", **settings)
+    worker.wsgi = app
+    monkeypatch.setattr(worker.log, "access", lambda *args: None, raising=False)
+    conn, client = connect(worker)
+    client.sendall(HEAD)
+    conn.init()
+    request = next(conn.parser)
+    outcome = []
+
+    def serve():
+        try:
+            worker.handle_request(request, conn)
+        except StopIteration:  # gthread closes the connection on it
+            outcome.append("closed")
+
+    server = threading.Thread(target=serve, daemon=True)
+    with caplog.at_level(logging.WARNING, logger="test.worker"):
+        server.start()
+        server.join(timeout=20)
+    assert not server.is_alive(), "the thread still waits for a client that reads nothing"
+    assert outcome == ["closed"]
+    assert caplog.messages == ["Timed out after 0.2 s waiting for the client, ip=127.0.0.1"]
+
+
 def test_a_stalled_head_larger_than_the_receive_buffer_still_waits_in_the_poller(
     make_worker, connect
 ):
