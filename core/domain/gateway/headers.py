@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 Headers = tuple[tuple[str, str], ...]
@@ -67,7 +66,6 @@ FORWARDING_CLAIMS = frozenset(
         "x-method-override",
     }
 )
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
 
 
 def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -85,19 +83,6 @@ def end_to_end(
     items = tuple(headers)
     drop = HOP_BY_HOP | _connection_tokens(items) | also_drop
     return tuple((name, value) for name, value in items if name.lower() not in drop)
-
-
-def trace_context(
-    traceparent: str | None, tracestate: str | None, *, trace_id: str, span_id: str
-) -> Headers:
-    """W3C trace context for the next hop: a valid incoming trace continued as a new span with
-    its `tracestate`, or a new trace (whose vendors' state would not apply: none is sent)."""
-    if traceparent:
-        found = _TRACEPARENT.match(traceparent.strip().lower())
-        if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
-            continued = (("traceparent", f"00-{found.group(1)}-{span_id}-{found.group(3)}"),)
-            return (*continued, ("tracestate", tracestate)) if tracestate else continued
-    return (("traceparent", f"00-{trace_id}-{span_id}-01"),)
 
 
 def without_cookies(headers: Headers, names: frozenset[str]) -> Headers:

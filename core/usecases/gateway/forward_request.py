@@ -15,7 +15,6 @@ from core.domain.gateway.headers import (
     end_to_end,
     forwarded_for,
     header_value,
-    trace_context,
     without_cookies,
 )
 from core.domain.gateway.paths import (
@@ -36,6 +35,7 @@ from core.domain.gateway.route import (
 )
 from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok, Result
+from core.domain.shared.tracing import trace_context
 from core.usecases.gateway.errors import ProxyError
 from core.usecases.gateway.ports import (
     CacheLookup,

@@ -4,9 +4,9 @@ from core.domain.gateway.headers import (
     end_to_end,
     forwarded_for,
     header_value,
-    trace_context,
     without_cookies,
 )
+from core.domain.shared.tracing import trace_context
 
 
 def test_hop_by_hop_and_connection_named_headers_are_dropped():

@@ -1,0 +1,22 @@
+"""W3C trace context (`traceparent`, `tracestate`) for a call the platform makes onward: a
+gateway's upstream call and an aggregation source call. One rule for both contexts, so a
+client's trace survives the same way through either."""
+
+from __future__ import annotations
+
+import re
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
+
+
+def trace_context(
+    traceparent: str | None, tracestate: str | None, *, trace_id: str, span_id: str
+) -> tuple[tuple[str, str], ...]:
+    """W3C trace context for the next hop: a valid incoming trace continued as a new span with
+    its `tracestate`, or a new trace (whose vendors' state would not apply: none is sent)."""
+    if traceparent:
+        found = _TRACEPARENT.match(traceparent.strip().lower())
+        if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
+            continued = (("traceparent", f"00-{found.group(1)}-{span_id}-{found.group(3)}"),)
+            return (*continued, ("tracestate", tracestate)) if tracestate else continued
+    return (("traceparent", f"00-{trace_id}-{span_id}-01"),)
