@@ -1,7 +1,9 @@
-"""Small adapters of the aggregation ports: the Django cache, Prometheus metrics, run ids."""
+"""Small adapters of the aggregation ports: the Django cache, Prometheus metrics, run ids, and
+trace ids."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -83,3 +85,10 @@ class Uuid4IdGenerator:
 
     def new_id(self) -> str:
         return str(uuid.uuid4())
+
+
+class SecretsRandomHex:
+    """`RandomHex` on `secrets` (trace and span ids), as the gateway draws its own."""
+
+    def hex(self, nbytes: int) -> str:
+        return secrets.token_hex(nbytes)

@@ -214,6 +214,8 @@ class CompositeRunView(PlatformGenericAPIView):
             caller=caller,
             request_id=getattr(request._request, "request_id", None),
             chain=parse_chain(request.headers.get(CHAIN_HEADER, "")),
+            traceparent=request.headers.get("traceparent"),
+            tracestate=request.headers.get("tracestate"),
         )
         match wiring.run_composite(after_response=True).execute(command):
             case Ok(answer) if answer.status is RunStatus.FAILED:

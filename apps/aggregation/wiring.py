@@ -13,6 +13,7 @@ from django.conf import settings
 from apps.aggregation.adapters import (
     DjangoSourceCache,
     PrometheusRunMetrics,
+    SecretsRandomHex,
     Uuid4IdGenerator,
 )
 from apps.aggregation.deferred import DeferredRunRecorder
@@ -52,6 +53,7 @@ def run_composite(*, after_response: bool = False) -> RunComposite:
         clock=SystemClock(),
         monotonic=time.monotonic,
         ids=Uuid4IdGenerator(),
+        random=SecretsRandomHex(),
     )
 
 

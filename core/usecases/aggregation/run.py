@@ -24,12 +24,14 @@ from core.domain.aggregation.shaping import shape
 from core.domain.aggregation.templates import ParameterErrors as FieldErrors
 from core.domain.aggregation.templates import fill
 from core.domain.shared.result import Err, Ok, Result
+from core.domain.shared.tracing import trace_context
 from core.usecases.aggregation.errors import ParameterErrors, RunError
 from core.usecases.aggregation.ports import (
     CompositeRepository,
     Fetched,
     FetchResult,
     IdGenerator,
+    RandomHex,
     RunMetrics,
     RunRecorder,
     SourceCache,
@@ -61,6 +63,8 @@ class RunCommand:
     request_id: str | None = None
     chain: tuple[str, ...] = ()  # the composites whose sources led to this run
     repeated: frozenset[str] = frozenset()  # query parameters given more than once
+    traceparent: str | None = None  # the caller's W3C trace context, as sent
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class RunComposite:
         clock: Clock,
         monotonic: Monotonic,
         ids: IdGenerator,
+        random: RandomHex,
     ) -> None:
         self._composites = composites
         self._fetcher = fetcher
@@ -97,6 +102,7 @@ class RunComposite:
         self._clock = clock
         self._monotonic = monotonic
         self._ids = ids
+        self._random = random
 
     def execute(self, command: RunCommand) -> Result[RunAnswer, RunError | ParameterErrors]:
         started_at, started = self._clock.now(), self._monotonic()
@@ -116,8 +122,9 @@ class RunComposite:
         if missing:
             # Every timeout counts from the start of the run, not of the calls.
             spent_ms = (self._monotonic() - started) * 1000
+            trace_id = self._random.hex(16)  # the run's own trace, if the caller sent none
             results = self._fetcher.fetch_all(
-                [self._request(composite, plan, spent_ms, command) for plan in missing]
+                [self._request(composite, plan, spent_ms, command, trace_id) for plan in missing]
             )
             fresh: dict[str, object] = {}
             for plan in missing:
@@ -178,9 +185,13 @@ class RunComposite:
             if plan.cache_key in found
         }
 
-    @staticmethod
     def _request(
-        composite: Composite, plan: _Planned, spent_ms: float, command: RunCommand
+        self,
+        composite: Composite,
+        plan: _Planned,
+        spent_ms: float,
+        command: RunCommand,
+        trace_id: str,
     ) -> SourceRequest:
         headers: dict[str, str] = {}
         if plan.source.forward_auth and command.caller is not None:
@@ -188,6 +199,14 @@ class RunComposite:
         if command.request_id:
             headers["X-Request-ID"] = command.request_id
         headers[CHAIN_HEADER] = format_chain((*command.chain, composite.name))
+        # The gateway's rule: the caller's valid trace continued (with its `tracestate`), else
+        # the run's new one; either way a span id of the call's own, since each call is a hop.
+        span_id = self._random.hex(8)
+        headers.update(
+            trace_context(
+                command.traceparent, command.tracestate, trace_id=trace_id, span_id=span_id
+            )
+        )
         return SourceRequest(
             key=plan.source.key,
             method=plan.source.method,

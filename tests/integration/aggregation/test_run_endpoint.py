@@ -355,11 +355,68 @@ def test_sources_get_no_other_header_of_the_callers_request(
     }
     data = run(client, **callers).json()["data"]
     sent = {"host", "connection", "accept", "accept-encoding", "user-agent"}
-    sent |= {"x-request-id", "x-aggregation-chain"}
+    sent |= {"x-request-id", "x-aggregation-chain", "traceparent"}
     assert set(data["other"]["headers"]) == sent
     assert set(data["trusted"]["headers"]) == sent | {"authorization"}
     assert data["other"]["headers"]["accept"] == "application/json"
     assert data["other"]["headers"]["x-request-id"] == "req-7"
+
+
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+
+
+def received_traceparents(data):
+    """(trace id, span id, flags) of the `traceparent` each echo source received, by key."""
+    found = {}
+    for key, echoed in data.items():
+        version, trace_id, span_id, flags = echoed["headers"]["traceparent"].split("-")
+        assert version == "00", echoed["headers"]
+        found[key] = (trace_id, span_id, flags)
+    return found
+
+
+def test_each_source_call_continues_the_callers_trace_as_a_span_of_its_own(
+    client, upstream, make_composite
+):
+    make_composite(
+        "combo",
+        source("a", upstream.url("/echo/trace-a")),
+        source("b", upstream.url("/echo/trace-b")),
+    )
+    data = run(
+        client,
+        HTTP_TRACEPARENT=f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01",
+        HTTP_TRACESTATE="vendor=client",
+    ).json()["data"]
+    received = received_traceparents(data)
+    assert {trace for trace, _, _ in received.values()} == {CLIENT_TRACE}
+    assert {flags for _, _, flags in received.values()} == {"01"}
+    spans = {span for _, span, _ in received.values()}
+    assert len(spans) == 2  # each call a hop of its own
+    assert CLIENT_SPAN not in spans
+    assert [echoed["headers"]["tracestate"] for echoed in data.values()] == ["vendor=client"] * 2
+
+
+@pytest.mark.parametrize("traceparent", [None, "00-not-a-trace-01"], ids=["none", "invalid"])
+def test_a_run_without_a_valid_traceparent_calls_its_sources_in_one_new_trace(
+    client, upstream, make_composite, traceparent
+):
+    make_composite(
+        "combo",
+        source("a", upstream.url("/echo/new-trace-a")),
+        source("b", upstream.url("/echo/new-trace-b")),
+    )
+    caller = {"HTTP_TRACESTATE": "vendor=client"}
+    if traceparent is not None:
+        caller["HTTP_TRACEPARENT"] = traceparent
+    first_data = run(client, **caller).json()["data"]
+    first = received_traceparents(first_data)
+    second = received_traceparents(run(client, **caller).json()["data"])
+    assert first["a"][0] == first["b"][0] != second["a"][0] == second["b"][0]
+    assert first["a"][1] != first["b"][1]
+    assert CLIENT_TRACE not in {first["a"][0], second["a"][0]}
+    assert all("tracestate" not in echoed["headers"] for echoed in first_data.values())
 
 
 def test_sources_are_told_the_chain_of_composites_and_a_loop_is_508(

@@ -10,6 +10,7 @@ from core.usecases.aggregation.ports import Fetched, FetchFailed
 from core.usecases.aggregation.run import Caller, RunCommand, RunComposite
 from tests.fakes.aggregation import (
     FakeIdGenerator,
+    FakeRandomHex,
     FakeRunMetrics,
     FakeSourceFetcher,
     InMemoryCompositeRepository,
@@ -19,6 +20,8 @@ from tests.fakes.aggregation import (
 from tests.fakes.clock import FakeClock, FakeMonotonic
 
 ALICE = Caller(user_id="alice", raw_token="tok-alice")
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
 
 
 class World:
@@ -31,6 +34,7 @@ class World:
         self.metrics = FakeRunMetrics()
         self.clock = FakeClock()
         self.ids = FakeIdGenerator()
+        self.random = FakeRandomHex()
         self.use_case = RunComposite(
             composites=self.composites,
             fetcher=self.fetcher,
@@ -40,10 +44,11 @@ class World:
             clock=self.clock,
             monotonic=self.monotonic,
             ids=self.ids,
+            random=self.random,
         )
 
-    def run(self, name="c", query=None, caller=None, request_id=None):
-        return self.use_case.execute(RunCommand(name, query or {}, caller, request_id))
+    def run(self, name="c", query=None, caller=None, request_id=None, **trace):
+        return self.use_case.execute(RunCommand(name, query or {}, caller, request_id, **trace))
 
     def run_through(self, *chain):
         """A run of `c` made by a source of the last composite in `chain`."""
@@ -104,12 +109,63 @@ def test_the_token_goes_only_to_forward_auth_sources_and_the_request_id_to_all(t
     world = World(two_sources)
     world.run(query={"id": "7"}, caller=ALICE, request_id="rid")
     a, b = world.fetcher.requests
-    assert a.headers == {"X-Request-ID": "rid", "X-Aggregation-Chain": "c"}
-    assert b.headers == {
+    assert without_trace(a.headers) == {"X-Request-ID": "rid", "X-Aggregation-Chain": "c"}
+    assert without_trace(b.headers) == {
         "Authorization": "Bearer tok-alice",
         "X-Request-ID": "rid",
         "X-Aggregation-Chain": "c",
     }
+
+
+def without_trace(headers):
+    """A source call's headers but its trace context (which the tests below are about)."""
+    return {name: value for name, value in headers.items() if name not in TRACE_HEADERS}
+
+
+TRACE_HEADERS = {"traceparent", "tracestate"}
+
+
+def traceparents(world):
+    """(trace id, span id, flags) of every source call's `traceparent`, in call order."""
+    found = []
+    for request in world.fetcher.requests:
+        version, trace_id, span_id, flags = request.headers["traceparent"].split("-")
+        assert version == "00", request.headers
+        found.append((trace_id, span_id, flags))
+    return found
+
+
+def test_each_source_call_continues_the_callers_trace_as_a_span_of_its_own(two_sources):
+    world = World(two_sources)
+    world.run(
+        query={"id": "7"},
+        traceparent=f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01",
+        tracestate="vendor=client",
+    )
+    (a_trace, a_span, a_flags), (b_trace, b_span, b_flags) = traceparents(world)
+    assert (a_trace, a_flags) == (b_trace, b_flags) == (CLIENT_TRACE, "01")
+    assert a_span != b_span  # each call is a hop of its own
+    assert {a_span, b_span} <= set(world.random.issued)
+    assert [r.headers["tracestate"] for r in world.fetcher.requests] == ["vendor=client"] * 2
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [None, "garbage", f"00-{'0' * 32}-{CLIENT_SPAN}-01", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01-x"],
+    ids=["none", "garbage", "zero-trace", "trailing"],
+)
+def test_a_run_without_a_valid_traceparent_starts_one_new_trace_for_all_its_calls(
+    two_sources, incoming
+):
+    world = World(two_sources)
+    world.run(query={"id": "7"}, traceparent=incoming, tracestate="vendor=client")
+    world.run(query={"id": "8"}, traceparent=incoming, tracestate="vendor=client")
+    first_a, first_b, second_a, second_b = traceparents(world)
+    assert first_a[0] == first_b[0] != second_a[0] == second_b[0]  # one new trace per run
+    assert {first_a[0], second_a[0]} <= set(world.random.issued)
+    assert len({first_a[1], first_b[1], second_a[1], second_b[1]}) == 4
+    assert {call[2] for call in (first_a, first_b, second_a, second_b)} == {"01"}
+    assert all("tracestate" not in r.headers for r in world.fetcher.requests)
 
 
 def test_every_source_call_names_the_chain_of_composites_it_is_made_for():
