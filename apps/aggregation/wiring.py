@@ -17,7 +17,7 @@ from apps.aggregation.adapters import (
     Uuid4IdGenerator,
 )
 from apps.aggregation.deferred import DeferredRunRecorder
-from apps.aggregation.fetching import HttpxSourceFetcher, shared_fetcher
+from apps.aggregation.fetching import shared_fetcher
 from apps.aggregation.repositories import DB, CachedCompositeRepository, DjangoRunHistory
 from apps.common.clock import SystemClock
 from apps.common.transactions import DjangoUnitOfWork
@@ -30,15 +30,21 @@ from core.usecases.aggregation.composites import (
     UpdateComposite,
 )
 from core.usecases.aggregation.history import ListRuns, PruneRuns
+from core.usecases.aggregation.ports import SourceFetcher
 from core.usecases.aggregation.run import RunComposite
 
 
-def fetcher() -> HttpxSourceFetcher:
-    return shared_fetcher(
+def fetcher() -> SourceFetcher:
+    shared = shared_fetcher(
         threads=settings.AGGREGATION_FETCH_THREADS,
         max_connections=settings.AGGREGATION_MAX_CONNECTIONS,
         max_body_bytes=settings.AGGREGATION_MAX_SOURCE_BYTES,
     )
+    if settings.TRACING:  # each call's own span is the context sent, not the use case's
+        from apps.aggregation.tracing import OpenTelemetrySourceFetcher
+
+        return OpenTelemetrySourceFetcher(shared)
+    return shared
 
 
 def run_composite(*, after_response: bool = False) -> RunComposite:

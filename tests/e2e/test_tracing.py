@@ -207,6 +207,35 @@ def test_a_composite_runs_sources_inside_the_clients_trace(traced):
     assert collector.span(run_span)[0] == CLIENT_TRACE
 
 
+@pytest.mark.parametrize(
+    ("name", "tracestate", "expected"),
+    [("kept-state", "vendor=client", "vendor=client"), ("refused-state", "Not A Member", None)],
+)
+def test_a_source_gets_the_tracestate_of_its_calls_span_and_no_other(
+    traced, name, tracestate, expected
+):
+    """The run continues the client's trace without OpenTelemetry too; with it, the context of
+    the source call's own span goes out, `tracestate` included: a client's state that
+    OpenTelemetry did not keep (not a W3C list) must not ride along with its `traceparent`."""
+    http, collector, upstream, _log = traced
+    created = http.post(
+        "/api/v1/aggregation/composites",
+        json={"name": name, "auth": "none", "sources": [{"key": "a", "url": upstream.url}]},
+    )
+    assert created.status_code == 201, created.text
+
+    run = http.get(
+        f"/api/v1/aggregation/composites/{name}/run",
+        headers={"traceparent": CLIENT_TRACEPARENT, "tracestate": tracestate},
+    )
+    assert run.status_code == 200, run.text
+
+    received = run.json()["data"]["a"]["headers"]
+    source_call = _parent_of_upstream_call(received["traceparent"])
+    assert collector.span(source_call)[::2] == (CLIENT_TRACE, CLIENT)
+    assert received.get("tracestate") == expected
+
+
 SECRET = "s3cret-t0ken-in-the-query"
 
 
