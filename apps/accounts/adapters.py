@@ -20,6 +20,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.accounts import background, metrics
+from apps.accounts.keys import signed
 from apps.accounts.models import User as UserRow
 from core.domain.accounts.sessions import parse_session_id
 from core.domain.accounts.user import User
@@ -86,8 +87,8 @@ class SimpleJWTTokenIssuer:
         refresh["sid"] = session_id
         refresh["exp"] = int(refresh_expires_at.timestamp())
         return IssuedTokens(
-            access_token=str(access),
-            refresh_token=str(refresh),
+            access_token=signed(access),
+            refresh_token=signed(refresh),
             access_jti=str(access["jti"]),
             access_expires_at=_epoch(access["exp"]),
             refresh_jti=str(refresh["jti"]),

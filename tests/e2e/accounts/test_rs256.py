@@ -28,3 +28,18 @@ def test_rs256_tokens_verify_with_the_published_jwk(rs256_server):
     assert claims["type"] == "access"
     assert claims["roles"] == ["user", "admin"]
     assert jwt.get_unverified_header(pair["access_token"])["alg"] == "RS256"
+
+
+def test_each_token_names_the_published_key_so_a_jwks_client_finds_it(rs256_server):
+    # PyJWKClient (and every JWKS client) picks the key by the token's `kid`: without one in the
+    # header, a published set with a kid matched no token.
+    with httpx.Client(base_url=rs256_server.url, timeout=10) as http:
+        pair = http.post("/api/v1/auth/login", json=ADMIN).json()
+        refreshed = http.post(
+            "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        ).json()
+        jwks = jwt.PyJWKSet.from_dict(http.get("/.well-known/jwks.json").json())
+    [published] = jwks.keys
+    for pair_ in (pair, refreshed):
+        for token in (pair_["access_token"], pair_["refresh_token"]):
+            assert jwks[jwt.get_unverified_header(token)["kid"]] is published
