@@ -60,8 +60,6 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.common.middleware.RequestIdMiddleware",
     "apps.common.middleware.AccessLogMiddleware",
-    "apps.common.middleware.BodySizeLimitMiddleware",
-    "apps.common.middleware.NulByteMiddleware",
     # Before the first reader of the host (SecurityMiddleware, CommonMiddleware, CSRF).
     "apps.common.middleware.AbsoluteTargetHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -73,6 +71,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.common.middleware.CredentialedAnswersNotStored",
+    # Still before any view reads the body or hands the path to the database, and inside the
+    # middleware above, so their refusals carry its headers (nosniff, X-Frame-Options, no-store).
+    "apps.common.middleware.BodySizeLimitMiddleware",
+    "apps.common.middleware.NulByteMiddleware",
     "apps.common.middleware.ProblemDetailsMiddleware",
     # Inside ProblemDetailsMiddleware, not first as WhiteNoise suggests: its own 405 for a
     # POST to a static file (no body, no type) becomes a problem document like any other.
