@@ -1,14 +1,59 @@
 """Liveness, readiness, metrics, the schema and the admin login page."""
 
+import contextlib
+import copy
+
 import pytest
+import redis
+from django.core.cache import caches
+from django.db import connections
+
+from tests.factories.redis_server import start_redis_server
 
 ALL_DATABASES = ["default", "gateway", "aggregation"]
 
 
-def test_liveness_touches_nothing(client, django_assert_num_queries):
-    response = client.get("/health")
+@pytest.fixture
+def caches_on_a_private_redis(settings):
+    """Every cache alias on a redis-server of the test's own: its command statistics count
+    what this test sent and nothing else. Yields a client of it."""
+    process, url = start_redis_server()
+    try:
+        configured = copy.deepcopy(settings.CACHES)
+        for alias in configured.values():
+            alias["LOCATION"] = url
+        settings.CACHES = configured
+        with redis.Redis.from_url(url) as server:
+            server.ping()
+            yield server
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def commands_run(server) -> dict[str, int]:
+    """Calls of each command the server has run, but the `INFO` this test reads them with."""
+    return {
+        name.removeprefix("cmdstat_"): stats["calls"]
+        for name, stats in server.info("commandstats").items()
+        if name != "cmdstat_info"
+    }
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_liveness_touches_nothing(client, caches_on_a_private_redis, django_assert_num_queries):
+    before = commands_run(caches_on_a_private_redis)
+    with contextlib.ExitStack() as no_queries:
+        for alias in ALL_DATABASES:
+            no_queries.enter_context(django_assert_num_queries(0, connection=connections[alias]))
+        response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+    assert commands_run(caches_on_a_private_redis) == before, "/health called the cache"
+    # The server does count what the app's cache aliases send (this check could fail).
+    for alias in caches:
+        assert caches[alias].get("liveness-probe") is None
+    assert commands_run(caches_on_a_private_redis).get("get") == before.get("get", 0) + 2
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
