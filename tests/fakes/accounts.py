@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -265,6 +266,20 @@ class FakeMailer:
 
     def send_password_reset(self, to: Email, token: str) -> None:
         self.sent.append(("reset", to.value, token))
+
+
+class FakeEmailUseCase:
+    """An email use case (what `InBackground` runs, such as `RequestPasswordReset`) that notes
+    each address and the thread it ran on; with `fail`, raises as a mail server outage would."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def execute(self, email: str) -> None:
+        self.seen.append((email, threading.current_thread().name))
+        if self.fail:
+            raise RuntimeError("mail server down")
 
 
 class InMemoryEmailQuota:

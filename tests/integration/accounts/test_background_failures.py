@@ -3,7 +3,7 @@
 import pytest
 
 from apps.accounts.background import InBackground
-from tests.unit.accounts.test_background import Recorder
+from tests.fakes.accounts import FakeEmailUseCase
 
 
 class Outage:
@@ -38,6 +38,6 @@ def test_an_outage_in_the_background_is_a_warning_of_the_request_without_a_trace
 @pytest.mark.django_db(databases=["default"])
 def test_a_bug_in_the_background_keeps_its_traceback(caplog):
     with caplog.at_level("INFO", logger="apps.accounts.background"):
-        InBackground(lambda: Recorder(fail=True), enabled=True).execute("e@x.io").result(10)
+        InBackground(lambda: FakeEmailUseCase(fail=True), enabled=True).execute("e@x.io").result(10)
     [record] = [r for r in caplog.records if r.name == "apps.accounts.background"]
     assert (record.levelname, record.exc_info is not None) == ("ERROR", True)

@@ -79,6 +79,33 @@ def test_unknown_email_and_wrong_password_answer_identically(api_client, alice):
     assert unknown.json()["code"] == "invalid_credentials"
 
 
+def test_an_unknown_email_runs_bcrypt_once_at_the_same_cost_as_a_wrong_password(
+    api_client, alice, monkeypatch
+):
+    """Without an account to check against, the hasher still runs (Django's dummy hash): the
+    refusal costs what a wrong password costs. Counted at bcrypt itself, which Django's
+    bcrypt-SHA256 hasher calls (`hashpw`) both to check a hash and to make its dummy one."""
+    import bcrypt
+    from django.contrib.auth.hashers import get_hasher
+
+    runs: list[bytes] = []  # the work factor of each bcrypt run
+    real_hashpw = bcrypt.hashpw
+
+    def counting_hashpw(password, salt):
+        runs.append(salt.split(b"$")[2])
+        return real_hashpw(password, salt)
+
+    monkeypatch.setattr(bcrypt, "hashpw", counting_hashpw)
+    costs = {}
+    for email in ("alice@example.com", "nobody@example.com"):
+        runs.clear()
+        refused = api_client.post("/api/v1/auth/login", {"email": email, "password": "x" * 12})
+        assert (refused.status_code, refused.json()["code"]) == (401, "invalid_credentials")
+        costs[email] = list(runs)
+    configured = f"{get_hasher().rounds:02d}".encode()  # alice's hash is at this cost too
+    assert costs["nobody@example.com"] == costs["alice@example.com"] == [configured], costs
+
+
 def test_unverified_user_hears_it_only_after_the_right_password(api_client):
     UserFactory(email="new@example.com", email_verified=False)
     wrong = api_client.post(

@@ -3,24 +3,98 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.factories.accounts import PASSWORD, UserFactory
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
 
-def test_business_counters_are_exported(client, api_client, alice):
-    login(api_client, "alice@example.com")
-    api_client.post("/api/v1/auth/login", {"email": "alice@example.com", "password": "wrong-1"})
-    text = client.get("/metrics").content.decode()
-    assert 'platform_accounts_logins_total{outcome="success"}' in text
-    assert 'platform_accounts_logins_total{outcome="wrong_password"}' in text
-    for name in (
-        "platform_accounts_registrations_total",
-        "platform_accounts_token_refreshes_total",
-        "platform_accounts_refresh_reuse_total",
-        "platform_accounts_lockouts_total",
-    ):
-        assert name in text
+COUNTERS = (
+    "platform_accounts_registrations_total",
+    "platform_accounts_logins_total",
+    "platform_accounts_token_refreshes_total",
+    "platform_accounts_refresh_reuse_total",
+    "platform_accounts_lockouts_total",
+)
+
+
+def counters(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every accounts business counter sample on /metrics: (name, sorted labels) → value."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return {
+        (found.name, tuple(sorted(found.labels.items()))): found.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for found in family.samples
+        if found.name in COUNTERS
+    }
+
+
+def counted(client, action) -> dict[str, float]:
+    """What `action()` added to the business counters: `name` or `name{label="value"}` →
+    increase (counters that did not move are left out)."""
+    before = counters(client)
+    action()
+    after = counters(client)
+    increases = {}
+    for (name, labels), value in after.items():
+        increase = value - before.get((name, labels), 0.0)
+        if increase:
+            shown = ",".join(f'{key}="{label}"' for key, label in labels)
+            increases[f"{name}{{{shown}}}" if shown else name] = increase
+    return increases
+
+
+def test_each_business_counter_counts_what_happened(client, api_client, alice, settings):
+    """Each action moves its own counter by one and no other: counters without labels are on
+    the page at 0 from the start, so only their values tell whether anything was counted."""
+    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 2
+    UserFactory(email="gone@example.com", status="suspended")
+    logins = "platform_accounts_logins_total"
+
+    def post(url, body, status):
+        def action():
+            answer = api_client.post(url, body)
+            assert answer.status_code == status, answer.content
+            return answer.json()
+
+        return action
+
+    def log_in(email, password=PASSWORD, status=401):
+        return post("/api/v1/auth/login", {"email": email, "password": password}, status)
+
+    new = {"email": "new@example.com", "password": "quiet-meadow-river-7", "full_name": "New"}
+    assert counted(client, post("/api/v1/auth/register", new, 201)) == {
+        "platform_accounts_registrations_total": 1
+    }
+    assert counted(client, log_in(new["email"], new["password"], 403)) == {
+        f'{logins}{{outcome="unverified"}}': 1
+    }
+    assert counted(client, log_in("gone@example.com", status=403)) == {
+        f'{logins}{{outcome="inactive"}}': 1
+    }
+    assert counted(client, log_in("nobody@example.com")) == {
+        f'{logins}{{outcome="unknown_user"}}': 1
+    }
+    pair = {}
+    assert counted(client, lambda: pair.update(log_in("alice@example.com", status=200)())) == {
+        f'{logins}{{outcome="success"}}': 1
+    }
+    rotate = {"refresh_token": pair["refresh_token"]}
+    assert counted(client, post("/api/v1/auth/refresh", rotate, 200)) == {
+        "platform_accounts_token_refreshes_total": 1
+    }
+    assert counted(client, post("/api/v1/auth/refresh", rotate, 401)) == {  # used already
+        "platform_accounts_refresh_reuse_total": 1
+    }
+    assert counted(client, log_in("alice@example.com", "wrong-guess-1")) == {
+        f'{logins}{{outcome="wrong_password"}}': 1
+    }
+    assert counted(client, log_in("alice@example.com", "wrong-guess-2")) == {  # the 2nd: locked
+        f'{logins}{{outcome="wrong_password"}}': 1,
+        "platform_accounts_lockouts_total": 1,
+    }
+    assert counted(client, log_in("alice@example.com")) == {f'{logins}{{outcome="locked"}}': 1}
 
 
 def sample(client, name, **labels):

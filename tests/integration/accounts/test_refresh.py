@@ -151,15 +151,22 @@ def test_refresh_costs_at_most_six_statements(api_client, alice, django_assert_m
 
 
 @pytest.mark.django_db(databases=["default"])
-def test_rotation_never_extends_the_family(api_client, alice):
+def test_rotation_never_extends_the_family(api_client, alice, clock):
+    """A refresh 30 s after the login (on the accounts' clock, which stamps the tokens; it may
+    not pass the wall clock, which PyJWT checks `iat` on) keeps the login's 7-day end: the
+    rotated token's `exp`, what is answered as left of it, and the family's row all say so."""
     pair = login(api_client, "alice@example.com")
-    session = RefreshSession.objects.get()
-    RefreshSession.objects.update(expires_at=session.created_at + timedelta(hours=1))
-    rotated = refresh(api_client, pair["refresh_token"]).json()
-    # The new token was minted before the family row was shortened, so check the row rules.
-    assert rotated["refresh_expires_in"] <= 7 * 24 * 3600
-    token = RefreshToken(rotated["refresh_token"])
-    assert token["exp"] == int(RefreshToken(pair["refresh_token"])["exp"])
+    ends = int(RefreshToken(pair["refresh_token"])["exp"])
+    assert ends == int(clock.now().timestamp()) + 7 * 24 * 3600
+    family_ends = RefreshSession.objects.get().expires_at
+    clock.advance(seconds=30)
+    rotated = refresh(api_client, pair["refresh_token"])
+    assert rotated.status_code == 200, rotated.content
+    token = RefreshToken(rotated.json()["refresh_token"])
+    assert token["iat"] == int(clock.now().timestamp())  # minted 30 s on ...
+    assert token["exp"] == ends, "a rotation moved the end of the family"  # ... ending as before
+    assert rotated.json()["refresh_expires_in"] == 7 * 24 * 3600 - 30
+    assert RefreshSession.objects.get().expires_at == family_ends
 
 
 @pytest.mark.django_db(databases=["default"])

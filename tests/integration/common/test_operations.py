@@ -1,14 +1,60 @@
 """Liveness, readiness, metrics, the schema and the admin login page."""
 
+import contextlib
+import copy
+
 import pytest
+import redis
+from django.core.cache import caches
+from django.db import connections
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.factories.redis_server import start_redis_server
 
 ALL_DATABASES = ["default", "gateway", "aggregation"]
 
 
-def test_liveness_touches_nothing(client, django_assert_num_queries):
-    response = client.get("/health")
+@pytest.fixture
+def caches_on_a_private_redis(settings):
+    """Every cache alias on a redis-server of the test's own: its command statistics count
+    what this test sent and nothing else. Yields a client of it."""
+    process, url = start_redis_server()
+    try:
+        configured = copy.deepcopy(settings.CACHES)
+        for alias in configured.values():
+            alias["LOCATION"] = url
+        settings.CACHES = configured
+        with redis.Redis.from_url(url) as server:
+            server.ping()
+            yield server
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def commands_run(server) -> dict[str, int]:
+    """Calls of each command the server has run, but the `INFO` this test reads them with."""
+    return {
+        name.removeprefix("cmdstat_"): stats["calls"]
+        for name, stats in server.info("commandstats").items()
+        if name != "cmdstat_info"
+    }
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_liveness_touches_nothing(client, caches_on_a_private_redis, django_assert_num_queries):
+    before = commands_run(caches_on_a_private_redis)
+    with contextlib.ExitStack() as no_queries:
+        for alias in ALL_DATABASES:
+            no_queries.enter_context(django_assert_num_queries(0, connection=connections[alias]))
+        response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+    assert commands_run(caches_on_a_private_redis) == before, "/health called the cache"
+    # The server does count what the app's cache aliases send (this check could fail).
+    for alias in caches:
+        assert caches[alias].get("liveness-probe") is None
+    assert commands_run(caches_on_a_private_redis).get("get") == before.get("get", 0) + 2
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
@@ -36,6 +82,41 @@ def test_metrics_expose_prometheus_text(client):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert "django_http_requests_total_by_method_total" in response.content.decode()
+
+
+def scraped(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample on /metrics: (sample name, sorted labels) → value."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+    }
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_metrics_count_database_and_cache_calls(client):
+    """django-prometheus' families (API.md: "database and cache calls") come from its database
+    backend and cache backend, which ours wrap: readiness queries every alias (`SELECT 1` on
+    a connection of its own) and writes then reads the cache."""
+    before = scraped(client)
+    assert client.get("/health/ready").status_code == 200
+    after = scraped(client)
+
+    def increase(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    for alias in ALL_DATABASES:
+        database = {"alias": alias, "vendor": "postgresql"}
+        assert increase("platform_django_db_new_connections_total", **database) == 1, alias
+        # The check's `SELECT 1`, and whatever Django runs to set a new connection up.
+        executed = increase("platform_django_db_execute_total", **database)
+        assert executed >= 1, alias
+        assert increase("platform_django_db_query_duration_seconds_count", **database) == executed
+    assert increase("platform_django_cache_get_total", backend="redis") == 1
+    assert increase("platform_django_cache_get_hits_total", backend="redis") == 1
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)

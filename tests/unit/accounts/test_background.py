@@ -2,31 +2,18 @@
 
 import threading
 
-import pytest
-
 from apps.accounts.background import InBackground
-
-
-class Recorder:
-    def __init__(self, fail=False):
-        self.seen = []
-        self.fail = fail
-
-    def execute(self, email):
-        self.seen.append((email, threading.current_thread().name))
-        if self.fail:
-            raise RuntimeError("mail server down")
+from tests.fakes.accounts import FakeEmailUseCase
 
 
 def test_switched_off_it_runs_in_the_request():
-    recorder = Recorder()
+    recorder = FakeEmailUseCase()
     assert InBackground(lambda: recorder, enabled=False).execute("a@example.com") is None
     assert recorder.seen == [("a@example.com", threading.current_thread().name)]
 
 
-@pytest.mark.django_db(databases=["default"])
 def test_switched_on_it_answers_at_once_and_runs_on_the_pool():
-    recorder = Recorder()
+    recorder = FakeEmailUseCase()
     started = threading.Event()
     release = threading.Event()
 
@@ -45,7 +32,16 @@ def test_switched_on_it_answers_at_once_and_runs_on_the_pool():
     assert thread.startswith("account-email")
 
 
-@pytest.mark.django_db(databases=["default"])
-def test_a_failure_in_the_background_is_logged_not_raised():
-    future = InBackground(lambda: Recorder(fail=True), enabled=True).execute("c@example.com")
-    assert future.result(timeout=10) is None
+def test_a_failure_in_the_background_is_logged_not_raised(caplog):
+    with caplog.at_level("INFO", logger="apps.accounts.background"):
+        failing = InBackground(lambda: FakeEmailUseCase(fail=True), enabled=True)
+        future = failing.execute("c@example.com")
+        assert future.result(timeout=10) is None
+    logged = [r for r in caplog.records if r.name == "apps.accounts.background"]
+    assert len(logged) == 1, f"the failure was not logged once: {logged}"
+    [record] = logged
+    assert record.levelname == "ERROR"
+    assert record.msg["event"] == "account_email_use_case_failed"
+    assert record.exc_info is not None, "a bug keeps its traceback"
+    assert record.exc_info[1].args == ("mail server down",)
+    assert "c@example.com" not in str(record.msg)  # never the address
