@@ -41,6 +41,29 @@ def env_optional(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+def env_redis_url(name: str) -> str | None:
+    """A Redis URL redis-py can connect with (`redis://`, `rediss://`, `unix://`), or None when
+    unset or empty. redis-py refuses another scheme only at the first connection (a worker that
+    fails to boot, naming no variable) and reads a database that is no number as 0."""
+    raw = env_optional(name)
+    if raw is None:
+        return None
+    from urllib.parse import urlsplit
+
+    from redis.connection import parse_url
+
+    usage = f"{name} must be a Redis URL (redis://host:port/db, rediss://… or unix://…)"
+    try:
+        parse_url(raw)
+        parts = urlsplit(raw)
+    except ValueError:  # the message never quotes the URL: it may hold a password
+        raise ImproperlyConfigured(f"{usage}.") from None
+    database = parts.path.strip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        raise ImproperlyConfigured(f"{usage}; its database must be a number.")
+    return raw
+
+
 def env_bool(name: str, default: bool) -> bool:
     """A boolean written as 1/0, true/false, yes/no or on/off."""
     raw = os.environ.get(name)
@@ -54,8 +77,10 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {raw!r}.")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    """An integer, optionally bounded below."""
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """An integer, optionally bounded."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -65,6 +90,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}.") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {value}.")
     return value
 
 

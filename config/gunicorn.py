@@ -22,7 +22,7 @@ _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[1] / "var
 _shared_state = bool(os.environ.get("REDIS_URL"))
 
 
-_port = env_int("PORT", 8000, minimum=1)
+_port = env_int("PORT", 8000, minimum=1, maximum=65535)
 bind = f"{env_str('HOST', '127.0.0.1')}:{_port}"
 # gthread plus keep-alive lingering (config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.LingeringThreadWorker"

@@ -20,6 +20,7 @@ from config.env import (
     env_list,
     env_networks,
     env_optional,
+    env_redis_url,
     env_str,
 )
 from config.telemetry import tracing_requested
@@ -127,7 +128,7 @@ DATABASE_ROUTERS = ["config.routers.BoundedContextRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: Redis when REDIS_URL is set, else an in-process cache -----------------------------
-REDIS_URL = env_optional("REDIS_URL")
+REDIS_URL = env_redis_url("REDIS_URL")
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25, minimum=0.01)
 # After a connect or an answer that failed, this process stops trying that Redis this long: the
 # adapters fall back at once instead of each waiting REDIS_SOCKET_TIMEOUT (0: always try).

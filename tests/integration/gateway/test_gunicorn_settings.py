@@ -55,6 +55,7 @@ def test_numbers_come_from_the_environment_with_defaults(reload):
         ("GUNICORN_TIMEOUT", "30s", "GUNICORN_TIMEOUT must be an integer, not '30s'"),
         ("GUNICORN_MAX_REQUESTS", "1e3", "GUNICORN_MAX_REQUESTS must be an integer"),
         ("PORT", "http", "PORT must be an integer, not 'http'"),
+        ("PORT", "70000", "PORT must be at most 65535, not 70000"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of DEBUG, INFO"),
         ("GUNICORN_REUSE_PORT", "maybe", "GUNICORN_REUSE_PORT must be a boolean"),
     ],

@@ -55,6 +55,32 @@ def test_numbers_are_parsed_and_bounded(monkeypatch):
     assert env.env_float("PLATFORM_N", 1.0, maximum=61) == 61.0
     with pytest.raises(ImproperlyConfigured, match="PLATFORM_N must be at most 60"):
         env.env_float("PLATFORM_N", 1.0, maximum=60)
+    assert env.env_int("PLATFORM_N", 1, maximum=61) == 61
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_N must be at most 60, not 61"):
+        env.env_int("PLATFORM_N", 1, maximum=60)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/0", "rediss://cache.internal:6380/1", "unix:///run/redis.sock"],
+)
+def test_a_redis_url_is_one_redis_py_can_use(monkeypatch, url):
+    monkeypatch.setenv("PLATFORM_REDIS", url)
+    assert env.env_redis_url("PLATFORM_REDIS") == url
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:6379/12", "127.0.0.1:6379", "redis://127.0.0.1:6379/zero"]
+)
+def test_a_redis_url_redis_py_refuses_stops_the_start_naming_the_variable(monkeypatch, url):
+    monkeypatch.setenv("PLATFORM_REDIS", url)
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_REDIS must be a Redis URL"):
+        env.env_redis_url("PLATFORM_REDIS")
+
+
+def test_no_redis_url_is_none(monkeypatch):
+    monkeypatch.setenv("PLATFORM_REDIS", "")
+    assert env.env_redis_url("PLATFORM_REDIS") is None
 
 
 def test_rates_must_look_like_count_per_period(monkeypatch):

@@ -53,6 +53,17 @@ def test_unknown_log_settings_stop_the_start(tmp_path, variable):
     assert f"{variable} must be one of" in loaded.stderr
 
 
+def test_a_redis_url_of_another_scheme_stops_the_start_naming_the_variable(tmp_path):
+    # redis-py refused it only at the first connection: `check`, `migrate_all` and `seed` ran,
+    # then every gunicorn worker failed to boot with a message naming no variable.
+    loaded = load_settings(
+        tmp_path, JWT_SIGNING_KEY="k" * 40, REDIS_URL="http://ops:s3cret@127.0.0.1:6379/12"
+    )
+    assert loaded.returncode != 0
+    assert "REDIS_URL must be a Redis URL" in loaded.stderr
+    assert "s3cret" not in loaded.stderr
+
+
 def _pem_pair() -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
