@@ -14,8 +14,8 @@ class RejectsUnknownFields(serializers.Serializer):
     """Names the serializer does not declare are a field error (`{"timout_ms": ["Unknown
     field."]}`, 400 `validation_error`), reported with the other fields' errors, as Kong's
     admin API answers them. DRF drops them: a mistyped field in a PATCH answered 200 and changed
-    nothing. For configuration objects (routes, composites), whose every field is the caller's
-    to set; not for bodies where fields must be ignored (a role sent to `register`)."""
+    nothing. For configuration objects (routes, composites) and an admin's change of a user;
+    not for bodies where fields must be ignored (a role sent to `register` or `PATCH /me`)."""
 
     def to_internal_value(self, data: Any) -> Any:
         unknown = (

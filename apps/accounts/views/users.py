@@ -26,6 +26,7 @@ from apps.accounts.views.base import AccountsView
 from apps.common.openapi import BEARER_401, problems
 from apps.common.pagination import PageNumberField, PagePagination, page_parameters
 from apps.common.permissions import IsAdmin, IsAuthenticated
+from apps.common.serializers import RejectsUnknownFields
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import MAX_ROLES
 from core.domain.shared.result import Err, Ok
@@ -121,7 +122,9 @@ class UserListView(AccountsView):
 
 class UserDetailView(AccountsView):
     @extend_schema_serializer(component_name="UserChangeInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(RejectsUnknownFields):
+        """What an admin changes of a user; any other field (`email`, `is_staff`) is refused."""
+
         status = serializers.ChoiceField(choices=STATUSES, required=False)
         roles = serializers.ListField(child=RoleField(), max_length=MAX_ROLES, required=False)
         full_name = FullNameField(required=False)

@@ -141,6 +141,28 @@ def test_a_malformed_role_is_a_field_error(api_client, admin_token, bob, roles, 
     assert bob.roles == ["user"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [{"email": "x@y.io"}, {"email_verified": False, "full_name": "Bobby"}, {"is_staff": True}],
+)
+def test_a_field_the_api_does_not_change_is_a_field_error(api_client, admin_token, bob, body):
+    # As the gateway's and aggregation's admin APIs answer: ignored, a mistyped or
+    # unchangeable field answered 200 and changed nothing.
+    response = api_client.patch(f"/api/v1/users/{bob.id}", body, **bearer(admin_token))
+    assert response.status_code == 400, response.content
+    problem = response.json()
+    assert problem["code"] == "validation_error"
+    unknown = {name for name in body if name != "full_name"}
+    assert problem["errors"] == {name: ["Unknown field."] for name in unknown}
+    bob.refresh_from_db()
+    assert (bob.email, bob.full_name, bob.email_verified, bob.is_staff) == (
+        "bob@example.com",
+        "Bob Builder",
+        True,
+        False,
+    )
+
+
 def test_patch_needs_the_admin_role_and_a_known_user(api_client, admin_token, alice, bob):
     token = login(api_client, "alice@example.com")["access_token"]
     denied = api_client.patch(f"/api/v1/users/{alice.id}", {"roles": ["admin"]}, **bearer(token))
