@@ -140,8 +140,8 @@ class WholeSource(serializers.JSONField):
 
 
 class CompositePatchSerializer(CompositeInputSerializer):
-    """Use with `partial=True`; `sources`, when given, replaces the whole list (each source
-    validated in full, as on create)."""
+    """The fields of a composite to change (PATCH): those not given are kept; `sources`, when
+    given, replaces the whole list, each source given whole, as on create."""
 
     sources = serializers.ListField(
         child=WholeSource(),
@@ -265,7 +265,7 @@ class RunMetaSerializer(serializers.Serializer):
 
 
 class RunAnswerSerializer(serializers.Serializer):
-    """Documents the run answer (built by `answer_document`)."""
+    """A run's answer: each source's shaped data, the failed sources, and the run's meta."""
 
     data = serializers.DictField(help_text="Each source's shaped JSON answer, by key.")
     errors = serializers.DictField(
@@ -275,7 +275,7 @@ class RunAnswerSerializer(serializers.Serializer):
 
 
 class SourceFailedProblemSerializer(RunAnswerSerializer):
-    """Documents the 502 `source_failed` problem: a problem document that also carries the
+    """The 502 `source_failed` problem: a problem document that also carries the
     run's answer (`errors` here are the sources' failures, not field errors)."""
 
     type = serializers.CharField()

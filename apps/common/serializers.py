@@ -10,13 +10,14 @@ from rest_framework import serializers
 UNKNOWN_FIELD = "Unknown field."
 
 
+# Names the serializer does not declare are a field error (`{"timout_ms": ["Unknown field."]}`,
+# 400 `validation_error`), reported with the other fields' errors, as Kong's admin API answers
+# them. DRF drops them: a mistyped field in a PATCH answered 200 and changed nothing. For
+# configuration objects (routes, composites) and an admin's change of a user; not for bodies
+# where fields must be ignored (a role sent to `register` or `PATCH /me`). A comment, not a
+# docstring: drf-spectacular describes a serializer by the first docstring in its classes, so
+# every subclass without one of its own showed this text in the schema.
 class RejectsUnknownFields(serializers.Serializer):
-    """Names the serializer does not declare are a field error (`{"timout_ms": ["Unknown
-    field."]}`, 400 `validation_error`), reported with the other fields' errors, as Kong's
-    admin API answers them. DRF drops them: a mistyped field in a PATCH answered 200 and changed
-    nothing. For configuration objects (routes, composites) and an admin's change of a user;
-    not for bodies where fields must be ignored (a role sent to `register` or `PATCH /me`)."""
-
     def to_internal_value(self, data: Any) -> Any:
         unknown = (
             {name: [UNKNOWN_FIELD] for name in data if name not in self.fields}

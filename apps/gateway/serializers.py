@@ -79,7 +79,7 @@ class CircuitBreakerSerializer(RejectsUnknownFields):
 
 
 class RouteInputSerializer(RejectsUnknownFields):
-    """A route to create (or, with `partial=True`, the fields to change)."""
+    """A route to create."""
 
     name = _name(max_length=63)
     path_prefix = JSONString(max_length=255, help_text=_PATH_PREFIX_HELP)
