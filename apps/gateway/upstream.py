@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.domain.gateway.route import IDEMPOTENT_METHODS
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
 
@@ -35,10 +34,11 @@ FIELD_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 MAX_HEADER_LINE = 65536  # http.client's limits on a header line and on the number of headers
 MAX_HEADERS = 100
 # Errors that mean a kept-alive connection was closed by the upstream. Before the request was
-# written it cannot have been read: resent once on a fresh connection. After, the upstream may
-# have acted on it before closing: resent only when the method may be repeated (API.md: only
-# idempotent methods are retried); an idle connection the upstream closed is left out of the
-# pool before it is used (`_closed_by_peer`), so that is rarely the case.
+# written it cannot have been read: sent once on a fresh connection, still its first send.
+# After, the upstream may have read it: a connection failure, which the use case retries only
+# as the route allows (API.md: idempotent methods, at most `retries` times), as libcurl's client
+# does; an idle connection the upstream closed is left out of the pool before it is used
+# (`_closed_by_peer`), so that is rarely the case.
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
@@ -269,7 +269,7 @@ class HttpClientUpstream:
         headers = dict(_joined(request.headers))
         deadline = time.monotonic() + timeout_seconds
         for attempt in range(2):
-            # The one resend after a stale kept-alive connection goes on a new connection: the
+            # A request a stale kept-alive connection never took goes on a new connection: the
             # other idle ones are as old and may have been closed by the upstream too.
             left = deadline - time.monotonic()
             if left <= 0:
@@ -289,8 +289,8 @@ class HttpClientUpstream:
                 return Err(UpstreamFailure.TOO_LARGE)
             except _STALE:
                 connection.close()
-                if reused and (not written or request.method in IDEMPOTENT_METHODS):
-                    continue  # the upstream closed a kept-alive connection: one fresh attempt
+                if reused and not written:
+                    continue  # the upstream closed a kept-alive connection: never sent yet
                 return Err(UpstreamFailure.CONNECTION)
             except TimeoutError:
                 connection.close()

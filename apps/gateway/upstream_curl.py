@@ -14,9 +14,9 @@ What libcurl would do by itself that a gateway must not is switched off or check
 - a kept-alive connection the upstream closed while idle is never written to (libcurl itself
   checks only after a second of idleness);
 - libcurl silently sends a request again, on a new connection, when a kept-alive one dies
-  before any answer. That is the rule for idempotent methods. A request whose method is not
-  idempotent is never sent twice: a body it carries cannot be rewound once written, and one
-  without a body goes on a new connection of its own;
+  before any answer. It sends each request once here (`_OneSend`): a repeat is the
+  route's retry to make, counted against its `retries` (API.md: idempotent methods only, at
+  most `retries` times), not a send more behind its back;
 - no proxy from the environment; no `Expect: 100-continue`, `Accept: */*`, form
   `Content-Type` or `User-Agent` of libcurl's own; HTTP/1.1 only (no HTTP/2 over TLS); the
   path as sent (no dot-segment squashing); http and https only; no redirects, no decoding.
@@ -31,7 +31,6 @@ import select
 import ssl
 import threading
 import weakref
-from functools import partial
 from typing import Any
 
 import pycurl
@@ -45,7 +44,6 @@ from apps.gateway.upstream import (
     framed_once,
     valid_fields,
 )
-from core.domain.gateway.route import IDEMPOTENT_METHODS
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
 
@@ -87,25 +85,38 @@ def _final_answer(lines: list[bytes]) -> tuple[int, list[tuple[str, str]]] | Non
     return None  # closed inside the header block, or after interim answers alone
 
 
-def _rewind(stream: io.BytesIO, offset: int, origin: int) -> int:
-    """libcurl sends an idempotent request again after a kept-alive connection died."""
-    stream.seek(offset, origin)
-    return pycurl.SEEKFUNC_OK
-
-
 def _refuse_rewind(offset: int, origin: int) -> int:
-    """libcurl asks to rewind a body it already wrote, to send it again: not for this method."""
+    """libcurl asks to rewind a body it already wrote, to send it again: never (`_OneSend`)."""
     return pycurl.SEEKFUNC_CANTSEEK
 
 
-class _Handle:
-    """A libcurl easy handle and whether it holds only the options every request shares."""
+class _OneSend:
+    """`PREREQFUNCTION`, called before each send of a transfer on its connection: the first
+    goes; a second is libcurl resending after a kept-alive connection died before any answer,
+    and is refused (a connection failure the use case may retry). Holds no reference to the
+    handle: the callback would make a cycle that only the garbage collector breaks, and a
+    thread that ends would leave its connections open until it ran."""
 
-    __slots__ = ("clean", "curl")
+    __slots__ = ("sends",)
+
+    def __init__(self) -> None:
+        self.sends = 0
+
+    def __call__(self, *_addresses: Any) -> int:
+        self.sends += 1
+        return pycurl.PREREQFUNC_OK if self.sends == 1 else pycurl.PREREQFUNC_ABORT
+
+
+class _Handle:
+    """A libcurl easy handle, whether it holds only the options every request shares, and
+    the count of its transfer's sends."""
+
+    __slots__ = ("clean", "curl", "one_send")
 
     def __init__(self, curl: Any) -> None:
         self.curl = curl
         self.clean = False
+        self.one_send = _OneSend()
 
 
 class CurlUpstream:
@@ -149,6 +160,7 @@ class CurlUpstream:
             # Inside the try too: a handle `close()` took from under this thread refuses
             # every option (a connection failure for this call; the thread starts afresh).
             self._prepare(handle, request, fields, timeout_seconds)
+            handle.one_send.sends = 0
             curl.setopt(pycurl.URL, url)
             curl.setopt(pycurl.HEADERFUNCTION, lines.append)
             curl.setopt(pycurl.WRITEFUNCTION, pieces.append)
@@ -181,6 +193,7 @@ class CurlUpstream:
         if not (plain and handle.clean):
             curl.reset()  # every option back to its default; the kept-alive connection stays
             self._shared_options(curl, head=method == "HEAD")
+            curl.setopt(pycurl.PREREQFUNCTION, handle.one_send)
         handle.clean = plain
         curl.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
         curl.setopt(pycurl.HTTPHEADER, fields)
@@ -202,11 +215,7 @@ class CurlUpstream:
             curl.setopt(pycurl.POST, 1)
             curl.setopt(pycurl.POSTFIELDSIZE_LARGE, len(payload))
             curl.setopt(pycurl.READFUNCTION, stream.read)
-            rewind = partial(_rewind, stream) if method in IDEMPOTENT_METHODS else _refuse_rewind
-            curl.setopt(pycurl.SEEKFUNCTION, rewind)
-        if method not in IDEMPOTENT_METHODS and not body:
-            # Nothing to refuse a rewind of: a new connection, which libcurl never resends on.
-            curl.setopt(pycurl.FRESH_CONNECT, 1)
+            curl.setopt(pycurl.SEEKFUNCTION, _refuse_rewind)
 
     def _shared_options(self, curl: Any, *, head: bool) -> None:
         curl.setopt(pycurl.NOSIGNAL, 1)

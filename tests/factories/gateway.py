@@ -48,6 +48,9 @@ class _Handler(BaseHTTPRequestHandler):
             {"method": self.command, "path": self.path, "headers": list(self.headers.items())}
         )
         behaviour = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if behaviour == "drop":  # read, then closed without an answer (it crashed mid-request)
+            self.close_connection = True
+            return
         if behaviour == "slow":
             time.sleep(float(query.get("ms", ["500"])[0]) / 1000)
         if behaviour == "slowfill":

@@ -121,6 +121,20 @@ def test_idempotent_calls_are_retried_on_a_flaky_upstream(proxy, add_route, upst
     assert upstream.calls["/flaky"] == 3
 
 
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_request_the_upstream_reads_and_drops_goes_at_most_retries_times_more(
+    proxy, add_route, upstream, retries
+):
+    # API.md: idempotent methods are retried at most `retries` times. libcurl resent such a
+    # request by itself when it had gone on a kept-alive connection: one send more than the
+    # route allows (2 with `retries: 0`, 4 with 2).
+    add_route(upstream_url=upstream.url, retries=retries)
+    assert proxy.get("/orders/ok").status_code == 200  # leaves a kept-alive connection
+    response = proxy.get("/orders/drop")
+    assert (response.status_code, response.json()["code"]) == (502, "bad_gateway")
+    assert upstream.calls["/drop"] == 1 + retries
+
+
 def test_in_process_breaker_follows_the_same_rules():
     from apps.gateway.breaker import InProcessCircuitBreaker
 

@@ -185,7 +185,7 @@ def test_both_upstream_clients_map_failures(upstream):
         client.close()
 
 
-def test_http_client_pool_resends_once_when_a_kept_connection_was_closed():
+def test_http_client_pool_leaves_out_a_kept_connection_the_upstream_closed():
     import socket
     import threading
 
@@ -194,6 +194,7 @@ def test_http_client_pool_resends_once_when_a_kept_connection_was_closed():
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
+    closed = threading.Event()
 
     def serve_one_answer_per_connection():
         for _ in range(2):
@@ -201,12 +202,14 @@ def test_http_client_pool_resends_once_when_a_kept_connection_was_closed():
             connection.recv(65536)
             connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             connection.close()  # without announcing it: the client pooled it
+            closed.set()
 
     thread = threading.Thread(target=serve_one_answer_per_connection, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
     client = HttpClientUpstream(pool_size=2)
     assert client.send(UpstreamRequest("GET", url, (), None), 2).unwrap().body == b"ok"
+    assert closed.wait(5)  # the close reached the client's pooled connection: not used
     assert client.send(UpstreamRequest("GET", url, (), None), 2).unwrap().body == b"ok"
     thread.join(timeout=5)
     listener.close()
