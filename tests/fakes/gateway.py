@@ -18,6 +18,7 @@ from core.usecases.gateway.ports import (
     CacheProbe,
     CacheResult,
     EdgeVerdict,
+    RouteWrite,
     StoredResponse,
     UpstreamFailure,
     UpstreamRequest,
@@ -49,22 +50,24 @@ class InMemoryRouteRepository:
     def prefix_owner(self, prefix: str) -> str | None:
         return next((r.name for r in self.routes.values() if r.path_prefix == prefix), None)
 
-    def add(self, route: Route) -> bool:
+    def add(self, route: Route) -> RouteWrite:
         self._interleave()
-        if route.name in self.routes or self.prefix_owner(route.path_prefix) is not None:
-            return False
+        if route.name in self.routes:
+            return RouteWrite.NAME_TAKEN
+        if self.prefix_owner(route.path_prefix) is not None:
+            return RouteWrite.PREFIX_TAKEN
         self.routes[route.name] = route
-        return True
+        return RouteWrite.DONE
 
-    def update(self, route: Route) -> bool:
+    def update(self, route: Route) -> RouteWrite:
         self.writes += 1
         self._interleave()
         if route.name not in self.routes:
-            return False
+            return RouteWrite.NOT_FOUND
         if self.prefix_owner(route.path_prefix) not in (None, route.name):
-            return False
+            return RouteWrite.PREFIX_TAKEN
         self.routes[route.name] = route
-        return True
+        return RouteWrite.DONE
 
     def _interleave(self) -> None:
         change, self.concurrently = self.concurrently, None

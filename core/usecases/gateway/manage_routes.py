@@ -22,7 +22,12 @@ from core.domain.gateway.route import (
 )
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import RouteError
-from core.usecases.gateway.ports import CircuitBreaker, RouteChangeNotifier, RouteRepository
+from core.usecases.gateway.ports import (
+    CircuitBreaker,
+    RouteChangeNotifier,
+    RouteRepository,
+    RouteWrite,
+)
 
 T = TypeVar("T")
 
@@ -103,6 +108,23 @@ def _taken_meanwhile(error: RouteError, field: str) -> RouteRejected:
     return RouteRejected(error, {field: ["Another route took it meanwhile; try again."]})
 
 
+_TAKEN = {
+    RouteWrite.NAME_TAKEN: (RouteError.NAME_TAKEN, "name"),
+    RouteWrite.PREFIX_TAKEN: (RouteError.PREFIX_TAKEN, "path_prefix"),
+}
+
+
+def _lost_race(
+    routes: RouteRepository, route: Route, written: RouteWrite, *, replacing: str | None
+) -> RouteRejected:
+    """A write the store refused after the checks passed (a concurrent write came first): the
+    same answer as if this one had come second, whether or not the winner is still there."""
+    if written is RouteWrite.NOT_FOUND:  # removed meanwhile: never brought back
+        return RouteRejected(RouteError.NOT_FOUND)
+    error, field = _TAKEN[written]
+    return _checked(routes, route, replacing=replacing) or _taken_meanwhile(error, field)
+
+
 class CreateRoute:
     """Adds a route; every worker serves it within a second."""
 
@@ -118,13 +140,9 @@ class CreateRoute:
         rejected = _checked(self._routes, route, replacing=None)
         if rejected is not None:
             return Err(rejected)
-        if not self._routes.add(route):
-            # A concurrent create took the name or prefix after the check: the same answer as
-            # if this one had come second.
-            return Err(
-                _checked(self._routes, route, replacing=None)
-                or _taken_meanwhile(RouteError.NAME_TAKEN, "name")
-            )
+        written = self._routes.add(route)  # a concurrent create may take the name or prefix
+        if written is not RouteWrite.DONE:
+            return Err(_lost_race(self._routes, route, written, replacing=None))
         self._breaker.forget(route.name)  # left by a removed route of this name, if any
         self._notifier.routes_changed()
         return Ok(route)
@@ -193,15 +211,9 @@ class UpdateRoute:
         rejected = _checked(self._routes, updated, replacing=name)
         if rejected is not None:
             return Err(rejected)
-        if not self._routes.update(updated):
-            # A concurrent change removed the route or took its new prefix after the check:
-            # the same answer as if this one had come second.
-            if self._routes.get(name) is None:
-                return Err(RouteRejected(RouteError.NOT_FOUND))
-            return Err(
-                _checked(self._routes, updated, replacing=name)
-                or _taken_meanwhile(RouteError.PREFIX_TAKEN, "path_prefix")
-            )
+        written = self._routes.update(updated)  # a concurrent write may take the new prefix
+        if written is not RouteWrite.DONE:
+            return Err(_lost_race(self._routes, updated, written, replacing=name))
         if updated.upstream_url != current.upstream_url:
             self._breaker.forget(name)  # the old upstream's failures say nothing of the new one
         self._notifier.routes_changed()

@@ -7,7 +7,7 @@ in-memory fakes in tests/fakes/gateway.py. Nothing here imports a framework.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import NamedTuple, Protocol
 
 from core.domain.gateway.breaker import Admission, Circuit
@@ -17,6 +17,15 @@ from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import BreakerPolicy, RateLimitPolicy, Route
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Result
+
+
+class RouteWrite(Enum):
+    """How a route write ended; a race lost to another writer is an outcome, not an error."""
+
+    DONE = "done"
+    NAME_TAKEN = "name_taken"  # another route holds the name (it may be gone again already)
+    PREFIX_TAKEN = "prefix_taken"  # another route serves the prefix (it may be gone already)
+    NOT_FOUND = "not_found"  # the route to change is gone (it may have just been removed)
 
 
 class RouteRepository(Protocol):
@@ -32,13 +41,15 @@ class RouteRepository(Protocol):
         """The name of the route that already uses `prefix`, if any."""
         ...
 
-    def add(self, route: Route) -> bool:
-        """Insert; False when its name or prefix is already taken (also under concurrency)."""
+    def add(self, route: Route) -> RouteWrite:
+        """Insert: DONE, or NAME_TAKEN / PREFIX_TAKEN with nothing written, whichever the
+        store refused it for (also under concurrency, whether or not that rival is still
+        there)."""
         ...
 
-    def update(self, route: Route) -> bool:
-        """Overwrite the route of that name; False when it is gone or its new prefix is taken
-        (also under concurrency). Never inserts: a route removed meanwhile stays removed."""
+    def update(self, route: Route) -> RouteWrite:
+        """Overwrite the route of that name: DONE, NOT_FOUND or PREFIX_TAKEN (also under
+        concurrency). Never inserts: a route removed meanwhile stays removed."""
         ...
 
     def delete(self, name: str) -> bool: ...

@@ -13,9 +13,15 @@ from django.db import connections, transaction
 from rest_framework.test import APIClient
 
 from apps.gateway.repositories import DB, DjangoRouteRepository
+from core.usecases.gateway.ports import RouteWrite
 from tests.factories.gateway import route
 from tests.factories.tokens import access_token
-from tests.integration.races import blocked_by_me, in_thread, poll
+from tests.integration.races import (
+    blocked_by_me,
+    in_thread,
+    lose_to_a_vanishing_winner,
+    poll,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "gateway"])
 
@@ -76,8 +82,8 @@ def test_two_concurrent_creates_give_201_and_the_sequential_409(first, second, c
 
 def test_two_concurrent_changes_to_one_prefix_give_200_and_the_sequential_409():
     repository = DjangoRouteRepository()
-    assert repository.add(route(name="a", path_prefix="/a"))
-    assert repository.add(route(name="b", path_prefix="/b"))
+    assert repository.add(route(name="a", path_prefix="/a")) is RouteWrite.DONE
+    assert repository.add(route(name="b", path_prefix="/b")) is RouteWrite.DONE
     with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
         cursor.execute("LOCK TABLE gateway_route IN SHARE MODE")
         racers = [
@@ -102,7 +108,7 @@ def test_two_concurrent_changes_to_one_prefix_give_200_and_the_sequential_409():
 
 def test_a_change_racing_a_removal_answers_404_and_does_not_bring_the_route_back():
     repository = DjangoRouteRepository()
-    assert repository.add(route(name="orders", path_prefix="/orders"))
+    assert repository.add(route(name="orders", path_prefix="/orders")) is RouteWrite.DONE
     with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
         # The removal is not committed yet: the change still reads the route, then waits for
         # the row lock and finds the row gone once the removal commits.
@@ -118,3 +124,46 @@ def test_a_change_racing_a_removal_answers_404_and_does_not_bring_the_route_back
     assert _problem(changed) == _problem(unknown), changed.content
     assert repository.get("orders") is None
     assert _admin().get(f"{ROUTES}/orders").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("winner", "code", "field"),
+    [
+        (route(name="orders", path_prefix="/winner"), "route_name_taken", "name"),
+        (route(name="winner", path_prefix="/orders"), "route_prefix_taken", "path_prefix"),
+    ],
+    ids=["name", "prefix"],
+)
+def test_a_create_that_lost_to_a_route_removed_at_once_is_still_the_409(winner, code, field):
+    # The unique index refused the create for the winner, which was then removed before the
+    # create could look: it still lost the race (it used to re-raise: a 500).
+    repository = DjangoRouteRepository()
+    answers = lose_to_a_vanishing_winner(
+        DB,
+        "gateway_route",
+        win=lambda: repository.add(winner),
+        race=lambda: _admin().post(ROUTES, _body("orders", "/orders"), format="json"),
+        vanish=lambda: repository.delete(winner.name),
+    )
+    [created] = answers
+    assert _problem(created) == (
+        409,
+        code,
+        {field: ["Another route took it meanwhile; try again."]},
+    ), created.content
+    assert repository.all() == []
+
+
+def test_a_prefix_change_that_lost_to_a_route_removed_at_once_is_the_409():
+    repository = DjangoRouteRepository()
+    assert repository.add(route(name="orders", path_prefix="/orders")) is RouteWrite.DONE
+    answers = lose_to_a_vanishing_winner(
+        DB,
+        "gateway_route",
+        win=lambda: repository.add(route(name="winner", path_prefix="/x")),
+        race=lambda: _admin().patch(f"{ROUTES}/orders", {"path_prefix": "/x"}, format="json"),
+        vanish=lambda: repository.delete("winner"),
+    )
+    [changed] = answers
+    assert _problem(changed)[:2] == (409, "route_prefix_taken"), changed.content
+    assert [(r.name, r.path_prefix) for r in repository.all()] == [("orders", "/orders")]

@@ -29,6 +29,7 @@ from core.usecases.gateway.manage_routes import (
     SavedRoute,
     UpdateRoute,
 )
+from core.usecases.gateway.ports import RouteWrite
 from core.usecases.gateway.route_status import CircuitStatus, GetCircuitStatus, GetRouteStatus
 from tests.fakes.clock import FakeClock
 from tests.fakes.gateway import (
@@ -254,27 +255,46 @@ def test_an_update_racing_for_a_prefix_gets_the_answer_of_the_sequential_conflic
 
 
 class _RefusingRouteRepository(InMemoryRouteRepository):
-    """A store that refused the write for a rival that was removed again before the re-check."""
+    """A store whose unique index refused the write (`refusal`) for a rival that was removed
+    again before the use case could look."""
+
+    refusal = RouteWrite.NAME_TAKEN
 
     def add(self, route):
-        return False
+        return self.refusal
 
     def update(self, route):
-        return False
+        return self.refusal
 
 
-def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
-    repo, notifier = _RefusingRouteRepository(ORDERS), FakeNotifier()
+@pytest.mark.parametrize(
+    ("refusal", "error", "field"),
+    [
+        (RouteWrite.NAME_TAKEN, RouteError.NAME_TAKEN, "name"),
+        (RouteWrite.PREFIX_TAKEN, RouteError.PREFIX_TAKEN, "path_prefix"),
+    ],
+    ids=["name", "prefix"],
+)
+def test_a_create_refused_for_a_rival_gone_again_is_still_that_conflict(refusal, error, field):
+    repo, notifier = _RefusingRouteRepository(), FakeNotifier()
+    repo.refusal = refusal
     created = CreateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
         Route("n", "/n", "http://n")
     )
-    assert created.error.error is RouteError.NAME_TAKEN
-    assert set(created.error.errors) == {"name"}
+    assert created == Err(
+        RouteRejected(error, {field: ["Another route took it meanwhile; try again."]})
+    )
+    assert notifier.changes == 0
+
+
+def test_a_change_refused_for_a_rival_gone_again_is_still_a_conflict():
+    repo, notifier = _RefusingRouteRepository(ORDERS), FakeNotifier()
+    repo.refusal = RouteWrite.PREFIX_TAKEN
     changed = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
         "orders", RouteChanges(path_prefix="/y")
     )
-    assert changed.error.error is RouteError.PREFIX_TAKEN
-    assert set(changed.error.errors) == {"path_prefix"}
+    meanwhile = ["Another route took it meanwhile; try again."]
+    assert changed == Err(RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": meanwhile}))
     assert notifier.changes == 0
 
 
