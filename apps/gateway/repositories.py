@@ -103,6 +103,12 @@ class DjangoRouteRepository:
         row = self._rows().filter(name=name).first()
         return route_to_domain(row) if row is not None else None
 
+    def get_for_update(self, name: str) -> Route | None:
+        """Locks the route's row, as `update` does (inside a `DjangoUnitOfWork`: the lock
+        lasts until it ends)."""
+        row = self._rows().select_for_update().filter(name=name).first()
+        return route_to_domain(row) if row is not None else None
+
     def name_taken(self, name: str) -> bool:
         return self._rows().filter(name=name).exists()
 

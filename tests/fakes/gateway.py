@@ -30,8 +30,9 @@ from tests.fakes.clock import FakeClock, FakeMonotonic
 
 class InMemoryRouteRepository:
     """Routes in a dict, unique by name and prefix like the table. `concurrently`, when set,
-    runs once just before the next write: another writer's change landing between a use
-    case's check and its write."""
+    runs once just before the next write or locked read (`get_for_update`), whichever comes
+    first: another writer's change landing after a use case's lock-free reads and checks. A
+    use case that locks the route first meets it there, as it would wait for that writer."""
 
     def __init__(self, *routes: Route) -> None:
         self.routes = {route.name: route for route in routes}
@@ -42,6 +43,10 @@ class InMemoryRouteRepository:
         return list(self.routes.values())
 
     def get(self, name: str) -> Route | None:
+        return self.routes.get(name)
+
+    def get_for_update(self, name: str) -> Route | None:
+        self._interleave()
         return self.routes.get(name)
 
     def name_taken(self, name: str) -> bool:

@@ -28,6 +28,7 @@ from core.usecases.gateway.ports import (
     RouteRepository,
     RouteWrite,
 )
+from core.usecases.shared.ports import UnitOfWork
 
 T = TypeVar("T")
 
@@ -183,37 +184,51 @@ class EnsureRoute:
 
 class UpdateRoute:
     """Changes some fields of a route. Its name is its identity: giving the current one is
-    allowed, giving another is refused (a rename is a new route and the removal of this one)."""
+    allowed, giving another is refused (a rename is a new route and the removal of this one).
+
+    The changes are merged into the route as stored, locked until they are written: changes
+    made at once end as if one had come after the other, none undoing another, and a route
+    removed and created again meanwhile is changed as it now is. Workers are told (and the
+    circuit dropped) once it is committed.
+    """
 
     def __init__(
-        self, *, routes: RouteRepository, notifier: RouteChangeNotifier, breaker: CircuitBreaker
+        self,
+        *,
+        routes: RouteRepository,
+        notifier: RouteChangeNotifier,
+        breaker: CircuitBreaker,
+        uow: UnitOfWork,
     ) -> None:
         self._routes = routes
         self._notifier = notifier
         self._breaker = breaker
+        self._uow = uow
 
     def execute(self, name: str, changes: RouteChanges) -> Result[Route, RouteRejected]:
-        current = self._routes.get(name)
-        if current is None:
-            return Err(RouteRejected(RouteError.NOT_FOUND))
-        if changes.name not in (None, name):
-            return Err(
-                RouteRejected(
-                    RouteError.INVALID,
-                    {"name": ["A route's name cannot change; create a new route instead."]},
+        with self._uow:
+            current = self._routes.get_for_update(name)
+            if current is None:
+                return Err(RouteRejected(RouteError.NOT_FOUND))
+            if changes.name not in (None, name):
+                return Err(
+                    RouteRejected(
+                        RouteError.INVALID,
+                        {"name": ["A route's name cannot change; create a new route instead."]},
+                    )
                 )
-            )
-        updated = _changed(current, changes)
-        if isinstance(updated, RouteRejected):
-            return Err(updated)
-        if updated == current:
-            return Ok(current)  # nothing to write, and no worker needs to reload its table
-        rejected = _checked(self._routes, updated, replacing=name)
-        if rejected is not None:
-            return Err(rejected)
-        written = self._routes.update(updated)  # a concurrent write may take the new prefix
-        if written is not RouteWrite.DONE:
-            return Err(_lost_race(self._routes, updated, written, replacing=name))
+            updated = _changed(current, changes)
+            if isinstance(updated, RouteRejected):
+                return Err(updated)
+            if updated == current:
+                return Ok(current)  # nothing to write, and no worker needs to reload its table
+            rejected = _checked(self._routes, updated, replacing=name)
+            if rejected is not None:
+                return Err(rejected)
+            written = self._routes.update(updated)  # a concurrent write may take the new prefix
+            if written is not RouteWrite.DONE:
+                return Err(_lost_race(self._routes, updated, written, replacing=name))
+            self._uow.commit()
         if updated.upstream_url != current.upstream_url:
             self._breaker.forget(name)  # the old upstream's failures say nothing of the new one
         self._notifier.routes_changed()

@@ -35,6 +35,11 @@ class RouteRepository(Protocol):
 
     def get(self, name: str) -> Route | None: ...
 
+    def get_for_update(self, name: str) -> Route | None:
+        """The stored route, which no other writer can change or remove until the unit of
+        work around this call ends."""
+        ...
+
     def name_taken(self, name: str) -> bool: ...
 
     def prefix_owner(self, prefix: str) -> str | None:

@@ -8,6 +8,8 @@ lets them go once it sees them waiting (`pg_blocking_pids`), and the writes coll
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.db import connections, transaction
 from rest_framework.test import APIClient
@@ -19,6 +21,7 @@ from tests.factories.tokens import access_token
 from tests.integration.races import (
     blocked_by_me,
     in_thread,
+    lock_waiters,
     lose_to_a_vanishing_winner,
     poll,
 )
@@ -124,6 +127,51 @@ def test_a_change_racing_a_removal_answers_404_and_does_not_bring_the_route_back
     assert _problem(changed) == _problem(unknown), changed.content
     assert repository.get("orders") is None
     assert _admin().get(f"{ROUTES}/orders").status_code == 404
+
+
+def test_concurrent_changes_of_different_fields_all_hold():
+    # One after the other, each would change its own field and keep the others': each must
+    # merge into the route as the others left it, not as they all found it.
+    repository = DjangoRouteRepository()
+    assert repository.add(route(name="orders", path_prefix="/orders")) is RouteWrite.DONE
+    changes = ({"timeout_ms": 1234}, {"retries": 2}, {"cache_ttl_seconds": 7})
+    with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM gateway_route WHERE name = 'orders' FOR UPDATE")
+        racers = [
+            in_thread(
+                lambda change=change: _admin().patch(f"{ROUTES}/orders", change, format="json")
+            )
+            for change in changes
+        ]
+        poll(lambda: lock_waiters(cursor) >= len(changes), "the changes never queued")
+    for thread, _ in racers:
+        thread.join(timeout=30)
+    answers = [answer for _, answered in racers for answer in answered]
+    assert [a.status_code for a in answers] == [200] * len(changes), [a.content for a in answers]
+    stored = repository.get("orders")
+    assert (stored.timeout_ms, stored.retries, stored.cache_ttl_seconds) == (1234, 2, 7)
+    assert stored == replace(route(name="orders"), timeout_ms=1234, retries=2, cache_ttl_seconds=7)
+
+
+def test_a_change_waiting_while_the_route_is_removed_and_created_again_changes_the_new_one():
+    repository = DjangoRouteRepository()
+    assert repository.add(route(name="orders", path_prefix="/orders")) is RouteWrite.DONE
+    again = route(name="orders", path_prefix="/orders", upstream_url="http://127.0.0.1:8/")
+    with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
+        # Reads go on, locking reads and writes wait: the change reads what it likes, then
+        # queues until the route is removed and created again.
+        cursor.execute("LOCK TABLE gateway_route IN EXCLUSIVE MODE")
+        thread, answers = in_thread(
+            lambda: _admin().patch(f"{ROUTES}/orders", {"retries": 2}, format="json")
+        )
+        _wait_until_blocked_by_me(cursor, 1)
+        assert repository.delete("orders")
+        assert repository.add(replace(again, timeout_ms=7000)) is RouteWrite.DONE
+    thread.join(timeout=30)
+    [changed] = answers
+    assert changed.status_code == 200, changed.content
+    assert repository.all() == [replace(again, timeout_ms=7000, retries=2)]
+    assert changed.json()["upstream_url"] == "http://127.0.0.1:8/"
 
 
 @pytest.mark.parametrize(
