@@ -386,6 +386,14 @@ def test_a_change_refused_for_a_rival_gone_again_is_still_a_conflict():
     assert notifier.changes == 0
 
 
+def test_a_change_the_store_finds_no_route_for_is_not_found_and_commits_nothing():
+    repo, uow = _RefusingRouteRepository(ORDERS), FakeUnitOfWork()
+    repo.refusal = RouteWrite.NOT_FOUND
+    changed = _update(repo, uow=uow).execute("orders", RouteChanges(retries=1))
+    assert changed == Err(RouteRejected(RouteError.NOT_FOUND))
+    assert (uow.commits, uow.rollbacks) == (0, 1)
+
+
 def test_ensure_creates_a_missing_route_once_and_refuses_a_taken_prefix():
     repo, notifier = InMemoryRouteRepository(), FakeNotifier()
     ensure = EnsureRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
