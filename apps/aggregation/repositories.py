@@ -32,6 +32,19 @@ RECORD_FAILURES = Counter(
 )
 
 
+# The name's unique index as PostgreSQL named it (0001_initial: a column's UNIQUE is named
+# <table>_<column>_key).
+_NAME_UNIQUE = "aggregation_composite_name_key"
+
+
+def _name_was_taken(error: IntegrityError) -> bool:
+    """Whether the write was refused for the name, told by the constraint PostgreSQL names
+    (psycopg's diagnostics), not by looking again: the composite that holds it may be deleted
+    again by then, and the write still lost the race for it."""
+    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+    return constraint == _NAME_UNIQUE
+
+
 class DjangoCompositeRepository:
     """`CompositeRepository` on the aggregation database."""
 
@@ -61,8 +74,8 @@ class DjangoCompositeRepository:
             with transaction.atomic(using=DB):  # a savepoint: an outer transaction survives
                 row.save(using=DB, force_insert=True)
                 self._save_sources(row, composite.sources)
-        except IntegrityError:
-            if not self.exists(composite.name):
+        except IntegrityError as error:
+            if not _name_was_taken(error):
                 raise  # not the name: a broken invariant, not a lost race
             return CompositeWrite.NAME_TAKEN  # a concurrent create got the name first
         return CompositeWrite.DONE
@@ -77,8 +90,8 @@ class DjangoCompositeRepository:
                 row.save(using=DB, force_update=True)
                 SourceRow.objects.using(DB).filter(composite=row).delete()
                 self._save_sources(row, composite.sources)
-        except IntegrityError:
-            if composite.name == name or not self.exists(composite.name):
+        except IntegrityError as error:
+            if not _name_was_taken(error):
                 raise  # not the new name: a broken invariant, not a lost race
             return CompositeWrite.NAME_TAKEN  # a concurrent create or rename got it first
         return CompositeWrite.DONE

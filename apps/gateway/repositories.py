@@ -17,6 +17,7 @@ from core.domain.gateway.route import (
     RateLimitPolicy,
     Route,
 )
+from core.usecases.gateway.ports import RouteWrite
 
 DB = "gateway"
 
@@ -70,6 +71,22 @@ def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
     return row
 
 
+# The unique indexes as PostgreSQL named them (0001_routes: a column's UNIQUE is named
+# <table>_<column>_key). A write one of them refused lost a race for the name or the prefix.
+_UNIQUE = {
+    "gateway_route_name_key": RouteWrite.NAME_TAKEN,
+    "gateway_route_path_prefix_key": RouteWrite.PREFIX_TAKEN,
+}
+
+
+def _lost_race(error: IntegrityError) -> RouteWrite | None:
+    """What a refused write lost, told by the constraint PostgreSQL names (psycopg's
+    diagnostics), not by looking again: the winner may be removed again by then. None for any
+    other constraint."""
+    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+    return _UNIQUE.get(constraint or "")
+
+
 class DjangoRouteRepository:
     """`RouteRepository` on the `gateway` database."""
 
@@ -86,34 +103,42 @@ class DjangoRouteRepository:
         row = self._rows().filter(name=name).first()
         return route_to_domain(row) if row is not None else None
 
+    def get_for_update(self, name: str) -> Route | None:
+        """Locks the route's row, as `update` does (inside a `DjangoUnitOfWork`: the lock
+        lasts until it ends)."""
+        row = self._rows().select_for_update().filter(name=name).first()
+        return route_to_domain(row) if row is not None else None
+
     def name_taken(self, name: str) -> bool:
         return self._rows().filter(name=name).exists()
 
     def prefix_owner(self, prefix: str) -> str | None:
         return self._rows().filter(path_prefix=prefix).values_list("name", flat=True).first()
 
-    def add(self, route: Route) -> bool:
+    def add(self, route: Route) -> RouteWrite:
         try:
             with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
                 to_row(route).save(using=DB, force_insert=True)
-        except IntegrityError:
-            if self.name_taken(route.name) or self.prefix_owner(route.path_prefix) is not None:
-                return False  # a concurrent create took the name or the prefix
-            raise  # a broken invariant (a CHECK constraint, ...), not a lost race
-        return True
+        except IntegrityError as error:
+            lost = _lost_race(error)
+            if lost is None:
+                raise  # a broken invariant (a CHECK constraint, ...), not a lost race
+            return lost
+        return RouteWrite.DONE
 
-    def update(self, route: Route) -> bool:
+    def update(self, route: Route) -> RouteWrite:
         try:
             with transaction.atomic(using=DB):
                 row = self._rows().select_for_update().filter(name=route.name).first()
                 if row is None:  # removed since the use case read it: do not bring it back
-                    return False
+                    return RouteWrite.NOT_FOUND
                 to_row(route, row).save(using=DB, force_update=True)
-        except IntegrityError:
-            if self.prefix_owner(route.path_prefix) not in (None, route.name):
-                return False  # a concurrent change took the new prefix
-            raise  # a broken invariant (a CHECK constraint, ...), not a lost race
-        return True
+        except IntegrityError as error:
+            lost = _lost_race(error)
+            if lost is None:
+                raise  # a broken invariant (a CHECK constraint, ...), not a lost race
+            return lost
+        return RouteWrite.DONE
 
     def delete(self, name: str) -> bool:
         deleted, _ = self._rows().filter(name=name).delete()

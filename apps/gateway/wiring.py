@@ -19,6 +19,7 @@ from django.conf import settings
 
 from apps.common.clock import SystemClock
 from apps.common.tokens import SimpleJWTAccessTokenVerifier
+from apps.common.transactions import DjangoUnitOfWork
 from apps.gateway.breaker import InProcessCircuitBreaker, RedisCircuitBreaker
 from apps.gateway.limiter import (
     CircuitHints,
@@ -29,7 +30,7 @@ from apps.gateway.limiter import (
 )
 from apps.gateway.metrics import CircuitStateCollector, PrometheusGatewayMetrics
 from apps.gateway.redis_support import key_prefix, raw_redis
-from apps.gateway.repositories import DjangoRouteRepository
+from apps.gateway.repositories import DB, DjangoRouteRepository
 from apps.gateway.response_cache import InProcessResponseCache, RedisResponseCache
 from apps.gateway.route_table import CacheRouteChangeNotifier, VersionedRouteSource
 from apps.gateway.traffic import RecentTraffic
@@ -221,7 +222,10 @@ def ensure_route() -> EnsureRoute:
 
 def update_route() -> UpdateRoute:
     return UpdateRoute(
-        routes=DjangoRouteRepository(), notifier=_notifier(), breaker=state().breaker
+        routes=DjangoRouteRepository(),
+        notifier=_notifier(),
+        breaker=state().breaker,
+        uow=DjangoUnitOfWork(DB),
     )
 
 

@@ -18,6 +18,7 @@ from core.usecases.gateway.ports import (
     CacheProbe,
     CacheResult,
     EdgeVerdict,
+    RouteWrite,
     StoredResponse,
     UpstreamFailure,
     UpstreamRequest,
@@ -29,8 +30,9 @@ from tests.fakes.clock import FakeClock, FakeMonotonic
 
 class InMemoryRouteRepository:
     """Routes in a dict, unique by name and prefix like the table. `concurrently`, when set,
-    runs once just before the next write: another writer's change landing between a use
-    case's check and its write."""
+    runs once just before the next write or locked read (`get_for_update`), whichever comes
+    first: another writer's change landing after a use case's lock-free reads and checks. A
+    use case that locks the route first meets it there, as it would wait for that writer."""
 
     def __init__(self, *routes: Route) -> None:
         self.routes = {route.name: route for route in routes}
@@ -43,28 +45,34 @@ class InMemoryRouteRepository:
     def get(self, name: str) -> Route | None:
         return self.routes.get(name)
 
+    def get_for_update(self, name: str) -> Route | None:
+        self._interleave()
+        return self.routes.get(name)
+
     def name_taken(self, name: str) -> bool:
         return name in self.routes
 
     def prefix_owner(self, prefix: str) -> str | None:
         return next((r.name for r in self.routes.values() if r.path_prefix == prefix), None)
 
-    def add(self, route: Route) -> bool:
+    def add(self, route: Route) -> RouteWrite:
         self._interleave()
-        if route.name in self.routes or self.prefix_owner(route.path_prefix) is not None:
-            return False
+        if route.name in self.routes:
+            return RouteWrite.NAME_TAKEN
+        if self.prefix_owner(route.path_prefix) is not None:
+            return RouteWrite.PREFIX_TAKEN
         self.routes[route.name] = route
-        return True
+        return RouteWrite.DONE
 
-    def update(self, route: Route) -> bool:
+    def update(self, route: Route) -> RouteWrite:
         self.writes += 1
         self._interleave()
         if route.name not in self.routes:
-            return False
+            return RouteWrite.NOT_FOUND
         if self.prefix_owner(route.path_prefix) not in (None, route.name):
-            return False
+            return RouteWrite.PREFIX_TAKEN
         self.routes[route.name] = route
-        return True
+        return RouteWrite.DONE
 
     def _interleave(self) -> None:
         change, self.concurrently = self.concurrently, None

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 
 POLL_SECONDS = 10
 
@@ -59,3 +59,36 @@ def poll(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.01)
+
+
+def lose_to_a_vanishing_winner(
+    alias: str,
+    table: str,
+    *,
+    win: Callable[[], Any],
+    race: Callable[[], Any],
+    vanish: Callable[[], Any],
+) -> list[Any]:
+    """Make `race()` (a request on a thread of its own) lose a unique index to the row `win()`
+    inserts, and that row be removed by `vanish()` before the loser can look at the table again.
+
+    `win()` runs in the test's own transaction, uncommitted: the racer passes its checks and
+    its write waits for it. `vanish()` runs on another thread once it holds the whole table
+    (ACCESS EXCLUSIVE): granted only when the racer's transactions on it are over, so every
+    read the racer makes after its write failed waits for the removal to commit. The racer's
+    answer (a list of one, or empty if it raised)."""
+
+    def remove() -> None:
+        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            vanish()
+
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        win()
+        racer, answers = in_thread(race)
+        poll(lambda: len(blocked_by_me(cursor)) >= 1, "the racer never reached its write")
+        remover, _ = in_thread(remove)
+        poll(lambda: len(blocked_by_me(cursor)) >= 2, "the removal never queued for the table")
+    racer.join(timeout=30)
+    remover.join(timeout=30)
+    return answers

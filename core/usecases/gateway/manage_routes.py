@@ -22,7 +22,13 @@ from core.domain.gateway.route import (
 )
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.errors import RouteError
-from core.usecases.gateway.ports import CircuitBreaker, RouteChangeNotifier, RouteRepository
+from core.usecases.gateway.ports import (
+    CircuitBreaker,
+    RouteChangeNotifier,
+    RouteRepository,
+    RouteWrite,
+)
+from core.usecases.shared.ports import UnitOfWork
 
 T = TypeVar("T")
 
@@ -103,6 +109,23 @@ def _taken_meanwhile(error: RouteError, field: str) -> RouteRejected:
     return RouteRejected(error, {field: ["Another route took it meanwhile; try again."]})
 
 
+_TAKEN = {
+    RouteWrite.NAME_TAKEN: (RouteError.NAME_TAKEN, "name"),
+    RouteWrite.PREFIX_TAKEN: (RouteError.PREFIX_TAKEN, "path_prefix"),
+}
+
+
+def _lost_race(
+    routes: RouteRepository, route: Route, written: RouteWrite, *, replacing: str | None
+) -> RouteRejected:
+    """A write the store refused after the checks passed (a concurrent write came first): the
+    same answer as if this one had come second, whether or not the winner is still there."""
+    if written is RouteWrite.NOT_FOUND:  # removed meanwhile: never brought back
+        return RouteRejected(RouteError.NOT_FOUND)
+    error, field = _TAKEN[written]
+    return _checked(routes, route, replacing=replacing) or _taken_meanwhile(error, field)
+
+
 class CreateRoute:
     """Adds a route; every worker serves it within a second."""
 
@@ -118,13 +141,9 @@ class CreateRoute:
         rejected = _checked(self._routes, route, replacing=None)
         if rejected is not None:
             return Err(rejected)
-        if not self._routes.add(route):
-            # A concurrent create took the name or prefix after the check: the same answer as
-            # if this one had come second.
-            return Err(
-                _checked(self._routes, route, replacing=None)
-                or _taken_meanwhile(RouteError.NAME_TAKEN, "name")
-            )
+        written = self._routes.add(route)  # a concurrent create may take the name or prefix
+        if written is not RouteWrite.DONE:
+            return Err(_lost_race(self._routes, route, written, replacing=None))
         self._breaker.forget(route.name)  # left by a removed route of this name, if any
         self._notifier.routes_changed()
         return Ok(route)
@@ -165,43 +184,51 @@ class EnsureRoute:
 
 class UpdateRoute:
     """Changes some fields of a route. Its name is its identity: giving the current one is
-    allowed, giving another is refused (a rename is a new route and the removal of this one)."""
+    allowed, giving another is refused (a rename is a new route and the removal of this one).
+
+    The changes are merged into the route as stored, locked until they are written: changes
+    made at once end as if one had come after the other, none undoing another, and a route
+    removed and created again meanwhile is changed as it now is. Workers are told (and the
+    circuit dropped) once it is committed.
+    """
 
     def __init__(
-        self, *, routes: RouteRepository, notifier: RouteChangeNotifier, breaker: CircuitBreaker
+        self,
+        *,
+        routes: RouteRepository,
+        notifier: RouteChangeNotifier,
+        breaker: CircuitBreaker,
+        uow: UnitOfWork,
     ) -> None:
         self._routes = routes
         self._notifier = notifier
         self._breaker = breaker
+        self._uow = uow
 
     def execute(self, name: str, changes: RouteChanges) -> Result[Route, RouteRejected]:
-        current = self._routes.get(name)
-        if current is None:
-            return Err(RouteRejected(RouteError.NOT_FOUND))
-        if changes.name not in (None, name):
-            return Err(
-                RouteRejected(
-                    RouteError.INVALID,
-                    {"name": ["A route's name cannot change; create a new route instead."]},
-                )
-            )
-        updated = _changed(current, changes)
-        if isinstance(updated, RouteRejected):
-            return Err(updated)
-        if updated == current:
-            return Ok(current)  # nothing to write, and no worker needs to reload its table
-        rejected = _checked(self._routes, updated, replacing=name)
-        if rejected is not None:
-            return Err(rejected)
-        if not self._routes.update(updated):
-            # A concurrent change removed the route or took its new prefix after the check:
-            # the same answer as if this one had come second.
-            if self._routes.get(name) is None:
+        with self._uow:
+            current = self._routes.get_for_update(name)
+            if current is None:
                 return Err(RouteRejected(RouteError.NOT_FOUND))
-            return Err(
-                _checked(self._routes, updated, replacing=name)
-                or _taken_meanwhile(RouteError.PREFIX_TAKEN, "path_prefix")
-            )
+            if changes.name not in (None, name):
+                return Err(
+                    RouteRejected(
+                        RouteError.INVALID,
+                        {"name": ["A route's name cannot change; create a new route instead."]},
+                    )
+                )
+            updated = _changed(current, changes)
+            if isinstance(updated, RouteRejected):
+                return Err(updated)
+            if updated == current:
+                return Ok(current)  # nothing to write, and no worker needs to reload its table
+            rejected = _checked(self._routes, updated, replacing=name)
+            if rejected is not None:
+                return Err(rejected)
+            written = self._routes.update(updated)  # a concurrent write may take the new prefix
+            if written is not RouteWrite.DONE:
+                return Err(_lost_race(self._routes, updated, written, replacing=name))
+            self._uow.commit()
         if updated.upstream_url != current.upstream_url:
             self._breaker.forget(name)  # the old upstream's failures say nothing of the new one
         self._notifier.routes_changed()

@@ -7,7 +7,7 @@ in-memory fakes in tests/fakes/gateway.py. Nothing here imports a framework.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import NamedTuple, Protocol
 
 from core.domain.gateway.breaker import Admission, Circuit
@@ -19,6 +19,15 @@ from core.domain.shared.identity import Principal
 from core.domain.shared.result import Result
 
 
+class RouteWrite(Enum):
+    """How a route write ended; a race lost to another writer is an outcome, not an error."""
+
+    DONE = "done"
+    NAME_TAKEN = "name_taken"  # another route holds the name (it may be gone again already)
+    PREFIX_TAKEN = "prefix_taken"  # another route serves the prefix (it may be gone already)
+    NOT_FOUND = "not_found"  # the route to change is gone (it may have just been removed)
+
+
 class RouteRepository(Protocol):
     """Routes as stored in the gateway database."""
 
@@ -26,19 +35,26 @@ class RouteRepository(Protocol):
 
     def get(self, name: str) -> Route | None: ...
 
+    def get_for_update(self, name: str) -> Route | None:
+        """The stored route, which no other writer can change or remove until the unit of
+        work around this call ends."""
+        ...
+
     def name_taken(self, name: str) -> bool: ...
 
     def prefix_owner(self, prefix: str) -> str | None:
         """The name of the route that already uses `prefix`, if any."""
         ...
 
-    def add(self, route: Route) -> bool:
-        """Insert; False when its name or prefix is already taken (also under concurrency)."""
+    def add(self, route: Route) -> RouteWrite:
+        """Insert: DONE, or NAME_TAKEN / PREFIX_TAKEN with nothing written, whichever the
+        store refused it for (also under concurrency, whether or not that rival is still
+        there)."""
         ...
 
-    def update(self, route: Route) -> bool:
-        """Overwrite the route of that name; False when it is gone or its new prefix is taken
-        (also under concurrency). Never inserts: a route removed meanwhile stays removed."""
+    def update(self, route: Route) -> RouteWrite:
+        """Overwrite the route of that name: DONE, NOT_FOUND or PREFIX_TAKEN (also under
+        concurrency). Never inserts: a route removed meanwhile stays removed."""
         ...
 
     def delete(self, name: str) -> bool: ...

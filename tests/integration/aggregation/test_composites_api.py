@@ -15,7 +15,7 @@ from apps.aggregation.repositories import DjangoCompositeRepository
 from core.domain.aggregation.composite import Composite, Source
 from tests.factories.aggregation import CompositeFactory
 from tests.integration.aggregation.conftest import DATABASES
-from tests.integration.races import lock_waiters, poll
+from tests.integration.races import lock_waiters, lose_to_a_vanishing_winner, poll
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
 # Races need requests on their own connections, so these tests commit (and are flushed after).
@@ -363,6 +363,26 @@ def test_two_concurrent_creates_of_one_name_give_201_and_409(send):
     assert [r.status_code for r in responses] == [201, 409]
     assert responses[1].json()["code"] == "composite_exists"
     assert CompositeRow.objects.using(DB).filter(name="dash").count() == 1
+
+
+@racing
+def test_a_create_that_lost_to_a_composite_deleted_at_once_is_still_409(admin_headers):
+    # The unique index refused the create for the winner, which was then deleted before the
+    # create could look: it still lost the race (it used to re-raise: a 500).
+    repository = DjangoCompositeRepository()
+    answers = lose_to_a_vanishing_winner(
+        DB,
+        "aggregation_composite",
+        win=lambda: repository.add(Composite("dash", (Source("a", "http://h/"),))),
+        race=lambda: APIClient(raise_request_exception=False).post(
+            URL, definition(), format="json", **admin_headers
+        ),
+        vanish=lambda: repository.delete("dash"),
+    )
+    [created] = answers
+    assert created.status_code == 409, created.content
+    assert created.json()["code"] == "composite_exists"
+    assert not CompositeRow.objects.using(DB).exists()
 
 
 @racing

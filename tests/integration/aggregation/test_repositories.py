@@ -11,7 +11,9 @@ from apps.aggregation.repositories import (
     DjangoCompositeRepository,
 )
 from core.domain.aggregation.composite import AuthMode, Composite, Source
+from core.usecases.aggregation.ports import CompositeWrite
 from tests.integration.aggregation.conftest import DATABASES
+from tests.integration.races import lose_to_a_vanishing_winner
 
 pytestmark = pytest.mark.django_db(databases=DATABASES, transaction=True)
 
@@ -58,6 +60,21 @@ def test_a_broken_constraint_other_than_the_name_is_raised_not_taken_for_a_lost_
     with pytest.raises(IntegrityError):
         repo.replace("dash", replace(twice, name="board"))
     assert repo.get("dash") == DASH
+
+
+def test_a_rename_that_lost_the_name_to_a_composite_deleted_at_once_is_name_taken():
+    # Told by the index that refused it, not by looking again: the winner is gone by then.
+    repo = DjangoCompositeRepository()
+    repo.add(DASH)
+    answers = lose_to_a_vanishing_winner(
+        "aggregation",
+        "aggregation_composite",
+        win=lambda: repo.add(replace(DASH, name="board")),
+        race=lambda: repo.replace("dash", replace(DASH, name="board")),
+        vanish=lambda: repo.delete("board"),
+    )
+    assert answers == [CompositeWrite.NAME_TAKEN]
+    assert [c.name for c in repo.list()] == ["dash"]
 
 
 def test_definitions_are_served_from_the_cache_after_the_first_read(

@@ -29,6 +29,7 @@ from core.usecases.gateway.manage_routes import (
     SavedRoute,
     UpdateRoute,
 )
+from core.usecases.gateway.ports import RouteWrite
 from core.usecases.gateway.route_status import CircuitStatus, GetCircuitStatus, GetRouteStatus
 from tests.fakes.clock import FakeClock
 from tests.fakes.gateway import (
@@ -37,6 +38,7 @@ from tests.fakes.gateway import (
     FakeTrafficStats,
     InMemoryRouteRepository,
 )
+from tests.fakes.transactions import FakeUnitOfWork
 
 ORDERS = Route("orders", "/orders", "http://svc")
 
@@ -64,7 +66,9 @@ def test_create_refuses_invalid_duplicate_names_and_taken_prefixes():
 
 def test_update_changes_fields_keeps_the_name_and_checks_the_result():
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
-    update = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker())
+    update = UpdateRoute(
+        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
+    )
     changed = update.execute("orders", RouteChanges(timeout_ms=900, path_prefix="/o2/"))
     assert isinstance(changed, Ok)
     assert changed.value.path_prefix == "/o2"
@@ -90,7 +94,7 @@ def test_update_changes_fields_keeps_the_name_and_checks_the_result():
 def test_an_update_that_changes_nothing_writes_nothing(changes):
     repo, notifier, breaker = InMemoryRouteRepository(ORDERS), FakeNotifier(), FakeCircuitBreaker()
     breaker.circuits["orders"] = Circuit(CircuitState.OPEN, failures=5, opened_at=1.0)
-    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
+    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker, uow=FakeUnitOfWork())
     assert update.execute("orders", changes) == Ok(ORDERS)
     assert (repo.writes, notifier.changes) == (0, 0)
     assert breaker.circuits["orders"].state is CircuitState.OPEN
@@ -102,6 +106,7 @@ def test_update_merges_nested_policies_and_tells_a_kept_limit_from_a_removed_one
         routes=InMemoryRouteRepository(limited),
         notifier=FakeNotifier(),
         breaker=FakeCircuitBreaker(),
+        uow=FakeUnitOfWork(),
     )
     kept = update.execute("orders", RouteChanges(circuit_breaker=BreakerPatch(recovery_seconds=7)))
     assert kept.unwrap().rate_limit == RateLimitPolicy(10, 60, LimitKey.IP)
@@ -135,7 +140,7 @@ def test_a_new_removed_or_re_pointed_route_starts_with_a_closed_circuit():
     breaker.circuits["orders"] = OPEN  # left by an earlier route of that name
     assert CreateRoute(routes=repo, notifier=notifier, breaker=breaker).execute(ORDERS).is_ok()
     assert "orders" not in breaker.circuits
-    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
+    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker, uow=FakeUnitOfWork())
     breaker.circuits["orders"] = OPEN
     assert update.execute("orders", RouteChanges(timeout_ms=900, strip_prefix=False)).is_ok()
     assert breaker.circuits["orders"] == OPEN  # the same upstream: its failures still count
@@ -151,7 +156,7 @@ def test_refused_changes_leave_the_circuit_alone():
     breaker.circuits["orders"] = OPEN
     create = CreateRoute(routes=repo, notifier=notifier, breaker=breaker)
     assert create.execute(replace(ORDERS, path_prefix="/o2")).is_err()  # the name is taken
-    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker)
+    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker, uow=FakeUnitOfWork())
     assert update.execute("orders", RouteChanges(upstream_url="ftp://x")).is_err()
     assert DeleteRoute(routes=repo, notifier=notifier, breaker=breaker).execute("x").is_err()
     assert breaker.circuits["orders"] == OPEN
@@ -232,9 +237,9 @@ def test_a_create_that_loses_a_race_gets_the_answer_of_the_sequential_duplicate(
 def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_back():
     repo, notifier = InMemoryRouteRepository(ORDERS), FakeNotifier()
     repo.concurrently = lambda routes: routes.delete("orders")
-    result = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
-        "orders", RouteChanges(timeout_ms=900)
-    )
+    result = UpdateRoute(
+        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
+    ).execute("orders", RouteChanges(timeout_ms=900))
     assert result == Err(RouteRejected(RouteError.NOT_FOUND))
     assert repo.all() == []
     assert notifier.changes == 0
@@ -243,9 +248,9 @@ def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_ba
 def test_an_update_racing_for_a_prefix_gets_the_answer_of_the_sequential_conflict():
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
     repo.concurrently = lambda routes: routes.routes.update(b=Route("b", "/x", "http://b"))
-    result = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
-        "orders", RouteChanges(path_prefix="/x")
-    )
+    result = UpdateRoute(
+        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
+    ).execute("orders", RouteChanges(path_prefix="/x"))
     assert result == Err(
         RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": ["Route 'b' already serves it."]})
     )
@@ -253,29 +258,140 @@ def test_an_update_racing_for_a_prefix_gets_the_answer_of_the_sequential_conflic
     assert notifier.changes == 0
 
 
+def _update(repo, **collaborators):
+    """An `UpdateRoute` on `repo`, with fakes for the collaborators not given."""
+    collaborators.setdefault("notifier", FakeNotifier())
+    collaborators.setdefault("breaker", FakeCircuitBreaker())
+    collaborators.setdefault("uow", FakeUnitOfWork())
+    return UpdateRoute(routes=repo, **collaborators)
+
+
+def test_an_update_merges_into_the_route_as_stored_under_its_lock_and_commits():
+    # Another PATCH committed after this one's lock-free reads, before this one held the row:
+    # each keeps the other's change instead of writing back what it read before.
+    repo, uow = InMemoryRouteRepository(ORDERS), FakeUnitOfWork()
+    repo.concurrently = lambda routes: routes.routes.update(orders=replace(ORDERS, retries=2))
+    result = _update(repo, uow=uow).execute("orders", RouteChanges(timeout_ms=1234))
+    assert result == Ok(replace(ORDERS, retries=2, timeout_ms=1234))
+    assert repo.get("orders") == replace(ORDERS, retries=2, timeout_ms=1234)
+    assert (uow.commits, uow.rollbacks) == (1, 0)
+
+
+def test_an_update_of_a_route_removed_and_created_again_meanwhile_changes_the_new_one():
+    again = Route("orders", "/orders", "http://new", timeout_ms=7000, enabled=False)
+    repo = InMemoryRouteRepository(ORDERS)
+    repo.concurrently = lambda routes: routes.routes.update(orders=again)  # DELETE, then POST
+    assert _update(repo).execute("orders", RouteChanges(retries=2)) == Ok(replace(again, retries=2))
+    assert repo.all() == [replace(again, retries=2)]  # nothing of the removed route came back
+
+
+def test_whether_an_update_changes_anything_or_keeps_the_circuit_is_read_under_the_lock():
+    # Another PATCH moved the route to the replica (dropping the circuit), whose calls failed
+    # since; this PATCH asks for the replica too: nothing to write, and that circuit stays.
+    repo, breaker, notifier, uow = (
+        InMemoryRouteRepository(ORDERS),
+        FakeCircuitBreaker(),
+        FakeNotifier(),
+        FakeUnitOfWork(),
+    )
+    moved = replace(ORDERS, upstream_url="http://replica")
+
+    def moved_meanwhile(routes):
+        routes.routes["orders"] = moved
+        breaker.circuits["orders"] = OPEN
+
+    repo.concurrently = moved_meanwhile
+    update = _update(repo, breaker=breaker, notifier=notifier, uow=uow)
+    assert update.execute("orders", RouteChanges(upstream_url="http://replica")) == Ok(moved)
+    assert breaker.circuits["orders"] == OPEN
+    assert (repo.writes, notifier.changes, uow.commits) == (0, 0, 0)
+
+
+class _Watching:
+    """A notifier and a breaker that note whether the unit of work was open when called."""
+
+    def __init__(self, uow):
+        self.uow = uow
+        self.calls = []
+
+    def routes_changed(self):
+        self.calls.append(("routes_changed", self.uow.open, self.uow.commits))
+
+    def forget(self, route):
+        self.calls.append(("forget", self.uow.open, self.uow.commits))
+
+
+def test_an_update_drops_the_circuit_and_tells_the_workers_once_committed():
+    uow = FakeUnitOfWork()
+    watching = _Watching(uow)
+    update = _update(InMemoryRouteRepository(ORDERS), notifier=watching, breaker=watching, uow=uow)
+    assert update.execute("orders", RouteChanges(upstream_url="http://replica")).is_ok()
+    assert watching.calls == [("forget", False, 1), ("routes_changed", False, 1)]
+
+
+def test_a_refused_update_commits_nothing():
+    repo = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b"))
+    uow, notifier = FakeUnitOfWork(), FakeNotifier()
+    update = _update(repo, uow=uow, notifier=notifier)
+    assert update.execute("nope", RouteChanges(retries=1)).error.error is RouteError.NOT_FOUND
+    assert update.execute("orders", RouteChanges(timeout_ms=0)).error.error is RouteError.INVALID
+    assert update.execute("orders", RouteChanges(name="x")).error.error is RouteError.INVALID
+    taken = update.execute("orders", RouteChanges(path_prefix="/b"))
+    assert taken.error.error is RouteError.PREFIX_TAKEN
+    assert (uow.commits, uow.rollbacks, notifier.changes, repo.writes) == (0, 4, 0, 0)
+    assert repo.get("orders") == ORDERS
+
+
 class _RefusingRouteRepository(InMemoryRouteRepository):
-    """A store that refused the write for a rival that was removed again before the re-check."""
+    """A store whose unique index refused the write (`refusal`) for a rival that was removed
+    again before the use case could look."""
+
+    refusal = RouteWrite.NAME_TAKEN
 
     def add(self, route):
-        return False
+        return self.refusal
 
     def update(self, route):
-        return False
+        return self.refusal
 
 
-def test_a_refused_write_whose_rival_is_gone_again_is_still_a_conflict():
-    repo, notifier = _RefusingRouteRepository(ORDERS), FakeNotifier()
+@pytest.mark.parametrize(
+    ("refusal", "error", "field"),
+    [
+        (RouteWrite.NAME_TAKEN, RouteError.NAME_TAKEN, "name"),
+        (RouteWrite.PREFIX_TAKEN, RouteError.PREFIX_TAKEN, "path_prefix"),
+    ],
+    ids=["name", "prefix"],
+)
+def test_a_create_refused_for_a_rival_gone_again_is_still_that_conflict(refusal, error, field):
+    repo, notifier = _RefusingRouteRepository(), FakeNotifier()
+    repo.refusal = refusal
     created = CreateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
         Route("n", "/n", "http://n")
     )
-    assert created.error.error is RouteError.NAME_TAKEN
-    assert set(created.error.errors) == {"name"}
-    changed = UpdateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
-        "orders", RouteChanges(path_prefix="/y")
+    assert created == Err(
+        RouteRejected(error, {field: ["Another route took it meanwhile; try again."]})
     )
-    assert changed.error.error is RouteError.PREFIX_TAKEN
-    assert set(changed.error.errors) == {"path_prefix"}
     assert notifier.changes == 0
+
+
+def test_a_change_refused_for_a_rival_gone_again_is_still_a_conflict():
+    repo, notifier = _RefusingRouteRepository(ORDERS), FakeNotifier()
+    repo.refusal = RouteWrite.PREFIX_TAKEN
+    changed = UpdateRoute(
+        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
+    ).execute("orders", RouteChanges(path_prefix="/y"))
+    meanwhile = ["Another route took it meanwhile; try again."]
+    assert changed == Err(RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": meanwhile}))
+    assert notifier.changes == 0
+
+
+def test_a_change_the_store_finds_no_route_for_is_not_found_and_commits_nothing():
+    repo, uow = _RefusingRouteRepository(ORDERS), FakeUnitOfWork()
+    repo.refusal = RouteWrite.NOT_FOUND
+    changed = _update(repo, uow=uow).execute("orders", RouteChanges(retries=1))
+    assert changed == Err(RouteRejected(RouteError.NOT_FOUND))
+    assert (uow.commits, uow.rollbacks) == (0, 1)
 
 
 def test_ensure_creates_a_missing_route_once_and_refuses_a_taken_prefix():
