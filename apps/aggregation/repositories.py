@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from prometheus_client import Counter
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
+from apps.common.transactions import violated_unique
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceSummary
 from core.usecases.aggregation.ports import CompositeWrite
@@ -33,16 +34,13 @@ RECORD_FAILURES = Counter(
 
 
 # The name's unique index as PostgreSQL named it (0001_initial: a column's UNIQUE is named
-# <table>_<column>_key).
-_NAME_UNIQUE = "aggregation_composite_name_key"
+# <table>_<column>_key), and as the embedded SQLite reports it.
+_NAME_UNIQUE = frozenset({"aggregation_composite_name_key", "aggregation_composite.name"})
 
 
 def _name_was_taken(error: IntegrityError) -> bool:
-    """Whether the write was refused for the name, told by the constraint PostgreSQL names
-    (psycopg's diagnostics), not by looking again: the composite that holds it may be deleted
-    again by then, and the write still lost the race for it."""
-    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-    return constraint == _NAME_UNIQUE
+    """Whether the write was refused for the name (it lost a race for it)."""
+    return violated_unique(error) in _NAME_UNIQUE
 
 
 class DjangoCompositeRepository:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from apps.common.transactions import violated_unique
 from apps.gateway.models import RouteRow
 from core.domain.gateway.route import (
     AuthMode,
@@ -72,19 +73,19 @@ def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
 
 
 # The unique indexes as PostgreSQL named them (0001_routes: a column's UNIQUE is named
-# <table>_<column>_key). A write one of them refused lost a race for the name or the prefix.
+# <table>_<column>_key), and as the embedded SQLite reports them. A write one of them refused
+# lost a race for the name or the prefix.
 _UNIQUE = {
     "gateway_route_name_key": RouteWrite.NAME_TAKEN,
+    "gateway_route.name": RouteWrite.NAME_TAKEN,
     "gateway_route_path_prefix_key": RouteWrite.PREFIX_TAKEN,
+    "gateway_route.path_prefix": RouteWrite.PREFIX_TAKEN,
 }
 
 
 def _lost_race(error: IntegrityError) -> RouteWrite | None:
-    """What a refused write lost, told by the constraint PostgreSQL names (psycopg's
-    diagnostics), not by looking again: the winner may be removed again by then. None for any
-    other constraint."""
-    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-    return _UNIQUE.get(constraint or "")
+    """What a refused write lost; None for a violation that is no lost race."""
+    return _UNIQUE.get(violated_unique(error) or "")
 
 
 class DjangoRouteRepository:
