@@ -84,7 +84,8 @@ class ResetPassword:
 
     A weak new password leaves the token unused (the transaction rolls back), so the user can
     try again with the same email. Proving control of the mailbox also verifies the address
-    and lifts a lockout.
+    and lifts a lockout. The other reset links the user was mailed stop working: a link is
+    good for one password.
     """
 
     def __init__(
@@ -132,6 +133,7 @@ class ResetPassword:
             user.failed_logins, user.locked_until = 0, None
             user.revoke_tokens(now)
             self._users.save(user)
+            self._tokens.void(user.id, TokenPurpose.RESET, now)
             revocation = end_user_sessions(
                 user_id=user.id,
                 now=now,

@@ -177,6 +177,20 @@ def test_links_issued_at_once_leave_one_live(carol, path, purpose):
     assert _live_tokens(carol, purpose) == 1
 
 
+def test_a_used_reset_link_voids_the_others(alice):
+    _request_reset()()
+    first = last_mailed_token()
+    _request_reset()()
+    second = last_mailed_token()
+    # Both live, as two requests at once used to leave them.
+    OneTimeToken.objects.filter(user_id=alice.id).update(used_at=None)
+    assert _confirm(second, NEW)().status_code == 204
+    refused = _confirm(first)()
+    assert refused.status_code == 400, "the other link still reset the password"
+    assert refused.json()["code"] == "invalid_token"
+    assert login(APIClient(), "alice@example.com", NEW)
+
+
 def test_deleting_a_user_in_the_admin_while_her_reset_is_confirmed_both_finish(alice, admin_user):
     """The admin's delete action removed her links (Django deletes the rows that refer to a
     user before the user's row), then her row; a reset holding her row waited for a link."""
