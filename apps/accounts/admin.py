@@ -264,16 +264,26 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         """Deleting the row ends the user's sessions first, as logout-all does: the cache's
         revocation facts (what the gateway checks) would otherwise let their access tokens
         act for a user who no longer exists until they expire. (The API's soft delete,
-        status `deleted`, revokes them as every status change that leaves `active` does.)"""
+        status `deleted`, revokes them as every status change that leaves `active` does.)
+        Django's delete view is one transaction, so `LogoutAll`'s lock on the user's row holds
+        until the row is gone (why that matters: `delete_queryset`)."""
         wiring.logout_all().execute(str(obj.pk))
         super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        """The delete action: each user's sessions end first, as in `delete_model`."""
+        """The delete action: each user's sessions end first, as in `delete_model`, in one
+        transaction with the delete, as Django's delete view runs `delete_model`.
+
+        `LogoutAll` locks each user's row, and the lock holds until the row is gone: Django
+        deletes the rows that refer to a user (her reset links...) before hers, and a reset,
+        which locks the user's row and then its link (the lock order of `OneTimeTokens`),
+        deadlocked with a delete that took the link first. Users go in id order, so two
+        deletes at once queue instead of deadlocking too."""
         use_case = wiring.logout_all()
-        for user_id in queryset.values_list("id", flat=True):
-            use_case.execute(str(user_id))
-        super().delete_queryset(request, queryset)
+        with transaction.atomic(using=router.db_for_write(User)):
+            for user_id in queryset.order_by("pk").values_list("id", flat=True):
+                use_case.execute(str(user_id))
+            super().delete_queryset(request, queryset)
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""

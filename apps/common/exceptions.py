@@ -47,6 +47,10 @@ class ProblemError(drf.APIException):
 
 log = structlog.get_logger(__name__)
 DATABASE_RETRY_AFTER_SECONDS = 5
+# A deadlock (40P01) or serialization failure (40001) is no outage: the database undid the
+# request because it conflicted with another one at the same time, and run again it runs anew.
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+CONFLICT_RETRY_AFTER_SECONDS = 1
 
 _CODES: dict[type[drf.APIException], str] = {
     drf.ParseError: "malformed_request",
@@ -141,7 +145,18 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
             "Too many requests; try again later.",
             headers={"Retry-After": retry_after},
         )
-    if isinstance(exc, OperationalError | InterfaceError):  # a database is unreachable
+    if isinstance(exc, OperationalError | InterfaceError):
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)  # the driver's error, Django wraps
+        if sqlstate in _CONFLICT_SQLSTATES:
+            log.warning("database_conflict", sqlstate=sqlstate)
+            return _respond(
+                503,
+                "service_unavailable",
+                "The request conflicted with another one handled at the same time and was "
+                "undone; try again.",
+                headers={"Retry-After": str(CONFLICT_RETRY_AFTER_SECONDS)},
+            )
+        # Otherwise a database is unreachable.
         log.warning("database_unavailable", error=type(exc).__name__)
         return _respond(
             503,

@@ -58,6 +58,7 @@ class InMemoryUserRepository:
         if self.by_email(user.email) is not None:
             return False
         self.rows[user.id.value] = copy.deepcopy(user)
+        self.locked.append(user.id.value)  # a row just inserted is its transaction's alone
         return True
 
     def save(self, user: User) -> None:
@@ -150,12 +151,23 @@ class InMemorySessionRepository:
 
 
 class InMemoryOneTimeTokens:
-    def __init__(self) -> None:
+    """Given the world's users, remembers each write (`issue`, `consume`, `void`) made while
+    its user's row was not locked (`unlocked_writes`): every path locks the user's row before
+    it writes their tokens (the lock order, `OneTimeTokens`)."""
+
+    def __init__(self, users: InMemoryUserRepository | None = None) -> None:
         self.rows: dict[str, dict] = {}
+        self.unlocked_writes: list[tuple[str, UserId]] = []
+        self._users = users
+
+    def _writing(self, operation: str, user_id: UserId) -> None:
+        if self._users is not None and user_id.value not in self._users.locked:
+            self.unlocked_writes.append((operation, user_id))
 
     def issue(
         self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime, *, now: datetime
     ) -> str:
+        self._writing("issue", user_id)
         self.void(user_id, purpose, now)
         raw = f"tok-{len(self.rows)}"
         self.rows[raw] = {
@@ -169,6 +181,7 @@ class InMemoryOneTimeTokens:
     def consume(self, raw_token: str, purpose: TokenPurpose, now: datetime) -> UserId | None:
         user_id = self.peek(raw_token, purpose, now)
         if user_id is not None:
+            self._writing("consume", user_id)
             self.rows[raw_token]["used"] = True
         return user_id
 
@@ -179,6 +192,7 @@ class InMemoryOneTimeTokens:
         return row["user_id"]
 
     def void(self, user_id: UserId, purpose: TokenPurpose, now: datetime) -> None:
+        self._writing("void", user_id)
         for row in self.rows.values():
             if row["user_id"] == user_id and row["purpose"] == purpose:
                 row["used"] = True

@@ -170,7 +170,14 @@ class User:
         return self.locked_until is not None and now < self.locked_until
 
     def record_failed_login(self, now: datetime, policy: LockoutPolicy) -> bool:
-        """Count a wrong password; True when this failure locks the account."""
+        """Count a wrong password; True when this failure locks the account.
+
+        A failure seen while the account is locked counts for nothing: wrong passwords checked
+        at once all found it unlocked, and once one of them has locked it the others, recorded
+        after it, must neither lock it again (a lockout counted each time) nor extend the lock.
+        """
+        if self.is_locked(now):
+            return False
         if self.locked_until is not None and now >= self.locked_until:
             self.failed_logins = 0
             self.locked_until = None

@@ -62,6 +62,11 @@ class RequestPasswordReset:
             return Ok(None)
         now = self._clock.now()
         with self._uow:
+            # The user's row first (the lock order of `OneTimeTokens`): a concurrent request
+            # waits here, then voids the token this one issues.
+            locked = self._users.get_for_update(user.id)
+            if locked is None or locked.status == UserStatus.DELETED:  # deleted meanwhile
+                return Ok(None)
             token = self._tokens.issue(user.id, TokenPurpose.RESET, now + RESET_TTL, now=now)
             self._uow.commit()
         self._mailer.send_password_reset(user.email, token)
@@ -79,7 +84,8 @@ class ResetPassword:
 
     A weak new password leaves the token unused (the transaction rolls back), so the user can
     try again with the same email. Proving control of the mailbox also verifies the address
-    and lifts a lockout.
+    and lifts a lockout. The other reset links the user was mailed stop working: a link is
+    good for one password.
     """
 
     def __init__(
@@ -104,13 +110,18 @@ class ResetPassword:
         now = self._clock.now()
         # bcrypt is slow: only for a token that may work (nobody without one makes us hash,
         # and this endpoint has no rate limit), and before the row lock.
-        if self._tokens.peek(token, TokenPurpose.RESET, now) is None:
+        owner = self._tokens.peek(token, TokenPurpose.RESET, now)
+        if owner is None:
             return Err(ResetPasswordError.INVALID)
         new_hash = self._hasher.hash(new_password)
         with self._uow:
-            user_id = self._tokens.consume(token, TokenPurpose.RESET, now)
-            user = self._users.get_for_update(user_id) if user_id is not None else None
+            # The user's row, then the token (the lock order of `OneTimeTokens`): locked the
+            # other way round, a password change, which voids this token under the row
+            # lock, deadlocked with it. A token used or voided meanwhile is not consumed.
+            user = self._users.get_for_update(owner)
             if user is None or user.status == UserStatus.DELETED:
+                return Err(ResetPasswordError.INVALID)
+            if self._tokens.consume(token, TokenPurpose.RESET, now) is None:
                 return Err(ResetPasswordError.INVALID)
             rejected = password_problems(
                 self._policy, new_password, email=user.email.value, full_name=user.full_name
@@ -122,6 +133,7 @@ class ResetPassword:
             user.failed_logins, user.locked_until = 0, None
             user.revoke_tokens(now)
             self._users.save(user)
+            self._tokens.void(user.id, TokenPurpose.RESET, now)
             revocation = end_user_sessions(
                 user_id=user.id,
                 now=now,
@@ -154,12 +166,12 @@ class SealPasswordSet:
     def execute(self, user_id: str) -> Result[None, None]:
         now, user_id_ = self._clock.now(), UserId(user_id)
         with self._uow:
-            # Tokens first, then the user's row: the order `ResetPassword` takes its locks in.
-            self._tokens.void(user_id_, TokenPurpose.RESET, now)
+            # The user's row, then the tokens: the lock order of `OneTimeTokens`.
             user = self._users.get_for_update(user_id_)
             if user is not None:
                 user.revoke_tokens(now)
                 self._users.save(user)
+            self._tokens.void(user_id_, TokenPurpose.RESET, now)
             revocation = end_user_sessions(
                 user_id=user_id_, now=now, sessions=self._sessions, reason=SessionEnd.PASSWORD_SET
             )

@@ -196,7 +196,14 @@ class TokenPurpose(StrEnum):
 
 
 class OneTimeTokens(Protocol):
-    """Random single-use tokens, stored hashed; issuing one voids earlier ones of that purpose."""
+    """Random single-use tokens, stored hashed; issuing one voids earlier ones of that purpose.
+
+    Lock order: a unit of work writes a user's tokens (`issue`, `consume`, `void`) only once
+    it holds the user's row lock (`UserRepository.get_for_update`, `token_owner(lock=True)`,
+    or the row it has just added). Every path takes the user's row first and their tokens
+    after, so no two wait for each other's locks in a cycle (a deadlock), and two issuers of
+    one user run one after the other, the second voiding the first's token.
+    """
 
     def issue(
         self, user_id: UserId, purpose: TokenPurpose, expires_at: datetime, *, now: datetime

@@ -130,6 +130,7 @@ class ChangePassword:
             locked.password_hash = new_hash
             self._users.save(locked)
             now = self._clock.now()
+            # Under the user's row lock, the lock order of `OneTimeTokens`.
             self._tokens.void(user.id, TokenPurpose.RESET, now)
             revocation = end_other_sessions(
                 user_id=user.id, caller=principal, now=now, sessions=self._sessions

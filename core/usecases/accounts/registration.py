@@ -87,6 +87,8 @@ class RegisterUser:
         with self._uow:
             if not self._users.add(user):
                 return Err(RegisterError.EMAIL_TAKEN)
+            # The row just added is this unit of work's until it commits: it holds the user's
+            # row before it writes their token (the lock order of `OneTimeTokens`).
             token = self._tokens.issue(
                 user.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL, now=now
             )
@@ -111,11 +113,18 @@ class VerifyEmail:
         self._users, self._tokens, self._uow, self._clock = users, tokens, uow, clock
 
     def execute(self, token: str) -> Result[User, VerifyEmailError]:
+        now = self._clock.now()
+        owner = self._tokens.peek(token, TokenPurpose.VERIFY_EMAIL, now)
+        if owner is None:
+            return Err(VerifyEmailError.INVALID)
         with self._uow:
-            user_id = self._tokens.consume(token, TokenPurpose.VERIFY_EMAIL, self._clock.now())
-            user = self._users.get_for_update(user_id) if user_id is not None else None
+            # The user's row, then the token (the lock order of `OneTimeTokens`): a resend
+            # locks the row and then voids this token.
+            user = self._users.get_for_update(owner)
             if user is None or user.status == UserStatus.DELETED:
                 return Err(VerifyEmailError.INVALID)
+            if self._tokens.consume(token, TokenPurpose.VERIFY_EMAIL, now) is None:
+                return Err(VerifyEmailError.INVALID)  # used or voided meanwhile
             user.verify_email()
             self._users.save(user)
             self._uow.commit()
@@ -154,6 +163,11 @@ class ResendVerification:
             return Ok(None)
         now = self._clock.now()
         with self._uow:
+            # The user's row first (the lock order of `OneTimeTokens`): a concurrent resend
+            # waits here, then voids the token this one issues.
+            locked = self._users.get_for_update(user.id)
+            if locked is None or locked.email_verified or locked.status != UserStatus.ACTIVE:
+                return Ok(None)  # changed meanwhile
             token = self._tokens.issue(
                 user.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL, now=now
             )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 
+from core.domain.accounts.values import UserId
 from core.usecases.accounts.password_reset import RequestPasswordReset, ResetPassword
 from tests.fakes.accounts import (
     FakeAccountEvents,
@@ -31,11 +33,12 @@ WEEK = timedelta(days=7)
 def world():
     clock = FakeClock()
     uow, sessions = FakeUnitOfWork(), InMemorySessionRepository()
+    users = InMemoryUserRepository(sessions=sessions)
     return SimpleNamespace(
         clock=clock,
-        users=InMemoryUserRepository(sessions=sessions),
+        users=users,
         sessions=sessions,
-        tokens=InMemoryOneTimeTokens(),
+        tokens=InMemoryOneTimeTokens(users),
         hasher=FakePasswordHasher(),
         policy=FakePasswordPolicy(),
         issuer=FakeTokenIssuer(clock),
@@ -52,6 +55,15 @@ def alice(world):
     user = make_user(world.clock)
     world.users.add(user)
     return user
+
+
+def unlocked_token_writes(world, action: Callable[[], object]) -> list[tuple[str, UserId]]:
+    """The one-time-token writes `action()` made before it had locked their user's row: every
+    path locks the user's row first and writes their tokens after (`OneTimeTokens`), so two
+    paths never wait for each other's locks in a cycle."""
+    world.users.locked, world.tokens.unlocked_writes = [], []
+    action()
+    return world.tokens.unlocked_writes
 
 
 def request_password_reset(w):

@@ -129,6 +129,16 @@ def test_a_lock_counted_while_the_right_password_was_hashed_still_holds(world, a
     assert world.sessions.rows == {}
 
 
+def test_wrong_passwords_checked_at_once_lock_the_account_once(world, alice):
+    # 19 wrong passwords checked before any of them was counted: each is recorded under the
+    # row lock, one after the other, and only the one that reaches the threshold locks.
+    now = world.clock.now()
+    for _ in range(19):
+        assert record_failed_login(world).execute(alice.id, now).is_ok()
+    assert world.events.events == ["locked_out"]
+    assert world.users.get(alice.id).locked_until == now + LockoutPolicy().lock_for
+
+
 def test_recording_a_failure_of_a_vanished_user_does_nothing(world):
     ghost = UserId("00000000-0000-0000-0000-000000000001")
     assert record_failed_login(world).execute(ghost, world.clock.now()).is_ok()

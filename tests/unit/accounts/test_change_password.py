@@ -13,7 +13,7 @@ from core.usecases.accounts.profile import (
     ChangePassword,
     ChangePasswordError,
 )
-from tests.unit.accounts.conftest import WEEK
+from tests.unit.accounts.conftest import WEEK, unlocked_token_writes
 
 
 def session(world, user, jti):
@@ -213,3 +213,17 @@ def test_a_refused_change_leaves_a_reset_token_working(world, alice):
     )
     assert wrong == Err(ChangePasswordError.INVALID_CREDENTIALS)
     assert world.tokens.peek(reset, TokenPurpose.RESET, world.clock.now()) == alice.id
+
+
+def test_the_reset_tokens_are_voided_under_the_users_row_lock(world, alice):
+    # The lock order every path that writes a user's one-time tokens keeps: the user's row
+    # first (a reset locked its token first and deadlocked with this change).
+    changing = change(world)
+
+    def run():
+        result = changing.execute(
+            principal(world, alice), current_password="s3cret-pass", new_password="brand-new-1"
+        )
+        assert result.is_ok()
+
+    assert unlocked_token_writes(world, run) == []

@@ -73,6 +73,17 @@ def test_lockout_after_repeated_failures_and_its_expiry():
     assert (user.failed_logins, user.locked_until, user.last_login_at) == (0, None, later)
 
 
+def test_a_failure_recorded_while_locked_neither_counts_nor_extends_the_lock():
+    # Wrong passwords checked at once all find the account unlocked; the lock lands with one
+    # of them, and the others, recorded after it, must not lock it again and again.
+    user = make_user(clock)
+    policy = LockoutPolicy(max_failures=3, lock_for=timedelta(minutes=5))
+    now = clock.now()
+    locks = [user.record_failed_login(now + timedelta(seconds=i), policy) for i in range(19)]
+    assert locks == [False, False, True] + [False] * 16
+    assert (user.failed_logins, user.locked_until) == (0, now + timedelta(seconds=2, minutes=5))
+
+
 def test_revoking_tokens_sets_the_cut_off():
     user = make_user(clock)
     user.revoke_tokens(clock.now())

@@ -8,6 +8,7 @@ from core.domain.accounts.passwords import (
 )
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.registration import RegisterError, RegisterUser, Registration
+from tests.unit.accounts.conftest import unlocked_token_writes
 
 
 def use_case(w):
@@ -71,3 +72,11 @@ def test_a_password_longer_than_login_takes_is_refused(world):
     result = use_case(world).execute(Registration("new@x.io", too_long))
     assert result == Err(PasswordRejected((TOO_LONG_MESSAGE,)))
     assert use_case(world).execute(Registration("new@x.io", too_long[:MAX_PASSWORD_LENGTH])).is_ok()
+
+
+def test_the_verification_token_is_issued_for_the_row_just_inserted(world):
+    # A row this unit of work inserted is its own until it commits: the user's row is held
+    # before their token is written, the lock order of every path.
+    register = use_case(world)
+    run = lambda: register.execute(Registration("new@x.io", "good-enough-1")).unwrap()  # noqa: E731
+    assert unlocked_token_writes(world, run) == []

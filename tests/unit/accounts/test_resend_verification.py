@@ -1,8 +1,13 @@
 """ResendVerification."""
 
+from dataclasses import replace
+
+import pytest
+
 from core.domain.accounts.user import UserStatus
 from core.usecases.accounts.registration import ResendVerification, VerifyEmail
-from tests.fakes.accounts import make_user
+from tests.fakes.accounts import InMemoryEmailQuota, make_user
+from tests.unit.accounts.conftest import unlocked_token_writes
 
 
 def verify(w):
@@ -53,3 +58,41 @@ def test_addresses_without_an_email_to_send_spend_no_budget(world, alice):
     for email in ("alice@example.com", "gone@example.com", "x@y.io", "bad"):
         assert resend(world).execute(email).is_ok()
     assert world.quota.taken == {}
+
+
+def test_issuing_locks_the_user_first(world):
+    # Resends of one address run one after the other behind the user's row, so each one's
+    # void sees the token the last one issued: one live verification link at a time.
+    user = unverified(world, email="new@example.com")
+    sending = resend(world)
+    assert unlocked_token_writes(world, lambda: sending.execute("new@example.com")) == []
+    assert world.users.locked == [user.id.value]
+
+
+class _ChangedWhileSpending(InMemoryEmailQuota):
+    """Spends the budget; meanwhile the account is verified, suspended or removed."""
+
+    def __init__(self, world, user, change) -> None:
+        super().__init__()
+        self._world, self._user, self._change = world, user, change
+
+    def take(self, to):
+        self._change(self._world, self._user)
+        return super().take(to)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda w, u: w.users.save(replace(u, email_verified=True)),
+        lambda w, u: w.users.save(replace(u, status=UserStatus.SUSPENDED)),
+        lambda w, u: w.users.rows.pop(u.id.value),
+    ],
+    ids=["verified", "suspended", "removed"],
+)
+def test_an_account_changed_before_its_row_was_locked_is_mailed_nothing(world, change):
+    user = unverified(world, email="new@example.com")
+    world.quota = _ChangedWhileSpending(world, user, change)
+    assert resend(world).execute("new@example.com").is_ok()
+    assert world.mailer.sent == []
+    assert world.tokens.rows == {}

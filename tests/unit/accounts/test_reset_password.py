@@ -7,7 +7,13 @@ from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err
 from core.usecases.accounts.password_reset import ResetPasswordError
-from tests.unit.accounts.conftest import WEEK, request_password_reset, reset_password
+from core.usecases.accounts.ports import TokenPurpose
+from tests.unit.accounts.conftest import (
+    WEEK,
+    request_password_reset,
+    reset_password,
+    unlocked_token_writes,
+)
 
 
 def test_reset_sets_the_password_verifies_unlocks_and_ends_sessions(world, alice):
@@ -61,3 +67,39 @@ def test_a_token_that_cannot_work_costs_no_hash(world, alice):
     world.clock.advance(hours=2)  # the real token, expired
     assert reset_password(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)
     assert world.hasher.hashes == hashes
+
+
+def test_reset_locks_the_user_before_it_uses_the_token(world, alice):
+    # The lock order of every path that writes a user's one-time tokens: the user's row
+    # first. A reset that locked its token first deadlocked with a password change.
+    request_password_reset(world).execute("alice@example.com")
+    token = world.mailer.sent[-1][2]
+    reset = reset_password(world)
+    assert unlocked_token_writes(world, lambda: reset.execute(token, "brand-new-1")) == []
+    assert world.users.locked == [alice.id.value]
+
+
+def test_a_used_reset_link_voids_the_others(world, alice):
+    request_password_reset(world).execute("alice@example.com")
+    request_password_reset(world).execute("alice@example.com")
+    first, second = (token for _, _, token in world.mailer.sent)
+    world.tokens.rows[first]["used"] = False  # both live, as two requests at once left them
+    verification = world.tokens.issue(
+        alice.id,
+        TokenPurpose.VERIFY_EMAIL,
+        world.clock.now() + WEEK,
+        now=world.clock.now(),
+    )
+    assert reset_password(world).execute(second, "brand-new-1").is_ok()
+    assert reset_password(world).execute(first, "brand-new-2") == Err(ResetPasswordError.INVALID)
+    assert world.hasher.verify("brand-new-1", world.users.get(alice.id).password_hash)
+    # Only the reset links: a verification link is for another purpose.
+    now = world.clock.now()
+    assert world.tokens.peek(verification, TokenPurpose.VERIFY_EMAIL, now) == alice.id
+
+
+def test_a_user_deleted_after_the_token_was_checked_resets_nothing(world, alice):
+    request_password_reset(world).execute("alice@example.com")
+    token = world.mailer.sent[-1][2]
+    del world.users.rows[alice.id.value]  # the row gone (Django admin's hard delete)
+    assert reset_password(world).execute(token, "brand-new-1") == Err(ResetPasswordError.INVALID)

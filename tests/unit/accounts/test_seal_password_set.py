@@ -7,6 +7,7 @@ from core.domain.shared.result import Ok
 from core.usecases.accounts.password_reset import SealPasswordSet
 from core.usecases.accounts.ports import TokenPurpose
 from tests.fakes.accounts import make_user
+from tests.unit.accounts.conftest import unlocked_token_writes
 from tests.unit.accounts.sessions import login
 
 
@@ -59,3 +60,12 @@ def test_a_vanished_user_still_gets_the_cut_off(world):
     assert seal(world).execute("00000000-0000-0000-0000-000000000001") == Ok(None)
     assert world.revocations.cutoffs
     assert world.uow.commits == 1
+
+
+def test_the_users_row_is_locked_before_the_reset_tokens_are_voided(world, alice):
+    # The lock order every path that writes a user's one-time tokens keeps: the user's row
+    # first. Tokens first deadlocked with a password change, which locks the row and then
+    # voids the same tokens.
+    sealing = seal(world)
+    assert unlocked_token_writes(world, lambda: sealing.execute(alice.id.value)) == []
+    assert world.users.locked == [alice.id.value]
