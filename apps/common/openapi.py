@@ -29,7 +29,7 @@ from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
 from apps.common.apiviews import PlatformAPIView, PlatformGenericAPIView
-from apps.common.exceptions import DATABASE_RETRY_AFTER_SECONDS
+from apps.common.exceptions import CONFLICT_RETRY_AFTER_SECONDS, DATABASE_RETRY_AFTER_SECONDS
 from apps.common.problems import PROBLEM_CONTENT_TYPE
 from apps.common.serializers import RejectsUnknownFields
 from core.domain.shared.identity import TokenError
@@ -106,7 +106,8 @@ RETRY_AFTER_HEADER = {
         "schema": {"type": "integer"},
         "description": (
             f"Seconds to wait before trying again ({DATABASE_RETRY_AFTER_SECONDS} while a "
-            "database is unreachable)."
+            f"database is unreachable, {CONFLICT_RETRY_AFTER_SECONDS} after the request "
+            "conflicted with another one and was undone)."
         ),
     }
 }
