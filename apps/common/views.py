@@ -35,7 +35,7 @@ from apps.common.clientip import client_ip, within
 from apps.common.hosts import HOST_NOT_ALLOWED
 from apps.common.metrics import exposition
 from apps.common.openapi import problems
-from apps.common.problems import problem_response
+from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_response
 
 log = structlog.get_logger(__name__)
 
@@ -84,14 +84,26 @@ ReadinessCheck = inline_serializer(
         ),
     },
 )
+_CHECKS_FIELD = {
+    "checks": serializers.DictField(
+        child=ReadinessCheck,
+        help_text="By check: `database:<alias>` for every database alias, and `cache`.",
+    )
+}
 Readiness = inline_serializer(
-    name="Readiness",
+    name="Readiness", fields={"status": _status_field("ok"), **_CHECKS_FIELD}
+)
+# A failed readiness is an error like any other (API.md: a problem document), which carries
+# each check's result, as the 502 `source_failed` problem carries a run's answer.
+ReadinessProblem = inline_serializer(
+    name="ReadinessProblem",
     fields={
-        "status": _status_field("ok", "unavailable"),
-        "checks": serializers.DictField(
-            child=ReadinessCheck,
-            help_text="By check: `database:<alias>` for every database alias, and `cache`.",
-        ),
+        "type": serializers.CharField(),
+        "title": serializers.CharField(),
+        "status": serializers.IntegerField(),
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(help_text="`service_unavailable`."),
+        **_CHECKS_FIELD,
     },
 )
 
@@ -171,8 +183,10 @@ class ReadinessView(OperationalView):
         tags=[OPERATIONS_TAG],
         responses={
             200: OpenApiResponse(Readiness, description="Every check is `ok`."),
-            503: OpenApiResponse(
-                Readiness, description="A check failed; each check's result says which."
+            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ReadinessProblem,
+                description="`service_unavailable`: a check failed; each check's result says "
+                "which.",
             ),
         },
     )
@@ -183,11 +197,16 @@ class ReadinessView(OperationalView):
         }
         checks["cache"] = _check_cache
         checks = _run_checks(checks, settings.READINESS_TIMEOUT_SECONDS)
-        ready = all(result["status"] == "ok" for result in checks.values())
-        return Response(
-            {"status": "ok" if ready else "unavailable", "checks": checks},
-            status=200 if ready else 503,
-        )
+        failed = [name for name, result in checks.items() if result["status"] != "ok"]
+        if failed:
+            verb = "is" if len(failed) == 1 else "are"
+            return problem_response(
+                503,
+                "service_unavailable",
+                f"Not ready: {', '.join(failed)} {verb} unavailable.",
+                extra={"checks": checks},
+            )
+        return Response({"status": "ok", "checks": checks})
 
 
 class MetricsView(OperationalView):

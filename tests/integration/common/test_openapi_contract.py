@@ -109,9 +109,11 @@ def test_health_readiness_and_metrics_are_documented_with_every_status(schema):
     health = paths["/health"]["get"]["responses"]
     assert follow(schema, health["200"]["content"]["application/json"]["schema"])["properties"]
     ready = paths["/health/ready"]["get"]["responses"]
-    for status in ("200", "503"):
-        body = follow(schema, ready[status]["content"]["application/json"]["schema"])
+    for status, media in (("200", "application/json"), ("503", "application/problem+json")):
+        body = follow(schema, ready[status]["content"][media]["schema"])
         assert {"status", "checks"} <= set(body["properties"]), status
+    problem = follow(schema, ready["503"]["content"]["application/problem+json"]["schema"])
+    assert {"type", "title", "detail", "code"} <= set(problem["properties"])
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
     for path in ("/health", "/health/ready", "/metrics"):
         operation = paths[path]["get"]

@@ -67,11 +67,14 @@ def test_readiness_checks_every_database_and_the_cache(client):
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
-def test_readiness_is_503_when_the_cache_is_down(client, redis_down):
+def test_readiness_is_a_503_problem_naming_each_check_when_the_cache_is_down(client, redis_down):
+    # API.md: every error is a problem document; readiness's 503 carries each check's result.
     response = client.get("/health/ready")
     assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
     body = response.json()
-    assert body["status"] == "unavailable"
+    assert (body["status"], body["code"]) == (503, "service_unavailable")
+    assert body["detail"] == "Not ready: cache is unavailable."
     assert body["checks"]["cache"]["status"] == "unavailable"
     assert body["checks"]["database:default"]["status"] == "ok"
 
