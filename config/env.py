@@ -48,6 +48,8 @@ def env_redis_url(name: str) -> str | None:
     raw = env_optional(name)
     if raw is None:
         return None
+    # Imported here: settings read this module before anything else, and only a deployment
+    # with Redis needs redis-py's parser.
     from urllib.parse import urlsplit
 
     from redis.connection import parse_url

@@ -58,18 +58,19 @@ class KeyedTokenBackend(TokenBackend):
 
     def __init__(self, base: TokenBackend, key_id: str) -> None:
         super().__init__(
-            base.algorithm,
-            base.signing_key,
-            base.verifying_key,
-            base.audience,
-            base.issuer,
-            None,
-            base.leeway,
-            base.json_encoder,
+            algorithm=base.algorithm,
+            signing_key=base.signing_key,
+            verifying_key=base.verifying_key,
+            audience=base.audience,
+            issuer=base.issuer,
+            leeway=base.leeway,
+            json_encoder=base.json_encoder,
         )
         self.key_id = key_id
 
     def encode(self, payload: dict[str, Any]) -> str:
+        # simplejwt's own `encode` (aud and iss added, then signed) with the header it cannot
+        # be given; tests/e2e/accounts/test_rs256.py checks the result against the JWKS.
         claims = payload.copy()
         if self.audience is not None:
             claims["aud"] = self.audience

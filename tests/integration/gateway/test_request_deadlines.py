@@ -472,13 +472,8 @@ def test_a_file_answer_the_client_stops_reading_is_cut_like_any_other(
         start_response("200 OK", [("Content-Length", str(size))])
         return environ["wsgi.file_wrapper"](big.open("rb"))
 
-    # As config/gunicorn.py sets it, if it does (gunicorn reads any value as "no sendfile").
-    settings = {
-        name: getattr(config.gunicorn, name)
-        for name in ["sendfile"]
-        if hasattr(config.gunicorn, name)
-    }
-    worker = make_worker(body_timeout="0.2", **settings)
+    # As config/gunicorn.py sets it (gunicorn reads any value as "no sendfile").
+    worker = make_worker(body_timeout="0.2", sendfile=config.gunicorn.sendfile)
     worker.wsgi = app
     monkeypatch.setattr(worker.log, "access", lambda *args: None, raising=False)
     conn, client = connect(worker)
