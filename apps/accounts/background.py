@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import structlog
 from django.db import InterfaceError, OperationalError, connections
 
+from apps.common.exceptions import conflict_sqlstate
 from core.domain.accounts.values import UserId
 
 log = structlog.get_logger(__name__)
@@ -54,13 +55,19 @@ def submit(work: Callable[..., Any], *args: Any) -> Future[Any]:
 
 def _logged(event: str, make: Callable[[], Any], *args: Any) -> None:
     """`make().execute(*args)` on a pool thread. Nobody waits for its answer, so a failure is
-    logged as `event` (never the address): a database outage as a warning naming the error, as
-    the request path logs `database_unavailable`, anything else with its traceback. The
-    thread's own database connections are closed."""
+    logged as `event` (never the address): a deadlock or serialization failure lost to another
+    transaction (these use cases take row locks) as a warning with `reason` database_conflict
+    and its sqlstate, a database outage as one with `reason` database_unavailable naming the
+    error, as the request path logs them, anything else with its traceback. The thread's own
+    database connections are closed."""
     try:
         make().execute(*args)
-    except (OperationalError, InterfaceError) as error:  # a database is unreachable
-        log.warning(event, error=type(error).__name__)
+    except (OperationalError, InterfaceError) as error:
+        sqlstate = conflict_sqlstate(error)
+        if sqlstate is not None:
+            log.warning(event, reason="database_conflict", sqlstate=sqlstate)
+        else:  # a database is unreachable
+            log.warning(event, reason="database_unavailable", error=type(error).__name__)
     except Exception:
         log.exception(event)
     finally:

@@ -16,12 +16,23 @@ from django.db.models.functions import Cast
 
 from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
+from apps.common.transactions import violated_unique
 from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email, PasswordHash, UserId, email_query_spellings
 from core.usecases.accounts.ports import TokenOwner, TokenPurpose, UserPage, UserQuery
 
 DB = "default"
+
+# The email's unique index as PostgreSQL named it (0001_initial: a column's UNIQUE is named
+# <table>_<column>_key), and as the embedded SQLite reports it. An insert it refused lost the
+# address to another account; any other violation (the primary key, a CHECK) is no such answer.
+_EMAIL_UNIQUE = frozenset({"accounts_user_email_key", "accounts_user.email"})
+
+
+def _email_taken(error: IntegrityError) -> bool:
+    """Whether `error` is the email's unique constraint refusing the write."""
+    return violated_unique(error) in _EMAIL_UNIQUE
 
 
 def _to_domain(row: UserRow) -> User:
@@ -100,8 +111,10 @@ class DjangoUserRepository:
         try:
             with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
                 row.save(using=DB, force_insert=True)
-        except IntegrityError:
-            return False
+        except IntegrityError as error:
+            if _email_taken(error):
+                return False
+            raise
         return True
 
     def save(self, user: User) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
@@ -51,6 +51,16 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 # request because it conflicted with another one at the same time, and run again it runs anew.
 _CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 CONFLICT_RETRY_AFTER_SECONDS = 1
+
+
+def conflict_sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a deadlock (40P01) or serialization failure (40001) behind `exc`, a
+    database error as Django wraps the driver's; None for anything else (an outage, a bug)."""
+    if not isinstance(exc, DatabaseError):
+        return None
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate if sqlstate in _CONFLICT_SQLSTATES else None
+
 
 _CODES: dict[type[drf.APIException], str] = {
     drf.ParseError: "malformed_request",
@@ -146,8 +156,8 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
             headers={"Retry-After": retry_after},
         )
     if isinstance(exc, OperationalError | InterfaceError):
-        sqlstate = getattr(exc.__cause__, "sqlstate", None)  # the driver's error, Django wraps
-        if sqlstate in _CONFLICT_SQLSTATES:
+        sqlstate = conflict_sqlstate(exc)
+        if sqlstate is not None:
             log.warning("database_conflict", sqlstate=sqlstate)
             return _respond(
                 503,

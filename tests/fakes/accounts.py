@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -25,17 +26,29 @@ from tests.fakes.transactions import FakeUnitOfWork
 
 
 class InMemoryUserRepository:
+    """Users in a dict, unique by email like the table. `concurrently`, when set, runs once
+    just before the next locked read (`get_for_update`) or write, whichever comes first:
+    another writer's change (an admin's) landing after a use case's lock-free reads. A use
+    case that locks the user's row meets it there, as it would wait for that writer."""
+
     def __init__(self, *users: User, sessions: InMemorySessionRepository | None = None) -> None:
         self.rows: dict[str, User] = {u.id.value: copy.deepcopy(u) for u in users}
         self.locked: list[str] = []
         self.sessions = sessions
         self.saves = 0
+        self.concurrently: Callable[[InMemoryUserRepository], None] | None = None
+
+    def _interleave(self) -> None:
+        change, self.concurrently = self.concurrently, None
+        if change is not None:
+            change(self)
 
     def get(self, user_id: UserId) -> User | None:
         user = self.rows.get(user_id.value)
         return copy.deepcopy(user) if user else None
 
     def get_for_update(self, user_id: UserId) -> User | None:
+        self._interleave()
         self.locked.append(user_id.value)
         return self.get(user_id)
 
@@ -55,6 +68,7 @@ class InMemoryUserRepository:
         return copy.deepcopy(found[0]) if found else None
 
     def add(self, user: User) -> bool:
+        self._interleave()
         if self.by_email(user.email) is not None:
             return False
         self.rows[user.id.value] = copy.deepcopy(user)
@@ -62,6 +76,7 @@ class InMemoryUserRepository:
         return True
 
     def save(self, user: User) -> None:
+        self._interleave()
         self.saves += 1
         self.rows[user.id.value] = copy.deepcopy(user)
 

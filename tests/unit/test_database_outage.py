@@ -35,3 +35,34 @@ def test_a_request_the_database_undid_for_another_says_so(raised, caplog):
     [record] = [r for r in caplog.records if r.name == "apps.common.exceptions"]
     assert (record.levelname, record.msg["event"]) == ("WARNING", "database_conflict")
     assert record.msg["sqlstate"] == raised.sqlstate
+
+
+def _wrapped(raised):
+    """`raised` as the driver raises it, wrapped as Django wraps it (an `OperationalError`)."""
+    from django.db import OperationalError, connections
+
+    with pytest.raises(OperationalError) as wrapped, connections["default"].wrap_database_errors:
+        raise raised("undone")
+    return wrapped.value
+
+
+@pytest.mark.parametrize("raised", [DeadlockDetected, SerializationFailure])
+def test_a_conflict_is_told_by_its_sqlstate(raised):
+    from apps.common.exceptions import conflict_sqlstate
+
+    assert conflict_sqlstate(_wrapped(raised)) == raised.sqlstate
+
+
+def test_an_outage_or_any_other_error_is_no_conflict():
+    from django.db import InterfaceError, OperationalError
+    from psycopg.errors import ConnectionTimeout
+
+    from apps.common.exceptions import conflict_sqlstate
+
+    for error in (
+        OperationalError("connection refused"),
+        InterfaceError("connection closed"),
+        _wrapped(ConnectionTimeout),
+        RuntimeError("40P01"),
+    ):
+        assert conflict_sqlstate(error) is None, error

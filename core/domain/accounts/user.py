@@ -100,6 +100,14 @@ class User:
         """Only active users with a verified email may log in."""
         return self.status == UserStatus.ACTIVE and self.email_verified
 
+    def may_reset_password(self) -> bool:
+        """Any account not deleted may be mailed a reset link (and use it)."""
+        return self.status != UserStatus.DELETED
+
+    def awaits_verification(self) -> bool:
+        """An active account whose address is not verified yet may be mailed a fresh link."""
+        return self.status == UserStatus.ACTIVE and not self.email_verified
+
     @property
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles

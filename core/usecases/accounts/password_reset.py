@@ -9,7 +9,6 @@ from enum import StrEnum
 
 from core.domain.accounts.passwords import PasswordRejected
 from core.domain.accounts.sessions import SessionEnd
-from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import Email, UserId
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import end_user_sessions
@@ -53,7 +52,7 @@ class RequestPasswordReset:
     def execute(self, email: str) -> Result[None, None]:
         address = Email.lookup(email)
         user = self._users.by_email(address) if address is not None else None
-        if user is None or user.status == UserStatus.DELETED:
+        if user is None or not user.may_reset_password():
             return Ok(None)
         # Before a token is issued: a new one voids the last, so a throttled request must not
         # issue one either, or it would void the token the owner was already mailed.
@@ -63,13 +62,15 @@ class RequestPasswordReset:
         now = self._clock.now()
         with self._uow:
             # The user's row first (the lock order of `OneTimeTokens`): a concurrent request
-            # waits here, then voids the token this one issues.
+            # waits here, then voids the token this one issues. What the row says now counts:
+            # an account deleted or given another address meanwhile is answered as an unknown
+            # address, so no link goes to an address the account no longer has.
             locked = self._users.get_for_update(user.id)
-            if locked is None or locked.status == UserStatus.DELETED:  # deleted meanwhile
+            if locked is None or not locked.may_reset_password() or locked.email != user.email:
                 return Ok(None)
-            token = self._tokens.issue(user.id, TokenPurpose.RESET, now + RESET_TTL, now=now)
+            token = self._tokens.issue(locked.id, TokenPurpose.RESET, now + RESET_TTL, now=now)
             self._uow.commit()
-        self._mailer.send_password_reset(user.email, token)
+        self._mailer.send_password_reset(locked.email, token)
         return Ok(None)
 
 
@@ -119,7 +120,7 @@ class ResetPassword:
             # other way round, a password change, which voids this token under the row
             # lock, deadlocked with it. A token used or voided meanwhile is not consumed.
             user = self._users.get_for_update(owner)
-            if user is None or user.status == UserStatus.DELETED:
+            if user is None or not user.may_reset_password():
                 return Err(ResetPasswordError.INVALID)
             if self._tokens.consume(token, TokenPurpose.RESET, now) is None:
                 return Err(ResetPasswordError.INVALID)

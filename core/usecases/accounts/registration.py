@@ -155,7 +155,7 @@ class ResendVerification:
     def execute(self, email: str) -> Result[None, None]:
         address = Email.lookup(email)
         user = self._users.by_email(address) if address is not None else None
-        if user is None or user.email_verified or user.status != UserStatus.ACTIVE:
+        if user is None or not user.awaits_verification():
             return Ok(None)
         # Before a token is issued: a new one voids the last one mailed.
         if not self._quota.take(user.email):
@@ -164,13 +164,15 @@ class ResendVerification:
         now = self._clock.now()
         with self._uow:
             # The user's row first (the lock order of `OneTimeTokens`): a concurrent resend
-            # waits here, then voids the token this one issues.
+            # waits here, then voids the token this one issues. What the row says now counts:
+            # an account verified, suspended or given another address meanwhile is answered as
+            # an unknown address, so no link goes to an address the account no longer has.
             locked = self._users.get_for_update(user.id)
-            if locked is None or locked.email_verified or locked.status != UserStatus.ACTIVE:
-                return Ok(None)  # changed meanwhile
+            if locked is None or not locked.awaits_verification() or locked.email != user.email:
+                return Ok(None)
             token = self._tokens.issue(
-                user.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL, now=now
+                locked.id, TokenPurpose.VERIFY_EMAIL, now + VERIFICATION_TTL, now=now
             )
             self._uow.commit()
-        self._mailer.send_verification(user.email, token)
+        self._mailer.send_verification(locked.email, token)
         return Ok(None)

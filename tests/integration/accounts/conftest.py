@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import wait
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +12,7 @@ from django.core import mail
 from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
-from apps.accounts import wiring
+from apps.accounts import background, wiring
 from apps.common.tokens import (
     REVOKED_JTI_KEY,
     REVOKED_SID_KEY,
@@ -26,6 +27,46 @@ from tests.fakes.clock import FakeClock
 def _mail_in_the_request(settings):
     """Send account emails inline so tests read `mail.outbox` right after the call."""
     settings.ACCOUNTS_EMAIL_IN_BACKGROUND = False
+
+
+class BackgroundWork:
+    """The tasks given to the accounts' background pools (each request's use case and the
+    emails those send in turn; the counts of failed logins), still run there as submitted."""
+
+    def __init__(self) -> None:
+        self.tasks = []
+
+    def watch(self, pool, monkeypatch) -> None:
+        """Note every task given to `pool` from now on."""
+        submit = pool.submit
+
+        def noted(*args, **kwargs):
+            task = submit(*args, **kwargs)
+            self.tasks.append(task)
+            return task
+
+        monkeypatch.setattr(pool, "submit", noted)
+
+    def finish(self, timeout=10):
+        """Wait until every task is done, those submitted meanwhile by others too."""
+        waited = 0
+        while waited < len(self.tasks):
+            waited = len(self.tasks)
+            _, running = wait(self.tasks[:waited], timeout=timeout)
+            assert not running, f"background work still running after {timeout} s"
+        for task in self.tasks:
+            task.result()  # a failure there fails the test
+
+
+@pytest.fixture
+def background_work(settings, monkeypatch):
+    """Account emails and login failure counts on the background pools, as in production,
+    with every task noted: `background_work.finish()` waits for them, no polling."""
+    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = True
+    work = BackgroundWork()
+    work.watch(background._pool(), monkeypatch)
+    work.watch(background._lockout_pool(), monkeypatch)
+    return work
 
 
 @pytest.fixture

@@ -31,8 +31,31 @@ def test_an_outage_in_the_background_is_a_warning_of_the_request_without_a_trace
     assert record.exc_info is None
     assert record.msg["event"] == "account_email_use_case_failed"
     assert record.msg["error"] == "OperationalError"
+    assert record.msg["reason"] == "database_unavailable"
     assert record.msg["request_id"] == "rid-bg"
     assert "d@example.com" not in str(record.msg)
+
+
+class Deadlock:
+    """Loses a deadlock, as a use case taking row locks on this pool can."""
+
+    def execute(self, email):
+        from django.db import connections
+        from psycopg.errors import DeadlockDetected
+
+        with connections["default"].wrap_database_errors:  # as Django wraps the driver's error
+            raise DeadlockDetected("deadlock detected")
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_deadlock_in_the_background_is_a_conflict_not_an_outage(caplog):
+    with caplog.at_level("INFO", logger="apps.accounts.background"):
+        assert InBackground(Deadlock, enabled=True).execute("f@example.com").result(10) is None
+    [record] = [r for r in caplog.records if r.name == "apps.accounts.background"]
+    assert (record.levelname, record.exc_info) == ("WARNING", None)
+    assert record.msg["event"] == "account_email_use_case_failed"
+    assert (record.msg["reason"], record.msg["sqlstate"]) == ("database_conflict", "40P01")
+    assert "f@example.com" not in str(record.msg)
 
 
 @pytest.mark.django_db(databases=["default"])

@@ -78,10 +78,17 @@ def _live_tokens(user: User, purpose: TokenPurpose) -> int:
 def _hold_user_then_run(user: User, first: Callable[[], Any], second: Callable[[], Any]):
     """Hold `user`'s row, start `first` and see it wait for the row, then `second` and see it
     wait too (for the row, or for a token `first` holds); let go, and answer both answers."""
+    lock = "SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE"
+    return _hold_then_run(lock, user.id, first, second)
+
+
+def _hold_then_run(lock: str, key: Any, first: Callable[[], Any], second: Callable[[], Any]):
+    """Hold the rows `lock` (a SELECT ... FOR UPDATE of `key`) locks, start `first` and see it
+    wait for them, then `second` and see it wait too; let go, and answer both answers."""
     with transaction.atomic(), connections["default"].cursor() as cursor:
-        cursor.execute("SELECT 1 FROM accounts_user WHERE id = %s FOR UPDATE", [user.id])
+        cursor.execute(lock, [key])
         one = in_thread(first)
-        poll(lambda: len(blocked_by_me(cursor)) == 1, "the first never waited for the user")
+        poll(lambda: len(blocked_by_me(cursor)) == 1, "the first never waited for the rows held")
         two = in_thread(second)
         poll(lambda: lock_waiters(cursor) == 2, "the second never waited")
     answers = []
@@ -205,19 +212,9 @@ def test_deleting_a_user_in_the_admin_while_her_reset_is_confirmed_both_finish(a
         body = {"action": "delete_selected", "_selected_action": [alice.id], "post": "yes"}
         return client.post("/admin/accounts/user/", body)
 
-    with transaction.atomic(), connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM accounts_one_time_token WHERE user_id = %s FOR UPDATE", [alice.id]
-        )
-        deleting = in_thread(delete)
-        poll(lambda: len(blocked_by_me(cursor)) == 1, "the delete never reached her links")
-        confirming = in_thread(_confirm(token))
-        poll(lambda: lock_waiters(cursor) == 2, "the reset never waited")
-    answers = []
-    for thread, answer in (deleting, confirming):
-        thread.join(timeout=30)
-        answers.append(answer[0])
-    deleted, reset = answers
+    # Her links held: the delete waits there, and the reset for her row the delete holds.
+    lock = "SELECT 1 FROM accounts_one_time_token WHERE user_id = %s FOR UPDATE"
+    deleted, reset = _hold_then_run(lock, alice.id, delete, _confirm(token))
     assert deleted.status_code == 302, deleted.content
     assert not User.objects.filter(pk=alice.id).exists()
     assert (reset.status_code, reset.json()["code"]) == (400, "invalid_token"), reset.content

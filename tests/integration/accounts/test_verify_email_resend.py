@@ -1,50 +1,13 @@
 """POST /api/v1/auth/verify-email/resend."""
 
-from concurrent.futures import wait
-
 import pytest
 from django.core import mail
 
-from apps.accounts import background
 from tests.factories.accounts import UserFactory
 from tests.integration.accounts.conftest import last_mailed_token
 from tests.integration.accounts.test_metrics import sample
 
 pytestmark = pytest.mark.django_db(databases=["default"])
-
-
-class BackgroundWork:
-    """The tasks given to the accounts' background pool (each request's use case, and the
-    emails those send in turn), still run there as submitted."""
-
-    def __init__(self, pool) -> None:
-        self._submit = pool.submit
-        self.tasks = []
-
-    def submit(self, *args, **kwargs):
-        task = self._submit(*args, **kwargs)
-        self.tasks.append(task)
-        return task
-
-    def finish(self, timeout=10):
-        """Wait until every task is done, those submitted meanwhile by others too."""
-        waited = 0
-        while waited < len(self.tasks):
-            waited = len(self.tasks)
-            _, running = wait(self.tasks[:waited], timeout=timeout)
-            assert not running, f"background work still running after {timeout} s"
-        for task in self.tasks:
-            task.result()  # a failure there fails the test
-
-
-@pytest.fixture
-def background_work(settings, monkeypatch):
-    """Account emails on the background pool, as in production, with every task noted."""
-    settings.ACCOUNTS_EMAIL_IN_BACKGROUND = True
-    pool = background._pool()
-    work = BackgroundWork(pool)
-    monkeypatch.setattr(pool, "submit", work.submit)
-    return work
 
 
 def register(client, email="new@example.com"):

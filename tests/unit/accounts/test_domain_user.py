@@ -181,3 +181,11 @@ def test_staff_may_use_django_admin_and_a_verification_can_be_taken_back():
     user.make_staff()
     user.unverify_email()
     assert (user.is_staff, user.email_verified, user.can_login()) == (True, False, False)
+
+
+@pytest.mark.parametrize("status", list(UserStatus))
+@pytest.mark.parametrize("verified", [False, True])
+def test_who_may_reset_a_password_and_who_awaits_verification(status, verified):
+    user = make_user(clock, status=status, email_verified=verified)
+    assert user.may_reset_password() is (status != UserStatus.DELETED)
+    assert user.awaits_verification() is (status == UserStatus.ACTIVE and not verified)

@@ -70,3 +70,21 @@ def test_an_account_deleted_before_its_row_was_locked_is_mailed_nothing(world, a
     assert request_password_reset(world).execute("alice@example.com").is_ok()
     assert world.mailer.sent == []
     assert world.tokens.rows == {}
+
+
+def _readdressed(user, email):
+    """An admin gives `user` the address `email` (between the use case's read and its lock)."""
+
+    def change(users):
+        users.save(replace(users.get(user.id), email=type(user.email)(email)))
+
+    return change
+
+
+def test_an_address_changed_before_the_row_was_locked_is_mailed_nothing(world, alice):
+    # The link would go to an address the account no longer has.
+    world.users.concurrently = _readdressed(alice, "alice@elsewhere.example")
+    assert request_password_reset(world).execute("alice@example.com").is_ok()
+    assert world.users.concurrently is None, "the change never landed"
+    assert world.mailer.sent == []
+    assert world.tokens.rows == {}

@@ -96,3 +96,17 @@ def test_an_account_changed_before_its_row_was_locked_is_mailed_nothing(world, c
     assert resend(world).execute("new@example.com").is_ok()
     assert world.mailer.sent == []
     assert world.tokens.rows == {}
+
+
+def test_an_address_changed_before_the_row_was_locked_is_mailed_nothing(world):
+    # The link would go to an address the account no longer has (and verify that one).
+    user = unverified(world, email="new@example.com")
+
+    def readdress(users):
+        users.save(replace(users.get(user.id), email=type(user.email)("new@elsewhere.example")))
+
+    world.users.concurrently = readdress
+    assert resend(world).execute("new@example.com").is_ok()
+    assert world.users.concurrently is None, "the change never landed"
+    assert world.mailer.sent == []
+    assert world.tokens.rows == {}
