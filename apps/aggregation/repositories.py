@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 from prometheus_client import Counter
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
-from apps.common.transactions import violated_unique
+from apps.common.integrity import violated_unique
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceSummary
 from core.usecases.aggregation.ports import CompositeWrite

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from apps.common.transactions import violated_unique
+from apps.common.integrity import violated_unique
 from apps.gateway.models import RouteRow
 from core.domain.gateway.route import (
     AuthMode,

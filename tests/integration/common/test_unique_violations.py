@@ -4,7 +4,7 @@ platform runs on (a lost race for a name is a 409, never a 500)."""
 import pytest
 from django.db import IntegrityError, transaction
 
-from apps.common.transactions import violated_unique
+from apps.common.integrity import violated_unique
 from apps.gateway.models import RouteRow
 
 
@@ -36,3 +36,14 @@ def test_sqlite_names_the_table_and_column(tmp_path):
 
 def test_other_violations_name_no_unique_constraint():
     assert violated_unique(IntegrityError("NOT NULL constraint failed: t.c")) is None
+
+
+@pytest.mark.django_db(databases=["gateway"])
+def test_a_postgresql_check_violation_is_no_unique_violation():
+    # psycopg names the constraint of a CHECK (23514) too: gateway_route_timeout_ms_check.
+    with pytest.raises(IntegrityError) as refused, transaction.atomic(using="gateway"):
+        RouteRow.objects.using("gateway").create(
+            name="a", path_prefix="/a", upstream_url="http://a", timeout_ms=-1
+        )
+    assert refused.value.__cause__.diag.constraint_name == "gateway_route_timeout_ms_check"
+    assert violated_unique(refused.value) is None
