@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from apps.common.integrity import violated_unique
+from apps.common.integrity import unique_field
 from apps.gateway.models import RouteRow
 from core.domain.gateway.route import (
     AuthMode,
@@ -72,20 +72,14 @@ def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
     return row
 
 
-# The unique indexes as PostgreSQL named them (0001_routes: a column's UNIQUE is named
-# <table>_<column>_key), and as the embedded SQLite reports them. A write one of them refused
-# lost a race for the name or the prefix.
-_UNIQUE = {
-    "gateway_route_name_key": RouteWrite.NAME_TAKEN,
-    "gateway_route.name": RouteWrite.NAME_TAKEN,
-    "gateway_route_path_prefix_key": RouteWrite.PREFIX_TAKEN,
-    "gateway_route.path_prefix": RouteWrite.PREFIX_TAKEN,
-}
+# The fields whose unique constraint refuses a write that lost a race for its value, however
+# the database spells the constraint (`unique_field` reads them from the model).
+_TAKEN = {"name": RouteWrite.NAME_TAKEN, "path_prefix": RouteWrite.PREFIX_TAKEN}
 
 
-def _lost_race(error: IntegrityError) -> RouteWrite | None:
-    """What a refused write lost; None for a violation that is no lost race."""
-    return _UNIQUE.get(violated_unique(error) or "")
+def _taken(error: IntegrityError) -> RouteWrite | None:
+    """What a refused write lost the race for; None for a violation that is no lost race."""
+    return _TAKEN.get(unique_field(error, RouteRow) or "")
 
 
 class DjangoRouteRepository:
@@ -121,7 +115,7 @@ class DjangoRouteRepository:
             with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
                 to_row(route).save(using=DB, force_insert=True)
         except IntegrityError as error:
-            lost = _lost_race(error)
+            lost = _taken(error)
             if lost is None:
                 raise  # a broken invariant (a CHECK constraint, ...), not a lost race
             return lost
@@ -135,7 +129,7 @@ class DjangoRouteRepository:
                     return RouteWrite.NOT_FOUND
                 to_row(route, row).save(using=DB, force_update=True)
         except IntegrityError as error:
-            lost = _lost_race(error)
+            lost = _taken(error)
             if lost is None:
                 raise  # a broken invariant (a CHECK constraint, ...), not a lost race
             return lost
