@@ -1,4 +1,5 @@
-"""Spans keep a request's path, not its query string (tracing on: config/telemetry.py).
+"""Tracing shared by the contexts: random trace and span ids, and spans that keep a request's
+path, not its query string (tracing on: config/telemetry.py).
 
 A query may carry a token, so the access log leaves it out, and so must the traces. Django's
 and the WSGI instrumentation record the whole request target (`http.target`, `http.url` in
@@ -9,6 +10,7 @@ hooks overwrite those attributes once the span has started (the SDK cannot remov
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,14 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
+
+
+class SecretsRandomHex:
+    """`RandomHex` on `secrets` (new trace and span ids)."""
+
+    def hex(self, nbytes: int) -> str:
+        return secrets.token_hex(nbytes)
+
 
 _TARGETS = ("http.target", "http.url", "url.full")  # the path (or URL) with the query after `?`
 REDACTED = "REDACTED"
