@@ -99,8 +99,8 @@ class DjangoRouteRepository:
         return route_to_domain(row) if row is not None else None
 
     def get_for_update(self, name: str) -> Route | None:
-        """Locks the route's row, as `update` does (inside a `DjangoUnitOfWork`: the lock
-        lasts until it ends)."""
+        """Locks the route's row until the `DjangoUnitOfWork` it is read in ends (`UpdateRoute`
+        reads it so, then writes it with `update`)."""
         row = self._rows().select_for_update().filter(name=name).first()
         return route_to_domain(row) if row is not None else None
 
@@ -122,18 +122,25 @@ class DjangoRouteRepository:
         return RouteWrite.DONE
 
     def update(self, route: Route) -> RouteWrite:
+        """One UPDATE of the route's row, which the caller has locked (`get_for_update` in its
+        unit of work); NOT_FOUND if there is no row of that name (never brought back)."""
+        row = to_row(route)
+        columns = {
+            field.attname: field.pre_save(row, add=False)  # `updated_at` is now
+            for field in RouteRow._meta.concrete_fields
+            if not field.primary_key and not getattr(field, "auto_now_add", False)
+        }
         try:
+            # A savepoint: a refused write leaves the caller's transaction usable, and the use
+            # case reads again in it to say who took the name or prefix.
             with transaction.atomic(using=DB):
-                row = self._rows().select_for_update().filter(name=route.name).first()
-                if row is None:  # removed since the use case read it: do not bring it back
-                    return RouteWrite.NOT_FOUND
-                to_row(route, row).save(using=DB, force_update=True)
+                updated = self._rows().filter(name=route.name).update(**columns)
         except IntegrityError as error:
             lost = _taken(error)
             if lost is None:
                 raise  # a broken invariant (a CHECK constraint, ...), not a lost race
             return lost
-        return RouteWrite.DONE
+        return RouteWrite.DONE if updated else RouteWrite.NOT_FOUND
 
     def delete(self, name: str) -> bool:
         deleted, _ = self._rows().filter(name=name).delete()
