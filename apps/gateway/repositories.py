@@ -74,12 +74,12 @@ def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
 
 # The fields whose unique constraint refuses a write that lost a race for its value, however
 # the database spells the constraint (`unique_field` reads them from the model).
-_TAKEN = {"name": RouteWrite.NAME_TAKEN, "path_prefix": RouteWrite.PREFIX_TAKEN}
+_FIELD_TAKEN = {"name": RouteWrite.NAME_TAKEN, "path_prefix": RouteWrite.PREFIX_TAKEN}
 
 
-def _taken(error: IntegrityError) -> RouteWrite | None:
+def _refused_for(error: IntegrityError) -> RouteWrite | None:
     """What a refused write lost the race for; None for a violation that is no lost race."""
-    return _TAKEN.get(unique_field(error, RouteRow) or "")
+    return _FIELD_TAKEN.get(unique_field(error, RouteRow) or "")
 
 
 class DjangoRouteRepository:
@@ -115,7 +115,7 @@ class DjangoRouteRepository:
             with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
                 to_row(route).save(using=DB, force_insert=True)
         except IntegrityError as error:
-            lost = _taken(error)
+            lost = _refused_for(error)
             if lost is None:
                 raise  # a broken invariant (a CHECK constraint, ...), not a lost race
             return lost
@@ -136,7 +136,7 @@ class DjangoRouteRepository:
             with transaction.atomic(using=DB):
                 updated = self._rows().filter(name=route.name).update(**columns)
         except IntegrityError as error:
-            lost = _taken(error)
+            lost = _refused_for(error)
             if lost is None:
                 raise  # a broken invariant (a CHECK constraint, ...), not a lost race
             return lost

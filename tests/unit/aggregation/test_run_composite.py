@@ -18,10 +18,9 @@ from tests.fakes.aggregation import (
 )
 from tests.fakes.clock import FakeClock, FakeMonotonic
 from tests.fakes.random_ids import FakeRandomHex
+from tests.tracing import CLIENT_SPAN, CLIENT_TRACE
 
 ALICE = Caller(user_id="alice", raw_token="tok-alice")
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN = "00f067aa0ba902b7"
 
 
 class World:
