@@ -80,7 +80,7 @@ def test_the_composite_name_whose_unique_constraint_postgresql_names():
     assert unique_field(refused.value, CompositeRow) == "name"
 
 
-@isolate_apps("apps.gateway")
+@isolate_apps("tests.integration.common")  # not an app whose ready() registers anything
 @pytest.mark.django_db(databases=["gateway"])
 def test_a_named_single_field_unique_constraint_is_known_by_its_name():
     # As a migration may turn `unique=True` into a named UniqueConstraint.
@@ -88,7 +88,7 @@ def test_a_named_single_field_unique_constraint_is_known_by_its_name():
         label = models.CharField(max_length=8)
 
         class Meta:
-            app_label = "gateway"
+            app_label = "common"
             db_table = "gateway_named_unique"
             constraints = [models.UniqueConstraint(fields=["label"], name="named_label_unique")]
 
@@ -100,21 +100,21 @@ def test_a_named_single_field_unique_constraint_is_known_by_its_name():
     assert unique_field(refused, Named) == "label"
 
 
-@isolate_apps("apps.gateway")
+@isolate_apps("tests.integration.common")  # not an app whose ready() registers anything
 @pytest.mark.django_db(databases=["gateway"])
 def test_a_unique_constraint_a_migration_added_is_known_by_djangos_name():
     class Before(models.Model):  # noqa: DJ008 (a table for this test only)
         label = models.CharField(max_length=8)
 
         class Meta:
-            app_label = "gateway"
+            app_label = "common"
             db_table = "gateway_later_unique"
 
     class After(models.Model):  # noqa: DJ008 (the model once the migration made the label unique)
         label = models.CharField(max_length=8, unique=True)
 
         class Meta:
-            app_label = "gateway"
+            app_label = "common"
             db_table = "gateway_later_unique"
 
     with connections["gateway"].schema_editor() as editor:  # rolled back with the test
