@@ -3,7 +3,6 @@ trace ids."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -85,10 +84,3 @@ class Uuid4IdGenerator:
 
     def new_id(self) -> str:
         return str(uuid.uuid4())
-
-
-class SecretsRandomHex:
-    """`RandomHex` on `secrets` (trace and span ids), as the gateway draws its own."""
-
-    def hex(self, nbytes: int) -> str:
-        return secrets.token_hex(nbytes)

@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 from prometheus_client import Counter
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
-from apps.common.transactions import violated_unique
+from apps.common.integrity import unique_field
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceSummary
 from core.usecases.aggregation.ports import CompositeWrite
@@ -33,14 +33,9 @@ RECORD_FAILURES = Counter(
 )
 
 
-# The name's unique index as PostgreSQL named it (0001_initial: a column's UNIQUE is named
-# <table>_<column>_key), and as the embedded SQLite reports it.
-_NAME_UNIQUE = frozenset({"aggregation_composite_name_key", "aggregation_composite.name"})
-
-
 def _name_was_taken(error: IntegrityError) -> bool:
     """Whether the write was refused for the name (it lost a race for it)."""
-    return violated_unique(error) in _NAME_UNIQUE
+    return unique_field(error, CompositeRow) == "name"
 
 
 class DjangoCompositeRepository:

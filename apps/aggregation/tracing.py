@@ -6,7 +6,7 @@ caller's `tracestate` go to the sources, and nothing here runs. With it, httpx's
 instrumentation makes each call a client span and writes that span's `traceparent` over ours,
 but its `tracestate` only when the span has one: ours stayed beside it whenever OpenTelemetry's
 context had none (a caller's state it refused, a trace it did not continue), the state of a
-context the source never saw. As the proxy's upstream does (apps/gateway/tracing.py), the run's
+context the source never saw. As for the proxy's upstream (apps/common/tracing.py), the run's
 current context replaces the use case's on every call; the instrumentation narrows it to the
 call's own span.
 """
@@ -16,11 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from opentelemetry import propagate
-
+from apps.common.tracing import current_trace_headers, with_trace_headers
 from core.usecases.aggregation.ports import FetchResult, SourceFetcher, SourceRequest
-
-_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
 class OpenTelemetrySourceFetcher:
@@ -30,15 +27,10 @@ class OpenTelemetrySourceFetcher:
         self._inner = inner
 
     def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        if carrier.get("traceparent"):  # a current span: its context replaces ours
-            requests = [_with_context(request, carrier) for request in requests]
+        context = current_trace_headers()
+        if context:  # a current span: its context replaces ours
+            requests = [
+                replace(request, headers=dict(with_trace_headers(request.headers.items(), context)))
+                for request in requests
+            ]
         return self._inner.fetch_all(requests)
-
-
-def _with_context(request: SourceRequest, carrier: Mapping[str, str]) -> SourceRequest:
-    kept = {
-        name: value for name, value in request.headers.items() if name.lower() not in _TRACE_HEADERS
-    }
-    return replace(request, headers={**kept, **carrier})

@@ -13,13 +13,13 @@ from django.conf import settings
 from apps.aggregation.adapters import (
     DjangoSourceCache,
     PrometheusRunMetrics,
-    SecretsRandomHex,
     Uuid4IdGenerator,
 )
 from apps.aggregation.deferred import DeferredRunRecorder
 from apps.aggregation.fetching import shared_fetcher
 from apps.aggregation.repositories import DB, CachedCompositeRepository, DjangoRunHistory
 from apps.common.clock import SystemClock
+from apps.common.tracing import SecretsRandomHex
 from apps.common.transactions import DjangoUnitOfWork
 from core.usecases.aggregation.composites import (
     CreateComposite,

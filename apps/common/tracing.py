@@ -1,4 +1,6 @@
-"""Spans keep a request's path, not its query string (tracing on: config/telemetry.py).
+"""Tracing shared by the contexts: random trace and span ids, the trace context an outgoing call
+carries, and spans that keep a request's path, not its query string (tracing on:
+config/telemetry.py).
 
 A query may carry a token, so the access log leaves it out, and so must the traces. Django's
 and the WSGI instrumentation record the whole request target (`http.target`, `http.url` in
@@ -9,7 +11,8 @@ hooks overwrite those attributes once the span has started (the SDK cannot remov
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +20,36 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
+
+
+class SecretsRandomHex:
+    """`RandomHex` on `secrets` (new trace and span ids)."""
+
+    def hex(self, nbytes: int) -> str:
+        return secrets.token_hex(nbytes)
+
+
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})  # W3C: the state travels with the trace
+
+
+def current_trace_headers() -> dict[str, str]:
+    """OpenTelemetry's current context as W3C headers (`traceparent`, and `tracestate` when it
+    has one); empty without a current span. Only with tracing on: it loads OpenTelemetry."""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier if carrier.get("traceparent") else {}
+
+
+def with_trace_headers(
+    headers: Iterable[tuple[str, str]], trace_headers: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    """`headers` whose own `traceparent` and `tracestate` (any case) give way to
+    `trace_headers`: a state never stays beside a context it does not belong to."""
+    kept = tuple((name, value) for name, value in headers if name.lower() not in TRACE_HEADERS)
+    return kept + tuple(trace_headers.items())
+
 
 _TARGETS = ("http.target", "http.url", "url.full")  # the path (or URL) with the query after `?`
 REDACTED = "REDACTED"

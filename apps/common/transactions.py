@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 
 class DjangoUnitOfWork:
@@ -34,20 +34,3 @@ class DjangoUnitOfWork:
         if exc_type is None and not committed[0]:
             transaction.set_rollback(True, using=self._using)
         atomic.__exit__(exc_type, exc, tb)
-
-
-_SQLITE_UNIQUE = "UNIQUE constraint failed: "
-
-
-def violated_unique(error: IntegrityError) -> str | None:
-    """The unique constraint a refused write broke, told by the database, not by looking
-    again (the row that holds the value may be gone again by then, and the write still lost
-    the race for it): PostgreSQL's constraint name (psycopg's diagnostics,
-    `gateway_route_name_key`), or on the embedded SQLite, which names no constraint, the
-    `table.column` it reports. None for any other violation (a CHECK, a foreign key)."""
-    cause = error.__cause__
-    constraint = getattr(getattr(cause, "diag", None), "constraint_name", None)
-    if constraint:
-        return str(constraint)
-    message = str(cause if cause is not None else error)
-    return message[len(_SQLITE_UNIQUE) :] if message.startswith(_SQLITE_UNIQUE) else None

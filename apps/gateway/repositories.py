@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from apps.common.transactions import violated_unique
+from apps.common.integrity import unique_field
 from apps.gateway.models import RouteRow
 from core.domain.gateway.route import (
     AuthMode,
@@ -72,20 +72,14 @@ def to_row(route: Route, row: RouteRow | None = None) -> RouteRow:
     return row
 
 
-# The unique indexes as PostgreSQL named them (0001_routes: a column's UNIQUE is named
-# <table>_<column>_key), and as the embedded SQLite reports them. A write one of them refused
-# lost a race for the name or the prefix.
-_UNIQUE = {
-    "gateway_route_name_key": RouteWrite.NAME_TAKEN,
-    "gateway_route.name": RouteWrite.NAME_TAKEN,
-    "gateway_route_path_prefix_key": RouteWrite.PREFIX_TAKEN,
-    "gateway_route.path_prefix": RouteWrite.PREFIX_TAKEN,
-}
+# The fields whose unique constraint refuses a write that lost a race for its value, however
+# the database spells the constraint (`unique_field` reads them from the model).
+_FIELD_TAKEN = {"name": RouteWrite.NAME_TAKEN, "path_prefix": RouteWrite.PREFIX_TAKEN}
 
 
-def _lost_race(error: IntegrityError) -> RouteWrite | None:
-    """What a refused write lost; None for a violation that is no lost race."""
-    return _UNIQUE.get(violated_unique(error) or "")
+def _refused_for(error: IntegrityError) -> RouteWrite | None:
+    """What a refused write lost the race for; None for a violation that is no lost race."""
+    return _FIELD_TAKEN.get(unique_field(error, RouteRow) or "")
 
 
 class DjangoRouteRepository:
@@ -105,8 +99,8 @@ class DjangoRouteRepository:
         return route_to_domain(row) if row is not None else None
 
     def get_for_update(self, name: str) -> Route | None:
-        """Locks the route's row, as `update` does (inside a `DjangoUnitOfWork`: the lock
-        lasts until it ends)."""
+        """Locks the route's row until the `DjangoUnitOfWork` it is read in ends (`UpdateRoute`
+        reads it so, then writes it with `update`)."""
         row = self._rows().select_for_update().filter(name=name).first()
         return route_to_domain(row) if row is not None else None
 
@@ -121,25 +115,32 @@ class DjangoRouteRepository:
             with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
                 to_row(route).save(using=DB, force_insert=True)
         except IntegrityError as error:
-            lost = _lost_race(error)
+            lost = _refused_for(error)
             if lost is None:
                 raise  # a broken invariant (a CHECK constraint, ...), not a lost race
             return lost
         return RouteWrite.DONE
 
     def update(self, route: Route) -> RouteWrite:
+        """One UPDATE of the route's row, which the caller has locked (`get_for_update` in its
+        unit of work); NOT_FOUND if there is no row of that name (never brought back)."""
+        row = to_row(route)
+        columns = {
+            field.attname: field.pre_save(row, add=False)  # `updated_at` is now
+            for field in RouteRow._meta.concrete_fields
+            if not field.primary_key and not getattr(field, "auto_now_add", False)
+        }
         try:
+            # A savepoint: a refused write leaves the caller's transaction usable, and the use
+            # case reads again in it to say who took the name or prefix.
             with transaction.atomic(using=DB):
-                row = self._rows().select_for_update().filter(name=route.name).first()
-                if row is None:  # removed since the use case read it: do not bring it back
-                    return RouteWrite.NOT_FOUND
-                to_row(route, row).save(using=DB, force_update=True)
+                updated = self._rows().filter(name=route.name).update(**columns)
         except IntegrityError as error:
-            lost = _lost_race(error)
+            lost = _refused_for(error)
             if lost is None:
                 raise  # a broken invariant (a CHECK constraint, ...), not a lost race
             return lost
-        return RouteWrite.DONE
+        return RouteWrite.DONE if updated else RouteWrite.NOT_FOUND
 
     def delete(self, name: str) -> bool:
         deleted, _ = self._rows().filter(name=name).delete()

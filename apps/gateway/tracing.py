@@ -13,17 +13,15 @@ from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.http import sanitize_method
 
-from apps.common.tracing import drop_query
+from apps.common.tracing import current_trace_headers, drop_query, with_trace_headers
 from apps.gateway.entrypoint import ROUTE_ENVIRON_KEY
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, Upstream, UpstreamFailure, UpstreamRequest
-
-_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
 def traced_application(application: Any) -> OpenTelemetryMiddleware:
@@ -76,15 +74,9 @@ class OpenTelemetryUpstream:
             attributes=_request_attributes(request),
             record_exception=False,
         ) as span:
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)
-            if carrier.get("traceparent"):  # a recording span: its context replaces ours
-                kept = tuple(
-                    (name, value)
-                    for name, value in request.headers
-                    if name.lower() not in _TRACE_HEADERS
-                )
-                request = replace(request, headers=kept + tuple(carrier.items()))
+            context = current_trace_headers()
+            if context:  # a recording span: its context replaces ours
+                request = replace(request, headers=with_trace_headers(request.headers, context))
             result = self._inner.send(request, timeout_seconds)
             match result:
                 case Ok(answer):

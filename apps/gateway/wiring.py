@@ -9,7 +9,6 @@ pools) is built once per worker. With REDIS_URL the shared state lives in Redis;
 from __future__ import annotations
 
 import random as _random
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from django.conf import settings
 
 from apps.common.clock import SystemClock
 from apps.common.tokens import SimpleJWTAccessTokenVerifier
+from apps.common.tracing import SecretsRandomHex
 from apps.common.transactions import DjangoUnitOfWork
 from apps.gateway.breaker import InProcessCircuitBreaker, RedisCircuitBreaker
 from apps.gateway.limiter import (
@@ -56,14 +56,11 @@ if TYPE_CHECKING:  # imported only when tracing is on: it loads OpenTelemetry
     from apps.gateway.tracing import OpenTelemetryUpstream
 
 
-class SystemRandom:
-    """`RandomSource` on the standard library (jitter) and `secrets` (trace ids)."""
+class SystemRandom(SecretsRandomHex):
+    """`RandomSource` on the standard library (jitter) and `secrets` (trace and span ids)."""
 
     def fraction(self) -> float:
         return _random.random()  # noqa: S311 - jitter, not security
-
-    def hex(self, nbytes: int) -> str:
-        return secrets.token_hex(nbytes)
 
 
 @dataclass

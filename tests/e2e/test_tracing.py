@@ -19,12 +19,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.e2e.aggregation.test_embedded_demo import admin_token
 from tests.e2e.servers import serve
 from tests.factories.gateway import UpstreamServer
+from tests.tracing import CLIENT_SPAN, CLIENT_TRACE, CLIENT_TRACEPARENT
 
 pytestmark = pytest.mark.e2e
-
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN = "00f067aa0ba902b7"
-CLIENT_TRACEPARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
 
 
 class Collector(ThreadingHTTPServer):

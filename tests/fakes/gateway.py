@@ -26,6 +26,7 @@ from core.usecases.gateway.ports import (
 )
 from core.usecases.gateway.route_status import TrafficSummary
 from tests.fakes.clock import FakeClock, FakeMonotonic
+from tests.fakes.random_ids import FakeRandomHex
 
 
 class InMemoryRouteRepository:
@@ -295,12 +296,11 @@ class FakeSleeper:
             self.clock.now += seconds
 
 
-class FakeRandom:
+class FakeRandom(FakeRandomHex):
+    """`RandomSource`: the middle of the jitter, and predictable ids."""
+
     def fraction(self) -> float:
         return 0.5
-
-    def hex(self, nbytes: int) -> str:
-        return "ab" * nbytes
 
 
 class FakeMetrics:

@@ -127,9 +127,3 @@ class IdGenerator(Protocol):
     """New unique ids (of recorded runs); injected so tests can predict them."""
 
     def new_id(self) -> str: ...
-
-
-class RandomHex(Protocol):
-    """Random hex strings (new trace and span ids); injected so tests can predict them."""
-
-    def hex(self, nbytes: int) -> str: ...

@@ -31,14 +31,13 @@ from core.usecases.aggregation.ports import (
     Fetched,
     FetchResult,
     IdGenerator,
-    RandomHex,
     RunMetrics,
     RunRecorder,
     SourceCache,
     SourceFetcher,
     SourceRequest,
 )
-from core.usecases.shared.ports import Clock, Monotonic
+from core.usecases.shared.ports import Clock, Monotonic, RandomHex
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from core.domain.gateway.ratelimit import RateDecision
 from core.domain.gateway.route import BreakerPolicy, RateLimitPolicy, Route
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Result
+from core.usecases.shared.ports import RandomHex
 
 
 class RouteWrite(Enum):
@@ -247,9 +248,7 @@ class Sleeper(Protocol):
     def __call__(self, seconds: float) -> None: ...
 
 
-class RandomSource(Protocol):
-    """Jitter in [0, 1) and random hex ids (trace and span ids)."""
+class RandomSource(RandomHex, Protocol):
+    """Jitter in [0, 1), besides random hex ids (trace and span ids)."""
 
     def fraction(self) -> float: ...
-
-    def hex(self, nbytes: int) -> str: ...

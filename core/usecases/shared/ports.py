@@ -1,4 +1,5 @@
-"""Ports shared by every context: time, transactions, access-token verification and revocation.
+"""Ports shared by every context: time, random ids, transactions, access-token verification and
+revocation.
 
 Ports are `typing.Protocol`s named by role; their adapters live in `apps/`, never here.
 """
@@ -23,6 +24,12 @@ class Monotonic(Protocol):
     """Seconds on a clock that never goes back, for durations and deadlines; injected."""
 
     def __call__(self) -> float: ...
+
+
+class RandomHex(Protocol):
+    """Random hex strings (new trace and span ids); injected so tests can predict them."""
+
+    def hex(self, nbytes: int) -> str: ...
 
 
 class AccessTokenVerifier(Protocol):

@@ -1,10 +1,10 @@
 """The accounts business counters on /metrics."""
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories.accounts import PASSWORD, UserFactory
 from tests.integration.accounts.conftest import bearer, login
+from tests.metrics import scrape, value
 
 pytestmark = pytest.mark.django_db(databases=["default"])
 
@@ -18,27 +18,15 @@ COUNTERS = (
 )
 
 
-def counters(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every accounts business counter sample on /metrics: (name, sorted labels) → value."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    return {
-        (found.name, tuple(sorted(found.labels.items()))): found.value
-        for family in text_string_to_metric_families(response.content.decode())
-        for found in family.samples
-        if found.name in COUNTERS
-    }
-
-
 def counted(client, action) -> dict[str, float]:
     """What `action()` added to the business counters: `name` or `name{label="value"}` →
     increase (counters that did not move are left out)."""
-    before = counters(client)
+    before = scrape(client, only=COUNTERS)
     action()
-    after = counters(client)
+    after = scrape(client, only=COUNTERS)
     increases = {}
-    for (name, labels), value in after.items():
-        increase = value - before.get((name, labels), 0.0)
+    for (name, labels), now in after.items():
+        increase = now - before.get((name, labels), 0.0)
         if increase:
             shown = ",".join(f'{key}="{label}"' for key, label in labels)
             increases[f"{name}{{{shown}}}" if shown else name] = increase
@@ -99,12 +87,7 @@ def test_each_business_counter_counts_what_happened(client, api_client, alice, s
 
 def sample(client, name, **labels):
     """The value /metrics shows for one sample (0 when it is not there yet)."""
-    text = client.get("/metrics").content.decode()
-    for family in text_string_to_metric_families(text):
-        for found in family.samples:
-            if found.name == name and found.labels == labels:
-                return found.value
-    return 0.0
+    return value(scrape(client, only={name}), name, **labels)
 
 
 def test_rate_limited_calls_are_counted_by_endpoint(client, api_client, alice, settings):

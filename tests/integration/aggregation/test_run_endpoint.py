@@ -14,6 +14,7 @@ from apps.aggregation.models import RunRow, SourceRow
 from core.domain.aggregation.composite import AuthMode
 from tests.factories.tokens import access_token
 from tests.integration.aggregation.conftest import DATABASES, source
+from tests.tracing import CLIENT_SPAN, CLIENT_TRACE
 
 pytestmark = pytest.mark.django_db(databases=DATABASES)
 
@@ -360,10 +361,6 @@ def test_sources_get_no_other_header_of_the_callers_request(
     assert set(data["trusted"]["headers"]) == sent | {"authorization"}
     assert data["other"]["headers"]["accept"] == "application/json"
     assert data["other"]["headers"]["x-request-id"] == "req-7"
-
-
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN = "00f067aa0ba902b7"
 
 
 def received_traceparents(data):

@@ -16,8 +16,8 @@ from opentelemetry.trace import SpanKind, TraceState
 from apps.aggregation.fetching import HttpxSourceFetcher
 from apps.aggregation.tracing import OpenTelemetrySourceFetcher
 from core.usecases.aggregation.ports import SourceRequest
+from tests.tracing import CLIENT_TRACE
 
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 # What the use case sends when it continues the caller's trace without OpenTelemetry.
 CONTINUED = {
     "traceparent": f"00-{CLIENT_TRACE}-1111111111111111-01",

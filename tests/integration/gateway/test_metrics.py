@@ -8,10 +8,10 @@ import re
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from core.domain.gateway.route import AuthMode, BreakerPolicy, LimitKey, RateLimitPolicy
 from tests.factories.tokens import access_token
+from tests.metrics import metric_samples, scrape, value
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -25,34 +25,16 @@ FAMILIES = {  # family → its label names (histograms' `le` apart)
 }
 
 
-def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every gateway sample on /metrics: (sample name, sorted labels) → value."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    samples = {}
-    for family in text_string_to_metric_families(response.content.decode()):
-        if family.name in FAMILIES:
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def value(samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
 def circuit_samples(client) -> dict[str, float]:
     """Route → value of every `platform_gateway_circuit_state` sample (each route once), once
     this process's route table is current, as each gunicorn worker's refresh thread keeps it."""
     from apps.gateway import wiring
 
     wiring.state().routes.current()
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    found: list[tuple[str, float]] = []
-    for family in text_string_to_metric_families(response.content.decode()):
-        if family.name == "platform_gateway_circuit_state":
-            found += [(sample.labels["route"], sample.value) for sample in family.samples]
+    found = [
+        (sample.labels["route"], sample.value)
+        for sample in metric_samples(client, only={"platform_gateway_circuit_state"})
+    ]
     assert len(found) == len(dict(found)), f"a route reported more than once: {found}"
     return dict(found)
 
@@ -74,7 +56,7 @@ def test_proxied_calls_show_on_metrics_by_route_status_and_outcome(
         upstream_url=upstream.url + "/fail",
         circuit_breaker=BreakerPolicy(failure_threshold=1, recovery_seconds=3600),
     )
-    before = scrape(client)
+    before = scrape(client, only=FAMILIES)
     user = {"Authorization": f"Bearer {access_token(user_id='u-metered-42')}"}
     assert proxy.get("/metered/items/1").headers["X-Cache"] == "MISS"
     assert proxy.get("/metered/items/1").headers["X-Cache"] == "HIT"
@@ -83,7 +65,7 @@ def test_proxied_calls_show_on_metrics_by_route_status_and_outcome(
     assert proxy.get("/failing").status_code == 500  # the upstream's answer; circuit opens
     assert proxy.get("/failing").status_code == 503
     assert proxy.get("/nowhere/7").status_code == 404
-    after = scrape(client)
+    after = scrape(client, only=FAMILIES)
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -125,12 +107,12 @@ def test_metric_labels_are_route_names_statuses_and_outcomes_only(
     warm = {"Authorization": f"Bearer {access_token(user_id='user-warm')}"}
     assert proxy.get("/wide/warm", headers=warm).status_code == 200
     assert proxy.get("/unrouted/warm").status_code == 404
-    before = scrape(client)
+    before = scrape(client, only=FAMILIES)
     for n in range(12):
         token = access_token(user_id=f"user-{n}")
         proxy.get(f"/wide/orders/{n}?page={n}", headers={"Authorization": f"Bearer {token}"})
         proxy.get(f"/unrouted/{n}")
-    after = scrape(client)
+    after = scrape(client, only=FAMILIES)
     assert len(after) == len(before), set(after) - set(before)
 
     for (name, labels), _ in after.items():
@@ -157,10 +139,10 @@ def test_a_status_outside_the_registry_counts_under_its_class(client, proxy, ups
     # An upstream that answers whatever status it is asked for (or a broken one) gave every
     # value of 100-599 a series of its own in each family, by the client's choice.
     add_route(name="reflect", path_prefix="/reflect", upstream_url=upstream.url + "/status")
-    before = scrape(client)
+    before = scrape(client, only=FAMILIES)
     for code in (299, 437, 599, 418):
         assert proxy.get(f"/reflect?code={code}").status_code == code  # passed on as sent
-    after = scrape(client)
+    after = scrape(client, only=FAMILIES)
     labels = {
         dict(labels).get("status") or dict(labels).get("outcome")
         for (name, labels) in set(after) - set(before)
@@ -369,5 +351,5 @@ def test_a_circuit_gauge_left_in_worker_files_is_not_reported_beside_the_shared_
     counter.close()
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     assert circuit_samples(client) == {"stale": 0}  # closed, as Redis has it
-    samples = scrape(client)
+    samples = scrape(client, only=FAMILIES)
     assert value(samples, "platform_gateway_requests_total", route="stale", status="200") == 3

@@ -15,8 +15,8 @@ from apps.gateway.upstream import HttpClientUpstream
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
 from tests.factories.gateway import refusing_url
+from tests.tracing import CLIENT_TRACE
 
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 # What the use case sends when it continues the client's trace without OpenTelemetry.
 CONTINUED = (
     ("traceparent", f"00-{CLIENT_TRACE}-1111111111111111-01"),

@@ -10,7 +10,6 @@ from core.usecases.aggregation.ports import Fetched, FetchFailed
 from core.usecases.aggregation.run import Caller, RunCommand, RunComposite
 from tests.fakes.aggregation import (
     FakeIdGenerator,
-    FakeRandomHex,
     FakeRunMetrics,
     FakeSourceFetcher,
     InMemoryCompositeRepository,
@@ -18,10 +17,10 @@ from tests.fakes.aggregation import (
     InMemorySourceCache,
 )
 from tests.fakes.clock import FakeClock, FakeMonotonic
+from tests.fakes.random_ids import FakeRandomHex
+from tests.tracing import CLIENT_SPAN, CLIENT_TRACE
 
 ALICE = Caller(user_id="alice", raw_token="tok-alice")
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN = "00f067aa0ba902b7"
 
 
 class World:

@@ -76,6 +76,7 @@ class World:
         self.edge = FakeEdgeChecks(self.limiter, self.cache if edge_looks_up else None)
         self.metrics = FakeMetrics()
         self.sleeper = FakeSleeper(self.monotonic)
+        self.random = FakeRandom()
         self.use_case = ForwardRequest(
             routes=FakeRouteSource(*(routes or (make_route(),))),
             tokens=FakeTokenVerifier(),
@@ -87,7 +88,7 @@ class World:
             clock=self.clock,
             monotonic=self.monotonic,
             sleep=self.sleeper,
-            random=FakeRandom(),
+            random=self.random,
             reserved_cookies=reserved_cookies,
         )
 
@@ -575,7 +576,8 @@ def test_trusted_proxies_extend_the_forwarded_chain_and_traceparent_is_set():
     world.run(req)
     sent = dict(world.upstream.requests[0].headers)
     assert sent["X-Forwarded-For"] == "1.1.1.1, 10.0.0.9"
-    assert sent["traceparent"] == "00-" + "ab" * 16 + "-" + "ab" * 8 + "-01"
+    trace_id, span_id = world.random.issued
+    assert sent["traceparent"] == f"00-{trace_id}-{span_id}-01"
     assert sent["X-Forwarded-Host"] == "gw.test"
     assert sent["X-Forwarded-Proto"] == "http"
 

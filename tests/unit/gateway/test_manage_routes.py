@@ -43,6 +43,14 @@ from tests.fakes.transactions import FakeUnitOfWork
 ORDERS = Route("orders", "/orders", "http://svc")
 
 
+def _update(repo, **collaborators):
+    """An `UpdateRoute` on `repo`, with fakes for the collaborators not given."""
+    collaborators.setdefault("notifier", FakeNotifier())
+    collaborators.setdefault("breaker", FakeCircuitBreaker())
+    collaborators.setdefault("uow", FakeUnitOfWork())
+    return UpdateRoute(routes=repo, **collaborators)
+
+
 def test_create_normalises_the_prefix_saves_and_notifies():
     repo, notifier = InMemoryRouteRepository(), FakeNotifier()
     result = CreateRoute(routes=repo, notifier=notifier, breaker=FakeCircuitBreaker()).execute(
@@ -66,9 +74,7 @@ def test_create_refuses_invalid_duplicate_names_and_taken_prefixes():
 
 def test_update_changes_fields_keeps_the_name_and_checks_the_result():
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
-    update = UpdateRoute(
-        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
-    )
+    update = _update(repo, notifier=notifier)
     changed = update.execute("orders", RouteChanges(timeout_ms=900, path_prefix="/o2/"))
     assert isinstance(changed, Ok)
     assert changed.value.path_prefix == "/o2"
@@ -94,7 +100,7 @@ def test_update_changes_fields_keeps_the_name_and_checks_the_result():
 def test_an_update_that_changes_nothing_writes_nothing(changes):
     repo, notifier, breaker = InMemoryRouteRepository(ORDERS), FakeNotifier(), FakeCircuitBreaker()
     breaker.circuits["orders"] = Circuit(CircuitState.OPEN, failures=5, opened_at=1.0)
-    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker, uow=FakeUnitOfWork())
+    update = _update(repo, notifier=notifier, breaker=breaker)
     assert update.execute("orders", changes) == Ok(ORDERS)
     assert (repo.writes, notifier.changes) == (0, 0)
     assert breaker.circuits["orders"].state is CircuitState.OPEN
@@ -102,12 +108,7 @@ def test_an_update_that_changes_nothing_writes_nothing(changes):
 
 def test_update_merges_nested_policies_and_tells_a_kept_limit_from_a_removed_one():
     limited = replace(ORDERS, rate_limit=RateLimitPolicy(10, 60, LimitKey.IP))
-    update = UpdateRoute(
-        routes=InMemoryRouteRepository(limited),
-        notifier=FakeNotifier(),
-        breaker=FakeCircuitBreaker(),
-        uow=FakeUnitOfWork(),
-    )
+    update = _update(InMemoryRouteRepository(limited), notifier=FakeNotifier())
     kept = update.execute("orders", RouteChanges(circuit_breaker=BreakerPatch(recovery_seconds=7)))
     assert kept.unwrap().rate_limit == RateLimitPolicy(10, 60, LimitKey.IP)
     assert kept.unwrap().circuit_breaker == BreakerPolicy(5, 7)
@@ -140,7 +141,7 @@ def test_a_new_removed_or_re_pointed_route_starts_with_a_closed_circuit():
     breaker.circuits["orders"] = OPEN  # left by an earlier route of that name
     assert CreateRoute(routes=repo, notifier=notifier, breaker=breaker).execute(ORDERS).is_ok()
     assert "orders" not in breaker.circuits
-    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker, uow=FakeUnitOfWork())
+    update = _update(repo, notifier=notifier, breaker=breaker)
     breaker.circuits["orders"] = OPEN
     assert update.execute("orders", RouteChanges(timeout_ms=900, strip_prefix=False)).is_ok()
     assert breaker.circuits["orders"] == OPEN  # the same upstream: its failures still count
@@ -156,7 +157,7 @@ def test_refused_changes_leave_the_circuit_alone():
     breaker.circuits["orders"] = OPEN
     create = CreateRoute(routes=repo, notifier=notifier, breaker=breaker)
     assert create.execute(replace(ORDERS, path_prefix="/o2")).is_err()  # the name is taken
-    update = UpdateRoute(routes=repo, notifier=notifier, breaker=breaker, uow=FakeUnitOfWork())
+    update = _update(repo, notifier=notifier, breaker=breaker)
     assert update.execute("orders", RouteChanges(upstream_url="ftp://x")).is_err()
     assert DeleteRoute(routes=repo, notifier=notifier, breaker=breaker).execute("x").is_err()
     assert breaker.circuits["orders"] == OPEN
@@ -237,9 +238,7 @@ def test_a_create_that_loses_a_race_gets_the_answer_of_the_sequential_duplicate(
 def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_back():
     repo, notifier = InMemoryRouteRepository(ORDERS), FakeNotifier()
     repo.concurrently = lambda routes: routes.delete("orders")
-    result = UpdateRoute(
-        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
-    ).execute("orders", RouteChanges(timeout_ms=900))
+    result = _update(repo, notifier=notifier).execute("orders", RouteChanges(timeout_ms=900))
     assert result == Err(RouteRejected(RouteError.NOT_FOUND))
     assert repo.all() == []
     assert notifier.changes == 0
@@ -248,22 +247,12 @@ def test_an_update_racing_a_removal_is_not_found_and_does_not_bring_the_route_ba
 def test_an_update_racing_for_a_prefix_gets_the_answer_of_the_sequential_conflict():
     repo, notifier = InMemoryRouteRepository(ORDERS, Route("b", "/b", "http://b")), FakeNotifier()
     repo.concurrently = lambda routes: routes.routes.update(b=Route("b", "/x", "http://b"))
-    result = UpdateRoute(
-        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
-    ).execute("orders", RouteChanges(path_prefix="/x"))
+    result = _update(repo, notifier=notifier).execute("orders", RouteChanges(path_prefix="/x"))
     assert result == Err(
         RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": ["Route 'b' already serves it."]})
     )
     assert repo.get("orders") == ORDERS
     assert notifier.changes == 0
-
-
-def _update(repo, **collaborators):
-    """An `UpdateRoute` on `repo`, with fakes for the collaborators not given."""
-    collaborators.setdefault("notifier", FakeNotifier())
-    collaborators.setdefault("breaker", FakeCircuitBreaker())
-    collaborators.setdefault("uow", FakeUnitOfWork())
-    return UpdateRoute(routes=repo, **collaborators)
 
 
 def test_an_update_merges_into_the_route_as_stored_under_its_lock_and_commits():
@@ -378,9 +367,7 @@ def test_a_create_refused_for_a_rival_gone_again_is_still_that_conflict(refusal,
 def test_a_change_refused_for_a_rival_gone_again_is_still_a_conflict():
     repo, notifier = _RefusingRouteRepository(ORDERS), FakeNotifier()
     repo.refusal = RouteWrite.PREFIX_TAKEN
-    changed = UpdateRoute(
-        routes=repo, notifier=notifier, breaker=FakeCircuitBreaker(), uow=FakeUnitOfWork()
-    ).execute("orders", RouteChanges(path_prefix="/y"))
+    changed = _update(repo, notifier=notifier).execute("orders", RouteChanges(path_prefix="/y"))
     meanwhile = ["Another route took it meanwhile; try again."]
     assert changed == Err(RouteRejected(RouteError.PREFIX_TAKEN, {"path_prefix": meanwhile}))
     assert notifier.changes == 0
