@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 
 from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
-from apps.common.transactions import violated_unique
+from apps.common.integrity import unique_field
 from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email, PasswordHash, UserId, email_query_spellings
@@ -24,15 +24,12 @@ from core.usecases.accounts.ports import TokenOwner, TokenPurpose, UserPage, Use
 
 DB = "default"
 
-# The email's unique index as PostgreSQL named it (0001_initial: a column's UNIQUE is named
-# <table>_<column>_key), and as the embedded SQLite reports it. An insert it refused lost the
-# address to another account; any other violation (the primary key, a CHECK) is no such answer.
-_EMAIL_UNIQUE = frozenset({"accounts_user_email_key", "accounts_user.email"})
-
 
 def _email_taken(error: IntegrityError) -> bool:
-    """Whether `error` is the email's unique constraint refusing the write."""
-    return violated_unique(error) in _EMAIL_UNIQUE
+    """Whether `error` is the email's unique constraint refusing the write: the insert lost the
+    address to another account. Any other violation (the primary key, a CHECK) is no such
+    answer."""
+    return unique_field(error, UserRow) == "email"
 
 
 def _to_domain(row: UserRow) -> User:
