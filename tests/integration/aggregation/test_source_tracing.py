@@ -8,15 +8,12 @@ import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, TraceState
 
 from apps.aggregation.fetching import HttpxSourceFetcher
 from apps.aggregation.tracing import OpenTelemetrySourceFetcher
 from core.usecases.aggregation.ports import SourceRequest
-from tests.tracing import CLIENT_TRACE
+from tests.tracing import CLIENT_TRACE, recorded_spans
 
 # What the use case sends when it continues the caller's trace without OpenTelemetry.
 CONTINUED = {
@@ -28,11 +25,8 @@ CONTINUED = {
 
 @pytest.fixture
 def spans():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
+    with recorded_spans() as recorded:
+        yield recorded
 
 
 def _fetch(fetcher, upstream):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN
 
 from apps.common.tracing import REDACTED, drop_query
+from tests.tracing import recorded_spans
 
 
 def _exported(attributes: dict[str, str]) -> dict[str, object]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with provider.get_tracer("test").start_as_current_span("GET", attributes=attributes) as span:
-        drop_query(span)
-    provider.shutdown()
+    with recorded_spans() as (provider, exporter):
+        tracer = provider.get_tracer("test")
+        with tracer.start_as_current_span("GET", attributes=attributes) as span:
+            drop_query(span)
     return dict(exporter.get_finished_spans()[0].attributes or {})
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 
 from apps.gateway.tracing import OpenTelemetryUpstream
@@ -15,7 +12,7 @@ from apps.gateway.upstream import HttpClientUpstream
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
 from tests.factories.gateway import refusing_url
-from tests.tracing import CLIENT_TRACE
+from tests.tracing import CLIENT_TRACE, recorded_spans
 
 # What the use case sends when it continues the client's trace without OpenTelemetry.
 CONTINUED = (
@@ -27,11 +24,8 @@ CONTINUED = (
 
 @pytest.fixture
 def spans():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
+    with recorded_spans() as recorded:
+        yield recorded
 
 
 @pytest.fixture
