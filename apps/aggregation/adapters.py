@@ -1,5 +1,4 @@
-"""Small adapters of the aggregation ports: the Django cache, Prometheus metrics, run ids, and
-trace ids."""
+"""Small adapters of the aggregation ports: the Django cache, Prometheus metrics, run ids."""
 
 from __future__ import annotations
 
