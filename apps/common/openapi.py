@@ -43,14 +43,23 @@ ADMIN_ONLY: dict[int, list[str]] = {**BEARER_401, 403: ["permission_denied"]}
 PROBLEM_COMPONENT = "Problem"
 PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
 
-ProblemSerializer = inline_serializer(
-    name=PROBLEM_COMPONENT,
-    fields={
+
+def problem_fields(code_help: str = "Stable machine-readable error code.") -> dict[str, Any]:
+    """The members every problem document has, as fresh serializer fields: for the schema of a
+    problem that carries more (readiness's `checks`)."""
+    return {
         "type": serializers.CharField(),
         "title": serializers.CharField(),
         "status": serializers.IntegerField(),
         "detail": serializers.CharField(),
-        "code": serializers.CharField(help_text="Stable machine-readable error code."),
+        "code": serializers.CharField(help_text=code_help),
+    }
+
+
+ProblemSerializer = inline_serializer(
+    name=PROBLEM_COMPONENT,
+    fields={
+        **problem_fields(),
         "errors": serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()),
             required=False,

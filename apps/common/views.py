@@ -34,7 +34,7 @@ from apps.common.apiviews import PlatformAPIView
 from apps.common.clientip import client_ip, within
 from apps.common.hosts import HOST_NOT_ALLOWED
 from apps.common.metrics import exposition
-from apps.common.openapi import problems
+from apps.common.openapi import problem_fields, problems
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_response
 
 log = structlog.get_logger(__name__)
@@ -97,14 +97,7 @@ Readiness = inline_serializer(
 # each check's result, as the 502 `source_failed` problem carries a run's answer.
 ReadinessProblem = inline_serializer(
     name="ReadinessProblem",
-    fields={
-        "type": serializers.CharField(),
-        "title": serializers.CharField(),
-        "status": serializers.IntegerField(),
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(help_text="`service_unavailable`."),
-        **_CHECKS_FIELD,
-    },
+    fields={**problem_fields(code_help="`service_unavailable`."), **_CHECKS_FIELD},
 )
 
 
