@@ -188,15 +188,20 @@ def test_encoded_slashes_backslashes_and_ambiguous_parameters_are_refused(path):
     assert world.upstream.requests == []
 
 
-@pytest.mark.parametrize("path", ["/SVC/ADMIN/users", "/svc/Admin", "/Svc/admin/x"])
-def test_a_path_whose_letter_case_leaves_a_guarded_route_is_refused(path):
-    # An upstream that ignores case (IIS, ASP.NET) would serve `/svc/admin/users` to it.
-    admin = make_route(
+def guarded_admin():
+    """`/svc/admin`, a route for admins only, beside the open `/svc` (`make_route()`)."""
+    return make_route(
         name="svc-admin",
         path_prefix="/svc/admin",
         auth=AuthMode.REQUIRED,
         required_roles=frozenset({"admin"}),
     )
+
+
+@pytest.mark.parametrize("path", ["/SVC/ADMIN/users", "/svc/Admin", "/Svc/admin/x"])
+def test_a_path_whose_letter_case_leaves_a_guarded_route_is_refused(path):
+    # An upstream that ignores case (IIS, ASP.NET) would serve `/svc/admin/users` to it.
+    admin = guarded_admin()
     world = World(make_route(name="root", path_prefix="/"), make_route(), admin)
     refused = error_of(world.run(request(path=path)))
     assert (refused.error, refused.route) == (ProxyError.MALFORMED_PATH, None)
@@ -220,12 +225,7 @@ def test_a_path_whose_letter_case_leaves_a_guarded_route_is_refused(path):
 def test_a_path_whose_trimmed_segments_leave_a_guarded_route_is_refused(path):
     # IIS drops a segment's trailing dots and spaces; Spring's old AntPathMatcher trimmed
     # whitespace (CVE-2016-5007): such an upstream would serve `/svc/admin/users` to it.
-    admin = make_route(
-        name="svc-admin",
-        path_prefix="/svc/admin",
-        auth=AuthMode.REQUIRED,
-        required_roles=frozenset({"admin"}),
-    )
+    admin = guarded_admin()
     world = World(make_route(), admin)
     refused = error_of(world.run(request(path=path)))
     assert (refused.error, refused.route) == (ProxyError.MALFORMED_PATH, None)
