@@ -90,7 +90,7 @@ _NOT_THE_CLIENTS = (
 )
 _MAX_DETAIL = 200
 # How long a thread that just answered waits for the next request on its kept-alive connection
-# (measured: docs/gateway.md, eighth pass); any connection that needs a thread cuts it short.
+# (measured: docs/gateway.md, "Measurements"); any connection that needs a thread cuts it short.
 DEFAULT_LINGER_MS = 1000
 MAX_LINGER_MS = 60_000
 # A connection the server ends: how long, and how many bytes, it reads what the client still sends

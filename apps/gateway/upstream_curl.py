@@ -1,6 +1,6 @@
 """The default upstream client: libcurl through pycurl, one easy handle per thread and upstream.
 
-Measured on the proxy path (docs/gateway.md, "Fifth pass"), a libcurl call costs less CPU than
+Measured on the proxy path (docs/gateway.md, "Measurements"), a libcurl call costs less CPU than
 the `http.client` pool: libcurl writes the request and reads the answer's framing in C, where
 `http.client` does both in Python. libcurl's callbacks are plain `list.append`s (each one takes
 the GIL back, which costs more with every thread of the worker busy), and the header block is
