@@ -67,6 +67,29 @@ FORWARDING_CLAIMS = frozenset(
     }
 )
 
+# What an authenticating proxy in front (oauth2-proxy, Apache's and nginx's auth modules,
+# Grafana's auth proxy) tells its upstream about the user it signed in, and what frameworks
+# configured behind one take as the caller (Django's `RemoteUserMiddleware` on
+# `HTTP_REMOTE_USER`, Grafana on `X-WEBAUTH-USER`). Here the gateway verifies the caller itself
+# and says so in `X-User-Id`/`X-User-Roles`; a client's copies are never forwarded.
+IDENTITY_CLAIMS = frozenset(
+    {
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-forwarded-preferred-username",
+        "x-forwarded-groups",
+        "x-forwarded-access-token",
+        "x-auth-request-user",
+        "x-auth-request-email",
+        "x-auth-request-preferred-username",
+        "x-auth-request-groups",
+        "x-auth-request-access-token",
+        "x-remote-user",
+        "remote-user",
+        "x-webauth-user",
+    }
+)
+
 
 def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
     tokens: set[str] = set()

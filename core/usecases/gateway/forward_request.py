@@ -9,6 +9,7 @@ from core.domain.gateway.breaker import Admission
 from core.domain.gateway.headers import (
     ANSWERED_HERE,
     FORWARDING_CLAIMS,
+    IDENTITY_CLAIMS,
     IDENTITY_HEADERS,
     RECOMPUTED,
     Headers,
@@ -64,7 +65,7 @@ _TOKEN_ERRORS = {
 BACKOFF_BASE_SECONDS = 0.025
 # Client headers the upstream never gets as sent: set from the token, recomputed, answered
 # here, or claims.
-_NOT_FORWARDED = IDENTITY_HEADERS | RECOMPUTED | ANSWERED_HERE | FORWARDING_CLAIMS
+_NOT_FORWARDED = IDENTITY_HEADERS | RECOMPUTED | ANSWERED_HERE | FORWARDING_CLAIMS | IDENTITY_CLAIMS
 
 
 @dataclass(frozen=True, slots=True)

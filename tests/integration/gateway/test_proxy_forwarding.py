@@ -449,6 +449,30 @@ def test_client_claims_about_its_address_or_the_url_are_dropped(proxy, upstream,
     assert header.lower() not in response.json()["headers"]
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Forwarded-User",
+        "X-Forwarded-Email",
+        "X-Forwarded-Preferred-Username",
+        "X-Forwarded-Groups",
+        "X-Forwarded-Access-Token",
+        "X-Auth-Request-User",
+        "X-Auth-Request-Email",
+        "X-Auth-Request-Preferred-Username",
+        "X-Auth-Request-Groups",
+        "X-Auth-Request-Access-Token",
+        "X-Remote-User",
+        "Remote-User",
+        "X-WEBAUTH-USER",
+    ],
+)
+def test_client_claims_of_an_authenticated_user_are_dropped(proxy, upstream, add_route, header):
+    add_route(upstream_url=upstream.url)
+    response = proxy.get("/orders", headers={header: "admin@example.com"})
+    assert header.lower() not in response.json()["headers"]
+
+
 def test_forwarded_and_x_real_ip_are_dropped_behind_trusted_proxies_too(
     proxy, upstream, add_route, settings
 ):
