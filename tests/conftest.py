@@ -13,18 +13,31 @@ pytest_plugins = ["tests.openapi_conformance"]
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 
+class RatelimitClock:
+    """The wall clock django-ratelimit reads (`time()`, in seconds), standing still until a
+    test sets `now`."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
 @pytest.fixture(autouse=True)
-def _ratelimit_windows_stand_still(monkeypatch):
+def ratelimit_clock(monkeypatch):
     """django-ratelimit counts in fixed windows of the wall clock, so a test that spends a
     limit could see its window roll over halfway (a run more let through, now and then). Its
-    clock stands at the test's start instead (the counters' expiry in Redis is unaffected)."""
+    clock stands at the test's start instead, and a test may move it (`ratelimit_clock.now`).
+    The library takes no clock parameter, so its module's `time` is replaced: a clock injected
+    into a library, not a mock of our code (the counters' expiry in Redis is unaffected)."""
     import time
-    from types import SimpleNamespace
 
     from django_ratelimit import core
 
-    now = time.time()
-    monkeypatch.setattr(core, "time", SimpleNamespace(time=lambda: now))
+    clock = RatelimitClock(time.time())
+    monkeypatch.setattr(core, "time", clock)
+    return clock
 
 
 @pytest.fixture(autouse=True)

@@ -2,9 +2,10 @@
 
 `enforce` counts a request in a fixed window of the `ratelimit` cache, keyed by client IP
 (`apps.common.clientip`, an IPv6 client by its /64) or by a caller's id; past the rate it calls
-back (each context counts its own refusals) and raises `Ratelimited` carrying `retry_after`,
-which the problem handler turns into 429 `rate_limited` + Retry-After. Which rate and key an
-endpoint uses is its context's business, not this module's.
+back (each context counts its own refusals) and raises `Ratelimited` carrying `retry_after`
+(the whole seconds until the next window starts), which the problem handler turns into 429
+`rate_limited` + Retry-After. Which rate and key an endpoint uses is its context's business,
+not this module's.
 """
 
 from __future__ import annotations
@@ -45,5 +46,8 @@ def enforce(
     if usage is not None and usage["should_limit"]:
         refused()
         error = Ratelimited()
-        error.retry_after = max(1, int(usage["time_left"]))  # type: ignore[attr-defined]
+        # Until the next window starts, in whole seconds rounded up: django-ratelimit's window
+        # includes its last whole second, which `time_left` counts to from the current one, so
+        # the next starts a second after that (at least 1: a cache failing closed says -1).
+        error.retry_after = max(1, int(usage["time_left"]) + 1)  # type: ignore[attr-defined]
         raise error

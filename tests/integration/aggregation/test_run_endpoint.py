@@ -626,6 +626,26 @@ def test_runs_are_limited_per_client_ip_and_a_refused_run_calls_and_records_noth
     assert run(client, REMOTE_ADDR="10.0.0.9").status_code == 200
 
 
+def test_a_run_that_waits_out_retry_after_is_let_through_and_one_a_second_sooner_is_not(
+    client, upstream, make_composite, settings, ratelimit_clock
+):
+    """Retry-After is the whole seconds until the caller's next window starts (django-ratelimit's
+    clock moved by the test): no earlier, or a client honouring it is refused again."""
+    settings.AGGREGATION_RUN_RATE = "5/m"
+    make_composite("combo", source("a", upstream.url("/json")))
+    refused_at = ratelimit_clock.now = int(ratelimit_clock.now) + 0.25
+    assert [run(client, query=f"?n={n}").status_code for n in range(5)] == [200] * 5
+    refused = run(client, query="?n=5")
+    assert refused.status_code == 429
+    wait = int(refused["Retry-After"])
+    assert 1 <= wait <= 60
+    ratelimit_clock.now = refused_at + wait - 1
+    sooner = run(client, query="?n=6")
+    assert (sooner.status_code, sooner["Retry-After"]) == (429, "1")
+    ratelimit_clock.now = refused_at + wait
+    assert run(client, query="?n=7").status_code == 200
+
+
 def test_a_caller_with_a_token_is_counted_by_user_not_by_ip(
     client, upstream, make_composite, settings
 ):
