@@ -5,25 +5,31 @@ thread pool sharing one keep-alive `httpx.Client`. Each request has its own dead
 twice: inside the call (no socket operation waits past it, however the source trickles its
 headers or body: `_DeadlineBackend`) and by the coordinator, which stops waiting for a call at
 its deadline whatever the call does (a hanging DNS lookup included), so a hanging source never
-holds the response.
+holds the response. A per-origin bulkhead (`OriginBulkhead`) stands in front of the pool: at
+most `max_calls_per_origin` calls to one origin hold its threads at once, so a hanging source
+cannot take the threads every other source is called on.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import math
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 import structlog
+from prometheus_client import Counter
 
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, FetchResult, SourceRequest
@@ -38,6 +44,119 @@ SOCKET_TIMEOUT_SLACK_S = 0.05
 ACCEPT_ENCODING = "gzip, deflate"
 # "Done, and nothing to send" (RFC 9110): a success whose JSON value is null.
 NO_CONTENT = 204
+ORIGIN_WAITS = Counter(
+    "platform_aggregation_origin_waits_total",
+    "Source calls that waited for a slot of their origin (AGGREGATION_MAX_CALLS_PER_ORIGIN).",
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+T = TypeVar("T")
+
+
+def origin_of(url: str) -> str:
+    """The origin a call to `url` is counted under: `scheme://host:port`, scheme and host in
+    lower case, a default port written out. A URL that does not parse is its own origin (httpx
+    refuses it at once)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}" + ("" if port is None else f":{port}")
+
+
+class _Call(Generic[T]):
+    """A call and the future it answers by (made here, as an executor makes its own)."""
+
+    __slots__ = ("fn", "future", "origin")
+
+    def __init__(self, origin: str, fn: Callable[[], T]) -> None:
+        self.origin = origin
+        self.fn = fn
+        self.future: Future[T] = Future()
+
+
+class OriginBulkhead:
+    """Hands calls to `executor`, at most `limit` of one origin at a time (None: no limit).
+
+    A call past its origin's limit waits in that origin's queue, first in first made, and is
+    handed over when a call of its origin finishes, by the thread that ran that one: nobody
+    ever blocks for a slot. A call cancelled while it waits (its deadline passed) is skipped,
+    never made; it held no slot, so it frees none. One lock; O(1) a call.
+    """
+
+    def __init__(self, executor: Executor, *, limit: int | None) -> None:
+        self._executor = executor
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}  # calls handed to the executor, per origin
+        self._waiting: dict[str, deque[_Call[Any]]] = {}
+
+    def submit(self, origin: str, fn: Callable[[], T]) -> Future[T]:
+        call = _Call(origin, fn)
+        with self._lock:
+            running = self._running.get(origin, 0)
+            waits = self._limit is not None and running >= self._limit
+            if waits:
+                self._waiting.setdefault(origin, deque()).append(call)
+            else:
+                self._running[origin] = running + 1
+        if waits:
+            ORIGIN_WAITS.inc()
+        elif not self._hand_over(call):
+            self._release(origin)
+        return call.future
+
+    def _hand_over(self, call: _Call[Any]) -> bool:
+        """Give `call` (holding a slot) to the executor; False when it refuses it, the call
+        then failing with its error (a pool shut down: the interpreter is exiting)."""
+        try:
+            self._executor.submit(self._run, call)
+        except RuntimeError as error:
+            if call.future.set_running_or_notify_cancel():
+                call.future.set_exception(error)
+            return False
+        return True
+
+    def _run(self, call: _Call[Any]) -> None:
+        try:
+            # False: cancelled while it waited for a thread; never made.
+            if call.future.set_running_or_notify_cancel():
+                try:
+                    result = call.fn()
+                except BaseException as error:  # the caller's, as ThreadPoolExecutor does
+                    call.future.set_exception(error)
+                else:
+                    call.future.set_result(result)
+        finally:
+            self._release(call.origin)
+
+    def _release(self, origin: str) -> None:
+        """The slot of a finished call of `origin` passes to its next waiting call, if any."""
+        while True:
+            with self._lock:
+                call = self._next_waiting(origin)
+            if call is None or self._hand_over(call):
+                return
+
+    def _next_waiting(self, origin: str) -> _Call[Any] | None:
+        """Under the lock: the origin's next waiting call not cancelled, keeping the slot;
+        without one, the slot is freed."""
+        queue = self._waiting.get(origin)
+        while queue:
+            call = queue.popleft()
+            if not call.future.cancelled():
+                return call
+        if queue is not None:
+            del self._waiting[origin]
+        running = self._running[origin] - 1
+        if running:
+            self._running[origin] = running
+        else:
+            del self._running[origin]
+        return None
 
 
 def _elapsed_ms(started: float) -> float:
@@ -48,10 +167,15 @@ class HttpxSourceFetcher:
     """Calls sources concurrently; answers by each source's deadline."""
 
     def __init__(
-        self, client: httpx.Client, executor: ThreadPoolExecutor, *, max_body_bytes: int
+        self,
+        client: httpx.Client,
+        executor: Executor,
+        *,
+        max_body_bytes: int,
+        max_calls_per_origin: int | None = None,
     ) -> None:
         self._client = client
-        self._executor = executor
+        self._calls = OriginBulkhead(executor, limit=max_calls_per_origin)
         self._max_body_bytes = max_body_bytes
 
     def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
@@ -62,7 +186,8 @@ class HttpxSourceFetcher:
             # Each call runs in a copy of this thread's context, so what the request set there
             # (its trace span above all) is the parent of the call's own span and headers.
             context = contextvars.copy_context()
-            future = self._executor.submit(context.run, self._fetch_one, request, started, deadline)
+            call = functools.partial(context.run, self._fetch_one, request, started, deadline)
+            future = self._calls.submit(origin_of(request.url), call)
             deadlines[future] = (request, deadline)
         results: dict[str, FetchResult] = {}
         pending = set(deadlines)
@@ -70,7 +195,9 @@ class HttpxSourceFetcher:
             now = time.monotonic()
             for future in [f for f in pending if deadlines[f][1] <= now and not f.done()]:
                 request = deadlines[future][0]
-                future.cancel()  # still queued: never runs; running: finishes on its own
+                # Still waiting (for its origin's slot or a thread): never made; running:
+                # finishes on its own, by its socket deadline.
+                future.cancel()
                 results[request.key] = _timed_out(request, started)
                 pending.discard(future)
             done = {future for future in pending if future.done()}
@@ -340,7 +467,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_fetcher(
-    *, threads: int, max_connections: int, max_body_bytes: int
+    *, threads: int, max_connections: int, max_body_bytes: int, max_calls_per_origin: int
 ) -> HttpxSourceFetcher:
     """The process-wide fetcher (created on first use, so after gunicorn forks)."""
     global _shared
@@ -348,7 +475,12 @@ def shared_fetcher(
         if _shared is None:
             client = source_client(max_connections=max_connections)
             executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aggregation")
-            _shared = HttpxSourceFetcher(client, executor, max_body_bytes=max_body_bytes)
+            _shared = HttpxSourceFetcher(
+                client,
+                executor,
+                max_body_bytes=max_body_bytes,
+                max_calls_per_origin=max_calls_per_origin,
+            )
         return _shared
 
 

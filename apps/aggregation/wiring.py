@@ -39,6 +39,7 @@ def fetcher() -> SourceFetcher:
         threads=settings.AGGREGATION_FETCH_THREADS,
         max_connections=settings.AGGREGATION_MAX_CONNECTIONS,
         max_body_bytes=settings.AGGREGATION_MAX_SOURCE_BYTES,
+        max_calls_per_origin=settings.AGGREGATION_MAX_CALLS_PER_ORIGIN,
     )
     if settings.TRACING:  # each call's own span is the context sent, not the use case's
         from apps.aggregation.tracing import OpenTelemetrySourceFetcher

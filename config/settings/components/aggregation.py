@@ -11,6 +11,15 @@ AGGREGATION_RUN_RATE = env_optional_rate("AGGREGATION_RUN_RATE", "60/m")
 # Threads (per process) that call sources concurrently, and pooled upstream connections.
 AGGREGATION_FETCH_THREADS = env_int("AGGREGATION_FETCH_THREADS", 64, minimum=1)
 AGGREGATION_MAX_CONNECTIONS = env_int("AGGREGATION_MAX_CONNECTIONS", 100, minimum=1)
+# Calls to one origin (scheme, host, port) those threads make at once; more wait for one of them
+# to finish, so a hanging source holds at most this many threads. By default half of them: more
+# than one run's 20 sources, the other half left to the other origins.
+AGGREGATION_MAX_CALLS_PER_ORIGIN = env_int(
+    "AGGREGATION_MAX_CALLS_PER_ORIGIN",
+    max(1, AGGREGATION_FETCH_THREADS // 2),
+    minimum=1,
+    maximum=AGGREGATION_FETCH_THREADS,
+)
 # Where `seed --demo` points the demo composite's sources: this server's own public endpoints
 # (loopback on $PORT, the port `make run` serves on), so the demo works offline.
 AGGREGATION_DEMO_BASE_URL = env_str(

@@ -140,8 +140,9 @@ def test_the_worker_side_timeout_applies_when_the_thread_runs(upstream):
 
 
 def test_the_shared_fetcher_is_one_per_process():
-    one = shared_fetcher(threads=2, max_connections=2, max_body_bytes=10)
-    assert shared_fetcher(threads=9, max_connections=9, max_body_bytes=99) is one
+    one = shared_fetcher(threads=2, max_connections=2, max_body_bytes=10, max_calls_per_origin=2)
+    again = shared_fetcher(threads=9, max_connections=9, max_body_bytes=99, max_calls_per_origin=9)
+    assert again is one
 
 
 def test_an_unexpected_client_error_is_that_sources_failure(fetcher):

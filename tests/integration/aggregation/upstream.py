@@ -20,8 +20,9 @@ Paths (all GET):
                                     as the client listens (30 s at most): headers never end
   /nothing?status=S                 status S (default 204) with no body at all
   /raw?body=B&encoding=E            B as it is, labelled JSON (and Content-Encoding E if given)
-Every call is counted by path in `calls`. `Upstream.start(tls=True)` serves HTTPS with a
-self-signed certificate nobody trusts.
+Every call is counted by path in `calls`, and logged as it arrived (path and query) in
+`arrivals`; `peak` is the most calls it was answering at once. `Upstream.start(tls=True)` serves
+HTTPS with a self-signed certificate nobody trusts.
 """
 
 from __future__ import annotations
@@ -82,10 +83,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.active += 1
+            self.server.peak = max(self.server.peak, self.server.active)
+        try:
+            self._answer()
+        finally:
+            with self.server.lock:
+                self.server.active -= 1
+
+    def _answer(self) -> None:
         split = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(split.query).items()}
         with self.server.lock:
             self.server.calls[split.path] += 1
+            self.server.arrivals.append(self.path)
         if split.path == "/json":
             delay = int(query.get("delay_ms", "0"))
             if delay:
@@ -196,6 +208,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.calls: Counter[str] = Counter()
+        self.arrivals: list[str] = []
+        self.active = self.peak = 0
         self.lock = threading.Lock()
         self.released = threading.Event()
         self.gatherings: dict[str, threading.Barrier] = {}
@@ -230,6 +244,15 @@ class Upstream:
     @property
     def calls(self) -> Counter[str]:
         return self._server.calls
+
+    @property
+    def arrivals(self) -> list[str]:
+        with self._server.lock:
+            return list(self._server.arrivals)
+
+    @property
+    def peak(self) -> int:
+        return self._server.peak
 
     def url(self, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"

@@ -12,7 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def load_settings(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+def load_settings(
+    tmp_path: Path, *, then: str = "", **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """Set Django up on the base settings with `variables`, then run the code `then`."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -24,7 +27,7 @@ def load_settings(tmp_path: Path, **variables: str) -> subprocess.CompletedProce
         VAR_DIR=str(tmp_path),
         **variables,
     )
-    code = "import django; django.setup()"
+    code = f"import django; django.setup(); {then}"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -62,6 +65,31 @@ def test_a_redis_url_of_another_scheme_stops_the_start_naming_the_variable(tmp_p
     assert loaded.returncode != 0
     assert "REDIS_URL must be a Redis URL" in loaded.stderr
     assert "s3cret" not in loaded.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "must be at least 1"), ("9", "must be at most 8"), ("two", "must be an integer")],
+)
+def test_a_bad_per_origin_call_limit_stops_the_start_naming_the_variable(tmp_path, value, message):
+    loaded = load_settings(
+        tmp_path,
+        JWT_SIGNING_KEY="k" * 40,
+        AGGREGATION_FETCH_THREADS="8",
+        AGGREGATION_MAX_CALLS_PER_ORIGIN=value,
+    )
+    assert loaded.returncode != 0
+    assert f"AGGREGATION_MAX_CALLS_PER_ORIGIN {message}" in loaded.stderr
+
+
+@pytest.mark.parametrize(("threads", "limit"), [("64", "32"), ("8", "4"), ("1", "1")])
+def test_the_per_origin_call_limit_is_half_the_call_threads_by_default(tmp_path, threads, limit):
+    shown = "from django.conf import settings; print(settings.AGGREGATION_MAX_CALLS_PER_ORIGIN)"
+    loaded = load_settings(
+        tmp_path, then=shown, JWT_SIGNING_KEY="k" * 40, AGGREGATION_FETCH_THREADS=threads
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == [limit]
 
 
 def _pem_pair() -> tuple[str, str]:
