@@ -213,3 +213,9 @@ def test_empty_secrets_in_local_settings_are_the_generated_ones(tmp_path):
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "True True"
+
+
+def test_an_unknown_traces_exporter_stops_the_start(tmp_path):
+    loaded = load_settings(tmp_path, JWT_SIGNING_KEY="k" * 40, OTEL_TRACES_EXPORTER="bogus")
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured: OTEL_TRACES_EXPORTER must be" in loaded.stderr

@@ -6,8 +6,9 @@ import socket
 from types import SimpleNamespace
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from config.telemetry import tracing_requested
+from config.telemetry import traces_exporters, tracing_requested
 
 
 @pytest.mark.parametrize(
@@ -17,12 +18,38 @@ from config.telemetry import tracing_requested
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
         ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, True),
         ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp,console"}, True),
+        ({"OTEL_TRACES_EXPORTER": ""}, False),
         ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False),
         ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False),
     ],
 )
 def test_tracing_is_requested_only_by_otel_variables(environ, expected):
     assert tracing_requested(environ) is expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, ["otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, ["otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "console"}, ["console"]),
+        ({"OTEL_TRACES_EXPORTER": " otlp , console,otlp"}, ["otlp", "console"]),
+        ({"OTEL_TRACES_EXPORTER": "None", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, []),
+    ],
+)
+def test_the_traces_exporters_are_the_standard_ones_the_platform_has(environ, expected):
+    assert traces_exporters(environ) == expected
+
+
+@pytest.mark.parametrize("value", ["bogus", "zipkin", "otlp,jaeger", "otlp,none", "otlp,"])
+def test_another_traces_exporter_stops_the_start_naming_the_variable(value):
+    # Any value but `console` and `none` turned tracing on with an OTLP exporter.
+    with pytest.raises(ImproperlyConfigured, match="OTEL_TRACES_EXPORTER must be"):
+        traces_exporters({"OTEL_TRACES_EXPORTER": value})
+    with pytest.raises(ImproperlyConfigured, match="OTEL_TRACES_EXPORTER must be"):
+        tracing_requested({"OTEL_TRACES_EXPORTER": value})
 
 
 def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, tmp_path):
