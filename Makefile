@@ -26,8 +26,10 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/dev.txt | $(VENV)/bin
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## run: install, migrate every database, seed, serve with gunicorn on $HOST:$PORT (127.0.0.1:8000)
+## run: install, migrate every database, seed, serve with gunicorn on $HOST:$PORT (127.0.0.1:8000);
+## first `python -m config.gunicorn` checks the variables gunicorn reads before its config file
 run: install
+	$(PY) -m config.gunicorn
 	$(PY) manage.py migrate_all
 	$(PY) manage.py seed $(SEED_ARGS)
 	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local} $(VENV)/bin/gunicorn --config config/gunicorn.py

@@ -36,6 +36,16 @@ def env_str(name: str, default: str | None = None) -> str:
     return default
 
 
+def env_secret(name: str) -> str:
+    """A secret that must be set and not empty (Django's own refusal of an empty SECRET_KEY
+    names no variable)."""
+    value = os.environ.get(name)
+    if not value:
+        state = "it is empty" if value is not None else "it is not set"
+        raise ImproperlyConfigured(f"Set the {name} environment variable ({state}).")
+    return value
+
+
 def env_optional(name: str) -> str | None:
     """The variable's value, or None when it is unset or empty."""
     return os.environ.get(name) or None
@@ -143,6 +153,71 @@ def env_optional_rate(name: str, default: str) -> str | None:
     if os.environ.get(name, default).strip() in _NO_LIMIT:
         return None
     return env_rate(name, default)
+
+
+def env_port(name: str, default: int) -> int:
+    """A TCP port, 1 to 65535."""
+    return env_int(name, default, minimum=1, maximum=65535)
+
+
+def env_http_url(name: str, default: str) -> str:
+    """An absolute http(s) URL with a host and neither query nor fragment (something a path is
+    appended to), without its trailing slashes."""
+    from urllib.parse import urlsplit
+
+    raw = env_str(name, default).strip()
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a port that is no number or out of range
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or raw.endswith(("?", "#"))
+    ):
+        raise ImproperlyConfigured(
+            f"{name} must be an absolute http(s) URL such as https://app.example.com "
+            f"(no query or fragment), not {raw!r}."
+        )
+    return raw.rstrip("/")
+
+
+def env_import_path(name: str, default: str) -> str:
+    """The dotted path of a class or function that imports (`EMAIL_BACKEND`): Django imports
+    such a setting only at its first use, so a typo stopped nothing and failed in the middle of
+    a request, or in the background."""
+    from django.utils.module_loading import import_string
+
+    value = env_str(name, default).strip()
+    try:
+        import_string(value)
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"{name} must be the dotted path of an importable class, not {value!r} ({error})."
+        ) from None
+    return value
+
+
+def env_forwarded_allow_ips(name: str, default: str) -> str:
+    """gunicorn's list of trusted front ends: comma-separated IP addresses or networks (a
+    network with host bits set refused, as gunicorn does), or `*` for any; an empty value is
+    none. Checked item by item as gunicorn itself splits it, so what passes here, it takes."""
+    raw = env_str(name, default)
+    for item in (part.strip() for part in raw.split(",") if part):
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks such as 127.0.0.1,10.0.0.0/8 "
+                f"(or be *), not {item!r}."
+            ) from None
+    return raw
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

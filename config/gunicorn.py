@@ -5,10 +5,16 @@ on threads. Without Redis (the embedded default) exactly one worker process runs
 in-process cache that holds rate limits, circuit state and revocations is shared by every
 request; with Redis, `WEB_CONCURRENCY` processes share state through it.
 Prometheus metrics are aggregated across workers through PROMETHEUS_MULTIPROC_DIR.
+
+gunicorn reads two of these variables itself before it loads this file: WEB_CONCURRENCY (with
+int(), as `gunicorn.config` is imported) and FORWARDED_ALLOW_IPS (as it builds its settings). A
+bad value stops it with a bare ValueError, or a message of its own, naming neither; so `make
+run` and the image run this file first, `python -m config.gunicorn`, which names them.
 """
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import shutil
@@ -16,17 +22,31 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from config.env import LOG_LEVELS, env_bool, env_choice, env_int, env_str
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    LOG_LEVELS,
+    env_bool,
+    env_choice,
+    env_forwarded_allow_ips,
+    env_int,
+    env_port,
+    env_str,
+)
 
 _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[1] / "var"))
 _shared_state = bool(os.environ.get("REDIS_URL"))
 
 
-_port = env_int("PORT", 8000, minimum=1, maximum=65535)
+_port = env_port("PORT", 8000)
 bind = f"{env_str('HOST', '127.0.0.1')}:{_port}"
 # gthread plus keep-alive lingering (config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.LingeringThreadWorker"
-workers = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count(), minimum=1) if _shared_state else 1
+# Checked even when ignored (no Redis): gunicorn itself fails on it otherwise, an empty value too.
+if os.environ.get("WEB_CONCURRENCY", "1").strip() == "":
+    raise ImproperlyConfigured("WEB_CONCURRENCY must be an integer, not ''.")
+_web_concurrency = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count(), minimum=1)
+workers = _web_concurrency if _shared_state else 1
 threads = env_int("GUNICORN_THREADS", 8, minimum=1)
 keepalive = env_int("GUNICORN_KEEPALIVE", 75, minimum=0)
 timeout = env_int("GUNICORN_TIMEOUT", 30, minimum=0)  # 0: gunicorn never kills a silent worker
@@ -52,7 +72,7 @@ _tcp_migrate_req = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 # Peers gunicorn lets set the request's scheme (`X-Forwarded-Proto`): with no trusted proxies
 # (TRUSTED_PROXY_COUNT, which also governs `X-Forwarded-For`) none, so a client cannot claim
 # https; with some, the loopback proxy by default.
-forwarded_allow_ips = os.environ.get(
+forwarded_allow_ips = env_forwarded_allow_ips(
     "FORWARDED_ALLOW_IPS",
     "127.0.0.1,::1" if env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) > 0 else "",
 )
@@ -90,7 +110,13 @@ def post_worker_init(worker: Any) -> None:
 def when_ready(server: Any) -> None:
     """Say where the server listens: with `reuse_port` the workers bind, and gunicorn's own
     "Listening at:" line (the master's sockets) comes out empty. Warn when a reload would
-    reset connections that the kernel could move to a new worker."""
+    reset connections that the kernel could move to a new worker, and when WEB_CONCURRENCY is
+    set but ignored."""
+    if not _shared_state and os.environ.get("WEB_CONCURRENCY", "1").strip() != "1":
+        server.log.warning(
+            "WEB_CONCURRENCY is ignored without REDIS_URL: one worker process runs, so that"
+            " every request shares its in-process state"
+        )
     if reuse_port:
         server.log.info("Listening at: http://%s (each worker binds it, SO_REUSEPORT)", bind)
         if _read(_tcp_migrate_req) == "0":
@@ -122,7 +148,12 @@ def ensure_port_free(address: str) -> None:
         try:
             probe.bind((host, int(port)))
         except OSError as error:
-            raise SystemExit(f"cannot listen on {address}: {error.strerror}") from error
+            # A name that does not resolve, or an address of no interface here, is HOST's.
+            host_fault = isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL
+            variable = "HOST" if host_fault else "PORT"
+            raise SystemExit(
+                f"cannot listen on {address} ({variable}): {error.strerror}"
+            ) from error
 
 
 def child_exit(server: Any, worker: Any) -> None:

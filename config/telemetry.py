@@ -9,21 +9,43 @@ from __future__ import annotations
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 _configured = False
+# The standard values of OTEL_TRACES_EXPORTER this platform has an exporter for (`zipkin` and
+# the rest need packages it does not install).
+EXPORTERS = ("otlp", "console")
+Environ = dict[str, str] | os._Environ[str]
 
 
-def tracing_requested(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
-    """True when the standard OTEL variables ask for traces and the SDK is not disabled."""
+def traces_exporters(environ: Environ = os.environ) -> list[str]:
+    """The exporters the standard OTEL variables ask for (none: tracing stays off).
+
+    `OTEL_TRACES_EXPORTER` is a comma-separated list of `otlp` and `console`, or `none`;
+    unset, an OTLP endpoint means `otlp`. Another value stops the start, naming the variable:
+    it turned tracing on with an OTLP exporter.
+    """
     if environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    exporter = environ.get("OTEL_TRACES_EXPORTER", "")
-    if exporter == "none":
-        return False
-    return bool(
-        exporter
-        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    )
+        return []
+    raw = environ.get("OTEL_TRACES_EXPORTER", "")
+    if raw.strip().lower() == "none":  # as the OpenTelemetry SDK reads it
+        return []
+    if not raw.strip():
+        endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        )
+        return ["otlp"] if endpoint else []
+    names = [name.strip() for name in raw.split(",")]
+    if not set(names) <= set(EXPORTERS):
+        raise ImproperlyConfigured(
+            f"OTEL_TRACES_EXPORTER must be otlp, console, both (otlp,console) or none, not {raw!r}."
+        )
+    return list(dict.fromkeys(names))
+
+
+def tracing_requested(environ: Environ = os.environ) -> bool:
+    """True when the standard OTEL variables ask for traces and the SDK is not disabled."""
+    return bool(traces_exporters(environ))
 
 
 def configure_tracing() -> bool:
@@ -44,16 +66,18 @@ def configure_tracing() -> bool:
         SpanExporter,
     )
 
-    exporter: SpanExporter
-    if os.environ.get("OTEL_TRACES_EXPORTER") == "console":
-        exporter = ConsoleSpanExporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    exporters: list[SpanExporter] = []
+    for name in traces_exporters():
+        if name == "console":
+            exporters.append(ConsoleSpanExporter())
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
+            exporters.append(OTLPSpanExporter())
     service = os.environ.get("OTEL_SERVICE_NAME", "platform")
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     from apps.common.tracing import query_free_request_hook
 

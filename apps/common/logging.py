@@ -132,10 +132,12 @@ class EveryFewSeconds:
 
 class _ThrottledWarning(logging.Filter):
     """A record logged at error level with its traceback, for a condition that is no fault of
-    ours and that anyone can repeat: one warning line without the traceback instead (`message`,
-    naming the error's type), at most every `every` seconds per process."""
+    ours and that anyone can repeat: one warning line without the traceback instead, at most
+    every `every` seconds per process. Its event is the constant `event` (what a log query
+    matches); the error's type and the `detail` are fields of their own (`THROTTLED_FIELDS`)."""
 
-    message = ""
+    event = ""
+    detail = ""
 
     def __init__(self, every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -145,11 +147,15 @@ class _ThrottledWarning(logging.Filter):
         if not self.allowed():
             return False
         error = record.exc_info[1] if record.exc_info else None
-        record.msg = self.message.format(error=type(error).__name__)
-        record.args = ()
+        record.msg, record.args = self.event, ()
+        record.error, record.detail = type(error).__name__, self.detail
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
         return True
+
+
+# The record attributes a `_ThrottledWarning` sets, rendered as fields of the line.
+THROTTLED_FIELDS = ("error", "detail")
 
 
 class IgnoredCacheErrors(_ThrottledWarning):
@@ -157,7 +163,8 @@ class IgnoredCacheErrors(_ThrottledWarning):
     every call of a cache alias with `IGNORE_EXCEPTIONS` (the rate limits' `ratelimit` alias)
     while Redis is unreachable."""
 
-    message = "cache_redis_unavailable ({error}), its limits lapse"
+    event = "cache_redis_unavailable"
+    detail = "its limits lapse"
 
 
 class RefusedHosts(_ThrottledWarning):
@@ -165,7 +172,8 @@ class RefusedHosts(_ThrottledWarning):
     shows): a traceback at error level per request, which any client could repeat. The host
     itself is not repeated (the client chose it)."""
 
-    message = "request_host_refused ({error}): a Host not in ALLOWED_HOSTS, answered 400"
+    event = "request_host_refused"
+    detail = "a Host not in ALLOWED_HOSTS, answered 400"
 
 
 class SuspiciousRequests(_ThrottledWarning):
@@ -173,7 +181,8 @@ class SuspiciousRequests(_ThrottledWarning):
     fields, too many files, a broken multipart body; a 400 the access line shows): a traceback
     at error level per request, which any client could repeat."""
 
-    message = "request_refused_as_suspicious ({error}): Django's request limits, answered 400"
+    event = "request_refused_as_suspicious"
+    detail = "Django's request limits, answered 400"
 
 
 # The `django.security.<exception>` loggers of what a client's request alone can raise while
@@ -220,6 +229,24 @@ def configure_logging() -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    loggers: dict[str, dict[str, Any]] = {
+        # Our access log line replaces Django's per-request warnings for 4xx.
+        "django.request": {"level": "ERROR", "filters": ["unhandled_only"]},
+        "django.security.DisallowedHost": {"filters": ["refused_hosts"]},
+        **{name: {"filters": ["suspicious_requests"]} for name in SUSPICIOUS_REQUEST_LOGGERS},
+        "django.server": {"level": "ERROR"},
+        "django.db.backends": {"level": "INFO"},
+        # One line per outgoing call is noise; our own lines name the source or route.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "django_redis.cache": {"filters": ["ignored_cache_errors"]},
+    }
+    # dictConfig adds a logger's filters to those it has: called again (tests do), each logger
+    # had two throttled warnings, the second rewriting what the first had already rewritten.
+    for name in loggers:
+        for installed in logging.getLogger(name).filters[:]:
+            if isinstance(installed, _ThrottledWarning | UnhandledOnly):
+                logging.getLogger(name).removeFilter(installed)
     logging.config.dictConfig(
         {
             "version": 1,
@@ -232,7 +259,11 @@ def configure_logging() -> None:
                         structlog.processors.format_exc_info,
                         renderer,
                     ],
-                    "foreign_pre_chain": shared,
+                    # A standard-library record's own fields: a throttled warning's.
+                    "foreign_pre_chain": [
+                        structlog.stdlib.ExtraAdder(allow=THROTTLED_FIELDS),
+                        *shared,
+                    ],
                 }
             },
             "handlers": {
@@ -243,21 +274,7 @@ def configure_logging() -> None:
                 }
             },
             "root": {"handlers": ["stdout"], "level": settings.LOG_LEVEL},
-            "loggers": {
-                # Our access log line replaces Django's per-request warnings for 4xx.
-                "django.request": {"level": "ERROR", "filters": ["unhandled_only"]},
-                "django.security.DisallowedHost": {"filters": ["refused_hosts"]},
-                **{
-                    name: {"filters": ["suspicious_requests"]}
-                    for name in SUSPICIOUS_REQUEST_LOGGERS
-                },
-                "django.server": {"level": "ERROR"},
-                "django.db.backends": {"level": "INFO"},
-                # One line per outgoing call is noise; our own lines name the source or route.
-                "httpx": {"level": "WARNING"},
-                "httpcore": {"level": "WARNING"},
-                "django_redis.cache": {"filters": ["ignored_cache_errors"]},
-            },
+            "loggers": loggers,
             "filters": {
                 "ignored_cache_errors": {"()": IgnoredCacheErrors},
                 "refused_hosts": {"()": RefusedHosts},

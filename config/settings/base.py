@@ -16,11 +16,15 @@ from config.env import (
     env_bool,
     env_choice,
     env_float,
+    env_http_url,
+    env_import_path,
     env_int,
     env_list,
     env_networks,
     env_optional,
+    env_port,
     env_redis_url,
+    env_secret,
     env_str,
 )
 from config.telemetry import tracing_requested
@@ -32,7 +36,7 @@ from core.domain.gateway.route import AuthMode as RouteAuthMode
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -338,7 +342,8 @@ RATELIMIT_IP_META_KEY = "apps.common.clientip.client_ip"
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 # --- Email ----------------------------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# Imported here, so a backend that does not import stops the start instead of every email.
+EMAIL_BACKEND = env_import_path("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
@@ -348,8 +353,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@platform.local")
 # Links in emails point here (the front end that posts the token back to the API); by default
-# this server on its own port, which is also where `seed --demo` points the demo route.
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}")
+# this server on its own port (PORT, where gunicorn listens), which is also where `seed --demo`
+# points the demo route. Without its trailing slash: links append `/verify-email?token=…`.
+PUBLIC_BASE_URL = env_http_url("PUBLIC_BASE_URL", f"http://127.0.0.1:{env_port('PORT', 8000)}")
 
 # --- Internationalisation, static files ---------------------------------------------------------
 LANGUAGE_CODE = "en-us"

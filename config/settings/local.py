@@ -25,8 +25,10 @@ def _local_secret(name: str) -> str:
     return str(known[name])
 
 
-os.environ.setdefault("DJANGO_SECRET_KEY", _local_secret("DJANGO_SECRET_KEY"))
-os.environ.setdefault("JWT_SIGNING_KEY", _local_secret("JWT_SIGNING_KEY"))
+# Not given: unset or empty (an empty key would stop the start, naming the variable).
+for _name in ("DJANGO_SECRET_KEY", "JWT_SIGNING_KEY"):
+    if not os.environ.get(_name):
+        os.environ[_name] = _local_secret(_name)
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 
 from config.settings.base import *  # noqa: E402,F403

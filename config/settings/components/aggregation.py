@@ -1,6 +1,6 @@
 """Settings of the aggregation context, read from the environment (see the README's table)."""
 
-from config.env import env_int, env_optional_rate, env_str
+from config.env import env_int, env_optional_rate, env_port, env_str
 
 # Largest source answer (decoded bytes) a composite accepts; larger is that source's error.
 AGGREGATION_MAX_SOURCE_BYTES = env_int("AGGREGATION_MAX_SOURCE_BYTES", 1024 * 1024, minimum=1)
@@ -23,5 +23,5 @@ AGGREGATION_MAX_CALLS_PER_ORIGIN = env_int(
 # Where `seed --demo` points the demo composite's sources: this server's own public endpoints
 # (loopback on $PORT, the port `make run` serves on), so the demo works offline.
 AGGREGATION_DEMO_BASE_URL = env_str(
-    "AGGREGATION_DEMO_BASE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}"
+    "AGGREGATION_DEMO_BASE_URL", f"http://127.0.0.1:{env_port('PORT', 8000)}"
 ).rstrip("/")

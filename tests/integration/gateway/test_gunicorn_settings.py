@@ -15,6 +15,8 @@ NUMBERS = (
     "PORT",
     "LOG_LEVEL",
     "GUNICORN_REUSE_PORT",
+    "FORWARDED_ALLOW_IPS",
+    "TRUSTED_PROXY_COUNT",
 )
 
 
@@ -58,8 +60,33 @@ def test_numbers_come_from_the_environment_with_defaults(reload):
         ("PORT", "70000", "PORT must be at most 65535, not 70000"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of DEBUG, INFO"),
         ("GUNICORN_REUSE_PORT", "maybe", "GUNICORN_REUSE_PORT must be a boolean"),
+        # gunicorn stopped on these with its own message, naming no variable.
+        ("FORWARDED_ALLOW_IPS", "not-an-ip", "FORWARDED_ALLOW_IPS must list IP addresses"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1/8", "FORWARDED_ALLOW_IPS must list IP addresses"),
+        ("FORWARDED_ALLOW_IPS", "127.0.0.1, ,::1", "FORWARDED_ALLOW_IPS must list IP addr"),
     ],
 )
 def test_a_bad_number_stops_the_start_naming_the_variable(reload, name, value, message):
     with pytest.raises(ImproperlyConfigured, match=message):
         reload(**{name: value})
+
+
+@pytest.mark.parametrize("value", ["*", "10.0.0.0/8, 192.0.2.7,2001:db8::/32", ""])
+def test_forwarded_allow_ips_takes_what_gunicorn_takes(reload, value):
+    from gunicorn.config import validate_string_to_addr_list
+
+    allowed = reload(TRUSTED_PROXY_COUNT="1", FORWARDED_ALLOW_IPS=value).forwarded_allow_ips
+    assert allowed == value
+    validate_string_to_addr_list(allowed)  # gunicorn's own reading of it
+
+
+def test_web_concurrency_is_checked_without_redis_too(reload, monkeypatch):
+    # gunicorn reads it itself (int(), its `workers` default, as gunicorn.config is imported)
+    # even when this file then ignores it: a bare ValueError traceback, naming no variable.
+    monkeypatch.delenv("REDIS_URL")
+    for value in ("abc", ""):
+        with pytest.raises(
+            ImproperlyConfigured, match=f"WEB_CONCURRENCY must be an integer, not '{value}'"
+        ):
+            reload(WEB_CONCURRENCY=value)
+    assert reload(WEB_CONCURRENCY="4").workers == 1  # without Redis: one process, always

@@ -168,3 +168,66 @@ def test_env_networks_refuses_what_is_no_network(monkeypatch, bad):
     monkeypatch.setenv("PLATFORM_NETS", bad)
     with pytest.raises(ImproperlyConfigured, match="PLATFORM_NETS"):
         env.env_networks("PLATFORM_NETS", [])
+
+
+def test_a_secret_must_be_set_and_not_empty(monkeypatch):
+    monkeypatch.delenv("PLATFORM_SECRET", raising=False)
+    with pytest.raises(ImproperlyConfigured, match=r"PLATFORM_SECRET .*\(it is not set\)"):
+        env.env_secret("PLATFORM_SECRET")
+    monkeypatch.setenv("PLATFORM_SECRET", "")
+    with pytest.raises(ImproperlyConfigured, match=r"PLATFORM_SECRET .*\(it is empty\)"):
+        env.env_secret("PLATFORM_SECRET")
+    monkeypatch.setenv("PLATFORM_SECRET", "s")
+    assert env.env_secret("PLATFORM_SECRET") == "s"
+
+
+def test_a_port_is_one_to_65535(monkeypatch):
+    monkeypatch.delenv("PLATFORM_PORT", raising=False)
+    assert env.env_port("PLATFORM_PORT", 8000) == 8000
+    for bad in ("abc", "0", "65536"):
+        monkeypatch.setenv("PLATFORM_PORT", bad)
+        with pytest.raises(ImproperlyConfigured, match="PLATFORM_PORT must be"):
+            env.env_port("PLATFORM_PORT", 8000)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://app.example.com", "https://app.example.com"),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
+        ("https://example.com/front/", "https://example.com/front"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+    ],
+)
+def test_an_http_url_is_absolute(monkeypatch, raw, expected):
+    monkeypatch.setenv("PLATFORM_URL", raw)
+    assert env.env_http_url("PLATFORM_URL", "http://x") == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["notaurl", "", "mailto:a@b.c", "http://host:port", "http://h:70000", "https://x/?"]
+)
+def test_an_http_url_that_is_not_absolute_names_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("PLATFORM_URL", raw)
+    with pytest.raises(ImproperlyConfigured, match="PLATFORM_URL must be an absolute http"):
+        env.env_http_url("PLATFORM_URL", "http://x")
+
+
+def test_an_import_path_must_import(monkeypatch):
+    monkeypatch.delenv("PLATFORM_CLASS", raising=False)
+    default = "django.core.mail.backends.locmem.EmailBackend"
+    assert env.env_import_path("PLATFORM_CLASS", default) == default
+    for bad in ("no.such.Backend", "django.core.mail.backends.locmem.NoSuch", "nodots", ""):
+        monkeypatch.setenv("PLATFORM_CLASS", bad)
+        with pytest.raises(ImproperlyConfigured, match="PLATFORM_CLASS must be the dotted path"):
+            env.env_import_path("PLATFORM_CLASS", default)
+
+
+def test_forwarded_allow_ips_are_addresses_networks_or_any(monkeypatch):
+    for good in ("*", "127.0.0.1,::1", " 10.0.0.0/8 , 192.0.2.7", ""):
+        monkeypatch.setenv("PLATFORM_FWD", good)
+        assert env.env_forwarded_allow_ips("PLATFORM_FWD", "") == good
+    for bad in ("not-an-ip", "10.0.0.1/8", "127.0.0.1, ,::1", "*.example.com"):
+        monkeypatch.setenv("PLATFORM_FWD", bad)
+        with pytest.raises(ImproperlyConfigured, match="PLATFORM_FWD must list IP addresses"):
+            env.env_forwarded_allow_ips("PLATFORM_FWD", "")

@@ -12,22 +12,29 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def load_settings(
-    tmp_path: Path, *, then: str = "", **variables: str
+def load_settings(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    return run_with_settings(tmp_path, "pass", **variables)
+
+
+def run_with_settings(
+    tmp_path: Path, code: str, **variables: str
 ) -> subprocess.CompletedProcess[str]:
-    """Set Django up on the base settings with `variables`, then run the code `then`."""
+    """Set Django up in a fresh process with the variables (base settings and a long enough
+    secret key unless given), then run `code`."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("JWT_", "LOG_", "DJANGO_", "REDIS_"))
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-        DJANGO_SECRET_KEY="x" * 50,
-        VAR_DIR=str(tmp_path),
-        **variables,
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DJANGO_SECRET_KEY": "x" * 50,
+            "VAR_DIR": str(tmp_path),
+            **variables,
+        }
     )
-    code = f"import django; django.setup(); {then}"
+    code = f"import django; django.setup(); {code}"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -85,8 +92,8 @@ def test_a_bad_per_origin_call_limit_stops_the_start_naming_the_variable(tmp_pat
 @pytest.mark.parametrize(("threads", "limit"), [("64", "32"), ("8", "4"), ("1", "1")])
 def test_the_per_origin_call_limit_is_half_the_call_threads_by_default(tmp_path, threads, limit):
     shown = "from django.conf import settings; print(settings.AGGREGATION_MAX_CALLS_PER_ORIGIN)"
-    loaded = load_settings(
-        tmp_path, then=shown, JWT_SIGNING_KEY="k" * 40, AGGREGATION_FETCH_THREADS=threads
+    loaded = run_with_settings(
+        tmp_path, shown, JWT_SIGNING_KEY="k" * 40, AGGREGATION_FETCH_THREADS=threads
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == [limit]
@@ -151,3 +158,89 @@ def test_a_server_started_without_a_settings_module_runs_production_and_needs_it
     assert "ImproperlyConfigured" in started.stderr
     assert "DJANGO_SECRET_KEY" in started.stderr
     assert not (tmp_path / "local-secrets.json").exists()
+
+
+def test_an_email_backend_that_does_not_import_stops_the_start(tmp_path):
+    # It was imported at the first email only: `check`, `migrate_all`, `seed` and gunicorn ran,
+    # registration answered 201 and every verification email failed in the background.
+    loaded = load_settings(tmp_path, JWT_SIGNING_KEY="k" * 40, EMAIL_BACKEND="no.such.Backend")
+    assert loaded.returncode != 0
+    assert "EMAIL_BACKEND must be the dotted path of an importable class" in loaded.stderr
+    assert "no.such.Backend" in loaded.stderr
+    pair = load_settings(
+        tmp_path,
+        JWT_SIGNING_KEY="k" * 40,
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+    )
+    assert pair.returncode == 0, pair.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["notaurl", "ftp://example.com", "http://", "https:///verify", "example.com/app",
+     "https://example.com/?next=1", "https://example.com/#top"],
+)  # fmt: skip
+def test_a_public_base_url_must_be_an_absolute_http_url(tmp_path, url):
+    # The links in account emails were built on it as given: `notaurl/verify-email?token=…`.
+    loaded = load_settings(tmp_path, JWT_SIGNING_KEY="k" * 40, PUBLIC_BASE_URL=url)
+    assert loaded.returncode != 0
+    assert "PUBLIC_BASE_URL must be an absolute http(s) URL" in loaded.stderr
+
+
+def test_a_public_base_url_loses_its_trailing_slash(tmp_path):
+    shown = run_with_settings(
+        tmp_path,
+        "from django.conf import settings; print(settings.PUBLIC_BASE_URL)",
+        JWT_SIGNING_KEY="k" * 40,
+        PUBLIC_BASE_URL="https://app.example.com/",
+    )
+    assert shown.returncode == 0, shown.stderr
+    # Links join it with `/verify-email?token=…`.
+    assert shown.stdout.strip() == "https://app.example.com"
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "70000"])
+def test_a_bad_port_stops_the_start_naming_port(tmp_path, port):
+    # The URLs derived from it were refused later, naming AGGREGATION_DEMO_BASE_URL (in `seed
+    # --demo`) or not at all (the links in emails); PORT was never named.
+    for urls in ({}, {"PUBLIC_BASE_URL": "http://127.0.0.1:8000"}):
+        loaded = load_settings(tmp_path, JWT_SIGNING_KEY="k" * 40, PORT=port, **urls)
+        assert loaded.returncode != 0
+        assert "ImproperlyConfigured: PORT must be" in loaded.stderr, loaded.stderr
+
+
+def test_an_empty_secret_key_stops_production_naming_the_variable(tmp_path):
+    loaded = load_settings(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        JWT_SIGNING_KEY="k" * 40,
+        DJANGO_SECRET_KEY="",
+    )
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured: Set the DJANGO_SECRET_KEY environment variable" in (loaded.stderr)
+
+
+def test_empty_secrets_in_local_settings_are_the_generated_ones(tmp_path):
+    # config/settings/local.py: "Secrets not given in the environment are generated".
+    code = (
+        "import json, os; from django.conf import settings; "
+        "store = os.path.join(os.environ['VAR_DIR'], 'local-secrets.json'); "
+        "known = json.loads(open(store).read()); "
+        "print(settings.SECRET_KEY == known['DJANGO_SECRET_KEY'] != '', "
+        "settings.JWT_SIGNING_KEY == known['JWT_SIGNING_KEY'] != '')"
+    )
+    shown = run_with_settings(
+        tmp_path,
+        code,
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DJANGO_SECRET_KEY="",
+        JWT_SIGNING_KEY="",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "True True"
+
+
+def test_an_unknown_traces_exporter_stops_the_start(tmp_path):
+    loaded = load_settings(tmp_path, JWT_SIGNING_KEY="k" * 40, OTEL_TRACES_EXPORTER="bogus")
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured: OTEL_TRACES_EXPORTER must be" in loaded.stderr

@@ -3,11 +3,17 @@
 import importlib
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from config.telemetry import tracing_requested
+from config.telemetry import traces_exporters, tracing_requested
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(
@@ -17,12 +23,38 @@ from config.telemetry import tracing_requested
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
         ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, True),
         ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp,console"}, True),
+        ({"OTEL_TRACES_EXPORTER": ""}, False),
         ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False),
         ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False),
     ],
 )
 def test_tracing_is_requested_only_by_otel_variables(environ, expected):
     assert tracing_requested(environ) is expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, ["otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, ["otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "console"}, ["console"]),
+        ({"OTEL_TRACES_EXPORTER": " otlp , console,otlp"}, ["otlp", "console"]),
+        ({"OTEL_TRACES_EXPORTER": "None", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, []),
+    ],
+)
+def test_the_traces_exporters_are_the_standard_ones_the_platform_has(environ, expected):
+    assert traces_exporters(environ) == expected
+
+
+@pytest.mark.parametrize("value", ["bogus", "zipkin", "otlp,jaeger", "otlp,none", "otlp,"])
+def test_another_traces_exporter_stops_the_start_naming_the_variable(value):
+    # Any value but `console` and `none` turned tracing on with an OTLP exporter.
+    with pytest.raises(ImproperlyConfigured, match="OTEL_TRACES_EXPORTER must be"):
+        traces_exporters({"OTEL_TRACES_EXPORTER": value})
+    with pytest.raises(ImproperlyConfigured, match="OTEL_TRACES_EXPORTER must be"):
+        tracing_requested({"OTEL_TRACES_EXPORTER": value})
 
 
 def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, tmp_path):
@@ -77,6 +109,34 @@ def _ready_lines(module):
     return lines
 
 
+def test_gunicorn_says_when_it_ignores_web_concurrency(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GUNICORN_REUSE_PORT", "0")  # no "Listening at:" line to look past
+    import config.gunicorn as gunicorn_config
+
+    ignored = (
+        "warning",
+        "WEB_CONCURRENCY is ignored without REDIS_URL: one worker process runs, so that every"
+        " request shares its in-process state",
+    )
+    for redis, concurrency, lines in (
+        (None, "4", [ignored]),
+        (None, "1", []),
+        (None, None, []),
+        ("redis://127.0.0.1:6379/0", "4", []),
+    ):
+        for name, value in (("REDIS_URL", redis), ("WEB_CONCURRENCY", concurrency)):
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        assert _ready_lines(importlib.reload(gunicorn_config)) == lines
+    monkeypatch.delenv("GUNICORN_REUSE_PORT")
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    monkeypatch.delenv("REDIS_URL")
+    importlib.reload(gunicorn_config)
+
+
 def test_gunicorn_scales_workers_with_redis(monkeypatch, tmp_path):
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
@@ -99,6 +159,59 @@ def test_a_taken_port_stops_the_start_even_with_reuse_port(monkeypatch, tmp_path
         with pytest.raises(SystemExit, match="cannot listen on"):
             module.ensure_port_free(address)
     module.ensure_port_free(address)  # free again once the other server is gone
+
+
+def test_a_host_that_cannot_be_listened_on_stops_the_start_naming_host(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    import config.gunicorn as gunicorn_config
+
+    module = importlib.reload(gunicorn_config)
+    with pytest.raises(SystemExit, match=r"^cannot listen on no\.such\.host\.invalid:1 \(HOST\)"):
+        module.ensure_port_free("no.such.host.invalid:1")
+    with pytest.raises(SystemExit, match=r"^cannot listen on 192\.0\.2\.7:1 \(HOST\)"):
+        module.ensure_port_free("192.0.2.7:1")  # an address of no interface here (TEST-NET-1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(SystemExit, match=r"^cannot listen on 127\.0\.0\.1:\d+ \(PORT\)"):
+            module.ensure_port_free(address)
+
+
+def test_gunicorns_own_variables_are_checked_before_it_starts():
+    # gunicorn reads WEB_CONCURRENCY (as gunicorn.config is imported) and FORWARDED_ALLOW_IPS
+    # (as it builds its settings) before it loads config/gunicorn.py: `make run` and the image
+    # run that file first, which names them.
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nrun: install\n", 1)[1].split("\n\n", 1)[0]
+    steps = [line.strip() for line in recipe.splitlines()]
+    assert steps[0] == "$(PY) -m config.gunicorn", steps
+    assert "gunicorn --config config/gunicorn.py" in steps[-1]
+    command = (ROOT / "docker" / "Dockerfile").read_text().split("\nCMD ", 1)[1]
+    assert command.index("python -m config.gunicorn &&") < command.index("manage.py migrate_all")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("WEB_CONCURRENCY", "abc"), ("FORWARDED_ALLOW_IPS", "not-an-ip")]
+)
+def test_the_check_before_gunicorn_names_the_variable(tmp_path, variable, value):
+    environ = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PORT")}
+    environ.update(
+        VAR_DIR=str(tmp_path), PROMETHEUS_MULTIPROC_DIR=str(tmp_path), TRUSTED_PROXY_COUNT="1"
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "config.gunicorn"],
+        cwd=ROOT,
+        env={**environ, variable: value},
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode != 0
+    assert f"ImproperlyConfigured: {variable} must" in checked.stderr, checked.stderr
+    passed = subprocess.run(
+        [sys.executable, "-m", "config.gunicorn"], cwd=ROOT, env=environ, capture_output=True
+    )
+    assert (passed.returncode, passed.stdout, passed.stderr) == (0, b"", b"")
 
 
 def test_each_port_has_its_own_metrics_directory(monkeypatch, tmp_path):
