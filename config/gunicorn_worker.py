@@ -1,15 +1,21 @@
 """The gunicorn worker the platform runs: gthread, plus keep-alive lingering and deadlines.
 
 Slow clients (slowloris) take no thread: gthread gave a connection a thread at its first byte,
-and the thread read the rest of the head with no timeout. Here a plain-TCP HTTP/1.x connection
-gets a thread only once its request head has all arrived (`head_is_in`): until then the poller
-holds it and reads what comes into `conn.head_bytes` (read, not peeked at: bytes left in the
-socket would close its receive window at ~128 KB, and the poller would find it readable with
-nothing new), and the parser gets those bytes with the connection. A head not complete
-`GUNICORN_REQUEST_HEAD_TIMEOUT` (10 s) after its first byte is answered 408 `request_timeout`
-from the main thread. Once a head is parsed, the socket's receive and send
-timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`: `GUNICORN_REQUEST_BODY_TIMEOUT`, 30 s) bound each wait
-for the client: a body that stops arriving, or an answer the client stops reading. TLS and
+and the thread read the rest of the request with no timeout. Here a plain-TCP HTTP/1.x
+connection gets a thread only once its request head and its body (as the head frames it:
+`Content-Length`, or chunked to the end of its trailer section) have all arrived
+(`RequestScan`): until then the poller holds it and reads what comes into `conn.head_bytes`
+(read, not peeked at: bytes left in the socket would close its receive window at ~128 KB, and
+the poller would find it readable with nothing new), and the parser gets those bytes with the
+connection. A head not complete `GUNICORN_REQUEST_HEAD_TIMEOUT` (10 s) after its first byte, or
+a body with nothing more for `GUNICORN_REQUEST_BODY_TIMEOUT` (30 s), is answered 408
+`request_timeout` from the main thread. A client that sent `Expect: 100-continue` is told to go
+on when the poller starts waiting for its body (gunicorn's own 100 is then not sent). A body
+larger than the platform's largest body limit, bodies past MAX_HELD_BODY_BYTES held by the
+worker in all, and whatever does not frame a body the usual way go to a thread at once, as
+before (it refuses them: 400, 413, 501). Once a request is on a thread, the socket's receive and
+send timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`: `GUNICORN_REQUEST_BODY_TIMEOUT`) bound each wait for
+the client: the rest of a body that was not held, an answer the client stops reading. TLS and
 HTTP/2 connections are gthread's as before.
 
 A gthread worker hands every kept-alive connection back to its main thread's poller after each
@@ -42,6 +48,8 @@ connections the kernel kept queuing on it waited that long and were then reset. 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import os
 import re
@@ -53,12 +61,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
 from typing import Any
 
 from gunicorn import util
 from gunicorn.http import errors as http_errors
+from gunicorn.http.body import CHUNK_EXT_RE
 from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 from gunicorn.http.parser import _DRAIN_MAX_BYTES
 from gunicorn.http2.negotiation import prior_knowledge_allowed
@@ -70,8 +80,8 @@ from gunicorn.workers.gthread import (
 
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apps.common.requestids import request_id_from, request_id_of
-from apps.common.timeouts import REQUEST_TIMEOUT_CODE, socket_timed_out
-from config.env import env_float
+from apps.common.timeouts import BODY_TIMEOUT_DETAIL, REQUEST_TIMEOUT_CODE, socket_timed_out
+from config.env import env_float, env_int
 
 # gunicorn's refusals of a request it could not parse: (error, status, problem code). The order
 # matters (first match wins); any other request-side parse error is a 400 `malformed_request`.
@@ -122,6 +132,21 @@ DEFAULT_HEAD_TIMEOUT_S = 10  # from the head's first byte; several retransmissio
 DEFAULT_BODY_TIMEOUT_S = 30  # per wait for the client: a read of the body, a send of the answer
 MAX_REQUEST_TIMEOUT_S = 3600
 HEAD_TIMEOUT_REFUSAL = (408, REQUEST_TIMEOUT_CODE)
+# A request's body, framed by its head, is waited for in the poller too, up to the platform's
+# largest body limit (`MAX_REQUEST_BODY_BYTES`, `GATEWAY_MAX_BODY_BYTES`, read as
+# config/settings reads them) and, over all the connections a worker holds, MAX_HELD_BODY_BYTES:
+# past either, the connection gets a thread at once, as it did before (a 413 for the former).
+DEFAULT_MAX_REQUEST_BODY_BYTES = 1024 * 1024  # config/settings/base.py's default
+MAX_HELD_BODY_BYTES = 64 * 1024 * 1024
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# The fields of a head that frame its body (or ask for a 100 Continue first); a field gunicorn
+# would refuse (a space before its colon, a bare LF) is not matched, and is its to refuse.
+_FRAMING_FIELD = re.compile(rb"\r\n(content-length|transfer-encoding|expect):([^\r\n]*)", re.I)
+_REQUEST_ID_FIELD = re.compile(rb"\r\nx-request-id:([^\r\n]*)", re.I)
+_ODD_LINE = re.compile(rb"(?<!\r)\n|\r\n[ \t]")  # a bare LF, a folded line: gunicorn refuses
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS = re.compile(rb"[0-9]{1,19}")
+_HTTP_1 = (b"HTTP/1.1", b"HTTP/1.0")
 _TCP = (socket.AF_INET, socket.AF_INET6)
 _TIMEVAL = struct.Struct("@ll")  # struct timeval, for SO_RCVTIMEO / SO_SNDTIMEO
 
@@ -276,6 +301,177 @@ def request_line_refused(data: bytes | bytearray) -> bool:
         return False
     parts = bytes(data[begin:end]).split(b" ", 2)
     return len(parts) != 3 or _VERSION.fullmatch(parts[2]) is None
+
+
+def request_body_limit() -> int:
+    """The platform's largest request body: `MAX_REQUEST_BODY_BYTES` (the API's, 1 MiB) or
+    `GATEWAY_MAX_BODY_BYTES` (the proxy's; the former when unset), read as config/settings reads
+    them. A larger body is refused (413) by whoever reads it, on a thread."""
+    return max(
+        env_int("MAX_REQUEST_BODY_BYTES", DEFAULT_MAX_REQUEST_BODY_BYTES, minimum=1024),
+        env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0),
+    )
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What the poller waits for at most: a head's bytes (`head_limit`), a chunk-size line's
+    (gunicorn's: a header field's limit), a body's."""
+
+    head: int
+    chunk_line: int
+    body: int
+
+
+def request_limits(cfg: Any) -> RequestLimits:
+    field_size = cfg.limit_request_field_size
+    return RequestLimits(
+        head=head_limit(cfg),
+        chunk_line=field_size if field_size > 0 else DEFAULT_MAX_HEADERFIELD_SIZE,
+        body=request_body_limit(),
+    )
+
+
+def chunk_size(line: bytes | bytearray) -> int | None:
+    """The size a chunk-size line gives, read as gunicorn reads it (gunicorn/http/body.py, with
+    at most 16 hex digits); None for a line it refuses."""
+    size, semicolon, extension = bytes(line).partition(b";")
+    if semicolon:
+        size = size.rstrip(b" \t")
+        if not CHUNK_EXT_RE.fullmatch(b";" + extension):
+            return None
+    return int(size, 16) if _HEX.fullmatch(size) else None
+
+
+class RequestScan:
+    """How far the poller has looked at the bytes that arrived for one request, between their
+    arrivals: `is_in` says whether a thread can serve it without waiting for the client.
+
+    The head's end is searched for where the bytes grew. Once it is there, the head's framing
+    fields are looked at, nothing more (gunicorn's parser still parses all of it, on a
+    thread): a `Content-Length` body is in once that many bytes follow the head; a chunked
+    body once its last chunk and its trailer section have, each chunk-size line looked at once
+    and each chunk's data skipped. Whatever does not frame a body the usual way (no body;
+    several framing fields; a length that is not plain digits, or over the body limit; a coding
+    besides chunked; chunked in HTTP/1.0; a bare LF or a folded line; a chunked framing error;
+    an `Expect` besides 100-continue) counts as in: a thread gets it at once, and answers as
+    it did (400, 413, 417, 501)."""
+
+    __slots__ = (
+        "at",
+        "body_at",
+        "chunk_end",
+        "end",
+        "expects_continue",
+        "limits",
+        "searched",
+        "sizes",
+        "trailer",
+    )
+
+    def __init__(self, limits: RequestLimits) -> None:
+        self.limits = limits
+        self.searched = 0  # where the search for the head's (or the trailer section's) end resumes
+        self.body_at = -1  # where the body starts, once the head is in and frames one
+        self.end = -1  # a Content-Length body: where it ends
+        self.at = -1  # a chunked body: where its next chunk-size line (or trailer section) starts
+        self.chunk_end = -1  # a chunked body: where the data of the chunk being read ends
+        self.sizes = 0  # a chunked body: its chunks' sizes so far
+        self.trailer = False  # a chunked body: its last chunk is in
+        self.expects_continue = False  # the client waits for a 100 Continue before its body
+
+    @property
+    def awaits_body(self) -> bool:
+        """Whether the head is in and frames a body that is still to come."""
+        return self.body_at >= 0
+
+    def is_in(self, data: bytes | bytearray) -> bool:
+        """Whether `data`, the bytes that arrived so far (only ever grown between calls), hold
+        the whole request, or what a thread refuses without waiting for more."""
+        if self.body_at < 0:
+            end = data.find(HEAD_END, self.searched)
+            if end < 0:
+                if head_is_in(data, self.limits.head, self.searched):
+                    return True
+                self.searched = max(0, len(data) - len(HEAD_END) + 1)
+                return False
+            if not self._frames_a_body(data, end):
+                return True
+        done = len(data) >= self.end if self.end >= 0 else self._chunks_in(data)
+        return done or len(data) - self.body_at > self.limits.body
+
+    def _frames_a_body(self, data: bytes | bytearray, end: int) -> bool:
+        """Whether the head (ending at `end`) frames a body the poller can wait for; if so, set
+        where it starts and how it ends. The hot path: a head without a framing field costs one
+        search through it."""
+        fields = _FRAMING_FIELD.findall(data, 0, end + 2)
+        if not fields:
+            return False
+        expect: list[bytes] = []
+        framing: list[tuple[bytes, bytes]] = []
+        for name, value in fields:
+            if name.lower() == b"expect":
+                expect.append(value.strip(b" \t").lower())
+            else:
+                framing.append((name.lower(), value.strip(b" \t")))
+        if len(framing) != 1 or any(value != b"100-continue" for value in expect):
+            return False
+        begin = 2 if data[:2] == b"\r\n" else 0
+        line_end = data.find(b"\r\n", begin)
+        version = bytes(data[line_end - len(b"HTTP/1.1") : line_end])
+        if version not in _HTTP_1 or _ODD_LINE.search(data, 0, end + 2):
+            return False
+        name, value = framing[0]
+        if name == b"content-length":
+            if not _DIGITS.fullmatch(value) or not 0 < int(value) <= self.limits.body:
+                return False
+            self.end = end + len(HEAD_END) + int(value)
+        elif value.lower() == b"chunked" and version == b"HTTP/1.1":
+            self.at = end + len(HEAD_END)
+        else:
+            return False
+        self.body_at = end + len(HEAD_END)
+        self.expects_continue = bool(expect) and version == b"HTTP/1.1"
+        return True
+
+    def _chunks_in(self, data: bytes | bytearray) -> bool:
+        """Whether a chunked body is in, to the end of its trailer section; also True for what
+        gunicorn refuses (a chunked framing error) and for chunks past the body limit."""
+        while not self.trailer:
+            if self.chunk_end >= 0:
+                if len(data) < self.chunk_end + 2:
+                    return False
+                if data[self.chunk_end : self.chunk_end + 2] != b"\r\n":
+                    return True
+                self.at, self.chunk_end = self.chunk_end + 2, -1
+            line_end = data.find(b"\r\n", self.at, self.at + self.limits.chunk_line + 2)
+            if line_end < 0:
+                return len(data) - self.at > self.limits.chunk_line
+            size = chunk_size(data[self.at : line_end])
+            if size is None:
+                return True
+            self.sizes += size
+            if self.sizes > self.limits.body:
+                return True
+            if size:
+                self.chunk_end = line_end + 2 + size
+            else:
+                self.trailer, self.at = True, line_end + 2
+        if data[self.at : self.at + 2] == b"\r\n":
+            return True  # no trailer field
+        start = max(self.at, self.searched)
+        if data.find(HEAD_END, start) >= 0 or _BARE_LF.search(data, start) is not None:
+            return True
+        self.searched = max(self.at, len(data) - len(HEAD_END) + 1)
+        return len(data) - self.at > self.limits.head
+
+
+def request_id_in(head: bytes | bytearray) -> str:
+    """`request_id_from` the one `X-Request-ID` field of an unparsed head (a new id for none,
+    several or a malformed one), as `request_id_of` reads parsed ones."""
+    sent = _REQUEST_ID_FIELD.findall(head)
+    value = sent[0].strip(b" \t").decode("latin-1") if len(sent) == 1 else None
+    return request_id_from(value)
 
 
 def read_ahead(conn: Any) -> bytes:
@@ -460,7 +656,13 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.head_timeout = request_head_timeout()
         self.body_timeout = request_body_timeout()
         self.head_limit = head_limit(self.cfg)
+        self.limits = request_limits(self.cfg)
         self._heads: deque[Any] = deque()  # connections waiting for the rest of a head, by deadline
+        # Connections waiting for the rest of a body: (deadline, wait, connection), a heap. A
+        # deadline moves with each arrival (`body_arrival`), and is looked at again when due.
+        self._bodies: list[tuple[float, int, Any]] = []
+        self._waits = itertools.count(1)  # tells one wait for a body from the next
+        self._held = 0  # bytes held for the connections waiting for a body
         self._queued = 0  # connections submitted to the pool that no thread has picked up yet
         self._active = 0  # pool threads in `handle`: serving a connection or lingering on it
         self._yielding = 0  # lingering threads woken to free themselves, not yet out
@@ -506,9 +708,11 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         # gthread waits up to a second, then expires what is due (`murder_pending`): the wait
-        # ends at the nearest head deadline instead, so a 408 goes out on time.
+        # ends at the nearest head or body deadline instead, so a 408 goes out on time.
         if self._heads:
             timeout = min(timeout, max(0.0, self._heads[0].head_deadline - time.monotonic()))
+        if self._bodies:
+            timeout = min(timeout, max(0.0, self._bodies[0][0] - time.monotonic()))
         if self._handover is None:
             super().wait_for_and_dispatch_events(timeout)
             return
@@ -560,9 +764,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def enqueue_req(self, conn: Any) -> None:
         # Every connection comes to the pool through here, on the main thread: one whose request
-        # head is not all there yet waits in the poller instead (`_heads`, by deadline).
+        # head or body is not all there yet waits in the poller instead (`_heads`, `_bodies`).
         if self._guards_head(conn):
-            if not self._head_arrived(conn):
+            if not self._request_arrived(conn):
                 return  # the poller holds it until the rest comes
             conn.data_ready = True  # gthread's thread need not wait for a first byte
         self._submit(conn)
@@ -635,13 +839,22 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def murder_pending(self) -> None:
         """gthread's expiry of deferred connections, of ending ones that drained too long, and
-        of heads that did not arrive in time."""
+        of heads and bodies that did not arrive in time."""
         super().murder_pending()
         now = time.monotonic()
         while self._closing and self._closing[0].timeout <= now:
             self._close(self._closing[0])
         while self._heads and self._heads[0].head_deadline <= now:
-            self._head_timed_out(self._heads[0])
+            self._timed_out(self._heads[0])
+        while self._bodies and self._bodies[0][0] <= now:
+            _, wait, conn = heapq.heappop(self._bodies)
+            if conn.body_wait != wait:
+                continue  # that wait is over
+            due = conn.body_arrival + self.body_timeout
+            if due > now:  # bytes came meanwhile
+                heapq.heappush(self._bodies, (due, wait, conn))
+            else:
+                self._timed_out(conn)
 
     def _cap_keepalive(self, deadline: float) -> None:
         # A stopping worker's idle new connections wait in `pending_conns` from their accept
@@ -651,8 +864,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.timeout = min(conn.timeout, deadline)
 
     def _guards_head(self, conn: Any) -> bool:
-        """Whether the connection waits for its whole head in the poller: plain TCP, HTTP/1.x
-        (TLS bytes cannot be read for a head; an h2c preface is gunicorn's to read)."""
+        """Whether the connection waits for its whole request, head and body, in the poller:
+        plain TCP, HTTP/1.x (TLS bytes cannot be read for a head; an h2c preface is gunicorn's
+        to read)."""
         return (
             self.head_timeout > 0
             and not self.cfg.is_ssl
@@ -661,23 +875,24 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             and not prior_knowledge_allowed(self.cfg, conn.client)
         )
 
-    def _head_arrived(self, conn: Any) -> bool:
-        """Whether the connection's request head is all there for a thread to read; if not, the
-        poller holds it (as gthread's deferred ones, when it has sent nothing yet).
+    def _request_arrived(self, conn: Any) -> bool:
+        """Whether the connection's request, head and body, is all there for a thread to read;
+        if not, the poller holds it (as gthread's deferred ones, when it has sent nothing yet).
 
         What arrived is read here, not peeked at: bytes left in the socket would fill its
         receive buffer, and once the window closed (a head of ~128 KB) the poller would see it
-        readable with nothing new. The head gathers in `conn.head_bytes` and goes to gunicorn's
-        parser with the connection (`_hand_bytes`)."""
+        readable with nothing new. The request gathers in `conn.head_bytes` and goes to
+        gunicorn's parser with the connection (`_hand_bytes`)."""
         buffered = read_ahead(conn)
-        if head_is_in(buffered, self.head_limit):
-            return True  # pipelined: the next head is in the parser's buffer already
+        scan = RequestScan(self.limits)
+        if buffered and scan.is_in(buffered):
+            return True  # pipelined: the next request is in the parser's buffer already
         try:
             data = self._gather(conn, buffered)
         except OSError:
             return self._hand_bytes(conn)  # reset: the thread finds out, as in gthread
-        if data == b"" or head_is_in(conn.head_bytes, self.head_limit):
-            return self._hand_bytes(conn)  # closed (the thread finds out), or a whole head
+        if data == b"" or scan.is_in(conn.head_bytes):
+            return self._hand_bytes(conn)  # closed (the thread finds out), or a whole request
         if bytes(conn.head_bytes) in EMPTY_LINE:
             self._idle(conn)
             return False
@@ -686,7 +901,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
                 return True
             self._defer(conn)
             return False
-        if self._await_head(conn):
+        if self._await(conn, scan):
             return False  # the poller holds it until the rest comes
         return self._hand_bytes(conn)
 
@@ -739,52 +954,105 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
         )
 
-    def _await_head(self, conn: Any) -> bool:
-        """Hold a connection whose head is partly there in the poller until more arrive, up to
-        the head's deadline. False when it cannot be held."""
+    def _await(self, conn: Any, scan: RequestScan) -> bool:
+        """Hold a connection whose request is partly there in the poller until more arrive: a
+        head up to its deadline, a body up to the body timeout between two arrivals. False when
+        it cannot be held."""
         try:
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._more_head, conn))
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._more, conn))
         except (OSError, ValueError, KeyError):
+            return False
+        conn.scan = scan
+        conn.body_wait = None
+        if scan.awaits_body:
+            if self._await_body(conn):
+                return True
+            self._release(conn)
             return False
         conn.head_deadline = time.monotonic() + self.head_timeout
         self._heads.append(conn)
         return True
 
-    def _more_head(self, conn: Any, _sock: Any = None) -> None:
-        """More of a waiting head arrived, or the client closed: a thread, or wait on."""
-        scanned = max(0, len(conn.head_bytes) - len(HEAD_END))
+    def _await_body(self, conn: Any) -> bool:
+        """Wait for the rest of a body whose head is in, unless the bytes held for bodies would
+        pass MAX_HELD_BODY_BYTES; a client that expects it is told to go on (100 Continue)."""
+        held = len(conn.head_bytes)
+        if self._held + held > MAX_HELD_BODY_BYTES:
+            return False
+        self._held += held
+        conn.held = held
+        conn.body_wait = next(self._waits)
+        conn.body_arrival = time.monotonic()
+        if self.body_timeout > 0:
+            deadline = conn.body_arrival + self.body_timeout
+            heapq.heappush(self._bodies, (deadline, conn.body_wait, conn))
+        if conn.scan.expects_continue:
+            # gunicorn would send its own as the request reaches the application: not twice.
+            conn.continued = True
+            with contextlib.suppress(OSError):  # the thread finds out
+                conn.sock.send(CONTINUE, socket.MSG_DONTWAIT)
+        return True
+
+    def _more(self, conn: Any, _sock: Any = None) -> None:
+        """More of a waiting request arrived, or the client closed: a thread, or wait on."""
         try:
             data = take_bytes(conn)
         except OSError:
             data = b""  # reset: the thread finds out
         if data is None:
             return  # woken with nothing to read
-        if data and not head_is_in(conn.head_bytes, self.head_limit, scanned):
-            return  # only the new bytes are searched: a trickled head costs no more per byte
-        self._stop_awaiting_head(conn)
+        if data:
+            waited_for_body = conn.body_wait is not None
+            if waited_for_body:
+                conn.held += len(data)
+                self._held += len(data)
+                conn.body_arrival = time.monotonic()
+            # Only the new bytes are searched: a trickled request costs no more per byte.
+            if not conn.scan.is_in(conn.head_bytes):
+                if waited_for_body:
+                    if self._held <= MAX_HELD_BODY_BYTES:
+                        return
+                elif not conn.scan.awaits_body:
+                    return  # the head is not all there
+                else:  # the head is, its body is on its way
+                    with contextlib.suppress(ValueError):
+                        self._heads.remove(conn)
+                    if self._await_body(conn):
+                        return
+        self._release(conn)
         self._hand_bytes(conn)
         conn.data_ready = True
         self._submit(conn)
 
-    def _stop_awaiting_head(self, conn: Any) -> None:
+    def _release(self, conn: Any) -> None:
+        """The poller no longer holds the connection for its request."""
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
-        with contextlib.suppress(ValueError):
-            self._heads.remove(conn)
+        if conn.body_wait is None:
+            with contextlib.suppress(ValueError):
+                self._heads.remove(conn)
+        else:
+            self._held -= conn.held
+            conn.held = 0
+            conn.body_wait = None  # its entry in `_bodies` is dropped when due
+        conn.scan = None
 
-    def _head_timed_out(self, conn: Any) -> None:
-        """Answer 408 to a connection whose head did not arrive in time, and end it."""
-        self._stop_awaiting_head(conn)
+    def _timed_out(self, conn: Any) -> None:
+        """Answer 408 to a connection whose head did not arrive in time, or whose body stopped
+        arriving for the body timeout, and end it."""
+        if conn.body_wait is None:
+            seconds, request_id = self.head_timeout, request_id_from(None)
+            message = "Request head not complete within %g s from ip=%s request_id=%s"
+            detail = f"The request head did not arrive within {seconds:g} s."
+        else:  # its head is in: the client's id, as a thread's 408 keeps it
+            seconds = self.body_timeout
+            request_id = request_id_in(conn.head_bytes[: conn.scan.body_at])
+            message = "Request body stopped arriving for %g s from ip=%s request_id=%s"
+            detail = BODY_TIMEOUT_DETAIL
+        self._release(conn)
         peer = conn.client[0] if isinstance(conn.client, tuple) else ""
-        request_id = request_id_from(None)  # its headers are not parsed
-        self.log.warning(
-            "Request head not complete within %g s from ip=%s request_id=%s",
-            self.head_timeout,
-            peer,
-            request_id,
-        )
+        self.log.warning(message, seconds, peer, request_id)
         status, code = HEAD_TIMEOUT_REFUSAL
-        detail = f"The request head did not arrive within {self.head_timeout:g} s."
         with contextlib.suppress(OSError):
             conn.sock.setblocking(False)
             conn.sock.send(problem_answer(status, code, detail, request_id))
@@ -823,7 +1091,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             return (
                 bool(self.alive)
                 and next_request_arrives(conn, self.linger_seconds, wake_r)
-                and self._head_in(conn)
+                and self._request_in(conn)
             )
         finally:
             with self._queued_lock:
@@ -832,16 +1100,19 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             with contextlib.suppress(BlockingIOError):  # empty, unless this thread was woken
                 os.read(wake_r, 64)
 
-    def _head_in(self, conn: Any) -> bool:
-        """In a lingering thread: whether the next request's head is all there (or the thread
-        takes the connection as gthread would); a partial one goes back to the poller.
+    def _request_in(self, conn: Any) -> bool:
+        """In a lingering thread: whether the next request, head and body, is all there (or the
+        thread takes the connection as gthread would); a partial one goes back to the poller.
 
         The bytes are read, not peeked, and handed to the parser, which then reads them from
         its buffer: the usual request costs no system call more than in gthread (a peek was
         one more, with the GIL released and taken back around it, on every request)."""
+        if not self._guards_head(conn):
+            return True
         buffered = read_ahead(conn)
-        if not self._guards_head(conn) or head_is_in(buffered, self.head_limit):
-            return True  # pipelined: the next head is in the parser's buffer already
+        scan = RequestScan(self.limits)
+        if buffered and scan.is_in(buffered):
+            return True  # pipelined: the next request is in the parser's buffer already
         try:
             data = self._gather(conn, buffered)
         except OSError:
@@ -849,7 +1120,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         whole = (
             data == b""  # closed: likewise
             or (data is None and not conn.head_bytes)  # woken with nothing: gthread's way
-            or head_is_in(conn.head_bytes, self.head_limit)
+            or scan.is_in(conn.head_bytes)
         )
         self._hand_bytes(conn)  # back to the parser: a thread reads them, or the poller holds
         return whole
@@ -876,6 +1147,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         # Raised here, they reach `handle_error` as a parse error would.
         require_host(req)
         require_chunked_only(req)
+        if getattr(conn, "continued", False):  # the poller sent it, waiting for the body
+            conn.continued = False
+            req._expected_100_continue = False
         if self.body_timeout > 0 and not self.cfg.is_ssl and not getattr(conn, "timeouts", False):
             set_io_timeouts(conn.sock, self.body_timeout)  # once per connection: they stay
             conn.timeouts = True

@@ -310,11 +310,11 @@ def test_a_lingering_thread_hands_back_a_next_request_whose_head_is_not_all_ther
     conn.init()  # a lingering connection has been served: its parser exists
     client.sendall(PARTIAL)
     _settle(len(PARTIAL), conn)
-    assert worker._head_in(conn) is False
+    assert worker._request_in(conn) is False
     assert gunicorn_worker.read_ahead(conn) == PARTIAL  # read, and kept for the parser
     client.sendall(b"host\r\n\r\n")
     _settle(8, conn)
-    assert worker._head_in(conn) is True
+    assert worker._request_in(conn) is True
     # The whole head is in the parser's buffer: the thread reads it with no system call more.
     assert gunicorn_worker.read_ahead(conn) == PARTIAL + b"host\r\n\r\n"
     with pytest.raises(BlockingIOError):  # and nothing is left in the socket
@@ -327,7 +327,7 @@ def test_without_a_head_timeout_a_connection_gets_a_thread_at_its_first_byte(mak
     client.sendall(PARTIAL)
     worker.enqueue_req(conn)
     assert worker.tpool.submitted == [conn]
-    assert worker._head_in(conn) is True
+    assert worker._request_in(conn) is True
     assert not conn.data_ready  # the thread waits for data as in gthread
 
 
