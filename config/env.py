@@ -279,3 +279,14 @@ def database(name: str, *, sqlite_file: Path, conn_max_age: int, timeout_s: int)
         }
     )
     return config
+
+
+def env_max_request_body_bytes() -> int:
+    """`MAX_REQUEST_BODY_BYTES`: the largest request body the platform takes (1 MiB by default);
+    read here once for the settings and for the gunicorn worker, which buffers bodies up to it."""
+    return env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
+
+
+def env_gateway_max_body_bytes() -> int | None:
+    """`GATEWAY_MAX_BODY_BYTES`: the largest body the proxy forwards; None: the platform's."""
+    return env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None

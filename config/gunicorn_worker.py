@@ -81,7 +81,11 @@ from gunicorn.workers.gthread import (
 from apps.common.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apps.common.requestids import request_id_from, request_id_of
 from apps.common.timeouts import BODY_TIMEOUT_DETAIL, REQUEST_TIMEOUT_CODE, socket_timed_out
-from config.env import env_float, env_int
+from config.env import (
+    env_float,
+    env_gateway_max_body_bytes,
+    env_max_request_body_bytes,
+)
 
 # gunicorn's refusals of a request it could not parse: (error, status, problem code). The order
 # matters (first match wins); any other request-side parse error is a 400 `malformed_request`.
@@ -136,7 +140,6 @@ HEAD_TIMEOUT_REFUSAL = (408, REQUEST_TIMEOUT_CODE)
 # largest body limit (`MAX_REQUEST_BODY_BYTES`, `GATEWAY_MAX_BODY_BYTES`, read as
 # config/settings reads them) and, over all the connections a worker holds, MAX_HELD_BODY_BYTES:
 # past either, the connection gets a thread at once, as it did before (a 413 for the former).
-DEFAULT_MAX_REQUEST_BODY_BYTES = 1024 * 1024  # config/settings/base.py's default
 MAX_HELD_BODY_BYTES = 64 * 1024 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # The fields of a head that frame its body (or ask for a 100 Continue first); a field gunicorn
@@ -307,10 +310,7 @@ def request_body_limit() -> int:
     """The platform's largest request body: `MAX_REQUEST_BODY_BYTES` (the API's, 1 MiB) or
     `GATEWAY_MAX_BODY_BYTES` (the proxy's; the former when unset), read as config/settings reads
     them. A larger body is refused (413) by whoever reads it, on a thread."""
-    return max(
-        env_int("MAX_REQUEST_BODY_BYTES", DEFAULT_MAX_REQUEST_BODY_BYTES, minimum=1024),
-        env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0),
-    )
+    return max(env_max_request_body_bytes(), env_gateway_max_body_bytes() or 0)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from config.env import (
     env_import_path,
     env_int,
     env_list,
+    env_max_request_body_bytes,
     env_networks,
     env_optional,
     env_port,
@@ -327,7 +328,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Limits ---------------------------------------------------------------------------------------
-MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
+MAX_REQUEST_BODY_BYTES = env_max_request_body_bytes()
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)

@@ -1,6 +1,6 @@
 """Settings of the gateway context, read from the environment (see the README's table)."""
 
-from config.env import env_choice, env_float, env_int
+from config.env import env_choice, env_float, env_gateway_max_body_bytes, env_int
 
 # How often a worker compares its route table with the shared version key (seconds).
 GATEWAY_ROUTE_REFRESH_SECONDS = env_float("GATEWAY_ROUTE_REFRESH_SECONDS", 0.5, minimum=0.05)
@@ -12,7 +12,7 @@ GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 10_000, minimum
 # The route status endpoint's rolling window (counts and latency of the last N seconds).
 GATEWAY_STATUS_WINDOW_SECONDS = env_int("GATEWAY_STATUS_WINDOW_SECONDS", 300, minimum=10)
 # Largest request body the proxy forwards; larger ones answer 413 (default: the API's limit).
-GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 0, minimum=0) or None
+GATEWAY_MAX_BODY_BYTES = env_gateway_max_body_bytes()
 # Largest upstream answer the proxy buffers and passes on; larger ones answer 502 bad_gateway.
 GATEWAY_MAX_RESPONSE_BYTES = env_int("GATEWAY_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
 # The upstream HTTP client: libcurl through `pycurl` (default, measured fastest), or the
