@@ -37,12 +37,14 @@ def redis_server_binary(environ=os.environ, places=USUAL_PLACES) -> str:
     return found
 
 
-def start_redis_server() -> tuple[subprocess.Popen, str]:
-    """A redis-server of the test's own on a free loopback port, ready: (process, URL of db 0).
-    The caller kills it (and may stop or freeze it mid-test)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def start_redis_server(port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """A redis-server of the test's own on a free loopback port (or `port`, to start one again
+    where a killed one listened), ready: (process, URL of db 0). The caller kills it (and may
+    stop or freeze it mid-test)."""
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
     arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     process = subprocess.Popen([redis_server_binary(), *arguments], stdout=subprocess.PIPE)
     assert process.stdout is not None
