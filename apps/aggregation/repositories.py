@@ -8,7 +8,7 @@ the `aggregation` database.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
@@ -21,6 +21,7 @@ from prometheus_client import Counter
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
 from apps.common.integrity import unique_field
+from apps.common.logging import CountedEveryFewSeconds
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceSummary
 from core.usecases.aggregation.ports import CompositeWrite
@@ -31,6 +32,9 @@ RECORD_FAILURES = Counter(
     "platform_aggregation_run_record_failures_total",
     "Composite runs answered but not recorded (the aggregation database failed).",
 )
+# One `aggregation_run_not_recorded` line every 5 s per process, saying how many rows were lost
+# since the last one (the counter counts every one), as the Redis outages' warnings.
+_NOT_RECORDED_LOGGED = CountedEveryFewSeconds(5.0)
 
 
 def _name_was_taken(error: IntegrityError) -> bool:
@@ -257,13 +261,30 @@ class CachedCompositeRepository(DjangoCompositeRepository):
 class DjangoRunHistory:
     """`RunRecorder` and `RunHistory` on the aggregation database."""
 
+    def __init__(self, *, log_failure: Callable[[], int] = _NOT_RECORDED_LOGGED) -> None:
+        self._log_failure = log_failure
+
     def record(self, run: RunRecord) -> None:
-        """Append the run; a database failure is logged and counted, never the caller's 500."""
+        """Append the run; a database failure is counted and logged, never the caller's 500.
+
+        The run has answered as documented, so a failure is a warning without a traceback,
+        naming the error's type and its SQLSTATE when the database gave one. An outage would
+        repeat it on every run: the counter counts each lost row, the log has one line every
+        few seconds per process and says how many rows it stands for (`lost`)."""
         try:
             self._to_row(run).save(using=DB, force_insert=True)
-        except DatabaseError:
+        except DatabaseError as error:
             RECORD_FAILURES.inc()
-            log.exception("aggregation_run_not_recorded", composite=run.composite)
+            lost = self._log_failure()
+            if lost:
+                sqlstate = getattr(error.__cause__, "sqlstate", None)
+                log.warning(
+                    "aggregation_run_not_recorded",
+                    composite=run.composite,
+                    lost=lost,
+                    error=type(error).__name__,
+                    **({"sqlstate": sqlstate} if sqlstate else {}),
+                )
 
     def matching(self, composite: str | None, status: RunStatus | None) -> Sequence[RunRecord]:
         rows = RunRow.objects.using(DB).order_by("-started_at", "-id")

@@ -130,6 +130,30 @@ class EveryFewSeconds:
             return True
 
 
+class CountedEveryFewSeconds:
+    """Counts what happens and says, at most once every `seconds` (shared by the threads of a
+    process), how many times it happened since it last said so: for a line that an outage would
+    repeat on every request but whose every occurrence matters (a loss), so the line that is
+    written tells how many it stands for. A call answers 0 (stay quiet) or that number, this
+    occurrence included."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds, self._clock = seconds, clock
+        self._last: float | None = None
+        self._untold = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            self._untold += 1
+            now = self._clock()
+            if self._last is not None and now - self._last < self._seconds:
+                return 0
+            self._last = now
+            told, self._untold = self._untold, 0
+            return told
+
+
 class _ThrottledWarning(logging.Filter):
     """A record logged at error level with its traceback, for a condition that is no fault of
     ours and that anyone can repeat: one warning line without the traceback instead, at most

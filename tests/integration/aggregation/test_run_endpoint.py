@@ -584,15 +584,38 @@ def test_a_failed_history_write_still_answers(client, upstream, make_composite, 
             cursor.execute(ACCEPT_RUN_ROWS)
     assert response.status_code == 200
     assert response.json()["data"]["a"]["name"] == "json"
-    logged = [r for r in caplog.records if r.name == "apps.aggregation.repositories"]
-    assert [(r.levelname, r.msg["event"], r.msg["composite"]) for r in logged] == [
-        ("ERROR", "aggregation_run_not_recorded", "combo")
-    ]
-    assert "the run history refuses writes" in str(logged[0].exc_info[1])
+    # Handled: a warning (at most every 5 s per process), never an error with a traceback.
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
     assert REGISTRY.get_sample_value(failures) == before + 1
     assert not RunRow.objects.using("aggregation").exists()  # nothing half-written
     run(client)  # the connection is still good: the next run is recorded
     assert RunRow.objects.using("aggregation").count() == 1
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_history_row_the_database_refused_is_a_warning_naming_its_sqlstate(caplog):
+    from django.db import connections
+
+    from apps.aggregation.repositories import DjangoRunHistory
+    from apps.common.logging import CountedEveryFewSeconds
+    from tests.integration.aggregation.test_outages import not_recorded_lines, run_record
+
+    history = DjangoRunHistory(log_failure=CountedEveryFewSeconds(5.0, lambda: 100.0))
+    with connections["aggregation"].cursor() as cursor:
+        cursor.execute(REFUSE_RUN_ROWS)
+    try:
+        with caplog.at_level("INFO"):
+            history.record(run_record())
+    finally:
+        with connections["aggregation"].cursor() as cursor:
+            cursor.execute(ACCEPT_RUN_ROWS)
+    [line] = not_recorded_lines(caplog)
+    assert (line.levelname, line.exc_info) == ("WARNING", None)
+    # PostgreSQL's RAISE EXCEPTION: SQLSTATE P0001, which psycopg and Django raise as a
+    # ProgrammingError.
+    assert line.msg["error"] == "ProgrammingError"
+    assert line.msg["sqlstate"] == "P0001"
+    assert (line.msg["composite"], line.msg["lost"]) == ("dash", 1)
 
 
 def test_run_metrics_are_exported(client, upstream, make_composite):
