@@ -30,3 +30,9 @@ EMAILS_THROTTLED = Counter(
     "(the caller got the same 202), by endpoint (password_reset, verification_resend).",
     ["endpoint"],
 )
+EMAIL_BUDGETS_UNAVAILABLE = Counter(
+    "platform_accounts_email_budget_unavailable_total",
+    "Reset and verification emails sent without checking their address's budget because the "
+    "cache was unreachable (the budget lapsed), by kind (password_reset, verification_resend).",
+    ["kind"],
+)

@@ -11,6 +11,7 @@ the `EmailQuota` port instead.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from django.core.cache import caches
 
 from apps.accounts import metrics
 from apps.common import ratelimits as limits
+from apps.common.logging import EveryFewSeconds
 from core.domain.accounts.values import Email
 from core.usecases.accounts.ports import Clock
 
@@ -44,15 +46,35 @@ def enforce(request: Any, group: str, *, per_user: bool = False) -> None:
     )
 
 
+# One `email_quota_unavailable` line every 5 s per process and kind of email while the cache is
+# unreachable (the counter counts every lapsed budget), as the other Redis outages' warnings.
+_LOG_EVERY_SECONDS = 5.0
+_logged: dict[str, EveryFewSeconds] = {}
+
+
+def email_quota_logged(kind: str) -> EveryFewSeconds:
+    """The process's throttle of `kind`'s `email_quota_unavailable` lines."""
+    return _logged.get(kind) or _logged.setdefault(kind, EveryFewSeconds(_LOG_EVERY_SECONDS))
+
+
 class CacheEmailQuota:
     """`EmailQuota` on fixed windows (`rate`, e.g. `5/h`; None: no budget) in django-ratelimit's
     cache (Redis). The key holds a hash of the address, never the address. An unreachable
-    cache lets the email go (logged), as the per-IP limits do (`RATELIMIT_FAIL_OPEN`)."""
+    cache lets the email go (counted, and logged at most every few seconds), as the per-IP
+    limits do (`RATELIMIT_FAIL_OPEN`)."""
 
-    def __init__(self, kind: str, rate: str | None, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        kind: str,
+        rate: str | None,
+        *,
+        clock: Clock,
+        log_failure: Callable[[], bool] | None = None,
+    ) -> None:
         self._kind = kind
         self._rate = limits.split_rate(rate) if rate else None
         self._clock = clock
+        self._log_failure = log_failure or email_quota_logged(kind)
 
     def take(self, to: Email) -> bool:
         if self._rate is None:
@@ -70,6 +92,8 @@ class CacheEmailQuota:
         except ValueError:  # gone between add and incr (an in-process cache says so)
             count = None
         if count is None:  # the ratelimit alias answers None for a cache it cannot reach
-            log.warning("email_quota_unavailable", kind=self._kind)
+            metrics.EMAIL_BUDGETS_UNAVAILABLE.labels(kind=self._kind).inc()
+            if self._log_failure():
+                log.warning("email_quota_unavailable", kind=self._kind)
             return True
         return int(count) <= limit

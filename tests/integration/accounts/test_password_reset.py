@@ -81,3 +81,21 @@ def test_an_address_gets_at_most_its_budget_of_emails_whatever_the_spelling_or_c
     assert [m.to for m in mail.outbox] == [["alice@example.com"]] * 2
     after = sample(client, "platform_accounts_emails_throttled_total", endpoint="password_reset")
     assert after == throttled + 2
+
+
+def test_with_redis_down_every_lapsed_budget_is_counted_and_warned_of_at_most_every_5_s(
+    api_client, alice, redis_down, caplog
+):
+    # Eleven resets gave eleven `email_quota_unavailable` warnings and no count.
+    from prometheus_client import REGISTRY
+
+    name, labels = "platform_accounts_email_budget_unavailable_total", {"kind": "password_reset"}
+    before = REGISTRY.get_sample_value(name, labels) or 0.0
+    with caplog.at_level("INFO", logger="apps.accounts.ratelimits"):
+        for _ in range(11):
+            answered = api_client.post("/api/v1/auth/password/reset", {"email": alice.email})
+            assert answered.status_code == 202
+    assert len(mail.outbox) == 11  # the budget lapsed, as the per-IP limit did
+    assert REGISTRY.get_sample_value(name, labels) == before + 11
+    lines = [r for r in caplog.records if r.name == "apps.accounts.ratelimits"]
+    assert len(lines) <= 1  # one every 5 s per process (none if one was written just before)
