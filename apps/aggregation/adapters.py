@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
 from django.core.cache import cache
 from prometheus_client import Counter, Histogram
 
+from apps.common.logging import EveryFewSeconds
 from core.domain.aggregation.runs import RunStatus, SourceOutcome
 
 log = structlog.get_logger(__name__)
@@ -41,17 +42,32 @@ RATE_LIMITED = Counter(
     "platform_aggregation_rate_limited_total",
     "Composite runs refused with 429 by the per-caller limit (AGGREGATION_RUN_RATE).",
 )
+# One `aggregation_cache_unavailable` line every 5 s per process while the cache is unreachable
+# (the counter counts every failed operation), as the other Redis outages' warnings.
+_FAILURE_LOGGED = EveryFewSeconds(5.0)
 
 
 class DjangoSourceCache:
-    """`SourceCache` on Django's cache; when it is unreachable, runs go on without it."""
+    """`SourceCache` on Django's cache; when it is unreachable, runs go on without it.
+
+    Every failed operation is counted; an outage would repeat the warning on every run (twice),
+    so it is logged at most every few seconds per process (`log_failure` says when)."""
+
+    def __init__(self, *, log_failure: Callable[[], bool] = _FAILURE_LOGGED) -> None:
+        self._log_failure = log_failure
+
+    def _failed(self, operation: str, error: Exception) -> None:
+        CACHE_ERRORS.inc()
+        if self._log_failure():
+            log.warning(
+                "aggregation_cache_unavailable", operation=operation, error=type(error).__name__
+            )
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, Any]:
         try:
             found = cache.get_many(list(keys))
-        except Exception:  # any cache backend failure means "bypass"
-            CACHE_ERRORS.inc()
-            log.warning("aggregation_cache_unavailable", operation="get_many")
+        except Exception as error:  # any cache backend failure means "bypass"
+            self._failed("get_many", error)
             return {}
         SOURCE_CACHE.labels("hit").inc(len(found))
         SOURCE_CACHE.labels("miss").inc(len(keys) - len(found))
@@ -60,9 +76,8 @@ class DjangoSourceCache:
     def set_many(self, values: Mapping[str, Any], ttl_seconds: int) -> None:
         try:
             cache.set_many(dict(values), timeout=ttl_seconds)
-        except Exception:  # any cache backend failure means "bypass"
-            CACHE_ERRORS.inc()
-            log.warning("aggregation_cache_unavailable", operation="set_many")
+        except Exception as error:  # any cache backend failure means "bypass"
+            self._failed("set_many", error)
 
 
 class PrometheusRunMetrics:

@@ -219,3 +219,31 @@ def test_runs_lost_to_a_database_outage_are_each_counted_and_warned_of_every_few
     assert {r.msg["error"] for r in lines} == {"OperationalError"}
     assert all("sqlstate" not in r.msg for r in lines)  # a refused connection has none
     assert RunRow.objects.using(DB).count() == 0
+
+
+@pytest.mark.django_db(databases=[])
+def test_an_unreachable_source_cache_is_counted_every_time_and_warned_of_every_few_seconds(
+    redis_down, caplog
+):
+    # Each run logged two `aggregation_cache_unavailable` lines (its lookup and its store),
+    # without the error's type: twenty in eight seconds of a frozen Redis.
+    from apps.aggregation.adapters import DjangoSourceCache
+    from apps.common.logging import EveryFewSeconds
+
+    now = [100.0]
+    source_cache = DjangoSourceCache(log_failure=EveryFewSeconds(5.0, lambda: now[0]))
+    errors = "platform_aggregation_cache_errors_total"
+    before = REGISTRY.get_sample_value(errors)
+    with caplog.at_level("INFO", logger="apps.aggregation.adapters"):
+        for at in (100.0, 101.0, 104.9, 105.1):
+            now[0] = at
+            assert source_cache.get_many(["k"]) == {}
+            source_cache.set_many({"k": 1}, ttl_seconds=60)
+    assert REGISTRY.get_sample_value(errors) == before + 8  # every failed operation
+    lines = [r for r in caplog.records if r.name == "apps.aggregation.adapters"]
+    assert [(r.levelname, r.msg["event"]) for r in lines] == [
+        ("WARNING", "aggregation_cache_unavailable")
+    ] * 2  # at 100 and at 105.1
+    assert [r.msg["operation"] for r in lines] == ["get_many", "get_many"]
+    # The error's type: refused, or refused at once while the address is held unreachable.
+    assert {r.msg["error"] for r in lines} <= {"ConnectionError", "HeldUnreachable"}
