@@ -35,6 +35,27 @@ def deny_session_tokens(revocations: TokenRevocations, session: Session) -> None
     deny_access_token(revocations, session)
 
 
+def deny_tokens_of_ended(
+    revocations: TokenRevocations,
+    sessions: SessionRepository,
+    session_id: str,
+    user_id: UserId,
+    ended: Session | None,
+) -> None:
+    """Deny every access token of the user's session `session_id`: `ended`, the family as this
+    request ended it, or else as stored, when it is the user's and had ended before.
+
+    A request that ends a session may be sent again: its first try may have committed after
+    answering 503 (a frozen database), or written no facts (Redis down). The retry finds the
+    session ended already, and without its facts the session's access tokens would still pass
+    the gateway, which reads only the cache. Denying again is harmless: the facts are the same
+    and live no longer (until the family's last access token expires).
+    """
+    session = ended or sessions.get(session_id)
+    if session is not None and session.user_id == user_id:
+        deny_session_tokens(revocations, session)
+
+
 @dataclass(frozen=True, slots=True)
 class Revocation:
     """Revocation facts decided inside a unit of work, to publish once it has committed."""

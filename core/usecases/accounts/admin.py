@@ -84,6 +84,14 @@ class UserChanges:
     email_verified: bool | None = None
 
 
+def _asks_a_revocation(changes: UserChanges) -> bool:
+    """Whether `changes` revoke the user's tokens when they change anything: a status other
+    than active, or the roles."""
+    return (changes.status is not None and changes.status != UserStatus.ACTIVE) or (
+        changes.roles is not None
+    )
+
+
 class UpdateUser:
     """Change a user's status, roles or name; leaving `active` ends all their sessions.
 
@@ -157,6 +165,11 @@ class UpdateUser:
                     user_id=user.id,
                     issued_before=now,
                 )
+            elif _asks_a_revocation(changes) and user.tokens_valid_after is not None:
+                # Nothing left to change, maybe because this is the retry of a change whose
+                # first try committed after its 503 or lost its facts (Redis down): the durable
+                # cut-off again, which refuses no token the database does not refuse already.
+                revocation = Revocation(user_id=user.id, issued_before=user.tokens_valid_after)
             if user != before:  # a change to what is kept already writes nothing
                 self._users.save(user)
             self._uow.commit()

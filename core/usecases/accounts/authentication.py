@@ -11,7 +11,11 @@ from core.domain.accounts.user import LockoutPolicy, User, UserStatus
 from core.domain.accounts.values import Email, UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import deny_session_tokens, end_user_sessions
+from core.usecases.accounts._revocation import (
+    deny_session_tokens,
+    deny_tokens_of_ended,
+    end_user_sessions,
+)
 from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
     AccountEvents,
@@ -351,7 +355,7 @@ class LogoutError(StrEnum):
 
 class Logout:
     """End the session of a refresh token (every access token of it) and deny the access
-    token presented with it.
+    token presented with it. Sent again, it denies them again (the session's end is kept).
 
     A refresh token past its expiry is taken too (as Keycloak's logout takes it): its family
     has ended, but the access token presented with it may have minutes left, and logging out
@@ -373,14 +377,12 @@ class Logout:
         claims = self._issuer.read_refresh(refresh_token, expired_ok=True)
         if claims.is_err() or claims.unwrap().user_id.value != principal.user_id:
             return Err(LogoutError.INVALID)
+        session_id, user_id = claims.unwrap().session_id, claims.unwrap().user_id
         ended = self._sessions.revoke(
-            claims.unwrap().session_id,
-            claims.unwrap().user_id,
-            self._clock.now(),
-            reason=SessionEnd.LOGOUT,
+            session_id, user_id, self._clock.now(), reason=SessionEnd.LOGOUT
         )
-        if ended is not None:
-            deny_session_tokens(self._revocations, ended)
+        # Ended now or before (a retry): every 204 has denied all the session's access tokens.
+        deny_tokens_of_ended(self._revocations, self._sessions, session_id, user_id, ended)
         self._revocations.revoke_token(principal.token_id, principal.expires_at)
         return Ok(None)
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from core.domain.accounts.sessions import Session, SessionEnd, parse_session_id
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import deny_session_tokens
+from core.usecases.accounts._revocation import deny_tokens_of_ended
 from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
     Clock,
@@ -63,10 +63,13 @@ class RevokeSession:
         canonical = parse_session_id(session_id)
         if canonical is None:
             return Err(RevokeSessionError.NOT_FOUND)
+        user_id = caller.unwrap().id
         ended = self._sessions.revoke(
-            canonical, caller.unwrap().id, self._clock.now(), reason=SessionEnd.SESSION_REVOKED
+            canonical, user_id, self._clock.now(), reason=SessionEnd.SESSION_REVOKED
         )
+        # A session of the caller's that had ended (this delete's retry, maybe) is no longer
+        # found, but its access tokens are denied again all the same.
+        deny_tokens_of_ended(self._revocations, self._sessions, canonical, user_id, ended)
         if ended is None:
             return Err(RevokeSessionError.NOT_FOUND)
-        deny_session_tokens(self._revocations, ended)
         return Ok(None)

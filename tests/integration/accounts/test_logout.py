@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from tests.integration.accounts.conftest import bearer, login
@@ -111,3 +112,46 @@ def test_an_expired_refresh_token_is_still_checked_for_its_signature_and_owner(
         assert (response.status_code, response.json()["code"]) == (401, "token_invalid")
     for pair in (mine, theirs):
         assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+
+
+def ended_behind_the_api(access_token):
+    """End the token's session in the database alone, as a logout whose UPDATE committed after
+    its 503 did (PostgreSQL froze), or one whose facts Redis lost: no fact in the cache."""
+    from django.utils import timezone
+
+    from apps.accounts.models import RefreshSession
+    from apps.common.tokens import REVOKED_SID_KEY, SimpleJWTAccessTokenVerifier
+
+    sid = AccessToken(access_token)["sid"]
+    ended = RefreshSession.objects.filter(id=sid).update(
+        revoked_at=timezone.now(), revoked_reason="logout"
+    )
+    assert ended == 1
+    assert cache.get(REVOKED_SID_KEY.format(sid)) is None
+    assert SimpleJWTAccessTokenVerifier().verify(access_token).is_ok()  # passes the gateway
+    return sid
+
+
+def test_a_retried_logout_denies_every_access_token_of_the_session_at_the_gateway(
+    api_client, alice
+):
+    # The retry answered 204 but denied only the presented access token: the session's other
+    # access tokens still passed the gateway, which checks the cache's facts alone.
+    from apps.common.tokens import REVOKED_SID_KEY, SimpleJWTAccessTokenVerifier
+    from core.domain.shared.identity import TokenError
+
+    first = login(api_client, "alice@example.com")
+    latest = api_client.post(
+        "/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]}
+    ).json()
+    sid = ended_behind_the_api(first["access_token"])
+    response = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": latest["refresh_token"]},
+        format="json",
+        **bearer(latest["access_token"]),
+    )
+    assert response.status_code == 204
+    assert cache.get(REVOKED_SID_KEY.format(sid)) is not None  # the gateway's fact
+    for token in (first["access_token"], latest["access_token"]):
+        assert SimpleJWTAccessTokenVerifier().verify(token).unwrap_err() == TokenError.REVOKED

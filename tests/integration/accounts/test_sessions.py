@@ -153,3 +153,21 @@ def test_a_token_of_an_ended_session_lists_and_ends_nothing_after_the_cache_lost
     for response in (listed, ended):
         assert_refused_alike(response, by_cache)
     assert api_client.get("/api/v1/auth/me", **bearer(other["access_token"])).status_code == 200
+
+
+def test_a_retried_delete_denies_the_sessions_access_tokens_at_the_gateway(api_client, alice):
+    # The retry of a delete whose UPDATE committed after its 503 found nothing live (404) and
+    # denied nothing: the session's access tokens still passed the gateway (the cache alone).
+    from django.core.cache import cache
+
+    from apps.common.tokens import REVOKED_SID_KEY, SimpleJWTAccessTokenVerifier
+    from tests.integration.accounts.test_logout import ended_behind_the_api
+
+    other = login(api_client, "alice@example.com", HTTP_USER_AGENT="old laptop")
+    mine = login(api_client, "alice@example.com")
+    sid = ended_behind_the_api(other["access_token"])
+    again = api_client.delete(f"/api/v1/auth/sessions/{sid}", **bearer(mine["access_token"]))
+    assert again.status_code == 404  # nothing live to end, as before
+    assert cache.get(REVOKED_SID_KEY.format(sid)) is not None
+    assert SimpleJWTAccessTokenVerifier().verify(other["access_token"]).is_err()
+    assert api_client.get("/api/v1/auth/me", **bearer(mine["access_token"])).status_code == 200

@@ -1,5 +1,6 @@
 """Logout."""
 
+from core.domain.accounts.sessions import SessionEnd
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
 from core.usecases.accounts.authentication import (
@@ -53,3 +54,17 @@ def test_an_expired_refresh_token_still_logs_the_caller_out(world, alice):
     assert world.issuer.read_refresh(tokens.refresh_token).is_err()
     assert logout(world).execute(principal(world, alice, tokens), tokens.refresh_token).is_ok()
     assert tokens.access_jti in world.revocations.denied
+
+
+def test_a_retried_logout_denies_every_access_token_of_the_session_again(world, alice):
+    # The first logout's UPDATE committed after its 503 (PostgreSQL froze), or its facts were
+    # lost (Redis down): the retry found the session ended and denied only the presented token,
+    # so the session's other access tokens still passed the gateway, which reads Redis only.
+    tokens = login(world)
+    session_id = tokens.refresh_token.split("|")[2]
+    world.sessions.revoke(session_id, alice.id, world.clock.now(), reason=SessionEnd.LOGOUT)
+    assert world.revocations.denied_sessions == {}
+    assert logout(world).execute(principal(world, alice, tokens), tokens.refresh_token).is_ok()
+    assert world.revocations.denied_sessions == {session_id: tokens.access_expires_at}
+    assert world.revocations.denied[tokens.access_jti] == tokens.access_expires_at
+    assert world.sessions.get(session_id).revoked_reason == SessionEnd.LOGOUT  # kept as it was

@@ -4,6 +4,7 @@ from core.domain.accounts.sessions import Session, SessionEnd, parse_session_id
 from core.domain.shared.result import Err
 from core.usecases.accounts.caller import CurrentUserError
 from core.usecases.accounts.sessions import RevokeSession, RevokeSessionError
+from tests.fakes.accounts import make_user
 from tests.unit.accounts.conftest import WEEK
 from tests.unit.accounts.sessions import principal_of
 
@@ -58,3 +59,30 @@ def test_a_token_of_a_revoked_session_ends_nothing(world, alice):
     me = principal_of(world, alice, session_id=mine.id)
     assert revoke_session(world).execute(me, other.id) == Err(CurrentUserError.TOKEN_REVOKED)
     assert world.sessions.get(other.id).is_live(world.clock.now())
+
+
+def test_a_retried_delete_of_a_session_ended_meanwhile_denies_its_access_tokens_again(world, alice):
+    # The first delete's UPDATE committed after its 503, or its facts were lost (Redis down):
+    # the retry found nothing live to end (404) and denied nothing, so the session's access
+    # tokens still passed the gateway.
+    target = start(world, alice, "old")
+    world.sessions.revoke(target.id, alice.id, world.clock.now(), reason=SessionEnd.SESSION_REVOKED)
+    revoke = revoke_session(world)
+    assert revoke.execute(principal_of(world, alice), target.id) == Err(
+        RevokeSessionError.NOT_FOUND
+    )
+    assert world.revocations.denied_sessions == {target.id: target.access_expires_at}
+    assert world.revocations.denied == {"jti-old": target.access_expires_at}
+
+
+def test_another_users_ended_session_is_not_found_and_denies_nothing(world, alice):
+    bob = make_user(world.clock, "bob@example.com")
+    world.users.add(bob)
+    theirs = start(world, bob, "theirs")
+    world.sessions.revoke(theirs.id, bob.id, world.clock.now(), reason=SessionEnd.LOGOUT)
+    revoke = revoke_session(world)
+    assert revoke.execute(principal_of(world, alice), theirs.id) == Err(
+        RevokeSessionError.NOT_FOUND
+    )
+    assert world.revocations.denied_sessions == {}
+    assert world.revocations.denied == {}

@@ -135,3 +135,23 @@ def test_an_admin_can_take_an_email_verification_back(world, alice):
     user = update(world).execute(alice.id.value, UserChanges(email_verified=False)).unwrap()
     assert user.email_verified is False
     assert world.users.get(alice.id).email_verified is False
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [UserChanges(status=UserStatus.SUSPENDED), UserChanges(roles=("user", "admin"))],
+    ids=["suspension", "role change"],
+)
+def test_a_retried_change_that_revoked_tokens_publishes_the_users_cut_off_again(
+    world, alice, changes
+):
+    # The first try committed after its 503 (PostgreSQL froze), or its cut-off was lost
+    # (Redis down): the retry found nothing to change and published nothing, so the user's
+    # tokens still passed the gateway, which reads only the cache.
+    with_session(world, alice)
+    update(world).execute(alice.id.value, changes).unwrap()
+    published = world.revocations.cutoffs.pop(alice.id.value)
+    world.clock.advance(seconds=30)
+    assert update(world).execute(alice.id.value, changes).is_ok()
+    # The same cut-off (the durable one), which refuses no token the first did not.
+    assert world.revocations.cutoffs == {alice.id.value: published}
