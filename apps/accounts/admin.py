@@ -181,6 +181,7 @@ _SKIPPED_BECAUSE = {
     UpdateUserError.ILLEGAL_TRANSITION: "that status change is not allowed",
     UpdateUserError.USER_DELETED: "their account is deleted",
     UpdateUserError.NOT_FOUND: "they no longer exist",
+    UpdateUserError.LAST_ADMIN_STATUS: "it would leave no active admin",
 }
 
 
@@ -318,10 +319,17 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         super().save_model(request, obj, form, change)
 
         def change_roles() -> None:
-            if wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles)).is_err():
-                messages.error(
-                    request, "The roles were not changed: the user could not be updated."
-                )
+            match wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles)):
+                case Err(UpdateUserError.LAST_ADMIN_ROLE):
+                    messages.error(
+                        request,
+                        "The roles were not changed: this user is the last active admin, and "
+                        "keeps the admin role until another user is an active admin.",
+                    )
+                case Err(_):
+                    messages.error(
+                        request, "The roles were not changed: the user could not be updated."
+                    )
 
         transaction.on_commit(change_roles, using=router.db_for_write(User))
 

@@ -6,7 +6,7 @@ from typing import NoReturn
 
 from rest_framework.exceptions import ValidationError
 
-from apps.common.errors import ErrorTable
+from apps.common.errors import ErrorTable, FieldError
 from core.domain.accounts.passwords import PasswordRejected
 from core.usecases.accounts.admin import GetUserError, UpdateUserError
 from core.usecases.accounts.authentication import AuthenticateError, LogoutError, RefreshError
@@ -15,6 +15,11 @@ from core.usecases.accounts.password_reset import ResetPasswordError
 from core.usecases.accounts.profile import ChangePasswordError
 from core.usecases.accounts.registration import RegisterError, VerifyEmailError
 from core.usecases.accounts.sessions import RevokeSessionError
+
+LAST_ADMIN_MESSAGE = (
+    "This would leave no active admin: the last active admin keeps the admin role and stays "
+    "active until another user is an active admin."
+)
 
 ERRORS = ErrorTable(
     # A list, not a dict: several use cases share a code (equal StrEnum members collide).
@@ -56,6 +61,10 @@ ERRORS = ErrorTable(
         ),
         (UpdateUserError.INVALID_ROLE, (400, "Roles are short lowercase slugs.")),
         (UpdateUserError.USER_DELETED, (400, "A deleted user is final: nothing of it changes.")),
+        # The field whose change would end the last admin, as a field error of the request.
+        (UpdateUserError.LAST_ADMIN_ROLE, FieldError("roles", LAST_ADMIN_MESSAGE)),
+        (UpdateUserError.LAST_ADMIN_STATUS, FieldError("status", LAST_ADMIN_MESSAGE)),
+        (UpdateUserError.LAST_ADMIN_VERIFICATION, FieldError("email_verified", LAST_ADMIN_MESSAGE)),
     ]
 )
 

@@ -19,10 +19,18 @@ from apps.accounts.models import User as UserRow
 from apps.common.integrity import unique_field
 from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import Email, PasswordHash, UserId, email_query_spellings
+from core.domain.accounts.values import (
+    ADMIN_ROLE,
+    Email,
+    PasswordHash,
+    UserId,
+    email_query_spellings,
+)
 from core.usecases.accounts.ports import TokenOwner, TokenPurpose, UserPage, UserQuery
 
 DB = "default"
+# Roles are slugs, so their quoted form in the JSON text is exact (and portable), as in `search`.
+_ADMIN_JSON = f'"{ADMIN_ROLE}"'
 
 
 def _email_taken(error: IntegrityError) -> bool:
@@ -76,6 +84,23 @@ class DjangoUserRepository:
     def get_for_update(self, user_id: UserId) -> User | None:
         row = UserRow.objects.using(DB).select_for_update().filter(pk=user_id.value).first()
         return _to_domain(row) if row is not None else None
+
+    def lock_active_admins(self, *, with_user: UserId) -> list[User]:
+        # One statement, ordered by id: PostgreSQL locks the rows in that order (on SQLite,
+        # whose writers take the whole database, `select_for_update` is a no-op). A row
+        # changed meanwhile is read again once its lock is taken, and left out if it no
+        # longer matches: an admin demoted by the change this one waited for is not counted.
+        admins = Q(
+            status=UserStatus.ACTIVE.value, email_verified=True, roles_text__contains=_ADMIN_JSON
+        )
+        rows = (
+            UserRow.objects.using(DB)
+            .annotate(roles_text=Cast("roles", TextField()))
+            .filter(admins | Q(pk=with_user.value))
+            .select_for_update()
+            .order_by("pk")
+        )
+        return [user for user in map(_to_domain, rows) if user.administers]
 
     def token_owner(
         self, user_id: UserId, session_id: str | None, *, lock: bool = False

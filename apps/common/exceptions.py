@@ -46,6 +46,9 @@ class ProblemError(drf.APIException):
 
 
 log = structlog.get_logger(__name__)
+# The answer to a request with invalid fields, its `errors` saying which and why.
+VALIDATION_ERROR = "validation_error"
+VALIDATION_DETAIL = "The request is not valid; see `errors`."
 DATABASE_RETRY_AFTER_SECONDS = 5
 # A deadlock (40P01) or serialization failure (40001) is no outage: the database undid the
 # request because it conflicted with another one at the same time, and run again it runs anew.
@@ -190,8 +193,8 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
     if isinstance(exc, drf.ValidationError):
         return _respond(
             400,
-            "validation_error",
-            "The request is not valid; see `errors`.",
+            VALIDATION_ERROR,
+            VALIDATION_DETAIL,
             extra={"errors": field_errors(exc.detail)},
             headers=headers,
         )

@@ -26,8 +26,9 @@ from tests.fakes.transactions import FakeUnitOfWork
 
 
 class InMemoryUserRepository:
-    """Users in a dict, unique by email like the table. `concurrently`, when set, runs once
-    just before the next locked read (`get_for_update`) or write, whichever comes first:
+    """Users in a dict, unique by email like the table; `locked` lists the rows locked, in
+    order, `admin_locks` counts `lock_active_admins`. `concurrently`, when set, runs once
+    just before the next locked read (`get_for_update`...) or write, whichever comes first:
     another writer's change (an admin's) landing after a use case's lock-free reads. A use
     case that locks the user's row meets it there, as it would wait for that writer."""
 
@@ -36,6 +37,7 @@ class InMemoryUserRepository:
         self.locked: list[str] = []
         self.sessions = sessions
         self.saves = 0
+        self.admin_locks = 0
         self.concurrently: Callable[[InMemoryUserRepository], None] | None = None
 
     def _interleave(self) -> None:
@@ -51,6 +53,13 @@ class InMemoryUserRepository:
         self._interleave()
         self.locked.append(user_id.value)
         return self.get(user_id)
+
+    def lock_active_admins(self, *, with_user: UserId) -> list[User]:
+        self._interleave()
+        self.admin_locks += 1
+        admins = [u for u in self.rows.values() if u.administers]
+        self.locked.extend(sorted({u.id.value for u in admins} | {with_user.value}))
+        return copy.deepcopy(sorted(admins, key=lambda u: u.id.value))
 
     def token_owner(
         self, user_id: UserId, session_id: str | None, *, lock: bool = False

@@ -150,6 +150,14 @@ class UserDetailView(AccountsView):
 
     @extend_schema(
         operation_id="users_update",
+        description=(
+            "Change a user's status, roles or name. Leaving `active` revokes the user's tokens "
+            "and ends their sessions; new roles revoke their access tokens. A change that would "
+            "leave no active admin — the `admin` role taken from the last active admin, or a "
+            "status other than `active` given to them, the caller themself included — is "
+            "refused with nothing changed: 400 `validation_error`, the field under `errors` "
+            '(`{"roles": [...]}` or `{"status": [...]}`).'
+        ),
         parameters=[USER_ID],
         request=InputSerializer,
         responses={

@@ -113,6 +113,11 @@ class User:
         return ADMIN_ROLE in self.roles
 
     @property
+    def administers(self) -> bool:
+        """An admin who can sign in (`can_login`): someone able to administer the platform."""
+        return self.is_admin and self.can_login()
+
+    @property
     def is_final(self) -> bool:
         """A deleted account is final: no status, role, name or flag of it changes again."""
         return self.status == UserStatus.DELETED
@@ -201,3 +206,14 @@ class User:
         self.failed_logins = 0
         self.locked_until = None
         self.last_login_at = now
+
+
+def leaves_no_admin(before: User, after: User, admins: Iterable[User]) -> bool:
+    """Whether changing `before` into `after` leaves nobody able to administer the platform:
+    `before` administers, `after` does not (the `admin` role taken away, `active` left, the
+    email verification taken back) and none of the other `admins` does. Such a change is
+    refused, as GitLab refuses to demote a group's last owner: an admin who suspended or
+    demoted the last admin, themself included, locked everyone out of the API."""
+    if not before.administers or after.administers:
+        return False
+    return not any(admin.administers for admin in admins if admin.id != before.id)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from core.domain.accounts.sessions import SessionEnd
-from core.domain.accounts.user import User, UserStatus
-from core.domain.accounts.values import UserId, valid_roles
+from core.domain.accounts.user import User, UserStatus, leaves_no_admin
+from core.domain.accounts.values import ADMIN_ROLE, UserId, valid_roles
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import Revocation, end_user_sessions
@@ -72,6 +72,12 @@ class UpdateUserError(StrEnum):
     ILLEGAL_TRANSITION = "illegal_status_transition"
     INVALID_ROLE = "invalid_role"
     USER_DELETED = "user_deleted"
+    LAST_ADMIN_ROLE = "last_admin_role"
+    """Taking `admin` away would leave no active admin (`leaves_no_admin`)."""
+    LAST_ADMIN_STATUS = "last_admin_status"
+    """Leaving `active` would leave no active admin (`leaves_no_admin`)."""
+    LAST_ADMIN_VERIFICATION = "last_admin_verification"
+    """Taking the email verification back would leave no admin who can sign in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,17 @@ class UserChanges:
     roles: tuple[str, ...] | None = None
     full_name: str | None = None
     email_verified: bool | None = None
+
+    @property
+    def may_end_an_admin(self) -> bool:
+        """Whether this change could leave its user no admin who can sign in
+        (`User.administers`), whoever the user is: a status but `active`, roles without
+        `admin`, the verification taken back. Only such a change locks the admins."""
+        return (
+            (self.status is not None and self.status != UserStatus.ACTIVE)
+            or (self.roles is not None and ADMIN_ROLE not in self.roles)
+            or self.email_verified is False
+        )
 
 
 def _asks_a_revocation(changes: UserChanges) -> bool:
@@ -100,6 +117,13 @@ class UpdateUser:
     published once the change has committed: a refresh reads the user under the row lock this
     change holds, so it either committed before (and its new access token is among those
     denied) or reads the changed row.
+
+    A change that would leave nobody able to administer (`leaves_no_admin`) is refused, for
+    the API's admin and the Django admin alike, the caller themself included. A change that
+    could end an admin first locks every active admin's row with the user's, in id order
+    (`UserRepository.lock_active_admins`), and counts the others under those locks: two
+    admins demoting each other at once are decided one after the other, and the second
+    finds no other admin left. A change of anything else locks the user's row alone.
     """
 
     def __init__(
@@ -129,6 +153,13 @@ class UpdateUser:
         now = self._clock.now()
         revocation = Revocation()
         with self._uow:
+            # Locked first, before the user's own row: the one order of paths that lock
+            # several users. Unlocked, no admin counts, so a change that ended one is refused.
+            admins = (
+                self._users.lock_active_admins(with_user=uid)
+                if uid is not None and changes.may_end_an_admin
+                else []
+            )
             user = self._users.get_for_update(uid) if uid is not None else None
             if user is None:
                 return Err(UpdateUserError.NOT_FOUND)
@@ -150,6 +181,8 @@ class UpdateUser:
                 user.verify_email()
             elif changes.email_verified is False:
                 user.unverify_email()
+            if leaves_no_admin(before, user, admins):
+                return Err(_last_admin_lost_by(user))
             if ends_sessions:
                 user.revoke_tokens(now)
                 revocation = end_user_sessions(
@@ -175,3 +208,12 @@ class UpdateUser:
             self._uow.commit()
         revocation.publish(self._revocations)
         return Ok(user)
+
+
+def _last_admin_lost_by(user: User) -> UpdateUserError:
+    """Which part of the change (as `user` would be after it) ended the last admin."""
+    if user.status != UserStatus.ACTIVE:
+        return UpdateUserError.LAST_ADMIN_STATUS
+    if not user.is_admin:
+        return UpdateUserError.LAST_ADMIN_ROLE
+    return UpdateUserError.LAST_ADMIN_VERIFICATION

@@ -78,6 +78,15 @@ class UserRepository(Protocol):
         """The user, row-locked until the unit of work ends."""
         ...
 
+    def lock_active_admins(self, *, with_user: UserId) -> list[User]:
+        """The active admins who can sign in (`User.administers`), row-locked until the unit of
+        work ends together with the user `with_user` (whatever they are), all in id order:
+        changes that could end an admin count the others under these locks, so two of them
+        at once are decided one after the other. Taken before any other lock of the unit of
+        work, in the one order of paths that lock several users (`OneTimeTokens` says the
+        rest of the order)."""
+        ...
+
     def token_owner(
         self, user_id: UserId, session_id: str | None, *, lock: bool = False
     ) -> TokenOwner | None:
@@ -202,7 +211,9 @@ class OneTimeTokens(Protocol):
     it holds the user's row lock (`UserRepository.get_for_update`, `token_owner(lock=True)`,
     or the row it has just added). Every path takes the user's row first and their tokens
     after, so no two wait for each other's locks in a cycle (a deadlock), and two issuers of
-    one user run one after the other, the second voiding the first's token.
+    one user run one after the other, the second voiding the first's token. A path that locks
+    several users' rows takes them all first, in id order (`lock_active_admins`, Django
+    admin's delete action), so users' rows → a user's tokens → their sessions is one order.
     """
 
     def issue(

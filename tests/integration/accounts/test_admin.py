@@ -472,3 +472,33 @@ def test_admin_sign_in_with_the_right_password_opens_a_django_session(client, ad
     signed_in = _admin_sign_in(client, PASSWORD)
     assert (signed_in.status_code, signed_in["Location"]) == (302, "/admin/")
     assert client.session["_auth_user_id"] == str(admin_user.pk)
+
+
+@pytest.mark.parametrize("action", ["suspend", "deactivate"])
+def test_admin_actions_leave_the_last_active_admin_as_they_are(
+    admin_site, admin_user, alice, action
+):
+    response = admin_site.post(
+        "/admin/accounts/user/",
+        {"action": action, "_selected_action": [alice.id, admin_user.id]},
+        follow=True,
+    )
+    said = [(m.level_tag, m.message) for m in response.context["messages"]]
+    assert ("warning", "1 user(s) skipped: it would leave no active admin.") in said
+    assert User.objects.get(email="root@example.com").status == "active"
+    assert User.objects.get(email="alice@example.com").status != "active"
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_the_admin_form_keeps_the_last_active_admins_role(admin_site, admin_user):
+    # A real commit: the roles change runs once the form's transaction has committed.
+    data = _change_form_data(admin_site, admin_user, roles='["user"]', full_name="Still Root")
+    response = admin_site.post(f"/admin/accounts/user/{admin_user.id}/change/", data, follow=True)
+    errors = [m.message for m in response.context["messages"] if m.level_tag == "error"]
+    assert errors == [
+        "The roles were not changed: this user is the last active admin, and keeps the admin "
+        "role until another user is an active admin."
+    ]
+    admin_user.refresh_from_db()
+    assert (admin_user.roles, admin_user.is_staff) == (["user", "admin"], True)
+    assert admin_user.full_name == "Still Root"  # the rest of the form was saved

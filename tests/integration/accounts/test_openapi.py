@@ -34,3 +34,10 @@ def test_the_token_pair_documents_every_member_login_and_refresh_always_answer(c
     if "$ref" in token_type:
         token_type = schema["components"]["schemas"][token_type["$ref"].rsplit("/", 1)[1]]
     assert token_type["enum"] == ["Bearer"]
+
+
+def test_the_user_change_documents_the_last_admin_refusal(client):
+    schema = client.get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/users/{user_id}"]["patch"]
+    assert "no active admin" in operation["description"]
+    assert "`validation_error`" in operation["responses"]["400"]["description"]

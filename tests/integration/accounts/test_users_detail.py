@@ -201,3 +201,55 @@ def test_an_admin_token_revoked_reads_and_changes_nobody_after_the_cache_lost_th
         assert_refused_alike(response, by_cache)
     bob.refresh_from_db()
     assert bob.status == "active"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"roles": ["user"]}, "roles"),
+        ({"roles": [], "full_name": "Nobody"}, "roles"),
+        ({"status": "suspended"}, "status"),
+        ({"status": "inactive"}, "status"),
+        ({"status": "deleted"}, "status"),
+    ],
+)
+def test_the_last_active_admin_cannot_demote_or_end_themself(
+    api_client, admin_user, bob, body, field
+):
+    # Another admin who cannot sign in does not count: suspended, or not verified.
+    AdminFactory(email="suspended@example.com", status="suspended")
+    AdminFactory(email="pending@example.com", email_verified=False)
+    pair = login(api_client, "root@example.com")
+    url = f"/api/v1/users/{admin_user.id}"
+    response = api_client.patch(url, body, **bearer(pair["access_token"]))
+    assert response.status_code == 400, response.content
+    problem = response.json()
+    assert problem["code"] == "validation_error"
+    assert list(problem["errors"]) == [field]
+    assert "no active admin" in problem["errors"][field][0]
+    before = (admin_user.roles, admin_user.status, admin_user.full_name, admin_user.is_staff)
+    admin_user.refresh_from_db()
+    assert (
+        admin_user.roles,
+        admin_user.status,
+        admin_user.full_name,
+        admin_user.is_staff,
+    ) == before
+    assert admin_user.tokens_valid_after is None
+    # Nothing was revoked: the admin goes on administering with the same token and session.
+    token = pair["access_token"]
+    assert api_client.get(f"/api/v1/users/{bob.id}", **bearer(token)).status_code == 200
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 200
+
+
+def test_an_admin_is_demoted_while_another_active_admin_remains(api_client, admin_user):
+    second = AdminFactory(email="second@example.com")
+    token = login(api_client, "root@example.com")["access_token"]
+    demoted = api_client.patch(f"/api/v1/users/{second.id}", {"roles": ["user"]}, **bearer(token))
+    assert (demoted.status_code, demoted.json()["roles"]) == (200, ["user"])
+    # Now root is the last one, and keeps the role.
+    itself = api_client.patch(
+        f"/api/v1/users/{admin_user.id}", {"roles": ["user"]}, **bearer(token)
+    )
+    assert (itself.status_code, list(itself.json()["errors"])) == (400, ["roles"])

@@ -1,6 +1,7 @@
 """PATCH /api/v1/users/{id} racing a refresh of the user's session, or other changes (real
 PostgreSQL): no refresh keeps a token that carries what the change took away, a change that did
-not commit revokes nothing, and changes at once are decided one after the other.
+not commit revokes nothing, and changes at once are decided one after the other, two admins
+ending each other among them (one of them stays an admin).
 
 The interleavings are made by PostgreSQL itself, not by patching: the test holds a lock in its
 own transaction so that a request stops at a chosen statement, lets the other request run into
@@ -9,15 +10,18 @@ it, and releases it once it sees where each one waits (`pg_blocking_pids`).
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import connections, transaction
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from apps.accounts.models import User
 from apps.common.tokens import SimpleJWTAccessTokenVerifier
 from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err
-from tests.factories.accounts import PASSWORD
+from tests.factories.accounts import PASSWORD, AdminFactory
 from tests.integration.accounts.conftest import bearer, login
 from tests.integration.races import blocked_by_me, in_thread, lock_waiters, poll
 
@@ -187,3 +191,63 @@ def test_status_changes_at_once_are_ordered_by_the_row_lock(alice, tokens):
     me = APIClient().get("/api/v1/auth/me", **bearer(alice_pair["access_token"]))
     assert me.status_code == 401
     assert _refresh(alice_pair["refresh_token"])().json()["code"] == "token_invalid"
+
+
+def _administering() -> list[str]:
+    """The emails of the users who still administer: active, verified, holding `admin`."""
+    users = User.objects.filter(status="active", email_verified=True).order_by("email")
+    return [user.email for user in users if "admin" in user.roles]
+
+
+def _two_admins(round_: int):
+    """Two admins, and each one's access token, logged in from an address of the round."""
+    User.objects.all().delete()  # the admins of the previous round (their sessions cascade)
+    admins = [AdminFactory(email=f"{name}{round_}@example.com") for name in ("ann", "ben")]
+    address = {"REMOTE_ADDR": f"10.0.0.{round_ + 1}"}
+    return [(admin, login(APIClient(), admin.email, **address)["access_token"]) for admin in admins]
+
+
+def _at_once(barrier: threading.Barrier, call):
+    def when_all_are_ready():
+        barrier.wait(timeout=30)
+        return call()
+
+    return when_all_are_ready
+
+
+@pytest.mark.parametrize("body", [{"roles": ["user"]}, {"status": "suspended"}])
+def test_two_admins_ending_each_other_at_once_leave_one_admin(body):
+    for round_ in range(5):
+        (ann, ann_token), (ben, ben_token) = _two_admins(round_)
+        barrier = threading.Barrier(2)
+        racers = [
+            in_thread(_at_once(barrier, _patch(ann_token, ben.id, body))),
+            in_thread(_at_once(barrier, _patch(ben_token, ann.id, body))),
+        ]
+        for thread, _ in racers:
+            thread.join(timeout=30)
+        statuses = sorted(answers[0].status_code for _, answers in racers)
+        assert statuses == [200, 400], [answers[0].content for _, answers in racers]
+        refused = next(answers[0] for _, answers in racers if answers[0].status_code == 400)
+        assert list(refused.json()["errors"]) == list(body)
+        assert len(_administering()) == 1
+
+
+def test_two_admins_demoting_each_other_are_decided_one_after_the_other():
+    (ann, ann_token), (ben, ben_token) = _two_admins(0)
+    body = {"roles": ["user"]}
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        # Row locks go on, row writes wait: the first change holds both admins' rows at its
+        # write; the second waits for those locks (unlocked, it would count the first's
+        # target as an admin and reach its own write too).
+        cursor.execute("LOCK TABLE accounts_user IN SHARE MODE")
+        first = in_thread(_patch(ann_token, ben.id, body))
+        poll(lambda: len(blocked_by_me(cursor)) == 1, "the first change never reached its write")
+        second = in_thread(_patch(ben_token, ann.id, body))
+        poll(lambda: lock_waiters(cursor) >= 2, "the second change never waited")
+    for thread, _ in (first, second):
+        thread.join(timeout=30)
+    assert first[1][0].status_code == 200, first[1][0].content
+    assert second[1][0].status_code == 400, second[1][0].content
+    assert second[1][0].json()["errors"].keys() == {"roles"}
+    assert _administering() == [ann.email]

@@ -4,7 +4,7 @@ from enum import StrEnum
 
 import pytest
 
-from apps.common.errors import ErrorTable
+from apps.common.errors import ErrorTable, FieldError
 from apps.common.exceptions import ProblemError
 
 
@@ -56,3 +56,18 @@ def test_a_refused_caller_is_challenged_only_on_a_401():
     with pytest.raises(ProblemError) as forbidden:
         table.raise_for_caller(LoginError.LOCKED)
     assert not forbidden.value.headers
+
+
+def test_a_field_entry_is_answered_as_a_field_error_of_the_request():
+    table = ErrorTable(
+        [
+            (LoginError.INVALID_CREDENTIALS, (401, "Wrong email or password.")),
+            (LoginError.LOCKED, FieldError("email", "This account is locked.")),
+        ]
+    )
+    problem = table.problem(LoginError.LOCKED)
+    assert (problem.status_code, problem.problem_code) == (400, "validation_error")
+    assert problem.problem_detail == "The request is not valid; see `errors`."
+    assert problem.extra == {"errors": {"email": ["This account is locked."]}}
+    assert table.status_of(LoginError.LOCKED) == 400
+    assert table.codes_by_status() == {401: ["invalid_credentials"], 400: ["validation_error"]}

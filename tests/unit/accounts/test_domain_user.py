@@ -1,11 +1,12 @@
 """The User entity: statuses, login rule, lockout; sessions."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from core.domain.accounts.sessions import Session
-from core.domain.accounts.user import LockoutPolicy, UserStatus, can_transition
+from core.domain.accounts.user import LockoutPolicy, UserStatus, can_transition, leaves_no_admin
 from tests.fakes.accounts import make_user
 from tests.fakes.clock import FakeClock
 
@@ -189,3 +190,31 @@ def test_who_may_reset_a_password_and_who_awaits_verification(status, verified):
     user = make_user(clock, status=status, email_verified=verified)
     assert user.may_reset_password() is (status != UserStatus.DELETED)
     assert user.awaits_verification() is (status == UserStatus.ACTIVE and not verified)
+
+
+ADMIN = ("user", "admin")
+
+
+@pytest.mark.parametrize(
+    ("fields", "administers"),
+    [
+        ({"roles": ADMIN}, True),
+        ({"roles": ("user",)}, False),
+        ({"roles": ADMIN, "status": UserStatus.SUSPENDED}, False),
+        ({"roles": ADMIN, "email_verified": False}, False),
+    ],
+)
+def test_an_admin_administers_only_while_they_can_sign_in(fields, administers):
+    assert make_user(clock, **fields).administers is administers
+
+
+def test_ending_the_last_admin_leaves_no_admin():
+    boss = make_user(clock, roles=ADMIN)
+    demoted, suspended = replace(boss, roles=("user",)), replace(boss, status=UserStatus.SUSPENDED)
+    other = make_user(clock, email="other@example.com", roles=ADMIN)
+    assert leaves_no_admin(boss, demoted, [boss])
+    assert leaves_no_admin(boss, suspended, [replace(other, email_verified=False)])
+    assert not leaves_no_admin(boss, demoted, [boss, other])
+    assert not leaves_no_admin(boss, replace(boss, full_name="B"), [boss])
+    plain = make_user(clock, email="plain@example.com")
+    assert not leaves_no_admin(plain, replace(plain, status=UserStatus.SUSPENDED), [])

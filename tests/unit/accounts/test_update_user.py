@@ -155,3 +155,112 @@ def test_a_retried_change_that_revoked_tokens_publishes_the_users_cut_off_again(
     assert update(world).execute(alice.id.value, changes).is_ok()
     # The same cut-off (the durable one), which refuses no token the first did not.
     assert world.revocations.cutoffs == {alice.id.value: published}
+
+
+ADMIN = ("user", "admin")
+
+
+def an_admin(world, email="boss@example.com", **fields):
+    user = make_user(world.clock, email=email, roles=ADMIN, **fields)
+    world.users.add(user)
+    return user
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        (UserChanges(roles=("user",)), UpdateUserError.LAST_ADMIN_ROLE),
+        (UserChanges(roles=()), UpdateUserError.LAST_ADMIN_ROLE),
+        (UserChanges(status=UserStatus.SUSPENDED), UpdateUserError.LAST_ADMIN_STATUS),
+        (UserChanges(status=UserStatus.INACTIVE), UpdateUserError.LAST_ADMIN_STATUS),
+        (UserChanges(status=UserStatus.DELETED), UpdateUserError.LAST_ADMIN_STATUS),
+        (
+            UserChanges(status=UserStatus.SUSPENDED, roles=("user",)),
+            UpdateUserError.LAST_ADMIN_STATUS,
+        ),
+        (UserChanges(email_verified=False), UpdateUserError.LAST_ADMIN_VERIFICATION),
+    ],
+)
+def test_the_last_active_admin_is_never_demoted_or_ended(world, alice, changes, error):
+    boss = an_admin(world)
+    with_session(world, boss)
+    token = Principal(boss.id.value, frozenset(ADMIN), "j", world.clock.now(), world.clock.now())
+    for caller in (token, None):  # the API's admin (themself), the Django admin
+        assert update(world).execute(boss.id.value, changes, caller=caller) == Err(error)
+    assert world.users.get(boss.id) == boss
+    assert world.users.saves == 0
+    assert world.revocations.denied == {}
+    assert world.revocations.cutoffs == {}
+    assert world.sessions.live_for(boss.id, world.clock.now()) != []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [UserChanges(roles=("user",)), UserChanges(status=UserStatus.SUSPENDED)],
+)
+def test_an_admin_is_demoted_or_ended_while_another_active_admin_remains(world, changes):
+    boss = an_admin(world)
+    other = an_admin(world, email="other@example.com")
+    user = update(world).execute(boss.id.value, changes).unwrap()
+    assert not (user.is_admin and user.status == UserStatus.ACTIVE)
+    assert world.users.get(other.id) == other
+    # The second is now the last: the same change of them is refused.
+    assert update(world).execute(other.id.value, changes).is_err()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": UserStatus.SUSPENDED},
+        {"status": UserStatus.INACTIVE},
+        {"status": UserStatus.DELETED},
+        {"email_verified": False},
+    ],
+    ids=["suspended", "inactive", "deleted", "unverified"],
+)
+def test_an_admin_who_cannot_sign_in_does_not_count(world, fields):
+    boss = an_admin(world)
+    an_admin(world, email="other@example.com", **fields)
+    refused = update(world).execute(boss.id.value, UserChanges(roles=("user",)))
+    assert refused == Err(UpdateUserError.LAST_ADMIN_ROLE)
+    assert world.users.get(boss.id).is_admin
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        UserChanges(full_name="The Boss"),
+        UserChanges(roles=("admin", "billing:read")),
+        UserChanges(status=UserStatus.ACTIVE),
+        UserChanges(email_verified=True),
+    ],
+)
+def test_a_change_that_keeps_the_last_admin_an_active_admin_is_allowed(world, changes):
+    boss = an_admin(world)
+    user = update(world).execute(boss.id.value, changes).unwrap()
+    assert user.administers
+
+
+def test_demoting_or_ending_a_non_admin_never_counts_the_admins(world, alice):
+    for changes in (UserChanges(roles=("billing:read",)), UserChanges(status=UserStatus.SUSPENDED)):
+        assert update(world).execute(alice.id.value, changes).is_ok()
+    # Nobody administers, and nobody is refused for it.
+    assert update(world).execute(alice.id.value, UserChanges(status=UserStatus.ACTIVE)).is_ok()
+
+
+def test_a_suspended_admin_may_lose_the_role_or_be_deleted(world, alice):
+    boss = an_admin(world, status=UserStatus.SUSPENDED)
+    assert update(world).execute(boss.id.value, UserChanges(roles=("user",))).is_ok()
+    assert update(world).execute(boss.id.value, UserChanges(status=UserStatus.DELETED)).is_ok()
+
+
+def test_the_admins_are_locked_only_by_a_change_that_could_end_one(world, alice):
+    boss = an_admin(world)
+    other = an_admin(world, email="other@example.com")
+    update(world).execute(boss.id.value, UserChanges(full_name="The Boss")).unwrap()
+    update(world).execute(boss.id.value, UserChanges(roles=("user", "admin"))).unwrap()
+    assert world.users.admin_locks == 0
+    update(world).execute(boss.id.value, UserChanges(roles=("user",))).unwrap()
+    assert world.users.admin_locks == 1
+    # Every admin's row with the target's in id order, then the target's (held already).
+    assert world.users.locked[-3:] == [*sorted([boss.id.value, other.id.value]), boss.id.value]
