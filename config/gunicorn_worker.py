@@ -10,13 +10,19 @@ the poller would find it readable with nothing new), and the parser gets those b
 connection. A head not complete `GUNICORN_REQUEST_HEAD_TIMEOUT` (10 s) after its first byte, or
 a body with nothing more for `GUNICORN_REQUEST_BODY_TIMEOUT` (30 s), is answered 408
 `request_timeout` from the main thread. A client that sent `Expect: 100-continue` is told to go
-on when the poller starts waiting for its body (gunicorn's own 100 is then not sent). A body
-larger than the platform's largest body limit, bodies past MAX_HELD_BODY_BYTES held by the
-worker in all, and whatever does not frame a body the usual way go to a thread at once, as
-before (it refuses them: 400, 413, 501). Once a request is on a thread, the socket's receive and
-send timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`: `GUNICORN_REQUEST_BODY_TIMEOUT`) bound each wait for
-the client: the rest of a body that was not held, an answer the client stops reading. TLS and
-HTTP/2 connections are gthread's as before.
+on when the poller starts waiting for its body (gunicorn's own 100 is then not sent; when the
+socket takes none of it, the connection goes to a thread, whose gunicorn sends it; when it takes
+part, the thread sends the rest). A chunked body whose chunk sizes pass the platform's largest
+body limit, or whose framing passes twice that and 64 KiB, is answered 413 `payload_too_large`
+by the poller, which then closes the connection (a thread would read it to its end). A
+`Content-Length` over that limit, a head gunicorn refuses from what it holds (no Host in
+HTTP/1.1, a field name that is not a token, too many fields, a control character, Host or
+Content-Type twice), bodies past MAX_HELD_BODY_BYTES held by the worker in all, and whatever
+does not frame a body the usual way go to a thread at once, without a 100, as before (it
+refuses them: 400, 413 without reading the body, 431, 501). Once a request is on a thread, the
+socket's receive and send timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`: `GUNICORN_REQUEST_BODY_TIMEOUT`)
+bound each wait for the client: the rest of a body that was not held, an answer the client
+stops reading. TLS and HTTP/2 connections are gthread's as before.
 
 A gthread worker hands every kept-alive connection back to its main thread's poller after each
 response, and the next request on it comes back through the poller and the thread pool: three
@@ -57,6 +63,7 @@ import select
 import selectors
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -69,7 +76,12 @@ from typing import Any
 from gunicorn import util
 from gunicorn.http import errors as http_errors
 from gunicorn.http.body import CHUNK_EXT_RE
-from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
+from gunicorn.http.message import (
+    DEFAULT_MAX_HEADERFIELD_SIZE,
+    MAX_HEADERS,
+    MAX_REQUEST_LINE,
+    TOKEN_RE,
+)
 from gunicorn.http.parser import _DRAIN_MAX_BYTES
 from gunicorn.http2.negotiation import prior_knowledge_allowed
 from gunicorn.workers.gthread import (
@@ -139,16 +151,28 @@ HEAD_TIMEOUT_REFUSAL = (408, REQUEST_TIMEOUT_CODE)
 # A request's body, framed by its head, is waited for in the poller too, up to the platform's
 # largest body limit (`MAX_REQUEST_BODY_BYTES`, `GATEWAY_MAX_BODY_BYTES`, read as
 # config/settings reads them) and, over all the connections a worker holds, MAX_HELD_BODY_BYTES:
-# past either, the connection gets a thread at once, as it did before (a 413 for the former).
+# past the latter, the connection gets a thread at once, as it did before. A Content-Length
+# past the former goes to a thread at once too, whose application answers 413 without reading
+# the body; a chunked body whose chunks pass it, or whose framing (size lines, extensions) takes
+# more than twice it and FRAMING_SLACK_BYTES, is answered 413 by the poller itself: a thread
+# would read it to its end, however slowly it came.
 MAX_HELD_BODY_BYTES = 64 * 1024 * 1024
+FRAMING_SLACK_BYTES = 64 * 1024
+TOO_LARGE_CODE = "payload_too_large"  # the platform's 413 (apps/common/middleware.py, gateway)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # The fields of a head that frame its body (or ask for a 100 Continue first); a field gunicorn
 # would refuse (a space before its colon, a bare LF) is not matched, and is its to refuse.
 _FRAMING_FIELD = re.compile(rb"\r\n(content-length|transfer-encoding|expect):([^\r\n]*)", re.I)
 _REQUEST_ID_FIELD = re.compile(rb"\r\nx-request-id:([^\r\n]*)", re.I)
 _ODD_LINE = re.compile(rb"(?<!\r)\n|\r\n[ \t]")  # a bare LF, a folded line: gunicorn refuses
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_DIGITS = re.compile(rb"[0-9]{1,19}")
+# A control character gunicorn refuses anywhere in a head: in a field value (RFC 9110 §5.5), a
+# request line (its method and target checks); a bare CR included. HTAB is allowed in values.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_HEX = re.compile(rb"[0-9A-Fa-f]+")  # gunicorn: `int(size, 16)` of any number of hex digits
+_DIGITS = re.compile(rb"[0-9]+")  # RFC 9110's 1*DIGIT; gunicorn: `int()` of any number of them
+# Fields gunicorn refuses to see twice (RFC 9110 §5.3; Content-Length is framing, checked apart).
+_SINGLETONS = (b"host", b"content-type")
+_TOKEN = re.compile(TOKEN_RE.pattern.encode())  # a field name gunicorn takes (RFC 9110 §5.6.2)
 _HTTP_1 = (b"HTTP/1.1", b"HTTP/1.0")
 _TCP = (socket.AF_INET, socket.AF_INET6)
 _TIMEVAL = struct.Struct("@ll")  # struct timeval, for SO_RCVTIMEO / SO_SNDTIMEO
@@ -316,25 +340,42 @@ def request_body_limit() -> int:
 @dataclass(frozen=True)
 class RequestLimits:
     """What the poller waits for at most: a head's bytes (`head_limit`), a chunk-size line's
-    (gunicorn's: a header field's limit), a body's."""
+    and a trailer section's (gunicorn's own, gunicorn/http/body.py), a body's; and how many
+    fields gunicorn takes in a head (`limit_request_fields`)."""
 
     head: int
     chunk_line: int
     body: int
+    trailer: int
+    fields: int
+
+    @property
+    def framed(self) -> int:
+        """The most bytes a chunked body may take as sent, framing included, before its
+        trailer section: twice the body limit and FRAMING_SLACK_BYTES."""
+        return 2 * self.body + FRAMING_SLACK_BYTES
 
 
 def request_limits(cfg: Any) -> RequestLimits:
+    """The limits as gunicorn computes them for a request (gunicorn/http/message.py)."""
     field_size = cfg.limit_request_field_size
+    if field_size <= 0:
+        field_size = DEFAULT_MAX_HEADERFIELD_SIZE
+    fields = cfg.limit_request_fields
+    if fields <= 0 or fields > MAX_HEADERS:
+        fields = MAX_HEADERS
     return RequestLimits(
         head=head_limit(cfg),
-        chunk_line=field_size if field_size > 0 else DEFAULT_MAX_HEADERFIELD_SIZE,
+        chunk_line=field_size,
         body=request_body_limit(),
+        trailer=fields * (field_size + 2) + 4,  # its `max_buffer_headers`
+        fields=fields,
     )
 
 
 def chunk_size(line: bytes | bytearray) -> int | None:
-    """The size a chunk-size line gives, read as gunicorn reads it (gunicorn/http/body.py, with
-    at most 16 hex digits); None for a line it refuses."""
+    """The size a chunk-size line gives, read as gunicorn reads it (gunicorn/http/body.py: any
+    number of hex digits, leading zeros included); None for a line it refuses."""
     size, semicolon, extension = bytes(line).partition(b";")
     if semicolon:
         size = size.rstrip(b" \t")
@@ -348,14 +389,16 @@ class RequestScan:
     arrivals: `is_in` says whether a thread can serve it without waiting for the client.
 
     The head's end is searched for where the bytes grew. Once it is there, the head's framing
-    fields are looked at, nothing more (gunicorn's parser still parses all of it, on a
-    thread): a `Content-Length` body is in once that many bytes follow the head; a chunked
-    body once its last chunk and its trailer section have, each chunk-size line looked at once
-    and each chunk's data skipped. Whatever does not frame a body the usual way (no body;
-    several framing fields; a length that is not plain digits, or over the body limit; a coding
-    besides chunked; chunked in HTTP/1.0; a bare LF or a folded line; a chunked framing error;
-    an `Expect` besides 100-continue) counts as in: a thread gets it at once, and answers as
-    it did (400, 413, 417, 501)."""
+    fields are looked at, and for a head that frames a body, what refuses it cheaply
+    (`head_refused`; gunicorn's parser still parses all of it, on a thread): a `Content-Length`
+    body is in once that many bytes follow the head; a chunked body once its last chunk and its
+    trailer section have, each chunk-size line looked at once and each chunk's data skipped.
+    Whatever does not frame a body the usual way (no body; several framing fields; a length
+    that is not digits, or over the body limit; a coding besides chunked; chunked in HTTP/1.0;
+    a bare LF or a folded line; a head gunicorn refuses; a chunked framing error; a trailer
+    section past gunicorn's limit; an `Expect` besides 100-continue) counts as in: a thread gets
+    it at once, and answers as it did (400, 413, 417, 431, 501). A chunked body past the
+    limits counts as in with `too_large` set: the poller answers it 413 itself."""
 
     __slots__ = (
         "at",
@@ -366,6 +409,7 @@ class RequestScan:
         "limits",
         "searched",
         "sizes",
+        "too_large",
         "trailer",
     )
 
@@ -379,6 +423,7 @@ class RequestScan:
         self.sizes = 0  # a chunked body: its chunks' sizes so far
         self.trailer = False  # a chunked body: its last chunk is in
         self.expects_continue = False  # the client waits for a 100 Continue before its body
+        self.too_large = False  # a chunked body past the limits: the poller answers 413
 
     @property
     def awaits_body(self) -> bool:
@@ -397,8 +442,7 @@ class RequestScan:
                 return False
             if not self._frames_a_body(data, end):
                 return True
-        done = len(data) >= self.end if self.end >= 0 else self._chunks_in(data)
-        return done or len(data) - self.body_at > self.limits.body
+        return len(data) >= self.end if self.end >= 0 else self._chunks_in(data)
 
     def _frames_a_body(self, data: bytes | bytearray, end: int) -> bool:
         """Whether the head (ending at `end`) frames a body the poller can wait for; if so, set
@@ -423,35 +467,42 @@ class RequestScan:
             return False
         name, value = framing[0]
         if name == b"content-length":
-            if not _DIGITS.fullmatch(value) or not 0 < int(value) <= self.limits.body:
-                return False
-            self.end = end + len(HEAD_END) + int(value)
+            length = content_length(value)
+            if length is None or not 0 < length <= self.limits.body:
+                return False  # a thread's: 400, or 413 without reading the body
+            self.end = end + len(HEAD_END) + length
         elif value.lower() == b"chunked" and version == b"HTTP/1.1":
             self.at = end + len(HEAD_END)
         else:
             return False
+        if head_refused(data, line_end, end, version, self.limits.fields):
+            return False  # refused from the head alone: at once, without a 100 (RFC 9110 §10.1.1)
         self.body_at = end + len(HEAD_END)
         self.expects_continue = bool(expect) and version == b"HTTP/1.1"
         return True
 
     def _chunks_in(self, data: bytes | bytearray) -> bool:
         """Whether a chunked body is in, to the end of its trailer section; also True for what
-        gunicorn refuses (a chunked framing error) and for chunks past the body limit."""
+        gunicorn refuses (a chunked framing error, a trailer section past its limit) and, with
+        `too_large`, for a body past the limits (`_too_large`)."""
         while not self.trailer:
             if self.chunk_end >= 0:
                 if len(data) < self.chunk_end + 2:
-                    return False
+                    return self._too_large(len(data))
                 if data[self.chunk_end : self.chunk_end + 2] != b"\r\n":
                     return True
                 self.at, self.chunk_end = self.chunk_end + 2, -1
-            line_end = data.find(b"\r\n", self.at, self.at + self.limits.chunk_line + 2)
+            # Searched to the end of what is there: gunicorn, handed all of it at once, takes a
+            # line longer than its limit when its end is there too.
+            line_end = data.find(b"\r\n", self.at)
             if line_end < 0:
-                return len(data) - self.at > self.limits.chunk_line
+                return len(data) - self.at > self.limits.chunk_line or self._too_large(len(data))
             size = chunk_size(data[self.at : line_end])
             if size is None:
                 return True
             self.sizes += size
-            if self.sizes > self.limits.body:
+            if self.sizes > self.limits.body or self._too_large(line_end + 2):
+                self.too_large = True
                 return True
             if size:
                 self.chunk_end = line_end + 2 + size
@@ -463,7 +514,60 @@ class RequestScan:
         if data.find(HEAD_END, start) >= 0 or _BARE_LF.search(data, start) is not None:
             return True
         self.searched = max(self.at, len(data) - len(HEAD_END) + 1)
-        return len(data) - self.at > self.limits.head
+        return len(data) - self.at > self.limits.trailer  # gunicorn refuses it, on a thread
+
+    def _too_large(self, sent_to: int) -> bool:
+        """Whether the chunked body as sent, up to `sent_to`, takes more than `limits.framed`
+        (many tiny chunks, long extensions): the poller refuses it as too large, rather than
+        hand a thread a body whose rest is still to come (`too_large`). Deciding by the bytes up
+        to the last chunk's size line gives one answer however the bytes arrive."""
+        self.too_large = sent_to - self.body_at > self.limits.framed
+        return self.too_large
+
+
+def content_length(value: bytes) -> int | None:
+    """A Content-Length value as gunicorn reads it: RFC 9110's `1*DIGIT`, leading zeros
+    included; None for one it refuses (not digits alone; more digits than Python's `int` reads,
+    `sys.get_int_max_str_digits`)."""
+    if not _DIGITS.fullmatch(value):
+        return None
+    most = sys.get_int_max_str_digits()
+    if 0 < most < len(value):
+        return None
+    digits = value.lstrip(b"0")
+    if len(digits) > 19:  # past any limit: its value does not matter, only that it is large
+        return 1 << 64
+    return int(digits or b"0")
+
+
+def head_refused(
+    data: bytes | bytearray, line_end: int, end: int, version: bytes, most_fields: int
+) -> bool:
+    """Whether a thread refuses the head in `data` (its request line ending at `line_end`, its
+    fields at `end`) from the head alone, for what is cheap to tell: a control character; a
+    field line without a name before its colon, or a name that is not a token (gunicorn's
+    `strip_header_spaces` off, its default); more fields than `limit_request_fields` (those
+    with an underscore in their name gunicorn drops, uncounted); Host or Content-Type twice;
+    an HTTP/1.1 request without Host (`require_host`). Only heads that frame a body pay for it:
+    the refusal then comes at once, not after a body (or a 100 Continue) waited for."""
+    if _CONTROL.search(data, 0, end + 2):
+        return True
+    fields = 0
+    seen: set[bytes] = set()
+    for line in bytes(data[line_end + 2 : end]).split(b"\r\n"):
+        if fields >= most_fields:
+            return True
+        name, colon, _ = line.partition(b":")
+        if not colon or not _TOKEN.fullmatch(name):
+            return True
+        if b"_" not in name:
+            fields += 1
+        name = name.lower()
+        if name in _SINGLETONS:
+            if name in seen:
+                return True
+            seen.add(name)
+    return version == b"HTTP/1.1" and b"host" not in seen
 
 
 def request_id_in(head: bytes | bytearray) -> str:
@@ -472,6 +576,24 @@ def request_id_in(head: bytes | bytearray) -> str:
     sent = _REQUEST_ID_FIELD.findall(head)
     value = sent[0].strip(b" \t").decode("latin-1") if len(sent) == 1 else None
     return request_id_from(value)
+
+
+def tell_to_continue(conn: Any) -> bool:
+    """Send the client the `100 Continue` it expects before its body, without waiting; whether
+    the socket took all of it (a client that reads nothing may have left no room for it).
+
+    gunicorn sends its own as the request reaches the application: once any of the poller's is
+    sent, `conn.continued` leaves gunicorn's out, and `conn.continue_rest` is what the thread
+    sends instead (a second whole 100 after part of one would corrupt the stream). When the
+    socket took none of it, gunicorn's goes out from the thread as before."""
+    try:
+        sent = conn.sock.send(CONTINUE, socket.MSG_DONTWAIT)
+    except OSError:  # no room, or a reset: the thread tries, or finds out
+        return False
+    if sent:
+        conn.continued = True
+        conn.continue_rest = CONTINUE[sent:]
+    return sent == len(CONTINUE)
 
 
 def read_ahead(conn: Any) -> bytes:
@@ -886,13 +1008,21 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         buffered = read_ahead(conn)
         scan = RequestScan(self.limits)
         if buffered and scan.is_in(buffered):
+            if scan.too_large:
+                self._refuse_too_large(conn, buffered[: scan.body_at])
+                return False
             return True  # pipelined: the next request is in the parser's buffer already
         try:
             data = self._gather(conn, buffered)
         except OSError:
             return self._hand_bytes(conn)  # reset: the thread finds out, as in gthread
-        if data == b"" or scan.is_in(conn.head_bytes):
-            return self._hand_bytes(conn)  # closed (the thread finds out), or a whole request
+        if data == b"":
+            return self._hand_bytes(conn)  # closed: the thread finds out
+        if scan.is_in(conn.head_bytes):
+            if scan.too_large:
+                self._refuse_too_large(conn, conn.head_bytes[: scan.body_at])
+                return False
+            return self._hand_bytes(conn)  # a whole request, or one a thread refuses at once
         if bytes(conn.head_bytes) in EMPTY_LINE:
             self._idle(conn)
             return False
@@ -975,9 +1105,12 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _await_body(self, conn: Any) -> bool:
         """Wait for the rest of a body whose head is in, unless the bytes held for bodies would
-        pass MAX_HELD_BODY_BYTES; a client that expects it is told to go on (100 Continue)."""
+        pass MAX_HELD_BODY_BYTES; a client that expects it is told to go on (100 Continue), or
+        the connection goes to a thread, when the socket does not take all of it at once."""
         held = len(conn.head_bytes)
         if self._held + held > MAX_HELD_BODY_BYTES:
+            return False
+        if conn.scan.expects_continue and not tell_to_continue(conn):
             return False
         self._held += held
         conn.held = held
@@ -986,11 +1119,6 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         if self.body_timeout > 0:
             deadline = conn.body_arrival + self.body_timeout
             heapq.heappush(self._bodies, (deadline, conn.body_wait, conn))
-        if conn.scan.expects_continue:
-            # gunicorn would send its own as the request reaches the application: not twice.
-            conn.continued = True
-            with contextlib.suppress(OSError):  # the thread finds out
-                conn.sock.send(CONTINUE, socket.MSG_DONTWAIT)
         return True
 
     def _more(self, conn: Any, _sock: Any = None) -> None:
@@ -1008,7 +1136,13 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
                 self._held += len(data)
                 conn.body_arrival = time.monotonic()
             # Only the new bytes are searched: a trickled request costs no more per byte.
-            if not conn.scan.is_in(conn.head_bytes):
+            if conn.scan.is_in(conn.head_bytes):
+                if conn.scan.too_large:
+                    head = conn.head_bytes[: conn.scan.body_at]
+                    self._release(conn)
+                    self._refuse_too_large(conn, head)
+                    return
+            else:
                 if waited_for_body:
                     if self._held <= MAX_HELD_BODY_BYTES:
                         return
@@ -1056,6 +1190,23 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         with contextlib.suppress(OSError):
             conn.sock.setblocking(False)
             conn.sock.send(problem_answer(status, code, detail, request_id))
+        self._end(conn)
+
+    def _refuse_too_large(self, conn: Any, head: bytes | bytearray) -> None:
+        """Answer 413 to a connection whose chunked body passed the limits (`RequestScan`), the
+        platform's own document (apps/common/middleware.py, the gateway's), and end it. The
+        limit it names is the largest the poller waits for (`limits.body`): which one applies,
+        the API's or the proxy's, the application decides by the path, not known here."""
+        request_id = request_id_in(head)
+        limit = self.limits.body
+        peer = conn.client[0] if isinstance(conn.client, tuple) else ""
+        self.log.warning(
+            "Request body over %d bytes refused from ip=%s request_id=%s", limit, peer, request_id
+        )
+        detail = f"The request body exceeds {limit} bytes."
+        with contextlib.suppress(OSError):
+            conn.sock.setblocking(False)
+            conn.sock.send(problem_answer(413, TOO_LARGE_CODE, detail, request_id))
         self._end(conn)
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
@@ -1112,7 +1263,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         buffered = read_ahead(conn)
         scan = RequestScan(self.limits)
         if buffered and scan.is_in(buffered):
-            return True  # pipelined: the next request is in the parser's buffer already
+            # Pipelined: the next request is in the parser's buffer already. A body past the
+            # limits goes back to the poller (`finish_request` queues it), which refuses it.
+            return not scan.too_large
         try:
             data = self._gather(conn, buffered)
         except OSError:
@@ -1120,7 +1273,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         whole = (
             data == b""  # closed: likewise
             or (data is None and not conn.head_bytes)  # woken with nothing: gthread's way
-            or scan.is_in(conn.head_bytes)
+            or (scan.is_in(conn.head_bytes) and not scan.too_large)
         )
         self._hand_bytes(conn)  # back to the parser: a thread reads them, or the poller holds
         return whole
@@ -1147,14 +1300,18 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         # Raised here, they reach `handle_error` as a parse error would.
         require_host(req)
         require_chunked_only(req)
-        if getattr(conn, "continued", False):  # the poller sent it, waiting for the body
+        rest = b""
+        if getattr(conn, "continued", False):  # the poller sent it, all or part (`continue_rest`)
             conn.continued = False
             req._expected_100_continue = False
+            rest, conn.continue_rest = conn.continue_rest, b""
         if self.body_timeout > 0 and not self.cfg.is_ssl and not getattr(conn, "timeouts", False):
             set_io_timeouts(conn.sock, self.body_timeout)  # once per connection: they stay
             conn.timeouts = True
         req.should_close = partial(closes_for_its_body, req)
         try:
+            if rest:  # what the socket did not take of the poller's 100: never a second one
+                conn.sock.sendall(rest)
             return super().handle_request(req, conn)
         except OSError as error:
             if not socket_timed_out(error):

@@ -68,20 +68,25 @@ def _status(answer: bytes) -> str:
     return answer[9:12].decode()
 
 
+# How a trickling client frames its body of 1 000 bytes: the head's end and the body's start.
+TRICKLED = {
+    "length": b"Content-Length: 1000\r\nConnection: close\r\n\r\n",
+    "chunked": b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3e8\r\n",
+    # RFC 9110's 1*DIGIT, and a size of any number of hex digits: gunicorn reads both.
+    "length-zeros": b"Content-Length: 00000000000000001000\r\nConnection: close\r\n\r\n",
+    "chunked-zeros": (
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n000000000000003e8\r\n"
+    ),
+}
+
+
 class Trickle:
     """Clients that each send a request head, then its body a byte every `TRICKLE_EVERY` s,
     never reaching its end while the test runs (a body of 1 000 bytes)."""
 
     def __init__(self, url: str, clients: int, framing: str) -> None:
         self.sockets = [_connect(url) for _ in range(clients)]
-        head = LOGIN + (
-            b"Content-Length: 1000\r\n"
-            if framing == "length"
-            else b"Transfer-Encoding: chunked\r\n"
-        )
-        self.first = (
-            head + b"Connection: close\r\n\r\n" + (b"" if framing == "length" else b"3e8\r\n")
-        )
+        self.first = LOGIN + TRICKLED[framing]
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._send, daemon=True)
 
@@ -104,7 +109,7 @@ class Trickle:
             sock.close()
 
 
-@pytest.mark.parametrize("framing", ["length", "chunked"])
+@pytest.mark.parametrize("framing", list(TRICKLED))
 def test_clients_trickling_a_body_hold_no_thread(server, framing):
     # The audit's freeze: each such client took a thread for as long as it kept within the
     # body timeout, and as many as the worker has threads stopped it answering, /health too.
@@ -204,3 +209,46 @@ def test_pipelined_requests_with_bodies_are_all_served(server):
     assert answers.count(b"HTTP/1.1 401 ") == 3, answers
     assert answers.count(b"HTTP/1.1 200 ") == 1, answers
     assert b" 100 Continue" not in answers
+
+
+def _answer_within(sock: socket.socket, seconds: float) -> bytes:
+    sock.settimeout(seconds)
+    try:
+        return _read_until_closed(sock)
+    except TimeoutError:
+        pytest.fail(f"no answer within {seconds} s")
+
+
+def test_a_chunk_past_the_limit_is_refused_413_at_once(server):
+    # A thread read such a body byte by byte to its end: declaring a huge chunk held one.
+    with _connect(server.url) as sock:
+        sock.sendall(
+            LOGIN + b"Transfer-Encoding: chunked\r\nX-Request-ID: huge-chunk-1\r\n\r\nFFFFFFFF\r\n{"
+        )
+        answer = _answer_within(sock, BODY_TIMEOUT - 0.5)  # nobody waits for the body
+    status, headers, problem = split_answer(answer)
+    assert status == "HTTP/1.1 413 Request Entity Too Large", answer
+    assert headers["Connection"] == "close"
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["X-Request-ID"] == "huge-chunk-1"
+    document = json.loads(problem)
+    assert (document["status"], document["code"]) == (413, "payload_too_large")
+    assert document["detail"] == f"The request body exceeds {BODY_LIMIT} bytes."
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Content-Length: 5\r\n",  # no Host
+        b"Expect: 100-continue\r\nContent-Length: 5\r\n",
+        b"Host: localhost\r\nBad[Name]: x\r\nContent-Length: 5\r\n",
+        b"Host: localhost\r\nBad[Name]: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n",
+    ],
+)
+def test_a_head_refused_is_answered_at_once_without_its_body(server, fields):
+    # RFC 9110 §10.1.1: the head alone decides, so neither a 100 nor a wait for the body.
+    with _connect(server.url) as sock:
+        sock.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\n" + fields + b"\r\n")
+        answer = _answer_within(sock, BODY_TIMEOUT - 0.5)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert json.loads(split_answer(answer)[2])["code"] == "malformed_request"

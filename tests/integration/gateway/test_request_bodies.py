@@ -4,6 +4,7 @@ in-process on loopback sockets, without the worker's threads (tests/factories/gu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -12,12 +13,16 @@ import time
 
 import pytest
 
+from apps.common.problems import problem_body
 from config import gunicorn_worker
 from config.gunicorn_worker import RequestLimits, RequestScan, chunk_size
 from tests.factories.gunicorn_worker import main_thread_worker
 
 POST = b"POST /ns/a HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: body-test-1\r\n"
-LIMITS = RequestLimits(head=10_000, chunk_line=100, body=1000)
+CHUNKED = POST + b"Transfer-Encoding: chunked\r\n\r\n"
+LIMITS = RequestLimits(head=10_000, chunk_line=100, body=1000, trailer=2000, fields=20)
+# A chunk of one byte whose size line carries a long extension: framing, nearly all of it.
+FRAMED_BYTE = b"1;" + b"e" * 90 + b"\r\na\r\n"
 NO_EVENT = 0.05
 
 
@@ -47,13 +52,58 @@ def _is_in(data: bytes, limits: RequestLimits = LIMITS) -> bool:
         POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",  # not a size
         POST + b"Transfer-Encoding: chunked\r\n\r\n2\r\nabXY",  # no CRLF after the data
         POST + b"Transfer-Encoding: chunked\r\n\r\n" + b"1" * 101,  # a line past its limit
-        POST + b"Transfer-Encoding: chunked\r\n\r\n3e9\r\n",  # chunks past the body limit
         POST + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n",  # a bare LF in a trailer
-        POST + b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\na\r\n" * 200,  # 1 200 bytes
+        CHUNKED + b"0\r\nX-T: " + b"t" * 2001,  # a trailer section past gunicorn's limit: 431
+        POST + b"Content-Length: 0" + b"0" * 4300 + b"5\r\n\r\n",  # more digits than int() takes
+        POST + b"Content-Length: 000000000000000000001001\r\n\r\n",  # over the limit
     ],
 )
 def test_what_a_thread_can_serve_without_waiting(request_bytes):
-    assert _is_in(request_bytes)
+    scan = RequestScan(LIMITS)
+    assert scan.is_in(request_bytes)
+    assert not scan.too_large  # the thread answers
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /ns/a HTTP/1.1\r\nContent-Length: 5\r\n\r\n",  # no Host
+        b"POST /ns/a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"POST /ns/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        POST + b"host: again\r\nContent-Length: 5\r\n\r\n",  # two
+        POST + b"Bad[Name]: x\r\nContent-Length: 5\r\n\r\n",  # not a token
+        POST + b"X-A : x\r\nContent-Length: 5\r\n\r\n",  # a space before the colon
+        POST + b"No-Colon\r\nContent-Length: 5\r\n\r\n",
+        POST + b": no-name\r\nContent-Length: 5\r\n\r\n",
+        POST + b"Content-Type: a\r\ncontent-type: b\r\nContent-Length: 5\r\n\r\n",
+        POST + b"X-A: a\x01b\r\nContent-Length: 5\r\n\r\n",  # a control character
+        POST + b"X-A: a\rb\r\nContent-Length: 5\r\n\r\n",  # a bare CR
+        POST + b"X-A: 1\r\n" * 18 + b"Content-Length: 5\r\n\r\n",  # 21 fields, 20 allowed
+    ],
+)
+def test_a_head_gunicorn_refuses_goes_to_a_thread_without_waiting_for_its_body(request_bytes):
+    # RFC 9110 §10.1.1: the head alone decides, so the answer comes at once (no 100 first).
+    scan = RequestScan(LIMITS)
+    assert scan.is_in(request_bytes)
+    assert not scan.awaits_body
+    assert not scan.expects_continue
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        CHUNKED + b"3e9\r\n",  # 1 001 bytes declared, 1 000 allowed
+        CHUNKED + b"5\r\nhello\r\n3e4\r\n",  # in all
+        CHUNKED + b"FFFFFFFF\r\n",
+        CHUNKED + b"0" * 50 + b"FFFFFFFFFFFFFFFFFFFF\r\n",
+        CHUNKED + FRAMED_BYTE * 700,  # 700 bytes, framed in 67 900: past 2 x 1 000 + 64 KiB
+    ],
+)
+def test_a_chunked_body_past_the_limit_is_the_pollers_to_refuse(request_bytes):
+    # A thread would read such a body to its end (or to the body timeout): it never gets one.
+    scan = RequestScan(LIMITS)
+    assert scan.is_in(request_bytes)
+    assert scan.too_large
 
 
 @pytest.mark.parametrize(
@@ -68,12 +118,23 @@ def test_what_a_thread_can_serve_without_waiting(request_bytes):
         POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
         POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r",
         POST + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n",
+        POST + b"Content-Length: 00000000000000001000\r\n\r\n",  # 1*DIGIT, as gunicorn reads it
+        CHUNKED + b"000000000000003e8\r\n",  # any number of hex digits, as gunicorn reads them
+        CHUNKED + b"1\r\na\r\n" * 200,  # 200 bytes of a body, in 1 200
+        CHUNKED + FRAMED_BYTE * 600,  # 600 bytes in 58 200
+        CHUNKED + b"1;" + b"e" * 150 + b"\r\na",  # a size line longer than 100, whole: gunicorn
+        # takes it, handed all of it at once
+        CHUNKED + b"0\r\nX-T: " + b"t" * 1990,  # a trailer section within gunicorn's limit
+        b"POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\n",  # HTTP/1.0 needs no Host
+        POST + b"X-A: 1\r\n" * 17 + b"Content-Length: 5\r\n\r\n",  # 20 fields
+        POST + b"X_A: 1\r\n" * 30 + b"Content-Length: 5\r\n\r\n",  # dropped, not counted
     ],
 )
 def test_what_waits_for_more_of_its_body(request_bytes):
     scan = RequestScan(LIMITS)
     assert not scan.is_in(request_bytes)
     assert scan.awaits_body
+    assert not scan.too_large
 
 
 def test_a_body_trickling_in_is_scanned_where_it_grew():
@@ -91,8 +152,27 @@ def test_chunk_size_lines_are_read_as_gunicorn_reads_them():
     assert chunk_size(b"1A") == 26
     assert chunk_size(b"5 ; name=value") == 5
     assert chunk_size(b'5;n="quoted"') == 5
-    for refused in (b"", b"5 ", b"-5", b"0x5", b"5;", b"5;a b", b"1" * 17):
+    assert chunk_size(b"000000000000003e8") == 1000
+    assert chunk_size(b"0" * 200 + b"1;a=b") == 1
+    for refused in (b"", b"5 ", b"-5", b"0x5", b"5;", b"5;a b", b" 5", b"5\r;a", b"+5"):
         assert chunk_size(refused) is None, refused
+
+
+def test_the_limits_are_gunicorns_own():
+    from gunicorn.config import Config
+    from gunicorn.http.message import Request
+    from gunicorn.http.unreader import IterUnreader
+
+    for fields, field_size in ((100, 8190), (10, 1000), (0, 0)):
+        cfg = Config()
+        cfg.set("limit_request_fields", fields)
+        cfg.set("limit_request_field_size", field_size)
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        request = Request(cfg, IterUnreader([head]), ("127.0.0.1", 1))
+        limits = gunicorn_worker.request_limits(cfg)
+        assert limits.trailer == request.body.reader.limit_trailer_section
+        assert limits.chunk_line == request.body.reader.limit_chunk_size_line
+        assert limits.fields == request.limit_request_fields
 
 
 def test_the_body_limit_is_the_platforms_largest(monkeypatch):
@@ -277,3 +357,148 @@ def test_a_lingering_thread_hands_back_a_next_request_whose_body_is_not_all_ther
     _send(worker, conn, client, b"cd")
     assert worker.tpool.submitted == [conn]
     assert gunicorn_worker.read_ahead(conn) == request + b"cd"
+
+
+def _answer(client):
+    """The one answer the worker sent before it ended the connection: (head, problem)."""
+    client.settimeout(5)
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, json.loads(body)
+
+
+def _too_large_answered(worker, conn, client):
+    head, problem = _answer_when_ended(worker, conn, client)
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert b"\r\nConnection: close\r\n" in head
+    assert b"\r\nX-Request-ID: body-test-1" in head  # the client's
+    assert b"\r\nContent-Type: application/problem+json\r\n" in head
+    # The platform's own 413 (BodySizeLimitMiddleware, the gateway), with the largest limit.
+    assert problem == problem_body(413, "payload_too_large", "The request body exceeds 4096 bytes.")
+    assert worker.tpool.submitted == []
+    assert worker._held == 0
+    assert list(worker._bodies) == [] or all(c.body_wait is None for _, _, c in worker._bodies)
+
+
+def _answer_when_ended(worker, conn, client):
+    assert list(worker._closing) == [conn]  # ended by the poller: its FIN follows the answer
+    return _answer(client)
+
+
+def test_a_chunk_past_the_body_limit_is_answered_413_from_the_poller(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    _send(worker, conn, client, CHUNKED + b"5\r\nhello\r\n", first=True)
+    assert worker.tpool.submitted == []
+    _send(worker, conn, client, b"FFFFFFFF\r\n")  # then a byte every few seconds
+    _too_large_answered(worker, conn, client)
+
+
+def test_a_chunk_past_the_body_limit_is_answered_413_at_once(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    _send(worker, conn, client, CHUNKED + b"1001\r\n", first=True)
+    _too_large_answered(worker, conn, client)
+
+
+def test_chunked_framing_far_past_its_body_is_answered_413_from_the_poller(make_worker, connect):
+    worker = make_worker()  # 4 096 bytes: 2 x 4 096 + 64 KiB of framing, decoded or not
+    conn, client = connect(worker)
+    framed = b"1;" + b"e" * 200 + b"\r\na\r\n"
+    _send(worker, conn, client, CHUNKED + framed * 300, first=True)  # 300 bytes in 62 100
+    assert worker.tpool.submitted == []
+    assert conn.scan.sizes == 300
+    _send(worker, conn, client, framed * 60)
+    _too_large_answered(worker, conn, client)
+
+
+def test_a_lingering_thread_hands_back_a_chunk_past_the_limit_for_the_pollers_413(
+    make_worker, connect
+):
+    worker = make_worker()
+    conn, client = connect(worker)
+    conn.init()
+    request = CHUNKED + b"FFFFFFFF\r\nab"
+    client.sendall(request)
+    _settle(len(request), conn)
+    assert worker._request_in(conn) is False
+    worker.enqueue_req(conn)  # gthread's `finish_request`: bytes in the parser's buffer
+    _too_large_answered(worker, conn, client)
+
+
+def test_a_head_gunicorn_refuses_gets_a_thread_at_once_and_no_100(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    _send(
+        worker,
+        conn,
+        client,
+        b"POST /ns/a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",  # no Host
+        first=True,
+    )
+    assert worker.tpool.submitted == [conn]  # its 400 comes at once, from the thread
+    assert not getattr(conn, "continued", False)
+    client.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        client.recv(100)
+
+
+def _fill_send_buffer(sock):
+    """Send on `sock` until it takes not one byte more (its peer reads none of it)."""
+    sock.setblocking(False)
+    for size in (65536, 4096, 256, 16, 1):
+        with contextlib.suppress(BlockingIOError):
+            while sock.send(b"x" * size):
+                pass
+
+
+def test_a_100_continue_the_socket_does_not_take_is_left_to_gunicorn(make_worker, connect):
+    worker = make_worker()
+    conn, client = connect(worker)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    head = POST + b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    client.sendall(head)
+    _settle(len(head), conn)
+    _fill_send_buffer(conn.sock)  # a previous answer the client has not read
+    worker.enqueue_req(conn)
+    # Not held in the poller with the client never told to go on: a thread, whose gunicorn
+    # sends its own 100 (bounded by the send timeout).
+    assert worker.tpool.submitted == [conn]
+    assert not getattr(conn, "continued", False)
+    assert worker._held == 0
+
+
+def test_the_rest_of_a_100_the_socket_took_in_part_goes_out_before_the_answer(make_worker, connect):
+    # The poller's 100 went out in part (a nearly full send buffer): the thread sends the rest,
+    # and gunicorn no 100 of its own, which would follow the first part (a corrupt stream).
+    from gunicorn.glogging import Logger
+
+    worker = make_worker()
+    worker.log = Logger(worker.cfg)
+
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    worker.wsgi = app
+    conn, client = connect(worker)
+    client.sendall(
+        POST + b"Expect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+    conn.init()
+    request = next(conn.parser)
+    conn.continued, conn.continue_rest = True, gunicorn_worker.CONTINUE[10:]
+    assert worker.handle_request(request, conn) is False  # answered; the connection closes
+    client.shutdown(socket.SHUT_WR)
+    conn.sock.shutdown(socket.SHUT_WR)
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    assert answer.startswith(gunicorn_worker.CONTINUE[10:] + b"HTTP/1.1 200 OK\r\n"), answer
+    assert answer.endswith(b"\r\n\r\nok")
+    assert answer.count(b"Continue") == 1
+    assert not conn.continued
+    assert conn.continue_rest == b""
