@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from apps.aggregation import fetching
 from apps.aggregation.fetching import HttpxSourceFetcher, OriginBulkhead, origin_of, source_client
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, SourceRequest
@@ -181,6 +182,51 @@ def test_a_cancelled_waiting_call_is_skipped_and_the_next_one_made():
         assert not held.done()
         release.set()
         assert queued.result(timeout=5) == "queued"
+
+
+def test_a_call_cancelled_while_it_waits_for_a_thread_is_never_made():
+    # Within its origin's limit the call was handed to the pool at once, and waits there for
+    # a thread: its deadline passing then must still keep it from being made.
+    release = threading.Event()
+    made = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        bulkhead = OriginBulkhead(executor, limit=2)
+        busy = bulkhead.submit("http://a:80", release.wait)  # takes the only thread
+        waiting = bulkhead.submit("http://b:80", lambda: made.append("cancelled"))
+        assert waiting.cancel()
+        release.set()
+        assert busy.result(timeout=5) is True
+        # One thread: this call is made only after the cancelled one was taken off the pool.
+        assert bulkhead.submit("http://b:80", lambda: "later").result(timeout=5) == "later"
+        assert made == []
+
+
+def test_calls_refused_by_a_shut_down_pool_fail_and_free_their_slot():
+    # As the interpreter exits: the pool refuses every call. Each fails with the pool's error,
+    # and the slot it took is freed, so the next call of its origin fails too, never waits.
+    executor = ThreadPoolExecutor(max_workers=1)
+    executor.shutdown()
+    bulkhead = OriginBulkhead(executor, limit=1)
+    first = bulkhead.submit("http://a:80", lambda: "never")
+    second = bulkhead.submit("http://a:80", lambda: "never")
+    assert isinstance(first.exception(timeout=1), RuntimeError)
+    assert isinstance(second.exception(timeout=1), RuntimeError)
+
+
+def test_the_shared_fetcher_holds_calls_to_its_per_origin_limit(monkeypatch, fast):
+    monkeypatch.setattr(fetching, "_shared", None)  # this test's own; the process's is restored
+    shared = fetching.shared_fetcher(
+        threads=THREADS, max_connections=THREADS, max_body_bytes=10_000, max_calls_per_origin=1
+    )
+    try:
+        results = shared.fetch_all(
+            [request(f"s{i}", fast.url(f"/json?delay_ms=150&name=s{i}")) for i in range(2)]
+        )
+    finally:
+        shared._calls._executor.shutdown(wait=False, cancel_futures=True)
+        shared._client.close()
+    assert all(isinstance(result, Fetched) for result in results.values()), results
+    assert fast.peak == 1  # two threads were free: only the limit kept the calls apart
 
 
 @pytest.mark.parametrize(
