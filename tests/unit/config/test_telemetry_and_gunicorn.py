@@ -57,6 +57,53 @@ def test_another_traces_exporter_stops_the_start_naming_the_variable(value):
         tracing_requested({"OTEL_TRACES_EXPORTER": value})
 
 
+# The class of each exporter on the tracer provider `configure_tracing` installed, one a line.
+INSTALLED_EXPORTERS = """
+from opentelemetry import trace
+from config.telemetry import configure_tracing
+assert configure_tracing()
+provider = trace.get_tracer_provider()
+for processor in provider._active_span_processor._span_processors:
+    print(type(processor.span_exporter).__name__)
+provider.shutdown()
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("otlp,console", {"OTLPSpanExporter", "ConsoleSpanExporter"}),
+        ("console", {"ConsoleSpanExporter"}),
+        ("otlp", {"OTLPSpanExporter"}),
+    ],
+)
+def test_configure_tracing_installs_each_exporter_asked_for(tmp_path, value, expected):
+    # In a process of its own: the tracer provider and the instrumentation are set once.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DJANGO_"))}
+    with socket.socket() as unused:  # bound, never listening: nothing could receive a span
+        unused.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        configured = subprocess.run(
+            [sys.executable, "-c", INSTALLED_EXPORTERS],
+            cwd=ROOT,
+            env={
+                **environ,
+                "DJANGO_SETTINGS_MODULE": "config.settings.base",
+                "DJANGO_SECRET_KEY": "x" * 50,
+                "JWT_SIGNING_KEY": "k" * 40,
+                "VAR_DIR": str(tmp_path),
+                "OTEL_TRACES_EXPORTER": value,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            },
+            capture_output=True,
+            text=True,
+        )
+    assert configured.returncode == 0, configured.stderr
+    exporters = configured.stdout.split()
+    assert len(exporters) == len(expected), exporters  # one span processor each
+    assert set(exporters) == expected
+
+
 def test_gunicorn_runs_one_worker_without_redis_and_resets_metrics(monkeypatch, tmp_path):
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
@@ -192,7 +239,12 @@ def test_gunicorns_own_variables_are_checked_before_it_starts():
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"), [("WEB_CONCURRENCY", "abc"), ("FORWARDED_ALLOW_IPS", "not-an-ip")]
+    ("variable", "value"),
+    [
+        ("WEB_CONCURRENCY", "abc"),
+        ("WEB_CONCURRENCY", ""),  # gunicorn's int("") fails too, even with WEB_CONCURRENCY unused
+        ("FORWARDED_ALLOW_IPS", "not-an-ip"),
+    ],
 )
 def test_the_check_before_gunicorn_names_the_variable(tmp_path, variable, value):
     environ = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PORT")}
