@@ -134,6 +134,32 @@ def test_a_throttled_warning_renders_its_error_and_detail_as_fields(capsys, sett
     assert "exception" not in line
 
 
+def test_configuring_logging_again_keeps_one_filter_per_logger(settings):
+    # dictConfig adds to a logger's filters: a second throttled warning on one logger rewrote
+    # what the first had rewritten, and each throttled on its own clock.
+    import logging
+
+    from apps.common.logging import (
+        SUSPICIOUS_REQUEST_LOGGERS,
+        IgnoredCacheErrors,
+        RefusedHosts,
+        SuspiciousRequests,
+        UnhandledOnly,
+        configure_logging,
+    )
+
+    filtered = {
+        "django.request": UnhandledOnly,
+        "django.security.DisallowedHost": RefusedHosts,
+        "django_redis.cache": IgnoredCacheErrors,
+        **{name: SuspiciousRequests for name in SUSPICIOUS_REQUEST_LOGGERS},
+    }
+    configure_logging()
+    configure_logging()
+    installed = {name: [type(f) for f in logging.getLogger(name).filters] for name in filtered}
+    assert installed == {name: [kind] for name, kind in filtered.items()}
+
+
 def test_direct_logger_writes_the_same_json_lines_itself(settings):
     import io
     import json
