@@ -110,8 +110,37 @@ def test_a_new_connection_that_cannot_connect_is_not_tried_twice(own_redis):
     from apps.gateway import wiring
     from apps.gateway.redis_support import DirectRedis
 
-    direct = DirectRedis(wiring.state().redis)
+    class CountingDirectRedis(DirectRedis):
+        made = 0
+
+        def _new_connection(self):
+            self.made += 1
+            return super()._new_connection()
+
+    direct = CountingDirectRedis(wiring.state().redis)
     own_redis.kill()
     own_redis.wait(timeout=10)
     with pytest.raises(RedisConnectionError):
         direct.execute("PING")
+    assert direct.made == 1
+
+
+def test_a_command_error_on_a_kept_connection_is_not_sent_again():
+    """Redis ran the command and answered with an error: sent again, it would run twice."""
+    from redis.exceptions import ResponseError
+
+    from apps.gateway import wiring
+    from apps.gateway.redis_support import DirectRedis
+
+    client = wiring.state().redis
+    direct = DirectRedis(client)
+    key = "edge-call-test:refused"
+    client.delete(key)
+    direct.execute("PING")  # the connection is kept from here on
+    script = "redis.call('INCR', KEYS[1]); return redis.error_reply('refused')"
+    try:
+        with pytest.raises(ResponseError, match="refused"):
+            direct.execute("EVAL", script, 1, key)
+        assert int(client.get(key)) == 1
+    finally:
+        client.delete(key)
