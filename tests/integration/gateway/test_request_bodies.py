@@ -118,6 +118,7 @@ def test_a_chunked_body_past_the_limit_is_the_pollers_to_refuse(request_bytes):
         POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
         POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r",
         POST + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n",
+        POST + b"Content-Length: 1000\r\n\r\n",  # exactly the body limit
         POST + b"Content-Length: 00000000000000001000\r\n\r\n",  # 1*DIGIT, as gunicorn reads it
         CHUNKED + b"000000000000003e8\r\n",  # any number of hex digits, as gunicorn reads them
         CHUNKED + b"1\r\na\r\n" * 200,  # 200 bytes of a body, in 1 200
@@ -135,6 +136,33 @@ def test_what_waits_for_more_of_its_body(request_bytes):
     assert not scan.is_in(request_bytes)
     assert scan.awaits_body
     assert not scan.too_large
+
+
+def test_an_http10_client_is_never_told_to_continue():
+    # RFC 9110 §10.1.1: no 100 (Continue) to an HTTP/1.0 client, which may not know it; its
+    # body is waited for all the same.
+    scan = RequestScan(LIMITS)
+    assert not scan.is_in(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    assert scan.awaits_body
+    assert not scan.expects_continue
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", POST + b"Content-Length: 5\r\n\r\nhello"],
+)
+def test_a_head_whose_end_is_split_between_arrivals_is_found(request_bytes, cut):
+    # The search resumes where the end could have begun, not where the bytes stopped.
+    head_end = request_bytes.index(b"\r\n\r\n") + 4
+    scan = RequestScan(LIMITS)
+    assert not scan.is_in(request_bytes[: head_end - cut])
+    if head_end == len(request_bytes):  # no body
+        assert scan.is_in(request_bytes)
+        return
+    assert not scan.is_in(request_bytes[:head_end])
+    assert scan.awaits_body
+    assert scan.is_in(request_bytes)
 
 
 def test_a_body_trickling_in_is_scanned_where_it_grew():
@@ -318,6 +346,58 @@ def test_each_arrival_gives_a_body_the_whole_timeout_again(make_worker, connect)
         worker.murder_pending()
     assert worker._closing == type(worker._closing)()  # 0.9 s in all, never 0.3 s without a byte
     assert [held for _, _, held in worker._bodies] == [conn]
+
+
+def test_a_body_that_arrived_is_not_timed_out_once_its_connection_has_a_thread(
+    make_worker, connect
+):
+    # Its entry in the body deadlines stays until due: by then that wait is over.
+    worker = make_worker(body_timeout="0.2")
+    conn, client = connect(worker)
+    _send(worker, conn, client, POST + b"Content-Length: 10\r\n\r\n01", first=True)
+    _send(worker, conn, client, b"23456789")
+    assert worker.tpool.submitted == [conn]
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:  # past the stale deadline, with margin
+        worker.wait_for_and_dispatch_events(0.05)
+        worker.murder_pending()
+    assert list(worker._closing) == []
+    assert worker.tpool.submitted == [conn]
+    client.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        client.recv(100)  # no 408
+
+
+@pytest.mark.parametrize("arrivals", ["at once", "head then body"])
+def test_a_body_that_reaches_the_bytes_a_worker_holds_exactly_still_waits(
+    make_worker, connect, monkeypatch, arrivals
+):
+    worker = make_worker()
+    head = POST + b"Content-Length: 100\r\n\r\n"
+    monkeypatch.setattr(gunicorn_worker, "MAX_HELD_BODY_BYTES", len(head) + 10)
+    conn, client = connect(worker)
+    if arrivals == "at once":
+        _send(worker, conn, client, head + b"a" * 10, first=True)
+    else:
+        _send(worker, conn, client, head, first=True)
+        _send(worker, conn, client, b"a" * 10)
+    assert worker.tpool.submitted == []
+    assert worker._held == len(head) + 10
+    assert [held for _, _, held in worker._bodies] == [conn]
+
+
+def test_a_connection_the_poller_cannot_hold_leaves_the_poller(make_worker, connect, monkeypatch):
+    # Past the bytes a worker holds, the connection goes to a thread: its socket must no longer
+    # wake the poller, whose callback would read the body the thread is reading.
+    worker = make_worker()
+    head = POST + b"Content-Length: 100\r\n\r\n"
+    monkeypatch.setattr(gunicorn_worker, "MAX_HELD_BODY_BYTES", len(head) + 5)
+    conn, client = connect(worker)
+    _send(worker, conn, client, head + b"a" * 10, first=True)
+    assert worker.tpool.submitted == [conn]
+    assert worker._held == 0
+    with pytest.raises(KeyError):
+        worker.poller.get_key(conn.sock)
 
 
 def test_past_the_bytes_a_worker_holds_for_bodies_a_connection_gets_a_thread(
