@@ -169,6 +169,23 @@ def test_a_body_sent_in_pieces_is_served_whole(server, framing):
     assert json.loads(document)["code"] == "invalid_credentials"
 
 
+@pytest.mark.parametrize("cut", [1, 2, 3])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_head_whose_last_bytes_come_in_a_second_send_is_served(server, method, cut):
+    # The end of the head (CRLF CRLF) split between two arrivals is still found.
+    if method == "GET":
+        head, body, status = HEALTH_THEN_CLOSE, b"", "200"
+    else:
+        head, body = _framed(CREDENTIALS, "length")
+        head, status = head + b"Connection: close\r\n\r\n", "401"
+    with _connect(server.url) as sock:
+        sock.sendall(head[:-cut])
+        time.sleep(0.2)  # read by the poller as an arrival of its own
+        sock.sendall(head[-cut:] + body)
+        answer = _answer_within(sock, BODY_TIMEOUT - 0.5)  # well before the head's 10 s
+    assert _status(answer) == status, answer
+
+
 @pytest.mark.parametrize("framing", ["length", "chunked"])
 def test_a_client_that_expects_100_continue_gets_one_then_its_answer(server, framing):
     head, body = _framed(CREDENTIALS, framing)

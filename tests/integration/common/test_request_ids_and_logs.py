@@ -152,7 +152,7 @@ def test_configuring_logging_again_keeps_one_filter_per_logger(settings):
         "django.request": UnhandledOnly,
         "django.security.DisallowedHost": RefusedHosts,
         "django_redis.cache": IgnoredCacheErrors,
-        **{name: SuspiciousRequests for name in SUSPICIOUS_REQUEST_LOGGERS},
+        **dict.fromkeys(SUSPICIOUS_REQUEST_LOGGERS, SuspiciousRequests),
     }
     configure_logging()
     configure_logging()
