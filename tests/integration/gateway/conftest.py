@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 import redis
@@ -64,3 +66,22 @@ def own_redis(settings):
     process.kill()
     process.wait(timeout=10)
     wiring.reset_state()
+
+
+@pytest.fixture
+def connect():
+    """`connect(worker)`: a new client connection, as (the worker's TConn, the client socket)."""
+    from gunicorn.workers.gthread import TConn
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    sockets = [listener]
+
+    def connect(worker):
+        client = socket.create_connection(listener.getsockname(), timeout=10)
+        ours, address = listener.accept()
+        sockets.extend((client, ours))
+        return TConn(worker.cfg, ours, address, listener.getsockname()), client
+
+    yield connect
+    for sock in sockets:
+        sock.close()

@@ -45,25 +45,6 @@ def make_worker(monkeypatch, tmp_path):
         worker.tmp.close()
 
 
-@pytest.fixture
-def connect():
-    """`connect(worker)`: a new client connection, as (the worker's TConn, the client socket)."""
-    from gunicorn.workers.gthread import TConn
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    sockets = [listener]
-
-    def connect(worker):
-        client = socket.create_connection(listener.getsockname(), timeout=10)
-        ours, address = listener.accept()
-        sockets.extend((client, ours))
-        return TConn(worker.cfg, ours, address, listener.getsockname()), client
-
-    yield connect
-    for sock in sockets:
-        sock.close()
-
-
 def _dispatch(worker, timeout=NO_EVENT):
     worker.wait_for_and_dispatch_events(timeout)
 
