@@ -308,30 +308,57 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
             obj.refresh_from_db()
             obj._state.adding = False
             return
-        if "roles" not in form.changed_data:
+        deferred = [field for field in _THROUGH_UPDATE_USER if field in form.changed_data]
+        if not deferred:
             super().save_model(request, obj, form, change)
             return
-        # New roles go through UpdateUser, as PATCH /users/{id} does: it also revokes the
-        # access tokens that carry the old roles. The form saves the other fields first; the
-        # roles change once the admin's transaction has committed, so a refresh in between
-        # cannot mint a token with the old roles after they were revoked.
-        roles, obj.roles = tuple(obj.roles), list(form.initial.get("roles") or [])
+        # New roles and a change of the email's verification go through UpdateUser, as the
+        # API's and the actions' changes do: it revokes the access tokens that carry old roles,
+        # and it keeps the last active admin one (`leaves_no_admin`). The form saves the other
+        # fields first; these change once the admin's transaction has committed, so a refresh
+        # in between cannot mint a token with the old roles after they were revoked.
+        changes = UserChanges(
+            roles=tuple(obj.roles) if "roles" in deferred else None,
+            email_verified=bool(obj.email_verified) if "email_verified" in deferred else None,
+        )
+        for field in deferred:
+            setattr(obj, field, form.initial.get(field))
+        obj.roles = list(obj.roles or [])
         super().save_model(request, obj, form, change)
 
-        def change_roles() -> None:
-            match wiring.update_user().execute(str(obj.pk), UserChanges(roles=roles)):
+        def apply_changes() -> None:
+            match wiring.update_user().execute(str(obj.pk), changes):
                 case Err(UpdateUserError.LAST_ADMIN_ROLE):
                     messages.error(
                         request,
                         "The roles were not changed: this user is the last active admin, and "
                         "keeps the admin role until another user is an active admin.",
                     )
+                case Err(UpdateUserError.LAST_ADMIN_VERIFICATION):
+                    messages.error(
+                        request,
+                        "The email verification was not changed: this user is the last active "
+                        "admin, and stays verified until another user is an active admin.",
+                    )
                 case Err(_):
                     messages.error(
-                        request, "The roles were not changed: the user could not be updated."
+                        request,
+                        f"The {_unchanged(deferred)} not changed: the user could not be updated.",
                     )
 
-        transaction.on_commit(change_roles, using=router.db_for_write(User))
+        transaction.on_commit(apply_changes, using=router.db_for_write(User))
+
+
+# The change form's fields that are changed through `UpdateUser`, after the form's own save.
+_THROUGH_UPDATE_USER = ("roles", "email_verified")
+
+
+def _unchanged(fields: list[str]) -> str:
+    """What a refused `UpdateUser` left as it was, for the admin's message."""
+    names = {"roles": "roles were", "email_verified": "email verification was"}
+    if len(fields) == 1:
+        return names[fields[0]]
+    return "roles and the email verification were"
 
 
 # Django's own group admin, under the platform's checks of query strings and selected ids.

@@ -502,3 +502,30 @@ def test_the_admin_form_keeps_the_last_active_admins_role(admin_site, admin_user
     admin_user.refresh_from_db()
     assert (admin_user.roles, admin_user.is_staff) == (["user", "admin"], True)
     assert admin_user.full_name == "Still Root"  # the rest of the form was saved
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_the_admin_form_keeps_the_last_active_admins_email_verified(admin_site, admin_user):
+    # Unticked, the last admin would no longer be an active admin (`User.administers`).
+    data = _change_form_data(admin_site, admin_user, full_name="Still Root")
+    data.pop("email_verified")
+    response = admin_site.post(f"/admin/accounts/user/{admin_user.id}/change/", data, follow=True)
+    errors = [m.message for m in response.context["messages"] if m.level_tag == "error"]
+    assert errors == [
+        "The email verification was not changed: this user is the last active admin, and "
+        "stays verified until another user is an active admin."
+    ]
+    admin_user.refresh_from_db()
+    assert admin_user.email_verified is True
+    assert admin_user.full_name == "Still Root"  # the rest of the form was saved
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_the_admin_form_unverifies_a_user_through_the_use_case(admin_site, admin_user, alice):
+    assert alice.email_verified is True
+    data = _change_form_data(admin_site, alice)
+    data.pop("email_verified")
+    response = admin_site.post(f"/admin/accounts/user/{alice.id}/change/", data, follow=True)
+    assert [m for m in response.context["messages"] if m.level_tag == "error"] == []
+    alice.refresh_from_db()
+    assert alice.email_verified is False
