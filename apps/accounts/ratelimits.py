@@ -20,7 +20,7 @@ from django.core.cache import caches
 
 from apps.accounts import metrics
 from apps.common import ratelimits as limits
-from apps.common.logging import EveryFewSeconds
+from apps.common.logging import EveryFewSeconds, EveryFewSecondsEach
 from core.domain.accounts.values import Email
 from core.usecases.accounts.ports import Clock
 
@@ -49,12 +49,12 @@ def enforce(request: Any, group: str, *, per_user: bool = False) -> None:
 # One `email_quota_unavailable` line every 5 s per process and kind of email while the cache is
 # unreachable (the counter counts every lapsed budget), as the other Redis outages' warnings.
 _LOG_EVERY_SECONDS = 5.0
-_logged: dict[str, EveryFewSeconds] = {}
+_LOGGED = EveryFewSecondsEach(_LOG_EVERY_SECONDS)
 
 
 def email_quota_logged(kind: str) -> EveryFewSeconds:
     """The process's throttle of `kind`'s `email_quota_unavailable` lines."""
-    return _logged.get(kind) or _logged.setdefault(kind, EveryFewSeconds(_LOG_EVERY_SECONDS))
+    return _LOGGED[kind]
 
 
 class CacheEmailQuota:

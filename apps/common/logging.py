@@ -112,24 +112,6 @@ def _renderer() -> Any:
     return structlog.processors.JSONRenderer()
 
 
-class EveryFewSeconds:
-    """Says yes at most once every `seconds` (shared by the threads of a process): for a line
-    that an outage, or any client, would otherwise repeat on every request."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._seconds, self._clock = seconds, clock
-        self._last: float | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            if self._last is not None and now - self._last < self._seconds:
-                return False
-            self._last = now
-            return True
-
-
 class CountedEveryFewSeconds:
     """Counts what happens and says, at most once every `seconds` (shared by the threads of a
     process), how many times it happened since it last said so: for a line that an outage would
@@ -152,6 +134,25 @@ class CountedEveryFewSeconds:
             self._last = now
             told, self._untold = self._untold, 0
             return told
+
+
+class EveryFewSeconds(CountedEveryFewSeconds):
+    """Says yes at most once every `seconds` (shared by the threads of a process): for a line
+    that an outage, or any client, would otherwise repeat on every request."""
+
+    def __call__(self) -> bool:
+        return super().__call__() > 0
+
+
+class EveryFewSecondsEach:
+    """One `EveryFewSeconds` per key (a component, a kind of email), made at its first use."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._each: dict[str, EveryFewSeconds] = {}
+
+    def __getitem__(self, key: str) -> EveryFewSeconds:
+        return self._each.get(key) or self._each.setdefault(key, EveryFewSeconds(self._seconds))
 
 
 class _ThrottledWarning(logging.Filter):

@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from apps.common.logging import EveryFewSeconds
+from apps.common.logging import EveryFewSecondsEach
 from apps.common.redis_connections import HeldUnreachable
 
 log = structlog.get_logger("platform.gateway")
@@ -26,7 +26,7 @@ REDIS_FALLBACKS = Counter(
     ["component"],
 )
 _LOG_EVERY_SECONDS = 5.0
-_logged: dict[str, EveryFewSeconds] = {}  # one per component
+_LOGGED = EveryFewSecondsEach(_LOG_EVERY_SECONDS)  # one per component
 
 
 def raw_redis() -> Any | None:
@@ -45,10 +45,7 @@ def key_prefix() -> str:
 def redis_unavailable(component: str, error: Exception) -> None:
     """Count one degraded operation and log it, rate-limited so an outage does not flood logs."""
     REDIS_FALLBACKS.labels(component).inc()
-    allowed = _logged.get(component) or _logged.setdefault(
-        component, EveryFewSeconds(_LOG_EVERY_SECONDS)
-    )
-    if allowed():
+    if _LOGGED[component]():
         log.warning("gateway_redis_unavailable", component=component, error=type(error).__name__)
 
 
