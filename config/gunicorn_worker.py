@@ -747,6 +747,11 @@ def _leaving_socket(inode: int) -> str:
     return f"gunicorn-handover socket {inode}"
 
 
+def _peer(conn: Any) -> str:
+    """The client's address, for a log line."""
+    return conn.client[0] if isinstance(conn.client, tuple) else ""
+
+
 def _wake(wake_fd: int) -> None:
     with contextlib.suppress(BlockingIOError):  # full: it is readable, which is enough
         os.write(wake_fd, b"!")
@@ -1184,13 +1189,8 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             message = "Request body stopped arriving for %g s from ip=%s request_id=%s"
             detail = BODY_TIMEOUT_DETAIL
         self._release(conn)
-        peer = conn.client[0] if isinstance(conn.client, tuple) else ""
-        self.log.warning(message, seconds, peer, request_id)
-        status, code = HEAD_TIMEOUT_REFUSAL
-        with contextlib.suppress(OSError):
-            conn.sock.setblocking(False)
-            conn.sock.send(problem_answer(status, code, detail, request_id))
-        self._end(conn)
+        self.log.warning(message, seconds, _peer(conn), request_id)
+        self._refuse(conn, *HEAD_TIMEOUT_REFUSAL, detail, request_id)
 
     def _refuse_too_large(self, conn: Any, head: bytes | bytearray) -> None:
         """Answer 413 to a connection whose chunked body passed the limits (`RequestScan`), the
@@ -1199,14 +1199,22 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         the API's or the proxy's, the application decides by the path, not known here."""
         request_id = request_id_in(head)
         limit = self.limits.body
-        peer = conn.client[0] if isinstance(conn.client, tuple) else ""
         self.log.warning(
-            "Request body over %d bytes refused from ip=%s request_id=%s", limit, peer, request_id
+            "Request body over %d bytes refused from ip=%s request_id=%s",
+            limit,
+            _peer(conn),
+            request_id,
         )
-        detail = f"The request body exceeds {limit} bytes."
+        self._refuse(
+            conn, 413, TOO_LARGE_CODE, f"The request body exceeds {limit} bytes.", request_id
+        )
+
+    def _refuse(self, conn: Any, status: int, code: str, detail: str, request_id: str) -> None:
+        """Answer a connection the poller holds with a problem document, without waiting for
+        the client to read it, and end the connection."""
         with contextlib.suppress(OSError):
             conn.sock.setblocking(False)
-            conn.sock.send(problem_answer(413, TOO_LARGE_CODE, detail, request_id))
+            conn.sock.send(problem_answer(status, code, detail, request_id))
         self._end(conn)
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
@@ -1322,7 +1330,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
             self.log.warning(
                 "Timed out after %g s waiting for the client, ip=%s",
                 self.body_timeout,
-                conn.client[0] if isinstance(conn.client, tuple) else "",
+                _peer(conn),
             )
             raise StopIteration from None
         finally:
