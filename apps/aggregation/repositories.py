@@ -15,7 +15,7 @@ from typing import Any, overload
 
 import structlog
 from django.core.cache import cache
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
 from django.db.models import QuerySet
 from prometheus_client import Counter
 
@@ -267,13 +267,15 @@ class DjangoRunHistory:
     def record(self, run: RunRecord) -> None:
         """Append the run; a database failure is counted and logged, never the caller's 500.
 
-        The run has answered as documented, so a failure is a warning without a traceback,
-        naming the error's type and its SQLSTATE when the database gave one. An outage would
-        repeat it on every run: the counter counts each lost row, the log has one line every
-        few seconds per process and says how many rows it stands for (`lost`)."""
+        A failure is any error of the database: a `DatabaseError`, or an `InterfaceError` (which
+        is none), psycopg's word for a connection it cannot use. The run has answered as
+        documented, so a failure is a warning without a traceback, naming the error's type and
+        its SQLSTATE when the database gave one. An outage would repeat it on every run: the
+        counter counts each lost row, the log has one line every few seconds per process and
+        says how many rows it stands for (`lost`)."""
         try:
             self._to_row(run).save(using=DB, force_insert=True)
-        except DatabaseError as error:
+        except (DatabaseError, InterfaceError) as error:
             RECORD_FAILURES.inc()
             lost = self._log_failure()
             if lost:

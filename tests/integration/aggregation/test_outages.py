@@ -176,6 +176,55 @@ def test_with_postgres_gone_a_run_whose_definition_is_cached_answers_and_the_res
     assert RunRow.objects.using(DB).count() == 2
 
 
+def terminate_backend(connection):
+    """PostgreSQL ends the connection's server process, as a restart does (asked from another
+    connection, waiting until it is gone)."""
+    pid = connection.connection.info.backend_pid
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+
+
+def leave_mid_reset(connection):
+    """libpq starts connecting the connection anew and is left there: psycopg 3 refuses to use
+    it with an InterfaceError ("the connection is in status ..."), Django's InterfaceError, which
+    is no DatabaseError. A closed or terminated connection is an OperationalError in psycopg 3
+    ("the connection is closed"; psycopg 2 said InterfaceError, "connection already closed")."""
+    connection.connection.pgconn.reset_start()
+
+
+@pytest.mark.parametrize(
+    ("break_connection", "error"),
+    [(terminate_backend, "OperationalError"), (leave_mid_reset, "InterfaceError")],
+)
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_run_whose_database_connection_broke_answers_and_its_row_is_counted_as_lost(
+    client, upstream, make_composite, caplog, break_connection, error
+):
+    # Only DatabaseError was caught: an InterfaceError escaped the history's write, and the
+    # run's answer failed (in the test client; on a server, the response's close).
+    make_composite("warm", source("a", upstream.url("/json")))
+    assert client.get(f"{BASE}/composites/warm/run").status_code == 200  # caches its definition
+    failures = "platform_aggregation_run_record_failures_total"
+    before = REGISTRY.get_sample_value(failures)
+    connection = connections[DB]
+    break_connection(connection)
+    try:
+        with caplog.at_level("INFO"):
+            answered = client.get(f"{BASE}/composites/warm/run")
+    finally:
+        connection.close_if_unusable_or_obsolete()  # as at every request's start and end
+
+    assert answered.status_code == 200, answered.content
+    assert answered.json()["data"]["a"]["name"] == "json"
+    assert REGISTRY.get_sample_value(failures) == before + 1
+    # Warned of (at most every 5 s per process: maybe not now), never with a traceback.
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+    assert {r.msg["error"] for r in not_recorded_lines(caplog)} <= {error}
+    # The broken connection was dropped, as at every request's start and end: back to normal.
+    assert client.get(f"{BASE}/composites/warm/run").status_code == 200
+    assert RunRow.objects.using(DB).count() == 2  # the first run's and this one's
+
+
 def run_record(run_id=None):
     from datetime import UTC, datetime
 
