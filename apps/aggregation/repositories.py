@@ -21,7 +21,7 @@ from prometheus_client import Counter
 
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
 from apps.common.integrity import unique_field
-from apps.common.logging import CountedEveryFewSeconds
+from apps.common.logging import CountedEveryFewSeconds, EveryFewSeconds
 from core.domain.aggregation.composite import AuthMode, Composite, Source
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceSummary
 from core.usecases.aggregation.ports import CompositeWrite
@@ -35,6 +35,14 @@ RECORD_FAILURES = Counter(
 # One `aggregation_run_not_recorded` line every 5 s per process, saying how many rows were lost
 # since the last one (the counter counts every one), as the Redis outages' warnings.
 _NOT_RECORDED_LOGGED = CountedEveryFewSeconds(5.0)
+DEFINITION_CACHE_ERRORS = Counter(
+    "platform_aggregation_definition_cache_errors_total",
+    "Composite definition cache operations that failed (the database was read instead, or a "
+    "cached copy was left to its TTL).",
+)
+# One `aggregation_definition_cache_unavailable` line every 5 s per process while the cache is
+# unreachable or full (the counter counts every failed operation), as the source cache's.
+_DEFINITION_CACHE_LOGGED = EveryFewSeconds(5.0)
 
 
 def _name_was_taken(error: IntegrityError) -> bool:
@@ -185,7 +193,22 @@ class _CachedDefinition:
     composite: Composite
 
 
-def forget_definitions(*names: str) -> None:
+def _definition_cache_failed(
+    operation: str, error: Exception, log_failure: Callable[[], bool]
+) -> None:
+    """Count a failed operation on the definition cache; warn of it when `log_failure` says."""
+    DEFINITION_CACHE_ERRORS.inc()
+    if log_failure():
+        log.warning(
+            "aggregation_definition_cache_unavailable",
+            operation=operation,
+            error=type(error).__name__,
+        )
+
+
+def forget_definitions(
+    *names: str, log_failure: Callable[[], bool] = _DEFINITION_CACHE_LOGGED
+) -> None:
     """Retire cached definitions now (after a write); never raises.
 
     The new stamps retire every copy, even one a concurrent run read from the database before
@@ -195,19 +218,21 @@ def forget_definitions(*names: str) -> None:
         cache.set_many(
             {stamp_key(name): uuid.uuid4().hex for name in names}, timeout=STAMP_TTL_SECONDS
         )
-    except Exception:  # cache down or full: the deletion below still retires what it can
-        log.warning("aggregation_definition_cache_unavailable", operation="stamp")
+    except Exception as error:  # cache down or full: the deletion below still retires what it can
+        _definition_cache_failed("stamp", error, log_failure)
     try:
         cache.delete_many([definition_key(name) for name in names])
-    except Exception:  # an unreachable cache holds nothing we could serve stale
-        log.warning("aggregation_definition_cache_unavailable", operation="delete")
+    except Exception as error:  # an unreachable cache holds nothing we could serve stale
+        _definition_cache_failed("delete", error, log_failure)
 
 
-def forget_definitions_once_committed(*names: str) -> None:
+def forget_definitions_once_committed(
+    *names: str, log_failure: Callable[[], bool] = _DEFINITION_CACHE_LOGGED
+) -> None:
     """Retire cached definitions when the aggregation database's transaction commits (at once
     outside one): retired only before, a run reading the old row in between would cache it
     under the new stamp. The admin's writes retire them this way."""
-    transaction.on_commit(lambda: forget_definitions(*names), using=DB)
+    transaction.on_commit(lambda: forget_definitions(*names, log_failure=log_failure), using=DB)
 
 
 class CachedCompositeRepository(DjangoCompositeRepository):
@@ -216,13 +241,21 @@ class CachedCompositeRepository(DjangoCompositeRepository):
     here retires the cached copy (the admin's retire it in `admin.py`); the TTL bounds
     staleness if that is lost (the cache down while the write is made). A write inside a
     transaction retires it at once and again once it commits: a run may read the old row in
-    between. `get_for_update` always reads the database."""
+    between. `get_for_update` always reads the database.
+
+    Every failed cache operation is counted; an outage would repeat the warning on every run
+    and write, so it is logged at most every few seconds per process (`log_failure` says when).
+    """
+
+    def __init__(self, *, log_failure: Callable[[], bool] = _DEFINITION_CACHE_LOGGED) -> None:
+        self._log_failure = log_failure
 
     def get(self, name: str) -> Composite | None:
         key, stamp_at = definition_key(name), stamp_key(name)
         try:
             found = cache.get_many([key, stamp_at])
-        except Exception:  # cache down: read the database, keep nothing
+        except Exception as error:  # cache down: read the database, keep nothing
+            _definition_cache_failed("get", error, self._log_failure)
             return super().get(name)
         stamp = found.get(stamp_at)
         cached = found.get(key)
@@ -232,8 +265,8 @@ class CachedCompositeRepository(DjangoCompositeRepository):
         if composite is not None:
             try:
                 cache.set(key, _CachedDefinition(stamp, composite), timeout=DEFINITION_TTL_SECONDS)
-            except Exception:  # cache down: nothing to keep
-                log.warning("aggregation_definition_cache_unavailable", operation="set")
+            except Exception as error:  # cache down or full: nothing to keep
+                _definition_cache_failed("set", error, self._log_failure)
         return composite
 
     def add(self, composite: Composite) -> CompositeWrite:
@@ -251,11 +284,10 @@ class CachedCompositeRepository(DjangoCompositeRepository):
         self._forget(name)
         return deleted
 
-    @staticmethod
-    def _forget(*names: str) -> None:
-        forget_definitions(*names)
+    def _forget(self, *names: str) -> None:
+        forget_definitions(*names, log_failure=self._log_failure)
         if transaction.get_connection(DB).in_atomic_block:
-            forget_definitions_once_committed(*names)
+            forget_definitions_once_committed(*names, log_failure=self._log_failure)
 
 
 class DjangoRunHistory:

@@ -90,6 +90,8 @@ def test_with_redis_full_changes_still_hold_at_once_and_runs_answer(
     with pytest.raises(redis.exceptions.ResponseError, match="used memory > 'maxmemory'"):
         own_redis.set("probe", "1")
     refused = REGISTRY.get_sample_value("platform_aggregation_cache_errors_total")
+    definitions = "platform_aggregation_definition_cache_errors_total"
+    refused_definitions = REGISTRY.get_sample_value(definitions)
 
     answered = client.get(f"{BASE}/composites/dash/run")
     assert answered.json()["meta"]["sources"]["a"]["cached"] is True  # reads still work
@@ -115,6 +117,8 @@ def test_with_redis_full_changes_still_hold_at_once_and_runs_answer(
     assert fresh.json()["data"]["a"]["name"] == "fresh"
     assert fresh.json()["meta"]["sources"]["a"]["cached"] is False
     assert REGISTRY.get_sample_value("platform_aggregation_cache_errors_total") > refused
+    # The definitions' new stamps and copies were refused too, each counted.
+    assert REGISTRY.get_sample_value(definitions) > refused_definitions
 
 
 @contextmanager
@@ -294,5 +298,37 @@ def test_an_unreachable_source_cache_is_counted_every_time_and_warned_of_every_f
         ("WARNING", "aggregation_cache_unavailable")
     ] * 2  # at 100 and at 105.1
     assert [r.msg["operation"] for r in lines] == ["get_many", "get_many"]
+    # The error's type: refused, or refused at once while the address is held unreachable.
+    assert {r.msg["error"] for r in lines} <= {"ConnectionError", "HeldUnreachable"}
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_an_unreachable_definition_cache_is_counted_every_time_and_warned_of_every_few_seconds(
+    redis_down, caplog
+):
+    # Each write logged two `aggregation_definition_cache_unavailable` lines (its new stamp and
+    # its deletion) on every call, without the error's type; a failed read was neither counted
+    # nor logged.
+    from apps.aggregation.repositories import CachedCompositeRepository, DjangoCompositeRepository
+    from apps.common.logging import EveryFewSeconds
+    from core.domain.aggregation.composite import Composite
+
+    dash = Composite(name="dash", sources=(source("a", "http://h/"),))
+    DjangoCompositeRepository().add(dash)
+    now = [100.0]
+    repo = CachedCompositeRepository(log_failure=EveryFewSeconds(5.0, lambda: now[0]))
+    errors = "platform_aggregation_definition_cache_errors_total"
+    before = REGISTRY.get_sample_value(errors)
+    with caplog.at_level("INFO", logger="apps.aggregation.repositories"):
+        for at in (100.0, 101.0, 104.9, 105.1):
+            now[0] = at
+            assert repo.get("dash") == dash  # from the database
+            repo.replace("dash", dash)
+    assert REGISTRY.get_sample_value(errors) == before + 12  # every failed operation
+    lines = [r for r in caplog.records if r.name == "apps.aggregation.repositories"]
+    assert [(r.levelname, r.exc_info, r.msg["event"]) for r in lines] == [
+        ("WARNING", None, "aggregation_definition_cache_unavailable")
+    ] * 2  # at 100 and at 105.1
+    assert [r.msg["operation"] for r in lines] == ["get", "get"]
     # The error's type: refused, or refused at once while the address is held unreachable.
     assert {r.msg["error"] for r in lines} <= {"ConnectionError", "HeldUnreachable"}
