@@ -8,10 +8,12 @@ Django's forms, hence through the configured bcrypt hasher.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -20,7 +22,8 @@ from django.contrib.auth.models import Group
 from django.db import router, transaction
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django_ratelimit.exceptions import Ratelimited
 
 from apps.accounts import ratelimits, wiring
@@ -41,7 +44,7 @@ from core.domain.accounts.values import (
     parse_uuid,
 )
 from core.domain.shared.result import Err, Ok
-from core.usecases.accounts.admin import UpdateUserError, UserChanges
+from core.usecases.accounts.admin import DeleteUsersError, UpdateUserError, UserChanges
 from core.usecases.accounts.authentication import Credentials
 from core.usecases.accounts.maintenance import NewUser
 
@@ -200,6 +203,33 @@ def _apply(request: HttpRequest, queryset: QuerySet[User], changes: UserChanges,
         messages.warning(request, f"{count} user(s) skipped: {reason}.")
 
 
+LAST_ADMIN_DELETE = (
+    "Nothing was deleted: it would leave no active admin. Make another user an active admin first."
+)
+# Why a delete was refused, by `DeleteUsers`' error code.
+_NOT_DELETED_BECAUSE = {DeleteUsersError.LAST_ADMIN: LAST_ADMIN_DELETE}
+
+
+class _DeleteRefused(Exception):
+    """`DeleteUsers` refused a delete: raised out of `delete_model` and `delete_queryset`, in
+    the middle of Django's delete view and action, so that their transaction rolls back (the
+    log entries of the deletion too) and they say why instead of their success message."""
+
+
+def _delete_users(user_ids: Iterable[Any]) -> None:
+    """Delete the users through `DeleteUsers`, inside the admin's transaction: every session
+    of theirs ends first (their access tokens would otherwise act for users who no longer
+    exist until they expire: the gateway checks only the cache's facts), the rows go after,
+    and a delete that would leave no active admin is refused (`_DeleteRefused`). The users'
+    rows are locked before the rows that refer to them (her reset links...) are deleted, so
+    a reset, which locks the user and then the link, cannot deadlock with it."""
+    match wiring.delete_users().execute(str(user_id) for user_id in user_ids):
+        case Err(error):
+            raise _DeleteRefused(_NOT_DELETED_BECAUSE[error])
+        case Ok(_):
+            pass
+
+
 @admin.register(User)
 class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
     add_form = AdminUserCreationForm
@@ -231,7 +261,14 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
     )
     filter_horizontal = ("groups",)
-    actions = ("activate", "suspend", "deactivate", "verify_email", "revoke_sessions")
+    actions = (
+        "delete_selected",  # Django's, through `DeleteUsers` (first, where Django lists it)
+        "activate",
+        "suspend",
+        "deactivate",
+        "verify_email",
+        "revoke_sessions",
+    )
 
     @admin.action(description="Activate selected users")
     def activate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -261,30 +298,45 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         """A user id as the API takes one (`parse_uuid`): an undashed form is no user id."""
         return parse_uuid(value) is not None
 
+    @admin.action(permissions=["delete"], description=django_delete_selected.short_description)
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> Any:
+        """Django's delete action, with its log entries in the delete's one transaction: a
+        delete `DeleteUsers` refuses (`delete_queryset`) leaves no entry of it, and the admin
+        is told why instead of Django's "Successfully deleted"."""
+        try:
+            with transaction.atomic(using=router.db_for_write(User)):
+                return django_delete_selected(self, request, queryset)
+        except _DeleteRefused as refused:
+            messages.error(request, str(refused))
+            return None
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Django's delete view; a delete `DeleteUsers` refuses (`delete_model`) rolls the
+        view's transaction back and leads to the user's page with the reason, instead of
+        Django's success message."""
+        try:
+            response: HttpResponse = super().delete_view(request, object_id, extra_context)
+        except _DeleteRefused as refused:
+            messages.error(request, str(refused))
+            opts = self.opts
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_change",
+                    args=(object_id,),
+                    current_app=self.admin_site.name,
+                )
+            )
+        return response
+
     def delete_model(self, request: HttpRequest, obj: User) -> None:
-        """Deleting the row ends the user's sessions first, as logout-all does: the cache's
-        revocation facts (what the gateway checks) would otherwise let their access tokens
-        act for a user who no longer exists until they expire. (The API's soft delete,
-        status `deleted`, revokes them as every status change that leaves `active` does.)
-        Django's delete view is one transaction, so `LogoutAll`'s lock on the user's row holds
-        until the row is gone (why that matters: `delete_queryset`)."""
-        wiring.logout_all().execute(str(obj.pk))
-        super().delete_model(request, obj)
+        """The delete view's delete: `DeleteUsers` (see `_delete_users`)."""
+        _delete_users([obj.pk])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        """The delete action: each user's sessions end first, as in `delete_model`, in one
-        transaction with the delete, as Django's delete view runs `delete_model`.
-
-        `LogoutAll` locks each user's row, and the lock holds until the row is gone: Django
-        deletes the rows that refer to a user (her reset links...) before hers, and a reset,
-        which locks the user's row and then its link (the lock order of `OneTimeTokens`),
-        deadlocked with a delete that took the link first. Users go in id order, so two
-        deletes at once queue instead of deadlocking too."""
-        use_case = wiring.logout_all()
-        with transaction.atomic(using=router.db_for_write(User)):
-            for user_id in queryset.order_by("pk").values_list("id", flat=True):
-                use_case.execute(str(user_id))
-            super().delete_queryset(request, queryset)
+        """The delete action's delete: `DeleteUsers` (see `_delete_users`)."""
+        _delete_users(queryset.values_list("id", flat=True))
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -85,7 +86,7 @@ class DjangoUserRepository:
         row = UserRow.objects.using(DB).select_for_update().filter(pk=user_id.value).first()
         return _to_domain(row) if row is not None else None
 
-    def lock_active_admins(self, *, with_user: UserId) -> list[User]:
+    def lock_active_admins(self, *, with_users: Collection[UserId]) -> list[User]:
         # One statement, ordered by id: PostgreSQL locks the rows in that order (on SQLite,
         # whose writers take the whole database, `select_for_update` is a no-op). A row
         # changed meanwhile is read again once its lock is taken, and left out if it no
@@ -96,7 +97,7 @@ class DjangoUserRepository:
         rows = (
             UserRow.objects.using(DB)
             .annotate(roles_text=Cast("roles", TextField()))
-            .filter(admins | Q(pk=with_user.value))
+            .filter(admins | Q(pk__in=[user_id.value for user_id in with_users]))
             .select_for_update()
             .order_by("pk")
         )
@@ -162,6 +163,11 @@ class DjangoUserRepository:
                 "updated_at",
             ],
         )
+
+    def delete(self, user_ids: Collection[UserId]) -> None:
+        # Django's delete: the rows that refer to the users go first (cascades), as in the
+        # admin's own delete.
+        UserRow.objects.using(DB).filter(pk__in=[user_id.value for user_id in user_ids]).delete()
 
     def search(self, query: UserQuery) -> UserPage:
         rows = UserRow.objects.using(DB).all()

@@ -31,7 +31,7 @@ from apps.common.clock import SystemClock
 from apps.common.tokens import CacheTokenRevocations
 from apps.common.transactions import DjangoUnitOfWork
 from core.domain.accounts.user import LockoutPolicy
-from core.usecases.accounts.admin import GetUser, ListUsers, UpdateUser
+from core.usecases.accounts.admin import DeleteUsers, GetUser, ListUsers, UpdateUser
 from core.usecases.accounts.authentication import (
     AuthenticateUser,
     Logout,
@@ -288,6 +288,17 @@ def get_user() -> GetUser:
 
 def update_user() -> UpdateUser:
     return UpdateUser(
+        users=DjangoUserRepository(),
+        sessions=DjangoSessionRepository(),
+        revocations=CacheTokenRevocations(),
+        uow=DjangoUnitOfWork(DB),
+        clock=clock(),
+    )
+
+
+def delete_users() -> DeleteUsers:
+    """Django admin's delete (a hard delete; the API's is the status `deleted`)."""
+    return DeleteUsers(
         users=DjangoUserRepository(),
         sessions=DjangoSessionRepository(),
         revocations=CacheTokenRevocations(),

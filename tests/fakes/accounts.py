@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -54,11 +54,11 @@ class InMemoryUserRepository:
         self.locked.append(user_id.value)
         return self.get(user_id)
 
-    def lock_active_admins(self, *, with_user: UserId) -> list[User]:
+    def lock_active_admins(self, *, with_users: Collection[UserId]) -> list[User]:
         self._interleave()
         self.admin_locks += 1
         admins = [u for u in self.rows.values() if u.administers]
-        self.locked.extend(sorted({u.id.value for u in admins} | {with_user.value}))
+        self.locked.extend(sorted({u.id.value for u in admins} | {u.value for u in with_users}))
         return copy.deepcopy(sorted(admins, key=lambda u: u.id.value))
 
     def token_owner(
@@ -88,6 +88,15 @@ class InMemoryUserRepository:
         self._interleave()
         self.saves += 1
         self.rows[user.id.value] = copy.deepcopy(user)
+
+    def delete(self, user_ids: Collection[UserId]) -> None:
+        self._interleave()
+        for user_id in user_ids:
+            assert user_id.value in self.locked, "a user deleted before their row was locked"
+            self.rows.pop(user_id.value, None)
+            if self.sessions is not None:  # their sessions go with them, as on the table
+                rows = self.sessions.rows
+                self.sessions.rows = {k: s for k, s in rows.items() if s.user_id != user_id}
 
     def search(self, query: UserQuery) -> UserPage:
         found = [

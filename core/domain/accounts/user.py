@@ -214,6 +214,16 @@ def leaves_no_admin(before: User, after: User, admins: Iterable[User]) -> bool:
     email verification taken back) and none of the other `admins` does. Such a change is
     refused, as GitLab refuses to demote a group's last owner: an admin who suspended or
     demoted the last admin, themself included, locked everyone out of the API."""
-    if not before.administers or after.administers:
+    return not after.administers and removal_leaves_no_admin([before], admins)
+
+
+def removal_leaves_no_admin(removed: Iterable[User], admins: Iterable[User]) -> bool:
+    """Whether taking `removed` away (deleted for good, or no longer administering) leaves
+    nobody able to administer the platform: one of them administers and none of the other
+    `admins` does. Refused as `leaves_no_admin` is: deleting the last admins, oneself among
+    them, locked everyone out of the API as demoting them did."""
+    leaving = list(removed)
+    if not any(user.administers for user in leaving):
         return False
-    return not any(admin.administers for admin in admins if admin.id != before.id)
+    gone = {user.id for user in leaving}
+    return not any(admin.administers for admin in admins if admin.id not in gone)

@@ -1,12 +1,13 @@
-"""Administration of users: ListUsers, GetUser, UpdateUser."""
+"""Administration of users: ListUsers, GetUser, UpdateUser, DeleteUsers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from core.domain.accounts.sessions import SessionEnd
-from core.domain.accounts.user import User, UserStatus, leaves_no_admin
+from core.domain.accounts.user import User, UserStatus, leaves_no_admin, removal_leaves_no_admin
 from core.domain.accounts.values import ADMIN_ROLE, UserId, valid_roles
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
@@ -156,7 +157,7 @@ class UpdateUser:
             # Locked first, before the user's own row: the one order of paths that lock
             # several users. Unlocked, no admin counts, so a change that ended one is refused.
             admins = (
-                self._users.lock_active_admins(with_user=uid)
+                self._users.lock_active_admins(with_users=[uid])
                 if uid is not None and changes.may_end_an_admin
                 else []
             )
@@ -217,3 +218,65 @@ def _last_admin_lost_by(user: User) -> UpdateUserError:
     if not user.is_admin:
         return UpdateUserError.LAST_ADMIN_ROLE
     return UpdateUserError.LAST_ADMIN_VERIFICATION
+
+
+class DeleteUsersError(StrEnum):
+    """Why a delete of users was refused."""
+
+    LAST_ADMIN = "last_admin"
+    """The delete would leave no active admin (`removal_leaves_no_admin`)."""
+
+
+class DeleteUsers:
+    """Remove users for good (Django admin's delete), every session of theirs ended first.
+
+    Refused, with nothing deleted and nothing ended, when it would leave nobody able to
+    administer (`removal_leaves_no_admin`), as `UpdateUser` refuses to end the last admin:
+    deleting oneself or every admin at once. Any delete could end an admin, as a status
+    `deleted` could, whoever the users were before their rows are locked; so it first locks
+    every active admin's row with the users', in id order (`lock_active_admins`), and counts
+    the others under those locks: two admins deleting each other at once are decided one
+    after the other, and the second finds no other admin left. Locked first, the users' rows
+    are also taken before the rows that refer to them, which the delete removes first (the
+    lock order of `OneTimeTokens`). The revocation facts are published once the unit of work
+    has committed.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        revocations: TokenRevocations,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._sessions, self._revocations = users, sessions, revocations
+        self._uow, self._clock = uow, clock
+
+    def execute(self, user_ids: Iterable[str]) -> Result[int, DeleteUsersError]:
+        """How many users were deleted; ids that name no user (or none any more) are
+        passed over."""
+        ids = sorted(
+            {uid for raw in user_ids if (uid := UserId.parse(raw)) is not None},
+            key=lambda uid: uid.value,
+        )
+        now = self._clock.now()
+        with self._uow:
+            admins = self._users.lock_active_admins(with_users=ids) if ids else []
+            users = [user for uid in ids if (user := self._users.get_for_update(uid)) is not None]
+            if removal_leaves_no_admin(users, admins):
+                return Err(DeleteUsersError.LAST_ADMIN)
+            # Their access tokens would otherwise act for users who no longer exist until
+            # they expire: the gateway checks only the cache's facts.
+            revocations = [
+                end_user_sessions(
+                    user_id=user.id, now=now, sessions=self._sessions, reason=SessionEnd.ADMIN
+                )
+                for user in users
+            ]
+            self._users.delete([user.id for user in users])
+            self._uow.commit()
+        for revocation in revocations:
+            revocation.publish(self._revocations)
+        return Ok(len(users))

@@ -6,6 +6,7 @@ Protocols named by role; their Django/simplejwt/bcrypt adapters live in `apps/ac
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -78,13 +79,13 @@ class UserRepository(Protocol):
         """The user, row-locked until the unit of work ends."""
         ...
 
-    def lock_active_admins(self, *, with_user: UserId) -> list[User]:
+    def lock_active_admins(self, *, with_users: Collection[UserId]) -> list[User]:
         """The active admins who can sign in (`User.administers`), row-locked until the unit of
-        work ends together with the user `with_user` (whatever they are), all in id order:
-        changes that could end an admin count the others under these locks, so two of them
-        at once are decided one after the other. Taken before any other lock of the unit of
-        work, in the one order of paths that lock several users (`OneTimeTokens` says the
-        rest of the order)."""
+        work ends together with the users `with_users` (whatever they are), all in id order:
+        changes and deletes that could end an admin count the others under these locks, so
+        two of them at once are decided one after the other. Taken before any other lock of
+        the unit of work, in the one order of paths that lock several users (`OneTimeTokens`
+        says the rest of the order)."""
         ...
 
     def token_owner(
@@ -101,6 +102,11 @@ class UserRepository(Protocol):
         ...
 
     def save(self, user: User) -> None: ...
+
+    def delete(self, user_ids: Collection[UserId]) -> None:
+        """Remove the users for good, with every row that refers to them (their sessions,
+        one-time tokens...); ids of users already gone are passed over."""
+        ...
 
     def search(self, query: UserQuery) -> UserPage: ...
 
@@ -212,8 +218,9 @@ class OneTimeTokens(Protocol):
     or the row it has just added). Every path takes the user's row first and their tokens
     after, so no two wait for each other's locks in a cycle (a deadlock), and two issuers of
     one user run one after the other, the second voiding the first's token. A path that locks
-    several users' rows takes them all first, in id order (`lock_active_admins`, Django
-    admin's delete action), so users' rows → a user's tokens → their sessions is one order.
+    several users' rows takes them all first, in id order (`lock_active_admins`, which
+    Django admin's delete takes too: `DeleteUsers`), so users' rows → a user's tokens →
+    their sessions is one order.
     """
 
     def issue(

@@ -1,8 +1,10 @@
 """Django admin for users."""
 
 import pytest
+from django.contrib.admin.models import DELETION, LogEntry
 
 from apps.accounts.models import User
+from apps.common.tokens import SimpleJWTAccessTokenVerifier
 from tests.factories.accounts import PASSWORD, AdminFactory
 from tests.integration.accounts.conftest import assert_sealed, bearer, last_mailed_token, login
 
@@ -529,3 +531,87 @@ def test_the_admin_form_unverifies_a_user_through_the_use_case(admin_site, admin
     assert [m for m in response.context["messages"] if m.level_tag == "error"] == []
     alice.refresh_from_db()
     assert alice.email_verified is False
+
+
+LAST_ADMIN_DELETE = (
+    "Nothing was deleted: it would leave no active admin. Make another user an active admin first."
+)
+
+
+def _delete(admin_site, how, *users):
+    """Delete `users` through the admin's delete view (one user) or its delete action, as
+    confirmed on Django's page; the page the admin lands on."""
+    if how == "delete view":
+        (user,) = users
+        return admin_site.post(
+            f"/admin/accounts/user/{user.id}/delete/", {"post": "yes"}, follow=True
+        )
+    return admin_site.post(
+        "/admin/accounts/user/",
+        {"action": "delete_selected", "_selected_action": [u.id for u in users], "post": "yes"},
+        follow=True,
+    )
+
+
+def _said(response):
+    return [(m.level_tag, m.message) for m in response.context["messages"]]
+
+
+@pytest.mark.parametrize("how", ["delete view", "delete action"])
+def test_the_admin_refuses_to_delete_the_last_active_admin(
+    admin_site, api_client, admin_user, alice, how
+):
+    pair = login(api_client, "root@example.com")
+    # The admin deleting herself; or every admin at once (a suspended one does not count).
+    AdminFactory(email="away@example.com", status="suspended")
+    users = [admin_user] if how == "delete view" else [admin_user, alice]
+    response = _delete(admin_site, how, *users)
+    assert _said(response) == [("error", LAST_ADMIN_DELETE)]
+    assert User.objects.filter(pk__in=[u.id for u in users]).count() == len(users)
+    assert not LogEntry.objects.filter(action_flag=DELETION).exists()
+    # Nothing ended: her sessions and tokens go on, in the database and in the cache.
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+    assert SimpleJWTAccessTokenVerifier().verify(pair["access_token"]).is_ok()
+
+
+def test_the_admin_refuses_to_delete_every_active_admin_at_once(admin_site, admin_user):
+    second = AdminFactory(email="second@example.com")
+    response = _delete(admin_site, "delete action", admin_user, second)
+    assert _said(response) == [("error", LAST_ADMIN_DELETE)]
+    assert User.objects.filter(pk__in=[admin_user.id, second.id]).count() == 2
+
+
+@pytest.mark.parametrize("how", ["delete view", "delete action"])
+def test_the_admin_deletes_an_admin_while_another_active_admin_remains(
+    admin_site, admin_user, alice, how
+):
+    second = AdminFactory(email="second@example.com")
+    users = [second] if how == "delete view" else [second, alice]
+    response = _delete(admin_site, how, *users)
+    assert [level for level, _ in _said(response)] == ["success"]
+    assert not User.objects.filter(pk__in=[u.id for u in users]).exists()
+    assert User.objects.filter(pk=admin_user.id).exists()
+
+
+@pytest.mark.parametrize("how", ["delete view", "delete action"])
+def test_the_admin_deletes_a_user_who_is_no_admin_beside_the_last_admin(
+    admin_site, admin_user, alice, how
+):
+    response = _delete(admin_site, how, alice)
+    assert [level for level, _ in _said(response)] == ["success"]
+    assert not User.objects.filter(pk=alice.id).exists()
+
+
+@pytest.mark.parametrize("how", ["delete view", "delete action"])
+def test_the_admin_asks_before_deleting(admin_site, alice, how):
+    if how == "delete view":
+        page = admin_site.get(f"/admin/accounts/user/{alice.id}/delete/")
+        confirmation = "admin/delete_confirmation.html"
+    else:
+        page = admin_site.post(
+            "/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [alice.id]}
+        )
+        confirmation = "admin/delete_selected_confirmation.html"
+    assert page.status_code == 200
+    assert confirmation in [template.name for template in page.templates]
+    assert User.objects.filter(pk=alice.id).exists()

@@ -6,7 +6,13 @@ from datetime import timedelta
 import pytest
 
 from core.domain.accounts.sessions import Session
-from core.domain.accounts.user import LockoutPolicy, UserStatus, can_transition, leaves_no_admin
+from core.domain.accounts.user import (
+    LockoutPolicy,
+    UserStatus,
+    can_transition,
+    leaves_no_admin,
+    removal_leaves_no_admin,
+)
 from tests.fakes.accounts import make_user
 from tests.fakes.clock import FakeClock
 
@@ -218,3 +224,16 @@ def test_ending_the_last_admin_leaves_no_admin():
     assert not leaves_no_admin(boss, replace(boss, full_name="B"), [boss])
     plain = make_user(clock, email="plain@example.com")
     assert not leaves_no_admin(plain, replace(plain, status=UserStatus.SUSPENDED), [])
+
+
+def test_removing_the_last_admins_leaves_no_admin():
+    boss = make_user(clock, roles=ADMIN)
+    other = make_user(clock, email="other@example.com", roles=ADMIN)
+    plain = make_user(clock, email="plain@example.com")
+    assert removal_leaves_no_admin([boss], [boss])
+    assert removal_leaves_no_admin([boss, other, plain], [boss, other])  # every admin at once
+    assert removal_leaves_no_admin([boss], [boss, replace(other, status=UserStatus.INACTIVE)])
+    assert not removal_leaves_no_admin([boss], [boss, other])
+    assert not removal_leaves_no_admin([plain], [boss])
+    # Nobody administers before: removing anyone takes nobody's last admin away.
+    assert not removal_leaves_no_admin([replace(boss, email_verified=False), plain], [])
