@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from apps.accounts import background, metrics
 from apps.accounts.keys import signed
 from apps.accounts.models import User as UserRow
+from apps.common.tokens import is_compact_jws
 from core.domain.accounts.sessions import parse_session_id
 from core.domain.accounts.user import User
 from core.domain.accounts.values import Email, PasswordHash, UserId
@@ -99,6 +100,8 @@ class SimpleJWTTokenIssuer:
     def read_refresh(
         self, raw_token: str, *, expired_ok: bool = False
     ) -> Result[RefreshClaims, RefreshTokenError]:
+        if not is_compact_jws(raw_token):  # as access tokens: one text per token
+            return Err(RefreshTokenError.INVALID)
         try:
             payload = RefreshToken(raw_token).payload  # type: ignore[arg-type]
         except ExpiredTokenError:

@@ -1,10 +1,11 @@
 """OpenTelemetry for the proxy: each upstream attempt is a client span, and its context travels.
 
 Used only when tracing is switched on (`settings.TRACING`, config/telemetry.py). Without it the
-use case's own `traceparent` (the client's trace continued, or a new one) goes upstream and
-nothing here runs. With it, the upstream must see the gateway's spans as its parents, or the
-trace breaks at the front door: this wrapper replaces the use case's `traceparent`/`tracestate`
-with the context of the attempt's own span, a child of the proxied request's server span.
+use case's own `traceparent` (the client's trace continued, or a new one, not sampled) goes
+upstream and nothing here runs. With it, the upstream must see the gateway's spans as its
+parents, or the trace breaks at the front door: this wrapper replaces the use case's
+`traceparent`/`tracestate` with the context of the attempt's own span, a child of the proxied
+request's server span, and its sampling decision.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class OpenTelemetryUpstream:
             record_exception=False,
         ) as span:
             context = current_trace_headers()
-            if context:  # a recording span: its context replaces ours
+            if context:  # the span's context and sampling decision, recorded or not, replace ours
                 request = replace(request, headers=with_trace_headers(request.headers, context))
             result = self._inner.send(request, timeout_seconds)
             match result:

@@ -50,3 +50,35 @@ def tampered(token: str, **changes) -> str:
         jwt.api_jws.json.dumps({**claims_of(token), **changes}).encode()
     ).decode()
     return f"{header}.{payload}.{signature}"
+
+
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def non_canonical_signature(token: str) -> str:
+    """The token whose signature's last character has an unused low bit set: it decodes to the
+    same bytes (a lenient decoder takes it), but is not the text encoding them gives."""
+    unused_bits = len(token.rpartition(".")[2]) % 4
+    assert unused_bits in (2, 3), "a signature whose length leaves no unused bits"
+    return token[:-1] + _BASE64URL[_BASE64URL.index(token[-1]) ^ 1]
+
+
+def padded(token: str) -> str:
+    """The token with base64's `=` padding after its signature (which PyJWT accepts)."""
+    return token + "=" * (-len(token.rpartition(".")[2]) % 4)
+
+
+# The same signed bytes in another text than the compact form (RFC 7515 §7.1: base64url without
+# padding); each must be refused wherever a token is taken.
+NOT_COMPACT = {
+    "padded": padded,
+    "trailing ==": lambda token: token + "==",
+    "non-canonical signature": non_canonical_signature,
+    "whitespace inside": lambda token: token[:-4] + "\t" + token[-4:],
+}
+# What only a text body can carry (a header's whitespace around its token is the header's).
+NOT_COMPACT_TEXT = {
+    **NOT_COMPACT,
+    "leading space": lambda token: " " + token,
+    "trailing newline": lambda token: token + "\n",
+}

@@ -165,7 +165,8 @@ class LoginView(PublicView):
 
 
 class RefreshTokenInput(serializers.Serializer):
-    refresh_token = JSONString(max_length=4096)
+    # Taken as sent: a token with whitespace around it is not the token (`is_compact_jws`).
+    refresh_token = JSONString(max_length=4096, trim_whitespace=False)
 
 
 class RefreshView(PublicView):

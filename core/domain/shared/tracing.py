@@ -13,10 +13,12 @@ def trace_context(
     traceparent: str | None, tracestate: str | None, *, trace_id: str, span_id: str
 ) -> tuple[tuple[str, str], ...]:
     """W3C trace context for the next hop: a valid incoming trace continued as a new span with
-    its `tracestate`, or a new trace (whose vendors' state would not apply: none is sent)."""
+    its flags and `tracestate`, or a new trace (whose vendors' state would not apply: none is
+    sent) that is not sampled: `01` says the caller may have recorded it, and nothing does
+    (with OpenTelemetry on, the adapters send their span's context and decision instead)."""
     if traceparent:
         found = _TRACEPARENT.match(traceparent.strip().lower())
         if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
             continued = (("traceparent", f"00-{found.group(1)}-{span_id}-{found.group(3)}"),)
             return (*continued, ("tracestate", tracestate)) if tracestate else continued
-    return (("traceparent", f"00-{trace_id}-{span_id}-01"),)
+    return (("traceparent", f"00-{trace_id}-{span_id}-00"),)

@@ -12,7 +12,7 @@ import pytest
 
 from apps.accounts.models import RefreshSession, User
 from tests.factories.accounts import PASSWORD, AdminFactory
-from tests.factories.tokens import claims_of, signed, tampered
+from tests.factories.tokens import NOT_COMPACT, claims_of, signed, tampered
 from tests.integration.accounts.conftest import bearer, login, logout
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -50,6 +50,11 @@ FORGERIES = {
     "a refresh token": lambda pair: pair["refresh_token"],
     "no expiry": lambda pair: _without(pair["access_token"], "exp"),
     "no jti": lambda pair: _without(pair["access_token"], "jti"),
+    # The real token itself, in another text than its compact form.
+    **{
+        f"not compact: {name}": (lambda pair, variant=variant: variant(pair["access_token"]))
+        for name, variant in NOT_COMPACT.items()
+    },
 }
 
 

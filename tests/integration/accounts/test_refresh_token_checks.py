@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import jwt
 import pytest
 
-from tests.factories.tokens import claims_of, signed, tampered
+from tests.factories.tokens import NOT_COMPACT_TEXT, claims_of, signed, tampered
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -46,6 +46,33 @@ def test_a_refresh_token_failing_any_check_is_refused_and_ends_nothing(
     out = api_client.post(
         "/api/v1/auth/logout",
         {"refresh_token": token},
+        format="json",
+        **bearer(pair["access_token"]),
+    )
+    assert (out.status_code, out.json()["code"]) == (401, "token_invalid"), out.content
+    assert api_client.get("/api/v1/auth/me", **bearer(pair["access_token"])).status_code == 200
+    again = api_client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]})
+    assert again.status_code == 200, again.content
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["live", "expired"])
+@pytest.mark.parametrize("variant", NOT_COMPACT_TEXT, ids=list(NOT_COMPACT_TEXT))
+def test_a_refresh_token_in_another_text_than_its_compact_form_is_refused_and_ends_nothing(
+    api_client, alice, variant, expired
+):
+    """The real token's signed bytes, `=`-padded, with a non-canonical last character or with
+    whitespace: refresh and logout (whose path for an expired token decodes on its own) refuse
+    it as `token_invalid`, as they refuse any token that is not one."""
+    pair = login(api_client, "alice@example.com")
+    token = pair["refresh_token"]
+    if expired:
+        token = signed(_expired(claims_of(token)))
+    text = NOT_COMPACT_TEXT[variant](token)
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh_token": text}, format="json")
+    assert (refreshed.status_code, refreshed.json()["code"]) == (401, "token_invalid")
+    out = api_client.post(
+        "/api/v1/auth/logout",
+        {"refresh_token": text},
         format="json",
         **bearer(pair["access_token"]),
     )

@@ -12,10 +12,11 @@ from apps.common.tokens import (
     USER_CUTOFF_KEY,
     CacheTokenRevocations,
     SimpleJWTAccessTokenVerifier,
+    is_compact_jws,
 )
 from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err, Ok
-from tests.factories.tokens import access_token, refresh_token
+from tests.factories.tokens import NOT_COMPACT_TEXT, access_token, refresh_token
 
 pytestmark = [pytest.mark.django_db(databases=[])]
 
@@ -82,6 +83,45 @@ def test_expired_token_is_refused_as_expired(verifier):
 )
 def test_forged_or_misused_tokens_are_invalid(verifier, token):
     assert verifier.verify(token()) == Err(TokenError.INVALID)
+
+
+@pytest.mark.parametrize("variant", NOT_COMPACT_TEXT, ids=list(NOT_COMPACT_TEXT))
+def test_a_valid_token_in_any_text_but_its_compact_form_is_invalid(verifier, variant):
+    """Three base64url segments without padding, the signature canonical (re-encoding its
+    bytes gives its text): PyJWT accepted the token with `=` padding."""
+    token = access_token()
+    assert verifier.verify(token).is_ok()
+    assert verifier.verify(NOT_COMPACT_TEXT[variant](token)) == Err(TokenError.INVALID)
+
+
+@pytest.mark.parametrize(
+    ("text", "compact"),
+    [
+        ("h.p.AAAA", True),  # whole bytes: every bit used
+        ("h.p.AAA", True),  # 2 bytes: the last character's low 2 bits unused, and zero
+        ("h.p.AAE", True),
+        ("h.p.AAB", False),
+        ("h.p.AAC", False),
+        ("h.p.AA", True),  # 1 byte: the last character's low 4 bits unused, and zero
+        ("h.p.AQ", True),
+        ("h.p.AB", False),
+        ("h.p.A_", False),
+        ("h.p.AAAAA", False),  # no encoding has a length of 1 mod 4
+        ("h.p.AA==", False),
+        ("h.p.A-_z09Az", True),
+        ("h.p.A+/z09Az", False),  # base64's own alphabet, not base64url's
+        ("h.p.", False),
+        (".p.AA", False),
+        ("h..AA", False),
+        ("h.p", False),
+        ("h.p.AA.AA", False),
+        ("h.p.AA\n", False),
+        ("h.p.Aé", False),
+        ("", False),
+    ],
+)
+def test_the_compact_form_is_three_base64url_segments_and_a_canonical_signature(text, compact):
+    assert is_compact_jws(text) is compact
 
 
 def test_a_denied_token_id_is_revoked_until_it_expires(verifier):

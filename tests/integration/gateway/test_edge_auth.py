@@ -8,7 +8,7 @@ from django.conf import settings
 
 from apps.common.tokens import CacheTokenRevocations
 from core.domain.gateway.route import AuthMode
-from tests.factories.tokens import access_token, refresh_token
+from tests.factories.tokens import NOT_COMPACT, access_token, refresh_token
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -104,6 +104,20 @@ def test_a_signed_token_whose_expiry_is_no_time_is_invalid_not_a_500(
     assert upstream.calls == {}
     api = api_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert (api.status_code, api.json()["code"]) == (401, "token_invalid")
+
+
+@pytest.mark.parametrize("variant", NOT_COMPACT, ids=list(NOT_COMPACT))
+def test_a_valid_token_in_another_text_than_its_compact_form_is_refused(
+    proxy, upstream, add_route, variant
+):
+    # The valid token is verified (and remembered by the worker) first: its variant is not it.
+    add_route(upstream_url=upstream.url, auth=AuthMode.OPTIONAL)
+    token = access_token(user_id="u-1")
+    assert proxy.get("/orders", headers=bearer(token)).json()["headers"]["x-user-id"] == "u-1"
+    refused = proxy.get("/orders", headers=bearer(NOT_COMPACT[variant](token)))
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_invalid")
+    assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert sum(upstream.calls.values()) == 1
 
 
 def test_roles_are_checked_per_route(proxy, upstream, add_route):

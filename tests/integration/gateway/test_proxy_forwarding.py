@@ -426,6 +426,28 @@ def test_tracestate_travels_with_a_continued_trace_only(proxy, upstream, add_rou
 
 
 @pytest.mark.parametrize(
+    ("incoming", "flags"),
+    [
+        (None, "00"),
+        ("garbage", "00"),
+        ("00-" + "1" * 32 + "-" + "2" * 16 + "-01", "01"),
+        ("00-" + "1" * 32 + "-" + "2" * 16 + "-00", "00"),
+    ],
+    ids=["none", "invalid", "client-sampled", "client-not-sampled"],
+)
+def test_a_trace_the_gateway_starts_is_not_sampled_and_a_clients_keeps_its_flags(
+    proxy, upstream, add_route, incoming, flags
+):
+    """W3C Trace Context: `01` says the caller may have recorded the trace. Without
+    OpenTelemetry the gateway records nothing, so a trace it starts says `00`; a client's trace
+    goes on with the client's own flags."""
+    add_route(upstream_url=upstream.url)
+    headers = {"traceparent": incoming} if incoming is not None else {}
+    sent = proxy.get("/orders", headers=headers).json()["headers"]["traceparent"]
+    assert sent.split("-")[3] == flags, sent
+
+
+@pytest.mark.parametrize(
     "header",
     [
         "Forwarded",

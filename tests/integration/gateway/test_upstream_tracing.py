@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 
 from apps.gateway.tracing import OpenTelemetryUpstream
@@ -63,6 +65,25 @@ def test_the_upstream_sees_the_attempts_span_as_its_parent(spans, client, upstre
     assert attempt.attributes["url.full"] == f"{upstream.url}/orders/ok"  # no query: secrets
     assert attempt.attributes["server.port"] == upstream.server_address[1]
     assert attempt.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.parametrize(("sampler", "sampled"), [(ALWAYS_ON, 1), (ALWAYS_OFF, 0)])
+def test_the_upstream_is_told_the_tracers_sampling_decision(client, upstream, sampler, sampled):
+    """The attempt's context goes upstream whether or not it is recorded: its trace id, its
+    span id, and the sampled flag (bit 0; the SDK may set Trace Context 2's random-id bit too)
+    as the sampler decided, not the client's."""
+    provider = TracerProvider(sampler=sampler)
+    tracer = provider.get_tracer("test")
+    traced = OpenTelemetryUpstream(client, tracer)
+    with tracer.start_as_current_span("proxy", kind=SpanKind.SERVER) as server:
+        answer = _send(traced, f"{upstream.url}/ok").unwrap()
+    provider.shutdown()
+    received = json.loads(answer.body)["headers"]
+    version, trace_id, span_id, flags = received["traceparent"].split("-")
+    assert (version, trace_id) == ("00", format(server.get_span_context().trace_id, "032x"))
+    assert span_id not in {"1111111111111111", format(server.get_span_context().span_id, "016x")}
+    assert int(flags, 16) & 1 == sampled, received["traceparent"]
+    assert "tracestate" not in received
 
 
 def test_a_5xx_answer_and_a_refused_connection_are_error_spans(spans, client, upstream):

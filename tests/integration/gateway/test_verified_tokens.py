@@ -9,7 +9,7 @@ from apps.gateway.limiter import NoRevocationFacts
 from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err
-from tests.factories.tokens import access_token
+from tests.factories.tokens import NOT_COMPACT, access_token
 from tests.fakes.clock import FakeClock
 
 
@@ -75,3 +75,16 @@ def test_refusals_are_not_remembered_and_the_memo_is_bounded(clock):
         memo.verify(token)
     memo.verify(tokens[0])  # pushed out by the third
     assert inner.calls == 6
+
+
+def test_another_text_of_a_remembered_token_is_verified_and_refused(clock):
+    """The memo is keyed by the token's text: a padded copy of a remembered token is not it."""
+    inner = CountingVerifier()
+    memo = MemoizingAccessTokenVerifier(inner, clock)
+    token = access_token()
+    assert memo.verify(token).is_ok()
+    for name, variant in NOT_COMPACT.items():
+        assert memo.verify(variant(token)) == Err(TokenError.INVALID), name
+    assert inner.calls == 1 + len(NOT_COMPACT)
+    assert memo.verify(token).is_ok()
+    assert inner.calls == 1 + len(NOT_COMPACT)

@@ -576,8 +576,9 @@ def test_trusted_proxies_extend_the_forwarded_chain_and_traceparent_is_set():
     world.run(req)
     sent = dict(world.upstream.requests[0].headers)
     assert sent["X-Forwarded-For"] == "1.1.1.1, 10.0.0.9"
+    # a trace the gateway starts is not sampled (`00`)
     trace_id, span_id = world.random.issued
-    assert sent["traceparent"] == f"00-{trace_id}-{span_id}-01"
+    assert sent["traceparent"] == f"00-{trace_id}-{span_id}-00"
     assert sent["X-Forwarded-Host"] == "gw.test"
     assert sent["X-Forwarded-Proto"] == "http"
 

@@ -37,10 +37,13 @@ def test_valid_traceparent_is_continued_with_a_new_span_and_its_tracestate():
         ("traceparent", continued),
         ("tracestate", "v=1"),
     )
+    unsampled = "00-" + "1" * 32 + "-" + "2" * 16 + "-00"
+    assert trace_context(unsampled, None, **ids) == (("traceparent", continued[:-2] + "00"),)
 
 
 def test_missing_or_invalid_traceparent_starts_a_new_trace_without_tracestate():
-    fresh = (("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01"),)
+    # Not sampled (`00`): without OpenTelemetry nothing records the trace this starts.
+    fresh = (("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-00"),)
     ids = {"trace_id": "a" * 32, "span_id": "b" * 16}
     assert trace_context(None, "v=1", **ids) == fresh
     assert trace_context("garbage", "v=1", **ids) == fresh
