@@ -132,7 +132,10 @@ def _responses() -> dict[str, dict[str, Any]]:
             f"{problem_description(codes)}. "
             "An upstream answer with this status is passed through as it is."
         )
-        responses[str(status)] = _response(description, problem, headers_of.get(status, ()))
+        # The gateway's refusal, or the upstream's own answer in whatever media type it has.
+        responses[str(status)] = _response(
+            description, {**problem, **upstream}, headers_of.get(status, ())
+        )
     responses["default"] = _response("Any other status, as the upstream answers.", upstream, ())
     return responses
 

@@ -162,6 +162,15 @@ def test_every_gateway_error_code_is_documented_under_its_status(schema):
             ), f"no gateway operation documents {status} `{code}`"
 
 
+def test_proxy_statuses_the_gateway_refuses_with_still_admit_the_upstreams_own_answer(schema):
+    # A 404 or 500 of the upstream's is passed through as it is (API.md: the answer is the
+    # upstream's unless the gateway refuses the call itself), in whatever media type it has.
+    for method, operation in schema["paths"][PROXY_PATH].items():
+        for status in {str(GATEWAY_ERRORS.status_of(error)) for error in ProxyError}:
+            content = follow(schema, operation["responses"][status])["content"]
+            assert set(content) == {"application/problem+json", "*/*"}, (method, status)
+
+
 def test_proxy_answers_upstream_statuses_with_its_headers(schema):
     operation = schema["paths"][PROXY_PATH]["get"]
     assert {"2XX", "default"} <= set(operation["responses"])
