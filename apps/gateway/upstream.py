@@ -168,6 +168,10 @@ class _LeanResponse(http.client.HTTPResponse):
             raise http.client.HTTPException("conflicting Content-Length values")
         if transfer_encoding is not None and lengths:  # framed both ways (`framed_once`)
             raise http.client.HTTPException("Content-Length beside Transfer-Encoding")
+        if transfer_encoding is not None and not is_chunked_alone(
+            self.headers.get_all("transfer-encoding") or []
+        ):  # a coding the gateway does not undo (`framed_once`)
+            raise http.client.HTTPException("a transfer coding other than chunked")
         length = lengths[0] if lengths else None
         if length and not self.chunked:
             try:
@@ -205,13 +209,26 @@ def valid_fields(headers: tuple[tuple[str, str], ...]) -> bool:
 
 
 def framed_once(headers: Iterable[tuple[str, str]]) -> bool:
-    """Whether an answer is framed one way only: `Transfer-Encoding` beside `Content-Length` may
-    be an attempt at response splitting (RFC 9112 §6.1). Read by its chunks, the rest of what
-    the upstream framed by its length would stay on the kept-alive connection and become the
-    next caller's answer: such an answer is malformed (502), as nginx has it, and its
-    connection is closed."""
-    names = {name.lower() for name, _ in headers}
-    return not ("transfer-encoding" in names and "content-length" in names)
+    """Whether an answer is framed one way only, and a way the gateway reads.
+
+    `Transfer-Encoding` beside `Content-Length` may be an attempt at response splitting (RFC
+    9112 §6.1). Read by its chunks, the rest of what the upstream framed by its length would
+    stay on the kept-alive connection and become the next caller's answer. A coding other than
+    `chunked` alone (`gzip`, `identity`, `chunked` twice) is read until the close (§6.3) and
+    would reach the client still coded, with `Transfer-Encoding` dropped as hop-by-hop. Either
+    answer is malformed (502), as nginx has it, and its connection is closed."""
+    names, codings = set(), []
+    for name, value in headers:
+        lowered = name.lower()
+        names.add(lowered)
+        if lowered == "transfer-encoding":
+            codings.append(value)
+    return not codings or ("content-length" not in names and is_chunked_alone(codings))
+
+
+def is_chunked_alone(codings: list[str]) -> bool:
+    """Whether the `Transfer-Encoding` lines of an answer name `chunked` and nothing else."""
+    return len(codings) == 1 and codings[0].strip().lower() == "chunked"
 
 
 class _TooLarge(Exception):

@@ -804,6 +804,31 @@ def test_a_malformed_answer_closes_its_handle_even_after_a_new_handle_table():
     assert taken[0].curl.closed
 
 
+@pytest.mark.parametrize(
+    "coding", [b"gzip", b"identity", b"chunked, chunked", b"gzip, chunked", b"chunked, gzip"]
+)
+def test_an_answer_with_a_transfer_coding_other_than_chunked_alone_is_refused(client, coding):
+    # Read until the close (RFC 9112 §6.3), its body would still be transfer-coded, and with
+    # `Transfer-Encoding` dropped as hop-by-hop a client could not tell: nginx (and so Kong)
+    # answer 502 to an upstream's unknown coding; chunked is the only one HTTP/1.1 requires.
+    body = b"2\r\nok\r\n0\r\n\r\n" if coding.endswith(b"chunked") else b"\x1f\x8b-coded"
+    server = CannedUpstream(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: %s\r\nConnection: close\r\n\r\n%s" % (coding, body)
+    )
+    assert _get(client, server.url) == Err(UpstreamFailure.CONNECTION)
+    server.close()
+
+
+def test_a_chunked_answer_in_any_letter_case_is_read(client):
+    server = CannedUpstream(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ChUnKeD \r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    )
+    answer = _get(client, server.url)
+    assert isinstance(answer, Ok), answer
+    assert answer.value.body == b"ok"
+    server.close()
+
+
 @pytest.mark.parametrize("client_class", ["pycurl", "http.client"])
 def test_an_answer_framed_both_ways_is_refused_and_its_connection_never_reused(client_class):
     # RFC 9112 §6.1: `Transfer-Encoding` beside `Content-Length` "ought to be handled as an
