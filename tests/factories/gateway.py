@@ -83,6 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers.append(("Cache-Control", "no-cache"))
         elif behaviour == "vary":
             headers.append(("Vary", "Accept-Encoding"))
+        elif behaviour == "varyon":  # an answer made for the field `?on=` names
+            headers.append(("Vary", query["on"][0]))
         elif behaviour == "varyall":
             headers.append(("Vary", "*"))
         elif behaviour == "varycreds":  # an answer made for the caller's own credentials

@@ -55,16 +55,19 @@ def vary_names(headers: Iterable[tuple[str, str]]) -> tuple[str, ...] | None:
     return None if "*" in names else tuple(sorted(names))
 
 
-def variant(request_headers: Iterable[tuple[str, str]], names: tuple[str, ...]) -> Headers:
+def variant(sent_upstream: Iterable[tuple[str, str]], names: tuple[str, ...]) -> Headers:
     """What a request sent in each of `names`, as a digest of its lines joined ("" when
     absent): stored with an answer, it says which requests that answer may serve (RFC 9111
-    §4.1). A digest, not the values: `Vary` may name the caller's credentials
+    §4.1). `sent_upstream` is what the upstream received, not what the client sent: `Vary`
+    may name a field the gateway sets (`X-Forwarded-For`, `X-User-Roles`), where every
+    client sends nothing (or a claim that is dropped) though the upstream saw each its own.
+    A digest, not the values: `Vary` may name the caller's credentials
     (`Authorization`, `Cookie`), and the entry sits in the shared cache, where a token or a
     session cookie could be read and replayed; telling variants apart needs equality only."""
     if not names:
         return ()
     sent: dict[str, list[str]] = {}
-    for name, value in request_headers:
+    for name, value in sent_upstream:
         lowered = name.lower()
         if lowered in names:
             sent.setdefault(lowered, []).append(value.strip())
@@ -75,12 +78,12 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def serves(varied_on: Headers, request_headers: Iterable[tuple[str, str]]) -> bool:
-    """Whether an answer stored for a request that sent `varied_on` may answer this request:
-    the same values in every field its `Vary` named."""
+def serves(varied_on: Headers, sent_upstream: Iterable[tuple[str, str]]) -> bool:
+    """Whether an answer stored for a request that sent `varied_on` may answer a request that
+    would send the upstream `sent_upstream`: the same values in every field its `Vary` named."""
     if not varied_on:
         return True
-    return variant(request_headers, tuple(name for name, _ in varied_on)) == varied_on
+    return variant(sent_upstream, tuple(name for name, _ in varied_on)) == varied_on
 
 
 def cache_key(route: str, method: str, upstream_url: str, origin: str, user_id: str | None) -> str:

@@ -6,10 +6,14 @@ from collections.abc import Iterable
 
 Headers = tuple[tuple[str, str], ...]
 
-# RFC 9110 §7.6.1 hop-by-hop headers, plus the proxy's own connection headers.
+# RFC 9110 §7.6.1 hop-by-hop headers, plus the proxy's own connection headers, and the
+# settings of an h2c upgrade: for this one connection (RFC 7540 §3.2.1, which has the client
+# name it in `Connection`; RFC 9113 §3.1 and §11.1 retire the upgrade and the field), so dropped
+# even when the client leaves it out of `Connection`.
 HOP_BY_HOP = frozenset(
     {
         "connection",
+        "http2-settings",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",
@@ -64,6 +68,21 @@ FORWARDING_CLAIMS = frozenset(
         "x-http-method-override",
         "x-http-method",
         "x-method-override",
+        # What CDNs and load balancers in front put the client's address in, and what
+        # client-IP libraries read it from (Express's `request-ip`, PHP's `HTTP_CLIENT_IP`):
+        # Akamai's and Cloudflare's `True-Client-IP`, Cloudflare's `CF-Connecting-IP`,
+        # Fastly's `Fastly-Client-IP`, Envoy's `X-Envoy-External-Address`, ingress-nginx's
+        # `X-Original-Forwarded-For`, load balancers' `X-Cluster-Client-IP`.
+        "true-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "x-original-forwarded-for",
+        "client-ip",
+        "x-forwarded",
+        "forwarded-for",
+        "x-envoy-external-address",
     }
 )
 
@@ -87,6 +106,33 @@ IDENTITY_CLAIMS = frozenset(
         "x-remote-user",
         "remote-user",
         "x-webauth-user",
+        # Kong's authentication and ACL plugins (and its OpenID Connect plugin's userinfo).
+        "x-consumer-id",
+        "x-consumer-username",
+        "x-consumer-custom-id",
+        "x-consumer-groups",
+        "x-authenticated-userid",
+        "x-authenticated-scope",
+        "x-credential-identifier",
+        "x-anonymous-consumer",
+        "x-userinfo",
+        # AWS Application Load Balancer's OIDC authentication.
+        "x-amzn-oidc-identity",
+        "x-amzn-oidc-data",
+        "x-amzn-oidc-accesstoken",
+        # Azure App Service authentication ("Easy Auth").
+        "x-ms-client-principal",
+        "x-ms-client-principal-name",
+        "x-ms-client-principal-id",
+        "x-ms-client-principal-idp",
+        # Google Cloud Identity-Aware Proxy.
+        "x-goog-authenticated-user-email",
+        "x-goog-authenticated-user-id",
+        "x-goog-iap-jwt-assertion",
+        # Names home-made auth proxies and their upstreams commonly agree on.
+        "x-auth-user",
+        "x-user",
+        "x-roles",
     }
 )
 

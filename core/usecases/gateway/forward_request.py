@@ -399,9 +399,16 @@ class ForwardRequest:
             if stored is not None:
                 outcome = CacheResult.HIT
                 now = self._clock.now().timestamp()  # served now, after the wait
-        if stored is not None and not caching.serves(stored.varied_on, request.headers):
-            # Another variant (`Vary`) holds the key: fetched, not stored, until it expires.
-            outcome, stored = CacheResult.MISS, None
+        outgoing: Headers | None = None  # the upstream's headers, built once if needed
+        if stored is not None and stored.varied_on:
+            # A variant is what the upstream received, the gateway's own fields included
+            # (`X-Forwarded-For`, `X-User-Roles`), not what the client sent: the headers a
+            # call would send are built to compare, and sent as built on a MISS. An answer
+            # without `Vary` (the common HIT) needs none of it.
+            outgoing = self._upstream_headers(call, request)
+            if not caching.serves(stored.varied_on, outgoing):
+                # Another variant holds the key: fetched, not stored, until it expires.
+                outcome, stored = CacheResult.MISS, None
         self._metrics.cache(route.name, outcome)
         call.extra_headers.append(("X-Cache", outcome.value))
         if stored is not None:
@@ -415,16 +422,16 @@ class ForwardRequest:
             sent = self._monotonic()
             if sent >= deadline:  # waiting (or the lookup) took the whole budget
                 return call.reject(ProxyError.UPSTREAM_TIMEOUT)
-            result = self._call_upstream(call, request, now, deadline)
+            if outgoing is None:
+                outgoing = self._upstream_headers(call, request)
+            result = self._call_upstream(call, request, now, deadline, outgoing)
             if (
                 filling
                 and isinstance(result, Ok)
                 and caching.response_is_cacheable(result.value.status, result.value.headers)
             ):
                 answer = result.value
-                varied_on = caching.variant(
-                    request.headers, caching.vary_names(answer.headers) or ()
-                )
+                varied_on = caching.variant(outgoing, caching.vary_names(answer.headers) or ())
                 # The response delay is the upstream call's whole duration, retries included:
                 # counted from before a request went out, as §4.2.3's, it errs on the old side.
                 initial_age = caching.age_on_arrival(answer.headers, self._monotonic() - sent)
@@ -443,10 +450,15 @@ class ForwardRequest:
                 self._cache.release_fill(key)
 
     def _call_upstream(
-        self, call: _Call, request: ProxyRequest, now: float, deadline: float | None = None
+        self,
+        call: _Call,
+        request: ProxyRequest,
+        now: float,
+        deadline: float | None = None,
+        headers: Headers | None = None,
     ) -> Result[StoredResponse, Rejection]:
         """The upstream call with its retries, all before `deadline` (by default `timeout_ms`
-        from now)."""
+        from now), sending `headers` (by default `_upstream_headers`, built here)."""
         route = call.route
         policy = route.circuit_breaker
         admission, retry_after = self._breaker.admit(route.name, policy, now)
@@ -457,7 +469,7 @@ class ForwardRequest:
         outgoing = UpstreamRequest(
             method=request.method,
             url=route.upstream_target(request.path, request.query),
-            headers=self._upstream_headers(call, request),
+            headers=self._upstream_headers(call, request) if headers is None else headers,
             body=request.body or None,
         )
         attempts = 1 + (route.retries if request.method in IDEMPOTENT_METHODS else 0)
@@ -496,6 +508,8 @@ class ForwardRequest:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upstream_headers(self, call: _Call, request: ProxyRequest) -> Headers:
+        """The headers the upstream receives: the client's end-to-end ones but those never
+        forwarded, and the gateway's own (`X-Forwarded-*`, trace context, the verified user)."""
         headers = list(end_to_end(request.headers, also_drop=_NOT_FORWARDED))
         incoming_xff = header_value(request.headers, "x-forwarded-for")
         headers.append(("X-Request-ID", request.request_id))

@@ -276,6 +276,77 @@ def test_an_answer_varying_on_credentials_keeps_no_credential_in_the_shared_cach
     assert b"s3cr3t-session-value" not in stored
 
 
+@pytest.fixture
+def client_at():
+    """`client_at(address)`: a client of the proxy calling from `address`."""
+    from apps.gateway.entrypoint import GatewayApplication
+
+    app = GatewayApplication()
+    clients = []
+
+    def client_at(address):
+        transport = httpx.WSGITransport(app=app, remote_addr=address)
+        clients.append(httpx.Client(transport=transport, base_url="http://testserver"))
+        return clients[-1]
+
+    yield client_at
+    for client in clients:
+        client.close()
+
+
+def test_an_answer_varying_on_the_client_address_serves_only_that_address(
+    client_at, upstream, add_route
+):
+    """`Vary: X-Forwarded-For` names a field the gateway sets: the variant is what the upstream
+    received, so one address's answer never answers another's (no client sends the field),
+    and a client's own `X-Forwarded-For`, dropped before the upstream, changes nothing."""
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    one, other = client_at("127.0.0.1"), client_at("127.0.0.2")
+    target = "/orders/varyon?on=X-Forwarded-For"
+
+    first = one.get(target)
+    from_other = other.get(target)
+    again = one.get(target)
+    spoofing = one.get(target, headers={"X-Forwarded-For": "6.6.6.6"})
+
+    x_cache = [r.headers["x-cache"] for r in (first, from_other, again, spoofing)]
+    assert x_cache == ["MISS", "MISS", "HIT", "HIT"]
+    assert from_other.json()["headers"]["x-forwarded-for"] == "127.0.0.2"
+    assert spoofing.json()["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert upstream.calls["/varyon"] == 2
+
+
+def test_behind_a_trusted_proxy_each_forwarded_chain_is_its_own_variant(
+    proxy, upstream, add_route, settings
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60)
+    target = "/orders/varyon?on=X-Forwarded-For"
+    via = {client: {"X-Forwarded-For": client} for client in ("7.7.7.7", "8.8.8.8")}
+
+    answers = [proxy.get(target, headers=via[c]) for c in ("7.7.7.7", "8.8.8.8", "7.7.7.7")]
+
+    assert [r.headers["x-cache"] for r in answers] == ["MISS", "MISS", "HIT"]
+    assert answers[1].json()["headers"]["x-forwarded-for"] == "8.8.8.8, 10.1.2.3"
+    assert upstream.calls["/varyon"] == 2
+
+
+def test_an_answer_varying_on_roles_is_not_served_once_the_users_roles_change(
+    proxy, upstream, add_route
+):
+    add_route(upstream_url=upstream.url, cache_ttl_seconds=60, auth=AuthMode.REQUIRED)
+    target = "/orders/varyon?on=X-User-Roles"
+    before = {"Authorization": f"Bearer {access_token(user_id='alice', roles=('user',))}"}
+    promoted = access_token(user_id="alice", roles=("admin", "user"))
+    after = {"Authorization": f"Bearer {promoted}"}
+
+    answers = [proxy.get(target, headers=h) for h in (before, after, before)]
+
+    assert [r.headers["x-cache"] for r in answers] == ["MISS", "MISS", "HIT"]
+    assert answers[1].json()["headers"]["x-user-roles"] == "admin,user"
+    assert upstream.calls["/varyon"] == 2
+
+
 def test_concurrent_misses_make_at_most_a_couple_of_upstream_calls(upstream, settings):
     from apps.gateway import wiring
     from apps.gateway.entrypoint import GatewayApplication

@@ -6,6 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.domain.gateway.caching import variant
+from core.domain.gateway.headers import (
+    FORWARDING_CLAIMS,
+    HOP_BY_HOP,
+    IDENTITY_CLAIMS,
+    IDENTITY_HEADERS,
+)
 from core.domain.gateway.route import AuthMode, BreakerPolicy, LimitKey, RateLimitPolicy, Route
 from core.domain.shared.result import Err, Ok
 from core.usecases.gateway.errors import ProxyError
@@ -116,6 +123,19 @@ def test_forwards_to_the_upstream_with_prefix_stripped_and_hop_headers_dropped()
     assert dict(sent.headers)["X-Request-ID"] == "rid-1"
     assert "Connection" not in dict(result.value.headers)
     assert result.value.route == "svc"
+
+
+@pytest.mark.parametrize(
+    "claim", sorted(FORWARDING_CLAIMS | IDENTITY_CLAIMS | IDENTITY_HEADERS | HOP_BY_HOP)
+)
+def test_no_client_claim_nor_hop_by_hop_header_reaches_the_upstream(claim):
+    # Every name the drop lists hold (a name added there is covered here), in the case the
+    # client chose: the identity headers the gateway sets go only from a verified token.
+    world = World()
+    world.run(request(headers=[(claim.title(), "1.2.3.4"), ("Accept", "a/b")]))
+    sent = {name.lower() for name, _ in world.upstream.requests[0].headers}
+    assert claim not in sent
+    assert "accept" in sent
 
 
 @pytest.mark.parametrize(
@@ -434,6 +454,101 @@ def test_an_answer_that_varies_serves_only_requests_sending_the_same_values(edge
     assert len(world.upstream.requests) == 2  # the identity request got its own answer
     assert dict(world.run(gzip).value.headers)["X-Cache"] == "HIT"  # and did not replace it
     assert dict(world.run(request()).value.headers)["X-Cache"] == "MISS"  # none sent: another
+
+
+def _x_cache(world, *requests):
+    return [dict(world.run(r).value.headers)["X-Cache"] for r in requests]
+
+
+def _varying_on(field):
+    return StoredResponse(200, (("Vary", field),), b"made for one variant")
+
+
+@edge_or_cache
+def test_a_variant_is_what_the_upstream_received_not_what_the_client_sent(edge_looks_up):
+    """`Vary: X-Forwarded-For` names a field the gateway sets: two clients send none, yet the
+    upstream saw two addresses, so neither is served the other's answer; a client's own
+    `X-Forwarded-For` (dropped, untrusted) changes nothing the upstream saw."""
+    world = World(
+        make_route(cache_ttl_seconds=30),
+        script=[_varying_on("X-Forwarded-For")],
+        edge_looks_up=edge_looks_up,
+    )
+    one = request(peer_ip="127.0.0.1", client_ip="127.0.0.1")
+    other = request(peer_ip="127.0.0.2", client_ip="127.0.0.2")
+    spoofing = request(
+        peer_ip="127.0.0.1", client_ip="127.0.0.1", headers=[("X-Forwarded-For", "6.6.6.6")]
+    )
+
+    assert _x_cache(world, one, other, one, spoofing) == ["MISS", "MISS", "HIT", "HIT"]
+    assert [dict(sent.headers)["X-Forwarded-For"] for sent in world.upstream.requests] == [
+        "127.0.0.1",
+        "127.0.0.2",
+    ]
+
+
+@edge_or_cache
+def test_a_trusted_proxys_chain_is_the_variant_the_upstream_received(edge_looks_up):
+    world = World(
+        make_route(cache_ttl_seconds=30),
+        script=[_varying_on("x-forwarded-for")],
+        edge_looks_up=edge_looks_up,
+    )
+    chains = [
+        request(trust_forwarded=True, headers=[("X-Forwarded-For", client)])
+        for client in ("7.7.7.7", "8.8.8.8", "7.7.7.7")
+    ]
+    assert _x_cache(world, *chains) == ["MISS", "MISS", "HIT"]
+
+
+@edge_or_cache
+def test_an_answer_varying_on_roles_is_not_served_after_the_users_roles_change(edge_looks_up):
+    world = World(
+        make_route(auth=AuthMode.REQUIRED, cache_ttl_seconds=30),
+        script=[_varying_on("X-User-Roles")],
+        edge_looks_up=edge_looks_up,
+    )
+    before = request(headers=[("Authorization", "Bearer user:u1:user")])
+    after = request(headers=[("Authorization", "Bearer user:u1:admin,user")])
+    assert _x_cache(world, before, after, after, before) == ["MISS", "MISS", "MISS", "HIT"]
+    assert [dict(sent.headers)["X-User-Roles"] for sent in world.upstream.requests] == [
+        "user",
+        "admin,user",
+        "admin,user",  # the stored variant (made for `user`) stays until it expires
+    ]
+
+
+@edge_or_cache
+def test_an_answer_varying_on_a_per_request_field_is_never_reused(edge_looks_up):
+    # `traceparent` gets a new span on every request (and `X-Request-ID` is each one's own):
+    # an upstream that varies on it made an answer for that request alone.
+    world = World(
+        make_route(cache_ttl_seconds=30),
+        script=[_varying_on("traceparent")],
+        edge_looks_up=edge_looks_up,
+    )
+    assert _x_cache(world, request(), request(), request()) == ["MISS"] * 3
+
+
+@edge_or_cache
+def test_a_hit_builds_no_upstream_headers_and_a_variant_miss_builds_them_once(edge_looks_up):
+    """The hot path: a HIT on an answer without `Vary` draws no trace ids (the upstream
+    headers are not built); a lookup that needs them builds them once, for the lookup and the
+    upstream call alike, so the variant stored is the one sent."""
+    plain = World(make_route(cache_ttl_seconds=30), edge_looks_up=edge_looks_up)
+    assert _x_cache(plain, request(), request()) == ["MISS", "HIT"]
+    assert len(plain.random.issued) == 2  # the MISS's trace and span ids
+
+    varies = World(
+        make_route(cache_ttl_seconds=30),
+        script=[_varying_on("traceparent")],
+        edge_looks_up=edge_looks_up,
+    )
+    assert _x_cache(varies, request(), request()) == ["MISS", "MISS"]
+    assert len(varies.random.issued) == 4  # two per upstream call, none drawn twice
+    (stored,) = varies.cache.entries.values()
+    first_sent = dict(varies.upstream.requests[0].headers)["traceparent"]
+    assert stored.varied_on == variant((("traceparent", first_sent),), ("traceparent",))
 
 
 @edge_or_cache

@@ -19,6 +19,11 @@ def test_hop_by_hop_and_connection_named_headers_are_dropped():
         ("Accept", "json"),
     )
     assert end_to_end(headers) == (("Accept", "json"),)
+    # An h2c upgrade's settings are for this connection alone (RFC 7540 §3.2.1), named in
+    # `Connection` or not.
+    assert end_to_end((("HTTP2-Settings", "AAMAAABkAAQAAP__"), ("Accept", "json"))) == (
+        ("Accept", "json"),
+    )
     assert end_to_end((("X-User-Id", "x"),), also_drop=frozenset({"x-user-id"})) == ()
 
 
