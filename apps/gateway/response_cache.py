@@ -31,8 +31,11 @@ _POLL_SECONDS = 0.01
 # Version 1's entries (`rc:`, three fields) and these cannot be read by each other's decoder.
 # Version 3 keeps a digest of what the request sent in the fields `Vary` names, where version 2
 # kept the values (a caller's token or cookie, under `Vary: Authorization, Cookie`): each
-# release reads its own, and version 2's entries expire with their TTL.
-KEYSPACE = "rc3:"
+# release reads its own, and version 2's entries expire with their TTL. Version 4 has the same
+# format, but its digests are of what the upstream received (the gateway's `X-Forwarded-For`,
+# `X-User-Roles`...), where version 3's were of what the client sent: a version 3 entry stored
+# for one client address would still serve another's.
+KEYSPACE = "rc4:"
 
 
 def lookup_or_claim_lua(entry: str, lock: str, fill_ms: str) -> str:
