@@ -14,7 +14,9 @@ on when the poller starts waiting for its body (gunicorn's own 100 is then not s
 socket takes none of it, the connection goes to a thread, whose gunicorn sends it; when it takes
 part, the thread sends the rest). A chunked body whose chunk sizes pass the platform's largest
 body limit, or whose framing passes twice that and 64 KiB, is answered 413 `payload_too_large`
-by the poller, which then closes the connection (a thread would read it to its end). A
+by the poller, which then closes the connection (a thread would read it to its end); one whose
+framing cannot become valid (a bare LF or CR, a size that is not one) is answered 400 by the
+poller as soon as the bytes prove it (gunicorn, on a thread, would wait for a CRLF). A
 `Content-Length` over that limit, a head gunicorn refuses from what it holds (no Host in
 HTTP/1.1, a field name that is not a token, too many fields, a control character, Host or
 Content-Type twice), bodies past MAX_HELD_BODY_BYTES held by the worker in all, and whatever
@@ -169,6 +171,12 @@ _ODD_LINE = re.compile(rb"(?<!\r)\n|\r\n[ \t]")  # a bare LF, a folded line: gun
 # request line (its method and target checks); a bare CR included. HTAB is allowed in values.
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")  # gunicorn: `int(size, 16)` of any number of hex digits
+# What a chunked body's framing (a chunk-size line, a trailer line) never holds, whatever follows:
+# an LF without its CR, a CR without its LF (the byte after it is there), a control character
+# besides HTAB (RFC 9112 §7.1, RFC 9110 §5.5). gunicorn refuses each once it has the whole line,
+# but waits for that line's CRLF, which may never come.
+_ODD_FRAMING = re.compile(rb"(?<!\r)\n|\r[^\n]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BWS = re.compile(rb"[ \t]+")  # the BWS a chunk-size line allows before a `;`
 _DIGITS = re.compile(rb"[0-9]+")  # RFC 9110's 1*DIGIT; gunicorn: `int()` of any number of them
 # Fields gunicorn refuses to see twice (RFC 9110 §5.3; Content-Length is framing, checked apart).
 _SINGLETONS = (b"host", b"content-type")
@@ -376,12 +384,23 @@ def request_limits(cfg: Any) -> RequestLimits:
 def chunk_size(line: bytes | bytearray) -> int | None:
     """The size a chunk-size line gives, read as gunicorn reads it (gunicorn/http/body.py: any
     number of hex digits, leading zeros included); None for a line it refuses."""
+    size = chunk_size_or_refusal(line)
+    return size if isinstance(size, int) else None
+
+
+def chunk_size_or_refusal(line: bytes | bytearray) -> int | http_errors.ParseException:
+    """The size a chunk-size line (without its CRLF) gives, or the error gunicorn refuses it
+    with (gunicorn/http/body.py, `parse_chunk_size`, in its order)."""
     size, semicolon, extension = bytes(line).partition(b";")
     if semicolon:
+        if b"\r" in extension:
+            return http_errors.InvalidChunkExtension("bare CR not allowed")
         size = size.rstrip(b" \t")
-        if not CHUNK_EXT_RE.fullmatch(b";" + extension):
-            return None
-    return int(size, 16) if _HEX.fullmatch(size) else None
+    if not _HEX.fullmatch(size):
+        return http_errors.InvalidChunkSize(size)
+    if semicolon and not CHUNK_EXT_RE.fullmatch(b";" + extension):
+        return http_errors.InvalidChunkExtension("invalid chunk extension")
+    return int(size, 16)
 
 
 class RequestScan:
@@ -395,10 +414,15 @@ class RequestScan:
     trailer section have, each chunk-size line looked at once and each chunk's data skipped.
     Whatever does not frame a body the usual way (no body; several framing fields; a length
     that is not digits, or over the body limit; a coding besides chunked; chunked in HTTP/1.0;
-    a bare LF or a folded line; a head gunicorn refuses; a chunked framing error; a trailer
-    section past gunicorn's limit; an `Expect` besides 100-continue) counts as in: a thread gets
-    it at once, and answers as it did (400, 413, 417, 431, 501). A chunked body past the
-    limits counts as in with `too_large` set: the poller answers it 413 itself."""
+    a bare LF or a folded line; a head gunicorn refuses; a chunk-size line or a trailer section
+    past gunicorn's limit; an `Expect` besides 100-continue) counts as in: a thread gets it at
+    once, and answers as it did (400, 413, 417, 431, 501). A chunked body past the limits counts
+    as in with `too_large` set: the poller answers it 413 itself. So does a chunked framing
+    error, as soon as the bytes prove it, with `refusal` set (the error gunicorn refuses it
+    with, once it has the whole line): the poller answers it 400 itself, as a thread would,
+    since gunicorn waits for a line's CRLF, which a bare LF, a bare CR, a control character, or
+    a size that no byte to come makes one (`zz`, `5 5`) never turns into a valid line. A bad
+    extension is refused once its line ends (or passes gunicorn's limit)."""
 
     __slots__ = (
         "at",
@@ -406,7 +430,9 @@ class RequestScan:
         "chunk_end",
         "end",
         "expects_continue",
+        "extension",
         "limits",
+        "refusal",
         "searched",
         "sizes",
         "too_large",
@@ -424,6 +450,18 @@ class RequestScan:
         self.trailer = False  # a chunked body: its last chunk is in
         self.expects_continue = False  # the client waits for a 100 Continue before its body
         self.too_large = False  # a chunked body past the limits: the poller answers 413
+        self.extension = (
+            -1
+        )  # a chunked body: where the extensions of the size line start, once seen
+        # a chunked body that cannot become valid: the poller answers 400, refusing it with this
+        self.refusal: http_errors.ParseException | None = None
+
+    @property
+    def poller_refuses(self) -> bool:
+        """Whether the poller answers the request itself: a chunked body past the limits
+        (`too_large`, 413) or whose framing cannot become valid (`refusal`, 400), which a
+        thread would read to its end, or wait on for a line's end that never comes."""
+        return self.too_large or self.refusal is not None
 
     @property
     def awaits_body(self) -> bool:
@@ -483,38 +521,83 @@ class RequestScan:
 
     def _chunks_in(self, data: bytes | bytearray) -> bool:
         """Whether a chunked body is in, to the end of its trailer section; also True for what
-        gunicorn refuses (a chunked framing error, a trailer section past its limit) and, with
-        `too_large`, for a body past the limits (`_too_large`)."""
+        gunicorn refuses from a whole line (a chunk-size line, a trailer section past its
+        limit), with `too_large` for a body past the limits (`_too_large`), and with `refusal`
+        for framing no byte to come makes valid. Each byte of framing is looked at once, in the
+        arrival that brought it (and a CR once more, with the byte after it)."""
         while not self.trailer:
             if self.chunk_end >= 0:
-                if len(data) < self.chunk_end + 2:
+                terminator = bytes(data[self.chunk_end : self.chunk_end + 2])
+                if terminator != b"\r\n"[: len(terminator)]:
+                    return self._refuse(http_errors.ChunkMissingTerminator(terminator))
+                if len(terminator) < 2:
                     return self._too_large(len(data))
-                if data[self.chunk_end : self.chunk_end + 2] != b"\r\n":
-                    return True
                 self.at, self.chunk_end = self.chunk_end + 2, -1
+            start = max(self.at, self.searched)
             # Searched to the end of what is there: gunicorn, handed all of it at once, takes a
             # line longer than its limit when its end is there too.
-            line_end = data.find(b"\r\n", self.at)
+            line_end = data.find(b"\n", start)
+            odd = _ODD_FRAMING.search(data, start, len(data) if line_end < 0 else line_end + 1)
+            if odd is not None:
+                return self._refuse(http_errors.InvalidChunkSize(bytes(data[self.at : odd.end()])))
             if line_end < 0:
+                if self._size_refused(data, start):
+                    return True
+                self.searched = max(self.at, len(data) - 1)  # a CR at the end: its LF to come
                 return len(data) - self.at > self.limits.chunk_line or self._too_large(len(data))
-            size = chunk_size(data[self.at : line_end])
-            if size is None:
-                return True
+            size = chunk_size_or_refusal(data[self.at : line_end - 1])
+            if not isinstance(size, int):
+                return self._refuse(size)
             self.sizes += size
-            if self.sizes > self.limits.body or self._too_large(line_end + 2):
+            self.extension = -1
+            if self.sizes > self.limits.body or self._too_large(line_end + 1):
                 self.too_large = True
                 return True
             if size:
-                self.chunk_end = line_end + 2 + size
+                self.chunk_end = line_end + 1 + size
             else:
-                self.trailer, self.at = True, line_end + 2
+                self.trailer, self.at = True, line_end + 1
         if data[self.at : self.at + 2] == b"\r\n":
             return True  # no trailer field
         start = max(self.at, self.searched)
-        if data.find(HEAD_END, start) >= 0 or _BARE_LF.search(data, start) is not None:
+        end = data.find(HEAD_END, start)
+        odd = _ODD_FRAMING.search(data, start, len(data) if end < 0 else end + len(HEAD_END))
+        if odd is not None:
+            bare_lf = odd.group().endswith(b"\n")
+            reason = "bare LF as line terminator" if bare_lf else "bare CR or control character"
+            return self._refuse(http_errors.InvalidHeader(reason))  # gunicorn's, for a bare LF
+        if end >= 0:
             return True
         self.searched = max(self.at, len(data) - len(HEAD_END) + 1)
         return len(data) - self.at > self.limits.trailer  # gunicorn refuses it, on a thread
+
+    def _size_refused(self, data: bytes | bytearray, start: int) -> bool:
+        """Whether the start of a chunk-size line whose end is still to come, looked at from
+        `start` on, can no longer become a size: hex digits, then BWS and a `;` (and its
+        extensions) or the line's end; `refusal` says why."""
+        if self.extension >= 0:
+            return False  # an extension is refused, if it is, once its line is whole
+        at = start
+        if (at == self.at or data[at - 1] not in b" \t") and (digits := _HEX.match(data, at)):
+            at = digits.end()
+        if blank := _BWS.match(data, at):
+            at = blank.end()
+        if at == len(data):
+            return False
+        sized = _HEX.match(data, self.at, self.at + 1) is not None
+        if data[at : at + 1] == b";" and sized:
+            self.extension = at
+            return False
+        if data[at : at + 1] == b"\r":  # the line ends here, or is refused for a bare CR
+            if sized and data[at - 1 : at] not in (b" ", b"\t"):
+                return False
+            return self._refuse(http_errors.InvalidChunkSize(bytes(data[self.at : at])))
+        return self._refuse(http_errors.InvalidChunkSize(bytes(data[self.at : at + 1])))
+
+    def _refuse(self, refusal: http_errors.ParseException) -> bool:
+        """The chunked body cannot become valid: the poller refuses it (400) for `refusal`."""
+        self.refusal = refusal
+        return True
 
     def _too_large(self, sent_to: int) -> bool:
         """Whether the chunked body as sent, up to `sent_to`, takes more than `limits.framed`
@@ -1013,8 +1096,8 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         buffered = read_ahead(conn)
         scan = RequestScan(self.limits)
         if buffered and scan.is_in(buffered):
-            if scan.too_large:
-                self._refuse_too_large(conn, buffered[: scan.body_at])
+            if scan.poller_refuses:
+                self._refuse_body(conn, scan, buffered[: scan.body_at])
                 return False
             return True  # pipelined: the next request is in the parser's buffer already
         try:
@@ -1024,8 +1107,8 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         if data == b"":
             return self._hand_bytes(conn)  # closed: the thread finds out
         if scan.is_in(conn.head_bytes):
-            if scan.too_large:
-                self._refuse_too_large(conn, conn.head_bytes[: scan.body_at])
+            if scan.poller_refuses:
+                self._refuse_body(conn, scan, conn.head_bytes[: scan.body_at])
                 return False
             return self._hand_bytes(conn)  # a whole request, or one a thread refuses at once
         if bytes(conn.head_bytes) in EMPTY_LINE:
@@ -1142,10 +1225,10 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
                 conn.body_arrival = time.monotonic()
             # Only the new bytes are searched: a trickled request costs no more per byte.
             if conn.scan.is_in(conn.head_bytes):
-                if conn.scan.too_large:
-                    head = conn.head_bytes[: conn.scan.body_at]
+                if conn.scan.poller_refuses:
+                    scan, head = conn.scan, conn.head_bytes[: conn.scan.body_at]
                     self._release(conn)
-                    self._refuse_too_large(conn, head)
+                    self._refuse_body(conn, scan, head)
                     return
             else:
                 if waited_for_body:
@@ -1191,6 +1274,30 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         self._release(conn)
         self.log.warning(message, seconds, _peer(conn), request_id)
         self._refuse(conn, *HEAD_TIMEOUT_REFUSAL, detail, request_id)
+
+    def _refuse_body(self, conn: Any, scan: RequestScan, head: bytes | bytearray) -> None:
+        """Answer a connection whose chunked body the poller refuses (`scan.poller_refuses`),
+        413 or 400, and end it."""
+        if scan.refusal is None:
+            self._refuse_too_large(conn, head)
+        else:
+            self._refuse_malformed(conn, scan.refusal, head)
+
+    def _refuse_malformed(
+        self, conn: Any, refusal: http_errors.ParseException, head: bytes | bytearray
+    ) -> None:
+        """Answer 400 to a connection whose chunked framing cannot become valid (`RequestScan`),
+        as a thread answers a request gunicorn could not parse (`handle_error`: the same
+        document and log line, the client's `X-Request-ID`), and end it."""
+        request_id = request_id_in(head)
+        self.log.warning(
+            "Invalid request from ip=%s: %s request_id=%s",
+            _peer(conn),
+            loggable(refusal),
+            request_id,
+        )
+        status, code, detail = parse_refusal(refusal) or (400, "malformed_request", "")
+        self._refuse(conn, status, code, detail, request_id)
 
     def _refuse_too_large(self, conn: Any, head: bytes | bytearray) -> None:
         """Answer 413 to a connection whose chunked body passed the limits (`RequestScan`), the
@@ -1272,8 +1379,9 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         scan = RequestScan(self.limits)
         if buffered and scan.is_in(buffered):
             # Pipelined: the next request is in the parser's buffer already. A body past the
-            # limits goes back to the poller (`finish_request` queues it), which refuses it.
-            return not scan.too_large
+            # limits, or badly framed, goes back to the poller (`finish_request` queues it),
+            # which refuses it.
+            return not scan.poller_refuses
         try:
             data = self._gather(conn, buffered)
         except OSError:
@@ -1281,7 +1389,7 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         whole = (
             data == b""  # closed: likewise
             or (data is None and not conn.head_bytes)  # woken with nothing: gthread's way
-            or (scan.is_in(conn.head_bytes) and not scan.too_large)
+            or (scan.is_in(conn.head_bytes) and not scan.poller_refuses)
         )
         self._hand_bytes(conn)  # back to the parser: a thread reads them, or the poller holds
         return whole

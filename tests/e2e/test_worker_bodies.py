@@ -269,3 +269,54 @@ def test_a_head_refused_is_answered_at_once_without_its_body(server, fields):
         answer = _answer_within(sock, BODY_TIMEOUT - 0.5)
     assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert json.loads(split_answer(answer)[2])["code"] == "malformed_request"
+
+
+CHUNKED_HEAD = LOGIN + b"Transfer-Encoding: chunked\r\nX-Request-ID: bad-framing-1\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        CHUNKED_HEAD + b"5\nhello\n0\n\n",  # bare LFs throughout
+        CHUNKED_HEAD + b"5\nhello\r\n0\r\n\r\n",
+        CHUNKED_HEAD + b"5;a=b\n",  # ending an extension
+        CHUNKED_HEAD + b"5\r\nhello\n",  # after the data
+        CHUNKED_HEAD + b"5\r\nhello\r\n0\n",  # ending the last chunk's line
+        CHUNKED_HEAD + b"5\r\nhello\r\n0\r\n\n",  # ending the trailer section
+        CHUNKED_HEAD + b"0\r\nX-T: 1\n",  # ending a trailer line
+        CHUNKED_HEAD + b"5\rhello",  # a bare CR
+        CHUNKED_HEAD + b"5\r\nhello\rX",
+        CHUNKED_HEAD + b"0\r\nX-T: a\rb",
+        CHUNKED_HEAD + b"zz",  # a size that no byte to come makes one
+    ],
+)
+def test_chunked_framing_that_cannot_become_valid_is_refused_400_at_once(server, request_bytes):
+    # Nothing the client sends next can fix it: neither the poller nor a thread waits for it.
+    with _connect(server.url) as sock:
+        sock.sendall(request_bytes)
+        answer = _answer_within(sock, BODY_TIMEOUT - 0.5)
+    status, headers, problem = split_answer(answer)
+    assert status == "HTTP/1.1 400 Bad Request", answer
+    assert headers["Connection"] == "close"
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["X-Request-ID"] == "bad-framing-1"
+    document = json.loads(problem)
+    assert (document["status"], document["code"]) == (400, "malformed_request")
+    assert document["detail"].startswith("The request is not valid HTTP/1.1: ")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        LOGIN + b"Transfer-Encoding: chunked\n\r\n5\r\nhello",  # a bare LF in the head
+        LOGIN + b"Transfer-Encoding: chunked\r\n\n5\r\nhello",  # ending it
+        LOGIN + b"Transfer-Encoding: chunked\n\n5\nhello\n0\n\n",
+        LOGIN + b"Transfer-Encoding: chunked\rX: 1\r\n\r\n5\r\nhello",  # a bare CR
+    ],
+)
+def test_a_chunked_head_with_a_bare_lf_or_cr_is_refused_400_at_once(server, request_bytes):
+    with _connect(server.url) as sock:
+        sock.sendall(request_bytes)
+        answer = _answer_within(sock, BODY_TIMEOUT - 0.5)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert json.loads(split_answer(answer)[2])["code"] == "malformed_request"

@@ -49,10 +49,7 @@ def _is_in(data: bytes, limits: RequestLimits = LIMITS) -> bool:
         POST + b"Expect: 200-ok\r\nContent-Length: 5\r\n\r\n",
         POST + b"X-A: 1\nContent-Length: 5\r\nX-B: 1\n\r\n\r\n",  # a bare LF
         POST + b"Content-Length: 5\r\n folded\r\n\r\n",
-        POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",  # not a size
-        POST + b"Transfer-Encoding: chunked\r\n\r\n2\r\nabXY",  # no CRLF after the data
         POST + b"Transfer-Encoding: chunked\r\n\r\n" + b"1" * 101,  # a line past its limit
-        POST + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n",  # a bare LF in a trailer
         CHUNKED + b"0\r\nX-T: " + b"t" * 2001,  # a trailer section past gunicorn's limit: 431
         POST + b"Content-Length: 0" + b"0" * 4300 + b"5\r\n\r\n",  # more digits than int() takes
         POST + b"Content-Length: 000000000000000000001001\r\n\r\n",  # over the limit
@@ -107,6 +104,62 @@ def test_a_chunked_body_past_the_limit_is_the_pollers_to_refuse(request_bytes):
 
 
 @pytest.mark.parametrize(
+    ("request_bytes", "refusal"),
+    [
+        (CHUNKED + b"zz\r\n", "Invalid chunk size: b'zz'"),  # not a size
+        (CHUNKED + b"2\r\nabXY", "Invalid chunk terminator is not '\\r\\n': b'XY'"),
+        (CHUNKED + b"0\r\nX-T: 1\n", "Invalid HTTP Header: 'bare LF as line terminator'"),
+        # what no byte to come can make valid, which gunicorn would wait for more of
+        (CHUNKED + b"5\nhello\n0\n\n", "Invalid chunk size: b'5\\n'"),  # bare LFs throughout
+        (CHUNKED + b"5\nhello\r\n0\r\n\r\n", "Invalid chunk size: b'5\\n'"),
+        (CHUNKED + b"5;a=b\n", "Invalid chunk size: b'5;a=b\\n'"),  # ending an extension
+        (CHUNKED + b"\n", "Invalid chunk size: b'\\n'"),
+        (CHUNKED + b"5\r\nhello\n", "Invalid chunk terminator is not '\\r\\n': b'\\n'"),
+        (CHUNKED + b"5\r\nhello\r\n0\n", "Invalid chunk size: b'0\\n'"),  # the last chunk's
+        (CHUNKED + b"0\r\n\n", "Invalid HTTP Header: 'bare LF as line terminator'"),
+        (CHUNKED + b"0\r\nX-T: 1\r\nX-U: 2\n", "Invalid HTTP Header: 'bare LF as line terminator'"),
+        (CHUNKED + b"5\rhello", "Invalid chunk size: b'5\\rh'"),  # a bare CR
+        (CHUNKED + b"5;a\rb", "Invalid chunk size: b'5;a\\rb'"),
+        (CHUNKED + b"0\r\nX-T: a\rb", "Invalid HTTP Header: 'bare CR or control character'"),
+        (CHUNKED + b"5;a=\x01", "Invalid chunk size: b'5;a=\\x01'"),  # a control character
+        (CHUNKED + b"0\r\nX-T: a\x7f", "Invalid HTTP Header: 'bare CR or control character'"),
+        (CHUNKED + b"z", "Invalid chunk size: b'z'"),  # a size no byte to come makes one
+        (CHUNKED + b"5 5", "Invalid chunk size: b'5 5'"),
+        (CHUNKED + b";a", "Invalid chunk size: b';'"),  # no size before its extension
+        (CHUNKED + b"5 \r\n", "Invalid chunk size: b'5 '"),  # BWS with no extension after it
+    ],
+)
+def test_chunked_framing_that_cannot_become_valid_is_the_pollers_to_refuse(request_bytes, refusal):
+    # gunicorn would refuse it too, once it had a whole line, which may never come: the poller
+    # answers 400 itself, the moment the bytes prove it, as a thread would have (`refusal`).
+    scan = RequestScan(LIMITS)
+    assert scan.is_in(request_bytes)
+    assert str(scan.refusal) == refusal
+    assert not scan.too_large
+
+
+def test_framing_that_cannot_become_valid_is_found_however_it_arrives():
+    # Fed a byte at a time, where a line ends or a CR stands is found across arrivals too.
+    for request_bytes in [
+        CHUNKED + b"5\r\nhello\r\n0\r\nX-T: 1\n",
+        CHUNKED + b"5\r\nhello\n",
+        CHUNKED + b"5\r\nhello\r\n5 5",
+        CHUNKED + b"5\r\nhello\r\n0\r\n\n",
+        CHUNKED + b"5;a\rb",
+        CHUNKED + b"12;a\n",
+    ]:
+        scan = RequestScan(LIMITS)
+        fed = bytearray(CHUNKED)
+        assert not scan.is_in(fed)
+        for byte in request_bytes[len(CHUNKED) : -1]:
+            fed.append(byte)
+            assert not scan.is_in(fed), bytes(fed)
+        fed.append(request_bytes[-1])
+        assert scan.is_in(fed)
+        assert scan.refusal is not None, bytes(fed)
+
+
+@pytest.mark.parametrize(
     "request_bytes",
     [
         POST + b"Content-Length: 5\r\n\r\n",
@@ -118,6 +171,13 @@ def test_a_chunked_body_past_the_limit_is_the_pollers_to_refuse(request_bytes):
         POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
         POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r",
         POST + b"Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n",
+        CHUNKED + b"5\r",  # a CR whose LF is to come
+        CHUNKED + b"5 ",  # BWS, an extension to come
+        CHUNKED + b'5 \t;a="b\\',  # in a quoted string
+        CHUNKED + b'5;a="\x80\t"',  # obs-text and HTAB in one
+        CHUNKED + b"5\r\nhe\rlo",  # a CR in the data is data
+        CHUNKED + b"5\r\nhe\nlo\r\n0\r\n",  # and so is an LF
+        CHUNKED + b"0\r\nX-T: a\tb\r",
         POST + b"Content-Length: 1000\r\n\r\n",  # exactly the body limit
         POST + b"Content-Length: 00000000000000001000\r\n\r\n",  # 1*DIGIT, as gunicorn reads it
         CHUNKED + b"000000000000003e8\r\n",  # any number of hex digits, as gunicorn reads them
@@ -462,6 +522,49 @@ def test_a_chunk_past_the_body_limit_is_answered_413_at_once(make_worker, connec
     conn, client = connect(worker)
     _send(worker, conn, client, CHUNKED + b"1001\r\n", first=True)
     _too_large_answered(worker, conn, client)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "refusal"),
+    [
+        # a red team's probe: a thread's gunicorn would wait for a CRLF, to the body timeout
+        ([b"5\nhello\n0\n\n"], "InvalidChunkSize: Invalid chunk size: b'5\\n'"),
+        (
+            [b"5\r\nhel", b"lo\n"],
+            "ChunkMissingTerminator: Invalid chunk terminator is not '\\r\\n': b'\\n'",
+        ),
+        (
+            [b"0\r\nX-T: a", b"\rb"],
+            "InvalidHeader: Invalid HTTP Header: 'bare CR or control character'",
+        ),
+        # what a thread refused at once, the poller refuses as it would have
+        ([b"zz\r\n"], "InvalidChunkSize: Invalid chunk size: b'zz'"),
+    ],
+)
+def test_chunked_framing_that_cannot_become_valid_is_answered_400_from_the_poller(
+    make_worker, connect, caplog, pieces, refusal
+):
+    worker = make_worker()
+    conn, client = connect(worker)
+    with caplog.at_level(logging.WARNING, logger="test.worker"):
+        _send(worker, conn, client, CHUNKED + pieces[0], first=True)
+        for piece in pieces[1:]:
+            assert worker.tpool.submitted == []
+            _send(worker, conn, client, piece)
+    head, problem = _answer_when_ended(worker, conn, client)  # nothing waits for the timeout
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n"), head
+    assert b"\r\nConnection: close\r\n" in head
+    assert b"\r\nX-Request-ID: body-test-1" in head  # the client's
+    assert b"\r\nContent-Type: application/problem+json\r\n" in head
+    # A thread's refusal of a request gunicorn could not parse, its document and its log line.
+    kind, _, message = refusal.partition(": ")
+    assert problem == problem_body(
+        400, "malformed_request", f"The request is not valid HTTP/1.1: {message}"
+    )
+    assert caplog.messages == [f"Invalid request from ip=127.0.0.1: {kind} request_id=body-test-1"]
+    assert worker.tpool.submitted == []
+    assert worker._held == 0
+    assert all(c.body_wait is None for _, _, c in worker._bodies)
 
 
 def test_chunked_framing_far_past_its_body_is_answered_413_from_the_poller(make_worker, connect):
