@@ -450,9 +450,8 @@ class RequestScan:
         self.trailer = False  # a chunked body: its last chunk is in
         self.expects_continue = False  # the client waits for a 100 Continue before its body
         self.too_large = False  # a chunked body past the limits: the poller answers 413
-        self.extension = (
-            -1
-        )  # a chunked body: where the extensions of the size line start, once seen
+        # a chunked body: where the extensions of the size line start, once seen
+        self.extension = -1
         # a chunked body that cannot become valid: the poller answers 400, refusing it with this
         self.refusal: http_errors.ParseException | None = None
 
