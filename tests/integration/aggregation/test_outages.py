@@ -332,3 +332,49 @@ def test_an_unreachable_definition_cache_is_counted_every_time_and_warned_of_eve
     assert [r.msg["operation"] for r in lines] == ["get", "get"]
     # The error's type: refused, or refused at once while the address is held unreachable.
     assert {r.msg["error"] for r in lines} <= {"ConnectionError", "HeldUnreachable"}
+
+
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+def test_a_full_definition_cache_warns_of_each_refused_operation_as_its_own_throttle_says(
+    own_redis, caplog
+):
+    # A full Redis refuses a read's copy and a write's new stamp (not the deletion after it):
+    # each is counted and warned of by name when the repository's throttle says (here, every
+    # time), a write's retirement once committed too. Two writes of each kind: the module's
+    # default throttle, used instead of the repository's, says yes at most once in 5 s.
+    from django.db import transaction
+
+    from apps.aggregation.repositories import CachedCompositeRepository, DjangoCompositeRepository
+    from core.domain.aggregation.composite import Composite
+
+    dash = Composite(name="dash", sources=(source("a", "http://h/"),))
+    DjangoCompositeRepository().add(dash)
+    own_redis.config_set("maxmemory-policy", "noeviction")
+    own_redis.config_set("maxmemory", 1)  # below what it holds: new data is refused
+    repo = CachedCompositeRepository(log_failure=lambda: True)
+    errors = "platform_aggregation_definition_cache_errors_total"
+    before = REGISTRY.get_sample_value(errors)
+    with caplog.at_level("INFO", logger="apps.aggregation.repositories"):
+        assert repo.get("dash") == dash  # from the database, its copy refused
+        for _ in range(2):
+            repo.replace("dash", dash)  # retired at once
+        with transaction.atomic(using=DB):
+            for _ in range(2):
+                repo.replace("dash", dash)  # at once, and again once committed
+    lines = [r for r in caplog.records if r.name == "apps.aggregation.repositories"]
+    assert [r.msg["operation"] for r in lines] == ["set"] + ["stamp"] * 6
+    assert {r.msg["error"] for r in lines} == {"OutOfMemoryError"}
+    assert REGISTRY.get_sample_value(errors) == before + 7
+
+
+@pytest.mark.django_db(databases=DATABASES)
+def test_the_definition_caches_warnings_are_throttled_as_wiring_builds_it(redis_down, caplog):
+    # Built without a throttle (as wiring builds it): at most one line every 5 s per process,
+    # maybe none now (an earlier test's line may be that one).
+    from apps.aggregation.repositories import CachedCompositeRepository
+
+    with caplog.at_level("INFO", logger="apps.aggregation.repositories"):
+        for _ in range(3):
+            assert CachedCompositeRepository().get("dash") is None  # from the database
+    lines = [r for r in caplog.records if r.name == "apps.aggregation.repositories"]
+    assert len(lines) <= 1

@@ -106,6 +106,9 @@ def test_a_valid_token_in_any_text_but_its_compact_form_is_invalid(verifier, var
         ("h.p.AQ", True),
         ("h.p.AB", False),
         ("h.p.A_", False),
+        ("h.p.AI", False),  # the highest of the 4 unused bits
+        ("h=.p.AA", False),  # no padding in the header or the payload either
+        ("h.p=.AA", False),
         ("h.p.AAAAA", False),  # no encoding has a length of 1 mod 4
         ("h.p.AA==", False),
         ("h.p.A-_z09Az", True),

@@ -2,6 +2,7 @@
 
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
+from core.domain.accounts.values import UserId
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.admin import DeleteUsers, DeleteUsersError
 from tests.fakes.accounts import make_user
@@ -79,14 +80,18 @@ def test_an_admin_demoted_meanwhile_is_not_counted(world):
     assert world.users.concurrently is None, "the change never landed"
 
 
-def test_the_users_rows_are_locked_with_the_admins_in_id_order_before_the_delete(world, alice):
-    boss, bob = an_admin(world), make_user(world.clock, email="bob@example.com")
-    world.users.add(bob)
+def test_the_users_rows_are_locked_with_the_admins_in_id_order_before_the_delete(world):
+    # The admin's id between the users': locked after the admin, the first user's row would
+    # not be in id order.
+    ann, boss, cat = (UserId(f"00000000-0000-0000-0000-00000000000{n}") for n in (1, 2, 3))
+    an_admin(world, id=boss)
+    for email, uid in (("ann@example.com", ann), ("cat@example.com", cat)):
+        world.users.add(make_user(world.clock, email=email, id=uid))
     world.users.locked = []
-    delete(world).execute([bob.id.value, alice.id.value]).unwrap()
+    assert delete(world).execute([cat.value, ann.value]) == Ok(2)
     assert world.users.admin_locks == 1
-    locked = sorted([boss.id.value, alice.id.value, bob.id.value])
-    assert world.users.locked[:3] == locked  # one statement, in id order, before any other
+    # One statement, in id order, before any other.
+    assert world.users.locked[:3] == [ann.value, boss.value, cat.value]
 
 
 def test_a_delete_of_nobody_locks_nothing(world, alice):

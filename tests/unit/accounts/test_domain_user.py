@@ -237,3 +237,11 @@ def test_removing_the_last_admins_leaves_no_admin():
     assert not removal_leaves_no_admin([plain], [boss])
     # Nobody administers before: removing anyone takes nobody's last admin away.
     assert not removal_leaves_no_admin([replace(boss, email_verified=False), plain], [])
+
+
+def test_removing_admins_given_one_at_a_time_counts_every_one_of_them():
+    # Any iterable: the removed users are read once, each of them both checked and left out.
+    boss = make_user(clock, roles=ADMIN)
+    other = make_user(clock, email="other@example.com", roles=ADMIN)
+    assert removal_leaves_no_admin(iter([boss, other]), [boss, other])
+    assert not removal_leaves_no_admin(iter([boss]), [boss, other])

@@ -6,6 +6,7 @@ import pytest
 
 from core.domain.accounts.sessions import Session
 from core.domain.accounts.user import UserStatus
+from core.domain.accounts.values import UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err
 from core.usecases.accounts.admin import (
@@ -264,3 +265,14 @@ def test_the_admins_are_locked_only_by_a_change_that_could_end_one(world, alice)
     assert world.users.admin_locks == 1
     # Every admin's row with the target's in id order, then the target's (held already).
     assert world.users.locked[-3:] == [*sorted([boss.id.value, other.id.value]), boss.id.value]
+
+
+def test_a_target_who_is_no_admin_is_locked_with_the_admins_in_id_order(world):
+    # Her id before the admin's: locked after his, her row would not be in id order.
+    amy, boss = (UserId(f"00000000-0000-0000-0000-00000000000{n}") for n in (1, 2))
+    an_admin(world, id=boss)
+    world.users.add(make_user(world.clock, email="amy@example.com", id=amy))
+    world.users.locked = []
+    update(world).execute(amy.value, UserChanges(status=UserStatus.SUSPENDED)).unwrap()
+    assert world.users.admin_locks == 1
+    assert world.users.locked == [amy.value, boss.value, amy.value]  # then hers (held already)

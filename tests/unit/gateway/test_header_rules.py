@@ -54,6 +54,8 @@ def test_missing_or_invalid_traceparent_starts_a_new_trace_without_tracestate():
     assert trace_context("garbage", "v=1", **ids) == fresh
     zeros = "00-" + "0" * 32 + "-" + "2" * 16 + "-01"
     assert trace_context(zeros, None, **ids) == fresh
+    no_parent = "00-" + "1" * 32 + "-" + "0" * 16 + "-01"  # an all-zero parent-id: invalid too
+    assert trace_context(no_parent, "v=1", **ids) == fresh
 
 
 def test_header_lookup_is_case_insensitive():
