@@ -17,7 +17,7 @@ def trace_context(
     sent) that is not sampled: `01` says the caller may have recorded it, and nothing does
     (with OpenTelemetry on, the adapters send their span's context and decision instead)."""
     if traceparent:
-        found = _TRACEPARENT.match(traceparent.strip().lower())
+        found = _TRACEPARENT.match(traceparent.strip())  # lowercase hex only (W3C)
         if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
             continued = (("traceparent", f"00-{found.group(1)}-{span_id}-{found.group(3)}"),)
             return (*continued, ("tracestate", tracestate)) if tracestate else continued

@@ -56,6 +56,11 @@ def test_missing_or_invalid_traceparent_starts_a_new_trace_without_tracestate():
     assert trace_context(zeros, None, **ids) == fresh
     no_parent = "00-" + "1" * 32 + "-" + "0" * 16 + "-01"  # an all-zero parent-id: invalid too
     assert trace_context(no_parent, "v=1", **ids) == fresh
+    # W3C Trace Context: ids are lowercase hex, and a header with other characters is ignored
+    # (as OpenTelemetry's propagator ignores it when tracing is on).
+    upper = "00-" + "A1" * 16 + "-" + "2B" * 8 + "-01"
+    assert trace_context(upper, "v=1", **ids) == fresh
+    assert trace_context(upper.replace("00-", "0A-", 1), None, **ids) == fresh
 
 
 def test_header_lookup_is_case_insensitive():
