@@ -443,6 +443,10 @@ def test_a_file_answer_the_client_stops_reading_is_cut_like_any_other(
     # WhiteNoise answers a static file with `wsgi.file_wrapper`, which gunicorn sends with
     # `socket.sendfile` unless told not to: on a send that timed out, that waits for the socket
     # again, without a limit, so a client that read nothing held the thread for ever.
+    # Importing config/gunicorn.py sets PROMETHEUS_MULTIPROC_DIR in os.environ when it is unset
+    # (<repo>/var/prometheus/8000, which need not exist): every later subprocess that sets
+    # Django up would inherit it and fail creating its metric files there.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
     import config.gunicorn
 
     size = 32 << 20  # more than the socket buffers hold
