@@ -2,6 +2,7 @@
 
 import json
 import threading
+from types import SimpleNamespace
 from wsgiref.util import setup_testing_defaults
 
 import httpx
@@ -229,6 +230,37 @@ def test_chunked_bodies_are_read_and_limited(upstream, add_route, settings):
         GatewayApplication()(environ, lambda status, headers: statuses.append(status))
     assert statuses == ["200 OK", "413 Request Entity Too Large"]
     assert upstream.seen[-1]["method"] == "POST"
+
+
+@pytest.mark.parametrize("framing", [b"0x4\r\nabcd\r\n0\r\n\r\n", b"4;x\nbad\r\nabcd\r\n0\r\n\r\n"])
+def test_a_chunked_body_whose_framing_breaks_as_it_is_read_is_a_400(upstream, add_route, framing):
+    # Under gunicorn the worker's poller refuses such a body before any thread reads it, but a
+    # body past what it holds (MAX_HELD_BODY_BYTES) is decoded by gunicorn as the proxy reads
+    # it, and its error raised there: gunicorn's own reader over the bytes, as a thread has it.
+    from gunicorn.http.body import Body, ChunkedReader
+    from gunicorn.http.unreader import IterUnreader
+
+    from apps.gateway.entrypoint import GatewayApplication
+
+    add_route(upstream_url=upstream.url)
+    statuses = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/orders",
+        "HTTP_HOST": "testserver",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": Body(ChunkedReader(SimpleNamespace(trailers=[]), IterUnreader([framing]))),
+        "wsgi.url_scheme": "http",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    body = GatewayApplication()(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["400 Bad Request"]
+    problem = json.loads(body[0])
+    assert (problem["code"], problem["detail"]) == (
+        "malformed_request",
+        "The request body is not valid HTTP/1.1.",
+    )
+    assert upstream.calls == {}
 
 
 def test_a_body_shorter_than_its_content_length_never_goes_upstream(upstream, add_route):
