@@ -14,7 +14,13 @@ from datetime import datetime
 from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.values import UserId
 from core.domain.shared.identity import Principal
-from core.usecases.accounts.ports import SessionRepository, TokenRevocations
+from core.usecases.accounts.ports import (
+    Clock,
+    SessionRepository,
+    TokenRevocations,
+    UnitOfWork,
+    UserRepository,
+)
 
 
 def deny_access_token(revocations: TokenRevocations, session: Session) -> None:
@@ -115,3 +121,21 @@ def end_other_sessions(
     return Revocation(
         ended=tuple(s for s in sessions.with_live_access(user_id, now) if s.id != keep)
     )
+
+
+class EndsUserSessions:
+    """The collaborators of a use case that ends a user's sessions inside its unit of work and
+    publishes the revocation facts once it has committed (logout-all, a change of status or
+    roles, a delete)."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        revocations: TokenRevocations,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users, self._sessions, self._revocations = users, sessions, revocations
+        self._uow, self._clock = uow, clock

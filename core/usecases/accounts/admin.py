@@ -11,13 +11,9 @@ from core.domain.accounts.user import User, UserStatus, leaves_no_admin, removal
 from core.domain.accounts.values import ADMIN_ROLE, UserId, valid_roles
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
-from core.usecases.accounts._revocation import Revocation, end_user_sessions
+from core.usecases.accounts._revocation import EndsUserSessions, Revocation, end_user_sessions
 from core.usecases.accounts.caller import CurrentUserError, acting_for
 from core.usecases.accounts.ports import (
-    Clock,
-    SessionRepository,
-    TokenRevocations,
-    UnitOfWork,
     UserPage,
     UserQuery,
     UserRepository,
@@ -110,7 +106,7 @@ def _asks_a_revocation(changes: UserChanges) -> bool:
     )
 
 
-class UpdateUser:
+class UpdateUser(EndsUserSessions):
     """Change a user's status, roles or name; leaving `active` ends all their sessions.
 
     A change of roles revokes the user's access tokens (they carry the old roles) but keeps
@@ -126,18 +122,6 @@ class UpdateUser:
     admins demoting each other at once are decided one after the other, and the second
     finds no other admin left. A change of anything else locks the user's row alone.
     """
-
-    def __init__(
-        self,
-        *,
-        users: UserRepository,
-        sessions: SessionRepository,
-        revocations: TokenRevocations,
-        uow: UnitOfWork,
-        clock: Clock,
-    ) -> None:
-        self._users, self._sessions, self._revocations = users, sessions, revocations
-        self._uow, self._clock = uow, clock
 
     def execute(
         self, user_id: str, changes: UserChanges, *, caller: Principal | None = None
@@ -227,7 +211,7 @@ class DeleteUsersError(StrEnum):
     """The delete would leave no active admin (`removal_leaves_no_admin`)."""
 
 
-class DeleteUsers:
+class DeleteUsers(EndsUserSessions):
     """Remove users for good (Django admin's delete), every session of theirs ended first.
 
     Refused, with nothing deleted and nothing ended, when it would leave nobody able to
@@ -241,18 +225,6 @@ class DeleteUsers:
     lock order of `OneTimeTokens`). The revocation facts are published once the unit of work
     has committed.
     """
-
-    def __init__(
-        self,
-        *,
-        users: UserRepository,
-        sessions: SessionRepository,
-        revocations: TokenRevocations,
-        uow: UnitOfWork,
-        clock: Clock,
-    ) -> None:
-        self._users, self._sessions, self._revocations = users, sessions, revocations
-        self._uow, self._clock = uow, clock
 
     def execute(self, user_ids: Iterable[str]) -> Result[int, DeleteUsersError]:
         """How many users were deleted; ids that name no user (or none any more) are

@@ -12,6 +12,7 @@ from core.domain.accounts.values import Email, UserId
 from core.domain.shared.identity import Principal
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.accounts._revocation import (
+    EndsUserSessions,
     deny_session_tokens,
     deny_tokens_of_ended,
     end_user_sessions,
@@ -387,24 +388,12 @@ class Logout:
         return Ok(None)
 
 
-class LogoutAll:
+class LogoutAll(EndsUserSessions):
     """End every session of a user; every token issued so far stops working.
 
     The API's caller ends their own (`caller`): refused if the database revokes the caller's
     token. The admin ends anyone's (no caller).
     """
-
-    def __init__(
-        self,
-        *,
-        users: UserRepository,
-        sessions: SessionRepository,
-        revocations: TokenRevocations,
-        uow: UnitOfWork,
-        clock: Clock,
-    ) -> None:
-        self._users, self._sessions, self._revocations = users, sessions, revocations
-        self._uow, self._clock = uow, clock
 
     def execute(
         self, user_id: str, *, caller: Principal | None = None

@@ -209,25 +209,34 @@ def test_a_change_of_allowed_hosts_is_heeded_by_a_running_proxy(
     assert proxy.get("/orders").status_code == 400
 
 
+def _post_to_gateway(body, **fields):
+    """A POST of `body` (a stream, as the server hands it over) to /orders, straight to the
+    gateway's WSGI application: its status line and its body."""
+    from apps.gateway.entrypoint import GatewayApplication
+
+    statuses = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/orders",
+        "HTTP_HOST": "testserver",
+        "wsgi.input": body,
+        "wsgi.url_scheme": "http",
+        "REMOTE_ADDR": "127.0.0.1",
+        **fields,
+    }
+    answer = GatewayApplication()(environ, lambda status, headers: statuses.append(status))
+    return statuses[0], b"".join(answer)
+
+
 def test_chunked_bodies_are_read_and_limited(upstream, add_route, settings):
     import io
 
-    from apps.gateway.entrypoint import GatewayApplication
-
     settings.GATEWAY_MAX_BODY_BYTES = 10
     add_route(upstream_url=upstream.url)
-    statuses = []
-    for body in (b"small", b"x" * 20):
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/orders",
-            "HTTP_HOST": "testserver",
-            "HTTP_TRANSFER_ENCODING": "chunked",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.url_scheme": "http",
-            "REMOTE_ADDR": "127.0.0.1",
-        }
-        GatewayApplication()(environ, lambda status, headers: statuses.append(status))
+    statuses = [
+        _post_to_gateway(io.BytesIO(body), HTTP_TRANSFER_ENCODING="chunked")[0]
+        for body in (b"small", b"x" * 20)
+    ]
     assert statuses == ["200 OK", "413 Request Entity Too Large"]
     assert upstream.seen[-1]["method"] == "POST"
 
@@ -240,22 +249,11 @@ def test_a_chunked_body_whose_framing_breaks_as_it_is_read_is_a_400(upstream, ad
     from gunicorn.http.body import Body, ChunkedReader
     from gunicorn.http.unreader import IterUnreader
 
-    from apps.gateway.entrypoint import GatewayApplication
-
     add_route(upstream_url=upstream.url)
-    statuses = []
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/orders",
-        "HTTP_HOST": "testserver",
-        "HTTP_TRANSFER_ENCODING": "chunked",
-        "wsgi.input": Body(ChunkedReader(SimpleNamespace(trailers=[]), IterUnreader([framing]))),
-        "wsgi.url_scheme": "http",
-        "REMOTE_ADDR": "127.0.0.1",
-    }
-    body = GatewayApplication()(environ, lambda status, headers: statuses.append(status))
-    assert statuses == ["400 Bad Request"]
-    problem = json.loads(body[0])
+    reader = Body(ChunkedReader(SimpleNamespace(trailers=[]), IterUnreader([framing])))
+    status, body = _post_to_gateway(reader, HTTP_TRANSFER_ENCODING="chunked")
+    assert status == "400 Bad Request"
+    problem = json.loads(body)
     assert (problem["code"], problem["detail"]) == (
         "malformed_request",
         "The request body is not valid HTTP/1.1.",
@@ -266,23 +264,11 @@ def test_a_chunked_body_whose_framing_breaks_as_it_is_read_is_a_400(upstream, ad
 def test_a_body_shorter_than_its_content_length_never_goes_upstream(upstream, add_route):
     import io
 
-    from apps.gateway.entrypoint import GatewayApplication
-
     add_route(upstream_url=upstream.url)
-    statuses = []
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/orders",
-        "HTTP_HOST": "testserver",
-        "CONTENT_LENGTH": "11",
-        # What gunicorn's reader gives when the client stops sending: the bytes that came.
-        "wsgi.input": io.BytesIO(b"amount=10"),
-        "wsgi.url_scheme": "http",
-        "REMOTE_ADDR": "127.0.0.1",
-    }
-    body = GatewayApplication()(environ, lambda status, headers: statuses.append(status))
-    assert statuses == ["400 Bad Request"]
-    assert b"malformed_request" in body[0]
+    # What gunicorn's reader gives when the client stops sending: the bytes that came.
+    status, body = _post_to_gateway(io.BytesIO(b"amount=10"), CONTENT_LENGTH="11")
+    assert status == "400 Bad Request"
+    assert b"malformed_request" in body
     assert upstream.calls == {}
 
 
