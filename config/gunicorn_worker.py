@@ -381,16 +381,10 @@ def request_limits(cfg: Any) -> RequestLimits:
     )
 
 
-def chunk_size(line: bytes | bytearray) -> int | None:
-    """The size a chunk-size line gives, read as gunicorn reads it (gunicorn/http/body.py: any
-    number of hex digits, leading zeros included); None for a line it refuses."""
-    size = chunk_size_or_refusal(line)
-    return size if isinstance(size, int) else None
-
-
 def chunk_size_or_refusal(line: bytes | bytearray) -> int | http_errors.ParseException:
-    """The size a chunk-size line (without its CRLF) gives, or the error gunicorn refuses it
-    with (gunicorn/http/body.py, `parse_chunk_size`, in its order)."""
+    """The size a chunk-size line (without its CRLF) gives, read as gunicorn reads it (any
+    number of hex digits, leading zeros included), or the error gunicorn refuses it with
+    (gunicorn/http/body.py, `parse_chunk_size`, in its order)."""
     size, semicolon, extension = bytes(line).partition(b";")
     if semicolon:
         if b"\r" in extension:

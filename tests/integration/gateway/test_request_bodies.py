@@ -15,7 +15,7 @@ import pytest
 
 from apps.common.problems import problem_body
 from config import gunicorn_worker
-from config.gunicorn_worker import RequestLimits, RequestScan, chunk_size
+from config.gunicorn_worker import RequestLimits, RequestScan, chunk_size_or_refusal
 from tests.factories.gunicorn_worker import main_thread_worker
 
 POST = b"POST /ns/a HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: body-test-1\r\n"
@@ -237,13 +237,13 @@ def test_a_body_trickling_in_is_scanned_where_it_grew():
 
 
 def test_chunk_size_lines_are_read_as_gunicorn_reads_them():
-    assert chunk_size(b"1A") == 26
-    assert chunk_size(b"5 ; name=value") == 5
-    assert chunk_size(b'5;n="quoted"') == 5
-    assert chunk_size(b"000000000000003e8") == 1000
-    assert chunk_size(b"0" * 200 + b"1;a=b") == 1
+    assert chunk_size_or_refusal(b"1A") == 26
+    assert chunk_size_or_refusal(b"5 ; name=value") == 5
+    assert chunk_size_or_refusal(b'5;n="quoted"') == 5
+    assert chunk_size_or_refusal(b"000000000000003e8") == 1000
+    assert chunk_size_or_refusal(b"0" * 200 + b"1;a=b") == 1
     for refused in (b"", b"5 ", b"-5", b"0x5", b"5;", b"5;a b", b" 5", b"5\r;a", b"+5"):
-        assert chunk_size(refused) is None, refused
+        assert not isinstance(chunk_size_or_refusal(refused), int), refused
 
 
 def test_the_limits_are_gunicorns_own():
