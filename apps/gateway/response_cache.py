@@ -34,8 +34,11 @@ _POLL_SECONDS = 0.01
 # release reads its own, and version 2's entries expire with their TTL. Version 4 has the same
 # format, but its digests are of what the upstream received (the gateway's `X-Forwarded-For`,
 # `X-User-Roles`...), where version 3's were of what the client sent: a version 3 entry stored
-# for one client address would still serve another's.
-KEYSPACE = "rc4:"
+# for one client address would still serve another's. Version 5 has the same format again, but
+# a request carrying an API key or token header (`X-API-Key`, `X-Auth-Token`...) is no longer
+# stored: a version 4 entry may hold an answer an upstream made for one caller's key, which
+# every anonymous caller would be served until it expired.
+KEYSPACE = "rc5:"
 
 
 def lookup_or_claim_lua(entry: str, lock: str, fill_ms: str) -> str:

@@ -16,8 +16,34 @@ _FORBIDDING_DIRECTIVES = frozenset({"no-store", "private", "no-cache"})
 
 # Headers that carry a caller's credentials. A request with one the gateway did not verify may
 # get an answer made for that caller: it neither reads nor fills the shared cache (as Varnish's
-# built-in rule passes any request with `Authorization` or `Cookie`).
-CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
+# built-in rule passes any request with `Authorization` or `Cookie`). Besides those two, the
+# API-key and token headers that API gateways and common services read a caller's key from:
+# an upstream behind an `auth: none` route may answer per key, and the cache key does not
+# hold it. `Proxy-Authorization` is not here: hop-by-hop, it never reaches the upstream.
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        # AWS API Gateway's and many APIs' key; Kong's and APISIX's key-auth default
+        # `apikey`; Azure's `api-key` (OpenAI, AI Search); Apigee's `x-apikey`.
+        "x-api-key",
+        "apikey",
+        "api-key",
+        "x-apikey",
+        # Google Cloud's, Azure API Management's and Azure Functions' keys.
+        "x-goog-api-key",
+        "ocp-apim-subscription-key",
+        "x-functions-key",
+        # Session and access tokens: OpenStack Keystone's and Spring Session's
+        # `X-Auth-Token`, the common `X-Access-Token`, AWS temporary credentials' session
+        # token, HashiCorp Vault's token, GitLab's personal access token.
+        "x-auth-token",
+        "x-access-token",
+        "x-amz-security-token",
+        "x-vault-token",
+        "private-token",
+    }
+)
 
 
 def request_is_cacheable(method: str, ttl_seconds: int) -> bool:
@@ -25,7 +51,8 @@ def request_is_cacheable(method: str, ttl_seconds: int) -> bool:
 
 
 def carries_credentials(headers: Iterable[tuple[str, str]]) -> bool:
-    """Whether a request sends credentials of any kind (`Authorization`, `Cookie`)."""
+    """Whether a request sends credentials of any kind (`CREDENTIAL_HEADERS`: `Authorization`,
+    `Cookie`, an API key or token header)."""
     return any(name.lower() in CREDENTIAL_HEADERS for name, _ in headers)
 
 

@@ -113,6 +113,33 @@ def test_entries_of_the_previous_release_are_misses_and_left_to_it(
     assert upstream.calls["/item"] == 1
 
 
+def test_entries_the_previous_release_stored_for_an_api_key_are_not_served(
+    proxy, upstream, add_route
+):
+    """`rc4:` entries have this release's format, but the previous release filled them from
+    requests carrying an unverified API key too: one may hold a tenant's answer under the
+    anonymous key. This release neither serves them nor touches them."""
+    from apps.gateway import wiring
+    from apps.gateway.redis_support import key_prefix
+    from apps.gateway.response_cache import encode
+
+    created = add_route(upstream_url=upstream.url, auth=AuthMode.NONE, cache_ttl_seconds=600)
+    target = created.upstream_target("/orders/x", None)
+    anonymous = cache_key("orders", "GET", target, "http://testserver", None)
+    tenants = StoredResponse(
+        200, (("Content-Type", "application/json"),), b'{"served_by": "tenant A\'s answer"}'
+    )
+    old_key = f"{key_prefix()}rc4:{anonymous}"
+    client = wiring.state().redis
+    client.set(old_key, encode(tenants), px=600_000)
+
+    first = proxy.get("/orders/x")
+    assert (first.headers["x-cache"], first.json()["served_by"]) == ("MISS", "upstream")
+    assert proxy.get("/orders/x").headers["x-cache"] == "HIT"
+    assert client.get(old_key) == encode(tenants)  # left to expire with its TTL
+    assert upstream.calls["/x"] == 1
+
+
 @pytest.mark.parametrize(
     "blob", [b"not json\nbody", b"[200, []]\n", b'[200, [["A"]], [], 0, 0]\n', b"\xff\xfe\n"]
 )
@@ -216,6 +243,30 @@ def test_users_never_see_each_others_or_anonymous_answers(proxy, upstream, add_r
     again = proxy.get("/orders/me", headers=alice)
     assert again.headers["x-cache"] == "HIT"
     assert again.json()["headers"]["x-user-id"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "credential", ["X-API-Key", "apikey", "Api-Key", "X-Auth-Token", "X-Amz-Security-Token"]
+)
+def test_an_answer_made_for_an_unverified_api_key_is_never_shared(
+    proxy, upstream, add_route, credential
+):
+    """An upstream behind an `auth: none` route may answer per API key, which the cache key
+    does not hold: a keyed request neither fills the shared entry nor is served from it."""
+    add_route(upstream_url=upstream.url, auth=AuthMode.NONE, cache_ttl_seconds=60)
+    tenant_a = {credential: "TenantAKey"}
+
+    keyed = [proxy.get("/orders/x", headers=tenant_a) for _ in range(2)]
+    anonymous = [proxy.get("/orders/x") for _ in range(2)]
+    keyed_after = proxy.get("/orders/x", headers=tenant_a)
+
+    assert [r.headers["x-cache"] for r in keyed] == ["BYPASS", "BYPASS"]
+    assert keyed[0].json()["headers"][credential.lower()] == "TenantAKey"
+    assert [r.headers["x-cache"] for r in anonymous] == ["MISS", "HIT"]
+    assert all(credential.lower() not in r.json()["headers"] for r in anonymous)
+    assert keyed_after.headers["x-cache"] == "BYPASS"  # not served the anonymous answer
+    assert keyed_after.json()["headers"][credential.lower()] == "TenantAKey"
+    assert upstream.calls["/x"] == 4
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from core.domain.gateway.caching import (
     age_on_arrival,
     age_value,
     cache_key,
+    carries_credentials,
     current_age,
     request_is_cacheable,
     response_is_cacheable,
@@ -42,6 +43,35 @@ def test_only_get_and_head_with_a_ttl_are_cacheable():
 )
 def test_response_cacheability(status, headers, cacheable):
     assert response_is_cacheable(status, headers) is cacheable
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Authorization",
+        "Cookie",
+        "X-API-Key",
+        "x-apikey",
+        "apikey",
+        "API-KEY",
+        "X-Goog-Api-Key",
+        "Ocp-Apim-Subscription-Key",
+        "X-Functions-Key",
+        "X-Auth-Token",
+        "X-Access-Token",
+        "X-Amz-Security-Token",
+        "X-Vault-Token",
+        "Private-Token",
+    ],
+)
+def test_a_request_sending_a_credential_header_carries_credentials(name):
+    assert carries_credentials([("Accept", "application/json"), (name, "tenant-a")])
+
+
+def test_a_request_without_credential_headers_carries_none():
+    # `Proxy-Authorization` is hop-by-hop: it never reaches the upstream, so it shapes nothing.
+    sent = [("Accept", "*/*"), ("X-Request-ID", "r1"), ("Proxy-Authorization", "Basic eDp5")]
+    assert not carries_credentials(sent)
 
 
 def test_response_cacheability_reads_headers_given_as_a_one_pass_iterable():

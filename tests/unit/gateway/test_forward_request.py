@@ -394,6 +394,12 @@ def test_a_waiter_serves_the_fillers_answer_aged_when_it_arrives(edge_looks_up):
         (AuthMode.OPTIONAL, ("Authorization", "Basic dTE6cHc=")),
         (AuthMode.NONE, ("Cookie", "session=s1")),
         (AuthMode.OPTIONAL, ("cookie", "session=s1")),
+        (AuthMode.NONE, ("X-API-Key", "tenant-a-key")),
+        (AuthMode.OPTIONAL, ("apikey", "tenant-a-key")),
+        (AuthMode.NONE, ("Api-Key", "tenant-a-key")),
+        (AuthMode.NONE, ("X-Auth-Token", "t1")),
+        (AuthMode.NONE, ("X-Access-Token", "t1")),
+        (AuthMode.NONE, ("X-Amz-Security-Token", "t1")),
     ],
 )
 def test_unverified_credentials_are_never_cached_nor_served_from_the_cache(
