@@ -17,7 +17,6 @@ from django.db.models.functions import Cast
 
 from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
-from apps.common.integrity import unique_field
 from core.domain.accounts.sessions import Session, SessionEnd
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import (
@@ -32,13 +31,6 @@ from core.usecases.accounts.ports import TokenOwner, TokenPurpose, UserPage, Use
 DB = "default"
 # Roles are slugs, so their quoted form in the JSON text is exact (and portable), as in `search`.
 _ADMIN_JSON = f'"{ADMIN_ROLE}"'
-
-
-def _email_taken(error: IntegrityError) -> bool:
-    """Whether `error` is the email's unique constraint refusing the write: the insert lost the
-    address to another account. Any other violation (the primary key, a CHECK) is no such
-    answer."""
-    return unique_field(error, UserRow) == "email"
 
 
 def _to_domain(row: UserRow) -> User:
@@ -131,14 +123,26 @@ class DjangoUserRepository:
         # platform creates (the provisioned administrator) is a Django superuser. Finer
         # grants, if ever wanted, are made in the admin itself, not here.
         row.is_superuser = user.is_staff
-        try:
-            with transaction.atomic(using=DB):  # a savepoint: the outer transaction survives
-                row.save(using=DB, force_insert=True)
-        except IntegrityError as error:
-            if _email_taken(error):
-                return False
-            raise
-        return True
+        # `INSERT ... ON CONFLICT DO NOTHING` (SQLite: `INSERT OR IGNORE`): a taken address is
+        # no error. A refused insert's message names the address (`Key (email)=(…) already
+        # exists`), and psycopg's instrumentation records it on the span. Against a concurrent
+        # insert of the same address PostgreSQL waits for it to commit or roll back, so
+        # exactly one insert writes its row. Any other violation (a CHECK on PostgreSQL) is
+        # still raised, in a savepoint: the outer transaction survives.
+        with transaction.atomic(using=DB):
+            UserRow.objects.using(DB).bulk_create([row], ignore_conflicts=True)
+        found = set(
+            UserRow.objects.using(DB)
+            .filter(Q(pk=row.pk) | Q(email=row.email))
+            .values_list("pk", "email")
+        )
+        if (UserRow._meta.pk.to_python(row.pk), row.email) in found:  # written: ids are new
+            return True
+        if any(email == row.email for _, email in found):  # another account holds it
+            return False
+        # Ignored for another reason: the id is taken, or (SQLite's OR IGNORE skips those
+        # too) a NOT NULL or CHECK failed. A broken invariant, raised as before.
+        raise IntegrityError(f"accounts_user: the insert of user {row.pk} was ignored")
 
     def save(self, user: User) -> None:
         # A user who is no longer staff is no superuser either (`add`'s rule, undone): a

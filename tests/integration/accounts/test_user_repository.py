@@ -1,10 +1,11 @@
 """DjangoUserRepository on PostgreSQL: only the email's unique constraint means "taken" to
-`add`; `lock_active_admins` locks the admins with the given users, in id order."""
+`add`, which finds it without a refused insert; `lock_active_admins` locks the admins with
+the given users, in id order."""
 
 from dataclasses import replace
 
 import pytest
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from apps.accounts.models import User as UserRow
 from apps.accounts.repositories import DjangoUserRepository
@@ -31,6 +32,25 @@ def alice(users):
 def test_an_address_taken_is_refused(users, alice):
     again = replace(alice, id=UserId.new(), email=Email("alice@example.com"))
     assert users.add(again) is False
+    assert UserRow.objects.filter(email="alice@example.com").count() == 1
+
+
+def test_an_address_taken_is_found_without_a_refused_statement(users, alice):
+    """A refused insert's message names the address (`Key (email)=(alice@…) already exists`)
+    and psycopg's instrumentation records it on the span: every statement `add` sends for a
+    taken address succeeds, and the transaction goes on."""
+    refused = []
+
+    def watch(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except Exception as error:
+            refused.append(error)
+            raise
+
+    with connection.execute_wrapper(watch):
+        assert users.add(replace(alice, id=UserId.new())) is False
+    assert refused == []
     assert UserRow.objects.filter(email="alice@example.com").count() == 1
 
 
