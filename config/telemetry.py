@@ -8,6 +8,7 @@ service name comes from `OTEL_SERVICE_NAME` (default "platform").
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -43,6 +44,35 @@ def traces_exporters(environ: Environ = os.environ) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+SANITIZE_FIELDS = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+# The headers whose values a span never records when an operator captures headers
+# (`OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST=.*` and the like): regular
+# expressions the instrumentations search for in a header's name, ignoring case (so
+# `authorization` would find `Proxy-Authorization` too; both are named, to read as what is
+# redacted). They cover the gateway's credential headers (`CREDENTIAL_HEADERS` in
+# core/domain/gateway/caching.py) and `Set-Cookie`, which may carry a session.
+REDACTED_HEADERS = (
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    ".*api[-_]?key.*",
+    "ocp-apim-subscription-key",
+    "x-functions-key",
+    ".*token.*",
+    ".*secret.*",
+    ".*session.*",
+    ".*password.*",
+)
+
+
+def redact_credential_headers(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Set `OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS` to `REDACTED_HEADERS`
+    when the operator left it unset or empty; a value of their own is kept as it is."""
+    if not environ.get(SANITIZE_FIELDS, "").strip():
+        environ[SANITIZE_FIELDS] = ",".join(REDACTED_HEADERS)
+
+
 def tracing_requested(environ: Environ = os.environ) -> bool:
     """True when the standard OTEL variables ask for traces and the SDK is not disabled."""
     return bool(traces_exporters(environ))
@@ -66,6 +96,7 @@ def configure_tracing() -> bool:
         SpanExporter,
     )
 
+    redact_credential_headers()  # read by the instrumentations on each request
     exporters: list[SpanExporter] = []
     for name in traces_exporters():
         if name == "console":

@@ -11,7 +11,13 @@ from types import SimpleNamespace
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.telemetry import traces_exporters, tracing_requested
+from config.telemetry import (
+    REDACTED_HEADERS,
+    SANITIZE_FIELDS,
+    redact_credential_headers,
+    traces_exporters,
+    tracing_requested,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,6 +61,18 @@ def test_another_traces_exporter_stops_the_start_naming_the_variable(value):
         traces_exporters({"OTEL_TRACES_EXPORTER": value})
     with pytest.raises(ImproperlyConfigured, match="OTEL_TRACES_EXPORTER must be"):
         tracing_requested({"OTEL_TRACES_EXPORTER": value})
+
+
+@pytest.mark.parametrize("environ", [{}, {SANITIZE_FIELDS: ""}, {SANITIZE_FIELDS: " "}])
+def test_captured_credential_headers_are_redacted_unless_the_operator_says_otherwise(environ):
+    redact_credential_headers(environ)
+    assert environ[SANITIZE_FIELDS] == ",".join(REDACTED_HEADERS)
+
+
+def test_the_operators_own_list_of_headers_to_redact_is_kept():
+    environ = {SANITIZE_FIELDS: "x-tenant"}
+    redact_credential_headers(environ)
+    assert environ == {SANITIZE_FIELDS: "x-tenant"}
 
 
 # The class of each exporter on the tracer provider `configure_tracing` installed, one a line.
