@@ -1,5 +1,7 @@
 """CacheEmailQuota: per-address budgets of reset and verification emails, in the real Redis."""
 
+import hashlib
+
 import pytest
 from django.core.cache import caches
 
@@ -26,6 +28,20 @@ def test_the_cache_holds_a_hash_of_the_address_never_the_address():
     keys = caches["ratelimit"].keys("accounts:email-quota:*")
     assert len(keys) == 1
     assert "alice" not in keys[0]
+
+
+def test_the_key_holds_an_hmac_under_the_secret_key_not_a_plain_hash(settings):
+    """Anyone who reads Redis could hash a guessed address and find it among plain hashes."""
+    quota = CacheEmailQuota("password_reset", "5/h", clock=FakeClock())
+    quota.take(ALICE)
+    quota.take(ALICE)
+    [key] = caches["ratelimit"].keys("accounts:email-quota:*")
+    assert hashlib.sha256(ALICE.value.encode()).hexdigest() not in key
+    quota.take(Email("bob@example.com"))
+    assert len(caches["ratelimit"].keys("accounts:email-quota:*")) == 2
+    settings.SECRET_KEY = "another-secret-key-" * 3  # another deployment's key
+    quota.take(ALICE)
+    assert len(caches["ratelimit"].keys("accounts:email-quota:*")) == 3
 
 
 def test_without_a_rate_there_is_no_budget():
