@@ -1,7 +1,6 @@
 """The Django password policy (`AUTH_PASSWORD_VALIDATORS` with the domain's validator)."""
 
 import pytest
-
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
@@ -43,4 +42,3 @@ def test_a_password_like_the_name_is_refused_in_the_apis_words(api_client):
     assert response.json()["errors"]["password"] == [
         "The password is too similar to the full name."
     ]
-
