@@ -244,13 +244,17 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         "updated_at",
         "last_login",
         "tokens_valid_after",
+        "sessions_ended_at",
         "failed_logins",
         "locked_until",
     )
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name", "roles", "email_verified")}),
-        ("Status (change it with the actions)", {"fields": ("status", "tokens_valid_after")}),
+        (
+            "Status (change it with the actions)",
+            {"fields": ("status", "tokens_valid_after", "sessions_ended_at")},
+        ),
         ("Django admin access", {"fields": ("is_staff", "is_superuser", "groups")}),
         (
             "Activity",

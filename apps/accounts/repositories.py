@@ -56,6 +56,7 @@ def _to_domain(row: UserRow) -> User:
         tokens_valid_after=row.tokens_valid_after,
         failed_logins=row.failed_logins,
         locked_until=row.locked_until,
+        sessions_ended_at=row.sessions_ended_at,
     )
 
 
@@ -72,6 +73,7 @@ def _to_row(user: User, row: UserRow | None = None) -> UserRow:
     row.tokens_valid_after = user.tokens_valid_after
     row.failed_logins = user.failed_logins
     row.locked_until = user.locked_until
+    row.sessions_ended_at = user.sessions_ended_at
     return row
 
 
@@ -158,6 +160,7 @@ class DjangoUserRepository:
                 "is_staff",
                 "last_login",
                 "tokens_valid_after",
+                "sessions_ended_at",
                 "failed_logins",
                 "locked_until",
                 "updated_at",

@@ -65,6 +65,7 @@ class User:
     tokens_valid_after: datetime | None = None
     failed_logins: int = 0
     locked_until: datetime | None = None
+    sessions_ended_at: datetime | None = None
 
     @classmethod
     def register(
@@ -143,6 +144,14 @@ class User:
     def revoke_tokens(self, now: datetime) -> None:
         """Every token issued before `now` stops working (the durable cut-off)."""
         self.tokens_valid_after = now
+
+    def end_sessions(self, now: datetime) -> None:
+        """Every session of the user ends: every token issued before `now` stops working
+        (`revoke_tokens`), and so does every browser sign-in (Django admin's cookie session,
+        which `sessions_ended_at` is part of). A change of roles revokes tokens only: the
+        sessions, and a signed-in admin page, go on."""
+        self.revoke_tokens(now)
+        self.sessions_ended_at = now
 
     @property
     def tokens_valid_from(self) -> datetime | None:
