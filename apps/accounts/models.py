@@ -74,6 +74,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = NormalisedEmailField(max_length=254, unique=True)
+    # A deleted account's address (`User.holds_email`): `email` then holds a placeholder of
+    # its own, so the address may register again. Defaulted by the database too: a previous
+    # release's workers insert users without it during a rolling deploy.
+    deleted_email = models.CharField(max_length=254, blank=True, default="", db_default="")
     full_name = models.CharField(max_length=200, blank=True, default="")
     # The domain's statuses, labelled as the admin's filter shows them ("Active").
     status = models.CharField(

@@ -41,10 +41,17 @@ def _email_taken(error: IntegrityError) -> bool:
     return unique_field(error, UserRow) == "email"
 
 
+def released_address(user_id: str) -> str:
+    """What `email` holds for an account that no longer holds its address (a deleted one):
+    unique, and in `.invalid` (RFC 2606), which no mail reaches."""
+    return f"{user_id}@deleted.invalid"
+
+
 def _to_domain(row: UserRow) -> User:
     return User(
         id=UserId(str(row.id)),
-        email=Email(row.email),
+        # A deleted account's own address, which its `email` no longer holds.
+        email=Email(row.deleted_email or row.email),
         password_hash=PasswordHash(row.password),
         created_at=row.created_at,
         full_name=row.full_name,
@@ -62,7 +69,10 @@ def _to_domain(row: UserRow) -> User:
 
 def _to_row(user: User, row: UserRow | None = None) -> UserRow:
     row = row or UserRow(id=user.id.value, created_at=user.created_at)
-    row.email = user.email.value
+    if user.holds_email:
+        row.email, row.deleted_email = user.email.value, ""
+    else:  # released for another account to register (`User.holds_email`)
+        row.email, row.deleted_email = released_address(user.id.value), user.email.value
     row.password = user.password_hash.value
     row.full_name = user.full_name
     row.status = user.status.value
@@ -152,6 +162,7 @@ class DjangoUserRepository:
             update_fields=[
                 *superuser,
                 "email",
+                "deleted_email",
                 "password",
                 "full_name",
                 "status",
@@ -177,7 +188,9 @@ class DjangoUserRepository:
         if query.email:
             matches = Q()
             for spelling in email_query_spellings(query.email):
-                matches |= Q(email__icontains=spelling)
+                # A deleted account by the address it had, not by its placeholder.
+                matches |= Q(email__icontains=spelling, deleted_email="")
+                matches |= Q(deleted_email__icontains=spelling)
             rows = rows.filter(matches)
         if query.status is not None:
             rows = rows.filter(status=query.status.value)

@@ -119,6 +119,14 @@ class User:
         return self.is_admin and self.can_login()
 
     @property
+    def holds_email(self) -> bool:
+        """Whether the account holds its address, so no other account may take it. A deleted
+        one does not: a soft delete stands for removal (as Keycloak's delete is), so the
+        address may register again, and the answer to it says nothing of the account that
+        was there. The deleted account keeps showing admins the address it had."""
+        return self.status != UserStatus.DELETED
+
+    @property
     def is_final(self) -> bool:
         """A deleted account is final: no status, role, name or flag of it changes again."""
         return self.status == UserStatus.DELETED
