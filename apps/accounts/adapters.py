@@ -47,10 +47,9 @@ class DjangoPasswordPolicy:
     """`PasswordPolicy` on `AUTH_PASSWORD_VALIDATORS` (length, common, numeric, similarity)."""
 
     def problems(self, password: str, *, email: str, full_name: str) -> list[str]:
-        # An unsaved row: the similarity validator reads `_meta` for its messages, and looks
-        # at `first_name` (our `full_name`) and `email`.
+        # An unsaved row: the similarity validator compares `email` and `full_name` and names
+        # them by their fields' verbose names ("the full name").
         person = UserRow(email=email, full_name=full_name)
-        person.first_name = full_name  # type: ignore[attr-defined]
         try:
             validate_password(password, user=person)
         except ValidationError as error:

@@ -237,20 +237,25 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
     ordering = ("-created_at",)
     list_display = ("email", "full_name", "status", "email_verified", "roles", "created_at")
     list_filter = ("status", "email_verified", RoleFilter, "is_staff")
-    search_fields = ("email", "full_name")
+    search_fields = ("email", "deleted_email", "full_name")
     readonly_fields = (
         "status",
+        "deleted_email",
         "created_at",
         "updated_at",
         "last_login",
         "tokens_valid_after",
+        "sessions_ended_at",
         "failed_logins",
         "locked_until",
     )
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name", "roles", "email_verified")}),
-        ("Status (change it with the actions)", {"fields": ("status", "tokens_valid_after")}),
+        (
+            "Status (change it with the actions)",
+            {"fields": ("status", "deleted_email", "tokens_valid_after", "sessions_ended_at")},
+        ),
         ("Django admin access", {"fields": ("is_staff", "is_superuser", "groups")}),
         (
             "Activity",

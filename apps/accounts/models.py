@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Any, ClassVar
 
 from django.contrib.auth.hashers import make_password
@@ -11,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from core.domain.accounts.user import UserStatus
 from core.domain.accounts.values import Email, PasswordHash
@@ -72,6 +74,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = NormalisedEmailField(max_length=254, unique=True)
+    # A deleted account's address (`User.holds_email`): `email` then holds a placeholder of
+    # its own, so the address may register again. Defaulted by the database too: a previous
+    # release's workers insert users without it during a rolling deploy.
+    deleted_email = models.CharField(max_length=254, blank=True, default="", db_default="")
     full_name = models.CharField(max_length=200, blank=True, default="")
     # The domain's statuses, labelled as the admin's filter shows them ("Active").
     status = models.CharField(
@@ -86,6 +92,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     tokens_valid_after = models.DateTimeField(null=True, blank=True)
+    # When every session was last ended (logout-all, leaving `active`, a reset): part of the
+    # session auth hash, so Django admin's cookie sessions signed in before then end too.
+    sessions_ended_at = models.DateTimeField(null=True, blank=True)
     failed_logins = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
 
@@ -102,6 +111,21 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_active(self) -> bool:  # type: ignore[override]
         return self.status == UserStatus.ACTIVE
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Django's HMAC of the password, with `sessions_ended_at` mixed in once set: a cookie
+        session (Django admin) signed in before every session of the user was ended
+        (`User.end_sessions`: logout-all, the admin's "revoke sessions", leaving `active`, a
+        reset) no longer matches and is logged out on its next request, as one signed in
+        before a password change is. Unset, the hash is Django's own. `SECRET_KEY_FALLBACKS`
+        go through here too (`get_session_auth_fallback_hash`)."""
+        if self.sessions_ended_at is None:
+            return str(super()._get_session_auth_hash(secret=secret))
+        key_salt = "apps.accounts.models.User.get_session_auth_hash"
+        ended = self.sessions_ended_at.astimezone(UTC).isoformat()
+        return salted_hmac(
+            key_salt, f"{self.password}\n{ended}", secret=secret, algorithm="sha256"
+        ).hexdigest()
 
     def __str__(self) -> str:
         return self.email

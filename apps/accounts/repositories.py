@@ -33,10 +33,17 @@ DB = "default"
 _ADMIN_JSON = f'"{ADMIN_ROLE}"'
 
 
+def released_address(user_id: str) -> str:
+    """What `email` holds for an account that no longer holds its address (a deleted one):
+    unique, and in `.invalid` (RFC 2606), which no mail reaches."""
+    return f"{user_id}@deleted.invalid"
+
+
 def _to_domain(row: UserRow) -> User:
     return User(
         id=UserId(str(row.id)),
-        email=Email(row.email),
+        # A deleted account's own address, which its `email` no longer holds.
+        email=Email(row.deleted_email or row.email),
         password_hash=PasswordHash(row.password),
         created_at=row.created_at,
         full_name=row.full_name,
@@ -48,12 +55,16 @@ def _to_domain(row: UserRow) -> User:
         tokens_valid_after=row.tokens_valid_after,
         failed_logins=row.failed_logins,
         locked_until=row.locked_until,
+        sessions_ended_at=row.sessions_ended_at,
     )
 
 
 def _to_row(user: User, row: UserRow | None = None) -> UserRow:
     row = row or UserRow(id=user.id.value, created_at=user.created_at)
-    row.email = user.email.value
+    if user.holds_email:
+        row.email, row.deleted_email = user.email.value, ""
+    else:  # released for another account to register (`User.holds_email`)
+        row.email, row.deleted_email = released_address(user.id.value), user.email.value
     row.password = user.password_hash.value
     row.full_name = user.full_name
     row.status = user.status.value
@@ -64,6 +75,7 @@ def _to_row(user: User, row: UserRow | None = None) -> UserRow:
     row.tokens_valid_after = user.tokens_valid_after
     row.failed_logins = user.failed_logins
     row.locked_until = user.locked_until
+    row.sessions_ended_at = user.sessions_ended_at
     return row
 
 
@@ -154,6 +166,7 @@ class DjangoUserRepository:
             update_fields=[
                 *superuser,
                 "email",
+                "deleted_email",
                 "password",
                 "full_name",
                 "status",
@@ -162,6 +175,7 @@ class DjangoUserRepository:
                 "is_staff",
                 "last_login",
                 "tokens_valid_after",
+                "sessions_ended_at",
                 "failed_logins",
                 "locked_until",
                 "updated_at",
@@ -178,7 +192,9 @@ class DjangoUserRepository:
         if query.email:
             matches = Q()
             for spelling in email_query_spellings(query.email):
-                matches |= Q(email__icontains=spelling)
+                # A deleted account by the address it had, not by its placeholder.
+                matches |= Q(email__icontains=spelling, deleted_email="")
+                matches |= Q(deleted_email__icontains=spelling)
             rows = rows.filter(matches)
         if query.status is not None:
             rows = rows.filter(status=query.status.value)

@@ -188,15 +188,26 @@ else:
 # --- Identity -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.BCryptSHA256PasswordHasher"]
+# bcrypt-SHA256 over the NFKC form of the password (`apps/accounts/hashers.py`): the API and
+# Django admin compare passwords alike. One hasher of that algorithm: Django picks a stored
+# hash's hasher by its algorithm name.
+PASSWORD_HASHERS = ["apps.accounts.hashers.NormalisingBCryptSHA256PasswordHasher"]
+# Django's validators and the domain's, each judging the password as it is hashed (NFKC,
+# `apps/accounts/validators.py`).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        # The user's own fields, named in its messages by their verbose names ("the full
+        # name"), as the API calls them: Django's default list looks at `username`,
+        # `first_name` and `last_name`, which this user model does not have.
+        "NAME": "apps.accounts.validators.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+    },
+    {
+        "NAME": "apps.accounts.validators.MinimumLengthValidator",
         "OPTIONS": {"min_length": 8},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "apps.accounts.validators.CommonPasswordValidator"},
+    {"NAME": "apps.accounts.validators.NumericPasswordValidator"},
     {"NAME": "apps.accounts.validators.DomainPasswordValidator"},
 ]
 

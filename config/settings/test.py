@@ -23,13 +23,12 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{_PREFIX}")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 
 # Bcrypt at its minimum cost: the hasher is the same, only cheaper (benchmarks use cost 12).
-from django.contrib.auth.hashers import BCryptSHA256PasswordHasher  # noqa: E402
-
+from apps.accounts.hashers import NormalisingBCryptSHA256PasswordHasher  # noqa: E402
 from config.settings.base import *  # noqa: E402,F403
 
 
-class FastBCryptSHA256PasswordHasher(BCryptSHA256PasswordHasher):
-    """BCrypt-SHA256 at cost 4, for tests only."""
+class FastBCryptSHA256PasswordHasher(NormalisingBCryptSHA256PasswordHasher):
+    """The platform's bcrypt-SHA256 (NFKC first) at cost 4, for tests only."""
 
     rounds = 4
 

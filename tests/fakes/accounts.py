@@ -73,7 +73,8 @@ class InMemoryUserRepository:
         return TokenOwner(user, bool(revoked))
 
     def by_email(self, email: Email) -> User | None:
-        found = [u for u in self.rows.values() if u.email == email]
+        # The account holding the address: a deleted one holds none (`User.holds_email`).
+        found = [u for u in self.rows.values() if u.email == email and u.holds_email]
         return copy.deepcopy(found[0]) if found else None
 
     def add(self, user: User) -> bool:

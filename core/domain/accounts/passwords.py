@@ -41,6 +41,13 @@ _DEFAULT_IGNORABLE: tuple[tuple[int, int], ...] = (
 _BLANK_GLYPHS = frozenset({"\u2800", "\U0001d159"})  # Braille blank, musical null notehead
 
 
+def normalise_password(raw: str) -> str:
+    """The form a password is checked, hashed and compared in: NFKC (NIST SP 800-63B
+    §5.1.1.2), so `café` typed composed (NFC) or decomposed (NFD), or in fullwidth letters,
+    is one password. Nothing is trimmed: every space typed is part of the secret."""
+    return unicodedata.normalize("NFKC", raw)
+
+
 def is_too_long(password: str) -> bool:
     """Longer than the API takes at login: a password nobody could sign in with."""
     return len(password) > MAX_PASSWORD_LENGTH

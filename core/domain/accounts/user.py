@@ -65,6 +65,7 @@ class User:
     tokens_valid_after: datetime | None = None
     failed_logins: int = 0
     locked_until: datetime | None = None
+    sessions_ended_at: datetime | None = None
 
     @classmethod
     def register(
@@ -118,6 +119,14 @@ class User:
         return self.is_admin and self.can_login()
 
     @property
+    def holds_email(self) -> bool:
+        """Whether the account holds its address, so no other account may take it. A deleted
+        one does not: a soft delete stands for removal (as Keycloak's delete is), so the
+        address may register again, and the answer to it says nothing of the account that
+        was there. The deleted account keeps showing admins the address it had."""
+        return self.status != UserStatus.DELETED
+
+    @property
     def is_final(self) -> bool:
         """A deleted account is final: no status, role, name or flag of it changes again."""
         return self.status == UserStatus.DELETED
@@ -143,6 +152,14 @@ class User:
     def revoke_tokens(self, now: datetime) -> None:
         """Every token issued before `now` stops working (the durable cut-off)."""
         self.tokens_valid_after = now
+
+    def end_sessions(self, now: datetime) -> None:
+        """Every session of the user ends: every token issued before `now` stops working
+        (`revoke_tokens`), and so does every browser sign-in (Django admin's cookie session,
+        which `sessions_ended_at` is part of). A change of roles revokes tokens only: the
+        sessions, and a signed-in admin page, go on."""
+        self.revoke_tokens(now)
+        self.sessions_ended_at = now
 
     @property
     def tokens_valid_from(self) -> datetime | None:

@@ -169,7 +169,7 @@ class UpdateUser(EndsUserSessions):
             if leaves_no_admin(before, user, admins):
                 return Err(_last_admin_lost_by(user))
             if ends_sessions:
-                user.revoke_tokens(now)
+                user.end_sessions(now)
                 revocation = end_user_sessions(
                     user_id=user.id,
                     now=now,

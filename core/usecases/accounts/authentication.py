@@ -409,7 +409,7 @@ class LogoutAll(EndsUserSessions):
             else:
                 user = self._users.get_for_update(UserId(user_id))
             if user is not None:
-                user.revoke_tokens(now)
+                user.end_sessions(now)
                 self._users.save(user)
             revocation = end_user_sessions(
                 user_id=UserId(user_id),

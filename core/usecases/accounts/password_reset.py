@@ -132,7 +132,7 @@ class ResetPassword:
             user.password_hash = new_hash
             user.verify_email()
             user.failed_logins, user.locked_until = 0, None
-            user.revoke_tokens(now)
+            user.end_sessions(now)
             self._users.save(user)
             self._tokens.void(user.id, TokenPurpose.RESET, now)
             revocation = end_user_sessions(
@@ -170,6 +170,9 @@ class SealPasswordSet:
             # The user's row, then the tokens: the lock order of `OneTimeTokens`.
             user = self._users.get_for_update(user_id_)
             if user is not None:
+                # Tokens only (`revoke_tokens`, not `end_sessions`): the new password already
+                # ends every browser sign-in but the one Django keeps on its own password page
+                # (the acting admin's, `update_session_auth_hash`), which must go on.
                 user.revoke_tokens(now)
                 self._users.save(user)
             self._tokens.void(user_id_, TokenPurpose.RESET, now)

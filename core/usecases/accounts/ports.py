@@ -265,7 +265,8 @@ class EmailQuota(Protocol):
 
 
 class PasswordHasher(Protocol):
-    """Hashes and checks passwords (bcrypt)."""
+    """Hashes and checks passwords (bcrypt), each in its normalised form
+    (`normalise_password`): two spellings of one password hash and verify alike."""
 
     def hash(self, raw_password: str) -> PasswordHash: ...
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from core.domain.accounts.passwords import PasswordRejected, rule_breaches
+from core.domain.accounts.passwords import PasswordRejected, normalise_password, rule_breaches
 from core.domain.accounts.user import User, UserStatus
 from core.domain.accounts.values import Email
 from core.domain.shared.result import Err, Ok, Result
@@ -29,7 +29,9 @@ VERIFICATION_TTL = timedelta(hours=24)
 def password_problems(
     policy: PasswordPolicy, password: str, *, email: str, full_name: str
 ) -> PasswordRejected | None:
-    """The policy's verdict on a new password, None when it is acceptable."""
+    """The policy's verdict on a new password, None when it is acceptable: on the password as
+    it is hashed (`normalise_password`), so what is judged is what is kept."""
+    password = normalise_password(password)
     messages = [*policy.problems(password, email=email, full_name=full_name)]
     messages += rule_breaches(password)
     # The Django policy may hold the same rules (admin forms use them): each message once.

@@ -615,3 +615,14 @@ def test_the_admin_asks_before_deleting(admin_site, alice, how):
     assert page.status_code == 200
     assert confirmation in [template.name for template in page.templates]
     assert User.objects.filter(pk=alice.id).exists()
+
+
+def test_the_admin_refuses_a_password_like_the_users_name(admin_site, alice):
+    alice.full_name = "Zebrafish Jones"
+    alice.save()
+    response = admin_site.post(
+        f"/admin/accounts/user/{alice.id}/password/",
+        {"password1": "zebrafish-jones", "password2": "zebrafish-jones"},
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert b"The password is too similar to the full name." in response.content

@@ -27,3 +27,18 @@ def test_the_api_names_a_too_long_password_once():
     assert rejected is not None
     assert rejected.messages.count(TOO_LONG_MESSAGE) == 1
     assert len(rejected.messages) == len(set(rejected.messages))
+
+
+def test_a_password_like_the_name_is_refused_in_the_apis_words(api_client):
+    response = api_client.post(
+        "/api/v1/auth/register",
+        {
+            "email": "zeb@example.com",
+            "password": "zebrafish-jones",
+            "full_name": "Zebrafish Jones",
+        },
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["password"] == [
+        "The password is too similar to the full name."
+    ]

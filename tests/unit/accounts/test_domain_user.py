@@ -39,6 +39,11 @@ def test_only_legal_transitions_happen(current, target):
     assert user.status == (target if legal else current)
 
 
+@pytest.mark.parametrize("status", list(UserStatus))
+def test_only_a_deleted_account_releases_its_address(status):
+    assert make_user(clock, status=status).holds_email is (status != UserStatus.DELETED)
+
+
 def test_new_users_are_active_unverified_plain_users():
     user = make_user(clock, email_verified=False)
     assert user.status == UserStatus.ACTIVE

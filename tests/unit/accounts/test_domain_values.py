@@ -4,7 +4,12 @@ import time
 
 import pytest
 
-from core.domain.accounts.passwords import PasswordRejected, is_blank, looks_like_email
+from core.domain.accounts.passwords import (
+    PasswordRejected,
+    is_blank,
+    looks_like_email,
+    normalise_password,
+)
 from core.domain.accounts.sessions import parse_session_id
 from core.domain.accounts.values import (
     Email,
@@ -298,3 +303,16 @@ def test_a_name_is_any_text_on_one_line(name):
 @pytest.mark.parametrize("name", ["a\r\nb", "a\nb", "bell\u0007", "\x00", "a\u2028b", "\ud800"])
 def test_a_name_holds_no_control_characters_or_line_breaks(name):
     assert not is_valid_full_name(name)
+
+
+@pytest.mark.parametrize(
+    ("typed", "compared"),
+    [
+        ("cafe\u0301-strong-pass-1", "caf\u00e9-strong-pass-1"),  # NFD: composed
+        ("caf\u00e9-strong-pass-1", "caf\u00e9-strong-pass-1"),  # NFC: as it is
+        ("".join(chr(ord(c) + 0xFEE0) for c in "password123"), "password123"),  # fullwidth
+        ("  spaced  ", "  spaced  "),  # never trimmed
+    ],
+)
+def test_a_password_is_compared_in_its_nfkc_form(typed, compared):
+    assert normalise_password(typed) == compared

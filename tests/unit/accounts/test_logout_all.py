@@ -35,6 +35,8 @@ def test_logout_all_ends_everything_and_sets_the_cut_off(world, alice):
     assert len(world.revocations.denied_sessions) == 2
     assert world.revocations.cutoffs[alice.id.value] == world.clock.now()
     assert world.users.get(alice.id).tokens_valid_after == world.clock.now()
+    # Browser sign-ins (Django admin's session auth hash) end with them.
+    assert world.users.get(alice.id).sessions_ended_at == world.clock.now()
 
 
 def test_logout_all_of_a_vanished_user_still_publishes_the_cut_off(world):

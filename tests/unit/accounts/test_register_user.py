@@ -1,11 +1,14 @@
 """RegisterUser."""
 
+from dataclasses import replace
+
 from core.domain.accounts.passwords import (
     BLANK_MESSAGE,
     MAX_PASSWORD_LENGTH,
     TOO_LONG_MESSAGE,
     PasswordRejected,
 )
+from core.domain.accounts.user import UserStatus
 from core.domain.shared.result import Err, Ok
 from core.usecases.accounts.registration import RegisterError, RegisterUser, Registration
 from tests.unit.accounts.conftest import unlocked_token_writes
@@ -80,3 +83,20 @@ def test_the_verification_token_is_issued_for_the_row_just_inserted(world):
     register = use_case(world)
     run = lambda: register.execute(Registration("new@x.io", "good-enough-1")).unwrap()  # noqa: E731
     assert unlocked_token_writes(world, run) == []
+
+
+def test_the_policy_judges_the_password_as_it_is_hashed_nfkc(world):
+    # In fullwidth characters (U+FF20 for "@"...) it is an email address once normalised
+    # (NFKC), and it is the normalised password that is hashed and compared.
+    fullwidth = "".join(chr(ord(char) + 0xFEE0) for char in "b@example.org")
+    like = use_case(world).execute(Registration("a@x.io", fullwidth))
+    assert isinstance(like.unwrap_err(), PasswordRejected)
+    assert "email address" in like.unwrap_err().messages[0]
+    assert world.users.rows == {}
+
+
+def test_the_address_of_a_deleted_account_registers_again(world, alice):
+    world.users.save(replace(alice, status=UserStatus.DELETED))
+    again = use_case(world).execute(Registration("alice@example.com", "good-enough-1"))
+    assert again.unwrap().id != alice.id
+    assert world.users.get(alice.id).status == UserStatus.DELETED

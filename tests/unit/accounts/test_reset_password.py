@@ -27,6 +27,7 @@ def test_reset_sets_the_password_verifies_unlocks_and_ends_sessions(world, alice
     assert world.hasher.verify("brand-new-1", user.password_hash)
     assert (user.email_verified, user.failed_logins) == (True, 0)
     assert world.sessions.live_for(alice.id, world.clock.now()) == []
+    assert user.sessions_ended_at == world.clock.now()
     assert reset_password(world).execute(token, "brand-new-2") == Err(ResetPasswordError.INVALID)
 
 

@@ -36,6 +36,8 @@ def test_sessions_end_and_reset_tokens_stop_in_one_unit_of_work(world, alice):
     reasons = {s.revoked_reason for s in world.sessions.rows.values()}
     assert reasons == {SessionEnd.PASSWORD_SET}
     assert world.users.get(alice.id).tokens_valid_after == now
+    # The new password ends browser sign-ins itself, but the one Django keeps (its own page).
+    assert world.users.get(alice.id).sessions_ended_at is None
     assert (world.uow.commits, world.uow.rollbacks) == (before[0] + 1, before[1])
     # Published after the commit (the fake refuses a fact written while the unit is open).
     assert len(world.revocations.denied) == 2

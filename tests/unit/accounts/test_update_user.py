@@ -63,6 +63,7 @@ def test_leaving_active_ends_sessions(world, alice, status):
     assert "live-jti" in world.revocations.denied
     assert len(world.revocations.denied_sessions) == 1
     assert alice.id.value in world.revocations.cutoffs
+    assert world.users.get(alice.id).sessions_ended_at == world.clock.now()
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,7 @@ def test_role_changes_revoke_access_tokens_but_keep_sessions(world, alice):
     assert "live-jti" in world.revocations.denied
     # The session lives on, so its next refresh (same `sid`) must not be refused.
     assert world.revocations.denied_sessions == {}
+    assert world.users.get(alice.id).sessions_ended_at is None  # and browser sign-ins too
 
 
 def test_unchanged_roles_and_reactivation_revoke_nothing(world, alice):
