@@ -172,10 +172,11 @@ class DjangoUserRepository:
     def search(self, query: UserQuery) -> UserPage:
         rows = UserRow.objects.using(DB).all()
         if query.email:
+            spellings = email_query_spellings(query.email)
             matches = Q()
-            for spelling in email_query_spellings(query.email):
+            for spelling in spellings:
                 matches |= Q(email__icontains=spelling)
-            rows = rows.filter(matches)
+            rows = rows.filter(matches) if spellings else rows.none()  # text naming no mailbox
         if query.status is not None:
             rows = rows.filter(status=query.status.value)
         if query.role:
