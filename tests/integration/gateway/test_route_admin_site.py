@@ -315,6 +315,26 @@ INVALID_FORMS = [
     ({"cache_ttl_seconds": "86401"}, "cache_ttl_seconds"),
     ({"failure_threshold": "0"}, "failure_threshold"),
     ({"recovery_seconds": "abc"}, "recovery_seconds"),
+    # Digits the REST API refuses (`JSONInteger`), which Django's `int()` read as 1000, 1, 12...
+    ({"timeout_ms": "\uff11\uff10\uff10\uff10"}, "timeout_ms"),  # full-width
+    ({"timeout_ms": "1_000"}, "timeout_ms"),
+    ({"timeout_ms": "1000.0"}, "timeout_ms"),
+    ({"retries": "\u0661"}, "retries"),  # Arabic-Indic
+    ({"cache_ttl_seconds": "\uff11\uff12"}, "cache_ttl_seconds"),
+    ({"failure_threshold": "\u0661\u0662"}, "failure_threshold"),
+    ({"recovery_seconds": "\uff13\uff10"}, "recovery_seconds"),
+    *(
+        (
+            {
+                "rate_limit_requests": "5",
+                "rate_limit_window_seconds": "60",
+                "rate_limit_key": "ip",
+                field: "\uff11\uff12",
+            },
+            field,
+        )
+        for field in ("rate_limit_requests", "rate_limit_window_seconds")
+    ),
 ]
 
 
