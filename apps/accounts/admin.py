@@ -68,7 +68,7 @@ def _email_field(error_messages: dict[str, str] | None = None) -> forms.CharFiel
     # Not Django's EmailField: its validator would run on the raw text, before normalisation.
     return forms.CharField(
         max_length=MAX_EMAIL_LENGTH,
-        help_text="Stored trimmed and case-folded (NFKC), an internationalised host in A-labels.",
+        help_text="An ASCII local part, stored lowercased; an internationalised host in A-labels.",
         error_messages=error_messages,
     )
 

@@ -18,6 +18,7 @@ from core.domain.accounts.values import (
     NAME_MESSAGE,
     ROLE_PATTERN,
     Email,
+    is_email_shaped,
     is_valid_full_name,
     is_valid_role,
 )
@@ -34,18 +35,24 @@ def password_field(**kwargs: Any) -> serializers.CharField:
 @extend_schema_field(OpenApiTypes.EMAIL)
 class EmailAddressField(JSONString):
     """An email address as the domain accepts it (`Email.parse`: normalised, then validated);
-    its value is the normalised address. With `lookup`, an address that names an account to
-    look up (`Email.lookup`: also those stored under earlier, looser rules)."""
+    its value is the normalised address. With `lookup`, text shaped like an address
+    (`is_email_shaped`), as sent: the use case looks an account up by it (`Email.lookup`), and
+    one that can name none (`ß@x.io`) is answered as an unknown address is."""
 
     default_error_messages = {"invalid": "Enter a valid email address."}
 
     def __init__(self, *, lookup: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", MAX_EMAIL_LENGTH)
         super().__init__(**kwargs)
-        self._read = Email.lookup if lookup else Email.parse
+        self._lookup = lookup
 
     def to_internal_value(self, data: Any) -> str:
-        email = self._read(super().to_internal_value(data))
+        text: str = super().to_internal_value(data)
+        if self._lookup:
+            if not is_email_shaped(text):
+                self.fail("invalid")
+            return text
+        email = Email.parse(text)
         if email is None:
             self.fail("invalid")
         return email.value

@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from apps.aggregation.models import CompositeRow, RunRow, SourceRow
 from apps.aggregation.repositories import forget_definitions_once_committed, source_to_domain
 from apps.common.admin import CheckedInputAdmin
-from apps.common.forms import JSON_TEXT_FIELDS
+from apps.common.forms import ASCII_INTEGER_FIELDS, JSON_TEXT_FIELDS
 from core.domain.aggregation.composite import (
     MAX_SOURCES,
     AuthMode,
@@ -74,7 +74,7 @@ class SourceFormSet(BaseInlineFormSet):
 class SourceInline(admin.TabularInline):
     model = SourceRow
     formset = SourceFormSet
-    formfield_overrides = JSON_TEXT_FIELDS
+    formfield_overrides = JSON_TEXT_FIELDS | ASCII_INTEGER_FIELDS
     extra = 0
     fields = [
         "position",
@@ -103,6 +103,7 @@ class CompositeAdmin(CheckedInputAdmin, admin.ModelAdmin):
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [SourceInline]
+    formfield_overrides = ASCII_INTEGER_FIELDS
 
     @admin.display(description="sources")
     def source_count(self, row: CompositeRow) -> int:

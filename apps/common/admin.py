@@ -27,10 +27,17 @@ class OwnFiltersChangeList(ChangeList):
     comes, and a value the database refuses only fails when the page is rendered (a 500 on
     `?name__regex=[`). Such a parameter gets Django's answer to a malformed filter instead: a
     redirect to the unfiltered list (`?e=1`). The admins link to no list with other filters
-    (no `raw_id_fields` popups, no `limit_choices_to`)."""
+    (no `raw_id_fields` popups, no `limit_choices_to`).
+
+    A date hierarchy's year, month and day outside what `datetime` holds get the same answer:
+    Django turns only a ValueError from the chosen period's first day into it, and the end of
+    year 9999 or a year past a C long raised (ValueError or OverflowError) as a 500."""
 
     def get_filters(self, request: HttpRequest) -> Any:
-        filters = super().get_filters(request)
+        try:
+            filters = super().get_filters(request)
+        except (ValueError, OverflowError) as error:  # the date hierarchy's bounds, computed
+            raise IncorrectLookupParameters(error) from error
         remaining = filters[2]  # what no list filter took, for Django to filter by as it is
         # The date hierarchy's year/month/day become these bounds (values Django computed).
         bounds = {f"{self.date_hierarchy}__gte", f"{self.date_hierarchy}__lt"}

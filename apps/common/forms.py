@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
@@ -14,6 +15,7 @@ from django.forms.fields import InvalidJSONInput
 # enough for every later step (the model's checks, the page redisplaying it) to recurse through.
 MAX_JSON_DEPTH = 32
 TOO_DEEP = f"Enter JSON nested at most {MAX_JSON_DEPTH} levels deep."
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class JSONTextField(forms.JSONField):
@@ -49,6 +51,26 @@ class JSONTextField(forms.JSONField):
         except UnicodeEncodeError:
             return json.dumps(value, cls=self.encoder)  # ASCII, surrogates as \u escapes
         return text
+
+
+class AsciiIntegerField(forms.IntegerField):
+    """Django's integer form field, taking a whole number in ASCII digits only (an optional
+    minus sign, blanks around it), as the REST API's `JSONInteger` does. Django's reads the text
+    with `int()`, which also takes other scripts' digits (full-width ones, Arabic-Indic `١٢`),
+    underscores (`1_000`) and a trailing `.0`: each saved a number the REST API refuses."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value not in self.empty_values and not _ASCII_INTEGER.fullmatch(str(value).strip()):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        result: int | None = super().to_python(value)
+        return result
+
+
+# `ModelAdmin.formfield_overrides` giving every integer column of a model (positive ones
+# included: Django looks the column's classes up in turn) that field.
+ASCII_INTEGER_FIELDS: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.IntegerField: {"form_class": AsciiIntegerField}
+}
 
 
 # `ModelAdmin.formfield_overrides` giving every JSON column of a model that field.

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.common.admin import CheckedInputAdmin
-from apps.common.forms import JSON_TEXT_FIELDS
+from apps.common.forms import ASCII_INTEGER_FIELDS, JSON_TEXT_FIELDS
 from apps.gateway import wiring
 from apps.gateway.models import RouteRow
 from apps.gateway.repositories import DB
@@ -36,7 +36,8 @@ class RouteAdmin(CheckedInputAdmin, admin.ModelAdmin):
     list_filter = ("enabled", "auth")
     search_fields = ("name", "path_prefix", "upstream_url")
     readonly_fields = ("circuit_state", "created_at", "updated_at")
-    formfield_overrides = JSON_TEXT_FIELDS  # a refused `["\\ud800"]` is redisplayed escaped
+    # A refused `["\\ud800"]` is redisplayed escaped; numbers in ASCII digits, as over REST.
+    formfield_overrides = JSON_TEXT_FIELDS | ASCII_INTEGER_FIELDS
     fieldsets = (
         (None, {"fields": ("name", "path_prefix", "upstream_url", "strip_prefix", "enabled")}),
         ("Access", {"fields": ("methods", "auth", "required_roles")}),

@@ -45,8 +45,8 @@ _PATH_PREFIX_HELP = (
 _UPSTREAM_URL_HELP = (
     "An `http://` or `https://` URL with a host, without query, fragment or credentials; the "
     "forwarded path is appended to its path, which holds only what RFC 3986 allows in a path "
-    "(percent-encode other characters, `%` as `%25`), without `//`, `.` or `..` segments or "
-    "`\\`."
+    "(percent-encode other characters, `%` as `%25`), without `//`, `.` or `..` segments, "
+    "`\\` or `%00`; an IPv4 host as a dotted quad (`127.0.0.1`, not `0x7f.1` or `2130706433`)."
 )
 
 

@@ -16,10 +16,10 @@ ADMIN_ROLES: tuple[str, ...] = (USER_ROLE, ADMIN_ROLE)
 ROLE_PATTERN = r"^[a-z][a-z0-9_:.-]{0,49}\Z"
 _ROLE = re.compile(ROLE_PATTERN)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
-# What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part (no
-# quoted strings: few mail systems take them, and non-ASCII needs SMTPUTF8 end to end) and a
-# host name of letters, digits and hyphens, which may be internationalised (checked as IDNA and
-# stored as its ASCII A-labels, `xn--...`, the one spelling DNS uses).
+# What `Email.parse` accepts, checked on the normalised form: an ASCII dot-atom local part,
+# ASCII as sent (no quoted strings: few mail systems take them, and non-ASCII needs SMTPUTF8 end
+# to end) and a host name of letters, digits and hyphens, which may be internationalised
+# (checked as IDNA and stored as its ASCII A-labels, `xn--...`, the one spelling DNS uses).
 _LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 _TOP_LABEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\Z")
@@ -87,51 +87,87 @@ class Email:
     def parse(cls, raw: str) -> Email | None:
         """The normalised email, or None when `raw` is not an address.
 
-        Normalise first (NFKC, case-fold, NFKC again, trim), then validate what would be stored,
-        so every accepted address is stored as it was checked: `xİ@x.io` folds to a non-ASCII
-        `xi̇@x.io` and is refused like `josé@x.io`, and a fullwidth `AB@x.io` is `ab@x.io`.
-        An internationalised host is stored as its A-labels (`a@BÜCHER.de` is
+        Normalise first (`normalise_email`), then validate what would be stored, so every
+        accepted address is stored as it was checked. The local part must be ASCII as sent:
+        `josé@x.io` is refused, and so are `ß@x.io`, `ﬀ@x.io` and the Kelvin sign's `K@x.io`,
+        which case folding would turn into the ASCII mailboxes `ss`, `ff` and `k`. An
+        internationalised host is stored as its A-labels (`a@BÜCHER.de` is
         `a@xn--bcher-kva.de`): one mailbox, one stored spelling, one account.
         """
-        canonical = _canonical_email(normalise_email(raw))
+        normalised = normalise_email(raw)
+        canonical = None if normalised is None else _canonical_email(normalised)
         return cls(canonical) if canonical is not None and _is_address(canonical) else None
 
     @classmethod
     def lookup(cls, raw: str) -> Email | None:
         """The normalised email to look an existing account up by (login, reset, resend), or
-        None when `raw` cannot name one. Only the stored shape is checked, not `parse`'s rules,
-        so an account stored under earlier, looser rules can still sign in and recover. The
-        host is put in A-labels as `parse` stores it whenever it has that form, so either
-        spelling of an internationalised host finds the account."""
-        normalised = normalise_email(raw)
-        normalised = _canonical_email(normalised) or normalised
-        # The length first: `_EMAIL` backtracks quadratically over a long host full of dots, and
-        # `raw` is what a client sent (60 KB held a worker's GIL for 13 s).
-        if len(normalised) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(normalised):
+        None when `raw` cannot name one: not shaped like an address (`is_email_shaped`), or a
+        local part outside ASCII that case folding would turn into ASCII (`ß@x.io` is not
+        `ss@x.io`). Only the stored shape is checked, not `parse`'s rules, so an account stored
+        under earlier, looser rules can still sign in and recover. The host is put in A-labels
+        as `parse` stores it whenever it has that form, so either spelling of an
+        internationalised host finds the account."""
+        normalised = normalise_email(raw) if is_email_shaped(raw) else None
+        if normalised is None:
             return None
-        return cls(normalised)
+        value = _canonical_email(normalised) or normalised
+        # Rows are stored case-folded: a host folding would change (`straße.de`, which has no
+        # A-label form either) names none.
+        return cls(value) if value == value.casefold() and _EMAIL.fullmatch(value) else None
 
     def __str__(self) -> str:
         return self.value
 
 
-def normalise_email(raw: str) -> str:
-    """The form emails are compared and stored in (NFKC case folding, trimmed)."""
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw).casefold())
-    return folded.strip()
+def normalise_email(raw: str) -> str | None:
+    """The form emails are compared and stored in: trimmed, the local part (before the last
+    `@`) lowercased, the host NFKC-normalised and lowercased. A local part outside ASCII is
+    NFKC case-folded as earlier rules stored it, or None when that folding lands in ASCII
+    (`ß`, `ﬀ`, the Kelvin sign: the spelling of another mailbox, which none of them names), as
+    when the host's normalisation makes an `@` (a fullwidth at sign). Text without an `@` is
+    normalised as a host is (a search for part of an address)."""
+    local, at, host = raw.strip().rpartition("@")
+    if local.isascii():
+        local = local.lower()
+    else:
+        local = _fold(local)
+        if local.isascii():
+            return None
+    # Lowercased, not case-folded: folding makes `straße.de` the other domain `strasse.de`.
+    host = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", host).lower())
+    if "@" in host:  # made by NFKC (a fullwidth at sign): what came before it is a local part
+        return None
+    return f"{local}{at}{host}".strip()
+
+
+def is_email_shaped(raw: str) -> bool:
+    """Whether `raw`, normalised, has an address's shape (`x@y.z`, at most 254 characters),
+    whether or not it may name an account: what a lookup's input must look like."""
+    folded = _fold(raw).strip()
+    canonical = _canonical_email(folded) or folded
+    # The length first: `_EMAIL` backtracks quadratically over a long host full of dots, and
+    # `raw` is what a client sent (60 KB held a worker's GIL for 13 s).
+    return len(canonical) <= MAX_EMAIL_LENGTH and bool(_EMAIL.fullmatch(canonical))
 
 
 def email_query_spellings(raw: str) -> tuple[str, ...]:
     """What a search for (part of) an address looks for: the text normalised as addresses are,
     and, when its host part (after the last `@`, or all of it without one) has an A-label form,
     that spelling too, so `bücher.de` finds `a@xn--bcher-kva.de` and `josé` still finds an
-    older `josé@…` row."""
+    older `josé@…` row. Nothing for text that names no mailbox (`normalise_email`)."""
     normalised = normalise_email(raw)
+    if normalised is None:
+        return ()
     local, at, host = normalised.rpartition("@")
     ascii_host = host if host.isascii() else _idna(host)
     if ascii_host is None or ascii_host == host:
         return (normalised,)
     return (normalised, f"{local}{at}{ascii_host}")
+
+
+def _fold(text: str) -> str:
+    """NFKC case folding (NFKC, case-fold, NFKC again)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def _canonical_email(normalised: str) -> str | None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
-from core.domain.gateway.paths import has_parameters, normalise_path
-from core.domain.shared.hosts import is_host
+from core.domain.gateway.paths import has_encoded_nul, has_parameters, normalise_path
+from core.domain.shared.hosts import IPV4_RULE, is_ambiguous_ipv4, is_host
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -155,9 +155,13 @@ class Route:
 
 
 def normalise_prefix(prefix: str) -> str:
-    """Prefixes are kept without a trailing slash (except the root `/`)."""
+    """Prefixes are kept without a trailing slash (except the root `/`). One holding `//` is
+    kept as given, for `prefix_problems` to refuse: stripped, `//` was the root `/`, a
+    catch-all."""
     stripped = prefix.strip()
-    return stripped.rstrip("/") or "/" if stripped.startswith("/") else stripped
+    if not stripped.startswith("/") or "//" in stripped:
+        return stripped
+    return stripped.rstrip("/") or "/"
 
 
 def is_platform_path(path: str) -> bool:
@@ -254,6 +258,8 @@ def upstream_problems(url: str) -> list[str]:
         return ["Leave out query, fragment and credentials."]
     if port == 0:
         return ["Port 0 is not a valid port."]
+    if is_ambiguous_ipv4(parts.hostname):
+        return [IPV4_RULE]
     if not is_host(parts.hostname):
         return ["The host is not a valid name or address."]
     segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
@@ -266,4 +272,6 @@ def upstream_problems(url: str) -> list[str]:
             "Use only characters a URL path may hold (RFC 3986): percent-encode others, "
             "and write '%' as '%25'."
         ]
+    if has_encoded_nul(parts.path):  # refused in request paths for the same reason
+        return ["Leave out '%00': an upstream written in C ends the path there."]
     return []

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from tests.factories.accounts import UserFactory
+from tests.factories.accounts import PASSWORD, UserFactory
 from tests.integration.accounts.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -77,6 +77,20 @@ def test_unknown_email_and_wrong_password_answer_identically(api_client, alice):
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.json() == wrong.json()
     assert unknown.json()["code"] == "invalid_credentials"
+
+
+@pytest.mark.parametrize("email", ["ß@example.com", "\u212a@example.com"])
+def test_an_address_folding_into_another_mailbox_is_answered_as_an_unknown_one(api_client, email):
+    UserFactory(email="ss@example.com")
+    UserFactory(email="k@example.com")
+    folded = api_client.post(
+        "/api/v1/auth/login", {"email": email, "password": PASSWORD}, format="json"
+    )
+    unknown = api_client.post(
+        "/api/v1/auth/login", {"email": "nobody@example.com", "password": PASSWORD}, format="json"
+    )
+    assert folded.status_code == unknown.status_code == 401
+    assert folded.json() == unknown.json()
 
 
 def test_an_unknown_email_runs_bcrypt_once_at_the_same_cost_as_a_wrong_password(

@@ -45,6 +45,19 @@ def test_an_account_stored_under_earlier_looser_rules_can_still_reset_and_sign_i
     assert [m.to for m in mail.outbox] == [["josé@example.com"]]
 
 
+def test_an_address_folding_into_another_mailbox_is_answered_as_an_unknown_one(api_client):
+    from tests.factories.accounts import UserFactory
+
+    UserFactory(email="ss@example.com")
+    answers = [
+        api_client.post("/api/v1/auth/password/reset", {"email": email})
+        for email in ("ß@example.com", "nobody@example.com")
+    ]
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    assert not mail.outbox
+
+
 def test_either_spelling_of_an_internationalised_host_finds_the_account(api_client):
     from tests.factories.accounts import UserFactory
 

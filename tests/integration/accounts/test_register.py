@@ -139,8 +139,27 @@ def test_an_email_that_is_not_ascii_once_normalised_is_a_field_error(api_client,
 
 
 @pytest.mark.django_db(databases=["default"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ß@example.com",  # case folding made it ss@example.com, another mailbox
+        "\ufb00@example.com",  # the ligature ﬀ: ff@example.com
+        "\u212a@example.com",  # the Kelvin sign: k@example.com
+        "\uff2e\uff25\uff37@example.com",  # fullwidth NEW: new@example.com
+    ],
+)
+def test_a_local_part_outside_ascii_is_refused_before_it_is_folded(api_client, email):
+    UserFactory(email="ss@example.com")
+    response = register(api_client, email=email)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"]["email"] == ["Enter a valid email address."]
+    assert list(User.objects.values_list("email", flat=True)) == ["ss@example.com"]
+
+
+@pytest.mark.django_db(databases=["default"])
 def test_an_email_is_normalised_before_it_is_validated(api_client):
-    response = register(api_client, email="\uff2e\uff25\uff37@Example.com")  # fullwidth NEW
+    response = register(api_client, email="New@\uff25xample.com")  # a fullwidth E in the host
     assert response.status_code == 201, response.content
     assert response.json()["email"] == "new@example.com"
     assert User.objects.get().email == "new@example.com"

@@ -77,6 +77,14 @@ def test_the_email_filter_is_normalised_as_addresses_are(api_client, admin_token
     assert [u["email"] for u in found["results"]] == ["alice@example.com"]
 
 
+def test_the_email_filter_finds_no_mailbox_for_an_address_folding_into_another(
+    api_client, admin_token
+):
+    UserFactory(email="ss@example.com")
+    found = api_client.get("/api/v1/users?email=ß@example.com", **bearer(admin_token)).json()
+    assert (found["count"], found["results"]) == (0, [])
+
+
 def test_the_email_filter_finds_an_internationalised_host_by_either_spelling(
     api_client, admin_token
 ):

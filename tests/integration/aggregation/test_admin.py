@@ -82,6 +82,31 @@ def test_the_admin_applies_the_domain_rules(staff_client, changes, message):
     assert not CompositeRow.objects.using("aggregation").exists()
 
 
+NOT_ASCII_DIGITS = ["\uff11\uff12", "\u0661\u0662", "1_2", "12.0"]  # full-width, Arabic-Indic
+
+
+@pytest.mark.parametrize("digits", NOT_ASCII_DIGITS)
+@pytest.mark.parametrize(
+    "field", ["timeout_ms", "cache_ttl_seconds", "sources-0-position", "sources-0-timeout_ms"]
+)
+def test_the_admin_refuses_numbers_the_rest_api_refuses(staff_client, field, digits):
+    response = staff_client.post(ADD, inline_form("dash") | {field: digits})
+    assert response.status_code == 200
+    assert b"Enter a whole number." in response.content
+    assert not CompositeRow.objects.using("aggregation").exists()
+
+
+@pytest.mark.parametrize("field", ["timeout_ms", "sources-0-timeout_ms"])
+def test_the_admin_change_form_refuses_numbers_the_rest_api_refuses(staff_client, field):
+    row = CompositeFactory(name="dash", timeout_ms=2000)
+    form = change_form(row) | {field: "\uff11\uff12\uff10\uff10"}
+    response = staff_client.post(f"{CHANGELIST}{row.pk}/change/", form)
+    assert response.status_code == 200
+    assert b"Enter a whole number." in response.content
+    row.refresh_from_db()
+    assert (row.timeout_ms, row.sources.get().timeout_ms) == (2000, 500)
+
+
 def sources_form(name, count):
     """A composite form with `count` inline sources `s0`, `s1`, ..."""
     form = {key: value for key, value in inline_form(name).items() if not key.startswith("sources")}

@@ -40,6 +40,30 @@ def test_a_list_refuses_a_lookup_none_of_its_filters_offers(admin_client, model,
     assert response["Location"] == f"{path}?e=1"
 
 
+DATED = [model for model in MODELS if admin.site._registry[model].date_hierarchy]
+
+
+@pytest.mark.parametrize("model", DATED, ids=changelist)
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {"year": "9999"},  # the year after it is past what datetime holds: ValueError
+        {"year": "9999", "month": "12"},  # OverflowError
+        {"year": "9999", "month": "12", "day": "31"},
+        {"year": "99999999999999999999"},  # past a C int: OverflowError
+        {"year": "2026", "month": "13"},  # a ValueError Django itself catches
+    ],
+    ids=lambda dates: "-".join(dates.values()),
+)
+def test_a_list_refuses_a_date_hierarchy_out_of_the_calendar(admin_client, model, dates):
+    path = changelist(model)
+    field = admin.site._registry[model].date_hierarchy
+    query = "&".join(f"{field}__{part}={value}" for part, value in dates.items())
+    response = admin_client.get(f"{path}?{query}")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == f"{path}?e=1"
+
+
 def test_a_list_still_filters_by_its_own_filters_and_date_hierarchy(admin_client):
     page = admin_client.get(
         "/admin/aggregation/runrow/?status__exact=failed&started_at__year=2026&started_at__month=2"

@@ -129,6 +129,36 @@ def test_an_upstream_url_a_url_cannot_hold_is_a_400_validation_error(admin, path
 
 
 @pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"upstream_url": "http://127.0.0.1:1/h%00"}, "upstream_url", "'%00'"),
+        ({"upstream_url": "http://0x7f.1/"}, "upstream_url", "four decimal numbers"),
+        ({"upstream_url": "http://2130706433/"}, "upstream_url", "four decimal numbers"),
+        ({"upstream_url": "http://0177.0.0.1/"}, "upstream_url", "four decimal numbers"),
+        ({"path_prefix": "//"}, "path_prefix", "'//'"),
+        ({"path_prefix": "/orders//"}, "path_prefix", "'//'"),
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_route_values_clients_read_otherwise_are_400_validation_errors(
+    admin, method, change, field, message
+):
+    # An encoded NUL ends the path in a C upstream, clients and resolvers read a hex, octal or
+    # single-number IPv4 host differently, and `//` was normalised to `/`, a catch-all.
+    if method == "PATCH":
+        stored = admin.post(ROUTES, BODY, format="json").json()
+        response = admin.patch(f"{ROUTES}/orders", change, format="json")
+        assert admin.get(f"{ROUTES}/orders").json() == stored
+    else:
+        response = admin.post(ROUTES, {**BODY, **change}, format="json")
+        assert admin.get(f"{ROUTES}/orders").status_code == 404
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    errors = response.json()["errors"]
+    assert list(errors) == [field]
+    assert message in errors[field][0]
+
+
+@pytest.mark.parametrize(
     ("change", "field"),
     [
         ({"name": 123}, "name"),

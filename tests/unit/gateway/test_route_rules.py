@@ -17,6 +17,7 @@ from core.domain.gateway.route import (
     route_problems,
     upstream_problems,
 )
+from core.domain.shared.hosts import IPV4_RULE, is_host
 
 
 def make(**fields):
@@ -95,10 +96,58 @@ def test_root_prefix_is_allowed_and_platform_parents_are_not():
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("/orders/", "/orders"), ("/", "/"), (" /a/b// ", "/a/b"), ("x/", "x/")]
+    ("raw", "expected"), [("/orders/", "/orders"), ("/", "/"), (" /a/b/ ", "/a/b"), ("x/", "x/")]
 )
 def test_prefixes_are_normalised_without_trailing_slash(raw, expected):
     assert normalise_prefix(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["//", "///", "/orders//", " //a", "/a//b/"])
+def test_a_prefix_holding_a_double_slash_is_refused_not_normalised_away(raw):
+    # Stripped of its slashes, `//` was the root `/`: a route for every path.
+    normalised = normalise_prefix(raw)
+    assert "//" in normalised
+    assert prefix_problems(normalised) == [
+        "Use an absolute path such as /orders: no trailing '/', query, spaces, '//', "
+        "'.' or '..' segments or needless escapes."
+    ]
+
+
+@pytest.mark.parametrize("path", ["/h%00", "/a%00b/c", "/a/%00"])
+def test_an_upstream_path_with_an_encoded_nul_is_refused(path):
+    # Refused in request paths too: an upstream written in C ends the path there.
+    assert upstream_problems(f"http://host{path}") == [
+        "Leave out '%00': an upstream written in C ends the path there."
+    ]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "0x7f.1",
+        "0X7F.0.0.1",
+        "2130706433",
+        "0177.0.0.1",
+        "127.1",
+        "127.0.0.01",
+        "127.0.0.1.",
+        "1.2.3.4.5",
+        "256.0.0.1",
+        "0x",
+        "example.123",  # a name ending in a number: an IPv4 address to the WHATWG parser
+        "example.0x1f.",
+    ],
+)
+def test_an_upstream_host_a_client_may_read_as_another_ipv4_address_is_refused(host):
+    assert upstream_problems(f"http://{host}/") == [IPV4_RULE]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "0.0.0.0", "255.255.255.255", "10.0.0.10", "svc", "a1.b2", "x.1a", "[::1]"],
+)
+def test_a_canonical_ipv4_address_and_names_are_upstream_hosts(host):
+    assert upstream_problems(f"http://{host}:8080/api") == []
 
 
 @pytest.mark.parametrize(
@@ -239,3 +288,9 @@ def test_an_upstream_path_outside_rfc_3986_or_with_a_broken_escape_is_refused(pa
 
 def test_every_character_a_url_path_may_hold_is_usable():
     assert upstream_problems("http://svc/az-AZ_09.~!$&'()*+,;=:@/%41%25%7e/") == []
+
+
+@pytest.mark.parametrize("host", ["0x7f.1", "2130706433", "0177.0.0.1"])
+def test_no_context_takes_a_host_a_client_may_read_as_another_ipv4_address(host):
+    # The one host rule gateway routes and aggregation sources share.
+    assert not is_host(host)
