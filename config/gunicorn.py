@@ -156,8 +156,27 @@ def ensure_port_free(address: str) -> None:
             ) from error
 
 
+# Ended workers whose metric files are not archived yet (a scrape held the directory, a write
+# failed): tried again as the next worker ends. Their files stay and are read meanwhile.
+_unarchived: set[int] = set()
+
+
 def child_exit(server: Any, worker: Any) -> None:
-    """Drop a dead worker's live gauges from the aggregated metrics."""
+    """Drop a dead worker's live gauges from the aggregated metrics, and fold its counts into
+    the directory's archive files (apps/common/metric_files.py): the totals stay, the files
+    of ended workers go, so a scrape reads a bounded number of them however many workers
+    were recycled. on_starting empties the directory, archives included."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    from apps.common.metric_files import archive_ended_processes
+
+    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+    _unarchived.add(worker.pid)
+    failed = archive_ended_processes(_metrics_dir, sorted(_unarchived))
+    for pid, error in failed.items():
+        server.log.warning(
+            "metrics of ended worker %s not archived yet (%s): retried as the next one ends",
+            pid,
+            error,
+        )
+    _unarchived.intersection_update(failed)

@@ -19,8 +19,9 @@ from django_prometheus.middleware import (
 )
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from apps.common.metric_files import ArchivingMultiProcessCollector
 
 _scraped: list[ScrapeCollector] = []
 
@@ -53,7 +54,8 @@ def register_scrape_collector(collector: ScrapeCollector) -> None:
 def exposition() -> bytes:
     """The Prometheus text of /metrics."""
     recorded: Collector = (
-        MultiProcessCollector(None)  # every worker's files (PROMETHEUS_MULTIPROC_DIR)
+        # every worker's files (PROMETHEUS_MULTIPROC_DIR), ended workers' in the archives
+        ArchivingMultiProcessCollector(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         else prometheus_client.REGISTRY
     )

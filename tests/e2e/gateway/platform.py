@@ -103,7 +103,9 @@ def per_worker(metrics_dir, sample, **labels):
     """
     values = {}
     for path in metrics_dir.glob("*.db"):
-        pid = int(path.stem.rsplit("_", 1)[1])
+        pid = worker_pid(path)
+        if pid is None:
+            continue
         try:
             entries = MmapedDict.read_all_values_from_file(str(path))
         except FileNotFoundError:  # a worker that ended meanwhile: its files are removed
@@ -113,6 +115,13 @@ def per_worker(metrics_dir, sample, **labels):
             if name == sample and labels.items() <= sample_labels.items():
                 values[pid] = values.get(pid, 0) + value
     return values
+
+
+def worker_pid(path):
+    """The pid a metric file is named after; None for an archive (`counter_archive.db`, the
+    counts of ended workers, apps/common/metric_files.py)."""
+    suffix = path.stem.rsplit("_", 1)[1]
+    return None if suffix == "archive" else int(suffix)
 
 
 def answered_by(platform, path, **kwargs):

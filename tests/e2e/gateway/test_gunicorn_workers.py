@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from tests.e2e.gateway.platform import fresh_get as _fresh_get
 from tests.e2e.gateway.platform import per_worker as _per_worker
 from tests.e2e.gateway.platform import until_every_worker_answers as _until_every_worker_answers
 from tests.e2e.gateway.platform import until_every_worker_holds as _until_every_worker_holds
+from tests.e2e.gateway.platform import worker_pid as _worker_pid
 from tests.factories.gateway import UpstreamServer
 from tests.factories.relay import TcpRelay
 from tests.factories.tokens import access_token
@@ -136,6 +138,56 @@ def test_an_open_circuit_stays_on_metrics_when_every_worker_is_replaced(platform
 
     assert _circuit_states(platform) == {"down": 2, "up": 0}
     assert _fresh_get(platform.url + "/down").status_code == 503  # still open for the new
+
+
+def _counted(platform):
+    """The samples of the proxied requests to the `counted` route on /metrics: its counter and
+    its latency histogram (buckets, sum, count)."""
+    text = httpx.get(platform.url + "/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in ("platform_gateway_requests", "platform_gateway_request_duration_seconds")
+        for sample in family.samples
+        if sample.labels.get("route") == "counted"
+    }
+
+
+def _worker_pids(platform):
+    return {_worker_pid(path) for path in platform.metrics.glob("*.db")} - {None}
+
+
+def test_counts_outlive_their_workers_whose_files_go(platform, upstream):
+    """Workers recycled (reloads, GUNICORN_MAX_REQUESTS) leave no files behind, so a scrape
+    reads a bounded number of them; what they counted stays on /metrics (the archive files)."""
+    _add_route(platform, name="counted", path_prefix="/counted", upstream_url=upstream.url)
+    _until_every_worker_answers(platform, "/counted/x", 200, meanwhile={404})
+    for _ in range(6):
+        assert _fresh_get(platform.url + "/counted/x").status_code == 200
+    before = _counted(platform)
+    assert before[("platform_gateway_requests_total", (("route", "counted"), ("status", "200")))]
+
+    files = []
+    for _ in range(4):
+        old = _worker_pids(platform)
+        platform.process.send_signal(signal.SIGHUP)  # gunicorn replaces every worker
+        deadline = time.monotonic() + 30
+        while True:
+            pids = _worker_pids(platform)
+            tables = _per_worker(platform.metrics, "platform_gateway_route_table_routes")
+            if not old & pids and len(tables) == WORKERS:
+                break  # no file of an old worker is left, the new ones have started
+            assert time.monotonic() < deadline, f"files of workers {sorted(pids)} (old: {old})"
+            time.sleep(0.05)
+        files.append(sorted(path.name for path in platform.metrics.glob("*.db")))
+
+    assert _counted(platform) == before
+    for names in files:  # each kind of file once a worker, and once for every ended one
+        kinds = {name.rsplit("_", 1)[0] for name in names}
+        assert kinds <= {"counter", "histogram", "gauge_liveall"}, names
+        assert len(names) <= len(kinds) * (WORKERS + 1), names
+    archives = {name for name in files[-1] if _worker_pid(Path(name)) is None}
+    assert archives == {"counter_archive.db", "histogram_archive.db"}, files[-1]
 
 
 def test_a_client_cannot_claim_https_without_trusted_proxies(platform, upstream):

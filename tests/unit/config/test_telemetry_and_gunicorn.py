@@ -18,6 +18,7 @@ from config.telemetry import (
     traces_exporters,
     tracing_requested,
 )
+from tests.metrics import collected, record_in_a_process
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -172,6 +173,40 @@ def _ready_lines(module):
 
     module.when_ready(SimpleNamespace(log=Log()))
     return lines
+
+
+def test_an_ended_workers_counts_stay_and_its_files_go(monkeypatch, tmp_path):
+    """child_exit folds the worker's files into the archives: however many workers were
+    recycled, a scrape reads a bounded number of files, and the same totals."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    import config.gunicorn as gunicorn_config
+
+    module = importlib.reload(gunicorn_config)
+    retried, ended, live = (record_in_a_process(tmp_path, amount) for amount in (1, 2, 4))
+    before = collected(tmp_path)
+    warnings = []
+    server = SimpleNamespace(log=SimpleNamespace(warning=lambda *line: warnings.append(line)))
+    (tmp_path / "counter_archive.db").mkdir()  # the first fold fails: its files must stay
+
+    module.child_exit(server, SimpleNamespace(pid=retried))
+    [(message, pid, error)] = warnings
+    assert message.startswith("metrics of ended worker %s not archived yet")
+    assert (pid, type(error)) == (retried, IsADirectoryError)
+    assert (tmp_path / f"counter_{retried}.db").exists()
+    (tmp_path / "counter_archive.db").rmdir()
+    module.child_exit(server, SimpleNamespace(pid=ended))  # and the one that failed, again
+
+    assert len(warnings) == 1
+    assert {path.name.rsplit("_", 1)[1] for path in tmp_path.iterdir()} == {
+        "archive.db",
+        f"{live}.db",
+    }
+    after = collected(tmp_path)
+    assert after[("jobs_total", (("queue", "a"),))] == 7
+    gone = {("jobs_all", (("pid", str(pid)),)) for pid in (retried, ended)}
+    gone |= {("jobs_liveall", (("pid", str(pid)),)) for pid in (retried, ended)}
+    assert after == {key: value for key, value in before.items() if key not in gone}
+    importlib.reload(gunicorn_config)
 
 
 def test_gunicorn_says_when_it_ignores_web_concurrency(monkeypatch, tmp_path):
