@@ -181,7 +181,7 @@ def test_names_and_prefixes_are_unique(gateway, upstream):
     for body, code in [
         ({**VALID, "path_prefix": "/elsewhere"}, "route_name_taken"),
         ({**VALID, "name": "third"}, "route_prefix_taken"),
-        ({**VALID, "name": "third", "path_prefix": "/shape//"}, "route_prefix_taken"),
+        ({**VALID, "name": "third", "path_prefix": "/shape/"}, "route_prefix_taken"),
     ]:
         taken = _api(gateway, "POST", json=body)
         assert (taken.status_code, taken.json()["code"]) == (409, code)
