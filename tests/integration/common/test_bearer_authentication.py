@@ -37,6 +37,19 @@ def test_the_scheme_and_token_may_be_split_by_any_ascii_whitespace(client):
     assert (response.status_code, response.json()["user_id"]) == (200, user_uuid("u-2"))
 
 
+@pytest.mark.parametrize(
+    "joined",
+    ["Basic dXNlcjpwYXNz,Bearer {token}", "Bearer {token}, Basic dXNlcjpwYXNz"],
+)
+def test_field_lines_joined_around_a_bearer_token_are_401_token_invalid(client, joined):
+    # Two `Authorization` lines reach the application joined with "," (gunicorn): read as
+    # the first line's scheme, a Basic line first made the request anonymous.
+    header = joined.format(token=access_token())
+    response = client.get("/whoami", HTTP_AUTHORIZATION=header)
+    assert (response.status_code, response.json()["code"]) == (401, "token_invalid")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
 def test_other_schemes_are_anonymous(client):
     response = client.get("/whoami", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
     assert response.json()["code"] == "not_authenticated"

@@ -1,5 +1,6 @@
 """JWT at the edge: required/optional/none, roles, revocation facts from the accounts context."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -101,6 +102,60 @@ def test_a_signed_token_whose_subject_is_no_user_id_is_refused_at_the_edge_as_by
     assert upstream.calls == {}
     api = api_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert (api.status_code, api.json()["code"]) == (401, "token_invalid")
+
+
+def _through_gunicorn(head):
+    """The gateway's answer to a request `head` as gunicorn hands it over: its own parser and
+    environ (repeated field lines joined with ","), then the WSGI application."""
+    from gunicorn.config import Config
+    from gunicorn.http import wsgi
+    from gunicorn.http.message import Request
+    from gunicorn.http.unreader import IterUnreader
+
+    from apps.gateway.entrypoint import GatewayApplication
+
+    cfg, peer = Config(), ("127.0.0.1", 40000)
+    request = Request(cfg, IterUnreader([head]), peer)
+    _, environ = wsgi.create(request, None, peer, ("127.0.0.1", 80), cfg)
+    answered = []
+    body = b"".join(GatewayApplication()(environ, lambda *status: answered.append(status)))
+    status, headers = answered[0][:2]
+    return int(status.split()[0]), dict(headers), body
+
+
+@pytest.mark.parametrize("auth", [AuthMode.OPTIONAL, AuthMode.REQUIRED])
+@pytest.mark.parametrize(
+    "lines",
+    [("Basic dTpw", "Bearer {token}"), ("Bearer {token}", "Basic dTpw")],
+    ids=["basic-first", "bearer-first"],
+)
+def test_two_authorization_lines_around_a_bearer_token_are_refused(
+    upstream, add_route, auth, lines
+):
+    """gunicorn joins them into one `Basic …,Bearer …`: read as the first line's scheme, an
+    `optional` route passed the call on as anonymous, the valid token with it."""
+    add_route(upstream_url=upstream.url, auth=auth)
+    token = access_token()
+    fields = "".join(f"Authorization: {line.format(token=token)}\r\n" for line in lines)
+    head = f"GET /orders HTTP/1.1\r\nHost: testserver\r\n{fields}\r\n".encode()
+    status, headers, body = _through_gunicorn(head)
+    assert (status, json.loads(body)["code"]) == (401, "token_invalid")
+    assert headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert upstream.calls == {}
+
+
+def test_two_authorization_lines_pass_unread_on_a_route_without_auth(upstream, add_route):
+    add_route(upstream_url=upstream.url, auth=AuthMode.NONE)
+    token = access_token()
+    head = (
+        "GET /orders HTTP/1.1\r\nHost: testserver\r\n"
+        f"Authorization: Basic dTpw\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    status, _, body = _through_gunicorn(head)
+    sent = json.loads(body)["headers"]
+    assert status == 200
+    assert sent["authorization"] == f"Basic dTpw,Bearer {token}"
+    assert "x-user-id" not in sent
 
 
 @pytest.mark.parametrize(
