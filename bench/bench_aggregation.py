@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -125,7 +126,8 @@ def admin_token(env: dict[str, str]) -> str:
     from rest_framework_simplejwt.tokens import AccessToken
 
     token = AccessToken()
-    token["sub"] = "bench-admin"
+    token["sub"] = str(uuid.uuid4())  # as the accounts issue them: a user id, a session
+    token["sid"] = str(uuid.uuid4())
     token["roles"] = ["user", "admin"]
     return str(token)
 

@@ -244,7 +244,8 @@ def setup_platform(env: dict[str, str], upstream: str) -> str:
     ):
         assert wiring.create_route().execute(route).is_ok()
     token = AccessToken()
-    token["sub"] = "bench-user"
+    token["sub"] = str(uuid.uuid4())  # as the accounts issue them: a user id, a session
+    token["sid"] = str(uuid.uuid4())
     token["roles"] = ["user"]
     return str(token)
 

@@ -13,6 +13,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from apps.common.logging import bind_user
 from apps.common.tokens import SimpleJWTAccessTokenVerifier
+from core.domain.shared.bearer import bearer_token
 from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok
 
@@ -47,27 +48,22 @@ class TokenUser:
 
 
 class BearerTokenAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <access token>`; absent header means anonymous."""
-
-    keyword = b"bearer"
+    """`Authorization: Bearer <access token>` (`bearer_token`); absent header or another scheme
+    means anonymous."""
 
     def __init__(self) -> None:
         self._verifier = SimpleJWTAccessTokenVerifier()
 
     def authenticate(self, request: Any) -> tuple[TokenUser, str] | None:
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword:
-            return None
-        if len(parts) != 2:
-            raise exceptions.AuthenticationFailed(
-                _DETAILS[TokenError.INVALID], code="token_invalid"
-            )
-        try:
-            raw = parts[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed(
-                _DETAILS[TokenError.INVALID], code="token_invalid"
-            ) from None
+        match bearer_token(get_authorization_header(request)):
+            case Ok(None):
+                return None
+            case Ok(bytes() as token) if token.isascii():
+                raw = token.decode("ascii")
+            case _:
+                raise exceptions.AuthenticationFailed(
+                    _DETAILS[TokenError.INVALID], code="token_invalid"
+                )
         match self._verifier.verify(raw):
             case Ok(principal):
                 bind_user(request._request, principal.user_id)

@@ -1,10 +1,12 @@
 """Access-token verification shared by every context, and the revocation facts behind it.
 
-A token is taken only in its compact form (`is_compact_jws`, for refresh tokens too), then
-checked by simplejwt (signature, algorithm allow-list, `type`, `exp`, `aud`, `iss`, `jti`) and
-then against revocation facts kept in the shared cache (Redis): a denied `jti`, an ended session
-(the token's `sid`), or a per-user cut-off time. Verifying costs one cache round trip (MGET) and
-no database query.
+A token is taken only in its compact form (`is_compact_jws`, for refresh tokens too) and, with
+a key pair, only when its header names the published key (`kid`); then checked by simplejwt
+(signature, algorithm allow-list, `type`, `exp`, `aud`, `iss`, `jti`), then its claims against
+what the accounts issue (`principal_from_claims`: a user id in `sub`, a `sid`, integer `iat` and
+`exp` no further apart than the access lifetime), and then against revocation facts kept in the
+shared cache (Redis): a denied `jti`, an ended session (the token's `sid`), or a per-user cut-off
+time. Verifying costs one cache round trip (MGET) and no database query.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import structlog
 from django.conf import settings
 from django.core.cache import cache
@@ -23,7 +26,13 @@ from rest_framework_simplejwt.exceptions import TokenError as SimpleJWTError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.common.logging import EveryFewSeconds
-from core.domain.shared.identity import Principal, TokenError, is_revoked
+from apps.common.signing_keys import signing_key_id
+from core.domain.shared.identity import (
+    Principal,
+    TokenError,
+    is_revoked,
+    principal_from_claims,
+)
 from core.domain.shared.result import Err, Ok, Result
 
 log = structlog.get_logger(__name__)
@@ -136,6 +145,31 @@ class CacheTokenRevocations:
         )
 
 
+def _names_the_signing_key(raw_token: str) -> bool:
+    """Whether a token's header names the published key (`kid`), when one is published: the
+    accounts write it into every token they sign with a key pair (`apps.accounts.keys`), so a
+    token without it, or naming another key, is none of theirs. With a shared secret nothing
+    is published and `kid` is not read."""
+    key_id = signing_key_id()
+    if key_id is None:
+        return True
+    try:
+        header = jwt.get_unverified_header(raw_token)
+    except jwt.PyJWTError:  # no JSON object, or a `kid` that is no string
+        return False
+    return header.get("kid") == key_id
+
+
+def _longest_lifetime() -> int:
+    # An access token lives its configured lifetime, `exp` - `iat` (whole seconds, as both are
+    # written); simplejwt's leeway, if any, on top.
+    lifetime: timedelta = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    leeway = settings.SIMPLE_JWT.get("LEEWAY", 0)
+    if isinstance(leeway, timedelta):
+        leeway = leeway.total_seconds()
+    return int(lifetime.total_seconds()) + int(leeway)
+
+
 # One `revocation_lookup_failed` line every 5 s per process while Redis is unreachable (the
 # counter counts every lookup), as the gateway's own Redis warnings.
 _LOOKUP_FAILURE_LOGGED = EveryFewSeconds(5.0)
@@ -154,7 +188,7 @@ class SimpleJWTAccessTokenVerifier:
         self._log_failure = log_failure
 
     def verify(self, raw_token: str) -> Result[Principal, TokenError]:
-        if not is_compact_jws(raw_token):
+        if not is_compact_jws(raw_token) or not _names_the_signing_key(raw_token):
             return Err(TokenError.INVALID)
         try:
             token = AccessToken(raw_token)  # type: ignore[arg-type]
@@ -167,16 +201,13 @@ class SimpleJWTAccessTokenVerifier:
             # and simplejwt raise these from reading it, which was a 500.
             return Err(TokenError.INVALID)
         payload = token.payload
-        user_id, jti, iat = payload.get("sub"), payload.get("jti"), payload.get("iat")
-        roles, session_id = payload.get("roles", []), payload.get("sid")
-        if not (isinstance(user_id, str) and isinstance(jti, str) and isinstance(iat, int)):
-            return Err(TokenError.INVALID)
-        if session_id is not None and not isinstance(session_id, str):
-            return Err(TokenError.INVALID)
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        principal = principal_from_claims(payload, longest_lifetime=_longest_lifetime())
+        if principal is None:
             return Err(TokenError.INVALID)
         try:
-            revoked = self._revocations.revoked(jti, user_id, session_id, iat)
+            revoked = self._revocations.revoked(
+                principal.token_id, principal.user_id, principal.session_id, payload["iat"]
+            )
         except Exception as error:  # cache unreachable: fail open on revocation, counted
             REVOCATION_LOOKUP_FAILURES.inc()
             if self._log_failure():
@@ -184,13 +215,4 @@ class SimpleJWTAccessTokenVerifier:
             revoked = False
         if revoked:
             return Err(TokenError.REVOKED)
-        return Ok(
-            Principal(
-                user_id=user_id,
-                roles=frozenset(roles),
-                token_id=jti,
-                issued_at=datetime.fromtimestamp(iat, UTC),
-                expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
-                session_id=session_id,
-            )
-        )
+        return Ok(principal)

@@ -1,7 +1,8 @@
 """A per-worker memo of verified access tokens, in front of the platform's verifier.
 
-On the proxy path the verifier checks only the token itself (signature, algorithm, type,
-expiry, audience, issuer): revocation facts are read with the rate limit. That check is a pure
+On the proxy path the verifier checks only the token itself (signature, algorithm, `kid`, type,
+expiry, audience, issuer, the claims the accounts issue): revocation facts are read with the
+rate limit. That check is a pure
 function of the token and the time, so a token that verified once stays valid until its `exp`;
 clients send the same token for up to 30 minutes, and re-verifying it (PyJWT) cost ~100 µs a
 request. Refusals are not remembered; the memo is bounded (oldest entries go first).

@@ -20,11 +20,17 @@ def access_token(
     token = AccessToken()
     token["sub"] = user_id or str(uuid.uuid4())
     token["roles"] = list(roles)
+    token["sid"] = str(uuid.uuid4())  # every access token the accounts issue names its session
     if lifetime is not None:
         token.set_exp(lifetime=lifetime)
     for name, value in claims.items():
         token[name] = value
     return str(token)
+
+
+def user_uuid(name: str) -> str:
+    """A user id (a UUID, as the accounts issue them) that stands for `name` in a test."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"test-user:{name}"))
 
 
 def refresh_token(user_id: str | None = None) -> str:

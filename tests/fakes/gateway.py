@@ -101,7 +101,7 @@ class FakeRouteSource:
 
 
 class FakeTokenVerifier:
-    """Tokens are `user:<id>:<role,role>`, `expired`, `revoked`; anything else is invalid."""
+    """Tokens are `user:<id>:<role+role>`, `expired`, `revoked`; anything else is invalid."""
 
     def verify(self, raw_token: str) -> Result[Principal, TokenError]:
         if raw_token == "expired":
@@ -112,7 +112,7 @@ class FakeTokenVerifier:
         if len(parts) != 3 or parts[0] != "user":
             return Err(TokenError.INVALID)
         moment = datetime(2026, 1, 1, tzinfo=UTC)
-        roles = frozenset(r for r in parts[2].split(",") if r)
+        roles = frozenset(r for r in parts[2].split("+") if r)
         return Ok(Principal(parts[1], roles, "jti", moment, moment))
 
 

@@ -9,10 +9,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.keys import public_jwks
 from apps.common.apiviews import PlatformAPIView
 from apps.common.exceptions import ProblemError
 from apps.common.openapi import problems
+from apps.common.signing_keys import public_jwks
 
 
 class JwksView(PlatformAPIView):

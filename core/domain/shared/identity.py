@@ -6,8 +6,10 @@ auth) speaks in this type, so none of them needs another context's user entity.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -37,6 +39,40 @@ class TokenError(StrEnum):
     INVALID = "token_invalid"  # malformed, forged, wrong algorithm, type, audience or issuer
     EXPIRED = "token_expired"  # past its `exp`
     REVOKED = "token_revoked"  # logged out, its session ended, or issued before the user's cut-off
+
+
+# A user id as the accounts issue it in `sub`: a UUID, canonical and lowercase (`UserId`). One
+# spelling only: revocation facts are keyed by the id's text, so another spelling of the same
+# user would miss them.
+_USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def principal_from_claims(
+    claims: Mapping[str, object], *, longest_lifetime: int
+) -> Principal | None:
+    """The principal a verified access token's claims stand for, or None when they are not
+    what the platform issues: `sub` a user id (`_USER_ID`), `jti` a string, `sid` a non-empty one,
+    `iat` and `exp` integers (not booleans, not floats), `exp` no earlier than `iat` and at
+    most `longest_lifetime` seconds after it, `roles` a list of strings (absent: none)."""
+    user_id, jti, session_id = claims.get("sub"), claims.get("jti"), claims.get("sid")
+    iat, exp, roles = claims.get("iat"), claims.get("exp"), claims.get("roles", [])
+    if not (isinstance(user_id, str) and _USER_ID.fullmatch(user_id)):
+        return None
+    if not (isinstance(jti, str) and isinstance(session_id, str) and session_id):
+        return None
+    # `type(...) is int`: True is an int to isinstance, and PyJWT reads a float `exp` too.
+    if type(iat) is not int or type(exp) is not int or not 0 <= exp - iat <= longest_lifetime:
+        return None
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        return None
+    return Principal(
+        user_id=user_id,
+        roles=frozenset(roles),
+        token_id=jti,
+        issued_at=datetime.fromtimestamp(iat, UTC),
+        expires_at=datetime.fromtimestamp(exp, UTC),
+        session_id=session_id,
+    )
 
 
 def is_revoked(

@@ -34,6 +34,7 @@ from core.domain.gateway.route import (
     Route,
     is_platform_path,
 )
+from core.domain.shared.bearer import bearer_token
 from core.domain.shared.identity import Principal, TokenError
 from core.domain.shared.result import Err, Ok, Result
 from core.domain.shared.tracing import trace_context
@@ -364,15 +365,17 @@ class ForwardRequest:
         route = call.route
         if route.auth is AuthMode.NONE:
             return None
-        # Split as the platform's API does (DRF splits the header's bytes on ASCII whitespace),
-        # so one header means the same at the edge and behind it.
-        authorization = header_value(request.headers, "authorization")
-        parts = (authorization or "").encode("latin-1", "replace").split()
-        if not parts or parts[0].lower() != b"bearer":
-            return ProxyError.NOT_AUTHENTICATED if route.auth is AuthMode.REQUIRED else None
-        if len(parts) != 2 or not parts[1].isascii():
-            return ProxyError.TOKEN_INVALID
-        match self._tokens.verify(parts[1].decode("ascii")):
+        # Read as the platform's API reads it (`bearer_token`), so one header means the same at
+        # the edge and behind it; lines given apart are joined as the server joins them.
+        lines = [value for name, value in request.headers if name.lower() == "authorization"]
+        match bearer_token(",".join(lines).encode("latin-1", "replace")):
+            case Ok(None):
+                return ProxyError.NOT_AUTHENTICATED if route.auth is AuthMode.REQUIRED else None
+            case Ok(bytes() as token) if token.isascii():
+                raw = token.decode("ascii")
+            case _:
+                return ProxyError.TOKEN_INVALID
+        match self._tokens.verify(raw):
             case Ok(principal):
                 call.principal = principal
             case Err(error):

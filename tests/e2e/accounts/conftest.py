@@ -24,7 +24,8 @@ ADMIN = {"email": "admin@example.com", "password": "rs256-admin-password-1"}
 
 @pytest.fixture(scope="module")
 def rs256_server(tmp_path_factory):
-    """An embedded server signing with RS256; the seeded admin is `ADMIN`."""
+    """An embedded server signing with RS256 (`.private_key`, PEM); the seeded admin is
+    `ADMIN`."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -44,4 +45,5 @@ def rs256_server(tmp_path_factory):
         ADMIN_EMAIL=ADMIN["email"],
         ADMIN_PASSWORD=ADMIN["password"],
     ) as server:
+        server.private_key = private  # for tests that sign as the server does, header aside
         yield server

@@ -25,7 +25,8 @@ def demo_server(tmp_path_factory):
 def admin_token(signing_key: str) -> str:
     now = int(time.time())
     claims = {
-        "sub": "embedded-admin",
+        "sub": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
         "type": "access",
         "roles": ["user", "admin"],
         "jti": uuid.uuid4().hex,

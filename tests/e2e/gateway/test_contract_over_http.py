@@ -22,7 +22,7 @@ from tests.e2e.gateway.platform import (
 )
 from tests.e2e.servers import send_raw, split_answer
 from tests.factories.gateway import UpstreamServer, refusing_url
-from tests.factories.tokens import access_token, tampered
+from tests.factories.tokens import access_token, tampered, user_uuid
 
 pytestmark = [
     pytest.mark.e2e,
@@ -300,7 +300,7 @@ def test_a_method_not_in_methods_is_405_with_allow(gateway, upstream):
 )
 def test_auth_modes_with_good_and_bad_tokens(gateway, upstream, auth, expected):
     _serve(gateway, upstream, {**VALID, "upstream_url": upstream.url, "auth": auth})
-    good = access_token(user_id="u-1", roles=("user",))
+    good = access_token(user_id=user_uuid("u-1"), roles=("user",))
     presented = [
         None,
         "Bearer not-a-token",
@@ -320,7 +320,7 @@ def test_auth_modes_with_good_and_bad_tokens(gateway, upstream, auth, expected):
         elif authorization and authorization.startswith("bearer"):
             sent = answer.json()["headers"]
             verified = (sent.get("x-user-id"), sent.get("x-user-roles"))
-            assert verified == ((None, None) if auth == "none" else ("u-1", "user"))
+            assert verified == ((None, None) if auth == "none" else (user_uuid("u-1"), "user"))
     assert statuses == expected
 
 
@@ -330,11 +330,11 @@ def test_client_identity_headers_are_dropped_in_any_spelling(gateway, upstream):
     _, _, body = _raw(gateway, "/shape/x", *spoofed)
     sent = _forwarded(body)["headers"]
     assert not {name for name in sent if name.startswith("x-user")}
-    token = access_token(user_id="u-2", roles=("b", "a"))
+    token = access_token(user_id=user_uuid("u-2"), roles=("b", "a"))
     _, _, body = _raw(gateway, "/shape/x", *spoofed, f"Authorization: Bearer {token}")
     sent = upstream.seen[-1]["headers"]
     assert [(n.lower(), v) for n, v in sent if n.lower().startswith("x-user")] == [
-        ("x-user-id", "u-2"),
+        ("x-user-id", user_uuid("u-2")),
         ("x-user-roles", "a,b"),
     ]
 
@@ -445,8 +445,8 @@ def test_cache_rules_over_http(gateway, upstream):
         assert answers[1].headers["X-Cache"] == "MISS"
     assert get("/shape/cookie").headers.get_list("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
     # One user's answer never serves another, nor anyone anonymous; the same user hits.
-    alice = {"Authorization": f"Bearer {access_token(user_id='alice')}"}
-    bob = {"Authorization": f"Bearer {access_token(user_id='bob')}"}
+    alice = {"Authorization": f"Bearer {access_token(user_id=user_uuid('alice'))}"}
+    bob = {"Authorization": f"Bearer {access_token(user_id=user_uuid('bob'))}"}
     calls = [get("/shape/mine", **who).json()["call"] for who in ({}, alice, bob, alice, {})]
     assert calls == [1, 2, 3, 2, 1]
     # Unverified credentials bypass it both ways; so do a body on a GET and a POST.

@@ -50,6 +50,12 @@ FORGERIES = {
     "a refresh token": lambda pair: pair["refresh_token"],
     "no expiry": lambda pair: _without(pair["access_token"], "exp"),
     "no jti": lambda pair: _without(pair["access_token"], "jti"),
+    "no session": lambda pair: _without(pair["access_token"], "sid"),
+    "subject not a user id": lambda pair: _changed(pair["access_token"], sub="alice"),
+    "iat true": lambda pair: _changed(pair["access_token"], iat=True),
+    "lives longer than an access token": lambda pair: _changed(
+        pair["access_token"], exp=claims_of(pair["access_token"])["exp"] + 1
+    ),
     # The real token itself, in another text than its compact form.
     **{
         f"not compact: {name}": (lambda pair, variant=variant: variant(pair["access_token"]))

@@ -6,7 +6,7 @@ import pytest
 
 from apps.aggregation import wiring
 from core.domain.aggregation.composite import AuthMode, Composite, Source
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 from tests.integration.aggregation.upstream import Upstream
 
 # "default" too: Django sets test databases up after `default` (TEST DEPENDENCIES).
@@ -27,7 +27,7 @@ def admin_headers():
 
 @pytest.fixture
 def user_headers():
-    return {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id='alice')}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id=user_uuid('alice'))}"}
 
 
 @pytest.fixture

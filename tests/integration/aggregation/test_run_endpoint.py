@@ -12,7 +12,7 @@ import pytest
 
 from apps.aggregation.models import RunRow, SourceRow
 from core.domain.aggregation.composite import AuthMode
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 from tests.integration.aggregation.conftest import DATABASES, source
 from tests.tracing import CLIENT_SPAN, CLIENT_TRACE
 
@@ -508,7 +508,7 @@ def test_every_run_is_recorded(client, upstream, make_composite, user_headers):
     row = RunRow.objects.using("aggregation").get()
     assert row.composite == "combo"
     assert row.status == "partial"
-    assert row.user_id == "alice"
+    assert row.user_id == user_uuid("alice")
     assert row.took_ms > 0
     assert [(s["key"], s["status"], s["code"]) for s in row.sources] == [
         ("ok", "ok", None),
@@ -528,7 +528,7 @@ def test_complete_and_failed_runs_are_recorded_too(
     assert run(client, query="?status=503", **user_headers).status_code == 502
     history = client.get("/api/v1/aggregation/runs?composite=combo", **admin_headers).json()
     failed, complete = history["results"]
-    assert (failed["status"], failed["user_id"]) == ("failed", "alice")
+    assert (failed["status"], failed["user_id"]) == ("failed", user_uuid("alice"))
     assert [(s["key"], s["status"], s["code"]) for s in failed["sources"]] == [
         ("ok", "ok", None),
         ("flaky", "failed", "source_http_error"),
@@ -674,8 +674,8 @@ def test_a_caller_with_a_token_is_counted_by_user_not_by_ip(
 ):
     settings.AGGREGATION_RUN_RATE = "1/m"
     make_composite("combo", source("a", upstream.url("/json")))
-    alice = {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id='alice')}"}
-    bob = {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id='bob')}"}
+    alice = {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id=user_uuid('alice'))}"}
+    bob = {"HTTP_AUTHORIZATION": f"Bearer {access_token(user_id=user_uuid('bob'))}"}
     assert run(client).status_code == 200
     assert run(client).status_code == 429
     assert run(client, **alice).status_code == 200

@@ -16,7 +16,7 @@ from apps.common.tokens import (
 )
 from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err, Ok
-from tests.factories.tokens import NOT_COMPACT_TEXT, access_token, refresh_token
+from tests.factories.tokens import NOT_COMPACT_TEXT, access_token, refresh_token, user_uuid
 
 pytestmark = [pytest.mark.django_db(databases=[])]
 
@@ -33,10 +33,11 @@ def _forge(payload, key=None, algorithm="HS256"):
 def _claims(**overrides):
     now = datetime.now(UTC)
     claims = {
-        "sub": "u-1",
+        "sub": user_uuid("u-1"),
         "type": "access",
         "roles": ["user"],
         "jti": "j-1",
+        "sid": "s-1",
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=5)).timestamp()),
         "aud": settings.SIMPLE_JWT["AUDIENCE"],
@@ -47,10 +48,10 @@ def _claims(**overrides):
 
 
 def test_valid_token_yields_the_principal(verifier):
-    result = verifier.verify(access_token(user_id="u-42", roles=("user", "admin")))
+    result = verifier.verify(access_token(user_id=user_uuid("u-42"), roles=("user", "admin")))
     match result:
         case Ok(principal):
-            assert principal.user_id == "u-42"
+            assert principal.user_id == user_uuid("u-42")
             assert principal.roles == {"user", "admin"}
             assert principal.expires_at > principal.issued_at
         case Err(error):
@@ -83,6 +84,43 @@ def test_expired_token_is_refused_as_expired(verifier):
 )
 def test_forged_or_misused_tokens_are_invalid(verifier, token):
     assert verifier.verify(token()) == Err(TokenError.INVALID)
+
+
+def _lifetime():
+    return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+
+
+def _without(name):
+    return {k: v for k, v in _claims().items() if k != name}
+
+
+def test_a_token_as_the_accounts_sign_it_is_valid_also_with_an_audience_list(verifier):
+    assert verifier.verify(_forge(_claims())).is_ok()
+    audiences = ["other-api", settings.SIMPLE_JWT["AUDIENCE"]]  # RFC 7519 §4.1.3
+    assert verifier.verify(_forge(_claims(aud=audiences))).is_ok()
+    now = int(datetime.now(UTC).timestamp())
+    assert verifier.verify(_forge(_claims(iat=now, exp=now + _lifetime()))).is_ok()
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param(lambda: _without("sid"), id="no-sid"),
+        pytest.param(lambda: _claims(sid=""), id="empty-sid"),
+        pytest.param(lambda: _claims(sid=7), id="sid-not-a-string"),
+        pytest.param(lambda: _claims(iat=True), id="iat-true"),
+        pytest.param(lambda: _claims(iat=float(_claims()["iat"])), id="iat-float"),
+        pytest.param(lambda: _claims(exp=_claims()["exp"] + 0.5), id="exp-float"),
+        pytest.param(lambda: _claims(exp=_claims()["iat"] + _lifetime() + 1), id="too-long"),
+        pytest.param(lambda: _claims(sub="u-1"), id="sub-not-a-uuid"),
+        pytest.param(lambda: _claims(sub=user_uuid("u-1").upper()), id="sub-uppercase"),
+    ],
+)
+def test_a_signed_token_with_claims_the_accounts_never_issue_is_invalid(verifier, claims):
+    """Signed with the platform's key, but not as the accounts sign: every access token
+    names its session, `iat` and `exp` are integers no further apart than the lifetime, and
+    `sub` is a user id (the API refused other subjects, the gateway let them through)."""
+    assert verifier.verify(_forge(claims())) == Err(TokenError.INVALID)
 
 
 @pytest.mark.parametrize("variant", NOT_COMPACT_TEXT, ids=list(NOT_COMPACT_TEXT))
@@ -139,10 +177,10 @@ def test_a_denied_token_id_is_revoked_until_it_expires(verifier):
 def test_tokens_issued_before_the_user_cutoff_are_revoked(verifier):
     revocations = CacheTokenRevocations()
     now = int(datetime.now(UTC).timestamp())
-    old = _forge(_claims(sub="u-7", jti="old", iat=now - 60))
-    revocations.revoke_user_tokens("u-7", datetime.fromtimestamp(now - 5, UTC))
+    old = _forge(_claims(sub=user_uuid("u-7"), jti="old", iat=now - 60))
+    revocations.revoke_user_tokens(user_uuid("u-7"), datetime.fromtimestamp(now - 5, UTC))
     assert verifier.verify(old) == Err(TokenError.REVOKED)
-    fresh = _forge(_claims(sub="u-7", jti="fresh", iat=now))
+    fresh = _forge(_claims(sub=user_uuid("u-7"), jti="fresh", iat=now))
     assert verifier.verify(fresh).is_ok()
 
 
@@ -151,25 +189,31 @@ def test_a_cutoff_within_a_second_refuses_that_whole_second(verifier):
     before it (a role taken away at .5 s, a token minted at .1 s): the cut-off is published as
     the next whole second, the value the gateway's script compares `iat` with too."""
     second = int(datetime.now(UTC).timestamp()) - 10
-    CacheTokenRevocations().revoke_user_tokens("u-9", datetime.fromtimestamp(second + 0.5, UTC))
-    assert cache.get(USER_CUTOFF_KEY.format("u-9")) == second + 1
+    CacheTokenRevocations().revoke_user_tokens(
+        user_uuid("u-9"), datetime.fromtimestamp(second + 0.5, UTC)
+    )
+    assert cache.get(USER_CUTOFF_KEY.format(user_uuid("u-9"))) == second + 1
     for iat, revoked in ((second - 1, True), (second, True), (second + 1, False)):
-        token = _forge(_claims(sub="u-9", jti=f"j-{iat}", iat=iat))
+        token = _forge(_claims(sub=user_uuid("u-9"), jti=f"j-{iat}", iat=iat))
         assert (verifier.verify(token) == Err(TokenError.REVOKED)) is revoked, iat
     # A cut-off on a whole second refuses the tokens before it only.
-    CacheTokenRevocations().revoke_user_tokens("u-9", datetime.fromtimestamp(second, UTC))
-    assert cache.get(USER_CUTOFF_KEY.format("u-9")) == second
+    CacheTokenRevocations().revoke_user_tokens(
+        user_uuid("u-9"), datetime.fromtimestamp(second, UTC)
+    )
+    assert cache.get(USER_CUTOFF_KEY.format(user_uuid("u-9"))) == second
 
 
 def test_every_token_of_a_revoked_session_is_revoked(verifier):
-    earlier, latest = access_token(user_id="u-8", sid="s-8"), access_token(user_id="u-8", sid="s-8")
+    earlier, latest = (
+        access_token(user_id=user_uuid("u-8"), sid="s-8"),
+        access_token(user_id=user_uuid("u-8"), sid="s-8"),
+    )
     principal = verifier.verify(latest).unwrap()
     assert principal.session_id == "s-8"
     CacheTokenRevocations().revoke_session("s-8", principal.expires_at)
     assert verifier.verify(earlier) == Err(TokenError.REVOKED)
     assert verifier.verify(latest) == Err(TokenError.REVOKED)
-    assert verifier.verify(access_token(user_id="u-8", sid="s-9")).is_ok()
-    assert verifier.verify(access_token(user_id="u-8")).unwrap().session_id is None
+    assert verifier.verify(access_token(user_id=user_uuid("u-8"), sid="s-9")).is_ok()
     assert verifier.verify(access_token(sid=["s-8"])) == Err(TokenError.INVALID)
 
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from apps.common.middleware import request_id_from
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 
 
 def test_well_formed_incoming_request_id_is_echoed(client):
@@ -30,7 +30,7 @@ def test_error_responses_carry_a_request_id_too(client):
 @pytest.mark.urls("tests.integration.common.urls")
 @pytest.mark.django_db(databases=[])
 def test_access_log_line_has_request_fields_and_no_secrets(client, caplog):
-    token = access_token(user_id="u-log")
+    token = access_token(user_id=user_uuid("u-log"))
     with caplog.at_level("INFO", logger="platform.access"):
         client.get("/whoami", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID="rid-1")
     events = [r.msg for r in caplog.records if r.name == "platform.access"]
@@ -40,7 +40,7 @@ def test_access_log_line_has_request_fields_and_no_secrets(client, caplog):
     assert line["method"] == "GET"
     assert line["path"] == "/whoami"
     assert line["status"] == 200
-    assert line["user_id"] == "u-log"
+    assert line["user_id"] == user_uuid("u-log")
     assert isinstance(line["duration_ms"], float)
     assert token not in str(line)
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core.domain.gateway.route import AuthMode, RateLimitPolicy
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -38,7 +38,7 @@ def test_each_proxied_request_is_one_line_with_route_status_user_and_request_id(
         auth=AuthMode.OPTIONAL,
         rate_limit=RateLimitPolicy(1, 60),
     )
-    token = access_token(user_id="u-logged")
+    token = access_token(user_id=user_uuid("u-logged"))
     ok = proxy.get(
         "/orders/7?api_key=s3cret",
         headers={"Authorization": f"Bearer {token}", "X-Request-ID": "rid-proxy-1"},
@@ -55,7 +55,7 @@ def test_each_proxied_request_is_one_line_with_route_status_user_and_request_id(
         "path": "/orders/7",  # the query may carry secrets: not logged
         "status": 200,
         "route": "orders",
-        "user_id": "u-logged",
+        "user_id": user_uuid("u-logged"),
     }
     assert first["request_id"] == "rid-proxy-1" == ok.headers["X-Request-ID"]
     assert isinstance(first["duration_ms"], float)

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from apps.gateway import wiring
 from core.usecases.gateway.ports import UpstreamFailure, UpstreamRequest
 from tests.factories.gateway import refusing_url
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -224,6 +224,6 @@ def test_token_headers_reach_the_upstream_through_the_django_view(
 
     with django_capture_on_commit_callbacks(using="gateway", execute=True):  # as committed
         wiring.create_route().execute(route(upstream_url=upstream.url, auth=AuthMode.REQUIRED))
-    token = access_token(user_id="u-view")
+    token = access_token(user_id=user_uuid("u-view"))
     seen = client.get("/orders", HTTP_AUTHORIZATION=f"Bearer {token}").json()
-    assert seen["headers"]["x-user-id"] == "u-view"
+    assert seen["headers"]["x-user-id"] == user_uuid("u-view")

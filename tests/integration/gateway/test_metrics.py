@@ -10,7 +10,7 @@ import time
 import pytest
 
 from core.domain.gateway.route import AuthMode, BreakerPolicy, LimitKey, RateLimitPolicy
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 from tests.metrics import metric_samples, scrape, value
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
@@ -57,7 +57,7 @@ def test_proxied_calls_show_on_metrics_by_route_status_and_outcome(
         circuit_breaker=BreakerPolicy(failure_threshold=1, recovery_seconds=3600),
     )
     before = scrape(client, only=FAMILIES)
-    user = {"Authorization": f"Bearer {access_token(user_id='u-metered-42')}"}
+    user = {"Authorization": f"Bearer {access_token(user_id=user_uuid('u-metered-42'))}"}
     assert proxy.get("/metered/items/1").headers["X-Cache"] == "MISS"
     assert proxy.get("/metered/items/1").headers["X-Cache"] == "HIT"
     assert proxy.get("/metered/items/2", headers=user).headers["X-Cache"] == "MISS"
@@ -104,12 +104,12 @@ def test_metric_labels_are_route_names_statuses_and_outcomes_only(
         rate_limit=RateLimitPolicy(1000, 60, LimitKey.USER),
         cache_ttl_seconds=60,
     )
-    warm = {"Authorization": f"Bearer {access_token(user_id='user-warm')}"}
+    warm = {"Authorization": f"Bearer {access_token(user_id=user_uuid('user-warm'))}"}
     assert proxy.get("/wide/warm", headers=warm).status_code == 200
     assert proxy.get("/unrouted/warm").status_code == 404
     before = scrape(client, only=FAMILIES)
     for n in range(12):
-        token = access_token(user_id=f"user-{n}")
+        token = access_token(user_id=user_uuid(f"user-{n}"))
         proxy.get(f"/wide/orders/{n}?page={n}", headers={"Authorization": f"Bearer {token}"})
         proxy.get(f"/unrouted/{n}")
     after = scrape(client, only=FAMILIES)

@@ -9,7 +9,7 @@ import pytest
 from apps.common.tokens import CacheTokenRevocations
 from core.domain.gateway.route import AuthMode, LimitKey, RateLimitPolicy
 from core.usecases.gateway.ports import EdgeVerdict
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -125,8 +125,8 @@ def test_the_gateways_own_answer_headers_replace_the_upstreams(proxy, upstream, 
 
 def test_per_user_limits_count_each_user_separately(proxy, upstream, add_route):
     add_route(upstream_url=upstream.url, auth=AuthMode.REQUIRED, rate_limit=(1, 60, LimitKey.USER))
-    alice = {"Authorization": f"Bearer {access_token(user_id='alice')}"}
-    bob = {"Authorization": f"Bearer {access_token(user_id='bob')}"}
+    alice = {"Authorization": f"Bearer {access_token(user_id=user_uuid('alice'))}"}
+    bob = {"Authorization": f"Bearer {access_token(user_id=user_uuid('bob'))}"}
     assert proxy.get("/orders", headers=alice).status_code == 200
     assert proxy.get("/orders", headers=alice).status_code == 429
     assert proxy.get("/orders", headers=bob).status_code == 200
@@ -235,7 +235,7 @@ def test_a_refusal_reports_the_window_the_call_would_count_against(proxy, upstre
         auth=AuthMode.OPTIONAL,
         rate_limit=(5, 60, LimitKey.USER),
     )
-    alice = _bearer(access_token(user_id="alice", jti="jti-alice"))
+    alice = _bearer(access_token(user_id=user_uuid("alice"), jti="jti-alice"))
     for _ in range(3):
         assert proxy.get("/orders", headers=alice).status_code == 200
     assert proxy.get("/orders").headers["ratelimit-remaining"] == "4"  # anonymous: the IP's
@@ -243,7 +243,7 @@ def test_a_refusal_reports_the_window_the_call_would_count_against(proxy, upstre
         "alice 405": proxy.delete("/orders", headers=alice),
         "anonymous 405": proxy.delete("/orders"),
         "bad token 401": proxy.get("/orders", headers=_bearer("forged")),
-        "bob 405": proxy.delete("/orders", headers=_bearer(access_token(user_id="bob"))),
+        "bob 405": proxy.delete("/orders", headers=_bearer(access_token(user_id=user_uuid("bob")))),
     }
     assert {k: r.headers["ratelimit-remaining"] for k, r in remaining.items()} == {
         "alice 405": "2",
@@ -257,7 +257,7 @@ def test_a_refusal_reports_the_window_the_call_would_count_against(proxy, upstre
     assert revoked.headers["ratelimit-remaining"] == "4"
     assert proxy.delete("/orders", headers=alice).headers["ratelimit-remaining"] == "4"
     # Nothing of that was counted: alice's fresh token finds her two calls left, then 429.
-    fresh = _bearer(access_token(user_id="alice"))
+    fresh = _bearer(access_token(user_id=user_uuid("alice")))
     statuses = [proxy.get("/orders", headers=fresh).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
 
@@ -269,7 +269,7 @@ def test_a_forbidden_or_revoked_caller_reads_its_window_in_one_look(proxy, upstr
         required_roles=frozenset({"ops"}),
         rate_limit=(2, 60, LimitKey.USER),
     )
-    token = access_token(user_id="u-role", jti="jti-role", roles=("user",))
+    token = access_token(user_id=user_uuid("u-role"), jti="jti-role", roles=("user",))
     denied = proxy.get("/orders", headers=_bearer(token))
     assert (denied.status_code, denied.headers["ratelimit-remaining"]) == (403, "2")
     CacheTokenRevocations().revoke_token("jti-role", datetime.now(UTC) + timedelta(minutes=5))
@@ -302,7 +302,7 @@ def test_with_redis_down_refusals_read_the_per_process_window(
         rate_limit=(3, 60, LimitKey.USER),
     )
     before = REDIS_FALLBACKS.labels("rate_limit")._value.get()
-    token = _bearer(access_token(user_id="u-down"))
+    token = _bearer(access_token(user_id=user_uuid("u-down")))
     refused = [proxy.get("/orders"), proxy.delete("/orders", headers=token)]
     assert [(r.status_code, r.headers["ratelimit-remaining"]) for r in refused] == [
         (401, "3"),
@@ -356,7 +356,7 @@ def test_a_look_reads_the_anonymous_window_for_a_revoked_token():
     from core.usecases.gateway.ports import WindowPeek
 
     verify = SimpleJWTAccessTokenVerifier().verify
-    principal = verify(access_token(user_id="u-p", jti="j-p")).unwrap()
+    principal = verify(access_token(user_id=user_uuid("u-p"), jti="j-p")).unwrap()
     policy = RateLimitPolicy(3, 60, LimitKey.USER)
     look = WindowPeek(policy, "r:user:u-p", "r:ip:1.2.3.4")
     shared, embedded = wiring.state().edge, InProcessEdgeChecks()
@@ -386,7 +386,7 @@ def test_an_admitted_call_is_still_one_redis_command_and_a_refusal_one_that_writ
         auth=AuthMode.REQUIRED,
         rate_limit=(5, 60, LimitKey.USER),
     )
-    token = _bearer(access_token(user_id="u-count"))
+    token = _bearer(access_token(user_id=user_uuid("u-count")))
     assert proxy.get("/orders", headers=token).status_code == 200  # routes and scripts loaded
     assert proxy.delete("/orders", headers=token).status_code == 405
     client = wiring.state().redis

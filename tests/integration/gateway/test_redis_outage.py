@@ -5,7 +5,7 @@ import redis
 
 from core.domain.gateway.route import AuthMode, LimitKey
 from tests.factories.redis_server import redis_server_binary
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
 
@@ -34,7 +34,7 @@ def test_redis_going_down_mid_test_degrades_without_errors(proxy, upstream, add_
         rate_limit=(3, 60, LimitKey.IP),
         cache_ttl_seconds=60,
     )
-    token = {"Authorization": f"Bearer {access_token(user_id='u-1')}"}
+    token = {"Authorization": f"Bearer {access_token(user_id=user_uuid('u-1'))}"}
     assert proxy.get("/orders", headers=token).headers["x-cache"] == "MISS"
     assert proxy.get("/orders", headers=token).headers["x-cache"] == "HIT"
     before = REDIS_FALLBACKS.labels("rate_limit")._value.get()
@@ -45,7 +45,8 @@ def test_redis_going_down_mid_test_degrades_without_errors(proxy, upstream, add_
     answers = [proxy.get("/orders", headers=token) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[0].headers["x-cache"] == "BYPASS"
-    assert answers[0].json()["headers"]["x-user-id"] == "u-1"  # revocation check fails open
+    # The revocation check fails open.
+    assert answers[0].json()["headers"]["x-user-id"] == user_uuid("u-1")
     assert REDIS_FALLBACKS.labels("rate_limit")._value.get() >= before + 4
 
 
@@ -95,7 +96,7 @@ def test_a_full_redis_refusing_new_data_degrades_visibly_never_with_a_500(
         rate_limit=(10, 60, LimitKey.IP),
         cache_ttl_seconds=60,
     )
-    token = {"Authorization": f"Bearer {access_token(user_id='u-1')}"}
+    token = {"Authorization": f"Bearer {access_token(user_id=user_uuid('u-1'))}"}
     assert proxy.get("/orders", headers=token).headers["x-cache"] == "MISS"
     stores_refused = REDIS_FALLBACKS.labels("response_cache")._value.get()
     writes_refused = REVOCATION_WRITE_FAILURES._value.get()

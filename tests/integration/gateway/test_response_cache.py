@@ -12,7 +12,7 @@ from core.domain.gateway.route import AuthMode
 from core.usecases.gateway.manage_routes import RouteChanges
 from core.usecases.gateway.ports import CacheResult, StoredResponse
 from tests.factories.gateway import gunicorn_environ
-from tests.factories.tokens import access_token
+from tests.factories.tokens import access_token, user_uuid
 from tests.fakes.clock import FakeClock, FakeMonotonic
 
 pytestmark = pytest.mark.django_db(databases=["default", "gateway"])
@@ -232,17 +232,17 @@ def test_a_route_sent_elsewhere_never_answers_from_its_old_upstreams_entries(
 
 def test_users_never_see_each_others_or_anonymous_answers(proxy, upstream, add_route):
     add_route(upstream_url=upstream.url, auth=AuthMode.OPTIONAL, cache_ttl_seconds=60)
-    alice = {"Authorization": f"Bearer {access_token(user_id='alice')}"}
-    bob = {"Authorization": f"Bearer {access_token(user_id='bob')}"}
+    alice = {"Authorization": f"Bearer {access_token(user_id=user_uuid('alice'))}"}
+    bob = {"Authorization": f"Bearer {access_token(user_id=user_uuid('bob'))}"}
     anonymous = proxy.get("/orders/me")
     as_alice = proxy.get("/orders/me", headers=alice)
     as_bob = proxy.get("/orders/me", headers=bob)
     assert [r.headers["x-cache"] for r in (anonymous, as_alice, as_bob)] == ["MISS"] * 3
-    assert as_alice.json()["headers"]["x-user-id"] == "alice"
-    assert as_bob.json()["headers"]["x-user-id"] == "bob"
+    assert as_alice.json()["headers"]["x-user-id"] == user_uuid("alice")
+    assert as_bob.json()["headers"]["x-user-id"] == user_uuid("bob")
     again = proxy.get("/orders/me", headers=alice)
     assert again.headers["x-cache"] == "HIT"
-    assert again.json()["headers"]["x-user-id"] == "alice"
+    assert again.json()["headers"]["x-user-id"] == user_uuid("alice")
 
 
 @pytest.mark.parametrize(
@@ -308,7 +308,7 @@ def test_an_answer_varying_on_credentials_keeps_no_credential_in_the_shared_cach
     from apps.gateway.redis_support import raw_redis
 
     add_route(upstream_url=upstream.url, cache_ttl_seconds=60, auth=AuthMode.OPTIONAL)
-    token = access_token(user_id="alice")
+    token = access_token(user_id=user_uuid("alice"))
     caller = {"Authorization": f"Bearer {token}", "Cookie": "sessionid=s3cr3t-session-value"}
 
     first = proxy.get("/orders/varycreds", headers=caller)
@@ -387,8 +387,10 @@ def test_an_answer_varying_on_roles_is_not_served_once_the_users_roles_change(
 ):
     add_route(upstream_url=upstream.url, cache_ttl_seconds=60, auth=AuthMode.REQUIRED)
     target = "/orders/varyon?on=X-User-Roles"
-    before = {"Authorization": f"Bearer {access_token(user_id='alice', roles=('user',))}"}
-    promoted = access_token(user_id="alice", roles=("admin", "user"))
+    before = {
+        "Authorization": f"Bearer {access_token(user_id=user_uuid('alice'), roles=('user',))}"
+    }
+    promoted = access_token(user_id=user_uuid("alice"), roles=("admin", "user"))
     after = {"Authorization": f"Bearer {promoted}"}
 
     answers = [proxy.get(target, headers=h) for h in (before, after, before)]

@@ -9,7 +9,7 @@ from apps.gateway.limiter import NoRevocationFacts
 from apps.gateway.verified_tokens import MemoizingAccessTokenVerifier
 from core.domain.shared.identity import TokenError
 from core.domain.shared.result import Err
-from tests.factories.tokens import NOT_COMPACT, access_token
+from tests.factories.tokens import NOT_COMPACT, access_token, user_uuid
 from tests.fakes.clock import FakeClock
 
 
@@ -31,7 +31,7 @@ def clock():
 def test_a_verified_token_is_reused_until_it_expires(clock):
     inner = CountingVerifier()
     memo = MemoizingAccessTokenVerifier(inner, clock)
-    token = access_token(user_id="u-1", lifetime=timedelta(minutes=5))
+    token = access_token(user_id=user_uuid("u-1"), lifetime=timedelta(minutes=5))
     first = memo.verify(token).unwrap()
     assert memo.verify(token).unwrap() == first
     assert inner.calls == 1
@@ -88,3 +88,20 @@ def test_another_text_of_a_remembered_token_is_verified_and_refused(clock):
     assert inner.calls == 1 + len(NOT_COMPACT)
     assert memo.verify(token).is_ok()
     assert inner.calls == 1 + len(NOT_COMPACT)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"sub": "u-1"}, id="sub-not-a-user-id"),
+        pytest.param({"sid": ""}, id="empty-sid"),
+        pytest.param({"iat": True}, id="iat-true"),
+    ],
+)
+def test_a_signed_token_with_claims_the_accounts_never_issue_is_never_remembered(clock, claims):
+    inner = CountingVerifier()
+    memo = MemoizingAccessTokenVerifier(inner, clock)
+    token = access_token(**claims)
+    assert memo.verify(token) == Err(TokenError.INVALID)
+    assert memo.verify(token) == Err(TokenError.INVALID)
+    assert inner.calls == 2

@@ -289,12 +289,27 @@ def test_the_bearer_header_is_split_on_whitespace_as_the_api_splits_it(authoriza
     assert dict(world.upstream.requests[0].headers)["X-User-Id"] == "u1"
 
 
+@pytest.mark.parametrize("auth", [AuthMode.OPTIONAL, AuthMode.REQUIRED])
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [("Authorization", "Basic dTpw"), ("Authorization", "Bearer user:u1:user")],
+        [("Authorization", "Basic dTpw,Bearer user:u1:user")],  # as gunicorn joins them
+    ],
+    ids=["apart", "joined"],
+)
+def test_a_bearer_token_beside_another_authorization_line_is_invalid(auth, lines):
+    world = World(make_route(auth=auth))
+    assert error_of(world.run(request(headers=lines))).error is ProxyError.TOKEN_INVALID
+    assert world.upstream.requests == []
+
+
 def test_missing_role_is_forbidden_and_identity_headers_come_from_the_token():
     world = World(make_route(auth=AuthMode.REQUIRED, required_roles=frozenset({"admin"})))
     refused = error_of(world.run(request(headers=[("Authorization", "Bearer user:u1:user")])))
     assert refused.error is ProxyError.PERMISSION_DENIED
     assert refused.user_id == "u1"
-    spoofed = [("Authorization", "Bearer user:u2:admin,user"), ("X-User-Id", "evil")]
+    spoofed = [("Authorization", "Bearer user:u2:admin+user"), ("X-User-Id", "evil")]
     assert isinstance(world.run(request(headers=spoofed)), Ok)
     sent = dict(world.upstream.requests[0].headers)
     assert sent["X-User-Id"] == "u2"
@@ -515,7 +530,7 @@ def test_an_answer_varying_on_roles_is_not_served_after_the_users_roles_change(e
         edge_looks_up=edge_looks_up,
     )
     before = request(headers=[("Authorization", "Bearer user:u1:user")])
-    after = request(headers=[("Authorization", "Bearer user:u1:admin,user")])
+    after = request(headers=[("Authorization", "Bearer user:u1:admin+user")])
     assert _x_cache(world, before, after, after, before) == ["MISS", "MISS", "MISS", "HIT"]
     assert [dict(sent.headers)["X-User-Roles"] for sent in world.upstream.requests] == [
         "user",
