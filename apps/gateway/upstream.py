@@ -12,6 +12,7 @@ upstreams with idle connections (the least recently used go), none idle longer t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import io
@@ -386,7 +387,12 @@ class HttpClientUpstream:
     def retain(self, upstream_urls: Iterable[str]) -> None:
         """Keep idle connections only to the origins of these upstream URLs (the route
         table's, on each reload); the others are closed."""
-        self._wanted = frozenset(_origin(urlsplit(url)) for url in upstream_urls)
+        wanted = set()
+        for url in upstream_urls:
+            # A stored URL that bypassed the route checks must not fail the table's reload.
+            with contextlib.suppress(ValueError):
+                wanted.add(_origin(urlsplit(url)))
+        self._wanted = frozenset(wanted)
         self.sweep()
 
     def sweep(self) -> None:

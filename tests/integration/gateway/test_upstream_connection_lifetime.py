@@ -366,3 +366,13 @@ def test_the_worker_s_housekeeping_closes_connections_idle_past_the_setting(
     for task in wiring.state().routes.housekeeping:  # what the background thread runs
         task()
     assert server.closed_by_client(), "the housekeeping left an idle connection open"
+
+
+def test_an_upstream_url_with_an_unreadable_port_does_not_fail_the_reload(upstreams):
+    # A row written past the route checks (by hand, in the database) reaches the reload too.
+    client = HttpClientUpstream()
+    (server,) = upstreams(1)
+    _get(client, server.url)
+    client.retain(["http://127.0.0.1:99999/x", "http://127.0.0.1:port/x"])
+    assert server.closed_by_client()
+    client.close()
