@@ -9,7 +9,8 @@ cannot bump, so there the table is also reloaded once a second (`shared_version=
 If the gateway database cannot be read, a worker keeps serving the last table it loaded (as a
 Kong data plane keeps its last configuration) and tries again a refresh later; one that never
 loaded a table answers 503.
-Under gunicorn a background thread per worker also runs the check, so idle workers keep up.
+Under gunicorn a background thread per worker also runs the check, so idle workers keep up,
+and then the worker's other housekeeping (`housekeeping`: closing idle upstream connections).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class VersionedRouteSource:
         self._warn_after = 0.0
         self._lock = threading.Lock()
         self.on_reload: list[Callable[[RouteTable], None]] = []  # each gets the new table
+        # Each is called after every check of the background thread (`start_refreshing`).
+        self.housekeeping: list[Callable[[], None]] = []
 
     def current(self) -> RouteTable:
         table = self._table
@@ -96,6 +99,11 @@ class VersionedRouteSource:
                         self.current()
                     except Exception as error:  # logged by the reload; try again next period
                         log.debug("gateway_routes_refresh_failed", error=type(error).__name__)
+                    for task in self.housekeeping:
+                        try:
+                            task()
+                        except Exception:  # the next period tries again; the thread goes on
+                            log.exception("gateway_housekeeping_failed")
                     time.sleep(self._refresh)
 
         thread = threading.Thread(target=refresh_forever, name="gateway-routes", daemon=True)

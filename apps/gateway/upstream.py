@@ -5,11 +5,14 @@ the CPU per call. `HttpClientUpstream` is the pure-Python fallback: `http.client
 in a small per-host pool (GATEWAY_UPSTREAM_CLIENT=http.client; it costs about half the CPU of
 urllib3 and a third of httpx per call, docs/gateway.md). Neither follows redirects or decodes
 bodies; retries are the use case's business. The header-field rules and limits here are
-shared with the libcurl client.
+shared with the libcurl client, and so are the idle connections' limits: at most `max_origins`
+upstreams with idle connections (the least recently used go), none idle longer than
+`idle_seconds`, none to an upstream no route uses any more (`retain`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import io
@@ -19,14 +22,16 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from core.domain.shared.result import Err, Ok, Result
 from core.usecases.gateway.ports import StoredResponse, UpstreamFailure, UpstreamRequest
 
 _Origin = tuple[str, str, int]
+_Idle = tuple[float, http.client.HTTPConnection]  # when it was checked in, and the connection
+_SWEEP_EVERY_SECONDS = 1.0  # a checkout sweeps the whole pool at most this often
 # RFC 9110 field names and values, as gunicorn checks them before they reach the client: an
 # upstream header that breaks them makes the answer malformed (502), not a server error.
 FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -264,13 +269,27 @@ def _read_body(response: http.client.HTTPResponse, limit: int, sock: Any, deadli
 
 class HttpClientUpstream:
     """`Upstream` on `http.client` with a LIFO pool of idle connections per origin; answers
-    larger than `max_body_bytes` are refused (`UpstreamFailure.TOO_LARGE`)."""
+    larger than `max_body_bytes` are refused (`UpstreamFailure.TOO_LARGE`). Idle connections
+    are kept for at most `max_origins` origins and `idle_seconds` on `monotonic`'s clock."""
 
-    def __init__(self, pool_size: int = 16, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        pool_size: int = 16,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        max_origins: int = 16,
+        idle_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._pool_size = pool_size
         self._max_body = max_body_bytes
-        self._idle: dict[_Origin, deque[http.client.HTTPConnection]] = {}
+        self._max_origins = max_origins
+        self._idle_seconds = idle_seconds
+        self._monotonic = monotonic
+        self._idle: dict[_Origin, deque[_Idle]] = {}
         self._lock = threading.Lock()
+        self._wanted: frozenset[_Origin] | None = None  # None: no route table seen yet
+        self._next_sweep = 0.0
         self._tls = ssl.create_default_context()
 
     def send(
@@ -279,7 +298,7 @@ class HttpClientUpstream:
         if not valid_fields(request.headers):
             return Err(UpstreamFailure.CONNECTION)
         parts = urlsplit(request.url)
-        origin = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
+        origin = _origin(parts)
         target = parts.path or "/"
         if parts.query or "?" in request.url:  # an empty query (`/x?`) is sent as it came
             target += "?" + parts.query
@@ -326,12 +345,19 @@ class HttpClientUpstream:
         self, origin: _Origin, timeout: float, *, reuse: bool = True
     ) -> tuple[http.client.HTTPConnection, bool]:
         while reuse:
+            now = self._monotonic()
             with self._lock:
+                expired = self._expire(now) if now >= self._next_sweep else []
                 idle = self._idle.get(origin)
-                connection = idle.pop() if idle else None
+                used, connection = idle.pop() if idle else (0.0, None)
+            _close_all(expired)
             if connection is None:
                 break
-            if connection.sock is not None and not _closed_by_peer(connection.sock):
+            if (
+                now - used < self._idle_seconds
+                and connection.sock is not None
+                and not _closed_by_peer(connection.sock)
+            ):
                 connection.sock.settimeout(timeout)
                 return connection, True
             connection.close()
@@ -342,19 +368,74 @@ class HttpClientUpstream:
         return fresh, False
 
     def _checkin(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
+        now = self._monotonic()
+        evicted: list[_Idle] = []
         with self._lock:
-            idle = self._idle.setdefault(origin, deque())
-            if len(idle) < self._pool_size:
-                idle.append(connection)
-                return
-        connection.close()
+            idle = self._idle.get(origin)
+            if idle is None:
+                if len(self._idle) >= self._max_origins:  # the least recently used goes
+                    oldest = min(self._idle, key=lambda key: _last_use(self._idle[key]))
+                    evicted.extend(self._idle.pop(oldest))
+                idle = self._idle[origin] = deque()
+            kept = len(idle) < self._pool_size
+            if kept:
+                idle.append((now, connection))
+        _close_all(evicted)
+        if not kept:
+            connection.close()
+
+    def retain(self, upstream_urls: Iterable[str]) -> None:
+        """Keep idle connections only to the origins of these upstream URLs (the route
+        table's, on each reload); the others are closed."""
+        wanted = set()
+        for url in upstream_urls:
+            # A stored URL that bypassed the route checks must not fail the table's reload.
+            with contextlib.suppress(ValueError):
+                wanted.add(_origin(urlsplit(url)))
+        self._wanted = frozenset(wanted)
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Close the idle connections past the timeout, or to an origin no route uses (the
+        worker's housekeeping tick)."""
+        now = self._monotonic()
+        with self._lock:
+            expired = self._expire(now)
+        _close_all(expired)
+
+    def _expire(self, now: float) -> list[_Idle]:
+        """Take out what `sweep` closes (the lock held); the caller closes it outside."""
+        self._next_sweep = now + _SWEEP_EVERY_SECONDS
+        expired: list[_Idle] = []
+        for origin in list(self._idle):
+            idle = self._idle[origin]
+            if self._wanted is not None and origin not in self._wanted:
+                expired.extend(idle)
+                idle.clear()
+            while idle and now - idle[0][0] >= self._idle_seconds:  # oldest first (LIFO)
+                expired.append(idle.popleft())
+            if not idle:
+                del self._idle[origin]
+        return expired
 
     def close(self) -> None:
         with self._lock:
             pools, self._idle = self._idle, {}
         for idle in pools.values():
-            for connection in idle:
-                connection.close()
+            _close_all(idle)
+
+
+def _origin(parts: SplitResult) -> _Origin:
+    return (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
+
+
+def _last_use(idle: deque[_Idle]) -> float:
+    return idle[-1][0] if idle else float("-inf")
+
+
+def _close_all(idle: Iterable[_Idle]) -> None:
+    for _, connection in idle:
+        connection.close()
 
 
 def _closed_by_peer(sock: Any) -> bool:

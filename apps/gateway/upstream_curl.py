@@ -5,7 +5,15 @@ the `http.client` pool: libcurl writes the request and reads the answer's framin
 `http.client` does both in Python. libcurl's callbacks are plain `list.append`s (each one takes
 the GIL back, which costs more with every thread of the worker busy), and the header block is
 checked in one pass after the transfer. Each gateway thread keeps its own handle per upstream,
-and each handle its kept-alive connection, so threads never share or lock a connection.
+and each handle its kept-alive connection, so threads never share a connection.
+
+A handle holds three descriptors (its socket and two eventfds of libcurl's), so handles are
+released as nginx's `keepalive`/`keepalive_timeout` release idle connections: a thread keeps
+at most `max_origins` of them (the least recently used goes), one idle `idle_seconds` is closed,
+and so is one to an upstream no route uses any more (`retain`). Each thread's table has a lock
+the thread holds for its call, so another thread (a sweep, the worker's housekeeping tick) only
+ever closes handles of a thread that is between calls: a libcurl handle is never used by two
+threads at once.
 
 What libcurl would do by itself that a gateway must not is switched off or checked here:
 - the answer's header block is checked (RFC 9110 field syntax, `http.client`'s 65 536-byte and
@@ -24,13 +32,14 @@ What libcurl would do by itself that a gateway must not is switched off or check
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import select
 import ssl
 import threading
+import time
 import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pycurl
@@ -54,6 +63,9 @@ _BLANK = b" \t"
 _NOT_IN_URL = re.compile(rb"[\x00-\x20\x7f]")  # controls and spaces (RFC 3986 has none)
 _END_OF_BLOCK = (b"\r\n", b"\n")
 _AFTER_STATUS = (b" ", b"\r", b"\n")  # the three digits of a status code end the code
+DEFAULT_IDLE_SECONDS = 60.0  # nginx's keepalive_timeout
+DEFAULT_MAX_ORIGINS = 16  # handles per thread: 3 descriptors each
+_SWEEP_EVERY_SECONDS = 1.0  # a call sweeps every thread's table at most this often
 
 
 def _final_answer(lines: list[bytes]) -> tuple[int, list[tuple[str, str]]] | None:
@@ -108,15 +120,26 @@ class _OneSend:
 
 
 class _Handle:
-    """A libcurl easy handle, whether it holds only the options every request shares, and
-    the count of its transfer's sends."""
+    """A libcurl easy handle, whether it holds only the options every request shares, the
+    count of its transfer's sends, and when its last call started (the owner's clock)."""
 
-    __slots__ = ("clean", "curl", "one_send")
+    __slots__ = ("clean", "curl", "one_send", "used")
 
-    def __init__(self, curl: Any) -> None:
+    def __init__(self, curl: Any, now: float) -> None:
         self.curl = curl
         self.clean = False
         self.one_send = _OneSend()
+        self.used = now
+
+
+class _Table:
+    """One thread's handles by origin, and the lock that thread holds while it calls."""
+
+    __slots__ = ("__weakref__", "handles", "lock")
+
+    def __init__(self) -> None:
+        self.handles: dict[str, _Handle] = {}
+        self.lock = threading.Lock()
 
 
 class CurlUpstream:
@@ -126,14 +149,28 @@ class CurlUpstream:
     Each thread keeps one easy handle per upstream origin, and each handle one kept-alive
     connection: a thread sends one request at a time, so one connection per upstream is all it
     can use, and the handle's socket is the one its next request to that upstream would take.
+    A thread keeps at most `max_origins` handles, none idle longer than `idle_seconds` on
+    `monotonic`'s clock (module docstring).
     """
 
-    def __init__(self, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        max_origins: int = DEFAULT_MAX_ORIGINS,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._max_body = max_body_bytes
+        self._max_origins = max_origins
+        self._idle = idle_seconds
+        self._monotonic = monotonic
         self._local = threading.local()
         # Weak: a thread that ends drops its handles and their connections with its table.
-        self._handles: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._tables: weakref.WeakSet[_Table] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._wanted: frozenset[str] | None = None  # None: no route table seen yet
+        self._next_sweep = 0.0
         verify = ssl.get_default_verify_paths()  # the CA store Python's ssl module trusts
         self._ca_file, self._ca_path = verify.cafile, verify.capath
 
@@ -152,13 +189,26 @@ class CurlUpstream:
         if fields is None:
             return Err(UpstreamFailure.CONNECTION)
         origin = _origin(request.url)
-        handle = self._handle(origin)
+        table = self._table()
+        with table.lock:  # held for the call: no sweep closes this thread's handles meanwhile
+            return self._call(table, origin, url, request, fields, timeout_seconds)
+
+    def _call(
+        self,
+        table: _Table,
+        origin: str,
+        url: bytes,
+        request: UpstreamRequest,
+        fields: list[bytes],
+        timeout_seconds: float,
+    ) -> Result[StoredResponse, UpstreamFailure]:
+        handle = self._handle(table, origin)
         curl = handle.curl
         lines: list[bytes] = []
         pieces: list[bytes] = []
         try:
-            # Inside the try too: a handle `close()` took from under this thread refuses
-            # every option (a connection failure for this call; the thread starts afresh).
+            # Inside the try too: a handle closed from under this thread refuses every option
+            # (a connection failure for this call; the thread starts afresh).
             self._prepare(handle, request, fields, timeout_seconds)
             handle.one_send.sends = 0
             curl.setopt(pycurl.URL, url)
@@ -173,7 +223,7 @@ class CurlUpstream:
             return Err(UpstreamFailure.CONNECTION)
         answer = _final_answer(lines)
         if answer is None:  # malformed: its connection may not carry another request
-            self._drop(origin, handle)
+            _close(table, origin, handle)
             return Err(UpstreamFailure.CONNECTION)
         status, fields = answer
         return Ok(StoredResponse(status, tuple(fields), b"".join(pieces)))
@@ -232,37 +282,84 @@ class CurlUpstream:
         if self._ca_path:
             curl.setopt(pycurl.CAPATH, self._ca_path)
 
-    def _handle(self, origin: str) -> _Handle:
-        handles: dict[str, _Handle] | None = getattr(self._local, "handles", None)
-        if handles is None:
-            handles = self._local.handles = {}
-        handle = handles.get(origin)
-        if handle is None:
-            handle = handles[origin] = _Handle(pycurl.Curl())
+    def _table(self) -> _Table:
+        table: _Table | None = getattr(self._local, "table", None)
+        if table is None:
+            table = self._local.table = _Table()
             with self._lock:
-                self._handles.add(handle.curl)
+                self._tables.add(table)
+        return table
+
+    def _handle(self, table: _Table, origin: str) -> _Handle:
+        """This thread's handle for `origin` (its lock held): the one it has, unless that sat
+        idle too long; else a new one, the least recently used going past `max_origins`. At
+        most once a second, first a sweep of every thread's table."""
+        now = self._monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now, held=table)
+        handle = table.handles.get(origin)
+        if handle is not None and now - handle.used < self._idle:
+            handle.used = now
+            return handle
+        if handle is not None:
+            _close(table, origin, handle)
+        elif len(table.handles) >= self._max_origins:
+            oldest = min(table.handles.items(), key=lambda item: item[1].used)
+            _close(table, *oldest)
+        handle = table.handles[origin] = _Handle(pycurl.Curl(), now)
         return handle
 
-    def _drop(self, origin: str, handle: _Handle) -> None:
-        """Close this thread's `handle` for `origin`, and with it its connection (also when
-        `close()` has meanwhile given the thread a new handle table)."""
-        handles = getattr(self._local, "handles", {})
-        if handles.get(origin) is handle:
-            del handles[origin]
+    def retain(self, upstream_urls: Iterable[str]) -> None:
+        """Keep handles only to the origins of these upstream URLs (the route table's, on each
+        reload): the others are closed now, or, in a thread mid-call, at a later sweep."""
+        self._wanted = frozenset(_origin(url) for url in upstream_urls)
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Close the handles idle past the timeout, or to an origin no route uses, of every
+        thread between calls (the worker's housekeeping tick)."""
+        self._sweep(self._monotonic(), held=None)
+
+    def _sweep(self, now: float, held: _Table | None) -> None:
+        self._next_sweep = now + _SWEEP_EVERY_SECONDS
         with self._lock:
-            self._handles.discard(handle.curl)
-        handle.curl.close()
+            tables = list(self._tables)
+        for table in tables:
+            if table is held:  # the caller's own: its lock is already held
+                self._expire(table, now)
+            elif table.lock.acquire(blocking=False):  # a thread mid-call is left alone
+                try:
+                    self._expire(table, now)
+                finally:
+                    table.lock.release()
+
+    def _expire(self, table: _Table, now: float) -> None:
+        wanted = self._wanted
+        for origin, handle in list(table.handles.items()):
+            if now - handle.used >= self._idle or (wanted is not None and origin not in wanted):
+                _close(table, origin, handle)
 
     def close(self) -> None:
         """Close every thread's handles and their connections; threads start new ones after."""
         with self._lock:
-            handles, self._handles = list(self._handles), weakref.WeakSet()
+            tables, self._tables = list(self._tables), weakref.WeakSet()
             self._local = threading.local()
-        for curl in handles:
-            # A handle another thread is still performing on cannot be closed from here; it
-            # is dropped with that thread's old handle table instead.
-            with contextlib.suppress(pycurl.error):
-                curl.close()
+        for table in tables:
+            # A thread mid-call keeps its old table until the call ends; the table, no longer
+            # the thread's, is then dropped and its handles closed with it.
+            if table.lock.acquire(blocking=False):
+                try:
+                    for origin, handle in list(table.handles.items()):
+                        _close(table, origin, handle)
+                finally:
+                    table.lock.release()
+
+
+def _close(table: _Table, origin: str, handle: _Handle) -> None:
+    """Close `handle`, and with it its connection, taking it out of `table` (its lock held)."""
+    if table.handles.get(origin) is handle:
+        del table.handles[origin]
+    handle.curl.close()
 
 
 def _origin(url: str) -> str:

@@ -140,13 +140,25 @@ def _build_state() -> GatewayState:
         breaker = InProcessCircuitBreaker()
         cache = InProcessResponseCache(settings.GATEWAY_CACHE_MAX_ENTRIES)
     upstream: CurlUpstream | HttpClientUpstream | OpenTelemetryUpstream
+    upstream_client: CurlUpstream | HttpClientUpstream
     if settings.GATEWAY_UPSTREAM_CLIENT == "pycurl":
-        upstream = CurlUpstream(max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES)
+        upstream_client = CurlUpstream(
+            max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES,
+            max_origins=settings.GATEWAY_UPSTREAM_MAX_ORIGINS,
+            idle_seconds=settings.GATEWAY_UPSTREAM_IDLE_SECONDS,
+        )
     else:
-        upstream = HttpClientUpstream(
+        upstream_client = HttpClientUpstream(
             pool_size=settings.GATEWAY_UPSTREAM_POOL_SIZE,
             max_body_bytes=settings.GATEWAY_MAX_RESPONSE_BYTES,
+            max_origins=settings.GATEWAY_UPSTREAM_MAX_ORIGINS,
+            idle_seconds=settings.GATEWAY_UPSTREAM_IDLE_SECONDS,
         )
+    # Idle connections are closed: to upstreams the new table no longer uses, and, on the
+    # background thread's tick, those idle too long (also of threads that serve no more).
+    routes.on_reload.append(lambda table: upstream_client.retain(r.upstream_url for r in table))
+    routes.housekeeping.append(upstream_client.sweep)
+    upstream = upstream_client
     if settings.TRACING:  # each attempt a client span, its context sent upstream
         from opentelemetry import trace
 

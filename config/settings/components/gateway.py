@@ -7,6 +7,11 @@ GATEWAY_ROUTE_REFRESH_SECONDS = env_float("GATEWAY_ROUTE_REFRESH_SECONDS", 0.5, 
 # With the http.client client: keep-alive connections kept per upstream host and
 # worker (match GUNICORN_THREADS or more). libcurl keeps one per upstream and thread.
 GATEWAY_UPSTREAM_POOL_SIZE = env_int("GATEWAY_UPSTREAM_POOL_SIZE", 16, minimum=1)
+# Idle upstream connections, as nginx's keepalive_timeout and keepalive bound them: one idle
+# this long is closed, and only this many upstreams keep one per thread (libcurl, 3 descriptors
+# each) or per worker (http.client), the least recently used going first.
+GATEWAY_UPSTREAM_IDLE_SECONDS = env_float("GATEWAY_UPSTREAM_IDLE_SECONDS", 60.0, minimum=1.0)
+GATEWAY_UPSTREAM_MAX_ORIGINS = env_int("GATEWAY_UPSTREAM_MAX_ORIGINS", 16, minimum=1)
 # Entries of the in-process response cache (embedded mode only; Redis evicts by TTL).
 GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 10_000, minimum=10)
 # The route status endpoint's rolling window (counts and latency of the last N seconds).

@@ -769,15 +769,15 @@ def test_a_thread_that_ends_leaves_no_libcurl_connection_open():
 
 
 def test_a_handle_closed_under_a_call_is_a_connection_failure_not_an_error():
-    # `close()` from another thread can land between a call's checkout of its handle and the
-    # transfer; here the handle is closed at that point directly.
+    # A handle closed between a call's checkout and the transfer (no sweep or `close()` does
+    # that to a thread mid-call, but should one) fails the call, never raises.
     server = CannedUpstream(b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 204 No Content\r\n\r\n")
     client = CurlUpstream()
     assert isinstance(_get(client, server.url), Ok)
     checkout = client._handle
 
-    def closed_at_checkout(origin):
-        handle = checkout(origin)
+    def closed_at_checkout(table, origin):
+        handle = checkout(table, origin)
         handle.curl.close()
         return handle
 
@@ -793,9 +793,10 @@ def test_a_malformed_answer_closes_its_handle_even_after_a_new_handle_table():
     client = CurlUpstream()
     checkout, taken = client._handle, []
 
-    def table_replaced_after_checkout(origin):
-        taken.append(checkout(origin))
-        client._local = threading.local()
+    def table_replaced_after_checkout(table, origin):
+        taken.append(checkout(table, origin))
+        client.close()  # this thread is mid-call: its handle is left to it
+        assert not taken[-1].curl.closed
         return taken[-1]
 
     client._handle = table_replaced_after_checkout
