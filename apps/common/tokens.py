@@ -28,6 +28,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.common.logging import EveryFewSeconds
 from apps.common.signing_keys import signing_key_id
 from core.domain.shared.identity import (
+    LONGEST_ACCESS_LIFETIME,
     Principal,
     TokenError,
     is_revoked,
@@ -161,13 +162,12 @@ def _names_the_signing_key(raw_token: str) -> bool:
 
 
 def _longest_lifetime() -> int:
-    # An access token lives its configured lifetime, `exp` - `iat` (whole seconds, as both are
-    # written); simplejwt's leeway, if any, on top.
-    lifetime: timedelta = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    # The longest life the platform gives an access token, not the one configured now (a
+    # change of it refuses no token already issued); simplejwt's leeway, if any, on top.
     leeway = settings.SIMPLE_JWT.get("LEEWAY", 0)
     if isinstance(leeway, timedelta):
         leeway = leeway.total_seconds()
-    return int(lifetime.total_seconds()) + int(leeway)
+    return LONGEST_ACCESS_LIFETIME + int(leeway)
 
 
 # One `revocation_lookup_failed` line every 5 s per process while Redis is unreachable (the

@@ -33,6 +33,7 @@ from core.domain.accounts.user import UserStatus
 from core.domain.aggregation.composite import AuthMode as CompositeAuthMode
 from core.domain.aggregation.runs import RunStatus, SourceFailure
 from core.domain.gateway.route import AuthMode as RouteAuthMode
+from core.domain.shared.identity import LONGEST_ACCESS_LIFETIME
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -253,7 +254,9 @@ if _KEY_PAIR_PROBLEM is not None:
 
     raise ImproperlyConfigured(_KEY_PAIR_PROBLEM)
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_TTL_SECONDS", 1800, minimum=60)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        seconds=env_int("JWT_ACCESS_TTL_SECONDS", 1800, minimum=60, maximum=LONGEST_ACCESS_LIFETIME)
+    ),
     "REFRESH_TOKEN_LIFETIME": timedelta(
         seconds=env_int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600, minimum=300)
     ),

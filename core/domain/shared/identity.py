@@ -46,6 +46,12 @@ class TokenError(StrEnum):
 # user would miss them.
 _USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
+LONGEST_ACCESS_LIFETIME = 86_400
+"""The longest life, in seconds, the platform gives an access token (a day): the most the
+configured lifetime may be, and so the bound on a token's `exp` - `iat`. A fixed bound, not the
+lifetime configured now: a lifetime lowered, or raised while a rollout has workers on the old
+value, refuses no token already issued."""
+
 
 def principal_from_claims(
     claims: Mapping[str, object], *, longest_lifetime: int

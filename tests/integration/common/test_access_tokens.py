@@ -14,7 +14,7 @@ from apps.common.tokens import (
     SimpleJWTAccessTokenVerifier,
     is_compact_jws,
 )
-from core.domain.shared.identity import TokenError
+from core.domain.shared.identity import LONGEST_ACCESS_LIFETIME, TokenError
 from core.domain.shared.result import Err, Ok
 from tests.factories.tokens import NOT_COMPACT_TEXT, access_token, refresh_token, user_uuid
 
@@ -102,6 +102,17 @@ def test_a_token_as_the_accounts_sign_it_is_valid_also_with_an_audience_list(ver
     assert verifier.verify(_forge(_claims(iat=now, exp=now + _lifetime()))).is_ok()
 
 
+def test_a_token_issued_under_a_longer_configured_lifetime_is_still_valid(verifier):
+    """The bound on `exp` - `iat` is the longest lifetime the platform gives (a day), not the
+    one configured now: a lifetime lowered, or raised while a rollout still has workers on the
+    old value, refuses no token already issued."""
+    now = int(datetime.now(UTC).timestamp())
+    longer = now + _lifetime() + 600
+    assert verifier.verify(_forge(_claims(iat=now, exp=longer))).is_ok()
+    a_day = now + LONGEST_ACCESS_LIFETIME
+    assert verifier.verify(_forge(_claims(iat=now, exp=a_day))).is_ok()
+
+
 @pytest.mark.parametrize(
     "claims",
     [
@@ -111,7 +122,9 @@ def test_a_token_as_the_accounts_sign_it_is_valid_also_with_an_audience_list(ver
         pytest.param(lambda: _claims(iat=True), id="iat-true"),
         pytest.param(lambda: _claims(iat=float(_claims()["iat"])), id="iat-float"),
         pytest.param(lambda: _claims(exp=_claims()["exp"] + 0.5), id="exp-float"),
-        pytest.param(lambda: _claims(exp=_claims()["iat"] + _lifetime() + 1), id="too-long"),
+        pytest.param(
+            lambda: _claims(exp=_claims()["iat"] + LONGEST_ACCESS_LIFETIME + 1), id="too-long"
+        ),
         pytest.param(lambda: _claims(sub="u-1"), id="sub-not-a-uuid"),
         pytest.param(lambda: _claims(sub=user_uuid("u-1").upper()), id="sub-uppercase"),
     ],

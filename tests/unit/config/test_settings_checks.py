@@ -89,6 +89,16 @@ def test_a_bad_per_origin_call_limit_stops_the_start_naming_the_variable(tmp_pat
     assert f"AGGREGATION_MAX_CALLS_PER_ORIGIN {message}" in loaded.stderr
 
 
+@pytest.mark.parametrize(("value", "ok"), [("86400", True), ("86401", False)])
+def test_an_access_lifetime_past_a_day_stops_the_start(tmp_path, value, ok):
+    """A day is the bound the verifier holds every access token's `exp` - `iat` to, whatever
+    lifetime is configured now: a lifetime past it would mint tokens the verifier refuses."""
+    loaded = load_settings(tmp_path, JWT_SIGNING_KEY="k" * 40, JWT_ACCESS_TTL_SECONDS=value)
+    assert (loaded.returncode == 0) is ok, loaded.stderr
+    if not ok:
+        assert "JWT_ACCESS_TTL_SECONDS must be at most 86400" in loaded.stderr
+
+
 @pytest.mark.parametrize(("threads", "limit"), [("64", "32"), ("8", "4"), ("1", "1")])
 def test_the_per_origin_call_limit_is_half_the_call_threads_by_default(tmp_path, threads, limit):
     shown = "from django.conf import settings; print(settings.AGGREGATION_MAX_CALLS_PER_ORIGIN)"
