@@ -231,8 +231,8 @@ def prefix_problems(prefix: str) -> list[str]:
     """What is wrong with a path prefix (empty when it is usable)."""
     if not _PREFIX.match(prefix) or normalise_path(prefix) != prefix or has_parameters(prefix):
         return [
-            "Use an absolute path such as /orders: no trailing '/', query, spaces, '//', "
-            "'.' or '..' segments or needless escapes."
+            "Use an absolute path such as /orders (one trailing '/' is dropped): no query, "
+            "spaces, '//', '.' or '..' segments or needless escapes."
         ]
     if is_platform_path(prefix) or any(p.startswith(prefix + "/") for p in PLATFORM_PREFIXES):
         return ["This path belongs to the platform itself."]

@@ -108,8 +108,8 @@ def test_a_prefix_holding_a_double_slash_is_refused_not_normalised_away(raw):
     normalised = normalise_prefix(raw)
     assert "//" in normalised
     assert prefix_problems(normalised) == [
-        "Use an absolute path such as /orders: no trailing '/', query, spaces, '//', "
-        "'.' or '..' segments or needless escapes."
+        "Use an absolute path such as /orders (one trailing '/' is dropped): no query, "
+        "spaces, '//', '.' or '..' segments or needless escapes."
     ]
 
 
