@@ -170,9 +170,18 @@ def child_exit(server: Any, worker: Any) -> None:
 
     from apps.common.metric_files import archive_ended_processes
 
-    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
-    _unarchived.add(worker.pid)
-    failed = archive_ended_processes(_metrics_dir, sorted(_unarchived))
+    def set_aside(path: Any, error: Exception) -> None:
+        server.log.warning("unreadable metrics file %s set aside (%s)", path, error)
+
+    # Nothing here may end the master: an exception out of a hook stops its main loop, and
+    # with it every worker.
+    try:
+        multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+        _unarchived.add(worker.pid)
+        failed = archive_ended_processes(_metrics_dir, sorted(_unarchived), set_aside=set_aside)
+    except Exception:
+        server.log.exception("metrics of ended worker %s not archived", worker.pid)
+        return
     for pid, error in failed.items():
         server.log.warning(
             "metrics of ended worker %s not archived yet (%s): retried as the next one ends",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +28,10 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 Entry = tuple[float, float]  # a series' value and timestamp, as a file holds them
+# What prometheus_client raises reading a file cut short or garbled (a worker killed while it
+# grew the file): `struct.error`, or a ValueError (UnicodeDecodeError is one) for a bad key.
+_UNREADABLE = (struct.error, ValueError)
+SetAside = Callable[[Path, Exception], None]
 
 
 def _added(held: Entry, ended: Entry) -> Entry:
@@ -64,12 +69,19 @@ ARCHIVE = "archive"  # in place of the pid: `counter_archive.db`
 
 
 def archive_ended_processes(
-    directory: str | os.PathLike[str], pids: Iterable[int], *, lock_wait_seconds: float = 2.0
+    directory: str | os.PathLike[str],
+    pids: Iterable[int],
+    *,
+    lock_wait_seconds: float = 2.0,
+    set_aside: SetAside | None = None,
 ) -> dict[int, OSError]:
     """Fold the files of the ended processes `pids` into the archives, then remove them.
 
     Returns the pids not archived, each with its error (TimeoutError: scrapes held the
-    directory past `lock_wait_seconds`); their files stay, read by scrapes as before.
+    directory past `lock_wait_seconds`); their files stay, read by scrapes as before. A file
+    that cannot be read (cut short) is renamed `<name>.unreadable`, which no scrape reads (it
+    broke every scrape, and a fold would fail on it for ever), and `set_aside` is told: its
+    counts are lost, as they were already to every scrape.
     """
     pids = list(pids)
     failed: dict[int, OSError] = {}
@@ -77,7 +89,7 @@ def archive_ended_processes(
         with _locked(Path(directory), fcntl.LOCK_EX, lock_wait_seconds):
             for pid in pids:
                 try:
-                    _archive(Path(directory), pid)
+                    _archive(Path(directory), pid, set_aside or _ignored)
                 except OSError as error:
                     failed[pid] = error
     except OSError as error:  # the lock: nothing was folded
@@ -96,7 +108,7 @@ class ArchivingMultiProcessCollector:
             return MultiProcessCollector(None, str(self._directory)).collect()
 
 
-def _archive(directory: Path, pid: int) -> None:
+def _archive(directory: Path, pid: int, set_aside: SetAside) -> None:
     """One process's files, kind by kind. Each archive is replaced before the file it took in
     is removed: a failure in between leaves the counts in place, never lost. (A master that
     dies there leaves both, but the next master starts with an empty directory.)"""
@@ -107,11 +119,28 @@ def _archive(directory: Path, pid: int) -> None:
         if not ended.exists():
             continue
         archive = directory / f"{kind}_{ARCHIVE}.db"
-        held = dict(_entries(archive)) if archive.exists() else {}
-        for key, entry in _entries(ended):
+        taken = _readable(ended, set_aside)
+        if taken is None:  # set aside
+            continue
+        held = (_readable(archive, set_aside) or {}) if archive.exists() else {}
+        for key, entry in taken.items():
             held[key] = combine(held[key], entry) if key in held else entry
         _replace(archive, held)
         ended.unlink()
+
+
+def _readable(path: Path, set_aside: SetAside) -> dict[str, Entry] | None:
+    """The file's series, or None once a file that cannot be read is renamed aside."""
+    try:
+        return dict(_entries(path))
+    except _UNREADABLE as error:
+        os.replace(path, path.with_name(f"{path.name}.unreadable"))
+        set_aside(path, error)
+        return None
+
+
+def _ignored(path: Path, error: Exception) -> None:
+    pass
 
 
 def _entries(path: Path) -> Iterator[tuple[str, Entry]]:

@@ -88,6 +88,31 @@ def test_files_that_cannot_be_archived_stay_and_are_archived_on_a_retry(tmp_path
     assert collected(tmp_path)[("job_size_sum", ())] == 7
 
 
+@pytest.mark.parametrize("cut", ["ended", "archive"])
+def test_a_file_cut_short_is_set_aside_and_the_others_fold(tmp_path, cut):
+    """A worker killed while it grew its file leaves one prometheus_client cannot read
+    (`struct.error`): it broke every scrape, and failed every fold (out of gunicorn's
+    child_exit, it stopped the master). It is renamed aside, which no scrape reads."""
+    first, second = record_in_a_process(tmp_path, 2), record_in_a_process(tmp_path, 5)
+    assert archive_ended_processes(tmp_path, [first]) == {}
+    damaged = tmp_path / (f"counter_{second}.db" if cut == "ended" else "counter_archive.db")
+    damaged.write_bytes(damaged.read_bytes()[:2])
+    aside = []
+
+    failed = archive_ended_processes(
+        tmp_path, [second], set_aside=lambda path, error: aside.append((path, type(error)))
+    )
+
+    assert failed == {}
+    assert [path for path, _ in aside] == [damaged]
+    assert (tmp_path / f"{damaged.name}.unreadable").exists()
+    assert not (tmp_path / f"counter_{second}.db").exists()
+    totals = collected(tmp_path)  # a scrape reads what is left
+    lost = 5 if cut == "ended" else 2
+    assert totals[("jobs_total", (("queue", "a"),))] == 7 - lost
+    assert totals[("job_size_sum", ())] == 7  # the other kinds folded whole
+
+
 def test_a_fold_waits_for_a_scrape_and_gives_up_after_its_deadline(tmp_path):
     ended = record_in_a_process(tmp_path, 1)
     files = _files(tmp_path)

@@ -209,6 +209,39 @@ def test_an_ended_workers_counts_stay_and_its_files_go(monkeypatch, tmp_path):
     importlib.reload(gunicorn_config)
 
 
+def test_no_failure_to_archive_metrics_ends_the_master(monkeypatch, tmp_path):
+    """An exception out of child_exit stops gunicorn's main loop, and with it every worker: a
+    metrics file that cannot be read is set aside (a warning), anything else is logged."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    import config.gunicorn as gunicorn_config
+
+    module = importlib.reload(gunicorn_config)
+    cut, ended = record_in_a_process(tmp_path, 1), record_in_a_process(tmp_path, 2)
+    (tmp_path / f"summary_{cut}.db").write_bytes(b"\x00\x01")
+    lines = []
+    log = SimpleNamespace(
+        warning=lambda *line: lines.append(("warning", line[0] % line[1:])),
+        exception=lambda *line: lines.append(("exception", line[0] % line[1:])),
+    )
+    server = SimpleNamespace(log=log)
+
+    module.child_exit(server, SimpleNamespace(pid=cut))
+    [(level, line)] = lines
+    assert level == "warning"
+    assert line.startswith(f"unreadable metrics file {tmp_path / f'summary_{cut}.db'} set aside")
+    assert collected(tmp_path)[("jobs_total", (("queue", "a"),))] == 3
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a failure no one foresaw")
+
+    from apps.common import metric_files
+
+    monkeypatch.setattr(metric_files, "archive_ended_processes", broken)
+    module.child_exit(server, SimpleNamespace(pid=ended))  # returns: the master goes on
+    assert lines[1] == ("exception", f"metrics of ended worker {ended} not archived")
+    importlib.reload(gunicorn_config)
+
+
 def test_gunicorn_says_when_it_ignores_web_concurrency(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setenv("GUNICORN_REUSE_PORT", "0")  # no "Listening at:" line to look past
