@@ -148,6 +148,14 @@ def test_each_source_call_continues_the_callers_trace_as_a_span_of_its_own(two_s
     assert [r.headers["tracestate"] for r in world.fetcher.requests] == ["vendor=client"] * 2
 
 
+def test_a_callers_tracestate_past_the_w3c_limits_goes_to_no_source(two_sources):
+    world = World(two_sources)
+    incoming = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
+    world.run(query={"id": "7"}, traceparent=incoming, tracestate="v=" + "x" * 3998)
+    assert [trace for trace, _, _ in traceparents(world)] == [CLIENT_TRACE] * 2
+    assert all("tracestate" not in r.headers for r in world.fetcher.requests)
+
+
 @pytest.mark.parametrize(
     "incoming",
     [None, "garbage", f"00-{'0' * 32}-{CLIENT_SPAN}-01", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01-x"],
