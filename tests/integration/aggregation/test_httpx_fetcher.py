@@ -6,6 +6,7 @@ import ssl
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from unittest.mock import ANY
 from urllib.parse import quote
 
 import httpcore
@@ -13,15 +14,17 @@ import httpx
 import pytest
 
 from apps.aggregation.fetching import (
+    MAX_CONTENT_CODINGS,
     HttpxSourceFetcher,
     _call_deadline,
     _DeadlineBackend,
+    _Progress,
     shared_fetcher,
     source_client,
 )
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, SourceRequest
-from tests.integration.aggregation.upstream import Upstream, encoded
+from tests.integration.aggregation.upstream import Upstream, encoded, layered
 
 
 @pytest.fixture
@@ -58,6 +61,18 @@ def test_a_slow_drip_is_cut_at_the_deadline(fetcher, upstream):
     result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=150&every_ms=20"), 250)])
     assert time.perf_counter() - started < 1.5
     assert result["d"].failure is SourceFailure.TIMEOUT
+    assert result["d"].status == 200  # its headers were in: the source did answer
+
+
+def test_a_body_cut_by_a_reset_is_unreachable_with_the_status_the_source_gave(fetcher, upstream):
+    result = fetcher.fetch_all([request("c", upstream.url("/cut?length=1000"))])["c"]
+    assert result.failure is SourceFailure.UNREACHABLE, result
+    assert result.status == 200
+
+
+def test_a_source_that_never_answered_has_no_status(fetcher, upstream):
+    result = fetcher.fetch_all([request("h", upstream.url("/hang"), 200)])["h"]
+    assert (result.failure, result.status) == (SourceFailure.TIMEOUT, None)
 
 
 def test_a_source_dripping_its_headers_frees_the_call_thread_at_the_deadline(upstream):
@@ -135,7 +150,9 @@ def test_the_worker_side_timeout_applies_when_the_thread_runs(upstream):
     with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
         fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
         started = time.monotonic()
-        result = fetcher._fetch_one(request("h", upstream.url("/hang")), started, started + 0.1)
+        result = fetcher._fetch_one(
+            request("h", upstream.url("/hang")), started, started + 0.1, _Progress()
+        )
     assert result.failure is SourceFailure.TIMEOUT
 
 
@@ -207,11 +224,52 @@ def test_a_small_compressed_answer_never_expands_past_the_limit_in_memory(upstre
     assert peak < 4 * limit, f"decoding held {peak / 1e6:.1f} MB for a {limit / 1e6:.0f} MB limit"
 
 
-def test_an_answer_its_coding_cannot_decode_is_that_sources_failure(fetcher, upstream):
+def test_an_answer_its_coding_cannot_decode_is_not_usable(fetcher, upstream):
+    # The source did answer (200): its body is what is wrong, not the way to it.
     url = upstream.url("/raw?encoding=gzip&body=" + quote('"not gzip"'))
     result = fetcher.fetch_all([request("z", url)])["z"]
-    assert result.failure is SourceFailure.UNREACHABLE
-    assert "DecodingError" in result.detail
+    assert result.failure is SourceFailure.INVALID_JSON, result
+    assert result.status == 200
+    assert "content coding" in result.detail
+
+
+def test_thousands_of_listed_codings_are_refused_before_any_is_decoded(upstream):
+    # `{"x":1}` gzipped 3000 times, each layer listed: an inflater per layer took 75 MB and
+    # ~95 ms of CPU per source before the cap. Refused at the headers, the body never read.
+    layered(3000)  # built before measuring; the server reuses it
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1_000_000)
+        tracemalloc.start()
+        try:
+            result = fetcher.fetch_all([request("l", upstream.url("/layers?n=3000"))])["l"]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert result.failure is SourceFailure.INVALID_JSON, result
+    assert result.status == 200
+    assert f"more than {MAX_CONTENT_CODINGS} content codings" in result.detail
+    assert peak < 5_000_000, f"the call held {peak / 1e6:.1f} MB"
+
+
+def test_one_coding_past_the_cap_is_refused(fetcher, upstream):
+    codings = ", ".join(["gzip"] * (MAX_CONTENT_CODINGS + 1))
+    url = upstream.url(f"/gzip?bytes=100&codings={quote(codings)}")
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert (result.failure, result.status) == (SourceFailure.INVALID_JSON, 200)
+
+
+@pytest.mark.parametrize("coding", ["br", "compress", "zstd"])
+def test_a_coding_that_was_not_asked_for_is_refused(fetcher, upstream, coding):
+    # Even over a body that happens to be plain JSON: the label says it is not.
+    url = upstream.url(f"/raw?encoding={coding}&body=" + quote('{"a": 1}'))
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert (result.failure, result.status) == (SourceFailure.INVALID_JSON, 200), result
+    assert f"not asked for ({coding})" in result.detail
+
+
+def test_the_identity_coding_is_no_coding(fetcher, upstream):
+    url = upstream.url("/raw?encoding=identity&body=" + quote('{"a": 1}'))
+    assert fetcher.fetch_all([request("z", url)])["z"] == Fetched(200, {"a": 1}, ANY)
 
 
 def test_an_https_source_must_present_a_certificate_it_trusts():
