@@ -31,6 +31,7 @@ import httpx
 import structlog
 from prometheus_client import Counter
 
+from core.domain.aggregation.budget import RunBudget
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, FetchResult, SourceRequest
 
@@ -183,7 +184,10 @@ class HttpxSourceFetcher:
         self._calls = OriginBulkhead(executor, limit=max_calls_per_origin)
         self._max_body_bytes = max_body_bytes
 
-    def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
+    def fetch_all(
+        self, requests: Sequence[SourceRequest], budget: RunBudget | None = None
+    ) -> Mapping[str, FetchResult]:
+        budget = budget or RunBudget(None)
         started = time.monotonic()
         deadlines: dict[Future[FetchResult], tuple[SourceRequest, float, _Progress]] = {}
         for request in requests:
@@ -193,7 +197,7 @@ class HttpxSourceFetcher:
             # (its trace span above all) is the parent of the call's own span and headers.
             context = contextvars.copy_context()
             call = functools.partial(
-                context.run, self._fetch_one, request, started, deadline, progress
+                context.run, self._fetch_one, request, started, deadline, progress, budget
             )
             future = self._calls.submit(origin_of(request.url), call)
             deadlines[future] = (request, deadline, progress)
@@ -218,14 +222,19 @@ class HttpxSourceFetcher:
         return results
 
     def _fetch_one(
-        self, request: SourceRequest, started: float, deadline: float, progress: _Progress
+        self,
+        request: SourceRequest,
+        started: float,
+        deadline: float,
+        progress: _Progress,
+        budget: RunBudget | None = None,
     ) -> FetchResult:
         left = deadline - time.monotonic()
         if left <= 0:
             return _timed_out(request, started)
         token = _call_deadline.set(deadline + SOCKET_TIMEOUT_SLACK_S)
         try:
-            return self._call(request, started, deadline, left, progress)
+            return self._call(request, started, deadline, left, progress, budget)
         finally:
             _call_deadline.reset(token)
 
@@ -236,6 +245,7 @@ class HttpxSourceFetcher:
         deadline: float,
         left: float,
         progress: _Progress,
+        budget: RunBudget | None,
     ) -> FetchResult:
         headers = {
             "Accept": "application/json",
@@ -297,6 +307,21 @@ class HttpxSourceFetcher:
                 f"The source could not be reached ({type(error).__name__}).",
                 _elapsed_ms(started),
                 progress.status,
+            )
+        # Before parsing: a value takes up to ~45 times its bytes once parsed (`[{},{},…]`).
+        if _containers(body) > MAX_JSON_CONTAINERS:
+            return FetchFailed(
+                SourceFailure.TOO_LARGE,
+                f"The source's answer holds more than {MAX_JSON_CONTAINERS} arrays and objects.",
+                _elapsed_ms(started),
+                response.status_code,
+            )
+        if budget is not None and not budget.admit(len(body)):
+            return FetchFailed(
+                SourceFailure.TOO_LARGE,
+                f"The run's answers together exceed {budget.limit} bytes.",
+                _elapsed_ms(started),
+                response.status_code,
             )
         took_ms = _elapsed_ms(started)
         try:  # NaN and Infinity are not JSON (RFC 8259), and could not be answered as JSON
@@ -553,7 +578,17 @@ def shared_fetcher(
 # A source's answer nested deeper than this is refused as not JSON: merging and rendering it
 # would recurse as deep again, inside a request that is already some frames down.
 MAX_JSON_DEPTH = 100
+# A source's answer may hold at most this many arrays and objects. Parsed, `[{},{},…]` is some
+# 130 bytes of Python objects per 3 bytes of JSON: 1 MiB of it took 45 MB. At this many, about
+# 2.6 MB a source. Counted as `[` and `{` bytes (C speed; those inside strings count too, an
+# upper bound).
+MAX_JSON_CONTAINERS = 20_000
 _NOT_JSON = object()
+
+
+def _containers(body: bytes | bytearray) -> int:
+    """At least as many as the arrays and objects in a JSON text."""
+    return body.count(b"[") + body.count(b"{")
 
 
 def _not_json_constant(name: str) -> Any:

@@ -15,6 +15,7 @@ import pytest
 
 from apps.aggregation.fetching import (
     MAX_CONTENT_CODINGS,
+    MAX_JSON_CONTAINERS,
     HttpxSourceFetcher,
     _call_deadline,
     _DeadlineBackend,
@@ -22,6 +23,7 @@ from apps.aggregation.fetching import (
     shared_fetcher,
     source_client,
 )
+from core.domain.aggregation.budget import RunBudget
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, SourceRequest
 from tests.integration.aggregation.upstream import Upstream, encoded, layered
@@ -316,3 +318,50 @@ def test_no_socket_operation_starts_once_the_calls_time_is_up(upstream):
 def test_only_the_codings_the_fetcher_decodes_are_asked_for(fetcher, upstream):
     result = fetcher.fetch_all([request("e", upstream.url("/echo/codings"))])["e"]
     assert result.body["headers"]["accept-encoding"] == "gzip, deflate"
+
+
+def test_an_answer_of_many_small_objects_is_refused_before_it_is_parsed(upstream):
+    # 1 048 573 bytes of `[{},{},…]`, under the 1 MiB limit: 349 524 objects, 45 MB parsed.
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1024 * 1024)
+        url = upstream.url("/objects?bytes=1048573")
+        result = fetcher.fetch_all([request("o", url, 10_000)])["o"]
+    assert (result.failure, result.status) == (SourceFailure.TOO_LARGE, 200), result
+    assert f"more than {MAX_JSON_CONTAINERS} arrays and objects" in result.detail
+
+
+def test_an_answer_of_as_many_objects_as_allowed_is_parsed(fetcher, upstream):
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1024 * 1024)
+        url = upstream.url(f"/objects?bytes={3 * (MAX_JSON_CONTAINERS - 1) + 1}")
+        result = fetcher.fetch_all([request("o", url, 10_000)])["o"]
+    assert isinstance(result, Fetched), result
+    assert len(result.body) == MAX_JSON_CONTAINERS - 1  # and the array around them
+
+
+def test_answers_past_the_runs_budget_are_refused_and_the_others_kept(fetcher, upstream):
+    # Two 10 KB answers and a small one, 15 KB for the run: whichever 10 KB answer comes in
+    # second no longer fits; the small one always does.
+    budget = RunBudget(15_000)
+    results = fetcher.fetch_all(
+        [
+            request("a", upstream.url("/big?bytes=9000&n=a")),
+            request("b", upstream.url("/big?bytes=9000&n=b")),
+            request("small", upstream.url("/json")),
+        ],
+        budget,
+    )
+    assert isinstance(results["small"], Fetched)
+    big = sorted((results["a"], results["b"]), key=lambda result: isinstance(result, Fetched))
+    refused, kept = big
+    assert kept == Fetched(200, "x" * 9000, ANY)
+    assert (refused.failure, refused.status) == (SourceFailure.TOO_LARGE, 200), refused
+    assert "run's answers together exceed 15000 bytes" in refused.detail
+
+
+def test_a_run_within_its_budget_is_unchanged(fetcher, upstream):
+    results = fetcher.fetch_all(
+        [request(key, upstream.url(f"/big?bytes=4000&n={key}")) for key in "abc"],
+        RunBudget(15_000),
+    )
+    assert all(result == Fetched(200, "x" * 4000, ANY) for result in results.values())
