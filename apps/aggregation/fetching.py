@@ -31,6 +31,7 @@ import httpx
 import structlog
 from prometheus_client import Counter
 
+from core.domain.aggregation.budget import RunBudget
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, FetchResult, SourceRequest
 
@@ -42,6 +43,11 @@ SOCKET_TIMEOUT_SLACK_S = 0.05
 # The content codings asked for, and decoded here (`_BoundedDecoder`), never httpx's list: a
 # coding it learns when a package is installed (br, zstd) would reach us undecoded.
 ACCEPT_ENCODING = "gzip, deflate"
+# The most content codings an answer may list. One is what a source asked for `gzip, deflate`
+# applies; two leaves room for a proxy that codes an answer again. Every coding listed is one
+# more inflater (and its window) held while the body streams: 3000 listed `gzip`s took 75 MB
+# before any byte was checked (urllib3 caps the chain at 5 for the same reason, CVE-2025-66418).
+MAX_CONTENT_CODINGS = 2
 # "Done, and nothing to send" (RFC 9110): a success whose JSON value is null.
 NO_CONTENT = 204
 ORIGIN_WAITS = Counter(
@@ -178,27 +184,33 @@ class HttpxSourceFetcher:
         self._calls = OriginBulkhead(executor, limit=max_calls_per_origin)
         self._max_body_bytes = max_body_bytes
 
-    def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
+    def fetch_all(
+        self, requests: Sequence[SourceRequest], budget: RunBudget | None = None
+    ) -> Mapping[str, FetchResult]:
+        budget = budget or RunBudget(None)
         started = time.monotonic()
-        deadlines: dict[Future[FetchResult], tuple[SourceRequest, float]] = {}
+        deadlines: dict[Future[FetchResult], tuple[SourceRequest, float, _Progress]] = {}
         for request in requests:
             deadline = started + request.timeout_ms / 1000
+            progress = _Progress()
             # Each call runs in a copy of this thread's context, so what the request set there
             # (its trace span above all) is the parent of the call's own span and headers.
             context = contextvars.copy_context()
-            call = functools.partial(context.run, self._fetch_one, request, started, deadline)
+            call = functools.partial(
+                context.run, self._fetch_one, request, started, deadline, progress, budget
+            )
             future = self._calls.submit(origin_of(request.url), call)
-            deadlines[future] = (request, deadline)
+            deadlines[future] = (request, deadline, progress)
         results: dict[str, FetchResult] = {}
         pending = set(deadlines)
         while pending:
             now = time.monotonic()
             for future in [f for f in pending if deadlines[f][1] <= now and not f.done()]:
-                request = deadlines[future][0]
+                request, _, progress = deadlines[future]
                 # Still waiting (for its origin's slot or a thread): never made; running:
                 # finishes on its own, by its socket deadline.
                 future.cancel()
-                results[request.key] = _timed_out(request, started)
+                results[request.key] = _timed_out(request, started, progress.status)
                 pending.discard(future)
             done = {future for future in pending if future.done()}
             for future in done:
@@ -209,18 +221,31 @@ class HttpxSourceFetcher:
                 wait(pending, timeout=max(0.0, next_deadline - now), return_when=FIRST_COMPLETED)
         return results
 
-    def _fetch_one(self, request: SourceRequest, started: float, deadline: float) -> FetchResult:
+    def _fetch_one(
+        self,
+        request: SourceRequest,
+        started: float,
+        deadline: float,
+        progress: _Progress,
+        budget: RunBudget | None = None,
+    ) -> FetchResult:
         left = deadline - time.monotonic()
         if left <= 0:
             return _timed_out(request, started)
         token = _call_deadline.set(deadline + SOCKET_TIMEOUT_SLACK_S)
         try:
-            return self._call(request, started, deadline, left)
+            return self._call(request, started, deadline, left, progress, budget)
         finally:
             _call_deadline.reset(token)
 
     def _call(
-        self, request: SourceRequest, started: float, deadline: float, left: float
+        self,
+        request: SourceRequest,
+        started: float,
+        deadline: float,
+        left: float,
+        progress: _Progress,
+        budget: RunBudget | None,
     ) -> FetchResult:
         headers = {
             "Accept": "application/json",
@@ -235,6 +260,7 @@ class HttpxSourceFetcher:
                 headers=headers,
                 timeout=httpx.Timeout(left + SOCKET_TIMEOUT_SLACK_S),
             ) as response:
+                progress.status = response.status_code  # the source answered, whatever follows
                 # The status came with the headers: an error is known now, whatever its body
                 # (which may trickle, or outgrow the limit) would have been.
                 if not response.is_success:
@@ -244,29 +270,58 @@ class HttpxSourceFetcher:
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self._max_body_bytes:
                     return self._too_large(response.status_code, started)
-                decoder = _BoundedDecoder(
-                    response.headers.get_list("Content-Encoding", split_commas=True),
-                    self._max_body_bytes,
-                )
+                codings = _codings(response.headers.get_list("Content-Encoding"))
+                if isinstance(codings, str):  # before any inflater is built
+                    return FetchFailed(
+                        SourceFailure.INVALID_JSON,
+                        codings,
+                        _elapsed_ms(started),
+                        response.status_code,
+                    )
+                decoder = _BoundedDecoder(codings, self._max_body_bytes)
                 body = bytearray()
                 for chunk in response.iter_raw():
                     body += decoder.decode(chunk)
                     if len(body) > self._max_body_bytes:
                         return self._too_large(response.status_code, started)
                     if time.monotonic() > deadline:
-                        return _timed_out(request, started)
+                        return _timed_out(request, started, response.status_code)
                 body += decoder.decode(b"", final=True)
+        # From here on, a source whose status line came in has its status in the error entry.
         except _TooLarge:
-            return self._too_large(response.status_code, started)
+            return self._too_large(progress.status, started)
+        except _UndecodableCoding as error:
+            return FetchFailed(
+                SourceFailure.INVALID_JSON,
+                f"The source's answer is not in its content coding ({error}).",
+                _elapsed_ms(started),
+                progress.status,
+            )
         except httpx.TimeoutException:
-            return _timed_out(request, started)
+            return _timed_out(request, started, progress.status)
         except Exception as error:  # any failure is this source's error, never the run's 500
-            if not isinstance(error, httpx.TransportError | httpx.DecodingError):
+            if not isinstance(error, httpx.TransportError):
                 log.warning("aggregation_source_call_failed", error=type(error).__name__)
             return FetchFailed(
                 SourceFailure.UNREACHABLE,
                 f"The source could not be reached ({type(error).__name__}).",
                 _elapsed_ms(started),
+                progress.status,
+            )
+        # Before parsing: a value takes up to ~45 times its bytes once parsed (`[{},{},…]`).
+        if _containers(body) > MAX_JSON_CONTAINERS:
+            return FetchFailed(
+                SourceFailure.TOO_LARGE,
+                f"The source's answer holds more than {MAX_JSON_CONTAINERS} arrays and objects.",
+                _elapsed_ms(started),
+                response.status_code,
+            )
+        if budget is not None and not budget.admit(len(body)):
+            return FetchFailed(
+                SourceFailure.TOO_LARGE,
+                f"The run's answers together exceed {budget.limit} bytes.",
+                _elapsed_ms(started),
+                response.status_code,
             )
         took_ms = _elapsed_ms(started)
         try:  # NaN and Infinity are not JSON (RFC 8259), and could not be answered as JSON
@@ -282,7 +337,7 @@ class HttpxSourceFetcher:
             )
         return Fetched(response.status_code, parsed, took_ms)
 
-    def _too_large(self, status: int, started: float) -> FetchFailed:
+    def _too_large(self, status: int | None, started: float) -> FetchFailed:
         return FetchFailed(
             SourceFailure.TOO_LARGE,
             f"The source's answer exceeds {self._max_body_bytes} bytes.",
@@ -297,28 +352,64 @@ def _http_error(status: int, started: float) -> FetchFailed:
     )
 
 
-def _timed_out(request: SourceRequest, started: float) -> FetchFailed:
+def _timed_out(request: SourceRequest, started: float, status: int | None = None) -> FetchFailed:
     return FetchFailed(
         SourceFailure.TIMEOUT,
         f"The source did not answer within {request.timeout_ms} ms.",
         _elapsed_ms(started),
+        status,
     )
+
+
+class _Progress:
+    """What a call has learnt so far, read by the coordinator when it stops waiting: the
+    source's status once its status line is in (one attribute, set once)."""
+
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status: int | None = None
 
 
 class _TooLarge(Exception):
     """A content coding's output passed the limit."""
 
 
+class _UndecodableCoding(Exception):
+    """The body is not in the content coding its header names."""
+
+
+def _codings(values: Sequence[str]) -> list[str] | str:
+    """The content codings of an answer's `Content-Encoding` lines, in the order applied
+    (`identity` and empty members dropped), or why the answer is not usable: more than
+    `MAX_CONTENT_CODINGS`, or one that was not asked for (`br`, `compress`: not decoded here,
+    and not JSON as they are)."""
+    codings: list[str] = []
+    for value in values:
+        for member in value.split(","):
+            coding = member.strip().lower()
+            if coding in {"", "identity"}:
+                continue
+            if len(codings) == MAX_CONTENT_CODINGS:
+                return f"The source's answer lists more than {MAX_CONTENT_CODINGS} content codings."
+            if coding not in _WBITS:
+                return (
+                    "The source's answer is in a content coding it was not asked for "
+                    f"({coding[:40]})."
+                )
+            codings.append(coding)
+    return codings
+
+
 class _BoundedDecoder:
     """Undoes an answer's `Content-Encoding` (gzip, deflate, in any stack), no layer ever
     producing more than `limit` bytes: a small compressed answer that expands a thousandfold
     (64 KB of gzip read at once is 64 MB) is refused at the limit instead of being expanded in
-    memory first, as httpx's own decoders (`iter_bytes`) would. Other codings pass undecoded
-    (they were not asked for, and are not JSON)."""
+    memory first, as httpx's own decoders (`iter_bytes`) would. `codings` are those `_codings`
+    let through: at most `MAX_CONTENT_CODINGS`, each one asked for."""
 
     def __init__(self, codings: Sequence[str], limit: int) -> None:
-        names = [coding.strip().lower() for coding in codings]
-        self._layers = [_Inflater(name, limit) for name in reversed(names) if name in _WBITS]
+        self._layers = [_Inflater(name, limit) for name in reversed(codings)]
 
     def decode(self, data: bytes, *, final: bool = False) -> bytes:
         for layer in self._layers:
@@ -346,7 +437,7 @@ class _Inflater:
                 out += self._inflater.flush()  # no input is left: only what zlib still holds
         except zlib.error as error:
             if not (self._may_be_raw and data):
-                raise httpx.DecodingError(str(error)) from error
+                raise _UndecodableCoding(str(error)) from error
             self._may_be_raw = False
             self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             return self.decode(data, final=final)
@@ -487,7 +578,17 @@ def shared_fetcher(
 # A source's answer nested deeper than this is refused as not JSON: merging and rendering it
 # would recurse as deep again, inside a request that is already some frames down.
 MAX_JSON_DEPTH = 100
+# A source's answer may hold at most this many arrays and objects. Parsed, `[{},{},…]` is some
+# 130 bytes of Python objects per 3 bytes of JSON: 1 MiB of it took 45 MB. At this many, about
+# 2.6 MB a source. Counted as `[` and `{` bytes (C speed; those inside strings count too, an
+# upper bound).
+MAX_JSON_CONTAINERS = 20_000
 _NOT_JSON = object()
+
+
+def _containers(body: bytes | bytearray) -> int:
+    """At least as many as the arrays and objects in a JSON text."""
+    return body.count(b"[") + body.count(b"{")
 
 
 def _not_json_constant(name: str) -> Any:

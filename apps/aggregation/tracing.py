@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from apps.common.tracing import current_trace_headers, with_trace_headers
+from core.domain.aggregation.budget import RunBudget
 from core.usecases.aggregation.ports import FetchResult, SourceFetcher, SourceRequest
 
 
@@ -26,11 +27,13 @@ class OpenTelemetrySourceFetcher:
     def __init__(self, inner: SourceFetcher) -> None:
         self._inner = inner
 
-    def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
+    def fetch_all(
+        self, requests: Sequence[SourceRequest], budget: RunBudget | None = None
+    ) -> Mapping[str, FetchResult]:
         context = current_trace_headers()
         if context:  # a current span: its context replaces ours
             requests = [
                 replace(request, headers=dict(with_trace_headers(request.headers.items(), context)))
                 for request in requests
             ]
-        return self._inner.fetch_all(requests)
+        return self._inner.fetch_all(requests, budget)

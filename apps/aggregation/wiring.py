@@ -61,6 +61,7 @@ def run_composite(*, after_response: bool = False) -> RunComposite:
         monotonic=time.monotonic,
         ids=Uuid4IdGenerator(),
         random=SecretsRandomHex(),
+        max_run_bytes=settings.AGGREGATION_MAX_RUN_BYTES,
     )
 
 

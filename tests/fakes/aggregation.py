@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from core.domain.aggregation.budget import RunBudget
 from core.domain.aggregation.composite import Composite
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceOutcome
 from core.usecases.aggregation.ports import CompositeWrite, Fetched, FetchResult, SourceRequest
@@ -73,11 +74,15 @@ class FakeSourceFetcher:
     ) -> None:
         self.answers = dict(answers or {})
         self.requests: list[SourceRequest] = []
+        self.budgets: list[RunBudget | None] = []  # the budget of each fetch_all, in order
         self.monotonic = monotonic
         self.advance_ms = 0.0
 
-    def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
+    def fetch_all(
+        self, requests: Sequence[SourceRequest], budget: RunBudget | None = None
+    ) -> Mapping[str, FetchResult]:
         self.requests.extend(requests)
+        self.budgets.append(budget)
         if self.monotonic is not None:
             self.monotonic.advance(self.advance_ms / 1000)
         return {r.key: self.answers.get(r.key, Fetched(200, {"key": r.key}, 5.0)) for r in requests}

@@ -4,6 +4,9 @@ from config.env import env_int, env_optional_rate, env_port, env_str
 
 # Largest source answer (decoded bytes) a composite accepts; larger is that source's error.
 AGGREGATION_MAX_SOURCE_BYTES = env_int("AGGREGATION_MAX_SOURCE_BYTES", 1024 * 1024, minimum=1)
+# Largest total of source answers (decoded bytes) one run accepts, all its sources together;
+# answers past it are their sources' errors. Parsed, an answer takes tens of times its bytes.
+AGGREGATION_MAX_RUN_BYTES = env_int("AGGREGATION_MAX_RUN_BYTES", 4 * 1024 * 1024, minimum=1)
 # Runs of composites per caller (the token's user, else the client IP, an IPv6 one by its /64),
 # whatever the composite: one run may fan out to 20 source calls and writes a history row.
 # `0` or empty: no limit. Past it, 429 `rate_limited` with Retry-After.

@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection, Mapping
 from urllib.parse import quote, urlsplit
 
-from core.domain.shared.hosts import has_valid_port, is_host
+from core.domain.shared.hosts import IPV4_RULE, has_valid_port, is_ambiguous_ipv4, is_host
 from core.domain.shared.result import Err, Ok, Result
 
 MAX_URL_LENGTH = 2048
@@ -39,6 +39,8 @@ def template_problems(template: str) -> list[str]:
         return ["Enter a well-formed URL."]
     if split.scheme not in {"http", "https"} or not split.hostname or not has_valid_port(split):
         problems.append("Enter an absolute http:// or https:// URL with a host (and valid port).")
+    elif is_ambiguous_ipv4(split.hostname):
+        problems.append(IPV4_RULE)
     elif not is_host(split.hostname):
         problems.append("The host is not a valid name or address (write an IDN as xn--…).")
     if "#" in template:  # even an empty one: a placeholder value after it would be dropped

@@ -7,6 +7,11 @@ from __future__ import annotations
 import re
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\Z")
+# W3C Trace Context's bounds on `tracestate`: at most 32 list members, and 512 characters is
+# what every hop must pass on; past either a hop may drop it. Unbounded, a caller's state (4000
+# characters were seen) went to every source and upstream.
+MAX_TRACESTATE_LENGTH = 512
+MAX_TRACESTATE_MEMBERS = 32
 
 
 def trace_context(
@@ -20,5 +25,16 @@ def trace_context(
         found = _TRACEPARENT.match(traceparent.strip())  # lowercase hex only (W3C)
         if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
             continued = (("traceparent", f"00-{found.group(1)}-{span_id}-{found.group(3)}"),)
-            return (*continued, ("tracestate", tracestate)) if tracestate else continued
+            if tracestate and _within_limits(tracestate):
+                return (*continued, ("tracestate", tracestate))
+            return continued
     return (("traceparent", f"00-{trace_id}-{span_id}-00"),)
+
+
+def _within_limits(tracestate: str) -> bool:
+    """Whether a `tracestate` is one a hop must pass on: at most 512 characters and 32 list
+    members (empty members, which W3C allows, are not counted)."""
+    if len(tracestate) > MAX_TRACESTATE_LENGTH:
+        return False
+    members = [member for member in tracestate.split(",") if member.strip(" \t")]
+    return len(members) <= MAX_TRACESTATE_MEMBERS

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
+from core.domain.aggregation.budget import RunBudget
 from core.domain.aggregation.composite import Composite
 from core.domain.aggregation.runs import RunRecord, RunStatus, SourceFailure, SourceOutcome
 
@@ -52,8 +53,11 @@ FetchResult = Fetched | FetchFailed
 class SourceFetcher(Protocol):
     """Calls every request concurrently and returns by each request's deadline."""
 
-    def fetch_all(self, requests: Sequence[SourceRequest]) -> Mapping[str, FetchResult]:
-        """One result per request key; a request past its `timeout_ms` is a TIMEOUT."""
+    def fetch_all(
+        self, requests: Sequence[SourceRequest], budget: RunBudget | None = None
+    ) -> Mapping[str, FetchResult]:
+        """One result per request key; a request past its `timeout_ms` is a TIMEOUT, an answer
+        the `budget` (the run's, shared by its calls) does not admit by its size TOO_LARGE."""
         ...
 
 

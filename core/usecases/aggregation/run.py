@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core.domain.aggregation.budget import RunBudget
 from core.domain.aggregation.caching import source_cache_key
 from core.domain.aggregation.composite import (
     MAX_CHAIN,
@@ -92,6 +93,7 @@ class RunComposite:
         monotonic: Monotonic,
         ids: IdGenerator,
         random: RandomHex,
+        max_run_bytes: int | None = None,
     ) -> None:
         self._composites = composites
         self._fetcher = fetcher
@@ -102,6 +104,7 @@ class RunComposite:
         self._monotonic = monotonic
         self._ids = ids
         self._random = random
+        self._max_run_bytes = max_run_bytes
 
     def execute(self, command: RunCommand) -> Result[RunAnswer, RunError | ParameterErrors]:
         started_at, started = self._clock.now(), self._monotonic()
@@ -122,8 +125,11 @@ class RunComposite:
             # Every timeout counts from the start of the run, not of the calls.
             spent_ms = (self._monotonic() - started) * 1000
             trace_id = self._random.hex(16)  # the run's own trace, if the caller sent none
+            # One budget for all the run's answers: past it, a source is TOO_LARGE however
+            # small its own answer (answers from the cache passed it when they were fetched).
             results = self._fetcher.fetch_all(
-                [self._request(composite, plan, spent_ms, command, trace_id) for plan in missing]
+                [self._request(composite, plan, spent_ms, command, trace_id) for plan in missing],
+                RunBudget(self._max_run_bytes),
             )
             fresh: dict[str, object] = {}
             for plan in missing:

@@ -6,6 +6,7 @@ import ssl
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from unittest.mock import ANY
 from urllib.parse import quote
 
 import httpcore
@@ -13,15 +14,19 @@ import httpx
 import pytest
 
 from apps.aggregation.fetching import (
+    MAX_CONTENT_CODINGS,
+    MAX_JSON_CONTAINERS,
     HttpxSourceFetcher,
     _call_deadline,
     _DeadlineBackend,
+    _Progress,
     shared_fetcher,
     source_client,
 )
+from core.domain.aggregation.budget import RunBudget
 from core.domain.aggregation.runs import SourceFailure
 from core.usecases.aggregation.ports import Fetched, FetchFailed, SourceRequest
-from tests.integration.aggregation.upstream import Upstream, encoded
+from tests.integration.aggregation.upstream import Upstream, encoded, layered
 
 
 @pytest.fixture
@@ -58,6 +63,18 @@ def test_a_slow_drip_is_cut_at_the_deadline(fetcher, upstream):
     result = fetcher.fetch_all([request("d", upstream.url("/drip?chunks=150&every_ms=20"), 250)])
     assert time.perf_counter() - started < 1.5
     assert result["d"].failure is SourceFailure.TIMEOUT
+    assert result["d"].status == 200  # its headers were in: the source did answer
+
+
+def test_a_body_cut_by_a_reset_is_unreachable_with_the_status_the_source_gave(fetcher, upstream):
+    result = fetcher.fetch_all([request("c", upstream.url("/cut?length=1000"))])["c"]
+    assert result.failure is SourceFailure.UNREACHABLE, result
+    assert result.status == 200
+
+
+def test_a_source_that_never_answered_has_no_status(fetcher, upstream):
+    result = fetcher.fetch_all([request("h", upstream.url("/hang"), 200)])["h"]
+    assert (result.failure, result.status) == (SourceFailure.TIMEOUT, None)
 
 
 def test_a_source_dripping_its_headers_frees_the_call_thread_at_the_deadline(upstream):
@@ -135,7 +152,9 @@ def test_the_worker_side_timeout_applies_when_the_thread_runs(upstream):
     with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
         fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
         started = time.monotonic()
-        result = fetcher._fetch_one(request("h", upstream.url("/hang")), started, started + 0.1)
+        result = fetcher._fetch_one(
+            request("h", upstream.url("/hang")), started, started + 0.1, _Progress()
+        )
     assert result.failure is SourceFailure.TIMEOUT
 
 
@@ -207,11 +226,52 @@ def test_a_small_compressed_answer_never_expands_past_the_limit_in_memory(upstre
     assert peak < 4 * limit, f"decoding held {peak / 1e6:.1f} MB for a {limit / 1e6:.0f} MB limit"
 
 
-def test_an_answer_its_coding_cannot_decode_is_that_sources_failure(fetcher, upstream):
+def test_an_answer_its_coding_cannot_decode_is_not_usable(fetcher, upstream):
+    # The source did answer (200): its body is what is wrong, not the way to it.
     url = upstream.url("/raw?encoding=gzip&body=" + quote('"not gzip"'))
     result = fetcher.fetch_all([request("z", url)])["z"]
-    assert result.failure is SourceFailure.UNREACHABLE
-    assert "DecodingError" in result.detail
+    assert result.failure is SourceFailure.INVALID_JSON, result
+    assert result.status == 200
+    assert "content coding" in result.detail
+
+
+def test_thousands_of_listed_codings_are_refused_before_any_is_decoded(upstream):
+    # `{"x":1}` gzipped 3000 times, each layer listed: an inflater per layer took 75 MB and
+    # ~95 ms of CPU per source before the cap. Refused at the headers, the body never read.
+    layered(3000)  # built before measuring; the server reuses it
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1_000_000)
+        tracemalloc.start()
+        try:
+            result = fetcher.fetch_all([request("l", upstream.url("/layers?n=3000"))])["l"]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert result.failure is SourceFailure.INVALID_JSON, result
+    assert result.status == 200
+    assert f"more than {MAX_CONTENT_CODINGS} content codings" in result.detail
+    assert peak < 5_000_000, f"the call held {peak / 1e6:.1f} MB"
+
+
+def test_one_coding_past_the_cap_is_refused(fetcher, upstream):
+    codings = ", ".join(["gzip"] * (MAX_CONTENT_CODINGS + 1))
+    url = upstream.url(f"/gzip?bytes=100&codings={quote(codings)}")
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert (result.failure, result.status) == (SourceFailure.INVALID_JSON, 200)
+
+
+@pytest.mark.parametrize("coding", ["br", "compress", "zstd"])
+def test_a_coding_that_was_not_asked_for_is_refused(fetcher, upstream, coding):
+    # Even over a body that happens to be plain JSON: the label says it is not.
+    url = upstream.url(f"/raw?encoding={coding}&body=" + quote('{"a": 1}'))
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert (result.failure, result.status) == (SourceFailure.INVALID_JSON, 200), result
+    assert f"not asked for ({coding})" in result.detail
+
+
+def test_the_identity_coding_is_no_coding(fetcher, upstream):
+    url = upstream.url("/raw?encoding=identity&body=" + quote('{"a": 1}'))
+    assert fetcher.fetch_all([request("z", url)])["z"] == Fetched(200, {"a": 1}, ANY)
 
 
 def test_an_https_source_must_present_a_certificate_it_trusts():
@@ -258,3 +318,50 @@ def test_no_socket_operation_starts_once_the_calls_time_is_up(upstream):
 def test_only_the_codings_the_fetcher_decodes_are_asked_for(fetcher, upstream):
     result = fetcher.fetch_all([request("e", upstream.url("/echo/codings"))])["e"]
     assert result.body["headers"]["accept-encoding"] == "gzip, deflate"
+
+
+def test_an_answer_of_many_small_objects_is_refused_before_it_is_parsed(upstream):
+    # 1 048 573 bytes of `[{},{},…]`, under the 1 MiB limit: 349 524 objects, 45 MB parsed.
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1024 * 1024)
+        url = upstream.url("/objects?bytes=1048573")
+        result = fetcher.fetch_all([request("o", url, 10_000)])["o"]
+    assert (result.failure, result.status) == (SourceFailure.TOO_LARGE, 200), result
+    assert f"more than {MAX_JSON_CONTAINERS} arrays and objects" in result.detail
+
+
+def test_an_answer_of_as_many_objects_as_allowed_is_parsed(fetcher, upstream):
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=1) as executor:
+        fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1024 * 1024)
+        url = upstream.url(f"/objects?bytes={3 * (MAX_JSON_CONTAINERS - 1) + 1}")
+        result = fetcher.fetch_all([request("o", url, 10_000)])["o"]
+    assert isinstance(result, Fetched), result
+    assert len(result.body) == MAX_JSON_CONTAINERS - 1  # and the array around them
+
+
+def test_answers_past_the_runs_budget_are_refused_and_the_others_kept(fetcher, upstream):
+    # Two 10 KB answers and a small one, 15 KB for the run: whichever 10 KB answer comes in
+    # second no longer fits; the small one always does.
+    budget = RunBudget(15_000)
+    results = fetcher.fetch_all(
+        [
+            request("a", upstream.url("/big?bytes=9000&n=a")),
+            request("b", upstream.url("/big?bytes=9000&n=b")),
+            request("small", upstream.url("/json")),
+        ],
+        budget,
+    )
+    assert isinstance(results["small"], Fetched)
+    big = sorted((results["a"], results["b"]), key=lambda result: isinstance(result, Fetched))
+    refused, kept = big
+    assert kept == Fetched(200, "x" * 9000, ANY)
+    assert (refused.failure, refused.status) == (SourceFailure.TOO_LARGE, 200), refused
+    assert "run's answers together exceed 15000 bytes" in refused.detail
+
+
+def test_a_run_within_its_budget_is_unchanged(fetcher, upstream):
+    results = fetcher.fetch_all(
+        [request(key, upstream.url(f"/big?bytes=4000&n={key}")) for key in "abc"],
+        RunBudget(15_000),
+    )
+    assert all(result == Fetched(200, "x" * 4000, ANY) for result in results.values())

@@ -20,6 +20,11 @@ Paths (all GET):
                                     as the client listens (30 s at most): headers never end
   /nothing?status=S                 status S (default 204) with no body at all
   /raw?body=B&encoding=E            B as it is, labelled JSON (and Content-Encoding E if given)
+  /layers?n=N                       `{"x":1}` gzipped N times, `Content-Encoding: gzip` listed N
+                                    times over six header lines (see `layered`)
+  /cut?length=N                     200 with Content-Length N, half the body, then a reset
+  /objects?bytes=N&name=X           a JSON array of `{}`s of about N bytes (X ignored: it makes
+                                    URLs differ)
 Every call is counted by path in `calls`, and logged as it arrived (path and query) in
 `arrivals`; `peak` is the most calls it was answering at once. `Upstream.start(tls=True)` serves
 HTTPS with a self-signed certificate nobody trusts.
@@ -30,7 +35,9 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -56,6 +63,15 @@ def encoded(size: int, codings: str = "gzip") -> bytes:
             body = packer.compress(body) + packer.flush()
         else:
             body = zlib.compress(body, 9)
+    return body
+
+
+@functools.cache
+def layered(layers: int) -> bytes:
+    """The `/layers` answer: `{"x":1}` gzipped `layers` times (built once per count)."""
+    body = b'{"x":1}'
+    for _ in range(layers):
+        body = gzip.compress(body, 1)
     return body
 
 
@@ -115,6 +131,33 @@ class _Handler(BaseHTTPRequestHandler):
         elif split.path == "/raw":  # the `body` query value, as it is, labelled JSON
             coding = {"Content-Encoding": query["encoding"]} if "encoding" in query else {}
             self._send(200, query.get("body", "").encode(), headers=coding)
+        elif split.path == "/layers":
+            layers = int(query.get("n", "3000"))
+            lines = [", ".join(["gzip"] * len(part)) for part in _sixths(layers)]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            for line in lines:
+                self.send_header("Content-Encoding", line)
+            self.send_header("Content-Length", str(len(layered(layers))))
+            self.end_headers()
+            try:
+                self.wfile.write(layered(layers))
+            except OSError:  # the client refused it at its headers
+                self.close_connection = True
+        elif split.path == "/cut":
+            length = int(query.get("length", "1000"))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(b"[" + b"1," * (length // 4))
+            self.wfile.flush()
+            # SO_LINGER 0: closing sends a reset, not the end of the stream.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+        elif split.path == "/objects":
+            count = max(1, (int(query.get("bytes", "1000")) - 1) // 3)
+            self._send(200, b"[" + b"{}," * (count - 1) + b"{}]")
         elif split.path == "/nothing":
             status = int(query.get("status", "204"))
             self.send_response(status)
@@ -195,6 +238,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client gave up: expected for drips past a deadline
             self.close_connection = True
+
+
+def _sixths(count: int) -> list[range]:
+    """`range(count)` in six parts (fewer when shorter)."""
+    step = max(1, -(-count // 6))
+    return [range(start, min(count, start + step)) for start in range(0, count, step)]
 
 
 class _Server(ThreadingHTTPServer):

@@ -24,7 +24,7 @@ ALICE = Caller(user_id="alice", raw_token="tok-alice")
 
 
 class World:
-    def __init__(self, *composites, cache=None):
+    def __init__(self, *composites, cache=None, max_run_bytes=None):
         self.composites = InMemoryCompositeRepository(*composites)
         self.monotonic = FakeMonotonic()
         self.fetcher = FakeSourceFetcher(monotonic=self.monotonic)
@@ -44,6 +44,7 @@ class World:
             monotonic=self.monotonic,
             ids=self.ids,
             random=self.random,
+            max_run_bytes=max_run_bytes,
         )
 
     def run(self, name="c", query=None, caller=None, request_id=None, **trace):
@@ -146,6 +147,14 @@ def test_each_source_call_continues_the_callers_trace_as_a_span_of_its_own(two_s
     assert a_span != b_span  # each call is a hop of its own
     assert {a_span, b_span} <= set(world.random.issued)
     assert [r.headers["tracestate"] for r in world.fetcher.requests] == ["vendor=client"] * 2
+
+
+def test_a_callers_tracestate_past_the_w3c_limits_goes_to_no_source(two_sources):
+    world = World(two_sources)
+    incoming = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
+    world.run(query={"id": "7"}, traceparent=incoming, tracestate="v=" + "x" * 3998)
+    assert [trace for trace, _, _ in traceparents(world)] == [CLIENT_TRACE] * 2
+    assert all("tracestate" not in r.headers for r in world.fetcher.requests)
 
 
 @pytest.mark.parametrize(
@@ -328,3 +337,12 @@ def test_timeouts_count_from_the_start_of_the_run():
     cache.monotonic = world.monotonic
     world.run()
     assert world.fetcher.requests[0].timeout_ms == 250
+
+
+def test_each_run_gives_its_calls_one_fresh_budget_of_the_run_bytes(two_sources):
+    world = World(two_sources, max_run_bytes=1000)
+    world.run(query={"id": "7"})
+    world.run(query={"id": "8"})
+    first, second = world.fetcher.budgets
+    assert first is not second  # one run's spending is not the next one's
+    assert first.limit == second.limit == 1000

@@ -42,6 +42,10 @@ def test_valid_templates_have_no_problems(url):
         ("http://-h.example/x", "not a valid name or address"),
         ("http://h_" + "a" * 70 + ".example/x", "not a valid name or address"),
         ("http://[::1/x", "well-formed"),
+        # The gateway's words for it (`IPV4_RULE`), not the generic ones.
+        ("http://2130706433:22000/health", "four decimal numbers"),
+        ("http://0x7f.1/x", "four decimal numbers"),
+        ("http://0177.0.0.1/x", "four decimal numbers"),
         ("http://h/x#frag", "#fragment"),
         ("http://user:pw@h/x", "credentials"),
         ("http://token@h/x", "credentials"),

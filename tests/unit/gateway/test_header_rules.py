@@ -46,6 +46,23 @@ def test_valid_traceparent_is_continued_with_a_new_span_and_its_tracestate():
     assert trace_context(unsampled, None, **ids) == (("traceparent", continued[:-2] + "00"),)
 
 
+def test_a_tracestate_past_the_w3c_limits_is_dropped_and_the_trace_continued():
+    # W3C Trace Context: 512 characters and 32 list members are what a hop must pass on.
+    incoming = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    continued = (("traceparent", "00-" + "1" * 32 + "-" + "b" * 16 + "-01"),)
+    ids = {"trace_id": "a" * 32, "span_id": "b" * 16}
+    longest = "v=" + "x" * 510
+    assert trace_context(incoming, longest, **ids) == (*continued, ("tracestate", longest))
+    assert trace_context(incoming, longest + "x", **ids) == continued
+    assert trace_context(incoming, "v=" + "x" * 3998, **ids) == continued
+    most = ",".join(f"v{n}=1" for n in range(32))
+    assert trace_context(incoming, most + ", ,", **ids) == (
+        *continued,
+        ("tracestate", most + ", ,"),
+    )
+    assert trace_context(incoming, most + ",v32=1", **ids) == continued
+
+
 def test_missing_or_invalid_traceparent_starts_a_new_trace_without_tracestate():
     # Not sampled (`00`): without OpenTelemetry nothing records the trace this starts.
     fresh = (("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-00"),)
