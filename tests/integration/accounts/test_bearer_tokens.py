@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from apps.accounts.models import RefreshSession, User
+from core.domain.shared.identity import LONGEST_ACCESS_LIFETIME
 from tests.factories.accounts import PASSWORD, AdminFactory
 from tests.factories.tokens import NOT_COMPACT, claims_of, signed, tampered
 from tests.integration.accounts.conftest import bearer, login, logout
@@ -53,8 +54,9 @@ FORGERIES = {
     "no session": lambda pair: _without(pair["access_token"], "sid"),
     "subject not a user id": lambda pair: _changed(pair["access_token"], sub="alice"),
     "iat true": lambda pair: _changed(pair["access_token"], iat=True),
-    "lives longer than an access token": lambda pair: _changed(
-        pair["access_token"], exp=claims_of(pair["access_token"])["exp"] + 1
+    "lives longer than any access token": lambda pair: _changed(
+        pair["access_token"],
+        exp=claims_of(pair["access_token"])["iat"] + LONGEST_ACCESS_LIFETIME + 1,
     ),
     # The real token itself, in another text than its compact form.
     **{
