@@ -355,6 +355,13 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
             wiring.seal_password_set().execute(str(id)).unwrap()
         return response
 
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        """A deleted account is final (`User.is_final`): its page is view-only, and its
+        password cannot be set either."""
+        if obj is not None and _is_final(obj):
+            return False
+        return bool(super().has_change_permission(request, obj))
+
     def changeform_view(
         self,
         request: HttpRequest,
@@ -366,7 +373,8 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
         transaction, before Django reads it: a change committed since the page was loaded
         (logout-all, a soft delete, a lockout...) is what the form is checked and saved
         against, and one landing meanwhile waits for the save instead of being overwritten
-        by it."""
+        by it. A save to an account deleted since its page was loaded changes nothing (it
+        would give the account back the address it released) and says so."""
         user_id = parse_uuid(unquote(object_id)) if object_id is not None else None
         if request.method != "POST" or user_id is None:
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -382,7 +390,10 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
                 .filter(pk__in={user_id, str(request.user.pk)})
                 .order_by("pk")
             )
-            list(locked)  # taken
+            current = next((row for row in locked if str(row.pk) == user_id), None)
+            if current is not None and _is_final(current):
+                messages.error(request, DELETED_UNCHANGED)
+                return HttpResponseRedirect(request.path)
             response: HttpResponse = super().changeform_view(
                 request, object_id, form_url, extra_context
             )
@@ -449,6 +460,15 @@ _THROUGH_UPDATE_USER = ("roles", "email_verified")
 _FORM_COLUMNS = frozenset(
     field.name for field in User._meta.concrete_fields if field.name not in _THROUGH_UPDATE_USER
 )
+
+DELETED_UNCHANGED = (
+    "Nothing was saved: this account is deleted, and a deleted account never changes again."
+)
+
+
+def _is_final(user: User) -> bool:
+    """`User.is_final`, on a row: a deleted account."""
+    return UserStatus(user.status) is UserStatus.DELETED
 
 
 def _unchanged(fields: list[str]) -> str:

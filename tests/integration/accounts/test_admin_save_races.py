@@ -1,6 +1,7 @@
 """Django admin's change form against changes committed around it: the save writes only the
 columns the form changed, on a row it locked before reading, so a logout-all or a soft delete
-that lands while a page is loaded or saved is never undone."""
+that lands while a page is loaded or saved is never undone; a deleted account's page is
+view-only and a form loaded before the delete saves nothing."""
 
 from __future__ import annotations
 
@@ -82,6 +83,36 @@ def test_the_save_writes_only_the_columns_the_form_changed(admin_site, alice):
     assert alice.full_name == "Alice P. Liddell"
     assert alice.sessions_ended_at is not None
     assert alice.tokens_valid_after is not None
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_form_loaded_before_a_soft_delete_saves_nothing(admin_site, alice):
+    page = admin_site.get(_page(alice))
+    _soft_delete(alice)
+    response = admin_site.post(
+        _page(alice), _form_data(page, full_name="Alice P. Liddell"), follow=True
+    )
+    assert response.redirect_chain == [(_page(alice), 302)]
+    assert "Nothing was saved: this account is deleted" in response.content.decode()
+    alice.refresh_from_db()
+    assert (alice.status, alice.full_name) == ("deleted", "Alice Liddell")
+    assert (alice.email, alice.deleted_email) == (
+        f"{alice.pk}@deleted.invalid",
+        "alice@example.com",
+    )
+    # The address stays released: it registers again.
+    assert UserFactory(email="alice@example.com").email == "alice@example.com"
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_deleted_accounts_page_is_view_only(admin_site, alice):
+    _soft_delete(alice)
+    page = admin_site.get(_page(alice))
+    assert page.status_code == 200
+    assert page.context["has_change_permission"] is False
+    assert "alice@example.com" in page.content.decode()  # its `deleted_email`, to view
+    assert b'name="_save"' not in page.content
+    assert admin_site.get(f"{USERS_PAGE}{alice.pk}/password/").status_code == 403
 
 
 @pytest.mark.django_db(databases=["default"])
