@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
@@ -354,6 +355,50 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
             wiring.seal_password_set().execute(str(id)).unwrap()
         return response
 
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        """A deleted account is final (`User.is_final`): its page is view-only, and its
+        password cannot be set either."""
+        if obj is not None and _is_final(obj):
+            return False
+        return bool(super().has_change_permission(request, obj))
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """Django's change view; a save first locks the user's row, in the view's own
+        transaction, before Django reads it: a change committed since the page was loaded
+        (logout-all, a soft delete, a lockout...) is what the form is checked and saved
+        against, and one landing meanwhile waits for the save instead of being overwritten
+        by it. A save to an account deleted since its page was loaded changes nothing (it
+        would give the account back the address it released) and says so."""
+        user_id = parse_uuid(unquote(object_id)) if object_id is not None else None
+        if request.method != "POST" or user_id is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        alias = router.db_for_write(User)
+        with transaction.atomic(using=alias):
+            # The signed-in admin's row too, in one statement in id order (the one lock order
+            # of paths that lock several users): the log entry of the save refers to it, and
+            # its foreign key check waits for a status change that locked every active
+            # admin's row with this user's; locked the other way round, they deadlock.
+            locked = (
+                User.objects.using(alias)
+                .select_for_update()
+                .filter(pk__in={user_id, str(request.user.pk)})
+                .order_by("pk")
+            )
+            current = next((row for row in locked if str(row.pk) == user_id), None)
+            if current is not None and _is_final(current):
+                messages.error(request, DELETED_UNCHANGED)
+                return HttpResponseRedirect(request.path)
+            response: HttpResponse = super().changeform_view(
+                request, object_id, form_url, extra_context
+            )
+        return response
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if not change:
             # A new user is made as the domain makes one (the default roles...); the form
@@ -366,8 +411,13 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
             obj._state.adding = False
             return
         deferred = [field for field in _THROUGH_UPDATE_USER if field in form.changed_data]
+        # Only the columns the form changed are written: one the page does not edit
+        # (`sessions_ended_at`, `tokens_valid_after`, `status`, `deleted_email`, the
+        # lockout...) is never written back as it was read, whatever committed meanwhile.
+        written = [name for name in form.changed_data if name in _FORM_COLUMNS]
+        if written:
+            obj.save(using=router.db_for_write(User), update_fields=[*written, "updated_at"])
         if not deferred:
-            super().save_model(request, obj, form, change)
             return
         # New roles and a change of the email's verification go through UpdateUser, as the
         # API's and the actions' changes do: it revokes the access tokens that carry old roles,
@@ -378,10 +428,8 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
             roles=tuple(obj.roles) if "roles" in deferred else None,
             email_verified=bool(obj.email_verified) if "email_verified" in deferred else None,
         )
-        for field in deferred:
+        for field in deferred:  # as stored until then, for the admin's log
             setattr(obj, field, form.initial.get(field))
-        obj.roles = list(obj.roles or [])
-        super().save_model(request, obj, form, change)
 
         def apply_changes() -> None:
             match wiring.update_user().execute(str(obj.pk), changes):
@@ -408,6 +456,19 @@ class UserAdmin(CheckedInputAdmin, DjangoUserAdmin):
 
 # The change form's fields that are changed through `UpdateUser`, after the form's own save.
 _THROUGH_UPDATE_USER = ("roles", "email_verified")
+# The columns the change form's own save writes when changed (its groups are saved apart).
+_FORM_COLUMNS = frozenset(
+    field.name for field in User._meta.concrete_fields if field.name not in _THROUGH_UPDATE_USER
+)
+
+DELETED_UNCHANGED = (
+    "Nothing was saved: this account is deleted, and a deleted account never changes again."
+)
+
+
+def _is_final(user: User) -> bool:
+    """`User.is_final`, on a row: a deleted account."""
+    return UserStatus(user.status) is UserStatus.DELETED
 
 
 def _unchanged(fields: list[str]) -> str:

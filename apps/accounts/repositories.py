@@ -11,9 +11,10 @@ import secrets
 from collections.abc import Collection
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import connections, transaction
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
+from django.db.models.sql import InsertQuery
 
 from apps.accounts.models import OneTimeToken, RefreshSession
 from apps.accounts.models import User as UserRow
@@ -135,26 +136,25 @@ class DjangoUserRepository:
         # platform creates (the provisioned administrator) is a Django superuser. Finer
         # grants, if ever wanted, are made in the admin itself, not here.
         row.is_superuser = user.is_staff
-        # `INSERT ... ON CONFLICT DO NOTHING` (SQLite: `INSERT OR IGNORE`): a taken address is
-        # no error. A refused insert's message names the address (`Key (email)=(…) already
-        # exists`), and psycopg's instrumentation records it on the span. Against a concurrent
-        # insert of the same address PostgreSQL waits for it to commit or roll back, so
-        # exactly one insert writes its row. Any other violation (a CHECK on PostgreSQL) is
-        # still raised, in a savepoint: the outer transaction survives.
-        with transaction.atomic(using=DB):
-            UserRow.objects.using(DB).bulk_create([row], ignore_conflicts=True)
-        found = set(
-            UserRow.objects.using(DB)
-            .filter(Q(pk=row.pk) | Q(email=row.email))
-            .values_list("pk", "email")
+        # `INSERT ... ON CONFLICT (email) DO NOTHING RETURNING id`: a taken address is no
+        # error, and the answer is the insert's own, in one statement. (A read-back after it
+        # is another snapshot: the holder's delete, committed in between, hid both rows.) A
+        # refused insert's message would name the address (`Key (email)=(…) already exists`)
+        # and psycopg's instrumentation record it on the span. Against a concurrent insert of
+        # the same address PostgreSQL waits for it to commit or roll back, so exactly one
+        # insert writes its row. Any other violation (the id, a CHECK, NOT NULL) is still
+        # raised, in a savepoint: the outer transaction survives.
+        query = InsertQuery(UserRow)
+        query.insert_values(
+            [field for field in UserRow._meta.concrete_fields if not field.generated], [row]
         )
-        if (UserRow._meta.pk.to_python(row.pk), row.email) in found:  # written: ids are new
-            return True
-        if any(email == row.email for _, email in found):  # another account holds it
-            return False
-        # Ignored for another reason: the id is taken, or (SQLite's OR IGNORE skips those
-        # too) a NOT NULL or CHECK failed. A broken invariant, raised as before.
-        raise IntegrityError(f"accounts_user: the insert of user {row.pk} was ignored")
+        [(sql, params)] = query.get_compiler(using=DB).as_sql()
+        quote = connections[DB].ops.quote_name
+        pk, email = UserRow._meta.pk.column, UserRow._meta.get_field("email").column
+        sql += f" ON CONFLICT ({quote(email)}) DO NOTHING RETURNING {quote(pk)}"
+        with transaction.atomic(using=DB), connections[DB].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() is not None  # none: another account holds the address
 
     def save(self, user: User) -> None:
         # A user who is no longer staff is no superuser either (`add`'s rule, undone): a

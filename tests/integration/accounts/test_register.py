@@ -6,9 +6,13 @@ import pytest
 from django.core import mail
 from django.db import connections
 
+from apps.accounts import wiring
 from apps.accounts.models import User
+from core.domain.accounts.user import UserStatus
+from core.usecases.accounts.admin import UserChanges
 from tests.factories.accounts import UserFactory
 from tests.integration.accounts.conftest import last_mailed_token, login
+from tests.integration.races import in_thread
 
 URL = "/api/v1/auth/register"
 
@@ -218,3 +222,32 @@ def test_each_reason_a_password_is_refused_is_said_once(api_client):
     messages = register(api_client, password=" " * 20).json()["errors"]["password"]
     assert len(messages) == len(set(messages))
     assert "The password must contain something other than spaces." in messages
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_the_holder_deleted_right_after_the_insert_is_409_not_500(api_client):
+    """The insert found the address taken; the holder's soft delete commits (on another
+    connection) before register could look at the table again: the answer is the insert's,
+    409 `email_taken`, not a read-back that finds neither account (a 500)."""
+    holder = UserFactory(email="held@example.com")
+    deleted = []
+
+    def delete_the_holder_after_the_insert(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('INSERT INTO "accounts_user"') and not deleted:
+            soft_delete = wiring.update_user().execute
+            thread, answers = in_thread(
+                lambda: soft_delete(str(holder.pk), UserChanges(status=UserStatus.DELETED))
+            )
+            thread.join(timeout=30)
+            deleted.extend(answers)
+        return result
+
+    with connections["default"].execute_wrapper(delete_the_holder_after_the_insert):
+        response = register(api_client, email="held@example.com")
+    assert [answer.is_ok() for answer in deleted] == [True]
+    assert (response.status_code, response.json()["code"]) == (409, "email_taken")
+    holder.refresh_from_db()
+    assert (holder.status, holder.deleted_email) == ("deleted", "held@example.com")
+    # The address is free now: the next register of it is a new account.
+    assert register(api_client, email="held@example.com").status_code == 201
