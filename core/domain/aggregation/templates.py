@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from core.domain.shared.hosts import IPV4_RULE, has_valid_port, is_ambiguous_ipv4, is_host
 from core.domain.shared.result import Err, Ok, Result
+from core.domain.shared.url_paths import ENCODED_NUL_RULE, has_encoded_nul
 
 MAX_URL_LENGTH = 2048
 MAX_VALUE_LENGTH = 1024
@@ -43,6 +44,8 @@ def template_problems(template: str) -> list[str]:
         problems.append(IPV4_RULE)
     elif not is_host(split.hostname):
         problems.append("The host is not a valid name or address (write an IDN as xn--…).")
+    if has_encoded_nul(split.path):  # as in a gateway route's upstream URL
+        problems.append(ENCODED_NUL_RULE)
     if "#" in template:  # even an empty one: a placeholder value after it would be dropped
         problems.append("A source URL may not have a #fragment.")
     if "@" in template[: _origin_length(template)]:
@@ -72,7 +75,9 @@ def fill(
     of the platform may make differently. A value in the path may not be a `.` or `..`
     segment, nor hold a slash or a backslash: encoded, `..%2Fx` is still `../x` to the many
     servers that decode `%2F` before they resolve dot segments (the gateway refuses `%2F` for
-    the same reason); either would move the request to another path. Only the path and the
+    the same reason); either would move the request to another path. Nor may it hold a NUL
+    character: encoded it is `%00`, where an upstream written in C ends the path (refused in
+    a template for the same reason). Only the path and the
     query are filled: a placeholder in the origin, which `template_problems` refuses but a
     row written straight into the database may hold, stays as written, so no value can pick
     the host.
@@ -95,6 +100,9 @@ def fill(
             errors.setdefault(name, ["This value may not be a relative path segment."])
         elif match.start() < query_start and ("/" in value or "\\" in value):
             errors.setdefault(name, ["A value in the path may not contain / or \\."])
+        elif match.start() < query_start and has_encoded_nul(quote(value, safe="")):
+            # Encoded, a NUL character is `%00`, which the source URL itself may not hold.
+            errors.setdefault(name, ["A value in the path may not contain a NUL character."])
     if errors:
         return Err(errors)
     rest = _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template[origin_end:])

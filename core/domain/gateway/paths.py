@@ -67,11 +67,6 @@ def normalise_path(raw: str) -> str | None:
     return path
 
 
-def has_encoded_nul(path: str) -> bool:
-    """Whether a path holds an encoded NUL (`%00`), where an upstream written in C ends it."""
-    return "%00" in path
-
-
 def has_parameters(path: str) -> bool:
     """Whether a path carries path parameters (`;…`, also written `%3B…`)."""
     return ";" in path or "%3b" in path.lower()

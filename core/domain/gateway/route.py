@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
-from core.domain.gateway.paths import has_encoded_nul, has_parameters, normalise_path
+from core.domain.gateway.paths import has_parameters, normalise_path
 from core.domain.shared.hosts import IPV4_RULE, is_ambiguous_ipv4, is_host
+from core.domain.shared.url_paths import ENCODED_NUL_RULE, has_encoded_nul
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -273,5 +274,5 @@ def upstream_problems(url: str) -> list[str]:
             "and write '%' as '%25'."
         ]
     if has_encoded_nul(parts.path):  # refused in request paths for the same reason
-        return ["Leave out '%00': an upstream written in C ends the path there."]
+        return [ENCODED_NUL_RULE]
     return []

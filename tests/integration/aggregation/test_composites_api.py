@@ -156,6 +156,7 @@ def test_patch_rename_and_conflicts(api_client, admin_headers, created):
         ({"sources": [{"key": "1", "url": "ftp://h/"}]}, "sources"),
         ({"sources": [{"key": "a", "url": "http://[::1/"}]}, "sources"),
         ({"sources": [{"key": "a", "url": "http://h/x/%{x}"}]}, "sources"),  # {x} = 2e: %2e
+        ({"sources": [{"key": "a", "url": "http://h/h%00"}]}, "sources"),  # a C upstream ends it
     ],
 )
 def test_invalid_definitions_are_400_with_field_errors(api_client, admin_headers, changes, field):

@@ -85,6 +85,14 @@ def test_unfilled_placeholders_refuse_the_run_before_any_call(two_sources):
     assert world.history.runs == []
 
 
+def test_a_nul_character_for_a_path_placeholder_refuses_the_run_before_any_call(two_sources):
+    world = World(two_sources)
+    assert world.run(query={"id": "7\x00"}) == Err(
+        ParameterErrors({"id": ["A value in the path may not contain a NUL character."]})
+    )
+    assert world.fetcher.requests == []
+
+
 def test_a_placeholder_given_more_than_once_refuses_the_run_before_any_call(two_sources):
     world = World(two_sources)
     command = RunCommand("c", {"id": "2"}, repeated=frozenset({"id"}))

@@ -63,6 +63,9 @@ def test_valid_templates_have_no_problems(url):
         ("http://h/a?q=100%", "%XX escape"),
         ("http://h/a b", "whitespace"),
         ("http://h/\x00", "whitespace"),
+        # An encoded NUL, where an upstream written in C ends the path (as for a route).
+        ("http://h/h%00", "'%00'"),
+        ("http://h/a%00b/{x}", "'%00'"),
         ("http://h/" + "x" * 2100, "at most 2048"),
     ],
 )
@@ -85,6 +88,13 @@ def test_a_path_value_may_not_hold_a_slash_or_a_backslash(value):
     # file servers decode before they resolve dot segments: one level up from the template.
     assert fill("http://h/public/{name}.json", {"name": value}) == Err(
         {"name": ["A value in the path may not contain / or \\."]}
+    )
+
+
+def test_a_path_value_may_not_hold_a_nul_character():
+    # Encoded it is `%00`, which a source URL's path may not hold: a C upstream ends it there.
+    assert fill("http://h/public/{name}.json", {"name": "a\x00"}) == Err(
+        {"name": ["A value in the path may not contain a NUL character."]}
     )
 
 
