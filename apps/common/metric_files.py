@@ -109,13 +109,18 @@ class ArchivingMultiProcessCollector:
 
 
 def _archive(directory: Path, pid: int, set_aside: SetAside) -> None:
-    """One process's files, kind by kind. Each archive is replaced before the file it took in
-    is removed: a failure in between leaves the counts in place, never lost. (A master that
-    dies there leaves both, but the next master starts with an empty directory.)"""
+    """One process's files, kind by kind. A file is renamed aside (`<name>.folding`, which no
+    scrape reads) just before its archive is replaced, and put back if that fails: the counts
+    are either in the archive or in the file a scrape reads, never lost and never in both. A
+    `.folding` file left by a removal that failed holds counts already in the archive, so a
+    retry removes it and folds nothing twice. (A master that dies in between leaves it, but
+    the next master starts with an empty directory.)"""
     for kind in _DROPPED:
         (directory / f"{kind}_{pid}.db").unlink(missing_ok=True)
     for kind, combine in _FOLDED.items():
         ended = directory / f"{kind}_{pid}.db"
+        folding = directory / f"{ended.name}.folding"
+        folding.unlink(missing_ok=True)  # folded already, its removal failed
         if not ended.exists():
             continue
         archive = directory / f"{kind}_{ARCHIVE}.db"
@@ -125,8 +130,13 @@ def _archive(directory: Path, pid: int, set_aside: SetAside) -> None:
         held = (_readable(archive, set_aside) or {}) if archive.exists() else {}
         for key, entry in taken.items():
             held[key] = combine(held[key], entry) if key in held else entry
-        _replace(archive, held)
-        ended.unlink()
+        os.replace(ended, folding)
+        try:
+            _replace(archive, held)
+        except BaseException:
+            os.replace(folding, ended)
+            raise
+        folding.unlink()
 
 
 def _readable(path: Path, set_aside: SetAside) -> dict[str, Entry] | None:

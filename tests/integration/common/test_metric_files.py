@@ -88,6 +88,33 @@ def test_files_that_cannot_be_archived_stay_and_are_archived_on_a_retry(tmp_path
     assert collected(tmp_path)[("job_size_sum", ())] == 7
 
 
+def test_a_file_folded_but_not_removed_is_not_folded_again(tmp_path, monkeypatch):
+    """The removal of a folded file fails (the archive already holds its counts): neither a
+    scrape meanwhile nor the retry counts them twice."""
+    ended = record_in_a_process(tmp_path, 2)
+    record_in_a_process(tmp_path, 5)  # a live process
+    unlink = Path.unlink
+    failures = []
+
+    def unlink_failing_once(path, missing_ok=False):
+        if path.name.startswith(f"counter_{ended}.db") and path.exists() and not failures:
+            failures.append(path.name)
+            raise PermissionError(13, "Permission denied", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink_failing_once)
+
+    failed = archive_ended_processes(tmp_path, [ended])
+
+    assert list(failed) == [ended]
+    assert len(failures) == 1
+    assert collected(tmp_path)[("jobs_total", (("queue", "a"),))] == 7
+    assert archive_ended_processes(tmp_path, [ended]) == {}
+    assert collected(tmp_path)[("jobs_total", (("queue", "a"),))] == 7
+    assert collected(tmp_path)[("job_size_sum", ())] == 7
+    assert not [name for name in _files(tmp_path) if f"_{ended}." in name and "live" not in name]
+
+
 @pytest.mark.parametrize("cut", ["ended", "archive"])
 def test_a_file_cut_short_is_set_aside_and_the_others_fold(tmp_path, cut):
     """A worker killed while it grew its file leaves one prometheus_client cannot read
