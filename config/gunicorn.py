@@ -157,7 +157,8 @@ def ensure_port_free(address: str) -> None:
 
 
 # Ended workers whose metric files are not archived yet (a scrape held the directory, a write
-# failed): tried again as the next worker ends. Their files stay and are read meanwhile.
+# failed): tried again as the next worker ends. Their files stay and are read meanwhile. A pid
+# the system has given to a new worker since is dropped: its files are that worker's now.
 _unarchived: set[int] = set()
 
 
@@ -177,6 +178,9 @@ def child_exit(server: Any, worker: Any) -> None:
     # with it every worker.
     try:
         multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+        # The master's live workers (the ended one is out already): no hook of the master's
+        # sees a new worker's pid, so a reused one is found here, before its files are folded.
+        _unarchived.difference_update(getattr(server, "WORKERS", {}))
         _unarchived.add(worker.pid)
         failed = archive_ended_processes(_metrics_dir, sorted(_unarchived), set_aside=set_aside)
     except Exception:

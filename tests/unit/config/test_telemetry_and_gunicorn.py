@@ -209,6 +209,29 @@ def test_an_ended_workers_counts_stay_and_its_files_go(monkeypatch, tmp_path):
     importlib.reload(gunicorn_config)
 
 
+def test_a_pid_waiting_for_a_retry_that_a_new_worker_got_is_not_folded(monkeypatch, tmp_path):
+    """The system gives an ended worker's pid to a new one before its fold is retried: the
+    files are the live worker's now (it goes on from their counts) and stay."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    import config.gunicorn as gunicorn_config
+
+    module = importlib.reload(gunicorn_config)
+    reused, ended = record_in_a_process(tmp_path, 1), record_in_a_process(tmp_path, 2)
+    server = SimpleNamespace(log=SimpleNamespace(warning=lambda *line: None), WORKERS={})
+    (tmp_path / "counter_archive.db").mkdir()  # the first fold fails: retried later
+    module.child_exit(server, SimpleNamespace(pid=reused))
+    (tmp_path / "counter_archive.db").rmdir()
+    server.WORKERS[reused] = SimpleNamespace(pid=reused)  # a new worker, the same pid
+
+    module.child_exit(server, SimpleNamespace(pid=ended))
+
+    assert (tmp_path / f"counter_{reused}.db").exists()
+    assert not (tmp_path / f"counter_{ended}.db").exists()
+    assert reused not in module._unarchived
+    assert collected(tmp_path)[("jobs_total", (("queue", "a"),))] == 3
+    importlib.reload(gunicorn_config)
+
+
 def test_no_failure_to_archive_metrics_ends_the_master(monkeypatch, tmp_path):
     """An exception out of child_exit stops gunicorn's main loop, and with it every worker: a
     metrics file that cannot be read is set aside (a warning), anything else is logged."""
