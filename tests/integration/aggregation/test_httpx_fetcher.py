@@ -260,6 +260,14 @@ def test_one_coding_past_the_cap_is_refused(fetcher, upstream):
     assert (result.failure, result.status) == (SourceFailure.INVALID_JSON, 200)
 
 
+def test_three_listed_codings_are_refused(fetcher, upstream):
+    # The cap itself, not only its constant: one coding asked for, one more for a proxy.
+    url = upstream.url(f"/gzip?bytes=100&codings={quote('gzip, gzip, gzip')}")
+    result = fetcher.fetch_all([request("z", url)])["z"]
+    assert (result.failure, result.status) == (SourceFailure.INVALID_JSON, 200)
+    assert "more than 2 content codings" in result.detail
+
+
 @pytest.mark.parametrize("coding", ["br", "compress", "zstd"])
 def test_a_coding_that_was_not_asked_for_is_refused(fetcher, upstream, coding):
     # Even over a body that happens to be plain JSON: the label says it is not.
