@@ -48,6 +48,8 @@ def test_roles_may_be_absent_and_the_lifetime_may_be_shorter():
         pytest.param({"sub": "u-1"}, id="sub-not-a-uuid"),
         pytest.param({"sub": USER.upper()}, id="sub-uppercase"),
         pytest.param({"sub": USER.replace("-", "")}, id="sub-without-hyphens"),
+        pytest.param({"sub": USER + "x"}, id="sub-a-uuid-then-more"),
+        pytest.param({"sub": USER + "\n"}, id="sub-a-uuid-then-a-newline"),
         pytest.param({"sub": 7}, id="sub-not-a-string"),
         pytest.param({"jti": ...}, id="no-jti"),
         pytest.param({"jti": 1}, id="jti-not-a-string"),
