@@ -119,6 +119,31 @@ def test_a_connection_is_reused_while_fresh_and_replaced_once_idle_past_the_time
     assert server.accepted == 2
 
 
+def test_a_connection_idle_exactly_the_timeout_is_replaced(clock_client, upstreams):
+    client, clock = clock_client
+    server, other = upstreams(2)
+    _get(client, server.url)  # t=0
+    clock.advance(59.5)
+    _get(client, other.url)  # t=59.5: a sweep, so none is due at t=60 to close it first
+    clock.advance(0.5)
+    _get(client, server.url)  # t=60: the call's own check sees it idle the whole timeout
+    assert server.closed_by_client(), "the connection idle for the whole timeout was reused"
+    assert server.accepted == 2
+
+
+def test_a_sweep_due_this_very_second_closes_connections_idle_exactly_the_timeout(
+    clock_client, upstreams
+):
+    client, clock = clock_client
+    idle, busy = upstreams(2)
+    _get(client, idle.url)  # t=0
+    clock.advance(59)
+    _get(client, busy.url)  # t=59: a sweep, the next one due at t=60
+    clock.advance(1)
+    _get(client, busy.url)  # t=60: the sweep is due, and `idle` sat the whole timeout
+    assert idle.closed_by_client(), "a connection idle for the whole timeout stayed open"
+
+
 def test_a_call_closes_the_other_connections_idle_past_the_timeout(clock_client, upstreams):
     client, clock = clock_client
     idle, busy = upstreams(2)
