@@ -61,6 +61,16 @@ def test_ended_processes_leave_their_totals_and_no_files(tmp_path):
     )
 
 
+def test_the_smallest_of_the_ended_processes_gauges_is_kept_in_the_archive(tmp_path):
+    record_in_a_process(tmp_path, 5)  # alive: its own minimum is the largest
+    larger, smaller = record_in_a_process(tmp_path, 2), record_in_a_process(tmp_path, 1)
+    assert archive_ended_processes(tmp_path, [larger]) == {}
+    assert archive_ended_processes(tmp_path, [smaller]) == {}  # folds into the archive's 2
+    after = collected(tmp_path)
+    assert after[("jobs_min", ())] == 1
+    assert after[("jobs_max", ())] == 5
+
+
 def test_archiving_a_process_again_counts_nothing_twice(tmp_path):
     ended = record_in_a_process(tmp_path, 2)
     record_in_a_process(tmp_path, 1)
