@@ -13,6 +13,8 @@ COMPOSED = "caf\u00e9-strong-pass-1"  # NFC, as most keyboards type it
 DECOMPOSED = "cafe\u0301-strong-pass-1"  # NFD (macOS file names, some input methods)
 # "password123" in fullwidth letters and digits (U+FF50...): a common password once normalised.
 FULLWIDTH_COMMON = "".join(chr(ord(char) + 0xFEE0) for char in "password123")
+# "zed-longer-name@example.com" in fullwidth characters: an email address once normalised.
+FULLWIDTH_EMAIL = "".join(chr(ord(char) + 0xFEE0) for char in "zed-longer-name@example.com")
 
 
 def _registered(api_client, password):
@@ -81,3 +83,14 @@ def test_the_admin_forms_judge_the_normalised_password(client, alice):
     )
     assert response.status_code == 200  # the form again, with its error
     assert b"This password is too common." in response.content
+
+
+def test_the_admin_forms_judge_the_domain_rules_on_the_normalised_password(client, alice):
+    admin = AdminFactory(email="root@example.com", is_superuser=True)
+    client.force_login(admin)
+    response = client.post(
+        f"/admin/accounts/user/{alice.id}/password/",
+        {"password1": FULLWIDTH_EMAIL, "password2": FULLWIDTH_EMAIL},
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert b"The password must not be an email address." in response.content
