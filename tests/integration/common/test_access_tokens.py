@@ -113,6 +113,16 @@ def test_a_token_issued_under_a_longer_configured_lifetime_is_still_valid(verifi
     assert verifier.verify(_forge(_claims(iat=now, exp=a_day))).is_ok()
 
 
+@pytest.mark.parametrize("leeway", [30, timedelta(seconds=30)], ids=["seconds", "timedelta"])
+def test_the_bound_on_a_token_s_lifetime_allows_simplejwt_s_leeway(verifier, settings, leeway):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": leeway}
+    now = int(datetime.now(UTC).timestamp())
+    within = now + LONGEST_ACCESS_LIFETIME + 30
+    assert verifier.verify(_forge(_claims(iat=now, exp=within))).is_ok()
+    past = now + LONGEST_ACCESS_LIFETIME + 31
+    assert verifier.verify(_forge(_claims(iat=now, exp=past))) == Err(TokenError.INVALID)
+
+
 @pytest.mark.parametrize(
     "claims",
     [
