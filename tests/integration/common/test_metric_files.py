@@ -125,6 +125,29 @@ def test_a_file_folded_but_not_removed_is_not_folded_again(tmp_path, monkeypatch
     assert not [name for name in _files(tmp_path) if f"_{ended}." in name and "live" not in name]
 
 
+def test_a_file_whose_archive_cannot_be_replaced_is_put_back_for_scrapes(tmp_path, monkeypatch):
+    """The archive's replacement fails after the file was renamed aside: the file is put
+    back, so scrapes still count it, and a retry folds it once."""
+    ended = record_in_a_process(tmp_path, 2)
+    record_in_a_process(tmp_path, 5)  # a live process
+    replace = os.replace
+
+    def replace_failing_on_the_archive(source, destination):
+        if Path(destination).name == "counter_archive.db":
+            raise PermissionError(13, "Permission denied", str(destination))
+        replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace_failing_on_the_archive)
+    failed = archive_ended_processes(tmp_path, [ended])
+    monkeypatch.undo()
+
+    assert list(failed) == [ended]
+    assert (tmp_path / f"counter_{ended}.db").exists()
+    assert collected(tmp_path)[("jobs_total", (("queue", "a"),))] == 7
+    assert archive_ended_processes(tmp_path, [ended]) == {}
+    assert collected(tmp_path)[("jobs_total", (("queue", "a"),))] == 7
+
+
 @pytest.mark.parametrize("cut", ["ended", "archive"])
 def test_a_file_cut_short_is_set_aside_and_the_others_fold(tmp_path, cut):
     """A worker killed while it grew its file leaves one prometheus_client cannot read
