@@ -227,7 +227,7 @@ class HttpxSourceFetcher:
         started: float,
         deadline: float,
         progress: _Progress,
-        budget: RunBudget | None = None,
+        budget: RunBudget,
     ) -> FetchResult:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -245,7 +245,7 @@ class HttpxSourceFetcher:
         deadline: float,
         left: float,
         progress: _Progress,
-        budget: RunBudget | None,
+        budget: RunBudget,
     ) -> FetchResult:
         headers = {
             "Accept": "application/json",
@@ -316,7 +316,7 @@ class HttpxSourceFetcher:
                 _elapsed_ms(started),
                 response.status_code,
             )
-        if budget is not None and not budget.admit(len(body)):
+        if not budget.admit(len(body)):
             return FetchFailed(
                 SourceFailure.TOO_LARGE,
                 f"The run's answers together exceed {budget.limit} bytes.",

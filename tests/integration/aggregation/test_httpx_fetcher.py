@@ -153,7 +153,11 @@ def test_the_worker_side_timeout_applies_when_the_thread_runs(upstream):
         fetcher = HttpxSourceFetcher(client, executor, max_body_bytes=1000)
         started = time.monotonic()
         result = fetcher._fetch_one(
-            request("h", upstream.url("/hang")), started, started + 0.1, _Progress()
+            request("h", upstream.url("/hang")),
+            started,
+            started + 0.1,
+            _Progress(),
+            RunBudget(None),
         )
     assert result.failure is SourceFailure.TIMEOUT
 
