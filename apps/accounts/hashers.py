@@ -19,10 +19,8 @@ from core.domain.accounts.passwords import normalise_password
 class NormalisingBCryptSHA256PasswordHasher(BCryptSHA256PasswordHasher):
     """`bcrypt_sha256` of the NFKC form of the password. Its algorithm keeps Django's name, so
     its hashes are Django's own (hashes made before it was configured verify when their
-    password was typed in its NFKC form, as ASCII passwords are)."""
+    password was typed in its NFKC form, as ASCII passwords are). Only `encode` normalises:
+    Django's `verify` encodes the password it is given with the stored salt and compares."""
 
     def encode(self, password: str, salt: Any) -> str:
         return str(super().encode(normalise_password(password), salt))
-
-    def verify(self, password: str, encoded: str) -> bool:
-        return bool(super().verify(normalise_password(password), encoded))

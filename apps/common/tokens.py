@@ -4,9 +4,9 @@ A token is taken only in its compact form (`is_compact_jws`, for refresh tokens 
 a key pair, only when its header names the published key (`kid`); then checked by simplejwt
 (signature, algorithm allow-list, `type`, `exp`, `aud`, `iss`, `jti`), then its claims against
 what the accounts issue (`principal_from_claims`: a user id in `sub`, a `sid`, integer `iat` and
-`exp` no further apart than the access lifetime), and then against revocation facts kept in the
-shared cache (Redis): a denied `jti`, an ended session (the token's `sid`), or a per-user cut-off
-time. Verifying costs one cache round trip (MGET) and no database query.
+`exp` no further apart than the longest access lifetime, a day), and then against revocation
+facts kept in the shared cache (Redis): a denied `jti`, an ended session (the token's `sid`), or
+a per-user cut-off time. Verifying costs one cache round trip (MGET) and no database query.
 """
 
 from __future__ import annotations
