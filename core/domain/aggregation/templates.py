@@ -100,7 +100,7 @@ def fill(
             errors.setdefault(name, ["This value may not be a relative path segment."])
         elif match.start() < query_start and ("/" in value or "\\" in value):
             errors.setdefault(name, ["A value in the path may not contain / or \\."])
-        elif match.start() < query_start and has_encoded_nul(quote(value, safe="")):
+        elif match.start() < query_start and "\x00" in value:
             # Encoded, a NUL character is `%00`, which the source URL itself may not hold.
             errors.setdefault(name, ["A value in the path may not contain a NUL character."])
     if errors:
